@@ -1,0 +1,494 @@
+package dev.ferry.core;
+
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Runs stages over vectors to completion, like VPP's graph dispatcher.
+ *
+ * <pre>
+ *   input(entry, h) ... input(entry, h)     up to 256 packets in flight
+ *        │
+ *        ▼
+ *   frames[stage] ──process──► next(h, edge) ──► frames[target]      until every frame is empty
+ *                          └─► drop(h, reason) ──► counter + pool.free
+ *                          └─► transmit(h) ─────► TxSink
+ * </pre>
+ *
+ * <p>Each stage has one input frame. A run walks the stages in build order and processes every non-empty
+ * frame, and repeats until no frame holds packets (edges may point backwards, e.g. vxlan-decap to
+ * ethernet-input). Next edges are resolved by stage name at build time; an edge whose target stage is not
+ * in the graph becomes a counted drop, so a feature is simply a stage that is wired in or not.
+ *
+ * <p>Counters per stage: {@code stage/NAME/calls}, {@code /packets}, {@code /ns}, {@code /next/EDGE},
+ * {@code /drop/REASON}. A graph is used by one thread.
+ */
+public final class Graph implements Stage.Next
+{
+    /** Drops that belong to the graph rather than to a stage. */
+    public enum GraphDrop implements DropReason
+    {
+        /** The stage sent a packet along an edge whose target stage is not in this graph. */
+        NEXT_NOT_WIRED(1, "next stage not present in this graph"),
+        /** A frame overflowed; this means more than 256 packets were in flight. */
+        FRAME_OVERFLOW(2, "graph frame overflow");
+
+        private final int id;
+        private final String sentence;
+
+        GraphDrop(final int id, final String sentence)
+        {
+            this.id = id;
+            this.sentence = sentence;
+        }
+
+        @Override
+        public int id()
+        {
+            return id;
+        }
+
+        @Override
+        public String sentence()
+        {
+            return sentence;
+        }
+    }
+
+    private final PacketPool pool;
+    private final Counters counters;
+    private final Clock clock;
+    private final Ports ports;
+    private final TxSink sink;
+    private final TraceBuffer trace;
+    private final Stage[] stages;
+    private final PacketVector[] frames;
+    private PacketVector spare = new PacketVector();
+    private final int[][] nextTarget;
+    private final int[][] nextCounter;
+    private final int[][] dropCounter;
+    private final int[] callsCounter;
+    private final int[] packetsCounter;
+    private final int[] nanosCounter;
+    private final int graphDropNotWired;
+    private final int graphDropOverflow;
+    private final int transmitCounter;
+    private final Map<String, Integer> indexByName;
+    private int current = -1;
+    private int pendingInputs;
+
+    private Graph(final Builder b)
+    {
+        this.pool = b.pool;
+        this.counters = b.counters;
+        this.clock = b.clock;
+        this.ports = b.ports;
+        this.sink = b.sink;
+        this.trace = b.trace;
+        final int n = b.stages.size();
+        this.stages = b.stages.toArray(new Stage[0]);
+        this.frames = new PacketVector[n];
+        this.nextTarget = new int[n][];
+        this.nextCounter = new int[n][];
+        this.dropCounter = new int[n][];
+        this.callsCounter = new int[n];
+        this.packetsCounter = new int[n];
+        this.nanosCounter = new int[n];
+        this.indexByName = new HashMap<>();
+        for (int i = 0; i < n; i++)
+        {
+            if (indexByName.put(stages[i].name(), i) != null)
+            {
+                throw new IllegalArgumentException("two stages named " + stages[i].name());
+            }
+        }
+        for (int i = 0; i < n; i++)
+        {
+            final Stage s = stages[i];
+            final String prefix = "stage/" + s.name() + "/";
+            frames[i] = new PacketVector();
+            callsCounter[i] = counters.register(prefix + "calls");
+            packetsCounter[i] = counters.register(prefix + "packets");
+            nanosCounter[i] = counters.register(prefix + "ns");
+            final List<String> nexts = s.nextNames();
+            nextTarget[i] = new int[nexts.size()];
+            nextCounter[i] = new int[nexts.size()];
+            for (int e = 0; e < nexts.size(); e++)
+            {
+                final Integer t = indexByName.get(nexts.get(e));
+                nextTarget[i][e] = t == null ? -1 : t;
+                nextCounter[i][e] = counters.register(prefix + "next/" + nexts.get(e));
+            }
+            final List<? extends DropReason> reasons = s.dropReasons();
+            dropCounter[i] = new int[reasons.size()];
+            for (final DropReason r : reasons)
+            {
+                if (r.index() >= reasons.size())
+                {
+                    throw new IllegalArgumentException(s.name() + ": drop reasons must be one whole enum");
+                }
+                dropCounter[i][r.index()] = counters.register(prefix + "drop/" + r.counterName());
+            }
+        }
+        graphDropNotWired = counters.register("graph/drop/" + GraphDrop.NEXT_NOT_WIRED.counterName());
+        graphDropOverflow = counters.register("graph/drop/" + GraphDrop.FRAME_OVERFLOW.counterName());
+        transmitCounter = counters.register("graph/transmit");
+    }
+
+    /**
+     * Starts a graph description.
+     *
+     * @param pool     the packet pool every stage uses.
+     * @param counters where counters are registered.
+     * @param clock    time source (drives trace timestamps).
+     * @param ports    the ports, for trace formatting.
+     * @return a builder.
+     */
+    public static Builder builder(final PacketPool pool, final Counters counters, final Clock clock, final Ports ports)
+    {
+        return new Builder(pool, counters, clock, ports);
+    }
+
+    /**
+     * @param name stage name.
+     * @return its index, or -1 when the graph has no such stage.
+     */
+    public int indexOf(final String name)
+    {
+        final Integer i = indexByName.get(name);
+        return i == null ? -1 : i;
+    }
+
+    /** @return the stages in build order. */
+    public List<Stage> stages()
+    {
+        return List.of(stages);
+    }
+
+    /** @return the packet pool. */
+    public PacketPool pool()
+    {
+        return pool;
+    }
+
+    /** @return the counters. */
+    public Counters counters()
+    {
+        return counters;
+    }
+
+    /** @return the trace buffer. */
+    public TraceBuffer trace()
+    {
+        return trace;
+    }
+
+    /**
+     * Puts a received packet into a stage's input frame. When 256 packets are waiting the graph runs first, so
+     * that no more than one vector is ever in flight.
+     *
+     * @param entry  index of the entry stage.
+     * @param handle packet handle, with rx port and timestamp set.
+     */
+    public void input(final int entry, final int handle)
+    {
+        if (pendingInputs == PacketVector.CAPACITY)
+        {
+            run();
+        }
+        final int id = trace.takeSample();
+        if (id >= 0)
+        {
+            pool.trace(handle, id);
+            trace.record(id, -1, TraceBuffer.KIND_INPUT, entry, pool.rxPort(handle), pool.length(handle),
+                pool.timestamp(handle));
+        }
+        pendingInputs++;
+        frames[entry].add(handle);
+    }
+
+    /**
+     * Runs every stage until all frames are empty, then flushes the sink.
+     */
+    public void run()
+    {
+        final Stage[] stages = this.stages;
+        final PacketVector[] frames = this.frames;
+        boolean progress = true;
+        while (progress)
+        {
+            progress = false;
+            for (int i = 0; i < stages.length; i++)
+            {
+                final PacketVector f = frames[i];
+                if (f.isEmpty())
+                {
+                    continue;
+                }
+                progress = true;
+                // swap in the empty spare so that a stage may feed its own input without aliasing
+                frames[i] = spare;
+                final PacketVector work = f;
+                current = i;
+                final long t0 = System.nanoTime();
+                stages[i].process(work, this);
+                final long t1 = System.nanoTime();
+                current = -1;
+                counters.increment(callsCounter[i]);
+                counters.add(packetsCounter[i], work.count());
+                counters.add(nanosCounter[i], t1 - t0);
+                work.clear();
+                spare = work;
+            }
+        }
+        pendingInputs = 0;
+        sink.flush();
+    }
+
+    @Override
+    public void next(final int handle, final int nextIndex)
+    {
+        final int cur = current;
+        final int target = nextTarget[cur][nextIndex];
+        if (target < 0)
+        {
+            dropInternal(handle, graphDropNotWired, GraphDrop.NEXT_NOT_WIRED, cur);
+            return;
+        }
+        counters.increment(nextCounter[cur][nextIndex]);
+        if (pool.traced(handle))
+        {
+            trace.record(pool.traceId(handle), cur, TraceBuffer.KIND_NEXT, nextIndex, 0, 0, clock.nanos());
+        }
+        final PacketVector f = frames[target];
+        if (f.isFull())
+        {
+            dropInternal(handle, graphDropOverflow, GraphDrop.FRAME_OVERFLOW, cur);
+            return;
+        }
+        f.add(handle);
+    }
+
+    @Override
+    public void inject(final int handle, final int nextIndex)
+    {
+        next(handle, nextIndex);
+    }
+
+    @Override
+    public void drop(final int handle, final DropReason reason)
+    {
+        final int cur = current;
+        counters.increment(dropCounter[cur][reason.index()]);
+        if (pool.traced(handle))
+        {
+            trace.record(pool.traceId(handle), cur, TraceBuffer.KIND_DROP, reason.index(), 0, 0, clock.nanos());
+        }
+        pool.free(handle);
+    }
+
+    private void dropInternal(final int handle, final int counter, final GraphDrop reason, final int stage)
+    {
+        counters.increment(counter);
+        if (pool.traced(handle))
+        {
+            trace.record(pool.traceId(handle), stage, TraceBuffer.KIND_DROP, -1 - reason.index(), 0, 0,
+                clock.nanos());
+        }
+        pool.free(handle);
+    }
+
+    @Override
+    public void traceDetail(final int handle, final long a, final long b)
+    {
+        if (pool.traced(handle))
+        {
+            trace.record(pool.traceId(handle), current, TraceBuffer.KIND_DETAIL, 0, a, b, clock.nanos());
+        }
+    }
+
+    @Override
+    public void transmit(final int handle)
+    {
+        counters.increment(transmitCounter);
+        if (pool.traced(handle))
+        {
+            trace.record(pool.traceId(handle), current, TraceBuffer.KIND_TRANSMIT, pool.txPort(handle),
+                pool.length(handle), 0, clock.nanos());
+        }
+        sink.transmit(handle);
+    }
+
+    /**
+     * One row of {@code show runtime}.
+     *
+     * @param name    stage name.
+     * @param calls   process() calls.
+     * @param packets packets processed.
+     * @param nanos   time spent in process().
+     */
+    public record RuntimeRow(String name, long calls, long packets, long nanos)
+    {
+        /** @return average vector size. */
+        public double vectorsPerCall()
+        {
+            return calls == 0 ? 0 : (double)packets / calls;
+        }
+
+        /** @return nanoseconds per packet. */
+        public double nanosPerPacket()
+        {
+            return packets == 0 ? 0 : (double)nanos / packets;
+        }
+    }
+
+    /** @return per-stage runtime figures, in build order. */
+    public List<RuntimeRow> runtime()
+    {
+        final List<RuntimeRow> rows = new ArrayList<>();
+        for (int i = 0; i < stages.length; i++)
+        {
+            rows.add(new RuntimeRow(stages[i].name(), counters.getAcquire(callsCounter[i]),
+                counters.getAcquire(packetsCounter[i]), counters.getAcquire(nanosCounter[i])));
+        }
+        return rows;
+    }
+
+    /**
+     * Formats the trace buffer as VPP's {@code show trace} would (not the hot path).
+     *
+     * @return one block of lines per traced packet.
+     */
+    public List<String> formatTrace()
+    {
+        final Map<Integer, List<String>> byPacket = new java.util.TreeMap<>();
+        for (final TraceBuffer.Entry e : trace.entries())
+        {
+            final List<String> lines = byPacket.computeIfAbsent(e.traceId(), k -> new ArrayList<>());
+            final String stageName = e.stage() >= 0 ? stages[e.stage()].name() : "graph";
+            switch (e.kind())
+            {
+                case TraceBuffer.KIND_INPUT -> lines.add(String.format("%s  input on %s, %d bytes, into %s",
+                    formatTime(e.nanos()), ports.nameOf((int)e.a()), e.b(), stages[e.code()].name()));
+                case TraceBuffer.KIND_NEXT -> lines.add("  " + stageName + " -> "
+                    + stages[e.stage()].nextNames().get(e.code()));
+                case TraceBuffer.KIND_DROP -> lines.add("  " + stageName + " DROP: " + dropSentence(e));
+                case TraceBuffer.KIND_DETAIL ->
+                {
+                    final String d = stages[e.stage()].formatTrace(e.a(), e.b());
+                    if (!d.isEmpty())
+                    {
+                        lines.add("  " + stageName + ": " + d);
+                    }
+                }
+                case TraceBuffer.KIND_TRANSMIT -> lines.add("  " + stageName + " TRANSMIT on "
+                    + ports.nameOf(e.code()) + ", " + e.a() + " bytes");
+                case TraceBuffer.KIND_INJECT ->
+                    lines.add("  created by " + stageName + " in answer to packet " + e.a());
+                default -> lines.add("  ? record kind " + e.kind());
+            }
+        }
+        final List<String> out = new ArrayList<>();
+        for (final Map.Entry<Integer, List<String>> p : byPacket.entrySet())
+        {
+            out.add("Packet " + (p.getKey() + 1) + ":");
+            out.addAll(p.getValue());
+        }
+        if (trace.lost() > 0)
+        {
+            out.add("(" + trace.lost() + " trace records did not fit the buffer)");
+        }
+        return out;
+    }
+
+    private String dropSentence(final TraceBuffer.Entry e)
+    {
+        if (e.code() < 0)
+        {
+            return GraphDrop.values()[-1 - e.code()].sentence();
+        }
+        final List<? extends DropReason> reasons = stages[e.stage()].dropReasons();
+        for (final DropReason r : reasons)
+        {
+            if (r.index() == e.code())
+            {
+                return r.sentence();
+            }
+        }
+        return "reason " + e.code();
+    }
+
+    private static String formatTime(final long nanos)
+    {
+        final long secs = nanos / 1_000_000_000L;
+        return String.format("%d.%09d", secs, nanos % 1_000_000_000L);
+    }
+
+    /** Describes a graph: its pool, counters, stages and sink. */
+    public static final class Builder
+    {
+        private final PacketPool pool;
+        private final Counters counters;
+        private final Clock clock;
+        private final Ports ports;
+        private final List<Stage> stages = new ArrayList<>();
+        private TxSink sink;
+        private TraceBuffer trace = new TraceBuffer(4096);
+
+        private Builder(final PacketPool pool, final Counters counters, final Clock clock, final Ports ports)
+        {
+            this.pool = pool;
+            this.counters = counters;
+            this.clock = clock;
+            this.ports = ports;
+        }
+
+        /**
+         * Adds a stage; stages run in the order they are added.
+         *
+         * @param stage the stage.
+         * @return this.
+         */
+        public Builder add(final Stage stage)
+        {
+            stages.add(stage);
+            return this;
+        }
+
+        /**
+         * Sets where transmitted packets go.
+         *
+         * @param txSink the sink.
+         * @return this.
+         */
+        public Builder sink(final TxSink txSink)
+        {
+            this.sink = txSink;
+            return this;
+        }
+
+        /**
+         * Sets the trace buffer (default: 4096 records).
+         *
+         * @param buffer the buffer.
+         * @return this.
+         */
+        public Builder trace(final TraceBuffer buffer)
+        {
+            this.trace = buffer;
+            return this;
+        }
+
+        /** @return the graph. */
+        public Graph build()
+        {
+            if (sink == null)
+            {
+                throw new IllegalStateException("a graph needs a TxSink");
+            }
+            return new Graph(this);
+        }
+    }
+}

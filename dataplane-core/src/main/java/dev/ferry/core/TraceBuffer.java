@@ -1,0 +1,163 @@
+package dev.ferry.core;
+
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Fixed-size trace records for sampled packets, in the spirit of VPP's {@code show trace}.
+ *
+ * <p>The hot path writes primitive records (which stage, which decision, two detail words) only for packets
+ * whose trace flag is set; formatting into text happens later, off the hot path, through each stage's
+ * {@link Stage#formatTrace(long, long)}. When the buffer is full, further records are counted as lost.
+ */
+public final class TraceBuffer
+{
+    /** Record kind: the packet entered the graph. {@code a} = port, {@code b} = length. */
+    public static final int KIND_INPUT = 0;
+    /** Record kind: the stage sent the packet along next edge {@code code}. */
+    public static final int KIND_NEXT = 1;
+    /** Record kind: the stage dropped the packet with reason index {@code code}. */
+    public static final int KIND_DROP = 2;
+    /** Record kind: stage-specific detail words. */
+    public static final int KIND_DETAIL = 3;
+    /** Record kind: the packet was transmitted on port {@code code}. */
+    public static final int KIND_TRANSMIT = 4;
+    /** Record kind: the stage created this packet ({@code a} = the trace id of the packet it answers). */
+    public static final int KIND_INJECT = 5;
+
+    private final int capacity;
+    private final int[] traceId;
+    private final int[] stage;
+    private final int[] kind;
+    private final int[] code;
+    private final long[] a;
+    private final long[] b;
+    private final long[] time;
+    private int size;
+    private long lost;
+    private int nextTraceId;
+    private int remainingSamples;
+
+    /**
+     * @param capacity maximum records kept.
+     */
+    public TraceBuffer(final int capacity)
+    {
+        this.capacity = capacity;
+        traceId = new int[capacity];
+        stage = new int[capacity];
+        kind = new int[capacity];
+        code = new int[capacity];
+        a = new long[capacity];
+        b = new long[capacity];
+        time = new long[capacity];
+    }
+
+    /**
+     * Asks for the next {@code packets} packets entering the graph to be traced (VPP {@code trace add}).
+     *
+     * @param packets how many.
+     */
+    public void sample(final int packets)
+    {
+        remainingSamples = packets;
+    }
+
+    /**
+     * Called for every packet entering the graph: decides whether it is sampled.
+     *
+     * @return a new trace id, or -1 when the packet is not traced.
+     */
+    public int takeSample()
+    {
+        if (remainingSamples <= 0)
+        {
+            return -1;
+        }
+        remainingSamples--;
+        return nextTraceId++;
+    }
+
+    /**
+     * @return a fresh trace id for a packet that a traced packet caused (an ICMP error, say).
+     */
+    public int newTraceId()
+    {
+        return nextTraceId++;
+    }
+
+    /**
+     * Appends a record.
+     *
+     * @param id         trace id of the packet.
+     * @param stageIndex index of the stage in its graph, or -1 for the graph itself.
+     * @param recordKind one of the {@code KIND_} constants.
+     * @param recordCode next index, reason index or port, by kind.
+     * @param wordA      detail word.
+     * @param wordB      detail word.
+     * @param nanos      time of the record.
+     */
+    public void record(
+        final int id, final int stageIndex, final int recordKind, final int recordCode,
+        final long wordA, final long wordB, final long nanos)
+    {
+        if (size == capacity)
+        {
+            lost++;
+            return;
+        }
+        final int i = size++;
+        traceId[i] = id;
+        stage[i] = stageIndex;
+        kind[i] = recordKind;
+        code[i] = recordCode;
+        a[i] = wordA;
+        b[i] = wordB;
+        time[i] = nanos;
+    }
+
+    /** @return records kept. */
+    public int size()
+    {
+        return size;
+    }
+
+    /** @return records that did not fit. */
+    public long lost()
+    {
+        return lost;
+    }
+
+    /** Forgets every record. */
+    public void clear()
+    {
+        size = 0;
+        lost = 0;
+    }
+
+    /**
+     * One trace record as a value (for formatting and tests).
+     *
+     * @param traceId trace id of the packet.
+     * @param stage   stage index, or -1.
+     * @param kind    record kind.
+     * @param code    next index, reason index or port, by kind.
+     * @param a       detail word.
+     * @param b       detail word.
+     * @param nanos   time of the record.
+     */
+    public record Entry(int traceId, int stage, int kind, int code, long a, long b, long nanos)
+    {
+    }
+
+    /** @return every record, in order. */
+    public List<Entry> entries()
+    {
+        final List<Entry> out = new ArrayList<>(size);
+        for (int i = 0; i < size; i++)
+        {
+            out.add(new Entry(traceId[i], stage[i], kind[i], code[i], a[i], b[i], time[i]));
+        }
+        return out;
+    }
+}

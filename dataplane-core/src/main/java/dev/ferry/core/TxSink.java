@@ -1,0 +1,21 @@
+package dev.ferry.core;
+
+/**
+ * Receives packets that leave the graph on a port ({@link PacketPool#txPort(int)} names it). The sink owns
+ * the buffer from then on and returns it to the pool once it is written.
+ */
+@FunctionalInterface
+public interface TxSink
+{
+    /**
+     * Takes a packet for transmission.
+     *
+     * @param handle packet handle.
+     */
+    void transmit(int handle);
+
+    /** Called once after each graph run, so that sinks can flush a batch (sendmmsg, pcap buffer). */
+    default void flush()
+    {
+    }
+}

@@ -1,0 +1,167 @@
+package dev.ferry.core.header;
+
+import java.lang.foreign.MemorySegment;
+
+/**
+ * The Internet checksum (RFC 1071) and its incremental update (RFC 1624, equation 3:
+ * {@code HC' = ~(~HC + ~m + m')}).
+ *
+ * <p>Partial sums are carried in a {@code long} and folded once at the end, so sums over several pieces
+ * (a pseudo-header plus a segment) just add.
+ */
+public final class Checksum
+{
+    private Checksum()
+    {
+    }
+
+    /**
+     * Sums a byte range as 16-bit big-endian words (an odd last byte is padded with zero).
+     *
+     * @param seg memory.
+     * @param off absolute offset.
+     * @param len bytes.
+     * @return the unfolded partial sum.
+     */
+    public static long sum(final MemorySegment seg, final long off, final int len)
+    {
+        long acc = 0;
+        int i = 0;
+        // 32-bit loads: each adds two 16-bit words, carries accumulate in the upper bits of the long
+        for (; i + 4 <= len; i += 4)
+        {
+            acc += Wire.u32(seg, off + i) & 0xffffffffL;
+        }
+        if (i + 2 <= len)
+        {
+            acc += Wire.u16(seg, off + i);
+            i += 2;
+        }
+        if (i < len)
+        {
+            acc += Wire.u8(seg, off + i) << 8;
+        }
+        return acc;
+    }
+
+    /**
+     * Folds a partial sum to 16 bits with end-around carry.
+     *
+     * @param sum partial sum.
+     * @return the folded 16-bit sum (not complemented).
+     */
+    public static int fold(final long sum)
+    {
+        long s = sum;
+        while ((s >>> 16) != 0)
+        {
+            s = (s & 0xffff) + (s >>> 16);
+        }
+        return (int)s;
+    }
+
+    /**
+     * Computes the checksum of a range: the complement of the folded sum.
+     *
+     * @param seg memory.
+     * @param off absolute offset.
+     * @param len bytes.
+     * @return the 16-bit checksum to store.
+     */
+    public static int compute(final MemorySegment seg, final long off, final int len)
+    {
+        return ~fold(sum(seg, off, len)) & 0xffff;
+    }
+
+    /**
+     * Finishes a checksum over an accumulated sum.
+     *
+     * @param sum partial sum of everything covered.
+     * @return the 16-bit checksum to store.
+     */
+    public static int finish(final long sum)
+    {
+        return ~fold(sum) & 0xffff;
+    }
+
+    /**
+     * Partial sum of the IPv4 pseudo-header used by TCP and UDP.
+     *
+     * @param src      source address.
+     * @param dst      destination address.
+     * @param protocol IP protocol number.
+     * @param l4Length TCP or UDP length in bytes.
+     * @return the unfolded partial sum.
+     */
+    public static long pseudoHeader(final int src, final int dst, final int protocol, final int l4Length)
+    {
+        return (src >>> 16) + (src & 0xffff) + (dst >>> 16) + (dst & 0xffff) + protocol + l4Length;
+    }
+
+    /**
+     * RFC 1624 update of a checksum when a 16-bit word changes.
+     *
+     * @param checksum old checksum field.
+     * @param oldWord  old 16-bit value.
+     * @param newWord  new 16-bit value.
+     * @return the new checksum field.
+     */
+    public static int update16(final int checksum, final int oldWord, final int newWord)
+    {
+        final long s = (~checksum & 0xffff) + (~oldWord & 0xffff) + (newWord & 0xffff);
+        return ~fold(s) & 0xffff;
+    }
+
+    /**
+     * RFC 1624 update of a checksum when a 32-bit value (an address) changes.
+     *
+     * @param checksum old checksum field.
+     * @param oldValue old 32-bit value.
+     * @param newValue new 32-bit value.
+     * @return the new checksum field.
+     */
+    public static int update32(final int checksum, final int oldValue, final int newValue)
+    {
+        final long s = (~checksum & 0xffff)
+            + (~oldValue >>> 16 & 0xffff) + (~oldValue & 0xffff)
+            + (newValue >>> 16 & 0xffff) + (newValue & 0xffff);
+        return ~fold(s) & 0xffff;
+    }
+
+    /**
+     * Like {@link #update16} for a UDP checksum field, where 0 means "no checksum" and a computed 0 is sent
+     * as 0xffff (RFC 768).
+     *
+     * @param checksum old checksum field.
+     * @param oldWord  old 16-bit value.
+     * @param newWord  new 16-bit value.
+     * @return the new checksum field.
+     */
+    public static int updateUdp16(final int checksum, final int oldWord, final int newWord)
+    {
+        if (checksum == 0)
+        {
+            return 0;
+        }
+        final int c = update16(checksum, oldWord, newWord);
+        return c == 0 ? 0xffff : c;
+    }
+
+    /**
+     * Like {@link #update32} for a UDP checksum field (0 stays 0; a computed 0 becomes 0xffff).
+     *
+     * @param checksum old checksum field.
+     * @param oldValue old 32-bit value.
+     * @param newValue new 32-bit value.
+     * @return the new checksum field.
+     */
+    public static int updateUdp32(final int checksum, final int oldValue, final int newValue)
+    {
+        if (checksum == 0)
+        {
+            return 0;
+        }
+        final int c = update32(checksum, oldValue, newValue);
+        return c == 0 ? 0xffff : c;
+    }
+}

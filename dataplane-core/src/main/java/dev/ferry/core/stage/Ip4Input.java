@@ -1,0 +1,183 @@
+package dev.ferry.core.stage;
+
+import dev.ferry.core.DropReason;
+import dev.ferry.core.PacketPool;
+import dev.ferry.core.PacketVector;
+import dev.ferry.core.Stage;
+import dev.ferry.core.header.Ip4Header;
+import dev.ferry.core.route.Ip4;
+
+import java.lang.foreign.MemorySegment;
+import java.util.List;
+
+/**
+ * ip4-input: validates an IPv4 header before anything trusts it (RFC 1812 section 5.2.2).
+ *
+ * <p>Input: IPv4 frames from ethernet-input (l3 offset set). Next edge: one, by default {@code ip4-lookup};
+ * a graph with Services names the first NAT stage instead. Drops, each under its own reason: truncated
+ * header, version not 4, IHL below 5 or beyond the frame, total length below the header, total length
+ * beyond the frame, bad header checksum, TTL zero. Ethernet padding past the total length is trimmed.
+ */
+public final class Ip4Input implements Stage
+{
+    /** Stage name. */
+    public static final String NAME = "ip4-input";
+    /** The one next edge. */
+    public static final int NEXT = 0;
+
+    /** Why ip4-input drops a packet. */
+    public enum Drop implements DropReason
+    {
+        /** Frame too short for a 20-byte header. */
+        TRUNCATED(1, "IPv4 header truncated"),
+        /** Version field is not 4. */
+        BAD_VERSION(2, "IPv4 version is not 4"),
+        /** IHL below 5, or options beyond the frame. */
+        BAD_HEADER_LENGTH(3, "IPv4 header length (IHL) invalid"),
+        /** Total length smaller than the header. */
+        BAD_TOTAL_LENGTH(4, "IPv4 total length smaller than the header"),
+        /** Total length larger than the frame. */
+        LENGTH_EXCEEDS_FRAME(5, "IPv4 total length larger than the frame"),
+        /** Header checksum does not verify. */
+        BAD_CHECKSUM(6, "bad IPv4 header checksum"),
+        /** TTL is already zero. */
+        TTL_ZERO(7, "IPv4 TTL is zero"),
+        /** Source address is multicast, broadcast or loopback (martian). */
+        MARTIAN_SOURCE(8, "martian source address");
+
+        private final int id;
+        private final String sentence;
+
+        Drop(final int id, final String sentence)
+        {
+            this.id = id;
+            this.sentence = sentence;
+        }
+
+        @Override
+        public int id()
+        {
+            return id;
+        }
+
+        @Override
+        public String sentence()
+        {
+            return sentence;
+        }
+    }
+
+    private final PacketPool pool;
+    private final String nextStage;
+    private final Ip4Header ip = new Ip4Header();
+
+    /**
+     * @param pool      packet pool.
+     * @param nextStage name of the stage valid packets go to ({@code ip4-lookup}, or the first NAT stage).
+     */
+    public Ip4Input(final PacketPool pool, final String nextStage)
+    {
+        this.pool = pool;
+        this.nextStage = nextStage;
+    }
+
+    /**
+     * @param pool packet pool; valid packets go to {@code ip4-lookup}.
+     */
+    public Ip4Input(final PacketPool pool)
+    {
+        this(pool, Ip4Lookup.NAME);
+    }
+
+    @Override
+    public String name()
+    {
+        return NAME;
+    }
+
+    @Override
+    public List<String> nextNames()
+    {
+        return List.of(nextStage);
+    }
+
+    @Override
+    public List<Drop> dropReasons()
+    {
+        return List.of(Drop.values());
+    }
+
+    @Override
+    public void process(final PacketVector in, final Next out)
+    {
+        final PacketPool pool = this.pool;
+        final MemorySegment mem = pool.memory();
+        final Ip4Header ip = this.ip;
+        final int n = in.count();
+        for (int i = 0; i < n; i++)
+        {
+            final int h = in.get(i);
+            final int l3 = pool.l3Offset(h);
+            final int l3Len = pool.length(h) - l3;
+            if (l3Len < Ip4Header.MIN_LENGTH)
+            {
+                out.drop(h, Drop.TRUNCATED);
+                continue;
+            }
+            ip.wrap(mem, pool.frameOffset(h) + l3);
+            if (ip.version() != 4)
+            {
+                out.drop(h, Drop.BAD_VERSION);
+                continue;
+            }
+            final int ihl = ip.headerLength();
+            if (ihl < Ip4Header.MIN_LENGTH || ihl > l3Len)
+            {
+                out.drop(h, Drop.BAD_HEADER_LENGTH);
+                continue;
+            }
+            final int total = ip.totalLength();
+            if (total < ihl)
+            {
+                out.drop(h, Drop.BAD_TOTAL_LENGTH);
+                continue;
+            }
+            if (total > l3Len)
+            {
+                out.drop(h, Drop.LENGTH_EXCEEDS_FRAME);
+                continue;
+            }
+            if (!ip.checksumValid())
+            {
+                out.drop(h, Drop.BAD_CHECKSUM);
+                continue;
+            }
+            if (ip.ttl() == 0)
+            {
+                out.drop(h, Drop.TTL_ZERO);
+                continue;
+            }
+            final int src = ip.src();
+            final int srcTop = src >>> 24;
+            if (srcTop >= 224 || srcTop == 127)
+            {
+                out.drop(h, Drop.MARTIAN_SOURCE);
+                continue;
+            }
+            if (total < l3Len)
+            {
+                // Ethernet pads short frames to 60 bytes; the padding is not part of the datagram
+                pool.length(h, l3 + total);
+            }
+            out.traceDetail(h, ((long)src << 32) | (ip.dst() & 0xffffffffL), ((long)ip.protocol() << 8) | ip.ttl());
+            out.next(h, NEXT);
+        }
+    }
+
+    @Override
+    public String formatTrace(final long a, final long b)
+    {
+        return Ip4.format((int)(a >>> 32)) + " -> " + Ip4.format((int)a) + " proto " + (b >>> 8) + " ttl "
+            + (b & 0xff);
+    }
+}

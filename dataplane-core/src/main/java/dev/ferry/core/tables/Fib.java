@@ -1,0 +1,347 @@
+package dev.ferry.core.tables;
+
+import dev.ferry.core.Ports;
+import dev.ferry.core.route.Ip4;
+import dev.ferry.core.route.Ip4Lpm;
+import dev.ferry.core.route.Ip4Prefix;
+import dev.ferry.core.route.NeighbourTable;
+
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * The compiled IPv4 forwarding table of one node: an LPM over adjacencies (VPP's FIB + adjacency model).
+ *
+ * <pre>
+ *   pod /32           → LOCAL_POD   (rewrite to the pod's port, dst MAC = pod MAC)
+ *   own pod CIDR      → UNKNOWN_POD (no such pod: ICMP host unreachable)
+ *   gateway, node IPs → LOCAL       (ip4-local: echo replies, host port)
+ *   remote pod CIDR   → REMOTE_POD  (vxlan-encap toward that node's VTEP)
+ *   remote node /32   → UPLINK      (rewrite to the uplink, dst MAC = that node's underlay MAC)
+ *   underlay subnet   → UPLINK      (dst MAC by neighbour lookup of the destination)
+ *   0.0.0.0/0         → UPLINK      (dst MAC of the underlay gateway), when a gateway is known
+ *   rest of cluster   → BLACKHOLE
+ * </pre>
+ */
+public final class Fib
+{
+    /** Adjacency kind: a pod on this node. */
+    public static final int LOCAL_POD = 0;
+    /** Adjacency kind: a pod on another node, through VXLAN. */
+    public static final int REMOTE_POD = 1;
+    /** Adjacency kind: out of the uplink. */
+    public static final int UPLINK = 2;
+    /** Adjacency kind: an address of this node. */
+    public static final int LOCAL = 3;
+    /** Adjacency kind: inside this node's pod CIDR but no such pod. */
+    public static final int UNKNOWN_POD = 4;
+    /** Adjacency kind: drop silently (unassigned cluster space). */
+    public static final int BLACKHOLE = 5;
+    /** Adjacency dst MAC meaning "resolve by neighbour lookup of the destination address". */
+    public static final long RESOLVE_BY_DST = -1L;
+
+    private static final String[] KIND_NAMES = {"local-pod", "remote-pod", "uplink", "local", "unknown-pod",
+        "blackhole"};
+
+    private final NodeTables tables;
+    private final Ip4Lpm lpm;
+    private final NeighbourTable neighbours;
+    private final boolean conventionalMacs;
+    private final int[] kind;
+    private final int[] txPort;
+    private final long[] dstMac;
+    private final long[] srcMac;
+    private final int[] remoteIndex;
+    private final int[] mtu;
+    private final List<String> descriptions;
+    private final List<String> routeLines;
+
+    private Fib(final Builder b)
+    {
+        this.tables = b.tables;
+        this.lpm = b.lpmBuilder().build();
+        this.neighbours = NeighbourTable.of(b.tables.neighbours());
+        this.conventionalMacs = b.conventionalMacs;
+        final int n = b.adjKind.size();
+        kind = new int[n];
+        txPort = new int[n];
+        dstMac = new long[n];
+        srcMac = new long[n];
+        remoteIndex = new int[n];
+        mtu = new int[n];
+        for (int i = 0; i < n; i++)
+        {
+            kind[i] = b.adjKind.get(i);
+            txPort[i] = b.adjPort.get(i);
+            dstMac[i] = b.adjDst.get(i);
+            srcMac[i] = b.adjSrc.get(i);
+            remoteIndex[i] = b.adjRemote.get(i);
+            mtu[i] = b.adjMtu.get(i);
+        }
+        descriptions = List.copyOf(b.adjDesc);
+        routeLines = List.copyOf(b.routeLines);
+    }
+
+    /**
+     * Compiles the forwarding table for a node.
+     *
+     * @param tables           the node's tables.
+     * @param ports            the node's ports; pods without a port are left out (counted by the caller).
+     * @param conventionalMacs when an underlay neighbour is unknown, use {@code 0a:58:<ip>} (replay) instead
+     *                         of dropping it.
+     * @return the compiled table.
+     */
+    public static Fib compile(final NodeTables tables, final Ports ports, final boolean conventionalMacs)
+    {
+        final Builder b = new Builder(tables, conventionalMacs);
+        final NodeTables.NodeInfo node = tables.node();
+        final int uplink = ports.uplink();
+        final int podMtu = node.podMtu();
+        final int underMtu = node.underlayMtu();
+
+        if (tables.cluster().clusterCidr() != null)
+        {
+            b.route(tables.cluster().clusterCidr(), b.adj(BLACKHOLE, -1, 0, 0, -1, 0, "unassigned cluster space"));
+        }
+        if (uplink >= 0)
+        {
+            final long upMac = ports.get(uplink).mac();
+            if (node.underlayPrefix() != null)
+            {
+                b.route(node.underlayPrefix(), b.adj(UPLINK, uplink, RESOLVE_BY_DST, upMac, -1, underMtu,
+                    "uplink " + ports.nameOf(uplink) + " (direct)"));
+            }
+            if (node.underlayGateway() != 0)
+            {
+                final long gwMac = b.neighbourOrConvention(node.underlayGateway());
+                b.route(new Ip4Prefix(0, 0), b.adj(UPLINK, uplink, gwMac, upMac, -1, underMtu,
+                    "uplink " + ports.nameOf(uplink) + " via " + Ip4.format(node.underlayGateway())));
+            }
+            else if (conventionalMacs)
+            {
+                b.route(new Ip4Prefix(0, 0), b.adj(UPLINK, uplink, RESOLVE_BY_DST, upMac, -1, underMtu,
+                    "uplink " + ports.nameOf(uplink) + " (direct)"));
+            }
+            for (int r = 0; r < tables.remoteNodes().size(); r++)
+            {
+                final NodeTables.RemoteNode rn = tables.remoteNodes().get(r);
+                final int a = b.adj(UPLINK, uplink, rn.underlayMac(), upMac, -1, underMtu,
+                    "uplink " + ports.nameOf(uplink) + " to node " + rn.name());
+                for (final int addr : rn.addresses())
+                {
+                    b.route(new Ip4Prefix(addr, 32), a);
+                }
+                b.route(new Ip4Prefix(rn.publicIp(), 32), a);
+            }
+        }
+        for (int r = 0; r < tables.remoteNodes().size(); r++)
+        {
+            final NodeTables.RemoteNode rn = tables.remoteNodes().get(r);
+            b.route(rn.podCidr(), b.adj(REMOTE_POD, uplink, rn.vtepMac(), node.vtepMac(), r, podMtu,
+                "vxlan to " + rn.name() + " (" + Ip4.format(rn.publicIp()) + ")"));
+        }
+        if (node.podCidr() != null)
+        {
+            b.route(node.podCidr(), b.adj(UNKNOWN_POD, -1, 0, 0, -1, 0, "no such pod"));
+        }
+        final int local = b.adj(LOCAL, -1, 0, 0, -1, 0, "local");
+        b.route(new Ip4Prefix(node.gatewayIp(), 32), local);
+        for (final int addr : node.addresses())
+        {
+            b.route(new Ip4Prefix(addr, 32), local);
+        }
+        if (node.publicIp() != 0)
+        {
+            b.route(new Ip4Prefix(node.publicIp(), 32), local);
+        }
+        for (final NodeTables.PodInfo pod : tables.pods())
+        {
+            final int port = ports.idOf(pod.portName());
+            if (port < 0)
+            {
+                continue;
+            }
+            b.route(new Ip4Prefix(pod.ip(), 32), b.adj(LOCAL_POD, port, pod.mac(), node.gatewayMac(), -1, podMtu,
+                "pod " + pod.namespace() + "/" + pod.name() + " on " + pod.portName()));
+        }
+        return new Fib(b);
+    }
+
+    /**
+     * @param addr destination.
+     * @return the adjacency index, or {@link Ip4Lpm#NO_ROUTE}.
+     */
+    public int lookup(final int addr)
+    {
+        return lpm.lookup(addr);
+    }
+
+    /**
+     * @param adj adjacency.
+     * @return its kind.
+     */
+    public int kind(final int adj)
+    {
+        return kind[adj];
+    }
+
+    /**
+     * @param adj adjacency.
+     * @return its transmit port, or -1.
+     */
+    public int txPort(final int adj)
+    {
+        return txPort[adj];
+    }
+
+    /**
+     * @param adj adjacency.
+     * @return destination MAC, or {@link #RESOLVE_BY_DST}.
+     */
+    public long dstMac(final int adj)
+    {
+        return dstMac[adj];
+    }
+
+    /**
+     * @param adj adjacency.
+     * @return source MAC.
+     */
+    public long srcMac(final int adj)
+    {
+        return srcMac[adj];
+    }
+
+    /**
+     * @param adj adjacency.
+     * @return index into {@link NodeTables#remoteNodes()} for REMOTE_POD, else -1.
+     */
+    public int remoteIndex(final int adj)
+    {
+        return remoteIndex[adj];
+    }
+
+    /**
+     * @param adj adjacency.
+     * @return the MTU of the link behind it (0 = unchecked).
+     */
+    public int mtu(final int adj)
+    {
+        return mtu[adj];
+    }
+
+    /**
+     * Resolves an underlay neighbour.
+     *
+     * @param addr address.
+     * @return its MAC; with conventional MACs an unknown address gets {@code 0a:58:<ip>}; else
+     *         {@link NeighbourTable#UNKNOWN}.
+     */
+    public long neighbour(final int addr)
+    {
+        final long mac = neighbours.lookup(addr);
+        if (mac == NeighbourTable.UNKNOWN && conventionalMacs)
+        {
+            return Ip4.podMac(addr);
+        }
+        return mac;
+    }
+
+    /** @return the tables this was compiled from. */
+    public NodeTables tables()
+    {
+        return tables;
+    }
+
+    /** @return number of adjacencies. */
+    public int adjacencyCount()
+    {
+        return kind.length;
+    }
+
+    /**
+     * @param adj adjacency.
+     * @return a human-readable description.
+     */
+    public String describe(final int adj)
+    {
+        return adj < 0 ? "no route" : KIND_NAMES[kind[adj]] + ": " + descriptions.get(adj);
+    }
+
+    /** @return the routes in {@code ip route} style, most specific first. */
+    public List<String> routeLines()
+    {
+        return routeLines;
+    }
+
+    /** @return the LPM (for benchmarks and diagnostics). */
+    public Ip4Lpm lpm()
+    {
+        return lpm;
+    }
+
+    private static final class Builder
+    {
+        private final NodeTables tables;
+        private final boolean conventionalMacs;
+        private final Ip4Lpm.Builder lpm = Ip4Lpm.builder();
+        private final Map<Ip4Prefix, Integer> routes = new HashMap<>();
+        private final List<Integer> adjKind = new ArrayList<>();
+        private final List<Integer> adjPort = new ArrayList<>();
+        private final List<Long> adjDst = new ArrayList<>();
+        private final List<Long> adjSrc = new ArrayList<>();
+        private final List<Integer> adjRemote = new ArrayList<>();
+        private final List<Integer> adjMtu = new ArrayList<>();
+        private final List<String> adjDesc = new ArrayList<>();
+        private final List<String> routeLines = new ArrayList<>();
+
+        Builder(final NodeTables tables, final boolean conventionalMacs)
+        {
+            this.tables = tables;
+            this.conventionalMacs = conventionalMacs;
+        }
+
+        int adj(final int k, final int port, final long dst, final long src, final int remote, final int linkMtu,
+            final String desc)
+        {
+            adjKind.add(k);
+            adjPort.add(port);
+            adjDst.add(dst);
+            adjSrc.add(src);
+            adjRemote.add(remote);
+            adjMtu.add(linkMtu);
+            adjDesc.add(desc);
+            return adjKind.size() - 1;
+        }
+
+        void route(final Ip4Prefix p, final int adj)
+        {
+            routes.put(p, adj);
+            lpm.add(p, adj);
+        }
+
+        long neighbourOrConvention(final int addr)
+        {
+            final Long mac = tables.neighbours().get(addr);
+            if (mac != null)
+            {
+                return mac;
+            }
+            return conventionalMacs ? Ip4.podMac(addr) : RESOLVE_BY_DST;
+        }
+
+        Ip4Lpm.Builder lpmBuilder()
+        {
+            routeLines.clear();
+            routes.entrySet().stream()
+                .sorted((x, y) -> x.getKey().length() != y.getKey().length()
+                    ? Integer.compare(y.getKey().length(), x.getKey().length())
+                    : Integer.compareUnsigned(x.getKey().address(), y.getKey().address()))
+                .forEach(e -> routeLines.add(e.getKey() + " " + KIND_NAMES[adjKind.get(e.getValue())] + " "
+                    + adjDesc.get(e.getValue())));
+            return lpm;
+        }
+    }
+}

@@ -1,0 +1,116 @@
+package dev.ferry.core.tables;
+
+import java.util.List;
+
+/**
+ * A Service as the dataplane sees it: frontends (virtual IPs and ports) and the endpoints behind each port.
+ *
+ * @param namespace           namespace.
+ * @param name                Service name.
+ * @param type                ClusterIP, NodePort, LoadBalancer or ExternalName.
+ * @param notProxiedReason    null when proxied; else why the dataplane ignores it ("headless", "ExternalName").
+ * @param clusterIps          cluster IPs.
+ * @param externalIps         spec.externalIPs.
+ * @param loadBalancerIps     status.loadBalancer.ingress IPs.
+ * @param clientIpAffinity    sessionAffinity ClientIP.
+ * @param affinityTimeoutSeconds affinity timeout (default 10800).
+ * @param externalPolicyLocal externalTrafficPolicy Local.
+ * @param internalPolicyLocal internalTrafficPolicy Local.
+ * @param ports               the Service ports.
+ */
+public record ServiceInfo(
+    String namespace,
+    String name,
+    String type,
+    String notProxiedReason,
+    List<Integer> clusterIps,
+    List<Integer> externalIps,
+    List<Integer> loadBalancerIps,
+    boolean clientIpAffinity,
+    int affinityTimeoutSeconds,
+    boolean externalPolicyLocal,
+    boolean internalPolicyLocal,
+    List<ServicePort> ports)
+{
+    /** Default ClientIP affinity timeout, in seconds. */
+    public static final int DEFAULT_AFFINITY_TIMEOUT = 10800;
+
+    /**
+     * Copies the lists.
+     *
+     * @param namespace              namespace.
+     * @param name                   name.
+     * @param type                   type.
+     * @param notProxiedReason       null when proxied.
+     * @param clusterIps             cluster IPs.
+     * @param externalIps            external IPs.
+     * @param loadBalancerIps        load-balancer IPs.
+     * @param clientIpAffinity       ClientIP affinity.
+     * @param affinityTimeoutSeconds affinity timeout.
+     * @param externalPolicyLocal    externalTrafficPolicy Local.
+     * @param internalPolicyLocal    internalTrafficPolicy Local.
+     * @param ports                  ports.
+     */
+    public ServiceInfo
+    {
+        clusterIps = List.copyOf(clusterIps);
+        externalIps = List.copyOf(externalIps);
+        loadBalancerIps = List.copyOf(loadBalancerIps);
+        ports = List.copyOf(ports);
+    }
+
+    /** @return whether the dataplane serves this Service. */
+    public boolean proxied()
+    {
+        return notProxiedReason == null;
+    }
+
+    /** @return "namespace/name". */
+    public String key()
+    {
+        return namespace + "/" + name;
+    }
+
+    /**
+     * One Service port and its endpoints.
+     *
+     * @param name      port name ("" when unnamed).
+     * @param protocol  IP protocol number (6 TCP, 17 UDP, 132 SCTP).
+     * @param port      the Service port.
+     * @param nodePort  the NodePort, or 0.
+     * @param endpoints endpoints with the target port resolved.
+     */
+    public record ServicePort(String name, int protocol, int port, int nodePort, List<Endpoint> endpoints)
+    {
+        /**
+         * Copies the list.
+         *
+         * @param name      port name.
+         * @param protocol  protocol.
+         * @param port      port.
+         * @param nodePort  NodePort or 0.
+         * @param endpoints endpoints.
+         */
+        public ServicePort
+        {
+            endpoints = List.copyOf(endpoints);
+        }
+    }
+
+    /**
+     * One endpoint, as EndpointSlice conditions describe it.
+     *
+     * @param ip          endpoint address.
+     * @param port        target port.
+     * @param ready       conditions.ready.
+     * @param serving     conditions.serving.
+     * @param terminating conditions.terminating.
+     * @param nodeName    node hosting it ("" when unknown).
+     * @param zone        zone ("" when unknown).
+     * @param local       whether it lives on this node.
+     */
+    public record Endpoint(int ip, int port, boolean ready, boolean serving, boolean terminating, String nodeName,
+        String zone, boolean local)
+    {
+    }
+}

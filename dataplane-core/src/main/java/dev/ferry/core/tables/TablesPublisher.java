@@ -1,0 +1,123 @@
+package dev.ferry.core.tables;
+
+import dev.ferry.core.Ports;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.function.Consumer;
+
+/**
+ * Compiles {@link NodeTables} into a {@link Snapshot} and publishes it through one {@link TablesRef}.
+ *
+ * <p>Feature modules register a {@link PartCompiler} and get a slot. {@link #publish} compiles every part
+ * first and swaps only if all succeed, so an invalid push leaves the last good snapshot in place. Generations
+ * must grow.
+ */
+public final class TablesPublisher
+{
+    /** Compiles one module's part of a snapshot. */
+    @FunctionalInterface
+    public interface PartCompiler
+    {
+        /**
+         * @param tables   the new tables.
+         * @param fib      the FIB compiled from them.
+         * @param previous the module's part of the current snapshot, or null.
+         * @return the module's new part.
+         * @throws InvalidTablesException when the tables are invalid for this module.
+         */
+        Object compile(NodeTables tables, Fib fib, Object previous);
+    }
+
+    private final Ports ports;
+    private final boolean conventionalMacs;
+    private final List<PartCompiler> compilers = new ArrayList<>();
+    private final List<Consumer<Snapshot>> listeners = new ArrayList<>();
+    private final TablesRef<Snapshot> ref = new TablesRef<>(null);
+
+    /**
+     * @param ports            the node's ports.
+     * @param conventionalMacs resolve unknown underlay neighbours by the {@code 0a:58} convention (replay).
+     */
+    public TablesPublisher(final Ports ports, final boolean conventionalMacs)
+    {
+        this.ports = ports;
+        this.conventionalMacs = conventionalMacs;
+    }
+
+    /**
+     * Registers a module compiler, before the first publish.
+     *
+     * @param compiler the compiler.
+     * @return the module's slot in {@link Snapshot#parts()}.
+     */
+    public synchronized int register(final PartCompiler compiler)
+    {
+        if (ref.lvCurrent() != null)
+        {
+            throw new IllegalStateException("register part compilers before the first publish");
+        }
+        compilers.add(compiler);
+        return compilers.size() - 1;
+    }
+
+    /**
+     * Adds a callback run after each successful swap (on the publishing thread), e.g. to flush conntrack
+     * entries of removed endpoints through the worker's command queue.
+     *
+     * @param listener the callback.
+     */
+    public synchronized void onPublish(final Consumer<Snapshot> listener)
+    {
+        listeners.add(listener);
+    }
+
+    /**
+     * Compiles and swaps in new tables.
+     *
+     * @param tables the new tables.
+     * @return the published snapshot.
+     * @throws InvalidTablesException when any compiler refuses them, or the generation does not grow; the
+     *                                current snapshot stays.
+     */
+    public synchronized Snapshot publish(final NodeTables tables)
+    {
+        final Snapshot current = ref.lvCurrent();
+        if (current != null && tables.generation() <= current.generation())
+        {
+            throw new InvalidTablesException("generation " + tables.generation()
+                + " is not newer than the current generation " + current.generation());
+        }
+        final Fib fib = Fib.compile(tables, ports, conventionalMacs);
+        final List<Object> parts = new ArrayList<>(compilers.size());
+        for (int i = 0; i < compilers.size(); i++)
+        {
+            parts.add(compilers.get(i).compile(tables, fib, current == null ? null : current.parts().get(i)));
+        }
+        final Snapshot next = new Snapshot(tables, fib, parts);
+        ref.soCurrent(next);
+        for (final Consumer<Snapshot> l : listeners)
+        {
+            l.accept(next);
+        }
+        return next;
+    }
+
+    /** @return the reference that stages read; it holds null until the first publish. */
+    public TablesRef<Snapshot> ref()
+    {
+        return ref;
+    }
+
+    /** @return the current snapshot, or null before the first publish. */
+    public Snapshot current()
+    {
+        return ref.lvCurrent();
+    }
+
+    /** @return the ports. */
+    public Ports ports()
+    {
+        return ports;
+    }
+}
