@@ -42,9 +42,8 @@ public final class ExampleScenarios
             .send("GET / HTTP/1.1\r\nHost: web\r\n\r\n").replyFrom(web1, client.ip(), 40001, "HTTP/1.1 200 OK\r\n\r\n")
             .fin().finFrom(web1, client.ip(), 40001);
         // 10-11: a DNS-like question to the dns Service, and the answer from its pod
-        final byte[] query = "ferry-dns-query: web.default.svc".getBytes(StandardCharsets.US_ASCII);
-        s.udp(client, 53001, Ip4.parse("10.96.0.53"), 53, query);
-        s.udp(dns1, 53, client.ip(), 53001, "ferry-dns-answer: 10.96.0.10".getBytes(StandardCharsets.US_ASCII));
+        s.udp(client, 53001, Ip4.parse("10.96.0.53"), 53, dnsQuery());
+        s.udp(dns1, 53, client.ip(), 53001, dnsAnswer(Ip4.parse("10.96.0.10")));
         // 12: a connection to the web Service's ClusterIP
         s.tcp(client, 40002, Ip4.parse("10.96.0.10"), 80).syn();
         // 13: to a pod on node-b
@@ -72,5 +71,39 @@ public final class ExampleScenarios
         ipv6[13] = (byte)0xdd;
         s.raw(ipv6);
         return s.frames();
+    }
+
+    private static final String QNAME = "web.default.svc.cluster.local";
+
+    /** A DNS query for the A record of web.default.svc.cluster.local (RFC 1035 wire format). */
+    static byte[] dnsQuery()
+    {
+        final java.io.ByteArrayOutputStream b = new java.io.ByteArrayOutputStream();
+        b.writeBytes(new byte[] {0x12, 0x34, 0x01, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00});
+        question(b);
+        return b.toByteArray();
+    }
+
+    /** The answer: one A record. */
+    static byte[] dnsAnswer(final int address)
+    {
+        final java.io.ByteArrayOutputStream b = new java.io.ByteArrayOutputStream();
+        b.writeBytes(new byte[] {0x12, 0x34, (byte)0x81, (byte)0x80, 0x00, 0x01, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00});
+        question(b);
+        // name pointer to offset 12, type A, class IN, TTL 30, 4 bytes of address
+        b.writeBytes(new byte[] {(byte)0xc0, 0x0c, 0x00, 0x01, 0x00, 0x01, 0x00, 0x00, 0x00, 0x1e, 0x00, 0x04});
+        b.writeBytes(new byte[] {(byte)(address >>> 24), (byte)(address >>> 16), (byte)(address >>> 8),
+            (byte)address});
+        return b.toByteArray();
+    }
+
+    private static void question(final java.io.ByteArrayOutputStream b)
+    {
+        for (final String label : QNAME.split("\\."))
+        {
+            b.write(label.length());
+            b.writeBytes(label.getBytes(StandardCharsets.US_ASCII));
+        }
+        b.writeBytes(new byte[] {0x00, 0x00, 0x01, 0x00, 0x01});
     }
 }
