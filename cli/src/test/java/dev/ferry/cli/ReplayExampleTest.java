@@ -112,8 +112,8 @@ class ReplayExampleTest
             "icmp.code", "icmp.checksum.status", "ip.checksum.status", "udp.srcport", "udp.dstport", "ip.ttl");
         assertThat(rows).hasSize(1);
         final List<String> r = rows.get(0);
-        assertThat(r.get(0)).isEqualTo("10.244.1.1");
-        assertThat(r.get(1)).isEqualTo("10.244.1.3");
+        assertThat(r.get(0)).as("outer from the gateway, quoted from the pod").isEqualTo("10.244.1.1,10.244.1.3");
+        assertThat(r.get(1)).as("outer to the pod, quoted to the destination").isEqualTo("10.244.1.3,10.244.1.2");
         assertThat(r.get(2)).isEqualTo("0");
         assertThat(r.get(3)).as("ICMP checksum good").isEqualTo("1");
         assertThat(r.get(4)).as("outer and quoted IP checksums good").isEqualTo("1,1");

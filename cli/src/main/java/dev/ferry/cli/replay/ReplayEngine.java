@@ -289,13 +289,21 @@ public final class ReplayEngine implements AutoCloseable
         final StringBuilder path = new StringBuilder();
         String end = "still in flight";
         final List<Stage> stages = graph.stages();
+        int last = -2;
         for (final TraceBuffer.Entry e : entries)
         {
+            if (e.kind() == TraceBuffer.KIND_INPUT)
+            {
+                path.append("in ").append(ports.nameOf((int)e.a()));
+                continue;
+            }
+            if (e.stage() != last && e.stage() >= 0)
+            {
+                path.append(" > ").append(stages.get(e.stage()).name());
+                last = e.stage();
+            }
             switch (e.kind())
             {
-                case TraceBuffer.KIND_INPUT -> path.append("in ").append(ports.nameOf((int)e.a()));
-                case TraceBuffer.KIND_NEXT ->
-                    path.append(" > ").append(stages.get(e.stage()).name());
                 case TraceBuffer.KIND_DETAIL ->
                 {
                     final String d = stages.get(e.stage()).formatTrace(e.a(), e.b());
