@@ -104,6 +104,7 @@ public final class ConntrackTable implements AutoCloseable
     private final MemorySegment slots;
     private final MemorySegment entries;
     private final int slotMask;
+    private final int probeLimit;
     private final int capacity;
     private final Clock clock;
     private final ConntrackConfig config;
@@ -145,6 +146,7 @@ public final class ConntrackTable implements AutoCloseable
             ? config.capacity() : Integer.highestOneBit(config.capacity()) << 1;
         final int slotCount = capacity * 4;
         this.slotMask = slotCount - 1;
+        this.probeLimit = Math.min(PROBE_LIMIT, slotCount);
         this.arena = Arena.ofShared();
         this.slots = arena.allocate((long)slotCount * Long.BYTES, 64);
         this.entries = arena.allocate((long)capacity * ENTRY_BYTES, 64);
@@ -887,7 +889,7 @@ public final class ConntrackTable implements AutoCloseable
         final long sig = signature(h);
         final int mask = slotMask;
         int i = (int)h & mask;
-        for (int d = 0; d < PROBE_LIMIT; d++)
+        for (int d = 0; d < probeLimit; d++)
         {
             final long s = slots.get(LONG, (long)i << 3);
             if (s == 0)
@@ -950,7 +952,7 @@ public final class ConntrackTable implements AutoCloseable
     {
         final int mask = slotMask;
         int i = (int)h & mask;
-        for (int d = 0; d < PROBE_LIMIT; d++)
+        for (int d = 0; d < probeLimit; d++)
         {
             if (slots.get(LONG, (long)i << 3) == 0)
             {
@@ -970,7 +972,7 @@ public final class ConntrackTable implements AutoCloseable
         final int mask = slotMask;
         int victim = -1;
         int i = home;
-        for (int d = 0; d < PROBE_LIMIT; d++)
+        for (int d = 0; d < probeLimit; d++)
         {
             final long s = slots.get(LONG, (long)i << 3);
             i = i + 1 & mask;
@@ -1020,7 +1022,7 @@ public final class ConntrackTable implements AutoCloseable
         final int ref = e << 1 | dir;
         final int mask = slotMask;
         int i = (int)h & mask;
-        for (int d = 0; d < PROBE_LIMIT; d++)
+        for (int d = 0; d < probeLimit; d++)
         {
             final long s = slots.get(LONG, (long)i << 3);
             if (s == 0)
