@@ -272,6 +272,22 @@ class ConntrackTableTest
     }
 
     @Test
+    void shouldMissAnEntryWhoseTimeIsUpBeforeTheSweepRuns()
+    {
+        final int e = table.insert(0, UDP, CLIENT, DNS, 5000, 53, DNS, CLIENT, 53, 5000);
+        table.update(e, ORIGINAL, 0, 60);
+        clock.advance(30 * SEC - 1);
+        assertThat(table.lookup(0, UDP, DNS, CLIENT, 53, 5000)).isEqualTo((long)e << 1 | REPLY);
+
+        clock.advance(1);
+
+        assertThat(table.lookup(0, UDP, DNS, CLIENT, 53, 5000)).as("time is up at 30 s").isEqualTo(MISS);
+        assertThat(table.tupleInUse(0, UDP, CLIENT, DNS, 5000, 53)).isFalse();
+        assertThat(table.size()).as("still there until the sweep").isEqualTo(1);
+        assertThat(table.expire(1)).isEqualTo(1);
+    }
+
+    @Test
     void shouldExpireIncrementallyWithBoundedWorkPerCall()
     {
         for (int i = 0; i < 100; i++)
