@@ -70,6 +70,7 @@ class AllocationFreeTest
             final long before = allocated();
             final long sink = run(table, clock);
             final long bytes = allocated() - before;
+            System.out.println("allocated " + bytes + " bytes over " + OPS + " lookups+updates");
 
             assertThat(sink).as("every lookup hit and every update was valid").isGreaterThanOrEqualTo(OPS);
             assertThat((double)bytes / OPS).as("bytes allocated per operation (%d in total)", bytes)
