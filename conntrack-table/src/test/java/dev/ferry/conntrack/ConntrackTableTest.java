@@ -295,6 +295,8 @@ class ConntrackTableTest
             table.insert(0, UDP, CLIENT, DNS, 10000 + i, 53, DNS, CLIENT, 53, 10000 + i);
         }
         clock.advance(31 * SEC);
+        final int[] told = new int[1];
+        table.removalListener((t, e) -> told[0]++);
 
         int calls = 0;
         int total = 0;
@@ -307,6 +309,7 @@ class ConntrackTableTest
         }
         assertThat(total).isEqualTo(100);
         assertThat(calls).as("100 entries at 16 per call").isEqualTo(7);
+        assertThat(told[0]).as("the listener hears of every expired entry").isEqualTo(100);
         assertThat(table.stats().deleted()).isEqualTo(100);
     }
 
