@@ -14,6 +14,7 @@ import tools.jackson.core.JsonParser;
 import tools.jackson.core.JsonToken;
 import tools.jackson.core.StreamReadFeature;
 import tools.jackson.core.TokenStreamLocation;
+import tools.jackson.databind.DeserializationFeature;
 import tools.jackson.databind.JsonNode;
 import tools.jackson.databind.ObjectMapper;
 import tools.jackson.databind.exc.MismatchedInputException;
@@ -51,11 +52,14 @@ import java.util.stream.Stream;
  */
 public final class ManifestLoader
 {
+    // documents are read one by one from a single parser, so what follows a document is not an error
     private static final ObjectMapper YAML = YAMLMapper.builder()
         .enable(StreamReadFeature.STRICT_DUPLICATE_DETECTION)
+        .disable(DeserializationFeature.FAIL_ON_TRAILING_TOKENS)
         .build();
     private static final ObjectMapper JSON = JsonMapper.builder()
         .enable(StreamReadFeature.STRICT_DUPLICATE_DETECTION)
+        .disable(DeserializationFeature.FAIL_ON_TRAILING_TOKENS)
         .build();
 
     /** API group ("" for core) and kind → model class. */
