@@ -506,16 +506,16 @@ public final class PacketSocketPort implements TxSink, AutoCloseable
         }
         checkNow = false;
         nextCheck = now + checkIntervalNanos;
+        final int index = Interfaces.index(name);
         if (up && fd >= 0)
         {
             final int err = socketError();
             if (err != 0)
             {
-                markDown(err);
+                markDown(index == 0 ? LinuxNative.ENODEV : err);
                 return false;
             }
         }
-        final int index = Interfaces.index(name);
         int flags;
         try
         {
