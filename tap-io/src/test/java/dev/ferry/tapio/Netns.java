@@ -89,8 +89,23 @@ final class Netns
     {
         run("ip", "netns", "del", ns);
         must("ip", "netns", "add", ns);
-        inNs(ns, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1");
+        // no sysctl binary needed: /proc/sys/net shows the namespace of the process that reads it
+        run("ip", "netns", "exec", ns, "bash", "-c", "echo 1 > /proc/sys/net/ipv6/conf/all/disable_ipv6; "
+            + "echo 1 > /proc/sys/net/ipv6/conf/default/disable_ipv6");
         must("ip", "-n", ns, "link", "set", "lo", "up");
+    }
+
+    /** Turns IPv6 off on a link of this namespace, if the kernel has IPv6 at all. */
+    static void disableIpv6(final String link)
+    {
+        try
+        {
+            Files.writeString(Path.of("/proc/sys/net/ipv6/conf", link, "disable_ipv6"), "1");
+        }
+        catch (final IOException e)
+        {
+            // no IPv6 on this kernel: nothing to turn off
+        }
     }
 
     static void delete(final String ns)

@@ -56,7 +56,7 @@ class PacketSocketPortTest
     {
         Netns.deleteLink(OURS);
         Netns.must("ip", "link", "add", OURS, "type", "veth", "peer", "name", PEER);
-        Netns.must("sysctl", "-qw", "net.ipv6.conf." + OURS + ".disable_ipv6=1");
+        Netns.disableIpv6(OURS);
         Netns.must("ip", "link", "set", PEER, "netns", NS);
         Netns.must("ip", "-n", NS, "addr", "add", "10.199.2.1/24", "dev", PEER);
         Netns.must("ip", "-n", NS, "link", "set", PEER, "up");
