@@ -1,0 +1,615 @@
+package dev.ferry.tapio;
+
+import dev.ferry.core.Clock;
+import dev.ferry.core.Counters;
+import dev.ferry.core.PacketPool;
+import dev.ferry.core.PacketVector;
+import dev.ferry.core.TxSink;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.lang.invoke.VarHandle;
+
+/**
+ * An existing link (the node's uplink, a veth) opened as an {@code AF_PACKET} socket: a TPACKET_V3 ring for
+ * receive, {@code sendmmsg} straight from pool buffers for transmit, {@code PACKET_QDISC_BYPASS} on, the
+ * link's own outgoing traffic ignored ({@code PACKET_IGNORE_OUTGOING}).
+ *
+ * <pre>
+ *   link ──► kernel ──► RX ring: | block 0 | block 1 | ... |  (TP_STATUS_USER blocks are ours)
+ *                                    └─ tpacket3_hdr, frame ─► copy into a pool buffer ─► receive(vector)
+ *   transmit(h) ──► batch ──flush()──► sendmmsg(iovec → buffer) ──► link
+ *
+ *   state:  UP ──poll error / ENETDOWN / ENXIO / link down or gone──► DOWN   (link-down +1, one log line)
+ *           DOWN ──maintain(): link exists and is up──► reopen socket and ring ──► UP   (link-up +1, log line)
+ * </pre>
+ *
+ * <p>While down, received nothing and transmitted packets are dropped (tx-dropped). The I/O thread calls
+ * {@link #maintain()} when idle; it looks at the link at most every {@code checkIntervalMillis} unless an error
+ * forces it. A VLAN tag that the kernel took out of band is put back in the frame; a checksum left partial by
+ * offload (IPv4 TCP/UDP) is completed.
+ *
+ * <p>Counters {@code link/NAME/}: rx-packets, rx-bytes, rx-no-buffer, rx-errors (oversize, truncated), tx-packets,
+ * tx-bytes, tx-errors, tx-dropped, link-down, link-up.
+ */
+public final class PacketSocketPort implements TxSink, AutoCloseable
+{
+    static final int SOL_PACKET = 263;
+    static final int PACKET_RX_RING = 5;
+    static final int PACKET_VERSION = 10;
+    static final int PACKET_QDISC_BYPASS = 20;
+    static final int PACKET_IGNORE_OUTGOING = 23;
+    static final int TPACKET_V3 = 2;
+    static final int ETH_P_ALL_BE = 0x0300;
+    static final int TP_STATUS_USER = 1;
+    static final int TP_STATUS_COPY = 2;
+    static final int TP_STATUS_CSUMNOTREADY = 8;
+    static final int TP_STATUS_VLAN_VALID = 0x10;
+    static final int TP_STATUS_VLAN_TPID_VALID = 0x40;
+
+    private static final System.Logger LOG = System.getLogger("dev.ferry.tapio");
+    private static final VarHandle INT = ValueLayout.JAVA_INT.varHandle();
+    private static final int MMSG_SIZE = 64;
+    private static final int IOV_SIZE = 16;
+
+    /** Ring geometry and link checks. */
+    public static final class Options
+    {
+        private int blockSize = 1 << 18;
+        private int blockCount = 16;
+        private int frameSize = 2048;
+        private int retireMillis = 2;
+        private int checkIntervalMillis = 100;
+
+        /**
+         * @param bytes bytes per ring block, a multiple of the page size (default 256 KiB).
+         * @return this.
+         */
+        public Options blockSize(final int bytes)
+        {
+            this.blockSize = bytes;
+            return this;
+        }
+
+        /**
+         * @param count blocks in the ring (default 16).
+         * @return this.
+         */
+        public Options blockCount(final int count)
+        {
+            this.blockCount = count;
+            return this;
+        }
+
+        /**
+         * @param millis how long the kernel keeps a partly filled block before handing it over (default 2).
+         * @return this.
+         */
+        public Options retireMillis(final int millis)
+        {
+            this.retireMillis = millis;
+            return this;
+        }
+
+        /**
+         * @param millis least time between two link checks by {@link #maintain()} (default 100).
+         * @return this.
+         */
+        public Options checkIntervalMillis(final int millis)
+        {
+            this.checkIntervalMillis = millis;
+            return this;
+        }
+    }
+
+    private final String name;
+    private final int id;
+    private final PacketPool pool;
+    private final LinkCounters counters;
+    private final Options options;
+    private final Arena arena = Arena.ofShared();
+    private final MemorySegment state = LinuxNative.newCallState(arena);
+    private final MemorySegment pollFd = arena.allocate(8, 8);
+    private final MemorySegment mmsgs = arena.allocate((long)PacketVector.CAPACITY * MMSG_SIZE, 8);
+    private final MemorySegment iovs = arena.allocate((long)PacketVector.CAPACITY * IOV_SIZE, 8);
+    private final int[] pending = new int[PacketVector.CAPACITY];
+    private final long checkIntervalNanos;
+    private final Clock clock;
+    private int pendingCount;
+
+    private int fd = -1;
+    private int ifindex;
+    private boolean up;
+    private MemorySegment ring = MemorySegment.NULL;
+    private int block;
+    private long packetAddress;
+    private int packetsLeft;
+    private long nextCheck;
+    private boolean checkNow;
+    private boolean closed;
+
+    private PacketSocketPort(final String name, final int id, final PacketPool pool, final Counters counters,
+        final Clock clock, final Options options)
+    {
+        this.name = name;
+        this.id = id;
+        this.pool = pool;
+        this.counters = new LinkCounters(counters, name);
+        this.clock = clock;
+        this.options = options;
+        this.checkIntervalNanos = options.checkIntervalMillis * 1_000_000L;
+        for (int i = 0; i < PacketVector.CAPACITY; i++)
+        {
+            final long m = (long)i * MMSG_SIZE;
+            // struct mmsghdr: msghdr {name, namelen, iov, iovlen, control, controllen, flags}, msg_len
+            mmsgs.set(ValueLayout.JAVA_LONG, m + 16, iovs.address() + (long)i * IOV_SIZE);
+            mmsgs.set(ValueLayout.JAVA_LONG, m + 24, 1L);
+        }
+    }
+
+    /**
+     * Opens a link that exists and is up.
+     *
+     * @param name     interface name.
+     * @param id       port id stamped on received packets.
+     * @param pool     the packet pool.
+     * @param counters where the link counters are registered.
+     * @param clock    paces link checks.
+     * @param options  ring geometry and check interval.
+     * @return the open port.
+     * @throws NativeException when the link does not exist or a call fails.
+     */
+    public static PacketSocketPort open(final String name, final int id, final PacketPool pool,
+        final Counters counters, final Clock clock, final Options options) throws NativeException
+    {
+        final PacketSocketPort p = new PacketSocketPort(name, id, pool, counters, clock, options);
+        try
+        {
+            p.openSocket();
+        }
+        catch (final NativeException | RuntimeException e)
+        {
+            p.close();
+            throw e;
+        }
+        p.up = true;
+        p.nextCheck = clock.nanos() + p.checkIntervalNanos;
+        return p;
+    }
+
+    private void openSocket() throws NativeException
+    {
+        final int index = Interfaces.index(name);
+        if (index == 0)
+        {
+            throw new NativeException("if_nametoindex(" + name + ")", LinuxNative.ENODEV);
+        }
+        final MemorySegment st = state;
+        final int s = (int)LinuxNative.check(LinuxNative.socket(st, LinuxNative.AF_PACKET,
+            LinuxNative.SOCK_RAW | LinuxNative.SOCK_NONBLOCK | LinuxNative.SOCK_CLOEXEC, 0), st,
+            "socket(AF_PACKET, SOCK_RAW)");
+        fd = s;
+        try (Arena a = Arena.ofConfined())
+        {
+            setInt(a, s, PACKET_VERSION, TPACKET_V3, "PACKET_VERSION");
+            final int blocks = options.blockCount;
+            final int frames = (int)((long)options.blockSize * blocks / options.frameSize);
+            final MemorySegment req = a.allocate(28, 4);
+            req.set(ValueLayout.JAVA_INT, 0, options.blockSize);
+            req.set(ValueLayout.JAVA_INT, 4, blocks);
+            req.set(ValueLayout.JAVA_INT, 8, options.frameSize);
+            req.set(ValueLayout.JAVA_INT, 12, frames);
+            req.set(ValueLayout.JAVA_INT, 16, options.retireMillis);
+            LinuxNative.check(LinuxNative.setsockopt(st, s, SOL_PACKET, PACKET_RX_RING, req, 28), st,
+                "setsockopt(PACKET_RX_RING, " + name + ")");
+            final long size = (long)options.blockSize * blocks;
+            final long addr = LinuxNative.mmap(st, size, LinuxNative.PROT_READ | LinuxNative.PROT_WRITE,
+                LinuxNative.MAP_SHARED, s, 0);
+            if (addr == LinuxNative.MAP_FAILED)
+            {
+                throw new NativeException("mmap(packet ring, " + name + ")", LinuxNative.errno(st));
+            }
+            ring = mapped(addr, size);
+            block = 0;
+            packetsLeft = 0;
+            setInt(a, s, PACKET_QDISC_BYPASS, 1, "PACKET_QDISC_BYPASS");
+            setInt(a, s, PACKET_IGNORE_OUTGOING, 1, "PACKET_IGNORE_OUTGOING");
+            final MemorySegment sll = a.allocate(20, 4);
+            sll.set(ValueLayout.JAVA_SHORT, 0, (short)LinuxNative.AF_PACKET);
+            sll.set(ValueLayout.JAVA_SHORT, 2, (short)ETH_P_ALL_BE);
+            sll.set(ValueLayout.JAVA_INT, 4, index);
+            LinuxNative.check(LinuxNative.bind(st, s, sll, 20), st, "bind(AF_PACKET, " + name + ")");
+        }
+        catch (final NativeException | RuntimeException e)
+        {
+            closeSocket();
+            throw e;
+        }
+        ifindex = index;
+        pollFd.set(ValueLayout.JAVA_INT, 0, s);
+        pollFd.set(ValueLayout.JAVA_SHORT, 4, LinuxNative.POLLIN);
+    }
+
+    @SuppressWarnings("restricted")
+    private static MemorySegment mapped(final long address, final long size)
+    {
+        return MemorySegment.ofAddress(address).reinterpret(size);
+    }
+
+    private void setInt(final Arena a, final int s, final int option, final int value, final String what)
+        throws NativeException
+    {
+        final MemorySegment v = a.allocateFrom(ValueLayout.JAVA_INT, value);
+        LinuxNative.check(LinuxNative.setsockopt(state, s, SOL_PACKET, option, v, 4), state,
+            "setsockopt(" + what + ", " + name + ")");
+    }
+
+    private void closeSocket()
+    {
+        if (ring.byteSize() > 0)
+        {
+            LinuxNative.munmap(state, ring.address(), ring.byteSize());
+            ring = MemorySegment.NULL;
+        }
+        if (fd >= 0)
+        {
+            LinuxNative.close(state, fd);
+            fd = -1;
+        }
+        packetsLeft = 0;
+    }
+
+    /** @return the interface name. */
+    public String name()
+    {
+        return name;
+    }
+
+    /** @return the port id. */
+    public int id()
+    {
+        return id;
+    }
+
+    /** @return whether the port is up. */
+    public boolean isUp()
+    {
+        return up;
+    }
+
+    /** @return the socket descriptor for an {@link Epoll}, or -1 while the port is down (it changes on reopen). */
+    public int fd()
+    {
+        return fd;
+    }
+
+    /**
+     * Copies frames from the ring into pool buffers until the ring has no ready block, the vector is full or the
+     * pool is empty. Each packet gets this port as rx port and its kernel receive time.
+     *
+     * @param out the vector that receives the handles.
+     * @return packets added (0 while the port is down).
+     */
+    public int receive(final PacketVector out)
+    {
+        if (!up)
+        {
+            return 0;
+        }
+        final MemorySegment ring = this.ring;
+        final PacketPool pool = this.pool;
+        final MemorySegment mem = pool.memory();
+        final int room = pool.bufferSize() - pool.headroom();
+        final long blockSize = options.blockSize;
+        int added = 0;
+        while (!out.isFull())
+        {
+            final long blockStart = block * blockSize;
+            if (packetsLeft == 0)
+            {
+                if (((int)INT.getAcquire(ring, blockStart + 8) & TP_STATUS_USER) == 0)
+                {
+                    break;
+                }
+                packetsLeft = ring.get(ValueLayout.JAVA_INT, blockStart + 12);
+                packetAddress = blockStart + ring.get(ValueLayout.JAVA_INT, blockStart + 16);
+                if (packetsLeft == 0)
+                {
+                    releaseBlock(blockStart);
+                    continue;
+                }
+            }
+            final int h = pool.allocate();
+            if (h == PacketPool.NO_BUFFER)
+            {
+                counters.increment(counters.rxNoBuffer);
+                break;
+            }
+            final long p = packetAddress;
+            final int next = ring.get(ValueLayout.JAVA_INT, p);
+            final long sec = ring.get(ValueLayout.JAVA_INT, p + 4) & 0xffff_ffffL;
+            final long nsec = ring.get(ValueLayout.JAVA_INT, p + 8) & 0xffff_ffffL;
+            final int snap = ring.get(ValueLayout.JAVA_INT, p + 12);
+            final int status = ring.get(ValueLayout.JAVA_INT, p + 20);
+            final long macAt = p + (ring.get(ValueLayout.JAVA_SHORT, p + 24) & 0xffff);
+            final boolean vlan = (status & TP_STATUS_VLAN_VALID) != 0;
+            final int len = snap + (vlan ? 4 : 0);
+            if (len > room || len < 14 || (status & TP_STATUS_COPY) != 0)
+            {
+                pool.free(h);
+                counters.increment(counters.rxErrors);
+            }
+            else
+            {
+                final long dst = pool.frameOffset(h);
+                if (vlan)
+                {
+                    // put back the 802.1Q tag that the kernel carried out of band
+                    final int tpid = (status & TP_STATUS_VLAN_TPID_VALID) != 0 ?
+                        ring.get(ValueLayout.JAVA_SHORT, p + 36) & 0xffff : 0x8100;
+                    final int tci = ring.get(ValueLayout.JAVA_INT, p + 32) & 0xffff;
+                    MemorySegment.copy(ring, macAt, mem, dst, 12);
+                    mem.set(ValueLayout.JAVA_BYTE, dst + 12, (byte)(tpid >>> 8));
+                    mem.set(ValueLayout.JAVA_BYTE, dst + 13, (byte)tpid);
+                    mem.set(ValueLayout.JAVA_BYTE, dst + 14, (byte)(tci >>> 8));
+                    mem.set(ValueLayout.JAVA_BYTE, dst + 15, (byte)tci);
+                    MemorySegment.copy(ring, macAt + 12, mem, dst + 16, snap - 12);
+                }
+                else
+                {
+                    MemorySegment.copy(ring, macAt, mem, dst, snap);
+                }
+                if ((status & TP_STATUS_CSUMNOTREADY) != 0)
+                {
+                    PartialChecksum.completeIp4(mem, dst, len);
+                }
+                pool.length(h, len);
+                pool.rxPort(h, id);
+                pool.timestamp(h, sec * 1_000_000_000L + nsec);
+                counters.rx(len);
+                out.add(h);
+                added++;
+            }
+            packetAddress = p + next;
+            if (--packetsLeft == 0)
+            {
+                releaseBlock(blockStart);
+            }
+        }
+        return added;
+    }
+
+    private void releaseBlock(final long blockStart)
+    {
+        INT.setRelease(ring, blockStart + 8, 0);
+        block = block + 1 == options.blockCount ? 0 : block + 1;
+    }
+
+    /**
+     * Queues a packet for the next {@link #flush()} (which runs by itself when 256 are queued). While the port
+     * is down the packet is dropped and counted.
+     *
+     * @param handle packet handle.
+     */
+    @Override
+    public void transmit(final int handle)
+    {
+        if (!up)
+        {
+            counters.increment(counters.txDropped);
+            pool.free(handle);
+            return;
+        }
+        pending[pendingCount++] = handle;
+        if (pendingCount == pending.length)
+        {
+            flush();
+        }
+    }
+
+    /** Sends the queued packets with {@code sendmmsg} and frees their buffers. */
+    @Override
+    public void flush()
+    {
+        final int n = pendingCount;
+        if (n == 0)
+        {
+            return;
+        }
+        final PacketPool pool = this.pool;
+        final long base = pool.memory().address();
+        for (int i = 0; i < n; i++)
+        {
+            final int h = pending[i];
+            final long iov = (long)i * IOV_SIZE;
+            iovs.set(ValueLayout.JAVA_LONG, iov, base + pool.frameOffset(h));
+            iovs.set(ValueLayout.JAVA_LONG, iov + 8, pool.length(h));
+        }
+        int sent = 0;
+        int unsentCounter = counters.txDropped;
+        while (sent < n && up)
+        {
+            final int r = LinuxNative.sendmmsg(state, fd, mmsgs.address() + (long)sent * MMSG_SIZE, n - sent, 0);
+            if (r > 0)
+            {
+                for (int i = sent; i < sent + r; i++)
+                {
+                    counters.tx(pool.length(pending[i]));
+                }
+                sent += r;
+                continue;
+            }
+            final int e = LinuxNative.errno(state);
+            if (e == LinuxNative.EINTR)
+            {
+                continue;
+            }
+            if (e == LinuxNative.ENETDOWN || e == LinuxNative.ENXIO || e == LinuxNative.ENODEV)
+            {
+                markDown(e);
+            }
+            else if (e != LinuxNative.EAGAIN && e != LinuxNative.ENOBUFS)
+            {
+                unsentCounter = counters.txErrors;
+            }
+            break;
+        }
+        counters.counters.add(unsentCounter, n - sent);
+        for (int i = 0; i < n; i++)
+        {
+            pool.free(pending[i]);
+        }
+        pendingCount = 0;
+    }
+
+    /**
+     * Waits until the ring holds a frame, the link reports an error, or the timeout passes. An error makes the
+     * next {@link #maintain()} look at the link at once.
+     *
+     * @param timeoutMillis longest wait; 0 polls.
+     * @return whether a frame is ready.
+     */
+    public boolean awaitReadable(final int timeoutMillis)
+    {
+        if (!up)
+        {
+            return false;
+        }
+        if (((int)INT.getAcquire(ring, block * (long)options.blockSize + 8) & TP_STATUS_USER) != 0)
+        {
+            return true;
+        }
+        pollFd.set(ValueLayout.JAVA_SHORT, 6, (short)0);
+        final int n = LinuxNative.poll(state, pollFd.address(), 1, timeoutMillis);
+        final short revents = pollFd.get(ValueLayout.JAVA_SHORT, 6);
+        if (n > 0 && (revents & (LinuxNative.POLLERR | LinuxNative.POLLHUP | LinuxNative.POLLNVAL)) != 0)
+        {
+            checkNow = true;
+        }
+        return n > 0 && (revents & LinuxNative.POLLIN) != 0;
+    }
+
+    /**
+     * Looks at the link (at most every check interval, or at once after an error): a link that is down or gone
+     * takes the port down; a link that is back (possibly recreated with a new index) reopens the socket and
+     * takes the port up. Call it from the I/O thread when idle; it is not for the hot path.
+     *
+     * @return whether the port is up afterwards.
+     */
+    public boolean maintain()
+    {
+        final long now = clock.nanos();
+        if (!checkNow && now < nextCheck)
+        {
+            return up;
+        }
+        checkNow = false;
+        nextCheck = now + checkIntervalNanos;
+        final int index = Interfaces.index(name);
+        if (up && fd >= 0)
+        {
+            final int err = socketError();
+            if (err != 0)
+            {
+                markDown(index == 0 ? LinuxNative.ENODEV : err);
+                return false;
+            }
+        }
+        int flags;
+        try
+        {
+            flags = index == 0 ? Interfaces.NO_SUCH_INTERFACE : Interfaces.flags(name);
+        }
+        catch (final NativeException e)
+        {
+            flags = Interfaces.NO_SUCH_INTERFACE;
+        }
+        final int upAndRunning = LinuxNative.IFF_UP | LinuxNative.IFF_RUNNING;
+        final boolean linkUp = flags != Interfaces.NO_SUCH_INTERFACE && (flags & upAndRunning) == upAndRunning;
+        if (up && (!linkUp || index != ifindex))
+        {
+            markDown(index == 0 ? LinuxNative.ENODEV : LinuxNative.ENETDOWN);
+        }
+        else if (!up && linkUp)
+        {
+            try
+            {
+                openSocket();
+                up = true;
+                counters.increment(counters.linkUp);
+                LOG.log(System.Logger.Level.INFO, "link {0} up (index {1}): port {2} receives and sends again", name,
+                    ifindex, id);
+            }
+            catch (final NativeException e)
+            {
+                closeSocket();
+            }
+        }
+        return up;
+    }
+
+    private int socketError()
+    {
+        try (Arena a = Arena.ofConfined())
+        {
+            final MemorySegment v = a.allocate(ValueLayout.JAVA_INT);
+            final MemorySegment len = a.allocateFrom(ValueLayout.JAVA_INT, 4);
+            if (LinuxNative.getsockopt(state, fd, LinuxNative.SOL_SOCKET, LinuxNative.SO_ERROR, v, len) < 0)
+            {
+                return LinuxNative.errno(state);
+            }
+            return v.get(ValueLayout.JAVA_INT, 0);
+        }
+    }
+
+    private void markDown(final int errno)
+    {
+        if (!up)
+        {
+            return;
+        }
+        up = false;
+        counters.increment(counters.linkDown);
+        LOG.log(System.Logger.Level.WARNING, "link {0} down: {1} (errno {2}); port {3} drops until it returns", name,
+            LinuxNative.strerror(errno), errno, id);
+        // the ring and socket of a link that went away are useless; a fresh pair is made when it returns
+        closeSocket();
+    }
+
+    /** @return packets received so far. */
+    public long rxPackets()
+    {
+        return counters.get(counters.rxPackets);
+    }
+
+    /** @return packets sent so far. */
+    public long txPackets()
+    {
+        return counters.get(counters.txPackets);
+    }
+
+    /** @return how many times the port went down. */
+    public long linkDowns()
+    {
+        return counters.get(counters.linkDown);
+    }
+
+    /** Drops anything queued, closes the socket and unmaps the ring. */
+    @Override
+    public void close()
+    {
+        if (closed)
+        {
+            return;
+        }
+        closed = true;
+        for (int i = 0; i < pendingCount; i++)
+        {
+            pool.free(pending[i]);
+        }
+        pendingCount = 0;
+        closeSocket();
+        arena.close();
+    }
+}
