@@ -3,7 +3,6 @@ package dev.ferry.node;
 import jdk.net.ExtendedSocketOptions;
 import jdk.net.UnixDomainPrincipal;
 import org.agrona.concurrent.Agent;
-import org.agrona.concurrent.ManyToOneConcurrentLinkedQueue;
 
 import java.io.IOException;
 import java.net.StandardProtocolFamily;
@@ -22,6 +21,7 @@ import java.util.ArrayList;
 import java.util.Iterator;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.function.Function;
 import java.util.logging.Logger;
 
@@ -47,7 +47,7 @@ final class ApiAgent implements Agent
     private static final int TASK_DRAIN_LIMIT = 64;
 
     private final Path socket;
-    private final ManyToOneConcurrentLinkedQueue<Runnable> tasks = new ManyToOneConcurrentLinkedQueue<>();
+    private final ConcurrentLinkedQueue<Runnable> tasks = new ConcurrentLinkedQueue<>();
     private final List<Connection> connections = new ArrayList<>();
     private Function<String, CompletableFuture<String>> handler;
     private PeerCredentials credentials;

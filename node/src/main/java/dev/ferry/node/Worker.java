@@ -10,12 +10,12 @@ import dev.ferry.core.Ports;
 import dev.ferry.core.Stage;
 import dev.ferry.core.TxSink;
 import org.agrona.concurrent.Agent;
-import org.agrona.concurrent.ManyToOneConcurrentArrayQueue;
 
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.function.Function;
 
 /**
@@ -69,11 +69,10 @@ final class Worker implements Agent, TxSink
     private final Clock clock;
     private final Ports ports;
     private final List<NodeFeature> features;
-    private final ManyToOneConcurrentArrayQueue<Command<?>> commands =
-        new ManyToOneConcurrentArrayQueue<>(COMMAND_QUEUE_CAPACITY);
+    // control-plane rate: a lock-free linked queue (its nodes are allocated by the control side on offer);
+    // Agrona's array queues need jdk.internal.misc exported, which a plain `java -jar` does not do
+    private final ConcurrentLinkedQueue<Command<?>> commands = new ConcurrentLinkedQueue<>();
     private final PacketVector rx = new PacketVector();
-    // created once: the drain callback must not allocate per duty cycle
-    private final java.util.function.Consumer<Command<?>> executor = c -> c.execute(this);
     private final int portDownCounter;
     private Graph graph;
     private int entry;
@@ -119,7 +118,7 @@ final class Worker implements Agent, TxSink
     <T> CompletableFuture<T> submit(final Function<Worker, T> body)
     {
         final Command<T> c = new Command<>(body);
-        if (!commands.offer(c))
+        if (commands.size() >= COMMAND_QUEUE_CAPACITY || !commands.offer(c))
         {
             c.result.completeExceptionally(new IllegalStateException("worker command queue is full"));
         }
@@ -129,7 +128,13 @@ final class Worker implements Agent, TxSink
     @Override
     public int doWork()
     {
-        int work = commands.drain(executor, COMMAND_DRAIN_LIMIT) > 0 ? 1 : 0;
+        int work = 0;
+        Command<?> c;
+        while (work < COMMAND_DRAIN_LIMIT && (c = commands.poll()) != null)
+        {
+            c.execute(this);
+            work++;
+        }
         // locals: the JIT keeps them in registers across the loop
         final PacketPool pool = this.pool;
         final Counters counters = this.counters;
