@@ -147,6 +147,8 @@ public final class NodeDaemon implements AutoCloseable
                 p.close();
             }
             stopped = true;
+            pool.close();
+            counters.close();
             throw e;
         }
         final ErrorHandler errors = t -> LOG.severe(() -> "agent error: " + t);
