@@ -150,7 +150,7 @@ public final class VtepTable
             return NeighbourTable.UNKNOWN;
         }
         final long mac = fib.dstMac(adj);
-        return mac == Fib.RESOLVE_BY_DST ? fib.neighbour(rn.publicIp()) : mac;
+        return mac == Fib.RESOLVE_BY_DST || mac == 0 ? fib.neighbour(rn.publicIp()) : mac;
     }
 
     private void writeTemplate(final long t, final long dstMac, final long srcMac, final int dstIp,
