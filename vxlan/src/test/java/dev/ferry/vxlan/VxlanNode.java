@@ -70,6 +70,11 @@ final class VxlanNode implements AutoCloseable
         graph = b.build();
     }
 
+    static VxlanNode of(final NodeTables tables, final VxlanSettings settings)
+    {
+        return new VxlanNode(tables, settings, 1024);
+    }
+
     static VxlanNode node1(final VxlanSettings settings)
     {
         return new VxlanNode(tables(1, 8472, 1500, UPLINK2), settings, 1024);
