@@ -48,10 +48,9 @@ final class CheckCommand
         new Ipam(conf, env).check();
         final CniResult.Iface iface = prev.interfaces().get(index);
         final List<String> state = Netns.inspect(env.netns(), env.ifName());
-        checkLink(iface, Fields.parse("{\"l\":" + state.get(0) + "}", "ip link", CniError.CHECK_FAILED,
-            CniError.CHECK_FAILED).optObjList("l"));
-        final List<Fields> addrs = Fields.parse("{\"a\":" + state.get(1) + "}", "ip addr", CniError.CHECK_FAILED,
+        final List<Fields> addrs = Fields.parse("{\"a\":" + state.get(0) + "}", "ip addr", CniError.CHECK_FAILED,
             CniError.CHECK_FAILED).optObjList("a");
+        checkLink(iface, addrs);
         String podIp = null;
         for (final CniResult.IpConfig ip : prev.ips())
         {
@@ -61,7 +60,7 @@ final class CheckCommand
                 podIp = ip.isIp4() ? Ip4.format(CniResult.addressOf(ip.address())) : podIp;
             }
         }
-        final List<Fields> routes = Fields.parse("{\"r\":" + state.get(2) + "}", "ip route", CniError.CHECK_FAILED,
+        final List<Fields> routes = Fields.parse("{\"r\":" + state.get(1) + "}", "ip route", CniError.CHECK_FAILED,
             CniError.CHECK_FAILED).optObjList("r");
         for (final CniResult.Route r : prev.routes())
         {

@@ -102,17 +102,19 @@ final class Netns
     }
 
     /**
-     * Reads an interface's link, addresses and the namespace's routes, as {@code ip -j} prints them.
+     * Reads an interface's link and addresses, and the namespace's routes, as {@code ip -j} prints them. (In
+     * {@code -batch} mode an {@code addr show} after a {@code link show} loses its addresses, so the link comes
+     * from {@code addr show}, which carries it too.)
      *
      * @param netns  the namespace path.
      * @param ifName the interface.
-     * @return three JSON arrays: link, addresses, routes.
+     * @return two JSON arrays: the link with its addresses, the routes.
      * @throws CniException 103 when the interface does not exist.
      */
     static List<String> inspect(final String netns, final String ifName)
     {
         final Exec.Outcome o = exec(List.of("nsenter", "--net=" + netns, "ip", "-j", "-batch", "-"),
-            "link show dev " + ifName + "\naddr show dev " + ifName + "\nroute show\n");
+            "addr show dev " + ifName + "\nroute show\n");
         if (!o.ok())
         {
             throw new CniException(CniError.CHECK_FAILED, "interface " + ifName + " in " + netns + ": "
@@ -126,7 +128,7 @@ final class Netns
                 out.add(line);
             }
         }
-        if (out.size() != 3)
+        if (out.size() != 2)
         {
             throw new CniException(CniError.CHECK_FAILED, "unexpected 'ip -j' output for " + ifName + ": "
                 + o.stdout().strip());
