@@ -4,6 +4,7 @@ import com.fasterxml.jackson.jr.ob.JSON;
 
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
+import java.io.OutputStream;
 import java.net.StandardProtocolFamily;
 import java.net.UnixDomainSocketAddress;
 import java.nio.ByteBuffer;
@@ -171,6 +172,25 @@ final class FakeNode implements AutoCloseable
             }
         }
         return JSON.std.asString(ans);
+    }
+
+    /**
+     * Serves on a socket until stdin closes (for cni/measure-start.sh).
+     *
+     * @param args socket path, gateway, MTU.
+     * @throws IOException when the socket cannot be bound.
+     */
+    public static void main(final String[] args) throws IOException
+    {
+        final FakeNode node = new FakeNode(Path.of(args[0]), args[1], Integer.parseInt(args[2]));
+        try
+        {
+            System.in.transferTo(OutputStream.nullOutputStream());
+        }
+        finally
+        {
+            node.close();
+        }
     }
 
     synchronized int attachmentCount()
