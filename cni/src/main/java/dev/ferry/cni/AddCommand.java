@@ -81,8 +81,8 @@ final class AddCommand
             if (env.all().containsKey("FERRY_CNI_TIMING"))
             {
                 final long t4 = System.nanoTime();
-                log.printf("ferry: ADD phases %.1f ms (process start to here %.0f ms): ipam %.1f, attach %.1f, move %.1f, "
-                    + "configure %.1f%n", (t4 - t0) / 1e6, uptimeMillis(), (t1 - t0) / 1e6, (t2 - t1) / 1e6,
+                log.printf("ferry: ADD phases %.1f ms (process start to here %.0f ms): ipam %.1f, attach %.1f, "
+                    + "move %.1f, configure %.1f%n", (t4 - t0) / 1e6, uptimeMillis(), (t1 - t0) / 1e6, (t2 - t1) / 1e6,
                     (t3 - t2) / 1e6, (t4 - t3) / 1e6);
             }
             final CniResult ours = new CniResult(
