@@ -73,10 +73,9 @@ final class AddCommand
             store.write(new AttachmentStore.Record(env.containerId(), env.ifName(), env.netns(), tap,
                 Ip4.format(addr)));
             final List<CniResult.Route> routes = routes(ipamResult, gateway);
-            Netns.move(tap, env.netns());
-            moved = tap;
+            moved = Netns.move(tap, env.netns(), env.ifName(), mac);
             final long t3 = System.nanoTime();
-            Netns.configure(new Netns.Setup(tap, env.netns(), env.ifName(), mac, mtu, ip.address(), gateway,
+            Netns.configure(new Netns.Setup(moved, env.netns(), env.ifName(), mac, mtu, ip.address(), gateway,
                 routes));
             if (env.all().containsKey("FERRY_CNI_TIMING"))
             {

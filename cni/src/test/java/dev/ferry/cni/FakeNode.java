@@ -36,6 +36,8 @@ final class FakeNode implements AutoCloseable
     final List<String> requests = new CopyOnWriteArrayList<>();
     final List<String> tapsCreated = new CopyOnWriteArrayList<>();
     volatile String refuseAttach;
+    /** Moves each new TAP into the pod's namespace itself, as the wt-node PortFactory Javadoc describes. */
+    volatile boolean movesTaps;
 
     FakeNode(final Path socket, final String gateway, final int mtu) throws IOException
     {
@@ -126,6 +128,11 @@ final class FakeNode implements AutoCloseable
                         return error(op, "cannot create the pod port " + tap + ": " + out.strip());
                     }
                     tapsCreated.add(tap);
+                    if (movesTaps)
+                    {
+                        waitFor(new ProcessBuilder("ip", "link", "set", "dev", tap, "netns", (String)req.get("netns"))
+                            .redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.DISCARD).start());
+                    }
                     attachments.put(key, a);
                 }
                 ans.put("tap", tap);
