@@ -34,32 +34,37 @@ conf() {
  "dataDir":"$work/ipam"}}
 JSON
 }
-now() { date +%s%N; }
-median() { sort -n | awk '{a[NR]=$1} END {m = NR % 2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2; printf "%.1f", m/1e6}'; }
+# each run appends "wall-seconds cpu-seconds" (cpu = user + sys of the plugin and every process it starts; it
+# moves less than wall time when other work shares the cores)
+TIMEFORMAT='%R %U %S'
+timed() { { time "$@" > "$work/out" 2>/dev/null; } 2>&1 | awk '{print $1, $2 + $3}'; }
+median() { sort -n | awk '{a[NR]=$1} END {m = NR % 2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2; printf "%.1f", m*1000}'; }
 
 for mode in none cds aot; do
   "$src/install.sh" "--$mode" "$work/bin-$mode" > /dev/null 2>&1
   plugin="$work/bin-$mode/ferry"
   : > "$work/version.$mode"; : > "$work/add.$mode"
   for i in $(seq "$n"); do
-    t0=$(now); echo '{"cniVersion":"1.1.0"}' | CNI_COMMAND=VERSION "$plugin" > /dev/null; t1=$(now)
-    echo $((t1 - t0)) >> "$work/version.$mode"
+    echo '{"cniVersion":"1.1.0"}' > "$work/in"
+    CNI_COMMAND=VERSION timed "$plugin" < "$work/in" >> "$work/version.$mode"
   done
   for i in $(seq "$n"); do
     ns="ferry-cni-m$i"; ip netns add "$ns"; namespaces+=("$ns")
     env=(CNI_CONTAINERID="m$i" CNI_NETNS="/var/run/netns/$ns" CNI_IFNAME=eth0 CNI_PATH=/usr/lib/cni)
-    t0=$(now); conf | env "${env[@]}" CNI_COMMAND=ADD "$plugin" > "$work/out"; t1=$(now)
+    conf > "$work/in"
+    timed env "${env[@]}" CNI_COMMAND=ADD "$plugin" < "$work/in" >> "$work/add.$mode"
     grep -q '"ips"' "$work/out" || { echo "ADD failed: $(cat "$work/out")" >&2; exit 1; }
-    echo $((t1 - t0)) >> "$work/add.$mode"
     conf | env "${env[@]}" CNI_COMMAND=DEL "$plugin" > /dev/null
     ip netns del "$ns"
   done
-  printf '%-5s VERSION median %6s ms   ADD median %6s ms   (n=%d)\n' "$mode" \
-    "$(median < "$work/version.$mode")" "$(median < "$work/add.$mode")" "$n"
+  printf '%-5s VERSION median %6s ms wall %6s ms cpu   ADD median %6s ms wall %6s ms cpu   (n=%d)\n' "$mode" \
+    "$(cut -d' ' -f1 "$work/version.$mode" | median)" "$(cut -d' ' -f2 "$work/version.$mode" | median)" \
+    "$(cut -d' ' -f1 "$work/add.$mode" | median)" "$(cut -d' ' -f2 "$work/add.$mode" | median)" "$n"
 done
 : > "$work/hl"
+echo '{"cniVersion":"1.0.0"}' > "$work/in"
 for i in $(seq "$n"); do
-  t0=$(now); echo '{"cniVersion":"1.0.0"}' | CNI_COMMAND=VERSION /usr/lib/cni/host-local > /dev/null; t1=$(now)
-  echo $((t1 - t0)) >> "$work/hl"
+  CNI_COMMAND=VERSION timed /usr/lib/cni/host-local < "$work/in" >> "$work/hl"
 done
-printf 'for scale: host-local VERSION median %s ms\n' "$(median < "$work/hl")"
+printf 'for scale: host-local VERSION median %s ms wall; load average %s\n' "$(cut -d' ' -f1 "$work/hl" | median)" \
+  "$(cut -d' ' -f1-3 /proc/loadavg)"
