@@ -1,0 +1,1119 @@
+package dev.ferry.conntrack;
+
+import dev.ferry.core.Clock;
+
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+
+/**
+ * The connection-tracking table: an off-heap hash table of flows, each found from both of its directions, in
+ * netfilter's tuple model. An entry holds two tuples: the <em>original</em> one (the first packet as it
+ * arrived) and the <em>reply</em> one (what replies look like on the wire, after NAT). The NAT binding is
+ * the difference between the two: a DNAT target is the reply tuple's source, an SNAT address and port are
+ * the reply tuple's destination. Each entry also holds its TCP state, flags (assured, seen reply), an expiry
+ * time, packet and byte counters per direction, and an opaque {@link #mark(int) mark} for the NAT.
+ *
+ * <pre>
+ *   lookup(tuple) ──► slot array (8 B per slot, 2 slots per entry)   ──► entry record (128 B, 2 lines)
+ *                     [sig 24 | probe dist 8 | entry&lt;&lt;1|dir 32]       line 0: both tuples, proto+zone,
+ *                     linear probing, load &lt;= 1/2, at most 64 probes            state, mark, expiry, packets
+ *                     backward-shift deletion (no tombstones)           line 1: bytes
+ * </pre>
+ *
+ * <p>A lookup hashes the tuple, walks the slots from the home slot comparing a 24-bit signature, and
+ * compares the full key in the entry record only on a signature match: a hit touches one slot line and the
+ * entry's first line. Probe distances are bounded ({@value #PROBE_LIMIT} slots); an insert that finds the
+ * table full, or no free slot in its probe range, removes a non-assured entry of that range (early drop,
+ * as netfilter does) or fails and counts a drop.
+ *
+ * <p>Time comes from the injected {@link Clock}: {@link #insert}, {@link #update} and {@link #expire} read it;
+ * {@link #lookup} and {@link #tupleInUse} compare expiry times with the latest reading, so an entry that has
+ * expired but not yet been swept is already a miss. Expiry is incremental: {@link #expire(int)} examines a
+ * bounded number of entries from a rotating cursor.
+ *
+ * <p>TCP follows netfilter's state table ({@link TcpState}) with its special cases (reopen from TIME_WAIT or
+ * after an abort, simultaneous open, RST before any reply, challenge ACK in LAST_ACK, resync on a SYN-ACK
+ * that answers an ignored SYN). There is no window tracking: sequence and acknowledgement numbers are not
+ * checked, so packets that netfilter would find out of window are accepted, and the retransmission and
+ * unacknowledged-data timeouts are not applied.
+ *
+ * <p>ICMP echo uses the identifier in place of both ports: pass it as source and destination port for the
+ * request and for the reply alike.
+ *
+ * <p>Threading: one thread (the worker) owns the table. The hot-path methods ({@link #lookup},
+ * {@link #update}, {@link #insert}, {@link #remove}, {@link #expire(int)}, {@link #tupleInUse} and the
+ * accessors) allocate nothing. {@link #dump}, {@link #forEach} and {@link #flushUdpEndpoint} scan the whole
+ * table and belong to the control side, run on the worker through its command queue.
+ */
+public final class ConntrackTable implements AutoCloseable
+{
+    /** Direction of a packet that looks like the first packet of its flow. */
+    public static final int ORIGINAL = 0;
+    /** Direction of a packet that looks like a reply. */
+    public static final int REPLY = 1;
+    /** What {@link #lookup} returns when no entry matches. */
+    public static final long MISS = -1;
+
+    /** Protocol number of TCP. */
+    public static final int TCP = 6;
+    /** Protocol number of UDP. */
+    public static final int UDP = 17;
+    /** Protocol number of ICMP. */
+    public static final int ICMP = 1;
+
+    /** Most slots a probe examines; also the range that early drop scans. */
+    public static final int PROBE_LIMIT = 64;
+
+    private static final ValueLayout.OfInt INT = ValueLayout.JAVA_INT;
+    private static final ValueLayout.OfLong LONG = ValueLayout.JAVA_LONG;
+
+    private static final int ENTRY_SHIFT = 7;
+    private static final long ENTRY_BYTES = 1L << ENTRY_SHIFT;
+    private static final int TUPLE_BYTES = 12;
+    private static final int O_SRC = 0;
+    private static final int O_DST = 4;
+    private static final int O_PORTS = 8;
+    private static final int O_PZ = 24;
+    private static final int O_STATE = 28;
+    private static final int O_MARK = 32;
+    private static final int O_NEXT_FREE = 36;
+    private static final int O_EXPIRES = 40;
+    private static final int O_PACKETS = 48;
+    private static final int O_BYTES = 64;
+
+    private static final int STATE_MASK = 0xf;
+    private static final int F_ASSURED = 1 << 4;
+    private static final int F_SEEN_REPLY = 1 << 5;
+    private static final int F_CLOSE_INIT = 1 << 6;
+    private static final int F_SIM_OPEN = 1 << 7;
+    private static final int F_CHALLENGE = 1 << 8;
+    private static final int F_LAST_DIR = 1 << 9;
+    private static final int LAST_INDEX_SHIFT = 10;
+    private static final int LAST_INDEX_MASK = 0x7 << LAST_INDEX_SHIFT;
+    private static final int F_LIVE = 1 << 15;
+
+    private static final long SEED = 0x2545_F491_4F6C_DD1DL;
+    private static final long NANOS = 1_000_000_000L;
+    private static final RemovalListener NO_LISTENER = (t, e) ->
+    {
+    };
+
+    private final Arena arena;
+    private final MemorySegment slots;
+    private final MemorySegment entries;
+    private final int slotMask;
+    private final int capacity;
+    private final Clock clock;
+    private final ConntrackConfig config;
+    private final long[] tcpTimeouts = new long[10];
+    private final long tcpCloseTimeout;
+    private final long tcpUnackTimeout;
+    private final long udpTimeout;
+    private final long udpStreamTimeout;
+    private final long icmpTimeout;
+    private final long genericTimeout;
+
+    private RemovalListener listener = NO_LISTENER;
+    private long now;
+    private int size;
+    private int highWater;
+    private int freeHead = -1;
+    private int cursor;
+
+    private long found;
+    private long inserted;
+    private long deleted;
+    private long earlyDrop;
+    private long drop;
+    private long searchMiss;
+    private long invalid;
+    private long insertFailed;
+
+    /**
+     * Allocates the table off-heap: 128 bytes per entry and 32 bytes of slots per entry.
+     *
+     * @param config capacity (rounded up to a power of two) and timeouts.
+     * @param clock  time source; replay drives it from packet timestamps.
+     */
+    public ConntrackTable(final ConntrackConfig config, final Clock clock)
+    {
+        this.config = config;
+        this.clock = clock;
+        this.capacity = Integer.highestOneBit(config.capacity()) == config.capacity()
+            ? config.capacity() : Integer.highestOneBit(config.capacity()) << 1;
+        final int slotCount = capacity * 4;
+        this.slotMask = slotCount - 1;
+        this.arena = Arena.ofShared();
+        this.slots = arena.allocate((long)slotCount * Long.BYTES, 64);
+        this.entries = arena.allocate((long)capacity * ENTRY_BYTES, 64);
+        tcpTimeouts[TcpState.NONE] = config.tcpSynSent() * NANOS;
+        tcpTimeouts[TcpState.SYN_SENT] = config.tcpSynSent() * NANOS;
+        tcpTimeouts[TcpState.SYN_RECV] = config.tcpSynRecv() * NANOS;
+        tcpTimeouts[TcpState.ESTABLISHED] = config.tcpEstablished() * NANOS;
+        tcpTimeouts[TcpState.FIN_WAIT] = config.tcpFinWait() * NANOS;
+        tcpTimeouts[TcpState.CLOSE_WAIT] = config.tcpCloseWait() * NANOS;
+        tcpTimeouts[TcpState.LAST_ACK] = config.tcpLastAck() * NANOS;
+        tcpTimeouts[TcpState.TIME_WAIT] = config.tcpTimeWait() * NANOS;
+        tcpTimeouts[TcpState.CLOSE] = config.tcpClose() * NANOS;
+        tcpTimeouts[TcpState.SYN_SENT2] = config.tcpSynSent() * NANOS;
+        this.tcpCloseTimeout = config.tcpClose() * NANOS;
+        this.tcpUnackTimeout = config.tcpUnacknowledged() * NANOS;
+        this.udpTimeout = config.udp() * NANOS;
+        this.udpStreamTimeout = config.udpStream() * NANOS;
+        this.icmpTimeout = config.icmp() * NANOS;
+        this.genericTimeout = config.generic() * NANOS;
+        this.now = clock.nanos();
+    }
+
+    // ---------------------------------------------------------------------------------------------------------
+    // hot path
+
+    /**
+     * Finds the entry of a packet's tuple, in either direction. Zero allocation.
+     *
+     * @param zone    conntrack zone (0..65535).
+     * @param proto   IP protocol number.
+     * @param srcIp   source address.
+     * @param dstIp   destination address.
+     * @param srcPort source port (ICMP: echo identifier).
+     * @param dstPort destination port (ICMP: echo identifier).
+     * @return {@code (entry << 1) | direction}, or {@link #MISS}; see {@link #entryOf} and {@link #directionOf}.
+     */
+    public long lookup(final int zone, final int proto, final int srcIp, final int dstIp, final int srcPort,
+        final int dstPort)
+    {
+        final int pz = pz(zone, proto);
+        final int ports = ports(srcPort, dstPort);
+        final int pos = probe(hash(pz, srcIp, dstIp, ports), pz, srcIp, dstIp, ports);
+        if (pos >= 0)
+        {
+            final int ref = (int)slots.get(LONG, (long)pos << 3);
+            if (entries.get(LONG, base(ref >>> 1) + O_EXPIRES) > now)
+            {
+                found++;
+                return ref & 0xffff_ffffL;
+            }
+        }
+        searchMiss++;
+        return MISS;
+    }
+
+    /**
+     * @param lookupResult a result of {@link #lookup} other than {@link #MISS}.
+     * @return the entry index.
+     */
+    public static int entryOf(final long lookupResult)
+    {
+        return (int)(lookupResult >>> 1);
+    }
+
+    /**
+     * @param lookupResult a result of {@link #lookup} other than {@link #MISS}.
+     * @return {@link #ORIGINAL} or {@link #REPLY}.
+     */
+    public static int directionOf(final long lookupResult)
+    {
+        return (int)lookupResult & 1;
+    }
+
+    /**
+     * Whether a tuple is taken by a live entry in either direction (port allocation). Not counted in stats.
+     *
+     * @param zone    conntrack zone.
+     * @param proto   IP protocol number.
+     * @param src     source address.
+     * @param dst     destination address.
+     * @param srcPort source port.
+     * @param dstPort destination port.
+     * @return whether a live entry has this tuple as its original or reply tuple.
+     */
+    public boolean tupleInUse(final int zone, final int proto, final int src, final int dst, final int srcPort,
+        final int dstPort)
+    {
+        final int pz = pz(zone, proto);
+        final int ports = ports(srcPort, dstPort);
+        final int pos = probe(hash(pz, src, dst, ports), pz, src, dst, ports);
+        return pos >= 0 && entries.get(LONG, base((int)slots.get(LONG, (long)pos << 3) >>> 1) + O_EXPIRES) > now;
+    }
+
+    /**
+     * Creates an entry for a new flow, indexed by both tuples. A TCP entry starts in {@link TcpState#NONE}: call
+     * {@link #update} with the first packet next, and {@link #remove} the entry if that returns false (netfilter
+     * creates no entry for a packet that cannot open a connection).
+     *
+     * @param zone         conntrack zone.
+     * @param proto        IP protocol number.
+     * @param origSrc      original source.
+     * @param origDst      original destination.
+     * @param origSrcPort  original source port.
+     * @param origDstPort  original destination port.
+     * @param replySrc     reply source (the DNAT target, or the original destination).
+     * @param replyDst     reply destination (the SNAT address, or the original source).
+     * @param replySrcPort reply source port.
+     * @param replyDstPort reply destination port (the SNAT port, or the original source port).
+     * @return the entry index, or -1 when the table is full and nothing could be dropped early (counted as
+     *         drop), or when either tuple is already in use by a live entry (counted as insert failed: pick
+     *         another port).
+     */
+    public int insert(final int zone, final int proto,
+        final int origSrc, final int origDst, final int origSrcPort, final int origDstPort,
+        final int replySrc, final int replyDst, final int replySrcPort, final int replyDstPort)
+    {
+        final long t = clock.nanos();
+        now = t;
+        final int pz = pz(zone, proto);
+        final int op = ports(origSrcPort, origDstPort);
+        final int rp = ports(replySrcPort, replyDstPort);
+        if (origSrc == replySrc && origDst == replyDst && op == rp)
+        {
+            insertFailed++;
+            return -1;
+        }
+        final long ho = hash(pz, origSrc, origDst, op);
+        final long hr = hash(pz, replySrc, replyDst, rp);
+        if (!clearIfExpired(ho, pz, origSrc, origDst, op) || !clearIfExpired(hr, pz, replySrc, replyDst, rp))
+        {
+            insertFailed++;
+            return -1;
+        }
+        if (size == capacity && !earlyDrop((int)ho & slotMask, -1))
+        {
+            drop++;
+            return -1;
+        }
+        final int e = allocate();
+        final long b = base(e);
+        entries.set(INT, b + O_SRC, origSrc);
+        entries.set(INT, b + O_DST, origDst);
+        entries.set(INT, b + O_PORTS, op);
+        entries.set(INT, b + TUPLE_BYTES + O_SRC, replySrc);
+        entries.set(INT, b + TUPLE_BYTES + O_DST, replyDst);
+        entries.set(INT, b + TUPLE_BYTES + O_PORTS, rp);
+        entries.set(INT, b + O_PZ, pz);
+        entries.set(INT, b + O_STATE, F_LIVE | TcpState.NONE_SET << LAST_INDEX_SHIFT);
+        entries.set(INT, b + O_MARK, 0);
+        entries.set(LONG, b + O_EXPIRES, t + initialTimeout(proto & 0xff));
+        clearCounters(b);
+        size++;
+        if (!place(ho, e << 1, e))
+        {
+            release(e);
+            drop++;
+            return -1;
+        }
+        if (!place(hr, e << 1 | 1, e))
+        {
+            unlink(e, ORIGINAL);
+            release(e);
+            drop++;
+            return -1;
+        }
+        inserted++;
+        return e;
+    }
+
+    /**
+     * Accounts one packet to an entry: counters, TCP state machine, timeout refresh, assured promotion.
+     *
+     * <p>TCP: the transition comes from {@link TcpState#next}; an INVALID packet returns false and changes
+     * nothing (as netfilter marks it INVALID), an ignored one returns true and changes nothing. A RST before
+     * any reply kills the entry (it expires now); a SYN in the original direction on a TIME_WAIT entry, or on a
+     * CLOSE entry that this side aborted, reopens it in place (netfilter deletes and recreates the entry; here
+     * the tuples and the NAT binding stay, counters and flags start again). An entry becomes assured when the
+     * ACK that completes the handshake is seen. UDP: assured, with the stream timeout, once both directions
+     * were seen. ICMP and other protocols: refreshed.
+     *
+     * @param entry     entry index.
+     * @param direction {@link #ORIGINAL} or {@link #REPLY}.
+     * @param tcpFlags  the TCP flags byte (ignored for other protocols).
+     * @param bytes     the packet's length at the IP layer (as conntrack accounting counts).
+     * @return false when the packet is invalid for the entry's state (or the entry is not live).
+     */
+    public boolean update(final int entry, final int direction, final int tcpFlags, final int bytes)
+    {
+        final long t = clock.nanos();
+        now = t;
+        final long b = base(entry);
+        final int st = entries.get(INT, b + O_STATE);
+        if ((st & F_LIVE) == 0)
+        {
+            return false;
+        }
+        final int proto = entries.get(INT, b + O_PZ) & 0xff;
+        if (proto == TCP)
+        {
+            return updateTcp(b, st, direction, tcpFlags, bytes, t);
+        }
+        int s = st;
+        if (direction == REPLY)
+        {
+            s |= F_SEEN_REPLY;
+        }
+        final long timeout;
+        if (proto == UDP)
+        {
+            if ((s & F_SEEN_REPLY) != 0)
+            {
+                s |= F_ASSURED;
+                timeout = udpStreamTimeout;
+            }
+            else
+            {
+                timeout = udpTimeout;
+            }
+        }
+        else
+        {
+            timeout = proto == ICMP ? icmpTimeout : genericTimeout;
+        }
+        entries.set(INT, b + O_STATE, s);
+        entries.set(LONG, b + O_EXPIRES, t + timeout);
+        account(b, direction, bytes);
+        return true;
+    }
+
+    private boolean updateTcp(final long b, final int st, final int dir, final int tcpFlags, final int bytes,
+        final long t)
+    {
+        final int index = TcpState.flagClass(tcpFlags);
+        int old = st & STATE_MASK;
+        int next = TcpState.next(dir, index, old);
+        int s = st;
+        final int lastIndex = (st & LAST_INDEX_MASK) >>> LAST_INDEX_SHIFT;
+        final int lastDir = (st & F_LAST_DIR) != 0 ? REPLY : ORIGINAL;
+        boolean ignore = false;
+        switch (next)
+        {
+            case TcpState.SYN_SENT ->
+            {
+                if (old >= TcpState.TIME_WAIT)
+                {
+                    // TIME_WAIT or CLOSE: reopen (RFC 1122) when the old connection was closed with FINs or
+                    // aborted by a RST from this side; netfilter kills the entry and starts a new one.
+                    if (dir == ORIGINAL
+                        && ((st & F_CLOSE_INIT) != 0 || (lastDir == dir && lastIndex == TcpState.RST_SET)))
+                    {
+                        clearCounters(b);
+                        entries.set(INT, b + O_STATE,
+                            F_LIVE | TcpState.SYN_SENT | TcpState.SYN_SET << LAST_INDEX_SHIFT);
+                        entries.set(LONG, b + O_EXPIRES, t + tcpTimeouts[TcpState.SYN_SENT]);
+                        account(b, dir, bytes);
+                        return true;
+                    }
+                    ignore = true;
+                }
+            }
+            case TcpState.IGNORE -> ignore = true;
+            case TcpState.INVALID ->
+            {
+                invalid++;
+                return false;
+            }
+            case TcpState.TIME_WAIT ->
+            {
+                // RFC 5961: a challenge ACK answering an ignored SYN must not be taken as the last ACK.
+                if (old == TcpState.LAST_ACK && index == TcpState.ACK_SET && lastDir != dir
+                    && lastIndex == TcpState.SYN_SET && (st & F_CHALLENGE) != 0)
+                {
+                    entries.set(INT, b + O_STATE, st & ~F_CHALLENGE);
+                    return true;
+                }
+            }
+            case TcpState.SYN_SENT2 -> s |= F_SIM_OPEN;
+            case TcpState.SYN_RECV ->
+            {
+                if (dir == REPLY && index == TcpState.ACK_SET && (st & F_SIM_OPEN) != 0)
+                {
+                    next = TcpState.ESTABLISHED;
+                }
+            }
+            default ->
+            {
+            }
+        }
+        if (ignore)
+        {
+            if (index == TcpState.SYNACK_SET && lastIndex == TcpState.SYN_SET && lastDir != dir)
+            {
+                // the SYN-ACK answers a SYN that was ignored: the end points are in sync, we get in sync.
+                old = TcpState.SYN_SENT;
+                next = TcpState.SYN_RECV;
+            }
+            else
+            {
+                s = withLast(s, dir, index) & ~F_CHALLENGE;
+                if (index == TcpState.SYN_SET && dir == ORIGINAL && old == TcpState.LAST_ACK)
+                {
+                    s |= F_CHALLENGE;
+                }
+                entries.set(INT, b + O_STATE, s);
+                return true;
+            }
+        }
+        s = withLast(s, dir, index) & ~STATE_MASK | next;
+        if (old != next && next == TcpState.FIN_WAIT)
+        {
+            s |= F_CLOSE_INIT;
+        }
+        long timeout = index == TcpState.RST_SET ? tcpCloseTimeout : tcpTimeouts[next];
+        if ((s & F_SEEN_REPLY) == 0)
+        {
+            if (index == TcpState.RST_SET)
+            {
+                // only a RST came back: no connection was ever established, delete the entry now.
+                entries.set(INT, b + O_STATE, s);
+                entries.set(LONG, b + O_EXPIRES, t);
+                account(b, dir, bytes);
+                return true;
+            }
+            if (next == TcpState.ESTABLISHED && timeout > tcpUnackTimeout)
+            {
+                timeout = tcpUnackTimeout;
+            }
+        }
+        else if ((s & F_ASSURED) == 0 && (old == TcpState.SYN_RECV || old == TcpState.ESTABLISHED)
+            && next == TcpState.ESTABLISHED)
+        {
+            s |= F_ASSURED;
+        }
+        if (dir == REPLY)
+        {
+            s |= F_SEEN_REPLY;
+        }
+        entries.set(INT, b + O_STATE, s);
+        entries.set(LONG, b + O_EXPIRES, t + timeout);
+        account(b, dir, bytes);
+        return true;
+    }
+
+    /**
+     * Removes a live entry (no-op when it is not live); the removal listener runs first.
+     *
+     * @param entry entry index.
+     */
+    public void remove(final int entry)
+    {
+        if (entry >= 0 && entry < highWater && (entries.get(INT, base(entry) + O_STATE) & F_LIVE) != 0)
+        {
+            removeEntry(entry);
+        }
+    }
+
+    /**
+     * Incremental expiry: examines at most {@code budget} entries from a rotating cursor and removes those whose
+     * time is up.
+     *
+     * @param budget entries to examine.
+     * @return entries removed.
+     */
+    public int expire(final int budget)
+    {
+        final long t = clock.nanos();
+        now = t;
+        final int hw = highWater;
+        final int n = Math.min(budget, hw);
+        int c = cursor;
+        int removed = 0;
+        for (int i = 0; i < n; i++)
+        {
+            if (c >= hw)
+            {
+                c = 0;
+            }
+            final long b = base(c);
+            if ((entries.get(INT, b + O_STATE) & F_LIVE) != 0 && entries.get(LONG, b + O_EXPIRES) <= t)
+            {
+                removeEntry(c);
+                removed++;
+            }
+            c++;
+        }
+        cursor = c;
+        return removed;
+    }
+
+    /**
+     * Incremental expiry with the configured {@link ConntrackConfig#sweepBudget()}.
+     *
+     * @return entries removed.
+     */
+    public int expire()
+    {
+        return expire(config.sweepBudget());
+    }
+
+    /**
+     * Sets the listener told about every removed entry (replaces the previous one).
+     *
+     * @param l the listener, or null for none.
+     */
+    public void removalListener(final RemovalListener l)
+    {
+        listener = l == null ? NO_LISTENER : l;
+    }
+
+    // ---------------------------------------------------------------------------------------------------------
+    // control side
+
+    /**
+     * kube-proxy's stale-UDP flush: removes the UDP entries whose reply source (the endpoint) is ip:port. Scans
+     * the whole table.
+     *
+     * @param ip   endpoint address.
+     * @param port endpoint port.
+     * @return entries removed.
+     */
+    public int flushUdpEndpoint(final int ip, final int port)
+    {
+        int removed = 0;
+        for (int e = 0; e < highWater; e++)
+        {
+            final long b = base(e);
+            if ((entries.get(INT, b + O_STATE) & F_LIVE) != 0 && (entries.get(INT, b + O_PZ) & 0xff) == UDP
+                && entries.get(INT, b + TUPLE_BYTES + O_SRC) == ip
+                && entries.get(INT, b + TUPLE_BYTES + O_PORTS) >>> 16 == (port & 0xffff))
+            {
+                removeEntry(e);
+                removed++;
+            }
+        }
+        return removed;
+    }
+
+    /**
+     * Visits every live entry, in entry order.
+     *
+     * @param v the visitor; it may remove the entry it visits.
+     * @return entries visited.
+     */
+    public int forEach(final EntryVisitor v)
+    {
+        int n = 0;
+        for (int e = 0; e < highWater; e++)
+        {
+            if (isLive(e))
+            {
+                v.visit(this, e);
+                n++;
+            }
+        }
+        return n;
+    }
+
+    /**
+     * Writes every live entry as a {@code conntrack -L} line, in entry order, e.g.
+     * {@code tcp      6 86399 ESTABLISHED src=10.244.1.3 dst=10.96.0.10 sport=40000 dport=80 packets=3 bytes=180
+     * src=10.244.1.2 dst=10.244.1.3 sport=8080 dport=40000 packets=2 bytes=120 [ASSURED] mark=0 zone=0 use=1}.
+     *
+     * @param out where to write; each line ends with '\n'.
+     * @throws IOException from {@code out}.
+     */
+    public void dump(final Appendable out) throws IOException
+    {
+        final long t = clock.nanos();
+        final StringBuilder line = new StringBuilder(256);
+        for (int e = 0; e < highWater; e++)
+        {
+            if (isLive(e))
+            {
+                line.setLength(0);
+                ConntrackFormat.line(this, e, t, line);
+                out.append(line).append('\n');
+            }
+        }
+    }
+
+    /**
+     * @param entry entry index.
+     * @return one {@link #dump} line for the entry, without the newline, as of the clock's current time.
+     */
+    public String format(final int entry)
+    {
+        final StringBuilder line = new StringBuilder(256);
+        ConntrackFormat.line(this, entry, clock.nanos(), line);
+        return line.toString();
+    }
+
+    /** @return live entries. */
+    public int size()
+    {
+        return size;
+    }
+
+    /** @return maximum entries (the configured capacity rounded up to a power of two). */
+    public int capacity()
+    {
+        return capacity;
+    }
+
+    /** @return the configuration. */
+    public ConntrackConfig config()
+    {
+        return config;
+    }
+
+    /** @return a snapshot of the counters (read on the owning thread for exact values). */
+    public ConntrackStats stats()
+    {
+        return new ConntrackStats(found, inserted, deleted, earlyDrop, drop, searchMiss, invalid, insertFailed);
+    }
+
+    @Override
+    public void close()
+    {
+        arena.close();
+    }
+
+    // ---------------------------------------------------------------------------------------------------------
+    // accessors
+
+    /**
+     * @param entry entry index.
+     * @return whether the entry is in use.
+     */
+    public boolean isLive(final int entry)
+    {
+        return (entries.get(INT, base(entry) + O_STATE) & F_LIVE) != 0;
+    }
+
+    /**
+     * @param entry entry index.
+     * @return original source address.
+     */
+    public int origSrc(final int entry)
+    {
+        return entries.get(INT, base(entry) + O_SRC);
+    }
+
+    /**
+     * @param entry entry index.
+     * @return original destination address.
+     */
+    public int origDst(final int entry)
+    {
+        return entries.get(INT, base(entry) + O_DST);
+    }
+
+    /**
+     * @param entry entry index.
+     * @return original source port.
+     */
+    public int origSrcPort(final int entry)
+    {
+        return entries.get(INT, base(entry) + O_PORTS) >>> 16;
+    }
+
+    /**
+     * @param entry entry index.
+     * @return original destination port.
+     */
+    public int origDstPort(final int entry)
+    {
+        return entries.get(INT, base(entry) + O_PORTS) & 0xffff;
+    }
+
+    /**
+     * @param entry entry index.
+     * @return reply source address (where replies come from: the DNAT target).
+     */
+    public int replySrc(final int entry)
+    {
+        return entries.get(INT, base(entry) + TUPLE_BYTES + O_SRC);
+    }
+
+    /**
+     * @param entry entry index.
+     * @return reply destination address (where replies go: the SNAT address, or the original source).
+     */
+    public int replyDst(final int entry)
+    {
+        return entries.get(INT, base(entry) + TUPLE_BYTES + O_DST);
+    }
+
+    /**
+     * @param entry entry index.
+     * @return reply source port.
+     */
+    public int replySrcPort(final int entry)
+    {
+        return entries.get(INT, base(entry) + TUPLE_BYTES + O_PORTS) >>> 16;
+    }
+
+    /**
+     * @param entry entry index.
+     * @return reply destination port.
+     */
+    public int replyDstPort(final int entry)
+    {
+        return entries.get(INT, base(entry) + TUPLE_BYTES + O_PORTS) & 0xffff;
+    }
+
+    /**
+     * @param entry entry index.
+     * @return IP protocol number.
+     */
+    public int protocol(final int entry)
+    {
+        return entries.get(INT, base(entry) + O_PZ) & 0xff;
+    }
+
+    /**
+     * @param entry entry index.
+     * @return conntrack zone.
+     */
+    public int zone(final int entry)
+    {
+        return entries.get(INT, base(entry) + O_PZ) >>> 8;
+    }
+
+    /**
+     * @param entry entry index.
+     * @return TCP state ({@link TcpState}); {@link TcpState#NONE} for other protocols.
+     */
+    public int tcpState(final int entry)
+    {
+        return entries.get(INT, base(entry) + O_STATE) & STATE_MASK;
+    }
+
+    /**
+     * @param entry entry index.
+     * @return whether the entry is assured (exempt from early drop).
+     */
+    public boolean assured(final int entry)
+    {
+        return (entries.get(INT, base(entry) + O_STATE) & F_ASSURED) != 0;
+    }
+
+    /**
+     * @param entry entry index.
+     * @return whether a packet was seen in the reply direction.
+     */
+    public boolean seenReply(final int entry)
+    {
+        return (entries.get(INT, base(entry) + O_STATE) & F_SEEN_REPLY) != 0;
+    }
+
+    /**
+     * @param entry entry index.
+     * @return expiry time in the clock's nanoseconds.
+     */
+    public long expiresAt(final int entry)
+    {
+        return entries.get(LONG, base(entry) + O_EXPIRES);
+    }
+
+    /**
+     * @param entry     entry index.
+     * @param direction {@link #ORIGINAL} or {@link #REPLY}.
+     * @return packets counted in that direction.
+     */
+    public long packets(final int entry, final int direction)
+    {
+        return entries.get(LONG, base(entry) + O_PACKETS + ((long)direction << 3));
+    }
+
+    /**
+     * @param entry     entry index.
+     * @param direction {@link #ORIGINAL} or {@link #REPLY}.
+     * @return bytes counted in that direction.
+     */
+    public long bytes(final int entry, final int direction)
+    {
+        return entries.get(LONG, base(entry) + O_BYTES + ((long)direction << 3));
+    }
+
+    /**
+     * @param entry entry index.
+     * @return the opaque mark the NAT stored (0 when none).
+     */
+    public int mark(final int entry)
+    {
+        return entries.get(INT, base(entry) + O_MARK);
+    }
+
+    /**
+     * Stores an opaque value with the entry (e.g. the Service and backend it was balanced to).
+     *
+     * @param entry entry index.
+     * @param value the mark.
+     */
+    public void mark(final int entry, final int value)
+    {
+        entries.set(INT, base(entry) + O_MARK, value);
+    }
+
+    // ---------------------------------------------------------------------------------------------------------
+    // internals
+
+    private static long base(final int entry)
+    {
+        return (long)entry << ENTRY_SHIFT;
+    }
+
+    private static int pz(final int zone, final int proto)
+    {
+        return (zone & 0xffff) << 8 | proto & 0xff;
+    }
+
+    private static int ports(final int srcPort, final int dstPort)
+    {
+        return (srcPort & 0xffff) << 16 | dstPort & 0xffff;
+    }
+
+    private static long hash(final int pz, final int src, final int dst, final int ports)
+    {
+        final long a = (long)src << 32 | dst & 0xffff_ffffL;
+        final long c = (long)ports << 32 | pz & 0xffff_ffffL;
+        long h = (a ^ SEED) * 0x9E37_79B9_7F4A_7C15L;
+        h = Long.rotateLeft(h, 31) ^ c;
+        h *= 0xBF58_476D_1CE4_E5B9L;
+        h ^= h >>> 29;
+        h *= 0x94D0_49BB_1331_11EBL;
+        return h ^ h >>> 32;
+    }
+
+    private static long signature(final long h)
+    {
+        return h >>> 40 | 1;
+    }
+
+    /**
+     * @return the slot position holding the tuple, or -1 when absent.
+     */
+    private int probe(final long h, final int pz, final int src, final int dst, final int ports)
+    {
+        final long sig = signature(h);
+        final int mask = slotMask;
+        int i = (int)h & mask;
+        for (int d = 0; d < PROBE_LIMIT; d++)
+        {
+            final long s = slots.get(LONG, (long)i << 3);
+            if (s == 0)
+            {
+                return -1;
+            }
+            if (s >>> 40 == sig)
+            {
+                final int ref = (int)s;
+                final long b = base(ref >>> 1);
+                final long k = b + (ref & 1) * TUPLE_BYTES;
+                if (entries.get(INT, k + O_SRC) == src && entries.get(INT, k + O_DST) == dst
+                    && entries.get(INT, k + O_PORTS) == ports && entries.get(INT, b + O_PZ) == pz)
+                {
+                    return i;
+                }
+            }
+            i = i + 1 & mask;
+        }
+        return -1;
+    }
+
+    private boolean clearIfExpired(final long h, final int pz, final int src, final int dst, final int ports)
+    {
+        final int pos = probe(h, pz, src, dst, ports);
+        if (pos < 0)
+        {
+            return true;
+        }
+        final int e = (int)slots.get(LONG, (long)pos << 3) >>> 1;
+        if (entries.get(LONG, base(e) + O_EXPIRES) > now)
+        {
+            return false;
+        }
+        removeEntry(e);
+        return true;
+    }
+
+    private boolean place(final long h, final int ref, final int self)
+    {
+        int pos = freeSlot(h);
+        if (pos < 0)
+        {
+            if (!earlyDrop((int)h & slotMask, self))
+            {
+                return false;
+            }
+            pos = freeSlot(h);
+            if (pos < 0)
+            {
+                return false;
+            }
+        }
+        final long dist = pos - (int)h & slotMask;
+        slots.set(LONG, (long)pos << 3, signature(h) << 40 | dist << 32 | ref & 0xffff_ffffL);
+        return true;
+    }
+
+    private int freeSlot(final long h)
+    {
+        final int mask = slotMask;
+        int i = (int)h & mask;
+        for (int d = 0; d < PROBE_LIMIT; d++)
+        {
+            if (slots.get(LONG, (long)i << 3) == 0)
+            {
+                return i;
+            }
+            i = i + 1 & mask;
+        }
+        return -1;
+    }
+
+    /**
+     * Removes one entry referenced from the probe range starting at {@code home}: an expired one if any, else
+     * the first non-assured one. Never {@code self}.
+     */
+    private boolean earlyDrop(final int home, final int self)
+    {
+        final int mask = slotMask;
+        int victim = -1;
+        int i = home;
+        for (int d = 0; d < PROBE_LIMIT; d++)
+        {
+            final long s = slots.get(LONG, (long)i << 3);
+            i = i + 1 & mask;
+            if (s == 0)
+            {
+                continue;
+            }
+            final int e = (int)s >>> 1;
+            if (e == self)
+            {
+                continue;
+            }
+            final long b = base(e);
+            if (entries.get(LONG, b + O_EXPIRES) <= now)
+            {
+                victim = e;
+                break;
+            }
+            if (victim < 0 && (entries.get(INT, b + O_STATE) & F_ASSURED) == 0)
+            {
+                victim = e;
+            }
+        }
+        if (victim < 0)
+        {
+            return false;
+        }
+        removeEntry(victim);
+        earlyDrop++;
+        return true;
+    }
+
+    private void removeEntry(final int e)
+    {
+        listener.removed(this, e);
+        unlink(e, ORIGINAL);
+        unlink(e, REPLY);
+        release(e);
+        deleted++;
+    }
+
+    private void unlink(final int e, final int dir)
+    {
+        final long k = base(e) + dir * TUPLE_BYTES;
+        final long h = hash(entries.get(INT, base(e) + O_PZ), entries.get(INT, k + O_SRC),
+            entries.get(INT, k + O_DST), entries.get(INT, k + O_PORTS));
+        final int ref = e << 1 | dir;
+        final int mask = slotMask;
+        int i = (int)h & mask;
+        for (int d = 0; d < PROBE_LIMIT; d++)
+        {
+            final long s = slots.get(LONG, (long)i << 3);
+            if (s == 0)
+            {
+                return;
+            }
+            if ((int)s == ref)
+            {
+                deleteSlot(i);
+                return;
+            }
+            i = i + 1 & mask;
+        }
+    }
+
+    /** Backward-shift deletion (Knuth's algorithm R) using the stored probe distances. */
+    private void deleteSlot(final int pos)
+    {
+        final int mask = slotMask;
+        int hole = pos;
+        int j = pos + 1 & mask;
+        while (true)
+        {
+            final long s = slots.get(LONG, (long)j << 3);
+            if (s == 0)
+            {
+                break;
+            }
+            final int dist = (int)(s >>> 32) & 0xff;
+            final int gap = j - hole & mask;
+            if (dist >= gap)
+            {
+                slots.set(LONG, (long)hole << 3, s - ((long)gap << 32));
+                hole = j;
+            }
+            j = j + 1 & mask;
+        }
+        slots.set(LONG, (long)hole << 3, 0L);
+    }
+
+    private int allocate()
+    {
+        final int e;
+        if (freeHead >= 0)
+        {
+            e = freeHead;
+            freeHead = entries.get(INT, base(e) + O_NEXT_FREE);
+        }
+        else
+        {
+            e = highWater++;
+        }
+        return e;
+    }
+
+    private void release(final int e)
+    {
+        final long b = base(e);
+        entries.set(INT, b + O_STATE, 0);
+        entries.set(INT, b + O_NEXT_FREE, freeHead);
+        freeHead = e;
+        size--;
+    }
+
+    private void clearCounters(final long b)
+    {
+        entries.set(LONG, b + O_PACKETS, 0L);
+        entries.set(LONG, b + O_PACKETS + 8, 0L);
+        entries.set(LONG, b + O_BYTES, 0L);
+        entries.set(LONG, b + O_BYTES + 8, 0L);
+    }
+
+    private void account(final long b, final int dir, final int bytes)
+    {
+        final long p = b + O_PACKETS + ((long)dir << 3);
+        entries.set(LONG, p, entries.get(LONG, p) + 1);
+        final long y = b + O_BYTES + ((long)dir << 3);
+        entries.set(LONG, y, entries.get(LONG, y) + (bytes & 0xffff_ffffL));
+    }
+
+    private static int withLast(final int s, final int dir, final int index)
+    {
+        return s & ~(F_LAST_DIR | LAST_INDEX_MASK) | (dir == REPLY ? F_LAST_DIR : 0) | index << LAST_INDEX_SHIFT;
+    }
+
+    private long initialTimeout(final int proto)
+    {
+        return switch (proto)
+        {
+            case TCP -> tcpTimeouts[TcpState.SYN_SENT];
+            case UDP -> udpTimeout;
+            case ICMP -> icmpTimeout;
+            default -> genericTimeout;
+        };
+    }
+}
