@@ -53,6 +53,13 @@ interface FlowTable
 
     int protocol(int e);
 
+    /**
+     * @param e a TCP entry being removed.
+     * @return whether it expired after a full TIME_WAIT of at least 2 × MSL in the table, so that its
+     *         translated port needs no further quarantine.
+     */
+    boolean servedTimeWait(int e);
+
     boolean update(int entry, int direction, int tcpFlags, int bytes);
 
     void remove(int e);

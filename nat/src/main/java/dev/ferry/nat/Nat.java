@@ -1,5 +1,6 @@
 package dev.ferry.nat;
 
+import dev.ferry.conntrack.ConntrackTable;
 import dev.ferry.core.Clock;
 import dev.ferry.core.Counters;
 import dev.ferry.core.PacketPool;
@@ -101,6 +102,24 @@ public final class Nat
     private final List<Stage> stages;
     private final Counters counters;
     private long[] lastUdpEndpoints = new long[0];
+
+    /**
+     * Builds the NAT of one worker: registers its part compiler (call it before the first publish) and its
+     * table listener, and creates the stages.
+     *
+     * @param pool      the worker's packet pool.
+     * @param publisher the tables publisher.
+     * @param clock     time (affinity, port quarantine, flow timeouts).
+     * @param counters  where the NAT counters are registered.
+     * @param options   balancing, seed and table sizes.
+     * @param conntrack the worker's connection-tracking table; the NAT installs its removal listener.
+     * @return the NAT.
+     */
+    public static Nat create(final PacketPool pool, final TablesPublisher publisher, final Clock clock,
+        final Counters counters, final Options options, final ConntrackTable conntrack)
+    {
+        return new Nat(pool, publisher, clock, counters, options, new ConntrackFlows(conntrack, clock));
+    }
 
     Nat(final PacketPool pool, final TablesPublisher publisher, final Clock clock, final Counters counters,
         final Options options, final FlowTable flows)

@@ -134,7 +134,7 @@ final class NatState implements FlowTable.RemovalListener
         }
         final int snat = t.replyDst(e);
         final int port = t.replyDstPort(e);
-        if (snat != t.origSrc(e) || port != t.origSrcPort(e))
+        if ((snat != t.origSrc(e) || port != t.origSrcPort(e)) && !t.servedTimeWait(e))
         {
             ports.quarantine(Ip4Header.PROTO_TCP, t.replySrc(e), t.replySrcPort(e), snat, port,
                 clock.nanos() + PortAllocator.QUARANTINE_NANOS);

@@ -1,5 +1,7 @@
 package dev.ferry.nat;
 
+import dev.ferry.conntrack.ConntrackConfig;
+import dev.ferry.conntrack.ConntrackTable;
 import dev.ferry.core.Counters;
 import dev.ferry.core.Graph;
 import dev.ferry.core.ManualClock;
@@ -151,7 +153,8 @@ final class Harness implements AutoCloseable
     final Counters counters = Counters.inMemory(1024);
     final Ports ports = new Ports();
     final TablesPublisher publisher;
-    final MapFlows flows;
+    final MapFlows map;
+    final ConntrackTable ct;
     final Nat nat;
     final Graph graph;
     final List<Out> sent = new ArrayList<>();
@@ -161,13 +164,28 @@ final class Harness implements AutoCloseable
 
     Harness(final Nat.Options options, final int flowCapacity)
     {
+        this(options, flowCapacity, true);
+    }
+
+    Harness(final Nat.Options options, final int flowCapacity, final boolean realConntrack)
+    {
         ports.add("uplink", Ports.Kind.UPLINK, UPLINK_MAC);
         ports.add("pod-client", Ports.Kind.POD, GATEWAY_MAC);
         ports.add("pod-b1", Ports.Kind.POD, GATEWAY_MAC);
         ports.add("pod-b2", Ports.Kind.POD, GATEWAY_MAC);
         publisher = new TablesPublisher(ports, false);
-        flows = new MapFlows(clock, flowCapacity, 30_000_000_000L);
-        nat = new Nat(pool, publisher, clock, counters, options, flows);
+        if (realConntrack)
+        {
+            map = null;
+            ct = new ConntrackTable(ConntrackConfig.builder().capacity(flowCapacity).build(), clock);
+            nat = Nat.create(pool, publisher, clock, counters, options, ct);
+        }
+        else
+        {
+            map = new MapFlows(clock, flowCapacity, 30_000_000_000L);
+            ct = null;
+            nat = new Nat(pool, publisher, clock, counters, options, map);
+        }
         final TxSink sink = h ->
         {
             sent.add(new Out(ports.nameOf(pool.txPort(h)), pool.toArray(h)));
@@ -261,6 +279,18 @@ final class Harness implements AutoCloseable
         return podIp == B1 ? "pod-b1" : "pod-b2";
     }
 
+    /** @return flow-table lookups so far. */
+    long lookups()
+    {
+        return ct != null ? ct.stats().found() + ct.stats().searchMiss() : map.lookups;
+    }
+
+    /** @return live flows. */
+    int flowCount()
+    {
+        return ct != null ? ct.size() : map.size();
+    }
+
     boolean poolFull()
     {
         return pool.available() == pool.capacity();
@@ -271,6 +301,10 @@ final class Harness implements AutoCloseable
     {
         pool.close();
         counters.close();
+        if (ct != null)
+        {
+            ct.close();
+        }
     }
 
     // ---- Service builders ----

@@ -142,6 +142,12 @@ final class MapFlows implements FlowTable
     }
 
     @Override
+    public boolean servedTimeWait(final int e)
+    {
+        return false;
+    }
+
+    @Override
     public boolean update(final int entry, final int direction, final int tcpFlags, final int bytes)
     {
         final long[] m = meta.get(entry);

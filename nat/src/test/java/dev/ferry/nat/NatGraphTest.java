@@ -30,6 +30,7 @@ class NatGraphTest
     static final int ACK = 0x10;
     static final int FIN = 0x01;
     static final int PSH = 0x08;
+    static final int RST = 0x04;
 
     private Harness net;
 
@@ -86,7 +87,7 @@ class NatGraphTest
             }
         }
         assertThat(net.counter(Nat.COUNTER_SESSIONS_CREATED)).isEqualTo(1);
-        assertThat(net.flows.lookups).as("one conntrack lookup per packet").isEqualTo(exchange.length);
+        assertThat(net.lookups()).as("one conntrack lookup per packet").isEqualTo(exchange.length);
     }
 
     @Test
@@ -374,12 +375,22 @@ class NatGraphTest
     {
         net = new Harness(Nat.Options.defaults(1), 2);
         net.publish(Harness.clusterIp("web", VIP, 6, 80, Harness.ready(B1, 8080, true)));
-        net.sendOne("pod-client", tcp(CLIENT, VIP, 1, 80, SYN, ""));
-        net.sendOne("pod-client", tcp(CLIENT, VIP, 2, 80, SYN, ""));
+        for (int port = 1; port <= 2; port++)
+        {
+            handshake(port);
+        }
         assertThat(net.send("pod-client", tcp(CLIENT, VIP, 3, 80, SYN, ""))).isEmpty();
         assertThat(net.drops()).containsEntry("stage/nat44-new/drop/table-full", 1L);
-        assertThat(net.sendOne("pod-client", tcp(CLIENT, VIP, 1, 80, ACK, "")).port())
+        assertThat(net.sendOne("pod-client", tcp(CLIENT, VIP, 1, 80, PSH | ACK, "more")).port())
             .as("established flows still pass").isEqualTo("pod-b1");
+    }
+
+    /** SYN, SYN-ACK, ACK from CLIENT:port through VIP:80 to B1:8080. */
+    private void handshake(final int port)
+    {
+        net.sendOne("pod-client", tcp(CLIENT, VIP, port, 80, SYN, ""));
+        net.sendOne("pod-b1", tcp(B1, CLIENT, 8080, port, SYN | ACK, ""));
+        net.sendOne("pod-client", tcp(CLIENT, VIP, port, 80, ACK, ""));
     }
 
     @Test
@@ -391,7 +402,7 @@ class NatGraphTest
         net.sendOne("pod-client", q);
         net.clock.advance(10_000_000_000L);
         net.sendOne("pod-client", q);
-        assertThat(net.flows.size()).isEqualTo(1);
+        assertThat(net.flowCount()).isEqualTo(1);
         net.clock.advance(31_000_000_000L);
         net.sendOne("pod-client", q);
         assertThat(net.counter(Nat.COUNTER_SESSIONS_CREATED)).as("timed out, then created again").isEqualTo(2);
@@ -415,6 +426,7 @@ class NatGraphTest
         net = new Harness();
         net.publish(Harness.clusterIp("web", VIP, 6, 80, Harness.ready(B1, 8080, true)));
         net.sendOne("pod-client", tcp(CLIENT, VIP, 40000, 80, SYN, ""));
+        net.sendOne("pod-b1", tcp(B1, CLIENT, 8080, 40000, SYN | ACK, ""));
         net.publish(Harness.clusterIp("web", VIP, 6, 80, Harness.ready(B2, 8080, true)));
         assertThat(net.sendOne("pod-client", tcp(CLIENT, VIP, 40000, 80, ACK, "")).port())
             .as("TCP is left to fail or time out, as with kube-proxy").isEqualTo("pod-b1");
@@ -431,20 +443,24 @@ class NatGraphTest
         net.publish();
         final int server = Ip4.parse("198.51.100.1");
         final Set<Integer> used = new HashSet<>();
-        // eight short connections, each closed and expired: every one must get a port never used before
+        // eight short connections, each reset and expired (CLOSE lasts 10 s in the table): every one must get
+        // a port never used before, although the table no longer holds the old ones
         for (int i = 0; i < 8; i++)
         {
+            final int sport = 50000 + i;
             final Harness.Out syn = net.sendOne("pod-client", Harness.fromPod(CLIENT).ip4(CLIENT, server)
-                .tcp(50000 + i, 443, SYN, 1, 0).build());
+                .tcp(sport, 443, SYN, 1, 0).build());
             final int port = syn.pkt().sport();
             assertThat(used.add(port)).as("port %d reused within 120 s", port).isTrue();
-            net.sendOne("pod-client", Harness.fromPod(CLIENT).ip4(CLIENT, server).tcp(50000 + i, 443, FIN | ACK, 2, 1)
+            net.sendOne("uplink", Harness.fromUplink().ip4(server, NODE_IP).tcp(443, port, SYN | ACK, 9, 2).build());
+            net.sendOne("pod-client", Harness.fromPod(CLIENT).ip4(CLIENT, server).tcp(sport, 443, ACK, 2, 10)
                 .build());
-            net.sendOne("uplink", Harness.fromUplink().ip4(server, NODE_IP).tcp(443, port, FIN | ACK, 1, 3).build());
+            net.sendOne("pod-client", Harness.fromPod(CLIENT).ip4(CLIENT, server).tcp(sport, 443, RST, 2, 0)
+                .build());
             net.clock.advance(11_000_000_000L);
             net.send("pod-client", Harness.fromPod(CLIENT).ip4(CLIENT, GATEWAY).udp(1, 1).build());
         }
-        assertThat(net.flows.size()).as("all closed flows expired").isZero();
+        assertThat(net.flowCount()).as("all closed flows expired").isZero();
         // the range is in quarantine: the ninth connection finds no port
         assertThat(net.send("pod-client", Harness.fromPod(CLIENT).ip4(CLIENT, server).tcp(50100, 443, SYN, 1, 0)
             .build())).isEmpty();
@@ -501,7 +517,7 @@ class NatGraphTest
         }
         final double perLookup = (double)net.counter(Nat.COUNTER_FRONTEND_PROBES)
             / net.counter(Nat.COUNTER_FRONTEND_LOOKUPS);
-        assertThat(net.flows.lookups).as("one conntrack lookup per packet").isEqualTo(500);
+        assertThat(net.lookups()).as("one conntrack lookup per packet").isEqualTo(500);
         assertThat(net.poolFull()).isTrue();
         net.close();
         net = null;
