@@ -127,7 +127,8 @@ public final class Nat
         this.publisher = publisher;
         this.counters = counters;
         final boolean maglev = options.balancing() == Balancing.MAGLEV;
-        this.slot = publisher.register((tables, fib, previous) -> ServiceTable.compile(tables, maglev));
+        this.slot = publisher.register((tables, fib, previous) -> ServiceTable.compile(tables, maglev,
+            (ServiceTable)previous));
         this.state = new NatState(flows, clock, counters, options.seed(), options.affinityCapacity(),
             options.quarantineCapacity());
         this.stages = List.of(new Nat44In(pool, state), new Nat44New(pool, state, publisher.ref(), slot));

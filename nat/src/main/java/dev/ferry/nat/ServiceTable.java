@@ -198,7 +198,35 @@ final class ServiceTable
      */
     static ServiceTable compile(final NodeTables t, final boolean maglev)
     {
+        return compile(t, maglev, null);
+    }
+
+    /**
+     * Compiles the Services of a node's tables, keeping each Service port's Maglev table size from the
+     * previous table while it still fits, so that a backend leaving moves only its own flows.
+     *
+     * @param t        the tables.
+     * @param maglev   whether to build Maglev tables.
+     * @param previous the table this one replaces, or null.
+     * @return the compiled table.
+     */
+    static ServiceTable compile(final NodeTables t, final boolean maglev, final ServiceTable previous)
+    {
         final Builder b = new Builder(t, maglev);
+        if (previous != null)
+        {
+            for (int sp = 0; sp < previous.spName.length; sp++)
+            {
+                if (previous.internal[sp].maglev != null)
+                {
+                    b.previousSize.put(previous.spName[sp], previous.internal[sp].maglev.length);
+                }
+                else if (previous.cluster[sp].maglev != null)
+                {
+                    b.previousSize.put(previous.spName[sp], previous.cluster[sp].maglev.length);
+                }
+            }
+        }
         for (final ServiceInfo s : t.services())
         {
             b.add(s);
@@ -373,23 +401,39 @@ final class ServiceTable
 
     // ---- Maglev (Eisenbud et al., NSDI 2016) ----
 
+    /**
+     * The Maglev table size for a number of backends: the smallest prime of a fixed ladder (one prime just
+     * above each power of two) that is at least 100 × the backends. The size must not change when a backend
+     * leaves, or every flow moves: the ladder keeps it on the same rung for most changes, and
+     * {@link #compile(NodeTables, boolean, ServiceTable)} keeps the previous size while it still fits.
+     *
+     * @param backends number of backends.
+     * @return a prime table size.
+     */
     static int maglevSize(final int backends)
     {
-        int m = Math.max(MAGLEV_FACTOR * backends, 101);
+        final long want = Math.max((long)MAGLEV_FACTOR * backends, 128);
+        long m = Long.highestOneBit(want - 1) << 1;
+        m++;
         while (!isPrime(m))
         {
             m++;
         }
-        return m;
+        return (int)m;
     }
 
-    private static boolean isPrime(final int n)
+    static boolean fits(final int size, final int backends)
+    {
+        return size >= (long)MAGLEV_FACTOR * backends && size <= 4L * maglevSize(backends);
+    }
+
+    private static boolean isPrime(final long n)
     {
         if (n < 2)
         {
             return false;
         }
-        for (int d = 2; (long)d * d <= n; d++)
+        for (long d = 2; d * d <= n; d++)
         {
             if (n % d == 0)
             {
@@ -406,12 +450,12 @@ final class ServiceTable
      * @param eps    endpoint indices, in a deterministic order.
      * @param ips    endpoint addresses by index.
      * @param ports  endpoint ports by index.
+     * @param m      the table size, a prime of at least 100 × the backends.
      * @return the table of endpoint indices.
      */
-    static int[] maglev(final int[] eps, final int[] ips, final int[] ports)
+    static int[] maglev(final int[] eps, final int[] ips, final int[] ports, final int m)
     {
         final int n = eps.length;
-        final int m = maglevSize(n);
         final long[] offset = new long[n];
         final long[] skip = new long[n];
         final long[] next = new long[n];
@@ -472,6 +516,8 @@ final class ServiceTable
         private final List<Integer> epPorts = new ArrayList<>();
         private final List<String> rendering = new ArrayList<>();
         private final List<Integer> nodePortAddrs = new ArrayList<>();
+        private final java.util.Map<String, Integer> previousSize = new java.util.HashMap<>();
+        private String currentName;
 
         Builder(final NodeTables tables, final boolean maglev)
         {
@@ -516,6 +562,7 @@ final class ServiceTable
                 return;
             }
             final int sp = sps.size();
+            currentName = name;
             final CompiledPort c = new CompiledPort();
             c.name = name;
             c.protocol = p.protocol();
@@ -677,7 +724,9 @@ final class ServiceTable
                 ports[i] = epPorts.get(arr[i]);
                 local[i] = i;
             }
-            final int[] table = ServiceTable.maglev(local, ips, ports);
+            final Integer kept = previousSize.get(currentName);
+            final int size = kept != null && fits(kept, arr.length) ? kept : maglevSize(arr.length);
+            final int[] table = ServiceTable.maglev(local, ips, ports, size);
             for (int i = 0; i < table.length; i++)
             {
                 table[i] = arr[table[i]];

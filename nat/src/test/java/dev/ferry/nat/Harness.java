@@ -204,6 +204,12 @@ final class Harness implements AutoCloseable
 
     void publish(final ServiceInfo... services)
     {
+        publisher.publish(tables(++generation, settings, services));
+    }
+
+    static NodeTables tables(final long generation, final NodeTables.ClusterSettings settings,
+        final ServiceInfo... services)
+    {
         final NodeTables.NodeInfo node = new NodeTables.NodeInfo("n1", List.of(NODE_IP),
             Ip4Prefix.parse("10.244.1.0/24"), GATEWAY, GATEWAY_MAC, UPLINK_MAC, Ip4.parseMac("02:00:00:00:01:10"),
             NODE_IP, ROUTER, Ip4Prefix.parse("192.168.0.0/24"), 1500);
@@ -214,8 +220,7 @@ final class Harness implements AutoCloseable
         final List<NodeTables.RemoteNode> remotes = List.of(new NodeTables.RemoteNode("n2",
             Ip4Prefix.parse("10.244.2.0/24"), Ip4.parse("192.168.0.11"), Ip4.parseMac("02:00:00:00:02:11"),
             Ip4.parseMac("02:00:00:00:00:11"), List.of(Ip4.parse("192.168.0.11"))));
-        publisher.publish(new NodeTables(++generation, node, settings, pods, remotes, List.of(services),
-            Map.of(ROUTER, ROUTER_MAC)));
+        return new NodeTables(generation, node, settings, pods, remotes, List.of(services), Map.of(ROUTER, ROUTER_MAC));
     }
 
     /** Sends one frame in on a port, runs the graph, returns what left. */
