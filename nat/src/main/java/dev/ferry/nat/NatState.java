@@ -3,7 +3,7 @@ package dev.ferry.nat;
 import dev.ferry.core.Clock;
 import dev.ferry.core.Counters;
 import dev.ferry.core.header.Ip4Header;
-import org.jctools.queues.SpscArrayQueue;
+import org.jctools.queues.atomic.SpscAtomicArrayQueue;
 
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
@@ -66,7 +66,7 @@ final class NatState implements FlowTable.RemovalListener
     final int frontendLookups;
     final int udpFlushed;
     final int commandsDropped;
-    final SpscArrayQueue<Command> commands = new SpscArrayQueue<>(4096);
+    final SpscAtomicArrayQueue<Command> commands = new SpscAtomicArrayQueue<>(4096);
 
     // exhaustion log: a single-writer ring read by the control side
     private final long[] logDst = new long[64];
