@@ -254,19 +254,26 @@ final class Nat44In implements Stage
         final int e = (int)(r >>> 1);
         final int dir = (int)(r & 1);
         final int innerAvail = innerLen - ihl;
+        final int outerSrc = Wire.u32(mem, ipOff + Ip4Header.SRC_OFFSET);
+        final int outerDst = Wire.u32(mem, ipOff + Ip4Header.DST_OFFSET);
+        final boolean dnat = flows.replySrc(e) != flows.origDst(e);
+        final boolean snat = flows.replyDst(e) != flows.origSrc(e);
         if (dir == FlowTable.REPLY)
         {
-            // the quoted packet went out in the original direction: restore it, and send the error back
-            // as a reply goes
+            // the quoted packet went out in the original direction: restore it; the error travels as a reply
+            // does, and only the translations the flow has are undone on the outer header (a router's source
+            // address stays when the flow was only masqueraded)
             Rewrite.apply(mem, inner, il4, innerAvail, iproto, flows.origSrc(e), flows.origDst(e),
                 flows.origSrcPort(e), flows.origDstPort(e));
-            Rewrite.apply(mem, ipOff, l4, 0, Ip4Header.PROTO_ICMP, flows.origDst(e), flows.origSrc(e), 0, 0);
+            Rewrite.apply(mem, ipOff, l4, 0, Ip4Header.PROTO_ICMP, dnat ? flows.origDst(e) : outerSrc,
+                snat ? flows.origSrc(e) : outerDst, 0, 0);
         }
         else
         {
             Rewrite.apply(mem, inner, il4, innerAvail, iproto, flows.replySrc(e), flows.replyDst(e),
                 flows.replySrcPort(e), flows.replyDstPort(e));
-            Rewrite.apply(mem, ipOff, l4, 0, Ip4Header.PROTO_ICMP, flows.replyDst(e), flows.replySrc(e), 0, 0);
+            Rewrite.apply(mem, ipOff, l4, 0, Ip4Header.PROTO_ICMP, snat ? flows.replyDst(e) : outerSrc,
+                dnat ? flows.replySrc(e) : outerDst, 0, 0);
         }
         Wire.u16(mem, l4 + 2, 0);
         Wire.u16(mem, l4 + 2, Checksum.compute(mem, l4, l4Len));

@@ -310,6 +310,103 @@ class NatGraphTest
     }
 
     @Test
+    void shouldTranslateALocallyGeneratedFragmentationNeededBackToTheClusterIp()
+    {
+        net = new Harness();
+        net.publish(Harness.clusterIp("web", VIP, 6, 80, Harness.ready(B1, 8080, true)));
+        // 1500 bytes with DF toward a pod link of MTU 1450: ip4-rewrite asks icmp-error for "fragmentation
+        // needed", about the packet as translated (to B1:8080); the client must get it about VIP:80
+        final byte[] big = Harness.fromPod(CLIENT).ip4(CLIENT, VIP).df(true).tcp(40000, 80, ACK | PSH, 5, 6)
+            .payload(new byte[1460]).build();
+        final Harness.Out err = net.sendOne("pod-client", big);
+        final Harness.Pkt p = err.pkt();
+        assertThat(err.port()).isEqualTo("pod-client");
+        assertThat(p.icmpType()).isEqualTo(IcmpHeader.TYPE_DEST_UNREACHABLE);
+        assertThat(p.icmpCode()).isEqualTo(IcmpHeader.CODE_FRAG_NEEDED);
+        assertThat(p.icmpId() << 16 | (err.bytes()[14 + 20 + 6] & 0xff) << 8 | (err.bytes()[14 + 20 + 7] & 0xff))
+            .as("next-hop MTU").isEqualTo(1450);
+        assertThat(p.src()).isEqualTo(VIP);
+        assertThat(p.dst()).isEqualTo(CLIENT);
+        assertThat(p.checksumsValid()).isTrue();
+        final Harness.Pkt inner = p.inner();
+        assertThat(inner.dst()).isEqualTo(VIP);
+        assertThat(inner.dport()).isEqualTo(80);
+        assertThat(inner.src()).isEqualTo(CLIENT);
+        assertThat(inner.ip.checksumValid()).isTrue();
+    }
+
+    @Test
+    void shouldTranslateFragmentationNeededBackToAnExternalNodePortClient()
+    {
+        net = new Harness();
+        net.publish(Harness.nodePort("np", VIP, 80, 30080, false, Harness.ready(B1, 8080, true)));
+        final Harness.Pkt syn = net.sendOne("uplink", Harness.fromUplink().ip4(EXTERNAL, NODE_IP)
+            .tcp(5555, 30080, SYN, 1, 0).build()).pkt();
+        net.sendOne("pod-b1", tcp(B1, GATEWAY, 8080, syn.sport(), SYN | ACK, ""));
+        final byte[] big = Harness.fromUplink().ip4(EXTERNAL, NODE_IP).df(true).tcp(5555, 30080, ACK, 2, 1)
+            .payload(new byte[1460]).build();
+        final Harness.Out err = net.sendOne("uplink", big);
+        final Harness.Pkt p = err.pkt();
+        assertThat(err.port()).as("back to the external client, not to the SNAT address").isEqualTo("uplink");
+        assertThat(p.icmpCode()).isEqualTo(IcmpHeader.CODE_FRAG_NEEDED);
+        assertThat(p.src()).isEqualTo(NODE_IP);
+        assertThat(p.dst()).isEqualTo(EXTERNAL);
+        assertThat(p.checksumsValid()).isTrue();
+        final Harness.Pkt inner = p.inner();
+        assertThat(inner.src()).isEqualTo(EXTERNAL);
+        assertThat(inner.sport()).isEqualTo(5555);
+        assertThat(inner.dst()).isEqualTo(NODE_IP);
+        assertThat(inner.dport()).isEqualTo(30080);
+    }
+
+    @Test
+    void shouldTranslateARoutersTimeExceededForAMasqueradedFlowKeepingTheRouterAddress()
+    {
+        net = new Harness();
+        net.publish();
+        final int dns = Ip4.parse("8.8.8.8");
+        final Harness.Out out = net.sendOne("pod-client", Harness.fromPod(CLIENT).ip4(CLIENT, dns).ttl(2)
+            .udp(5000, 53).payload(new byte[] {7}).build());
+        final byte[] quote = Arrays.copyOfRange(out.bytes(), 14, 14 + 20 + 8);
+        final Harness.Out err = net.sendOne("uplink", Harness.fromUplink().ip4(Harness.ROUTER, NODE_IP)
+            .icmp(IcmpHeader.TYPE_TIME_EXCEEDED, 0, 0).payload(quote).build());
+        final Harness.Pkt p = err.pkt();
+        assertThat(err.port()).isEqualTo("pod-client");
+        assertThat(p.src()).as("no DNAT in this flow: the router stays the source").isEqualTo(Harness.ROUTER);
+        assertThat(p.dst()).isEqualTo(CLIENT);
+        assertThat(p.checksumsValid()).isTrue();
+        final Harness.Pkt inner = p.inner();
+        assertThat(inner.src()).isEqualTo(CLIENT);
+        assertThat(inner.sport()).isEqualTo(5000);
+        assertThat(inner.dst()).isEqualTo(dns);
+        assertThat(inner.ip.checksumValid()).isTrue();
+    }
+
+    @Test
+    void shouldTranslateAClientsPortUnreachableAboutAReplyToTheBackend()
+    {
+        net = new Harness();
+        net.publish(Harness.clusterIp("dns", VIP, 17, 53, Harness.ready(B1, 5353, true)));
+        net.sendOne("pod-client", Harness.fromPod(CLIENT).ip4(CLIENT, VIP).udp(33333, 53).build());
+        final Harness.Out reply = net.sendOne("pod-b1", Harness.fromPod(B1).ip4(B1, CLIENT).udp(5353, 33333)
+            .payload(new byte[] {1}).build());
+        final byte[] quote = Arrays.copyOfRange(reply.bytes(), 14, 14 + 20 + 9);
+        final Harness.Out err = net.sendOne("pod-client", Harness.fromPod(CLIENT).ip4(CLIENT, VIP)
+            .icmp(IcmpHeader.TYPE_DEST_UNREACHABLE, IcmpHeader.CODE_PORT_UNREACHABLE, 0).payload(quote).build());
+        final Harness.Pkt p = err.pkt();
+        assertThat(err.port()).isEqualTo("pod-b1");
+        assertThat(p.src()).isEqualTo(CLIENT);
+        assertThat(p.dst()).isEqualTo(B1);
+        assertThat(p.checksumsValid()).isTrue();
+        final Harness.Pkt inner = p.inner();
+        assertThat(inner.src()).isEqualTo(B1);
+        assertThat(inner.sport()).isEqualTo(5353);
+        assertThat(inner.dst()).isEqualTo(CLIENT);
+        assertThat(inner.dport()).isEqualTo(33333);
+        assertThat(inner.checksumsValid()).as("inner IP and full inner UDP checksum").isTrue();
+    }
+
+    @Test
     void shouldStickOneClientAndSpreadManyUnderClientIpAffinity()
     {
         net = new Harness();

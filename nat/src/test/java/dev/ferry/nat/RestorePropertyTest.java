@@ -21,7 +21,7 @@ import static org.assertj.core.api.Assertions.assertThat;
  * pods leaving the cluster), the reply to every translated packet comes back restored exactly to the
  * original tuple, on the port the original came in on, with valid checksums.
  */
-class RestoreProperty
+class RestorePropertyTest
 {
     private static final int[] PODS = {CLIENT, B1, B2};
 
