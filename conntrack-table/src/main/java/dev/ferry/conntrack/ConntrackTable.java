@@ -28,16 +28,18 @@ import java.lang.foreign.ValueLayout;
  * table full, or no free slot in its probe range, removes a non-assured entry of that range (early drop,
  * as netfilter does) or fails and counts a drop.
  *
- * <p>Time comes from the injected {@link Clock}: {@link #insert}, {@link #update} and {@link #expire} read it;
- * {@link #lookup} and {@link #tupleInUse} compare expiry times with the latest reading, so an entry that has
- * expired but not yet been swept is already a miss. Expiry is incremental: {@link #expire(int)} examines a
+ * <p>Time comes from the injected {@link Clock}, read once per call (replay drives it from packet timestamps;
+ * a node should pass a clock that the worker caches once per vector, so that a read costs a field load). An
+ * entry whose time is up is a miss for {@link #lookup} and {@link #tupleInUse} even before the sweep removes
+ * it, and an insert over its tuples replaces it. Expiry is incremental: {@link #expire(int)} examines a
  * bounded number of entries from a rotating cursor.
  *
  * <p>TCP follows netfilter's state table ({@link TcpState}) with its special cases (reopen from TIME_WAIT or
  * after an abort, simultaneous open, RST before any reply, challenge ACK in LAST_ACK, resync on a SYN-ACK
  * that answers an ignored SYN). There is no window tracking: sequence and acknowledgement numbers are not
  * checked, so packets that netfilter would find out of window are accepted, and the retransmission and
- * unacknowledged-data timeouts are not applied.
+ * unacknowledged-data timeouts are not applied (the unacknowledged timeout only caps a connection picked up
+ * mid-stream until a reply is seen, as netfilter does).
  *
  * <p>ICMP echo uses the identifier in place of both ports: pass it as source and destination port for the
  * request and for the reply alike.
@@ -83,17 +85,6 @@ public final class ConntrackTable implements AutoCloseable
     private static final int O_PACKETS = 48;
     private static final int O_BYTES = 64;
 
-    private static final int STATE_MASK = 0xf;
-    private static final int F_ASSURED = 1 << 4;
-    private static final int F_SEEN_REPLY = 1 << 5;
-    private static final int F_CLOSE_INIT = 1 << 6;
-    private static final int F_SIM_OPEN = 1 << 7;
-    private static final int F_CHALLENGE = 1 << 8;
-    private static final int F_LAST_DIR = 1 << 9;
-    private static final int LAST_INDEX_SHIFT = 10;
-    private static final int LAST_INDEX_MASK = 0x7 << LAST_INDEX_SHIFT;
-    private static final int F_LIVE = 1 << 15;
-
     private static final long SEED = 0x2545_F491_4F6C_DD1DL;
     private static final long NANOS = 1_000_000_000L;
     private static final RemovalListener NO_LISTENER = (t, e) ->
@@ -104,12 +95,11 @@ public final class ConntrackTable implements AutoCloseable
     private final MemorySegment slots;
     private final MemorySegment entries;
     private final int slotMask;
+    private final int probeLimit;
     private final int capacity;
     private final Clock clock;
     private final ConntrackConfig config;
-    private final long[] tcpTimeouts = new long[10];
-    private final long tcpCloseTimeout;
-    private final long tcpUnackTimeout;
+    private final long[] tcpTimeouts = new long[11];
     private final long udpTimeout;
     private final long udpStreamTimeout;
     private final long icmpTimeout;
@@ -145,6 +135,7 @@ public final class ConntrackTable implements AutoCloseable
             ? config.capacity() : Integer.highestOneBit(config.capacity()) << 1;
         final int slotCount = capacity * 4;
         this.slotMask = slotCount - 1;
+        this.probeLimit = Math.min(PROBE_LIMIT, slotCount);
         this.arena = Arena.ofShared();
         this.slots = arena.allocate((long)slotCount * Long.BYTES, 64);
         this.entries = arena.allocate((long)capacity * ENTRY_BYTES, 64);
@@ -158,8 +149,8 @@ public final class ConntrackTable implements AutoCloseable
         tcpTimeouts[TcpState.TIME_WAIT] = config.tcpTimeWait() * NANOS;
         tcpTimeouts[TcpState.CLOSE] = config.tcpClose() * NANOS;
         tcpTimeouts[TcpState.SYN_SENT2] = config.tcpSynSent() * NANOS;
-        this.tcpCloseTimeout = config.tcpClose() * NANOS;
-        this.tcpUnackTimeout = config.tcpUnacknowledged() * NANOS;
+        tcpTimeouts[StateWord.TIMEOUT_UNACK] =
+            Math.min(config.tcpUnacknowledged(), config.tcpEstablished()) * NANOS;
         this.udpTimeout = config.udp() * NANOS;
         this.udpStreamTimeout = config.udpStream() * NANOS;
         this.icmpTimeout = config.icmp() * NANOS;
@@ -190,7 +181,7 @@ public final class ConntrackTable implements AutoCloseable
         if (pos >= 0)
         {
             final int ref = (int)slots.get(LONG, (long)pos << 3);
-            if (entries.get(LONG, base(ref >>> 1) + O_EXPIRES) > now)
+            if (entries.get(LONG, base(ref >>> 1) + O_EXPIRES) > clock.nanos())
             {
                 found++;
                 return ref & 0xffff_ffffL;
@@ -235,7 +226,8 @@ public final class ConntrackTable implements AutoCloseable
         final int pz = pz(zone, proto);
         final int ports = ports(srcPort, dstPort);
         final int pos = probe(hash(pz, src, dst, ports), pz, src, dst, ports);
-        return pos >= 0 && entries.get(LONG, base((int)slots.get(LONG, (long)pos << 3) >>> 1) + O_EXPIRES) > now;
+        return pos >= 0
+            && entries.get(LONG, base((int)slots.get(LONG, (long)pos << 3) >>> 1) + O_EXPIRES) > clock.nanos();
     }
 
     /**
@@ -292,7 +284,7 @@ public final class ConntrackTable implements AutoCloseable
         entries.set(INT, b + TUPLE_BYTES + O_DST, replyDst);
         entries.set(INT, b + TUPLE_BYTES + O_PORTS, rp);
         entries.set(INT, b + O_PZ, pz);
-        entries.set(INT, b + O_STATE, F_LIVE | TcpState.NONE_SET << LAST_INDEX_SHIFT);
+        entries.set(INT, b + O_STATE, StateWord.NEW);
         entries.set(INT, b + O_MARK, 0);
         entries.set(LONG, b + O_EXPIRES, t + initialTimeout(proto & 0xff));
         clearCounters(b);
@@ -334,10 +326,9 @@ public final class ConntrackTable implements AutoCloseable
     public boolean update(final int entry, final int direction, final int tcpFlags, final int bytes)
     {
         final long t = clock.nanos();
-        now = t;
         final long b = base(entry);
         final int st = entries.get(INT, b + O_STATE);
-        if ((st & F_LIVE) == 0)
+        if ((st & StateWord.LIVE) == 0)
         {
             return false;
         }
@@ -349,14 +340,14 @@ public final class ConntrackTable implements AutoCloseable
         int s = st;
         if (direction == REPLY)
         {
-            s |= F_SEEN_REPLY;
+            s |= StateWord.SEEN_REPLY;
         }
         final long timeout;
         if (proto == UDP)
         {
-            if ((s & F_SEEN_REPLY) != 0)
+            if ((s & StateWord.SEEN_REPLY) != 0)
             {
-                s |= F_ASSURED;
+                s |= StateWord.ASSURED;
                 timeout = udpStreamTimeout;
             }
             else
@@ -377,112 +368,23 @@ public final class ConntrackTable implements AutoCloseable
     private boolean updateTcp(final long b, final int st, final int dir, final int tcpFlags, final int bytes,
         final long t)
     {
-        final int index = TcpState.flagClass(tcpFlags);
-        int old = st & STATE_MASK;
-        int next = TcpState.next(dir, index, old);
-        int s = st;
-        final int lastIndex = (st & LAST_INDEX_MASK) >>> LAST_INDEX_SHIFT;
-        final int lastDir = (st & F_LAST_DIR) != 0 ? REPLY : ORIGINAL;
-        boolean ignore = false;
-        switch (next)
+        final int r = StateWord.trackTcp(st, dir, tcpFlags);
+        final int action = StateWord.action(r);
+        if (action == StateWord.INVALID)
         {
-            case TcpState.SYN_SENT ->
-            {
-                if (old >= TcpState.TIME_WAIT)
-                {
-                    // TIME_WAIT or CLOSE: reopen (RFC 1122) when the old connection was closed with FINs or
-                    // aborted by a RST from this side; netfilter kills the entry and starts a new one.
-                    if (dir == ORIGINAL
-                        && ((st & F_CLOSE_INIT) != 0 || (lastDir == dir && lastIndex == TcpState.RST_SET)))
-                    {
-                        clearCounters(b);
-                        entries.set(INT, b + O_STATE,
-                            F_LIVE | TcpState.SYN_SENT | TcpState.SYN_SET << LAST_INDEX_SHIFT);
-                        entries.set(LONG, b + O_EXPIRES, t + tcpTimeouts[TcpState.SYN_SENT]);
-                        account(b, dir, bytes);
-                        return true;
-                    }
-                    ignore = true;
-                }
-            }
-            case TcpState.IGNORE -> ignore = true;
-            case TcpState.INVALID ->
-            {
-                invalid++;
-                return false;
-            }
-            case TcpState.TIME_WAIT ->
-            {
-                // RFC 5961: a challenge ACK answering an ignored SYN must not be taken as the last ACK.
-                if (old == TcpState.LAST_ACK && index == TcpState.ACK_SET && lastDir != dir
-                    && lastIndex == TcpState.SYN_SET && (st & F_CHALLENGE) != 0)
-                {
-                    entries.set(INT, b + O_STATE, st & ~F_CHALLENGE);
-                    return true;
-                }
-            }
-            case TcpState.SYN_SENT2 -> s |= F_SIM_OPEN;
-            case TcpState.SYN_RECV ->
-            {
-                if (dir == REPLY && index == TcpState.ACK_SET && (st & F_SIM_OPEN) != 0)
-                {
-                    next = TcpState.ESTABLISHED;
-                }
-            }
-            default ->
-            {
-            }
+            invalid++;
+            return false;
         }
-        if (ignore)
+        entries.set(INT, b + O_STATE, StateWord.word(r));
+        if (action == StateWord.KEEP)
         {
-            if (index == TcpState.SYNACK_SET && lastIndex == TcpState.SYN_SET && lastDir != dir)
-            {
-                // the SYN-ACK answers a SYN that was ignored: the end points are in sync, we get in sync.
-                old = TcpState.SYN_SENT;
-                next = TcpState.SYN_RECV;
-            }
-            else
-            {
-                s = withLast(s, dir, index) & ~F_CHALLENGE;
-                if (index == TcpState.SYN_SET && dir == ORIGINAL && old == TcpState.LAST_ACK)
-                {
-                    s |= F_CHALLENGE;
-                }
-                entries.set(INT, b + O_STATE, s);
-                return true;
-            }
+            return true;
         }
-        s = withLast(s, dir, index) & ~STATE_MASK | next;
-        if (old != next && next == TcpState.FIN_WAIT)
+        if (action == StateWord.REOPEN)
         {
-            s |= F_CLOSE_INIT;
+            clearCounters(b);
         }
-        long timeout = index == TcpState.RST_SET ? tcpCloseTimeout : tcpTimeouts[next];
-        if ((s & F_SEEN_REPLY) == 0)
-        {
-            if (index == TcpState.RST_SET)
-            {
-                // only a RST came back: no connection was ever established, delete the entry now.
-                entries.set(INT, b + O_STATE, s);
-                entries.set(LONG, b + O_EXPIRES, t);
-                account(b, dir, bytes);
-                return true;
-            }
-            if (next == TcpState.ESTABLISHED && timeout > tcpUnackTimeout)
-            {
-                timeout = tcpUnackTimeout;
-            }
-        }
-        else if ((s & F_ASSURED) == 0 && (old == TcpState.SYN_RECV || old == TcpState.ESTABLISHED)
-            && next == TcpState.ESTABLISHED)
-        {
-            s |= F_ASSURED;
-        }
-        if (dir == REPLY)
-        {
-            s |= F_SEEN_REPLY;
-        }
-        entries.set(INT, b + O_STATE, s);
+        final long timeout = action == StateWord.KILL ? 0 : tcpTimeouts[StateWord.timeoutSlot(r)];
         entries.set(LONG, b + O_EXPIRES, t + timeout);
         account(b, dir, bytes);
         return true;
@@ -495,7 +397,7 @@ public final class ConntrackTable implements AutoCloseable
      */
     public void remove(final int entry)
     {
-        if (entry >= 0 && entry < highWater && (entries.get(INT, base(entry) + O_STATE) & F_LIVE) != 0)
+        if (entry >= 0 && entry < highWater && (entries.get(INT, base(entry) + O_STATE) & StateWord.LIVE) != 0)
         {
             removeEntry(entry);
         }
@@ -511,7 +413,6 @@ public final class ConntrackTable implements AutoCloseable
     public int expire(final int budget)
     {
         final long t = clock.nanos();
-        now = t;
         final int hw = highWater;
         final int n = Math.min(budget, hw);
         int c = cursor;
@@ -523,7 +424,7 @@ public final class ConntrackTable implements AutoCloseable
                 c = 0;
             }
             final long b = base(c);
-            if ((entries.get(INT, b + O_STATE) & F_LIVE) != 0 && entries.get(LONG, b + O_EXPIRES) <= t)
+            if ((entries.get(INT, b + O_STATE) & StateWord.LIVE) != 0 && entries.get(LONG, b + O_EXPIRES) <= t)
             {
                 removeEntry(c);
                 removed++;
@@ -571,7 +472,7 @@ public final class ConntrackTable implements AutoCloseable
         for (int e = 0; e < highWater; e++)
         {
             final long b = base(e);
-            if ((entries.get(INT, b + O_STATE) & F_LIVE) != 0 && (entries.get(INT, b + O_PZ) & 0xff) == UDP
+            if ((entries.get(INT, b + O_STATE) & StateWord.LIVE) != 0 && (entries.get(INT, b + O_PZ) & 0xff) == UDP
                 && entries.get(INT, b + TUPLE_BYTES + O_SRC) == ip
                 && entries.get(INT, b + TUPLE_BYTES + O_PORTS) >>> 16 == (port & 0xffff))
             {
@@ -675,7 +576,7 @@ public final class ConntrackTable implements AutoCloseable
      */
     public boolean isLive(final int entry)
     {
-        return (entries.get(INT, base(entry) + O_STATE) & F_LIVE) != 0;
+        return (entries.get(INT, base(entry) + O_STATE) & StateWord.LIVE) != 0;
     }
 
     /**
@@ -774,7 +675,7 @@ public final class ConntrackTable implements AutoCloseable
      */
     public int tcpState(final int entry)
     {
-        return entries.get(INT, base(entry) + O_STATE) & STATE_MASK;
+        return entries.get(INT, base(entry) + O_STATE) & StateWord.STATE_MASK;
     }
 
     /**
@@ -783,7 +684,7 @@ public final class ConntrackTable implements AutoCloseable
      */
     public boolean assured(final int entry)
     {
-        return (entries.get(INT, base(entry) + O_STATE) & F_ASSURED) != 0;
+        return (entries.get(INT, base(entry) + O_STATE) & StateWord.ASSURED) != 0;
     }
 
     /**
@@ -792,7 +693,7 @@ public final class ConntrackTable implements AutoCloseable
      */
     public boolean seenReply(final int entry)
     {
-        return (entries.get(INT, base(entry) + O_STATE) & F_SEEN_REPLY) != 0;
+        return (entries.get(INT, base(entry) + O_STATE) & StateWord.SEEN_REPLY) != 0;
     }
 
     /**
@@ -887,7 +788,7 @@ public final class ConntrackTable implements AutoCloseable
         final long sig = signature(h);
         final int mask = slotMask;
         int i = (int)h & mask;
-        for (int d = 0; d < PROBE_LIMIT; d++)
+        for (int d = 0; d < probeLimit; d++)
         {
             final long s = slots.get(LONG, (long)i << 3);
             if (s == 0)
@@ -950,7 +851,7 @@ public final class ConntrackTable implements AutoCloseable
     {
         final int mask = slotMask;
         int i = (int)h & mask;
-        for (int d = 0; d < PROBE_LIMIT; d++)
+        for (int d = 0; d < probeLimit; d++)
         {
             if (slots.get(LONG, (long)i << 3) == 0)
             {
@@ -970,7 +871,7 @@ public final class ConntrackTable implements AutoCloseable
         final int mask = slotMask;
         int victim = -1;
         int i = home;
-        for (int d = 0; d < PROBE_LIMIT; d++)
+        for (int d = 0; d < probeLimit; d++)
         {
             final long s = slots.get(LONG, (long)i << 3);
             i = i + 1 & mask;
@@ -989,7 +890,7 @@ public final class ConntrackTable implements AutoCloseable
                 victim = e;
                 break;
             }
-            if (victim < 0 && (entries.get(INT, b + O_STATE) & F_ASSURED) == 0)
+            if (victim < 0 && (entries.get(INT, b + O_STATE) & StateWord.ASSURED) == 0)
             {
                 victim = e;
             }
@@ -1020,7 +921,7 @@ public final class ConntrackTable implements AutoCloseable
         final int ref = e << 1 | dir;
         final int mask = slotMask;
         int i = (int)h & mask;
-        for (int d = 0; d < PROBE_LIMIT; d++)
+        for (int d = 0; d < probeLimit; d++)
         {
             final long s = slots.get(LONG, (long)i << 3);
             if (s == 0)
@@ -1099,11 +1000,6 @@ public final class ConntrackTable implements AutoCloseable
         entries.set(LONG, p, entries.get(LONG, p) + 1);
         final long y = b + O_BYTES + ((long)dir << 3);
         entries.set(LONG, y, entries.get(LONG, y) + (bytes & 0xffff_ffffL));
-    }
-
-    private static int withLast(final int s, final int dir, final int index)
-    {
-        return s & ~(F_LAST_DIR | LAST_INDEX_MASK) | (dir == REPLY ? F_LAST_DIR : 0) | index << LAST_INDEX_SHIFT;
     }
 
     private long initialTimeout(final int proto)

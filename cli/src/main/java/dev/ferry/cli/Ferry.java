@@ -1,0 +1,49 @@
+package dev.ferry.cli;
+
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+
+/**
+ * The {@code ferry} command. Subcommands: {@code replay} (a capture through one node's graph),
+ * {@code scenario} (writes the bundled example captures).
+ */
+@Command(name = "ferry", mixinStandardHelpOptions = true, version = "ferry 0.1.0",
+    description = "User-space packet-forwarding dataplane for Kubernetes nodes.",
+    subcommands = {ReplayCommand.class, ScenarioCommand.class, CommandLine.HelpCommand.class})
+public final class Ferry
+{
+    private Ferry()
+    {
+    }
+
+    /**
+     * Builds the command line with ferry's error handling: a user error is one clear line, not a trace.
+     *
+     * @return the command line.
+     */
+    public static CommandLine commandLine()
+    {
+        final CommandLine cl = new CommandLine(new Ferry());
+        cl.setExecutionExceptionHandler((ex, cmd, parseResult) ->
+        {
+            final Throwable t = ex instanceof java.io.UncheckedIOException u ? u.getCause() : ex;
+            cmd.getErr().println("ferry " + cmd.getCommandName() + ": " + UserErrors.message(t));
+            if (System.getenv("FERRY_DEBUG") != null)
+            {
+                t.printStackTrace(cmd.getErr());
+            }
+            return UserErrors.isUserError(t) ? 1 : 70;
+        });
+        return cl;
+    }
+
+    /**
+     * Entry point.
+     *
+     * @param args command-line arguments.
+     */
+    public static void main(final String[] args)
+    {
+        System.exit(commandLine().execute(args));
+    }
+}

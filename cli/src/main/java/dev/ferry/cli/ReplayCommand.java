@@ -1,0 +1,161 @@
+package dev.ferry.cli;
+
+import dev.ferry.agent.ClusterState;
+import dev.ferry.agent.ManifestLoader;
+import dev.ferry.agent.NodeTablesCompiler;
+import dev.ferry.cli.replay.ReplayEngine;
+import dev.ferry.core.tables.NodeTables;
+import dev.ferry.tapio.PcapFormatException;
+import dev.ferry.tapio.PcapReader;
+import dev.ferry.tapio.PcapWriter;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+import picocli.CommandLine.Model.CommandSpec;
+
+import java.io.PrintWriter;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.Callable;
+
+/**
+ * {@code ferry replay}: runs a capture through one node's full graph, deterministically, and writes every
+ * transmitted frame to a pcap.
+ */
+@Command(name = "replay", mixinStandardHelpOptions = true,
+    description = {"Replay a capture through one node's graph (no root needed).",
+        "Each frame enters on the port of the local pod whose IP is its source, else on the uplink.",
+        "Every transmitted frame goes to OUT in order; the same inputs give byte-identical output."})
+public final class ReplayCommand implements Callable<Integer>
+{
+    @Spec
+    private CommandSpec spec;
+
+    @Option(names = "--cluster", required = true, paramLabel = "DIR",
+        description = "Directory of Kubernetes manifests (YAML, multi-document, kubectl List dumps).")
+    private Path cluster;
+
+    @Option(names = "--node", required = true, paramLabel = "NAME", description = "The node to run.")
+    private String node;
+
+    @Option(names = "--in", required = true, paramLabel = "IN", description = "Input capture (pcap or pcapng).")
+    private Path in;
+
+    @Option(names = "--out", required = true, paramLabel = "OUT.pcap", description = "Output capture.")
+    private Path out;
+
+    @Option(names = "--trace", paramLabel = "N", defaultValue = "0",
+        description = "Print the full trace of the first N packets.")
+    private int trace;
+
+    @Option(names = "--fates", paramLabel = "N", defaultValue = "50",
+        description = "Print the fate of the first N frames (default ${DEFAULT-VALUE}).")
+    private int fates;
+
+    @Option(names = "--stats", description = "Print every non-zero counter and the per-stage runtime.")
+    private boolean stats;
+
+    @Option(names = "--micro", description = "Write a microsecond pcap (default: nanosecond).")
+    private boolean micro;
+
+    /** Creates the command (picocli). */
+    public ReplayCommand()
+    {
+    }
+
+    @Override
+    public Integer call() throws Exception
+    {
+        final PrintWriter o = spec.commandLine().getOut();
+        final ClusterState state = ManifestLoader.load(cluster, note -> spec.commandLine().getErr()
+            .println("note: " + note));
+        final NodeTables tables = NodeTablesCompiler.compile(state, node, 1);
+        o.printf("ferry replay: node %s (%d pods, %d other nodes, %d Services)%n", node, tables.pods().size(),
+            tables.remoteNodes().size(), tables.services().size());
+
+        PcapFormatException fault = null;
+        final int sampled = Math.max(trace, fates);
+        try (PcapWriter writer = PcapWriter.create(out, micro ? PcapWriter.Precision.MICRO
+            : PcapWriter.Precision.NANO);
+            PcapReader reader = PcapReader.open(in))
+        {
+            final ReplayEngine.Output output = (ns, port, mem, off, len) -> writer.write(ns, mem, off, len);
+            try (ReplayEngine engine = new ReplayEngine(tables, Features.forReplay(), output, sampled, 0))
+            {
+                try
+                {
+                    while (reader.next())
+                    {
+                        engine.feed(reader.timestampNanos(), reader.frame());
+                    }
+                }
+                catch (final PcapFormatException e)
+                {
+                    fault = e;
+                }
+                engine.finish();
+                report(o, engine);
+            }
+        }
+        if (fault != null)
+        {
+            spec.commandLine().getErr().println("ferry replay: " + fault.getMessage()
+                + " (the frames before it were replayed and written to " + out + ")");
+            return 1;
+        }
+        return 0;
+    }
+
+    private void report(final PrintWriter o, final ReplayEngine engine)
+    {
+        final List<String> fateLines = engine.fates();
+        if (fates > 0 && !fateLines.isEmpty())
+        {
+            o.println();
+            o.println("Frames:");
+            fateLines.stream().limit(fates).forEach(o::println);
+            if (engine.framesIn() > fates)
+            {
+                o.printf("      ... %d more frames (use --fates N)%n", engine.framesIn() - fates);
+            }
+        }
+        o.println();
+        o.printf("%d frames in, %d frames out, written to %s%n", engine.framesIn(), engine.framesOut(), out);
+        final List<String> drops = engine.dropReport();
+        o.println();
+        o.println(drops.isEmpty() ? "Drops: none" : "Drops:");
+        drops.forEach(d -> o.println("  " + d));
+        if (stats)
+        {
+            o.println();
+            o.println("Runtime:");
+            engine.runtimeReport().forEach(l -> o.println("  " + l));
+            o.println();
+            o.println("Counters:");
+            for (final Map.Entry<String, Long> c : engine.counters().snapshot().entrySet())
+            {
+                if (c.getValue() != 0 && !c.getKey().endsWith("/ns"))
+                {
+                    o.printf("  %-60s %d%n", c.getKey(), c.getValue());
+                }
+            }
+        }
+        if (trace > 0)
+        {
+            o.println();
+            o.println("Trace:");
+            final List<String> lines = engine.graph().formatTrace();
+            int packets = 0;
+            for (final String l : lines)
+            {
+                if (l.startsWith("Packet ") && ++packets > trace)
+                {
+                    break;
+                }
+                o.println(l);
+            }
+        }
+        o.flush();
+    }
+}
