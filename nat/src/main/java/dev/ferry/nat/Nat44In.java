@@ -170,26 +170,43 @@ final class Nat44In implements Stage
                 out.next(h, NEXT_NEW);
                 continue;
             }
-            final int e = (int)(r >>> 1);
-            final int dir = (int)(r & 1);
-            if (!flows.update(e, dir, tcpFlags, ip.totalLength()))
+            if (!applyTracked(flows, mem, ipOff, l4, l4Len, proto, r, tcpFlags, ip.totalLength()))
             {
                 out.drop(h, Drop.INVALID);
                 continue;
             }
-            if (dir == FlowTable.ORIGINAL)
-            {
-                Rewrite.apply(mem, ipOff, l4, l4Len, proto, flows.replyDst(e), flows.replySrc(e),
-                    flows.replyDstPort(e), flows.replySrcPort(e));
-            }
-            else
-            {
-                Rewrite.apply(mem, ipOff, l4, l4Len, proto, flows.origDst(e), flows.origSrc(e),
-                    flows.origDstPort(e), flows.origSrcPort(e));
-            }
-            out.traceDetail(h, e, dir);
+            out.traceDetail(h, r >>> 1, r & 1);
             out.next(h, NEXT_LOOKUP);
         }
+    }
+
+    /**
+     * Applies a tracked flow's binding to a packet: accounts it to the entry (TCP state), then rewrites it to
+     * the other direction's tuple. Shared with nat44-new, which looks again for packets whose flow an earlier
+     * packet of the same vector created.
+     *
+     * @return false when the entry's TCP state refuses the packet (nothing was rewritten).
+     */
+    static boolean applyTracked(final FlowTable flows, final MemorySegment mem, final long ipOff, final long l4,
+        final int l4Len, final int proto, final long r, final int tcpFlags, final int totalLength)
+    {
+        final int e = (int)(r >>> 1);
+        final int dir = (int)(r & 1);
+        if (!flows.update(e, dir, tcpFlags, totalLength))
+        {
+            return false;
+        }
+        if (dir == FlowTable.ORIGINAL)
+        {
+            Rewrite.apply(mem, ipOff, l4, l4Len, proto, flows.replyDst(e), flows.replySrc(e),
+                flows.replyDstPort(e), flows.replySrcPort(e));
+        }
+        else
+        {
+            Rewrite.apply(mem, ipOff, l4, l4Len, proto, flows.origDst(e), flows.origSrc(e),
+                flows.origDstPort(e), flows.origSrcPort(e));
+        }
+        return true;
     }
 
     static boolean isError(final int type)

@@ -58,7 +58,9 @@ final class Nat44New implements Stage
         /** ICMP echo to a ClusterIP. */
         CLUSTER_IP_ECHO(6, "ICMP echo to a ClusterIP is not answered (as with kube-proxy iptables)"),
         /** Destination in a Service CIDR that no Service holds. */
-        NO_SERVICE(7, "destination in a Service CIDR but no Service has that address");
+        NO_SERVICE(7, "destination in a Service CIDR but no Service has that address"),
+        /** A packet of a flow created earlier in the same vector, refused by its TCP state. */
+        INVALID_TRACKED(8, "packet invalid for the tracked TCP connection state (conntrack INVALID)");
 
         private final int id;
         private final String sentence;
@@ -86,6 +88,7 @@ final class Nat44New implements Stage
     private static final int TRACE_SERVICE = 1;
     private static final int TRACE_MASQUERADE = 2;
     private static final int TRACE_REJECT = 3;
+    private static final int TRACE_TRACKED = 4;
 
     private final PacketPool pool;
     private final NatState state;
@@ -151,7 +154,8 @@ final class Nat44New implements Stage
                     tcpFlags = Wire.u8(mem, l4 + 13);
                 }
             }
-            else if (proto == Ip4Header.PROTO_ICMP && Wire.u8(mem, l4) == IcmpHeader.TYPE_ECHO_REQUEST)
+            else if (proto == Ip4Header.PROTO_ICMP && (Wire.u8(mem, l4) == IcmpHeader.TYPE_ECHO_REQUEST
+                || Wire.u8(mem, l4) == IcmpHeader.TYPE_ECHO_REPLY))
             {
                 sport = Wire.u16(mem, l4 + 4);
                 dport = sport;
@@ -164,6 +168,29 @@ final class Nat44New implements Stage
             }
             final int src = ip.src();
             final int dst = ip.dst();
+            // an earlier packet of this vector may have created the flow since nat44-in looked (VPP's
+            // nat44-ed slow path looks again too): a SYN and its SYN-ACK in one vector, a burst of UDP
+            final long r = state.flows.lookup(0, proto, src, dst, sport, dport);
+            if (r != FlowTable.MISS)
+            {
+                if (Nat44In.applyTracked(state.flows, mem, ipOff, l4, ip.payloadLength(), proto, r, tcpFlags,
+                    ip.totalLength()))
+                {
+                    out.traceDetail(h, TRACE_TRACKED, r >>> 1);
+                    out.next(h, NEXT_LOOKUP);
+                }
+                else
+                {
+                    out.drop(h, Drop.INVALID_TRACKED);
+                }
+                continue;
+            }
+            if (proto == Ip4Header.PROTO_ICMP && Wire.u8(mem, l4) == IcmpHeader.TYPE_ECHO_REPLY)
+            {
+                out.traceDetail(h, TRACE_UNTRACKED, 0);
+                out.next(h, NEXT_LOOKUP);
+                continue;
+            }
             final int fe = proto == Ip4Header.PROTO_ICMP ? ServiceTable.NONE : frontend(st, proto, dst, dport);
             if (fe >= 0)
             {
@@ -357,6 +384,7 @@ final class Nat44New implements Stage
                 + Ip4.format((int)b);
             case TRACE_MASQUERADE -> "new flow leaving the cluster: SNAT to " + Ip4.format((int)b);
             case TRACE_REJECT -> "no usable endpoint: REJECT (ICMP port unreachable)";
+            case TRACE_TRACKED -> "flow " + b + " created earlier in this vector: binding applied";
             default -> "untracked";
         };
     }

@@ -236,6 +236,23 @@ final class Harness implements AutoCloseable
         return new ArrayList<>(sent);
     }
 
+    /** Sends frames as one vector: pairs of (port name, frame). */
+    List<Out> sendVector(final Object... portAndFrame)
+    {
+        sent.clear();
+        for (int i = 0; i < portAndFrame.length; i += 2)
+        {
+            final byte[] frame = (byte[])portAndFrame[i + 1];
+            final int h = pool.allocate();
+            pool.write(h, frame, 0, frame.length);
+            pool.rxPort(h, ports.idOf((String)portAndFrame[i]));
+            pool.timestamp(h, clock.nanos());
+            graph.input(entry, h);
+        }
+        graph.run();
+        return new ArrayList<>(sent);
+    }
+
     Out sendOne(final String port, final byte[] frame)
     {
         final List<Out> out = send(port, frame);
