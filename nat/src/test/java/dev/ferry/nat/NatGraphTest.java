@@ -560,6 +560,24 @@ class NatGraphTest
     }
 
     @Test
+    void shouldFailTcpToARemovedLocalEndpointAtOnceWithATranslatedHostUnreachable()
+    {
+        net = new Harness();
+        net.publish(Harness.clusterIp("web", VIP, 6, 80, Harness.ready(B1, 8080, true)));
+        handshake(40000);
+        net.publishWithoutPod(B1, Harness.clusterIp("web", VIP, 6, 80, Harness.ready(B2, 8080, true)));
+        final Harness.Out err = net.sendOne("pod-client", tcp(CLIENT, VIP, 40000, 80, PSH | ACK, "more"));
+        final Harness.Pkt p = err.pkt();
+        assertThat(err.port()).isEqualTo("pod-client");
+        assertThat(p.icmpType()).isEqualTo(IcmpHeader.TYPE_DEST_UNREACHABLE);
+        assertThat(p.icmpCode()).isEqualTo(IcmpHeader.CODE_HOST_UNREACHABLE);
+        assertThat(p.src()).isEqualTo(VIP);
+        assertThat(p.checksumsValid()).isTrue();
+        assertThat(p.inner().dst()).as("the quote names the ClusterIP the client uses").isEqualTo(VIP);
+        assertThat(p.inner().dport()).isEqualTo(80);
+    }
+
+    @Test
     void shouldNotReuseAClosedTcpPortTowardTheSameDestinationWithin120Seconds()
     {
         net = new Harness();
