@@ -782,6 +782,8 @@ class NatGraphTest
             / net.counter(Nat.COUNTER_FRONTEND_LOOKUPS);
         assertThat(net.lookups()).as("two conntrack lookups per new flow (fast path, slow path)").isEqualTo(1000);
         assertThat(net.poolFull()).isTrue();
+        System.out.printf("services=%d lookups=%d probes=%d probes/lookup=%.3f%n", services,
+            net.counter(Nat.COUNTER_FRONTEND_LOOKUPS), net.counter(Nat.COUNTER_FRONTEND_PROBES), perLookup);
         net.close();
         net = null;
         return perLookup;
