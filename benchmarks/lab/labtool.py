@@ -505,7 +505,22 @@ def render_png(report, png_path, work_dir):
 
 def cmd_report(args):
     rows = [json.loads(line) for line in open(args.raw) if line.strip()] if os.path.exists(args.raw) else []
-    meta = json.load(open(args.meta))
+    try:
+        ipt = subprocess.run(["iptables", "-V"], capture_output=True, text=True, timeout=10).stdout.strip()
+    except OSError:
+        ipt = "iptables unknown"
+    meta = {
+        "date": args.date, "git_sha": args.sha, "command": args.command,
+        "host": {"kernel": os.uname().release, "cpus": os.cpu_count(), "iptables": ipt,
+                 "load_before": args.load_before, "load_after": args.load_after},
+        "config": {"runs": args.runs, "duration": args.duration, "smoke": bool(args.smoke)},
+        "topologies": {
+            "kernel": {"available": True},
+            "ferry": {"available": bool(args.ferry_available),
+                      "reason": None if args.ferry_available else (args.ferry_reason
+                                                                   or "ferry lab topology not available")},
+        },
+    }
     report = build_report(rows, meta)
     with open(args.json, "w") as f:
         json.dump(report, f, indent=2, sort_keys=False)
@@ -556,10 +571,19 @@ def main(argv):
     p.add_argument("--cpu-after")
     p = sub.add_parser("report")
     p.add_argument("--raw", required=True)
-    p.add_argument("--meta", required=True)
     p.add_argument("--json", required=True)
     p.add_argument("--table", required=True)
     p.add_argument("--png")
+    p.add_argument("--date", required=True)
+    p.add_argument("--sha", required=True)
+    p.add_argument("--command", required=True)
+    p.add_argument("--load-before", default="")
+    p.add_argument("--load-after", default="")
+    p.add_argument("--runs", type=int, required=True)
+    p.add_argument("--duration", type=int, required=True)
+    p.add_argument("--smoke", type=int, default=0)
+    p.add_argument("--ferry-available", type=int, default=0)
+    p.add_argument("--ferry-reason", default="")
     sub.add_parser("metrics")
     args = parser.parse_args(argv)
     if args.cmd == "env":
