@@ -279,20 +279,30 @@ METRIC_BY_NAME = {m[0]: m for m in METRICS}
 
 
 def cpu_busy_seconds(stat_line_before, stat_line_after):
-    """Busy CPU seconds (all CPUs) between two `cpu` lines of /proc/stat: everything but idle, iowait, steal."""
+    """Busy CPU seconds (all CPUs) between two `cpu` lines of /proc/stat: (everything but idle, iowait and
+    steal; the kernel-mode part of it: system + irq + softirq)."""
     def parse(line):
         fields = [int(x) for x in line.split()[1:]]
         fields += [0] * (10 - len(fields))
-        user, nice, system, idle, iowait, irq, softirq, steal = fields[:8]
-        return user + nice + system + irq + softirq, idle + iowait + steal
-    hz = os.sysconf("SC_CLK_TCK")
-    b_busy, _ = parse(stat_line_before)
-    a_busy, _ = parse(stat_line_after)
-    return (a_busy - b_busy) / float(hz)
+        user, nice, system, _idle, _iowait, irq, softirq = fields[:7]
+        return user + nice + system + irq + softirq, system + irq + softirq
+    hz = float(os.sysconf("SC_CLK_TCK"))
+    b_busy, b_kernel = parse(stat_line_before)
+    a_busy, a_kernel = parse(stat_line_after)
+    return (a_busy - b_busy) / hz, (a_kernel - b_kernel) / hz
+
+
+def _read(path):
+    with open(path) as f:
+        return f.read()
+
+
+def _load_json(path):
+    return json.loads(_read(path))
 
 
 def parse_iperf_tcp(client_json, server_json):
-    c = json.load(open(client_json))
+    c = _load_json(client_json)
     if "error" in c and c.get("error"):
         raise ValueError("iperf3: " + c["error"])
     received = c["end"]["sum_received"]
@@ -306,13 +316,13 @@ def parse_iperf_tcp(client_json, server_json):
 
 
 def parse_iperf_udp(client_json, server_json):
-    s = json.load(open(server_json))
+    s = _load_json(server_json)
     if s.get("error"):
         raise ValueError("iperf3 server: " + s["error"])
     total = s["end"]["sum"]
     received = total["packets"] - total["lost_packets"]
     seconds = total["seconds"]
-    c = json.load(open(client_json))
+    c = _load_json(client_json)
     sent = c["end"]["sum"]["packets"] if "end" in c and "sum" in c["end"] else None
     extra = {"received_packets": received, "sent_packets": sent, "seconds": seconds,
              "lost_percent": round(total.get("lost_percent", 0.0), 2)}
@@ -326,7 +336,7 @@ _WRK_NON2XX = re.compile(r"Non-2xx or 3xx responses: (\d+)")
 
 
 def parse_wrk(text_file):
-    text = open(text_file).read()
+    text = _read(text_file)
     m = _WRK_RPS.search(text)
     if not m:
         raise ValueError("wrk printed no Requests/sec:\n" + text)
@@ -352,10 +362,16 @@ def cmd_record(args):
     else:
         value, extra = parse_wrk(args.client)
     if args.cpu_before and args.cpu_after:
-        busy = cpu_busy_seconds(open(args.cpu_before).readline(), open(args.cpu_after).readline())
+        busy, kernel = cpu_busy_seconds(_read(args.cpu_before), _read(args.cpu_after))
         extra["cpu_busy_seconds"] = round(busy, 2)
+        extra["cpu_kernel_mode_seconds"] = round(kernel, 2)
         if "bytes" in extra and extra["bytes"] > 0:
             extra["cpu_seconds_per_gb"] = round(busy / (extra["bytes"] / 1e9), 3)
+            extra["cpu_kernel_mode_seconds_per_gb"] = round(kernel / (extra["bytes"] / 1e9), 3)
+    try:
+        extra["load1"] = float(_read("/proc/loadavg").split()[0])
+    except OSError:
+        pass
     row = {"topology": args.topology, "metric": args.metric, "run": args.run, "value": round(value, 3),
            "extra": extra, "time": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     with open(args.raw, "a") as f:
@@ -492,6 +508,11 @@ def render_png(report, png_path, work_dir):
         "unset key",
     ]
     for i, m in enumerate(metrics):
+        gp.append("unset label")
+        for j, topo in enumerate(("kernel", "ferry")):
+            if m["name"] not in report["topologies"].get(topo, {"metrics": {}})["metrics"]:
+                gp.append("set label 'not measured' at first %d, graph 0.05 left rotate by 90 "
+                          "textcolor rgb 'gray40'" % j)
         gp.append("set title '%s' noenhanced" % m["name"])
         gp.append("set ylabel '%s'" % m["unit"])
         gp.append("plot '%s' index %d using 1:2:(0.6):($1==0?0x4477aa:0xee7733) with boxes lc rgb variable, "
@@ -504,7 +525,8 @@ def render_png(report, png_path, work_dir):
 
 
 def cmd_report(args):
-    rows = [json.loads(line) for line in open(args.raw) if line.strip()] if os.path.exists(args.raw) else []
+    rows = [json.loads(line) for line in _read(args.raw).splitlines() if line.strip()] \
+        if os.path.exists(args.raw) else []
     try:
         ipt = subprocess.run(["iptables", "-V"], capture_output=True, text=True, timeout=10).stdout.strip()
     except OSError:
