@@ -219,9 +219,11 @@ set_offloads() {   # set_offloads on|off on every device in every lab namespace 
       ip netns exec "$ns" ethtool -K "$dev" tso "$want" gso "$want" gro "$want" tx "$want" >/dev/null 2>&1 || true
     done
   done
-  local tso
-  tso="$(nsx p11 ethtool -k fb-eth0 | awk '/^tcp-segmentation-offload:/ {print $2}')"
-  [[ "$tso" == "$want" ]] || die "offloads did not turn $want on p11/fb-eth0 (tso is $tso)"
+  local tso pdev
+  # the pod's device is found by its address: fb-eth0 on the kernel side, whatever ferry's CNI names it
+  pdev="$(ip -n "${P}p11" -o addr show to "$LAB_P11_IP/32" | awk '{print $2}' | head -1)"
+  tso="$(nsx p11 ethtool -k "$pdev" | awk '/^tcp-segmentation-offload:/ {print $2}')"
+  [[ "$tso" == "$want" ]] || die "offloads did not turn $want on p11/$pdev (tso is $tso)"
   OFFLOADS="$want"
   log "offloads $want on every lab device"
 }
