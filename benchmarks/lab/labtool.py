@@ -456,7 +456,7 @@ def render_table(report):
         name = m["name"]
         k = kern["metrics"].get(name)
         f = ferry["metrics"].get(name) if ferry.get("available") else None
-        fcell = _cell(f) if f else ("-" if ferry.get("available") else "not measured")
+        fcell = _cell(f) if f else ("-" if ferry.get("available") else "not measured (*)")
         ratio = "%.2f" % (f["median"] / k["median"]) if f and k and k["median"] else "-"
         lines.append("%-26s %-7s %-28s %-28s %s" % (name, m["unit"], _cell(k), fcell, ratio))
         if k and "cpu_seconds_per_gb" in k:
@@ -467,7 +467,7 @@ def render_table(report):
                                                         fcpu, cratio))
     lines.append("")
     if not ferry.get("available"):
-        lines.append("ferry: " + ferry_missing)
+        lines.append("(*) ferry: " + ferry_missing)
     lines.append("CPU-s per GB: busy seconds of all CPUs (/proc/stat) during the run divided by GB received; "
                  "includes other load on the machine.")
     return "\n".join(lines) + "\n"

@@ -174,8 +174,8 @@ class ReportTest(unittest.TestCase):
         self.assertEqual((10.0, 9.0, 11.0), (entry["median"], entry["min"], entry["max"]))
         self.assertEqual(4.0, entry["cpu_seconds_per_gb"]["median"])
         table = labtool.render_table(report)
-        self.assertRegex(table, r"tcp_cross_node_offload\s+Gbit/s\s+10\.0 \[9\.00\.\.11\.0\]\s+not measured\s+-")
-        self.assertIn("ferry: not measured (ferry lab topology not available)", table)
+        self.assertRegex(table, r"tcp_cross_node_offload\s+Gbit/s\s+10\.0 \[9\.00\.\.11\.0\]\s+not measured \(\*\)\s+-")
+        self.assertIn("(*) ferry: not measured (ferry lab topology not available)", table)
         self.assertEqual(["tcp_cross_node_offload"], [m["name"] for m in report["metrics"]])
 
     def test_should_give_the_ferry_to_kernel_ratio_when_both_ran(self):
