@@ -357,14 +357,12 @@ run_metric() {   # run_metric TOPO METRIC RUN DURATION
   esac
 }
 
-measure_topology() {   # measure_topology TOPO RUNS DURATION METRICS...
-  local topo="$1" runs="$2" dur="$3"; shift 3
-  local metric run
+measure_topology() {   # measure_topology TOPO RUN DURATION METRICS...: one run of every metric
+  local topo="$1" run="$2" dur="$3"; shift 3
+  local metric
   start_servers
   sanity
-  for metric in "$@"; do
-    for run in $(seq 1 "$runs"); do run_metric "$topo" "$metric" "$run" "$dur"; done
-  done
+  for metric in "$@"; do run_metric "$topo" "$metric" "$run" "$dur"; done
 }
 
 # --------------------------------------------------------------------------------------------------------------
@@ -452,19 +450,22 @@ cmd_run() {
   mkdir -p "$out" "$(dirname "$png")"
   log "metrics: ${list[*]}; $runs run(s) of ${dur}s; load before: $load_before"
 
-  down
-  kernel_up
-  measure_topology kernel "$runs" "$dur" "${list[@]}"
-  down
-
-  if ferry_available; then
-    ferry_ok=1
-    ferry_up
-    measure_topology ferry "$runs" "$dur" "${list[@]}"
+  if ferry_available; then ferry_ok=1; else log "ferry: not measured ($FERRY_REASON)"; fi
+  # rounds: kernel then ferry, each built from scratch, once per run, so that a change in the machine's load
+  # during the run spreads over both columns instead of landing on one of them
+  local run
+  for run in $(seq 1 "$runs"); do
+    log "round $run of $runs"
     down
-  else
-    log "ferry: not measured ($FERRY_REASON)"
-  fi
+    kernel_up
+    measure_topology kernel "$run" "$dur" "${list[@]}"
+    down
+    if [[ $ferry_ok == 1 ]]; then
+      ferry_up
+      measure_topology ferry "$run" "$dur" "${list[@]}"
+      down
+    fi
+  done
 
   local base="$out/lab-$date-$sha"
   "${LABTOOL[@]}" report --raw "$WORK/raw.jsonl" --json "$base.json" --table "$base.txt" --png "$png" \
