@@ -394,19 +394,24 @@ preflight() {
   touch "$PIDFILE"
 }
 
-cmd_up() {
-  [[ "${1:-}" == kernel ]] || die "usage: bench-lab.sh up kernel   (the ferry topology is \`ferry lab up --prefix $P\`)"
+cmd_up() {   # up kernel [--no-servers]
+  [[ "${1:-}" == kernel ]] || die "usage: bench-lab.sh up kernel [--no-servers]   (the ferry topology is \
+\`ferry lab up --prefix $P\`)"
+  local servers=1
+  [[ "${2:-}" == --no-servers ]] && servers=0
   preflight
   WORK="$(mktemp -d /tmp/ferry-bench-up.XXXXXX)"
   trap on_exit EXIT
   trap 'exit 130' INT TERM
   down
   kernel_up
-  start_servers
-  sanity
+  if [[ $servers == 1 ]]; then
+    start_servers
+    sanity
+    FERRY_BENCH_KEEP_WORK=1
+    log "up; server logs in $WORK; tear down with: $0 down"
+  fi
   KEEP_UP=1
-  FERRY_BENCH_KEEP_WORK=1
-  log "up; server logs in $WORK; tear down with: $0 down"
 }
 
 cmd_run() {

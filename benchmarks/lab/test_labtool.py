@@ -214,5 +214,38 @@ class NetnsRestoreTest(unittest.TestCase):
         self.assertEqual(1000, len(re.findall(r"--probability 0\.5", saved)), "two endpoints each")
 
 
+@unittest.skipUnless(os.geteuid() == 0 and all(shutil.which(t) for t in ("iperf3", "wrk", "ethtool", "gnuplot")),
+                     "netns: needs root, iperf3, wrk, ethtool and gnuplot to run the lab")
+class FerryContractTest(unittest.TestCase):
+    """Drives bench-lab.sh's ferry column through the `ferry lab` contract, with a stub that builds the kernel
+    topology (testdata/fake-ferry-lab.sh). Proves the plug-in point, never ferry's performance."""
+
+    def test_should_fill_the_ferry_column_through_lab_up_apply_and_down(self):
+        out = tempfile.mkdtemp(prefix="lab-contract-")
+        try:
+            env = dict(os.environ, FERRY_LAB="on", FERRY_CMD=os.path.join(HERE, "testdata", "fake-ferry-lab.sh"),
+                       FAKE_FERRY_LOG=os.path.join(out, "calls.log"))
+            result = subprocess.run([os.path.join(HERE, "bench-lab.sh"), "run", "--metric",
+                                     "tcp_cross_node_offload,svc_scale_1000", "--runs", "1", "--duration", "1",
+                                     "--out", out, "--png", os.path.join(out, "chart.png")],
+                                    env=env, capture_output=True, text=True, timeout=240)
+            self.assertEqual(0, result.returncode, result.stderr[-3000:])
+            reports = [f for f in os.listdir(out) if f.startswith("lab-") and f.endswith(".json")]
+            self.assertEqual(1, len(reports), os.listdir(out))
+            with open(os.path.join(out, reports[0])) as f:
+                report = json.load(f)
+            ferry = report["topologies"]["ferry"]
+            self.assertTrue(ferry["available"])
+            self.assertEqual({"tcp_cross_node_offload", "svc_scale_1000"}, set(ferry["metrics"]))
+            self.assertGreater(ferry["metrics"]["svc_scale_1000"]["median"], 0)
+            with open(os.path.join(out, "calls.log")) as f:
+                self.assertEqual(["up base", "apply 1000", "down"], f.read().split("\n")[:-1])
+            self.assertTrue(os.path.getsize(os.path.join(out, "chart.png")) > 0, "chart written")
+            left = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, timeout=10).stdout
+            self.assertNotIn("ferry-bench-", left, "every lab namespace is gone")
+        finally:
+            shutil.rmtree(out)
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
