@@ -429,6 +429,12 @@ def _cell(entry, key=None):
     return "%s [%s..%s]" % (_fmt(e["median"]), _fmt(e["min"]), _fmt(e["max"]))
 
 
+def _load(entry):
+    """Median one-minute load average over an entry's runs ("-" when unknown)."""
+    loads = [d["load1"] for d in (entry or {}).get("run_details", []) if "load1" in d]
+    return "%.1f" % statistics.median(loads) if loads else "-"
+
+
 def _fmt(v):
     if abs(v) >= 100:
         return "%.0f" % v
@@ -449,7 +455,7 @@ def render_table(report):
     lines.append("config: %d run(s) of %d s per metric, median [min..max]; command: %s"
                  % (report["config"]["runs"], report["config"]["duration"], report["command"]))
     lines.append("")
-    header = "%-26s %-7s %-28s %-28s %s" % ("metric", "unit", "kernel", "ferry", "ferry/kernel")
+    header = "%-26s %-7s %-28s %-28s %-12s %s" % ("metric", "unit", "kernel", "ferry", "ferry/kernel", "load k/f")
     lines.append(header)
     lines.append("-" * len(header))
     for m in report["metrics"]:
@@ -458,7 +464,8 @@ def render_table(report):
         f = ferry["metrics"].get(name) if ferry.get("available") else None
         fcell = _cell(f) if f else ("-" if ferry.get("available") else "not measured (*)")
         ratio = "%.2f" % (f["median"] / k["median"]) if f and k and k["median"] else "-"
-        lines.append("%-26s %-7s %-28s %-28s %s" % (name, m["unit"], _cell(k), fcell, ratio))
+        lines.append("%-26s %-7s %-28s %-28s %-12s %s/%s" % (name, m["unit"], _cell(k), fcell, ratio, _load(k),
+                                                             _load(f)))
         if k and "cpu_seconds_per_gb" in k:
             fcpu = _cell(f, "cpu_seconds_per_gb") if f and "cpu_seconds_per_gb" in f else "-"
             cratio = ("%.2f" % (f["cpu_seconds_per_gb"]["median"] / k["cpu_seconds_per_gb"]["median"])
@@ -470,6 +477,7 @@ def render_table(report):
         lines.append("(*) ferry: " + ferry_missing)
     lines.append("CPU-s per GB: busy seconds of all CPUs (/proc/stat) during the run divided by GB received; "
                  "includes other load on the machine.")
+    lines.append("load k/f: median one-minute load average at the end of the kernel / ferry runs (2 vCPUs).")
     return "\n".join(lines) + "\n"
 
 
