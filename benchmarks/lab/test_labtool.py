@@ -224,7 +224,7 @@ class FerryContractTest(unittest.TestCase):
         out = tempfile.mkdtemp(prefix="lab-contract-")
         try:
             env = dict(os.environ, FERRY_LAB="on", FERRY_CMD=os.path.join(HERE, "testdata", "fake-ferry-lab.sh"),
-                       FAKE_FERRY_LOG=os.path.join(out, "calls.log"))
+                       FAKE_FERRY_LOG=os.path.join(out, "calls.log"), FERRY_BENCH_STATE=os.path.join(out, "state"))
             result = subprocess.run([os.path.join(HERE, "bench-lab.sh"), "run", "--metric",
                                      "tcp_cross_node_offload,svc_scale_1000", "--runs", "1", "--duration", "1",
                                      "--out", out, "--png", os.path.join(out, "chart.png")],
