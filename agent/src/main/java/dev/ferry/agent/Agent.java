@@ -87,6 +87,11 @@ public final class Agent implements AutoCloseable
         {
             return "source not synced: " + config.source.describe();
         }
+        final String sourceError = config.source.error();
+        if (sourceError != null)
+        {
+            return sourceError;
+        }
         final String error = syncer.lastError();
         if (error != null)
         {

@@ -35,6 +35,12 @@ public interface ClusterSource extends AutoCloseable
     /** @return whether the source has a complete view (initial list done, last reload good). */
     boolean synced();
 
+    /** @return why the source's last update was not applied (the last good state is kept), or null. */
+    default String error()
+    {
+        return null;
+    }
+
     /** @return the current objects. */
     ClusterState snapshot();
 

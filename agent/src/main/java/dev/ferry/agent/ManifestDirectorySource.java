@@ -207,8 +207,8 @@ public final class ManifestDirectorySource implements ClusterSource
         return state;
     }
 
-    /** @return the last load error, or null when the last load was good. */
-    public String lastError()
+    @Override
+    public String error()
     {
         return lastError;
     }
