@@ -10,12 +10,12 @@ import dev.ferry.node.PortFactory;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
+import java.io.IOException;
 import java.nio.file.Path;
 import java.util.Iterator;
 import java.util.ServiceLoader;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
-import java.util.logging.Logger;
 
 /**
  * {@code ferry node --config node.yaml}: runs the node dataplane until SIGTERM.
@@ -28,8 +28,6 @@ import java.util.logging.Logger;
     description = "Run the node dataplane (root): ports, worker, and the API on a Unix socket.")
 public final class NodeCommand implements Callable<Integer>
 {
-    private static final Logger LOG = Logger.getLogger("dev.ferry.node");
-
     @Option(names = "--config", required = true, paramLabel = "FILE", description = "node.yaml")
     private Path config;
 
@@ -74,7 +72,7 @@ public final class NodeCommand implements Callable<Integer>
             {
                 tables = (loader != null ? loader : ClusterLoader.jsonFile()).load(cfg.clusterDir(), cfg.nodeName());
             }
-            catch (final RuntimeException e)
+            catch (final IOException | RuntimeException e)
             {
                 System.err.println("ferry node: " + cfg.clusterDir() + ": " + e.getMessage());
                 return 2;
@@ -86,12 +84,21 @@ public final class NodeCommand implements Callable<Integer>
             b.feature(f);
         }
         final NodeDaemon daemon = b.build();
-        daemon.start();
+        try
+        {
+            daemon.start();
+        }
+        catch (final IOException | RuntimeException e)
+        {
+            System.err.println("ferry node: cannot start: " + e.getMessage());
+            return 1;
+        }
         final CountDownLatch stopped = new CountDownLatch(1);
         Runtime.getRuntime().addShutdownHook(new Thread(() ->
         {
-            LOG.info("signal received, stopping");
+            NodeLogging.direct("INFO", "signal received, stopping");
             daemon.stop();
+            NodeLogging.direct("INFO", "ferry node " + daemon.config().nodeName() + " stopped, ports closed");
             stopped.countDown();
         }, "ferry-shutdown"));
         stopped.await();

@@ -22,6 +22,19 @@ public final class NodeLogging
     {
     }
 
+    /**
+     * Writes one line in the same format straight to standard error, for the last words of a shutdown hook
+     * (java.util.logging closes its handlers in its own shutdown hook, in no set order with ours).
+     *
+     * @param level   level name, e.g. "INFO".
+     * @param message the message.
+     */
+    public static void direct(final String level, final String message)
+    {
+        System.err.println(TIME.format(Instant.now().truncatedTo(ChronoUnit.SECONDS)) + " "
+            + String.format("%-5s", level) + " " + message);
+    }
+
     /** Replaces the root logger's handlers with one concise console handler. */
     public static void configure()
     {
