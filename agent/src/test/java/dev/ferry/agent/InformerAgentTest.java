@@ -89,7 +89,8 @@ class InformerAgentTest
     private void converge(final TestNode node, final Agent agent, final long generation, final String what)
         throws InterruptedException
     {
-        K8s.await(what + " (generation " + generation + ")", () -> node.generation() == generation, CONVERGE);
+        K8s.await(what + " (generation " + generation + ")", () -> node.generation() == generation
+            && agent.acknowledged() != null && agent.acknowledged().generation() == generation, CONVERGE);
         assertThat(text(agent.acknowledged())).as(what).isEqualTo(expected());
     }
 

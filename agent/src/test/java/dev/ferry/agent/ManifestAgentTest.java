@@ -95,6 +95,7 @@ class ManifestAgentTest
             Files.delete(dir.resolve("broken.yaml"));
             Files.delete(dir.resolve("extra.yaml"));
             K8s.await("node lost the Service", () -> node.generation() == 3, CONVERGE);
+            K8s.await("acknowledged", () -> acks.size() == 3, Duration.ofSeconds(1));
             assertThat(text(agent.acknowledged())).doesNotContain("default/extra").isEqualTo(expected(dir));
             K8s.await("healthy again", () -> agent.health() == null, Duration.ofSeconds(1));
             assertThat(acks).as("acknowledged generations, each once, in order").containsExactly(1L, 2L, 3L);
@@ -125,7 +126,7 @@ class ManifestAgentTest
                     + ", ports: [{port: 80}]}\n");
                 Thread.sleep(30);
             }
-            K8s.await("the burst applied", () -> node.generation() == 2, Duration.ofSeconds(3));
+            K8s.await("the burst applied", () -> acks.size() == 2, Duration.ofSeconds(3));
             Thread.sleep(400);
             assertThat(source.reloads() - reloads).as("five writes, one reload").isEqualTo(1);
             assertThat(acks).containsExactly(1L, 2L);
@@ -151,7 +152,8 @@ class ManifestAgentTest
             try (Agent second = agent(dir, node, acks))
             {
                 second.start();
-                K8s.await("second agent's tables", () -> node.generation() == 2, Duration.ofSeconds(5));
+                K8s.await("second agent's tables acknowledged", () -> !acks.isEmpty(), Duration.ofSeconds(5));
+                assertThat(node.generation()).isEqualTo(2);
                 assertThat(acks).as("a new agent continues the node's sequence").containsExactly(2L);
                 assertThat(text(second.acknowledged())).contains("default/x");
             }
