@@ -34,21 +34,24 @@ import java.util.concurrent.TimeUnit;
  * </pre>
  *
  * <p>A JMH group of two threads: {@code hop:produce} and {@code hop:consume}. Each operation moves one batch,
- * waiting (spin, {@link Thread#onSpinWait()}) for room or data, and gives up when JMH ends the iteration
+ * waiting for room or data (spin, then yield: {@link #idle(int)}), and gives up when JMH ends the iteration
  * ({@link Control#stopMeasurement}), so the score is nanoseconds per batch at the ring's sustained rate;
- * divide by 256 for nanoseconds per packet. Both threads spin, so on a 2-core machine the figure is only
- * meaningful when nothing else runs. {@code ring} picks the implementation: JCTools {@code SpscArrayQueue} or
- * Agrona {@code OneToOneConcurrentArrayQueue}.
+ * divide by 256 for nanoseconds per packet. Both threads spin before they yield, so on a 2-core machine the
+ * figure is only meaningful when nothing else runs. {@code ring} picks the implementation: JCTools
+ * {@code SpscArrayQueue} or Agrona {@code OneToOneConcurrentArrayQueue}.
  */
 @BenchmarkMode(Mode.AverageTime)
 @OutputTimeUnit(TimeUnit.NANOSECONDS)
 @Warmup(iterations = 5, time = 1)
 @Measurement(iterations = 5, time = 1)
-@Fork(value = 3, jvmArgsAppend = {Jvm.NATIVE_ACCESS, Jvm.UNSAFE_ALLOW, Jvm.HEAP_MIN, Jvm.HEAP_MAX})
+@Fork(value = 3, jvmArgsAppend = {Jvm.NATIVE_ACCESS, Jvm.UNSAFE_ALLOW, Jvm.AGRONA_EXPORTS, Jvm.HEAP_MIN,
+    Jvm.HEAP_MAX})
 public class RingHopBenchmark
 {
     /** Batches in circulation (and the capacity of both rings). */
     static final int BATCHES = 16;
+    /** Busy spins before a waiting side starts yielding its core. */
+    static final int SPINS = 128;
 
     /** The two rings, shared by the group's two threads. */
     @State(Scope.Group)
@@ -90,6 +93,34 @@ public class RingHopBenchmark
     {
         PacketVector pending;
         int nextHandle;
+        int idle;
+    }
+
+    /** The consumer's idle count. */
+    @State(Scope.Thread)
+    public static class Consumer
+    {
+        int idle;
+    }
+
+    /**
+     * Backs off like Agrona's {@code BackoffIdleStrategy} without parking: spins first, then yields, so that
+     * the two threads still make progress when they share one core with other work.
+     *
+     * @param idleCount waits so far in this operation.
+     * @return the new count.
+     */
+    static int idle(final int idleCount)
+    {
+        if (idleCount < SPINS)
+        {
+            Thread.onSpinWait();
+        }
+        else
+        {
+            Thread.yield();
+        }
+        return idleCount + 1;
     }
 
     /**
@@ -113,7 +144,7 @@ public class RingHopBenchmark
                 {
                     return;
                 }
-                Thread.onSpinWait();
+                producer.idle = idle(producer.idle);
             }
             int h = producer.nextHandle;
             for (int i = 0; i < PacketVector.CAPACITY; i++)
@@ -129,22 +160,24 @@ public class RingHopBenchmark
             {
                 return;
             }
-            Thread.onSpinWait();
+            producer.idle = idle(producer.idle);
         }
+        producer.idle = 0;
         producer.pending = null;
     }
 
     /**
      * Takes a batch from the full ring, reads every handle, and returns the batch to the free ring.
      *
-     * @param rings   the rings.
-     * @param control JMH's stop flag.
+     * @param rings    the rings.
+     * @param consumer the consumer's state.
+     * @param control  JMH's stop flag.
      * @return the sum of the handles.
      */
     @Benchmark
     @Group("hop")
     @GroupThreads(1)
-    public long consume(final Rings rings, final Control control)
+    public long consume(final Rings rings, final Consumer consumer, final Control control)
     {
         PacketVector v;
         while ((v = rings.full.poll()) == null)
@@ -153,8 +186,9 @@ public class RingHopBenchmark
             {
                 return 0;
             }
-            Thread.onSpinWait();
+            consumer.idle = idle(consumer.idle);
         }
+        consumer.idle = 0;
         final int[] handles = v.handles();
         final int n = v.count();
         long sum = 0;
