@@ -24,7 +24,8 @@ import java.util.concurrent.TimeUnit;
  * <p>{@code forward}: re-arm a vector (allocate 256 buffers, copy the templates in, as an RX port would) and
  * run ethernet-input, ip4-input, ip4-lookup, ip4-rewrite and interface-output over it; the sink frees each
  * buffer. {@code rearmOnly}: the harness part alone (allocate, copy, free), to subtract. After each trial the
- * node checks that every packet was transmitted, so a misconfigured table fails the run instead of
+ * fork prints the graph's per-stage figures (calls, packets, ns per packet, as {@code show runtime} does) and
+ * the node checks that every packet was transmitted, so a misconfigured table fails the run instead of
  * measuring drops.
  */
 @BenchmarkMode(Mode.AverageTime)
@@ -49,12 +50,19 @@ public class L3GraphBenchmark
         node = new PodToPodNode(frameSize);
     }
 
-    /** Fails the trial if any packet was dropped or a buffer leaked. */
+    /** Prints the per-stage runtime of this fork, then fails the trial if a packet was dropped or leaked. */
     @TearDown(Level.Trial)
     public void tearDown()
     {
         try
         {
+            final String runtime = node.runtimeReport();
+            if (!runtime.isEmpty())
+            {
+                // JMH shows a fork's output; one nanoTime pair per stage call (VPP show runtime style)
+                System.out.print(System.lineSeparator() + "show runtime, frameSize " + frameSize + ":"
+                    + System.lineSeparator() + runtime);
+            }
             node.verify();
         }
         finally
