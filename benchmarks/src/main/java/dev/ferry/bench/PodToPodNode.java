@@ -68,6 +68,7 @@ public final class PodToPodNode implements AutoCloseable
     private final int[] rxPort = new int[VECTOR];
     private final int[] txPort = new int[VECTOR];
     private final int[] scratch = new int[VECTOR];
+    private List<Graph.RuntimeRow> runtimeMark = List.of();
 
     /**
      * Builds the node, its tables, its graph and the frame templates.
@@ -254,21 +255,37 @@ public final class PodToPodNode implements AutoCloseable
     }
 
     /**
-     * The graph's per-stage figures in the columns of VPP's {@code show runtime} (calls, vectors, ns per
-     * packet, vectors per call), for the stages that saw packets. Control side: it allocates.
+     * Remembers the graph's per-stage figures now, so that {@link #runtimeReport()} shows only what follows
+     * (the measurement, without the warm-up). Control side: it allocates.
+     */
+    public void markRuntime()
+    {
+        runtimeMark = graph.runtime();
+    }
+
+    /**
+     * The graph's per-stage figures since {@link #markRuntime()} (or since the start) in the columns of VPP's
+     * {@code show runtime}: calls, packets, ns per packet, packets per call, for the stages that saw packets.
+     * Control side: it allocates.
      *
-     * @return one line per stage, or an empty string before the first run.
+     * @return one line per stage, or an empty string when no packet went through.
      */
     public String runtimeReport()
     {
         final StringBuilder sb = new StringBuilder();
-        for (final Graph.RuntimeRow r : graph.runtime())
+        final List<Graph.RuntimeRow> now = graph.runtime();
+        for (int i = 0; i < now.size(); i++)
         {
-            if (r.packets() > 0)
+            final Graph.RuntimeRow r = now.get(i);
+            final Graph.RuntimeRow m = runtimeMark.isEmpty() ? new Graph.RuntimeRow(r.name(), 0, 0, 0)
+                : runtimeMark.get(i);
+            final Graph.RuntimeRow d = new Graph.RuntimeRow(r.name(), r.calls() - m.calls(),
+                r.packets() - m.packets(), r.nanos() - m.nanos());
+            if (d.packets() > 0)
             {
                 sb.append(String.format(java.util.Locale.ROOT, "  %-18s calls %10d  packets %12d  %7.2f ns/packet"
-                    + "  %6.1f packets/call%n", r.name(), r.calls(), r.packets(), r.nanosPerPacket(),
-                    r.vectorsPerCall()));
+                    + "  %6.1f packets/call%n", d.name(), d.calls(), d.packets(), d.nanosPerPacket(),
+                    d.vectorsPerCall()));
             }
         }
         return sb.toString();
