@@ -12,6 +12,12 @@ import java.util.function.Consumer;
  * <p>Feature modules register a {@link PartCompiler} and get a slot. {@link #publish} compiles every part
  * first and swaps only if all succeed, so an invalid push leaves the last good snapshot in place. Generations
  * must grow.
+ *
+ * <p>All stages of one graph must see the same snapshot for a whole graph run: ip4-lookup leaves an
+ * adjacency index in the packet's metadata that ip4-rewrite reads against its own FIB. Replay and tests
+ * publish between runs on the graph's thread, so {@link #ref()} is enough. When another thread publishes
+ * (a node's API agent), the stages read a worker-owned reference that the worker moves to
+ * {@link #current()} only between runs (see the node module's {@code Worker}).
  */
 public final class TablesPublisher
 {
