@@ -17,6 +17,7 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.TreeMap;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
 import java.util.concurrent.Executor;
 import java.util.logging.Logger;
 
@@ -42,11 +43,13 @@ final class NodeControl
     private final long startNanos = System.nanoTime();
     private final Map<String, PodAttachment> attachments = new LinkedHashMap<>();
     private final Map<Integer, String> keyByIp = new HashMap<>();
+    private final AttachmentStore store;
     private NodeTables pushed;
 
     NodeControl(final NodeConfig config, final TablesPublisher publisher, final Worker worker,
-        final PortFactory portFactory, final Executor executor)
+        final PortFactory portFactory, final Executor executor, final AttachmentStore store)
     {
+        this.store = store;
         this.config = config;
         this.publisher = publisher;
         this.worker = worker;
@@ -162,25 +165,53 @@ final class NodeControl
         final PodAttachment a = new PodAttachment(req.containerId(), req.ifName(), req.netns(), req.podNamespace(),
             req.podName(), req.ip(), mac, config.podTapName(req.ip()), node.gatewayIp(), node.gatewayMac(),
             node.podMtu());
-        final NodePort port;
-        try
+        final int id = ports.add(a.tapName(), Ports.Kind.POD, a.gatewayMac()).id();
+        return worker.submit(w -> w.openAndAttach(id, c -> portFactory.openPodTap(a, c, false))).handleAsync((p, e) ->
         {
-            port = portFactory.openPodTap(a);
-        }
-        catch (final IOException e)
-        {
-            return CompletableFuture.failedFuture(new IOException("cannot create the pod port " + a.tapName()
-                + ": " + e.getMessage(), e));
-        }
-        final int id = ports.add(a.tapName(), Ports.Kind.POD, port.mac()).id();
-        return worker.submit(w -> w.attach(id, port)).thenApplyAsync(ignored ->
-        {
+            if (e != null)
+            {
+                final Throwable cause = e instanceof CompletionException && e.getCause() != null ? e.getCause() : e;
+                throw new CompletionException(new IOException("cannot create the pod port " + a.tapName() + ": "
+                    + cause.getMessage(), cause));
+            }
             attachments.put(key, a);
             keyByIp.put(a.ip(), key);
+            save();
             republish();
             LOG.info(() -> "port " + a.tapName() + " up: pod " + a);
             return a;
         }, executor);
+    }
+
+    /**
+     * Takes back a pod attached by an earlier run of the node, whose port is open again (start, before the
+     * first push).
+     *
+     * @param a the attachment.
+     */
+    void restored(final PodAttachment a)
+    {
+        attachments.put(a.key(), a);
+        keyByIp.put(a.ip(), a.key());
+        republish();
+    }
+
+    /** Writes the attachment record; a failure is logged, not fatal (the pods work, a restart would miss them). */
+    void save()
+    {
+        if (store == null)
+        {
+            return;
+        }
+        try
+        {
+            store.save(attachments.values());
+        }
+        catch (final IOException e)
+        {
+            LOG.warning(() -> "cannot record the attached pods in " + store.file() + ": " + e.getMessage()
+                + " (a restarted node would not attach them again)");
+        }
     }
 
     /**
@@ -199,9 +230,10 @@ final class NodeControl
             return CompletableFuture.completedFuture(Boolean.FALSE);
         }
         keyByIp.remove(a.ip());
+        save();
         republish();
         final int id = ports.idOf(a.tapName());
-        return worker.submit(w -> w.detach(id)).thenApplyAsync(removed ->
+        return worker.submit(w -> w.detach(id, true)).thenApplyAsync(removed ->
         {
             LOG.info(() -> "port " + a.tapName() + " down: pod " + a);
             return Boolean.TRUE;

@@ -59,6 +59,8 @@ public final class NodeDaemon implements AutoCloseable
     private final Worker worker;
     private final ApiAgent api;
     private final NodeControl control;
+    private final AttachmentStore store;
+    private EpollIdleStrategy idle;
     private final List<AgentRunner> runners = new ArrayList<>();
     private volatile boolean started;
     private volatile boolean stopped;
@@ -75,7 +77,8 @@ public final class NodeDaemon implements AutoCloseable
         this.publisher = new TablesPublisher(ports, false);
         this.worker = new Worker(pool, counters, clock, ports, features, publisher.ref());
         this.api = new ApiAgent(config.apiSocket());
-        this.control = new NodeControl(config, publisher, worker, portFactory, api::execute);
+        this.store = new AttachmentStore(config.apiSocket().resolveSibling("attachments.json"));
+        this.control = new NodeControl(config, publisher, worker, portFactory, api::execute, store);
         final ApiProtocol protocol = new ApiProtocol(control);
         api.handler(protocol::handle);
     }
@@ -106,12 +109,17 @@ public final class NodeDaemon implements AutoCloseable
         final List<NodePort> opened = new ArrayList<>();
         try
         {
+            final List<Integer> ids = new ArrayList<>();
             if (config.underlay() == UnderlayMode.PACKET)
             {
-                opened.add(portFactory.openUplink(config.uplink()));
+                // ports are numbered densely: nothing else adds ports before the API is bound
+                final NodePort up = portFactory.openUplink(config.uplink(), context(ports.size()));
+                opened.add(up);
+                ids.add(ports.add(up.name(), up.kind(), up.mac()).id());
             }
-            final NodePort host = portFactory.openHostTap(config.hostTap());
+            final NodePort host = portFactory.openHostTap(config.hostTap(), context(ports.size()));
             opened.add(host);
+            ids.add(ports.add(host.name(), host.kind(), host.mac()).id());
             final List<Stage> before = new ArrayList<>();
             final List<Stage> after = new ArrayList<>();
             final NodeFeature.Context ctx = new NodeFeature.Context(pool, ports, publisher, worker.pinned(), clock,
@@ -121,19 +129,23 @@ public final class NodeDaemon implements AutoCloseable
                 before.addAll(f.beforeLookup(ctx));
                 after.addAll(f.afterLookup(ctx));
             }
-            final List<Integer> ids = new ArrayList<>();
-            for (final NodePort p : opened)
-            {
-                ids.add(ports.add(p.name(), p.kind(), p.mac()).id());
-            }
             after.add(new HostOutput(pool, ports.idOf(host.name()), host.mac(), host.peerMac()));
-            final Graph graph = CoreStages.addTo(Graph.builder(pool, counters, clock, ports).sink(worker), pool,
-                ports, worker.pinned(), clock, before, after, true).build();
+            final Graph.Builder gb = Graph.builder(pool, counters, clock, ports).sink(worker);
+            final Graph graph = CoreStages.addTo(gb, pool, ports, worker.pinned(), clock, before, after, true)
+                .build();
             worker.graph(graph, graph.indexOf(EthernetInput.NAME));
             for (int i = 0; i < opened.size(); i++)
             {
                 worker.attach(ids.get(i), opened.get(i));
             }
+            for (final NodeFeature f : features)
+            {
+                for (final NodePort p : f.ports(ctx))
+                {
+                    worker.attach(ports.add(p.name(), p.kind(), p.mac()).id(), p);
+                }
+            }
+            restorePods();
             if (initialTables != null)
             {
                 control.push(initialTables);
@@ -142,6 +154,7 @@ public final class NodeDaemon implements AutoCloseable
         }
         catch (final IOException | RuntimeException e)
         {
+            worker.onClose();
             for (final NodePort p : opened)
             {
                 p.close();
@@ -154,11 +167,13 @@ public final class NodeDaemon implements AutoCloseable
         final ErrorHandler errors = t -> LOG.severe(() -> "agent error: " + t);
         if (config.threading() == ThreadingMode.SHARED)
         {
-            runners.add(new AgentRunner(idle(), errors, null, new CompositeAgent(api, worker)));
+            idle = new EpollIdleStrategy(worker, true);
+            runners.add(new AgentRunner(idle, errors, null, new CompositeAgent(api, worker)));
         }
         else
         {
-            runners.add(new AgentRunner(idle(), errors, null, worker));
+            idle = new EpollIdleStrategy(worker, false);
+            runners.add(new AgentRunner(idle, errors, null, worker));
             runners.add(new AgentRunner(idle(), errors, null, api));
         }
         for (final AgentRunner r : runners)
@@ -169,6 +184,50 @@ public final class NodeDaemon implements AutoCloseable
             .toLowerCase(java.util.Locale.ROOT) + " mode, " + config.threading().name()
             .toLowerCase(java.util.Locale.ROOT) + " threading, " + ports.size() + " ports, API on "
             + config.apiSocket() + ", tables generation " + control.generation());
+    }
+
+    private PortContext context(final int id)
+    {
+        return new PortContext(pool, counters, clock, id);
+    }
+
+    /** Opens again the TAPs of the pods that the last run attached (the worker is not running yet). */
+    private void restorePods()
+    {
+        final List<PodAttachment> saved;
+        try
+        {
+            saved = store.load();
+        }
+        catch (final IOException e)
+        {
+            LOG.warning(() -> "attached pods not restored: " + e.getMessage());
+            return;
+        }
+        int restored = 0;
+        for (final PodAttachment a : saved)
+        {
+            final int id = ports.add(a.tapName(), Ports.Kind.POD, a.gatewayMac()).id();
+            try
+            {
+                worker.openAndAttach(id, c -> portFactory.openPodTap(a, c, true));
+                control.restored(a);
+                restored++;
+            }
+            catch (final RuntimeException e)
+            {
+                LOG.warning(() -> "pod " + a + " not restored: " + e.getMessage());
+            }
+        }
+        if (saved.size() != restored)
+        {
+            control.save();
+        }
+        if (!saved.isEmpty())
+        {
+            final int n = restored;
+            LOG.info(() -> n + " of " + saved.size() + " attached pods restored from " + store.file());
+        }
     }
 
     private static IdleStrategy idle()
@@ -190,6 +249,10 @@ public final class NodeDaemon implements AutoCloseable
         for (final AgentRunner r : runners)
         {
             r.close((int)STOP_TIMEOUT_MS, t -> LOG.warning(() -> "agent " + t.getName() + " is slow to stop"));
+        }
+        if (idle != null)
+        {
+            idle.close();
         }
         final long leaked = worker.leakedBuffers();
         if (leaked > 0)

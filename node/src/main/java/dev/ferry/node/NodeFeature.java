@@ -61,6 +61,19 @@ public interface NodeFeature
     }
 
     /**
+     * Opens the ports the feature brings (the VXLAN UDP socket in socket mode), after the graph is built. They
+     * are attached like the node's own ports and closed at stop.
+     *
+     * @param context what to build with.
+     * @return the ports, possibly none.
+     * @throws java.io.IOException when a port cannot be opened.
+     */
+    default List<NodePort> ports(final Context context) throws java.io.IOException
+    {
+        return List.of();
+    }
+
+    /**
      * Answers a {@code show} query that the feature owns ("services", "conntrack"). Runs on the worker
      * thread, so it may read the feature's worker-owned state.
      *
