@@ -8,6 +8,7 @@ import dev.ferry.core.Ports;
 import dev.ferry.core.Stage;
 import dev.ferry.core.stage.CoreStages;
 import dev.ferry.core.stage.EthernetInput;
+import dev.ferry.core.stage.Ip4Lookup;
 import dev.ferry.core.tables.NodeTables;
 import dev.ferry.core.tables.TablesPublisher;
 import org.agrona.ErrorHandler;
@@ -69,7 +70,9 @@ public final class NodeDaemon implements AutoCloseable
     {
         this.config = b.config;
         this.portFactory = b.portFactory;
-        this.features = List.copyOf(b.features);
+        final List<NodeFeature> sorted = new ArrayList<>(b.features);
+        sorted.sort(java.util.Comparator.comparingInt(NodeFeature::order));
+        this.features = List.copyOf(sorted);
         this.clock = b.clock;
         this.initialTables = b.initialTables;
         this.pool = new PacketPool(config.poolSize());
@@ -110,6 +113,15 @@ public final class NodeDaemon implements AutoCloseable
         try
         {
             final List<Integer> ids = new ArrayList<>();
+            if (portFactory.live())
+            {
+                final HostNetwork host = new HostNetwork(config);
+                if (config.underlay() == UnderlayMode.PACKET)
+                {
+                    host.takeUplink();
+                }
+                publisher.onPublish(host::apply);
+            }
             if (config.underlay() == UnderlayMode.PACKET)
             {
                 // ports are numbered densely: nothing else adds ports before the API is bound
@@ -120,13 +132,28 @@ public final class NodeDaemon implements AutoCloseable
             final NodePort host = portFactory.openHostTap(config.hostTap(), context(ports.size()));
             opened.add(host);
             ids.add(ports.add(host.name(), host.kind(), host.mac()).id());
+            ports.peerMac(ids.get(ids.size() - 1), host.peerMac());
             final List<Stage> before = new ArrayList<>();
             final List<Stage> after = new ArrayList<>();
             final NodeFeature.Context ctx = new NodeFeature.Context(pool, ports, publisher, worker.pinned(), clock,
-                counters, config.seed());
+                counters, config.seed(), config, task -> worker.submit(w ->
+                {
+                    task.run();
+                    return null;
+                }));
+            // the last feature's stages lead to ip4-lookup, each earlier one's to the first stage of the next
+            String next = Ip4Lookup.NAME;
+            for (int i = features.size() - 1; i >= 0; i--)
+            {
+                final List<Stage> stages = features.get(i).beforeLookup(ctx, next);
+                before.addAll(0, stages);
+                if (!stages.isEmpty())
+                {
+                    next = stages.get(0).name();
+                }
+            }
             for (final NodeFeature f : features)
             {
-                before.addAll(f.beforeLookup(ctx));
                 after.addAll(f.afterLookup(ctx));
             }
             after.add(new HostOutput(pool, ports.idOf(host.name()), host.mac(), host.peerMac()));

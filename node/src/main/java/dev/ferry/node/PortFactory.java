@@ -45,4 +45,15 @@ public interface PortFactory
      * @throws IOException when the TAP cannot be created or found.
      */
     NodePort openPodTap(PodAttachment pod, PortContext context, boolean restore) throws IOException;
+
+    /**
+     * Whether the ports are real links, so that the node configures the host's side ({@code ferry0} addresses
+     * and routes; in packet mode, taking the NIC from the kernel).
+     *
+     * @return true for live ports.
+     */
+    default boolean live()
+    {
+        return false;
+    }
 }

@@ -31,6 +31,12 @@ public final class TapPortFactory implements PortFactory
     public static final long HOST_PEER_MAC = Ip4.parseMac("0e:fe:00:00:00:02");
 
     @Override
+    public boolean live()
+    {
+        return true;
+    }
+
+    @Override
     public NodePort openUplink(final String ifName, final PortContext c) throws IOException
     {
         final long mac = interfaceMac(ifName);

@@ -22,6 +22,8 @@ import java.util.Map;
  *   remote node /32   → UPLINK      (rewrite to the uplink, dst MAC = that node's underlay MAC)
  *   underlay subnet   → UPLINK      (dst MAC by neighbour lookup of the destination)
  *   0.0.0.0/0         → UPLINK      (dst MAC of the underlay gateway), when a gateway is known
+ *   no uplink port: underlay subnet, remote node /32s, 0.0.0.0/0 → UPLINK kind on the host port (dst MAC = the
+ *                     host's MAC there, when known): the kernel routes them (socket mode)
  *   rest of cluster   → BLACKHOLE
  * </pre>
  */
@@ -127,7 +129,9 @@ public final class Fib
             for (int r = 0; r < tables.remoteNodes().size(); r++)
             {
                 final NodeTables.RemoteNode rn = tables.remoteNodes().get(r);
-                final int a = b.adj(UPLINK, uplink, rn.underlayMac(), upMac, -1, underMtu,
+                // an underlay MAC the agent does not know (0) is resolved like any neighbour on the subnet
+                final long mac = rn.underlayMac() == 0 ? b.neighbourOrConvention(rn.publicIp()) : rn.underlayMac();
+                final int a = b.adj(UPLINK, uplink, mac, upMac, -1, underMtu,
                     "uplink " + ports.nameOf(uplink) + " to node " + rn.name());
                 for (final int addr : rn.addresses())
                 {
@@ -135,6 +139,10 @@ public final class Fib
                 }
                 b.route(new Ip4Prefix(rn.publicIp(), 32), a);
             }
+        }
+        else
+        {
+            routeThroughHost(b, tables, ports);
         }
         for (int r = 0; r < tables.remoteNodes().size(); r++)
         {
@@ -167,6 +175,35 @@ public final class Fib
                 "pod " + pod.namespace() + "/" + pod.name() + " on " + pod.portName()));
         }
         return new Fib(b);
+    }
+
+    /**
+     * A node without an uplink port (socket mode: the kernel keeps the NIC) hands everything outside the cluster
+     * to the host's stack through the host port, when the host's MAC on it is known: the underlay subnet, the
+     * other nodes' addresses and the default route. The kernel routes them on.
+     */
+    private static void routeThroughHost(final Builder b, final NodeTables tables, final Ports ports)
+    {
+        final int host = ports.host();
+        if (host < 0 || ports.peerMac(host) == 0)
+        {
+            return;
+        }
+        final int a = b.adj(UPLINK, host, ports.peerMac(host), ports.get(host).mac(), -1, 0,
+            "host " + ports.nameOf(host) + " (the kernel routes it)");
+        b.route(new Ip4Prefix(0, 0), a);
+        if (tables.node().underlayPrefix() != null)
+        {
+            b.route(tables.node().underlayPrefix(), a);
+        }
+        for (final NodeTables.RemoteNode rn : tables.remoteNodes())
+        {
+            for (final int addr : rn.addresses())
+            {
+                b.route(new Ip4Prefix(addr, 32), a);
+            }
+            b.route(new Ip4Prefix(rn.publicIp(), 32), a);
+        }
     }
 
     /**
