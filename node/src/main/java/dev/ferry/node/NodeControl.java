@@ -45,6 +45,7 @@ final class NodeControl
     private final Map<Integer, String> keyByIp = new HashMap<>();
     private final AttachmentStore store;
     private NodeTables pushed;
+    private Map<Integer, Long> learned = Map.of();
 
     NodeControl(final NodeConfig config, final TablesPublisher publisher, final Worker worker,
         final PortFactory portFactory, final Executor executor, final AttachmentStore store)
@@ -113,8 +114,30 @@ final class NodeControl
                 pods.add(new NodeTables.PodInfo(a.podNamespace(), a.podName(), a.ip(), a.mac(), a.tapName()));
             }
         }
+        final Map<Integer, Long> neighbours;
+        if (learned.isEmpty())
+        {
+            neighbours = t.neighbours();
+        }
+        else
+        {
+            // what the node learned with ARP, under what the agent pushed as static
+            neighbours = new HashMap<>(learned);
+            neighbours.putAll(t.neighbours());
+        }
         return new NodeTables(t.generation(), t.node(), t.cluster(), pods, t.remoteNodes(), t.services(),
-            t.neighbours());
+            neighbours);
+    }
+
+    /**
+     * Takes the underlay neighbours that the worker learned (packet mode) and republishes the tables with them.
+     *
+     * @param neighbours every neighbour learned so far.
+     */
+    void learned(final Map<Integer, Long> neighbours)
+    {
+        learned = Map.copyOf(neighbours);
+        republish();
     }
 
     private void republish()
@@ -333,8 +356,10 @@ final class NodeControl
         }
         for (final Map.Entry<Integer, Long> e : s.tables().neighbours().entrySet())
         {
+            final boolean arp = learned.containsKey(e.getKey()) && pushed != null
+                && !pushed.neighbours().containsKey(e.getKey());
             lines.put(e.getKey(), Ip4.format(e.getKey()) + " dev " + dev + " lladdr " + Ip4.formatMac(e.getValue())
-                + " PERMANENT");
+                + (arp ? " REACHABLE  # learned by ARP" : " PERMANENT"));
         }
         for (final NodeTables.PodInfo p : s.tables().pods())
         {

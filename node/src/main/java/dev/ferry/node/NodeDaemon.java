@@ -158,6 +158,15 @@ public final class NodeDaemon implements AutoCloseable
             }
             after.add(new HostOutput(pool, ports.idOf(host.name()), host.mac(), host.peerMac()));
             final Graph.Builder gb = Graph.builder(pool, counters, clock, ports).sink(worker);
+            if (config.underlay() == UnderlayMode.PACKET)
+            {
+                final Neighbours neighbours = new Neighbours();
+                neighbours.bind(pool, ports, worker.pinned(), worker, counters,
+                    learned -> api.execute(() -> control.learned(learned)));
+                publisher.onNeighbourMiss(neighbours::want);
+                worker.neighbours(neighbours);
+                gb.add(neighbours.learnStage());
+            }
             final Graph graph = CoreStages.addTo(gb, pool, ports, worker.pinned(), clock, before, after, true)
                 .build();
             worker.graph(graph, graph.indexOf(EthernetInput.NAME));

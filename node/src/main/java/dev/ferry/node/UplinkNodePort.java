@@ -49,7 +49,7 @@ final class UplinkNodePort implements NodePort
     @Override
     public String entryStage()
     {
-        return null;
+        return NeighbourLearn.NAME;
     }
 
     @Override

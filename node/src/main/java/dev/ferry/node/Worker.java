@@ -91,6 +91,7 @@ final class Worker implements Agent, TxSink
     private int[] entryById = new int[16];
     private int activeCount;
     private long portsVersion;
+    private Neighbours neighbours;
     private long leakedBuffers = -1;
 
     Worker(final PacketPool pool, final Counters counters, final Clock clock, final Ports ports,
@@ -115,6 +116,12 @@ final class Worker implements Agent, TxSink
     TablesRef<Snapshot> pinned()
     {
         return pinned;
+    }
+
+    /** Packet mode: the worker sends the ARP requests of underlay neighbour resolution. */
+    void neighbours(final Neighbours n)
+    {
+        this.neighbours = n;
     }
 
     void graph(final Graph g, final int entryStage)
@@ -201,6 +208,10 @@ final class Worker implements Agent, TxSink
         if (received > 0)
         {
             graph.run();
+        }
+        if (neighbours != null)
+        {
+            neighbours.tick(received > 0 ? now : clock.nanos());
         }
         return work + received;
     }

@@ -10,6 +10,7 @@ import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.function.IntConsumer;
 
 /**
  * The compiled IPv4 forwarding table of one node: an LPM over adjacencies (VPP's FIB + adjacency model).
@@ -51,6 +52,7 @@ public final class Fib
     private final Ip4Lpm lpm;
     private final NeighbourTable neighbours;
     private final boolean conventionalMacs;
+    private final IntConsumer onMiss;
     private final int[] kind;
     private final int[] txPort;
     private final long[] dstMac;
@@ -66,6 +68,7 @@ public final class Fib
         this.lpm = b.lpmBuilder().build();
         this.neighbours = NeighbourTable.of(b.tables.neighbours());
         this.conventionalMacs = b.conventionalMacs;
+        this.onMiss = b.onMiss;
         final int n = b.adjKind.size();
         kind = new int[n];
         txPort = new int[n];
@@ -97,7 +100,26 @@ public final class Fib
      */
     public static Fib compile(final NodeTables tables, final Ports ports, final boolean conventionalMacs)
     {
+        return compile(tables, ports, conventionalMacs, null);
+    }
+
+    /**
+     * Compiles the forwarding table for a node that resolves underlay neighbours itself: every lookup of an
+     * unknown neighbour ({@link #neighbour(int)} returning {@link NeighbourTable#UNKNOWN}) is reported, so that
+     * the node can send an ARP request. The listener is called on the forwarding thread (ip4-rewrite) and on the
+     * compiling thread (modules' part compilers); it must be lock-free and must not allocate.
+     *
+     * @param tables           the node's tables.
+     * @param ports            the node's ports.
+     * @param conventionalMacs use {@code 0a:58:<ip>} for unknown neighbours (replay).
+     * @param onMiss           told each unknown neighbour address, or null.
+     * @return the compiled table.
+     */
+    public static Fib compile(final NodeTables tables, final Ports ports, final boolean conventionalMacs,
+        final IntConsumer onMiss)
+    {
         final Builder b = new Builder(tables, conventionalMacs);
+        b.onMiss = onMiss;
         final NodeTables.NodeInfo node = tables.node();
         final int uplink = ports.uplink();
         final int podMtu = node.podMtu();
@@ -283,6 +305,10 @@ public final class Fib
         {
             return Ip4.podMac(addr);
         }
+        if (mac == NeighbourTable.UNKNOWN && onMiss != null)
+        {
+            onMiss.accept(addr);
+        }
         return mac;
     }
 
@@ -323,6 +349,7 @@ public final class Fib
     {
         private final NodeTables tables;
         private final boolean conventionalMacs;
+        private IntConsumer onMiss;
         private final Ip4Lpm.Builder lpm = Ip4Lpm.builder();
         private final Map<Ip4Prefix, Integer> routes = new HashMap<>();
         private final List<Integer> adjKind = new ArrayList<>();
