@@ -290,6 +290,10 @@ public final class NodeDaemon implements AutoCloseable
         {
             idle.close();
         }
+        for (final NodeFeature f : features)
+        {
+            f.close();
+        }
         final long leaked = worker.leakedBuffers();
         if (leaked > 0)
         {

@@ -99,6 +99,16 @@ public interface NodeFeature
         return List.of();
     }
 
+    /** Worker thread, every few duty cycles: bounded upkeep such as the conntrack sweep. */
+    default void housekeeping()
+    {
+    }
+
+    /** Releases what the feature holds (off-heap tables), after the worker stopped. */
+    default void close()
+    {
+    }
+
     /**
      * Answers a {@code show} query that the feature owns ("services", "conntrack"). Runs on the worker
      * thread, so it may read the feature's worker-owned state.

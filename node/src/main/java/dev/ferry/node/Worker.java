@@ -43,6 +43,8 @@ final class Worker implements Agent, TxSink
     /** Commands executed per duty cycle at most, so that control never starves forwarding. */
     static final int COMMAND_DRAIN_LIMIT = 16;
     private static final int COMMAND_QUEUE_CAPACITY = 1024;
+    /** Features' housekeeping runs every 64 duty cycles. */
+    private static final int HOUSEKEEPING_MASK = 63;
 
     /** Work that must run on the worker thread; its future completes there. */
     static final class Command<T>
@@ -92,6 +94,8 @@ final class Worker implements Agent, TxSink
     private int activeCount;
     private long portsVersion;
     private Neighbours neighbours;
+    private long cycles;
+    private final NodeFeature[] featureArray;
     private long leakedBuffers = -1;
 
     Worker(final PacketPool pool, final Counters counters, final Clock clock, final Ports ports,
@@ -103,6 +107,7 @@ final class Worker implements Agent, TxSink
         this.clock = clock;
         this.ports = ports;
         this.features = List.copyOf(features);
+        this.featureArray = features.toArray(new NodeFeature[0]);
         this.portDownCounter = counters.register("node/drop/" + NodeDrop.PORT_DOWN.counterName());
     }
 
@@ -212,6 +217,13 @@ final class Worker implements Agent, TxSink
         if (neighbours != null)
         {
             neighbours.tick(received > 0 ? now : clock.nanos());
+        }
+        if ((++cycles & HOUSEKEEPING_MASK) == 0)
+        {
+            for (int i = 0; i < featureArray.length; i++)
+            {
+                featureArray[i].housekeeping();
+            }
         }
         return work + received;
     }

@@ -92,6 +92,11 @@ class SocketModeTest
             assertThat(host.code()).as("node 1's host → its pod through ferry0: " + host.out()).isZero();
             final Netns.Result hostRemote = Netns.ping(NODES[0], TwoNodes.podIp(2, 2), 2);
             assertThat(hostRemote.code()).as("node 1's host → node 2's pod: " + hostRemote.out()).isZero();
+            try (NodeApiClient api = nodes[0].client())
+            {
+                assertThat(api.show("services").get(0)).as("Services wired in (nat found by ServiceLoader)")
+                    .startsWith("Prot LocalAddress:Port");
+            }
             for (final NodeProcess p : nodes)
             {
                 assertThat(p.terminate()).isEqualTo(143);
