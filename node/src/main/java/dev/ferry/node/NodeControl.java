@@ -17,6 +17,7 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.TreeMap;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
 import java.util.concurrent.Executor;
 import java.util.logging.Logger;
 
@@ -42,11 +43,14 @@ final class NodeControl
     private final long startNanos = System.nanoTime();
     private final Map<String, PodAttachment> attachments = new LinkedHashMap<>();
     private final Map<Integer, String> keyByIp = new HashMap<>();
+    private final AttachmentStore store;
     private NodeTables pushed;
+    private Map<Integer, Long> learned = Map.of();
 
     NodeControl(final NodeConfig config, final TablesPublisher publisher, final Worker worker,
-        final PortFactory portFactory, final Executor executor)
+        final PortFactory portFactory, final Executor executor, final AttachmentStore store)
     {
+        this.store = store;
         this.config = config;
         this.publisher = publisher;
         this.worker = worker;
@@ -110,8 +114,30 @@ final class NodeControl
                 pods.add(new NodeTables.PodInfo(a.podNamespace(), a.podName(), a.ip(), a.mac(), a.tapName()));
             }
         }
+        final Map<Integer, Long> neighbours;
+        if (learned.isEmpty())
+        {
+            neighbours = t.neighbours();
+        }
+        else
+        {
+            // what the node learned with ARP, under what the agent pushed as static
+            neighbours = new HashMap<>(learned);
+            neighbours.putAll(t.neighbours());
+        }
         return new NodeTables(t.generation(), t.node(), t.cluster(), pods, t.remoteNodes(), t.services(),
-            t.neighbours());
+            neighbours);
+    }
+
+    /**
+     * Takes the underlay neighbours that the worker learned (packet mode) and republishes the tables with them.
+     *
+     * @param neighbours every neighbour learned so far.
+     */
+    void learned(final Map<Integer, Long> neighbours)
+    {
+        learned = Map.copyOf(neighbours);
+        republish();
     }
 
     private void republish()
@@ -162,25 +188,53 @@ final class NodeControl
         final PodAttachment a = new PodAttachment(req.containerId(), req.ifName(), req.netns(), req.podNamespace(),
             req.podName(), req.ip(), mac, config.podTapName(req.ip()), node.gatewayIp(), node.gatewayMac(),
             node.podMtu());
-        final NodePort port;
-        try
+        final int id = ports.add(a.tapName(), Ports.Kind.POD, a.gatewayMac()).id();
+        return worker.submit(w -> w.openAndAttach(id, c -> portFactory.openPodTap(a, c, false))).handleAsync((p, e) ->
         {
-            port = portFactory.openPodTap(a);
-        }
-        catch (final IOException e)
-        {
-            return CompletableFuture.failedFuture(new IOException("cannot create the pod port " + a.tapName()
-                + ": " + e.getMessage(), e));
-        }
-        final int id = ports.add(a.tapName(), Ports.Kind.POD, port.mac()).id();
-        return worker.submit(w -> w.attach(id, port)).thenApplyAsync(ignored ->
-        {
+            if (e != null)
+            {
+                final Throwable cause = e instanceof CompletionException && e.getCause() != null ? e.getCause() : e;
+                throw new CompletionException(new IOException("cannot create the pod port " + a.tapName() + ": "
+                    + cause.getMessage(), cause));
+            }
             attachments.put(key, a);
             keyByIp.put(a.ip(), key);
+            save();
             republish();
             LOG.info(() -> "port " + a.tapName() + " up: pod " + a);
             return a;
         }, executor);
+    }
+
+    /**
+     * Takes back a pod attached by an earlier run of the node, whose port is open again (start, before the
+     * first push).
+     *
+     * @param a the attachment.
+     */
+    void restored(final PodAttachment a)
+    {
+        attachments.put(a.key(), a);
+        keyByIp.put(a.ip(), a.key());
+        republish();
+    }
+
+    /** Writes the attachment record; a failure is logged, not fatal (the pods work, a restart would miss them). */
+    void save()
+    {
+        if (store == null)
+        {
+            return;
+        }
+        try
+        {
+            store.save(attachments.values());
+        }
+        catch (final IOException e)
+        {
+            LOG.warning(() -> "cannot record the attached pods in " + store.file() + ": " + e.getMessage()
+                + " (a restarted node would not attach them again)");
+        }
     }
 
     /**
@@ -199,9 +253,10 @@ final class NodeControl
             return CompletableFuture.completedFuture(Boolean.FALSE);
         }
         keyByIp.remove(a.ip());
+        save();
         republish();
         final int id = ports.idOf(a.tapName());
-        return worker.submit(w -> w.detach(id)).thenApplyAsync(removed ->
+        return worker.submit(w -> w.detach(id, true)).thenApplyAsync(removed ->
         {
             LOG.info(() -> "port " + a.tapName() + " down: pod " + a);
             return Boolean.TRUE;
@@ -301,8 +356,10 @@ final class NodeControl
         }
         for (final Map.Entry<Integer, Long> e : s.tables().neighbours().entrySet())
         {
+            final boolean arp = learned.containsKey(e.getKey()) && pushed != null
+                && !pushed.neighbours().containsKey(e.getKey());
             lines.put(e.getKey(), Ip4.format(e.getKey()) + " dev " + dev + " lladdr " + Ip4.formatMac(e.getValue())
-                + " PERMANENT");
+                + (arp ? " REACHABLE  # learned by ARP" : " PERMANENT"));
         }
         for (final NodeTables.PodInfo p : s.tables().pods())
         {

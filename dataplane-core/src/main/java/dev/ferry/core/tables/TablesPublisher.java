@@ -5,6 +5,7 @@ import dev.ferry.core.Ports;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.function.Consumer;
+import java.util.function.IntConsumer;
 
 /**
  * Compiles {@link NodeTables} into a {@link Snapshot} and publishes it through one {@link TablesRef}.
@@ -37,6 +38,7 @@ public final class TablesPublisher
 
     private final Ports ports;
     private final boolean conventionalMacs;
+    private volatile IntConsumer neighbourMiss;
     private final List<PartCompiler> compilers = new ArrayList<>();
     private final List<Consumer<Snapshot>> listeners = new ArrayList<>();
     private final TablesRef<Snapshot> ref = new TablesRef<>(null);
@@ -68,6 +70,17 @@ public final class TablesPublisher
     }
 
     /**
+     * Asks every FIB compiled from now on to report unknown underlay neighbours (a node that resolves them
+     * itself, with ARP). See {@link Fib#compile(NodeTables, Ports, boolean, IntConsumer)}.
+     *
+     * @param listener told each unknown neighbour address; lock-free, no allocation.
+     */
+    public void onNeighbourMiss(final IntConsumer listener)
+    {
+        this.neighbourMiss = listener;
+    }
+
+    /**
      * Adds a callback run after each successful swap (on the publishing thread), e.g. to flush conntrack
      * entries of removed endpoints through the worker's command queue.
      *
@@ -94,7 +107,7 @@ public final class TablesPublisher
             throw new InvalidTablesException("generation " + tables.generation()
                 + " is not newer than the current generation " + current.generation());
         }
-        final Fib fib = Fib.compile(tables, ports, conventionalMacs);
+        final Fib fib = Fib.compile(tables, ports, conventionalMacs, neighbourMiss);
         final List<Object> parts = new ArrayList<>(compilers.size());
         for (int i = 0; i < compilers.size(); i++)
         {
@@ -128,7 +141,7 @@ public final class TablesPublisher
                 + (current == null ? "(none published yet)" : current.generation()) + ", got "
                 + tables.generation());
         }
-        final Fib fib = Fib.compile(tables, ports, conventionalMacs);
+        final Fib fib = Fib.compile(tables, ports, conventionalMacs, neighbourMiss);
         final List<Object> parts = new ArrayList<>(compilers.size());
         for (int i = 0; i < compilers.size(); i++)
         {
