@@ -1,6 +1,7 @@
 package dev.ferry.nat;
 
 import dev.ferry.conntrack.ConntrackTable;
+import dev.ferry.conntrack.EntryVisitor;
 import dev.ferry.conntrack.TcpState;
 import dev.ferry.core.Clock;
 
@@ -14,6 +15,7 @@ final class ConntrackFlows implements FlowTable
     private final ConntrackTable table;
     private final Clock clock;
     private final boolean timeWaitCoversMsl;
+    private final UdpBindingFlush flush = new UdpBindingFlush();
 
     ConntrackFlows(final ConntrackTable table, final Clock clock)
     {
@@ -127,9 +129,41 @@ final class ConntrackFlows implements FlowTable
     }
 
     @Override
-    public int flushUdpEndpoint(final int ip, final int port)
+    public int flushUdpBindings(final long[] frontends, final long[] endpoints, final int count)
     {
-        return table.flushUdpEndpoint(ip, port);
+        flush.frontends = frontends;
+        flush.endpoints = endpoints;
+        flush.count = count;
+        flush.removed = 0;
+        table.forEach(flush);
+        flush.frontends = null;
+        flush.endpoints = null;
+        return flush.removed;
+    }
+
+    /** The visitor of {@link #flushUdpBindings}, kept so that a flush allocates nothing. */
+    private static final class UdpBindingFlush implements EntryVisitor
+    {
+        long[] frontends;
+        long[] endpoints;
+        int count;
+        int removed;
+
+        @Override
+        public void visit(final ConntrackTable t, final int e)
+        {
+            if (t.protocol(e) != ConntrackTable.UDP)
+            {
+                return;
+            }
+            final long frontend = (t.origDst(e) & 0xffffffffL) << 16 | t.origDstPort(e);
+            final long endpoint = (t.replySrc(e) & 0xffffffffL) << 16 | t.replySrcPort(e);
+            if (FlowTable.containsPair(frontends, endpoints, count, frontend, endpoint))
+            {
+                t.remove(e);
+                removed++;
+            }
+        }
     }
 
     @Override

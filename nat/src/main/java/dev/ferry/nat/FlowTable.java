@@ -66,9 +66,50 @@ interface FlowTable
 
     int expire(int budget);
 
-    int flushUdpEndpoint(int ip, int port);
+    /**
+     * Removes the UDP entries bound to any of the given (frontend, endpoint) pairs: original destination equal to
+     * the frontend and reply source equal to the endpoint, both as {@code ip << 16 | port}. One scan of the
+     * table, whatever the number of pairs.
+     *
+     * @param frontends frontends, sorted together with {@code endpoints} by frontend, then endpoint.
+     * @param endpoints endpoints.
+     * @param count     pairs used from the arrays.
+     * @return entries removed.
+     */
+    int flushUdpBindings(long[] frontends, long[] endpoints, int count);
 
     void removalListener(RemovalListener l);
 
     void dump(Appendable out) throws IOException;
+
+    /**
+     * Whether a sorted pair list holds a pair (binary search; for {@link #flushUdpBindings} implementations).
+     *
+     * @return whether {@code (frontend, endpoint)} is among the first {@code count} pairs.
+     */
+    static boolean containsPair(final long[] frontends, final long[] endpoints, final int count, final long frontend,
+        final long endpoint)
+    {
+        int lo = 0;
+        int hi = count - 1;
+        while (lo <= hi)
+        {
+            final int mid = (lo + hi) >>> 1;
+            final int c = frontends[mid] != frontend ? Long.compare(frontends[mid], frontend)
+                : Long.compare(endpoints[mid], endpoint);
+            if (c == 0)
+            {
+                return true;
+            }
+            if (c < 0)
+            {
+                lo = mid + 1;
+            }
+            else
+            {
+                hi = mid - 1;
+            }
+        }
+        return false;
+    }
 }

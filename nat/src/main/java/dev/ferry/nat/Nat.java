@@ -8,10 +8,10 @@ import dev.ferry.core.Stage;
 import dev.ferry.core.route.Ip4;
 import dev.ferry.core.tables.Snapshot;
 import dev.ferry.core.tables.TablesPublisher;
+import dev.ferry.core.tables.TablesRef;
 
 import java.io.IOException;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.List;
 
 /**
@@ -31,11 +31,12 @@ import java.util.List;
  *  CoreStages.addTo(builder, pool, ports, publisher.ref(), clock, nat.stages(), tunnelStages, host)
  * </pre>
  *
- * <p>Mutable state (flow table, affinity, port allocator, seeded random source) lives with the stages;
- * the control side reaches it only through a command queue, which the UDP flush on endpoint removal uses.
+ * <p>Mutable state (flow table, affinity, port allocator, seeded random source) lives with the stages and
+ * is touched by the worker only. When the snapshot's Service table changes, {@code nat44-in} flushes the UDP
+ * flows whose (frontend, endpoint) pair left it before it looks at any packet under the new table.
  * Counters: {@value #COUNTER_SESSIONS_CREATED}, {@value #COUNTER_PORTS_EXHAUSTED},
  * {@value #COUNTER_AFFINITY_HITS}, {@value #COUNTER_REJECTS}, {@value #COUNTER_FRONTEND_LOOKUPS},
- * {@value #COUNTER_FRONTEND_PROBES}, {@value #COUNTER_UDP_FLUSHED}, {@value #COUNTER_COMMANDS_DROPPED}.
+ * {@value #COUNTER_FRONTEND_PROBES}, {@value #COUNTER_UDP_FLUSHED}.
  */
 public final class Nat
 {
@@ -53,8 +54,6 @@ public final class Nat
     public static final String COUNTER_FRONTEND_PROBES = "nat/frontend-probes";
     /** Counter: UDP flows flushed because their endpoint left the Service. */
     public static final String COUNTER_UDP_FLUSHED = "nat/udp-flows-flushed";
-    /** Counter: control commands lost because the command queue was full. */
-    public static final String COUNTER_COMMANDS_DROPPED = "nat/commands-dropped";
 
     private static final System.Logger LOG = System.getLogger(Nat.class.getName());
 
@@ -100,12 +99,10 @@ public final class Nat
     private final int slot;
     private final NatState state;
     private final List<Stage> stages;
-    private final Counters counters;
-    private long[] lastUdpEndpoints = new long[0];
 
     /**
-     * Builds the NAT of one worker: registers its part compiler (call it before the first publish) and its
-     * table listener, and creates the stages.
+     * Builds the NAT of one worker whose stages read the publisher's reference (replay, tests): registers its
+     * part compiler (call it before the first publish) and creates the stages.
      *
      * @param pool      the worker's packet pool.
      * @param publisher the tables publisher.
@@ -118,21 +115,44 @@ public final class Nat
     public static Nat create(final PacketPool pool, final TablesPublisher publisher, final Clock clock,
         final Counters counters, final Options options, final ConntrackTable conntrack)
     {
-        return new Nat(pool, publisher, clock, counters, options, new ConntrackFlows(conntrack, clock));
+        return create(pool, publisher, publisher.ref(), clock, counters, options, conntrack);
+    }
+
+    /**
+     * Builds the NAT of one worker whose stages read {@code tables}, e.g. a node worker's reference that it
+     * pins for a whole graph run, so that both NAT stages and {@code ip4-lookup} see one snapshot per run.
+     *
+     * @param pool      the worker's packet pool.
+     * @param publisher the tables publisher (the part compiler is registered with it).
+     * @param tables    the reference the stages read, once per vector.
+     * @param clock     time (affinity, port quarantine, flow timeouts).
+     * @param counters  where the NAT counters are registered.
+     * @param options   balancing, seed and table sizes.
+     * @param conntrack the worker's connection-tracking table; the NAT installs its removal listener.
+     * @return the NAT.
+     */
+    public static Nat create(final PacketPool pool, final TablesPublisher publisher, final TablesRef<Snapshot> tables,
+        final Clock clock, final Counters counters, final Options options, final ConntrackTable conntrack)
+    {
+        return new Nat(pool, publisher, tables, clock, counters, options, new ConntrackFlows(conntrack, clock));
     }
 
     Nat(final PacketPool pool, final TablesPublisher publisher, final Clock clock, final Counters counters,
         final Options options, final FlowTable flows)
     {
+        this(pool, publisher, publisher.ref(), clock, counters, options, flows);
+    }
+
+    Nat(final PacketPool pool, final TablesPublisher publisher, final TablesRef<Snapshot> tables, final Clock clock,
+        final Counters counters, final Options options, final FlowTable flows)
+    {
         this.publisher = publisher;
-        this.counters = counters;
         final boolean maglev = options.balancing() == Balancing.MAGLEV;
-        this.slot = publisher.register((tables, fib, previous) -> ServiceTable.compile(tables, maglev,
+        this.slot = publisher.register((t, fib, previous) -> ServiceTable.compile(t, maglev,
             (ServiceTable)previous));
         this.state = new NatState(flows, clock, counters, options.seed(), options.affinityCapacity(),
             options.quarantineCapacity());
-        this.stages = List.of(new Nat44In(pool, state), new Nat44New(pool, state, publisher.ref(), slot));
-        publisher.onPublish(this::published);
+        this.stages = List.of(new Nat44In(pool, state, tables, slot), new Nat44New(pool, state, tables, slot));
     }
 
     /** @return the stages to wire between ip4-input and ip4-lookup, the receiving one first. */
@@ -145,23 +165,6 @@ public final class Nat
     public int slot()
     {
         return slot;
-    }
-
-    private void published(final Snapshot s)
-    {
-        final ServiceTable st = s.part(slot);
-        final long[] now = st.udpEndpoints();
-        for (final long ep : lastUdpEndpoints)
-        {
-            if (Arrays.binarySearch(now, ep) < 0)
-            {
-                if (!state.offer(new NatState.FlushUdp((int)(ep >>> 16), (int)(ep & 0xffff))))
-                {
-                    counters.increment(counters.register(COUNTER_COMMANDS_DROPPED));
-                }
-            }
-        }
-        lastUdpEndpoints = now;
     }
 
     /**

@@ -9,6 +9,8 @@ import dev.ferry.core.header.IcmpHeader;
 import dev.ferry.core.header.Ip4Header;
 import dev.ferry.core.header.Wire;
 import dev.ferry.core.stage.Ip4Lookup;
+import dev.ferry.core.tables.Snapshot;
+import dev.ferry.core.tables.TablesRef;
 
 import java.lang.foreign.MemorySegment;
 import java.util.List;
@@ -24,8 +26,9 @@ import java.util.List;
  *  (untracked protocols, non-first fragments, ICMP other than echo and errors ► ip4-lookup)
  * </pre>
  *
- * <p>Before the vector it drains the control side's command queue (UDP flushes of removed endpoints) and
- * gives the flow table a bounded expiry budget. Drops: truncated L4 headers, packets that are INVALID for
+ * <p>Before the vector it adopts the snapshot's Service table (flushing the UDP flows of (frontend, endpoint)
+ * pairs that the table no longer has, see {@link NatState#adopt}) and gives the flow table a bounded expiry
+ * budget. Drops: truncated L4 headers, packets that are INVALID for
  * the tracked TCP state (kube-proxy drops {@code ctstate INVALID}).
  */
 final class Nat44In implements Stage
@@ -66,12 +69,16 @@ final class Nat44In implements Stage
 
     private final PacketPool pool;
     private final NatState state;
+    private final TablesRef<Snapshot> tables;
+    private final int slot;
     private final Ip4Header ip = new Ip4Header();
 
-    Nat44In(final PacketPool pool, final NatState state)
+    Nat44In(final PacketPool pool, final NatState state, final TablesRef<Snapshot> tables, final int slot)
     {
         this.pool = pool;
         this.state = state;
+        this.tables = tables;
+        this.slot = slot;
     }
 
     @Override
@@ -97,7 +104,9 @@ final class Nat44In implements Stage
     {
         final NatState state = this.state;
         state.insertMark = state.inserts;
-        state.drainCommands();
+        final Snapshot snap = tables.lvCurrent();
+        // before any lookup: flows bound to endpoints that left their Service must not be used under this table
+        state.adopt(snap == null ? null : snap.part(slot));
         state.flows.expire(NatState.EXPIRE_BUDGET);
         // copied to locals: the loop below reads them per packet
         final FlowTable flows = state.flows;

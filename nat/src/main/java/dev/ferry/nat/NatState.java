@@ -3,21 +3,19 @@ package dev.ferry.nat;
 import dev.ferry.core.Clock;
 import dev.ferry.core.Counters;
 import dev.ferry.core.header.Ip4Header;
-import org.jctools.queues.atomic.SpscAtomicArrayQueue;
 
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
+import java.util.Arrays;
 import java.util.SplittableRandom;
 
 /**
  * The worker's mutable NAT state, shared by {@code nat44-in} and {@code nat44-new} and never by two
  * threads: the flow table, the affinity table, the port allocator, the seeded random source, the counters,
- * the command queue from the control side, and the record of port exhaustion for the log.
+ * the Service table last in force (for the UDP flush), and the record of port exhaustion for the log.
  */
 final class NatState implements FlowTable.RemovalListener
 {
-    /** Commands drained per vector at most (Aeron's COMMAND_DRAIN_LIMIT). */
-    static final int COMMAND_DRAIN_LIMIT = 64;
     /** Flow entries examined for expiry per vector. */
     static final int EXPIRE_BUDGET = 64;
 
@@ -43,21 +41,6 @@ final class NatState implements FlowTable.RemovalListener
         }
     }
 
-    /** A command from the control side to the worker. */
-    sealed interface Command permits FlushUdp
-    {
-    }
-
-    /**
-     * Flush the UDP flows bound to an endpoint that left its Service.
-     *
-     * @param ip   endpoint address.
-     * @param port endpoint port.
-     */
-    record FlushUdp(int ip, int port) implements Command
-    {
-    }
-
     final FlowTable flows;
     final AffinityTable affinity;
     final PortAllocator ports;
@@ -71,8 +54,11 @@ final class NatState implements FlowTable.RemovalListener
     final int frontendProbes;
     final int frontendLookups;
     final int udpFlushed;
-    final int commandsDropped;
-    final SpscAtomicArrayQueue<Command> commands = new SpscAtomicArrayQueue<>(4096);
+
+    // the Service table the stages last worked with, and scratch space for the bindings it lost
+    private ServiceTable seen;
+    private long[] lostFrontends = new long[64];
+    private long[] lostEndpoints = new long[64];
 
     // exhaustion log: a single-writer ring read by the control side
     private final long[] logDst = new long[64];
@@ -99,36 +85,62 @@ final class NatState implements FlowTable.RemovalListener
         frontendProbes = counters.register(Nat.COUNTER_FRONTEND_PROBES);
         frontendLookups = counters.register(Nat.COUNTER_FRONTEND_LOOKUPS);
         udpFlushed = counters.register(Nat.COUNTER_UDP_FLUSHED);
-        commandsDropped = counters.register(Nat.COUNTER_COMMANDS_DROPPED);
         flows.removalListener(this);
     }
 
-    /** Runs the commands waiting in the queue, up to the drain limit (worker thread). */
-    void drainCommands()
-    {
-        for (int i = 0; i < COMMAND_DRAIN_LIMIT; i++)
-        {
-            final Command c = commands.relaxedPoll();
-            if (c == null)
-            {
-                return;
-            }
-            if (c instanceof FlushUdp f)
-            {
-                counters.add(udpFlushed, flows.flushUdpEndpoint(f.ip(), f.port()));
-            }
-        }
-    }
-
     /**
-     * Queues a command for the worker (control thread).
+     * Moves the stages to the Service table of the snapshot in force (worker thread, once per vector, before any
+     * packet of the vector is looked at). When the table changed, the UDP flows bound to a (frontend, endpoint)
+     * pair that the new table no longer has are flushed, kube-proxy's {@code conntrack -D} for stale UDP
+     * endpoints: an endpoint that left a Service loses that Service's UDP flows even if another Service keeps it.
+     * Tying the flush to the table the worker actually uses (instead of a command sent after the publish) means
+     * no flow can be created to a removed endpoint after its flush, and no packet of a flushed flow is sent
+     * under the new table.
      *
-     * @param c the command.
-     * @return whether it was queued.
+     * @param current the Service table of the snapshot in force.
      */
-    boolean offer(final Command c)
+    void adopt(final ServiceTable current)
     {
-        return commands.offer(c);
+        final ServiceTable previous = seen;
+        if (current == previous)
+        {
+            return;
+        }
+        seen = current;
+        if (previous == null || current == null)
+        {
+            return;
+        }
+        final long[] pf = previous.udpFrontends;
+        final long[] pe = previous.udpEndpoints;
+        final long[] cf = current.udpFrontends;
+        final long[] ce = current.udpEndpoints;
+        int lost = 0;
+        int j = 0;
+        for (int i = 0; i < pf.length; i++)
+        {
+            while (j < cf.length && (cf[j] < pf[i] || cf[j] == pf[i] && ce[j] < pe[i]))
+            {
+                j++;
+            }
+            if (j < cf.length && cf[j] == pf[i] && ce[j] == pe[i])
+            {
+                continue;
+            }
+            if (lost == lostFrontends.length)
+            {
+                // swap rate, not packet rate
+                lostFrontends = Arrays.copyOf(lostFrontends, lost * 2);
+                lostEndpoints = Arrays.copyOf(lostEndpoints, lost * 2);
+            }
+            lostFrontends[lost] = pf[i];
+            lostEndpoints[lost] = pe[i];
+            lost++;
+        }
+        if (lost > 0)
+        {
+            counters.add(udpFlushed, flows.flushUdpBindings(lostFrontends, lostEndpoints, lost));
+        }
     }
 
     @Override

@@ -93,6 +93,7 @@ final class ServiceTable
     final long[] affinityNanos;
     final int[] affinityKey;
     final String[] spName;
+    final int[][] serving;
 
     // endpoints
     final int[] epIp;
@@ -115,6 +116,11 @@ final class ServiceTable
     final int podMask;
     final int primaryIp;
     final int[] nodeAddrs;
+
+    // UDP bindings a flow may have: (frontend, endpoint) pairs as ip << 16 | port, sorted by frontend then
+    // endpoint; the worker flushes the flows of the pairs that a new table no longer has
+    final long[] udpFrontends;
+    final long[] udpEndpoints;
 
     final List<String> rendering;
     final long generation;
@@ -147,9 +153,11 @@ final class ServiceTable
         affinityNanos = new long[sps];
         affinityKey = new int[sps];
         spName = new String[sps];
+        serving = new int[sps][];
         for (int i = 0; i < sps; i++)
         {
             final CompiledPort p = b.sps.get(i);
+            serving[i] = p.serving;
             spProtocol[i] = p.protocol;
             internal[i] = p.internal;
             external[i] = p.external;
@@ -185,8 +193,56 @@ final class ServiceTable
         own.add(n.publicIp());
         own.add(n.gatewayIp());
         nodeAddrs = own.stream().filter(a -> a != 0).mapToInt(Integer::intValue).distinct().toArray();
+        final long[][] pairs = udpBindings(b.feKey, b.feValue);
+        udpFrontends = pairs[0];
+        udpEndpoints = pairs[1];
         rendering = List.copyOf(b.rendering);
         generation = t.generation();
+    }
+
+    /**
+     * The (frontend, endpoint) pairs whose UDP flows survive this table: each installed frontend of a UDP
+     * Service port with each of the port's serving endpoints, ready or terminating, whatever the traffic
+     * policies (kube-proxy's {@code CleanStaleEntries}: changes to a Service do not disturb flows to an
+     * endpoint that still serves).
+     */
+    private long[][] udpBindings(final List<Long> feKeys, final List<Integer> feValues)
+    {
+        final List<long[]> pairs = new ArrayList<>();
+        for (int i = 0; i < feKeys.size(); i++)
+        {
+            final int fe = feValues.get(i);
+            if (fe == CLUSTER_IP_MARK)
+            {
+                continue;
+            }
+            final long k = feKeys.get(i);
+            final int sp = feServicePort[fe];
+            if (spProtocol[sp] != 17)
+            {
+                continue;
+            }
+            final long frontend = (k & 0xffffffffL) << 16 | (k >>> 32 & 0xffff);
+            for (final int ep : serving[sp])
+            {
+                pairs.add(new long[] {frontend, (epIp[ep] & 0xffffffffL) << 16 | epPort[ep]});
+            }
+        }
+        pairs.sort((x, y) -> x[0] != y[0] ? Long.compare(x[0], y[0]) : Long.compare(x[1], y[1]));
+        final long[] fes = new long[pairs.size()];
+        final long[] eps = new long[pairs.size()];
+        int n = 0;
+        for (final long[] p : pairs)
+        {
+            if (n > 0 && fes[n - 1] == p[0] && eps[n - 1] == p[1])
+            {
+                continue;
+            }
+            fes[n] = p[0];
+            eps[n] = p[1];
+            n++;
+        }
+        return new long[][] {Arrays.copyOf(fes, n), Arrays.copyOf(eps, n)};
     }
 
     /**
@@ -374,31 +430,6 @@ final class ServiceTable
         return list.stream().mapToInt(Integer::intValue).toArray();
     }
 
-    /**
-     * The endpoints of a Service port that UDP flows may be bound to (for the flush on removal).
-     *
-     * @return pairs {@code ip << 16 | port} as longs, sorted.
-     */
-    long[] udpEndpoints()
-    {
-        final List<Long> out = new ArrayList<>();
-        for (int sp = 0; sp < spProtocol.length; sp++)
-        {
-            if (spProtocol[sp] != 17)
-            {
-                continue;
-            }
-            for (final Selector s : new Selector[] {internal[sp], external[sp], cluster[sp]})
-            {
-                for (final int ep : s.endpoints)
-                {
-                    out.add(((epIp[ep] & 0xffffffffL) << 16) | epPort[ep]);
-                }
-            }
-        }
-        return out.stream().mapToLong(Long::longValue).distinct().sorted().toArray();
-    }
-
     // ---- Maglev (Eisenbud et al., NSDI 2016) ----
 
     /**
@@ -500,6 +531,7 @@ final class ServiceTable
         boolean externalLocal;
         boolean affinity;
         long affinitySeconds;
+        int[] serving;
     }
 
     private static final class Builder
@@ -578,12 +610,17 @@ final class ServiceTable
             final List<Integer> fallback = new ArrayList<>();
             final List<Integer> localReady = new ArrayList<>();
             final List<Integer> localFallback = new ArrayList<>();
+            final List<Integer> serving = new ArrayList<>();
             for (int i = 0; i < sorted.size(); i++)
             {
                 final ServiceInfo.Endpoint e = sorted.get(i);
                 final int idx = first + i;
                 epIps.add(e.ip());
                 epPorts.add(e.port());
+                if (e.ready() || e.serving())
+                {
+                    serving.add(idx);
+                }
                 if (e.ready())
                 {
                     ready.add(idx);
@@ -603,6 +640,7 @@ final class ServiceTable
             }
             final Selector clusterSel = selector(ready.isEmpty() ? fallback : ready);
             final Selector localSel = selector(localReady.isEmpty() ? localFallback : localReady);
+            c.serving = serving.stream().mapToInt(Integer::intValue).toArray();
             c.cluster = clusterSel;
             c.internal = s.internalPolicyLocal() ? localSel : clusterSel;
             c.external = s.externalPolicyLocal() ? localSel : clusterSel;

@@ -19,7 +19,9 @@ import dev.ferry.core.route.Ip4Prefix;
 import dev.ferry.core.stage.CoreStages;
 import dev.ferry.core.tables.NodeTables;
 import dev.ferry.core.tables.ServiceInfo;
+import dev.ferry.core.tables.Snapshot;
 import dev.ferry.core.tables.TablesPublisher;
+import dev.ferry.core.tables.TablesRef;
 
 import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
@@ -158,6 +160,7 @@ final class Harness implements AutoCloseable
     final Nat nat;
     final Graph graph;
     final List<Out> sent = new ArrayList<>();
+    final TablesRef<Snapshot> stageTables;
     NodeTables.ClusterSettings settings = NodeTables.ClusterSettings.defaults();
     private long generation;
     private final int entry;
@@ -169,22 +172,34 @@ final class Harness implements AutoCloseable
 
     Harness(final Nat.Options options, final int flowCapacity, final boolean realConntrack)
     {
+        this(options, flowCapacity, realConntrack, false);
+    }
+
+    /**
+     * @param pinned whether the stages read a reference that only {@link #pin()} moves to the publisher's
+     *               latest snapshot, as a node worker pins one snapshot per graph run.
+     */
+    Harness(final Nat.Options options, final int flowCapacity, final boolean realConntrack, final boolean pinned)
+    {
+        stageTables = pinned ? new TablesRef<>(null) : null;
+        final TablesRef<Snapshot> ref;
         ports.add("uplink", Ports.Kind.UPLINK, UPLINK_MAC);
         ports.add("pod-client", Ports.Kind.POD, GATEWAY_MAC);
         ports.add("pod-b1", Ports.Kind.POD, GATEWAY_MAC);
         ports.add("pod-b2", Ports.Kind.POD, GATEWAY_MAC);
         publisher = new TablesPublisher(ports, false);
+        ref = pinned ? stageTables : publisher.ref();
         if (realConntrack)
         {
             map = null;
             ct = new ConntrackTable(ConntrackConfig.builder().capacity(flowCapacity).build(), clock);
-            nat = Nat.create(pool, publisher, clock, counters, options, ct);
+            nat = Nat.create(pool, publisher, ref, clock, counters, options, ct);
         }
         else
         {
             map = new MapFlows(clock, flowCapacity, 30_000_000_000L);
             ct = null;
-            nat = new Nat(pool, publisher, clock, counters, options, map);
+            nat = new Nat(pool, publisher, ref, clock, counters, options, map);
         }
         final TxSink sink = h ->
         {
@@ -192,7 +207,7 @@ final class Harness implements AutoCloseable
             pool.free(h);
         };
         final Graph.Builder b = Graph.builder(pool, counters, clock, ports).sink(sink);
-        CoreStages.addTo(b, pool, ports, publisher.ref(), clock, nat.stages(), List.of(), false);
+        CoreStages.addTo(b, pool, ports, ref, clock, nat.stages(), List.of(), false);
         graph = b.build();
         entry = graph.indexOf("ethernet-input");
     }
@@ -205,6 +220,12 @@ final class Harness implements AutoCloseable
     void publish(final ServiceInfo... services)
     {
         publisher.publish(tables(++generation, settings, services));
+    }
+
+    /** Moves the pinned reference to the latest published snapshot (a worker between two graph runs). */
+    void pin()
+    {
+        stageTables.soCurrent(publisher.current());
     }
 
     /** Publishes tables in which a pod no longer exists. */

@@ -204,12 +204,13 @@ final class MapFlows implements FlowTable
     }
 
     @Override
-    public int flushUdpEndpoint(final int ip, final int port)
+    public int flushUdpBindings(final long[] frontends, final long[] endpoints, final int count)
     {
         int n = 0;
         for (int e = 0; e < meta.size(); e++)
         {
-            if (meta.get(e)[2] == 1 && protocol(e) == 17 && replySrc(e) == ip && replySrcPort(e) == port)
+            if (meta.get(e)[2] == 1 && protocol(e) == 17 && FlowTable.containsPair(frontends, endpoints, count,
+                (origDst(e) & 0xffffffffL) << 16 | origDstPort(e), (replySrc(e) & 0xffffffffL) << 16 | replySrcPort(e)))
             {
                 remove(e);
                 n++;

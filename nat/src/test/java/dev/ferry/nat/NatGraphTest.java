@@ -548,6 +548,89 @@ class NatGraphTest
     }
 
     @Test
+    void shouldFlushTheUdpFlowsOfAnEndpointThatLeavesOneServiceAlthoughAnotherServiceKeepsIt()
+    {
+        // regression: the flush was keyed by endpoint alone, and skipped while any UDP Service still had it
+        net = new Harness();
+        final int vipB = Ip4.parse("10.96.0.11");
+        net.publish(Harness.clusterIp("dns-a", VIP, 17, 53, Harness.ready(B1, 53, true)),
+            Harness.clusterIp("dns-b", vipB, 17, 53, Harness.ready(B1, 53, true)));
+        final byte[] toA = Harness.fromPod(CLIENT).ip4(CLIENT, VIP).udp(4444, 53).build();
+        final byte[] toB = Harness.fromPod(CLIENT).ip4(CLIENT, vipB).udp(5555, 53).build();
+        assertThat(net.sendOne("pod-client", toA).port()).isEqualTo("pod-b1");
+        assertThat(net.sendOne("pod-client", toB).port()).isEqualTo("pod-b1");
+        net.publish(Harness.clusterIp("dns-a", VIP, 17, 53, Harness.ready(B2, 53, true)),
+            Harness.clusterIp("dns-b", vipB, 17, 53, Harness.ready(B1, 53, true)));
+        assertThat(net.sendOne("pod-client", toA).port()).as("dns-a's flow left B1 with the endpoint")
+            .isEqualTo("pod-b2");
+        assertThat(net.sendOne("pod-client", toB).port()).as("dns-b still has B1: its flow stays")
+            .isEqualTo("pod-b1");
+        assertThat(net.counter(Nat.COUNTER_UDP_FLUSHED)).isEqualTo(1);
+    }
+
+    @Test
+    void shouldKeepTheUdpFlowsOfAnEndpointThatTerminatesButStillServes()
+    {
+        // kube-proxy's CleanStaleEntries keeps the flows of serving endpoints, terminating or not
+        net = new Harness();
+        net.publish(Harness.clusterIp("dns", VIP, 17, 53, Harness.ready(B1, 53, true)));
+        final byte[] q = Harness.fromPod(CLIENT).ip4(CLIENT, VIP).udp(4444, 53).build();
+        assertThat(net.sendOne("pod-client", q).port()).isEqualTo("pod-b1");
+        net.publish(Harness.clusterIp("dns", VIP, 17, 53,
+            new ServiceInfo.Endpoint(B1, 53, false, true, true, "n1", "", true), Harness.ready(B2, 53, true)));
+        assertThat(net.sendOne("pod-client", q).port()).as("the flow stays on its terminating endpoint")
+            .isEqualTo("pod-b1");
+        assertThat(net.sendOne("pod-client", Harness.fromPod(CLIENT).ip4(CLIENT, VIP).udp(4445, 53).build()).port())
+            .as("a new flow goes to the ready endpoint").isEqualTo("pod-b2");
+        assertThat(net.counter(Nat.COUNTER_UDP_FLUSHED)).isZero();
+    }
+
+    @Test
+    void shouldFlushEveryUdpFlowOfADeletedServiceBeforeTheFirstPacketUnderTheNewTables()
+    {
+        // regression: flushes went through a command queue drained 64 per vector, so a Service with more
+        // endpoints than that kept sending some flows to removed endpoints for a few more vectors
+        net = new Harness();
+        final ServiceInfo.Endpoint[] eps = new ServiceInfo.Endpoint[200];
+        for (int i = 0; i < eps.length; i++)
+        {
+            eps[i] = Harness.ready(B1, 1000 + i, true);
+        }
+        net.publish(Harness.clusterIp("dns", VIP, 17, 53, eps));
+        final Object[] vector = new Object[2 * 200];
+        final Set<Integer> used = new HashSet<>();
+        for (int i = 0; i < 200; i++)
+        {
+            vector[2 * i] = "pod-client";
+            vector[2 * i + 1] = Harness.fromPod(CLIENT).ip4(CLIENT, VIP).udp(10000 + i, 53).build();
+            used.add(net.sendOne("pod-client", (byte[])vector[2 * i + 1]).pkt().dport());
+        }
+        assertThat(used.size()).as("flows spread over many more endpoints than 64").isGreaterThan(100);
+        net.publish();
+        assertThat(net.sendVector(vector)).as("no request reaches a removed endpoint").isEmpty();
+        assertThat(net.drops()).containsExactly(Map.entry("stage/nat44-new/drop/no-service", 200L));
+        assertThat(net.counter(Nat.COUNTER_UDP_FLUSHED)).isEqualTo(200);
+    }
+
+    @Test
+    void shouldNotKeepAUdpFlowCreatedUnderTheOldTablesAfterTheWorkerAdoptsTheNewOnes()
+    {
+        // regression: with a worker that pins one snapshot per run, a flush queued at publish time could run
+        // while the old snapshot was still pinned, and a flow created after it to the removed endpoint stayed
+        net = new Harness(Nat.Options.defaults(42), 100_000, true, true);
+        net.publish(Harness.clusterIp("dns", VIP, 17, 53, Harness.ready(B1, 53, true)));
+        net.pin();
+        final byte[] q = Harness.fromPod(CLIENT).ip4(CLIENT, VIP).udp(4444, 53).build();
+        net.publish(Harness.clusterIp("dns", VIP, 17, 53, Harness.ready(B2, 53, true)));
+        assertThat(net.sendOne("pod-client", q).port()).as("the run still under the old snapshot uses it")
+            .isEqualTo("pod-b1");
+        net.pin();
+        assertThat(net.sendOne("pod-client", q).port()).as("the first run under the new snapshot").isEqualTo(
+            "pod-b2");
+        assertThat(net.counter(Nat.COUNTER_UDP_FLUSHED)).isEqualTo(1);
+    }
+
+    @Test
     void shouldKeepTcpFlowsOfARemovedEndpoint()
     {
         net = new Harness();
