@@ -103,6 +103,40 @@ public final class TablesPublisher
         return next;
     }
 
+    /**
+     * Recompiles and swaps in tables of the current generation, after the ports changed (a pod port attached
+     * or detached) or the node's own view of its local pods changed. Refuses a different generation, so that
+     * it can never pass off new control-plane state without a growing generation.
+     *
+     * @param tables the tables to compile, carrying the current generation.
+     * @return the published snapshot.
+     * @throws InvalidTablesException when nothing was published yet, the generation differs, or a compiler
+     *                                refuses the tables; the current snapshot stays.
+     */
+    public synchronized Snapshot republish(final NodeTables tables)
+    {
+        final Snapshot current = ref.lvCurrent();
+        if (current == null || tables.generation() != current.generation())
+        {
+            throw new InvalidTablesException("republish needs the current generation "
+                + (current == null ? "(none published yet)" : current.generation()) + ", got "
+                + tables.generation());
+        }
+        final Fib fib = Fib.compile(tables, ports, conventionalMacs);
+        final List<Object> parts = new ArrayList<>(compilers.size());
+        for (int i = 0; i < compilers.size(); i++)
+        {
+            parts.add(compilers.get(i).compile(tables, fib, current.parts().get(i)));
+        }
+        final Snapshot next = new Snapshot(tables, fib, parts);
+        ref.soCurrent(next);
+        for (final Consumer<Snapshot> l : listeners)
+        {
+            l.accept(next);
+        }
+        return next;
+    }
+
     /** @return the reference that stages read; it holds null until the first publish. */
     public TablesRef<Snapshot> ref()
     {

@@ -1,0 +1,378 @@
+package dev.ferry.node;
+
+import jdk.net.ExtendedSocketOptions;
+import jdk.net.UnixDomainPrincipal;
+import org.agrona.concurrent.Agent;
+
+import java.io.IOException;
+import java.net.StandardProtocolFamily;
+import java.net.UnixDomainSocketAddress;
+import java.nio.ByteBuffer;
+import java.nio.channels.SelectionKey;
+import java.nio.channels.Selector;
+import java.nio.channels.ServerSocketChannel;
+import java.nio.channels.SocketChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.Iterator;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.function.Function;
+import java.util.logging.Logger;
+
+/**
+ * The API agent: a non-blocking Unix-socket server of newline-delimited JSON, and the control thread itself
+ * (it runs the control tasks that the worker's answers continue with). Never blocks, so that it can share a
+ * thread with the worker ({@link ThreadingMode#SHARED}).
+ *
+ * <pre>
+ *  client ─line─► read ─► protocol.handle ─► future ─┐  (answers go out in request order per connection)
+ *  client ◄─line── write ◄────────────────── done? ◄─┘
+ *  tasks (continuations of worker answers) ─► run here
+ * </pre>
+ *
+ * <p>The socket file gets mode 0600 right after bind; a stale file from a crashed node is removed first, and
+ * a live one (another node answering) is an error.
+ */
+final class ApiAgent implements Agent
+{
+    private static final Logger LOG = Logger.getLogger("dev.ferry.node");
+    /** Largest request line (a table push with many Services). */
+    static final int MAX_REQUEST = 64 << 20;
+    private static final int TASK_DRAIN_LIMIT = 64;
+
+    private final Path socket;
+    private final ConcurrentLinkedQueue<Runnable> tasks = new ConcurrentLinkedQueue<>();
+    private final List<Connection> connections = new ArrayList<>();
+    private Function<String, CompletableFuture<String>> handler;
+    private PeerCredentials credentials;
+    private ServerSocketChannel server;
+    private Selector selector;
+
+    ApiAgent(final Path socket)
+    {
+        this.socket = socket;
+    }
+
+    void handler(final Function<String, CompletableFuture<String>> requestHandler)
+    {
+        this.handler = requestHandler;
+    }
+
+    /**
+     * Queues a task for the control thread (any thread).
+     *
+     * @param task the task.
+     */
+    void execute(final Runnable task)
+    {
+        tasks.offer(task);
+    }
+
+    /**
+     * Binds the socket (before the agent starts).
+     *
+     * @throws IOException when the path is served by a live node or cannot be bound.
+     */
+    void bind() throws IOException
+    {
+        final Path parent = socket.toAbsolutePath().getParent();
+        if (parent != null && !Files.isDirectory(parent))
+        {
+            Files.createDirectories(parent, PosixFilePermissions.asFileAttribute(
+                PosixFilePermissions.fromString("rwx------")));
+        }
+        removeStale();
+        final ServerSocketChannel s = ServerSocketChannel.open(StandardProtocolFamily.UNIX);
+        try
+        {
+            s.bind(UnixDomainSocketAddress.of(socket));
+            Files.setPosixFilePermissions(socket, PosixFilePermissions.fromString("rw-------"));
+            credentials = PeerCredentials.forSelf(Files.getOwner(socket));
+            s.configureBlocking(false);
+            selector = Selector.open();
+            s.register(selector, SelectionKey.OP_ACCEPT);
+        }
+        catch (final IOException e)
+        {
+            s.close();
+            throw e;
+        }
+        server = s;
+    }
+
+    private void removeStale() throws IOException
+    {
+        if (!Files.exists(socket))
+        {
+            return;
+        }
+        try (SocketChannel probe = SocketChannel.open(StandardProtocolFamily.UNIX))
+        {
+            probe.connect(UnixDomainSocketAddress.of(socket));
+            throw new IOException(socket + " is served by another running node; stop it first");
+        }
+        catch (final IOException e)
+        {
+            if (e.getMessage() != null && e.getMessage().contains("another running node"))
+            {
+                throw e;
+            }
+            // nobody answers: a crashed node left it behind
+            Files.delete(socket);
+            LOG.info(() -> "removed stale API socket " + socket);
+        }
+    }
+
+    @Override
+    public String roleName()
+    {
+        return "ferry-api";
+    }
+
+    @Override
+    public int doWork() throws IOException
+    {
+        int work = 0;
+        Runnable t;
+        while (work < TASK_DRAIN_LIMIT && (t = tasks.poll()) != null)
+        {
+            t.run();
+            work++;
+        }
+        if (selector.selectNow() > 0)
+        {
+            final Iterator<SelectionKey> it = selector.selectedKeys().iterator();
+            while (it.hasNext())
+            {
+                final SelectionKey k = it.next();
+                it.remove();
+                if (!k.isValid())
+                {
+                    continue;
+                }
+                if (k.isAcceptable())
+                {
+                    accept();
+                }
+                else if (k.isReadable())
+                {
+                    ((Connection)k.attachment()).read();
+                }
+                work++;
+            }
+        }
+        for (int i = connections.size() - 1; i >= 0; i--)
+        {
+            final Connection c = connections.get(i);
+            work += c.flush();
+            if (c.done())
+            {
+                c.close();
+                connections.remove(i);
+            }
+        }
+        return work;
+    }
+
+    private void accept() throws IOException
+    {
+        final SocketChannel ch = server.accept();
+        if (ch == null)
+        {
+            return;
+        }
+        final UnixDomainPrincipal peer = ch.getOption(ExtendedSocketOptions.SO_PEERCRED);
+        if (!credentials.allowed(peer == null ? null : peer.user()))
+        {
+            final String why = credentials.refusal(peer == null ? null : peer.user());
+            LOG.warning(() -> "API connection refused: " + why);
+            try (ch)
+            {
+                ch.write(ByteBuffer.wrap((ApiProtocol.error(null, why) + "\n").getBytes(StandardCharsets.UTF_8)));
+            }
+            catch (final IOException ignored)
+            {
+                // the refused peer went away: nothing to tell it
+            }
+            return;
+        }
+        ch.configureBlocking(false);
+        final Connection c = new Connection(ch);
+        ch.register(selector, SelectionKey.OP_READ, c);
+        connections.add(c);
+    }
+
+    @Override
+    public void onClose()
+    {
+        Runnable t;
+        while ((t = tasks.poll()) != null)
+        {
+            t.run();
+        }
+        for (final Connection c : connections)
+        {
+            c.close();
+        }
+        connections.clear();
+        try
+        {
+            if (selector != null)
+            {
+                selector.close();
+            }
+            if (server != null)
+            {
+                server.close();
+            }
+            Files.deleteIfExists(socket);
+        }
+        catch (final IOException e)
+        {
+            LOG.warning(() -> "closing API socket " + socket + ": " + e.getMessage());
+        }
+    }
+
+    /** One client: request lines in, answers out in the same order. */
+    private final class Connection
+    {
+        private final SocketChannel ch;
+        private ByteBuffer in = ByteBuffer.allocate(8192);
+        private final ArrayDeque<CompletableFuture<String>> pending = new ArrayDeque<>();
+        private ByteBuffer out;
+        private boolean eof;
+
+        Connection(final SocketChannel ch)
+        {
+            this.ch = ch;
+        }
+
+        void read()
+        {
+            try
+            {
+                while (true)
+                {
+                    if (!in.hasRemaining())
+                    {
+                        if (in.capacity() >= MAX_REQUEST)
+                        {
+                            pending.add(CompletableFuture.completedFuture(ApiProtocol.error(null,
+                                "request longer than " + MAX_REQUEST + " bytes")));
+                            eof = true;
+                            return;
+                        }
+                        final ByteBuffer bigger = ByteBuffer.allocate(Math.min(MAX_REQUEST, in.capacity() * 2));
+                        in.flip();
+                        bigger.put(in);
+                        in = bigger;
+                    }
+                    final int n = ch.read(in);
+                    if (n < 0)
+                    {
+                        eof = true;
+                        break;
+                    }
+                    if (n == 0)
+                    {
+                        break;
+                    }
+                }
+            }
+            catch (final IOException e)
+            {
+                eof = true;
+            }
+            lines();
+        }
+
+        private void lines()
+        {
+            in.flip();
+            int start = 0;
+            for (int i = 0; i < in.limit(); i++)
+            {
+                if (in.get(i) == '\n')
+                {
+                    final String line = new String(in.array(), start, i - start, StandardCharsets.UTF_8).strip();
+                    if (!line.isEmpty())
+                    {
+                        pending.add(handle(line));
+                    }
+                    start = i + 1;
+                }
+            }
+            in.position(start);
+            in.compact();
+        }
+
+        private CompletableFuture<String> handle(final String line)
+        {
+            try
+            {
+                return handler.apply(line);
+            }
+            catch (final RuntimeException e)
+            {
+                return CompletableFuture.completedFuture(ApiProtocol.error(null, String.valueOf(e.getMessage())));
+            }
+        }
+
+        int flush()
+        {
+            int work = 0;
+            try
+            {
+                while (true)
+                {
+                    if (out != null && out.hasRemaining())
+                    {
+                        ch.write(out);
+                        if (out.hasRemaining())
+                        {
+                            return work;
+                        }
+                    }
+                    final CompletableFuture<String> head = pending.peek();
+                    if (head == null || !head.isDone())
+                    {
+                        return work;
+                    }
+                    pending.poll();
+                    out = ByteBuffer.wrap((head.join() + "\n").getBytes(StandardCharsets.UTF_8));
+                    work++;
+                }
+            }
+            catch (final IOException e)
+            {
+                eof = true;
+                pending.clear();
+                out = null;
+                return work;
+            }
+        }
+
+        boolean done()
+        {
+            return eof && pending.isEmpty() && (out == null || !out.hasRemaining());
+        }
+
+        void close()
+        {
+            try
+            {
+                ch.close();
+            }
+            catch (final IOException ignored)
+            {
+                // closing a socket that already failed
+            }
+        }
+    }
+}

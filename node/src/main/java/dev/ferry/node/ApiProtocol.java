@@ -1,0 +1,182 @@
+package dev.ferry.node;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.ferry.core.route.Ip4;
+import dev.ferry.core.tables.NodeTables;
+
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+
+/**
+ * Version 1 of the node API: one JSON object per line each way. Every answer carries {@code "v":1},
+ * {@code "ok"} and the {@code "op"}; a refusal carries {@code "error"} with a sentence naming the field.
+ *
+ * <pre>
+ * {"v":1,"op":"push","generation":8,"tables":{...}}     → {"v":1,"ok":true,"op":"push","generation":8}
+ * {"v":1,"op":"attach","containerId":"c1","ifName":"eth0","netns":"/var/run/netns/p1",
+ *  "podNamespace":"default","podName":"web-1","ip":"10.244.1.5"}
+ *     → {"v":1,"ok":true,"op":"attach","tap":"tap0af40105","mac":"0a:58:0a:f4:01:05","mtu":1450,
+ *        "gateway":"10.244.1.1","gatewayMac":"0a:58:0a:f4:01:01"}
+ * {"v":1,"op":"detach","containerId":"c1","ifName":"eth0"} → {"v":1,"ok":true,"op":"detach","detached":true}
+ * {"v":1,"op":"show","what":"routes"}                    → {"v":1,"ok":true,"op":"show","lines":[...]}
+ * {"v":1,"op":"trace","add":50}                          → {"v":1,"ok":true,"op":"trace","add":50}
+ * {"v":1,"op":"health"}                                  → {"v":1,"ok":true,"op":"health","generation":8,...}
+ * </pre>
+ */
+final class ApiProtocol
+{
+    /** Protocol version. */
+    static final int VERSION = 1;
+    private static final ObjectMapper MAPPER = new ObjectMapper();
+
+    private final NodeControl control;
+
+    ApiProtocol(final NodeControl control)
+    {
+        this.control = control;
+    }
+
+    static String error(final String op, final String message)
+    {
+        final ObjectNode o = MAPPER.createObjectNode().put("v", VERSION).put("ok", false);
+        if (op != null)
+        {
+            o.put("op", op);
+        }
+        return o.put("error", message).toString();
+    }
+
+    private static ObjectNode ok(final String op)
+    {
+        return MAPPER.createObjectNode().put("v", VERSION).put("ok", true).put("op", op);
+    }
+
+    /**
+     * Handles one request line (control thread).
+     *
+     * @param line the request.
+     * @return the answer line; never completes exceptionally.
+     */
+    CompletableFuture<String> handle(final String line)
+    {
+        final JsonNode req;
+        try
+        {
+            req = MAPPER.readTree(line);
+        }
+        catch (final JsonProcessingException e)
+        {
+            return CompletableFuture.completedFuture(error(null, "request is not valid JSON: "
+                + e.getOriginalMessage()));
+        }
+        if (req == null || !req.isObject())
+        {
+            return CompletableFuture.completedFuture(error(null, "request must be a JSON object"));
+        }
+        final String op = req.path("op").asText("");
+        if (req.path("v").asInt(-1) != VERSION)
+        {
+            return CompletableFuture.completedFuture(error(op, "v: protocol version " + VERSION
+                + " is required, got " + req.path("v")));
+        }
+        CompletableFuture<ObjectNode> answer;
+        try
+        {
+            answer = switch (op)
+            {
+                case "push" -> push(req);
+                case "attach" -> attach(req);
+                case "detach" -> control.detach(text(req, "containerId"), text(req, "ifName"))
+                    .thenApply(d -> ok("detach").put("detached", d));
+                case "show" -> control.show(text(req, "what")).thenApply(lines -> lines(ok("show")
+                    .put("what", req.path("what").asText()), lines));
+                case "trace" -> trace(req);
+                case "health" -> CompletableFuture.completedFuture(health());
+                default -> throw new IllegalArgumentException("op: unknown '" + op
+                    + "' (push, attach, detach, show, trace, health)");
+            };
+        }
+        catch (final RuntimeException e)
+        {
+            answer = CompletableFuture.failedFuture(e);
+        }
+        return answer.handle((o, e) -> e == null ? o.toString() : error(op, message(e)));
+    }
+
+    private static String message(final Throwable e)
+    {
+        final Throwable cause = e instanceof CompletionException && e.getCause() != null ? e.getCause() : e;
+        return cause.getMessage() == null ? cause.getClass().getSimpleName() : cause.getMessage();
+    }
+
+    private static String text(final JsonNode req, final String field)
+    {
+        final JsonNode n = req.get(field);
+        if (n == null || !n.isTextual())
+        {
+            throw new IllegalArgumentException(field + ": required text");
+        }
+        return n.asText();
+    }
+
+    private CompletableFuture<ObjectNode> push(final JsonNode req)
+    {
+        final JsonNode g = req.get("generation");
+        if (g == null || !g.isIntegralNumber() || g.asLong() < 1)
+        {
+            throw new IllegalArgumentException("generation: required, a whole number of at least 1");
+        }
+        final NodeTables tables = NodeTablesJson.decode(req.get("tables"), "tables", g.asLong());
+        final long applied = control.push(tables);
+        return CompletableFuture.completedFuture(ok("push").put("generation", applied));
+    }
+
+    private CompletableFuture<ObjectNode> attach(final JsonNode req)
+    {
+        final String mac = req.path("mac").asText("");
+        final AttachRequest r = new AttachRequest(text(req, "containerId"), text(req, "ifName"), text(req, "netns"),
+            req.path("podNamespace").asText(""), req.path("podName").asText(""),
+            StrictJson.parseIp(text(req, "ip"), "ip"), mac.isEmpty() ? -1 : Ip4.parseMac(mac));
+        return control.attach(r).thenApply(a -> ok("attach").put("tap", a.tapName())
+            .put("mac", Ip4.formatMac(a.mac())).put("mtu", a.mtu()).put("gateway", Ip4.format(a.gatewayIp()))
+            .put("gatewayMac", Ip4.formatMac(a.gatewayMac())).put("ip", Ip4.format(a.ip())));
+    }
+
+    private CompletableFuture<ObjectNode> trace(final JsonNode req)
+    {
+        final JsonNode add = req.get("add");
+        if (add == null || !add.isIntegralNumber())
+        {
+            throw new IllegalArgumentException("add: required, the number of packets to trace");
+        }
+        return control.traceAdd(add.asInt()).thenApply(v -> ok("trace").put("add", add.asInt()));
+    }
+
+    private ObjectNode health()
+    {
+        final ObjectNode o = ok("health");
+        for (final Map.Entry<String, Object> e : control.health().entrySet())
+        {
+            if (e.getValue() instanceof Number n)
+            {
+                o.put(e.getKey(), n.longValue());
+            }
+            else
+            {
+                o.put(e.getKey(), String.valueOf(e.getValue()));
+            }
+        }
+        return o;
+    }
+
+    private static ObjectNode lines(final ObjectNode o, final List<String> lines)
+    {
+        lines.forEach(o.putArray("lines")::add);
+        return o;
+    }
+}

@@ -1,0 +1,73 @@
+package dev.ferry.node;
+
+import dev.ferry.core.Ports;
+import dev.ferry.core.route.Ip4;
+
+import java.io.IOException;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+
+/**
+ * Opens {@link MemoryPort}s and remembers the latest port of each name, so that tests can inject and
+ * collect frames.
+ */
+public final class MemoryPortFactory implements PortFactory
+{
+    /** ferry's MAC on the in-memory uplink. */
+    public static final long UPLINK_MAC = Ip4.parseMac("02:fe:00:00:00:01");
+    /** ferry's MAC on the in-memory host TAP. */
+    public static final long HOST_MAC = Ip4.parseMac("02:fe:00:00:00:02");
+    /** The kernel's MAC on the in-memory host TAP. */
+    public static final long HOST_PEER_MAC = Ip4.parseMac("02:fe:00:00:00:03");
+
+    private final Map<String, MemoryPort> ports = new ConcurrentHashMap<>();
+    private volatile String failNext;
+
+    @Override
+    public NodePort openUplink(final String ifName)
+    {
+        return remember(new MemoryPort(ifName, Ports.Kind.UPLINK, UPLINK_MAC, 0));
+    }
+
+    @Override
+    public NodePort openHostTap(final String name)
+    {
+        return remember(new MemoryPort(name, Ports.Kind.HOST, HOST_MAC, HOST_PEER_MAC));
+    }
+
+    @Override
+    public NodePort openPodTap(final PodAttachment pod) throws IOException
+    {
+        if (pod.tapName().equals(failNext))
+        {
+            failNext = null;
+            throw new IOException("cannot create " + pod.tapName() + " (injected failure)");
+        }
+        return remember(new MemoryPort(pod.tapName(), Ports.Kind.POD, pod.gatewayMac(), pod.mac()));
+    }
+
+    /**
+     * Makes the next {@link #openPodTap} of that name fail, as a failing ioctl would.
+     *
+     * @param tapName the TAP name.
+     */
+    public void failNextOpen(final String tapName)
+    {
+        failNext = tapName;
+    }
+
+    /**
+     * @param name interface name.
+     * @return the latest port opened under that name, or null.
+     */
+    public MemoryPort port(final String name)
+    {
+        return ports.get(name);
+    }
+
+    private MemoryPort remember(final MemoryPort p)
+    {
+        ports.put(p.name(), p);
+        return p;
+    }
+}

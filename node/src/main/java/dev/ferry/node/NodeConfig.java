@@ -1,0 +1,277 @@
+package dev.ferry.node;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Iterator;
+import java.util.Locale;
+import java.util.Set;
+
+/**
+ * The settings of {@code ferry node}, read from {@code node.yaml}.
+ *
+ * <pre>
+ * nodeName: node-a                 # required
+ * apiSocket: /run/ferry/ferry.sock # Unix socket of the API (mode 0600)
+ * clusterDir: /etc/ferry/cluster   # tables or manifests loaded at start, until the agent pushes
+ * uplink: eth0                     # the NIC (packet mode) or the interface whose address VXLAN uses (udp)
+ * underlay: packet                 # packet | udp
+ * threading: shared                # shared | dedicated
+ * poolSize: 8192                   # packet buffers
+ * metricsPort: 0                   # Prometheus on 127.0.0.1; 0 = off
+ * podTapPrefix: tap                # pod TAPs are named prefix + the pod IP in hex
+ * hostTap: ferry0                  # the host TAP (packet mode)
+ * seed: 1                          # random seed for backend choice and port allocation
+ * </pre>
+ *
+ * @param nodeName     node name, as in Kubernetes.
+ * @param apiSocket    path of the API socket.
+ * @param clusterDir   directory loaded at start, or null.
+ * @param uplink       uplink interface name.
+ * @param underlay     underlay mode.
+ * @param threading    threading mode.
+ * @param poolSize     number of packet buffers.
+ * @param metricsPort  loopback port for Prometheus metrics, 0 when off.
+ * @param podTapPrefix prefix of pod TAP names.
+ * @param hostTap      name of the host TAP.
+ * @param seed         random seed.
+ */
+public record NodeConfig(
+    String nodeName,
+    Path apiSocket,
+    Path clusterDir,
+    String uplink,
+    UnderlayMode underlay,
+    ThreadingMode threading,
+    int poolSize,
+    int metricsPort,
+    String podTapPrefix,
+    String hostTap,
+    long seed)
+{
+    /** Default API socket path. */
+    public static final Path DEFAULT_SOCKET = Path.of("/run/ferry/ferry.sock");
+    /** Longest Linux interface name. */
+    public static final int IFNAMSIZ_MAX = 15;
+    /** Hex digits that a pod TAP name spends on the pod address. */
+    public static final int TAP_ADDRESS_DIGITS = 8;
+
+    private static final Set<String> FIELDS = Set.of("nodeName", "apiSocket", "clusterDir", "uplink", "underlay",
+        "threading", "poolSize", "metricsPort", "podTapPrefix", "hostTap", "seed");
+
+    /**
+     * Validates every field.
+     *
+     * @param nodeName     node name.
+     * @param apiSocket    API socket.
+     * @param clusterDir   cluster dir or null.
+     * @param uplink       uplink name.
+     * @param underlay     underlay mode.
+     * @param threading    threading mode.
+     * @param poolSize     buffers.
+     * @param metricsPort  metrics port.
+     * @param podTapPrefix pod TAP prefix.
+     * @param hostTap      host TAP name.
+     * @param seed         seed.
+     */
+    public NodeConfig
+    {
+        if (nodeName == null || nodeName.isBlank())
+        {
+            throw new IllegalArgumentException("nodeName: required");
+        }
+        if (apiSocket == null)
+        {
+            throw new IllegalArgumentException("apiSocket: required");
+        }
+        if (uplink == null || uplink.isEmpty() || uplink.length() > IFNAMSIZ_MAX)
+        {
+            throw new IllegalArgumentException("uplink: an interface name of 1 to 15 characters is required");
+        }
+        if (underlay == null)
+        {
+            throw new IllegalArgumentException("underlay: required (packet or udp)");
+        }
+        if (threading == null)
+        {
+            throw new IllegalArgumentException("threading: required (shared or dedicated)");
+        }
+        if (poolSize < 256 || poolSize > 1 << 20)
+        {
+            throw new IllegalArgumentException("poolSize: " + poolSize + " is out of range 256..1048576");
+        }
+        if (metricsPort < 0 || metricsPort > 65535)
+        {
+            throw new IllegalArgumentException("metricsPort: " + metricsPort + " is out of range 0..65535");
+        }
+        if (podTapPrefix == null || podTapPrefix.isEmpty()
+            || podTapPrefix.length() > IFNAMSIZ_MAX - TAP_ADDRESS_DIGITS)
+        {
+            throw new IllegalArgumentException("podTapPrefix: 1 to 7 characters, so that prefix + 8 hex digits "
+                + "fits an interface name");
+        }
+        if (hostTap == null || hostTap.isEmpty() || hostTap.length() > IFNAMSIZ_MAX)
+        {
+            throw new IllegalArgumentException("hostTap: an interface name of 1 to 15 characters is required");
+        }
+    }
+
+    /**
+     * A configuration with defaults for everything but the node name, the socket and the uplink.
+     *
+     * @param nodeName  node name.
+     * @param apiSocket API socket path.
+     * @param uplink    uplink interface.
+     * @return the configuration.
+     */
+    public static NodeConfig defaults(final String nodeName, final Path apiSocket, final String uplink)
+    {
+        return new NodeConfig(nodeName, apiSocket, null, uplink, UnderlayMode.PACKET, ThreadingMode.SHARED, 8192, 0,
+            "tap", "ferry0", 1);
+    }
+
+    /**
+     * @param dir the cluster directory.
+     * @return a copy with another cluster directory.
+     */
+    public NodeConfig withClusterDir(final Path dir)
+    {
+        return new NodeConfig(nodeName, apiSocket, dir, uplink, underlay, threading, poolSize, metricsPort,
+            podTapPrefix, hostTap, seed);
+    }
+
+    /**
+     * @param mode the threading mode.
+     * @return a copy with another threading mode.
+     */
+    public NodeConfig withThreading(final ThreadingMode mode)
+    {
+        return new NodeConfig(nodeName, apiSocket, clusterDir, uplink, underlay, mode, poolSize, metricsPort,
+            podTapPrefix, hostTap, seed);
+    }
+
+    /**
+     * The TAP name of a pod: the prefix and the address in hex, so that the agent and the node agree on it
+     * without asking each other ({@code tap0af40105} for 10.244.1.5).
+     *
+     * @param podIp the pod address.
+     * @return the interface name.
+     */
+    public String podTapName(final int podIp)
+    {
+        return podTapPrefix + String.format(Locale.ROOT, "%08x", podIp);
+    }
+
+    /**
+     * Reads {@code node.yaml}.
+     *
+     * @param file the YAML file.
+     * @return the configuration.
+     * @throws IOException              when the file cannot be read.
+     * @throws IllegalArgumentException when a field is wrong; the message names the file and the field.
+     */
+    public static NodeConfig load(final Path file) throws IOException
+    {
+        final JsonNode root;
+        try
+        {
+            root = new ObjectMapper(new YAMLFactory()).readTree(Files.readString(file));
+        }
+        catch (final com.fasterxml.jackson.core.JsonProcessingException e)
+        {
+            throw new IllegalArgumentException(file + ": not valid YAML: " + e.getOriginalMessage(), e);
+        }
+        try
+        {
+            return parse(root);
+        }
+        catch (final IllegalArgumentException e)
+        {
+            throw new IllegalArgumentException(file + ": " + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * Builds a configuration from a parsed YAML or JSON tree.
+     *
+     * @param root the tree.
+     * @return the configuration.
+     * @throws IllegalArgumentException when a field is wrong.
+     */
+    public static NodeConfig parse(final JsonNode root)
+    {
+        if (root == null || !root.isObject())
+        {
+            throw new IllegalArgumentException("expected a mapping of settings at the top level");
+        }
+        final Iterator<String> names = root.fieldNames();
+        while (names.hasNext())
+        {
+            final String n = names.next();
+            if (!FIELDS.contains(n))
+            {
+                throw new IllegalArgumentException(n + ": unknown setting (known: " + String.join(", ",
+                    FIELDS.stream().sorted().toList()) + ")");
+            }
+        }
+        final String nodeName = text(root, "nodeName", null);
+        final String socket = text(root, "apiSocket", DEFAULT_SOCKET.toString());
+        final String cluster = text(root, "clusterDir", null);
+        return new NodeConfig(nodeName, Path.of(socket), cluster == null ? null : Path.of(cluster),
+            text(root, "uplink", null),
+            enumOf(UnderlayMode.class, "underlay", text(root, "underlay", "packet")),
+            enumOf(ThreadingMode.class, "threading", text(root, "threading", "shared")),
+            (int)number(root, "poolSize", 8192), (int)number(root, "metricsPort", 0),
+            text(root, "podTapPrefix", "tap"), text(root, "hostTap", "ferry0"), number(root, "seed", 1));
+    }
+
+    private static String text(final JsonNode root, final String field, final String dflt)
+    {
+        final JsonNode n = root.get(field);
+        if (n == null || n.isNull())
+        {
+            return dflt;
+        }
+        if (!n.isTextual())
+        {
+            throw new IllegalArgumentException(field + ": expected text, got " + n.getNodeType().name()
+                .toLowerCase(Locale.ROOT));
+        }
+        return n.asText();
+    }
+
+    private static long number(final JsonNode root, final String field, final long dflt)
+    {
+        final JsonNode n = root.get(field);
+        if (n == null || n.isNull())
+        {
+            return dflt;
+        }
+        if (!n.isIntegralNumber())
+        {
+            throw new IllegalArgumentException(field + ": expected a whole number, got '" + n.asText() + "'");
+        }
+        return n.asLong();
+    }
+
+    private static <E extends Enum<E>> E enumOf(final Class<E> type, final String field, final String value)
+    {
+        try
+        {
+            return Enum.valueOf(type, value.toUpperCase(Locale.ROOT));
+        }
+        catch (final IllegalArgumentException e)
+        {
+            final StringBuilder known = new StringBuilder();
+            for (final E c : type.getEnumConstants())
+            {
+                known.append(known.isEmpty() ? "" : " or ").append(c.name().toLowerCase(Locale.ROOT));
+            }
+            throw new IllegalArgumentException(field + ": '" + value + "' is not one of " + known, e);
+        }
+    }
+}

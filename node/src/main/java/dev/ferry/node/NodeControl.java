@@ -1,0 +1,325 @@
+package dev.ferry.node;
+
+import dev.ferry.core.Graph;
+import dev.ferry.core.Ports;
+import dev.ferry.core.route.Ip4;
+import dev.ferry.core.tables.InvalidTablesException;
+import dev.ferry.core.tables.NodeTables;
+import dev.ferry.core.tables.Snapshot;
+import dev.ferry.core.tables.TablesPublisher;
+
+import java.io.IOException;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.Executor;
+import java.util.logging.Logger;
+
+/**
+ * The control side of a node: table pushes, pod attach and detach, and {@code show}. Everything here runs on
+ * the API agent's thread (one at a time), so its state needs no lock; it reaches the worker only through the
+ * worker's command queue, and the worker's answers come back to this thread through {@link #executor}.
+ *
+ * <p>The tables the worker sees are the pushed tables with the node's own knowledge of its pods laid over:
+ * a pushed pod is kept only while its port is attached, and an attached pod that the agent has not pushed
+ * yet is routed already (the CNI ADD returns before the agent learns the pod's address).
+ */
+final class NodeControl
+{
+    private static final Logger LOG = Logger.getLogger("dev.ferry.node");
+
+    private final NodeConfig config;
+    private final TablesPublisher publisher;
+    private final Worker worker;
+    private final PortFactory portFactory;
+    private final Ports ports;
+    private final Executor executor;
+    private final long startNanos = System.nanoTime();
+    private final Map<String, PodAttachment> attachments = new LinkedHashMap<>();
+    private final Map<Integer, String> keyByIp = new HashMap<>();
+    private NodeTables pushed;
+
+    NodeControl(final NodeConfig config, final TablesPublisher publisher, final Worker worker,
+        final PortFactory portFactory, final Executor executor)
+    {
+        this.config = config;
+        this.publisher = publisher;
+        this.worker = worker;
+        this.portFactory = portFactory;
+        this.ports = publisher.ports();
+        this.executor = executor;
+    }
+
+    /** @return the generation of the last good push, or 0. */
+    long generation()
+    {
+        return pushed == null ? 0 : pushed.generation();
+    }
+
+    /**
+     * Validates and applies a push. Runs synchronously: compile, swap, acknowledge.
+     *
+     * @param tables the pushed tables.
+     * @return the generation applied.
+     * @throws InvalidTablesException when refused; nothing changed.
+     */
+    long push(final NodeTables tables)
+    {
+        if (pushed != null && tables.generation() <= pushed.generation())
+        {
+            throw new InvalidTablesException("generation " + tables.generation()
+                + " is not newer than the current generation " + pushed.generation());
+        }
+        if (!tables.node().name().equals(config.nodeName()))
+        {
+            throw new InvalidTablesException("tables.node.name: '" + tables.node().name()
+                + "' is not this node ('" + config.nodeName() + "')");
+        }
+        NodeTablesJson.validate(tables, "tables");
+        publisher.publish(effective(tables));
+        pushed = tables;
+        LOG.info(() -> "tables generation " + tables.generation() + " applied: " + tables.pods().size() + " pods, "
+            + tables.remoteNodes().size() + " remote nodes, " + tables.services().size() + " services");
+        return tables.generation();
+    }
+
+    private NodeTables effective(final NodeTables t)
+    {
+        final List<NodeTables.PodInfo> pods = new ArrayList<>();
+        final Map<Integer, Boolean> listed = new HashMap<>();
+        for (final NodeTables.PodInfo p : t.pods())
+        {
+            listed.put(p.ip(), Boolean.TRUE);
+            final String key = keyByIp.get(p.ip());
+            if (key != null)
+            {
+                // the node knows which TAP the pod really has
+                pods.add(new NodeTables.PodInfo(p.namespace(), p.name(), p.ip(), p.mac(),
+                    attachments.get(key).tapName()));
+            }
+        }
+        for (final PodAttachment a : attachments.values())
+        {
+            if (!listed.containsKey(a.ip()) && t.node().podCidr().contains(a.ip()))
+            {
+                pods.add(new NodeTables.PodInfo(a.podNamespace(), a.podName(), a.ip(), a.mac(), a.tapName()));
+            }
+        }
+        return new NodeTables(t.generation(), t.node(), t.cluster(), pods, t.remoteNodes(), t.services(),
+            t.neighbours());
+    }
+
+    private void republish()
+    {
+        if (pushed != null)
+        {
+            publisher.republish(effective(pushed));
+        }
+    }
+
+    /**
+     * Creates a pod's port (idempotent for the same container and interface).
+     *
+     * @param req the CNI request.
+     * @return the attachment, once the worker polls the port and the FIB routes to it.
+     */
+    CompletableFuture<PodAttachment> attach(final AttachRequest req)
+    {
+        if (pushed == null)
+        {
+            return CompletableFuture.failedFuture(new IllegalStateException(
+                "no tables yet: the node cannot attach pods before its first table push"));
+        }
+        final NodeTables.NodeInfo node = pushed.node();
+        final String key = req.containerId() + "/" + req.ifName();
+        final PodAttachment existing = attachments.get(key);
+        if (existing != null)
+        {
+            if (existing.ip() != req.ip())
+            {
+                return CompletableFuture.failedFuture(new IllegalArgumentException(key + " is already attached with "
+                    + Ip4.format(existing.ip()) + ", not " + Ip4.format(req.ip())));
+            }
+            return CompletableFuture.completedFuture(existing);
+        }
+        final String other = keyByIp.get(req.ip());
+        if (other != null)
+        {
+            return CompletableFuture.failedFuture(new IllegalArgumentException("ip: " + Ip4.format(req.ip())
+                + " is already attached to " + other));
+        }
+        if (!node.podCidr().contains(req.ip()) || req.ip() == node.gatewayIp() || req.ip() == node.podCidr().address())
+        {
+            return CompletableFuture.failedFuture(new IllegalArgumentException("ip: " + Ip4.format(req.ip())
+                + " is not a pod address of this node's pod CIDR " + node.podCidr()));
+        }
+        final long mac = req.mac() < 0 ? Ip4.podMac(req.ip()) : req.mac();
+        final PodAttachment a = new PodAttachment(req.containerId(), req.ifName(), req.netns(), req.podNamespace(),
+            req.podName(), req.ip(), mac, config.podTapName(req.ip()), node.gatewayIp(), node.gatewayMac(),
+            node.podMtu());
+        final NodePort port;
+        try
+        {
+            port = portFactory.openPodTap(a);
+        }
+        catch (final IOException e)
+        {
+            return CompletableFuture.failedFuture(new IOException("cannot create the pod port " + a.tapName()
+                + ": " + e.getMessage(), e));
+        }
+        final int id = ports.add(a.tapName(), Ports.Kind.POD, port.mac()).id();
+        return worker.submit(w -> w.attach(id, port)).thenApplyAsync(ignored ->
+        {
+            attachments.put(key, a);
+            keyByIp.put(a.ip(), key);
+            republish();
+            LOG.info(() -> "port " + a.tapName() + " up: pod " + a);
+            return a;
+        }, executor);
+    }
+
+    /**
+     * Removes a pod's port; detaching what is not attached succeeds (CNI DEL is idempotent).
+     *
+     * @param containerId container id.
+     * @param ifName      interface name.
+     * @return whether a port was removed.
+     */
+    CompletableFuture<Boolean> detach(final String containerId, final String ifName)
+    {
+        final String key = containerId + "/" + ifName;
+        final PodAttachment a = attachments.remove(key);
+        if (a == null)
+        {
+            return CompletableFuture.completedFuture(Boolean.FALSE);
+        }
+        keyByIp.remove(a.ip());
+        republish();
+        final int id = ports.idOf(a.tapName());
+        return worker.submit(w -> w.detach(id)).thenApplyAsync(removed ->
+        {
+            LOG.info(() -> "port " + a.tapName() + " down: pod " + a);
+            return Boolean.TRUE;
+        }, executor);
+    }
+
+    /** @return attachments by container/interface. */
+    List<PodAttachment> attachments()
+    {
+        return List.copyOf(attachments.values());
+    }
+
+    /**
+     * Starts tracing the next packets (VPP {@code trace add}).
+     *
+     * @param packets how many.
+     * @return completed once the worker samples.
+     */
+    CompletableFuture<Void> traceAdd(final int packets)
+    {
+        if (packets < 0 || packets > 100_000)
+        {
+            return CompletableFuture.failedFuture(new IllegalArgumentException("trace add: " + packets
+                + " is out of range 0..100000"));
+        }
+        return worker.submit(w -> w.traceAdd(packets));
+    }
+
+    /** @return health fields: node, generation, ports, attachments, uptime. */
+    Map<String, Object> health()
+    {
+        final Map<String, Object> h = new LinkedHashMap<>();
+        h.put("node", config.nodeName());
+        h.put("generation", generation());
+        h.put("ports", ports.size());
+        h.put("pods", attachments.size());
+        h.put("uptimeSeconds", (System.nanoTime() - startNanos) / 1_000_000_000L);
+        return h;
+    }
+
+    /**
+     * Answers a {@code show} query.
+     *
+     * @param what routes, neighbors, services, conntrack, stats, runtime, trace or ports.
+     * @return the lines to print.
+     */
+    CompletableFuture<List<String>> show(final String what)
+    {
+        final String w = what.toLowerCase(Locale.ROOT);
+        return switch (w)
+        {
+            case "routes" -> CompletableFuture.completedFuture(routes());
+            case "neighbors", "neighbours" -> CompletableFuture.completedFuture(neighbours());
+            case "services" -> worker.submit(wk -> wk.featureShow("services")).thenApply(l -> l != null ? l
+                : List.of("Services not enabled in this build"));
+            case "conntrack" -> worker.submit(wk -> wk.featureShow("conntrack")).thenApply(l -> l != null ? l
+                : List.of("Connection tracking not enabled in this build"));
+            case "stats" -> worker.submit(Worker::stats).thenApplyAsync(ShowFormat::stats, executor);
+            case "runtime" -> worker.submit(Worker::stats).thenApplyAsync(s -> ShowFormat.runtime(s.runtime()),
+                executor);
+            case "trace" -> worker.submit(Worker::trace).thenApply(l -> l.isEmpty()
+                ? List.of("No packets traced (use: ferry trace add N)") : l);
+            case "ports" -> worker.submit(Worker::portRows).thenApplyAsync(r -> ShowFormat.ports(r, attachments()),
+                executor);
+            default -> CompletableFuture.failedFuture(new IllegalArgumentException("show: unknown '" + what
+                + "' (routes, neighbors, services, conntrack, stats, runtime, trace, ports)"));
+        };
+    }
+
+    private List<String> routes()
+    {
+        final Snapshot s = publisher.current();
+        if (s == null)
+        {
+            return List.of("No tables yet");
+        }
+        final List<String> out = new ArrayList<>();
+        out.add("# generation " + s.generation());
+        out.addAll(s.fib().routeLines());
+        return out;
+    }
+
+    private List<String> neighbours()
+    {
+        final Snapshot s = publisher.current();
+        if (s == null)
+        {
+            return List.of("No tables yet");
+        }
+        final int uplink = ports.uplink();
+        final String dev = uplink < 0 ? "-" : ports.nameOf(uplink);
+        final Map<Integer, String> lines = new TreeMap<>(Integer::compareUnsigned);
+        for (final NodeTables.RemoteNode r : s.tables().remoteNodes())
+        {
+            lines.put(r.publicIp(), Ip4.format(r.publicIp()) + " dev " + dev + " lladdr "
+                + Ip4.formatMac(r.underlayMac()) + " PERMANENT  # node " + r.name());
+        }
+        for (final Map.Entry<Integer, Long> e : s.tables().neighbours().entrySet())
+        {
+            lines.put(e.getKey(), Ip4.format(e.getKey()) + " dev " + dev + " lladdr " + Ip4.formatMac(e.getValue())
+                + " PERMANENT");
+        }
+        for (final NodeTables.PodInfo p : s.tables().pods())
+        {
+            lines.put(p.ip(), Ip4.format(p.ip()) + " dev " + p.portName() + " lladdr " + Ip4.formatMac(p.mac())
+                + " PERMANENT  # pod " + p.namespace() + "/" + p.name());
+        }
+        if (lines.isEmpty())
+        {
+            return List.of("No neighbours");
+        }
+        return new ArrayList<>(lines.values());
+    }
+
+    /** Formats a runtime row (shared by stats and runtime). */
+    static String runtimeLine(final Graph.RuntimeRow r)
+    {
+        return String.format(Locale.ROOT, "%-20s %12d %14d %12.1f %12.2f", r.name(), r.calls(), r.packets(),
+            r.nanosPerPacket(), r.vectorsPerCall());
+    }
+}

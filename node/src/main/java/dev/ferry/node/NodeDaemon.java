@@ -1,0 +1,375 @@
+package dev.ferry.node;
+
+import dev.ferry.core.Clock;
+import dev.ferry.core.Counters;
+import dev.ferry.core.Graph;
+import dev.ferry.core.PacketPool;
+import dev.ferry.core.Ports;
+import dev.ferry.core.Stage;
+import dev.ferry.core.stage.CoreStages;
+import dev.ferry.core.stage.EthernetInput;
+import dev.ferry.core.tables.NodeTables;
+import dev.ferry.core.tables.TablesPublisher;
+import org.agrona.ErrorHandler;
+import org.agrona.concurrent.AgentRunner;
+import org.agrona.concurrent.BackoffIdleStrategy;
+import org.agrona.concurrent.CompositeAgent;
+import org.agrona.concurrent.IdleStrategy;
+
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Function;
+import java.util.logging.Logger;
+
+/**
+ * The node dataplane ({@code ferry node}): ports, the worker that runs the graph, and the API on a Unix
+ * socket.
+ *
+ * <pre>
+ *   uplink ─┐                                   ┌─► uplink
+ *   ferry0 ─┼─► worker: ethernet-input ... ─────┼─► ferry0 (host-output)
+ *   pod TAPs┘   interface-output                └─► pod TAPs
+ *                 ▲ command queue (attach, detach, show, trace)
+ *   API socket ─► API agent (control thread): push → compile → swap TablesRef
+ * </pre>
+ *
+ * <p>Lifecycle: {@link #start()} opens the uplink (packet mode) and the host TAP, binds the API socket
+ * (removing a stale one), publishes the initial tables if any, and starts the agents; {@link #stop()} stops
+ * them, closes every port, removes the socket file and frees the pool. A stopped daemon cannot be started
+ * again; build a new one (on the same socket path).
+ */
+public final class NodeDaemon implements AutoCloseable
+{
+    private static final Logger LOG = Logger.getLogger("dev.ferry.node");
+    private static final long STOP_TIMEOUT_MS = 5_000;
+
+    private final NodeConfig config;
+    private final PortFactory portFactory;
+    private final List<NodeFeature> features;
+    private final Clock clock;
+    private final NodeTables initialTables;
+    private final PacketPool pool;
+    private final Counters counters;
+    private final Ports ports = new Ports();
+    private final TablesPublisher publisher;
+    private final Worker worker;
+    private final ApiAgent api;
+    private final NodeControl control;
+    private final List<AgentRunner> runners = new ArrayList<>();
+    private volatile boolean started;
+    private volatile boolean stopped;
+
+    private NodeDaemon(final Builder b)
+    {
+        this.config = b.config;
+        this.portFactory = b.portFactory;
+        this.features = List.copyOf(b.features);
+        this.clock = b.clock;
+        this.initialTables = b.initialTables;
+        this.pool = new PacketPool(config.poolSize());
+        this.counters = Counters.inMemory(65536);
+        this.publisher = new TablesPublisher(ports, false);
+        this.worker = new Worker(pool, counters, clock, ports, features);
+        this.api = new ApiAgent(config.apiSocket());
+        this.control = new NodeControl(config, publisher, worker, portFactory, api::execute);
+        final ApiProtocol protocol = new ApiProtocol(control);
+        api.handler(protocol::handle);
+    }
+
+    /**
+     * Starts describing a daemon.
+     *
+     * @param config the configuration.
+     * @return a builder.
+     */
+    public static Builder builder(final NodeConfig config)
+    {
+        return new Builder(config);
+    }
+
+    /**
+     * Opens the ports, binds the API and starts the agents.
+     *
+     * @throws IOException when a port cannot be opened or the socket cannot be bound; nothing keeps running.
+     */
+    public synchronized void start() throws IOException
+    {
+        if (started)
+        {
+            throw new IllegalStateException("a node daemon starts once; build a new one");
+        }
+        started = true;
+        final List<NodePort> opened = new ArrayList<>();
+        try
+        {
+            if (config.underlay() == UnderlayMode.PACKET)
+            {
+                opened.add(portFactory.openUplink(config.uplink()));
+            }
+            final NodePort host = portFactory.openHostTap(config.hostTap());
+            opened.add(host);
+            final List<Stage> before = new ArrayList<>();
+            final List<Stage> after = new ArrayList<>();
+            final NodeFeature.Context ctx = new NodeFeature.Context(pool, ports, publisher, clock, counters,
+                config.seed());
+            for (final NodeFeature f : features)
+            {
+                before.addAll(f.beforeLookup(ctx));
+                after.addAll(f.afterLookup(ctx));
+            }
+            final List<Integer> ids = new ArrayList<>();
+            for (final NodePort p : opened)
+            {
+                ids.add(ports.add(p.name(), p.kind(), p.mac()).id());
+            }
+            after.add(new HostOutput(pool, ports.idOf(host.name()), host.mac(), host.peerMac()));
+            final Graph graph = CoreStages.addTo(Graph.builder(pool, counters, clock, ports).sink(worker), pool,
+                ports, publisher.ref(), clock, before, after, true).build();
+            worker.graph(graph, graph.indexOf(EthernetInput.NAME));
+            for (int i = 0; i < opened.size(); i++)
+            {
+                worker.attach(ids.get(i), opened.get(i));
+            }
+            if (initialTables != null)
+            {
+                control.push(initialTables);
+            }
+            api.bind();
+        }
+        catch (final IOException | RuntimeException e)
+        {
+            for (final NodePort p : opened)
+            {
+                p.close();
+            }
+            stopped = true;
+            pool.close();
+            counters.close();
+            throw e;
+        }
+        final ErrorHandler errors = t -> LOG.severe(() -> "agent error: " + t);
+        if (config.threading() == ThreadingMode.SHARED)
+        {
+            runners.add(new AgentRunner(idle(), errors, null, new CompositeAgent(api, worker)));
+        }
+        else
+        {
+            runners.add(new AgentRunner(idle(), errors, null, worker));
+            runners.add(new AgentRunner(idle(), errors, null, api));
+        }
+        for (final AgentRunner r : runners)
+        {
+            AgentRunner.startOnThread(r);
+        }
+        LOG.info(() -> "ferry node " + config.nodeName() + " started: " + config.underlay().name()
+            .toLowerCase(java.util.Locale.ROOT) + " mode, " + config.threading().name()
+            .toLowerCase(java.util.Locale.ROOT) + " threading, " + ports.size() + " ports, API on "
+            + config.apiSocket() + ", tables generation " + control.generation());
+    }
+
+    private static IdleStrategy idle()
+    {
+        // spin briefly, then yield, then park up to 1 ms: an idle node does not hold a core
+        return new BackoffIdleStrategy(10, 20, TimeUnit.MICROSECONDS.toNanos(1), TimeUnit.MILLISECONDS.toNanos(1));
+    }
+
+    /**
+     * Stops the agents, closes every port and removes the API socket. Idempotent.
+     */
+    public synchronized void stop()
+    {
+        if (stopped)
+        {
+            return;
+        }
+        stopped = true;
+        for (final AgentRunner r : runners)
+        {
+            r.close((int)STOP_TIMEOUT_MS, t -> LOG.warning(() -> "agent " + t.getName() + " is slow to stop"));
+        }
+        final long leaked = worker.leakedBuffers();
+        if (leaked > 0)
+        {
+            LOG.warning(() -> leaked + " packet buffers were still in use at stop");
+        }
+        pool.close();
+        counters.close();
+        LOG.info(() -> "ferry node " + config.nodeName() + " stopped");
+    }
+
+    @Override
+    public void close()
+    {
+        stop();
+    }
+
+    private <T> CompletableFuture<T> onControl(final Function<NodeControl, CompletableFuture<T>> body)
+    {
+        if (!started || stopped)
+        {
+            return CompletableFuture.failedFuture(new IllegalStateException("the node is not running"));
+        }
+        final CompletableFuture<T> result = new CompletableFuture<>();
+        api.execute(() ->
+        {
+            try
+            {
+                body.apply(control).whenComplete((v, e) ->
+                {
+                    if (e != null)
+                    {
+                        result.completeExceptionally(e);
+                    }
+                    else
+                    {
+                        result.complete(v);
+                    }
+                });
+            }
+            catch (final RuntimeException e)
+            {
+                result.completeExceptionally(e);
+            }
+        });
+        return result;
+    }
+
+    /**
+     * Applies tables in-process, as a push over the API would.
+     *
+     * @param tables the tables; their generation must grow.
+     * @return the generation applied, or the refusal.
+     */
+    public CompletableFuture<Long> push(final NodeTables tables)
+    {
+        return onControl(c -> CompletableFuture.completedFuture(c.push(tables)));
+    }
+
+    /**
+     * Attaches a pod in-process, as the CNI plugin would over the API.
+     *
+     * @param request the request.
+     * @return the attachment.
+     */
+    public CompletableFuture<PodAttachment> attach(final AttachRequest request)
+    {
+        return onControl(c -> c.attach(request));
+    }
+
+    /**
+     * Detaches a pod in-process.
+     *
+     * @param containerId container id.
+     * @param ifName      interface name.
+     * @return whether a port was removed.
+     */
+    public CompletableFuture<Boolean> detach(final String containerId, final String ifName)
+    {
+        return onControl(c -> c.detach(containerId, ifName));
+    }
+
+    /**
+     * Answers a {@code show} query in-process.
+     *
+     * @param what the query.
+     * @return the lines.
+     */
+    public CompletableFuture<List<String>> show(final String what)
+    {
+        return onControl(c -> c.show(what));
+    }
+
+    /** @return the configuration. */
+    public NodeConfig config()
+    {
+        return config;
+    }
+
+    /** @return the API socket path. */
+    public Path socket()
+    {
+        return config.apiSocket();
+    }
+
+    /** @return the generation of the snapshot the worker reads, or 0 before the first. */
+    public long generation()
+    {
+        final var s = publisher.current();
+        return s == null ? 0 : s.generation();
+    }
+
+    /** @return packet buffers still in use when the worker stopped, or -1 while it runs. */
+    public long leakedBuffers()
+    {
+        return worker.leakedBuffers();
+    }
+
+    /** Describes a daemon. */
+    public static final class Builder
+    {
+        private final NodeConfig config;
+        private PortFactory portFactory;
+        private final List<NodeFeature> features = new ArrayList<>();
+        private Clock clock = Clock.system();
+        private NodeTables initialTables;
+
+        private Builder(final NodeConfig config)
+        {
+            this.config = config;
+        }
+
+        /**
+         * @param factory opens the ports (tap-io's, or {@link MemoryPortFactory}).
+         * @return this.
+         */
+        public Builder portFactory(final PortFactory factory)
+        {
+            this.portFactory = factory;
+            return this;
+        }
+
+        /**
+         * @param feature a feature module to wire in.
+         * @return this.
+         */
+        public Builder feature(final NodeFeature feature)
+        {
+            features.add(feature);
+            return this;
+        }
+
+        /**
+         * @param time the clock.
+         * @return this.
+         */
+        public Builder clock(final Clock time)
+        {
+            this.clock = time;
+            return this;
+        }
+
+        /**
+         * @param tables tables to publish at start (from {@code --cluster}), or null.
+         * @return this.
+         */
+        public Builder initialTables(final NodeTables tables)
+        {
+            this.initialTables = tables;
+            return this;
+        }
+
+        /** @return the daemon, not started. */
+        public NodeDaemon build()
+        {
+            if (portFactory == null)
+            {
+                throw new IllegalStateException("a node daemon needs a PortFactory");
+            }
+            return new NodeDaemon(this);
+        }
+    }
+}

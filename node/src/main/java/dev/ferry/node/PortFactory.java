@@ -1,0 +1,37 @@
+package dev.ferry.node;
+
+import java.io.IOException;
+
+/**
+ * Opens the node's ports. {@code tap-io} provides the real one (AF_PACKET uplink, FFM TAPs);
+ * {@link MemoryPortFactory} keeps everything in memory.
+ */
+public interface PortFactory
+{
+    /**
+     * Opens the uplink: the NIC itself in packet mode.
+     *
+     * @param ifName the NIC's name.
+     * @return the port.
+     * @throws IOException when the NIC cannot be opened.
+     */
+    NodePort openUplink(String ifName) throws IOException;
+
+    /**
+     * Creates the host TAP ({@code ferry0}) in the node's namespace.
+     *
+     * @param name interface name.
+     * @return the port.
+     * @throws IOException when the TAP cannot be created.
+     */
+    NodePort openHostTap(String name) throws IOException;
+
+    /**
+     * Creates a pod's TAP and moves it into the pod's namespace, named and addressed as the attachment says.
+     *
+     * @param pod the attachment.
+     * @return the port.
+     * @throws IOException when the TAP cannot be created or moved.
+     */
+    NodePort openPodTap(PodAttachment pod) throws IOException;
+}

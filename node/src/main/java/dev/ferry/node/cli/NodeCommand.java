@@ -1,0 +1,113 @@
+package dev.ferry.node.cli;
+
+import dev.ferry.core.tables.NodeTables;
+import dev.ferry.node.ClusterLoader;
+import dev.ferry.node.MemoryPortFactory;
+import dev.ferry.node.NodeConfig;
+import dev.ferry.node.NodeDaemon;
+import dev.ferry.node.NodeFeature;
+import dev.ferry.node.PortFactory;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.Iterator;
+import java.util.ServiceLoader;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CountDownLatch;
+
+/**
+ * {@code ferry node --config node.yaml}: runs the node dataplane until SIGTERM.
+ *
+ * <p>Ports come from the {@link PortFactory} that a port module (tap-io) registers with
+ * {@link ServiceLoader}; features ({@link NodeFeature}) and the manifest compiler ({@link ClusterLoader}) the
+ * same way. Until the agent pushes, the tables come from {@code --cluster DIR}.
+ */
+@Command(name = "node", mixinStandardHelpOptions = true,
+    description = "Run the node dataplane (root): ports, worker, and the API on a Unix socket.")
+public final class NodeCommand implements Callable<Integer>
+{
+    @Option(names = "--config", required = true, paramLabel = "FILE", description = "node.yaml")
+    private Path config;
+
+    @Option(names = "--cluster", paramLabel = "DIR",
+        description = "tables (or manifests, with the agent module) loaded at start; overrides clusterDir")
+    private Path cluster;
+
+    @Option(names = "--memory-ports",
+        description = "use in-memory ports instead of the NIC and TAPs (a dry run of the API and tables)")
+    private boolean memoryPorts;
+
+    @Override
+    public Integer call() throws Exception
+    {
+        NodeLogging.configure();
+        NodeConfig cfg;
+        try
+        {
+            cfg = NodeConfig.load(config);
+        }
+        catch (final IllegalArgumentException e)
+        {
+            System.err.println("ferry node: " + e.getMessage());
+            return 2;
+        }
+        if (cluster != null)
+        {
+            cfg = cfg.withClusterDir(cluster);
+        }
+        final PortFactory ports = memoryPorts ? new MemoryPortFactory() : first(PortFactory.class);
+        if (ports == null)
+        {
+            System.err.println("ferry node: no port backend in this build (the tap-io module provides the NIC and"
+                + " TAP ports); use --memory-ports for a dry run");
+            return 2;
+        }
+        NodeTables tables = null;
+        if (cfg.clusterDir() != null)
+        {
+            final ClusterLoader loader = first(ClusterLoader.class);
+            try
+            {
+                tables = (loader != null ? loader : ClusterLoader.jsonFile()).load(cfg.clusterDir(), cfg.nodeName());
+            }
+            catch (final IOException | RuntimeException e)
+            {
+                System.err.println("ferry node: " + cfg.clusterDir() + ": " + e.getMessage());
+                return 2;
+            }
+        }
+        final NodeDaemon.Builder b = NodeDaemon.builder(cfg).portFactory(ports).initialTables(tables);
+        for (final NodeFeature f : ServiceLoader.load(NodeFeature.class))
+        {
+            b.feature(f);
+        }
+        final NodeDaemon daemon = b.build();
+        try
+        {
+            daemon.start();
+        }
+        catch (final IOException | RuntimeException e)
+        {
+            System.err.println("ferry node: cannot start: " + e.getMessage());
+            return 1;
+        }
+        final CountDownLatch stopped = new CountDownLatch(1);
+        Runtime.getRuntime().addShutdownHook(new Thread(() ->
+        {
+            NodeLogging.direct("INFO", "signal received, stopping");
+            daemon.stop();
+            NodeLogging.direct("INFO", "ferry node " + daemon.config().nodeName() + " stopped, ports closed");
+            stopped.countDown();
+        }, "ferry-shutdown"));
+        stopped.await();
+        return 0;
+    }
+
+    private static <T> T first(final Class<T> type)
+    {
+        final Iterator<T> it = ServiceLoader.load(type).iterator();
+        return it.hasNext() ? it.next() : null;
+    }
+}

@@ -1,0 +1,75 @@
+package dev.ferry.node;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+class NodeConfigTest
+{
+    @TempDir
+    Path dir;
+
+    private Path yaml(final String text) throws Exception
+    {
+        return Files.writeString(dir.resolve("node.yaml"), text);
+    }
+
+    @Test
+    void shouldReadAFullConfig() throws Exception
+    {
+        final NodeConfig c = NodeConfig.load(yaml("""
+            nodeName: node-a
+            apiSocket: /run/ferry/test.sock
+            clusterDir: /etc/ferry/cluster
+            uplink: eth1
+            underlay: udp
+            threading: dedicated
+            poolSize: 4096
+            metricsPort: 9101
+            podTapPrefix: fy
+            hostTap: ferry0
+            seed: 42
+            """));
+
+        assertThat(c).isEqualTo(new NodeConfig("node-a", Path.of("/run/ferry/test.sock"), Path.of("/etc/ferry/cluster"),
+            "eth1", UnderlayMode.UDP, ThreadingMode.DEDICATED, 4096, 9101, "fy", "ferry0", 42));
+        assertThat(c.podTapName(0x0af40105)).isEqualTo("fy0af40105");
+    }
+
+    @Test
+    void shouldFillDefaults() throws Exception
+    {
+        final NodeConfig c = NodeConfig.load(yaml("nodeName: node-a\nuplink: eth0\n"));
+
+        assertThat(c.apiSocket()).isEqualTo(NodeConfig.DEFAULT_SOCKET);
+        assertThat(c.underlay()).isEqualTo(UnderlayMode.PACKET);
+        assertThat(c.threading()).isEqualTo(ThreadingMode.SHARED);
+        assertThat(c.poolSize()).isEqualTo(8192);
+        assertThat(c.clusterDir()).isNull();
+        assertThat(c.podTapName(0x0af40105)).isEqualTo("tap0af40105");
+    }
+
+    @Test
+    void shouldNameTheFieldInEveryError() throws Exception
+    {
+        assertThatThrownBy(() -> NodeConfig.load(yaml("uplink: eth0\n")))
+            .hasMessageEndingWith("node.yaml: nodeName: required");
+        assertThatThrownBy(() -> NodeConfig.load(yaml("nodeName: a\nuplink: eth0\nunderlay: vxlan\n")))
+            .hasMessageEndingWith("node.yaml: underlay: 'vxlan' is not one of packet or udp");
+        assertThatThrownBy(() -> NodeConfig.load(yaml("nodeName: a\nuplink: eth0\npoolSize: 12\n")))
+            .hasMessageEndingWith("node.yaml: poolSize: 12 is out of range 256..1048576");
+        assertThatThrownBy(() -> NodeConfig.load(yaml("nodeName: a\nuplink: eth0\npoolsize: 4096\n")))
+            .hasMessageContaining("node.yaml: poolsize: unknown setting (known: apiSocket, clusterDir,");
+        assertThatThrownBy(() -> NodeConfig.load(yaml("nodeName: a\nuplink: eth0\nmetricsPort: many\n")))
+            .hasMessageEndingWith("node.yaml: metricsPort: expected a whole number, got 'many'");
+        assertThatThrownBy(() -> NodeConfig.load(yaml("nodeName: a\nuplink: eth0\npodTapPrefix: toolongpfx\n")))
+            .hasMessageContaining("podTapPrefix: 1 to 7 characters");
+        assertThatThrownBy(() -> NodeConfig.load(yaml("nodeName: [a\n")))
+            .hasMessageContaining("node.yaml: not valid YAML");
+    }
+}
