@@ -19,7 +19,7 @@ import java.util.List;
  *        └─► ip4-input ─► [service stages] ─► ip4-lookup ─┬─► ip4-rewrite ─► interface-output
  *                                                         ├─► [vxlan-encap ...]
  *                                                         ├─► ip4-local ─► (echo reply) ip4-lookup
- *                                                         └─► icmp-error ─► ip4-lookup
+ *                                                         └─► icmp-error ─► [service stages] ip4-lookup
  * </pre>
  */
 public final class CoreStages
@@ -60,7 +60,8 @@ public final class CoreStages
             b.add(s);
         }
         b.add(new Ip4Local(pool, hostAttached));
-        b.add(new IcmpError(pool, ports, tables, clock));
+        // errors about translated packets must pass the NAT stages, as netfilter translates RELATED packets
+        b.add(new IcmpError(pool, ports, tables, clock, 1000, 50, afterInput));
         b.add(new Ip4Rewrite(pool, tables));
         b.add(new InterfaceOutput(pool));
         return b;

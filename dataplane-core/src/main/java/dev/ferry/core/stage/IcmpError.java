@@ -30,7 +30,8 @@ import java.util.List;
  * unspecified address. Errors are rate limited by a token bucket (like Linux
  * {@code net.ipv4.icmp_msgs_per_sec} 1000 and burst 50) driven by the injected clock.
  *
- * <p>Input: packets marked by another stage. Next edge: {@code ip4-lookup} (the error is routed back).
+ * <p>Input: packets marked by another stage. Next edge: {@code ip4-lookup} (the error is routed back), or the
+ * first NAT stage when Services are wired in (the error is translated back first).
  * Drops: suppressed by the rules above, rate limited.
  */
 public final class IcmpError implements Stage
@@ -82,6 +83,7 @@ public final class IcmpError implements Stage
     private final Clock clock;
     private final long nanosPerToken;
     private final long burst;
+    private final String nextStage;
     private final Ip4Header ip = new Ip4Header();
     private final IcmpHeader icmp = new IcmpHeader();
     private long tokens;
@@ -99,6 +101,25 @@ public final class IcmpError implements Stage
     public IcmpError(final PacketPool pool, final Ports ports, final TablesRef<Snapshot> tables, final Clock clock,
         final int ratePerSecond, final int burst)
     {
+        this(pool, ports, tables, clock, ratePerSecond, burst, Ip4Lookup.NAME);
+    }
+
+    /**
+     * An icmp-error whose errors go to a named stage instead of {@code ip4-lookup}: with Services, the first
+     * NAT stage, so that an error about a translated packet is translated back like any related packet.
+     *
+     * @param pool          packet pool.
+     * @param ports         ports.
+     * @param tables        the tables.
+     * @param clock         time for the rate limiter.
+     * @param ratePerSecond errors allowed per second.
+     * @param burst         errors allowed in a burst.
+     * @param nextStage     the stage that receives the errors.
+     */
+    public IcmpError(final PacketPool pool, final Ports ports, final TablesRef<Snapshot> tables, final Clock clock,
+        final int ratePerSecond, final int burst, final String nextStage)
+    {
+        this.nextStage = nextStage;
         this.pool = pool;
         this.ports = ports;
         this.tables = tables;
@@ -143,7 +164,7 @@ public final class IcmpError implements Stage
     @Override
     public List<String> nextNames()
     {
-        return List.of(Ip4Lookup.NAME);
+        return List.of(nextStage);
     }
 
     @Override

@@ -1,0 +1,74 @@
+package dev.ferry.nat;
+
+import java.io.IOException;
+
+/**
+ * The connection-tracking operations that the NAT stages use: exactly the shape of
+ * {@code dev.ferry.conntrack.ConntrackTable}, so that the stages can be tested with a plain map and run
+ * with the off-heap table. A flow's two tuples are netfilter's: the reply tuple is what replies look like
+ * after NAT, so a translation is the difference between the tuples. ICMP echo puts the identifier in both
+ * port fields.
+ */
+interface FlowTable
+{
+    /** Direction of a packet that matches the original tuple. */
+    int ORIGINAL = 0;
+    /** Direction of a packet that matches the reply tuple. */
+    int REPLY = 1;
+    /** Lookup result: no entry. */
+    long MISS = -1;
+
+    /** Called when an entry leaves the table (closed, timed out, flushed, evicted). */
+    interface RemovalListener
+    {
+        /**
+         * @param table the table.
+         * @param entry the entry, still readable during the call.
+         */
+        void removed(FlowTable table, int entry);
+    }
+
+    long lookup(int zone, int proto, int srcIp, int dstIp, int srcPort, int dstPort);
+
+    int insert(int zone, int proto, int oSrc, int oDst, int oSport, int oDport, int rSrc, int rDst, int rSport,
+        int rDport);
+
+    boolean tupleInUse(int zone, int proto, int src, int dst, int sport, int dport);
+
+    int origSrc(int e);
+
+    int origDst(int e);
+
+    int origSrcPort(int e);
+
+    int origDstPort(int e);
+
+    int replySrc(int e);
+
+    int replyDst(int e);
+
+    int replySrcPort(int e);
+
+    int replyDstPort(int e);
+
+    int protocol(int e);
+
+    /**
+     * @param e a TCP entry being removed.
+     * @return whether it expired after a full TIME_WAIT of at least 2 × MSL in the table, so that its
+     *         translated port needs no further quarantine.
+     */
+    boolean servedTimeWait(int e);
+
+    boolean update(int entry, int direction, int tcpFlags, int bytes);
+
+    void remove(int e);
+
+    int expire(int budget);
+
+    int flushUdpEndpoint(int ip, int port);
+
+    void removalListener(RemovalListener l);
+
+    void dump(Appendable out) throws IOException;
+}

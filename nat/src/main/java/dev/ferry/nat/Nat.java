@@ -1,0 +1,225 @@
+package dev.ferry.nat;
+
+import dev.ferry.conntrack.ConntrackTable;
+import dev.ferry.core.Clock;
+import dev.ferry.core.Counters;
+import dev.ferry.core.PacketPool;
+import dev.ferry.core.Stage;
+import dev.ferry.core.route.Ip4;
+import dev.ferry.core.tables.Snapshot;
+import dev.ferry.core.tables.TablesPublisher;
+
+import java.io.IOException;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+
+/**
+ * Kubernetes Services and masquerade for one worker: the entry type of module {@code nat}.
+ *
+ * <p>Registers a part compiler with the {@link TablesPublisher} that turns {@code NodeTables.services()}
+ * and the cluster settings into an immutable Service table, and builds the two stages that go between
+ * {@code ip4-input} and {@code ip4-lookup}:
+ *
+ * <pre>
+ *  ip4-input ─► nat44-in ──(tracked: apply binding)──────────────────────────────► ip4-lookup
+ *                  │ miss
+ *                  ▼
+ *               nat44-new ─(Service: choose endpoint, DNAT, masquerade? SNAT)─────► ip4-lookup
+ *                  └──────(no endpoint: REJECT) ──► icmp-error ──► ip4-lookup
+ *
+ *  CoreStages.addTo(builder, pool, ports, publisher.ref(), clock, nat.stages(), tunnelStages, host)
+ * </pre>
+ *
+ * <p>Mutable state (flow table, affinity, port allocator, seeded random source) lives with the stages;
+ * the control side reaches it only through a command queue, which the UDP flush on endpoint removal uses.
+ * Counters: {@value #COUNTER_SESSIONS_CREATED}, {@value #COUNTER_PORTS_EXHAUSTED},
+ * {@value #COUNTER_AFFINITY_HITS}, {@value #COUNTER_REJECTS}, {@value #COUNTER_FRONTEND_LOOKUPS},
+ * {@value #COUNTER_FRONTEND_PROBES}, {@value #COUNTER_UDP_FLUSHED}, {@value #COUNTER_COMMANDS_DROPPED}.
+ */
+public final class Nat
+{
+    /** Counter: flows created by nat44-new. */
+    public static final String COUNTER_SESSIONS_CREATED = "nat/sessions-created";
+    /** Counter: new flows dropped because no masquerade port was free toward their destination. */
+    public static final String COUNTER_PORTS_EXHAUSTED = "nat/masquerade-ports-exhausted";
+    /** Counter: new connections sent to the endpoint remembered by ClientIP affinity. */
+    public static final String COUNTER_AFFINITY_HITS = "nat/affinity-hits";
+    /** Counter: packets answered with ICMP port unreachable (no endpoint, or a port no Service serves). */
+    public static final String COUNTER_REJECTS = "nat/rejects";
+    /** Counter: Service frontend lookups. */
+    public static final String COUNTER_FRONTEND_LOOKUPS = "nat/frontend-lookups";
+    /** Counter: slots probed by those lookups (independent of the number of Services). */
+    public static final String COUNTER_FRONTEND_PROBES = "nat/frontend-probes";
+    /** Counter: UDP flows flushed because their endpoint left the Service. */
+    public static final String COUNTER_UDP_FLUSHED = "nat/udp-flows-flushed";
+    /** Counter: control commands lost because the command queue was full. */
+    public static final String COUNTER_COMMANDS_DROPPED = "nat/commands-dropped";
+
+    private static final System.Logger LOG = System.getLogger(Nat.class.getName());
+
+    /** How a Service port chooses among its endpoints for a new flow. */
+    public enum Balancing
+    {
+        /** Uniform random, what kube-proxy's iptables {@code statistic} chain gives. */
+        RANDOM,
+        /** Maglev consistent hashing of the flow's 5-tuple. */
+        MAGLEV
+    }
+
+    /**
+     * Worker options.
+     *
+     * @param balancing          endpoint choice.
+     * @param seed               seed of the random choice and of the port hash (replay fixes it).
+     * @param affinityCapacity   ClientIP affinity entries.
+     * @param quarantineCapacity TCP port quarantine entries.
+     */
+    public record Options(Balancing balancing, long seed, int affinityCapacity, int quarantineCapacity)
+    {
+        /**
+         * @param seed the seed.
+         * @return random balancing, 64 Ki affinity and quarantine entries.
+         */
+        public static Options defaults(final long seed)
+        {
+            return new Options(Balancing.RANDOM, seed, 65536, 65536);
+        }
+
+        /**
+         * @param value endpoint choice.
+         * @return a copy with that choice.
+         */
+        public Options balancing(final Balancing value)
+        {
+            return new Options(value, seed, affinityCapacity, quarantineCapacity);
+        }
+    }
+
+    private final TablesPublisher publisher;
+    private final int slot;
+    private final NatState state;
+    private final List<Stage> stages;
+    private final Counters counters;
+    private long[] lastUdpEndpoints = new long[0];
+
+    /**
+     * Builds the NAT of one worker: registers its part compiler (call it before the first publish) and its
+     * table listener, and creates the stages.
+     *
+     * @param pool      the worker's packet pool.
+     * @param publisher the tables publisher.
+     * @param clock     time (affinity, port quarantine, flow timeouts).
+     * @param counters  where the NAT counters are registered.
+     * @param options   balancing, seed and table sizes.
+     * @param conntrack the worker's connection-tracking table; the NAT installs its removal listener.
+     * @return the NAT.
+     */
+    public static Nat create(final PacketPool pool, final TablesPublisher publisher, final Clock clock,
+        final Counters counters, final Options options, final ConntrackTable conntrack)
+    {
+        return new Nat(pool, publisher, clock, counters, options, new ConntrackFlows(conntrack, clock));
+    }
+
+    Nat(final PacketPool pool, final TablesPublisher publisher, final Clock clock, final Counters counters,
+        final Options options, final FlowTable flows)
+    {
+        this.publisher = publisher;
+        this.counters = counters;
+        final boolean maglev = options.balancing() == Balancing.MAGLEV;
+        this.slot = publisher.register((tables, fib, previous) -> ServiceTable.compile(tables, maglev,
+            (ServiceTable)previous));
+        this.state = new NatState(flows, clock, counters, options.seed(), options.affinityCapacity(),
+            options.quarantineCapacity());
+        this.stages = List.of(new Nat44In(pool, state), new Nat44New(pool, state, publisher.ref(), slot));
+        publisher.onPublish(this::published);
+    }
+
+    /** @return the stages to wire between ip4-input and ip4-lookup, the receiving one first. */
+    public List<Stage> stages()
+    {
+        return stages;
+    }
+
+    /** @return this module's slot in {@link Snapshot#parts()}. */
+    public int slot()
+    {
+        return slot;
+    }
+
+    private void published(final Snapshot s)
+    {
+        final ServiceTable st = s.part(slot);
+        final long[] now = st.udpEndpoints();
+        for (final long ep : lastUdpEndpoints)
+        {
+            if (Arrays.binarySearch(now, ep) < 0)
+            {
+                if (!state.offer(new NatState.FlushUdp((int)(ep >>> 16), (int)(ep & 0xffff))))
+                {
+                    counters.increment(counters.register(COUNTER_COMMANDS_DROPPED));
+                }
+            }
+        }
+        lastUdpEndpoints = now;
+    }
+
+    /**
+     * {@code ferry show services}: the Service table in the style of {@code ipvsadm -Ln}, with the Services
+     * that carry no dataplane state listed as "not proxied" with the reason.
+     *
+     * @return the text, one line per frontend, endpoint or remark.
+     */
+    public String showServices()
+    {
+        final Snapshot s = publisher.current();
+        final StringBuilder sb = new StringBuilder();
+        sb.append("Prot LocalAddress:Port      Service (frontend)  Scheduler Flags\n");
+        sb.append("  -> RemoteAddress:Port      Conditions\n");
+        if (s == null)
+        {
+            return sb.append("(no tables published)\n").toString();
+        }
+        final ServiceTable st = s.part(slot);
+        for (final String line : st.rendering)
+        {
+            sb.append(line).append('\n');
+        }
+        return sb.toString();
+    }
+
+    /**
+     * Writes the flow table in {@code conntrack -L} style (the CLI's conntrack dump hook). Call it from the
+     * worker thread, or when the worker is stopped (replay's end).
+     *
+     * @param out where to write.
+     * @throws IOException when writing fails.
+     */
+    public void dumpConntrack(final Appendable out) throws IOException
+    {
+        state.flows.dump(out);
+    }
+
+    /**
+     * Takes the log lines the worker recorded (masquerade port exhaustion, one per destination per minute),
+     * writes each to the {@code System.Logger} at WARNING, and returns them. Call it from the control side.
+     *
+     * @return the new lines.
+     */
+    public List<String> drainLog()
+    {
+        final List<String> lines = new ArrayList<>();
+        for (long[] r = state.pollExhaustion(); r != null; r = state.pollExhaustion())
+        {
+            final long key = r[0];
+            final int proto = (int)(key >>> 48);
+            final String line = "masquerade source ports exhausted toward " + (proto == 6 ? "TCP " : proto == 17
+                ? "UDP " : "proto " + proto + " ") + Ip4.format((int)key) + ":" + (key >>> 32 & 0xffff)
+                + ": new connections to it are dropped (counter " + COUNTER_PORTS_EXHAUSTED + "); widen"
+                + " masqueradePortMin/Max or spread the load over more destinations";
+            LOG.log(System.Logger.Level.WARNING, line);
+            lines.add(line);
+        }
+        return lines;
+    }
+}

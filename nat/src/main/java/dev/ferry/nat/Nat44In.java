@@ -1,0 +1,306 @@
+package dev.ferry.nat;
+
+import dev.ferry.core.DropReason;
+import dev.ferry.core.PacketPool;
+import dev.ferry.core.PacketVector;
+import dev.ferry.core.Stage;
+import dev.ferry.core.header.Checksum;
+import dev.ferry.core.header.IcmpHeader;
+import dev.ferry.core.header.Ip4Header;
+import dev.ferry.core.header.Wire;
+import dev.ferry.core.stage.Ip4Lookup;
+
+import java.lang.foreign.MemorySegment;
+import java.util.List;
+
+/**
+ * nat44-in: the fast path. One flow-table lookup per packet; a tracked flow gets its binding applied from
+ * the entry's two tuples (DNAT, SNAT, or their reverse on replies), never recomputed from the Service tables.
+ *
+ * <pre>
+ *              ┌─ hit:  update TCP state, rewrite addresses/ports (RFC 1624) ──► ip4-lookup
+ *  ip4-input ──┤─ ICMP error quoting a tracked flow: rewrite outer and inner ──► ip4-lookup
+ *              └─ miss, or an ICMP error about no tracked flow ───────────────► nat44-new
+ *  (untracked protocols, non-first fragments, ICMP other than echo and errors ► ip4-lookup)
+ * </pre>
+ *
+ * <p>Before the vector it drains the control side's command queue (UDP flushes of removed endpoints) and
+ * gives the flow table a bounded expiry budget. Drops: truncated L4 headers, packets that are INVALID for
+ * the tracked TCP state (kube-proxy drops {@code ctstate INVALID}).
+ */
+final class Nat44In implements Stage
+{
+    static final String NAME = "nat44-in";
+    static final int NEXT_LOOKUP = 0;
+    static final int NEXT_NEW = 1;
+
+    /** Why nat44-in drops a packet. */
+    enum Drop implements DropReason
+    {
+        /** TCP, UDP or ICMP header shorter than its minimum. */
+        L4_TRUNCATED(1, "TCP/UDP/ICMP header truncated"),
+        /** The tracked TCP state refuses the packet. */
+        INVALID(2, "packet invalid for the tracked TCP connection state (conntrack INVALID)");
+
+        private final int id;
+        private final String sentence;
+
+        Drop(final int id, final String sentence)
+        {
+            this.id = id;
+            this.sentence = sentence;
+        }
+
+        @Override
+        public int id()
+        {
+            return id;
+        }
+
+        @Override
+        public String sentence()
+        {
+            return sentence;
+        }
+    }
+
+    private final PacketPool pool;
+    private final NatState state;
+    private final Ip4Header ip = new Ip4Header();
+
+    Nat44In(final PacketPool pool, final NatState state)
+    {
+        this.pool = pool;
+        this.state = state;
+    }
+
+    @Override
+    public String name()
+    {
+        return NAME;
+    }
+
+    @Override
+    public List<String> nextNames()
+    {
+        return List.of(Ip4Lookup.NAME, Nat44New.NAME);
+    }
+
+    @Override
+    public List<Drop> dropReasons()
+    {
+        return List.of(Drop.values());
+    }
+
+    @Override
+    public void process(final PacketVector in, final Next out)
+    {
+        final NatState state = this.state;
+        state.drainCommands();
+        state.flows.expire(NatState.EXPIRE_BUDGET);
+        // copied to locals: the loop below reads them per packet
+        final FlowTable flows = state.flows;
+        final PacketPool pool = this.pool;
+        final MemorySegment mem = pool.memory();
+        final Ip4Header ip = this.ip;
+        final int n = in.count();
+        for (int i = 0; i < n; i++)
+        {
+            final int h = in.get(i);
+            final long ipOff = pool.frameOffset(h) + pool.l3Offset(h);
+            ip.wrap(mem, ipOff);
+            final int proto = ip.protocol();
+            if (ip.isLaterFragment())
+            {
+                out.next(h, NEXT_LOOKUP);
+                continue;
+            }
+            final long l4 = ip.payloadOffset();
+            final int l4Len = ip.payloadLength();
+            final int sport;
+            final int dport;
+            int tcpFlags = 0;
+            if (proto == Ip4Header.PROTO_TCP || proto == Ip4Header.PROTO_UDP)
+            {
+                if (l4Len < (proto == Ip4Header.PROTO_TCP ? 20 : 8))
+                {
+                    out.drop(h, Drop.L4_TRUNCATED);
+                    continue;
+                }
+                sport = Wire.u16(mem, l4);
+                dport = Wire.u16(mem, l4 + 2);
+                if (proto == Ip4Header.PROTO_TCP)
+                {
+                    tcpFlags = Wire.u8(mem, l4 + 13);
+                }
+            }
+            else if (proto == Ip4Header.PROTO_ICMP)
+            {
+                if (l4Len < IcmpHeader.LENGTH)
+                {
+                    out.drop(h, Drop.L4_TRUNCATED);
+                    continue;
+                }
+                final int type = Wire.u8(mem, l4);
+                if (type != IcmpHeader.TYPE_ECHO_REQUEST && type != IcmpHeader.TYPE_ECHO_REPLY)
+                {
+                    if (isError(type) && !ip.isFragment())
+                    {
+                        out.next(h, translateError(h, mem, ipOff, l4, l4Len, out) ? NEXT_LOOKUP : NEXT_NEW);
+                    }
+                    else
+                    {
+                        out.next(h, NEXT_LOOKUP);
+                    }
+                    continue;
+                }
+                sport = Wire.u16(mem, l4 + 4);
+                dport = sport;
+            }
+            else
+            {
+                out.next(h, NEXT_LOOKUP);
+                continue;
+            }
+            final int src = ip.src();
+            final int dst = ip.dst();
+            final long r = flows.lookup(0, proto, src, dst, sport, dport);
+            if (r == FlowTable.MISS)
+            {
+                out.next(h, NEXT_NEW);
+                continue;
+            }
+            if (!applyTracked(flows, mem, ipOff, l4, l4Len, proto, r, tcpFlags, ip.totalLength()))
+            {
+                out.drop(h, Drop.INVALID);
+                continue;
+            }
+            out.traceDetail(h, r >>> 1, r & 1);
+            out.next(h, NEXT_LOOKUP);
+        }
+    }
+
+    /**
+     * Applies a tracked flow's binding to a packet: accounts it to the entry (TCP state), then rewrites it to
+     * the other direction's tuple. Shared with nat44-new, which looks again for packets whose flow an earlier
+     * packet of the same vector created.
+     *
+     * @return false when the entry's TCP state refuses the packet (nothing was rewritten).
+     */
+    static boolean applyTracked(final FlowTable flows, final MemorySegment mem, final long ipOff, final long l4,
+        final int l4Len, final int proto, final long r, final int tcpFlags, final int totalLength)
+    {
+        final int e = (int)(r >>> 1);
+        final int dir = (int)(r & 1);
+        if (!flows.update(e, dir, tcpFlags, totalLength))
+        {
+            return false;
+        }
+        if (dir == FlowTable.ORIGINAL)
+        {
+            Rewrite.apply(mem, ipOff, l4, l4Len, proto, flows.replyDst(e), flows.replySrc(e),
+                flows.replyDstPort(e), flows.replySrcPort(e));
+        }
+        else
+        {
+            Rewrite.apply(mem, ipOff, l4, l4Len, proto, flows.origDst(e), flows.origSrc(e),
+                flows.origDstPort(e), flows.origSrcPort(e));
+        }
+        return true;
+    }
+
+    static boolean isError(final int type)
+    {
+        return type == IcmpHeader.TYPE_DEST_UNREACHABLE || type == IcmpHeader.TYPE_TIME_EXCEEDED
+            || type == 4 || type == 5 || type == 12;
+    }
+
+    /**
+     * Translates an ICMP error whose quoted packet belongs to a tracked flow (netfilter's
+     * {@code nf_nat_icmp_reply_translation}): the quoted packet travelled in one direction, already
+     * translated, so it is restored to that direction's tuple; the error itself travels in the other
+     * direction and is translated like any packet of it. The ICMP checksum is recomputed over the message.
+     *
+     * @return whether the error matched a flow and was translated.
+     */
+    private boolean translateError(final int h, final MemorySegment mem, final long ipOff, final long l4,
+        final int l4Len, final Next out)
+    {
+        final long inner = l4 + IcmpHeader.LENGTH;
+        final int innerLen = l4Len - IcmpHeader.LENGTH;
+        if (innerLen < Ip4Header.MIN_LENGTH)
+        {
+            return false;
+        }
+        final int ihl = (Wire.u8(mem, inner) & 0x0f) << 2;
+        if (ihl < Ip4Header.MIN_LENGTH || innerLen < ihl + 8)
+        {
+            return false;
+        }
+        final int iproto = Wire.u8(mem, inner + 9);
+        final long il4 = inner + ihl;
+        final int isrc = Wire.u32(mem, inner + Ip4Header.SRC_OFFSET);
+        final int idst = Wire.u32(mem, inner + Ip4Header.DST_OFFSET);
+        final int isport;
+        final int idport;
+        if (iproto == Ip4Header.PROTO_TCP || iproto == Ip4Header.PROTO_UDP)
+        {
+            isport = Wire.u16(mem, il4);
+            idport = Wire.u16(mem, il4 + 2);
+        }
+        else if (iproto == Ip4Header.PROTO_ICMP)
+        {
+            final int t = Wire.u8(mem, il4);
+            if (t != IcmpHeader.TYPE_ECHO_REQUEST && t != IcmpHeader.TYPE_ECHO_REPLY)
+            {
+                return false;
+            }
+            isport = Wire.u16(mem, il4 + 4);
+            idport = isport;
+        }
+        else
+        {
+            return false;
+        }
+        final FlowTable flows = state.flows;
+        final long r = flows.lookup(0, iproto, idst, isrc, idport, isport);
+        if (r == FlowTable.MISS)
+        {
+            return false;
+        }
+        final int e = (int)(r >>> 1);
+        final int dir = (int)(r & 1);
+        final int innerAvail = innerLen - ihl;
+        final int outerSrc = Wire.u32(mem, ipOff + Ip4Header.SRC_OFFSET);
+        final int outerDst = Wire.u32(mem, ipOff + Ip4Header.DST_OFFSET);
+        final boolean dnat = flows.replySrc(e) != flows.origDst(e);
+        final boolean snat = flows.replyDst(e) != flows.origSrc(e);
+        if (dir == FlowTable.REPLY)
+        {
+            // the quoted packet went out in the original direction: restore it; the error travels as a reply
+            // does, and only the translations the flow has are undone on the outer header (a router's source
+            // address stays when the flow was only masqueraded)
+            Rewrite.apply(mem, inner, il4, innerAvail, iproto, flows.origSrc(e), flows.origDst(e),
+                flows.origSrcPort(e), flows.origDstPort(e));
+            Rewrite.apply(mem, ipOff, l4, 0, Ip4Header.PROTO_ICMP, dnat ? flows.origDst(e) : outerSrc,
+                snat ? flows.origSrc(e) : outerDst, 0, 0);
+        }
+        else
+        {
+            Rewrite.apply(mem, inner, il4, innerAvail, iproto, flows.replySrc(e), flows.replyDst(e),
+                flows.replySrcPort(e), flows.replyDstPort(e));
+            Rewrite.apply(mem, ipOff, l4, 0, Ip4Header.PROTO_ICMP, snat ? flows.replyDst(e) : outerSrc,
+                dnat ? flows.replySrc(e) : outerDst, 0, 0);
+        }
+        Wire.u16(mem, l4 + 2, 0);
+        Wire.u16(mem, l4 + 2, Checksum.compute(mem, l4, l4Len));
+        out.traceDetail(h, e, dir | 2);
+        return true;
+    }
+
+    @Override
+    public String formatTrace(final long a, final long b)
+    {
+        return ((b & 2) != 0 ? "ICMP error of flow " : "flow ") + a + ((b & 1) == 0 ? " original" : " reply");
+    }
+}

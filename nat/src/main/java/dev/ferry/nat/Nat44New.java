@@ -1,0 +1,391 @@
+package dev.ferry.nat;
+
+import dev.ferry.core.DropReason;
+import dev.ferry.core.PacketPool;
+import dev.ferry.core.PacketVector;
+import dev.ferry.core.Stage;
+import dev.ferry.core.header.IcmpHeader;
+import dev.ferry.core.header.Ip4Header;
+import dev.ferry.core.header.Wire;
+import dev.ferry.core.route.Ip4;
+import dev.ferry.core.stage.IcmpError;
+import dev.ferry.core.stage.Ip4Lookup;
+import dev.ferry.core.tables.Fib;
+import dev.ferry.core.tables.Snapshot;
+import dev.ferry.core.tables.TablesRef;
+
+import java.lang.foreign.MemorySegment;
+import java.util.List;
+
+/**
+ * nat44-new: the slow path for packets of no tracked flow. Service frontend lookup, endpoint choice,
+ * DNAT, the masquerade decision (kube-proxy's KUBE-MARK-MASQ rules), SNAT with port allocation, and the
+ * flow entry that later packets and replies use.
+ *
+ * <pre>
+ *            ┌─ Service frontend, endpoint usable: DNAT (+ SNAT), insert flow ─────────► ip4-lookup
+ *            ├─ Service frontend, no endpoint at all: REJECT (ICMP port unreachable) ──► icmp-error
+ *            ├─ ClusterIP on a port it does not serve: REJECT (as nftables kube-proxy) ► icmp-error
+ *  nat44-in ─┤─ pod → outside the cluster CIDR through the uplink: SNAT, insert flow ──► ip4-lookup
+ *            └─ anything else: untracked ───────────────────────────────────────────► ip4-lookup
+ * </pre>
+ *
+ * <p>Masquerade happens where kube-proxy marks KUBE-MARK-MASQ: every Service packet with
+ * {@code masqueradeAll}; a ClusterIP packet whose source is outside the cluster CIDR; externally reachable
+ * frontends (NodePort, externalIPs, LoadBalancer IPs) under {@code externalTrafficPolicy: Cluster}; under
+ * policy Local, traffic from this node's own addresses (which also uses all cluster endpoints, as pods do);
+ * and hairpin, where the chosen endpoint is the client itself. Drops: each with its own reason below.
+ */
+final class Nat44New implements Stage
+{
+    static final String NAME = "nat44-new";
+    static final int NEXT_LOOKUP = 0;
+    static final int NEXT_ICMP_ERROR = 1;
+
+    /** Why nat44-new drops a packet. */
+    enum Drop implements DropReason
+    {
+        /** externalTrafficPolicy Local and no endpoint on this node. */
+        NO_LOCAL_ENDPOINT_EXTERNAL(1, "externalTrafficPolicy Local and no usable endpoint on this node"),
+        /** internalTrafficPolicy Local and no endpoint on this node. */
+        NO_LOCAL_ENDPOINT_INTERNAL(2, "internalTrafficPolicy Local and no usable endpoint on this node"),
+        /** No free masquerade port toward the destination. */
+        PORTS_EXHAUSTED(3, "masquerade source ports toward the destination exhausted"),
+        /** The flow table refused the new entry. */
+        TABLE_FULL(4, "connection tracking table full"),
+        /** The flow table refused the first packet for its TCP state. */
+        INVALID(5, "first packet invalid for a new TCP connection (conntrack INVALID)"),
+        /** ICMP echo to a ClusterIP. */
+        CLUSTER_IP_ECHO(6, "ICMP echo to a ClusterIP is not answered (as with kube-proxy iptables)"),
+        /** Destination in a Service CIDR that no Service holds. */
+        NO_SERVICE(7, "destination in a Service CIDR but no Service has that address"),
+        /** A packet of a flow created earlier in the same vector, refused by its TCP state. */
+        INVALID_TRACKED(8, "packet invalid for the tracked TCP connection state (conntrack INVALID)");
+
+        private final int id;
+        private final String sentence;
+
+        Drop(final int id, final String sentence)
+        {
+            this.id = id;
+            this.sentence = sentence;
+        }
+
+        @Override
+        public int id()
+        {
+            return id;
+        }
+
+        @Override
+        public String sentence()
+        {
+            return sentence;
+        }
+    }
+
+    private static final int TRACE_UNTRACKED = 0;
+    private static final int TRACE_SERVICE = 1;
+    private static final int TRACE_MASQUERADE = 2;
+    private static final int TRACE_REJECT = 3;
+    private static final int TRACE_TRACKED = 4;
+
+    private final PacketPool pool;
+    private final NatState state;
+    private final TablesRef<Snapshot> tables;
+    private final int slot;
+    private final Ip4Header ip = new Ip4Header();
+    private long probes;
+
+    Nat44New(final PacketPool pool, final NatState state, final TablesRef<Snapshot> tables, final int slot)
+    {
+        this.pool = pool;
+        this.state = state;
+        this.tables = tables;
+        this.slot = slot;
+    }
+
+    @Override
+    public String name()
+    {
+        return NAME;
+    }
+
+    @Override
+    public List<String> nextNames()
+    {
+        return List.of(Ip4Lookup.NAME, IcmpError.NAME);
+    }
+
+    @Override
+    public List<Drop> dropReasons()
+    {
+        return List.of(Drop.values());
+    }
+
+    @Override
+    public void process(final PacketVector in, final Next out)
+    {
+        final Snapshot snap = tables.lvCurrent();
+        final ServiceTable st = snap.part(slot);
+        final Fib fib = snap.fib();
+        final long now = state.clock.nanos();
+        final PacketPool pool = this.pool;
+        final MemorySegment mem = pool.memory();
+        final Ip4Header ip = this.ip;
+        final int n = in.count();
+        probes = 0;
+        for (int i = 0; i < n; i++)
+        {
+            final int h = in.get(i);
+            final long ipOff = pool.frameOffset(h) + pool.l3Offset(h);
+            ip.wrap(mem, ipOff);
+            final int proto = ip.protocol();
+            final long l4 = ip.payloadOffset();
+            final int sport;
+            final int dport;
+            int tcpFlags = 0;
+            if (proto == Ip4Header.PROTO_TCP || proto == Ip4Header.PROTO_UDP)
+            {
+                sport = Wire.u16(mem, l4);
+                dport = Wire.u16(mem, l4 + 2);
+                if (proto == Ip4Header.PROTO_TCP)
+                {
+                    tcpFlags = Wire.u8(mem, l4 + 13);
+                }
+            }
+            else if (proto == Ip4Header.PROTO_ICMP && (Wire.u8(mem, l4) == IcmpHeader.TYPE_ECHO_REQUEST
+                || Wire.u8(mem, l4) == IcmpHeader.TYPE_ECHO_REPLY))
+            {
+                sport = Wire.u16(mem, l4 + 4);
+                dport = sport;
+            }
+            else
+            {
+                out.traceDetail(h, TRACE_UNTRACKED, 0);
+                out.next(h, NEXT_LOOKUP);
+                continue;
+            }
+            final int src = ip.src();
+            final int dst = ip.dst();
+            // an earlier packet of this vector may have created the flow since nat44-in looked (VPP's
+            // nat44-ed slow path looks again too): a SYN and its SYN-ACK in one vector, a burst of UDP
+            final long r = state.flows.lookup(0, proto, src, dst, sport, dport);
+            if (r != FlowTable.MISS)
+            {
+                if (Nat44In.applyTracked(state.flows, mem, ipOff, l4, ip.payloadLength(), proto, r, tcpFlags,
+                    ip.totalLength()))
+                {
+                    out.traceDetail(h, TRACE_TRACKED, r >>> 1);
+                    out.next(h, NEXT_LOOKUP);
+                }
+                else
+                {
+                    out.drop(h, Drop.INVALID_TRACKED);
+                }
+                continue;
+            }
+            if (proto == Ip4Header.PROTO_ICMP && Wire.u8(mem, l4) == IcmpHeader.TYPE_ECHO_REPLY)
+            {
+                out.traceDetail(h, TRACE_UNTRACKED, 0);
+                out.next(h, NEXT_LOOKUP);
+                continue;
+            }
+            final int fe = proto == Ip4Header.PROTO_ICMP ? ServiceTable.NONE : frontend(st, proto, dst, dport);
+            if (fe >= 0)
+            {
+                service(h, st, fe, mem, ipOff, l4, proto, src, dst, sport, dport, tcpFlags, now, out);
+                continue;
+            }
+            if (frontend(st, 0, dst, 0) == ServiceTable.CLUSTER_IP_MARK)
+            {
+                if (proto == Ip4Header.PROTO_ICMP)
+                {
+                    out.drop(h, Drop.CLUSTER_IP_ECHO);
+                }
+                else
+                {
+                    reject(h, out);
+                }
+                continue;
+            }
+            if (st.inServiceCidr(dst))
+            {
+                out.drop(h, Drop.NO_SERVICE);
+                continue;
+            }
+            if (st.inClusterCidr(src) && !st.inClusterCidr(dst) && !st.nonMasquerade(dst)
+                && fib.lookup(dst) >= 0 && fib.kind(fib.lookup(dst)) == Fib.UPLINK)
+            {
+                translate(h, st, mem, ipOff, l4, proto, src, dst, sport, dport, dst, dport, true, tcpFlags, now,
+                    out);
+                continue;
+            }
+            out.traceDetail(h, TRACE_UNTRACKED, 0);
+            out.next(h, NEXT_LOOKUP);
+        }
+        state.counters.add(state.frontendProbes, probes);
+    }
+
+    private int frontend(final ServiceTable st, final int proto, final int dst, final int dport)
+    {
+        final long r = st.lookup(proto, dst, dport);
+        probes += r >>> 32;
+        state.counters.increment(state.frontendLookups);
+        return (int)r;
+    }
+
+    private void service(final int h, final ServiceTable st, final int fe, final MemorySegment mem, final long ipOff,
+        final long l4, final int proto, final int src, final int dst, final int sport, final int dport,
+        final int tcpFlags, final long now, final Next out)
+    {
+        final int sp = st.feServicePort[fe];
+        final boolean clusterIp = st.feKind[fe] == ServiceTable.KIND_CLUSTER_IP;
+        final ServiceTable.Selector sel;
+        boolean masq = st.masqueradeAll;
+        if (clusterIp)
+        {
+            sel = st.internal[sp];
+            masq |= st.hasClusterCidr && !st.inClusterCidr(src);
+        }
+        else if (!st.externalLocal[sp])
+        {
+            sel = st.external[sp];
+            masq = true;
+        }
+        else if (st.inClusterCidr(src))
+        {
+            // pod traffic to an external frontend is short-circuited to all cluster endpoints
+            sel = st.cluster[sp];
+        }
+        else if (st.isNodeAddress(src))
+        {
+            sel = st.cluster[sp];
+            masq = true;
+        }
+        else
+        {
+            sel = st.external[sp];
+        }
+        if (sel.isEmpty())
+        {
+            if (!st.hasEndpoints[sp])
+            {
+                reject(h, out);
+            }
+            else
+            {
+                out.drop(h, clusterIp ? Drop.NO_LOCAL_ENDPOINT_INTERNAL : Drop.NO_LOCAL_ENDPOINT_EXTERNAL);
+            }
+            return;
+        }
+        final int ep = choose(st, sp, sel, proto, src, dst, sport, dport, now);
+        final int epIp = st.epIp[ep];
+        masq |= epIp == src;
+        translate(h, st, mem, ipOff, l4, proto, src, dst, sport, dport, epIp, st.epPort[ep], masq, tcpFlags, now,
+            out);
+    }
+
+    private int choose(final ServiceTable st, final int sp, final ServiceTable.Selector sel, final int proto,
+        final int src, final int dst, final int sport, final int dport, final long now)
+    {
+        final int[] eps = sel.endpoints;
+        if (st.affinity[sp])
+        {
+            final long remembered = state.affinity.lookup(st.affinityKey[sp], src, now, st.affinityNanos[sp]);
+            if (remembered != AffinityTable.NONE)
+            {
+                for (int i = 0; i < eps.length; i++)
+                {
+                    final int ep = eps[i];
+                    if ((((st.epIp[ep] & 0xffffffffL) << 16) | st.epPort[ep]) == remembered)
+                    {
+                        state.affinity.record(st.affinityKey[sp], src, remembered, now);
+                        state.counters.increment(state.affinityHits);
+                        return ep;
+                    }
+                }
+            }
+        }
+        final int ep;
+        if (sel.maglev != null)
+        {
+            final long k = ((src & 0xffffffffL) << 32 | (dst & 0xffffffffL)) ^ ((long)sport << 24 | (long)dport << 8
+                | proto) * 0x9e3779b97f4a7c15L;
+            ep = sel.maglev[(int)(Integer.toUnsignedLong(ServiceTable.mix(k)) % sel.maglev.length)];
+        }
+        else
+        {
+            ep = eps[eps.length == 1 ? 0 : state.random.nextInt(eps.length)];
+        }
+        if (st.affinity[sp])
+        {
+            state.affinity.record(st.affinityKey[sp], src, ((st.epIp[ep] & 0xffffffffL) << 16) | st.epPort[ep], now);
+        }
+        return ep;
+    }
+
+    private void translate(final int h, final ServiceTable st, final MemorySegment mem, final long ipOff,
+        final long l4, final int proto, final int src, final int dst, final int sport, final int dport,
+        final int newDst, final int newDport, final boolean masq, final int tcpFlags, final long now, final Next out)
+    {
+        final FlowTable flows = state.flows;
+        int newSrc = src;
+        int newSport = sport;
+        if (masq)
+        {
+            newSrc = st.snatAddress(newDst);
+        }
+        if (masq || flows.tupleInUse(0, proto, newDst, newSrc, newDport, newSport))
+        {
+            // SNAT, or a DNAT whose reply tuple clashes with another flow: a fresh source port
+            newSport = state.ports.allocate(proto, src, sport, newDst, newDport, newSrc, st.portMin, st.portMax, now);
+            if (newSport == PortAllocator.EXHAUSTED)
+            {
+                state.exhausted(proto, newDst, newDport, now);
+                out.drop(h, Drop.PORTS_EXHAUSTED);
+                return;
+            }
+        }
+        final int replySport = proto == Ip4Header.PROTO_ICMP ? newSport : newDport;
+        final int e = flows.insert(0, proto, src, dst, sport, dport, newDst, newSrc, replySport, newSport);
+        if (e < 0)
+        {
+            out.drop(h, Drop.TABLE_FULL);
+            return;
+        }
+        if (!flows.update(e, FlowTable.ORIGINAL, tcpFlags, ip.totalLength()))
+        {
+            flows.remove(e);
+            out.drop(h, Drop.INVALID);
+            return;
+        }
+        state.counters.increment(state.sessionsCreated);
+        Rewrite.apply(mem, ipOff, l4, ip.payloadLength(), proto, newSrc, newDst, newSport, newDport);
+        out.traceDetail(h, dst == newDst ? TRACE_MASQUERADE : TRACE_SERVICE,
+            ((newDst & 0xffffffffL) << 32) | (newSrc & 0xffffffffL));
+        out.next(h, NEXT_LOOKUP);
+    }
+
+    private void reject(final int h, final Next out)
+    {
+        state.counters.increment(state.rejects);
+        IcmpError.request(pool, h, IcmpHeader.TYPE_DEST_UNREACHABLE, IcmpHeader.CODE_PORT_UNREACHABLE, 0);
+        out.traceDetail(h, TRACE_REJECT, 0);
+        out.next(h, NEXT_ICMP_ERROR);
+    }
+
+    @Override
+    public String formatTrace(final long a, final long b)
+    {
+        return switch ((int)a)
+        {
+            case TRACE_SERVICE -> "new Service flow: DNAT to " + Ip4.format((int)(b >>> 32)) + ", source "
+                + Ip4.format((int)b);
+            case TRACE_MASQUERADE -> "new flow leaving the cluster: SNAT to " + Ip4.format((int)b);
+            case TRACE_REJECT -> "no usable endpoint: REJECT (ICMP port unreachable)";
+            case TRACE_TRACKED -> "flow " + b + " created earlier in this vector: binding applied";
+            default -> "untracked";
+        };
+    }
+}

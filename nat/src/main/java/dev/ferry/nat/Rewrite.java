@@ -1,0 +1,94 @@
+package dev.ferry.nat;
+
+import dev.ferry.core.header.Checksum;
+import dev.ferry.core.header.Ip4Header;
+import dev.ferry.core.header.Wire;
+
+import java.lang.foreign.MemorySegment;
+
+/**
+ * Rewrites the addresses and ports of an IPv4 packet in place and patches every checksum incrementally
+ * (RFC 1624): the IP header checksum, the TCP or UDP checksum through its pseudo-header (a UDP checksum of
+ * 0 stays 0), and the ICMP checksum when an echo identifier changes.
+ *
+ * <p>Works on packets quoted inside ICMP errors too: {@code l4Avail} says how many bytes of the L4 header
+ * are present, and a checksum that was not quoted is left alone.
+ */
+final class Rewrite
+{
+    private Rewrite()
+    {
+    }
+
+    /**
+     * @param mem     packet memory.
+     * @param ipOff   absolute offset of the IPv4 header.
+     * @param l4Off   absolute offset of the L4 header.
+     * @param l4Avail bytes of L4 header and data present.
+     * @param proto   IP protocol.
+     * @param src     new source address.
+     * @param dst     new destination address.
+     * @param sport   new source port (ICMP echo: new identifier).
+     * @param dport   new destination port (ignored for ICMP).
+     */
+    static void apply(final MemorySegment mem, final long ipOff, final long l4Off, final int l4Avail,
+        final int proto, final int src, final int dst, final int sport, final int dport)
+    {
+        final int oldSrc = Wire.u32(mem, ipOff + Ip4Header.SRC_OFFSET);
+        final int oldDst = Wire.u32(mem, ipOff + Ip4Header.DST_OFFSET);
+        int ipSum = Wire.u16(mem, ipOff + Ip4Header.CHECKSUM_OFFSET);
+        if (oldSrc != src)
+        {
+            ipSum = Checksum.update32(ipSum, oldSrc, src);
+            Wire.u32(mem, ipOff + Ip4Header.SRC_OFFSET, src);
+        }
+        if (oldDst != dst)
+        {
+            ipSum = Checksum.update32(ipSum, oldDst, dst);
+            Wire.u32(mem, ipOff + Ip4Header.DST_OFFSET, dst);
+        }
+        Wire.u16(mem, ipOff + Ip4Header.CHECKSUM_OFFSET, ipSum);
+        if (proto == Ip4Header.PROTO_TCP || proto == Ip4Header.PROTO_UDP)
+        {
+            if (l4Avail < 4)
+            {
+                return;
+            }
+            final int oldSport = Wire.u16(mem, l4Off);
+            final int oldDport = Wire.u16(mem, l4Off + 2);
+            Wire.u16(mem, l4Off, sport);
+            Wire.u16(mem, l4Off + 2, dport);
+            final boolean tcp = proto == Ip4Header.PROTO_TCP;
+            final long sumOff = l4Off + (tcp ? 16 : 6);
+            if (l4Avail < (tcp ? 18 : 8))
+            {
+                return;
+            }
+            int c = Wire.u16(mem, sumOff);
+            if (tcp)
+            {
+                c = Checksum.update32(c, oldSrc, src);
+                c = Checksum.update32(c, oldDst, dst);
+                c = Checksum.update16(c, oldSport, sport);
+                c = Checksum.update16(c, oldDport, dport);
+            }
+            else
+            {
+                c = Checksum.updateUdp32(c, oldSrc, src);
+                c = Checksum.updateUdp32(c, oldDst, dst);
+                c = Checksum.updateUdp16(c, oldSport, sport);
+                c = Checksum.updateUdp16(c, oldDport, dport);
+            }
+            Wire.u16(mem, sumOff, c);
+        }
+        else if (proto == Ip4Header.PROTO_ICMP && l4Avail >= 6)
+        {
+            final int oldId = Wire.u16(mem, l4Off + 4);
+            if (oldId != sport)
+            {
+                Wire.u16(mem, l4Off + 4, sport);
+                Wire.u16(mem, l4Off + 2, Checksum.update16(Wire.u16(mem, l4Off + 2), oldId, sport));
+            }
+        }
+    }
+}

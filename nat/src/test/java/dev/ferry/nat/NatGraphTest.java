@@ -1,0 +1,653 @@
+package dev.ferry.nat;
+
+import dev.ferry.core.header.IcmpHeader;
+import dev.ferry.core.header.Ip4Header;
+import dev.ferry.core.route.Ip4;
+import dev.ferry.core.tables.ServiceInfo;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+import static dev.ferry.nat.Harness.B1;
+import static dev.ferry.nat.Harness.B2;
+import static dev.ferry.nat.Harness.CLIENT;
+import static dev.ferry.nat.Harness.EXTERNAL;
+import static dev.ferry.nat.Harness.GATEWAY;
+import static dev.ferry.nat.Harness.NODE_IP;
+import static dev.ferry.nat.Harness.REMOTE_POD;
+import static org.assertj.core.api.Assertions.assertThat;
+
+class NatGraphTest
+{
+    static final int VIP = Ip4.parse("10.96.0.10");
+    static final int SYN = 0x02;
+    static final int ACK = 0x10;
+    static final int FIN = 0x01;
+    static final int PSH = 0x08;
+    static final int RST = 0x04;
+
+    private Harness net;
+
+    @AfterEach
+    void poolIsFullAgain()
+    {
+        if (net != null)
+        {
+            assertThat(net.poolFull()).as("every buffer returned to the pool").isTrue();
+            net.close();
+        }
+    }
+
+    private byte[] tcp(final int src, final int dst, final int sport, final int dport, final int flags,
+        final String data)
+    {
+        return Harness.fromPod(src).ip4(src, dst).tcp(sport, dport, flags, 1000, 2000).payload(data.getBytes())
+            .build();
+    }
+
+    @Test
+    void shouldCarryTcpHandshakeDataAndFinThroughClusterIpOnSameNode()
+    {
+        net = new Harness();
+        net.publish(Harness.clusterIp("web", VIP, 6, 80, Harness.ready(B1, 8080, true)));
+        final int[][] exchange = {{SYN}, {SYN | ACK}, {ACK}, {PSH | ACK}, {PSH | ACK}, {FIN | ACK}, {FIN | ACK},
+            {ACK}};
+        for (int i = 0; i < exchange.length; i++)
+        {
+            final int flags = exchange[i][0];
+            final boolean fromClient = i % 2 == 0;
+            if (fromClient)
+            {
+                final Harness.Out out = net.sendOne("pod-client", tcp(CLIENT, VIP, 40000, 80, flags, "GET /"));
+                final Harness.Pkt p = out.pkt();
+                assertThat(out.port()).isEqualTo("pod-b1");
+                assertThat(p.src()).as("no masquerade for a pod client").isEqualTo(CLIENT);
+                assertThat(p.sport()).isEqualTo(40000);
+                assertThat(p.dst()).isEqualTo(B1);
+                assertThat(p.dport()).isEqualTo(8080);
+                assertThat(p.tcpFlags()).isEqualTo(flags);
+                assertThat(p.checksumsValid()).as("checksums after DNAT").isTrue();
+            }
+            else
+            {
+                final Harness.Out out = net.sendOne("pod-b1", tcp(B1, CLIENT, 8080, 40000, flags, "200 OK"));
+                final Harness.Pkt p = out.pkt();
+                assertThat(out.port()).isEqualTo("pod-client");
+                assertThat(p.src()).as("the client only ever sees the ClusterIP").isEqualTo(VIP);
+                assertThat(p.sport()).isEqualTo(80);
+                assertThat(p.dst()).isEqualTo(CLIENT);
+                assertThat(p.dport()).isEqualTo(40000);
+                assertThat(p.checksumsValid()).as("checksums after un-DNAT").isTrue();
+            }
+        }
+        assertThat(net.counter(Nat.COUNTER_SESSIONS_CREATED)).isEqualTo(1);
+        assertThat(net.lookups()).as("one conntrack lookup per tracked packet; the first packet's slow path "
+            + "looks once more").isEqualTo(exchange.length + 1);
+    }
+
+    @Test
+    void shouldTranslateAWholeConversationThatArrivesInOneVector()
+    {
+        net = new Harness();
+        net.publish(Harness.clusterIp("web", VIP, 6, 80, Harness.ready(B1, 8080, true)));
+        final List<Harness.Out> out = net.sendVector(
+            "pod-client", tcp(CLIENT, VIP, 40000, 80, SYN, ""),
+            "pod-b1", tcp(B1, CLIENT, 8080, 40000, SYN | ACK, ""),
+            "pod-client", tcp(CLIENT, VIP, 40000, 80, ACK, ""),
+            "pod-client", tcp(CLIENT, VIP, 40000, 80, PSH | ACK, "GET /"),
+            "pod-b1", tcp(B1, CLIENT, 8080, 40000, PSH | ACK, "200 OK"));
+        assertThat(out).hasSize(5);
+        for (final Harness.Out o : out)
+        {
+            final Harness.Pkt p = o.pkt();
+            assertThat(p.checksumsValid()).isTrue();
+            if (o.port().equals("pod-client"))
+            {
+                assertThat(p.src()).as("replies un-DNATed although their flow is younger than the vector")
+                    .isEqualTo(VIP);
+            }
+            else
+            {
+                assertThat(p.dst()).isEqualTo(B1);
+            }
+        }
+        assertThat(net.counter(Nat.COUNTER_SESSIONS_CREATED)).isEqualTo(1);
+    }
+
+    @Test
+    void shouldCarryUdpRequestAndResponseThroughClusterIp()
+    {
+        net = new Harness();
+        net.publish(Harness.clusterIp("dns", VIP, 17, 53, Harness.ready(B2, 5353, true)));
+        final Harness.Out q = net.sendOne("pod-client", Harness.fromPod(CLIENT).ip4(CLIENT, VIP).udp(33333, 53)
+            .payload(new byte[] {1, 2, 3, 4, 5}).build());
+        assertThat(q.port()).isEqualTo("pod-b2");
+        assertThat(q.pkt().dst()).isEqualTo(B2);
+        assertThat(q.pkt().dport()).isEqualTo(5353);
+        assertThat(q.pkt().checksumsValid()).isTrue();
+        final Harness.Out a = net.sendOne("pod-b2", Harness.fromPod(B2).ip4(B2, CLIENT).udp(5353, 33333)
+            .payload(new byte[] {9, 9, 9}).build());
+        assertThat(a.port()).isEqualTo("pod-client");
+        assertThat(a.pkt().src()).isEqualTo(VIP);
+        assertThat(a.pkt().sport()).isEqualTo(53);
+        assertThat(a.pkt().checksumsValid()).isTrue();
+    }
+
+    @Test
+    void shouldLeaveAZeroUdpChecksumZero()
+    {
+        net = new Harness();
+        net.publish(Harness.clusterIp("dns", VIP, 17, 53, Harness.ready(B2, 5353, true)));
+        final byte[] f = Harness.fromPod(CLIENT).ip4(CLIENT, VIP).udp(33333, 53).payload(new byte[] {1, 2}).build();
+        f[14 + 20 + 6] = 0;
+        f[14 + 20 + 7] = 0;
+        final Harness.Out q = net.sendOne("pod-client", f);
+        assertThat(q.bytes()[14 + 20 + 6] | q.bytes()[14 + 20 + 7]).isZero();
+        assertThat(q.pkt().checksumsValid()).isTrue();
+    }
+
+    @Test
+    void shouldSnatNodePortFromExternalClientAndRestoreTheReply()
+    {
+        net = new Harness();
+        net.publish(Harness.nodePort("np", VIP, 80, 30080, false, Harness.ready(B1, 8080, true)));
+        final Harness.Out in = net.sendOne("uplink", Harness.fromUplink().ip4(EXTERNAL, NODE_IP)
+            .tcp(5555, 30080, SYN, 1, 0).build());
+        final Harness.Pkt p = in.pkt();
+        assertThat(in.port()).isEqualTo("pod-b1");
+        assertThat(p.dst()).isEqualTo(B1);
+        assertThat(p.dport()).isEqualTo(8080);
+        assertThat(p.src()).as("policy Cluster masquerades, to the pods' gateway for a local pod")
+            .isEqualTo(GATEWAY);
+        assertThat(p.checksumsValid()).isTrue();
+        final Harness.Out back = net.sendOne("pod-b1", Harness.fromPod(B1).ip4(B1, GATEWAY)
+            .tcp(8080, p.sport(), SYN | ACK, 7, 2).build());
+        assertThat(back.port()).isEqualTo("uplink");
+        assertThat(back.pkt().src()).isEqualTo(NODE_IP);
+        assertThat(back.pkt().sport()).isEqualTo(30080);
+        assertThat(back.pkt().dst()).isEqualTo(EXTERNAL);
+        assertThat(back.pkt().dport()).isEqualTo(5555);
+        assertThat(back.pkt().checksumsValid()).isTrue();
+    }
+
+    @Test
+    void shouldKeepClientIpUnderExternalPolicyLocal()
+    {
+        net = new Harness();
+        net.publish(Harness.nodePort("np", VIP, 80, 30080, true, Harness.ready(B1, 8080, true),
+            Harness.ready(REMOTE_POD, 8080, false)));
+        for (int i = 0; i < 20; i++)
+        {
+            final Harness.Out in = net.sendOne("uplink", Harness.fromUplink().ip4(EXTERNAL, NODE_IP)
+                .tcp(6000 + i, 30080, SYN, 1, 0).build());
+            assertThat(in.port()).as("only the node-local endpoint").isEqualTo("pod-b1");
+            assertThat(in.pkt().src()).as("client source IP kept").isEqualTo(EXTERNAL);
+            assertThat(in.pkt().sport()).isEqualTo(6000 + i);
+        }
+    }
+
+    @Test
+    void shouldDropUnderExternalPolicyLocalWithoutLocalEndpoint()
+    {
+        net = new Harness();
+        net.publish(Harness.nodePort("np", VIP, 80, 30080, true, Harness.ready(REMOTE_POD, 8080, false)));
+        final List<Harness.Out> out = net.send("uplink", Harness.fromUplink().ip4(EXTERNAL, NODE_IP)
+            .tcp(5555, 30080, SYN, 1, 0).build());
+        assertThat(out).as("DROP, not REJECT").isEmpty();
+        assertThat(net.drops()).containsEntry("stage/nat44-new/drop/no-local-endpoint-external", 1L);
+        assertThat(net.counter(Nat.COUNTER_REJECTS)).isZero();
+    }
+
+    @Test
+    void shouldRejectWhenNoEndpointsQuotingTheOriginalHeader()
+    {
+        net = new Harness();
+        net.publish(Harness.clusterIp("empty", VIP, 6, 80));
+        final Harness.Out out = net.sendOne("pod-client", tcp(CLIENT, VIP, 40000, 80, SYN, ""));
+        final Harness.Pkt p = out.pkt();
+        assertThat(out.port()).isEqualTo("pod-client");
+        assertThat(p.proto()).isEqualTo(Ip4Header.PROTO_ICMP);
+        assertThat(p.icmpType()).isEqualTo(IcmpHeader.TYPE_DEST_UNREACHABLE);
+        assertThat(p.icmpCode()).isEqualTo(IcmpHeader.CODE_PORT_UNREACHABLE);
+        assertThat(p.src()).as("REJECT comes from the pods' gateway").isEqualTo(GATEWAY);
+        assertThat(p.dst()).isEqualTo(CLIENT);
+        assertThat(p.checksumsValid()).isTrue();
+        final Harness.Pkt quoted = p.inner();
+        assertThat(quoted.src()).isEqualTo(CLIENT);
+        assertThat(quoted.dst()).as("the quote shows the ClusterIP the client used").isEqualTo(VIP);
+        assertThat(quoted.sport()).isEqualTo(40000);
+        assertThat(quoted.dport()).isEqualTo(80);
+        assertThat(net.counter(Nat.COUNTER_REJECTS)).isEqualTo(1);
+    }
+
+    @Test
+    void shouldRejectAClusterIpPortThatNoServiceServes()
+    {
+        net = new Harness();
+        net.publish(Harness.clusterIp("web", VIP, 6, 80, Harness.ready(B1, 8080, true)));
+        final Harness.Out out = net.sendOne("pod-client", tcp(CLIENT, VIP, 40000, 81, SYN, ""));
+        assertThat(out.pkt().icmpType()).isEqualTo(IcmpHeader.TYPE_DEST_UNREACHABLE);
+        assertThat(out.pkt().icmpCode()).isEqualTo(IcmpHeader.CODE_PORT_UNREACHABLE);
+    }
+
+    @Test
+    void shouldDropPingToClusterIpAsIptablesLeavesItUnanswered()
+    {
+        net = new Harness();
+        net.publish(Harness.clusterIp("web", VIP, 6, 80, Harness.ready(B1, 8080, true)));
+        final List<Harness.Out> out = net.send("pod-client", Harness.fromPod(CLIENT).ip4(CLIENT, VIP)
+            .icmp(IcmpHeader.TYPE_ECHO_REQUEST, 0, 0x12340001).build());
+        assertThat(out).isEmpty();
+        assertThat(net.drops()).containsEntry("stage/nat44-new/drop/cluster-ip-echo", 1L);
+    }
+
+    @Test
+    void shouldMasqueradeHairpin()
+    {
+        net = new Harness();
+        net.publish(Harness.clusterIp("self", VIP, 6, 80, Harness.ready(B1, 8080, true)));
+        final Harness.Out out = net.sendOne("pod-b1", tcp(B1, VIP, 41000, 80, SYN, ""));
+        final Harness.Pkt p = out.pkt();
+        assertThat(out.port()).isEqualTo("pod-b1");
+        assertThat(p.dst()).isEqualTo(B1);
+        assertThat(p.dport()).isEqualTo(8080);
+        assertThat(p.src()).as("hairpin is masqueraded to the pods' gateway").isEqualTo(GATEWAY);
+        assertThat(p.checksumsValid()).isTrue();
+        final Harness.Out back = net.sendOne("pod-b1", tcp(B1, GATEWAY, 8080, p.sport(), SYN | ACK, ""));
+        assertThat(back.port()).isEqualTo("pod-b1");
+        assertThat(back.pkt().src()).isEqualTo(VIP);
+        assertThat(back.pkt().sport()).isEqualTo(80);
+        assertThat(back.pkt().dst()).isEqualTo(B1);
+        assertThat(back.pkt().dport()).isEqualTo(41000);
+        assertThat(back.pkt().checksumsValid()).isTrue();
+    }
+
+    @Test
+    void shouldGiveDistinctPortsToTwoPodsWithTheSameSourcePortToOneExternalAddress()
+    {
+        net = new Harness();
+        net.publish();
+        final int dns = Ip4.parse("8.8.8.8");
+        final Harness.Out a = net.sendOne("pod-client", Harness.fromPod(CLIENT).ip4(CLIENT, dns).udp(5000, 53)
+            .build());
+        final Harness.Out b = net.sendOne("pod-b1", Harness.fromPod(B1).ip4(B1, dns).udp(5000, 53).build());
+        assertThat(a.port()).isEqualTo("uplink");
+        assertThat(a.pkt().src()).isEqualTo(NODE_IP);
+        assertThat(b.pkt().src()).isEqualTo(NODE_IP);
+        assertThat(a.pkt().sport()).isNotEqualTo(b.pkt().sport());
+        assertThat(a.pkt().sport()).isBetween(1024, 65535);
+        assertThat(a.pkt().checksumsValid()).isTrue();
+        final Harness.Out ra = net.sendOne("uplink", Harness.fromUplink().ip4(dns, NODE_IP).udp(53, a.pkt().sport())
+            .build());
+        final Harness.Out rb = net.sendOne("uplink", Harness.fromUplink().ip4(dns, NODE_IP).udp(53, b.pkt().sport())
+            .build());
+        assertThat(ra.port()).isEqualTo("pod-client");
+        assertThat(ra.pkt().dst()).isEqualTo(CLIENT);
+        assertThat(ra.pkt().dport()).isEqualTo(5000);
+        assertThat(rb.port()).isEqualTo("pod-b1");
+        assertThat(rb.pkt().dst()).isEqualTo(B1);
+        assertThat(rb.pkt().checksumsValid()).isTrue();
+    }
+
+    @Test
+    void shouldPassPingThroughMasqueradeByIdentifier()
+    {
+        net = new Harness();
+        net.publish();
+        final int far = Ip4.parse("1.1.1.1");
+        final Harness.Out out = net.sendOne("pod-client", Harness.fromPod(CLIENT).ip4(CLIENT, far)
+            .icmp(IcmpHeader.TYPE_ECHO_REQUEST, 0, 0x07770001).payload("ping".getBytes()).build());
+        assertThat(out.port()).isEqualTo("uplink");
+        assertThat(out.pkt().src()).isEqualTo(NODE_IP);
+        assertThat(out.pkt().checksumsValid()).isTrue();
+        final int id = out.pkt().icmpId();
+        final Harness.Out back = net.sendOne("uplink", Harness.fromUplink().ip4(far, NODE_IP)
+            .icmp(IcmpHeader.TYPE_ECHO_REPLY, 0, id << 16 | 1).payload("ping".getBytes()).build());
+        assertThat(back.port()).isEqualTo("pod-client");
+        assertThat(back.pkt().dst()).isEqualTo(CLIENT);
+        assertThat(back.pkt().icmpId()).isEqualTo(0x0777);
+        assertThat(back.pkt().checksumsValid()).isTrue();
+    }
+
+    @Test
+    void shouldTranslateFragmentationNeededFromBackendBackToClient()
+    {
+        net = new Harness();
+        net.publish(Harness.clusterIp("web", VIP, 6, 80, Harness.ready(B1, 8080, true)));
+        final Harness.Out syn = net.sendOne("pod-client", tcp(CLIENT, VIP, 40000, 80, SYN, "x".repeat(100)));
+        // the backend quotes the packet as it received it: IP header + 28 bytes of TCP
+        final byte[] quote = Arrays.copyOfRange(syn.bytes(), 14, 14 + 20 + 28);
+        final Harness.Out err = net.sendOne("pod-b1", Harness.fromPod(B1).ip4(B1, CLIENT)
+            .icmp(IcmpHeader.TYPE_DEST_UNREACHABLE, IcmpHeader.CODE_FRAG_NEEDED, 1400).payload(quote).build());
+        final Harness.Pkt p = err.pkt();
+        assertThat(err.port()).isEqualTo("pod-client");
+        assertThat(p.src()).as("outer source is the ClusterIP").isEqualTo(VIP);
+        assertThat(p.dst()).isEqualTo(CLIENT);
+        assertThat(p.icmpCode()).isEqualTo(IcmpHeader.CODE_FRAG_NEEDED);
+        assertThat(p.checksumsValid()).as("outer IP and ICMP checksums").isTrue();
+        final Harness.Pkt inner = p.inner();
+        assertThat(inner.src()).isEqualTo(CLIENT);
+        assertThat(inner.sport()).isEqualTo(40000);
+        assertThat(inner.dst()).as("the quote is restored to what the client sent").isEqualTo(VIP);
+        assertThat(inner.dport()).isEqualTo(80);
+        assertThat(inner.ip.checksumValid()).as("inner IP header checksum").isTrue();
+    }
+
+    @Test
+    void shouldTranslateALocallyGeneratedFragmentationNeededBackToTheClusterIp()
+    {
+        net = new Harness();
+        net.publish(Harness.clusterIp("web", VIP, 6, 80, Harness.ready(B1, 8080, true)));
+        // 1500 bytes with DF toward a pod link of MTU 1450: ip4-rewrite asks icmp-error for "fragmentation
+        // needed", about the packet as translated (to B1:8080); the client must get it about VIP:80
+        final byte[] big = Harness.fromPod(CLIENT).ip4(CLIENT, VIP).df(true).tcp(40000, 80, ACK | PSH, 5, 6)
+            .payload(new byte[1460]).build();
+        final Harness.Out err = net.sendOne("pod-client", big);
+        final Harness.Pkt p = err.pkt();
+        assertThat(err.port()).isEqualTo("pod-client");
+        assertThat(p.icmpType()).isEqualTo(IcmpHeader.TYPE_DEST_UNREACHABLE);
+        assertThat(p.icmpCode()).isEqualTo(IcmpHeader.CODE_FRAG_NEEDED);
+        assertThat(p.icmpId() << 16 | (err.bytes()[14 + 20 + 6] & 0xff) << 8 | (err.bytes()[14 + 20 + 7] & 0xff))
+            .as("next-hop MTU").isEqualTo(1450);
+        assertThat(p.src()).isEqualTo(VIP);
+        assertThat(p.dst()).isEqualTo(CLIENT);
+        assertThat(p.checksumsValid()).isTrue();
+        final Harness.Pkt inner = p.inner();
+        assertThat(inner.dst()).isEqualTo(VIP);
+        assertThat(inner.dport()).isEqualTo(80);
+        assertThat(inner.src()).isEqualTo(CLIENT);
+        assertThat(inner.ip.checksumValid()).isTrue();
+    }
+
+    @Test
+    void shouldTranslateFragmentationNeededBackToAnExternalNodePortClient()
+    {
+        net = new Harness();
+        net.publish(Harness.nodePort("np", VIP, 80, 30080, false, Harness.ready(B1, 8080, true)));
+        final Harness.Pkt syn = net.sendOne("uplink", Harness.fromUplink().ip4(EXTERNAL, NODE_IP)
+            .tcp(5555, 30080, SYN, 1, 0).build()).pkt();
+        net.sendOne("pod-b1", tcp(B1, GATEWAY, 8080, syn.sport(), SYN | ACK, ""));
+        final byte[] big = Harness.fromUplink().ip4(EXTERNAL, NODE_IP).df(true).tcp(5555, 30080, ACK, 2, 1)
+            .payload(new byte[1460]).build();
+        final Harness.Out err = net.sendOne("uplink", big);
+        final Harness.Pkt p = err.pkt();
+        assertThat(err.port()).as("back to the external client, not to the SNAT address").isEqualTo("uplink");
+        assertThat(p.icmpCode()).isEqualTo(IcmpHeader.CODE_FRAG_NEEDED);
+        assertThat(p.src()).isEqualTo(NODE_IP);
+        assertThat(p.dst()).isEqualTo(EXTERNAL);
+        assertThat(p.checksumsValid()).isTrue();
+        final Harness.Pkt inner = p.inner();
+        assertThat(inner.src()).isEqualTo(EXTERNAL);
+        assertThat(inner.sport()).isEqualTo(5555);
+        assertThat(inner.dst()).isEqualTo(NODE_IP);
+        assertThat(inner.dport()).isEqualTo(30080);
+    }
+
+    @Test
+    void shouldTranslateARoutersTimeExceededForAMasqueradedFlowKeepingTheRouterAddress()
+    {
+        net = new Harness();
+        net.publish();
+        final int dns = Ip4.parse("8.8.8.8");
+        final Harness.Out out = net.sendOne("pod-client", Harness.fromPod(CLIENT).ip4(CLIENT, dns).ttl(2)
+            .udp(5000, 53).payload(new byte[] {7}).build());
+        final byte[] quote = Arrays.copyOfRange(out.bytes(), 14, 14 + 20 + 8);
+        final Harness.Out err = net.sendOne("uplink", Harness.fromUplink().ip4(Harness.ROUTER, NODE_IP)
+            .icmp(IcmpHeader.TYPE_TIME_EXCEEDED, 0, 0).payload(quote).build());
+        final Harness.Pkt p = err.pkt();
+        assertThat(err.port()).isEqualTo("pod-client");
+        assertThat(p.src()).as("no DNAT in this flow: the router stays the source").isEqualTo(Harness.ROUTER);
+        assertThat(p.dst()).isEqualTo(CLIENT);
+        assertThat(p.checksumsValid()).isTrue();
+        final Harness.Pkt inner = p.inner();
+        assertThat(inner.src()).isEqualTo(CLIENT);
+        assertThat(inner.sport()).isEqualTo(5000);
+        assertThat(inner.dst()).isEqualTo(dns);
+        assertThat(inner.ip.checksumValid()).isTrue();
+    }
+
+    @Test
+    void shouldTranslateAClientsPortUnreachableAboutAReplyToTheBackend()
+    {
+        net = new Harness();
+        net.publish(Harness.clusterIp("dns", VIP, 17, 53, Harness.ready(B1, 5353, true)));
+        net.sendOne("pod-client", Harness.fromPod(CLIENT).ip4(CLIENT, VIP).udp(33333, 53).build());
+        final Harness.Out reply = net.sendOne("pod-b1", Harness.fromPod(B1).ip4(B1, CLIENT).udp(5353, 33333)
+            .payload(new byte[] {1}).build());
+        final byte[] quote = Arrays.copyOfRange(reply.bytes(), 14, 14 + 20 + 9);
+        final Harness.Out err = net.sendOne("pod-client", Harness.fromPod(CLIENT).ip4(CLIENT, VIP)
+            .icmp(IcmpHeader.TYPE_DEST_UNREACHABLE, IcmpHeader.CODE_PORT_UNREACHABLE, 0).payload(quote).build());
+        final Harness.Pkt p = err.pkt();
+        assertThat(err.port()).isEqualTo("pod-b1");
+        assertThat(p.src()).isEqualTo(CLIENT);
+        assertThat(p.dst()).isEqualTo(B1);
+        assertThat(p.checksumsValid()).isTrue();
+        final Harness.Pkt inner = p.inner();
+        assertThat(inner.src()).isEqualTo(B1);
+        assertThat(inner.sport()).isEqualTo(5353);
+        assertThat(inner.dst()).isEqualTo(CLIENT);
+        assertThat(inner.dport()).isEqualTo(33333);
+        assertThat(inner.checksumsValid()).as("inner IP and full inner UDP checksum").isTrue();
+    }
+
+    @Test
+    void shouldStickOneClientAndSpreadManyUnderClientIpAffinity()
+    {
+        net = new Harness();
+        final ServiceInfo svc = new ServiceInfo("default", "sticky", "ClusterIP", null, List.of(VIP), List.of(),
+            List.of(), true, 10800, false, false, List.of(new ServiceInfo.ServicePort("", 6, 80, 0,
+            List.of(Harness.ready(B1, 8080, true), Harness.ready(B2, 8080, true)))));
+        net.publish(svc);
+        final Set<String> seen = new HashSet<>();
+        for (int i = 0; i < 30; i++)
+        {
+            seen.add(net.sendOne("pod-client", tcp(CLIENT, VIP, 30000 + i, 80, SYN, "")).port());
+        }
+        assertThat(seen).as("one client sticks to one endpoint").hasSize(1);
+        assertThat(net.counter(Nat.COUNTER_AFFINITY_HITS)).isEqualTo(29);
+        final Map<String, Integer> spread = new HashMap<>();
+        for (int c = 0; c < 400; c++)
+        {
+            final int client = Ip4.parse("203.0.113.0") + 1 + c;
+            final Harness.Out o = net.sendOne("uplink", Harness.fromUplink().ip4(client, VIP)
+                .tcp(1234, 80, SYN, 1, 0).build());
+            spread.merge(o.port(), 1, Integer::sum);
+        }
+        // binomial(400, 1/2): the mean is 200 and the standard deviation 10; 150..250 is five sigma
+        assertThat(spread.get("pod-b1")).isBetween(150, 250);
+        assertThat(spread.get("pod-b2")).isBetween(150, 250);
+    }
+
+    @Test
+    void shouldForgetAffinityAfterTheTimeout()
+    {
+        net = new Harness();
+        final ServiceInfo svc = new ServiceInfo("default", "sticky", "ClusterIP", null, List.of(VIP), List.of(),
+            List.of(), true, 60, false, false, List.of(new ServiceInfo.ServicePort("", 6, 80, 0,
+            List.of(Harness.ready(B1, 8080, true), Harness.ready(B2, 8080, true)))));
+        net.publish(svc);
+        net.sendOne("pod-client", tcp(CLIENT, VIP, 30000, 80, SYN, ""));
+        net.clock.advance(30_000_000_000L);
+        net.sendOne("pod-client", tcp(CLIENT, VIP, 30001, 80, SYN, ""));
+        assertThat(net.counter(Nat.COUNTER_AFFINITY_HITS)).isEqualTo(1);
+        net.clock.advance(61_000_000_000L);
+        net.sendOne("pod-client", tcp(CLIENT, VIP, 30002, 80, SYN, ""));
+        assertThat(net.counter(Nat.COUNTER_AFFINITY_HITS)).as("expired after timeoutSeconds").isEqualTo(1);
+    }
+
+    @Test
+    void shouldSpreadUniformlyAtRandom()
+    {
+        net = new Harness();
+        net.publish(Harness.clusterIp("web", VIP, 17, 80, Harness.ready(B1, 8080, true),
+            Harness.ready(B2, 8080, true)));
+        final Map<String, Integer> spread = new HashMap<>();
+        for (int i = 0; i < 1000; i++)
+        {
+            spread.merge(net.sendOne("pod-client", Harness.fromPod(CLIENT).ip4(CLIENT, VIP).udp(10000 + i, 80)
+                .build()).port(), 1, Integer::sum);
+        }
+        // binomial(1000, 1/2): sigma is about 16; 420..580 is five sigma
+        assertThat(spread.get("pod-b1")).isBetween(420, 580);
+    }
+
+    @Test
+    void shouldDropNewFlowsWhenTheTableIsFull()
+    {
+        net = new Harness(Nat.Options.defaults(1), 2);
+        net.publish(Harness.clusterIp("web", VIP, 6, 80, Harness.ready(B1, 8080, true)));
+        for (int port = 1; port <= 2; port++)
+        {
+            handshake(port);
+        }
+        assertThat(net.send("pod-client", tcp(CLIENT, VIP, 3, 80, SYN, ""))).isEmpty();
+        assertThat(net.drops()).containsEntry("stage/nat44-new/drop/table-full", 1L);
+        assertThat(net.sendOne("pod-client", tcp(CLIENT, VIP, 1, 80, PSH | ACK, "more")).port())
+            .as("established flows still pass").isEqualTo("pod-b1");
+    }
+
+    /** SYN, SYN-ACK, ACK from CLIENT:port through VIP:80 to B1:8080. */
+    private void handshake(final int port)
+    {
+        net.sendOne("pod-client", tcp(CLIENT, VIP, port, 80, SYN, ""));
+        net.sendOne("pod-b1", tcp(B1, CLIENT, 8080, port, SYN | ACK, ""));
+        net.sendOne("pod-client", tcp(CLIENT, VIP, port, 80, ACK, ""));
+    }
+
+    @Test
+    void shouldExpireFlowsAsTheClockAdvances()
+    {
+        net = new Harness();
+        net.publish(Harness.clusterIp("dns", VIP, 17, 53, Harness.ready(B1, 53, true)));
+        final byte[] q = Harness.fromPod(CLIENT).ip4(CLIENT, VIP).udp(4444, 53).build();
+        net.sendOne("pod-client", q);
+        net.clock.advance(10_000_000_000L);
+        net.sendOne("pod-client", q);
+        assertThat(net.flowCount()).isEqualTo(1);
+        net.clock.advance(31_000_000_000L);
+        net.sendOne("pod-client", q);
+        assertThat(net.counter(Nat.COUNTER_SESSIONS_CREATED)).as("timed out, then created again").isEqualTo(2);
+    }
+
+    @Test
+    void shouldFlushUdpFlowsOfARemovedEndpoint()
+    {
+        net = new Harness();
+        net.publish(Harness.clusterIp("dns", VIP, 17, 53, Harness.ready(B1, 53, true)));
+        final byte[] q = Harness.fromPod(CLIENT).ip4(CLIENT, VIP).udp(4444, 53).build();
+        assertThat(net.sendOne("pod-client", q).port()).isEqualTo("pod-b1");
+        net.publish(Harness.clusterIp("dns", VIP, 17, 53, Harness.ready(B2, 53, true)));
+        assertThat(net.sendOne("pod-client", q).port()).as("the stale UDP flow is gone").isEqualTo("pod-b2");
+        assertThat(net.counter(Nat.COUNTER_UDP_FLUSHED)).isEqualTo(1);
+    }
+
+    @Test
+    void shouldKeepTcpFlowsOfARemovedEndpoint()
+    {
+        net = new Harness();
+        net.publish(Harness.clusterIp("web", VIP, 6, 80, Harness.ready(B1, 8080, true)));
+        net.sendOne("pod-client", tcp(CLIENT, VIP, 40000, 80, SYN, ""));
+        net.sendOne("pod-b1", tcp(B1, CLIENT, 8080, 40000, SYN | ACK, ""));
+        net.publish(Harness.clusterIp("web", VIP, 6, 80, Harness.ready(B2, 8080, true)));
+        assertThat(net.sendOne("pod-client", tcp(CLIENT, VIP, 40000, 80, ACK, "")).port())
+            .as("TCP is left to fail or time out, as with kube-proxy").isEqualTo("pod-b1");
+    }
+
+    @Test
+    void shouldNotReuseAClosedTcpPortTowardTheSameDestinationWithin120Seconds()
+    {
+        net = new Harness();
+        net.settings = new dev.ferry.core.tables.NodeTables.ClusterSettings(
+            dev.ferry.core.route.Ip4Prefix.parse("10.244.0.0/16"),
+            List.of(dev.ferry.core.route.Ip4Prefix.parse("10.96.0.0/12")), 1, 8472, 30000, 32767, List.of(), false,
+            List.of(), 20000, 20007, Map.of());
+        net.publish();
+        final int server = Ip4.parse("198.51.100.1");
+        final Set<Integer> used = new HashSet<>();
+        // eight short connections, each reset and expired (CLOSE lasts 10 s in the table): every one must get
+        // a port never used before, although the table no longer holds the old ones
+        for (int i = 0; i < 8; i++)
+        {
+            final int sport = 50000 + i;
+            final Harness.Out syn = net.sendOne("pod-client", Harness.fromPod(CLIENT).ip4(CLIENT, server)
+                .tcp(sport, 443, SYN, 1, 0).build());
+            final int port = syn.pkt().sport();
+            assertThat(used.add(port)).as("port %d reused within 120 s", port).isTrue();
+            net.sendOne("uplink", Harness.fromUplink().ip4(server, NODE_IP).tcp(443, port, SYN | ACK, 9, 2).build());
+            net.sendOne("pod-client", Harness.fromPod(CLIENT).ip4(CLIENT, server).tcp(sport, 443, ACK, 2, 10)
+                .build());
+            net.sendOne("pod-client", Harness.fromPod(CLIENT).ip4(CLIENT, server).tcp(sport, 443, RST, 2, 0)
+                .build());
+            net.clock.advance(11_000_000_000L);
+            net.send("pod-client", Harness.fromPod(CLIENT).ip4(CLIENT, GATEWAY).udp(1, 1).build());
+        }
+        assertThat(net.flowCount()).as("all closed flows expired").isZero();
+        // the range is in quarantine: the ninth connection finds no port
+        assertThat(net.send("pod-client", Harness.fromPod(CLIENT).ip4(CLIENT, server).tcp(50100, 443, SYN, 1, 0)
+            .build())).isEmpty();
+        assertThat(net.counter(Nat.COUNTER_PORTS_EXHAUSTED)).isEqualTo(1);
+        assertThat(net.nat.drainLog()).singleElement().asString().contains("TCP 198.51.100.1:443");
+        // after 2 x MSL the ports come back
+        net.clock.advance(120_000_000_000L);
+        final Harness.Out again = net.sendOne("pod-client", Harness.fromPod(CLIENT).ip4(CLIENT, server)
+            .tcp(50101, 443, SYN, 1, 0).build());
+        assertThat(again.pkt().sport()).isBetween(20000, 20007);
+    }
+
+    @Test
+    void shouldListServicesLikeIpvsadm()
+    {
+        net = new Harness();
+        final ServiceInfo headless = new ServiceInfo("default", "db", "ClusterIP", "headless (clusterIP: None)",
+            List.of(), List.of(), List.of(), false, 10800, false, false, List.of());
+        final ServiceInfo badNodePort = Harness.nodePort("bad", Ip4.parse("10.96.0.20"), 80, 40000, false,
+            Harness.ready(B1, 80, true));
+        net.publish(Harness.clusterIp("web", VIP, 6, 80, Harness.ready(B1, 8080, true)), headless, badNodePort);
+        final String text = net.nat.showServices();
+        assertThat(text).contains("TCP  10.96.0.10:80         default/web (ClusterIP)  random");
+        assertThat(text).contains("  -> 10.244.1.3:8080       ready local");
+        assertThat(text).contains("default/db  not proxied: headless (clusterIP: None)");
+        assertThat(text).contains("nodePort 40000 outside the range 30000-32767: not installed");
+        // and the out-of-range NodePort is really not served
+        net.send("uplink", Harness.fromUplink().ip4(EXTERNAL, NODE_IP).tcp(5555, 40000, SYN, 1, 0).build());
+        assertThat(net.counter(Nat.COUNTER_SESSIONS_CREATED)).isZero();
+    }
+
+    @Test
+    void shouldNotGrowPerPacketWorkWithTheNumberOfServices()
+    {
+        final double small = probesPerLookup(10);
+        final double large = probesPerLookup(10_000);
+        assertThat(large).as("probes per frontend lookup with 10,000 Services").isLessThan(2.0);
+        assertThat(large).isLessThan(small + 1.0);
+    }
+
+    private double probesPerLookup(final int services)
+    {
+        net = new Harness();
+        final ServiceInfo[] svcs = new ServiceInfo[services];
+        for (int i = 0; i < services; i++)
+        {
+            svcs[i] = Harness.clusterIp("s" + i, VIP + i, 17, 53, Harness.ready(B1, 53, true));
+        }
+        net.publish(svcs);
+        for (int i = 0; i < 500; i++)
+        {
+            final int vip = VIP + (i * 7919) % services;
+            net.sendOne("pod-client", Harness.fromPod(CLIENT).ip4(CLIENT, vip).udp(2000 + i, 53).build());
+        }
+        final double perLookup = (double)net.counter(Nat.COUNTER_FRONTEND_PROBES)
+            / net.counter(Nat.COUNTER_FRONTEND_LOOKUPS);
+        assertThat(net.lookups()).as("two conntrack lookups per new flow (fast path, slow path)").isEqualTo(1000);
+        assertThat(net.poolFull()).isTrue();
+        net.close();
+        net = null;
+        return perLookup;
+    }
+}
