@@ -9,7 +9,9 @@ import picocli.CommandLine.Command;
  */
 @Command(name = "ferry", mixinStandardHelpOptions = true, version = "ferry 0.1.0",
     description = "User-space packet-forwarding dataplane for Kubernetes nodes.",
-    subcommands = {ReplayCommand.class, ScenarioCommand.class, CommandLine.HelpCommand.class})
+    subcommands = {ReplayCommand.class, ScenarioCommand.class, dev.ferry.node.cli.NodeCommand.class,
+        dev.ferry.node.cli.ShowCommand.class, dev.ferry.node.cli.TraceCommand.class, dev.ferry.lab.LabCommand.class,
+        CommandLine.HelpCommand.class})
 public final class Ferry
 {
     private Ferry()
