@@ -81,7 +81,7 @@ public final class ReplayCommand implements Callable<Integer>
             PcapReader reader = PcapReader.open(in))
         {
             final ReplayEngine.Output output = (ns, port, mem, off, len) -> writer.write(ns, mem, off, len);
-            try (ReplayEngine engine = new ReplayEngine(tables, Features.forReplay(), output, sampled, 0))
+            try (ReplayEngine engine = new ReplayEngine(tables, Features.forReplay(tables), output, sampled, 0))
             {
                 try
                 {

@@ -73,7 +73,7 @@ public final class NodeDaemon implements AutoCloseable
         this.pool = new PacketPool(config.poolSize());
         this.counters = Counters.inMemory(65536);
         this.publisher = new TablesPublisher(ports, false);
-        this.worker = new Worker(pool, counters, clock, ports, features);
+        this.worker = new Worker(pool, counters, clock, ports, features, publisher.ref());
         this.api = new ApiAgent(config.apiSocket());
         this.control = new NodeControl(config, publisher, worker, portFactory, api::execute);
         final ApiProtocol protocol = new ApiProtocol(control);
@@ -114,8 +114,8 @@ public final class NodeDaemon implements AutoCloseable
             opened.add(host);
             final List<Stage> before = new ArrayList<>();
             final List<Stage> after = new ArrayList<>();
-            final NodeFeature.Context ctx = new NodeFeature.Context(pool, ports, publisher, clock, counters,
-                config.seed());
+            final NodeFeature.Context ctx = new NodeFeature.Context(pool, ports, publisher, worker.pinned(), clock,
+                counters, config.seed());
             for (final NodeFeature f : features)
             {
                 before.addAll(f.beforeLookup(ctx));
@@ -128,7 +128,7 @@ public final class NodeDaemon implements AutoCloseable
             }
             after.add(new HostOutput(pool, ports.idOf(host.name()), host.mac(), host.peerMac()));
             final Graph graph = CoreStages.addTo(Graph.builder(pool, counters, clock, ports).sink(worker), pool,
-                ports, publisher.ref(), clock, before, after, true).build();
+                ports, worker.pinned(), clock, before, after, true).build();
             worker.graph(graph, graph.indexOf(EthernetInput.NAME));
             for (int i = 0; i < opened.size(); i++)
             {

@@ -5,7 +5,9 @@ import dev.ferry.core.Counters;
 import dev.ferry.core.PacketPool;
 import dev.ferry.core.Ports;
 import dev.ferry.core.Stage;
+import dev.ferry.core.tables.Snapshot;
 import dev.ferry.core.tables.TablesPublisher;
+import dev.ferry.core.tables.TablesRef;
 
 import java.util.List;
 
@@ -22,12 +24,14 @@ public interface NodeFeature
      * @param pool      the worker's packet pool.
      * @param ports     the node's ports.
      * @param publisher the table publisher: register a {@link TablesPublisher.PartCompiler} here.
+     * @param tables    the reference stages must read (once per vector): the worker pins it for a whole graph
+     *                  run, unlike {@link TablesPublisher#ref()}.
      * @param clock     time.
      * @param counters  the worker's counters.
      * @param seed      random seed from the configuration.
      */
-    record Context(PacketPool pool, Ports ports, TablesPublisher publisher, Clock clock, Counters counters,
-        long seed)
+    record Context(PacketPool pool, Ports ports, TablesPublisher publisher, TablesRef<Snapshot> tables, Clock clock,
+        Counters counters, long seed)
     {
     }
 

@@ -9,6 +9,8 @@ import dev.ferry.core.PacketVector;
 import dev.ferry.core.Ports;
 import dev.ferry.core.Stage;
 import dev.ferry.core.TxSink;
+import dev.ferry.core.tables.Snapshot;
+import dev.ferry.core.tables.TablesRef;
 import org.agrona.concurrent.Agent;
 
 import java.util.ArrayList;
@@ -74,6 +76,8 @@ final class Worker implements Agent, TxSink
     private final ConcurrentLinkedQueue<Command<?>> commands = new ConcurrentLinkedQueue<>();
     private final PacketVector rx = new PacketVector();
     private final int portDownCounter;
+    private final TablesRef<Snapshot> published;
+    private final TablesRef<Snapshot> pinned = new TablesRef<>(null);
     private Graph graph;
     private int entry;
     private NodePort[] byId = new NodePort[16];
@@ -86,14 +90,27 @@ final class Worker implements Agent, TxSink
     private long leakedBuffers = -1;
 
     Worker(final PacketPool pool, final Counters counters, final Clock clock, final Ports ports,
-        final List<NodeFeature> features)
+        final List<NodeFeature> features, final TablesRef<Snapshot> published)
     {
+        this.published = published;
         this.pool = pool;
         this.counters = counters;
         this.clock = clock;
         this.ports = ports;
         this.features = List.copyOf(features);
         this.portDownCounter = counters.register("node/drop/" + NodeDrop.PORT_DOWN.counterName());
+    }
+
+    /**
+     * The reference the stages read. The worker moves it to the publisher's latest snapshot only between graph
+     * runs, so that every stage of one run sees the same snapshot: ip4-lookup hands ip4-rewrite an adjacency
+     * index, which means nothing in another snapshot's FIB.
+     *
+     * @return the pinned reference.
+     */
+    TablesRef<Snapshot> pinned()
+    {
+        return pinned;
     }
 
     void graph(final Graph g, final int entryStage)
@@ -134,6 +151,12 @@ final class Worker implements Agent, TxSink
         {
             c.execute(this);
             work++;
+        }
+        final Snapshot latest = published.lvCurrent();
+        if (latest != pinned.lvCurrent())
+        {
+            // no packet is in flight here: adopt the new tables for the whole next run
+            pinned.soCurrent(latest);
         }
         // locals: the JIT keeps them in registers across the loop
         final PacketPool pool = this.pool;

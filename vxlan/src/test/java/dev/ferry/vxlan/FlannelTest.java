@@ -70,4 +70,25 @@ class FlannelTest
         assertThatThrownBy(() -> Flannel.parseNode("n9", a, "10.244.9.0/24")).hasMessageContaining("n9")
             .hasMessageContaining("MAC");
     }
+
+    @Test
+    void shouldRouteRemotePodCidrsAtTheVtepsThatAnnotationsDescribe()
+    {
+        // node-2 as flannel annotated it; the VTEP table and FIB of node 1 are built from that
+        final Flannel.NodeVtep v = Flannel.parseNode("node-2",
+            Flannel.annotations(1, VxlanNode.VTEP2, VxlanNode.NODE2), "10.244.2.0/24");
+        final NodeTables base = VxlanNode.tables(1, 8472, 1500, VxlanNode.UPLINK2);
+        final NodeTables t = new NodeTables(2, base.node(), base.cluster(), base.pods(),
+            List.of(v.toRemoteNode(VxlanNode.UPLINK2, List.of(v.publicIp()))), List.of(), Map.of());
+        try (VxlanNode n1 = VxlanNode.of(t, VxlanSettings.defaults()))
+        {
+            assertThat(n1.publisher.current().fib().routeLines())
+                .contains("10.244.2.0/24 remote-pod vxlan to node-2 (192.168.50.2)");
+            assertThat(n1.publisher.current().<VtepTable>part(n1.slot).lines()).containsExactly(
+                "10.244.2.0/24 via vtep 192.168.50.2 mac 66:22:22:22:22:02 node node-2 underlay 02:00:00:00:02:02");
+            n1.receive(n1.podPort, Frames.podToPod(1, 2, 10, false));
+            assertThat(Frames.mac(n1.sent.get(0).bytes(), 50)).isEqualTo(VxlanNode.VTEP2);
+            assertThat(n1.pool.available()).isEqualTo(n1.pool.capacity());
+        }
+    }
 }

@@ -49,6 +49,8 @@ final class VxlanNode implements AutoCloseable
     /** When false the sink only frees transmitted buffers (allocation measurements). */
     boolean keep = true;
     long transmitted;
+    /** When set, packets for the tunnel port go here (the UDP underlay in socket mode). */
+    TxSink tunnelSink;
 
     private VxlanNode(final NodeTables tables, final VxlanSettings settings, final int poolSize)
     {
@@ -61,14 +63,32 @@ final class VxlanNode implements AutoCloseable
         publisher = new TablesPublisher(ports, false);
         slot = VxlanStages.register(publisher, settings);
         publisher.publish(tables);
-        final TxSink sink = h ->
+        final TxSink sink = new TxSink()
         {
-            transmitted++;
-            if (keep)
+            @Override
+            public void transmit(final int h)
             {
-                sent.add(new Tx(pool.txPort(h), pool.toArray(h)));
+                if (tunnelSink != null && pool.txPort(h) == tunnel)
+                {
+                    tunnelSink.transmit(h);
+                    return;
+                }
+                transmitted++;
+                if (keep)
+                {
+                    sent.add(new Tx(pool.txPort(h), pool.toArray(h)));
+                }
+                pool.free(h);
             }
-            pool.free(h);
+
+            @Override
+            public void flush()
+            {
+                if (tunnelSink != null)
+                {
+                    tunnelSink.flush();
+                }
+            }
         };
         final Graph.Builder b = Graph.builder(pool, counters, clock, ports).sink(sink);
         CoreStages.addTo(b, pool, ports, publisher.ref(), clock,
@@ -94,9 +114,13 @@ final class VxlanNode implements AutoCloseable
 
     static NodeTables tables(final int which, final int port, final int mtu, final long remoteUnderlayMac)
     {
+        return tables(which, port, mtu, remoteUnderlayMac, which == 1 ? NODE1 : NODE2, which == 1 ? NODE2 : NODE1);
+    }
+
+    static NodeTables tables(final int which, final int port, final int mtu, final long remoteUnderlayMac,
+        final int self, final int peer)
+    {
         final boolean one = which == 1;
-        final int self = one ? NODE1 : NODE2;
-        final int peer = one ? NODE2 : NODE1;
         final Ip4Prefix cidr = Ip4Prefix.parse(one ? "10.244.1.0/24" : "10.244.2.0/24");
         final Ip4Prefix peerCidr = Ip4Prefix.parse(one ? "10.244.2.0/24" : "10.244.1.0/24");
         final int gw = cidr.host(1);
