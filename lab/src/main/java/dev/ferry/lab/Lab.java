@@ -437,7 +437,15 @@ public final class Lab
         Files.createDirectories(cniBin());
         final Path plugin = cniBin().resolve("ferry");
         Files.deleteIfExists(plugin);
-        Files.createSymbolicLink(plugin, options.cniPlugin().toAbsolutePath());
+        if (options.cniPlugin().getFileName().toString().equals("install.sh"))
+        {
+            // the plugin's own installer, into the lab-local bin dir (no class-data archive: installs in a second)
+            Shell.run(List.of(options.cniPlugin().toString(), "--none", cniBin().toString()), 60_000, null).check();
+        }
+        else
+        {
+            Files.createSymbolicLink(plugin, options.cniPlugin().toAbsolutePath());
+        }
         for (final String dir : List.of("/usr/lib/cni", "/opt/cni/bin"))
         {
             final Path hostLocal = Path.of(dir, "host-local");

@@ -43,8 +43,8 @@ public final class LabCommand implements Runnable
         Path state;
 
         @Option(names = "--cni-plugin", paramLabel = "FILE",
-            description = "the ferry CNI plugin executable (default: $FERRY_CNI, else cni/target/ferry-cni of this "
-                + "build; without one, pods are attached over the node API)")
+            description = "the ferry CNI plugin, or its install.sh (default: $FERRY_CNI, else cni/install.sh of this "
+                + "source tree; without one, pods are attached over the node API)")
         Path cniPlugin;
 
         @Option(names = "--kernel-node2", description = "node2 is a Linux kernel flannel-style node (interop)")
@@ -95,20 +95,21 @@ public final class LabCommand implements Runnable
     }
 
     /**
-     * @return the CNI plugin next to this build ({@code cni/target/ferry-cni} above the jar), or null.
+     * @return the CNI plugin's installer of this source tree ({@code cni/install.sh}, with its jar built), found
+     *         above the class path's entries, or null.
      */
     public static Path defaultPlugin()
     {
-        final String cp = System.getProperty("java.class.path", "");
+        final String cp = System.getProperty("surefire.test.class.path", System.getProperty("java.class.path", ""));
         for (final String entry : cp.split(java.io.File.pathSeparator))
         {
             Path dir = Path.of(entry).toAbsolutePath().getParent();
             for (int up = 0; dir != null && up < 4; up++, dir = dir.getParent())
             {
-                final Path candidate = dir.resolve("cni/target/ferry-cni");
-                if (Files.isExecutable(candidate))
+                final Path installer = dir.resolve("cni/install.sh");
+                if (Files.isExecutable(installer) && Files.exists(dir.resolve("cni/target/ferry-cni.jar")))
                 {
-                    return candidate;
+                    return installer;
                 }
             }
         }
