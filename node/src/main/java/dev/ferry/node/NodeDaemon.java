@@ -106,6 +106,7 @@ public final class NodeDaemon implements AutoCloseable
         final List<NodePort> opened = new ArrayList<>();
         try
         {
+            portFactory.bind(pool, counters, clock);
             if (config.underlay() == UnderlayMode.PACKET)
             {
                 opened.add(portFactory.openUplink(config.uplink()));

@@ -1,5 +1,9 @@
 package dev.ferry.node;
 
+import dev.ferry.core.Clock;
+import dev.ferry.core.Counters;
+import dev.ferry.core.PacketPool;
+
 import java.io.IOException;
 
 /**
@@ -8,6 +12,18 @@ import java.io.IOException;
  */
 public interface PortFactory
 {
+    /**
+     * Hands the factory the daemon's pool, counters and clock before any port is opened (ports that own a ring
+     * or a descriptor copy frames into that pool). The default ignores them.
+     *
+     * @param pool     the worker's packet pool.
+     * @param counters the worker's counters.
+     * @param clock    time.
+     */
+    default void bind(final PacketPool pool, final Counters counters, final Clock clock)
+    {
+    }
+
     /**
      * Opens the uplink: the NIC itself in packet mode.
      *
