@@ -5,7 +5,7 @@ package dev.ferry.lab;
  * and the bridge CNI plugin leave on a node, built by hand.
  *
  * <pre>
- *   fl-n2 192.168.50.12/24 (underlay)
+ *   fl-n2 192.168.50.12/24 (underlay; tx checksum offload off, so frames leave with complete checksums)
  *   fl-flannel.1  vxlan id 1, local 192.168.50.12, dstport 8472, nolearning, MAC = node2's VtepMAC,
  *                 10.244.2.0/32, MTU 1450
  *     fdb:   node1 VtepMAC dst 192.168.50.11         (flannel writes it from node1's annotations)
@@ -33,6 +33,10 @@ final class KernelNode
         final String br = l + BRIDGE_DEV;
         final int podMtu = LabSpec.UNDERLAY_MTU - 50;
         Shell.must("ip", "-n", ns, "addr", "add", self.ip() + "/24", "dev", self.uplink());
+        // a NIC puts complete checksums on the wire; a veth passes the kernel's partial ones (checksum offload)
+        // on, and for VXLAN frames those cover the inner header, which the far end cannot tell from the outer
+        // ones. Checksumming in software here makes the underlay carry what a wire would.
+        Shell.inNetns(20_000, ns, "ethtool", "-K", self.uplink(), "tx", "off").check();
         Shell.inNetns(20_000, ns, "sh", "-c", "echo 1 > /proc/sys/net/ipv4/ip_forward").check();
         Shell.must("ip", "-n", ns, "link", "add", vx, "address", self.vtepMac(), "mtu", String.valueOf(podMtu),
             "type", "vxlan", "id", String.valueOf(LabSpec.VNI), "local", self.ip(), "dev", self.uplink(),
