@@ -1,5 +1,6 @@
 package dev.ferry.cli;
 
+import dev.ferry.agent.cli.AgentCommand;
 import dev.ferry.node.cli.NodeCommand;
 import dev.ferry.node.cli.ShowCommand;
 import dev.ferry.node.cli.TraceCommand;
@@ -7,14 +8,15 @@ import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
 /**
- * The {@code ferry} command. Subcommands: {@code replay} (a capture through one node's graph), {@code node}
- * (the node dataplane), {@code show} and {@code trace} (query a running node), {@code scenario} (writes the
- * bundled example captures).
+ * The {@code ferry} command: {@code replay} (a capture through one node's graph), {@code node} (the node
+ * dataplane), {@code agent} (computes and pushes tables), {@code show} and {@code trace} (query a running
+ * node), {@code scenario} (writes the bundled example captures).
  */
 @Command(name = "ferry", mixinStandardHelpOptions = true, version = "ferry 0.1.0",
     description = "User-space packet-forwarding dataplane for Kubernetes nodes.",
-    subcommands = {ReplayCommand.class, NodeCommand.class, ShowCommand.class, TraceCommand.class,
-        ScenarioCommand.class, dev.ferry.lab.LabCommand.class, CommandLine.HelpCommand.class})
+    subcommands = {ReplayCommand.class, NodeCommand.class, AgentCommand.class, ShowCommand.class, TraceCommand.class,
+        ScenarioCommand.class, dev.ferry.lab.LabCommand.class,
+        CommandLine.HelpCommand.class})
 public final class Ferry
 {
     private Ferry()

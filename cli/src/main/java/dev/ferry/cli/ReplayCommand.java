@@ -5,6 +5,7 @@ import dev.ferry.agent.ManifestLoader;
 import dev.ferry.agent.NodeTablesCompiler;
 import dev.ferry.cli.replay.ReplayEngine;
 import dev.ferry.core.tables.NodeTables;
+import dev.ferry.nat.Nat;
 import dev.ferry.tapio.PcapFormatException;
 import dev.ferry.tapio.PcapReader;
 import dev.ferry.tapio.PcapWriter;
@@ -59,6 +60,17 @@ public final class ReplayCommand implements Callable<Integer>
     @Option(names = "--micro", description = "Write a microsecond pcap (default: nanosecond).")
     private boolean micro;
 
+    @Option(names = "--conntrack-dump", paramLabel = "FILE",
+        description = "Write the connection-tracking table at the end, conntrack -L style.")
+    private Path conntrackDump;
+
+    @Option(names = "--lb", paramLabel = "random|maglev", defaultValue = "random",
+        description = "Endpoint choice for new Service flows (default ${DEFAULT-VALUE}).")
+    private String lb;
+
+    @Option(names = "--show-services", description = "Print the Service table, ipvsadm -Ln style.")
+    private boolean showServices;
+
     /** Creates the command (picocli). */
     public ReplayCommand()
     {
@@ -81,7 +93,15 @@ public final class ReplayCommand implements Callable<Integer>
             PcapReader reader = PcapReader.open(in))
         {
             final ReplayEngine.Output output = (ns, port, mem, off, len) -> writer.write(ns, mem, off, len);
-            try (ReplayEngine engine = new ReplayEngine(tables, Features.forReplay(tables), output, sampled, 0))
+            final Nat.Balancing balancing = switch (lb)
+            {
+                case "random" -> Nat.Balancing.RANDOM;
+                case "maglev" -> Nat.Balancing.MAGLEV;
+                default -> throw new picocli.CommandLine.ParameterException(spec.commandLine(),
+                    "--lb must be random or maglev, not '" + lb + "'");
+            };
+            try (Features features = Features.forReplay(tables, balancing);
+                ReplayEngine engine = new ReplayEngine(tables, features.factory(), output, sampled, 0))
             {
                 try
                 {
@@ -96,6 +116,25 @@ public final class ReplayCommand implements Callable<Integer>
                 }
                 engine.finish();
                 report(o, engine);
+                if (showServices)
+                {
+                    o.println();
+                    o.println("Services:");
+                    o.print(features.showServices());
+                }
+                for (final String line : features.drainLog())
+                {
+                    spec.commandLine().getErr().println("ferry replay: " + line);
+                }
+                if (conntrackDump != null)
+                {
+                    try (java.io.Writer w = java.nio.file.Files.newBufferedWriter(conntrackDump))
+                    {
+                        features.dumpConntrack(w);
+                    }
+                    o.println("conntrack table written to " + conntrackDump);
+                }
+                o.flush();
             }
         }
         if (fault != null)

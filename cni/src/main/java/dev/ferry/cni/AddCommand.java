@@ -6,6 +6,7 @@ import dev.ferry.core.route.Ip4Prefix;
 import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -37,7 +38,9 @@ final class AddCommand
         final NodeClient node = new NodeClient(conf.socket());
         final AttachmentStore store = new AttachmentStore(conf);
         final Ipam ipam = new Ipam(conf, env);
+        final long t0 = System.nanoTime();
         final CniResult ipamResult = ipam.add();
+        final long t1 = System.nanoTime();
         boolean attached = false;
         String moved = null;
         try
@@ -57,6 +60,7 @@ final class AddCommand
             }
             final Fields a = node.call(req);
             attached = true;
+            final long t2 = System.nanoTime();
             final String tap = a.text("tap");
             final String mac = Ip4.formatMac(Ip4.parseMac(a.text("mac")));
             final String gateway = Ip4.format(Ip4.parse(a.text("gateway")));
@@ -69,10 +73,17 @@ final class AddCommand
             store.write(new AttachmentStore.Record(env.containerId(), env.ifName(), env.netns(), tap,
                 Ip4.format(addr)));
             final List<CniResult.Route> routes = routes(ipamResult, gateway);
-            Netns.move(tap, env.netns());
-            moved = tap;
-            Netns.configure(new Netns.Setup(tap, env.netns(), env.ifName(), mac, mtu, ip.address(), gateway,
+            moved = Netns.move(tap, env.netns(), env.ifName(), mac);
+            final long t3 = System.nanoTime();
+            Netns.configure(new Netns.Setup(moved, env.netns(), env.ifName(), mac, mtu, ip.address(), gateway,
                 routes));
+            if (env.all().containsKey("FERRY_CNI_TIMING"))
+            {
+                final long t4 = System.nanoTime();
+                log.printf("ferry: ADD phases %.1f ms (process start to here %.0f ms): ipam %.1f, attach %.1f, "
+                    + "move %.1f, configure %.1f%n", (t4 - t0) / 1e6, uptimeMillis(), (t1 - t0) / 1e6, (t2 - t1) / 1e6,
+                    (t3 - t2) / 1e6, (t4 - t3) / 1e6);
+            }
             final CniResult ours = new CniResult(
                 List.of(new CniResult.Iface(env.ifName(), mac, env.netns(), mtu)),
                 List.of(new CniResult.IpConfig(ip.address(), gateway, 0)),
@@ -84,6 +95,12 @@ final class AddCommand
             undo(env, node, store, ipam, attached, moved, log);
             throw e;
         }
+    }
+
+    private static double uptimeMillis()
+    {
+        return (System.currentTimeMillis() - ProcessHandle.current().info().startInstant()
+            .map(Instant::toEpochMilli).orElse(System.currentTimeMillis()));
     }
 
     private static CniResult.IpConfig pickIp4(final CniResult r)

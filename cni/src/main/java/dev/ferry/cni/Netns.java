@@ -23,7 +23,7 @@ final class Netns
     /**
      * What to configure on the container's interface.
      *
-     * @param tap     the TAP's name in the node's namespace.
+     * @param tap     the TAP's name in the container's namespace after the move.
      * @param netns   the container's namespace path.
      * @param ifName  the name it gets there.
      * @param mac     its MAC.
@@ -38,20 +38,43 @@ final class Netns
     }
 
     /**
-     * Moves the TAP from the node's namespace into the container's.
+     * Moves the TAP from the node's namespace into the container's. A node whose port factory already moved the
+     * TAP (named as the node made it, or already CNI_IFNAME with the node's MAC) is accepted as it is.
      *
-     * @param tap   the TAP.
-     * @param netns the container's namespace path.
-     * @throws CniException 102 when iproute2 refuses.
+     * @param tap    the TAP.
+     * @param netns  the container's namespace path.
+     * @param ifName the name it will get.
+     * @param mac    the MAC the node gave it.
+     * @return the TAP's name in the container's namespace now ({@code tap} or {@code ifName}).
+     * @throws CniException 102 when iproute2 refuses and the TAP is not in the container's namespace either.
      */
-    static void move(final String tap, final String netns)
+    static String move(final String tap, final String netns, final String ifName, final String mac)
     {
-        ip(List.of("ip", "link", "set", "dev", tap, "netns", netns), "", "moving " + tap + " into " + netns);
+        final Exec.Outcome o = exec(List.of("ip", "link", "set", "dev", tap, "netns", netns), "");
+        if (o.ok())
+        {
+            return tap;
+        }
+        if (o.message().contains("Cannot find device"))
+        {
+            if (exec(List.of("nsenter", "--net=" + netns, "ip", "link", "show", "dev", tap), "").ok())
+            {
+                return tap;
+            }
+            final Exec.Outcome named = exec(List.of("nsenter", "--net=" + netns, "ip", "-o", "link", "show", "dev",
+                ifName), "");
+            if (named.ok() && named.stdout().contains("link/ether " + mac + " "))
+            {
+                return ifName;
+            }
+        }
+        throw new CniException(CniError.NETNS_FAILED, "moving " + tap + " into " + netns + ": " + o.message());
     }
 
     /**
      * In the container's namespace: renames the moved TAP, sets MAC, MTU and address, brings it up and adds the
-     * routes, in one {@code ip -batch} that stops at the first failure.
+     * routes, in one {@code ip -batch} that stops at the first failure. Addresses and routes are set with
+     * {@code replace}, so whatever the node or an earlier attempt set already is not an error.
      *
      * @param s the setup.
      * @throws CniException 102 naming the failed step.
@@ -59,14 +82,17 @@ final class Netns
     static void configure(final Setup s)
     {
         final StringBuilder batch = new StringBuilder(256);
-        batch.append("link set dev ").append(s.tap()).append(" name ").append(s.ifName()).append('\n');
+        if (!s.tap().equals(s.ifName()))
+        {
+            batch.append("link set dev ").append(s.tap()).append(" name ").append(s.ifName()).append('\n');
+        }
         batch.append("link set dev ").append(s.ifName()).append(" address ").append(s.mac())
             .append(" mtu ").append(s.mtu()).append('\n');
-        batch.append("addr add ").append(s.cidr()).append(" dev ").append(s.ifName()).append('\n');
+        batch.append("addr replace ").append(s.cidr()).append(" dev ").append(s.ifName()).append('\n');
         batch.append("link set dev ").append(s.ifName()).append(" up\n");
         for (final CniResult.Route r : s.routes())
         {
-            batch.append("route add ").append(r.dst()).append(" via ")
+            batch.append("route replace ").append(r.dst()).append(" via ")
                 .append(r.gw() == null ? s.gateway() : r.gw()).append(" dev ").append(s.ifName()).append('\n');
         }
         ip(List.of("nsenter", "--net=" + s.netns(), "ip", "-batch", "-"), batch.toString(),

@@ -317,6 +317,20 @@ class CniPluginNetnsTest
     }
 
     @Test
+    void shouldAcceptATapTheNodeMovedItself()
+    {
+        node.movesTaps = true;
+        final String ns = newNetns();
+        final PluginProcess.Run add = run(env("ADD", "c1", ns), conf("1.0.0"));
+        assertThat(add.exit()).as(add.toString()).isZero();
+        assertThat(Sh.run("ip", "-n", ns, "-o", "-4", "addr", "show", "dev", "eth0"))
+            .contains("inet " + text(add.json(), "ips", 0, "address"));
+        final Map<String, Object> conf = conf("1.0.0");
+        conf.put("prevResult", add.json());
+        assertThat(run(env("CHECK", "c1", ns), conf).exit()).isZero();
+    }
+
+    @Test
     void shouldTakeMtuFromTheConfigAndMacFromRuntimeConfig()
     {
         final String ns = newNetns();

@@ -4,6 +4,7 @@ import com.fasterxml.jackson.jr.ob.JSON;
 
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
+import java.io.OutputStream;
 import java.net.StandardProtocolFamily;
 import java.net.UnixDomainSocketAddress;
 import java.nio.ByteBuffer;
@@ -35,6 +36,8 @@ final class FakeNode implements AutoCloseable
     final List<String> requests = new CopyOnWriteArrayList<>();
     final List<String> tapsCreated = new CopyOnWriteArrayList<>();
     volatile String refuseAttach;
+    /** Moves each new TAP into the pod's namespace itself, as the wt-node PortFactory Javadoc describes. */
+    volatile boolean movesTaps;
 
     FakeNode(final Path socket, final String gateway, final int mtu) throws IOException
     {
@@ -125,6 +128,11 @@ final class FakeNode implements AutoCloseable
                         return error(op, "cannot create the pod port " + tap + ": " + out.strip());
                     }
                     tapsCreated.add(tap);
+                    if (movesTaps)
+                    {
+                        waitFor(new ProcessBuilder("ip", "link", "set", "dev", tap, "netns", (String)req.get("netns"))
+                            .redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.DISCARD).start());
+                    }
                     attachments.put(key, a);
                 }
                 ans.put("tap", tap);
@@ -171,6 +179,25 @@ final class FakeNode implements AutoCloseable
             }
         }
         return JSON.std.asString(ans);
+    }
+
+    /**
+     * Serves on a socket until stdin closes (for cni/measure-start.sh).
+     *
+     * @param args socket path, gateway, MTU.
+     * @throws IOException when the socket cannot be bound.
+     */
+    public static void main(final String[] args) throws IOException
+    {
+        final FakeNode node = new FakeNode(Path.of(args[0]), args[1], Integer.parseInt(args[2]));
+        try
+        {
+            System.in.transferTo(OutputStream.nullOutputStream());
+        }
+        finally
+        {
+            node.close();
+        }
     }
 
     synchronized int attachmentCount()

@@ -606,10 +606,9 @@ final class ServiceTable
             c.cluster = clusterSel;
             c.internal = s.internalPolicyLocal() ? localSel : clusterSel;
             c.external = s.externalPolicyLocal() ? localSel : clusterSel;
-            final boolean hasExternal = p.nodePort() != 0 || !s.externalIps().isEmpty()
-                || !s.loadBalancerIps().isEmpty();
-            final boolean usesCluster = !s.internalPolicyLocal() || (hasExternal && !s.externalPolicyLocal());
-            c.hasEndpoints = usesCluster ? !clusterSel.isEmpty() || !localSel.isEmpty() : !localSel.isEmpty();
+            // kube-proxy's hasAnyEndpoints: a usable endpoint anywhere in the cluster, whatever the policies; with
+            // none, REJECT; with some but none local under a Local policy, DROP
+            c.hasEndpoints = !clusterSel.isEmpty();
             sps.add(c);
 
             final StringBuilder flags = new StringBuilder();

@@ -207,6 +207,14 @@ final class Harness implements AutoCloseable
         publisher.publish(tables(++generation, settings, services));
     }
 
+    /** Publishes tables in which a pod no longer exists. */
+    void publishWithoutPod(final int podIp, final ServiceInfo... services)
+    {
+        final NodeTables t = tables(++generation, settings, services);
+        publisher.publish(new NodeTables(t.generation(), t.node(), t.cluster(),
+            t.pods().stream().filter(p -> p.ip() != podIp).toList(), t.remoteNodes(), t.services(), t.neighbours()));
+    }
+
     static NodeTables tables(final long generation, final NodeTables.ClusterSettings settings,
         final ServiceInfo... services)
     {

@@ -560,6 +560,24 @@ class NatGraphTest
     }
 
     @Test
+    void shouldFailTcpToARemovedLocalEndpointAtOnceWithATranslatedHostUnreachable()
+    {
+        net = new Harness();
+        net.publish(Harness.clusterIp("web", VIP, 6, 80, Harness.ready(B1, 8080, true)));
+        handshake(40000);
+        net.publishWithoutPod(B1, Harness.clusterIp("web", VIP, 6, 80, Harness.ready(B2, 8080, true)));
+        final Harness.Out err = net.sendOne("pod-client", tcp(CLIENT, VIP, 40000, 80, PSH | ACK, "more"));
+        final Harness.Pkt p = err.pkt();
+        assertThat(err.port()).isEqualTo("pod-client");
+        assertThat(p.icmpType()).isEqualTo(IcmpHeader.TYPE_DEST_UNREACHABLE);
+        assertThat(p.icmpCode()).isEqualTo(IcmpHeader.CODE_HOST_UNREACHABLE);
+        assertThat(p.src()).isEqualTo(VIP);
+        assertThat(p.checksumsValid()).isTrue();
+        assertThat(p.inner().dst()).as("the quote names the ClusterIP the client uses").isEqualTo(VIP);
+        assertThat(p.inner().dport()).isEqualTo(80);
+    }
+
+    @Test
     void shouldNotReuseAClosedTcpPortTowardTheSameDestinationWithin120Seconds()
     {
         net = new Harness();
@@ -598,6 +616,124 @@ class NatGraphTest
         final Harness.Out again = net.sendOne("pod-client", Harness.fromPod(CLIENT).ip4(CLIENT, server)
             .tcp(50101, 443, SYN, 1, 0).build());
         assertThat(again.pkt().sport()).isBetween(20000, 20007);
+    }
+
+    private static ServiceInfo service(final int vip, final List<Integer> externalIps, final List<Integer> lbIps,
+        final boolean etpLocal, final boolean itpLocal, final ServiceInfo.Endpoint... eps)
+    {
+        return new ServiceInfo("default", "svc", "LoadBalancer", null, List.of(vip), externalIps, lbIps, false,
+            10800, etpLocal, itpLocal, List.of(new ServiceInfo.ServicePort("http", 6, 80, 0, List.of(eps))));
+    }
+
+    @Test
+    void shouldServeExternalIpsAndLoadBalancerIpsWithMasqueradeUnderPolicyCluster()
+    {
+        net = new Harness();
+        final int extIp = Ip4.parse("198.51.100.50");
+        final int lbIp = Ip4.parse("198.51.100.60");
+        net.publish(service(VIP, List.of(extIp), List.of(lbIp), false, false, Harness.ready(B1, 8080, true)));
+        for (final int frontend : new int[] {extIp, lbIp})
+        {
+            final Harness.Out o = net.sendOne("uplink", Harness.fromUplink().ip4(EXTERNAL, frontend)
+                .tcp(7000, 80, SYN, 1, 0).build());
+            assertThat(o.port()).isEqualTo("pod-b1");
+            assertThat(o.pkt().dst()).isEqualTo(B1);
+            assertThat(o.pkt().src()).isEqualTo(GATEWAY);
+        }
+    }
+
+    @Test
+    void shouldMasqueradeAClusterIpClientFromOutsideTheClusterCidrOnly()
+    {
+        net = new Harness();
+        net.publish(Harness.clusterIp("web", VIP, 6, 80, Harness.ready(B1, 8080, true)));
+        assertThat(net.sendOne("uplink", Harness.fromUplink().ip4(EXTERNAL, VIP).tcp(7000, 80, SYN, 1, 0).build())
+            .pkt().src()).as("source outside the cluster CIDR").isEqualTo(GATEWAY);
+        assertThat(net.sendOne("pod-client", tcp(CLIENT, VIP, 7000, 80, SYN, "")).pkt().src())
+            .as("pod source").isEqualTo(CLIENT);
+    }
+
+    @Test
+    void shouldMasqueradeEveryServicePacketWithMasqueradeAll()
+    {
+        net = new Harness();
+        final var d = dev.ferry.core.tables.NodeTables.ClusterSettings.defaults();
+        net.settings = new dev.ferry.core.tables.NodeTables.ClusterSettings(d.clusterCidr(), d.serviceCidrs(), 1,
+            8472, 30000, 32767, List.of(), true, List.of(), 1024, 65535, Map.of());
+        net.publish(Harness.clusterIp("web", VIP, 6, 80, Harness.ready(B1, 8080, true)));
+        assertThat(net.sendOne("pod-client", tcp(CLIENT, VIP, 7000, 80, SYN, "")).pkt().src()).isEqualTo(GATEWAY);
+    }
+
+    @Test
+    void shouldNotMasqueradePodTrafficToNonMasqueradeCidrs()
+    {
+        net = new Harness();
+        final var d = dev.ferry.core.tables.NodeTables.ClusterSettings.defaults();
+        net.settings = new dev.ferry.core.tables.NodeTables.ClusterSettings(d.clusterCidr(), d.serviceCidrs(), 1,
+            8472, 30000, 32767, List.of(), false, List.of(dev.ferry.core.route.Ip4Prefix.parse("172.16.0.0/12")),
+            1024, 65535, Map.of());
+        net.publish();
+        final Harness.Out o = net.sendOne("pod-client", Harness.fromPod(CLIENT).ip4(CLIENT, Ip4.parse("172.20.0.1"))
+            .udp(5000, 53).build());
+        assertThat(o.port()).isEqualTo("uplink");
+        assertThat(o.pkt().src()).isEqualTo(CLIENT);
+        assertThat(net.sendOne("pod-client", Harness.fromPod(CLIENT).ip4(CLIENT, Ip4.parse("8.8.4.4")).udp(5000, 53)
+            .build()).pkt().src()).isEqualTo(NODE_IP);
+        assertThat(net.sendOne("pod-client", tcp(CLIENT, B1, 5000, 80, SYN, "")).pkt().src())
+            .as("pod to pod is never masqueraded").isEqualTo(CLIENT);
+    }
+
+    @Test
+    void shouldUseOnlyReadyEndpointsAndFallBackToServingTerminating()
+    {
+        net = new Harness();
+        final ServiceInfo.Endpoint terminating = new ServiceInfo.Endpoint(B2, 8080, false, true, true, "n1", "", true);
+        final ServiceInfo.Endpoint notServing = new ServiceInfo.Endpoint(CLIENT, 8080, false, false, true, "n1", "",
+            true);
+        net.publish(Harness.clusterIp("web", VIP, 17, 80, Harness.ready(B1, 8080, true), terminating, notServing));
+        for (int i = 0; i < 50; i++)
+        {
+            assertThat(net.sendOne("pod-client", Harness.fromPod(CLIENT).ip4(CLIENT, VIP).udp(9000 + i, 80).build())
+                .port()).as("only the ready endpoint").isEqualTo("pod-b1");
+        }
+        net.publish(Harness.clusterIp("web", VIP, 17, 80, terminating, notServing));
+        for (int i = 0; i < 50; i++)
+        {
+            assertThat(net.sendOne("pod-client", Harness.fromPod(CLIENT).ip4(CLIENT, VIP).udp(9100 + i, 80).build())
+                .port()).as("none ready: the serving, terminating one").isEqualTo("pod-b2");
+        }
+        net.publish(Harness.clusterIp("web", VIP, 17, 80, notServing));
+        assertThat(net.sendOne("pod-client", Harness.fromPod(CLIENT).ip4(CLIENT, VIP).udp(9200, 80).build())
+            .pkt().icmpType()).as("nothing usable: REJECT").isEqualTo(IcmpHeader.TYPE_DEST_UNREACHABLE);
+    }
+
+    @Test
+    void shouldApplyInternalTrafficPolicyLocal()
+    {
+        net = new Harness();
+        net.publish(service(VIP, List.of(), List.of(), false, true, Harness.ready(REMOTE_POD, 8080, false)));
+        assertThat(net.send("pod-client", tcp(CLIENT, VIP, 7000, 80, SYN, ""))).isEmpty();
+        assertThat(net.drops()).containsEntry("stage/nat44-new/drop/no-local-endpoint-internal", 1L);
+        net.publish(service(VIP, List.of(), List.of(), false, true, Harness.ready(REMOTE_POD, 8080, false),
+            Harness.ready(B2, 8080, true)));
+        for (int i = 0; i < 20; i++)
+        {
+            assertThat(net.sendOne("pod-client", tcp(CLIENT, VIP, 7100 + i, 80, SYN, "")).port()).isEqualTo("pod-b2");
+        }
+    }
+
+    @Test
+    void shouldShortCircuitPodsAndMasqueradeTheNodeUnderExternalPolicyLocal()
+    {
+        net = new Harness();
+        final int lbIp = Ip4.parse("198.51.100.60");
+        net.publish(service(VIP, List.of(), List.of(lbIp), true, false, Harness.ready(B1, 8080, true)));
+        final Harness.Pkt fromPod = net.sendOne("pod-client", tcp(CLIENT, lbIp, 7000, 80, SYN, "")).pkt();
+        assertThat(fromPod.dst()).isEqualTo(B1);
+        assertThat(fromPod.src()).as("pod traffic to an external frontend keeps its source").isEqualTo(CLIENT);
+        final Harness.Pkt fromNode = net.sendOne("uplink", Harness.fromUplink().ip4(NODE_IP, lbIp)
+            .tcp(7001, 80, SYN, 1, 0).build()).pkt();
+        assertThat(fromNode.src()).as("the node's own traffic is masqueraded").isEqualTo(GATEWAY);
     }
 
     @Test
@@ -646,6 +782,8 @@ class NatGraphTest
             / net.counter(Nat.COUNTER_FRONTEND_LOOKUPS);
         assertThat(net.lookups()).as("two conntrack lookups per new flow (fast path, slow path)").isEqualTo(1000);
         assertThat(net.poolFull()).isTrue();
+        System.out.printf("services=%d lookups=%d probes=%d probes/lookup=%.3f%n", services,
+            net.counter(Nat.COUNTER_FRONTEND_LOOKUPS), net.counter(Nat.COUNTER_FRONTEND_PROBES), perLookup);
         net.close();
         net = null;
         return perLookup;

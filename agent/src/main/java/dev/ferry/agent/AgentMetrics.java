@@ -1,0 +1,133 @@
+package dev.ferry.agent;
+
+import io.prometheus.metrics.core.metrics.Counter;
+import io.prometheus.metrics.core.metrics.Gauge;
+import io.prometheus.metrics.core.metrics.Histogram;
+import io.prometheus.metrics.model.registry.PrometheusRegistry;
+
+/**
+ * The agent's Prometheus metrics, named like kube-proxy's where they mean the same thing:
+ *
+ * <pre>
+ * ferry_sync_tables_duration_seconds          histogram  compile + push + ack of one sync
+ *                                                        (kube-proxy: sync_proxy_rules_duration_seconds)
+ * ferry_network_programming_duration_seconds  histogram  object change → node ack
+ *                                                        (kube-proxy: network_programming_duration_seconds)
+ * ferry_tables_generation                     gauge      generation the node acknowledged last
+ * ferry_sync_errors_total{stage}              counter    stage = compile | push | refused
+ * ferry_syncs_total{result}                   counter    result = pushed | unchanged
+ * </pre>
+ */
+public final class AgentMetrics
+{
+    /** Error stage: the objects could not be compiled (a malformed object); the node keeps its tables. */
+    public static final String ERROR_COMPILE = "compile";
+    /** Error stage: the node could not be reached; the push is retried. */
+    public static final String ERROR_PUSH = "push";
+    /** Error stage: the node refused the tables; it keeps its last good ones. */
+    public static final String ERROR_REFUSED = "refused";
+
+    private final PrometheusRegistry registry;
+    private final Histogram syncDuration;
+    private final Histogram programmingLatency;
+    private final Gauge generation;
+    private final Counter syncErrors;
+    private final Counter syncs;
+
+    /**
+     * @param registry where the metrics are registered (one registry per agent).
+     */
+    public AgentMetrics(final PrometheusRegistry registry)
+    {
+        this.registry = registry;
+        // kube-proxy's buckets: 1 ms doubling 15 times (to about 16 s)
+        syncDuration = Histogram.builder().name("ferry_sync_tables_duration_seconds")
+            .help("Time to compile the node's tables, push them and get the acknowledgement")
+            .classicOnly().classicExponentialUpperBounds(0.001, 2, 15).register(registry);
+        programmingLatency = Histogram.builder().name("ferry_network_programming_duration_seconds")
+            .help("Time from a Kubernetes object changing to the node acknowledging tables that contain it")
+            .classicOnly().classicExponentialUpperBounds(0.001, 2, 18).register(registry);
+        generation = Gauge.builder().name("ferry_tables_generation")
+            .help("Generation of the tables the node acknowledged last").register(registry);
+        syncErrors = Counter.builder().name("ferry_sync_errors")
+            .help("Syncs that failed, by stage (compile, push, refused)").labelNames("stage").register(registry);
+        syncs = Counter.builder().name("ferry_syncs")
+            .help("Syncs that ended with a push, or found the node's tables unchanged").labelNames("result")
+            .register(registry);
+        for (final String s : new String[] {ERROR_COMPILE, ERROR_PUSH, ERROR_REFUSED})
+        {
+            syncErrors.labelValues(s);
+        }
+        syncs.labelValues("pushed");
+        syncs.labelValues("unchanged");
+    }
+
+    /** @return a new set of metrics in a registry of its own. */
+    public static AgentMetrics create()
+    {
+        return new AgentMetrics(new PrometheusRegistry());
+    }
+
+    /** @return the registry to expose. */
+    public PrometheusRegistry registry()
+    {
+        return registry;
+    }
+
+    void syncDuration(final double seconds)
+    {
+        syncDuration.observe(seconds);
+    }
+
+    void programmingLatency(final double seconds)
+    {
+        programmingLatency.observe(seconds);
+    }
+
+    void generation(final long value)
+    {
+        generation.set(value);
+    }
+
+    void error(final String stage)
+    {
+        syncErrors.labelValues(stage).inc();
+    }
+
+    void sync(final boolean pushed)
+    {
+        syncs.labelValues(pushed ? "pushed" : "unchanged").inc();
+    }
+
+    /**
+     * @param stage compile, push or refused.
+     * @return how many syncs failed at that stage.
+     */
+    public long errors(final String stage)
+    {
+        return (long)syncErrors.labelValues(stage).get();
+    }
+
+    /** @return the number of programming-latency observations. */
+    public long programmingLatencyCount()
+    {
+        return histogramCount(programmingLatency);
+    }
+
+    /** @return the sum of programming-latency observations, in seconds. */
+    public double programmingLatencySum()
+    {
+        return programmingLatency.collect().getDataPoints().getFirst().getSum();
+    }
+
+    /** @return the number of syncs timed. */
+    public long syncCount()
+    {
+        return histogramCount(syncDuration);
+    }
+
+    private static long histogramCount(final Histogram h)
+    {
+        return h.collect().getDataPoints().getFirst().getCount();
+    }
+}

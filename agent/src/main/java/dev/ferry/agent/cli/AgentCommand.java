@@ -1,0 +1,200 @@
+package dev.ferry.agent.cli;
+
+import dev.ferry.agent.Agent;
+import dev.ferry.agent.CniConfigWriter;
+import dev.ferry.agent.ClusterSource;
+import dev.ferry.agent.InformerSource;
+import dev.ferry.agent.ManifestDirectorySource;
+import dev.ferry.agent.UnixSocketNodeClient;
+import dev.ferry.core.Clock;
+import io.fabric8.kubernetes.client.Config;
+import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.KubernetesClientBuilder;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.ITypeConverter;
+import picocli.CommandLine.Option;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CountDownLatch;
+import java.util.logging.Logger;
+
+/**
+ * {@code ferry agent}: computes one node's tables from Kubernetes objects and pushes them to that node's API
+ * socket, until SIGTERM.
+ *
+ * <pre>
+ * ferry agent --node node-a --manifests /etc/ferry/cluster
+ * ferry agent --node node-a --kubeconfig ~/.kube/config
+ * ferry agent                       (in a pod: in-cluster config, node name from $NODE_NAME)
+ * </pre>
+ */
+@Command(name = "agent", mixinStandardHelpOptions = true,
+    description = "Compute this node's tables from Kubernetes objects and push them to the node.")
+public final class AgentCommand implements Callable<Integer>
+{
+    private static final Logger LOG = Logger.getLogger("dev.ferry.agent");
+
+    @Option(names = "--node", paramLabel = "NAME", defaultValue = "${env:NODE_NAME}",
+        description = "the node to serve (default: $NODE_NAME, set from spec.nodeName in the DaemonSet)")
+    private String node;
+
+    @Option(names = "--manifests", paramLabel = "DIR", description = "watch a directory of manifests")
+    private Path manifests;
+
+    @Option(names = "--kubeconfig", paramLabel = "FILE",
+        description = "API server from a kubeconfig (default without --manifests: in-cluster config)")
+    private Path kubeconfig;
+
+    @Option(names = "--node-socket", paramLabel = "PATH", defaultValue = "/run/ferry/ferry.sock",
+        description = "the node's API socket (default: ${DEFAULT-VALUE})")
+    private Path socket;
+
+    @Option(names = "--metrics-port", paramLabel = "N", defaultValue = "10249",
+        description = "Prometheus /metrics and /healthz on 127.0.0.1 (-1: none; default: ${DEFAULT-VALUE})")
+    private int metricsPort;
+
+    @Option(names = "--min-sync-period", paramLabel = "DURATION", defaultValue = "1s",
+        converter = DurationConverter.class,
+        description = "shortest time between pushes once the burst is used (kube-proxy minSyncPeriod)")
+    private Duration minSyncPeriod;
+
+    @Option(names = "--resync-period", paramLabel = "DURATION", defaultValue = "5m",
+        converter = DurationConverter.class, description = "periodic full resync")
+    private Duration resyncPeriod;
+
+    @Option(names = "--debounce", paramLabel = "DURATION", defaultValue = "200ms",
+        converter = DurationConverter.class, description = "quiet time before a manifest directory is reloaded")
+    private Duration debounce;
+
+    @Option(names = "--cni-conflist-template", paramLabel = "FILE",
+        description = "write this node's CNI conflist from this template (usePodCidr, usePodGateway filled in)")
+    private Path cniTemplate;
+
+    @Option(names = "--cni-conflist", paramLabel = "FILE", defaultValue = "/etc/cni/net.d/10-ferry.conflist",
+        description = "where the conflist is written (default: ${DEFAULT-VALUE})")
+    private Path cniConflist;
+
+    /** Public for picocli. */
+    public AgentCommand()
+    {
+    }
+
+    @Override
+    public Integer call() throws Exception
+    {
+        if (node == null || node.isBlank())
+        {
+            System.err.println("ferry agent: --node is required (or set NODE_NAME)");
+            return 2;
+        }
+        if (manifests != null && kubeconfig != null)
+        {
+            System.err.println("ferry agent: choose --manifests or --kubeconfig, not both");
+            return 2;
+        }
+        final ClusterSource source;
+        if (manifests != null)
+        {
+            source = new ManifestDirectorySource(manifests, debounce, Clock.system());
+        }
+        else
+        {
+            final Config config = kubeconfig != null
+                ? Config.fromKubeconfig(Files.readString(kubeconfig)) : Config.autoConfigure(null);
+            final KubernetesClient client = new KubernetesClientBuilder().withConfig(config).build();
+            source = new InformerSource(client, node, resyncPeriod, Clock.system());
+        }
+        final CniConfigWriter cni = cniTemplate == null ? null : new CniConfigWriter(cniTemplate, cniConflist);
+        final Agent agent = Agent.builder().nodeName(node).source(source).node(new UnixSocketNodeClient(socket))
+            .minSyncPeriod(minSyncPeriod).resyncPeriod(resyncPeriod).metricsPort(metricsPort)
+            .onAcknowledged((generation, tables) -> writeCni(cni, tables)).build();
+        try
+        {
+            agent.start();
+        }
+        catch (final java.io.IOException e)
+        {
+            agent.close();
+            System.err.println("ferry agent: " + e.getMessage());
+            return 2;
+        }
+        final CountDownLatch stopped = new CountDownLatch(1);
+        Runtime.getRuntime().addShutdownHook(new Thread(() ->
+        {
+            LOG.info("signal received, stopping the agent");
+            agent.close();
+            stopped.countDown();
+        }, "ferry-agent-shutdown"));
+        stopped.await();
+        return 0;
+    }
+
+    private static void writeCni(final CniConfigWriter cni, final dev.ferry.core.tables.NodeTables tables)
+    {
+        if (cni == null)
+        {
+            return;
+        }
+        try
+        {
+            if (cni.write(tables))
+            {
+                LOG.info(() -> "CNI conflist written for pod CIDR " + tables.node().podCidr());
+            }
+        }
+        catch (final java.io.IOException e)
+        {
+            LOG.warning("cannot write the CNI conflist: " + e.getMessage());
+        }
+    }
+
+    /** Parses "200ms", "1s", "5m", "1h" (and ISO-8601 such as "PT1S"). */
+    public static final class DurationConverter implements ITypeConverter<Duration>
+    {
+        /** Public for picocli. */
+        public DurationConverter()
+        {
+        }
+
+        @Override
+        public Duration convert(final String value)
+        {
+            final String v = value.trim().toLowerCase(Locale.ROOT);
+            if (v.startsWith("pt") || v.startsWith("p"))
+            {
+                return Duration.parse(value.trim());
+            }
+            final int unitAt = firstLetter(v);
+            if (unitAt <= 0)
+            {
+                throw new IllegalArgumentException("not a duration: '" + value + "' (examples: 200ms, 1s, 5m)");
+            }
+            final long n = Long.parseLong(v.substring(0, unitAt));
+            return switch (v.substring(unitAt))
+            {
+                case "ms" -> Duration.ofMillis(n);
+                case "s" -> Duration.ofSeconds(n);
+                case "m" -> Duration.ofMinutes(n);
+                case "h" -> Duration.ofHours(n);
+                default -> throw new IllegalArgumentException("unknown duration unit in '" + value
+                    + "' (ms, s, m, h)");
+            };
+        }
+
+        private static int firstLetter(final String v)
+        {
+            for (int i = 0; i < v.length(); i++)
+            {
+                if (Character.isLetter(v.charAt(i)))
+                {
+                    return i;
+                }
+            }
+            return -1;
+        }
+    }
+}

@@ -1,0 +1,157 @@
+package dev.ferry.agent;
+
+import dev.ferry.core.route.Ip4;
+import dev.ferry.core.route.Ip4Prefix;
+import dev.ferry.core.tables.NodeTables;
+import io.fabric8.kubernetes.api.model.ConfigMap;
+import io.fabric8.kubernetes.api.model.Container;
+import io.fabric8.kubernetes.api.model.HasMetadata;
+import io.fabric8.kubernetes.api.model.PodSpec;
+import io.fabric8.kubernetes.api.model.ServiceAccount;
+import io.fabric8.kubernetes.api.model.Volume;
+import io.fabric8.kubernetes.api.model.VolumeMount;
+import io.fabric8.kubernetes.api.model.apps.DaemonSet;
+import io.fabric8.kubernetes.api.model.rbac.ClusterRole;
+import io.fabric8.kubernetes.api.model.rbac.ClusterRoleBinding;
+import io.fabric8.kubernetes.api.model.rbac.PolicyRule;
+import io.fabric8.kubernetes.client.utils.KubernetesSerialization;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import tools.jackson.databind.JsonNode;
+import tools.jackson.databind.json.JsonMapper;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.stream.Collectors;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+/** {@code deploy/} parsed with fabric8's model classes: RBAC, the DaemonSet's mounts and privileges, the CNI config. */
+class DeployManifestsTest
+{
+    private static final Path DEPLOY = Path.of("../deploy");
+    private static final KubernetesSerialization SERIALIZATION = new KubernetesSerialization();
+
+    @TempDir
+    Path tmp;
+
+    private static List<HasMetadata> load(final String file) throws Exception
+    {
+        final List<HasMetadata> out = new ArrayList<>();
+        for (final String doc : Files.readString(DEPLOY.resolve(file)).split("(?m)^---$"))
+        {
+            out.add(SERIALIZATION.unmarshal(doc, HasMetadata.class));
+        }
+        return out;
+    }
+
+    private static <T> T only(final List<HasMetadata> objects, final Class<T> type)
+    {
+        final List<T> found = objects.stream().filter(type::isInstance).map(type::cast).toList();
+        assertThat(found).as(type.getSimpleName()).hasSize(1);
+        return found.getFirst();
+    }
+
+    @Test
+    void shouldGrantListAndWatchOnWhatTheAgentReadsAndNothingMore() throws Exception
+    {
+        final List<HasMetadata> rbac = load("rbac.yaml");
+        final ServiceAccount sa = only(rbac, ServiceAccount.class);
+        final ClusterRole role = only(rbac, ClusterRole.class);
+        final ClusterRoleBinding binding = only(rbac, ClusterRoleBinding.class);
+
+        final Map<String, List<String>> verbsByResource = role.getRules().stream()
+            .flatMap(r -> r.getResources().stream().map(res -> Map.entry(group(r) + res, r.getVerbs())))
+            .collect(Collectors.toMap(Map.Entry::getKey, Map.Entry::getValue));
+        assertThat(verbsByResource).containsOnlyKeys("nodes", "pods", "services", "configmaps",
+            "discovery.k8s.io/endpointslices");
+        assertThat(verbsByResource.values()).allSatisfy(v ->
+            assertThat(v).as("read only").containsExactlyInAnyOrder("get", "list", "watch"));
+        assertThat(binding.getRoleRef().getName()).isEqualTo(role.getMetadata().getName());
+        assertThat(binding.getSubjects()).singleElement().satisfies(s ->
+        {
+            assertThat(s.getName()).isEqualTo(sa.getMetadata().getName());
+            assertThat(s.getNamespace()).isEqualTo(sa.getMetadata().getNamespace());
+        });
+        final DaemonSet ds = only(load("daemonset.yaml"), DaemonSet.class);
+        assertThat(ds.getSpec().getTemplate().getSpec().getServiceAccountName()).isEqualTo(sa.getMetadata().getName());
+    }
+
+    private static String group(final PolicyRule r)
+    {
+        final String g = r.getApiGroups().getFirst();
+        return g.isEmpty() ? "" : g + "/";
+    }
+
+    @Test
+    void shouldRunNodeAndAgentOnTheHostNetworkWithTheirMounts() throws Exception
+    {
+        final DaemonSet ds = only(load("daemonset.yaml"), DaemonSet.class);
+        final PodSpec pod = ds.getSpec().getTemplate().getSpec();
+        assertThat(pod.getHostNetwork()).as("hostNetwork").isTrue();
+        final Map<String, String> hostPaths = pod.getVolumes().stream().filter(v -> v.getHostPath() != null)
+            .collect(Collectors.toMap(Volume::getName, v -> v.getHostPath().getPath()));
+        assertThat(hostPaths).containsEntry("run-ferry", "/run/ferry").containsEntry("dev-net-tun", "/dev/net/tun")
+            .containsEntry("cni-bin", "/opt/cni/bin").containsEntry("cni-conf", "/etc/cni/net.d");
+
+        final Container node = container(pod.getContainers(), "ferry-node");
+        assertThat(node.getSecurityContext().getPrivileged()).as("the dataplane is privileged").isTrue();
+        assertThat(mounts(node)).containsEntry("run-ferry", "/run/ferry").containsEntry("dev-net-tun", "/dev/net/tun");
+        assertThat(String.join(" ", node.getArgs())).contains("ferry node --config");
+
+        final Container agent = container(pod.getContainers(), "ferry-agent");
+        assertThat(agent.getCommand()).containsExactly("ferry", "agent");
+        assertThat(mounts(agent)).as("the agent reaches the node's socket").containsEntry("run-ferry", "/run/ferry");
+        assertThat(agent.getSecurityContext().getRunAsUser()).as("root: the socket is 0600 root").isZero();
+        assertThat(agent.getArgs()).contains("--node-socket=/run/ferry/ferry.sock", "--metrics-port=10249");
+        assertThat(agent.getEnv()).anySatisfy(e ->
+        {
+            assertThat(e.getName()).isEqualTo("NODE_NAME");
+            assertThat(e.getValueFrom().getFieldRef().getFieldPath()).isEqualTo("spec.nodeName");
+        });
+        assertThat(agent.getLivenessProbe().getHttpGet().getPath()).isEqualTo("/healthz");
+        assertThat(agent.getLivenessProbe().getHttpGet().getHost()).isEqualTo("127.0.0.1");
+
+        final Container install = container(pod.getInitContainers(), "install-cni");
+        assertThat(mounts(install)).containsValue("/host/opt/cni/bin");
+        assertThat(String.join(" ", install.getArgs())).contains("/host/opt/cni/bin/ferry");
+    }
+
+    @Test
+    void shouldShipAConflistTheAgentCompletesWithThePodCidr() throws Exception
+    {
+        final ConfigMap cm = only(load("configmap.yaml"), ConfigMap.class);
+        final String template = cm.getData().get("10-ferry.conflist");
+        assertThat(template).isEqualTo(Files.readString(DEPLOY.resolve("10-ferry.conflist")));
+        assertThat(cm.getData().get("node.yaml.tmpl")).contains("nodeName: NODE_NAME", "apiSocket: /run/ferry/ferry.sock");
+
+        final Path tpl = Files.writeString(tmp.resolve("tpl.conflist"), template);
+        final Path out = tmp.resolve("10-ferry.conflist");
+        final CniConfigWriter writer = new CniConfigWriter(tpl, out);
+        final NodeTables tables = NodeTablesCompiler.compile(ManifestLoader.load(Path.of("src/test/resources/two-node"),
+            n -> { }), "node-a", 1);
+        assertThat(writer.write(tables)).as("first write").isTrue();
+        assertThat(writer.write(tables)).as("unchanged: not rewritten").isFalse();
+        final JsonNode conf = JsonMapper.builder().build().readTree(Files.readString(out));
+        assertThat(conf.path("cniVersion").asString()).isEqualTo("1.1.0");
+        final JsonNode ferry = conf.path("plugins").get(0);
+        assertThat(ferry.path("type").asString()).isEqualTo("ferry");
+        final JsonNode range = ferry.path("ipam").path("ranges").get(0).get(0);
+        assertThat(range.path("subnet").asString()).isEqualTo(Ip4Prefix.parse("10.244.1.0/24").toString());
+        assertThat(range.path("gateway").asString()).isEqualTo(Ip4.format(Ip4.parse("10.244.1.1")));
+    }
+
+    private static Container container(final List<Container> containers, final String name)
+    {
+        return containers.stream().filter(c -> name.equals(c.getName())).findFirst()
+            .orElseThrow(() -> new AssertionError("no container " + name));
+    }
+
+    private static Map<String, String> mounts(final Container c)
+    {
+        return c.getVolumeMounts().stream().collect(Collectors.toMap(VolumeMount::getName, VolumeMount::getMountPath));
+    }
+}

@@ -1,0 +1,491 @@
+#!/usr/bin/env bash
+# ferry lab benchmark: the same two-node network-namespace topology twice on this machine, once with the kernel
+# (veth + bridge + flannel-style VXLAN + kube-proxy-style iptables) and once with ferry (`ferry lab up`), and the
+# same measurements against both. See benchmarks/lab/README.md.
+#
+#   bench-lab.sh up kernel            build the kernel topology and start the pod servers (stays up)
+#   bench-lab.sh down                 stop what this script started (by PID) and delete ferry-bench-* namespaces
+#   bench-lab.sh run [--smoke] [--metric NAME[,NAME]] [--runs 3] [--duration 10] [--out DIR] [--png FILE]
+#   bench-lab.sh metrics              list the metrics
+#
+# Rules it keeps: traffic only inside the ferry-bench-* namespaces it creates, links named fb-*, every process
+# it starts is recorded by PID and stopped by PID, every wait is bounded, and everything is deleted by name on
+# exit, failure or Ctrl-C.
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+ROOT="$(cd "$HERE/../.." && pwd)"
+PY="${PYTHON:-python3}"
+LABTOOL=("$PY" "$HERE/labtool.py")
+eval "$("${LABTOOL[@]}" env)"
+P="$LAB_PREFIX"
+ALL_NS=(node1 node2 ext "${LAB_PODS[@]}")
+STATE="${FERRY_BENCH_STATE:-/run/ferry-bench}"
+PIDFILE="$STATE/pids"
+TOPOFILE="$STATE/topology"
+FERRY="${FERRY_CMD:-$ROOT/ferry}"
+WRK_CONNECTIONS="${WRK_CONNECTIONS:-16}"
+KEEP_UP=0
+WORK=""
+OFFLOADS=""
+SERVICES=""
+
+log() { printf '[bench-lab] %s\n' "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+nsx() { local n="$1"; shift; ip netns exec "$P$n" "$@"; }
+
+# --------------------------------------------------------------------------------------------------------------
+# processes: spawn records "pid tag netns-inode"; stop_all kills only PIDs that are still in our namespaces
+# --------------------------------------------------------------------------------------------------------------
+
+SPAWNED=0
+spawn() {
+  local tag="$1" n="$2" logf="$3"; shift 3
+  ip netns exec "$P$n" "$@" >"$logf" 2>&1 &
+  SPAWNED=$!
+  echo "$SPAWNED $tag $(stat -L -c %i "/run/netns/$P$n")" >>"$PIDFILE"
+}
+
+ours() {   # ours PID INODE: the PID is alive and still lives in the namespace we started it in
+  [[ -e "/proc/$1" ]] && [[ "$(stat -L -c %i "/proc/$1/ns/net" 2>/dev/null || true)" == "$2" ]]
+}
+
+descendants() {   # descendants PID: children first-level and below (socat forks one child per UDP peer)
+  local c
+  for c in $(ps -o pid= --ppid "$1" 2>/dev/null || true); do echo "$c"; descendants "$c"; done
+}
+
+stop_pid() {   # stop_pid PID INODE: TERM the process and its descendants, KILL after 3 s
+  local pid="$1" inode="$2" i p alive
+  ours "$pid" "$inode" || return 0
+  local procs=("$pid")
+  for p in $(descendants "$pid"); do procs+=("$p"); done
+  for p in "${procs[@]}"; do ours "$p" "$inode" && kill -TERM "$p" 2>/dev/null; done
+  for i in $(seq 1 30); do
+    alive=0
+    for p in "${procs[@]}"; do ours "$p" "$inode" && alive=1; done
+    [[ $alive == 0 ]] && break
+    sleep 0.1
+  done
+  for p in "${procs[@]}"; do ours "$p" "$inode" && kill -KILL "$p" 2>/dev/null; done
+  wait "$pid" 2>/dev/null || true
+}
+
+wait_pid() {   # wait_pid PID SECONDS: bounded wait for a process we spawned to finish on its own
+  local pid="$1" secs="$2" i
+  for i in $(seq 1 $((secs * 10))); do [[ -e "/proc/$pid" ]] || break; sleep 0.1; done
+}
+
+stop_all() {
+  [[ -f "$PIDFILE" ]] || return 0
+  local pid tag inode
+  while read -r pid tag inode; do
+    [[ -n "$pid" ]] && stop_pid "$pid" "$inode"
+  done <"$PIDFILE"
+  : >"$PIDFILE"
+}
+
+# --------------------------------------------------------------------------------------------------------------
+# topology: down (idempotent, by name) and the kernel side
+# --------------------------------------------------------------------------------------------------------------
+
+our_namespaces() {
+  { for n in "${ALL_NS[@]}"; do echo "$P$n"; done; ip netns list | awk '{print $1}' | grep "^$P" || true; } | sort -u
+}
+
+down() {
+  mkdir -p "$STATE"
+  stop_all
+  if [[ -f "$TOPOFILE" && "$(cat "$TOPOFILE")" == ferry ]]; then
+    timeout 60 "$FERRY" lab down --prefix "$P" >&2 || log "ferry lab down failed; deleting namespaces by name"
+  fi
+  local ns left
+  for ns in $(our_namespaces); do
+    if ip netns list | awk '{print $1}' | grep -qx "$ns"; then
+      left="$(ip netns pids "$ns" 2>/dev/null | tr '\n' ' ')"
+      [[ -n "$left" ]] && log "note: processes not started by this script remain in $ns: $left"
+      ip netns del "$ns"
+    fi
+  done
+  rm -f "$TOPOFILE"
+  SERVICES=""
+  OFFLOADS=""
+}
+
+kernel_node() {   # kernel_node NODE OTHER: cni0 bridge, flannel.1 VXLAN, routes, iptables for one node
+  local n="$1" o="$2" v
+  local ul gw cidr vtep mac oul ocidr ovtep omac
+  v="LAB_${n^^}_UNDERLAY"; ul="${!v}"; v="LAB_${n^^}_GW"; gw="${!v}"; v="LAB_${n^^}_POD_CIDR"; cidr="${!v}"
+  v="LAB_${n^^}_VTEP"; vtep="${!v}"; v="LAB_${n^^}_VTEP_MAC"; mac="${!v}"
+  v="LAB_${o^^}_UNDERLAY"; oul="${!v}"; v="LAB_${o^^}_POD_CIDR"; ocidr="${!v}"
+  v="LAB_${o^^}_VTEP"; ovtep="${!v}"; v="LAB_${o^^}_VTEP_MAC"; omac="${!v}"
+  nsx "$n" sysctl -qw net.ipv4.ip_forward=1 net.bridge.bridge-nf-call-iptables=1
+  ip -n "$P$n" addr add "$ul/24" dev fb-ul
+  ip -n "$P$n" link set fb-ul up
+  ip -n "$P$n" link add fb-cni0 type bridge
+  ip -n "$P$n" link set fb-cni0 mtu 1450
+  ip -n "$P$n" addr add "$gw/24" dev fb-cni0
+  ip -n "$P$n" link set fb-cni0 up
+  # flannel's vxlan backend: VNI 1, port 8472, no learning; static FDB and neighbour entry per remote node
+  ip -n "$P$n" link add fb-flannel.1 type vxlan id "$LAB_VNI" local "$ul" dev fb-ul dstport "$LAB_VXLAN_PORT" \
+    nolearning
+  ip -n "$P$n" link set fb-flannel.1 address "$mac" mtu 1450
+  ip -n "$P$n" addr add "$vtep/32" dev fb-flannel.1
+  ip -n "$P$n" link set fb-flannel.1 up
+  ip -n "$P$n" route add "$ocidr" via "$ovtep" dev fb-flannel.1 onlink
+  ip -n "$P$n" neigh add "$ovtep" lladdr "$omac" dev fb-flannel.1 nud permanent
+  bridge -n "$P$n" fdb append "$omac" dev fb-flannel.1 dst "$oul"
+  "${LABTOOL[@]}" iptables --node "$n" --services base | nsx "$n" iptables-restore
+}
+
+kernel_pod() {   # kernel_pod POD: a veth into the node's cni0, like the bridge CNI plugin with hairpin mode
+  local pod="$1" v node ip gw
+  v="LAB_${pod^^}_NODE"; node="${!v}"; v="LAB_${pod^^}_IP"; ip="${!v}"; v="LAB_${node^^}_GW"; gw="${!v}"
+  ip -n "$P$node" link add "fb-$pod" mtu 1450 type veth peer name fb-eth0 mtu 1450 netns "$P$pod"
+  ip -n "$P$node" link set "fb-$pod" master fb-cni0 up
+  bridge -n "$P$node" link set dev "fb-$pod" hairpin on
+  ip -n "$P$pod" addr add "$ip/24" dev fb-eth0
+  ip -n "$P$pod" link set fb-eth0 up
+  ip -n "$P$pod" route add default via "$gw"
+}
+
+kernel_up() {
+  local n
+  log "kernel topology: namespaces ${P}{${ALL_NS[*]}}"
+  for n in "${ALL_NS[@]}"; do
+    ip netns add "$P$n"
+    ip -n "$P$n" link set lo up
+  done
+  echo kernel >"$TOPOFILE"
+  # underlay: one veth between the node namespaces (192.168.50.0/24 exists only in there)
+  ip -n "${P}node1" link add fb-ul type veth peer name fb-ul netns "${P}node2"
+  # ext sits behind node1
+  ip -n "${P}node1" link add fb-ext type veth peer name fb-eth0 netns "${P}ext"
+  ip -n "${P}node1" addr add "$LAB_EXT_GW/24" dev fb-ext
+  ip -n "${P}node1" link set fb-ext up
+  ip -n "${P}ext" addr add "$LAB_EXT_IP/24" dev fb-eth0
+  ip -n "${P}ext" link set fb-eth0 up
+  ip -n "${P}ext" route add default via "$LAB_EXT_GW"
+  kernel_node node1 node2
+  kernel_node node2 node1
+  ip -n "${P}node2" route add "$LAB_EXT_CIDR" via "$LAB_NODE1_UNDERLAY"
+  for n in "${LAB_PODS[@]}"; do kernel_pod "$n"; done
+  SERVICES=base
+  OFFLOADS=on
+}
+
+# --------------------------------------------------------------------------------------------------------------
+# ferry side: the plug-in point (contract in README.md, "The ferry side")
+# --------------------------------------------------------------------------------------------------------------
+
+FERRY_REASON=""
+ferry_available() {
+  case "${FERRY_LAB:-auto}" in
+    off) FERRY_REASON="disabled with FERRY_LAB=off"; return 1 ;;
+    on) ;;
+    *) if [[ ! -f "$ROOT/cli/target/ferry.jar" ]]; then
+         FERRY_REASON="ferry lab topology not available: cli/target/ferry.jar is not built"; return 1
+       fi ;;
+  esac
+  if ! timeout 120 "$FERRY" lab up --help >/dev/null 2>&1; then
+    FERRY_REASON="ferry lab topology not available"
+    return 1
+  fi
+}
+
+ferry_up() {
+  "${LABTOOL[@]}" manifests --services base --out "$WORK/services-base.yaml"
+  echo ferry >"$TOPOFILE"
+  timeout 120 "$FERRY" lab up --prefix "$P" --manifests "$WORK/services-base.yaml" >&2 \
+    || die "ferry lab up --prefix $P failed"
+  local n
+  for n in "${ALL_NS[@]}"; do
+    ip netns list | awk '{print $1}' | grep -qx "$P$n" || die "ferry lab up did not create namespace $P$n"
+  done
+  SERVICES=base
+  OFFLOADS=on
+}
+
+# --------------------------------------------------------------------------------------------------------------
+# knobs shared by both topologies
+# --------------------------------------------------------------------------------------------------------------
+
+set_offloads() {   # set_offloads on|off on every device in every lab namespace (fixed features stay as they are)
+  local want="$1" ns dev
+  [[ "$OFFLOADS" == "$want" ]] && return 0
+  for ns in $(our_namespaces); do
+    for dev in $(ip -n "$ns" -o link show | awk -F': ' '{print $2}' | cut -d@ -f1); do
+      [[ "$dev" == lo ]] && continue
+      ip netns exec "$ns" ethtool -K "$dev" tso "$want" gso "$want" gro "$want" tx "$want" >/dev/null 2>&1 || true
+    done
+  done
+  local tso pdev
+  # the pod's device is found by its address: fb-eth0 on the kernel side, whatever ferry's CNI names it
+  pdev="$(ip -n "${P}p11" -o addr show to "$LAB_P11_IP/32" | awk '{print $2}' | head -1)"
+  tso="$(nsx p11 ethtool -k "$pdev" | awk '/^tcp-segmentation-offload:/ {print $2}')"
+  [[ "$tso" == "$want" ]] || die "offloads did not turn $want on p11/$pdev (tso is $tso)"
+  OFFLOADS="$want"
+  log "offloads $want on every lab device"
+}
+
+set_services() {   # set_services base|COUNT: kube-proxy rules (kernel) or tables (ferry) with that many Services
+  local want="$1" n
+  [[ "$SERVICES" == "$want" ]] && return 0
+  if [[ "$(cat "$TOPOFILE")" == kernel ]]; then
+    for n in "${LAB_NODES[@]}"; do
+      "${LABTOOL[@]}" iptables --node "$n" --services "$want" | timeout 300 ip netns exec "$P$n" iptables-restore
+    done
+  else
+    "${LABTOOL[@]}" manifests --services "$want" --out "$WORK/services-$want.yaml"
+    timeout 300 "$FERRY" lab apply --prefix "$P" --manifests "$WORK/services-$want.yaml" >&2 \
+      || die "ferry lab apply --prefix $P ($want Services) failed"
+  fi
+  SERVICES="$want"
+  log "Services installed: $want"
+}
+
+flush_conntrack() {
+  local n
+  [[ "$(cat "$TOPOFILE")" == kernel ]] || return 0
+  for n in "${LAB_NODES[@]}"; do nsx "$n" conntrack -F >/dev/null 2>&1 || true; done
+}
+
+start_servers() {
+  local pod v ip
+  for pod in p12 p21; do
+    spawn "http-$pod" "$pod" "$WORK/http-$pod.log" "$PY" "$HERE/httpd.py" "$LAB_WEB_TARGET" "$pod"
+    spawn "echo-$pod" "$pod" "$WORK/echo-$pod.log" socat -T 2 "UDP4-LISTEN:$LAB_ECHO_TARGET,fork,reuseaddr" PIPE
+  done
+  for pod in p11 p12 p21 ext; do
+    # many short connections from one client: use the whole port range, reuse TIME_WAIT ports
+    nsx "$pod" sysctl -qw net.ipv4.ip_local_port_range="1024 65535" net.ipv4.tcp_tw_reuse=1
+  done
+  for pod in p12 p21; do
+    v="LAB_${pod^^}_IP"; ip="${!v}"
+    wait_http p11 "http://$ip:$LAB_WEB_TARGET/" || die "the HTTP server in $P$pod did not come up"
+  done
+}
+
+wait_http() {   # wait_http NS URL: up to 5 s
+  local i
+  for i in $(seq 1 50); do
+    nsx "$1" curl -s -o /dev/null -m 1 "$2" && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+wait_listen() {   # wait_listen NS PORT: up to 5 s for a TCP listener
+  local i
+  for i in $(seq 1 50); do
+    nsx "$1" ss -Htln "sport = :$2" | grep -q . && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+sanity() {
+  nsx p11 ping -c 1 -W 2 "$LAB_P21_IP" >/dev/null || die "p11 cannot ping p21 across nodes"
+  nsx p11 curl -s -m 3 "http://$LAB_WEB_VIP:$LAB_WEB_PORT/" | grep -q "hello from" \
+    || die "p11 cannot reach the web ClusterIP"
+  nsx ext curl -s -m 3 "http://$LAB_NODE1_UNDERLAY:$LAB_WEB_NODEPORT/" | grep -q "hello from" \
+    || die "ext cannot reach the web NodePort"
+  echo lab | nsx p11 timeout 5 socat -T 2 - "UDP4:$LAB_ECHO_VIP:$LAB_ECHO_PORT" | grep -q lab \
+    || die "p11 gets no answer from the UDP echo ClusterIP"
+  log "sanity: cross-node ping, ClusterIP HTTP, NodePort HTTP from ext, UDP echo ClusterIP all answer"
+}
+
+# --------------------------------------------------------------------------------------------------------------
+# measurements: each writes one JSON line through labtool.py record
+# --------------------------------------------------------------------------------------------------------------
+
+iperf_run() {   # iperf_run TOPO METRIC RUN SERVER_POD TARGET_IP DURATION [extra client args...]
+  local topo="$1" metric="$2" run="$3" spod="$4" target="$5" dur="$6"; shift 6
+  local d="$WORK/$topo-$metric-$run" spid
+  mkdir -p "$d"
+  spawn "iperf-$spod" "$spod" "$d/server.json" iperf3 -s -1 -J -p "$LAB_IPERF_PORT" --rcv-timeout 5000
+  spid=$SPAWNED
+  wait_listen "$spod" "$LAB_IPERF_PORT" || die "iperf3 server in $P$spod did not listen"
+  head -1 /proc/stat >"$d/cpu-before"
+  timeout $((dur + 20)) ip netns exec "${P}p11" iperf3 -c "$target" -p "$LAB_IPERF_PORT" -t "$dur" -J \
+    --connect-timeout 3000 "$@" >"$d/client.json" || { log "iperf3 client failed: $(head -c 400 "$d/client.json")"; }
+  head -1 /proc/stat >"$d/cpu-after"
+  wait_pid "$spid" 10
+  stop_pid "$spid" "$(stat -L -c %i "/run/netns/$P$spod")"
+  "${LABTOOL[@]}" record --raw "$WORK/raw.jsonl" --topology "$topo" --metric "$metric" --run "$run" \
+    --client "$d/client.json" --server "$d/server.json" --cpu-before "$d/cpu-before" --cpu-after "$d/cpu-after"
+}
+
+wrk_run() {   # wrk_run TOPO METRIC RUN CLIENT_NS URL DURATION close|keep
+  local topo="$1" metric="$2" run="$3" cns="$4" url="$5" dur="$6" mode="$7"
+  local d="$WORK/$topo-$metric-$run"
+  local hdr=()
+  [[ "$mode" == close ]] && hdr=(-H "Connection: close")
+  mkdir -p "$d"
+  flush_conntrack
+  head -1 /proc/stat >"$d/cpu-before"
+  timeout $((dur + 20)) ip netns exec "$P$cns" wrk -t 1 -c "$WRK_CONNECTIONS" -d "${dur}s" --timeout 2s \
+    "${hdr[@]}" "$url" >"$d/wrk.txt" 2>&1 || log "wrk failed: $(head -c 400 "$d/wrk.txt")"
+  head -1 /proc/stat >"$d/cpu-after"
+  "${LABTOOL[@]}" record --raw "$WORK/raw.jsonl" --topology "$topo" --metric "$metric" --run "$run" \
+    --client "$d/wrk.txt" --cpu-before "$d/cpu-before" --cpu-after "$d/cpu-after"
+}
+
+run_metric() {   # run_metric TOPO METRIC RUN DURATION
+  local topo="$1" metric="$2" run="$3" dur="$4"
+  local web="http://$LAB_WEB_VIP:$LAB_WEB_PORT/"
+  case "$metric" in
+    *_nooffload) set_offloads off ;;
+    *) set_offloads on ;;
+  esac
+  case "$metric" in
+    svc_scale_*) set_services "${metric#svc_scale_}" ;;
+    *) set_services base ;;
+  esac
+  case "$metric" in
+    tcp_cross_node_*) iperf_run "$topo" "$metric" "$run" p21 "$LAB_P21_IP" "$dur" ;;
+    tcp_same_node_*) iperf_run "$topo" "$metric" "$run" p12 "$LAB_P12_IP" "$dur" ;;
+    tcp_clusterip_*) iperf_run "$topo" "$metric" "$run" p21 "$LAB_IPERF_VIP" "$dur" ;;
+    udp64_pps_cross_node) iperf_run "$topo" "$metric" "$run" p21 "$LAB_P21_IP" "$dur" -u -b 0 -l 18 ;;
+    http_short_direct) wrk_run "$topo" "$metric" "$run" p11 "http://$LAB_P21_IP:$LAB_WEB_TARGET/" "$dur" close ;;
+    http_short_clusterip) wrk_run "$topo" "$metric" "$run" p11 "$web" "$dur" close ;;
+    http_keepalive_clusterip) wrk_run "$topo" "$metric" "$run" p11 "$web" "$dur" keep ;;
+    http_short_nodeport)
+      wrk_run "$topo" "$metric" "$run" ext "http://$LAB_NODE1_UNDERLAY:$LAB_WEB_NODEPORT/" "$dur" close ;;
+    svc_scale_*) wrk_run "$topo" "$metric" "$run" p11 "$web" "$dur" close ;;
+    *) die "unknown metric $metric" ;;
+  esac
+}
+
+measure_topology() {   # measure_topology TOPO RUN DURATION METRICS...: one run of every metric
+  local topo="$1" run="$2" dur="$3"; shift 3
+  local metric
+  start_servers
+  sanity
+  for metric in "$@"; do run_metric "$topo" "$metric" "$run" "$dur"; done
+}
+
+# --------------------------------------------------------------------------------------------------------------
+# commands
+# --------------------------------------------------------------------------------------------------------------
+
+on_exit() {
+  local rc=$?
+  if [[ "$KEEP_UP" != 1 ]]; then
+    down || true
+  fi
+  if [[ -n "$WORK" && -d "$WORK" ]]; then
+    if [[ $rc == 0 && -z "${FERRY_BENCH_KEEP_WORK:-}" ]]; then rm -rf "$WORK"; else log "work files kept in $WORK"; fi
+  fi
+  exit $rc
+}
+
+need() {
+  local t missing=()
+  for t in "$@"; do command -v "$t" >/dev/null || missing+=("$t"); done
+  [[ ${#missing[@]} == 0 ]] || die "missing tools: ${missing[*]} (Debian: iproute2 iptables iperf3 wrk ethtool \
+socat conntrack curl gnuplot-nox python3)"
+}
+
+preflight() {
+  [[ "$(id -u)" == 0 ]] || die "needs root (network namespaces)"
+  need ip bridge iptables-restore iperf3 wrk ethtool socat conntrack curl ss timeout "$PY"
+  mkdir -p "$STATE"
+  touch "$PIDFILE"
+}
+
+cmd_up() {   # up kernel [--no-servers]
+  [[ "${1:-}" == kernel ]] || die "usage: bench-lab.sh up kernel [--no-servers]   (the ferry topology is \
+\`ferry lab up --prefix $P\`)"
+  local servers=1
+  [[ "${2:-}" == --no-servers ]] && servers=0
+  preflight
+  WORK="$(mktemp -d /tmp/ferry-bench-up.XXXXXX)"
+  trap on_exit EXIT
+  trap 'exit 130' INT TERM
+  down
+  kernel_up
+  if [[ $servers == 1 ]]; then
+    start_servers
+    sanity
+    FERRY_BENCH_KEEP_WORK=1
+    log "up; server logs in $WORK; tear down with: $0 down"
+  fi
+  KEEP_UP=1
+}
+
+cmd_run() {
+  local smoke=0 runs=3 dur=10 out="" png="" metrics="" all
+  while [[ $# -gt 0 ]]; do
+    case "$1" in
+      --smoke) smoke=1 ;;
+      --metric) metrics="${metrics:+$metrics,}$2"; shift ;;
+      --runs) runs="$2"; shift ;;
+      --duration) dur="$2"; shift ;;
+      --out) out="$2"; shift ;;
+      --png) png="$2"; shift ;;
+      *) die "unknown option $1" ;;
+    esac
+    shift
+  done
+  [[ "$runs" =~ ^[1-9][0-9]?$ && "$dur" =~ ^[1-9][0-9]{0,2}$ ]] || die "--runs 1..99 and --duration 1..999 seconds"
+  all="$("${LABTOOL[@]}" metrics | awk '{print $1}' | tr '\n' ',')"
+  if [[ $smoke == 1 ]]; then
+    runs=1; dur=2; metrics="${metrics:-tcp_cross_node_offload}"
+  fi
+  metrics="${metrics:-${all%,}}"
+  local list=() m
+  IFS=, read -r -a list <<<"$metrics"
+  for m in "${list[@]}"; do [[ ",$all" == *",$m,"* ]] || die "unknown metric $m (see: $0 metrics)"; done
+
+  preflight
+  need gnuplot
+  WORK="$(mktemp -d /tmp/ferry-bench-run.XXXXXX)"
+  trap on_exit EXIT
+  trap 'exit 130' INT TERM
+  local sha date load_before ferry_ok=0
+  sha="$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+  date="$(date -u +%Y-%m-%d)"
+  load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
+  if [[ $smoke == 1 ]]; then
+    out="${out:-$WORK/out}"; png="${png:-$out/lab-benchmark.png}"
+  else
+    out="${out:-$ROOT/benchmarks/results}"; png="${png:-$ROOT/docs/lab-benchmark.png}"
+  fi
+  mkdir -p "$out" "$(dirname "$png")"
+  log "metrics: ${list[*]}; $runs run(s) of ${dur}s; load before: $load_before"
+
+  if ferry_available; then ferry_ok=1; else log "ferry: not measured ($FERRY_REASON)"; fi
+  # rounds: kernel then ferry, each built from scratch, once per run, so that a change in the machine's load
+  # during the run spreads over both columns instead of landing on one of them
+  local run
+  for run in $(seq 1 "$runs"); do
+    log "round $run of $runs"
+    down
+    kernel_up
+    measure_topology kernel "$run" "$dur" "${list[@]}"
+    down
+    if [[ $ferry_ok == 1 ]]; then
+      ferry_up
+      measure_topology ferry "$run" "$dur" "${list[@]}"
+      down
+    fi
+  done
+
+  local base="$out/lab-$date-$sha"
+  "${LABTOOL[@]}" report --raw "$WORK/raw.jsonl" --json "$base.json" --table "$base.txt" --png "$png" \
+    --date "$date" --sha "$sha" --command "benchmarks/lab/bench-lab.sh run ${CMDLINE[*]}" \
+    --load-before "$load_before" --load-after "$(cut -d' ' -f1-3 /proc/loadavg)" --runs "$runs" --duration "$dur" \
+    --smoke "$smoke" --ferry-available "$ferry_ok" --ferry-reason "$FERRY_REASON"
+  [[ -s "$base.json" && -s "$png" ]] || die "no report written"
+  log "wrote $base.json, $base.txt and $png"
+}
+
+CMDLINE=("${@:2}")
+case "${1:-}" in
+  up) shift; cmd_up "$@" ;;
+  down) [[ "$(id -u)" == 0 ]] || die "needs root"; down; log "down: no ${P}* namespace left" ;;
+  run) shift; cmd_run "$@" ;;
+  metrics) "${LABTOOL[@]}" metrics ;;
+  *) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+esac

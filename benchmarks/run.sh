@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# Runs the JMH suite (or a subset) with the gc profiler, writes the results and a machine description under
+# benchmarks/results/, prints a summary, and fails when a hot-path benchmark allocates.
+#
+#   benchmarks/run.sh                      the whole suite, with each class's own forks and iterations
+#   benchmarks/run.sh L3Graph 'Lpm.*'      benchmarks whose name matches any of the regexes
+#   benchmarks/run.sh --smoke              one fork, one 1 s warmup and one 1 s measurement, a small subset (CI)
+#   benchmarks/run.sh --smoke Checksum     the same settings on a subset of your choice
+#   benchmarks/run.sh L3Graph -- -f 1 -p frameSize=64    everything after -- goes to JMH as it is
+#
+# Options: --no-build (use target/benchmarks.jar as it is), --out FILE (results file name).
+# Output:  benchmarks/results/<UTC date>-<short sha>[-dirty][-smoke].json  (JMH -rf json)
+#          benchmarks/results/<same>.machine.json                          (CPU, cores, JDK, kernel, load)
+# Exit:    0 pass; 1 a hot-path benchmark allocates (gc check); 2 usage; 3 JMH failed; other: build failure.
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(cd "$here/.." && pwd)"
+if [[ -z "${JAVA_HOME:-}" && -x /usr/lib/jvm/temurin-25-jdk-amd64/bin/java ]]; then
+  export JAVA_HOME=/usr/lib/jvm/temurin-25-jdk-amd64
+fi
+java="${JAVA_HOME:+$JAVA_HOME/bin/}java"
+jar="$here/target/benchmarks.jar"
+
+# the CI subset: one of each kind, at its smallest parameter
+smoke_set=('L3GraphBenchmark.forward' 'ParseClassifyBenchmark' 'LpmBenchmark' 'ChecksumBenchmark.ip4Header'
+  'RingHopBenchmark')
+smoke_params=(-p frameSize=64 -p routes=1000 -p ring=jctools)
+
+smoke=0
+build=1
+out=""
+patterns=()
+jmh_extra=()
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --smoke) smoke=1 ;;
+    --no-build) build=0 ;;
+    --out) out="$2"; shift ;;
+    --) shift; jmh_extra=("$@"); break ;;
+    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    -*) echo "run.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
+    *) patterns+=("$1") ;;
+  esac
+  shift
+done
+
+stale() {
+  [[ ! -f "$jar" ]] && return 0
+  [[ -n "$(find "$root" \( -name target -o -name .git -o -name results \) -prune -o \
+    \( -path '*/src/main/*' -o -name pom.xml \) -newer "$jar" -print -quit)" ]]
+}
+if [[ $build -eq 1 ]] && stale; then
+  echo "run.sh: building benchmarks.jar" >&2
+  (cd "$root" && mvn -q -pl benchmarks -am package -DskipTests)
+fi
+[[ -f "$jar" ]] || { echo "run.sh: $jar missing (build with: mvn -q -pl benchmarks -am package)" >&2; exit 2; }
+
+sha="$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo nogit)"
+if [[ "$sha" != nogit ]] && ! git -C "$root" diff --quiet HEAD -- . ':(exclude)benchmarks/results' 2>/dev/null; then
+  sha="$sha-dirty"
+fi
+jmh_opts=()
+if [[ $smoke -eq 1 ]]; then
+  jmh_opts=(-f 1 -wi 1 -w 1s -i 1 -r 1s)
+  if [[ ${#patterns[@]} -eq 0 ]]; then
+    patterns=("${smoke_set[@]}")
+    jmh_opts+=("${smoke_params[@]}")
+  fi
+fi
+if [[ -z "$out" ]]; then
+  out="$here/results/$(date -u +%Y%m%dT%H%M%SZ)-$sha$([[ $smoke -eq 1 ]] && echo -smoke).json"
+fi
+mkdir -p "$(dirname "$out")"
+machine="${out%.json}.machine.json"
+
+# JMH takes one regex list; an empty list would run everything, which is what no pattern means
+"$java" -cp "$jar" dev.ferry.bench.MachineInfo "$machine" "commit=$sha" "smoke=$smoke" \
+  "patterns=${patterns[*]:-all}" "jmhArgs=${jmh_opts[*]:-} ${jmh_extra[*]:-}"
+echo "run.sh: load average at start: $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo unknown)" >&2
+
+if ! "$java" -jar "$jar" "${patterns[@]}" "${jmh_opts[@]}" -prof gc -foe true -rf json -rff "$out" \
+  "${jmh_extra[@]}"; then
+  echo "run.sh: JMH failed (a benchmark threw, or a fixture found drops or leaks); see above" >&2
+  exit 3
+fi
+
+echo
+echo "results: $out"
+echo "machine: $machine"
+"$java" -cp "$jar" dev.ferry.bench.Summary "$out"
+echo
+"$java" -cp "$jar" dev.ferry.bench.AllocationCheck "$out"
