@@ -9,6 +9,9 @@ import dev.ferry.core.tables.Snapshot;
 import dev.ferry.core.tables.TablesPublisher;
 
 import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
@@ -130,6 +133,11 @@ final class NodeControl
      */
     CompletableFuture<PodAttachment> attach(final AttachRequest req)
     {
+        return attach(req, false);
+    }
+
+    private CompletableFuture<PodAttachment> attach(final AttachRequest req, final boolean restoring)
+    {
         if (pushed == null)
         {
             return CompletableFuture.failedFuture(new IllegalStateException(
@@ -165,7 +173,7 @@ final class NodeControl
         final NodePort port;
         try
         {
-            port = portFactory.openPodTap(a);
+            port = restoring ? portFactory.reopenPodTap(a) : portFactory.openPodTap(a);
         }
         catch (final IOException e)
         {
@@ -177,6 +185,7 @@ final class NodeControl
         {
             attachments.put(key, a);
             keyByIp.put(a.ip(), key);
+            save();
             republish();
             LOG.info(() -> "port " + a.tapName() + " up: pod " + a);
             return a;
@@ -199,6 +208,7 @@ final class NodeControl
             return CompletableFuture.completedFuture(Boolean.FALSE);
         }
         keyByIp.remove(a.ip());
+        save();
         republish();
         final int id = ports.idOf(a.tapName());
         return worker.submit(w -> w.detach(id)).thenApplyAsync(removed ->
@@ -321,5 +331,74 @@ final class NodeControl
     {
         return String.format(Locale.ROOT, "%-20s %12d %14d %12.1f %12.2f", r.name(), r.calls(), r.packets(),
             r.nanosPerPacket(), r.vectorsPerCall());
+    }
+
+    private Path podsFile()
+    {
+        return config.apiSocket().resolveSibling(config.nodeName() + ".pods");
+    }
+
+    /**
+     * Records the attached pods next to the API socket, one per line, so that a restarted node takes their
+     * (persistent) TAPs back.
+     */
+    private void save()
+    {
+        final StringBuilder sb = new StringBuilder();
+        for (final PodAttachment a : attachments.values())
+        {
+            sb.append(a.containerId()).append('\t').append(a.ifName()).append('\t').append(a.netns()).append('\t')
+                .append(a.podNamespace()).append('\t').append(a.podName()).append('\t').append(Ip4.format(a.ip()))
+                .append('\t').append(Ip4.formatMac(a.mac())).append('\n');
+        }
+        try
+        {
+            final Path tmp = podsFile().resolveSibling(podsFile().getFileName() + ".tmp");
+            Files.writeString(tmp, sb);
+            Files.move(tmp, podsFile(), StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+        }
+        catch (final IOException e)
+        {
+            LOG.warning(() -> "cannot record the attached pods in " + podsFile() + ": " + e.getMessage());
+        }
+    }
+
+    /**
+     * After a restart: takes back the TAPs of the pods recorded by the previous run whose namespace still exists
+     * (the TAPs are persistent, so they outlived the old process inside the pods). Call it after the first push.
+     */
+    void restore()
+    {
+        final List<String> lines;
+        try
+        {
+            if (!Files.exists(podsFile()))
+            {
+                return;
+            }
+            lines = Files.readAllLines(podsFile());
+        }
+        catch (final IOException e)
+        {
+            LOG.warning(() -> "cannot read " + podsFile() + ": " + e.getMessage());
+            return;
+        }
+        for (final String line : lines)
+        {
+            final String[] f = line.split("\t");
+            if (f.length != 7 || !Files.exists(Path.of(f[2])))
+            {
+                continue;
+            }
+            final AttachRequest req = new AttachRequest(f[0], f[1], f[2], f[3], f[4], Ip4.parse(f[5]),
+                Ip4.parseMac(f[6]));
+            attach(req, true).whenComplete((a, e) ->
+            {
+                if (e != null)
+                {
+                    LOG.warning(() -> "pod " + f[3] + "/" + f[4] + " not taken back: " + e.getMessage());
+                }
+            });
+        }
     }
 }

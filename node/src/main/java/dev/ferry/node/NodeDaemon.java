@@ -138,6 +138,7 @@ public final class NodeDaemon implements AutoCloseable
             if (initialTables != null)
             {
                 control.push(initialTables);
+                control.restore();
             }
             api.bind();
         }

@@ -50,4 +50,17 @@ public interface PortFactory
      * @throws IOException when the TAP cannot be created or moved.
      */
     NodePort openPodTap(PodAttachment pod) throws IOException;
+
+    /**
+     * Takes back a pod's TAP after a node restart: the device is already in the pod's namespace under the
+     * attachment's interface name. The default creates a new one, as {@link #openPodTap} does.
+     *
+     * @param pod the attachment recorded by the previous run.
+     * @return the port.
+     * @throws IOException when the TAP cannot be opened.
+     */
+    default NodePort reopenPodTap(final PodAttachment pod) throws IOException
+    {
+        return openPodTap(pod);
+    }
 }

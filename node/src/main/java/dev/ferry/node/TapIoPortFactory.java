@@ -20,7 +20,9 @@ import java.nio.file.Path;
  * {@link java.util.ServiceLoader}, so {@code ferry node} uses it unless {@code --memory-ports} is given.
  *
  * <p>A pod TAP is created in the node's namespace with the pod's MAC and MTU; the CNI plugin moves it into the
- * pod's namespace, renames it and brings it up. It is not persistent: it goes away when the node stops.
+ * pod's namespace, renames it and brings it up. It is persistent, so the pod keeps its interface while the node
+ * restarts; the restarted node opens it again inside the pod's namespace ({@link #reopenPodTap}), and CNI DEL
+ * (or the namespace's deletion) removes it.
  */
 public final class TapIoPortFactory implements PortFactory
 {
@@ -88,13 +90,36 @@ public final class TapIoPortFactory implements PortFactory
         requireBound();
         try
         {
+            // persistent: the pod keeps its interface while the node restarts (CNI DEL deletes it)
             final TapPort t = TapPort.open(pod.tapName(), 0, pool, counters, clock,
-                new TapPort.Options().mac(pod.mac()).mtu(pod.mtu()));
+                new TapPort.Options().mac(pod.mac()).mtu(pod.mtu()).persistent(true));
             return new Tap(t, Ports.Kind.POD, pod.gatewayMac(), pod.mac());
         }
         catch (final NativeException e)
         {
             throw new IOException("pod TAP " + pod.tapName() + ": " + e.getMessage(), e);
+        }
+    }
+
+    @Override
+    public NodePort reopenPodTap(final PodAttachment pod) throws IOException
+    {
+        requireBound();
+        final Path netns = Path.of(pod.netns());
+        if (!Files.exists(netns))
+        {
+            throw new IOException("pod " + pod.podNamespace() + "/" + pod.podName() + ": namespace " + netns
+                + " is gone");
+        }
+        try
+        {
+            final TapPort t = TapPort.open(pod.ifName(), 0, pool, counters, clock,
+                new TapPort.Options().namespace(netns).persistent(true));
+            return new Tap(t, Ports.Kind.POD, pod.gatewayMac(), pod.mac());
+        }
+        catch (final NativeException e)
+        {
+            throw new IOException("pod TAP " + pod.ifName() + " in " + netns + ": " + e.getMessage(), e);
         }
     }
 
