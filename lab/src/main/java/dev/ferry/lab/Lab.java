@@ -8,7 +8,6 @@ import dev.ferry.agent.NodeTablesCompiler;
 import dev.ferry.core.route.Ip4;
 import dev.ferry.core.tables.NodeTables;
 import dev.ferry.node.NodeApiClient;
-import dev.ferry.node.NodeTablesJson;
 
 import java.io.IOException;
 import java.io.PrintStream;
@@ -26,7 +25,7 @@ import java.util.Optional;
  * {@link #setBackends(List, List)}), and removes it ({@link #down()}).
  *
  * <p>{@code up} creates the namespaces and the underlay (links only inside the lab's namespaces, never in
- * the root namespace), compiles each node's tables from the manifests, starts {@code ferry node} in each
+ * the root namespace), writes the manifests that each node loads at start, starts {@code ferry node} in each
  * node namespace (PIDs recorded), waits for the API, creates the pods as a runtime does ({@code ip netns
  * add}, then the CNI plugin's ADD with the CNI environment and the network configuration on stdin), and
  * starts the servers in the pods. Node 2 can instead be a Linux kernel flannel-style node ({@link Node2}).
@@ -153,7 +152,6 @@ public final class Lab
             overlayManifests(options.manifests(), cluster);
         }
         generation = 1;
-        writeTables(cluster, generation);
         startNode("node1");
         if (options.node2() == Node2.FERRY)
         {
@@ -269,34 +267,9 @@ public final class Lab
         final Map<String, NodeTables> out = new LinkedHashMap<>();
         for (final LabSpec.Node n : spec.nodes())
         {
-            final NodeTables t = NodeTablesCompiler.compile(cs, n.name(), gen);
-            out.put(n.name(), withExternalRouter(t));
+            out.put(n.name(), NodeTablesCompiler.compile(cs, n.name(), gen));
         }
         return out;
-    }
-
-    private static NodeTables withExternalRouter(final NodeTables t)
-    {
-        // the underlay gateway is the external host; ferry does not ARP, so its MAC is a static neighbour
-        final int gw = t.node().underlayGateway();
-        if (gw == 0)
-        {
-            return t;
-        }
-        final Map<Integer, Long> n = new HashMap<>(t.neighbours());
-        n.putIfAbsent(gw, Ip4.parseMac(LabSpec.EXT_MAC));
-        return new NodeTables(t.generation(), t.node(), t.cluster(), t.pods(), t.remoteNodes(), t.services(), n);
-    }
-
-    private void writeTables(final Path cluster, final long gen) throws IOException
-    {
-        final Path dir = state.file("tables");
-        Files.createDirectories(dir);
-        for (final Map.Entry<String, NodeTables> e : compile(cluster, gen).entrySet())
-        {
-            Files.writeString(dir.resolve(e.getKey() + ".tables.json"),
-                JSON.writerWithDefaultPrettyPrinter().writeValueAsString(NodeTablesJson.encode(e.getValue())));
-        }
     }
 
     /**
@@ -326,7 +299,7 @@ public final class Lab
             podTapPrefix: tap
             hostTap: ferry0
             seed: %d
-            """.formatted(n.name(), socket(node), state.file("tables"), n.uplink(), "node1".equals(node) ? 1 : 2));
+            """.formatted(n.name(), socket(node), state.file("cluster"), n.uplink(), "node1".equals(node) ? 1 : 2));
         return yaml;
     }
 
@@ -686,7 +659,6 @@ public final class Lab
             }
         }
         generation = gen;
-        writeTables(cluster, gen);
         say("lab: pushed generation " + gen);
     }
 
@@ -779,13 +751,14 @@ public final class Lab
                 }
             }
         }
-        for (final String sub : List.of("cni", "tables", "cluster", "www"))
+        for (final String sub : List.of("cni", "cluster", "www"))
         {
             deleteTree(state.file(sub));
         }
         for (final LabSpec.Node n : spec.nodes())
         {
-            Files.deleteIfExists(socket(n.name()));
+            // the API socket and the node's record of attached pods
+            deleteTree(state.file(n.name()));
         }
         return removed;
     }
