@@ -43,6 +43,7 @@ public final class Ports
     private final Map<String, Port> byName = new HashMap<>();
     private long[] macs = new long[64];
     private boolean[] promisc = new boolean[64];
+    private long[] peerMacs = new long[64];
 
     /**
      * Adds a port, or returns the existing one of that name.
@@ -78,6 +79,7 @@ public final class Ports
         {
             macs = java.util.Arrays.copyOf(macs, macs.length * 2);
             promisc = java.util.Arrays.copyOf(promisc, promisc.length * 2);
+            peerMacs = java.util.Arrays.copyOf(peerMacs, peerMacs.length * 2);
         }
         macs[p.id()] = mac;
         promisc[p.id()] = promiscuous;
@@ -106,6 +108,40 @@ public final class Ports
     public boolean promiscuous(final int id)
     {
         return promisc[id];
+    }
+
+    /**
+     * Records the MAC of a port's far side, where frames routed out of it are addressed (the kernel's MAC on the
+     * host TAP). Control path; set it before the tables that use it are compiled.
+     *
+     * @param id  port id.
+     * @param mac the far side's MAC.
+     */
+    public synchronized void peerMac(final int id, final long mac)
+    {
+        peerMacs[id] = mac;
+    }
+
+    /**
+     * @param id port id.
+     * @return the far side's MAC as recorded by {@link #peerMac(int, long)}, or 0 when none was.
+     */
+    public long peerMac(final int id)
+    {
+        return peerMacs[id];
+    }
+
+    /** @return the id of the first host port, or -1. */
+    public int host()
+    {
+        for (final Port p : ports)
+        {
+            if (p.kind() == Kind.HOST)
+            {
+                return p.id();
+            }
+        }
+        return -1;
     }
 
     /**

@@ -24,19 +24,20 @@ public final class MemoryPortFactory implements PortFactory
     private volatile String failNext;
 
     @Override
-    public NodePort openUplink(final String ifName)
+    public NodePort openUplink(final String ifName, final PortContext context)
     {
         return remember(new MemoryPort(ifName, Ports.Kind.UPLINK, UPLINK_MAC, 0));
     }
 
     @Override
-    public NodePort openHostTap(final String name)
+    public NodePort openHostTap(final String name, final PortContext context)
     {
         return remember(new MemoryPort(name, Ports.Kind.HOST, HOST_MAC, HOST_PEER_MAC));
     }
 
     @Override
-    public NodePort openPodTap(final PodAttachment pod) throws IOException
+    public NodePort openPodTap(final PodAttachment pod, final PortContext context, final boolean restore)
+        throws IOException
     {
         if (pod.tapName().equals(failNext))
         {

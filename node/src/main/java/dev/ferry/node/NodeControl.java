@@ -9,9 +9,6 @@ import dev.ferry.core.tables.Snapshot;
 import dev.ferry.core.tables.TablesPublisher;
 
 import java.io.IOException;
-import java.nio.file.Files;
-import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
@@ -20,6 +17,7 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.TreeMap;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
 import java.util.concurrent.Executor;
 import java.util.logging.Logger;
 
@@ -45,11 +43,14 @@ final class NodeControl
     private final long startNanos = System.nanoTime();
     private final Map<String, PodAttachment> attachments = new LinkedHashMap<>();
     private final Map<Integer, String> keyByIp = new HashMap<>();
+    private final AttachmentStore store;
     private NodeTables pushed;
+    private Map<Integer, Long> learned = Map.of();
 
     NodeControl(final NodeConfig config, final TablesPublisher publisher, final Worker worker,
-        final PortFactory portFactory, final Executor executor)
+        final PortFactory portFactory, final Executor executor, final AttachmentStore store)
     {
+        this.store = store;
         this.config = config;
         this.publisher = publisher;
         this.worker = worker;
@@ -113,8 +114,30 @@ final class NodeControl
                 pods.add(new NodeTables.PodInfo(a.podNamespace(), a.podName(), a.ip(), a.mac(), a.tapName()));
             }
         }
+        final Map<Integer, Long> neighbours;
+        if (learned.isEmpty())
+        {
+            neighbours = t.neighbours();
+        }
+        else
+        {
+            // what the node learned with ARP, under what the agent pushed as static
+            neighbours = new HashMap<>(learned);
+            neighbours.putAll(t.neighbours());
+        }
         return new NodeTables(t.generation(), t.node(), t.cluster(), pods, t.remoteNodes(), t.services(),
-            t.neighbours());
+            neighbours);
+    }
+
+    /**
+     * Takes the underlay neighbours that the worker learned (packet mode) and republishes the tables with them.
+     *
+     * @param neighbours every neighbour learned so far.
+     */
+    void learned(final Map<Integer, Long> neighbours)
+    {
+        learned = Map.copyOf(neighbours);
+        republish();
     }
 
     private void republish()
@@ -132,11 +155,6 @@ final class NodeControl
      * @return the attachment, once the worker polls the port and the FIB routes to it.
      */
     CompletableFuture<PodAttachment> attach(final AttachRequest req)
-    {
-        return attach(req, false);
-    }
-
-    private CompletableFuture<PodAttachment> attach(final AttachRequest req, final boolean restoring)
     {
         if (pushed == null)
         {
@@ -170,19 +188,15 @@ final class NodeControl
         final PodAttachment a = new PodAttachment(req.containerId(), req.ifName(), req.netns(), req.podNamespace(),
             req.podName(), req.ip(), mac, config.podTapName(req.ip()), node.gatewayIp(), node.gatewayMac(),
             node.podMtu());
-        final NodePort port;
-        try
+        final int id = ports.add(a.tapName(), Ports.Kind.POD, a.gatewayMac()).id();
+        return worker.submit(w -> w.openAndAttach(id, c -> portFactory.openPodTap(a, c, false))).handleAsync((p, e) ->
         {
-            port = restoring ? portFactory.reopenPodTap(a) : portFactory.openPodTap(a);
-        }
-        catch (final IOException e)
-        {
-            return CompletableFuture.failedFuture(new IOException("cannot create the pod port " + a.tapName()
-                + ": " + e.getMessage(), e));
-        }
-        final int id = ports.add(a.tapName(), Ports.Kind.POD, port.mac()).id();
-        return worker.submit(w -> w.attach(id, port)).thenApplyAsync(ignored ->
-        {
+            if (e != null)
+            {
+                final Throwable cause = e instanceof CompletionException && e.getCause() != null ? e.getCause() : e;
+                throw new CompletionException(new IOException("cannot create the pod port " + a.tapName() + ": "
+                    + cause.getMessage(), cause));
+            }
             attachments.put(key, a);
             keyByIp.put(a.ip(), key);
             save();
@@ -190,6 +204,37 @@ final class NodeControl
             LOG.info(() -> "port " + a.tapName() + " up: pod " + a);
             return a;
         }, executor);
+    }
+
+    /**
+     * Takes back a pod attached by an earlier run of the node, whose port is open again (start, before the
+     * first push).
+     *
+     * @param a the attachment.
+     */
+    void restored(final PodAttachment a)
+    {
+        attachments.put(a.key(), a);
+        keyByIp.put(a.ip(), a.key());
+        republish();
+    }
+
+    /** Writes the attachment record; a failure is logged, not fatal (the pods work, a restart would miss them). */
+    void save()
+    {
+        if (store == null)
+        {
+            return;
+        }
+        try
+        {
+            store.save(attachments.values());
+        }
+        catch (final IOException e)
+        {
+            LOG.warning(() -> "cannot record the attached pods in " + store.file() + ": " + e.getMessage()
+                + " (a restarted node would not attach them again)");
+        }
     }
 
     /**
@@ -211,7 +256,7 @@ final class NodeControl
         save();
         republish();
         final int id = ports.idOf(a.tapName());
-        return worker.submit(w -> w.detach(id)).thenApplyAsync(removed ->
+        return worker.submit(w -> w.detach(id, true)).thenApplyAsync(removed ->
         {
             LOG.info(() -> "port " + a.tapName() + " down: pod " + a);
             return Boolean.TRUE;
@@ -311,8 +356,10 @@ final class NodeControl
         }
         for (final Map.Entry<Integer, Long> e : s.tables().neighbours().entrySet())
         {
+            final boolean arp = learned.containsKey(e.getKey()) && pushed != null
+                && !pushed.neighbours().containsKey(e.getKey());
             lines.put(e.getKey(), Ip4.format(e.getKey()) + " dev " + dev + " lladdr " + Ip4.formatMac(e.getValue())
-                + " PERMANENT");
+                + (arp ? " REACHABLE  # learned by ARP" : " PERMANENT"));
         }
         for (final NodeTables.PodInfo p : s.tables().pods())
         {
@@ -331,74 +378,5 @@ final class NodeControl
     {
         return String.format(Locale.ROOT, "%-20s %12d %14d %12.1f %12.2f", r.name(), r.calls(), r.packets(),
             r.nanosPerPacket(), r.vectorsPerCall());
-    }
-
-    private Path podsFile()
-    {
-        return config.apiSocket().resolveSibling(config.nodeName() + ".pods");
-    }
-
-    /**
-     * Records the attached pods next to the API socket, one per line, so that a restarted node takes their
-     * (persistent) TAPs back.
-     */
-    private void save()
-    {
-        final StringBuilder sb = new StringBuilder();
-        for (final PodAttachment a : attachments.values())
-        {
-            sb.append(a.containerId()).append('\t').append(a.ifName()).append('\t').append(a.netns()).append('\t')
-                .append(a.podNamespace()).append('\t').append(a.podName()).append('\t').append(Ip4.format(a.ip()))
-                .append('\t').append(Ip4.formatMac(a.mac())).append('\n');
-        }
-        try
-        {
-            final Path tmp = podsFile().resolveSibling(podsFile().getFileName() + ".tmp");
-            Files.writeString(tmp, sb);
-            Files.move(tmp, podsFile(), StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
-        }
-        catch (final IOException e)
-        {
-            LOG.warning(() -> "cannot record the attached pods in " + podsFile() + ": " + e.getMessage());
-        }
-    }
-
-    /**
-     * After a restart: takes back the TAPs of the pods recorded by the previous run whose namespace still exists
-     * (the TAPs are persistent, so they outlived the old process inside the pods). Call it after the first push.
-     */
-    void restore()
-    {
-        final List<String> lines;
-        try
-        {
-            if (!Files.exists(podsFile()))
-            {
-                return;
-            }
-            lines = Files.readAllLines(podsFile());
-        }
-        catch (final IOException e)
-        {
-            LOG.warning(() -> "cannot read " + podsFile() + ": " + e.getMessage());
-            return;
-        }
-        for (final String line : lines)
-        {
-            final String[] f = line.split("\t");
-            if (f.length != 7 || !Files.exists(Path.of(f[2])))
-            {
-                continue;
-            }
-            final AttachRequest req = new AttachRequest(f[0], f[1], f[2], f[3], f[4], Ip4.parse(f[5]),
-                Ip4.parseMac(f[6]));
-            attach(req, true).whenComplete((a, e) ->
-            {
-                if (e != null)
-                {
-                    LOG.warning(() -> "pod " + f[3] + "/" + f[4] + " not taken back: " + e.getMessage());
-                }
-            });
-        }
     }
 }

@@ -8,6 +8,7 @@ import dev.ferry.core.Ports;
 import dev.ferry.core.Stage;
 import dev.ferry.core.stage.CoreStages;
 import dev.ferry.core.stage.EthernetInput;
+import dev.ferry.core.stage.Ip4Lookup;
 import dev.ferry.core.tables.NodeTables;
 import dev.ferry.core.tables.TablesPublisher;
 import org.agrona.ErrorHandler;
@@ -59,6 +60,8 @@ public final class NodeDaemon implements AutoCloseable
     private final Worker worker;
     private final ApiAgent api;
     private final NodeControl control;
+    private final AttachmentStore store;
+    private EpollIdleStrategy idle;
     private final List<AgentRunner> runners = new ArrayList<>();
     private volatile boolean started;
     private volatile boolean stopped;
@@ -67,7 +70,9 @@ public final class NodeDaemon implements AutoCloseable
     {
         this.config = b.config;
         this.portFactory = b.portFactory;
-        this.features = List.copyOf(b.features);
+        final List<NodeFeature> sorted = new ArrayList<>(b.features);
+        sorted.sort(java.util.Comparator.comparingInt(NodeFeature::order));
+        this.features = List.copyOf(sorted);
         this.clock = b.clock;
         this.initialTables = b.initialTables;
         this.pool = new PacketPool(config.poolSize());
@@ -75,7 +80,8 @@ public final class NodeDaemon implements AutoCloseable
         this.publisher = new TablesPublisher(ports, false);
         this.worker = new Worker(pool, counters, clock, ports, features, publisher.ref());
         this.api = new ApiAgent(config.apiSocket());
-        this.control = new NodeControl(config, publisher, worker, portFactory, api::execute);
+        this.store = new AttachmentStore(config.apiSocket().resolveSibling("attachments.json"));
+        this.control = new NodeControl(config, publisher, worker, portFactory, api::execute, store);
         final ApiProtocol protocol = new ApiProtocol(control);
         api.handler(protocol::handle);
     }
@@ -106,44 +112,85 @@ public final class NodeDaemon implements AutoCloseable
         final List<NodePort> opened = new ArrayList<>();
         try
         {
-            portFactory.bind(pool, counters, clock);
+            final List<Integer> ids = new ArrayList<>();
+            if (portFactory.live())
+            {
+                final HostNetwork host = new HostNetwork(config);
+                if (config.underlay() == UnderlayMode.PACKET)
+                {
+                    host.takeUplink();
+                }
+                publisher.onPublish(host::apply);
+            }
             if (config.underlay() == UnderlayMode.PACKET)
             {
-                opened.add(portFactory.openUplink(config.uplink()));
+                // ports are numbered densely: nothing else adds ports before the API is bound
+                final NodePort up = portFactory.openUplink(config.uplink(), context(ports.size()));
+                opened.add(up);
+                ids.add(ports.add(up.name(), up.kind(), up.mac()).id());
             }
-            final NodePort host = portFactory.openHostTap(config.hostTap());
+            final NodePort host = portFactory.openHostTap(config.hostTap(), context(ports.size()));
             opened.add(host);
+            ids.add(ports.add(host.name(), host.kind(), host.mac()).id());
+            ports.peerMac(ids.get(ids.size() - 1), host.peerMac());
             final List<Stage> before = new ArrayList<>();
             final List<Stage> after = new ArrayList<>();
             final NodeFeature.Context ctx = new NodeFeature.Context(pool, ports, publisher, worker.pinned(), clock,
-                counters, config.seed());
+                counters, config.seed(), config, task -> worker.submit(w ->
+                {
+                    task.run();
+                    return null;
+                }));
+            // the last feature's stages lead to ip4-lookup, each earlier one's to the first stage of the next
+            String next = Ip4Lookup.NAME;
+            for (int i = features.size() - 1; i >= 0; i--)
+            {
+                final List<Stage> stages = features.get(i).beforeLookup(ctx, next);
+                before.addAll(0, stages);
+                if (!stages.isEmpty())
+                {
+                    next = stages.get(0).name();
+                }
+            }
             for (final NodeFeature f : features)
             {
-                before.addAll(f.beforeLookup(ctx));
                 after.addAll(f.afterLookup(ctx));
             }
-            final List<Integer> ids = new ArrayList<>();
-            for (final NodePort p : opened)
-            {
-                ids.add(ports.add(p.name(), p.kind(), p.mac()).id());
-            }
             after.add(new HostOutput(pool, ports.idOf(host.name()), host.mac(), host.peerMac()));
-            final Graph graph = CoreStages.addTo(Graph.builder(pool, counters, clock, ports).sink(worker), pool,
-                ports, worker.pinned(), clock, before, after, true).build();
+            final Graph.Builder gb = Graph.builder(pool, counters, clock, ports).sink(worker);
+            if (config.underlay() == UnderlayMode.PACKET)
+            {
+                final Neighbours neighbours = new Neighbours();
+                neighbours.bind(pool, ports, worker.pinned(), worker, counters,
+                    learned -> api.execute(() -> control.learned(learned)));
+                publisher.onNeighbourMiss(neighbours::want);
+                worker.neighbours(neighbours);
+                gb.add(neighbours.learnStage());
+            }
+            final Graph graph = CoreStages.addTo(gb, pool, ports, worker.pinned(), clock, before, after, true)
+                .build();
             worker.graph(graph, graph.indexOf(EthernetInput.NAME));
             for (int i = 0; i < opened.size(); i++)
             {
                 worker.attach(ids.get(i), opened.get(i));
             }
+            for (final NodeFeature f : features)
+            {
+                for (final NodePort p : f.ports(ctx))
+                {
+                    worker.attach(ports.add(p.name(), p.kind(), p.mac()).id(), p);
+                }
+            }
+            restorePods();
             if (initialTables != null)
             {
                 control.push(initialTables);
-                control.restore();
             }
             api.bind();
         }
         catch (final IOException | RuntimeException e)
         {
+            worker.onClose();
             for (final NodePort p : opened)
             {
                 p.close();
@@ -156,11 +203,13 @@ public final class NodeDaemon implements AutoCloseable
         final ErrorHandler errors = t -> LOG.severe(() -> "agent error: " + t);
         if (config.threading() == ThreadingMode.SHARED)
         {
-            runners.add(new AgentRunner(idle(), errors, null, new CompositeAgent(api, worker)));
+            idle = new EpollIdleStrategy(worker, true);
+            runners.add(new AgentRunner(idle, errors, null, new CompositeAgent(api, worker)));
         }
         else
         {
-            runners.add(new AgentRunner(idle(), errors, null, worker));
+            idle = new EpollIdleStrategy(worker, false);
+            runners.add(new AgentRunner(idle, errors, null, worker));
             runners.add(new AgentRunner(idle(), errors, null, api));
         }
         for (final AgentRunner r : runners)
@@ -171,6 +220,50 @@ public final class NodeDaemon implements AutoCloseable
             .toLowerCase(java.util.Locale.ROOT) + " mode, " + config.threading().name()
             .toLowerCase(java.util.Locale.ROOT) + " threading, " + ports.size() + " ports, API on "
             + config.apiSocket() + ", tables generation " + control.generation());
+    }
+
+    private PortContext context(final int id)
+    {
+        return new PortContext(pool, counters, clock, id);
+    }
+
+    /** Opens again the TAPs of the pods that the last run attached (the worker is not running yet). */
+    private void restorePods()
+    {
+        final List<PodAttachment> saved;
+        try
+        {
+            saved = store.load();
+        }
+        catch (final IOException e)
+        {
+            LOG.warning(() -> "attached pods not restored: " + e.getMessage());
+            return;
+        }
+        int restored = 0;
+        for (final PodAttachment a : saved)
+        {
+            final int id = ports.add(a.tapName(), Ports.Kind.POD, a.gatewayMac()).id();
+            try
+            {
+                worker.openAndAttach(id, c -> portFactory.openPodTap(a, c, true));
+                control.restored(a);
+                restored++;
+            }
+            catch (final RuntimeException e)
+            {
+                LOG.warning(() -> "pod " + a + " not restored: " + e.getMessage());
+            }
+        }
+        if (saved.size() != restored)
+        {
+            control.save();
+        }
+        if (!saved.isEmpty())
+        {
+            final int n = restored;
+            LOG.info(() -> n + " of " + saved.size() + " attached pods restored from " + store.file());
+        }
     }
 
     private static IdleStrategy idle()
@@ -192,6 +285,14 @@ public final class NodeDaemon implements AutoCloseable
         for (final AgentRunner r : runners)
         {
             r.close((int)STOP_TIMEOUT_MS, t -> LOG.warning(() -> "agent " + t.getName() + " is slow to stop"));
+        }
+        if (idle != null)
+        {
+            idle.close();
+        }
+        for (final NodeFeature f : features)
+        {
+            f.close();
         }
         final long leaked = worker.leakedBuffers();
         if (leaked > 0)

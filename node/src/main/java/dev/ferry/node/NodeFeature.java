@@ -10,6 +10,7 @@ import dev.ferry.core.tables.TablesPublisher;
 import dev.ferry.core.tables.TablesRef;
 
 import java.util.List;
+import java.util.concurrent.Executor;
 
 /**
  * A feature module plugged into the node (Services from {@code nat} + {@code conntrack-table}, VXLAN from
@@ -29,10 +30,23 @@ public interface NodeFeature
      * @param clock     time.
      * @param counters  the worker's counters.
      * @param seed      random seed from the configuration.
+     * @param config    the node's configuration (underlay mode, uplink).
+     * @param onWorker  runs a task on the worker thread (opening a socket whose counters the worker owns).
      */
     record Context(PacketPool pool, Ports ports, TablesPublisher publisher, TablesRef<Snapshot> tables, Clock clock,
-        Counters counters, long seed)
+        Counters counters, long seed, NodeConfig config, Executor onWorker)
     {
+    }
+
+    /**
+     * Where the feature's stages go among the others between ip4-input and ip4-lookup: lower first. VXLAN's
+     * bypass (10) must see outer packets before the Services' NAT (50) does.
+     *
+     * @return the order.
+     */
+    default int order()
+    {
+        return 100;
     }
 
     /** @return the feature's name, e.g. "services". */
@@ -50,6 +64,18 @@ public interface NodeFeature
     }
 
     /**
+     * Builds the stages that run between ip4-input and ip4-lookup, knowing the stage that follows them.
+     *
+     * @param context what to build with.
+     * @param next    the name of the stage after this feature's last one (the next feature's, or ip4-lookup).
+     * @return the stages, possibly none; the first one receives from the stage before.
+     */
+    default List<Stage> beforeLookup(final Context context, final String next)
+    {
+        return beforeLookup(context);
+    }
+
+    /**
      * Builds the stages that run after ip4-lookup (vxlan-encap, vxlan-decap).
      *
      * @param context what to build with.
@@ -58,6 +84,29 @@ public interface NodeFeature
     default List<Stage> afterLookup(final Context context)
     {
         return List.of();
+    }
+
+    /**
+     * Opens the ports the feature brings (the VXLAN UDP socket in socket mode), after the graph is built. They
+     * are attached like the node's own ports and closed at stop.
+     *
+     * @param context what to build with.
+     * @return the ports, possibly none.
+     * @throws java.io.IOException when a port cannot be opened.
+     */
+    default List<NodePort> ports(final Context context) throws java.io.IOException
+    {
+        return List.of();
+    }
+
+    /** Worker thread, every few duty cycles: bounded upkeep such as the conntrack sweep. */
+    default void housekeeping()
+    {
+    }
+
+    /** Releases what the feature holds (off-heap tables), after the worker stopped. */
+    default void close()
+    {
     }
 
     /**

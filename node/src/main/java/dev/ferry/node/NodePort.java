@@ -58,7 +58,48 @@ public interface NodePort extends AutoCloseable
     {
     }
 
-    /** Releases the link: a TAP that is not persistent disappears. Called once, by the worker. */
+    /**
+     * The descriptor that becomes readable when {@link #receive} has frames, for the worker's epoll wait; -1 when
+     * the port has none (memory, a socket served by another thread), in which case the worker waits at most
+     * {@link EpollIdleStrategy#SHORT_WAIT_MS} before it polls again. May change while the port lives (an
+     * AF_PACKET socket reopened after its link came back).
+     *
+     * @return the descriptor, or -1.
+     */
+    default int fd()
+    {
+        return -1;
+    }
+
+    /**
+     * The stage where received frames enter the graph, or null for {@code ethernet-input}. The VXLAN UDP socket
+     * enters at {@code vxlan-decap}, the uplink in packet mode at {@code neighbour-learn}.
+     *
+     * @return a stage name, or null.
+     */
+    default String entryStage()
+    {
+        return null;
+    }
+
+    /** Idle-time upkeep (a link check); called by the worker when a duty cycle found nothing to do. */
+    default void maintain()
+    {
+    }
+
+    /**
+     * Releases the link for good: a pod's TAP is deleted (CNI DEL), whether persistent or not. Called once, by
+     * the worker, instead of {@link #close()}.
+     */
+    default void remove()
+    {
+        close();
+    }
+
+    /**
+     * Releases the link: a TAP that is not persistent disappears, a persistent one stays for the next run of the
+     * node to attach again. Called once, by the worker.
+     */
     @Override
     void close();
 }

@@ -1,66 +1,59 @@
 package dev.ferry.node;
 
-import dev.ferry.core.Clock;
-import dev.ferry.core.Counters;
-import dev.ferry.core.PacketPool;
-
 import java.io.IOException;
 
 /**
- * Opens the node's ports. {@code tap-io} provides the real one (AF_PACKET uplink, FFM TAPs);
+ * Opens the node's ports. {@link TapPortFactory} opens the real ones (AF_PACKET uplink, FFM TAPs);
  * {@link MemoryPortFactory} keeps everything in memory.
+ *
+ * <p>Every method runs on the worker thread (the ports register their counters in the worker's
+ * {@link dev.ferry.core.Counters}, whose single writer is the worker), except during {@link NodeDaemon#start()},
+ * before the worker runs.
  */
 public interface PortFactory
 {
     /**
-     * Hands the factory the daemon's pool, counters and clock before any port is opened (ports that own a ring
-     * or a descriptor copy frames into that pool). The default ignores them.
-     *
-     * @param pool     the worker's packet pool.
-     * @param counters the worker's counters.
-     * @param clock    time.
-     */
-    default void bind(final PacketPool pool, final Counters counters, final Clock clock)
-    {
-    }
-
-    /**
      * Opens the uplink: the NIC itself in packet mode.
      *
-     * @param ifName the NIC's name.
+     * @param ifName  the NIC's name.
+     * @param context pool, counters, clock and the port id.
      * @return the port.
      * @throws IOException when the NIC cannot be opened.
      */
-    NodePort openUplink(String ifName) throws IOException;
+    NodePort openUplink(String ifName, PortContext context) throws IOException;
 
     /**
-     * Creates the host TAP ({@code ferry0}) in the node's namespace.
+     * Creates (or attaches again to) the host TAP ({@code ferry0}) in the node's namespace.
      *
-     * @param name interface name.
+     * @param name    interface name.
+     * @param context pool, counters, clock and the port id.
      * @return the port.
      * @throws IOException when the TAP cannot be created.
      */
-    NodePort openHostTap(String name) throws IOException;
+    NodePort openHostTap(String name, PortContext context) throws IOException;
 
     /**
-     * Creates a pod's TAP and moves it into the pod's namespace, named and addressed as the attachment says.
+     * Creates a pod's TAP in the node's namespace, named, addressed and sized as the attachment says, for the
+     * CNI plugin to move into the pod's namespace; or, when {@code restore} is set, attaches again to the TAP
+     * that a previous run of the node created (it may live in the pod's namespace under the pod's interface
+     * name by now).
      *
-     * @param pod the attachment.
+     * @param pod     the attachment.
+     * @param context pool, counters, clock and the port id.
+     * @param restore whether this is a restart re-attaching to an existing TAP.
      * @return the port.
-     * @throws IOException when the TAP cannot be created or moved.
+     * @throws IOException when the TAP cannot be created or found.
      */
-    NodePort openPodTap(PodAttachment pod) throws IOException;
+    NodePort openPodTap(PodAttachment pod, PortContext context, boolean restore) throws IOException;
 
     /**
-     * Takes back a pod's TAP after a node restart: the device is already in the pod's namespace under the
-     * attachment's interface name. The default creates a new one, as {@link #openPodTap} does.
+     * Whether the ports are real links, so that the node configures the host's side ({@code ferry0} addresses
+     * and routes; in packet mode, taking the NIC from the kernel).
      *
-     * @param pod the attachment recorded by the previous run.
-     * @return the port.
-     * @throws IOException when the TAP cannot be opened.
+     * @return true for live ports.
      */
-    default NodePort reopenPodTap(final PodAttachment pod) throws IOException
+    default boolean live()
     {
-        return openPodTap(pod);
+        return false;
     }
 }

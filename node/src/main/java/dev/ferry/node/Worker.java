@@ -13,6 +13,8 @@ import dev.ferry.core.tables.Snapshot;
 import dev.ferry.core.tables.TablesRef;
 import org.agrona.concurrent.Agent;
 
+import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -41,6 +43,8 @@ final class Worker implements Agent, TxSink
     /** Commands executed per duty cycle at most, so that control never starves forwarding. */
     static final int COMMAND_DRAIN_LIMIT = 16;
     private static final int COMMAND_QUEUE_CAPACITY = 1024;
+    /** Features' housekeeping runs every 64 duty cycles. */
+    private static final int HOUSEKEEPING_MASK = 63;
 
     /** Work that must run on the worker thread; its future completes there. */
     static final class Command<T>
@@ -86,7 +90,12 @@ final class Worker implements Agent, TxSink
     private int[] txPackets = new int[16];
     private int[] txBytes = new int[16];
     private int[] active = new int[16];
+    private int[] entryById = new int[16];
     private int activeCount;
+    private long portsVersion;
+    private Neighbours neighbours;
+    private long cycles;
+    private final NodeFeature[] featureArray;
     private long leakedBuffers = -1;
 
     Worker(final PacketPool pool, final Counters counters, final Clock clock, final Ports ports,
@@ -98,6 +107,7 @@ final class Worker implements Agent, TxSink
         this.clock = clock;
         this.ports = ports;
         this.features = List.copyOf(features);
+        this.featureArray = features.toArray(new NodeFeature[0]);
         this.portDownCounter = counters.register("node/drop/" + NodeDrop.PORT_DOWN.counterName());
     }
 
@@ -111,6 +121,12 @@ final class Worker implements Agent, TxSink
     TablesRef<Snapshot> pinned()
     {
         return pinned;
+    }
+
+    /** Packet mode: the worker sends the ARP requests of underlay neighbour resolution. */
+    void neighbours(final Neighbours n)
+    {
+        this.neighbours = n;
     }
 
     void graph(final Graph g, final int entryStage)
@@ -163,7 +179,6 @@ final class Worker implements Agent, TxSink
         final Counters counters = this.counters;
         final PacketVector rx = this.rx;
         final Graph graph = this.graph;
-        final int entry = this.entry;
         long now = 0;
         int received = 0;
         for (int i = 0; i < activeCount; i++)
@@ -181,6 +196,7 @@ final class Worker implements Agent, TxSink
                 now = clock.nanos();
             }
             received += n;
+            final int entry = entryById[id];
             long bytes = 0;
             for (int k = 0; k < n; k++)
             {
@@ -197,6 +213,17 @@ final class Worker implements Agent, TxSink
         if (received > 0)
         {
             graph.run();
+        }
+        if (neighbours != null)
+        {
+            neighbours.tick(received > 0 ? now : clock.nanos());
+        }
+        if ((++cycles & HOUSEKEEPING_MASK) == 0)
+        {
+            for (int i = 0; i < featureArray.length; i++)
+            {
+                featureArray[i].housekeeping();
+            }
         }
         return work + received;
     }
@@ -226,6 +253,36 @@ final class Worker implements Agent, TxSink
         }
     }
 
+    /** Opens a port; runs on the worker thread, which is the single writer of the counters the port registers. */
+    @FunctionalInterface
+    interface Opener
+    {
+        NodePort open(PortContext context) throws IOException;
+    }
+
+    /**
+     * Opens a port and attaches it under its id (worker thread).
+     *
+     * @param id     the port's id in {@link Ports}.
+     * @param opener opens the port.
+     * @return the port.
+     * @throws UncheckedIOException when the port cannot be opened.
+     */
+    NodePort openAndAttach(final int id, final Opener opener)
+    {
+        final NodePort p;
+        try
+        {
+            p = opener.open(new PortContext(pool, counters, clock, id));
+        }
+        catch (final IOException e)
+        {
+            throw new UncheckedIOException(e.getMessage(), e);
+        }
+        attach(id, p);
+        return p;
+    }
+
     /**
      * Attaches a port under its id (worker thread).
      *
@@ -244,11 +301,15 @@ final class Worker implements Agent, TxSink
             txPackets = Arrays.copyOf(txPackets, len);
             txBytes = Arrays.copyOf(txBytes, len);
             active = Arrays.copyOf(active, len);
+            entryById = Arrays.copyOf(entryById, len);
         }
         if (byId[id] != null)
         {
-            detach(id);
+            detach(id, false);
         }
+        final String stage = port.entryStage();
+        final int at = stage == null ? -1 : graph.indexOf(stage);
+        entryById[id] = at < 0 ? entry : at;
         final String prefix = "port/" + port.name() + "/";
         rxPackets[id] = counters.register(prefix + "rx-packets");
         rxBytes[id] = counters.register(prefix + "rx-bytes");
@@ -256,16 +317,18 @@ final class Worker implements Agent, TxSink
         txBytes[id] = counters.register(prefix + "tx-bytes");
         byId[id] = port;
         active[activeCount++] = id;
+        portsVersion++;
         return id;
     }
 
     /**
-     * Detaches and closes a port (worker thread). Idempotent.
+     * Detaches a port and closes it, or removes it for good (a pod's TAP on CNI DEL). Worker thread; idempotent.
      *
-     * @param id the port's id.
+     * @param id     the port's id.
+     * @param remove delete the device (true) or keep a persistent one for the next run (false).
      * @return whether a port was attached.
      */
-    boolean detach(final int id)
+    boolean detach(final int id, final boolean remove)
     {
         if (id >= byId.length || byId[id] == null)
         {
@@ -281,8 +344,56 @@ final class Worker implements Agent, TxSink
                 break;
             }
         }
-        p.close();
+        portsVersion++;
+        if (remove)
+        {
+            p.remove();
+        }
+        else
+        {
+            p.close();
+        }
         return true;
+    }
+
+    /** @return how many port ids the worker has room for (ids below this may be attached). */
+    int portSlots()
+    {
+        return byId.length;
+    }
+
+    /**
+     * @param id a port id below {@link #portSlots()}.
+     * @return whether a port is attached under it.
+     */
+    boolean portAttached(final int id)
+    {
+        return byId[id] != null;
+    }
+
+    /**
+     * @param id a port id below {@link #portSlots()}.
+     * @return the descriptor to wait on for that port, or -1.
+     */
+    int portFd(final int id)
+    {
+        final NodePort p = byId[id];
+        return p == null ? -1 : p.fd();
+    }
+
+    /** @return a number that changes whenever a port is attached or detached. */
+    long portsVersion()
+    {
+        return portsVersion;
+    }
+
+    /** Gives every port its idle-time upkeep (link checks). */
+    void maintainPorts()
+    {
+        for (int i = 0; i < activeCount; i++)
+        {
+            byId[active[i]].maintain();
+        }
     }
 
     /** A port as {@code show ports} prints it. */
@@ -392,7 +503,7 @@ final class Worker implements Agent, TxSink
         }
         for (int i = activeCount - 1; i >= 0; i--)
         {
-            detach(active[i]);
+            detach(active[i], false);
         }
         leakedBuffers = pool.inUse();
     }

@@ -10,6 +10,7 @@ import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.function.IntConsumer;
 
 /**
  * The compiled IPv4 forwarding table of one node: an LPM over adjacencies (VPP's FIB + adjacency model).
@@ -22,6 +23,8 @@ import java.util.Map;
  *   remote node /32   → UPLINK      (rewrite to the uplink, dst MAC = that node's underlay MAC)
  *   underlay subnet   → UPLINK      (dst MAC by neighbour lookup of the destination)
  *   0.0.0.0/0         → UPLINK      (dst MAC of the underlay gateway), when a gateway is known
+ *   no uplink port: underlay subnet, remote node /32s, 0.0.0.0/0 → UPLINK kind on the host port (dst MAC = the
+ *                     host's MAC there, when known): the kernel routes them (socket mode)
  *   rest of cluster   → BLACKHOLE
  * </pre>
  */
@@ -49,6 +52,7 @@ public final class Fib
     private final Ip4Lpm lpm;
     private final NeighbourTable neighbours;
     private final boolean conventionalMacs;
+    private final IntConsumer onMiss;
     private final int[] kind;
     private final int[] txPort;
     private final long[] dstMac;
@@ -64,6 +68,7 @@ public final class Fib
         this.lpm = b.lpmBuilder().build();
         this.neighbours = NeighbourTable.of(b.tables.neighbours());
         this.conventionalMacs = b.conventionalMacs;
+        this.onMiss = b.onMiss;
         final int n = b.adjKind.size();
         kind = new int[n];
         txPort = new int[n];
@@ -95,7 +100,26 @@ public final class Fib
      */
     public static Fib compile(final NodeTables tables, final Ports ports, final boolean conventionalMacs)
     {
+        return compile(tables, ports, conventionalMacs, null);
+    }
+
+    /**
+     * Compiles the forwarding table for a node that resolves underlay neighbours itself: every lookup of an
+     * unknown neighbour ({@link #neighbour(int)} returning {@link NeighbourTable#UNKNOWN}) is reported, so that
+     * the node can send an ARP request. The listener is called on the forwarding thread (ip4-rewrite) and on the
+     * compiling thread (modules' part compilers); it must be lock-free and must not allocate.
+     *
+     * @param tables           the node's tables.
+     * @param ports            the node's ports.
+     * @param conventionalMacs use {@code 0a:58:<ip>} for unknown neighbours (replay).
+     * @param onMiss           told each unknown neighbour address, or null.
+     * @return the compiled table.
+     */
+    public static Fib compile(final NodeTables tables, final Ports ports, final boolean conventionalMacs,
+        final IntConsumer onMiss)
+    {
         final Builder b = new Builder(tables, conventionalMacs);
+        b.onMiss = onMiss;
         final NodeTables.NodeInfo node = tables.node();
         final int uplink = ports.uplink();
         final int podMtu = node.podMtu();
@@ -127,7 +151,9 @@ public final class Fib
             for (int r = 0; r < tables.remoteNodes().size(); r++)
             {
                 final NodeTables.RemoteNode rn = tables.remoteNodes().get(r);
-                final int a = b.adj(UPLINK, uplink, rn.underlayMac(), upMac, -1, underMtu,
+                // an underlay MAC the agent does not know (0) is resolved like any neighbour on the subnet
+                final long mac = rn.underlayMac() == 0 ? b.neighbourOrConvention(rn.publicIp()) : rn.underlayMac();
+                final int a = b.adj(UPLINK, uplink, mac, upMac, -1, underMtu,
                     "uplink " + ports.nameOf(uplink) + " to node " + rn.name());
                 for (final int addr : rn.addresses())
                 {
@@ -135,6 +161,10 @@ public final class Fib
                 }
                 b.route(new Ip4Prefix(rn.publicIp(), 32), a);
             }
+        }
+        else
+        {
+            routeThroughHost(b, tables, ports);
         }
         for (int r = 0; r < tables.remoteNodes().size(); r++)
         {
@@ -167,6 +197,35 @@ public final class Fib
                 "pod " + pod.namespace() + "/" + pod.name() + " on " + pod.portName()));
         }
         return new Fib(b);
+    }
+
+    /**
+     * A node without an uplink port (socket mode: the kernel keeps the NIC) hands everything outside the cluster
+     * to the host's stack through the host port, when the host's MAC on it is known: the underlay subnet, the
+     * other nodes' addresses and the default route. The kernel routes them on.
+     */
+    private static void routeThroughHost(final Builder b, final NodeTables tables, final Ports ports)
+    {
+        final int host = ports.host();
+        if (host < 0 || ports.peerMac(host) == 0)
+        {
+            return;
+        }
+        final int a = b.adj(UPLINK, host, ports.peerMac(host), ports.get(host).mac(), -1, 0,
+            "host " + ports.nameOf(host) + " (the kernel routes it)");
+        b.route(new Ip4Prefix(0, 0), a);
+        if (tables.node().underlayPrefix() != null)
+        {
+            b.route(tables.node().underlayPrefix(), a);
+        }
+        for (final NodeTables.RemoteNode rn : tables.remoteNodes())
+        {
+            for (final int addr : rn.addresses())
+            {
+                b.route(new Ip4Prefix(addr, 32), a);
+            }
+            b.route(new Ip4Prefix(rn.publicIp(), 32), a);
+        }
     }
 
     /**
@@ -246,6 +305,10 @@ public final class Fib
         {
             return Ip4.podMac(addr);
         }
+        if (mac == NeighbourTable.UNKNOWN && onMiss != null)
+        {
+            onMiss.accept(addr);
+        }
         return mac;
     }
 
@@ -286,6 +349,7 @@ public final class Fib
     {
         private final NodeTables tables;
         private final boolean conventionalMacs;
+        private IntConsumer onMiss;
         private final Ip4Lpm.Builder lpm = Ip4Lpm.builder();
         private final Map<Ip4Prefix, Integer> routes = new HashMap<>();
         private final List<Integer> adjKind = new ArrayList<>();

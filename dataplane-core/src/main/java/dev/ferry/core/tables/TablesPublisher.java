@@ -5,6 +5,7 @@ import dev.ferry.core.Ports;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.function.Consumer;
+import java.util.function.IntConsumer;
 
 /**
  * Compiles {@link NodeTables} into a {@link Snapshot} and publishes it through one {@link TablesRef}.
@@ -12,6 +13,12 @@ import java.util.function.Consumer;
  * <p>Feature modules register a {@link PartCompiler} and get a slot. {@link #publish} compiles every part
  * first and swaps only if all succeed, so an invalid push leaves the last good snapshot in place. Generations
  * must grow.
+ *
+ * <p>All stages of one graph must see the same snapshot for a whole graph run: ip4-lookup leaves an
+ * adjacency index in the packet's metadata that ip4-rewrite reads against its own FIB. Replay and tests
+ * publish between runs on the graph's thread, so {@link #ref()} is enough. When another thread publishes
+ * (a node's API agent), the stages read a worker-owned reference that the worker moves to
+ * {@link #current()} only between runs (see the node module's {@code Worker}).
  */
 public final class TablesPublisher
 {
@@ -31,6 +38,7 @@ public final class TablesPublisher
 
     private final Ports ports;
     private final boolean conventionalMacs;
+    private volatile IntConsumer neighbourMiss;
     private final List<PartCompiler> compilers = new ArrayList<>();
     private final List<Consumer<Snapshot>> listeners = new ArrayList<>();
     private final TablesRef<Snapshot> ref = new TablesRef<>(null);
@@ -62,6 +70,17 @@ public final class TablesPublisher
     }
 
     /**
+     * Asks every FIB compiled from now on to report unknown underlay neighbours (a node that resolves them
+     * itself, with ARP). See {@link Fib#compile(NodeTables, Ports, boolean, IntConsumer)}.
+     *
+     * @param listener told each unknown neighbour address; lock-free, no allocation.
+     */
+    public void onNeighbourMiss(final IntConsumer listener)
+    {
+        this.neighbourMiss = listener;
+    }
+
+    /**
      * Adds a callback run after each successful swap (on the publishing thread), e.g. to flush conntrack
      * entries of removed endpoints through the worker's command queue.
      *
@@ -88,7 +107,7 @@ public final class TablesPublisher
             throw new InvalidTablesException("generation " + tables.generation()
                 + " is not newer than the current generation " + current.generation());
         }
-        final Fib fib = Fib.compile(tables, ports, conventionalMacs);
+        final Fib fib = Fib.compile(tables, ports, conventionalMacs, neighbourMiss);
         final List<Object> parts = new ArrayList<>(compilers.size());
         for (int i = 0; i < compilers.size(); i++)
         {
@@ -122,7 +141,7 @@ public final class TablesPublisher
                 + (current == null ? "(none published yet)" : current.generation()) + ", got "
                 + tables.generation());
         }
-        final Fib fib = Fib.compile(tables, ports, conventionalMacs);
+        final Fib fib = Fib.compile(tables, ports, conventionalMacs, neighbourMiss);
         final List<Object> parts = new ArrayList<>(compilers.size());
         for (int i = 0; i < compilers.size(); i++)
         {

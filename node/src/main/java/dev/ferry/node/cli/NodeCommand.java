@@ -7,6 +7,7 @@ import dev.ferry.node.NodeConfig;
 import dev.ferry.node.NodeDaemon;
 import dev.ferry.node.NodeFeature;
 import dev.ferry.node.PortFactory;
+import dev.ferry.node.TapPortFactory;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
@@ -20,9 +21,9 @@ import java.util.concurrent.CountDownLatch;
 /**
  * {@code ferry node --config node.yaml}: runs the node dataplane until SIGTERM.
  *
- * <p>Ports come from the {@link PortFactory} that a port module (tap-io) registers with
- * {@link ServiceLoader}; features ({@link NodeFeature}) and the manifest compiler ({@link ClusterLoader}) the
- * same way. Until the agent pushes, the tables come from {@code --cluster DIR}.
+ * <p>Ports come from {@link TapPortFactory} (or memory with {@code --memory-ports}); features
+ * ({@link NodeFeature}) and the manifest compiler ({@link ClusterLoader}) are found through {@link ServiceLoader}.
+ * Until the agent pushes, the tables come from {@code --cluster DIR}.
  */
 @Command(name = "node", mixinStandardHelpOptions = true,
     description = "Run the node dataplane (root): ports, worker, and the API on a Unix socket.")
@@ -57,13 +58,7 @@ public final class NodeCommand implements Callable<Integer>
         {
             cfg = cfg.withClusterDir(cluster);
         }
-        final PortFactory ports = memoryPorts ? new MemoryPortFactory() : first(PortFactory.class);
-        if (ports == null)
-        {
-            System.err.println("ferry node: no port backend in this build (the tap-io module provides the NIC and"
-                + " TAP ports); use --memory-ports for a dry run");
-            return 2;
-        }
+        final PortFactory ports = memoryPorts ? new MemoryPortFactory() : new TapPortFactory();
         NodeTables tables = null;
         if (cfg.clusterDir() != null)
         {

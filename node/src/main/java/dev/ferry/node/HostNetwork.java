@@ -1,0 +1,173 @@
+package dev.ferry.node;
+
+import dev.ferry.core.route.Ip4;
+import dev.ferry.core.route.Ip4Prefix;
+import dev.ferry.core.tables.NodeTables;
+import dev.ferry.core.tables.Snapshot;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.TimeUnit;
+import java.util.logging.Logger;
+
+/**
+ * The host's side of the node: addresses and routes on the host TAP ({@code ferry0}), and in packet mode the
+ * NIC taken from the kernel. Applied with {@code ip}/{@code tc} on the control path whenever a published
+ * snapshot changes what the host needs (idempotent {@code replace} commands; nothing is run when nothing changed).
+ *
+ * <pre>
+ *   both modes   ferry0 up, MTU = pod MTU
+ *                CLUSTER_CIDR and every SERVICE_CIDR via GATEWAY dev ferry0 onlink
+ *                  (the kernel ARPs for the pods' gateway on ferry0; ferry answers with its host-side MAC)
+ *   socket mode  forwarding on ferry0: pods' traffic to the underlay and beyond is routed (and masqueraded, if
+ *                the host says so) by the kernel
+ *   packet mode  NODE_IP/32 (every node address) on ferry0
+ *                UNDERLAY_PREFIX via GATEWAY dev ferry0 onlink; default via GATEWAY dev ferry0 onlink
+ *                at start: the NIC's IPv4 addresses flushed, and a tc clsact ingress "matchall drop" on the NIC
+ *                  so the kernel stack ignores frames that ferry (AF_PACKET, before tc) already takes
+ * </pre>
+ *
+ * <p>Nothing is undone at stop: the host keeps its address on the persistent {@code ferry0}, and a restarted node
+ * carries on. To give the NIC back: {@code tc qdisc del dev NIC clsact} and move the address back.
+ */
+final class HostNetwork
+{
+    private static final Logger LOG = Logger.getLogger("dev.ferry.node");
+
+    private final NodeConfig config;
+    private List<String> applied = List.of();
+
+    HostNetwork(final NodeConfig config)
+    {
+        this.config = config;
+    }
+
+    /** Packet mode, at start: the kernel lets go of the NIC. */
+    void takeUplink()
+    {
+        final String nic = config.uplink();
+        run(List.of("ip", "-4", "addr", "flush", "dev", nic));
+        run(List.of("tc", "qdisc", "replace", "dev", nic, "clsact"));
+        run(List.of("tc", "filter", "replace", "dev", nic, "ingress", "pref", "1", "matchall", "action", "drop"));
+        LOG.info(() -> "uplink " + nic + " taken from the kernel (addresses flushed, ingress dropped after AF_PACKET)");
+    }
+
+    /**
+     * Brings the host in line with a snapshot (control thread).
+     *
+     * @param s the published snapshot.
+     */
+    void apply(final Snapshot s)
+    {
+        final List<String> want = commands(s.tables());
+        if (want.equals(applied))
+        {
+            return;
+        }
+        int failed = 0;
+        for (final String c : want)
+        {
+            if (!applied.contains(c) && !run(List.of(c.split(" "))))
+            {
+                failed++;
+            }
+        }
+        applied = want;
+        final int f = failed;
+        LOG.info(() -> "host network on " + config.hostTap() + ": " + want.size() + " settings applied"
+            + (f > 0 ? ", " + f + " failed" : ""));
+    }
+
+    /**
+     * The commands that give the host what the tables say.
+     *
+     * @param t the tables.
+     * @return {@code ip} commands, space separated, in order.
+     */
+    List<String> commands(final NodeTables t)
+    {
+        final String tap = config.hostTap();
+        final NodeTables.NodeInfo node = t.node();
+        final String via = " via " + Ip4.format(node.gatewayIp()) + " dev " + tap + " onlink";
+        final List<String> out = new ArrayList<>();
+        out.add("ip link set dev " + tap + " mtu " + node.podMtu() + " up");
+        if (config.underlay() == UnderlayMode.PACKET)
+        {
+            final Set<Integer> addrs = new LinkedHashSet<>(node.addresses());
+            if (node.publicIp() != 0)
+            {
+                addrs.add(node.publicIp());
+            }
+            for (final int a : addrs)
+            {
+                out.add("ip addr replace " + Ip4.format(a) + "/32 dev " + tap);
+            }
+            if (node.underlayPrefix() != null)
+            {
+                out.add("ip route replace " + node.underlayPrefix() + via);
+            }
+            if (node.underlayGateway() != 0)
+            {
+                out.add("ip route replace default" + via);
+            }
+        }
+        else
+        {
+            // pods' traffic that leaves the cluster arrives on ferry0 for the kernel to route on
+            out.add("sysctl -q -w net.ipv4.conf." + tap + ".forwarding=1");
+        }
+        if (t.cluster().clusterCidr() != null)
+        {
+            out.add("ip route replace " + t.cluster().clusterCidr() + via);
+        }
+        else if (node.podCidr() != null)
+        {
+            out.add("ip route replace " + node.podCidr() + via);
+        }
+        for (final Ip4Prefix p : t.cluster().serviceCidrs())
+        {
+            out.add("ip route replace " + p + via);
+        }
+        return out;
+    }
+
+    private static boolean run(final List<String> command)
+    {
+        try
+        {
+            final Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
+            final String out;
+            try (InputStream s = p.getInputStream())
+            {
+                out = new String(s.readAllBytes(), StandardCharsets.UTF_8).trim();
+            }
+            if (!p.waitFor(10, TimeUnit.SECONDS))
+            {
+                p.destroyForcibly();
+                LOG.warning(() -> String.join(" ", command) + ": timed out");
+                return false;
+            }
+            if (p.exitValue() != 0)
+            {
+                LOG.warning(() -> String.join(" ", command) + ": " + out);
+                return false;
+            }
+            return true;
+        }
+        catch (final IOException e)
+        {
+            LOG.warning(() -> String.join(" ", command) + ": " + e.getMessage());
+            return false;
+        }
+        catch (final InterruptedException e)
+        {
+            Thread.currentThread().interrupt();
+            return false;
+        }
+    }
+}

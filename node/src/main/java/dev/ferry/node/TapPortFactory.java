@@ -1,0 +1,102 @@
+package dev.ferry.node;
+
+import dev.ferry.core.Ports;
+import dev.ferry.core.route.Ip4;
+import dev.ferry.tapio.PacketSocketPort;
+import dev.ferry.tapio.TapPort;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+/**
+ * The live ports of a node, over tap-io: the NIC through AF_PACKET ({@link PacketSocketPort}), the host TAP and
+ * the pods' TAPs through {@code /dev/net/tun} ({@link TapPort}).
+ *
+ * <pre>
+ *   pod TAP   created persistent in the node's namespace as tap + 8 hex digits of the pod IP,
+ *             device MAC = the pod's MAC, MTU = the pod MTU; ferry's side answers as the pod gateway MAC.
+ *             The CNI plugin moves it into the pod's namespace and renames it (eth0); the fd keeps working.
+ *             On restart: attached again by name, in the node's namespace if still there, else in the pod's
+ *             namespace under the pod's interface name.
+ *   host TAP  ferry0, persistent, up, kernel side MAC {@link #HOST_PEER_MAC}, ferry side {@link #HOST_MAC}.
+ *   uplink    AF_PACKET on the NIC; ferry's MAC on it is the NIC's own MAC.
+ * </pre>
+ */
+public final class TapPortFactory implements PortFactory
+{
+    /** ferry's MAC on the host TAP (the host's next hop for pods and Services). */
+    public static final long HOST_MAC = Ip4.parseMac("0e:fe:00:00:00:01");
+    /** The kernel's MAC on the host TAP. */
+    public static final long HOST_PEER_MAC = Ip4.parseMac("0e:fe:00:00:00:02");
+
+    @Override
+    public boolean live()
+    {
+        return true;
+    }
+
+    @Override
+    public NodePort openUplink(final String ifName, final PortContext c) throws IOException
+    {
+        final long mac = interfaceMac(ifName);
+        final PacketSocketPort p = PacketSocketPort.open(ifName, c.id(), c.pool(), c.counters(), c.clock(),
+            new PacketSocketPort.Options());
+        return new UplinkNodePort(p, mac);
+    }
+
+    @Override
+    public NodePort openHostTap(final String name, final PortContext c) throws IOException
+    {
+        final TapPort tap = TapPort.open(name, c.id(), c.pool(), c.counters(), c.clock(),
+            new TapPort.Options().mac(HOST_PEER_MAC).persistent(true).up(true));
+        return new TapNodePort(tap, name, Ports.Kind.HOST, HOST_MAC, HOST_PEER_MAC);
+    }
+
+    @Override
+    public NodePort openPodTap(final PodAttachment pod, final PortContext c, final boolean restore)
+        throws IOException
+    {
+        final TapPort.Options options = new TapPort.Options().persistent(true);
+        final TapPort tap;
+        if (!restore || exists(pod.tapName()))
+        {
+            // a new pod, or a restart before the CNI plugin moved the TAP: it is in the node's namespace
+            tap = TapPort.open(pod.tapName(), c.id(), c.pool(), c.counters(), c.clock(),
+                options.mac(pod.mac()).mtu(pod.mtu()));
+        }
+        else
+        {
+            final Path ns = Path.of(pod.netns());
+            if (!Files.exists(ns))
+            {
+                throw new IOException("the pod's network namespace " + ns + " is gone");
+            }
+            // moved and renamed by the CNI plugin: attach inside the pod's namespace under its interface name
+            tap = TapPort.open(pod.ifName(), c.id(), c.pool(), c.counters(), c.clock(), options.namespace(ns));
+        }
+        return new TapNodePort(tap, pod.tapName(), Ports.Kind.POD, pod.gatewayMac(), pod.mac());
+    }
+
+    private static boolean exists(final String ifName)
+    {
+        return Files.exists(Path.of("/sys/class/net", ifName));
+    }
+
+    /**
+     * Reads an interface's MAC in this process's namespace.
+     *
+     * @param ifName interface name.
+     * @return the MAC as 48 bits.
+     * @throws IOException when there is no such interface.
+     */
+    static long interfaceMac(final String ifName) throws IOException
+    {
+        final Path f = Path.of("/sys/class/net", ifName, "address");
+        if (!Files.exists(f))
+        {
+            throw new IOException("uplink " + ifName + ": no such interface");
+        }
+        return Ip4.parseMac(Files.readString(f).trim());
+    }
+}

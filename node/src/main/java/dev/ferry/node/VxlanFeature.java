@@ -1,0 +1,101 @@
+package dev.ferry.node;
+
+import dev.ferry.core.Stage;
+import dev.ferry.core.route.Ip4;
+import dev.ferry.core.tables.NodeTables;
+import dev.ferry.core.tables.Snapshot;
+import dev.ferry.vxlan.VxlanSettings;
+import dev.ferry.vxlan.VxlanStages;
+
+import java.net.InetAddress;
+import java.net.UnknownHostException;
+import java.util.List;
+
+/**
+ * VXLAN (module {@code vxlan}) wired into a node: {@code vxlan-bypass} first among the stages before ip4-lookup,
+ * {@code vxlan-encap} and {@code vxlan-decap} after it, the VTEP table as a snapshot part, and the tunnel port
+ * {@code flannel.1}.
+ *
+ * <pre>
+ *   packet mode: outer frames built from the VTEP template go out of the uplink (AF_PACKET); outer frames from
+ *                the uplink reach vxlan-decap through vxlan-bypass (UDP to our public IP and the VXLAN port).
+ *   socket mode: VXLAN header + inner frame go over {@link UdpTunnelPort} (netty UDP socket bound to the node's
+ *                public IP and the cluster's VXLAN port); datagrams enter the graph at vxlan-decap.
+ * </pre>
+ *
+ * <p>Registered through {@link java.util.ServiceLoader}; {@code ferry node} finds it on the class path.
+ */
+public final class VxlanFeature implements NodeFeature
+{
+    private VxlanSettings settings;
+    private int slot;
+    private int tunnelPort;
+
+    @Override
+    public String name()
+    {
+        return "vxlan";
+    }
+
+    @Override
+    public int order()
+    {
+        return 10;
+    }
+
+    @Override
+    public List<Stage> beforeLookup(final Context c, final String next)
+    {
+        final VxlanSettings.Underlay mode = c.config().underlay() == UnderlayMode.UDP
+            ? VxlanSettings.Underlay.SOCKET : VxlanSettings.Underlay.UPLINK;
+        settings = VxlanSettings.defaults().withUnderlay(mode);
+        slot = VxlanStages.register(c.publisher(), settings);
+        // promiscuous: the inner destination MAC is our VTEP MAC, which the tables may change
+        tunnelPort = c.ports().add(settings.tunnelPortName(), dev.ferry.core.Ports.Kind.TUNNEL, 0, true).id();
+        return VxlanStages.serviceStages(c.pool(), c.tables(), slot, next);
+    }
+
+    @Override
+    public List<Stage> afterLookup(final Context c)
+    {
+        return VxlanStages.tunnelStages(c.pool(), c.tables(), slot, settings, tunnelPort);
+    }
+
+    @Override
+    public List<NodePort> ports(final Context c)
+    {
+        if (settings.underlay() != VxlanSettings.Underlay.SOCKET)
+        {
+            return List.of();
+        }
+        final UdpTunnelPort port = new UdpTunnelPort(settings.tunnelPortName(), tunnelPort, c.pool(), c.counters());
+        c.publisher().onPublish(s -> bindTo(c, port, s));
+        final Snapshot current = c.publisher().current();
+        if (current != null)
+        {
+            bindTo(c, port, current);
+        }
+        return List.of(port);
+    }
+
+    private static void bindTo(final Context c, final UdpTunnelPort port, final Snapshot s)
+    {
+        final NodeTables t = s.tables();
+        final int ip = t.node().publicIp();
+        final int udp = t.cluster().vxlanPort();
+        if (ip == 0)
+        {
+            return;
+        }
+        final InetAddress address;
+        try
+        {
+            address = InetAddress.getByName(Ip4.format(ip));
+        }
+        catch (final UnknownHostException e)
+        {
+            return;
+        }
+        c.onWorker().execute(() -> port.open(address, udp));
+    }
+}

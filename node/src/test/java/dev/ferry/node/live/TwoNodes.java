@@ -1,0 +1,83 @@
+package dev.ferry.node.live;
+
+import dev.ferry.core.route.Ip4;
+import dev.ferry.core.route.Ip4Prefix;
+import dev.ferry.core.tables.NodeTables;
+import dev.ferry.node.NodeTablesJson;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Tables and configuration for a two-node cluster on one underlay subnet 192.168.77.0/24: node-a (.1, pods
+ * 10.244.1.0/24) and node-b (.2, pods 10.244.2.0/24), VXLAN VNI 1 on port 8472.
+ */
+final class TwoNodes
+{
+    static final String UNDERLAY = "192.168.77.0/24";
+
+    private TwoNodes()
+    {
+    }
+
+    static String nodeIp(final int n)
+    {
+        return "192.168.77." + n;
+    }
+
+    static String podIp(final int n, final int host)
+    {
+        return "10.244." + n + "." + host;
+    }
+
+    static String gateway(final int n)
+    {
+        return podIp(n, 1);
+    }
+
+    static long vtepMac(final int n)
+    {
+        return Ip4.parseMac("aa:aa:aa:00:00:0" + n);
+    }
+
+    /**
+     * @param self    1 or 2.
+     * @param macs    the underlay MACs of node 1 and node 2 (0 = unknown: resolve by ARP).
+     * @param gateway the underlay gateway, or 0.
+     * @return node {@code self}'s tables.
+     */
+    static NodeTables tables(final int self, final long[] macs, final int gateway)
+    {
+        final int other = 3 - self;
+        final int gw = Ip4.parse(gateway(self));
+        final NodeTables.NodeInfo node = new NodeTables.NodeInfo("node-" + self, List.of(Ip4.parse(nodeIp(self))),
+            Ip4Prefix.parse("10.244." + self + ".0/24"), gw, Ip4.podMac(gw), macs[self - 1], vtepMac(self),
+            Ip4.parse(nodeIp(self)), gateway, Ip4Prefix.parse(UNDERLAY), 1500);
+        final NodeTables.RemoteNode remote = new NodeTables.RemoteNode("node-" + other,
+            Ip4Prefix.parse("10.244." + other + ".0/24"), Ip4.parse(nodeIp(other)), vtepMac(other), macs[other - 1],
+            List.of(Ip4.parse(nodeIp(other))));
+        return new NodeTables(1, node, NodeTables.ClusterSettings.defaults(), List.of(), List.of(remote), List.of(),
+            Map.of());
+    }
+
+    /** Writes node {@code self}'s node.yaml and cluster dir under {@code dir}; returns the node.yaml. */
+    static Path config(final Path dir, final NodeTables tables, final String uplink, final String underlay)
+        throws Exception
+    {
+        final Path cluster = Files.createDirectories(dir.resolve("cluster"));
+        Files.writeString(cluster.resolve("tables.json"), NodeTablesJson.encode(tables).toString());
+        final Path config = dir.resolve("node.yaml");
+        Files.writeString(config, String.join("\n",
+            "nodeName: " + tables.node().name(),
+            "apiSocket: " + dir.resolve("run/ferry.sock"),
+            "clusterDir: " + cluster,
+            "uplink: " + uplink,
+            "underlay: " + underlay,
+            "hostTap: fn-host",
+            "podTapPrefix: fn",
+            ""));
+        return config;
+    }
+}
