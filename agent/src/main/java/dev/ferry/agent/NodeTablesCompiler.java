@@ -107,12 +107,6 @@ public final class NodeTablesCompiler
             }
         }
 
-        if (self.underlayGateway() != 0)
-        {
-            // the node does not ARP on the underlay: the gateway's MAC follows the 0a:58:<IP> convention too
-            neighbours.putIfAbsent(self.underlayGateway(), Ip4.podMac(self.underlayGateway()));
-        }
-
         final Map<String, List<EndpointGroup>> groups = endpointGroups(state);
         final List<ServiceInfo> services = new ArrayList<>();
         for (final Service s : sorted(state.services()))

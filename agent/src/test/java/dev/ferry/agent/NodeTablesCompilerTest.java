@@ -114,7 +114,6 @@ class NodeTablesCompilerTest
         remote-nodes
           node-b         10.244.2.0/24      via 192.168.50.12   vtep-mac 8a:5e:11:0c:2d:0b underlay-mac 52:54:00:12:34:0b addresses 192.168.50.12
         neighbours
-          192.168.50.1    0a:58:c0:a8:32:01
           192.168.50.12   52:54:00:12:34:0b
         pods
           default/dual-6first            10.244.1.9      0a:58:0a:f4:01:09 tap0af40109
