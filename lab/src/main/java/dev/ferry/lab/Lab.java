@@ -217,11 +217,13 @@ public final class Lab
         Shell.must("ip", "-n", n2, "link", "set", l + "n2", "up");
         Shell.must("ip", "-n", ext, "link", "set", l + "ext", "address", LabSpec.EXT_MAC);
         Shell.must("ip", "-n", ext, "addr", "add", LabSpec.EXT_IP + "/24", "dev", l + "ext");
+        // the external host is also the underlay's router (node1's default gateway), reached through node1
+        Shell.must("ip", "-n", ext, "addr", "add", LabSpec.EXT_ROUTER_IP + "/24", "dev", l + "ext");
         Shell.must("ip", "-n", ext, "link", "set", l + "ext", "up");
         Shell.must("ip", "-n", ext, "route", "add", "default", "via", LabSpec.EXT_GATEWAY);
         say("lab: underlay " + LabSpec.UNDERLAY_CIDR + ": node1 " + l + "br1 (" + l + "n1 + " + l + "x1) "
             + spec.node1().ip() + " <-> node2 " + l + "n2 " + spec.node2().ip() + "; ext " + LabSpec.EXT_IP
-            + " via " + LabSpec.EXT_GATEWAY);
+            + " (router " + LabSpec.EXT_ROUTER_IP + ") via " + LabSpec.EXT_GATEWAY);
     }
 
     private static void quietIpv6(final String ns)
@@ -312,6 +314,7 @@ public final class Lab
     public void startNode(final String node) throws IOException
     {
         final Path yaml = nodeConfig(node);
+        keepKernelOffUplink(node);
         final List<String> cmd = new ArrayList<>(List.of("ip", "netns", "exec", spec.nodeNs(node)));
         cmd.addAll(options.ferry());
         cmd.addAll(List.of("node", "--config", yaml.toString()));
@@ -319,6 +322,17 @@ public final class Lab
         state.record(p.pid(), node);
         say("lab: ferry node " + node + " started in " + spec.nodeNs(node) + " (pid " + p.pid() + ", log "
             + state.file(node + ".log") + ")");
+    }
+
+    private void keepKernelOffUplink(final String node)
+    {
+        // ferry takes the uplink's frames through AF_PACKET, and the node's own addresses sit on ferry0, so the
+        // node's kernel would answer them too (RSTs, port unreachables). ferry node drops the kernel's copy with a
+        // tc matchall filter, which needs cls_matchall and act_gact; where the kernel has neither, strict reverse
+        // path filtering (no route points out of the uplink) and arp_ignore 8 keep the kernel out just the same.
+        final String dev = spec.node(node).uplink();
+        Shell.inNetns(CMD_MS, spec.nodeNs(node), "sh", "-c", "echo 1 > /proc/sys/net/ipv4/conf/" + dev
+            + "/rp_filter; echo 8 > /proc/sys/net/ipv4/conf/" + dev + "/arp_ignore").check();
     }
 
     /**

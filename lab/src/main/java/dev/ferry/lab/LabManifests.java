@@ -79,7 +79,7 @@ public final class LabManifests
             if (first)
             {
                 // the external host is node1's router to the rest of the world
-                sb.append("      ferry.dev/underlay-gateway: ").append(LabSpec.EXT_IP).append('\n');
+                sb.append("      ferry.dev/underlay-gateway: ").append(LabSpec.EXT_ROUTER_IP).append('\n');
             }
             sb.append("    labels:\n      kubernetes.io/hostname: ").append(n.name()).append('\n')
                 .append("  spec:\n    podCIDR: ").append(n.podCidr()).append("\n    podCIDRs:\n    - ")

@@ -7,7 +7,7 @@ import java.util.List;
  * addresses).
  *
  * <pre>
- *   ferry-ext   fl-ext 203.0.113.7/24, default via 203.0.113.1 (node1's ExternalIP)
+ *   ferry-ext   fl-ext 203.0.113.7/24 + 192.168.50.1/24 (node1's default gateway), default via 203.0.113.1
  *      │ veth
  *   ferry-node1 fl-x1 ─┐
  *                      ├─ fl-br1 bridge = ferry's uplink (MAC 0a:58:c0:a8:32:0b); node IPs 192.168.50.11, 203.0.113.1
@@ -36,7 +36,9 @@ public record LabSpec(String prefix, String podPrefix, String linkPrefix, String
     public static final String EXT_CIDR = "203.0.113.0/24";
     /** The external host's address. */
     public static final String EXT_IP = "203.0.113.7";
-    /** The external host's MAC ({@code 0a:58:<ip>}, so the node's tables can name it without ARP). */
+    /** The external host's address on the underlay: node1's default gateway (the host routes for 203.0.113.0/24). */
+    public static final String EXT_ROUTER_IP = "192.168.50.1";
+    /** The external host's MAC (fixed, so that captures are easy to read). */
     public static final String EXT_MAC = "0a:58:cb:00:71:07";
     /** Node 1's address on the external network (the external host's gateway). */
     public static final String EXT_GATEWAY = "203.0.113.1";

@@ -28,17 +28,18 @@ final class LabManifestsTest
     }
 
     @Test
-    void shouldGiveNode1ItsAddressesAndTheExternalHostAsGateway(@TempDir final Path dir) throws IOException
+    void shouldGiveNode1ItsAddressesAndTheExternalRouterAsGateway(@TempDir final Path dir) throws IOException
     {
         LabManifests.write(SPEC, dir, LabManifests.servers(SPEC), LabManifests.servers(SPEC));
         final NodeTables t = compile(dir, "node1");
         assertThat(t.node().addresses()).containsExactly(Ip4.parse("192.168.50.11"), Ip4.parse("203.0.113.1"));
         assertThat(t.node().podCidr().toString()).isEqualTo("10.244.1.0/24");
-        assertThat(t.node().underlayGateway()).isEqualTo(Ip4.parse(LabSpec.EXT_IP));
+        assertThat(t.node().underlayGateway()).isEqualTo(Ip4.parse(LabSpec.EXT_ROUTER_IP));
+        assertThat(t.node().underlayPrefix().contains(t.node().underlayGateway())).as("gateway on the underlay")
+            .isTrue();
         assertThat(t.node().uplinkMac()).isEqualTo(Ip4.parseMac(SPEC.node1().mac()));
         assertThat(t.node().vtepMac()).isEqualTo(Ip4.parseMac(SPEC.node1().vtepMac()));
-        assertThat(t.neighbours()).as("ferry does not ARP: the external router and node2 are static neighbours")
-            .containsEntry(Ip4.parse(LabSpec.EXT_IP), Ip4.parseMac(LabSpec.EXT_MAC))
+        assertThat(t.neighbours()).as("node2 is a static neighbour; the gateway is resolved by ARP")
             .containsEntry(Ip4.parse("192.168.50.12"), Ip4.parseMac(SPEC.node2().mac()));
         assertThat(t.remoteNodes()).singleElement().satisfies(r ->
         {
