@@ -19,7 +19,9 @@ root="$(cd "$here/.." && pwd)"
 if [[ -z "${JAVA_HOME:-}" && -x /usr/lib/jvm/temurin-25-jdk-amd64/bin/java ]]; then
   export JAVA_HOME=/usr/lib/jvm/temurin-25-jdk-amd64
 fi
+# JMH's runner itself reads through sun.misc.Unsafe; JDK 25 only warns, so allow it and keep the output clean
 java="${JAVA_HOME:+$JAVA_HOME/bin/}java"
+host_jvm=(--sun-misc-unsafe-memory-access=allow)
 jar="$here/target/benchmarks.jar"
 
 # the CI subset: one of each kind, at its smallest parameter
@@ -69,17 +71,19 @@ if [[ $smoke -eq 1 ]]; then
   fi
 fi
 if [[ -z "$out" ]]; then
-  out="$here/results/$(date -u +%Y%m%dT%H%M%SZ)-$sha$([[ $smoke -eq 1 ]] && echo -smoke).json"
+  suffix=""
+  if [[ $smoke -eq 1 ]]; then suffix="-smoke"; fi
+  out="$here/results/$(date -u +%Y%m%dT%H%M%SZ)-$sha$suffix.json"
 fi
 mkdir -p "$(dirname "$out")"
 machine="${out%.json}.machine.json"
 
 # JMH takes one regex list; an empty list would run everything, which is what no pattern means
-"$java" -cp "$jar" dev.ferry.bench.MachineInfo "$machine" "commit=$sha" "smoke=$smoke" \
+"$java" "${host_jvm[@]}" -cp "$jar" dev.ferry.bench.MachineInfo "$machine" "commit=$sha" "smoke=$smoke" \
   "patterns=${patterns[*]:-all}" "jmhArgs=${jmh_opts[*]:-} ${jmh_extra[*]:-}"
 echo "run.sh: load average at start: $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo unknown)" >&2
 
-if ! "$java" -jar "$jar" "${patterns[@]}" "${jmh_opts[@]}" -prof gc -foe true -rf json -rff "$out" \
+if ! "$java" "${host_jvm[@]}" -jar "$jar" "${patterns[@]}" "${jmh_opts[@]}" -prof gc -foe true -rf json -rff "$out" \
   "${jmh_extra[@]}"; then
   echo "run.sh: JMH failed (a benchmark threw, or a fixture found drops or leaks); see above" >&2
   exit 3
@@ -88,6 +92,6 @@ fi
 echo
 echo "results: $out"
 echo "machine: $machine"
-"$java" -cp "$jar" dev.ferry.bench.Summary "$out"
+"$java" "${host_jvm[@]}" -cp "$jar" dev.ferry.bench.Summary "$out"
 echo
-"$java" -cp "$jar" dev.ferry.bench.AllocationCheck "$out"
+"$java" "${host_jvm[@]}" -cp "$jar" dev.ferry.bench.AllocationCheck "$out"

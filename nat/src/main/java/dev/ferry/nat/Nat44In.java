@@ -96,6 +96,7 @@ final class Nat44In implements Stage
     public void process(final PacketVector in, final Next out)
     {
         final NatState state = this.state;
+        state.insertMark = state.inserts;
         state.drainCommands();
         state.flows.expire(NatState.EXPIRE_BUDGET);
         // copied to locals: the loop below reads them per packet

@@ -171,7 +171,8 @@ final class Nat44New implements Stage
             final int dst = ip.dst();
             // an earlier packet of this vector may have created the flow since nat44-in looked (VPP's
             // nat44-ed slow path looks again too): a SYN and its SYN-ACK in one vector, a burst of UDP
-            final long r = state.flows.lookup(0, proto, src, dst, sport, dport);
+            final long r = state.inserts == state.insertMark ? FlowTable.MISS
+                : state.flows.lookup(0, proto, src, dst, sport, dport);
             if (r != FlowTable.MISS)
             {
                 if (Nat44In.applyTracked(state.flows, mem, ipOff, l4, ip.payloadLength(), proto, r, tcpFlags,
@@ -354,6 +355,7 @@ final class Nat44New implements Stage
         }
         final int replySport = proto == Ip4Header.PROTO_ICMP ? newSport : newDport;
         final int e = flows.insert(0, proto, src, dst, sport, dport, newDst, newSrc, replySport, newSport);
+        state.inserts++;
         if (e < 0)
         {
             out.drop(h, Drop.TABLE_FULL);

@@ -20,6 +20,12 @@ final class NatState implements FlowTable.RemovalListener
     static final int COMMAND_DRAIN_LIMIT = 64;
     /** Flow entries examined for expiry per vector. */
     static final int EXPIRE_BUDGET = 64;
+
+    /** Flows inserted by nat44-new since the worker started; compared with {@link #insertMark}. */
+    long inserts;
+    /** {@link #inserts} when nat44-in began its last vector: nat44-new looks a miss up again only if a flow
+     *  was created since then (a SYN and its SYN-ACK in one vector), not for every untracked packet. */
+    long insertMark;
     /** Minimum time between two log lines about the same exhausted destination. */
     static final long EXHAUSTION_LOG_INTERVAL = 60_000_000_000L;
 

@@ -87,8 +87,8 @@ class NatGraphTest
             }
         }
         assertThat(net.counter(Nat.COUNTER_SESSIONS_CREATED)).isEqualTo(1);
-        assertThat(net.lookups()).as("one conntrack lookup per tracked packet; the first packet's slow path "
-            + "looks once more").isEqualTo(exchange.length + 1);
+        assertThat(net.lookups()).as("one conntrack lookup per packet; the slow path looks again only when a "
+            + "flow was created earlier in the same vector").isEqualTo(exchange.length);
     }
 
     @Test
@@ -780,7 +780,8 @@ class NatGraphTest
         }
         final double perLookup = (double)net.counter(Nat.COUNTER_FRONTEND_PROBES)
             / net.counter(Nat.COUNTER_FRONTEND_LOOKUPS);
-        assertThat(net.lookups()).as("two conntrack lookups per new flow (fast path, slow path)").isEqualTo(1000);
+        assertThat(net.lookups()).as("one conntrack lookup per new flow (the slow path looks again only after an "
+            + "insert in the same vector)").isBetween(500L, 1000L);
         assertThat(net.poolFull()).isTrue();
         System.out.printf("services=%d lookups=%d probes=%d probes/lookup=%.3f%n", services,
             net.counter(Nat.COUNTER_FRONTEND_LOOKUPS), net.counter(Nat.COUNTER_FRONTEND_PROBES), perLookup);
