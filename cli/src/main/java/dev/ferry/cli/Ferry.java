@@ -15,7 +15,8 @@ import picocli.CommandLine.Command;
 @Command(name = "ferry", mixinStandardHelpOptions = true, version = "ferry 0.1.0",
     description = "User-space packet-forwarding dataplane for Kubernetes nodes.",
     subcommands = {ReplayCommand.class, NodeCommand.class, AgentCommand.class, ShowCommand.class, TraceCommand.class,
-        ScenarioCommand.class, CommandLine.HelpCommand.class})
+        ScenarioCommand.class, dev.ferry.lab.LabCommand.class,
+        CommandLine.HelpCommand.class})
 public final class Ferry
 {
     private Ferry()

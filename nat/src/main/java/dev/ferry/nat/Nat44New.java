@@ -6,6 +6,7 @@ import dev.ferry.core.PacketVector;
 import dev.ferry.core.Stage;
 import dev.ferry.core.header.IcmpHeader;
 import dev.ferry.core.header.Ip4Header;
+import dev.ferry.core.header.TcpHeader;
 import dev.ferry.core.header.Wire;
 import dev.ferry.core.route.Ip4;
 import dev.ferry.core.stage.IcmpError;
@@ -215,8 +216,12 @@ final class Nat44New implements Stage
                 out.drop(h, Drop.NO_SERVICE);
                 continue;
             }
+            // a TCP segment other than a connection-opening SYN with no flow belongs to a connection that this
+            // node did not translate (the reply of a pod to a NodePort flow that another node SNATed to its own
+            // address): it passes untracked, as the kernel's ESTABLISHED reply would, instead of opening a flow
             if (st.inClusterCidr(src) && !st.inClusterCidr(dst) && !st.nonMasquerade(dst)
-                && fib.lookup(dst) >= 0 && fib.kind(fib.lookup(dst)) == Fib.UPLINK)
+                && fib.lookup(dst) >= 0 && fib.kind(fib.lookup(dst)) == Fib.UPLINK
+                && (proto != Ip4Header.PROTO_TCP || (tcpFlags & (TcpHeader.SYN | TcpHeader.ACK)) == TcpHeader.SYN))
             {
                 translate(h, st, mem, ipOff, l4, proto, src, dst, sport, dport, dst, dport, true, tcpFlags, now,
                     out);

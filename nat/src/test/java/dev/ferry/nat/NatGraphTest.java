@@ -296,6 +296,22 @@ class NatGraphTest
     }
 
     @Test
+    void shouldPassPodReplyOfAFlowThisNodeDidNotTranslateUntracked()
+    {
+        // another node SNATed a NodePort client to its own address (outside the cluster CIDR) and sent the SYN here
+        // through VXLAN; the pod's SYN-ACK must leave unchanged, not open a masquerade flow (which would be INVALID)
+        net = new Harness();
+        net.publish();
+        final Harness.Out out = net.sendOne("pod-client", tcp(CLIENT, EXTERNAL, 8080, 41000, SYN | ACK, ""));
+        assertThat(out.port()).isEqualTo("uplink");
+        assertThat(out.pkt().src()).as("not masqueraded").isEqualTo(CLIENT);
+        assertThat(out.pkt().sport()).isEqualTo(8080);
+        assertThat(net.counter("stage/nat44-new/drop/invalid")).isZero();
+        final Harness.Out syn = net.sendOne("pod-client", tcp(CLIENT, EXTERNAL, 42000, 80, SYN, ""));
+        assertThat(syn.pkt().src()).as("a SYN still opens a masqueraded flow").isEqualTo(NODE_IP);
+    }
+
+    @Test
     void shouldPassPingThroughMasqueradeByIdentifier()
     {
         net = new Harness();

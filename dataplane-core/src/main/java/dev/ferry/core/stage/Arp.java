@@ -16,8 +16,9 @@ import java.lang.foreign.MemorySegment;
 import java.util.List;
 
 /**
- * arp: answers ARP requests for the pods' gateway address (on pod ports) and for the node's own addresses
- * (on the uplink), rewriting the request into the reply in place.
+ * arp: answers ARP requests for the pods' gateway address and the other addresses of this node's pod CIDR (on
+ * pod ports: proxy ARP, since the pod's subnet is on-link for it), for the gateway (on the host port) and for the
+ * node's own addresses (on the uplink), rewriting the request into the reply in place.
  *
  * <p>Input: ARP frames from ethernet-input. Next edge: {@code interface-output} (the reply, out of the port it
  * came in on). Drops: truncated, not Ethernet/IPv4, requests for addresses we do not own, replies and other
@@ -158,9 +159,15 @@ public final class Arp implements Stage
 
     private static boolean answersFor(final NodeTables.NodeInfo node, final Ports.Kind kind, final int target)
     {
-        if (kind == Ports.Kind.POD || kind == Ports.Kind.HOST)
+        if (kind == Ports.Kind.HOST)
         {
             return target == node.gatewayIp();
+        }
+        if (kind == Ports.Kind.POD)
+        {
+            // proxy ARP: a pod sees its /24 as on-link (as on flannel's bridge), but every frame goes through
+            // ferry, so ferry answers for the gateway and for the other addresses of this node's pod CIDR
+            return target == node.gatewayIp() || (node.podCidr() != null && node.podCidr().contains(target));
         }
         if (target == node.publicIp())
         {

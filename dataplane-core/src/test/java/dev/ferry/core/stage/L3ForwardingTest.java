@@ -77,10 +77,24 @@ class L3ForwardingTest
     }
 
     @Test
-    void shouldNotAnswerArpForOtherAddresses()
+    void shouldProxyArpForOtherPodsOfThisNode()
     {
+        // the pod's /24 is on-link for it (as on flannel's bridge): ferry answers for its neighbours' addresses
         final byte[] req = new FrameBuilder().eth(Ip4.podMac(POD_A), EthernetHeader.BROADCAST)
             .arp(ArpHeader.OP_REQUEST, Ip4.podMac(POD_A), POD_A, 0, POD_B).build();
+        node.receive(node.podA, req);
+        assertThat(node.sent).hasSize(1);
+        final ArpHeader arp = new ArpHeader().wrap(MemorySegment.ofArray(node.sent.getFirst().frame()), 14);
+        assertThat(arp.operation()).isEqualTo(ArpHeader.OP_REPLY);
+        assertThat(arp.senderIp()).isEqualTo(POD_B);
+        assertThat(arp.senderMac()).as("ferry's MAC on the pod port").isEqualTo(GATEWAY_MAC);
+    }
+
+    @Test
+    void shouldNotAnswerArpOutsideThisNodesPodCidr()
+    {
+        final byte[] req = new FrameBuilder().eth(Ip4.podMac(POD_A), EthernetHeader.BROADCAST)
+            .arp(ArpHeader.OP_REQUEST, Ip4.podMac(POD_A), POD_A, 0, Ip4.parse("10.244.2.7")).build();
         node.receive(node.podA, req);
         assertThat(node.sent).isEmpty();
         assertThat(node.counter("stage/arp/drop/not-our-address")).isEqualTo(1);

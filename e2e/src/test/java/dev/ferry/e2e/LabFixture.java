@@ -1,0 +1,96 @@
+package dev.ferry.e2e;
+
+import dev.ferry.lab.Lab;
+import dev.ferry.lab.LabCommand;
+import dev.ferry.lab.LabSpec;
+import dev.ferry.lab.Shell;
+import org.junit.jupiter.api.Assumptions;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+
+/**
+ * Builds a fresh lab for a test class: ferry nodes started from this test's class path, pods created through the
+ * CNI plugin of this source tree ({@code cni/install.sh}), namespaces {@code ferry-node1}, {@code ferry-node2},
+ * {@code ferry-ext}, {@code ferry-pod-*}. Skips (with the reason) when not root or when a tool is missing.
+ */
+final class LabFixture
+{
+    static final Path STATE = Path.of("/run/ferry-lab-e2e");
+
+    private LabFixture()
+    {
+    }
+
+    static void assumeRootAndTools()
+    {
+        Assumptions.assumeTrue("root".equals(System.getProperty("user.name")),
+            "the lab needs root (network namespaces, TAPs, AF_PACKET); run as root, as CI does");
+        for (final String tool : List.of("ip", "bridge", "ping", "curl", "socat", "iperf3", "ss", "tcpdump"))
+        {
+            Assumptions.assumeTrue(Shell.run("sh", "-c", "command -v " + tool).ok(), tool + " is not installed");
+        }
+        Assumptions.assumeTrue(Files.isExecutable(Path.of("/usr/lib/cni/host-local"))
+            || Files.isExecutable(Path.of("/opt/cni/bin/host-local")), "the host-local IPAM plugin is not installed "
+            + "(containernetworking-plugins)");
+    }
+
+    static Lab lab(final Lab.Node2 node2)
+    {
+        final Path plugin = LabCommand.defaultPlugin();
+        if (plugin == null)
+        {
+            throw new IllegalStateException("cni/install.sh or cni/target/ferry-cni.jar not found above the class path");
+        }
+        return new Lab(new Lab.Options(LabSpec.standard(), STATE, LabCommand.ferryCommand(), plugin, node2, true, null,
+            System.out));
+    }
+
+    static Lab up(final Lab.Node2 node2) throws IOException
+    {
+        assumeRootAndTools();
+        final Lab lab = lab(node2);
+        try
+        {
+            lab.up();
+        }
+        catch (final RuntimeException | IOException e)
+        {
+            dumpLogs(lab);
+            lab.down();
+            throw e;
+        }
+        return lab;
+    }
+
+    static void dumpLogs(final Lab lab)
+    {
+        for (final String node : List.of("node1", "node2"))
+        {
+            final Path log = lab.state().file(node + ".log");
+            try
+            {
+                if (Files.exists(log))
+                {
+                    System.out.println("---- " + log);
+                    System.out.println(Files.readString(log));
+                }
+            }
+            catch (final IOException ignored)
+            {
+                // nothing to show
+            }
+        }
+    }
+
+    static void down(final Lab lab) throws IOException
+    {
+        if (lab != null)
+        {
+            dumpLogs(lab);
+            lab.down();
+        }
+    }
+}

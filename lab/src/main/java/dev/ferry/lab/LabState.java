@@ -1,0 +1,222 @@
+package dev.ferry.lab;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+
+/**
+ * The lab's state directory: the processes it started (PID, start time and a name, one line each, written
+ * right after each start), its configuration files and logs. {@code down} reads it to stop exactly those
+ * processes, also after a crash; a PID whose start time changed belongs to someone else now and is left alone.
+ */
+public final class LabState
+{
+    private static final long STOP_WAIT_MS = 5_000;
+
+    private final Path dir;
+
+    /**
+     * A process the lab started.
+     *
+     * @param pid       process id.
+     * @param startTime its start time in clock ticks since boot ({@code /proc/PID/stat} field 22).
+     * @param name      what it is ({@code node1}, {@code p12-http}).
+     */
+    public record Started(long pid, long startTime, String name)
+    {
+    }
+
+    /**
+     * @param dir the state directory.
+     */
+    public LabState(final Path dir)
+    {
+        this.dir = dir;
+    }
+
+    /** @return the directory. */
+    public Path dir()
+    {
+        return dir;
+    }
+
+    /**
+     * @param name a file name.
+     * @return the path of that file in the state directory.
+     */
+    public Path file(final String name)
+    {
+        return dir.resolve(name);
+    }
+
+    private Path pidFile()
+    {
+        return dir.resolve("pids");
+    }
+
+    /**
+     * Records a started process.
+     *
+     * @param pid  its PID.
+     * @param name what it is.
+     * @throws IOException when the record cannot be written.
+     */
+    public void record(final long pid, final String name) throws IOException
+    {
+        Files.createDirectories(dir);
+        final long start = startTime(pid).orElse(-1L);
+        Files.writeString(pidFile(), pid + " " + start + " " + name + "\n", StandardCharsets.UTF_8,
+            StandardOpenOption.CREATE, StandardOpenOption.APPEND, StandardOpenOption.SYNC);
+    }
+
+    /**
+     * @return the recorded processes, oldest first.
+     * @throws IOException when the record cannot be read.
+     */
+    public List<Started> started() throws IOException
+    {
+        final List<Started> out = new ArrayList<>();
+        if (!Files.exists(pidFile()))
+        {
+            return out;
+        }
+        for (final String line : Files.readAllLines(pidFile()))
+        {
+            final String[] f = line.trim().split(" ", 3);
+            if (f.length == 3)
+            {
+                try
+                {
+                    out.add(new Started(Long.parseLong(f[0]), Long.parseLong(f[1]), f[2]));
+                }
+                catch (final NumberFormatException ignored)
+                {
+                    // a torn line from a crash: nothing to stop there
+                }
+            }
+        }
+        return out;
+    }
+
+    /**
+     * @param name a recorded name.
+     * @return the newest recorded process of that name that still runs.
+     * @throws IOException when the record cannot be read.
+     */
+    public Optional<Started> running(final String name) throws IOException
+    {
+        final List<Started> all = started();
+        for (int i = all.size() - 1; i >= 0; i--)
+        {
+            final Started s = all.get(i);
+            if (s.name().equals(name) && isOurs(s))
+            {
+                return Optional.of(s);
+            }
+        }
+        return Optional.empty();
+    }
+
+    /**
+     * Stops one recorded process: SIGTERM, then SIGKILL after 5 s.
+     *
+     * @param s the process.
+     * @return whether it was still running (and ours).
+     */
+    public static boolean stop(final Started s)
+    {
+        if (!isOurs(s))
+        {
+            return false;
+        }
+        final Optional<ProcessHandle> h = ProcessHandle.of(s.pid());
+        if (h.isEmpty())
+        {
+            return false;
+        }
+        final ProcessHandle p = h.get();
+        p.destroy();
+        final long deadline = System.currentTimeMillis() + STOP_WAIT_MS;
+        while (p.isAlive() && System.currentTimeMillis() < deadline)
+        {
+            sleep(50);
+        }
+        if (p.isAlive())
+        {
+            p.destroyForcibly();
+            final long hard = System.currentTimeMillis() + STOP_WAIT_MS;
+            while (p.isAlive() && System.currentTimeMillis() < hard)
+            {
+                sleep(50);
+            }
+        }
+        return true;
+    }
+
+    /**
+     * Stops every recorded process, newest first, and forgets them.
+     *
+     * @return the names of the processes that were stopped.
+     * @throws IOException when the record cannot be read or removed.
+     */
+    public List<String> stopAll() throws IOException
+    {
+        final List<Started> all = started();
+        final List<String> stopped = new ArrayList<>();
+        for (int i = all.size() - 1; i >= 0; i--)
+        {
+            if (stop(all.get(i)))
+            {
+                stopped.add(all.get(i).name());
+            }
+        }
+        Files.deleteIfExists(pidFile());
+        return stopped;
+    }
+
+    /**
+     * @param s a recorded process.
+     * @return whether that PID still runs and is the same process (same start time).
+     */
+    public static boolean isOurs(final Started s)
+    {
+        final Optional<Long> now = startTime(s.pid());
+        return now.isPresent() && (s.startTime() < 0 || now.get() == s.startTime());
+    }
+
+    /**
+     * @param pid a PID.
+     * @return its start time in clock ticks since boot, or empty when no such process.
+     */
+    public static Optional<Long> startTime(final long pid)
+    {
+        try
+        {
+            final String stat = Files.readString(Path.of("/proc/" + pid + "/stat"));
+            // the command name may hold spaces and parentheses: fields start after the last ')'
+            final String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
+            return Optional.of(Long.parseLong(f[19]));
+        }
+        catch (final IOException | RuntimeException e)
+        {
+            return Optional.empty();
+        }
+    }
+
+    static void sleep(final long ms)
+    {
+        try
+        {
+            Thread.sleep(ms);
+        }
+        catch (final InterruptedException e)
+        {
+            Thread.currentThread().interrupt();
+        }
+    }
+}
