@@ -45,8 +45,10 @@ import java.util.logging.Logger;
  * </pre>
  *
  * <p>Lifecycle: {@link #start()} opens the uplink (packet mode) and the host TAP, binds the API socket
- * (removing a stale one), publishes the initial tables if any, and starts the agents; {@link #stop()} stops
- * them, closes every port, removes the socket file and frees the pool. A stopped daemon cannot be started
+ * (removing a stale one), publishes the initial tables if any, serves {@code /metrics} and {@code /healthz} on
+ * 127.0.0.1:{@code metricsPort} when set ({@link NodeMetrics}, {@link #health()}), and starts the agents;
+ * {@link #stop()} stops them, closes the metrics port and every port, removes the socket file and frees the
+ * pool. A stopped daemon cannot be started
  * again; build a new one (on the same socket path).
  */
 public final class NodeDaemon implements AutoCloseable
