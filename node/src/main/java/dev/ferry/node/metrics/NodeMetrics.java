@@ -109,12 +109,6 @@ public final class NodeMetrics implements MultiCollector
         pushes.labelValues("refused").inc();
     }
 
-    /** @return how many pushes were applied. */
-    public long appliedCount()
-    {
-        return (long)pushes.labelValues("applied").get();
-    }
-
     @Override
     public MetricSnapshots collect()
     {
