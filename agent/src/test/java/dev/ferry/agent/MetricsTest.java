@@ -1,7 +1,6 @@
 package dev.ferry.agent;
 
-import dev.ferry.core.Counters;
-import io.prometheus.metrics.model.registry.PrometheusRegistry;
+import dev.ferry.node.metrics.MetricsServer;
 import org.junit.jupiter.api.Test;
 
 import java.net.URI;
@@ -12,7 +11,7 @@ import java.util.concurrent.atomic.AtomicReference;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-/** The metrics endpoint on loopback: agent metrics, the node collector over dataplane counters, healthz. */
+/** The agent's metrics endpoint on loopback (the node's MetricsServer, imported from module node) and healthz. */
 class MetricsTest
 {
     private final HttpClient http = HttpClient.newHttpClient();
@@ -49,35 +48,6 @@ class MetricsTest
             assertThat(ok.statusCode()).isEqualTo(200);
             assertThat(ok.body()).isEqualTo("ok\n");
             assertThat(get(server.port(), "/nope").statusCode()).isEqualTo(404);
-        }
-    }
-
-    @Test
-    void shouldExposeNodeCountersWithStageAndReasonLabels() throws Exception
-    {
-        try (Counters counters = Counters.inMemory(64))
-        {
-            counters.add(counters.register("stage/ip4-input/packets"), 1000);
-            counters.add(counters.register("stage/ip4-input/drop/bad-checksum"), 3);
-            counters.add(counters.register("stage/ip4-input/calls"), 10);
-            counters.add(counters.register("graph/drop/next-not-wired"), 1);
-            counters.add(counters.register("graph/transmit"), 990);
-            counters.set(counters.register("conntrack/entries"), 17);
-            counters.add(counters.register("conntrack/udp-flushed"), 4);
-            final PrometheusRegistry registry = new PrometheusRegistry();
-            registry.register(new NodeMetrics(counters, () -> 7));
-            try (MetricsServer server = MetricsServer.start(0, registry, () -> null))
-            {
-                final String text = get(server.port(), "/metrics").body();
-                assertThat(text).contains("ferry_stage_packets_total{stage=\"ip4-input\"} 1000.0")
-                    .contains("ferry_stage_drops_total{reason=\"bad-checksum\",stage=\"ip4-input\"} 3.0")
-                    .contains("ferry_stage_drops_total{reason=\"next-not-wired\",stage=\"graph\"} 1.0")
-                    .contains("ferry_transmitted_packets_total 990.0")
-                    .contains("ferry_conntrack_entries 17.0")
-                    .contains("ferry_conntrack_events_total{event=\"udp-flushed\"} 4.0")
-                    .contains("ferry_tables_generation 7.0")
-                    .doesNotContain("calls");
-            }
         }
     }
 }

@@ -8,7 +8,6 @@ import java.nio.channels.FileChannel;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
-import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -20,6 +19,11 @@ import java.util.Map;
  * The forwarding thread is the single writer and uses plain increments; readers on other threads use
  * {@link #getAcquire(int)}. With {@link #mapped(Path, int)} the values live in a file that another process
  * can map.
+ *
+ * <p>The name registry ({@link #register}, {@link #get(String)}, {@link #names()}, {@link #snapshot()}) is
+ * guarded by this object's monitor: a worker registers the counters of a port it attaches while a metrics
+ * scrape or a control thread looks names up. Registration is rare and never on the hot path; the values
+ * themselves are never locked.
  */
 public final class Counters implements AutoCloseable
 {
@@ -75,7 +79,7 @@ public final class Counters implements AutoCloseable
      * @param name counter name, slash separated.
      * @return the counter id.
      */
-    public int register(final String name)
+    public synchronized int register(final String name)
     {
         final Integer existing = byName.get(name);
         if (existing != null)
@@ -153,20 +157,20 @@ public final class Counters implements AutoCloseable
      * @param name counter name.
      * @return its value, or 0 when no such counter is registered.
      */
-    public long get(final String name)
+    public synchronized long get(final String name)
     {
         final Integer id = byName.get(name);
         return id == null ? 0 : getAcquire(id);
     }
 
-    /** @return the registered names, in id order. */
-    public List<String> names()
+    /** @return a copy of the registered names, in id order (a name's index is its id). */
+    public synchronized List<String> names()
     {
-        return Collections.unmodifiableList(names);
+        return List.copyOf(names);
     }
 
     /** @return a copy of every counter, by name, in registration order. */
-    public Map<String, Long> snapshot()
+    public synchronized Map<String, Long> snapshot()
     {
         final Map<String, Long> out = new LinkedHashMap<>();
         for (int i = 0; i < names.size(); i++)

@@ -50,6 +50,11 @@ final class ApiAgent implements Agent
     private final ConcurrentLinkedQueue<Runnable> tasks = new ConcurrentLinkedQueue<>();
     private final List<Connection> connections = new ArrayList<>();
     private Function<String, CompletableFuture<String>> handler;
+    private Runnable periodic = () ->
+    {
+    };
+    private long periodNanos = Long.MAX_VALUE;
+    private long lastPeriodic = System.nanoTime();
     private PeerCredentials credentials;
     private ServerSocketChannel server;
     private Selector selector;
@@ -62,6 +67,18 @@ final class ApiAgent implements Agent
     void handler(final Function<String, CompletableFuture<String>> requestHandler)
     {
         this.handler = requestHandler;
+    }
+
+    /**
+     * Sets the control side's periodic upkeep (before the agent starts).
+     *
+     * @param period how often, at most.
+     * @param task   what to run on the control thread.
+     */
+    void every(final java.time.Duration period, final Runnable task)
+    {
+        this.periodNanos = period.toNanos();
+        this.periodic = task;
     }
 
     /**
@@ -144,6 +161,12 @@ final class ApiAgent implements Agent
         {
             t.run();
             work++;
+        }
+        final long now = System.nanoTime();
+        if (now - lastPeriodic >= periodNanos)
+        {
+            lastPeriodic = now;
+            periodic.run();
         }
         if (selector.selectNow() > 0)
         {

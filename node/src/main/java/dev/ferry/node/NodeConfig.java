@@ -22,7 +22,7 @@ import java.util.Set;
  * underlay: packet                 # packet | udp
  * threading: shared                # shared | dedicated
  * poolSize: 8192                   # packet buffers
- * metricsPort: 0                   # Prometheus on 127.0.0.1; 0 = off
+ * metricsPort: 9731                # /metrics and /healthz on 127.0.0.1; -1 (the default) = off, 0 = any
  * podTapPrefix: tap                # pod TAPs are named prefix + the pod IP in hex
  * hostTap: ferry0                  # the host TAP (packet mode)
  * seed: 1                          # random seed for backend choice and port allocation
@@ -35,7 +35,7 @@ import java.util.Set;
  * @param underlay     underlay mode.
  * @param threading    threading mode.
  * @param poolSize     number of packet buffers.
- * @param metricsPort  loopback port for Prometheus metrics, 0 when off.
+ * @param metricsPort  loopback port of /metrics and /healthz, -1 when off, 0 for any free port.
  * @param podTapPrefix prefix of pod TAP names.
  * @param hostTap      name of the host TAP.
  * @param seed         random seed.
@@ -57,6 +57,8 @@ public record NodeConfig(
     public static final Path DEFAULT_SOCKET = Path.of("/run/ferry/ferry.sock");
     /** Longest Linux interface name. */
     public static final int IFNAMSIZ_MAX = 15;
+    /** {@link #metricsPort()} value that serves no metrics (the default). */
+    public static final int METRICS_OFF = -1;
     /** Hex digits that a pod TAP name spends on the pod address. */
     public static final int TAP_ADDRESS_DIGITS = 8;
 
@@ -104,9 +106,10 @@ public record NodeConfig(
         {
             throw new IllegalArgumentException("poolSize: " + poolSize + " is out of range 256..1048576");
         }
-        if (metricsPort < 0 || metricsPort > 65535)
+        if (metricsPort < METRICS_OFF || metricsPort > 65535)
         {
-            throw new IllegalArgumentException("metricsPort: " + metricsPort + " is out of range 0..65535");
+            throw new IllegalArgumentException("metricsPort: " + metricsPort + " is out of range -1..65535 (-1: off,"
+                + " 0: any free port)");
         }
         if (podTapPrefix == null || podTapPrefix.isEmpty()
             || podTapPrefix.length() > IFNAMSIZ_MAX - TAP_ADDRESS_DIGITS)
@@ -130,8 +133,8 @@ public record NodeConfig(
      */
     public static NodeConfig defaults(final String nodeName, final Path apiSocket, final String uplink)
     {
-        return new NodeConfig(nodeName, apiSocket, null, uplink, UnderlayMode.PACKET, ThreadingMode.SHARED, 8192, 0,
-            "tap", "ferry0", 1);
+        return new NodeConfig(nodeName, apiSocket, null, uplink, UnderlayMode.PACKET, ThreadingMode.SHARED, 8192,
+            METRICS_OFF, "tap", "ferry0", 1);
     }
 
     /**
@@ -151,6 +154,16 @@ public record NodeConfig(
     public NodeConfig withThreading(final ThreadingMode mode)
     {
         return new NodeConfig(nodeName, apiSocket, clusterDir, uplink, underlay, mode, poolSize, metricsPort,
+            podTapPrefix, hostTap, seed);
+    }
+
+    /**
+     * @param port loopback port of /metrics and /healthz, -1 for none, 0 for any free port.
+     * @return a copy with another metrics port.
+     */
+    public NodeConfig withMetricsPort(final int port)
+    {
+        return new NodeConfig(nodeName, apiSocket, clusterDir, uplink, underlay, threading, poolSize, port,
             podTapPrefix, hostTap, seed);
     }
 
@@ -225,7 +238,7 @@ public record NodeConfig(
             text(root, "uplink", null),
             enumOf(UnderlayMode.class, "underlay", text(root, "underlay", "packet")),
             enumOf(ThreadingMode.class, "threading", text(root, "threading", "shared")),
-            (int)number(root, "poolSize", 8192), (int)number(root, "metricsPort", 0),
+            (int)number(root, "poolSize", 8192), (int)number(root, "metricsPort", METRICS_OFF),
             text(root, "podTapPrefix", "tap"), text(root, "hostTap", "ferry0"), number(root, "seed", 1));
     }
 

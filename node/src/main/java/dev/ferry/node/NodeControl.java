@@ -7,6 +7,7 @@ import dev.ferry.core.tables.InvalidTablesException;
 import dev.ferry.core.tables.NodeTables;
 import dev.ferry.core.tables.Snapshot;
 import dev.ferry.core.tables.TablesPublisher;
+import dev.ferry.node.metrics.NodeMetrics;
 
 import java.io.IOException;
 import java.util.ArrayList;
@@ -44,19 +45,43 @@ final class NodeControl
     private final Map<String, PodAttachment> attachments = new LinkedHashMap<>();
     private final Map<Integer, String> keyByIp = new HashMap<>();
     private final AttachmentStore store;
+    private final List<NodeFeature> features;
+    private final NodeMetrics metrics;
+    // features' warnings (masquerade port exhaustion): 10 lines a minute at most
+    private final LogLimiter featureLog = new LogLimiter(LOG, 10, 60_000_000_000L, System.nanoTime());
     private NodeTables pushed;
     private Map<Integer, Long> learned = Map.of();
 
     NodeControl(final NodeConfig config, final TablesPublisher publisher, final Worker worker,
-        final PortFactory portFactory, final Executor executor, final AttachmentStore store)
+        final PortFactory portFactory, final Executor executor, final AttachmentStore store,
+        final List<NodeFeature> features, final NodeMetrics metrics)
     {
         this.store = store;
+        this.features = features;
+        this.metrics = metrics;
         this.config = config;
         this.publisher = publisher;
         this.worker = worker;
         this.portFactory = portFactory;
         this.ports = publisher.ports();
         this.executor = executor;
+    }
+
+    /**
+     * Control-side upkeep, about once a second: logs the lines the features' workers recorded (masquerade port
+     * exhaustion), rate limited.
+     */
+    void housekeeping()
+    {
+        final long now = System.nanoTime();
+        for (final NodeFeature f : features)
+        {
+            for (final String line : f.drainLog())
+            {
+                featureLog.warn(now, line);
+            }
+        }
+        featureLog.roll(now);
     }
 
     /** @return the generation of the last good push, or 0. */
@@ -66,13 +91,31 @@ final class NodeControl
     }
 
     /**
-     * Validates and applies a push. Runs synchronously: compile, swap, acknowledge.
+     * Validates and applies a push. Runs synchronously: compile, swap, acknowledge. The time it takes and the
+     * outcome go to the metrics ({@code ferry_node_apply_tables_duration_seconds},
+     * {@code ferry_node_table_pushes_total}).
      *
      * @param tables the pushed tables.
      * @return the generation applied.
      * @throws InvalidTablesException when refused; nothing changed.
      */
     long push(final NodeTables tables)
+    {
+        final long start = System.nanoTime();
+        try
+        {
+            final long generation = apply(tables);
+            metrics.applied((System.nanoTime() - start) / 1e9);
+            return generation;
+        }
+        catch (final RuntimeException e)
+        {
+            metrics.refused();
+            throw e;
+        }
+    }
+
+    private long apply(final NodeTables tables)
     {
         if (pushed != null && tables.generation() <= pushed.generation())
         {
@@ -85,6 +128,10 @@ final class NodeControl
                 + "' is not this node ('" + config.nodeName() + "')");
         }
         NodeTablesJson.validate(tables, "tables");
+        for (final NodeFeature f : features)
+        {
+            f.beforePublish(tables);
+        }
         publisher.publish(effective(tables));
         pushed = tables;
         LOG.info(() -> "tables generation " + tables.generation() + " applied: " + tables.pods().size() + " pods, "

@@ -11,6 +11,9 @@ import dev.ferry.core.stage.EthernetInput;
 import dev.ferry.core.stage.Ip4Lookup;
 import dev.ferry.core.tables.NodeTables;
 import dev.ferry.core.tables.TablesPublisher;
+import dev.ferry.node.metrics.MetricsServer;
+import dev.ferry.node.metrics.NodeMetrics;
+import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import org.agrona.ErrorHandler;
 import org.agrona.concurrent.AgentRunner;
 import org.agrona.concurrent.BackoffIdleStrategy;
@@ -19,10 +22,13 @@ import org.agrona.concurrent.IdleStrategy;
 
 import java.io.IOException;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import java.util.function.Function;
 import java.util.logging.Logger;
 
@@ -39,14 +45,18 @@ import java.util.logging.Logger;
  * </pre>
  *
  * <p>Lifecycle: {@link #start()} opens the uplink (packet mode) and the host TAP, binds the API socket
- * (removing a stale one), publishes the initial tables if any, and starts the agents; {@link #stop()} stops
- * them, closes every port, removes the socket file and frees the pool. A stopped daemon cannot be started
+ * (removing a stale one), publishes the initial tables if any, serves {@code /metrics} and {@code /healthz} on
+ * 127.0.0.1:{@code metricsPort} when set ({@link NodeMetrics}, {@link #health()}), and starts the agents;
+ * {@link #stop()} stops them, closes the metrics port and every port, removes the socket file and frees the
+ * pool. A stopped daemon cannot be started
  * again; build a new one (on the same socket path).
  */
 public final class NodeDaemon implements AutoCloseable
 {
     private static final Logger LOG = Logger.getLogger("dev.ferry.node");
     private static final long STOP_TIMEOUT_MS = 5_000;
+    /** How long /healthz waits for the worker to answer a no-op command. */
+    static final long HEALTH_TIMEOUT_MS = 1_000;
 
     private final NodeConfig config;
     private final PortFactory portFactory;
@@ -61,6 +71,8 @@ public final class NodeDaemon implements AutoCloseable
     private final ApiAgent api;
     private final NodeControl control;
     private final AttachmentStore store;
+    private final NodeMetrics metrics;
+    private MetricsServer metricsServer;
     private EpollIdleStrategy idle;
     private final List<AgentRunner> runners = new ArrayList<>();
     private volatile boolean started;
@@ -81,9 +93,12 @@ public final class NodeDaemon implements AutoCloseable
         this.worker = new Worker(pool, counters, clock, ports, features, publisher.ref());
         this.api = new ApiAgent(config.apiSocket());
         this.store = new AttachmentStore(config.apiSocket().resolveSibling("attachments.json"));
-        this.control = new NodeControl(config, publisher, worker, portFactory, api::execute, store);
+        this.metrics = new NodeMetrics(counters, this::generation);
+        this.control = new NodeControl(config, publisher, worker, portFactory, api::execute, store, features,
+            metrics);
         final ApiProtocol protocol = new ApiProtocol(control);
         api.handler(protocol::handle);
+        api.every(Duration.ofSeconds(1), control::housekeeping);
     }
 
     /**
@@ -110,6 +125,7 @@ public final class NodeDaemon implements AutoCloseable
         }
         started = true;
         final List<NodePort> opened = new ArrayList<>();
+        boolean apiBound = false;
         try
         {
             final List<Integer> ids = new ArrayList<>();
@@ -187,9 +203,21 @@ public final class NodeDaemon implements AutoCloseable
                 control.push(initialTables);
             }
             api.bind();
+            apiBound = true;
+            if (config.metricsPort() != NodeConfig.METRICS_OFF)
+            {
+                final PrometheusRegistry registry = new PrometheusRegistry();
+                registry.register(metrics);
+                metricsServer = MetricsServer.start(config.metricsPort(), registry, this::health);
+            }
         }
         catch (final IOException | RuntimeException e)
         {
+            if (apiBound)
+            {
+                // the metrics port could not be bound: give the API socket back
+                api.onClose();
+            }
             worker.onClose();
             for (final NodePort p : opened)
             {
@@ -219,7 +247,8 @@ public final class NodeDaemon implements AutoCloseable
         LOG.info(() -> "ferry node " + config.nodeName() + " started: " + config.underlay().name()
             .toLowerCase(java.util.Locale.ROOT) + " mode, " + config.threading().name()
             .toLowerCase(java.util.Locale.ROOT) + " threading, " + ports.size() + " ports, API on "
-            + config.apiSocket() + ", tables generation " + control.generation());
+            + config.apiSocket() + (metricsServer == null ? "" : ", metrics on " + MetricsServer.LOOPBACK + ":"
+            + metricsServer.port()) + ", tables generation " + control.generation());
     }
 
     private PortContext context(final int id)
@@ -282,6 +311,10 @@ public final class NodeDaemon implements AutoCloseable
             return;
         }
         stopped = true;
+        if (metricsServer != null)
+        {
+            metricsServer.close();
+        }
         for (final AgentRunner r : runners)
         {
             r.close((int)STOP_TIMEOUT_MS, t -> LOG.warning(() -> "agent " + t.getName() + " is slow to stop"));
@@ -384,6 +417,54 @@ public final class NodeDaemon implements AutoCloseable
     public CompletableFuture<List<String>> show(final String what)
     {
         return onControl(c -> c.show(what));
+    }
+
+    /**
+     * The answer of {@code /healthz}: healthy once tables are applied and while the worker answers its command
+     * queue (it drains it every duty cycle, and an idle worker wakes at least every 10 ms).
+     *
+     * @return null when healthy, else why not (503).
+     */
+    public String health()
+    {
+        if (!started || stopped)
+        {
+            return "the node is not running";
+        }
+        if (publisher.current() == null)
+        {
+            return "no tables applied yet (waiting for the first push)";
+        }
+        try
+        {
+            worker.submit(w -> Boolean.TRUE).get(HEALTH_TIMEOUT_MS, TimeUnit.MILLISECONDS);
+            return null;
+        }
+        catch (final TimeoutException e)
+        {
+            return "the worker did not answer within " + HEALTH_TIMEOUT_MS + " ms";
+        }
+        catch (final ExecutionException e)
+        {
+            return "the worker cannot take commands: " + e.getCause().getMessage();
+        }
+        catch (final InterruptedException e)
+        {
+            Thread.currentThread().interrupt();
+            return "interrupted while asking the worker";
+        }
+    }
+
+    /** @return the port of /metrics and /healthz on 127.0.0.1, or -1 when they are not served. */
+    public int metricsPort()
+    {
+        return metricsServer == null ? -1 : metricsServer.port();
+    }
+
+    /** @return the node's metrics (also served on {@link #metricsPort()} when set). */
+    public NodeMetrics metrics()
+    {
+        return metrics;
     }
 
     /** @return the configuration. */

@@ -5,6 +5,7 @@ import dev.ferry.core.Counters;
 import dev.ferry.core.PacketPool;
 import dev.ferry.core.Ports;
 import dev.ferry.core.Stage;
+import dev.ferry.core.tables.NodeTables;
 import dev.ferry.core.tables.Snapshot;
 import dev.ferry.core.tables.TablesPublisher;
 import dev.ferry.core.tables.TablesRef;
@@ -95,6 +96,29 @@ public interface NodeFeature
      * @throws java.io.IOException when a port cannot be opened.
      */
     default List<NodePort> ports(final Context context) throws java.io.IOException
+    {
+        return List.of();
+    }
+
+    /**
+     * Control thread, before pushed tables are compiled and swapped in (every push, including the initial tables):
+     * the feature may prepare for them (Services create their conntrack table from the first tables' settings) or
+     * refuse them, in which case nothing changes.
+     *
+     * @param tables the pushed tables, already validated.
+     * @throws dev.ferry.core.tables.InvalidTablesException when the feature refuses them.
+     */
+    default void beforePublish(final NodeTables tables)
+    {
+    }
+
+    /**
+     * Control thread, about once a second: takes the lines the feature's worker-side code recorded for the log
+     * (masquerade port exhaustion). The node logs them, rate limited.
+     *
+     * @return the new lines, possibly none.
+     */
+    default List<String> drainLog()
     {
         return List.of();
     }

@@ -1,29 +1,72 @@
 package dev.ferry.node;
 
 import dev.ferry.conntrack.ConntrackConfig;
+import dev.ferry.conntrack.ConntrackStats;
 import dev.ferry.conntrack.ConntrackTable;
+import dev.ferry.core.Counters;
 import dev.ferry.core.Stage;
+import dev.ferry.core.tables.InvalidTablesException;
+import dev.ferry.core.tables.NodeTables;
+import dev.ferry.core.tables.TablesPublisher;
 import dev.ferry.nat.Nat;
+import dev.ferry.node.metrics.NodeMetrics;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
-import java.util.Map;
+import java.util.logging.Level;
+import java.util.logging.Logger;
 
 /**
  * Kubernetes Services (module {@code nat} over {@code conntrack-table}) wired into a node: {@code nat44-in} and
  * {@code nat44-new} between ip4-input (after vxlan-bypass) and ip4-lookup, the Service table as a snapshot part,
  * {@code ferry show services} and {@code ferry show conntrack}, and the conntrack sweep in the worker's duty
- * cycle. The conntrack table takes the default capacity and timeouts (the cluster's settings are not known when
- * the node starts).
+ * cycle.
+ *
+ * <pre>
+ *   graph build:  nat44-in, nat44-new = DeferredStage (names, edges, drop reasons from a template NAT)
+ *   first tables: ConntrackConfig.fromSettings(tables.cluster().conntrack()) ─► ConntrackTable ─► Nat.create
+ *                 ─► the deferred stages take the real ones ─► the tables are published
+ *   later tables: same settings → nothing; other settings → a warning: they apply at the node's next start
+ * </pre>
+ *
+ * <p>The conntrack table is created once, from the cluster's settings in the <em>first</em> tables the node
+ * applies (the initial tables of {@code --cluster}, or the agent's first push): its capacity is off-heap memory
+ * allocated once, and its entries carry the NAT bindings of established flows, so it is never rebuilt under
+ * traffic. A later push that changes the conntrack settings (capacity or timeouts) is applied in every other
+ * respect; the table keeps its size and timeouts, a warning says so once per distinct setting, and the new
+ * settings take effect when the node restarts (the agent pushes them first thing).
+ *
+ * <p>Counters (gauges set by the worker every 64 duty cycles, for {@code /metrics}): {@code conntrack/entries},
+ * {@code conntrack/capacity}, and {@code conntrack/}{found, inserted, deleted, early-drop, drop, search-miss,
+ * invalid, insert-failed} as {@code conntrack -S} counts them. The NAT's own counters are {@code nat/*}.
+ *
+ * <p>Masquerade port exhaustion is logged by the node ({@link #drainLog()}, rate limited); the NAT module's own
+ * copy of those lines is turned down to SEVERE so that they are not logged twice.
  *
  * <p>Registered through {@link java.util.ServiceLoader}; {@code ferry node} finds it on the class path.
  */
 public final class ServicesFeature implements NodeFeature
 {
-    private ConntrackTable conntrack;
-    private Nat nat;
+    private static final Logger LOG = Logger.getLogger("dev.ferry.node");
+    // held so that its level stays set (java.util.logging keeps loggers weakly)
+    private static final Logger NAT_LOG = Logger.getLogger(Nat.class.getName());
+    private static final int TEMPLATE_CAPACITY = 16;
+    private static final String[] STATS = {"found", "inserted", "deleted", "early-drop", "drop", "search-miss",
+        "invalid", "insert-failed"};
+
+    private Context context;
+    private final List<DeferredStage> stages = new ArrayList<>();
+    // set by the control thread at the first tables, read by the worker (sweep, show) and the control thread
+    private volatile ConntrackTable conntrack;
+    private volatile Nat nat;
+    private ConntrackConfig warned;
+    private Counters counters;
+    private int entriesCounter;
+    private int capacityCounter;
+    private final int[] statsCounters = new int[STATS.length];
 
     @Override
     public String name()
@@ -41,53 +84,138 @@ public final class ServicesFeature implements NodeFeature
     public List<Stage> beforeLookup(final Context c, final String next)
     {
         // nat44-in and nat44-new lead to ip4-lookup by name: Services are the last feature before the lookup
-        conntrack = new ConntrackTable(ConntrackConfig.fromSettings(Map.of()), c.clock());
-        nat = Nat.create(c.pool(), c.publisher(), c.clock(), c.counters(), Nat.Options.defaults(c.seed()), conntrack);
-        return nat.stages();
+        this.context = c;
+        this.counters = c.counters();
+        NAT_LOG.setLevel(Level.SEVERE);
+        // a throwaway NAT on a publisher of its own gives the stages' names, edges and drop reasons; the real
+        // one waits for the cluster's conntrack settings in the first tables
+        try (ConntrackTable tiny = new ConntrackTable(ConntrackConfig.builder().capacity(1).build(), c.clock()))
+        {
+            final Nat template = Nat.create(c.pool(), new TablesPublisher(c.ports(), false), c.clock(), counters,
+                new Nat.Options(Nat.Balancing.RANDOM, c.seed(), TEMPLATE_CAPACITY, TEMPLATE_CAPACITY), tiny);
+            for (final Stage s : template.stages())
+            {
+                // edge 0 of both NAT stages is ip4-lookup
+                stages.add(new DeferredStage(s, 0));
+            }
+        }
+        entriesCounter = counters.register(NodeMetrics.CONNTRACK_ENTRIES);
+        capacityCounter = counters.register(NodeMetrics.CONNTRACK_CAPACITY);
+        for (int i = 0; i < STATS.length; i++)
+        {
+            statsCounters[i] = counters.register("conntrack/" + STATS[i]);
+        }
+        return List.copyOf(stages);
+    }
+
+    @Override
+    public void beforePublish(final NodeTables tables)
+    {
+        final ConntrackConfig config;
+        try
+        {
+            config = ConntrackConfig.fromSettings(tables.cluster().conntrack());
+        }
+        catch (final IllegalArgumentException e)
+        {
+            throw new InvalidTablesException("tables.cluster.conntrack: " + e.getMessage());
+        }
+        final ConntrackTable current = conntrack;
+        if (current == null)
+        {
+            create(config);
+        }
+        else if (!config.equals(current.config()) && !config.equals(warned))
+        {
+            warned = config;
+            LOG.warning(() -> "conntrack settings changed (capacity " + current.config().capacity() + " -> "
+                + config.capacity() + ", timeouts may differ too): the table keeps its size and timeouts until the"
+                + " node restarts; everything else in generation " + tables.generation() + " is applied");
+        }
+    }
+
+    private void create(final ConntrackConfig config)
+    {
+        final Context c = context;
+        final ConntrackTable table = new ConntrackTable(config, c.clock());
+        final Nat n = Nat.create(c.pool(), c.publisher(), c.clock(), counters, Nat.Options.defaults(c.seed()), table);
+        final List<Stage> real = n.stages();
+        for (int i = 0; i < stages.size(); i++)
+        {
+            stages.get(i).target(real.get(i));
+        }
+        nat = n;
+        conntrack = table;
+        LOG.info(() -> "conntrack table created from the cluster's settings: " + table.capacity() + " entries, TCP "
+            + "established " + config.tcpEstablished() + " s, UDP " + config.udp() + "/" + config.udpStream() + " s");
     }
 
     @Override
     public void housekeeping()
     {
-        if (conntrack != null)
+        final ConntrackTable t = conntrack;
+        if (t == null)
         {
-            conntrack.expire();
+            return;
         }
+        t.expire();
+        final Counters counters = this.counters;
+        counters.set(entriesCounter, t.size());
+        counters.set(capacityCounter, t.capacity());
+        final ConntrackStats s = t.stats();
+        final int[] ids = statsCounters;
+        counters.set(ids[0], s.found());
+        counters.set(ids[1], s.inserted());
+        counters.set(ids[2], s.deleted());
+        counters.set(ids[3], s.earlyDrop());
+        counters.set(ids[4], s.drop());
+        counters.set(ids[5], s.searchMiss());
+        counters.set(ids[6], s.invalid());
+        counters.set(ids[7], s.insertFailed());
+    }
+
+    @Override
+    public List<String> drainLog()
+    {
+        final Nat n = nat;
+        return n == null ? List.of() : n.drainLog();
     }
 
     @Override
     public List<String> show(final String what)
     {
-        if (nat == null)
+        if (!"services".equals(what) && !"conntrack".equals(what))
         {
             return null;
         }
+        final Nat n = nat;
+        if (n == null)
+        {
+            return List.of("No tables yet: Services are set up with the first tables");
+        }
         if ("services".equals(what))
         {
-            return Arrays.asList(nat.showServices().split("\n"));
+            return Arrays.asList(n.showServices().split("\n"));
         }
-        if ("conntrack".equals(what))
+        final StringBuilder sb = new StringBuilder();
+        try
         {
-            final StringBuilder sb = new StringBuilder();
-            try
-            {
-                nat.dumpConntrack(sb);
-            }
-            catch (final IOException e)
-            {
-                throw new UncheckedIOException(e);
-            }
-            return sb.isEmpty() ? List.of("No connections tracked") : Arrays.asList(sb.toString().split("\n"));
+            n.dumpConntrack(sb);
         }
-        return null;
+        catch (final IOException e)
+        {
+            throw new UncheckedIOException(e);
+        }
+        return sb.isEmpty() ? List.of("No connections tracked") : Arrays.asList(sb.toString().split("\n"));
     }
 
     @Override
     public void close()
     {
-        if (conntrack != null)
+        final ConntrackTable t = conntrack;
+        if (t != null)
         {
-            conntrack.close();
+            t.close();
         }
     }
 }

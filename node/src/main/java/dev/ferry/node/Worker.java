@@ -11,6 +11,7 @@ import dev.ferry.core.Stage;
 import dev.ferry.core.TxSink;
 import dev.ferry.core.tables.Snapshot;
 import dev.ferry.core.tables.TablesRef;
+import dev.ferry.node.metrics.NodeMetrics;
 import org.agrona.concurrent.Agent;
 
 import java.io.IOException;
@@ -36,7 +37,8 @@ import java.util.function.Function;
  *
  * <p>The worker owns the pool, the graph, the counters and the port array: other threads reach them only
  * through {@link #submit}, whose futures the worker completes. Counters: {@code port/NAME/rx-packets},
- * {@code rx-bytes}, {@code tx-packets}, {@code tx-bytes}, and {@code node/drop/port-down}.
+ * {@code rx-bytes}, {@code tx-packets}, {@code tx-bytes}, {@code node/drop/port-down}, and the pool gauges
+ * {@code pool/buffers}, {@code pool/buffers-in-use} and {@code pool/allocation-failures} (set every duty cycle).
  */
 final class Worker implements Agent, TxSink
 {
@@ -80,6 +82,8 @@ final class Worker implements Agent, TxSink
     private final ConcurrentLinkedQueue<Command<?>> commands = new ConcurrentLinkedQueue<>();
     private final PacketVector rx = new PacketVector();
     private final int portDownCounter;
+    private final int poolInUseCounter;
+    private final int poolFailuresCounter;
     private final TablesRef<Snapshot> published;
     private final TablesRef<Snapshot> pinned = new TablesRef<>(null);
     private Graph graph;
@@ -109,6 +113,9 @@ final class Worker implements Agent, TxSink
         this.features = List.copyOf(features);
         this.featureArray = features.toArray(new NodeFeature[0]);
         this.portDownCounter = counters.register("node/drop/" + NodeDrop.PORT_DOWN.counterName());
+        this.poolInUseCounter = counters.register(NodeMetrics.POOL_IN_USE);
+        this.poolFailuresCounter = counters.register(NodeMetrics.POOL_ALLOCATION_FAILURES);
+        counters.set(counters.register(NodeMetrics.POOL_BUFFERS), pool.capacity());
     }
 
     /**
@@ -214,6 +221,9 @@ final class Worker implements Agent, TxSink
         {
             graph.run();
         }
+        // gauges for the metrics scrape, which reads counters only: the pool itself is worker-owned
+        counters.set(poolInUseCounter, pool.inUse());
+        counters.set(poolFailuresCounter, pool.allocationFailures());
         if (neighbours != null)
         {
             neighbours.tick(received > 0 ? now : clock.nanos());

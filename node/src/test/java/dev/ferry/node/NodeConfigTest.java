@@ -51,6 +51,7 @@ class NodeConfigTest
         assertThat(c.threading()).isEqualTo(ThreadingMode.SHARED);
         assertThat(c.poolSize()).isEqualTo(8192);
         assertThat(c.clusterDir()).isNull();
+        assertThat(c.metricsPort()).as("metrics off unless asked for").isEqualTo(NodeConfig.METRICS_OFF);
         assertThat(c.podTapName(0x0af40105)).isEqualTo("tap0af40105");
     }
 
@@ -67,6 +68,8 @@ class NodeConfigTest
             .hasMessageContaining("node.yaml: poolsize: unknown setting (known: apiSocket, clusterDir,");
         assertThatThrownBy(() -> NodeConfig.load(yaml("nodeName: a\nuplink: eth0\nmetricsPort: many\n")))
             .hasMessageEndingWith("node.yaml: metricsPort: expected a whole number, got 'many'");
+        assertThatThrownBy(() -> NodeConfig.load(yaml("nodeName: a\nuplink: eth0\nmetricsPort: -2\n")))
+            .hasMessageEndingWith("node.yaml: metricsPort: -2 is out of range -1..65535 (-1: off, 0: any free port)");
         assertThatThrownBy(() -> NodeConfig.load(yaml("nodeName: a\nuplink: eth0\npodTapPrefix: toolongpfx\n")))
             .hasMessageContaining("podTapPrefix: 1 to 7 characters");
         assertThatThrownBy(() -> NodeConfig.load(yaml("nodeName: [a\n")))

@@ -34,8 +34,21 @@ final class NodeFixture implements AutoCloseable
 
     NodeFixture(final Path dir, final ThreadingMode mode, final NodeTables initial) throws Exception
     {
-        config = NodeConfig.defaults(NODE, dir.resolve("api/ferry.sock"), "eth9").withThreading(mode);
-        daemon = NodeDaemon.builder(config).portFactory(ports).initialTables(initial).build();
+        this(dir, mode, initial, NodeConfig.METRICS_OFF);
+    }
+
+    /** A node that also serves metrics (port 0: any free one) and has the given features wired in. */
+    NodeFixture(final Path dir, final ThreadingMode mode, final NodeTables initial, final int metricsPort,
+        final NodeFeature... features) throws Exception
+    {
+        config = NodeConfig.defaults(NODE, dir.resolve("api/ferry.sock"), "eth9").withThreading(mode)
+            .withMetricsPort(metricsPort);
+        final NodeDaemon.Builder b = NodeDaemon.builder(config).portFactory(ports).initialTables(initial);
+        for (final NodeFeature f : features)
+        {
+            b.feature(f);
+        }
+        daemon = b.build();
         daemon.start();
     }
 

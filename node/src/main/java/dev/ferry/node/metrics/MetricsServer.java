@@ -1,4 +1,4 @@
-package dev.ferry.agent;
+package dev.ferry.node.metrics;
 
 import com.sun.net.httpserver.HttpExchange;
 import io.prometheus.metrics.exporter.httpserver.HTTPServer;

@@ -1,0 +1,297 @@
+package dev.ferry.node.metrics;
+
+import dev.ferry.core.Counters;
+import io.prometheus.metrics.core.metrics.Counter;
+import io.prometheus.metrics.core.metrics.Histogram;
+import io.prometheus.metrics.model.registry.MultiCollector;
+import io.prometheus.metrics.model.snapshots.CounterSnapshot;
+import io.prometheus.metrics.model.snapshots.GaugeSnapshot;
+import io.prometheus.metrics.model.snapshots.Labels;
+import io.prometheus.metrics.model.snapshots.MetricSnapshot;
+import io.prometheus.metrics.model.snapshots.MetricSnapshots;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.function.LongSupplier;
+
+/**
+ * The node's Prometheus metrics. Packet figures are read from the dataplane's own off-heap {@link Counters} at
+ * scrape time, with acquire loads ({@link Counters#snapshot()}): the hot path keeps incrementing its counters
+ * and never sees the Prometheus client. The control side records table pushes here directly.
+ *
+ * <pre>
+ * counter (dataplane)          metric
+ * stage/NAME/packets         → ferry_stage_packets_total{stage="NAME"}
+ * stage/NAME/drop/REASON     → ferry_stage_drops_total{stage="NAME",reason="REASON"}
+ * graph/drop/REASON          → ferry_stage_drops_total{stage="graph",reason="REASON"}
+ * node/drop/REASON           → ferry_stage_drops_total{stage="node",reason="REASON"}
+ * graph/transmit             → ferry_transmitted_packets_total
+ * port/NAME/rx-packets       → ferry_port_rx_packets_total{port="NAME"}   (and rx-bytes, tx-packets, tx-bytes)
+ * pool/buffers-in-use        → ferry_pool_buffers_in_use (gauge)
+ * pool/buffers               → ferry_pool_buffers (gauge)
+ * pool/allocation-failures   → ferry_pool_allocation_failures_total
+ * conntrack/entries          → ferry_conntrack_entries (gauge)
+ * conntrack/capacity         → ferry_conntrack_capacity (gauge)
+ * conntrack/EVENT            → ferry_conntrack_events_total{event="EVENT"} (inserted, deleted, early-drop ...)
+ * nat/EVENT                  → ferry_nat_events_total{event="EVENT"} (masquerade-ports-exhausted, rejects ...)
+ * generation supplier        → ferry_tables_generation (gauge)
+ * {@link #applied(double)}   → ferry_node_apply_tables_duration_seconds (histogram),
+ *                              ferry_node_table_pushes_total{result="applied"}
+ * {@link #refused()}         → ferry_node_table_pushes_total{result="refused"}
+ * </pre>
+ *
+ * <p>{@code ferry_node_apply_tables_duration_seconds} is the node's share of the agent's
+ * {@code ferry_sync_tables_duration_seconds}: validating, compiling and swapping in one push.
+ *
+ * <p>Register it with {@code registry.register(nodeMetrics)} and serve the registry with {@link MetricsServer};
+ * the node daemon does both when {@code metricsPort} is set.
+ */
+public final class NodeMetrics implements MultiCollector
+{
+    /** Counter name the worker sets to the pool's buffers in use, once per duty cycle. */
+    public static final String POOL_IN_USE = "pool/buffers-in-use";
+    /** Counter name holding the pool's size. */
+    public static final String POOL_BUFFERS = "pool/buffers";
+    /** Counter name the worker sets to the pool's allocation failures, once per duty cycle. */
+    public static final String POOL_ALLOCATION_FAILURES = "pool/allocation-failures";
+    /** Counter name of the connection-tracking entries in use (a gauge). */
+    public static final String CONNTRACK_ENTRIES = "conntrack/entries";
+    /** Counter name of the connection-tracking capacity (a gauge). */
+    public static final String CONNTRACK_CAPACITY = "conntrack/capacity";
+
+    private static final String STAGE = "stage/";
+    private static final String DROP = "drop/";
+    private static final String GRAPH_DROP = "graph/drop/";
+    private static final String NODE_DROP = "node/drop/";
+    private static final String PORT = "port/";
+    private static final String CONNTRACK = "conntrack/";
+    private static final String NAT = "nat/";
+
+    private final Counters counters;
+    private final LongSupplier generation;
+    private final Histogram applyDuration;
+    private final Counter pushes;
+
+    /**
+     * @param counters   the dataplane's counters (values read with acquire loads).
+     * @param generation the generation of the tables the worker forwards with (0 before the first).
+     */
+    public NodeMetrics(final Counters counters, final LongSupplier generation)
+    {
+        this.counters = counters;
+        this.generation = generation;
+        // not registered anywhere: collect() adds them to this collector's snapshots
+        applyDuration = Histogram.builder().name("ferry_node_apply_tables_duration_seconds")
+            .help("Time the node took to validate, compile and swap in pushed tables")
+            .classicOnly().classicExponentialUpperBounds(0.0001, 2, 16).build();
+        pushes = Counter.builder().name("ferry_node_table_pushes")
+            .help("Table pushes the node applied or refused (it keeps its last good tables)")
+            .labelNames("result").build();
+        pushes.labelValues("applied");
+        pushes.labelValues("refused");
+    }
+
+    /**
+     * Records an applied push (control thread).
+     *
+     * @param seconds how long validating, compiling and swapping took.
+     */
+    public void applied(final double seconds)
+    {
+        applyDuration.observe(seconds);
+        pushes.labelValues("applied").inc();
+    }
+
+    /** Records a refused push (control thread). */
+    public void refused()
+    {
+        pushes.labelValues("refused").inc();
+    }
+
+    @Override
+    public MetricSnapshots collect()
+    {
+        final Families f = new Families();
+        for (final Map.Entry<String, Long> e : counters.snapshot().entrySet())
+        {
+            f.add(e.getKey(), e.getValue());
+        }
+        final List<MetricSnapshot> out = new ArrayList<>(List.of(f.packets.build(), f.drops.build(),
+            f.transmitted.build(), f.rxPackets.build(), f.rxBytes.build(), f.txPackets.build(), f.txBytes.build(),
+            f.allocationFailures.build(), f.natEvents.build(), gauge("ferry_tables_generation",
+                "Generation of the tables the dataplane forwards with", generation.getAsLong()),
+            applyDuration.collect(), pushes.collect()));
+        if (f.poolInUse >= 0)
+        {
+            out.add(gauge("ferry_pool_buffers_in_use", "Packet buffers handed out (in ports, rings or the graph)",
+                f.poolInUse));
+        }
+        if (f.poolBuffers >= 0)
+        {
+            out.add(gauge("ferry_pool_buffers", "Packet buffers in the pool", f.poolBuffers));
+        }
+        if (f.conntrackEntries >= 0)
+        {
+            // only a node with the Services feature tracks connections
+            out.add(gauge("ferry_conntrack_entries", "Connection-tracking entries in use", f.conntrackEntries));
+            out.add(f.conntrackEvents.build());
+        }
+        if (f.conntrackCapacity >= 0)
+        {
+            out.add(gauge("ferry_conntrack_capacity", "Connection-tracking entries the table can hold",
+                f.conntrackCapacity));
+        }
+        return new MetricSnapshots(out);
+    }
+
+    private static GaugeSnapshot gauge(final String name, final String help, final double value)
+    {
+        return GaugeSnapshot.builder().name(name).help(help)
+            .dataPoint(GaugeSnapshot.GaugeDataPointSnapshot.builder().value(value).build()).build();
+    }
+
+    private static CounterSnapshot.Builder counter(final String name, final String help)
+    {
+        return CounterSnapshot.builder().name(name).help(help);
+    }
+
+    private static CounterSnapshot.CounterDataPointSnapshot point(final Labels labels, final double value)
+    {
+        return CounterSnapshot.CounterDataPointSnapshot.builder().labels(labels).value(value).build();
+    }
+
+    /** The metric families of one scrape, filled counter by counter. */
+    private static final class Families
+    {
+        private final CounterSnapshot.Builder packets = counter("ferry_stage_packets",
+            "Packets processed by each graph stage");
+        private final CounterSnapshot.Builder drops = counter("ferry_stage_drops",
+            "Packets dropped, by stage and reason");
+        private final CounterSnapshot.Builder transmitted = counter("ferry_transmitted_packets",
+            "Packets handed to a port for transmission");
+        private final CounterSnapshot.Builder rxPackets = counter("ferry_port_rx_packets", "Frames received, by port");
+        private final CounterSnapshot.Builder rxBytes = counter("ferry_port_rx_bytes", "Bytes received, by port");
+        private final CounterSnapshot.Builder txPackets = counter("ferry_port_tx_packets",
+            "Frames transmitted, by port");
+        private final CounterSnapshot.Builder txBytes = counter("ferry_port_tx_bytes", "Bytes transmitted, by port");
+        private final CounterSnapshot.Builder allocationFailures = counter("ferry_pool_allocation_failures",
+            "Times a packet buffer was wanted and the pool was empty");
+        private final CounterSnapshot.Builder conntrackEvents = counter("ferry_conntrack_events",
+            "Connection-tracking events (found, inserted, deleted, early-drop, drop, ...)");
+        private final CounterSnapshot.Builder natEvents = counter("ferry_nat_events",
+            "Service NAT events (sessions created, masquerade ports exhausted, rejects, ...)");
+        private long poolInUse = -1;
+        private long poolBuffers = -1;
+        private long conntrackEntries = -1;
+        private long conntrackCapacity = -1;
+
+        void add(final String name, final long value)
+        {
+            if (name.startsWith(STAGE))
+            {
+                stage(name, value);
+            }
+            else if (name.startsWith(GRAPH_DROP))
+            {
+                drops.dataPoint(point(Labels.of("stage", "graph", "reason", name.substring(GRAPH_DROP.length())),
+                    value));
+            }
+            else if (name.startsWith(NODE_DROP))
+            {
+                drops.dataPoint(point(Labels.of("stage", "node", "reason", name.substring(NODE_DROP.length())),
+                    value));
+            }
+            else if ("graph/transmit".equals(name))
+            {
+                transmitted.dataPoint(point(Labels.EMPTY, value));
+            }
+            else if (name.startsWith(PORT))
+            {
+                port(name, value);
+            }
+            else if (name.startsWith(CONNTRACK))
+            {
+                conntrack(name, value);
+            }
+            else if (name.startsWith(NAT))
+            {
+                natEvents.dataPoint(point(Labels.of("event", name.substring(NAT.length())), value));
+            }
+            else
+            {
+                pool(name, value);
+            }
+        }
+
+        private void stage(final String name, final long value)
+        {
+            final int slash = name.indexOf('/', STAGE.length());
+            if (slash < 0)
+            {
+                return;
+            }
+            final String stage = name.substring(STAGE.length(), slash);
+            final String rest = name.substring(slash + 1);
+            if ("packets".equals(rest))
+            {
+                packets.dataPoint(point(Labels.of("stage", stage), value));
+            }
+            else if (rest.startsWith(DROP))
+            {
+                drops.dataPoint(point(Labels.of("stage", stage, "reason", rest.substring(DROP.length())), value));
+            }
+        }
+
+        private void port(final String name, final long value)
+        {
+            final int slash = name.lastIndexOf('/');
+            if (slash <= PORT.length())
+            {
+                return;
+            }
+            final Labels port = Labels.of("port", name.substring(PORT.length(), slash));
+            switch (name.substring(slash + 1))
+            {
+                case "rx-packets" -> rxPackets.dataPoint(point(port, value));
+                case "rx-bytes" -> rxBytes.dataPoint(point(port, value));
+                case "tx-packets" -> txPackets.dataPoint(point(port, value));
+                case "tx-bytes" -> txBytes.dataPoint(point(port, value));
+                default ->
+                {
+                    // a port counter without a metric (none today)
+                }
+            }
+        }
+
+        private void conntrack(final String name, final long value)
+        {
+            if (CONNTRACK_ENTRIES.equals(name))
+            {
+                conntrackEntries = value;
+            }
+            else if (CONNTRACK_CAPACITY.equals(name))
+            {
+                conntrackCapacity = value;
+            }
+            else
+            {
+                conntrackEvents.dataPoint(point(Labels.of("event", name.substring(CONNTRACK.length())), value));
+            }
+        }
+
+        private void pool(final String name, final long value)
+        {
+            switch (name)
+            {
+                case POOL_IN_USE -> poolInUse = value;
+                case POOL_BUFFERS -> poolBuffers = value;
+                case POOL_ALLOCATION_FAILURES -> allocationFailures.dataPoint(point(Labels.EMPTY, value));
+                default ->
+                {
+                    // counters without a metric: stage calls and ns, next edges, vxlan internals
+                }
+            }
+        }
+    }
+}
