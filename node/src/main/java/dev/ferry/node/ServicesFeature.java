@@ -138,7 +138,9 @@ public final class ServicesFeature implements NodeFeature
     {
         final Context c = context;
         final ConntrackTable table = new ConntrackTable(config, c.clock());
-        final Nat n = Nat.create(c.pool(), c.publisher(), c.clock(), counters, Nat.Options.defaults(c.seed()), table);
+        // the worker's pinned reference: the NAT stages see the same snapshot as the rest of the graph run
+        final Nat n = Nat.create(c.pool(), c.publisher(), c.tables(), c.clock(), counters,
+            Nat.Options.defaults(c.seed()), table);
         final List<Stage> real = n.stages();
         for (int i = 0; i < stages.size(); i++)
         {
