@@ -69,7 +69,9 @@ if [[ $smoke -eq 1 ]]; then
   fi
 fi
 if [[ -z "$out" ]]; then
-  out="$here/results/$(date -u +%Y%m%dT%H%M%SZ)-$sha$([[ $smoke -eq 1 ]] && echo -smoke).json"
+  suffix=""
+  if [[ $smoke -eq 1 ]]; then suffix="-smoke"; fi
+  out="$here/results/$(date -u +%Y%m%dT%H%M%SZ)-$sha$suffix.json"
 fi
 mkdir -p "$(dirname "$out")"
 machine="${out%.json}.machine.json"
