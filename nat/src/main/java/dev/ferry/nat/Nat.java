@@ -168,6 +168,18 @@ public final class Nat
     }
 
     /**
+     * The Service frontend map of one snapshot, read-only: the lookup that {@code nat44-new} does for each new
+     * flow. For benchmarks and tools; the stages read the map directly.
+     *
+     * @param snapshot a snapshot published after this NAT was created.
+     * @return a view of that snapshot's frontend map (allocates once; its lookups do not).
+     */
+    public Frontends frontends(final Snapshot snapshot)
+    {
+        return new Frontends(snapshot.part(slot));
+    }
+
+    /**
      * {@code ferry show services}: the Service table in the style of {@code ipvsadm -Ln}, with the Services
      * that carry no dataplane state listed as "not proxied" with the reason.
      *
@@ -224,5 +236,63 @@ public final class Nat
             lines.add(line);
         }
         return lines;
+    }
+
+    /**
+     * A read-only view of one snapshot's Service frontend map: open addressing with linear probing over
+     * {@code (protocol, address, port)}, kept at or below half full, so that a lookup probes about as many slots
+     * at 10 Services as at 10,000. {@link #lookup} allocates nothing.
+     */
+    public static final class Frontends
+    {
+        /** {@link #frontend(long)} of a lookup that found nothing. */
+        public static final int NONE = ServiceTable.NONE;
+        /** {@link #frontend(long)} of a lookup with protocol and port 0 whose address is a ClusterIP. */
+        public static final int CLUSTER_IP = ServiceTable.CLUSTER_IP_MARK;
+
+        private final ServiceTable table;
+
+        Frontends(final ServiceTable table)
+        {
+            this.table = table;
+        }
+
+        /**
+         * Finds a frontend, as {@code nat44-new} does for a new flow.
+         *
+         * @param proto IP protocol (0, with port 0, asks whether the address is a ClusterIP).
+         * @param ip    destination address.
+         * @param port  destination port.
+         * @return the probes and the frontend, packed: read them with {@link #probes(long)} and
+         *         {@link #frontend(long)}.
+         */
+        public long lookup(final int proto, final int ip, final int port)
+        {
+            return table.lookup(proto, ip, port);
+        }
+
+        /**
+         * @param result a {@link #lookup} result.
+         * @return slots the lookup examined (1 when the first slot answered).
+         */
+        public static int probes(final long result)
+        {
+            return (int)(result >>> 32);
+        }
+
+        /**
+         * @param result a {@link #lookup} result.
+         * @return the frontend index, {@link #CLUSTER_IP}, or {@link #NONE}.
+         */
+        public static int frontend(final long result)
+        {
+            return (int)result;
+        }
+
+        /** @return slots in the map (a power of two, at least twice the number of frontends). */
+        public int slots()
+        {
+            return table.capacity();
+        }
     }
 }

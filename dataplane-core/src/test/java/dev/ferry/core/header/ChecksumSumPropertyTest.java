@@ -1,0 +1,72 @@
+package dev.ferry.core.header;
+
+import net.jqwik.api.ForAll;
+import net.jqwik.api.Property;
+import net.jqwik.api.constraints.IntRange;
+import net.jqwik.api.constraints.Size;
+
+import java.lang.foreign.MemorySegment;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+/**
+ * {@link Checksum#sum}'s 64-bit little-endian loop folds exactly as the plain big-endian word sum does, and
+ * {@link Checksum#fold}'s fixed steps give what the end-around-carry loop gives.
+ */
+class ChecksumSumPropertyTest
+{
+    /** The textbook RFC 1071 sum: 16-bit big-endian words, a trailing byte padded with zero. */
+    private static long reference(final byte[] b, final int off, final int len)
+    {
+        long acc = 0;
+        int i = 0;
+        for (; i + 2 <= len; i += 2)
+        {
+            acc += (b[off + i] & 0xff) << 8 | b[off + i + 1] & 0xff;
+        }
+        if (i < len)
+        {
+            acc += (b[off + i] & 0xff) << 8;
+        }
+        return acc;
+    }
+
+    @Property(tries = 2000)
+    void shouldFoldLikeTheBigEndianWordSumAtAnyOffsetAndLength(
+        @ForAll @Size(min = 0, max = 1600) final byte[] data,
+        @ForAll @IntRange(min = 0, max = 7) final int skew,
+        @ForAll @IntRange(min = 0, max = 0x3ffff) final int other)
+    {
+        final int off = Math.min(skew, data.length);
+        final int len = data.length - off;
+        final MemorySegment seg = MemorySegment.ofArray(data);
+        final long fast = Checksum.sum(seg, off, len);
+        final long ref = reference(data, off, len);
+        assertThat(Checksum.fold(fast + other)).as("fold with another partial sum added, len %d", len)
+            .isEqualTo(Checksum.fold(ref + other));
+        assertThat(fast == 0).as("zero only for all-zero bytes").isEqualTo(ref == 0);
+    }
+
+    @Property(tries = 200)
+    void shouldHandleAllOnesAndAllZeroBlocks(@ForAll @IntRange(min = 0, max = 1600) final int len,
+        @ForAll final boolean ones)
+    {
+        final byte[] data = new byte[len];
+        java.util.Arrays.fill(data, ones ? (byte)0xff : 0);
+        final long fast = Checksum.sum(MemorySegment.ofArray(data), 0, len);
+        final long ref = reference(data, 0, len);
+        assertThat(Checksum.fold(fast)).isEqualTo(Checksum.fold(ref));
+        assertThat(Checksum.finish(fast + 0x1234)).isEqualTo(Checksum.finish(ref + 0x1234));
+    }
+
+    @Property(tries = 5000)
+    void shouldFoldAnyLongLikeTheEndAroundCarryLoop(@ForAll final long sum)
+    {
+        long s = sum;
+        while ((s >>> 16) != 0)
+        {
+            s = (s & 0xffff) + (s >>> 16);
+        }
+        assertThat(Checksum.fold(sum)).as("fold of %x", sum).isEqualTo((int)s);
+    }
+}
