@@ -28,6 +28,7 @@ import java.util.logging.Logger;
  *                the host says so) by the kernel
  *   packet mode  NODE_IP/32 (every node address) on ferry0
  *                UNDERLAY_PREFIX via GATEWAY dev ferry0 onlink; default via GATEWAY dev ferry0 onlink
+ *                at start: GRO and LRO off on the NIC (ethtool; the AF_PACKET ring takes one-buffer frames)
  *                at start: the NIC's IPv4 addresses flushed, and a tc clsact ingress "matchall drop" on the NIC
  *                  so the kernel stack ignores frames that ferry (AF_PACKET, before tc) already takes; where
  *                  cls_matchall is missing even after modprobe: rp_filter 1 + arp_ignore 8 on the NIC instead
@@ -61,6 +62,10 @@ final class HostNetwork
     {
         final String nic = config.uplink();
         run(List.of("ip", "-4", "addr", "flush", "dev", nic));
+        // the AF_PACKET ring takes frames of at most one buffer: no receive aggregation on the NIC ferry owns (a
+        // superframe that arrives anyway, from a peer's TSO over a veth, is dropped and counted as rx-errors)
+        run(List.of("ethtool", "-K", nic, "gro", "off"));
+        run(List.of("ethtool", "-K", nic, "lro", "off"));
         run(List.of("modprobe", "-q", "cls_matchall"));
         run(List.of("modprobe", "-q", "act_gact"));
         final KernelGuard guard;
