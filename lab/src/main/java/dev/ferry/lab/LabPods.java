@@ -103,6 +103,24 @@ final class LabPods
         return "ferrylab-" + p.name();
     }
 
+    /**
+     * Without a CNI plugin the lab does the plugin's part itself: the node created the pod's TAP in its own
+     * namespace, so it is moved into the pod's namespace, renamed eth0 and given the pod's MAC, MTU, address and
+     * default route (ferry keeps the TAP's file descriptor across the move).
+     */
+    private void moveTap(final LabSpec.Node n, final String ns, final JsonNode a)
+    {
+        final String tap = a.path("tap").asText();
+        final String prefixLen = n.podCidr().substring(n.podCidr().indexOf('/'));
+        Shell.must("ip", "-n", spec.nodeNs(n.name()), "link", "set", tap, "netns", ns);
+        Shell.must("ip", "-n", ns, "link", "set", tap, "name", "eth0");
+        Shell.must("ip", "-n", ns, "link", "set", "eth0", "address", a.path("mac").asText(), "mtu",
+            Integer.toString(a.path("mtu").asInt()));
+        Shell.must("ip", "-n", ns, "addr", "add", a.path("ip").asText() + prefixLen, "dev", "eth0");
+        Shell.must("ip", "-n", ns, "link", "set", "eth0", "up");
+        Shell.must("ip", "-n", ns, "route", "add", "default", "via", a.path("gateway").asText(), "dev", "eth0");
+    }
+
     void addPod(final LabSpec.Pod p) throws IOException
     {
         final String ns = spec.podNs(p.name());
@@ -118,6 +136,7 @@ final class LabPods
                 final JsonNode a = c.attach(new dev.ferry.node.AttachRequest(containerId(p), "eth0",
                     "/var/run/netns/" + ns, "default", p.name(), Ip4.parse(p.ip()), -1));
                 ip = a.path("ip").asText();
+                moveTap(n, ns, a);
             }
         }
         else

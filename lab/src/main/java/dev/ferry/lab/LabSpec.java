@@ -7,7 +7,7 @@ import java.util.List;
  * addresses).
  *
  * <pre>
- *   ferry-ext   fl-ext 203.0.113.7/24 + 192.168.50.1/24 (node1's default gateway), default via 203.0.113.1
+ *   ferry-ext   fl-ext 203.0.113.2/24 + 192.168.50.1/24 (node1's default gateway), default via 203.0.113.1
  *      │ veth
  *   ferry-node1 fl-x1 ─┐
  *                      ├─ fl-br1 bridge = ferry's uplink (MAC 0a:58:c0:a8:32:0b); node IPs 192.168.50.11, 203.0.113.1
@@ -35,7 +35,7 @@ public record LabSpec(String prefix, String podPrefix, String linkPrefix, String
     /** External network. */
     public static final String EXT_CIDR = "203.0.113.0/24";
     /** The external host's address. */
-    public static final String EXT_IP = "203.0.113.7";
+    public static final String EXT_IP = "203.0.113.2";
     /** The external host's address on the underlay: node1's default gateway (the host routes for 203.0.113.0/24). */
     public static final String EXT_ROUTER_IP = "192.168.50.1";
     /** The external host's MAC (fixed, so that captures are easy to read). */

@@ -28,8 +28,10 @@ import java.util.logging.Logger;
  *                the host says so) by the kernel
  *   packet mode  NODE_IP/32 (every node address) on ferry0
  *                UNDERLAY_PREFIX via GATEWAY dev ferry0 onlink; default via GATEWAY dev ferry0 onlink
+ *                at start: GRO and LRO off on the NIC (ethtool; the AF_PACKET ring takes one-buffer frames)
  *                at start: the NIC's IPv4 addresses flushed, and a tc clsact ingress "matchall drop" on the NIC
- *                  so the kernel stack ignores frames that ferry (AF_PACKET, before tc) already takes
+ *                  so the kernel stack ignores frames that ferry (AF_PACKET, before tc) already takes; where
+ *                  cls_matchall is missing even after modprobe: rp_filter 1 + arp_ignore 8 on the NIC instead
  * </pre>
  *
  * <p>Nothing is undone at stop: the host keeps its address on the persistent {@code ferry0}, and a restarted node
@@ -47,14 +49,66 @@ final class HostNetwork
         this.config = config;
     }
 
-    /** Packet mode, at start: the kernel lets go of the NIC. */
-    void takeUplink()
+    /**
+     * Packet mode, at start: the kernel lets go of the NIC. The preferred way is a tc clsact ingress
+     * {@code matchall drop} (after AF_PACKET has taken its copy); it needs {@code cls_matchall} and {@code act_gact},
+     * loaded with {@code modprobe} first. Where the kernel has neither (the lab's 6.18 kernel has no modules),
+     * strict reverse-path filtering (no route of the node points out of the NIC once its addresses are gone) and
+     * {@code arp_ignore 8} keep the node's kernel from answering the node IPs with RSTs and port unreachables.
+     *
+     * @return how the NIC is kept from the kernel, as logged.
+     */
+    KernelGuard takeUplink()
     {
         final String nic = config.uplink();
         run(List.of("ip", "-4", "addr", "flush", "dev", nic));
-        run(List.of("tc", "qdisc", "replace", "dev", nic, "clsact"));
-        run(List.of("tc", "filter", "replace", "dev", nic, "ingress", "pref", "1", "matchall", "action", "drop"));
-        LOG.info(() -> "uplink " + nic + " taken from the kernel (addresses flushed, ingress dropped after AF_PACKET)");
+        // the AF_PACKET ring takes frames of at most one buffer: no receive aggregation on the NIC ferry owns (a
+        // superframe that arrives anyway, from a peer's TSO over a veth, is dropped and counted as rx-errors)
+        run(List.of("ethtool", "-K", nic, "gro", "off"));
+        run(List.of("ethtool", "-K", nic, "lro", "off"));
+        run(List.of("modprobe", "-q", "cls_matchall"));
+        run(List.of("modprobe", "-q", "act_gact"));
+        final KernelGuard guard;
+        if (run(List.of("tc", "qdisc", "replace", "dev", nic, "clsact"))
+            && run(List.of("tc", "filter", "replace", "dev", nic, "ingress", "pref", "1", "matchall", "action",
+            "drop")))
+        {
+            guard = KernelGuard.TC_MATCHALL_DROP;
+        }
+        else if (run(List.of("sysctl", "-q", "-w", "net.ipv4.conf." + nic + ".rp_filter=1",
+            "net.ipv4.conf." + nic + ".arp_ignore=8")))
+        {
+            guard = KernelGuard.RP_FILTER_ARP_IGNORE;
+        }
+        else
+        {
+            guard = KernelGuard.NONE;
+        }
+        LOG.info(() -> "uplink " + nic + " taken from the kernel (addresses flushed; " + guard.description() + ")");
+        return guard;
+    }
+
+    /** How the node's kernel is kept from answering the frames ferry takes from the NIC. */
+    enum KernelGuard
+    {
+        /** tc clsact ingress matchall drop. */
+        TC_MATCHALL_DROP("tc clsact ingress matchall drop after AF_PACKET"),
+        /** rp_filter 1 and arp_ignore 8 on the NIC. */
+        RP_FILTER_ARP_IGNORE("tc matchall unavailable (cls_matchall/act_gact missing): rp_filter 1 + arp_ignore 8"),
+        /** Neither worked. */
+        NONE("WARNING: neither tc matchall nor rp_filter/arp_ignore could be set; the kernel may answer node IPs");
+
+        private final String description;
+
+        KernelGuard(final String description)
+        {
+            this.description = description;
+        }
+
+        String description()
+        {
+            return description;
+        }
     }
 
     /**

@@ -30,6 +30,9 @@ import java.lang.invoke.VarHandle;
  * forces it. A VLAN tag that the kernel took out of band is put back in the frame; a checksum left partial by
  * offload (IPv4 TCP/UDP) is completed.
  *
+ * <p>A frame larger than a buffer (a GSO/GRO superframe: the node switches GRO off on its uplink, but a peer's TSO
+ * over a veth still hands them over) or cut by the ring is dropped and counted in rx-errors; it is not segmented.
+ *
  * <p>Counters {@code link/NAME/}: rx-packets, rx-bytes, rx-no-buffer, rx-errors (oversize, truncated), tx-packets,
  * tx-bytes, tx-errors, tx-dropped, link-down, link-up.
  */
@@ -331,11 +334,13 @@ public final class PacketSocketPort implements TxSink, AutoCloseable
             final long sec = ring.get(ValueLayout.JAVA_INT, p + 4) & 0xffff_ffffL;
             final long nsec = ring.get(ValueLayout.JAVA_INT, p + 8) & 0xffff_ffffL;
             final int snap = ring.get(ValueLayout.JAVA_INT, p + 12);
+            // tp_len: the length on the wire; larger than tp_snaplen when the kernel cut a (GSO) superframe
+            final int wire = ring.get(ValueLayout.JAVA_INT, p + 16);
             final int status = ring.get(ValueLayout.JAVA_INT, p + 20);
             final long macAt = p + (ring.get(ValueLayout.JAVA_SHORT, p + 24) & 0xffff);
             final boolean vlan = (status & TP_STATUS_VLAN_VALID) != 0;
             final int len = snap + (vlan ? 4 : 0);
-            if (len > room || len < 14 || (status & TP_STATUS_COPY) != 0)
+            if (len > room || len < 14 || wire != snap || (status & TP_STATUS_COPY) != 0)
             {
                 pool.free(h);
                 counters.increment(counters.rxErrors);

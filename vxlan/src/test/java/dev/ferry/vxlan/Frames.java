@@ -65,7 +65,7 @@ final class Frames
         final Ip4Header ip = ip(f, 14);
         ip.updateChecksum();
         final UdpHeader udp = new UdpHeader().wrap(seg(f), 14 + ip.headerLength());
-        if (udp.checksum() != 0 && udp.length() <= f.length - 34)
+        if (udp.checksum() != 0 && udp.length() <= f.length - 14 - ip.headerLength())
         {
             udp.updateChecksum(ip.src(), ip.dst());
         }
