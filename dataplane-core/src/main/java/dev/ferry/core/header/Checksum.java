@@ -14,6 +14,8 @@ import java.nio.ByteOrder;
 public final class Checksum
 {
     private static final ValueLayout.OfLong LE64 = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    /** Shortest range summed with 64-bit loads; shorter ones (IPv4 headers) use 32-bit big-endian loads. */
+    private static final int LONG_LOOP_MIN = 64;
 
     private Checksum()
     {
@@ -36,7 +38,9 @@ public final class Checksum
         // no byte swap per load on x86.
         long swapped = 0;
         int i = 0;
-        for (; i + 8 <= len; i += 8)
+        // headers (20 to 60 bytes) stay on the 32-bit path below: measured faster there than a fold and swap
+        final int longLoop = len < LONG_LOOP_MIN ? 0 : len;
+        for (; i + 8 <= longLoop; i += 8)
         {
             final long x = seg.get(LE64, off + i);
             swapped += (x & 0xffffffffL) + (x >>> 32);
@@ -47,10 +51,9 @@ public final class Checksum
             final int f = fold(swapped);
             acc = (f & 0xff) << 8 | f >>> 8;
         }
-        if (i + 4 <= len)
+        for (; i + 4 <= len; i += 4)
         {
             acc += Wire.u32(seg, off + i) & 0xffffffffL;
-            i += 4;
         }
         if (i + 2 <= len)
         {
