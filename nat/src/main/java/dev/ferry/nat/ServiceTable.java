@@ -74,8 +74,9 @@ final class ServiceTable
     }
 
     // frontend map
-    private final long[] keys;
-    private final int[] values;
+    /** Open addressing, key and value side by side ({@code [2 * slot]} key, {@code [2 * slot + 1]} value), so a
+     *  probe touches one cache line; at most a quarter full, so lookups stay near one probe at any size. */
+    private final long[] slots;
     private final int mask;
 
     // frontends
@@ -129,12 +130,11 @@ final class ServiceTable
     {
         final int feCount = b.feKey.size();
         int cap = 16;
-        while (cap < feCount * 2 + 2)
+        while (cap < feCount * 4 + 4)
         {
             cap <<= 1;
         }
-        keys = new long[cap];
-        values = new int[cap];
+        slots = new long[cap * 2];
         mask = cap - 1;
         for (int i = 0; i < feCount; i++)
         {
@@ -309,16 +309,16 @@ final class ServiceTable
     private void put(final long key, final int value)
     {
         int slot = mix(key) & mask;
-        while (keys[slot] != 0)
+        while (slots[slot << 1] != 0)
         {
-            if (keys[slot] == key)
+            if (slots[slot << 1] == key)
             {
                 return;
             }
             slot = (slot + 1) & mask;
         }
-        keys[slot] = key;
-        values[slot] = value;
+        slots[slot << 1] = key;
+        slots[(slot << 1) + 1] = value;
     }
 
     /**
@@ -333,15 +333,15 @@ final class ServiceTable
     long lookup(final int proto, final int ip, final int port)
     {
         final long key = key(proto, ip, port);
-        final long[] keys = this.keys;
+        final long[] slots = this.slots;
         int slot = mix(key) & mask;
         long probes = 1;
         while (true)
         {
-            final long k = keys[slot];
+            final long k = slots[slot << 1];
             if (k == key)
             {
-                return (probes << 32) | (values[slot] & 0xffffffffL);
+                return (probes << 32) | (slots[(slot << 1) + 1] & 0xffffffffL);
             }
             if (k == 0)
             {
@@ -355,7 +355,7 @@ final class ServiceTable
     /** @return frontend map capacity (slots). */
     int capacity()
     {
-        return keys.length;
+        return slots.length >> 1;
     }
 
     boolean inClusterCidr(final int ip)
