@@ -6,12 +6,12 @@ import dev.ferry.core.PacketVector;
 import dev.ferry.core.Stage;
 import dev.ferry.core.header.Checksum;
 import dev.ferry.core.header.EthernetHeader;
-import dev.ferry.core.header.IcmpHeader;
 import dev.ferry.core.header.Ip4Header;
 import dev.ferry.core.header.UdpHeader;
 import dev.ferry.core.header.Wire;
 import dev.ferry.core.route.Ip4;
 import dev.ferry.core.stage.IcmpError;
+import dev.ferry.core.stage.Ip4Forward;
 import dev.ferry.core.stage.InterfaceOutput;
 import dev.ferry.core.stage.Ip4Lookup;
 import dev.ferry.core.tables.Fib;
@@ -178,25 +178,16 @@ public final class VxlanEncap implements Stage
             int l3 = pool.l3Offset(h);
             ip.wrap(mem, pool.frameOffset(h) + l3);
             final boolean local = (pool.flags(h) & PacketPool.FLAG_LOCAL_ORIGIN) != 0;
-            if (!local && ip.ttl() <= 1)
+            final int total = ip.totalLength();
+            final int verdict = Ip4Forward.check(pool, h, ip, local, fib.mtu(adj));
+            if (verdict == Ip4Forward.ICMP_ERROR)
             {
-                IcmpError.request(pool, h, IcmpHeader.TYPE_TIME_EXCEEDED, IcmpHeader.CODE_TTL_EXCEEDED, 0);
                 out.next(h, NEXT_ICMP_ERROR);
                 continue;
             }
-            final int total = ip.totalLength();
-            final int mtu = fib.mtu(adj);
-            if (mtu > 0 && total > mtu)
+            if (verdict == Ip4Forward.TOO_BIG_NO_DF)
             {
-                if (ip.dontFragment())
-                {
-                    IcmpError.request(pool, h, IcmpHeader.TYPE_DEST_UNREACHABLE, IcmpHeader.CODE_FRAG_NEEDED, mtu);
-                    out.next(h, NEXT_ICMP_ERROR);
-                }
-                else
-                {
-                    out.drop(h, Drop.TOO_BIG_NO_DF);
-                }
+                out.drop(h, Drop.TOO_BIG_NO_DF);
                 continue;
             }
             if (l3 != EthernetHeader.LENGTH)

@@ -5,7 +5,6 @@ import dev.ferry.core.PacketPool;
 import dev.ferry.core.PacketVector;
 import dev.ferry.core.Stage;
 import dev.ferry.core.header.EthernetHeader;
-import dev.ferry.core.header.IcmpHeader;
 import dev.ferry.core.header.Ip4Header;
 import dev.ferry.core.route.Ip4;
 import dev.ferry.core.route.NeighbourTable;
@@ -114,24 +113,15 @@ public final class Ip4Rewrite implements Stage
             final int l3 = pool.l3Offset(h);
             ip.wrap(mem, frame + l3);
             final boolean local = (pool.flags(h) & PacketPool.FLAG_LOCAL_ORIGIN) != 0;
-            if (!local && ip.ttl() <= 1)
+            final int verdict = Ip4Forward.check(pool, h, ip, local, fib.mtu(adj));
+            if (verdict == Ip4Forward.ICMP_ERROR)
             {
-                IcmpError.request(pool, h, IcmpHeader.TYPE_TIME_EXCEEDED, IcmpHeader.CODE_TTL_EXCEEDED, 0);
                 out.next(h, NEXT_ICMP_ERROR);
                 continue;
             }
-            final int mtu = fib.mtu(adj);
-            if (mtu > 0 && ip.totalLength() > mtu)
+            if (verdict == Ip4Forward.TOO_BIG_NO_DF)
             {
-                if (ip.dontFragment())
-                {
-                    IcmpError.request(pool, h, IcmpHeader.TYPE_DEST_UNREACHABLE, IcmpHeader.CODE_FRAG_NEEDED, mtu);
-                    out.next(h, NEXT_ICMP_ERROR);
-                }
-                else
-                {
-                    out.drop(h, Drop.TOO_BIG_NO_DF);
-                }
+                out.drop(h, Drop.TOO_BIG_NO_DF);
                 continue;
             }
             long dstMac = fib.dstMac(adj);
