@@ -1,6 +1,5 @@
 package dev.ferry.bench;
 
-import dev.ferry.conntrack.ConntrackConfig;
 import dev.ferry.conntrack.ConntrackTable;
 import dev.ferry.conntrack.TcpState;
 import dev.ferry.core.Counters;
@@ -9,7 +8,6 @@ import dev.ferry.core.ManualClock;
 import dev.ferry.core.PacketPool;
 import dev.ferry.core.PacketVector;
 import dev.ferry.core.Ports;
-import dev.ferry.core.Stage;
 import dev.ferry.core.TxSink;
 import dev.ferry.core.header.EthernetHeader;
 import dev.ferry.core.header.Ip4Header;
@@ -17,7 +15,6 @@ import dev.ferry.core.header.TcpHeader;
 import dev.ferry.core.packet.FrameBuilder;
 import dev.ferry.core.route.Ip4;
 import dev.ferry.core.route.Ip4Prefix;
-import dev.ferry.core.stage.CoreStages;
 import dev.ferry.core.stage.EthernetInput;
 import dev.ferry.core.tables.NodeTables;
 import dev.ferry.core.tables.ServiceInfo;
@@ -25,12 +22,16 @@ import dev.ferry.core.tables.Snapshot;
 import dev.ferry.core.tables.TablesPublisher;
 import dev.ferry.core.tables.TablesRef;
 import dev.ferry.nat.Nat;
+import dev.ferry.node.NodeConfig;
+import dev.ferry.node.NodeGraph;
+import dev.ferry.node.ServicesFeature;
+import dev.ferry.node.VxlanFeature;
 import dev.ferry.vxlan.VxlanSettings;
-import dev.ferry.vxlan.VxlanStages;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -38,9 +39,10 @@ import java.util.SplittableRandom;
 
 /**
  * A benchmark node for Service traffic to other nodes: {@link #PODS} local pods, {@link #REMOTES} remote nodes,
- * {@link #SERVICES} ClusterIP Services whose endpoints all live on the remote nodes, and the whole graph wired as
- * {@code ferry replay} wires it ({@code cli/.../Features.java}): vxlan-bypass, nat44-in and nat44-new before
- * ip4-lookup, vxlan-encap and vxlan-decap after it, over a real {@link ConntrackTable}.
+ * {@link #SERVICES} ClusterIP Services whose endpoints all live on the remote nodes, and the node's own graph from
+ * {@link NodeGraph} (packet mode, as {@code ferry node} and {@code ferry replay} build it): vxlan-bypass, nat44-in
+ * and nat44-new before ip4-lookup, vxlan-encap, vxlan-decap and host-output after it, over a real
+ * {@link ConntrackTable} sized by the tables' conntrack settings.
  *
  * <pre>
  *  per-flow headers + shared payload ──rearm──► ethernet-input ─► ip4-input ─► vxlan-bypass ─► nat44-in (hit:
@@ -107,6 +109,7 @@ public final class ClusterIpNode implements AutoCloseable
     private final int vtepSlot;
     private final int tunnelPort;
     private final int uplinkPort;
+    private final NodeGraph nodeGraph;
     private final Graph graph;
     private final GraphRuntime runtime;
     private final CapturingSink sink;
@@ -147,27 +150,27 @@ public final class ClusterIpNode implements AutoCloseable
         {
             ports.add("pod-" + p, Ports.Kind.POD, GATEWAY_MAC);
         }
-        uplinkPort = ports.add("uplink", Ports.Kind.UPLINK, UPLINK_MAC).id();
+        uplinkPort = NodeGraph.registerUplink(ports, "uplink", UPLINK_MAC);
+        final int host = NodeGraph.registerHost(ports, "ferry0", GATEWAY_MAC, Ip4.podMac(NODE_IP));
         final NodeTables tables = tables();
         final ManualClock clock = new ManualClock(1_700_000_000_000_000_000L);
         publisher = new TablesPublisher(ports, false);
-        conntrack = new ConntrackTable(ConntrackConfig.fromSettings(tables.cluster().conntrack()), clock);
-        nat = Nat.create(pool, publisher, clock, counters, Nat.Options.defaults(SEED), conntrack);
-        vxlanSettings = VxlanSettings.defaults();
-        tunnelPort = VxlanStages.addTunnelPort(ports, vxlanSettings, VTEP_MAC);
-        vtepSlot = VxlanStages.register(publisher, vxlanSettings);
-        final List<Stage> before = new ArrayList<>(VxlanStages.serviceStages(pool, publisher.ref(), vtepSlot,
-            nat.stages().get(0).name()));
-        before.addAll(nat.stages());
-        final List<Stage> after = VxlanStages.tunnelStages(pool, publisher.ref(), vtepSlot, vxlanSettings,
-            tunnelPort);
         sink = new CapturingSink(pool);
-        final Graph.Builder b = Graph.builder(pool, counters, clock, ports);
-        CoreStages.addTo(b, pool, ports, publisher.ref(), clock, before, after, false);
-        graph = b.sink(sink).build();
+        // the node's own graph, as ferry node (packet mode) and ferry replay build it
+        nodeGraph = NodeGraph.builder(NodeConfig.defaults("bench", Path.of("bench.sock"), "uplink").withSeed(SEED),
+            pool, counters, clock, ports, publisher, publisher.ref()).sink(sink).hostPort(host).build();
+        graph = nodeGraph.graph();
         runtime = new GraphRuntime(graph);
-        entry = graph.indexOf(EthernetInput.NAME);
+        entry = nodeGraph.entry();
+        nodeGraph.beforePublish(tables);
         publisher.publish(tables);
+        final ServicesFeature services = nodeGraph.feature(ServicesFeature.class);
+        conntrack = services.conntrack();
+        nat = services.nat();
+        final VxlanFeature vxlan = nodeGraph.feature(VxlanFeature.class);
+        vxlanSettings = vxlan.settings();
+        vtepSlot = vxlan.slot();
+        tunnelPort = vxlan.tunnelPort();
 
         arena = Arena.ofShared();
         headers = arena.allocate(flows * HEADER_STRIDE, 64);
@@ -623,7 +626,7 @@ public final class ClusterIpNode implements AutoCloseable
     public void close()
     {
         arena.close();
-        conntrack.close();
+        nodeGraph.close();
         pool.close();
         counters.close();
     }

@@ -20,8 +20,9 @@ import org.openjdk.jmh.runner.IterationType;
 import java.util.concurrent.TimeUnit;
 
 /**
- * The whole L3 graph ({@code CoreStages}, no Service or tunnel stages), pod to pod on one node, over vectors
- * of 256 frames of 64 or 1500 bytes. Scores are nanoseconds per packet; 1000 / score is Mpps on one core.
+ * Pod to pod on one node through the node's whole graph ({@code graph=node}) or the L3 stages alone
+ * ({@code graph=l3}, no Service or tunnel stages), over vectors of 256 frames of 64 or 1500 bytes. Scores are
+ * nanoseconds per packet; 1000 / score is Mpps on one core.
  *
  * <p>{@code forward}: re-arm a vector (allocate 256 buffers, copy the templates in, as an RX port would) and
  * run ethernet-input, ip4-input, ip4-lookup, ip4-rewrite and interface-output over it; the sink frees each
@@ -43,6 +44,14 @@ public class L3GraphBenchmark
     @Param({"64", "1500"})
     public int frameSize;
 
+    /**
+     * Which graph: {@code node}, the node's own graph from {@code NodeGraph} (what {@code ferry node} and
+     * {@code ferry replay} run: pod-to-pod also passes vxlan-bypass, nat44-in and nat44-new), or {@code l3}, the
+     * L3 stages alone from the same assembly (the figure the README quoted before the one-graph change).
+     */
+    @Param({"node", "l3"})
+    public String graph;
+
     private PodToPodNode node;
     private boolean marked;
 
@@ -50,7 +59,7 @@ public class L3GraphBenchmark
     @Setup(Level.Trial)
     public void setUp()
     {
-        node = new PodToPodNode(frameSize);
+        node = new PodToPodNode(frameSize, "node".equals(graph));
     }
 
     /**

@@ -7,26 +7,30 @@ import dev.ferry.core.PacketPool;
 import dev.ferry.core.PacketVector;
 import dev.ferry.core.Ports;
 import dev.ferry.core.TxSink;
+import dev.ferry.core.graph.GraphAssembly;
 import dev.ferry.core.header.EthernetHeader;
 import dev.ferry.core.header.Ip4Header;
 import dev.ferry.core.header.UdpHeader;
 import dev.ferry.core.packet.FrameBuilder;
 import dev.ferry.core.route.Ip4;
 import dev.ferry.core.route.Ip4Prefix;
-import dev.ferry.core.stage.CoreStages;
 import dev.ferry.core.stage.EthernetInput;
 import dev.ferry.core.tables.NodeTables;
 import dev.ferry.core.tables.TablesPublisher;
+import dev.ferry.node.NodeConfig;
+import dev.ferry.node.NodeGraph;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 
 /**
- * A benchmark node: one node with {@link #PODS} local pods, its hand-built {@link NodeTables}, the whole
- * {@code CoreStages} graph, and {@link PacketVector#CAPACITY} frame templates of pod-to-pod UDP traffic.
+ * A benchmark node: one node with {@link #PODS} local pods, its hand-built {@link NodeTables}, the node's graph
+ * ({@link NodeGraph}, or the L3 stages alone from the same {@link GraphAssembly}), and
+ * {@link PacketVector#CAPACITY} frame templates of pod-to-pod UDP traffic.
  *
  * <pre>
  *   templates (off-heap) ──rearm: allocate + copy──► pool buffers ──input──► ethernet-input ─► ip4-input
@@ -50,6 +54,8 @@ public final class PodToPodNode implements AutoCloseable
     public static final long GATEWAY_MAC = Ip4.parseMac("0a:58:0a:f4:01:01");
     /** Underlay MTU; pods get 50 bytes less. */
     public static final int UNDERLAY_MTU = 1550;
+    /** This node's underlay address. */
+    public static final int NODE_IP = Ip4.parse("192.168.1.10");
     /** Smallest frame: Ethernet + IPv4 + UDP headers. */
     public static final int MIN_FRAME = EthernetHeader.LENGTH + Ip4Header.MIN_LENGTH + UdpHeader.LENGTH;
 
@@ -60,6 +66,7 @@ public final class PodToPodNode implements AutoCloseable
     private final Counters counters;
     private final Ports ports;
     private final TablesPublisher publisher;
+    private final NodeGraph node;
     private final Graph graph;
     private final FreeingSink sink;
     private final int entry;
@@ -71,11 +78,22 @@ public final class PodToPodNode implements AutoCloseable
     private List<Graph.RuntimeRow> runtimeMark = List.of();
 
     /**
-     * Builds the node, its tables, its graph and the frame templates.
+     * Builds the node with the node's own graph ({@link NodeGraph}).
      *
      * @param frameSize Ethernet frame length in bytes (no FCS), from {@link #MIN_FRAME} to 1514.
      */
     public PodToPodNode(final int frameSize)
+    {
+        this(frameSize, true);
+    }
+
+    /**
+     * Builds the node, its tables, its graph and the frame templates.
+     *
+     * @param frameSize Ethernet frame length in bytes (no FCS), from {@link #MIN_FRAME} to 1514.
+     * @param nodeGraph the node's own graph (true), or the L3 stages alone from the same assembly (false).
+     */
+    public PodToPodNode(final int frameSize, final boolean nodeGraph)
     {
         if (frameSize < MIN_FRAME || frameSize > UNDERLAY_MTU - 50 + EthernetHeader.LENGTH)
         {
@@ -92,14 +110,28 @@ public final class PodToPodNode implements AutoCloseable
             ports.add(name, Ports.Kind.POD, GATEWAY_MAC);
             pods.add(new NodeTables.PodInfo("bench", name, podIp(p), Ip4.podMac(podIp(p)), name));
         }
-        ports.add("uplink", Ports.Kind.UPLINK, Ip4.parseMac("02:00:c0:a8:01:0a"));
+        final int host = NodeGraph.registerHost(ports, "ferry0", GATEWAY_MAC, Ip4.podMac(NODE_IP));
+        NodeGraph.registerUplink(ports, "uplink", Ip4.parseMac("02:00:c0:a8:01:0a"));
         publisher = new TablesPublisher(ports, false);
-        publisher.publish(tables());
         sink = new FreeingSink(pool);
         final ManualClock clock = new ManualClock(1_700_000_000_000_000_000L);
-        final Graph.Builder b = Graph.builder(pool, counters, clock, ports);
-        CoreStages.addTo(b, pool, ports, publisher.ref(), clock, List.of(), List.of(), false);
-        graph = b.sink(sink).build();
+        final NodeTables tables = tables();
+        if (nodeGraph)
+        {
+            // the node's own graph (ferry node in packet mode, ferry replay): pod-to-pod traffic also passes
+            // vxlan-bypass, nat44-in and nat44-new, untracked
+            node = NodeGraph.builder(NodeConfig.defaults("bench", Path.of("bench.sock"), "uplink"), pool, counters,
+                clock, ports, publisher, publisher.ref()).sink(sink).hostPort(host).build();
+            graph = node.graph();
+            node.beforePublish(tables);
+        }
+        else
+        {
+            // the same assembly with no features: the L3 stages alone
+            node = null;
+            graph = GraphAssembly.of(pool, counters, clock, ports, publisher, publisher.ref()).sink(sink).build();
+        }
+        publisher.publish(tables);
         entry = graph.indexOf(EthernetInput.NAME);
 
         arena = Arena.ofShared();
@@ -358,6 +390,10 @@ public final class PodToPodNode implements AutoCloseable
     public void close()
     {
         arena.close();
+        if (node != null)
+        {
+            node.close();
+        }
         pool.close();
         counters.close();
     }

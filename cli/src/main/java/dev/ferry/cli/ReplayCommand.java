@@ -100,8 +100,7 @@ public final class ReplayCommand implements Callable<Integer>
                 default -> throw new picocli.CommandLine.ParameterException(spec.commandLine(),
                     "--lb must be random or maglev, not '" + lb + "'");
             };
-            try (Features features = Features.forReplay(tables, balancing);
-                ReplayEngine engine = new ReplayEngine(tables, features.factory(), output, sampled, 0))
+            try (ReplayEngine engine = new ReplayEngine(tables, balancing, output, sampled, 0))
             {
                 try
                 {
@@ -120,9 +119,9 @@ public final class ReplayCommand implements Callable<Integer>
                 {
                     o.println();
                     o.println("Services:");
-                    o.print(features.showServices());
+                    engine.nodeGraph().show("services").forEach(o::println);
                 }
-                for (final String line : features.drainLog())
+                for (final String line : engine.nodeGraph().drainLog())
                 {
                     spec.commandLine().getErr().println("ferry replay: " + line);
                 }
@@ -130,7 +129,11 @@ public final class ReplayCommand implements Callable<Integer>
                 {
                     try (java.io.Writer w = java.nio.file.Files.newBufferedWriter(conntrackDump))
                     {
-                        features.dumpConntrack(w);
+                        for (final String line : engine.nodeGraph().show("conntrack"))
+                        {
+                            w.write(line);
+                            w.write('\n');
+                        }
                     }
                     o.println("conntrack table written to " + conntrackDump);
                 }

@@ -59,7 +59,6 @@ class ReplayServicesTest
     {
         final Path pcap = tmp.resolve("out.pcap");
         final PcapWriter writer;
-        final Features features;
         final ReplayEngine engine;
         final List<String> ports = new ArrayList<>();
         final List<byte[]> frames = new ArrayList<>();
@@ -70,8 +69,7 @@ class ReplayServicesTest
             final NodeTables tables = NodeTablesCompiler.compile(ManifestLoader.load(CLUSTER, n -> { }), "node-a",
                 1);
             writer = PcapWriter.create(pcap);
-            features = Features.forReplay(tables, Nat.Balancing.RANDOM);
-            engine = new ReplayEngine(tables, features.factory(), (ns, port, mem, off, len) ->
+            engine = new ReplayEngine(tables, Nat.Balancing.RANDOM, (ns, port, mem, off, len) ->
             {
                 writer.write(ns, mem, off, len);
                 ports.add(port);
@@ -111,7 +109,6 @@ class ReplayServicesTest
         public void close() throws IOException
         {
             engine.close();
-            features.close();
             writer.close();
         }
     }

@@ -483,7 +483,6 @@ class ServicesUpdateUnderTrafficTest
     static final class Traffic implements AutoCloseable
     {
         final SplittableRandom rnd = new SplittableRandom(7);
-        final Features features;
         final ReplayEngine engine;
         final List<byte[]> out = new ArrayList<>();
         final List<String> outPorts = new ArrayList<>();
@@ -504,8 +503,7 @@ class ServicesUpdateUnderTrafficTest
 
         Traffic(final Step initial, final Nat.Balancing balancing)
         {
-            features = Features.forReplay(initial.tables(), balancing);
-            engine = new ReplayEngine(initial.tables(), features.factory(), (t, port, mem, off, len) ->
+            engine = new ReplayEngine(initial.tables(), balancing, (t, port, mem, off, len) ->
             {
                 outPorts.add(port);
                 out.add(mem.asSlice(off, len).toArray(java.lang.foreign.ValueLayout.JAVA_BYTE));
@@ -524,7 +522,7 @@ class ServicesUpdateUnderTrafficTest
         /** Publishes a change (between graph runs, on this thread) and updates what flows may expect. */
         void publish(final Step step)
         {
-            engine.publisher().publish(step.tables());
+            engine.publish(step.tables());
             swaps++;
             view = View.of(step);
             for (final Flow f : active)
@@ -902,7 +900,6 @@ class ServicesUpdateUnderTrafficTest
         public void close()
         {
             engine.close();
-            features.close();
         }
     }
 

@@ -2,10 +2,10 @@ package dev.ferry.core;
 
 import dev.ferry.core.header.EthernetHeader;
 import dev.ferry.core.header.Ip4Header;
+import dev.ferry.core.graph.GraphAssembly;
 import dev.ferry.core.packet.FrameBuilder;
 import dev.ferry.core.route.Ip4;
 import dev.ferry.core.route.Ip4Prefix;
-import dev.ferry.core.stage.CoreStages;
 import dev.ferry.core.stage.EthernetInput;
 import dev.ferry.core.tables.NodeTables;
 import dev.ferry.core.tables.TablesPublisher;
@@ -62,10 +62,8 @@ class GraphAllocationTest
         publisher.publish(new NodeTables(1, node, NodeTables.ClusterSettings.defaults(), pods, List.of(), List.of(),
             Map.of()));
         final ManualClock clock = new ManualClock(1L);
-        final Graph.Builder b = Graph.builder(pool, counters, clock, ports);
-        CoreStages.addTo(b, pool, ports, publisher.ref(), clock, List.of(), List.of(), false);
         sink = new CheckingSink();
-        graph = b.sink(sink).build();
+        graph = GraphAssembly.of(pool, counters, clock, ports, publisher, publisher.ref()).sink(sink).build();
         entry = graph.indexOf(EthernetInput.NAME);
         for (int i = 0; i < VECTOR; i++)
         {

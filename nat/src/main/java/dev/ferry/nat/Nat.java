@@ -5,6 +5,7 @@ import dev.ferry.core.Clock;
 import dev.ferry.core.Counters;
 import dev.ferry.core.PacketPool;
 import dev.ferry.core.Stage;
+import dev.ferry.core.StageInfo;
 import dev.ferry.core.route.Ip4;
 import dev.ferry.core.tables.Snapshot;
 import dev.ferry.core.tables.TablesPublisher;
@@ -28,7 +29,7 @@ import java.util.List;
  *               nat44-new ─(Service: choose endpoint, DNAT, masquerade? SNAT)─────► ip4-lookup
  *                  └──────(no endpoint: REJECT) ──► icmp-error ──► ip4-lookup
  *
- *  CoreStages.addTo(builder, pool, ports, publisher.ref(), clock, nat.stages(), tunnelStages, host)
+ *  the node's Services feature hands nat.stages() to GraphAssembly as its before-lookup stages
  * </pre>
  *
  * <p>Mutable state (flow table, affinity, port allocator, seeded random source) lives with the stages and
@@ -159,6 +160,17 @@ public final class Nat
     public List<Stage> stages()
     {
         return stages;
+    }
+
+    /**
+     * The names, next edges and drop reasons of {@link #stages()}, in the same order, known without building a
+     * NAT (a node wires its graph before the first tables size the conntrack table).
+     *
+     * @return nat44-in's and nat44-new's descriptions.
+     */
+    public static List<StageInfo> stageInfos()
+    {
+        return List.of(Nat44In.INFO, Nat44New.INFO);
     }
 
     /** @return this module's slot in {@link Snapshot#parts()}. */

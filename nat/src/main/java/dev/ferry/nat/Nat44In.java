@@ -4,6 +4,7 @@ import dev.ferry.core.DropReason;
 import dev.ferry.core.PacketPool;
 import dev.ferry.core.PacketVector;
 import dev.ferry.core.Stage;
+import dev.ferry.core.StageInfo;
 import dev.ferry.core.header.Checksum;
 import dev.ferry.core.header.IcmpHeader;
 import dev.ferry.core.header.Ip4Header;
@@ -34,6 +35,9 @@ import java.util.List;
 final class Nat44In implements Stage
 {
     static final String NAME = "nat44-in";
+    private static final List<Drop> DROPS = List.of(Drop.values());
+    /** Name, edges and drop reasons, known without building the stage. */
+    static final StageInfo INFO = new StageInfo(NAME, List.of(Ip4Lookup.NAME, Nat44New.NAME), DROPS);
     static final int NEXT_LOOKUP = 0;
     static final int NEXT_NEW = 1;
 
@@ -90,13 +94,13 @@ final class Nat44In implements Stage
     @Override
     public List<String> nextNames()
     {
-        return List.of(Ip4Lookup.NAME, Nat44New.NAME);
+        return INFO.nextNames();
     }
 
     @Override
     public List<Drop> dropReasons()
     {
-        return List.of(Drop.values());
+        return DROPS;
     }
 
     @Override

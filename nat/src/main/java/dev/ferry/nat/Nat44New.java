@@ -4,6 +4,7 @@ import dev.ferry.core.DropReason;
 import dev.ferry.core.PacketPool;
 import dev.ferry.core.PacketVector;
 import dev.ferry.core.Stage;
+import dev.ferry.core.StageInfo;
 import dev.ferry.core.header.IcmpHeader;
 import dev.ferry.core.header.Ip4Header;
 import dev.ferry.core.header.TcpHeader;
@@ -40,6 +41,9 @@ import java.util.List;
 final class Nat44New implements Stage
 {
     static final String NAME = "nat44-new";
+    private static final List<Drop> DROPS = List.of(Drop.values());
+    /** Name, edges and drop reasons, known without building the stage. */
+    static final StageInfo INFO = new StageInfo(NAME, List.of(Ip4Lookup.NAME, IcmpError.NAME), DROPS);
     static final int NEXT_LOOKUP = 0;
     static final int NEXT_ICMP_ERROR = 1;
 
@@ -115,13 +119,13 @@ final class Nat44New implements Stage
     @Override
     public List<String> nextNames()
     {
-        return List.of(Ip4Lookup.NAME, IcmpError.NAME);
+        return INFO.nextNames();
     }
 
     @Override
     public List<Drop> dropReasons()
     {
-        return List.of(Drop.values());
+        return DROPS;
     }
 
     @Override

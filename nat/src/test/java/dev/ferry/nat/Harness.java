@@ -7,7 +7,10 @@ import dev.ferry.core.Graph;
 import dev.ferry.core.ManualClock;
 import dev.ferry.core.PacketPool;
 import dev.ferry.core.Ports;
+import dev.ferry.core.Stage;
 import dev.ferry.core.TxSink;
+import dev.ferry.core.graph.GraphAssembly;
+import dev.ferry.core.graph.GraphFeature;
 import dev.ferry.core.header.IcmpHeader;
 import dev.ferry.core.header.Ip4Header;
 import dev.ferry.core.header.TcpHeader;
@@ -16,7 +19,6 @@ import dev.ferry.core.header.Wire;
 import dev.ferry.core.packet.FrameBuilder;
 import dev.ferry.core.route.Ip4;
 import dev.ferry.core.route.Ip4Prefix;
-import dev.ferry.core.stage.CoreStages;
 import dev.ferry.core.tables.NodeTables;
 import dev.ferry.core.tables.ServiceInfo;
 import dev.ferry.core.tables.Snapshot;
@@ -206,9 +208,21 @@ final class Harness implements AutoCloseable
             sent.add(new Out(ports.nameOf(pool.txPort(h)), pool.toArray(h)));
             pool.free(h);
         };
-        final Graph.Builder b = Graph.builder(pool, counters, clock, ports).sink(sink);
-        CoreStages.addTo(b, pool, ports, ref, clock, nat.stages(), List.of(), false);
-        graph = b.build();
+        // the one assembly, with the Services stages as the only feature
+        graph = GraphAssembly.of(pool, counters, clock, ports, publisher, ref).sink(sink).feature(new GraphFeature()
+        {
+            @Override
+            public String name()
+            {
+                return "services";
+            }
+
+            @Override
+            public List<Stage> beforeLookup(final Context c, final String next)
+            {
+                return nat.stages();
+            }
+        }).build();
         entry = graph.indexOf("ethernet-input");
     }
 

@@ -3,13 +3,14 @@ package dev.ferry.node;
 import dev.ferry.core.DropReason;
 import dev.ferry.core.PacketVector;
 import dev.ferry.core.Stage;
+import dev.ferry.core.StageInfo;
 
 import java.util.List;
 
 /**
  * A place in the graph for a stage that can only be built once the first tables are known (the Services' NAT
  * stages, whose conntrack table is sized by the cluster's settings). It takes its name, next edges and drop
- * reasons from a template of the same stage, so that the graph registers the right counters at build; once
+ * reasons from the stage's {@link StageInfo}, so that the graph registers the right counters at build; once
  * {@link #target(Stage)} is set, every vector goes to the real stage, which counts its drops under this name.
  *
  * <p>Until then (no tables were ever published, so nothing reaches it in practice) packets pass unchanged along
@@ -30,11 +31,11 @@ final class DeferredStage implements Stage
     // it acquired those tables, so the target's own fields are visible too
     private volatile Stage target;
 
-    DeferredStage(final Stage template, final int passNext)
+    DeferredStage(final StageInfo info, final int passNext)
     {
-        this.name = template.name();
-        this.nextNames = List.copyOf(template.nextNames());
-        this.dropReasons = List.copyOf(template.dropReasons());
+        this.name = info.name();
+        this.nextNames = info.nextNames();
+        this.dropReasons = info.dropReasons();
         this.passNext = passNext;
     }
 

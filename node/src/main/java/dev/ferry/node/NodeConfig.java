@@ -138,6 +138,16 @@ public record NodeConfig(
     }
 
     /**
+     * @param value the random seed (backend choice, port allocation).
+     * @return a copy with that seed.
+     */
+    public NodeConfig withSeed(final long value)
+    {
+        return new NodeConfig(nodeName, apiSocket, clusterDir, uplink, underlay, threading, poolSize, metricsPort,
+            podTapPrefix, hostTap, value);
+    }
+
+    /**
      * @param dir the cluster directory.
      * @return a copy with another cluster directory.
      */

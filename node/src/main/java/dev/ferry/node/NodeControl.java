@@ -20,6 +20,7 @@ import java.util.TreeMap;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.Executor;
+import java.util.function.Supplier;
 import java.util.logging.Logger;
 
 /**
@@ -45,7 +46,7 @@ final class NodeControl
     private final Map<String, PodAttachment> attachments = new LinkedHashMap<>();
     private final Map<Integer, String> keyByIp = new HashMap<>();
     private final AttachmentStore store;
-    private final List<NodeFeature> features;
+    private final Supplier<List<NodeFeature>> features;
     private final NodeMetrics metrics;
     // features' warnings (masquerade port exhaustion): 10 lines a minute at most
     private final LogLimiter featureLog = new LogLimiter(LOG, 10, 60_000_000_000L, System.nanoTime());
@@ -54,7 +55,7 @@ final class NodeControl
 
     NodeControl(final NodeConfig config, final TablesPublisher publisher, final Worker worker,
         final PortFactory portFactory, final Executor executor, final AttachmentStore store,
-        final List<NodeFeature> features, final NodeMetrics metrics)
+        final Supplier<List<NodeFeature>> features, final NodeMetrics metrics)
     {
         this.store = store;
         this.features = features;
@@ -74,7 +75,7 @@ final class NodeControl
     void housekeeping()
     {
         final long now = System.nanoTime();
-        for (final NodeFeature f : features)
+        for (final NodeFeature f : features.get())
         {
             for (final String line : f.drainLog())
             {
@@ -128,7 +129,7 @@ final class NodeControl
                 + "' is not this node ('" + config.nodeName() + "')");
         }
         NodeTablesJson.validate(tables, "tables");
-        for (final NodeFeature f : features)
+        for (final NodeFeature f : features.get())
         {
             f.beforePublish(tables);
         }

@@ -2,15 +2,12 @@ package dev.ferry.node;
 
 import dev.ferry.core.Clock;
 import dev.ferry.core.Counters;
-import dev.ferry.core.Graph;
 import dev.ferry.core.PacketPool;
 import dev.ferry.core.Ports;
-import dev.ferry.core.Stage;
-import dev.ferry.core.stage.CoreStages;
-import dev.ferry.core.stage.EthernetInput;
-import dev.ferry.core.stage.Ip4Lookup;
+import dev.ferry.core.StageInfo;
 import dev.ferry.core.tables.NodeTables;
 import dev.ferry.core.tables.TablesPublisher;
+import dev.ferry.nat.Nat;
 import dev.ferry.node.metrics.MetricsServer;
 import dev.ferry.node.metrics.NodeMetrics;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
@@ -27,6 +24,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
+import java.util.concurrent.Executor;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.function.Function;
@@ -60,7 +58,9 @@ public final class NodeDaemon implements AutoCloseable
 
     private final NodeConfig config;
     private final PortFactory portFactory;
-    private final List<NodeFeature> features;
+    private final List<NodeFeature> extraFeatures;
+    private final Nat.Balancing balancing;
+    private volatile NodeGraph nodeGraph;
     private final Clock clock;
     private final NodeTables initialTables;
     private final PacketPool pool;
@@ -82,20 +82,19 @@ public final class NodeDaemon implements AutoCloseable
     {
         this.config = b.config;
         this.portFactory = b.portFactory;
-        final List<NodeFeature> sorted = new ArrayList<>(b.features);
-        sorted.sort(java.util.Comparator.comparingInt(NodeFeature::order));
-        this.features = List.copyOf(sorted);
+        this.extraFeatures = List.copyOf(b.features);
+        this.balancing = b.balancing;
         this.clock = b.clock;
         this.initialTables = b.initialTables;
         this.pool = new PacketPool(config.poolSize());
         this.counters = Counters.inMemory(65536);
         this.publisher = new TablesPublisher(ports, false);
-        this.worker = new Worker(pool, counters, clock, ports, features, publisher.ref());
+        this.worker = new Worker(pool, counters, clock, ports, publisher.ref());
         this.api = new ApiAgent(config.apiSocket());
         this.store = new AttachmentStore(config.apiSocket().resolveSibling("attachments.json"));
         this.metrics = new NodeMetrics(counters, this::generation);
-        this.control = new NodeControl(config, publisher, worker, portFactory, api::execute, store, features,
-            metrics);
+        this.control = new NodeControl(config, publisher, worker, portFactory, api::execute, store,
+            this::features, metrics);
         final ApiProtocol protocol = new ApiProtocol(control);
         api.handler(protocol::handle);
         api.every(Duration.ofSeconds(1), control::housekeeping);
@@ -143,56 +142,30 @@ public final class NodeDaemon implements AutoCloseable
                 // ports are numbered densely: nothing else adds ports before the API is bound
                 final NodePort up = portFactory.openUplink(config.uplink(), context(ports.size()));
                 opened.add(up);
-                ids.add(ports.add(up.name(), up.kind(), up.mac()).id());
+                ids.add(NodeGraph.registerUplink(ports, up.name(), up.mac()));
             }
             final NodePort host = portFactory.openHostTap(config.hostTap(), context(ports.size()));
             opened.add(host);
-            ids.add(ports.add(host.name(), host.kind(), host.mac()).id());
-            ports.peerMac(ids.get(ids.size() - 1), host.peerMac());
-            final List<Stage> before = new ArrayList<>();
-            final List<Stage> after = new ArrayList<>();
-            final NodeFeature.Context ctx = new NodeFeature.Context(pool, ports, publisher, worker.pinned(), clock,
-                counters, config.seed(), config, task -> worker.submit(w ->
-                {
-                    task.run();
-                    return null;
-                }));
-            // the last feature's stages lead to ip4-lookup, each earlier one's to the first stage of the next
-            String next = Ip4Lookup.NAME;
-            for (int i = features.size() - 1; i >= 0; i--)
-            {
-                final List<Stage> stages = features.get(i).beforeLookup(ctx, next);
-                before.addAll(0, stages);
-                if (!stages.isEmpty())
-                {
-                    next = stages.get(0).name();
-                }
-            }
-            for (final NodeFeature f : features)
-            {
-                after.addAll(f.afterLookup(ctx));
-            }
-            after.add(new HostOutput(pool, ports.idOf(host.name()), host.mac(), host.peerMac()));
-            final Graph.Builder gb = Graph.builder(pool, counters, clock, ports).sink(worker);
-            if (config.underlay() == UnderlayMode.PACKET)
-            {
-                final Neighbours neighbours = new Neighbours();
-                neighbours.bind(pool, ports, worker.pinned(), worker, counters,
-                    learned -> api.execute(() -> control.learned(learned)));
-                publisher.onNeighbourMiss(neighbours::want);
-                worker.neighbours(neighbours);
-                gb.add(neighbours.learnStage());
-            }
-            final Graph graph = CoreStages.addTo(gb, pool, ports, worker.pinned(), clock, before, after, true)
-                .build();
-            worker.graph(graph, graph.indexOf(EthernetInput.NAME));
+            ids.add(NodeGraph.registerHost(ports, host.name(), host.mac(), host.peerMac()));
+            final NodeGraph.Builder gb = NodeGraph.builder(config, pool, counters, clock, ports, publisher,
+                worker.pinned()).sink(worker).balancing(balancing).hostPort(ids.get(ids.size() - 1))
+                .onLearned(learned -> api.execute(() -> control.learned(learned)));
+            extraFeatures.forEach(gb::feature);
+            final NodeGraph built = gb.build();
+            worker.graph(built);
+            nodeGraph = built;
             for (int i = 0; i < opened.size(); i++)
             {
                 worker.attach(ids.get(i), opened.get(i));
             }
-            for (final NodeFeature f : features)
+            final Executor onWorker = task -> worker.submit(w ->
             {
-                for (final NodePort p : f.ports(ctx))
+                task.run();
+                return null;
+            });
+            for (final NodeFeature f : built.features())
+            {
+                for (final NodePort p : f.ports(built.context(), onWorker))
                 {
                     worker.attach(ports.add(p.name(), p.kind(), p.mac()).id(), p);
                 }
@@ -249,6 +222,13 @@ public final class NodeDaemon implements AutoCloseable
             .toLowerCase(java.util.Locale.ROOT) + " threading, " + ports.size() + " ports, API on "
             + config.apiSocket() + (metricsServer == null ? "" : ", metrics on " + MetricsServer.LOOPBACK + ":"
             + metricsServer.port()) + ", tables generation " + control.generation());
+    }
+
+    /** @return the features of the node's graph, none before it is built. */
+    private List<NodeFeature> features()
+    {
+        final NodeGraph g = nodeGraph;
+        return g == null ? List.of() : g.features();
     }
 
     private PortContext context(final int id)
@@ -323,9 +303,10 @@ public final class NodeDaemon implements AutoCloseable
         {
             idle.close();
         }
-        for (final NodeFeature f : features)
+        final NodeGraph g = nodeGraph;
+        if (g != null)
         {
-            f.close();
+            g.close();
         }
         final long leaked = worker.leakedBuffers();
         if (leaked > 0)
@@ -467,6 +448,23 @@ public final class NodeDaemon implements AutoCloseable
         return metrics;
     }
 
+    /**
+     * The node's graph as the worker runs it: each stage's name, next edges and drop reasons, in order.
+     *
+     * @return the stages; empty before {@link #start()}.
+     */
+    public List<StageInfo> graphStages()
+    {
+        final NodeGraph g = nodeGraph;
+        return g == null ? List.of() : g.graph().stages().stream().map(StageInfo::of).toList();
+    }
+
+    /** @return the node's ports as registered so far (uplink, host TAP, tunnel, pods). */
+    public List<Ports.Port> portList()
+    {
+        return ports.all();
+    }
+
     /** @return the configuration. */
     public NodeConfig config()
     {
@@ -498,6 +496,7 @@ public final class NodeDaemon implements AutoCloseable
         private final NodeConfig config;
         private PortFactory portFactory;
         private final List<NodeFeature> features = new ArrayList<>();
+        private Nat.Balancing balancing = Nat.Balancing.RANDOM;
         private Clock clock = Clock.system();
         private NodeTables initialTables;
 
@@ -517,12 +516,22 @@ public final class NodeDaemon implements AutoCloseable
         }
 
         /**
-         * @param feature a feature module to wire in.
+         * @param feature a further feature, wired in besides the node's own (tests).
          * @return this.
          */
         public Builder feature(final NodeFeature feature)
         {
             features.add(feature);
+            return this;
+        }
+
+        /**
+         * @param choice how Services pick an endpoint (default random).
+         * @return this.
+         */
+        public Builder balancing(final Nat.Balancing choice)
+        {
+            this.balancing = choice;
             return this;
         }
 

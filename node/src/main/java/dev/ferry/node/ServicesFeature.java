@@ -5,9 +5,9 @@ import dev.ferry.conntrack.ConntrackStats;
 import dev.ferry.conntrack.ConntrackTable;
 import dev.ferry.core.Counters;
 import dev.ferry.core.Stage;
+import dev.ferry.core.StageInfo;
 import dev.ferry.core.tables.InvalidTablesException;
 import dev.ferry.core.tables.NodeTables;
-import dev.ferry.core.tables.TablesPublisher;
 import dev.ferry.nat.Nat;
 import dev.ferry.node.metrics.NodeMetrics;
 
@@ -26,7 +26,7 @@ import java.util.logging.Logger;
  * cycle.
  *
  * <pre>
- *   graph build:  nat44-in, nat44-new = DeferredStage (names, edges, drop reasons from a template NAT)
+ *   graph build:  nat44-in, nat44-new = DeferredStage (names, edges, drop reasons from Nat.stageInfos())
  *   first tables: ConntrackConfig.fromSettings(tables.cluster().conntrack()) ─► ConntrackTable ─► Nat.create
  *                 ─► the deferred stages take the real ones ─► the tables are published
  *   later tables: same settings → nothing; other settings → a warning: they apply at the node's next start
@@ -46,17 +46,18 @@ import java.util.logging.Logger;
  * <p>Masquerade port exhaustion is logged by the node ({@link #drainLog()}, rate limited); the NAT module's own
  * copy of those lines is turned down to SEVERE so that they are not logged twice.
  *
- * <p>Registered through {@link java.util.ServiceLoader}; {@code ferry node} finds it on the class path.
+ * <p>{@link NodeGraph} wires it into every node and replay graph.
  */
 public final class ServicesFeature implements NodeFeature
 {
     private static final Logger LOG = Logger.getLogger("dev.ferry.node");
     // held so that its level stays set (java.util.logging keeps loggers weakly)
     private static final Logger NAT_LOG = Logger.getLogger(Nat.class.getName());
-    private static final int TEMPLATE_CAPACITY = 16;
     private static final String[] STATS = {"found", "inserted", "deleted", "early-drop", "drop", "search-miss",
         "invalid", "insert-failed"};
 
+    private final Nat.Balancing balancing;
+    private final long seed;
     private Context context;
     private final List<DeferredStage> stages = new ArrayList<>();
     // set by the control thread at the first tables, read by the worker (sweep, show) and the control thread
@@ -67,6 +68,16 @@ public final class ServicesFeature implements NodeFeature
     private int entriesCounter;
     private int capacityCounter;
     private final int[] statsCounters = new int[STATS.length];
+
+    /**
+     * @param balancing how a new connection picks its endpoint.
+     * @param seed      seed of the random choices (backend, port allocation).
+     */
+    public ServicesFeature(final Nat.Balancing balancing, final long seed)
+    {
+        this.balancing = balancing;
+        this.seed = seed;
+    }
 
     @Override
     public String name()
@@ -87,17 +98,11 @@ public final class ServicesFeature implements NodeFeature
         this.context = c;
         this.counters = c.counters();
         NAT_LOG.setLevel(Level.SEVERE);
-        // a throwaway NAT on a publisher of its own gives the stages' names, edges and drop reasons; the real
-        // one waits for the cluster's conntrack settings in the first tables
-        try (ConntrackTable tiny = new ConntrackTable(ConntrackConfig.builder().capacity(1).build(), c.clock()))
+        // the real NAT waits for the cluster's conntrack settings in the first tables; edge 0 of both stages is
+        // ip4-lookup
+        for (final StageInfo info : Nat.stageInfos())
         {
-            final Nat template = Nat.create(c.pool(), new TablesPublisher(c.ports(), false), c.clock(), counters,
-                new Nat.Options(Nat.Balancing.RANDOM, c.seed(), TEMPLATE_CAPACITY, TEMPLATE_CAPACITY), tiny);
-            for (final Stage s : template.stages())
-            {
-                // edge 0 of both NAT stages is ip4-lookup
-                stages.add(new DeferredStage(s, 0));
-            }
+            stages.add(new DeferredStage(info, 0));
         }
         entriesCounter = counters.register(NodeMetrics.CONNTRACK_ENTRIES);
         capacityCounter = counters.register(NodeMetrics.CONNTRACK_CAPACITY);
@@ -140,7 +145,7 @@ public final class ServicesFeature implements NodeFeature
         final ConntrackTable table = new ConntrackTable(config, c.clock());
         // the worker's pinned reference: the NAT stages see the same snapshot as the rest of the graph run
         final Nat n = Nat.create(c.pool(), c.publisher(), c.tables(), c.clock(), counters,
-            Nat.Options.defaults(c.seed()), table);
+            Nat.Options.defaults(seed).balancing(balancing), table);
         final List<Stage> real = n.stages();
         for (int i = 0; i < stages.size(); i++)
         {
@@ -150,6 +155,18 @@ public final class ServicesFeature implements NodeFeature
         conntrack = table;
         LOG.info(() -> "conntrack table created from the cluster's settings: " + table.capacity() + " entries, TCP "
             + "established " + config.tcpEstablished() + " s, UDP " + config.udp() + "/" + config.udpStream() + " s");
+    }
+
+    /** @return the NAT, or null before the first tables. */
+    public Nat nat()
+    {
+        return nat;
+    }
+
+    /** @return the conntrack table, or null before the first tables. */
+    public ConntrackTable conntrack()
+    {
+        return conntrack;
     }
 
     @Override

@@ -10,6 +10,7 @@ import dev.ferry.vxlan.VxlanStages;
 import java.net.InetAddress;
 import java.net.UnknownHostException;
 import java.util.List;
+import java.util.concurrent.Executor;
 
 /**
  * VXLAN (module {@code vxlan}) wired into a node: {@code vxlan-bypass} first among the stages before ip4-lookup,
@@ -23,13 +24,22 @@ import java.util.List;
  *                public IP and the cluster's VXLAN port); datagrams enter the graph at vxlan-decap.
  * </pre>
  *
- * <p>Registered through {@link java.util.ServiceLoader}; {@code ferry node} finds it on the class path.
+ * <p>{@link NodeGraph} wires it into every node and replay graph.
  */
 public final class VxlanFeature implements NodeFeature
 {
-    private VxlanSettings settings;
+    private final VxlanSettings settings;
     private int slot;
     private int tunnelPort;
+
+    /**
+     * @param underlay how outer frames reach the underlay.
+     */
+    public VxlanFeature(final UnderlayMode underlay)
+    {
+        this.settings = VxlanSettings.defaults().withUnderlay(underlay == UnderlayMode.UDP
+            ? VxlanSettings.Underlay.SOCKET : VxlanSettings.Underlay.UPLINK);
+    }
 
     @Override
     public String name()
@@ -46,13 +56,27 @@ public final class VxlanFeature implements NodeFeature
     @Override
     public List<Stage> beforeLookup(final Context c, final String next)
     {
-        final VxlanSettings.Underlay mode = c.config().underlay() == UnderlayMode.UDP
-            ? VxlanSettings.Underlay.SOCKET : VxlanSettings.Underlay.UPLINK;
-        settings = VxlanSettings.defaults().withUnderlay(mode);
         slot = VxlanStages.register(c.publisher(), settings);
-        // promiscuous: the inner destination MAC is our VTEP MAC, which the tables may change
-        tunnelPort = c.ports().add(settings.tunnelPortName(), dev.ferry.core.Ports.Kind.TUNNEL, 0, true).id();
+        tunnelPort = VxlanStages.addTunnelPort(c.ports(), settings);
         return VxlanStages.serviceStages(c.pool(), c.tables(), slot, next);
+    }
+
+    /** @return the VXLAN settings. */
+    public VxlanSettings settings()
+    {
+        return settings;
+    }
+
+    /** @return the VTEP table's slot in the snapshot's parts (after the graph is built). */
+    public int slot()
+    {
+        return slot;
+    }
+
+    /** @return the tunnel port's id (after the graph is built). */
+    public int tunnelPort()
+    {
+        return tunnelPort;
     }
 
     @Override
@@ -62,23 +86,23 @@ public final class VxlanFeature implements NodeFeature
     }
 
     @Override
-    public List<NodePort> ports(final Context c)
+    public List<NodePort> ports(final Context c, final Executor onWorker)
     {
         if (settings.underlay() != VxlanSettings.Underlay.SOCKET)
         {
             return List.of();
         }
         final UdpTunnelPort port = new UdpTunnelPort(settings.tunnelPortName(), tunnelPort, c.pool(), c.counters());
-        c.publisher().onPublish(s -> bindTo(c, port, s));
+        c.publisher().onPublish(s -> bindTo(onWorker, port, s));
         final Snapshot current = c.publisher().current();
         if (current != null)
         {
-            bindTo(c, port, current);
+            bindTo(onWorker, port, current);
         }
         return List.of(port);
     }
 
-    private static void bindTo(final Context c, final UdpTunnelPort port, final Snapshot s)
+    private static void bindTo(final Executor onWorker, final UdpTunnelPort port, final Snapshot s)
     {
         final NodeTables t = s.tables();
         final int ip = t.node().publicIp();
@@ -96,6 +120,6 @@ public final class VxlanFeature implements NodeFeature
         {
             return;
         }
-        c.onWorker().execute(() -> port.open(address, udp));
+        onWorker.execute(() -> port.open(address, udp));
     }
 }

@@ -76,7 +76,7 @@ final class Worker implements Agent, TxSink
     private final Counters counters;
     private final Clock clock;
     private final Ports ports;
-    private final List<NodeFeature> features;
+    private List<NodeFeature> features = List.of();
     // control-plane rate: a lock-free linked queue (its nodes are allocated by the control side on offer);
     // Agrona's array queues need jdk.internal.misc exported, which a plain `java -jar` does not do
     private final ConcurrentLinkedQueue<Command<?>> commands = new ConcurrentLinkedQueue<>();
@@ -99,19 +99,17 @@ final class Worker implements Agent, TxSink
     private long portsVersion;
     private Neighbours neighbours;
     private long cycles;
-    private final NodeFeature[] featureArray;
+    private NodeFeature[] featureArray = new NodeFeature[0];
     private long leakedBuffers = -1;
 
     Worker(final PacketPool pool, final Counters counters, final Clock clock, final Ports ports,
-        final List<NodeFeature> features, final TablesRef<Snapshot> published)
+        final TablesRef<Snapshot> published)
     {
         this.published = published;
         this.pool = pool;
         this.counters = counters;
         this.clock = clock;
         this.ports = ports;
-        this.features = List.copyOf(features);
-        this.featureArray = features.toArray(new NodeFeature[0]);
         this.portDownCounter = counters.register("node/drop/" + NodeDrop.PORT_DOWN.counterName());
         this.poolInUseCounter = counters.register(NodeMetrics.POOL_IN_USE);
         this.poolFailuresCounter = counters.register(NodeMetrics.POOL_ALLOCATION_FAILURES);
@@ -130,16 +128,19 @@ final class Worker implements Agent, TxSink
         return pinned;
     }
 
-    /** Packet mode: the worker sends the ARP requests of underlay neighbour resolution. */
-    void neighbours(final Neighbours n)
+    /**
+     * Takes the node's graph (before the worker runs): the graph, its entry, the features' upkeep and packet
+     * mode's neighbour resolution.
+     *
+     * @param g the graph from {@link NodeGraph}.
+     */
+    void graph(final NodeGraph g)
     {
-        this.neighbours = n;
-    }
-
-    void graph(final Graph g, final int entryStage)
-    {
-        this.graph = g;
-        this.entry = entryStage;
+        this.graph = g.graph();
+        this.entry = g.entry();
+        this.features = g.features();
+        this.featureArray = features.toArray(new NodeFeature[0]);
+        this.neighbours = g.neighbours();
     }
 
     @Override

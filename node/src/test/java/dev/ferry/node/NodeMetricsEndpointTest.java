@@ -78,7 +78,7 @@ class NodeMetricsEndpointTest
     @EnumSource(ThreadingMode.class)
     void shouldServeHealthAndCountersOfARunningNode(final ThreadingMode mode) throws Exception
     {
-        try (NodeFixture node = new NodeFixture(dir, mode, null, 0, new ServicesFeature()))
+        try (NodeFixture node = new NodeFixture(dir, mode, null, 0))
         {
             assertThat(node.daemon.metricsPort()).as("bound port").isPositive();
             final HttpResponse<String> before = get(node, "/healthz");
@@ -148,8 +148,7 @@ class NodeMetricsEndpointTest
     @Test
     void shouldKeepTheConntrackTableOfTheFirstTablesAndRefuseBadSettings() throws Exception
     {
-        try (NodeFixture node = new NodeFixture(dir, ThreadingMode.SHARED, withService(1, Map.of("max", 2048L)), 0,
-            new ServicesFeature()))
+        try (NodeFixture node = new NodeFixture(dir, ThreadingMode.SHARED, withService(1, Map.of("max", 2048L)), 0))
         {
             assertThat(get(node, "/healthz").statusCode()).as("initial tables count as applied").isEqualTo(200);
             assertThat(node.daemon.push(withService(2, Map.of("max", 8192L))).get())

@@ -17,8 +17,9 @@ import java.util.List;
  * sends unfragmented UDP packets addressed to our VTEP address and the VXLAN port to {@code vxlan-decap}.
  * Everything else goes on to the stage named in the constructor (the first NAT stage, or {@code ip4-lookup}).
  *
- * <p>Wiring: pass it first in {@code CoreStages.addTo}'s {@code serviceStages}; ip4-input's one next edge then
- * names it. Input: validated IPv4 packets. Next edges: {@code vxlan-decap}, the continue stage. No drops.
+ * <p>Wiring: the first before-lookup stage of {@code GraphAssembly} (the VXLAN feature has the lowest order);
+ * ip4-input's one next edge then names it. Input: validated IPv4 packets. Next edges: {@code vxlan-decap}, the
+ * continue stage. No drops.
  */
 public final class VxlanBypass implements Stage
 {

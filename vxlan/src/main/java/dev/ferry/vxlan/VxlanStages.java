@@ -10,7 +10,7 @@ import dev.ferry.core.tables.TablesRef;
 import java.util.List;
 
 /**
- * Wires the VXLAN stages into a node graph built by {@code CoreStages.addTo}.
+ * The VXLAN stages, for the node's VXLAN feature to hand to {@code GraphAssembly}.
  *
  * <pre>
  *  ethernet-input ─► ip4-input ─► vxlan-bypass ─┬─► [nat ...] ─► ip4-lookup ─► vxlan-encap ─► interface-output
@@ -20,10 +20,10 @@ import java.util.List;
  *
  * <pre>{@code
  *  int slot = VtepTable.register(publisher, settings);          // before the first publish
- *  int tunnel = VxlanStages.addTunnelPort(ports, settings, vtepMac);
- *  CoreStages.addTo(b, pool, ports, ref, clock,
- *      VxlanStages.serviceStages(pool, ref, slot, Ip4Lookup.NAME),   // then the NAT stages, if any
- *      VxlanStages.tunnelStages(pool, ref, slot, settings, tunnel), false);
+ *  int tunnel = VxlanStages.addTunnelPort(ports, settings);
+ *  // a GraphFeature's beforeLookup(context, next) and afterLookup(context):
+ *  VxlanStages.serviceStages(pool, ref, slot, next);                  // next: the NAT stages, or ip4-lookup
+ *  VxlanStages.tunnelStages(pool, ref, slot, settings, tunnel);
  * }</pre>
  */
 public final class VxlanStages
@@ -33,17 +33,18 @@ public final class VxlanStages
     }
 
     /**
-     * Adds the tunnel port ({@code flannel.1}, kind TUNNEL): decapsulated frames are received on it, so its MAC
-     * is our VTEP MAC; in socket mode encapsulated packets are transmitted on it.
+     * Adds the tunnel port ({@code flannel.1}, kind TUNNEL): decapsulated frames are received on it; in socket
+     * mode encapsulated packets are transmitted on it. It is promiscuous with no MAC of its own: the inner
+     * destination MAC is our VTEP MAC, which each table push may change, and vxlan-decap has already checked the
+     * outer frame (known VTEP, port, VNI).
      *
      * @param ports    the node's ports.
      * @param settings VXLAN settings (the port name).
-     * @param vtepMac  our VTEP MAC.
      * @return the tunnel port id.
      */
-    public static int addTunnelPort(final Ports ports, final VxlanSettings settings, final long vtepMac)
+    public static int addTunnelPort(final Ports ports, final VxlanSettings settings)
     {
-        return ports.add(settings.tunnelPortName(), Ports.Kind.TUNNEL, vtepMac).id();
+        return ports.add(settings.tunnelPortName(), Ports.Kind.TUNNEL, 0, true).id();
     }
 
     /**

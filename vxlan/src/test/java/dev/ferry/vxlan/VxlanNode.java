@@ -5,11 +5,12 @@ import dev.ferry.core.Graph;
 import dev.ferry.core.ManualClock;
 import dev.ferry.core.PacketPool;
 import dev.ferry.core.Ports;
+import dev.ferry.core.Stage;
 import dev.ferry.core.TxSink;
+import dev.ferry.core.graph.GraphAssembly;
+import dev.ferry.core.graph.GraphFeature;
 import dev.ferry.core.route.Ip4;
 import dev.ferry.core.route.Ip4Prefix;
-import dev.ferry.core.stage.CoreStages;
-import dev.ferry.core.stage.Ip4Lookup;
 import dev.ferry.core.tables.NodeTables;
 import dev.ferry.core.tables.TablesPublisher;
 
@@ -59,7 +60,7 @@ final class VxlanNode implements AutoCloseable
         final NodeTables.NodeInfo node = tables.node();
         podPort = ports.add(tables.pods().get(0).portName(), Ports.Kind.POD, node.gatewayMac()).id();
         uplink = ports.add("eth0", Ports.Kind.UPLINK, node.uplinkMac()).id();
-        tunnel = VxlanStages.addTunnelPort(ports, settings, node.vtepMac());
+        tunnel = VxlanStages.addTunnelPort(ports, settings);
         publisher = new TablesPublisher(ports, false);
         slot = VxlanStages.register(publisher, settings);
         publisher.publish(tables);
@@ -90,11 +91,28 @@ final class VxlanNode implements AutoCloseable
                 }
             }
         };
-        final Graph.Builder b = Graph.builder(pool, counters, clock, ports).sink(sink);
-        CoreStages.addTo(b, pool, ports, publisher.ref(), clock,
-            VxlanStages.serviceStages(pool, publisher.ref(), slot, Ip4Lookup.NAME),
-            VxlanStages.tunnelStages(pool, publisher.ref(), slot, settings, tunnel), false);
-        graph = b.build();
+        // the one assembly, with the VXLAN stages as the only feature
+        graph = GraphAssembly.of(pool, counters, clock, ports, publisher, publisher.ref()).sink(sink)
+            .feature(new GraphFeature()
+            {
+                @Override
+                public String name()
+                {
+                    return "vxlan";
+                }
+
+                @Override
+                public List<Stage> beforeLookup(final Context c, final String next)
+                {
+                    return VxlanStages.serviceStages(pool, publisher.ref(), slot, next);
+                }
+
+                @Override
+                public List<Stage> afterLookup(final Context c)
+                {
+                    return VxlanStages.tunnelStages(pool, publisher.ref(), slot, settings, tunnel);
+                }
+            }).build();
     }
 
     static VxlanNode of(final NodeTables tables, final VxlanSettings settings)

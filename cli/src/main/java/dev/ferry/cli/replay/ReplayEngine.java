@@ -12,25 +12,33 @@ import dev.ferry.core.TxSink;
 import dev.ferry.core.header.ArpHeader;
 import dev.ferry.core.header.EthernetHeader;
 import dev.ferry.core.header.Ip4Header;
-import dev.ferry.core.stage.CoreStages;
+import dev.ferry.core.route.Ip4;
 import dev.ferry.core.stage.EthernetInput;
 import dev.ferry.core.tables.NodeTables;
+import dev.ferry.core.tables.Snapshot;
 import dev.ferry.core.tables.TablesPublisher;
+import dev.ferry.core.tables.TablesRef;
+import dev.ferry.nat.Nat;
+import dev.ferry.node.NodeConfig;
+import dev.ferry.node.NodeGraph;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.lang.foreign.MemorySegment;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 
 /**
- * Runs captured frames through one node's full graph, deterministically: time comes from the frames'
- * timestamps, seeds are fixed, and frames are batched into vectors in capture order.
+ * Runs captured frames through one node's graph, the one {@link NodeGraph} builds for {@code ferry node} in packet
+ * mode, deterministically: time comes from the frames' timestamps, seeds are fixed, and frames are batched into
+ * vectors in capture order. Only the ports (captures) and the clock differ from a live node.
  *
  * <pre>
  *  frame ──► port of the pod whose IP is the source, else the uplink ──► graph ──► every TX, in order ──► output
+ *            (uplink frames enter at neighbour-learn, as on a node's AF_PACKET uplink)
  * </pre>
  */
 public final class ReplayEngine implements AutoCloseable
@@ -55,42 +63,25 @@ public final class ReplayEngine implements AutoCloseable
         void write(long epochNanos, String port, MemorySegment memory, long offset, int length) throws IOException;
     }
 
-    /**
-     * Optional stages from feature modules (Services, VXLAN), wired around the core stages.
-     *
-     * @param beforeLookup stages between ip4-input and ip4-lookup (first receives from ip4-input).
-     * @param afterLookup  stages after ip4-lookup (vxlan-encap, vxlan-decap ...).
-     */
-    public record Features(List<Stage> beforeLookup, List<Stage> afterLookup)
-    {
-        /** @return no feature stages: plain L3 forwarding. */
-        public static Features none()
-        {
-            return new Features(List.of(), List.of());
-        }
-    }
-
-    /** Builds the feature stages once pool, ports, publisher and clock exist. */
-    @FunctionalInterface
-    public interface FeatureFactory
-    {
-        /**
-         * @param engine the engine under construction (pool, ports, publisher, clock, counters).
-         * @return the feature stages.
-         */
-        Features create(ReplayEngine engine);
-    }
+    /** Name of the host TAP port in replay (what a node calls it by default). */
+    public static final String HOST = "ferry0";
+    /** Seed of the NAT's random choices in replay: fixed, so the same input gives the same output. */
+    public static final long REPLAY_SEED = 0x5eed_f0e7L;
 
     private final PacketPool pool = new PacketPool(4096);
     private final Counters counters = Counters.inMemory(65536);
     private final ManualClock clock;
     private final Ports ports = new Ports();
     private final TablesPublisher publisher;
+    private final TablesRef<Snapshot> pinned = new TablesRef<>(null);
+    private final NodeGraph nodeGraph;
     private final Graph graph;
     private final Output output;
     private final int entry;
+    private final int uplinkEntry;
     private final int uplink;
     private final Map<Integer, Integer> portByPodIp = new HashMap<>();
+    private final Map<Long, Integer> portByPodMac = new HashMap<>();
     private final int fateLimit;
     private final List<String> inputSummaries = new ArrayList<>();
     private final List<Long> inputTimes = new ArrayList<>();
@@ -99,27 +90,32 @@ public final class ReplayEngine implements AutoCloseable
     private long poolExhausted;
 
     /**
-     * @param tables    the node's tables.
-     * @param features  builds the feature stages (use {@code e -> Features.none()} for plain L3).
-     * @param output    where transmitted frames go.
-     * @param fateLimit how many of the first frames to trace and report a fate for.
+     * Builds the node's graph ({@link NodeGraph}, as {@code ferry node} in packet mode builds it) over capture
+     * ports: the uplink, the host TAP and one port per pod of the tables.
+     *
+     * @param tables     the node's tables.
+     * @param balancing  how Services pick an endpoint.
+     * @param output     where transmitted frames go.
+     * @param fateLimit  how many of the first frames to trace and report a fate for.
      * @param startNanos initial clock (the first frame's timestamp moves it).
      */
-    public ReplayEngine(final NodeTables tables, final FeatureFactory features, final Output output,
+    public ReplayEngine(final NodeTables tables, final Nat.Balancing balancing, final Output output,
         final int fateLimit, final long startNanos)
     {
         this.clock = new ManualClock(startNanos);
         this.output = output;
         this.fateLimit = fateLimit;
         final NodeTables.NodeInfo node = tables.node();
-        this.uplink = ports.add(UPLINK, Ports.Kind.UPLINK, node.uplinkMac(), true).id();
+        this.uplink = NodeGraph.registerUplink(ports, UPLINK, node.uplinkMac());
+        // the host TAP: ferry's side takes the gateway MAC, the kernel's side the node IP's conventional MAC
+        final int host = NodeGraph.registerHost(ports, HOST, node.gatewayMac(), Ip4.podMac(node.publicIp()));
         for (final NodeTables.PodInfo pod : tables.pods())
         {
             final int id = ports.add(pod.portName(), Ports.Kind.POD, node.gatewayMac()).id();
             portByPodIp.put(pod.ip(), id);
+            portByPodMac.put(pod.mac(), id);
         }
         this.publisher = new TablesPublisher(ports, true);
-        final Features f = features.create(this);
         final TxSink sink = h ->
         {
             try
@@ -138,11 +134,29 @@ public final class ReplayEngine implements AutoCloseable
             }
         };
         final TraceBuffer trace = new TraceBuffer(Math.max(4096, fateLimit * 48));
-        this.graph = CoreStages.addTo(Graph.builder(pool, counters, clock, ports).sink(sink).trace(trace), pool,
-            ports, publisher.ref(), clock, f.beforeLookup(), f.afterLookup(), false).build();
-        this.entry = graph.indexOf(EthernetInput.NAME);
-        publisher.publish(tables);
+        final NodeConfig config = NodeConfig.defaults(node.name(), Path.of("replay.sock"), UPLINK)
+            .withSeed(REPLAY_SEED);
+        this.nodeGraph = NodeGraph.builder(config, pool, counters, clock, ports, publisher, pinned).sink(sink)
+            .trace(trace).balancing(balancing).hostPort(host).build();
+        this.graph = nodeGraph.graph();
+        this.entry = nodeGraph.entry();
+        this.uplinkEntry = nodeGraph.uplinkEntry();
+        publish(tables);
         trace.sample(fateLimit);
+    }
+
+    /**
+     * Applies tables as a push to a node would: the features prepare for them, then they are published and the
+     * next graph run reads them.
+     *
+     * @param tables the tables.
+     */
+    public void publish(final NodeTables tables)
+    {
+        graph.run();
+        nodeGraph.beforePublish(tables);
+        publisher.publish(tables);
+        pinned.soCurrent(publisher.current());
     }
 
     /**
@@ -173,9 +187,10 @@ public final class ReplayEngine implements AutoCloseable
         }
         final int len = Math.min(frame.length, pool.bufferSize() - pool.headroom());
         pool.write(h, frame, 0, len);
-        pool.rxPort(h, ingressPort(frame));
+        final int port = ingressPort(frame);
+        pool.rxPort(h, port);
         pool.timestamp(h, epochNanos);
-        graph.input(entry, h);
+        graph.input(port == uplink ? uplinkEntry : entry, h);
     }
 
     /** Runs whatever is still queued. */
@@ -184,9 +199,13 @@ public final class ReplayEngine implements AutoCloseable
         graph.run();
     }
 
+    /**
+     * The port a captured frame came in on: the pod whose IP is the IPv4 (or ARP sender) source, else the pod whose
+     * MAC is the Ethernet source (a pod's malformed or non-IPv4 frame), else the uplink.
+     */
     private int ingressPort(final byte[] frame)
     {
-        if (frame.length < EthernetHeader.LENGTH + 4)
+        if (frame.length < EthernetHeader.LENGTH)
         {
             return uplink;
         }
@@ -202,8 +221,13 @@ public final class ReplayEngine implements AutoCloseable
         {
             src = new ArpHeader().wrap(seg, l3).senderIp();
         }
-        final Integer port = portByPodIp.get(src);
-        return port == null ? uplink : port;
+        final Integer byIp = portByPodIp.get(src);
+        if (byIp != null)
+        {
+            return byIp;
+        }
+        final Integer byMac = portByPodMac.get(eth.src());
+        return byMac == null ? uplink : byMac;
     }
 
     /** @return the packet pool. */
@@ -230,10 +254,10 @@ public final class ReplayEngine implements AutoCloseable
         return ports;
     }
 
-    /** @return the tables publisher (feature modules register their part compilers with it). */
-    public TablesPublisher publisher()
+    /** @return the node's graph and its features ({@code show services}, {@code show conntrack}). */
+    public NodeGraph nodeGraph()
     {
-        return publisher;
+        return nodeGraph;
     }
 
     /** @return the graph. */
@@ -389,6 +413,7 @@ public final class ReplayEngine implements AutoCloseable
     @Override
     public void close()
     {
+        nodeGraph.close();
         pool.close();
         counters.close();
     }

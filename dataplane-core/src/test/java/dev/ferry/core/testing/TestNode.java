@@ -6,9 +6,9 @@ import dev.ferry.core.ManualClock;
 import dev.ferry.core.PacketPool;
 import dev.ferry.core.Ports;
 import dev.ferry.core.TxSink;
+import dev.ferry.core.graph.GraphAssembly;
 import dev.ferry.core.route.Ip4;
 import dev.ferry.core.route.Ip4Prefix;
-import dev.ferry.core.stage.CoreStages;
 import dev.ferry.core.stage.EthernetInput;
 import dev.ferry.core.tables.NodeTables;
 import dev.ferry.core.tables.TablesPublisher;
@@ -61,8 +61,7 @@ public final class TestNode implements AutoCloseable
             sent.add(new Sent(ports.nameOf(pool.txPort(h)), pool.toArray(h)));
             pool.free(h);
         };
-        graph = CoreStages.addTo(Graph.builder(pool, counters, clock, ports).sink(sink), pool, ports,
-            publisher.ref(), clock, List.of(), List.of(), false).build();
+        graph = GraphAssembly.of(pool, counters, clock, ports, publisher, publisher.ref()).sink(sink).build();
         publisher.publish(tables(1));
     }
 

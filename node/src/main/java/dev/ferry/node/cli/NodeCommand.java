@@ -5,7 +5,6 @@ import dev.ferry.node.ClusterLoader;
 import dev.ferry.node.MemoryPortFactory;
 import dev.ferry.node.NodeConfig;
 import dev.ferry.node.NodeDaemon;
-import dev.ferry.node.NodeFeature;
 import dev.ferry.node.PortFactory;
 import dev.ferry.node.TapPortFactory;
 import picocli.CommandLine.Command;
@@ -21,8 +20,8 @@ import java.util.concurrent.CountDownLatch;
 /**
  * {@code ferry node --config node.yaml}: runs the node dataplane until SIGTERM.
  *
- * <p>Ports come from {@link TapPortFactory} (or memory with {@code --memory-ports}); features
- * ({@link NodeFeature}) and the manifest compiler ({@link ClusterLoader}) are found through {@link ServiceLoader}.
+ * <p>Ports come from {@link TapPortFactory} (or memory with {@code --memory-ports}); the graph and its features
+ * from {@link dev.ferry.node.NodeGraph}; the manifest compiler ({@link ClusterLoader}) through {@link ServiceLoader}.
  * Until the agent pushes, the tables come from {@code --cluster DIR}.
  */
 @Command(name = "node", mixinStandardHelpOptions = true,
@@ -73,12 +72,7 @@ public final class NodeCommand implements Callable<Integer>
                 return 2;
             }
         }
-        final NodeDaemon.Builder b = NodeDaemon.builder(cfg).portFactory(ports).initialTables(tables);
-        for (final NodeFeature f : ServiceLoader.load(NodeFeature.class))
-        {
-            b.feature(f);
-        }
-        final NodeDaemon daemon = b.build();
+        final NodeDaemon daemon = NodeDaemon.builder(cfg).portFactory(ports).initialTables(tables).build();
         try
         {
             daemon.start();
