@@ -2,7 +2,7 @@ package dev.ferry.agent;
 
 import dev.ferry.core.Clock;
 import dev.ferry.core.tables.NodeTables;
-import dev.ferry.node.NodeTablesJson;
+import dev.ferry.nodeapi.NodeTablesJson;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.server.mock.KubernetesCrudDispatcher;
 import io.fabric8.kubernetes.client.server.mock.KubernetesMockServer;
