@@ -2,7 +2,7 @@ package dev.ferry.agent;
 
 import dev.ferry.core.Clock;
 import dev.ferry.core.tables.NodeTables;
-import dev.ferry.node.metrics.MetricsServer;
+import dev.ferry.nodeapi.MetricsServer;
 
 import java.io.IOException;
 import java.time.Duration;

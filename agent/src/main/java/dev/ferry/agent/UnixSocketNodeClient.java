@@ -1,7 +1,7 @@
 package dev.ferry.agent;
 
 import dev.ferry.core.tables.NodeTables;
-import dev.ferry.node.NodeApiClient;
+import dev.ferry.nodeapi.NodeApiClient;
 
 import java.io.IOException;
 import java.nio.file.Path;

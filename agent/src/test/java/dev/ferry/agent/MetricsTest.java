@@ -1,6 +1,6 @@
 package dev.ferry.agent;
 
-import dev.ferry.node.metrics.MetricsServer;
+import dev.ferry.nodeapi.MetricsServer;
 import org.junit.jupiter.api.Test;
 
 import java.net.URI;

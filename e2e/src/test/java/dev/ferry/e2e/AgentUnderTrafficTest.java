@@ -7,7 +7,7 @@ import dev.ferry.lab.LabCommand;
 import dev.ferry.lab.LabManifests;
 import dev.ferry.lab.LabSpec;
 import dev.ferry.lab.Shell;
-import dev.ferry.node.NodeApiClient;
+import dev.ferry.nodeapi.NodeApiClient;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 

@@ -5,7 +5,7 @@ import dev.ferry.agent.ClusterState;
 import dev.ferry.agent.ManifestLoader;
 import dev.ferry.agent.NodeTablesCompiler;
 import dev.ferry.core.tables.NodeTables;
-import dev.ferry.node.NodeApiClient;
+import dev.ferry.nodeapi.NodeApiClient;
 
 import java.io.IOException;
 import java.io.PrintStream;

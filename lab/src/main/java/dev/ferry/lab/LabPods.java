@@ -3,7 +3,8 @@ package dev.ferry.lab;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.ferry.core.route.Ip4;
-import dev.ferry.node.NodeApiClient;
+import dev.ferry.nodeapi.AttachRequest;
+import dev.ferry.nodeapi.NodeApiClient;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -133,7 +134,7 @@ final class LabPods
         {
             try (NodeApiClient c = NodeApiClient.connect(lab.socket(n.name())))
             {
-                final JsonNode a = c.attach(new dev.ferry.node.AttachRequest(containerId(p), "eth0",
+                final JsonNode a = c.attach(new AttachRequest(containerId(p), "eth0",
                     "/var/run/netns/" + ns, "default", p.name(), Ip4.parse(p.ip()), -1));
                 ip = a.path("ip").asText();
                 moveTap(n, ns, a);

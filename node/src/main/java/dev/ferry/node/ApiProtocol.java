@@ -6,6 +6,9 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.ferry.core.route.Ip4;
 import dev.ferry.core.tables.NodeTables;
+import dev.ferry.nodeapi.AttachRequest;
+import dev.ferry.nodeapi.NodeTablesJson;
+import dev.ferry.nodeapi.NodeApi;
 
 import java.util.List;
 import java.util.Map;
@@ -30,8 +33,6 @@ import java.util.concurrent.CompletionException;
  */
 final class ApiProtocol
 {
-    /** Protocol version. */
-    static final int VERSION = 1;
     private static final ObjectMapper MAPPER = new ObjectMapper();
 
     private final NodeControl control;
@@ -43,7 +44,7 @@ final class ApiProtocol
 
     static String error(final String op, final String message)
     {
-        final ObjectNode o = MAPPER.createObjectNode().put("v", VERSION).put("ok", false);
+        final ObjectNode o = MAPPER.createObjectNode().put("v", NodeApi.VERSION).put("ok", false);
         if (op != null)
         {
             o.put("op", op);
@@ -53,7 +54,7 @@ final class ApiProtocol
 
     private static ObjectNode ok(final String op)
     {
-        return MAPPER.createObjectNode().put("v", VERSION).put("ok", true).put("op", op);
+        return MAPPER.createObjectNode().put("v", NodeApi.VERSION).put("ok", true).put("op", op);
     }
 
     /**
@@ -79,9 +80,9 @@ final class ApiProtocol
             return CompletableFuture.completedFuture(error(null, "request must be a JSON object"));
         }
         final String op = req.path("op").asText("");
-        if (req.path("v").asInt(-1) != VERSION)
+        if (req.path("v").asInt(-1) != NodeApi.VERSION)
         {
-            return CompletableFuture.completedFuture(error(op, "v: protocol version " + VERSION
+            return CompletableFuture.completedFuture(error(op, "v: protocol version " + NodeApi.VERSION
                 + " is required, got " + req.path("v")));
         }
         CompletableFuture<ObjectNode> answer;
@@ -124,6 +125,19 @@ final class ApiProtocol
         return n.asText();
     }
 
+    private static int ip(final JsonNode req)
+    {
+        final String text = text(req, "ip");
+        try
+        {
+            return Ip4.parse(text);
+        }
+        catch (final IllegalArgumentException e)
+        {
+            throw new IllegalArgumentException("ip: " + e.getMessage(), e);
+        }
+    }
+
     private CompletableFuture<ObjectNode> push(final JsonNode req)
     {
         final JsonNode g = req.get("generation");
@@ -141,7 +155,7 @@ final class ApiProtocol
         final String mac = req.path("mac").asText("");
         final AttachRequest r = new AttachRequest(text(req, "containerId"), text(req, "ifName"), text(req, "netns"),
             req.path("podNamespace").asText(""), req.path("podName").asText(""),
-            StrictJson.parseIp(text(req, "ip"), "ip"), mac.isEmpty() ? -1 : Ip4.parseMac(mac));
+            ip(req), mac.isEmpty() ? -1 : Ip4.parseMac(mac));
         return control.attach(r).thenApply(a -> ok("attach").put("tap", a.tapName())
             .put("mac", Ip4.formatMac(a.mac())).put("mtu", a.mtu()).put("gateway", Ip4.format(a.gatewayIp()))
             .put("gatewayMac", Ip4.formatMac(a.gatewayMac())).put("ip", Ip4.format(a.ip())));

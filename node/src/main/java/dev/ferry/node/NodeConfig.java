@@ -3,6 +3,7 @@ package dev.ferry.node;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
+import dev.ferry.nodeapi.NodeApi;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -55,8 +56,6 @@ public record NodeConfig(
 {
     /** Default API socket path. */
     public static final Path DEFAULT_SOCKET = Path.of("/run/ferry/ferry.sock");
-    /** Longest Linux interface name. */
-    public static final int IFNAMSIZ_MAX = 15;
     /** {@link #metricsPort()} value that serves no metrics (the default). */
     public static final int METRICS_OFF = -1;
     /** Hex digits that a pod TAP name spends on the pod address. */
@@ -90,7 +89,7 @@ public record NodeConfig(
         {
             throw new IllegalArgumentException("apiSocket: required");
         }
-        if (uplink == null || uplink.isEmpty() || uplink.length() > IFNAMSIZ_MAX)
+        if (uplink == null || uplink.isEmpty() || uplink.length() > NodeApi.IFNAMSIZ_MAX)
         {
             throw new IllegalArgumentException("uplink: an interface name of 1 to 15 characters is required");
         }
@@ -112,12 +111,12 @@ public record NodeConfig(
                 + " 0: any free port)");
         }
         if (podTapPrefix == null || podTapPrefix.isEmpty()
-            || podTapPrefix.length() > IFNAMSIZ_MAX - TAP_ADDRESS_DIGITS)
+            || podTapPrefix.length() > NodeApi.IFNAMSIZ_MAX - TAP_ADDRESS_DIGITS)
         {
             throw new IllegalArgumentException("podTapPrefix: 1 to 7 characters, so that prefix + 8 hex digits "
                 + "fits an interface name");
         }
-        if (hostTap == null || hostTap.isEmpty() || hostTap.length() > IFNAMSIZ_MAX)
+        if (hostTap == null || hostTap.isEmpty() || hostTap.length() > NodeApi.IFNAMSIZ_MAX)
         {
             throw new IllegalArgumentException("hostTap: an interface name of 1 to 15 characters is required");
         }

@@ -8,6 +8,8 @@ import dev.ferry.core.tables.NodeTables;
 import dev.ferry.core.tables.Snapshot;
 import dev.ferry.core.tables.TablesPublisher;
 import dev.ferry.node.metrics.NodeMetrics;
+import dev.ferry.nodeapi.AttachRequest;
+import dev.ferry.nodeapi.NodeTablesJson;
 
 import java.io.IOException;
 import java.util.ArrayList;

@@ -4,6 +4,7 @@ import dev.ferry.core.packet.FrameBuilder;
 import dev.ferry.core.route.Ip4;
 import dev.ferry.core.route.Ip4Prefix;
 import dev.ferry.core.tables.NodeTables;
+import dev.ferry.nodeapi.AttachRequest;
 
 import java.nio.file.Path;
 import java.time.Duration;

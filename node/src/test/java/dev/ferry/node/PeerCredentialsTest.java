@@ -1,5 +1,6 @@
 package dev.ferry.node;
 
+import dev.ferry.nodeapi.NodeApiClient;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;

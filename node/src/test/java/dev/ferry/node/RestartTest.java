@@ -1,5 +1,6 @@
 package dev.ferry.node;
 
+import dev.ferry.nodeapi.NodeApiClient;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 

@@ -1,6 +1,7 @@
 package dev.ferry.node;
 
 import dev.ferry.core.tables.NodeTables;
+import dev.ferry.nodeapi.NodeApiClient;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;

@@ -1,18 +1,17 @@
 package dev.ferry.node.cli;
 
 import dev.ferry.core.tables.NodeTables;
-import dev.ferry.node.ClusterLoader;
 import dev.ferry.node.MemoryPortFactory;
 import dev.ferry.node.NodeConfig;
 import dev.ferry.node.NodeDaemon;
 import dev.ferry.node.PortFactory;
 import dev.ferry.node.TapPortFactory;
+import dev.ferry.nodeapi.ClusterLoader;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
 import java.io.IOException;
 import java.nio.file.Path;
-import java.util.Iterator;
 import java.util.ServiceLoader;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
@@ -21,8 +20,9 @@ import java.util.concurrent.CountDownLatch;
  * {@code ferry node --config node.yaml}: runs the node dataplane until SIGTERM.
  *
  * <p>Ports come from {@link TapPortFactory} (or memory with {@code --memory-ports}); the graph and its features
- * from {@link dev.ferry.node.NodeGraph}; the manifest compiler ({@link ClusterLoader}) through {@link ServiceLoader}.
- * Until the agent pushes, the tables come from {@code --cluster DIR}.
+ * from {@link dev.ferry.node.NodeGraph}. Until the agent pushes, the tables come from {@code --cluster DIR}, read
+ * by the one {@link ClusterLoader} on the class path (none, or more than one, is refused with a message rather
+ * than run in jar order).
  */
 @Command(name = "node", mixinStandardHelpOptions = true,
     description = "Run the node dataplane (root): ports, worker, and the API on a Unix socket.")
@@ -61,10 +61,19 @@ public final class NodeCommand implements Callable<Integer>
         NodeTables tables = null;
         if (cfg.clusterDir() != null)
         {
-            final ClusterLoader loader = first(ClusterLoader.class);
+            final ClusterLoader loader;
             try
             {
-                tables = (loader != null ? loader : ClusterLoader.jsonFile()).load(cfg.clusterDir(), cfg.nodeName());
+                loader = ClusterLoader.only(ServiceLoader.load(ClusterLoader.class));
+            }
+            catch (final IllegalStateException e)
+            {
+                System.err.println("ferry node: " + e.getMessage());
+                return 2;
+            }
+            try
+            {
+                tables = loader.load(cfg.clusterDir(), cfg.nodeName());
             }
             catch (final IOException | RuntimeException e)
             {
@@ -92,11 +101,5 @@ public final class NodeCommand implements Callable<Integer>
         }, "ferry-shutdown"));
         stopped.await();
         return 0;
-    }
-
-    private static <T> T first(final Class<T> type)
-    {
-        final Iterator<T> it = ServiceLoader.load(type).iterator();
-        return it.hasNext() ? it.next() : null;
     }
 }

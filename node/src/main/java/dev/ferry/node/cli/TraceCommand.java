@@ -1,7 +1,7 @@
 package dev.ferry.node.cli;
 
-import dev.ferry.node.NodeApiClient;
 import dev.ferry.node.NodeConfig;
+import dev.ferry.nodeapi.NodeApiClient;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;

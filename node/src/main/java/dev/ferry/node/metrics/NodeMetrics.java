@@ -1,6 +1,7 @@
 package dev.ferry.node.metrics;
 
 import dev.ferry.core.Counters;
+import dev.ferry.nodeapi.MetricsServer;
 import io.prometheus.metrics.core.metrics.Counter;
 import io.prometheus.metrics.core.metrics.Histogram;
 import io.prometheus.metrics.model.registry.MultiCollector;

@@ -1,7 +1,7 @@
 package dev.ferry.node.live;
 
-import dev.ferry.node.NodeApiClient;
 import dev.ferry.node.cli.NodeCommand;
+import dev.ferry.nodeapi.NodeApiClient;
 import picocli.CommandLine;
 
 import java.io.IOException;

@@ -2,8 +2,8 @@ package dev.ferry.node.live;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.ferry.core.route.Ip4;
-import dev.ferry.node.AttachRequest;
-import dev.ferry.node.NodeApiClient;
+import dev.ferry.nodeapi.AttachRequest;
+import dev.ferry.nodeapi.NodeApiClient;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Tag;

@@ -3,7 +3,7 @@ package dev.ferry.node.live;
 import dev.ferry.core.route.Ip4;
 import dev.ferry.core.route.Ip4Prefix;
 import dev.ferry.core.tables.NodeTables;
-import dev.ferry.node.NodeTablesJson;
+import dev.ferry.nodeapi.NodeTablesJson;
 
 import java.nio.file.Files;
 import java.nio.file.Path;

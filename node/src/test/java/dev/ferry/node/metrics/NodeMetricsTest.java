@@ -1,6 +1,7 @@
 package dev.ferry.node.metrics;
 
 import dev.ferry.core.Counters;
+import dev.ferry.nodeapi.MetricsServer;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import org.junit.jupiter.api.Test;
 

@@ -1,4 +1,4 @@
-package dev.ferry.node;
+package dev.ferry.nodeapi;
 
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
@@ -385,7 +385,7 @@ public final class NodeTablesJson
             {
                 throw StrictJson.fail(p + ".port", "'" + pod.portName() + "' is also the port of " + prevPort);
             }
-            if (pod.portName().isEmpty() || pod.portName().length() > NodeConfig.IFNAMSIZ_MAX)
+            if (pod.portName().isEmpty() || pod.portName().length() > NodeApi.IFNAMSIZ_MAX)
             {
                 throw StrictJson.fail(p + ".port", "an interface name of 1 to 15 characters is required");
             }

@@ -1,4 +1,4 @@
-package dev.ferry.node;
+package dev.ferry.nodeapi;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -18,7 +18,7 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * A client of a running node's API (the agent, the CNI plugin and {@code ferry show} use it). One request
+ * A client of a running node's API (the agent, the lab and {@code ferry show} use it). One request
  * at a time over one connection; a refusal comes back as an {@link ApiException} with the node's sentence.
  */
 public final class NodeApiClient implements AutoCloseable
@@ -81,7 +81,7 @@ public final class NodeApiClient implements AutoCloseable
     {
         if (!request.has("v"))
         {
-            request.put("v", ApiProtocol.VERSION);
+            request.put("v", NodeApi.VERSION);
         }
         return callRaw(request.toString());
     }
@@ -139,7 +139,7 @@ public final class NodeApiClient implements AutoCloseable
 
     private static ObjectNode op(final String name)
     {
-        return MAPPER.createObjectNode().put("v", ApiProtocol.VERSION).put("op", name);
+        return MAPPER.createObjectNode().put("v", NodeApi.VERSION).put("op", name);
     }
 
     /**

@@ -43,7 +43,7 @@ class PushRefusalTest
     private Path cluster(final Path dir) throws IOException
     {
         Files.createDirectories(dir);
-        try (Stream<Path> files = Files.list(Path.of("src/test/resources/two-node")))
+        try (Stream<Path> files = Files.list(Path.of("../agent/src/test/resources/two-node")))
         {
             for (final Path f : files.toList())
             {

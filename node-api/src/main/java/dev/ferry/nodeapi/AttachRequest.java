@@ -1,4 +1,4 @@
-package dev.ferry.node;
+package dev.ferry.nodeapi;
 
 /**
  * What the CNI plugin asks for on ADD.
@@ -31,7 +31,7 @@ public record AttachRequest(String containerId, String ifName, String netns, Str
         {
             throw new IllegalArgumentException("containerId: required");
         }
-        if (ifName == null || ifName.isBlank() || ifName.length() > NodeConfig.IFNAMSIZ_MAX)
+        if (ifName == null || ifName.isBlank() || ifName.length() > NodeApi.IFNAMSIZ_MAX)
         {
             throw new IllegalArgumentException("ifName: an interface name of 1 to 15 characters is required");
         }

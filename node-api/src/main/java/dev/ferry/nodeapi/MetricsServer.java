@@ -1,4 +1,4 @@
-package dev.ferry.node.metrics;
+package dev.ferry.nodeapi;
 
 import com.sun.net.httpserver.HttpExchange;
 import io.prometheus.metrics.exporter.httpserver.HTTPServer;

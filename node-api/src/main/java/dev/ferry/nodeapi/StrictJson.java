@@ -1,4 +1,4 @@
-package dev.ferry.node;
+package dev.ferry.nodeapi;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.ferry.core.route.Ip4;

@@ -2,7 +2,7 @@ package dev.ferry.agent;
 
 import dev.ferry.core.Clock;
 import dev.ferry.core.tables.NodeTables;
-import dev.ferry.node.NodeTablesJson;
+import dev.ferry.nodeapi.NodeTablesJson;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.server.mock.KubernetesCrudDispatcher;
 import io.fabric8.kubernetes.client.server.mock.KubernetesMockServer;
@@ -20,7 +20,7 @@ import java.util.Locale;
 /**
  * Not a test: measures compile, encode and push+apply (over the real node's Unix socket) for 100, 1,000 and
  * 10,000 Services with 10 endpoints each, then the network-programming latency on the mock API server.
- * Run with the test classpath: {@code java -cp ... dev.ferry.agent.PushBenchmark}.
+ * Run with cli's test classpath: {@code java -cp ... dev.ferry.agent.PushBenchmark}.
  */
 public final class PushBenchmark
 {

@@ -1,4 +1,4 @@
-package dev.ferry.node;
+package dev.ferry.nodeapi;
 
 import dev.ferry.core.route.Ip4;
 import dev.ferry.core.route.Ip4Prefix;
@@ -22,11 +22,11 @@ class NodeTablesJsonTest
     @Test
     void shouldRoundTripEveryField()
     {
-        final NodeTables base = NodeFixture.basic(7);
+        final NodeTables base = TablesFixture.basic(7);
         final ServiceInfo web = new ServiceInfo("default", "web", "NodePort", null, List.of(Ip4.parse("10.96.0.10")),
             List.of(Ip4.parse("203.0.113.7")), List.of(), true, 600, true, false, List.of(
                 new ServiceInfo.ServicePort("http", 6, 80, 30080, List.of(new ServiceInfo.Endpoint(
-                    NodeFixture.POD_A, 8080, true, true, false, "node-a", "z1", true))),
+                    TablesFixture.POD_A, 8080, true, true, false, "node-a", "z1", true))),
                 new ServiceInfo.ServicePort("gre", 47, 1, 0, List.of())));
         final ServiceInfo headless = new ServiceInfo("default", "db", "ClusterIP", "headless", List.of(), List.of(),
             List.of(), false, ServiceInfo.DEFAULT_AFFINITY_TIMEOUT, false, false, List.of());
@@ -50,7 +50,7 @@ class NodeTablesJsonTest
         {
             pods.add(Ip4.parse("10.244.1.0") + first + i);
         }
-        final NodeTables t = NodeFixture.tables(3, pods, List.of("10.244.2.0/24", "10.244.128.0/17"));
+        final NodeTables t = TablesFixture.tables(3, pods, List.of("10.244.2.0/24", "10.244.128.0/17"));
 
         assertThat(NodeTablesJson.parse(NodeTablesJson.encode(t).toString())).isEqualTo(t);
     }

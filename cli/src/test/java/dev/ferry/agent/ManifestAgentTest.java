@@ -29,7 +29,7 @@ class ManifestAgentTest
     private Path cluster() throws Exception
     {
         final Path dir = Files.createDirectories(tmp.resolve("cluster"));
-        try (Stream<Path> files = Files.list(Path.of("src/test/resources/two-node")))
+        try (Stream<Path> files = Files.list(Path.of("../agent/src/test/resources/two-node")))
         {
             for (final Path f : files.toList())
             {
