@@ -31,7 +31,7 @@ public interface DropReason
     }
 
     /**
-     * The one text that the CLI, trace, replay reports and logs print for a drop, so that they all agree.
+     * The one text that the CLI, trace and replay reports print for a drop, so that they all agree.
      *
      * @return id, counter name and quoted sentence, e.g. {@code 19 bad-checksum: "bad IPv4 header checksum"}.
      */
