@@ -86,7 +86,7 @@ final class EdgeCounter implements Stage.Next
         {
             throw new IllegalStateException(stage + ": " + perEdge[edge] + " packets on edge " + edge + ", "
                 + elsewhere + " elsewhere, " + drops + " dropped" + (lastDrop == null ? "" : " (last: "
-                + lastDrop.sentence() + ")"));
+                + lastDrop.describe() + ")"));
         }
     }
 }

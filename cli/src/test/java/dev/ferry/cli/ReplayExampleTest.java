@@ -125,8 +125,11 @@ class ReplayExampleTest
     @Test
     void malformedFramesAreDroppedUnderTheirOwnReasons()
     {
-        assertThat(stdout).contains("bad IPv4 header checksum", "IPv4 header truncated",
-            "IPv4 total length larger than the frame", "IPv6 is not supported yet");
+        assertThat(stdout).as("each drop printed as the catalogue names it: id, counter name, sentence").contains(
+            "ip4-input          19 bad-checksum: \"bad IPv4 header checksum\"",
+            "ip4-input          14 truncated: \"IPv4 header truncated\"",
+            "ip4-input          18 length-exceeds-frame: \"IPv4 total length larger than the frame\"",
+            "ethernet-input     6 ip6-not-supported: \"IPv6 is not supported yet\"");
     }
 
     static String hex(final String s)

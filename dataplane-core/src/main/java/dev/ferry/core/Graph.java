@@ -374,7 +374,7 @@ public final class Graph implements Stage.Next
                     formatTime(e.nanos()), ports.nameOf((int)e.a()), e.b(), stages[e.code()].name()));
                 case TraceBuffer.KIND_NEXT -> lines.add("  " + stageName + " -> "
                     + stages[e.stage()].nextNames().get(e.code()));
-                case TraceBuffer.KIND_DROP -> lines.add("  " + stageName + " DROP: " + dropSentence(e));
+                case TraceBuffer.KIND_DROP -> lines.add("  " + stageName + " DROP " + dropSentence(e));
                 case TraceBuffer.KIND_DETAIL ->
                 {
                     final String d = stages[e.stage()].formatTrace(e.a(), e.b());
@@ -407,17 +407,17 @@ public final class Graph implements Stage.Next
     {
         if (e.code() < 0)
         {
-            return GraphDrop.values()[-1 - e.code()].sentence();
+            return GraphDrop.values()[-1 - e.code()].describe();
         }
         final List<? extends DropReason> reasons = stages[e.stage()].dropReasons();
         for (final DropReason r : reasons)
         {
             if (r.index() == e.code())
             {
-                return r.sentence();
+                return r.describe();
             }
         }
-        return "reason " + e.code();
+        return "reason index " + e.code();
     }
 
     private static String formatTime(final long nanos)

@@ -3,6 +3,7 @@ package dev.ferry.nat;
 import dev.ferry.conntrack.ConntrackTable;
 import dev.ferry.core.Clock;
 import dev.ferry.core.Counters;
+import dev.ferry.core.DropScope;
 import dev.ferry.core.PacketPool;
 import dev.ferry.core.Stage;
 import dev.ferry.core.StageInfo;
@@ -100,6 +101,17 @@ public final class Nat
     private final int slot;
     private final NatState state;
     private final List<Stage> stages;
+
+    /**
+     * The drop reasons of the NAT stages, for the node's drop-reason catalogue (the stages are not public).
+     *
+     * @return nat44-in's and nat44-new's reasons under their counter prefixes.
+     */
+    public static List<DropScope> dropScopes()
+    {
+        return List.of(DropScope.stage(Nat44In.NAME, Nat44In.Drop.values()),
+            DropScope.stage(Nat44New.NAME, Nat44New.Drop.values()));
+    }
 
     /**
      * Builds the NAT of one worker whose stages read the publisher's reference (replay, tests): registers its

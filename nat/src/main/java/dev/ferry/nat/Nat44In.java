@@ -45,9 +45,9 @@ final class Nat44In implements Stage
     enum Drop implements DropReason
     {
         /** TCP, UDP or ICMP header shorter than its minimum. */
-        L4_TRUNCATED(1, "TCP/UDP/ICMP header truncated"),
+        L4_TRUNCATED(100, "TCP/UDP/ICMP header truncated"),
         /** The tracked TCP state refuses the packet. */
-        INVALID(2, "packet invalid for the tracked TCP connection state (conntrack INVALID)");
+        INVALID(101, "packet invalid for the tracked TCP connection state (conntrack INVALID)");
 
         private final int id;
         private final String sentence;

@@ -51,21 +51,21 @@ final class Nat44New implements Stage
     enum Drop implements DropReason
     {
         /** externalTrafficPolicy Local and no endpoint on this node. */
-        NO_LOCAL_ENDPOINT_EXTERNAL(1, "externalTrafficPolicy Local and no usable endpoint on this node"),
+        NO_LOCAL_ENDPOINT_EXTERNAL(102, "externalTrafficPolicy Local and no usable endpoint on this node"),
         /** internalTrafficPolicy Local and no endpoint on this node. */
-        NO_LOCAL_ENDPOINT_INTERNAL(2, "internalTrafficPolicy Local and no usable endpoint on this node"),
+        NO_LOCAL_ENDPOINT_INTERNAL(103, "internalTrafficPolicy Local and no usable endpoint on this node"),
         /** No free masquerade port toward the destination. */
-        PORTS_EXHAUSTED(3, "masquerade source ports toward the destination exhausted"),
+        PORTS_EXHAUSTED(104, "masquerade source ports toward the destination exhausted"),
         /** The flow table refused the new entry. */
-        TABLE_FULL(4, "connection tracking table full"),
+        TABLE_FULL(105, "connection tracking table full"),
         /** The flow table refused the first packet for its TCP state. */
-        INVALID(5, "first packet invalid for a new TCP connection (conntrack INVALID)"),
+        INVALID(106, "first packet invalid for a new TCP connection (conntrack INVALID)"),
         /** ICMP echo to a ClusterIP. */
-        CLUSTER_IP_ECHO(6, "ICMP echo to a ClusterIP is not answered (as with kube-proxy iptables)"),
+        CLUSTER_IP_ECHO(107, "ICMP echo to a ClusterIP is not answered (as with kube-proxy iptables)"),
         /** Destination in a Service CIDR that no Service holds. */
-        NO_SERVICE(7, "destination in a Service CIDR but no Service has that address"),
+        NO_SERVICE(108, "destination in a Service CIDR but no Service has that address"),
         /** A packet of a flow created earlier in the same vector, refused by its TCP state. */
-        INVALID_TRACKED(8, "packet invalid for the tracked TCP connection state (conntrack INVALID)");
+        INVALID_TRACKED(109, "packet invalid for the tracked TCP connection state (conntrack INVALID)");
 
         private final int id;
         private final String sentence;

@@ -30,7 +30,7 @@ public final class HostOutput implements Stage
     public enum Drop implements DropReason
     {
         /** The IPv4 header does not sit behind a 14-byte Ethernet header. */
-        NO_ETHERNET_HEADER(1, "no Ethernet header in front of the IPv4 packet");
+        NO_ETHERNET_HEADER(301, "no Ethernet header in front of the IPv4 packet");
 
         private final int id;
         private final String sentence;

@@ -34,7 +34,7 @@ final class NeighbourLearn implements Stage
     enum Drop implements DropReason
     {
         /** An ARP reply for this node: its job is done once learned. */
-        ARP_REPLY_LEARNED(1, "ARP reply for this node (neighbour learned)");
+        ARP_REPLY_LEARNED(302, "ARP reply for this node (neighbour learned)");
 
         private final int id;
         private final String sentence;

@@ -8,7 +8,10 @@ import dev.ferry.core.DropReason;
 public enum NodeDrop implements DropReason
 {
     /** The FIB still pointed at a port that was detached (the agent has not pushed the pod's removal yet). */
-    PORT_DOWN(1, "transmit port is detached or down");
+    PORT_DOWN(300, "transmit port is detached or down");
+
+    /** What goes in front of a reason's counter name. */
+    static final String COUNTER_PREFIX = "node/drop/";
 
     private final int id;
     private final String sentence;

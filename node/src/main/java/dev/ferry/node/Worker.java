@@ -444,7 +444,7 @@ final class Worker implements Agent, TxSink
                 final long v = counters.get("stage/" + s.name() + "/drop/" + r.counterName());
                 if (v != 0)
                 {
-                    drops.add(String.format("%12d  %-18s %s", v, s.name(), r.sentence()));
+                    drops.add(String.format("%12d  %-18s %s", v, s.name(), r.describe()));
                 }
             }
         }
@@ -453,7 +453,7 @@ final class Worker implements Agent, TxSink
             final long v = counters.get("graph/drop/" + r.counterName());
             if (v != 0)
             {
-                drops.add(String.format("%12d  %-18s %s", v, "graph", r.sentence()));
+                drops.add(String.format("%12d  %-18s %s", v, "graph", r.describe()));
             }
         }
         for (final NodeDrop r : NodeDrop.values())
@@ -461,7 +461,7 @@ final class Worker implements Agent, TxSink
             final long v = counters.get("node/drop/" + r.counterName());
             if (v != 0)
             {
-                drops.add(String.format("%12d  %-18s %s", v, "node", r.sentence()));
+                drops.add(String.format("%12d  %-18s %s", v, "node", r.describe()));
             }
         }
         return new Stats(graph.runtime(), drops, portRows(), pool.inUse(), pool.capacity(),

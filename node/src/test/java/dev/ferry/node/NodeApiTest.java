@@ -216,6 +216,35 @@ class NodeApiTest
     }
 
     @Test
+    void shouldNameADropByIdCounterAndSentenceInStatsAndTrace() throws Exception
+    {
+        client.attach(NodeFixture.attachRequest("ca", POD_A));
+        client.traceAdd(1);
+        final byte[] frame = NodeFixture.udp(POD_A, POD_B, 7);
+        frame[14 + 10] ^= (byte)0xff; // the IPv4 header checksum
+        node.ports.port("tap0af40102").inject(frame);
+        NodeFixture.await("the drop counted", () -> statsLines().stream().anyMatch(l -> l.contains("bad-checksum")),
+            Duration.ofSeconds(10));
+
+        assertThat(statsLines()).as("show stats").anyMatch(l -> l.matches(
+            " +1  ip4-input +19 bad-checksum: \"bad IPv4 header checksum\""));
+        assertThat(client.show("trace")).as("show trace")
+            .contains("  ip4-input DROP 19 bad-checksum: \"bad IPv4 header checksum\"");
+    }
+
+    private List<String> statsLines()
+    {
+        try
+        {
+            return client.show("stats");
+        }
+        catch (final Exception e)
+        {
+            throw new AssertionError(e);
+        }
+    }
+
+    @Test
     void shouldShowNeighboursLikeIpNeigh() throws Exception
     {
         assertThat(client.show("neighbors")).contains(

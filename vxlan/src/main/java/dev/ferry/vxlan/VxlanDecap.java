@@ -51,29 +51,29 @@ public final class VxlanDecap implements Stage
     public enum Drop implements DropReason
     {
         /** Shorter than the outer headers plus an inner Ethernet header. */
-        TRUNCATED(1, "VXLAN packet truncated"),
+        TRUNCATED(200, "VXLAN packet truncated"),
         /** Outer packet is a fragment (ferry does not reassemble). */
-        FRAGMENT(2, "fragmented VXLAN packet (no reassembly)"),
+        FRAGMENT(201, "fragmented VXLAN packet (no reassembly)"),
         /** Outer destination is not our VTEP address. */
-        NOT_OUR_ADDRESS(3, "outer destination is not this node's VTEP address"),
+        NOT_OUR_ADDRESS(202, "outer destination is not this node's VTEP address"),
         /** Not UDP to the configured VXLAN port. */
-        WRONG_PORT(4, "not UDP to the VXLAN port"),
+        WRONG_PORT(203, "not UDP to the VXLAN port"),
         /** UDP length field inconsistent with the IP payload. */
-        BAD_UDP_LENGTH(5, "bad outer UDP length"),
+        BAD_UDP_LENGTH(204, "bad outer UDP length"),
         /** Non-zero outer UDP checksum does not verify. */
-        BAD_UDP_CHECKSUM(6, "bad outer UDP checksum"),
+        BAD_UDP_CHECKSUM(205, "bad outer UDP checksum"),
         /** The I flag is clear. */
-        NO_I_FLAG(7, "VXLAN I flag not set"),
+        NO_I_FLAG(206, "VXLAN I flag not set"),
         /** A reserved bit is set (Linux drops these too). */
-        RESERVED_BITS(8, "VXLAN reserved bits set"),
+        RESERVED_BITS(207, "VXLAN reserved bits set"),
         /** The VNI is not ours. */
-        UNKNOWN_VNI(9, "unknown VNI"),
+        UNKNOWN_VNI(208, "unknown VNI"),
         /** The outer source is not a known VTEP. */
-        UNKNOWN_VTEP(10, "outer source is not a known VTEP (spoofed?)"),
+        UNKNOWN_VTEP(209, "outer source is not a known VTEP (spoofed?)"),
         /** Inner frame shorter than Ethernet + IPv4 headers. */
-        INNER_TRUNCATED(11, "inner frame truncated"),
+        INNER_TRUNCATED(210, "inner frame truncated"),
         /** Inner frame is not IPv4. */
-        INNER_NOT_IP4(12, "inner frame is not IPv4");
+        INNER_NOT_IP4(211, "inner frame is not IPv4");
 
         private final int id;
         private final String sentence;

@@ -57,13 +57,13 @@ public final class VxlanEncap implements Stage
     public enum Drop implements DropReason
     {
         /** The adjacency names no VTEP of the current table. */
-        NO_VTEP(1, "no VTEP for the remote adjacency"),
+        NO_VTEP(212, "no VTEP for the remote adjacency"),
         /** Uplink mode and the underlay next-hop MAC of the remote VTEP is unknown. */
-        UNDERLAY_UNRESOLVED(2, "underlay next-hop MAC of the remote VTEP unknown"),
+        UNDERLAY_UNRESOLVED(213, "underlay next-hop MAC of the remote VTEP unknown"),
         /** Inner packet larger than the pod MTU with DF clear: the tunnel does not fragment. */
-        TOO_BIG_NO_DF(3, "packet larger than the pod MTU (DF clear; the tunnel does not fragment)"),
+        TOO_BIG_NO_DF(214, "packet larger than the pod MTU (DF clear; the tunnel does not fragment)"),
         /** Fewer than 50 bytes of headroom in front of the frame. */
-        NO_HEADROOM(4, "no headroom for the VXLAN header");
+        NO_HEADROOM(215, "no headroom for the VXLAN header");
 
         private final int id;
         private final String sentence;

@@ -356,19 +356,19 @@ public final class ReplayEngine implements AutoCloseable
     {
         if (e.code() < 0)
         {
-            return Graph.GraphDrop.values()[-1 - e.code()].sentence();
+            return Graph.GraphDrop.values()[-1 - e.code()].describe();
         }
         for (final DropReason r : graph.stages().get(e.stage()).dropReasons())
         {
             if (r.index() == e.code())
             {
-                return r.sentence();
+                return r.describe();
             }
         }
-        return "reason " + e.code();
+        return "reason index " + e.code();
     }
 
-    /** @return the non-zero drop counters as "stage: sentence = count" lines, and the transmit count. */
+    /** @return the non-zero drop counters as {@code ferry show stats} prints them: count, stage, id, name, sentence. */
     public List<String> dropReport()
     {
         final List<String> out = new ArrayList<>();
@@ -379,7 +379,7 @@ public final class ReplayEngine implements AutoCloseable
                 final long v = counters.get("stage/" + s.name() + "/drop/" + r.counterName());
                 if (v > 0)
                 {
-                    out.add(String.format("%-22s %-60s %8d", s.name(), r.sentence(), v));
+                    out.add(String.format("%12d  %-18s %s", v, s.name(), r.describe()));
                 }
             }
         }
@@ -388,7 +388,7 @@ public final class ReplayEngine implements AutoCloseable
             final long v = counters.get("graph/drop/" + r.counterName());
             if (v > 0)
             {
-                out.add(String.format("%-22s %-60s %8d", "graph", r.sentence(), v));
+                out.add(String.format("%12d  %-18s %s", v, "graph", r.describe()));
             }
         }
         return out;

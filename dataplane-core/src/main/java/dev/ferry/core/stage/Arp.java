@@ -35,15 +35,15 @@ public final class Arp implements Stage
     public enum Drop implements DropReason
     {
         /** Too short for an ARP packet. */
-        TRUNCATED(1, "ARP packet truncated"),
+        TRUNCATED(9, "ARP packet truncated"),
         /** Hardware/protocol types are not Ethernet/IPv4. */
-        NOT_ETHERNET_IP4(2, "ARP for a hardware or protocol other than Ethernet/IPv4"),
+        NOT_ETHERNET_IP4(10, "ARP for a hardware or protocol other than Ethernet/IPv4"),
         /** The target address is not one that this port answers for. */
-        NOT_OUR_ADDRESS(3, "ARP request for an address we do not own"),
+        NOT_OUR_ADDRESS(11, "ARP request for an address we do not own"),
         /** A reply (or another operation). */
-        NOT_A_REQUEST(4, "ARP reply or unknown operation (not a request)"),
+        NOT_A_REQUEST(12, "ARP reply or unknown operation (not a request)"),
         /** Gratuitous ARP. */
-        GRATUITOUS(5, "gratuitous ARP");
+        GRATUITOUS(13, "gratuitous ARP");
 
         private final int id;
         private final String sentence;

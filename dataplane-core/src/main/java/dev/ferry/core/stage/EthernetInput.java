@@ -33,17 +33,17 @@ public final class EthernetInput implements Stage
     public enum Drop implements DropReason
     {
         /** Shorter than an Ethernet header. */
-        RUNT(1, "frame shorter than an Ethernet header"),
+        RUNT(3, "frame shorter than an Ethernet header"),
         /** Destination MAC is neither ours nor broadcast. */
-        NOT_FOR_US(2, "destination MAC is not this port's"),
+        NOT_FOR_US(4, "destination MAC is not this port's"),
         /** Group address other than broadcast. */
-        MULTICAST(3, "multicast frame (not forwarded)"),
+        MULTICAST(5, "multicast frame (not forwarded)"),
         /** IPv6 is recognised but not forwarded yet. */
-        IP6_NOT_SUPPORTED(4, "IPv6 is not supported yet"),
+        IP6_NOT_SUPPORTED(6, "IPv6 is not supported yet"),
         /** 802.1Q-tagged frame on an untagged port. */
-        VLAN_TAGGED(5, "802.1Q-tagged frame on an untagged port"),
+        VLAN_TAGGED(7, "802.1Q-tagged frame on an untagged port"),
         /** Neither IPv4, ARP nor IPv6. */
-        UNKNOWN_ETHERTYPE(6, "unknown EtherType");
+        UNKNOWN_ETHERTYPE(8, "unknown EtherType");
 
         private final int id;
         private final String sentence;

@@ -47,13 +47,13 @@ public final class IcmpError implements Stage
     public enum Drop implements DropReason
     {
         /** The offending packet is itself an ICMP error. */
-        ERROR_ABOUT_ERROR(1, "no ICMP error about an ICMP error"),
+        ERROR_ABOUT_ERROR(29, "no ICMP error about an ICMP error"),
         /** Not the first fragment. */
-        LATER_FRAGMENT(2, "no ICMP error about a non-first fragment"),
+        LATER_FRAGMENT(30, "no ICMP error about a non-first fragment"),
         /** Broadcast, multicast or unspecified source or destination. */
-        NOT_UNICAST(3, "no ICMP error for a non-unicast packet"),
+        NOT_UNICAST(31, "no ICMP error for a non-unicast packet"),
         /** Token bucket empty. */
-        RATE_LIMITED(4, "ICMP error rate limited");
+        RATE_LIMITED(32, "ICMP error rate limited");
 
         private final int id;
         private final String sentence;

@@ -21,7 +21,7 @@ public final class InterfaceOutput implements Stage
     public enum Drop implements DropReason
     {
         /** No transmit port was set: a bug upstream, counted rather than crashing. */
-        NO_TX_PORT(1, "no transmit port chosen");
+        NO_TX_PORT(33, "no transmit port chosen");
 
         private final int id;
         private final String sentence;

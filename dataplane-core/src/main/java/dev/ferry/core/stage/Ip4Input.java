@@ -29,21 +29,21 @@ public final class Ip4Input implements Stage
     public enum Drop implements DropReason
     {
         /** Frame too short for a 20-byte header. */
-        TRUNCATED(1, "IPv4 header truncated"),
+        TRUNCATED(14, "IPv4 header truncated"),
         /** Version field is not 4. */
-        BAD_VERSION(2, "IPv4 version is not 4"),
+        BAD_VERSION(15, "IPv4 version is not 4"),
         /** IHL below 5, or options beyond the frame. */
-        BAD_HEADER_LENGTH(3, "IPv4 header length (IHL) invalid"),
+        BAD_HEADER_LENGTH(16, "IPv4 header length (IHL) invalid"),
         /** Total length smaller than the header. */
-        BAD_TOTAL_LENGTH(4, "IPv4 total length smaller than the header"),
+        BAD_TOTAL_LENGTH(17, "IPv4 total length smaller than the header"),
         /** Total length larger than the frame. */
-        LENGTH_EXCEEDS_FRAME(5, "IPv4 total length larger than the frame"),
+        LENGTH_EXCEEDS_FRAME(18, "IPv4 total length larger than the frame"),
         /** Header checksum does not verify. */
-        BAD_CHECKSUM(6, "bad IPv4 header checksum"),
+        BAD_CHECKSUM(19, "bad IPv4 header checksum"),
         /** TTL is already zero. */
-        TTL_ZERO(7, "IPv4 TTL is zero"),
+        TTL_ZERO(20, "IPv4 TTL is zero"),
         /** Source address is multicast, broadcast or loopback (martian). */
-        MARTIAN_SOURCE(8, "martian source address");
+        MARTIAN_SOURCE(21, "martian source address");
 
         private final int id;
         private final String sentence;

@@ -35,13 +35,13 @@ public final class Ip4Local implements Stage
     public enum Drop implements DropReason
     {
         /** ICMP shorter than its header. */
-        ICMP_TRUNCATED(1, "ICMP message truncated"),
+        ICMP_TRUNCATED(23, "ICMP message truncated"),
         /** ICMP checksum does not verify. */
-        ICMP_BAD_CHECKSUM(2, "bad ICMP checksum"),
+        ICMP_BAD_CHECKSUM(24, "bad ICMP checksum"),
         /** Fragmented packet for this node (no reassembly). */
-        FRAGMENT(3, "fragment addressed to this node (no reassembly)"),
+        FRAGMENT(25, "fragment addressed to this node (no reassembly)"),
         /** Not ICMP echo, and no host stack is attached. */
-        NO_HOST_STACK(4, "addressed to this node, and no host stack is attached");
+        NO_HOST_STACK(26, "addressed to this node, and no host stack is attached");
 
         private final int id;
         private final String sentence;

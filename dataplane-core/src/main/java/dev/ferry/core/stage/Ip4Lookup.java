@@ -41,7 +41,7 @@ public final class Ip4Lookup implements Stage
     public enum Drop implements DropReason
     {
         /** Destination inside the cluster CIDR but on no node. */
-        BLACKHOLE(1, "destination in unassigned cluster space");
+        BLACKHOLE(22, "destination in unassigned cluster space");
 
         private final int id;
         private final String sentence;

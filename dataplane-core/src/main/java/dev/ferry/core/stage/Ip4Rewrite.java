@@ -37,9 +37,9 @@ public final class Ip4Rewrite implements Stage
     public enum Drop implements DropReason
     {
         /** Larger than the link MTU and DF clear: ferry does not fragment. */
-        TOO_BIG_NO_DF(1, "packet larger than the link MTU (DF clear; ferry does not fragment)"),
+        TOO_BIG_NO_DF(27, "packet larger than the link MTU (DF clear; ferry does not fragment)"),
         /** No MAC known for the next hop. */
-        NEIGHBOUR_UNRESOLVED(2, "next-hop MAC unknown");
+        NEIGHBOUR_UNRESOLVED(28, "next-hop MAC unknown");
 
         private final int id;
         private final String sentence;

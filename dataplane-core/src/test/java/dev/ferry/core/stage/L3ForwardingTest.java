@@ -184,4 +184,14 @@ class L3ForwardingTest
         assertThat(trace).contains("Packet 1:", "ethernet-input -> ip4-input", "ip4-lookup -> ip4-rewrite",
             "pod default/b on tap0af40103", "TRANSMIT on tap0af40103");
     }
+
+    @Test
+    void shouldTraceDropWithIdCounterNameAndSentence()
+    {
+        node.graph.trace().sample(1);
+        node.receive(node.podA, new FrameBuilder().eth(Ip4.podMac(POD_A), 0x020000000001L).ip4(POD_A, POD_B)
+            .udp(1, 2).build());
+        assertThat(node.graph.formatTrace()).as("the trace names the drop as the catalogue does")
+            .contains("  ethernet-input DROP 4 not-for-us: \"destination MAC is not this port's\"");
+    }
 }

@@ -1,12 +1,14 @@
 package dev.ferry.node.metrics;
 
 import dev.ferry.core.Counters;
+import dev.ferry.node.DropCatalogue;
 import dev.ferry.nodeapi.MetricsServer;
 import io.prometheus.metrics.core.metrics.Counter;
 import io.prometheus.metrics.core.metrics.Histogram;
 import io.prometheus.metrics.model.registry.MultiCollector;
 import io.prometheus.metrics.model.snapshots.CounterSnapshot;
 import io.prometheus.metrics.model.snapshots.GaugeSnapshot;
+import io.prometheus.metrics.model.snapshots.InfoSnapshot;
 import io.prometheus.metrics.model.snapshots.Labels;
 import io.prometheus.metrics.model.snapshots.MetricSnapshot;
 import io.prometheus.metrics.model.snapshots.MetricSnapshots;
@@ -24,9 +26,10 @@ import java.util.function.LongSupplier;
  * <pre>
  * counter (dataplane)          metric
  * stage/NAME/packets         → ferry_stage_packets_total{stage="NAME"}
- * stage/NAME/drop/REASON     → ferry_stage_drops_total{stage="NAME",reason="REASON"}
- * graph/drop/REASON          → ferry_stage_drops_total{stage="graph",reason="REASON"}
- * node/drop/REASON           → ferry_stage_drops_total{stage="node",reason="REASON"}
+ * stage/NAME/drop/REASON     → ferry_stage_drops_total{stage="NAME",reason="REASON",reason_id="ID"}
+ * graph/drop/REASON          → ferry_stage_drops_total{stage="graph",reason="REASON",reason_id="ID"}
+ * node/drop/REASON           → ferry_stage_drops_total{stage="node",reason="REASON",reason_id="ID"}
+ * {@link DropCatalogue}      → ferry_drop_reason_info{reason_id="ID",stage,reason,sentence} 1, every reason
  * graph/transmit             → ferry_transmitted_packets_total
  * port/NAME/rx-packets       → ferry_port_rx_packets_total{port="NAME"}   (and rx-bytes, tx-packets, tx-bytes)
  * pool/buffers-in-use        → ferry_pool_buffers_in_use (gauge)
@@ -41,6 +44,11 @@ import java.util.function.LongSupplier;
  *                              ferry_node_table_pushes_total{result="applied"}
  * {@link #refused()}         → ferry_node_table_pushes_total{result="refused"}
  * </pre>
+ *
+ * <p>A drop's {@code reason_id} is its id in the {@link DropCatalogue} (absent for a counter the catalogue does not
+ * know); the sentence is not a label of the counter, so that rewording it does not start a new series. It sits
+ * in {@code ferry_drop_reason_info}, one series per catalogued reason, to join on {@code reason_id}, e.g.
+ * {@code ferry_stage_drops_total * on(reason_id) group_left(sentence) ferry_drop_reason_info}.
  *
  * <p>{@code ferry_node_apply_tables_duration_seconds} is the node's share of the agent's
  * {@code ferry_sync_tables_duration_seconds}: validating, compiling and swapping in one push.
@@ -68,6 +76,8 @@ public final class NodeMetrics implements MultiCollector
     private static final String PORT = "port/";
     private static final String CONNTRACK = "conntrack/";
     private static final String NAT = "nat/";
+
+    private static final InfoSnapshot REASONS = reasons();
 
     private final Counters counters;
     private final LongSupplier generation;
@@ -122,7 +132,7 @@ public final class NodeMetrics implements MultiCollector
             f.transmitted.build(), f.rxPackets.build(), f.rxBytes.build(), f.txPackets.build(), f.txBytes.build(),
             f.allocationFailures.build(), f.natEvents.build(), gauge("ferry_tables_generation",
                 "Generation of the tables the dataplane forwards with", generation.getAsLong()),
-            applyDuration.collect(), pushes.collect()));
+            REASONS, applyDuration.collect(), pushes.collect()));
         if (f.poolInUse >= 0)
         {
             out.add(gauge("ferry_pool_buffers_in_use", "Packet buffers handed out (in ports, rings or the graph)",
@@ -144,6 +154,29 @@ public final class NodeMetrics implements MultiCollector
                 f.conntrackCapacity));
         }
         return new MetricSnapshots(out);
+    }
+
+    private static InfoSnapshot reasons()
+    {
+        final InfoSnapshot.Builder b = InfoSnapshot.builder().name("ferry_drop_reason")
+            .help("Every drop reason of the catalogue (docs/drop-reasons.md): its id, counter name and sentence");
+        for (final DropCatalogue.Entry e : DropCatalogue.entries())
+        {
+            final String counter = e.counter();
+            final String reason = counter.substring(counter.lastIndexOf('/') + 1);
+            b.dataPoint(InfoSnapshot.InfoDataPointSnapshot.builder().labels(Labels.of("reason_id",
+                Integer.toString(e.reason().id()), "stage", scope(counter), "reason", reason, "sentence",
+                e.reason().sentence())).build());
+        }
+        return b.build();
+    }
+
+    // the stage label of a drop counter: NAME for stage/NAME/drop/R, "graph" or "node" for graph/drop/R, node/drop/R
+    private static String scope(final String dropCounter)
+    {
+        final int drop = dropCounter.lastIndexOf("/" + DROP);
+        return dropCounter.startsWith(STAGE) ? dropCounter.substring(STAGE.length(), drop)
+            : dropCounter.substring(0, drop);
     }
 
     private static GaugeSnapshot gauge(final String name, final String help, final double value)
@@ -168,7 +201,7 @@ public final class NodeMetrics implements MultiCollector
         private final CounterSnapshot.Builder packets = counter("ferry_stage_packets",
             "Packets processed by each graph stage");
         private final CounterSnapshot.Builder drops = counter("ferry_stage_drops",
-            "Packets dropped, by stage and reason");
+            "Packets dropped, by stage and reason (reason_id: see ferry_drop_reason_info and docs/drop-reasons.md)");
         private final CounterSnapshot.Builder transmitted = counter("ferry_transmitted_packets",
             "Packets handed to a port for transmission");
         private final CounterSnapshot.Builder rxPackets = counter("ferry_port_rx_packets", "Frames received, by port");
@@ -193,15 +226,9 @@ public final class NodeMetrics implements MultiCollector
             {
                 stage(name, value);
             }
-            else if (name.startsWith(GRAPH_DROP))
+            else if (name.startsWith(GRAPH_DROP) || name.startsWith(NODE_DROP))
             {
-                drops.dataPoint(point(Labels.of("stage", "graph", "reason", name.substring(GRAPH_DROP.length())),
-                    value));
-            }
-            else if (name.startsWith(NODE_DROP))
-            {
-                drops.dataPoint(point(Labels.of("stage", "node", "reason", name.substring(NODE_DROP.length())),
-                    value));
+                drop(name, value);
             }
             else if ("graph/transmit".equals(name))
             {
@@ -240,8 +267,16 @@ public final class NodeMetrics implements MultiCollector
             }
             else if (rest.startsWith(DROP))
             {
-                drops.dataPoint(point(Labels.of("stage", stage, "reason", rest.substring(DROP.length())), value));
+                drop(name, value);
             }
+        }
+
+        private void drop(final String name, final long value)
+        {
+            final Labels labels = Labels.of("stage", scope(name), "reason", name.substring(name.lastIndexOf('/') + 1));
+            final DropCatalogue.Entry e = DropCatalogue.byCounter(name);
+            drops.dataPoint(point(e == null ? labels : labels.add("reason_id", Integer.toString(e.reason().id())),
+                value));
         }
 
         private void port(final String name, final long value)

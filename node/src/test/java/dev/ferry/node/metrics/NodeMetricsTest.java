@@ -60,6 +60,7 @@ class NodeMetricsTest
         counters.add(counters.register("stage/ip4-input/ns"), 12345);
         counters.add(counters.register("stage/ip4-input/next/ip4-lookup"), 997);
         counters.add(counters.register("graph/drop/next-not-wired"), 1);
+        counters.add(counters.register("stage/test-stage/drop/made-up"), 6);
         counters.add(counters.register("node/drop/port-down"), 2);
         counters.add(counters.register("graph/transmit"), 990);
         counters.add(counters.register("port/tap0af40102/rx-packets"), 1000);
@@ -85,9 +86,14 @@ class NodeMetricsTest
             final String text = scrape(counters, 7);
 
             assertThat(text).contains("ferry_stage_packets_total{stage=\"ip4-input\"} 1000.0")
-                .contains("ferry_stage_drops_total{reason=\"bad-checksum\",stage=\"ip4-input\"} 3.0")
-                .contains("ferry_stage_drops_total{reason=\"next-not-wired\",stage=\"graph\"} 1.0")
-                .contains("ferry_stage_drops_total{reason=\"port-down\",stage=\"node\"} 2.0")
+                .contains("ferry_stage_drops_total{reason=\"bad-checksum\",reason_id=\"19\",stage=\"ip4-input\"} 3.0")
+                .contains("ferry_stage_drops_total{reason=\"next-not-wired\",reason_id=\"1\",stage=\"graph\"} 1.0")
+                .contains("ferry_stage_drops_total{reason=\"port-down\",reason_id=\"300\",stage=\"node\"} 2.0")
+                .contains("ferry_stage_drops_total{reason=\"made-up\",stage=\"test-stage\"} 6.0")
+                .contains("ferry_drop_reason_info{reason=\"bad-checksum\",reason_id=\"19\","
+                    + "sentence=\"bad IPv4 header checksum\",stage=\"ip4-input\"} 1")
+                .contains("ferry_drop_reason_info{reason=\"no-service\",reason_id=\"108\",sentence=\"destination in "
+                    + "a Service CIDR but no Service has that address\",stage=\"nat44-new\"} 1")
                 .contains("ferry_transmitted_packets_total 990.0")
                 .contains("ferry_port_rx_packets_total{port=\"tap0af40102\"} 1000.0")
                 .contains("ferry_port_rx_bytes_total{port=\"tap0af40102\"} 64000.0")
@@ -105,7 +111,7 @@ class NodeMetricsTest
                 .contains("ferry_node_apply_tables_duration_seconds_count 1")
                 .contains("ferry_node_table_pushes_total{result=\"applied\"} 1.0")
                 .contains("ferry_node_table_pushes_total{result=\"refused\"} 1.0")
-                .doesNotContain("calls").doesNotContain("12345").doesNotContain("997").doesNotContain("vxlan");
+                .doesNotContain("calls").doesNotContain("12345").doesNotContain("997").doesNotContain("some-internal");
         }
     }
 
@@ -152,7 +158,7 @@ class NodeMetricsTest
                         while (labels.find())
                         {
                             assertThat(labels.group(1)).as("label of %s", name)
-                                .isIn("stage", "reason", "port", "event", "result", "le");
+                                .isIn("stage", "reason", "reason_id", "sentence", "port", "event", "result", "le");
                         }
                     }
                 }
@@ -160,6 +166,7 @@ class NodeMetricsTest
             assertThat(samples).as("samples").isGreaterThan(20);
             assertThat(types).containsEntry("ferry_stage_packets_total", "counter")
                 .containsEntry("ferry_stage_drops_total", "counter")
+                .containsEntry("ferry_drop_reason_info", "gauge")
                 .containsEntry("ferry_tables_generation", "gauge")
                 .containsEntry("ferry_conntrack_entries", "gauge")
                 .containsEntry("ferry_pool_buffers_in_use", "gauge")
