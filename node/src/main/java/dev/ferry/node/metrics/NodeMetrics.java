@@ -28,6 +28,10 @@ import java.util.function.LongSupplier;
  * node/drop/REASON           → ferry_stage_drops_total{stage="node",reason="REASON"}
  * graph/transmit             → ferry_transmitted_packets_total
  * port/NAME/rx-packets       → ferry_port_rx_packets_total{port="NAME"}   (and rx-bytes, tx-packets, tx-bytes)
+ * port/NAME/rx-no-buffer     → ferry_port_rx_dropped_total{port="NAME"}   (the pool was empty)
+ * port/NAME/rx-errors        → ferry_port_rx_errors_total{port="NAME"}
+ * port/NAME/tx-dropped       → ferry_port_tx_dropped_total{port="NAME"}   (link down, queue full)
+ * port/NAME/tx-errors        → ferry_port_tx_errors_total{port="NAME"}
  * pool/buffers-in-use        → ferry_pool_buffers_in_use (gauge)
  * pool/buffers               → ferry_pool_buffers (gauge)
  * pool/allocation-failures   → ferry_pool_allocation_failures_total
@@ -40,6 +44,8 @@ import java.util.function.LongSupplier;
  *                              ferry_node_table_pushes_total{result="applied"}
  * {@link #refused()}         → ferry_node_table_pushes_total{result="refused"}
  * </pre>
+ *
+ * <p>Each port counts its own frames once ({@code dev.ferry.tapio.PortCounters}); nothing else counts them.
  *
  * <p>{@code ferry_node_apply_tables_duration_seconds} is the node's share of the agent's
  * {@code ferry_sync_tables_duration_seconds}: validating, compiling and swapping in one push.
@@ -119,6 +125,7 @@ public final class NodeMetrics implements MultiCollector
         }
         final List<MetricSnapshot> out = new ArrayList<>(List.of(f.packets.build(), f.drops.build(),
             f.transmitted.build(), f.rxPackets.build(), f.rxBytes.build(), f.txPackets.build(), f.txBytes.build(),
+            f.rxDropped.build(), f.rxErrors.build(), f.txDropped.build(), f.txErrors.build(),
             f.allocationFailures.build(), f.natEvents.build(), gauge("ferry_tables_generation",
                 "Generation of the tables the dataplane forwards with", generation.getAsLong()),
             applyDuration.collect(), pushes.collect()));
@@ -175,6 +182,14 @@ public final class NodeMetrics implements MultiCollector
         private final CounterSnapshot.Builder txPackets = counter("ferry_port_tx_packets",
             "Frames transmitted, by port");
         private final CounterSnapshot.Builder txBytes = counter("ferry_port_tx_bytes", "Bytes transmitted, by port");
+        private final CounterSnapshot.Builder rxDropped = counter("ferry_port_rx_dropped",
+            "Frames left unread because the packet pool was empty, by port");
+        private final CounterSnapshot.Builder rxErrors = counter("ferry_port_rx_errors",
+            "Frames that could not be received (read errors, oversize or offload frames), by port");
+        private final CounterSnapshot.Builder txDropped = counter("ferry_port_tx_dropped",
+            "Frames dropped on transmit because the link was down or its queue full, by port");
+        private final CounterSnapshot.Builder txErrors = counter("ferry_port_tx_errors",
+            "Frames that a write failed on, by port");
         private final CounterSnapshot.Builder allocationFailures = counter("ferry_pool_allocation_failures",
             "Times a packet buffer was wanted and the pool was empty");
         private final CounterSnapshot.Builder conntrackEvents = counter("ferry_conntrack_events",
@@ -257,9 +272,13 @@ public final class NodeMetrics implements MultiCollector
                 case "rx-bytes" -> rxBytes.dataPoint(point(port, value));
                 case "tx-packets" -> txPackets.dataPoint(point(port, value));
                 case "tx-bytes" -> txBytes.dataPoint(point(port, value));
+                case "rx-no-buffer" -> rxDropped.dataPoint(point(port, value));
+                case "rx-errors" -> rxErrors.dataPoint(point(port, value));
+                case "tx-dropped" -> txDropped.dataPoint(point(port, value));
+                case "tx-errors" -> txErrors.dataPoint(point(port, value));
                 default ->
                 {
-                    // a port counter without a metric (none today)
+                    // link-down, link-up, a tunnel port's ring overflows: counters without a metric
                 }
             }
         }
