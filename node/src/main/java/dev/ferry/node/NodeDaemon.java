@@ -94,7 +94,7 @@ public final class NodeDaemon implements AutoCloseable
         this.pool = new PacketPool(config.poolSize());
         this.counters = Counters.inMemory(65536);
         this.publisher = new TablesPublisher(ports, false);
-        this.worker = new Worker(pool, counters, clock, ports, features, publisher.ref());
+        this.worker = new Worker(pool, counters, clock, features, publisher.ref());
         this.api = new ApiAgent(config.apiSocket());
         this.store = new AttachmentStore(config.apiSocket().resolveSibling("attachments.json"));
         this.metrics = new NodeMetrics(counters, this::generation);

@@ -53,7 +53,6 @@ final class Worker implements Agent, TxSink
     private final PacketPool pool;
     private final Counters counters;
     private final Clock clock;
-    private final Ports ports;
     private final NodeFeature[] features;
     private final PortPoller poller;
     // control-plane rate: a lock-free linked queue (its nodes are allocated by the control side on offer);
@@ -72,14 +71,13 @@ final class Worker implements Agent, TxSink
     private long cycles;
     private long leakedBuffers = -1;
 
-    Worker(final PacketPool pool, final Counters counters, final Clock clock, final Ports ports,
+    Worker(final PacketPool pool, final Counters counters, final Clock clock,
         final List<NodeFeature> features, final TablesRef<Snapshot> published)
     {
         this.published = published;
         this.pool = pool;
         this.counters = counters;
         this.clock = clock;
-        this.ports = ports;
         this.features = features.toArray(new NodeFeature[0]);
         this.poller = new PortPoller(pool, counters);
         this.poolInUseCounter = counters.register(NodeMetrics.POOL_IN_USE);
@@ -328,12 +326,6 @@ final class Worker implements Agent, TxSink
     Graph graph()
     {
         return graph;
-    }
-
-    /** @return the node's port registry. */
-    Ports ports()
-    {
-        return ports;
     }
 
     @Override
