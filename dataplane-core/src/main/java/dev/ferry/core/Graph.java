@@ -363,8 +363,21 @@ public final class Graph implements Stage.Next
      */
     public List<String> formatTrace()
     {
+        return formatTrace(trace.entries(), trace.lost());
+    }
+
+    /**
+     * Formats trace records copied from this graph's buffer on its thread, so that another thread can format
+     * them (the stages' names and {@code formatTrace} are read-only).
+     *
+     * @param entries the records ({@link TraceBuffer#entries()}).
+     * @param lost    records that did not fit ({@link TraceBuffer#lost()}).
+     * @return one block of lines per traced packet.
+     */
+    public List<String> formatTrace(final List<TraceBuffer.Entry> entries, final long lost)
+    {
         final Map<Integer, List<String>> byPacket = new java.util.TreeMap<>();
-        for (final TraceBuffer.Entry e : trace.entries())
+        for (final TraceBuffer.Entry e : entries)
         {
             final List<String> lines = byPacket.computeIfAbsent(e.traceId(), k -> new ArrayList<>());
             final String stageName = e.stage() >= 0 ? stages[e.stage()].name() : "graph";
@@ -396,9 +409,9 @@ public final class Graph implements Stage.Next
             out.add("Packet " + (p.getKey() + 1) + ":");
             out.addAll(p.getValue());
         }
-        if (trace.lost() > 0)
+        if (lost > 0)
         {
-            out.add("(" + trace.lost() + " trace records did not fit the buffer)");
+            out.add("(" + lost + " trace records did not fit the buffer)");
         }
         return out;
     }

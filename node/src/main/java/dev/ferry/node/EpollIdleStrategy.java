@@ -33,7 +33,7 @@ final class EpollIdleStrategy implements IdleStrategy
     private static final int YIELDS = 5;
     private static final long FULL_SYNC_NANOS = 1_000_000_000L;
 
-    private final Worker worker;
+    private final PortPoller ports;
     private final Epoll epoll;
     private final boolean shared;
     private int[] registered = new int[16];
@@ -44,7 +44,7 @@ final class EpollIdleStrategy implements IdleStrategy
 
     EpollIdleStrategy(final Worker worker, final boolean sharedWithApi) throws NativeException
     {
-        this.worker = worker;
+        this.ports = worker.poller();
         this.shared = sharedWithApi;
         this.epoll = new Epoll(64);
         Arrays.fill(registered, -1);
@@ -76,7 +76,7 @@ final class EpollIdleStrategy implements IdleStrategy
             Thread.yield();
             return;
         }
-        worker.maintainPorts();
+        ports.maintain();
         final boolean allHaveFds = sync();
         epoll.await(allHaveFds && !shared ? LONG_WAIT_MS : SHORT_WAIT_MS);
     }
@@ -90,8 +90,8 @@ final class EpollIdleStrategy implements IdleStrategy
      */
     private boolean sync()
     {
-        final int slots = worker.portSlots();
-        final long version = worker.portsVersion();
+        final int slots = ports.slots();
+        final long version = ports.version();
         final long now = System.nanoTime();
         boolean changed = version != portsVersion || now - lastFullSync > FULL_SYNC_NANOS;
         boolean all = true;
@@ -103,9 +103,9 @@ final class EpollIdleStrategy implements IdleStrategy
         }
         for (int id = 0; id < slots; id++)
         {
-            final int fd = worker.portFd(id);
+            final int fd = ports.fd(id);
             changed |= fd != registered[id];
-            all &= fd >= 0 || !worker.portAttached(id);
+            all &= fd >= 0 || !ports.attached(id);
         }
         if (!changed)
         {
@@ -129,7 +129,7 @@ final class EpollIdleStrategy implements IdleStrategy
         }
         for (int id = 0; id < slots; id++)
         {
-            final int fd = worker.portFd(id);
+            final int fd = ports.fd(id);
             if (fd >= 0)
             {
                 try

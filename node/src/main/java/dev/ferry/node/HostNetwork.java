@@ -12,13 +12,19 @@ import java.util.ArrayList;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Set;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.logging.Logger;
 
 /**
  * The host's side of the node: addresses and routes on the host TAP ({@code ferry0}), and in packet mode the
- * NIC taken from the kernel. Applied with {@code ip}/{@code tc} on the control path whenever a published
- * snapshot changes what the host needs (idempotent {@code replace} commands; nothing is run when nothing changed).
+ * NIC taken from the kernel. Applied with {@code ip}/{@code tc} on a thread of its own ({@code ferry-host-network})
+ * whenever a published snapshot changes what the host needs (idempotent {@code replace} commands; nothing is run
+ * when nothing changed), so that neither the control thread nor the forwarding thread ever waits for a
+ * subprocess. Snapshots published while a sync runs are skipped for the newest. Nothing here changes forwarding:
+ * the kernel's routes only decide what the kernel sends to {@code ferry0}.
  *
  * <pre>
  *   both modes   ferry0 up, MTU = pod MTU
@@ -40,13 +46,73 @@ import java.util.logging.Logger;
 final class HostNetwork
 {
     private static final Logger LOG = Logger.getLogger("dev.ferry.node");
+    private static final long STOP_TIMEOUT_SECONDS = 10;
+
+    /** Runs one host command ({@code ip}, {@code tc}, {@code sysctl} ...). */
+    @FunctionalInterface
+    interface Runner
+    {
+        /**
+         * @param command the program and its arguments.
+         * @return whether it succeeded.
+         */
+        boolean run(List<String> command);
+    }
+
+    /** The name of the thread that runs the commands of published snapshots. */
+    static final String THREAD_NAME = "ferry-host-network";
 
     private final NodeConfig config;
+    private final Runner runner;
+    private final ExecutorService thread = Executors.newSingleThreadExecutor(r ->
+    {
+        final Thread t = new Thread(r, THREAD_NAME);
+        t.setDaemon(true);
+        return t;
+    });
+    private final AtomicReference<Snapshot> pending = new AtomicReference<>();
+    // host network thread only
     private List<String> applied = List.of();
 
     HostNetwork(final NodeConfig config)
     {
+        this(config, HostNetwork::exec);
+    }
+
+    HostNetwork(final NodeConfig config, final Runner runner)
+    {
         this.config = config;
+        this.runner = runner;
+    }
+
+    /**
+     * Queues a published snapshot for the host network thread (any thread; never blocks).
+     *
+     * @param s the snapshot.
+     */
+    void applyLater(final Snapshot s)
+    {
+        if (pending.getAndSet(s) == null)
+        {
+            thread.execute(() -> apply(pending.getAndSet(null)));
+        }
+    }
+
+    /** Stops the host network thread after the sync in progress, if any. */
+    void close()
+    {
+        thread.shutdown();
+        try
+        {
+            if (!thread.awaitTermination(STOP_TIMEOUT_SECONDS, TimeUnit.SECONDS))
+            {
+                LOG.warning(() -> "host network sync still running at stop");
+            }
+        }
+        catch (final InterruptedException e)
+        {
+            Thread.currentThread().interrupt();
+        }
     }
 
     /**
@@ -112,7 +178,7 @@ final class HostNetwork
     }
 
     /**
-     * Brings the host in line with a snapshot (control thread).
+     * Brings the host in line with a snapshot (host network thread).
      *
      * @param s the published snapshot.
      */
@@ -190,7 +256,12 @@ final class HostNetwork
         return out;
     }
 
-    private static boolean run(final List<String> command)
+    private boolean run(final List<String> command)
+    {
+        return runner.run(command);
+    }
+
+    private static boolean exec(final List<String> command)
     {
         try
         {

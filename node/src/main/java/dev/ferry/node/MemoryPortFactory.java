@@ -2,14 +2,16 @@ package dev.ferry.node;
 
 import dev.ferry.core.Ports;
 import dev.ferry.core.route.Ip4;
+import dev.ferry.tapio.MemoryPort;
+import dev.ferry.tapio.Port;
 
 import java.io.IOException;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 
 /**
- * Opens {@link MemoryPort}s and remembers the latest port of each name, so that tests can inject and
- * collect frames.
+ * Opens tap-io's {@link MemoryPort}s and remembers the latest port of each name, so that tests can queue and
+ * collect frames from their own threads.
  */
 public final class MemoryPortFactory implements PortFactory
 {
@@ -24,19 +26,19 @@ public final class MemoryPortFactory implements PortFactory
     private volatile String failNext;
 
     @Override
-    public NodePort openUplink(final String ifName, final PortContext context)
+    public Opened openUplink(final String ifName, final PortContext context)
     {
-        return remember(new MemoryPort(ifName, Ports.Kind.UPLINK, UPLINK_MAC, 0));
+        return new Opened(remember(ifName, context), Ports.Kind.UPLINK, UPLINK_MAC, 0);
     }
 
     @Override
-    public NodePort openHostTap(final String name, final PortContext context)
+    public Opened openHostTap(final String name, final PortContext context)
     {
-        return remember(new MemoryPort(name, Ports.Kind.HOST, HOST_MAC, HOST_PEER_MAC));
+        return new Opened(remember(name, context), Ports.Kind.HOST, HOST_MAC, HOST_PEER_MAC);
     }
 
     @Override
-    public NodePort openPodTap(final PodAttachment pod, final PortContext context, final boolean restore)
+    public Port openPodTap(final PodAttachment pod, final PortContext context, final boolean restore)
         throws IOException
     {
         if (pod.tapName().equals(failNext))
@@ -44,7 +46,7 @@ public final class MemoryPortFactory implements PortFactory
             failNext = null;
             throw new IOException("cannot create " + pod.tapName() + " (injected failure)");
         }
-        return remember(new MemoryPort(pod.tapName(), Ports.Kind.POD, pod.gatewayMac(), pod.mac()));
+        return remember(pod.tapName(), context);
     }
 
     /**
@@ -66,9 +68,10 @@ public final class MemoryPortFactory implements PortFactory
         return ports.get(name);
     }
 
-    private MemoryPort remember(final MemoryPort p)
+    private MemoryPort remember(final String name, final PortContext c)
     {
-        ports.put(p.name(), p);
+        final MemoryPort p = new MemoryPort(name, c.id(), c.pool(), c.counters(), c.clock());
+        ports.put(name, p);
         return p;
     }
 }

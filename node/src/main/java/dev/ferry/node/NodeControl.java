@@ -1,6 +1,5 @@
 package dev.ferry.node;
 
-import dev.ferry.core.Graph;
 import dev.ferry.core.Ports;
 import dev.ferry.core.route.Ip4;
 import dev.ferry.core.tables.InvalidTablesException;
@@ -10,6 +9,7 @@ import dev.ferry.core.tables.TablesPublisher;
 import dev.ferry.node.metrics.NodeMetrics;
 import dev.ferry.nodeapi.AttachRequest;
 import dev.ferry.nodeapi.NodeTablesJson;
+import dev.ferry.tapio.Port;
 
 import java.io.IOException;
 import java.util.ArrayList;
@@ -239,12 +239,24 @@ final class NodeControl
             req.podName(), req.ip(), mac, config.podTapName(req.ip()), node.gatewayIp(), node.gatewayMac(),
             node.podMtu());
         final int id = ports.add(a.tapName(), Ports.Kind.POD, a.gatewayMac()).id();
-        return worker.submit(w -> w.openAndAttach(id, c -> portFactory.openPodTap(a, c, false))).handleAsync((p, e) ->
+        final Port port;
+        try
+        {
+            // opened here, off the forwarding thread; the worker only starts polling it
+            port = portFactory.openPodTap(a, worker.portContext(id), false);
+        }
+        catch (final IOException | RuntimeException e)
+        {
+            return CompletableFuture.failedFuture(new IOException("cannot create the pod port " + a.tapName() + ": "
+                + e.getMessage(), e));
+        }
+        return worker.submit(new WorkerCommand.Attach(id, port)).handleAsync((p, e) ->
         {
             if (e != null)
             {
+                port.close();
                 final Throwable cause = e instanceof CompletionException && e.getCause() != null ? e.getCause() : e;
-                throw new CompletionException(new IOException("cannot create the pod port " + a.tapName() + ": "
+                throw new CompletionException(new IOException("cannot attach the pod port " + a.tapName() + ": "
                     + cause.getMessage(), cause));
             }
             attachments.put(key, a);
@@ -306,7 +318,7 @@ final class NodeControl
         save();
         republish();
         final int id = ports.idOf(a.tapName());
-        return worker.submit(w -> w.detach(id, true)).thenApplyAsync(removed ->
+        return worker.submit(new WorkerCommand.Detach(id, true)).thenApplyAsync(removed ->
         {
             LOG.info(() -> "port " + a.tapName() + " down: pod " + a);
             return Boolean.TRUE;
@@ -332,7 +344,7 @@ final class NodeControl
             return CompletableFuture.failedFuture(new IllegalArgumentException("trace add: " + packets
                 + " is out of range 0..100000"));
         }
-        return worker.submit(w -> w.traceAdd(packets));
+        return worker.submit(new WorkerCommand.TraceAdd(packets));
     }
 
     /** @return health fields: node, generation, ports, attachments, uptime. */
@@ -360,17 +372,16 @@ final class NodeControl
         {
             case "routes" -> CompletableFuture.completedFuture(routes());
             case "neighbors", "neighbours" -> CompletableFuture.completedFuture(neighbours());
-            case "services" -> worker.submit(wk -> wk.featureShow("services")).thenApply(l -> l != null ? l
+            case "services" -> worker.submit(new WorkerCommand.FeatureShow("services")).thenApply(l -> l != null ? l
                 : List.of("Services not enabled in this build"));
-            case "conntrack" -> worker.submit(wk -> wk.featureShow("conntrack")).thenApply(l -> l != null ? l
-                : List.of("Connection tracking not enabled in this build"));
-            case "stats" -> worker.submit(Worker::stats).thenApplyAsync(ShowFormat::stats, executor);
-            case "runtime" -> worker.submit(Worker::stats).thenApplyAsync(s -> ShowFormat.runtime(s.runtime()),
-                executor);
-            case "trace" -> worker.submit(Worker::trace).thenApply(l -> l.isEmpty()
-                ? List.of("No packets traced (use: ferry trace add N)") : l);
-            case "ports" -> worker.submit(Worker::portRows).thenApplyAsync(r -> ShowFormat.ports(r, attachments()),
-                executor);
+            case "conntrack" -> worker.submit(new WorkerCommand.FeatureShow("conntrack")).thenApply(l -> l != null
+                ? l : List.of("Connection tracking not enabled in this build"));
+            case "stats" -> worker.submit(new WorkerCommand.Stats()).thenApplyAsync(ShowFormat::stats, executor);
+            case "runtime" -> worker.submit(new WorkerCommand.Stats())
+                .thenApplyAsync(s -> ShowFormat.runtime(s.runtime()), executor);
+            case "trace" -> worker.submit(new WorkerCommand.Trace()).thenApplyAsync(this::trace, executor);
+            case "ports" -> worker.submit(new WorkerCommand.Stats())
+                .thenApplyAsync(s -> ShowFormat.ports(s.ports(), ports, attachments()), executor);
             default -> CompletableFuture.failedFuture(new IllegalArgumentException("show: unknown '" + what
                 + "' (routes, neighbors, services, conntrack, stats, runtime, trace, ports)"));
         };
@@ -423,10 +434,9 @@ final class NodeControl
         return new ArrayList<>(lines.values());
     }
 
-    /** Formats a runtime row (shared by stats and runtime). */
-    static String runtimeLine(final Graph.RuntimeRow r)
+    private List<String> trace(final WorkerStats.TraceRecords records)
     {
-        return String.format(Locale.ROOT, "%-20s %12d %14d %12.1f %12.2f", r.name(), r.calls(), r.packets(),
-            r.nanosPerPacket(), r.vectorsPerCall());
+        final List<String> lines = worker.graph().formatTrace(records.entries(), records.lost());
+        return lines.isEmpty() ? List.of("No packets traced (use: ferry trace add N)") : lines;
     }
 }

@@ -25,7 +25,6 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
-import java.util.concurrent.Executor;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.function.Function;
@@ -39,8 +38,9 @@ import java.util.logging.Logger;
  *   uplink ─┐                                   ┌─► uplink
  *   ferry0 ─┼─► worker: ethernet-input ... ─────┼─► ferry0 (host-output)
  *   pod TAPs┘   interface-output                └─► pod TAPs
- *                 ▲ command queue (attach, detach, show, trace)
+ *                 ▲ WorkerCommand queue (attach, detach, stats, trace, ping)
  *   API socket ─► API agent (control thread): push → compile → swap TablesRef
+ *                                             └─► host network thread: `ip` for ferry0 routes and addresses
  * </pre>
  *
  * <p>Lifecycle: {@link #start()} opens the uplink (packet mode) and the host TAP, binds the API socket
@@ -73,6 +73,8 @@ public final class NodeDaemon implements AutoCloseable
     private final NodeControl control;
     private final AttachmentStore store;
     private final NodeMetrics metrics;
+    private final HostNetwork.Runner hostCommands;
+    private HostNetwork hostNetwork;
     private MetricsServer metricsServer;
     private EpollIdleStrategy idle;
     private final List<AgentRunner> runners = new ArrayList<>();
@@ -87,10 +89,11 @@ public final class NodeDaemon implements AutoCloseable
         this.balancing = b.balancing;
         this.clock = b.clock;
         this.initialTables = b.initialTables;
+        this.hostCommands = b.hostCommands;
         this.pool = new PacketPool(config.poolSize());
         this.counters = Counters.inMemory(65536);
         this.publisher = new TablesPublisher(ports, false);
-        this.worker = new Worker(pool, counters, clock, ports, publisher.ref());
+        this.worker = new Worker(pool, counters, clock, publisher.ref());
         this.api = new ApiAgent(config.apiSocket());
         this.store = new AttachmentStore(config.apiSocket().resolveSibling("attachments.json"));
         this.metrics = new NodeMetrics(counters, this::generation);
@@ -124,28 +127,31 @@ public final class NodeDaemon implements AutoCloseable
             throw new IllegalStateException("a node daemon starts once; build a new one");
         }
         started = true;
-        final List<NodePort> opened = new ArrayList<>();
+        final List<PortFactory.Opened> opened = new ArrayList<>();
         boolean apiBound = false;
         try
         {
             final List<Integer> ids = new ArrayList<>();
-            if (portFactory.live())
+            if (portFactory.live() || hostCommands != null)
             {
-                final HostNetwork host = new HostNetwork(config);
+                hostNetwork = hostCommands == null ? new HostNetwork(config) : new HostNetwork(config, hostCommands);
                 if (config.underlay() == UnderlayMode.PACKET)
                 {
-                    host.takeUplink();
+                    hostNetwork.takeUplink();
                 }
-                publisher.onPublish(host::apply);
+                // `ip` runs on the host network's own thread, never on the control or forwarding thread
+                publisher.onPublish(hostNetwork::applyLater);
             }
             if (config.underlay() == UnderlayMode.PACKET)
             {
                 // ports are numbered densely: nothing else adds ports before the API is bound
-                final NodePort up = portFactory.openUplink(config.uplink(), context(ports.size()));
+                final PortFactory.Opened up = portFactory.openUplink(config.uplink(),
+                    worker.portContext(ports.size()));
                 opened.add(up);
                 ids.add(NodeGraph.registerUplink(ports, up.name(), up.mac()));
             }
-            final NodePort host = portFactory.openHostTap(config.hostTap(), context(ports.size()));
+            final PortFactory.Opened host = portFactory.openHostTap(config.hostTap(),
+                worker.portContext(ports.size()));
             opened.add(host);
             ids.add(NodeGraph.registerHost(ports, host.name(), host.mac(), host.peerMac()));
             final NodeGraph.Builder gb = NodeGraph.builder(config, pool, counters, clock, ports, publisher,
@@ -157,18 +163,15 @@ public final class NodeDaemon implements AutoCloseable
             nodeGraph = built;
             for (int i = 0; i < opened.size(); i++)
             {
-                worker.attach(ids.get(i), opened.get(i));
+                worker.attach(ids.get(i), opened.get(i).port());
             }
-            final Executor onWorker = task -> worker.submit(w ->
-            {
-                task.run();
-                return null;
-            });
             for (final NodeFeature f : built.features())
             {
-                for (final NodePort p : f.ports(built.context(), onWorker))
+                for (final NodePort p : f.ports(built.context(), worker.featureExecutor()))
                 {
-                    worker.attach(ports.add(p.name(), p.kind(), p.mac()).id(), p);
+                    // a feature registers its ports (kind, MAC) when it builds its stages
+                    final int id = ports.idOf(p.name());
+                    worker.attach(id >= 0 ? id : ports.add(p.name(), Ports.Kind.TUNNEL, 0).id(), p);
                 }
             }
             restorePods();
@@ -193,9 +196,13 @@ public final class NodeDaemon implements AutoCloseable
                 api.onClose();
             }
             worker.onClose();
-            for (final NodePort p : opened)
+            for (final PortFactory.Opened p : opened)
             {
-                p.close();
+                p.port().close();
+            }
+            if (hostNetwork != null)
+            {
+                hostNetwork.close();
             }
             stopped = true;
             pool.close();
@@ -232,11 +239,6 @@ public final class NodeDaemon implements AutoCloseable
         return g == null ? List.of() : g.features();
     }
 
-    private PortContext context(final int id)
-    {
-        return new PortContext(pool, counters, clock, id);
-    }
-
     /** Opens again the TAPs of the pods that the last run attached (the worker is not running yet). */
     private void restorePods()
     {
@@ -256,11 +258,11 @@ public final class NodeDaemon implements AutoCloseable
             final int id = ports.add(a.tapName(), Ports.Kind.POD, a.gatewayMac()).id();
             try
             {
-                worker.openAndAttach(id, c -> portFactory.openPodTap(a, c, true));
+                worker.attach(id, portFactory.openPodTap(a, worker.portContext(id), true));
                 control.restored(a);
                 restored++;
             }
-            catch (final RuntimeException e)
+            catch (final IOException | RuntimeException e)
             {
                 LOG.warning(() -> "pod " + a + " not restored: " + e.getMessage());
             }
@@ -303,6 +305,10 @@ public final class NodeDaemon implements AutoCloseable
         if (idle != null)
         {
             idle.close();
+        }
+        if (hostNetwork != null)
+        {
+            hostNetwork.close();
         }
         final NodeGraph g = nodeGraph;
         if (g != null)
@@ -419,7 +425,7 @@ public final class NodeDaemon implements AutoCloseable
         }
         try
         {
-            worker.submit(w -> Boolean.TRUE).get(HEALTH_TIMEOUT_MS, TimeUnit.MILLISECONDS);
+            worker.submit(new WorkerCommand.Ping()).get(HEALTH_TIMEOUT_MS, TimeUnit.MILLISECONDS);
             return null;
         }
         catch (final TimeoutException e)
@@ -500,6 +506,7 @@ public final class NodeDaemon implements AutoCloseable
         private Nat.Balancing balancing = Nat.Balancing.RANDOM;
         private Clock clock = Clock.system();
         private NodeTables initialTables;
+        private HostNetwork.Runner hostCommands;
 
         private Builder(final NodeConfig config)
         {
@@ -553,6 +560,18 @@ public final class NodeDaemon implements AutoCloseable
         public Builder initialTables(final NodeTables tables)
         {
             this.initialTables = tables;
+            return this;
+        }
+
+        /**
+         * Configures the host's side through this runner instead of {@code ip}, even with in-memory ports (tests).
+         *
+         * @param runner runs one host command; returns whether it succeeded.
+         * @return this.
+         */
+        Builder hostCommands(final HostNetwork.Runner runner)
+        {
+            this.hostCommands = runner;
             return this;
         }
 

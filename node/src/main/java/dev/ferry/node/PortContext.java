@@ -6,7 +6,7 @@ import dev.ferry.core.PacketPool;
 
 /**
  * What a port needs when it opens: the worker's pool (receive fills its buffers), the worker's counters (the
- * port registers {@code link/NAME/...} there), the clock and the port's id in {@link dev.ferry.core.Ports}.
+ * port registers {@code port/NAME/...} there), the clock and the port's id in {@link dev.ferry.core.Ports}.
  *
  * @param pool     the worker's packet pool.
  * @param counters the worker's counters.

@@ -1,26 +1,46 @@
 package dev.ferry.node;
 
+import dev.ferry.core.Ports;
+import dev.ferry.tapio.Port;
+
 import java.io.IOException;
 
 /**
  * Opens the node's ports. {@link TapPortFactory} opens the real ones (AF_PACKET uplink, FFM TAPs);
  * {@link MemoryPortFactory} keeps everything in memory.
  *
- * <p>Every method runs on the worker thread (the ports register their counters in the worker's
- * {@link dev.ferry.core.Counters}, whose single writer is the worker), except during {@link NodeDaemon#start()},
- * before the worker runs.
+ * <p>Ports are opened on the control thread (or during {@link NodeDaemon#start()}, before the worker runs) and
+ * handed to the worker with a {@link WorkerCommand.Attach}; they register their counters at open (registration is
+ * synchronized) and from then on only the worker writes them.
  */
 public interface PortFactory
 {
     /**
-     * Opens the uplink: the NIC itself in packet mode.
+     * An opened uplink or host TAP with what the node registers about it in {@link Ports}.
+     *
+     * @param port    the port.
+     * @param kind    what it connects to.
+     * @param mac     ferry's MAC on the link.
+     * @param peerMac the far side's MAC (the host TAP's kernel side), or 0.
+     */
+    record Opened(Port port, Ports.Kind kind, long mac, long peerMac)
+    {
+        /** @return the port's name. */
+        public String name()
+        {
+            return port.name();
+        }
+    }
+
+    /**
+     * Opens the uplink: the NIC itself in packet mode; its frames enter the graph at {@code neighbour-learn}.
      *
      * @param ifName  the NIC's name.
      * @param context pool, counters, clock and the port id.
      * @return the port.
      * @throws IOException when the NIC cannot be opened.
      */
-    NodePort openUplink(String ifName, PortContext context) throws IOException;
+    Opened openUplink(String ifName, PortContext context) throws IOException;
 
     /**
      * Creates (or attaches again to) the host TAP ({@code ferry0}) in the node's namespace.
@@ -30,13 +50,13 @@ public interface PortFactory
      * @return the port.
      * @throws IOException when the TAP cannot be created.
      */
-    NodePort openHostTap(String name, PortContext context) throws IOException;
+    Opened openHostTap(String name, PortContext context) throws IOException;
 
     /**
      * Creates a pod's TAP in the node's namespace, named, addressed and sized as the attachment says, for the
      * CNI plugin to move into the pod's namespace; or, when {@code restore} is set, attaches again to the TAP
      * that a previous run of the node created (it may live in the pod's namespace under the pod's interface
-     * name by now).
+     * name by now). The port is named (in counters) by the attachment's TAP name either way.
      *
      * @param pod     the attachment.
      * @param context pool, counters, clock and the port id.
@@ -44,7 +64,7 @@ public interface PortFactory
      * @return the port.
      * @throws IOException when the TAP cannot be created or found.
      */
-    NodePort openPodTap(PodAttachment pod, PortContext context, boolean restore) throws IOException;
+    Port openPodTap(PodAttachment pod, PortContext context, boolean restore) throws IOException;
 
     /**
      * Whether the ports are real links, so that the node configures the host's side ({@code ferry0} addresses

@@ -1,6 +1,7 @@
 package dev.ferry.node;
 
 import dev.ferry.core.Graph;
+import dev.ferry.core.Ports;
 import dev.ferry.core.route.Ip4;
 
 import java.util.ArrayList;
@@ -11,7 +12,8 @@ import java.util.Map;
 
 /**
  * Text for {@code ferry show}, in the style of the tools operators know: VPP {@code show runtime} columns for
- * stages, {@code ip -s link} counters for ports.
+ * stages, {@code ip -s link} counters for ports. Runs on the control thread, over numbers the worker copied
+ * ({@link WorkerStats}).
  */
 final class ShowFormat
 {
@@ -26,12 +28,13 @@ final class ShowFormat
             "Vectors/Call"));
         for (final Graph.RuntimeRow r : rows)
         {
-            out.add(NodeControl.runtimeLine(r));
+            out.add(String.format(Locale.ROOT, "%-20s %12d %14d %12.1f %12.2f", r.name(), r.calls(), r.packets(),
+                r.nanosPerPacket(), r.vectorsPerCall()));
         }
         return out;
     }
 
-    static List<String> stats(final Worker.Stats s)
+    static List<String> stats(final WorkerStats s)
     {
         final List<String> out = new ArrayList<>(runtime(s.runtime()));
         out.add("");
@@ -42,7 +45,10 @@ final class ShowFormat
         else
         {
             out.add(String.format(Locale.ROOT, "%12s  %-18s %s", "Count", "Node", "Reason"));
-            out.addAll(s.drops());
+            for (final WorkerStats.Drop d : s.drops())
+            {
+                out.add(String.format(Locale.ROOT, "%12d  %-18s %s", d.count(), d.node(), d.sentence()));
+            }
         }
         out.add("");
         out.add(String.format(Locale.ROOT, "buffers: %d of %d in use, %d allocation failures", s.poolInUse(),
@@ -50,7 +56,8 @@ final class ShowFormat
         return out;
     }
 
-    static List<String> ports(final List<Worker.PortRow> rows, final List<PodAttachment> pods)
+    static List<String> ports(final List<WorkerStats.PortRow> rows, final Ports registry,
+        final List<PodAttachment> pods)
     {
         final Map<String, PodAttachment> byTap = new HashMap<>();
         for (final PodAttachment p : pods)
@@ -58,15 +65,16 @@ final class ShowFormat
             byTap.put(p.tapName(), p);
         }
         final List<String> out = new ArrayList<>();
-        out.add(String.format(Locale.ROOT, "%-3s %-15s %-7s %-17s %12s %14s %12s %14s  %s", "Id", "Name", "Kind",
-            "MAC", "rx-packets", "rx-bytes", "tx-packets", "tx-bytes", "Pod"));
-        for (final Worker.PortRow r : rows)
+        out.add(String.format(Locale.ROOT, "%-3s %-15s %-7s %-17s %12s %14s %12s %14s %10s %10s  %s", "Id", "Name",
+            "Kind", "MAC", "rx-packets", "rx-bytes", "tx-packets", "tx-bytes", "rx-dropped", "tx-dropped", "Pod"));
+        for (final WorkerStats.PortRow r : rows)
         {
+            final Ports.Port port = registry.get(r.id());
             final PodAttachment p = byTap.get(r.name());
-            out.add(String.format(Locale.ROOT, "%-3d %-15s %-7s %-17s %12d %14d %12d %14d  %s", r.id(), r.name(),
-                r.kind().name().toLowerCase(Locale.ROOT), Ip4.formatMac(r.mac()), r.rxPackets(), r.rxBytes(),
-                r.txPackets(), r.txBytes(), p == null ? "" : p.podNamespace() + "/" + p.podName() + " "
-                + Ip4.format(p.ip())));
+            out.add(String.format(Locale.ROOT, "%-3d %-15s %-7s %-17s %12d %14d %12d %14d %10d %10d  %s", r.id(),
+                r.name(), port.kind().name().toLowerCase(Locale.ROOT), Ip4.formatMac(port.mac()), r.rxPackets(),
+                r.rxBytes(), r.txPackets(), r.txBytes(), r.rxDropped(), r.txDropped(),
+                p == null ? "" : p.podNamespace() + "/" + p.podName() + " " + Ip4.format(p.ip())));
         }
         return out;
     }

@@ -3,6 +3,7 @@ package dev.ferry.node;
 import dev.ferry.core.Ports;
 import dev.ferry.core.route.Ip4;
 import dev.ferry.tapio.PacketSocketPort;
+import dev.ferry.tapio.Port;
 import dev.ferry.tapio.TapPort;
 
 import java.io.IOException;
@@ -37,27 +38,28 @@ public final class TapPortFactory implements PortFactory
     }
 
     @Override
-    public NodePort openUplink(final String ifName, final PortContext c) throws IOException
+    public Opened openUplink(final String ifName, final PortContext c) throws IOException
     {
         final long mac = interfaceMac(ifName);
+        // neighbour-learn sees the underlay's ARP before ethernet-input
         final PacketSocketPort p = PacketSocketPort.open(ifName, c.id(), c.pool(), c.counters(), c.clock(),
-            new PacketSocketPort.Options());
-        return new UplinkNodePort(p, mac);
+            new PacketSocketPort.Options().entryStage(NeighbourLearn.NAME));
+        return new Opened(p, Ports.Kind.UPLINK, mac, 0);
     }
 
     @Override
-    public NodePort openHostTap(final String name, final PortContext c) throws IOException
+    public Opened openHostTap(final String name, final PortContext c) throws IOException
     {
         final TapPort tap = TapPort.open(name, c.id(), c.pool(), c.counters(), c.clock(),
             new TapPort.Options().mac(HOST_PEER_MAC).persistent(true).up(true));
-        return new TapNodePort(tap, name, Ports.Kind.HOST, HOST_MAC, HOST_PEER_MAC);
+        return new Opened(tap, Ports.Kind.HOST, HOST_MAC, HOST_PEER_MAC);
     }
 
     @Override
-    public NodePort openPodTap(final PodAttachment pod, final PortContext c, final boolean restore)
+    public Port openPodTap(final PodAttachment pod, final PortContext c, final boolean restore)
         throws IOException
     {
-        final TapPort.Options options = new TapPort.Options().persistent(true);
+        final TapPort.Options options = new TapPort.Options().persistent(true).portName(pod.tapName());
         final TapPort tap;
         if (!restore || exists(pod.tapName()))
         {
@@ -75,7 +77,7 @@ public final class TapPortFactory implements PortFactory
             // moved and renamed by the CNI plugin: attach inside the pod's namespace under its interface name
             tap = TapPort.open(pod.ifName(), c.id(), c.pool(), c.counters(), c.clock(), options.namespace(ns));
         }
-        return new TapNodePort(tap, pod.tapName(), Ports.Kind.POD, pod.gatewayMac(), pod.mac());
+        return tap;
     }
 
     private static boolean exists(final String ifName)

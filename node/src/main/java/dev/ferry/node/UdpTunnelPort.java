@@ -1,9 +1,10 @@
 package dev.ferry.node;
 
+import dev.ferry.core.Clock;
 import dev.ferry.core.Counters;
 import dev.ferry.core.PacketPool;
 import dev.ferry.core.PacketVector;
-import dev.ferry.core.Ports;
+import dev.ferry.tapio.PortCounters;
 import dev.ferry.vxlan.VxlanDecap;
 import dev.ferry.vxlan.VxlanUdpUnderlay;
 
@@ -26,8 +27,9 @@ import java.util.logging.Logger;
  * change ({@link #open}, on the worker thread). Until then transmitted packets are counted and dropped. The
  * worker has no descriptor to wait on for this port, so it waits at most 1 ms when idle.
  *
- * <p>Counters {@code link/NAME/}: rx-ring-full, tx-ring-full, tx-no-socket; the socket's own under
- * {@code link/vxlan-udp/}.
+ * <p>Counters ({@link PortCounters}, {@code port/NAME/}): rx-packets and rx-bytes as the worker takes datagrams
+ * from the ring, tx-packets and tx-bytes as it queues them for the socket, and why others were lost: rx-ring-full
+ * (netty thread), tx-ring-full, tx-no-socket. The socket's own counters are {@code link/vxlan-udp/}.
  */
 final class UdpTunnelPort implements NodePort
 {
@@ -40,7 +42,9 @@ final class UdpTunnelPort implements NodePort
     {
     }
 
-    private final String name;
+    private final PacketPool pool;
+    private final Clock clock;
+    private final PortCounters portCounters;
     private final Counters counters;
     private final FrameRing rx;
     private final FrameRing tx;
@@ -56,23 +60,40 @@ final class UdpTunnelPort implements NodePort
     private boolean wrote;
 
     /**
+     * A tunnel port that timestamps received datagrams with the system clock.
+     *
      * @param name       the tunnel port's name ({@code flannel.1}).
      * @param tunnelPort its id.
-     * @param pool       the worker's pool (for the slot size).
+     * @param pool       the worker's pool.
      * @param counters   the worker's counters.
      */
     UdpTunnelPort(final String name, final int tunnelPort, final PacketPool pool, final Counters counters)
     {
-        this.name = name;
+        this(name, tunnelPort, pool, counters, Clock.system());
+    }
+
+    /**
+     * @param name       the tunnel port's name ({@code flannel.1}).
+     * @param tunnelPort its id.
+     * @param pool       the worker's pool.
+     * @param counters   the worker's counters.
+     * @param clock      receive timestamps.
+     */
+    UdpTunnelPort(final String name, final int tunnelPort, final PacketPool pool, final Counters counters,
+        final Clock clock)
+    {
         this.tunnelPort = tunnelPort;
+        this.pool = pool;
+        this.clock = clock;
         this.counters = counters;
+        this.portCounters = new PortCounters(counters, name);
         this.bufferSize = pool.bufferSize();
         final int room = pool.bufferSize() - pool.headroom();
         this.rx = new FrameRing(RING, room);
         this.tx = new FrameRing(RING, room);
-        rxRingFull = counters.register("link/" + name + "/rx-ring-full");
-        txRingFull = counters.register("link/" + name + "/tx-ring-full");
-        txNoSocket = counters.register("link/" + name + "/tx-no-socket");
+        rxRingFull = portCounters.register("rx-ring-full");
+        txRingFull = portCounters.register("tx-ring-full");
+        txNoSocket = portCounters.register("tx-no-socket");
     }
 
     /**
@@ -116,19 +137,13 @@ final class UdpTunnelPort implements NodePort
     @Override
     public String name()
     {
-        return name;
+        return portCounters.name();
     }
 
     @Override
-    public Ports.Kind kind()
+    public PortCounters counters()
     {
-        return Ports.Kind.TUNNEL;
-    }
-
-    @Override
-    public long mac()
-    {
-        return 0;
+        return portCounters;
     }
 
     @Override
@@ -138,9 +153,12 @@ final class UdpTunnelPort implements NodePort
     }
 
     @Override
-    public int receive(final PacketPool pool, final PacketVector out)
+    public int receive(final PacketVector out)
     {
+        final PacketPool pool = this.pool;
         int n = 0;
+        long bytes = 0;
+        long now = 0;
         while (!out.isFull())
         {
             final int h = rx.poll(pool);
@@ -148,22 +166,35 @@ final class UdpTunnelPort implements NodePort
             {
                 break;
             }
+            if (n == 0)
+            {
+                now = clock.nanos();
+            }
             pool.l3Offset(h, VxlanDecap.SOCKET_DATAGRAM);
+            pool.rxPort(h, tunnelPort);
+            pool.timestamp(h, now);
+            bytes += pool.length(h);
             out.add(h);
             n++;
+        }
+        if (n > 0)
+        {
+            portCounters.rx(n, bytes);
         }
         return n;
     }
 
     @Override
-    public void transmit(final PacketPool pool, final int handle)
+    public void transmit(final int handle)
     {
+        final PacketPool pool = this.pool;
         if (link == null)
         {
             counters.increment(txNoSocket);
         }
         else if (tx.offer(pool, handle))
         {
+            portCounters.tx(pool.length(handle));
             wrote = true;
         }
         else

@@ -3,6 +3,7 @@ package dev.ferry.node;
 import dev.ferry.core.header.EthernetHeader;
 import dev.ferry.core.packet.FrameBuilder;
 import dev.ferry.core.route.Ip4;
+import dev.ferry.tapio.MemoryPort;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -32,11 +33,11 @@ class HostDeliveryTest
             node.daemon.attach(NodeFixture.attachRequest("ca", POD_A)).get();
             final byte[] syn = new FrameBuilder().eth(Ip4.podMac(POD_A), GATEWAY_MAC).ip4(POD_A, NODE_IP)
                 .tcp(40000, 10250, 0x02, 1, 0).build();
-            node.ports.port("tap0af40102").inject(syn);
+            node.ports.port("tap0af40102").enqueue(syn);
             final MemoryPort host = node.ports.port("ferry0");
-            NodeFixture.await("the frame on ferry0", () -> host.transmittedCount() == 1, Duration.ofSeconds(10));
+            NodeFixture.await("the frame on ferry0", () -> host.txPackets() == 1, Duration.ofSeconds(10));
 
-            final List<byte[]> out = host.drainSent();
+            final List<byte[]> out = host.drainTransmitted().stream().map(MemoryPort.Frame::bytes).toList();
             final EthernetHeader eth = new EthernetHeader().wrap(MemorySegment.ofArray(out.get(0)), 0);
             assertThat(eth.dst()).as("kernel's MAC on ferry0").isEqualTo(MemoryPortFactory.HOST_PEER_MAC);
             assertThat(eth.src()).as("ferry's MAC on ferry0").isEqualTo(MemoryPortFactory.HOST_MAC);

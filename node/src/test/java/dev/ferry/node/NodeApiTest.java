@@ -7,6 +7,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.ferry.core.route.Ip4;
 import dev.ferry.nodeapi.NodeApiClient;
 import dev.ferry.nodeapi.NodeTablesJson;
+import dev.ferry.tapio.MemoryPort;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -199,9 +200,9 @@ class NodeApiTest
         client.attach(NodeFixture.attachRequest("ca", POD_A));
         client.attach(NodeFixture.attachRequest("cb", POD_B));
         client.traceAdd(1);
-        node.ports.port("tap0af40102").inject(NodeFixture.udp(POD_A, POD_B, 7));
+        node.ports.port("tap0af40102").enqueue(NodeFixture.udp(POD_A, POD_B, 7));
         final MemoryPort b = node.ports.port("tap0af40103");
-        NodeFixture.await("the frame on pod B", () -> b.transmittedCount() == 1, Duration.ofSeconds(10));
+        NodeFixture.await("the frame on pod B", () -> b.txPackets() == 1, Duration.ofSeconds(10));
 
         final List<String> trace = client.show("trace");
         assertThat(trace).first().isEqualTo("Packet 1:");
@@ -222,7 +223,7 @@ class NodeApiTest
         client.traceAdd(1);
         final byte[] frame = NodeFixture.udp(POD_A, POD_B, 7);
         frame[14 + 10] ^= (byte)0xff; // the IPv4 header checksum
-        node.ports.port("tap0af40102").inject(frame);
+        node.ports.port("tap0af40102").enqueue(frame);
         NodeFixture.await("the drop counted", () -> statsLines().stream().anyMatch(l -> l.contains("bad-checksum")),
             Duration.ofSeconds(10));
 

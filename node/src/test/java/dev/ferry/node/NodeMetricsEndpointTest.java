@@ -4,6 +4,7 @@ import dev.ferry.core.packet.FrameBuilder;
 import dev.ferry.core.route.Ip4;
 import dev.ferry.core.tables.NodeTables;
 import dev.ferry.core.tables.ServiceInfo;
+import dev.ferry.tapio.MemoryPort;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -100,12 +101,12 @@ class NodeMetricsEndpointTest
             final MemoryPort b = node.ports.port("tap0af40103");
             for (int seq = 0; seq < FRAMES; seq++)
             {
-                a.inject(toService(seq));
+                a.enqueue(toService(seq));
             }
             final byte[] bad = toService(FRAMES);
             bad[14 + 10] ^= 0x5a;
-            a.inject(bad);
-            NodeFixture.await("frames through the Service", () -> b.transmittedCount() == FRAMES,
+            a.enqueue(bad);
+            NodeFixture.await("frames through the Service", () -> b.txPackets() == FRAMES,
                 Duration.ofSeconds(30));
             // the conntrack gauges follow every 64 duty cycles
             NodeFixture.await("conntrack gauge", () -> scrape(node).contains("ferry_conntrack_entries 1.0"),

@@ -2,6 +2,7 @@ package dev.ferry.node;
 
 import dev.ferry.core.tables.NodeTables;
 import dev.ferry.nodeapi.NodeApiClient;
+import dev.ferry.tapio.MemoryPort;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -49,11 +50,11 @@ class UpdateUnderTrafficTest
             {
                 for (int seq = 0; seq < FRAMES; seq++)
                 {
-                    a.inject(NodeFixture.udp(POD_A, POD_B, seq));
+                    a.enqueue(NodeFixture.udp(POD_A, POD_B, seq));
                     if (seq % BURST == BURST - 1)
                     {
                         // keep the backlog bounded: the pool holds 8192 buffers
-                        while (a.pendingInbound() > 1024)
+                        while (a.pendingReceive() > 1024)
                         {
                             Thread.onSpinWait();
                         }
@@ -70,21 +71,21 @@ class UpdateUnderTrafficTest
                 acks.add(client.push(g, t));
             }
             traffic.join();
-            NodeFixture.await("all frames forwarded", () -> b.transmittedCount() == FRAMES, Duration.ofSeconds(60));
+            NodeFixture.await("all frames forwarded", () -> b.txPackets() == FRAMES, Duration.ofSeconds(60));
 
             assertThat(acks).as("every push acknowledged with its generation").hasSize(PUSHES)
                 .startsWith(2L, 3L).endsWith((long)PUSHES + 1);
             assertThat(client.health().path("generation").asLong()).isEqualTo(PUSHES + 1);
-            assertThat(a.receivedCount()).as("frames taken in").isEqualTo(FRAMES);
+            assertThat(a.rxPackets()).as("frames taken in").isEqualTo(FRAMES);
             final BitSet seen = new BitSet(FRAMES);
-            for (final byte[] f : b.drainSent())
+            for (final byte[] f : b.drainTransmitted().stream().map(MemoryPort.Frame::bytes).toList())
             {
                 final int seq = NodeFixture.seqOf(f);
                 assertThat(seen.get(seq)).as("frame %d delivered twice", seq).isFalse();
                 seen.set(seq);
             }
             assertThat(seen.cardinality()).as("distinct frames on pod B").isEqualTo(FRAMES);
-            assertThat(a.transmittedCount() + uplink.transmittedCount() + host.transmittedCount())
+            assertThat(a.txPackets() + uplink.txPackets() + host.txPackets())
                 .as("frames misrouted elsewhere").isZero();
             assertThat(client.show("stats")).as("no drop of any kind").contains("No drops");
         }
@@ -99,7 +100,7 @@ class UpdateUnderTrafficTest
         final MemoryPort a = node.ports.port("tap0af40102");
         for (int seq = 0; seq < 2_000; seq++)
         {
-            a.inject(NodeFixture.udp(POD_A, POD_B, seq));
+            a.enqueue(NodeFixture.udp(POD_A, POD_B, seq));
         }
         node.close();
 

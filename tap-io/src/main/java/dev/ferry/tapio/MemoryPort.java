@@ -1,29 +1,35 @@
 package dev.ferry.tapio;
 
+import dev.ferry.core.Clock;
 import dev.ferry.core.Counters;
 import dev.ferry.core.PacketPool;
 import dev.ferry.core.PacketVector;
-import dev.ferry.core.TxSink;
 
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Queue;
+import java.util.concurrent.ConcurrentLinkedQueue;
 
 /**
- * A port in memory, for tests and JMH: frames queued by the test are received into pool buffers a vector at a
- * time, and frames the graph transmits are copied into a list and their buffers freed.
+ * A port in memory, for tests, dry runs and JMH: any thread queues frames, the owning thread receives them into
+ * pool buffers a vector at a time, and frames transmitted are copied out for any thread to take.
  *
  * <pre>
- *   enqueue(ts, bytes) ──► [rx queue] ──receive(vector)──► pool buffers ──► graph
- *   graph ──transmit(h)──► copy (ts, port, bytes) ──► transmitted()   and   pool.free(h)
+ *   enqueue(ts, bytes) (any thread) ──► [rx queue] ──receive(vector)──► pool buffers ──► graph
+ *   graph ──transmit(h)──► copy (ts, port, bytes) ──► drainTransmitted() (any thread)   and   pool.free(h)
  * </pre>
  *
- * <p>Counters: {@code link/NAME/rx-packets}, {@code rx-bytes}, {@code rx-no-buffer} (the pool was empty; the
- * frame stays queued), {@code tx-packets}, {@code tx-bytes}. In {@link #repeat(boolean) repeat} mode the queue
- * is replayed in a loop without being consumed, and {@link #keepTransmitted(boolean) keepTransmitted(false)}
- * only counts and frees: together they let a benchmark run the graph without allocating.
+ * <p>A frame queued without a timestamp gets the clock's time when it is received. Counters
+ * ({@link PortCounters}): rx-packets, rx-bytes, rx-no-buffer (the pool was empty; the frame stays queued),
+ * tx-packets, tx-bytes. In {@link #repeat(boolean) repeat} mode the queue is replayed in a loop without being
+ * consumed, and {@link #keepTransmitted(boolean) keepTransmitted(false)} only counts and frees: together they let a
+ * benchmark run the graph without allocating.
  */
-public final class MemoryPort implements TxSink
+public final class MemoryPort implements Port
 {
+    /** Timestamp of a frame queued without one: the clock's time at receive. */
+    private static final long AT_RECEIVE = Long.MIN_VALUE;
+
     /**
      * One transmitted frame.
      *
@@ -35,35 +41,56 @@ public final class MemoryPort implements TxSink
     {
     }
 
-    private final String name;
+    private record Queued(long epochNanos, byte[] bytes)
+    {
+    }
+
     private final int id;
     private final PacketPool pool;
-    private final LinkCounters counters;
-    private final List<byte[]> rxFrames = new ArrayList<>();
-    private long[] rxTimestamps = new long[16];
-    private int rxNext;
-    private boolean repeat;
-    private boolean keep = true;
-    private final List<Frame> transmitted = new ArrayList<>();
+    private final Clock clock;
+    private final PortCounters counters;
+    private final Queue<Queued> inbound = new ConcurrentLinkedQueue<>();
+    private final Queue<Frame> transmitted = new ConcurrentLinkedQueue<>();
+    // repeat mode: the owning thread's copy of the queue, replayed in a loop
+    private final List<Queued> loop = new ArrayList<>();
+    private int loopNext;
+    private volatile boolean repeat;
+    private volatile boolean keep = true;
+    private volatile boolean closed;
+
+    /**
+     * A port whose frames queued without a timestamp are received with timestamp 0.
+     *
+     * @param name     port name, used in counter names.
+     * @param id       port id stamped on received packets.
+     * @param pool     the pool that receives frames and to which transmitted buffers return.
+     * @param counters where the port counters are registered.
+     */
+    public MemoryPort(final String name, final int id, final PacketPool pool, final Counters counters)
+    {
+        this(name, id, pool, counters, () -> 0L);
+    }
 
     /**
      * @param name     port name, used in counter names.
      * @param id       port id stamped on received packets.
      * @param pool     the pool that receives frames and to which transmitted buffers return.
-     * @param counters where the link counters are registered.
+     * @param counters where the port counters are registered.
+     * @param clock    time of receive for frames queued without a timestamp (read once per receive).
      */
-    public MemoryPort(final String name, final int id, final PacketPool pool, final Counters counters)
+    public MemoryPort(final String name, final int id, final PacketPool pool, final Counters counters,
+        final Clock clock)
     {
-        this.name = name;
         this.id = id;
         this.pool = pool;
-        this.counters = new LinkCounters(counters, name);
+        this.clock = clock;
+        this.counters = new PortCounters(counters, name);
     }
 
-    /** @return the port name. */
+    @Override
     public String name()
     {
-        return name;
+        return counters.name();
     }
 
     /** @return the port id. */
@@ -72,19 +99,25 @@ public final class MemoryPort implements TxSink
         return id;
     }
 
+    @Override
+    public PortCounters counters()
+    {
+        return counters;
+    }
+
     /**
-     * Queues a frame for receive with timestamp 0.
+     * Queues a frame for receive, timestamped when it is received (any thread).
      *
      * @param frame the frame (kept by reference; do not change it afterwards).
      * @return this.
      */
     public MemoryPort enqueue(final byte[] frame)
     {
-        return enqueue(0L, frame);
+        return enqueue(AT_RECEIVE, frame);
     }
 
     /**
-     * Queues a frame for receive.
+     * Queues a frame for receive (any thread).
      *
      * @param epochNanos timestamp given to the packet.
      * @param frame      the frame (kept by reference; do not change it afterwards).
@@ -94,20 +127,15 @@ public final class MemoryPort implements TxSink
     {
         if (frame.length > pool.bufferSize() - pool.headroom())
         {
-            throw new IllegalArgumentException(name + ": frame of " + frame.length + " bytes does not fit a buffer");
+            throw new IllegalArgumentException(name() + ": frame of " + frame.length
+                + " bytes does not fit a buffer");
         }
-        final int n = rxFrames.size();
-        if (n == rxTimestamps.length)
-        {
-            rxTimestamps = java.util.Arrays.copyOf(rxTimestamps, n * 2);
-        }
-        rxTimestamps[n] = epochNanos;
-        rxFrames.add(frame);
+        inbound.add(new Queued(epochNanos, frame));
         return this;
     }
 
     /**
-     * Replays the queue in a loop instead of consuming it (benchmarks).
+     * Replays the queue in a loop instead of consuming it (benchmarks; set before the first receive).
      *
      * @param value whether to repeat.
      * @return this.
@@ -119,7 +147,7 @@ public final class MemoryPort implements TxSink
     }
 
     /**
-     * Chooses whether transmitted frames are copied into {@link #transmitted()} (the default) or only counted.
+     * Chooses whether transmitted frames are copied for {@link #drainTransmitted()} (the default) or only counted.
      *
      * @param value whether to keep copies.
      * @return this.
@@ -133,46 +161,62 @@ public final class MemoryPort implements TxSink
     /** @return frames queued and not yet received (in repeat mode: the size of the loop). */
     public int pendingReceive()
     {
-        return repeat ? rxFrames.size() : rxFrames.size() - rxNext;
+        return repeat ? loop.size() + inbound.size() : inbound.size();
     }
 
     /**
      * Receives queued frames into pool buffers until {@code out} is full, the queue is empty or the pool is
-     * empty. Each packet gets this port as rx port and its queued timestamp.
+     * empty. Each packet gets this port as rx port and its queued timestamp (or the clock's time).
      *
      * @param out the vector that receives the handles.
      * @return packets added.
      */
+    @Override
     public int receive(final PacketVector out)
     {
-        final List<byte[]> frames = rxFrames;
-        final int queued = frames.size();
-        int added = 0;
-        while (!out.isFull() && queued > 0 && (repeat || rxNext < queued))
+        if (repeat)
         {
+            Queued q;
+            while ((q = inbound.poll()) != null)
+            {
+                loop.add(q);
+            }
+        }
+        final long now = clock.nanos();
+        int added = 0;
+        long bytes = 0;
+        while (!out.isFull())
+        {
+            final Queued q = repeat ? (loop.isEmpty() ? null : loop.get(loopNext)) : inbound.peek();
+            if (q == null)
+            {
+                break;
+            }
             final int h = pool.allocate();
             if (h == PacketPool.NO_BUFFER)
             {
-                counters.increment(counters.rxNoBuffer);
+                counters.rxNoBuffer();
                 break;
             }
-            final byte[] f = frames.get(rxNext);
+            if (repeat)
+            {
+                loopNext = loopNext + 1 == loop.size() ? 0 : loopNext + 1;
+            }
+            else
+            {
+                inbound.poll();
+            }
+            final byte[] f = q.bytes();
             pool.write(h, f, 0, f.length);
             pool.rxPort(h, id);
-            pool.timestamp(h, rxTimestamps[rxNext]);
-            counters.rx(f.length);
+            pool.timestamp(h, q.epochNanos() == AT_RECEIVE ? now : q.epochNanos());
+            bytes += f.length;
             out.add(h);
             added++;
-            rxNext++;
-            if (repeat && rxNext == queued)
-            {
-                rxNext = 0;
-            }
         }
-        if (!repeat && rxNext == queued && queued > 0)
+        if (added > 0)
         {
-            frames.clear();
-            rxNext = 0;
+            counters.rx(added, bytes);
         }
         return added;
     }
@@ -195,29 +239,45 @@ public final class MemoryPort implements TxSink
         pool.free(handle);
     }
 
-    /** @return the frames transmitted so far, oldest first (a live view; see {@link #drainTransmitted()}). */
+    /** @return the frames transmitted and not yet drained, oldest first (a copy). */
     public List<Frame> transmitted()
     {
-        return java.util.Collections.unmodifiableList(transmitted);
+        return List.copyOf(transmitted);
     }
 
-    /** @return the frames transmitted since the last drain, oldest first; the record is emptied. */
+    /** @return the frames transmitted since the last drain, oldest first (any thread). */
     public List<Frame> drainTransmitted()
     {
-        final List<Frame> out = List.copyOf(transmitted);
-        transmitted.clear();
+        final List<Frame> out = new ArrayList<>();
+        Frame f;
+        while ((f = transmitted.poll()) != null)
+        {
+            out.add(f);
+        }
         return out;
     }
 
-    /** @return packets received so far. */
+    /** @return packets received so far (any thread). */
     public long rxPackets()
     {
-        return counters.get(counters.rxPackets);
+        return counters.rxPackets();
     }
 
-    /** @return packets transmitted so far. */
+    /** @return packets transmitted so far (any thread). */
     public long txPackets()
     {
-        return counters.get(counters.txPackets);
+        return counters.txPackets();
+    }
+
+    /** @return whether the port was closed. */
+    public boolean isClosed()
+    {
+        return closed;
+    }
+
+    @Override
+    public void close()
+    {
+        closed = true;
     }
 }

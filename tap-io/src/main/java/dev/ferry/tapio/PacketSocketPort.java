@@ -4,7 +4,6 @@ import dev.ferry.core.Clock;
 import dev.ferry.core.Counters;
 import dev.ferry.core.PacketPool;
 import dev.ferry.core.PacketVector;
-import dev.ferry.core.TxSink;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -33,10 +32,11 @@ import java.lang.invoke.VarHandle;
  * <p>A frame larger than a buffer (a GSO/GRO superframe: the node switches GRO off on its uplink, but a peer's TSO
  * over a veth still hands them over) or cut by the ring is dropped and counted in rx-errors; it is not segmented.
  *
- * <p>Counters {@code link/NAME/}: rx-packets, rx-bytes, rx-no-buffer, rx-errors (oversize, truncated), tx-packets,
- * tx-bytes, tx-errors, tx-dropped, link-down, link-up.
+ * <p>Counters ({@link PortCounters}, {@code port/NAME/}): rx-packets, rx-bytes, rx-no-buffer, rx-errors (oversize,
+ * truncated), tx-packets, tx-bytes, tx-errors, tx-dropped, link-down, link-up. Received frames enter the graph at
+ * {@link Options#entryStage(String)} (a node's uplink: neighbour-learn).
  */
-public final class PacketSocketPort implements TxSink, AutoCloseable
+public final class PacketSocketPort implements Port
 {
     static final int SOL_PACKET = 263;
     static final int PACKET_RX_RING = 5;
@@ -64,6 +64,17 @@ public final class PacketSocketPort implements TxSink, AutoCloseable
         private int frameSize = 2048;
         private int retireMillis = 2;
         private int checkIntervalMillis = 100;
+        private String entryStage;
+
+        /**
+         * @param name the graph stage where received frames enter, or null for the graph's usual entry.
+         * @return this.
+         */
+        public Options entryStage(final String name)
+        {
+            this.entryStage = name;
+            return this;
+        }
 
         /**
          * @param bytes bytes per ring block, a multiple of the page size (default 256 KiB).
@@ -109,7 +120,7 @@ public final class PacketSocketPort implements TxSink, AutoCloseable
     private final String name;
     private final int id;
     private final PacketPool pool;
-    private final LinkCounters counters;
+    private final PortCounters counters;
     private final Options options;
     private final Arena arena = Arena.ofShared();
     private final MemorySegment state = LinuxNative.newCallState(arena);
@@ -138,7 +149,7 @@ public final class PacketSocketPort implements TxSink, AutoCloseable
         this.name = name;
         this.id = id;
         this.pool = pool;
-        this.counters = new LinkCounters(counters, name);
+        this.counters = new PortCounters(counters, name);
         this.clock = clock;
         this.options = options;
         this.checkIntervalNanos = options.checkIntervalMillis * 1_000_000L;
@@ -157,7 +168,7 @@ public final class PacketSocketPort implements TxSink, AutoCloseable
      * @param name     interface name.
      * @param id       port id stamped on received packets.
      * @param pool     the packet pool.
-     * @param counters where the link counters are registered.
+     * @param counters where the port counters are registered.
      * @param clock    paces link checks.
      * @param options  ring geometry and check interval.
      * @return the open port.
@@ -264,9 +275,22 @@ public final class PacketSocketPort implements TxSink, AutoCloseable
     }
 
     /** @return the interface name. */
+    @Override
     public String name()
     {
         return name;
+    }
+
+    @Override
+    public PortCounters counters()
+    {
+        return counters;
+    }
+
+    @Override
+    public String entryStage()
+    {
+        return options.entryStage;
     }
 
     /** @return the port id. */
@@ -282,6 +306,7 @@ public final class PacketSocketPort implements TxSink, AutoCloseable
     }
 
     /** @return the socket descriptor for an {@link Epoll}, or -1 while the port is down (it changes on reopen). */
+    @Override
     public int fd()
     {
         return fd;
@@ -294,6 +319,7 @@ public final class PacketSocketPort implements TxSink, AutoCloseable
      * @param out the vector that receives the handles.
      * @return packets added (0 while the port is down).
      */
+    @Override
     public int receive(final PacketVector out)
     {
         if (!up)
@@ -306,6 +332,7 @@ public final class PacketSocketPort implements TxSink, AutoCloseable
         final int room = pool.bufferSize() - pool.headroom();
         final long blockSize = options.blockSize;
         int added = 0;
+        long bytes = 0;
         while (!out.isFull())
         {
             final long blockStart = block * blockSize;
@@ -326,7 +353,7 @@ public final class PacketSocketPort implements TxSink, AutoCloseable
             final int h = pool.allocate();
             if (h == PacketPool.NO_BUFFER)
             {
-                counters.increment(counters.rxNoBuffer);
+                counters.rxNoBuffer();
                 break;
             }
             final long p = packetAddress;
@@ -343,7 +370,7 @@ public final class PacketSocketPort implements TxSink, AutoCloseable
             if (len > room || len < 14 || wire != snap || (status & TP_STATUS_COPY) != 0)
             {
                 pool.free(h);
-                counters.increment(counters.rxErrors);
+                counters.rxError();
             }
             else
             {
@@ -372,7 +399,7 @@ public final class PacketSocketPort implements TxSink, AutoCloseable
                 pool.length(h, len);
                 pool.rxPort(h, id);
                 pool.timestamp(h, sec * 1_000_000_000L + nsec);
-                counters.rx(len);
+                bytes += len;
                 out.add(h);
                 added++;
             }
@@ -381,6 +408,10 @@ public final class PacketSocketPort implements TxSink, AutoCloseable
             {
                 releaseBlock(blockStart);
             }
+        }
+        if (added > 0)
+        {
+            counters.rx(added, bytes);
         }
         return added;
     }
@@ -402,7 +433,7 @@ public final class PacketSocketPort implements TxSink, AutoCloseable
     {
         if (!up)
         {
-            counters.increment(counters.txDropped);
+            counters.txDropped(1);
             pool.free(handle);
             return;
         }
@@ -432,7 +463,7 @@ public final class PacketSocketPort implements TxSink, AutoCloseable
             iovs.set(ValueLayout.JAVA_LONG, iov + 8, pool.length(h));
         }
         int sent = 0;
-        int unsentCounter = counters.txDropped;
+        boolean unsentAreErrors = false;
         while (sent < n && up)
         {
             final int r = LinuxNative.sendmmsg(state, fd, mmsgs.address() + (long)sent * MMSG_SIZE, n - sent, 0);
@@ -456,11 +487,18 @@ public final class PacketSocketPort implements TxSink, AutoCloseable
             }
             else if (e != LinuxNative.EAGAIN && e != LinuxNative.ENOBUFS)
             {
-                unsentCounter = counters.txErrors;
+                unsentAreErrors = true;
             }
             break;
         }
-        counters.counters.add(unsentCounter, n - sent);
+        if (unsentAreErrors)
+        {
+            counters.txErrors(n - sent);
+        }
+        else
+        {
+            counters.txDropped(n - sent);
+        }
         for (int i = 0; i < n; i++)
         {
             pool.free(pending[i]);
@@ -502,7 +540,7 @@ public final class PacketSocketPort implements TxSink, AutoCloseable
      *
      * @return whether the port is up afterwards.
      */
-    public boolean maintain()
+    public boolean check()
     {
         final long now = clock.nanos();
         if (!checkNow && now < nextCheck)
@@ -542,7 +580,7 @@ public final class PacketSocketPort implements TxSink, AutoCloseable
             {
                 openSocket();
                 up = true;
-                counters.increment(counters.linkUp);
+                counters.linkUp();
                 LOG.log(System.Logger.Level.INFO, "link {0} up (index {1}): port {2} receives and sends again", name,
                     ifindex, id);
             }
@@ -552,6 +590,12 @@ public final class PacketSocketPort implements TxSink, AutoCloseable
             }
         }
         return up;
+    }
+
+    @Override
+    public void maintain()
+    {
+        check();
     }
 
     private int socketError()
@@ -575,30 +619,13 @@ public final class PacketSocketPort implements TxSink, AutoCloseable
             return;
         }
         up = false;
-        counters.increment(counters.linkDown);
+        counters.linkDown();
         LOG.log(System.Logger.Level.WARNING, "link {0} down: {1} (errno {2}); port {3} drops until it returns", name,
             LinuxNative.strerror(errno), errno, id);
         // the ring and socket of a link that went away are useless; a fresh pair is made when it returns
         closeSocket();
     }
 
-    /** @return packets received so far. */
-    public long rxPackets()
-    {
-        return counters.get(counters.rxPackets);
-    }
-
-    /** @return packets sent so far. */
-    public long txPackets()
-    {
-        return counters.get(counters.txPackets);
-    }
-
-    /** @return how many times the port went down. */
-    public long linkDowns()
-    {
-        return counters.get(counters.linkDown);
-    }
 
     /** Drops anything queued, closes the socket and unmaps the ring. */
     @Override

@@ -4,7 +4,6 @@ import dev.ferry.core.Clock;
 import dev.ferry.core.Counters;
 import dev.ferry.core.PacketPool;
 import dev.ferry.core.PacketVector;
-import dev.ferry.core.TxSink;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -28,15 +27,18 @@ import java.nio.charset.StandardCharsets;
  * header, offloads are switched off ({@code TUNSETOFFLOAD 0}); transmitted headers are zeros, and a received
  * header that asks for a checksum has it completed in software.
  *
- * <p>Counters {@code link/NAME/}: rx-packets, rx-bytes, rx-no-buffer, rx-errors (read errors, GSO frames,
- * oversize), tx-packets, tx-bytes, tx-errors, tx-dropped (device down: EIO).
+ * <p>Counters ({@link PortCounters}, {@code port/NAME/}): rx-packets, rx-bytes, rx-no-buffer, rx-errors (read errors,
+ * GSO frames, oversize), tx-packets, tx-bytes, tx-errors, tx-dropped (device down: EIO, or queue full). NAME is
+ * the device name unless {@link Options#portName(String)} gives another (a pod's TAP renamed in its namespace).
  */
-public final class TapPort implements TxSink, AutoCloseable
+public final class TapPort implements Port
 {
     /** Virtio header length without mergeable buffers ({@code struct virtio_net_hdr}). */
     public static final int VNET_HDR = 10;
     /** Virtio header length with {@code num_buffers} ({@code struct virtio_net_hdr_mrg_rxbuf}). */
     public static final int VNET_HDR_MRG = 12;
+
+    private static final System.Logger LOG = System.getLogger("dev.ferry.tapio");
 
     static final long TUNSETIFF = 0x400454caL;
     static final long TUNSETPERSIST = 0x400454cbL;
@@ -57,6 +59,18 @@ public final class TapPort implements TxSink, AutoCloseable
         private boolean persistent;
         private boolean up;
         private java.nio.file.Path namespace;
+        private String portName;
+
+        /**
+         * @param value the port's name in counters, when it differs from the device's (a pod's TAP, renamed eth0
+         *              in the pod's namespace, keeps its node-side name).
+         * @return this.
+         */
+        public Options portName(final String value)
+        {
+            this.portName = value;
+            return this;
+        }
 
         /**
          * Opens (or attaches to) the device inside a network namespace, e.g. a pod's {@code /run/netns/NAME}.
@@ -126,11 +140,11 @@ public final class TapPort implements TxSink, AutoCloseable
         }
     }
 
-    private final String name;
+    private final String device;
     private final int id;
     private final PacketPool pool;
     private final Clock clock;
-    private final LinkCounters counters;
+    private final PortCounters counters;
     private final Arena arena;
     private final MemorySegment state;
     private final MemorySegment pollFd;
@@ -138,14 +152,15 @@ public final class TapPort implements TxSink, AutoCloseable
     private final int vnetHeader;
     private boolean closed;
 
-    private TapPort(final String name, final int id, final PacketPool pool, final Counters counters,
-        final Clock clock, final Arena arena, final MemorySegment state, final int fd, final int vnetHeader)
+    private TapPort(final String device, final String portName, final int id, final PacketPool pool,
+        final Counters counters, final Clock clock, final Arena arena, final MemorySegment state, final int fd,
+        final int vnetHeader)
     {
-        this.name = name;
+        this.device = device;
         this.id = id;
         this.pool = pool;
         this.clock = clock;
-        this.counters = new LinkCounters(counters, name);
+        this.counters = new PortCounters(counters, portName == null ? device : portName);
         this.arena = arena;
         this.state = state;
         this.fd = fd;
@@ -161,7 +176,7 @@ public final class TapPort implements TxSink, AutoCloseable
      * @param name     device name, 1 to 15 characters.
      * @param id       port id stamped on received packets.
      * @param pool     the packet pool.
-     * @param counters where the link counters are registered.
+     * @param counters where the port counters are registered.
      * @param clock    receive timestamps.
      * @param options  MAC, MTU, virtio header, persistence, up.
      * @return the open port.
@@ -225,7 +240,8 @@ public final class TapPort implements TxSink, AutoCloseable
             {
                 Interfaces.configure(actual, options.mtu, options.up);
             }
-            return new TapPort(actual, id, pool, counters, clock, arena, st, fd, options.vnetHeader);
+            return new TapPort(actual, options.portName, id, pool, counters, clock, arena, st, fd,
+                options.vnetHeader);
         }
         catch (final NativeException | RuntimeException e)
         {
@@ -238,10 +254,23 @@ public final class TapPort implements TxSink, AutoCloseable
         }
     }
 
-    /** @return the device name. */
+    /** @return the port's name in counters (the device name unless {@link Options#portName} said otherwise). */
+    @Override
     public String name()
     {
-        return name;
+        return counters.name();
+    }
+
+    /** @return the device name, in the namespace it was opened in. */
+    public String device()
+    {
+        return device;
+    }
+
+    @Override
+    public PortCounters counters()
+    {
+        return counters;
     }
 
     /** @return the port id. */
@@ -251,6 +280,7 @@ public final class TapPort implements TxSink, AutoCloseable
     }
 
     /** @return the descriptor, for an {@link Epoll}. */
+    @Override
     public int fd()
     {
         return fd;
@@ -263,6 +293,7 @@ public final class TapPort implements TxSink, AutoCloseable
      * @param out the vector that receives the handles.
      * @return packets added.
      */
+    @Override
     public int receive(final PacketVector out)
     {
         final PacketPool pool = this.pool;
@@ -272,12 +303,13 @@ public final class TapPort implements TxSink, AutoCloseable
         final int room = pool.bufferSize() - pool.headroom();
         final long now = clock.nanos();
         int added = 0;
+        long bytes = 0;
         while (!out.isFull())
         {
             final int h = pool.allocate();
             if (h == PacketPool.NO_BUFFER)
             {
-                counters.increment(counters.rxNoBuffer);
+                counters.rxNoBuffer();
                 break;
             }
             final long frame = pool.frameOffset(h);
@@ -287,7 +319,7 @@ public final class TapPort implements TxSink, AutoCloseable
                 pool.free(h);
                 if (n < 0 && LinuxNative.errno(state) != LinuxNative.EAGAIN)
                 {
-                    counters.increment(counters.rxErrors);
+                    counters.rxError();
                 }
                 break;
             }
@@ -295,15 +327,19 @@ public final class TapPort implements TxSink, AutoCloseable
             if (len < 14 || (hdr > 0 && !acceptVnetHeader(mem, frame, len)))
             {
                 pool.free(h);
-                counters.increment(counters.rxErrors);
+                counters.rxError();
                 continue;
             }
             pool.length(h, len);
             pool.rxPort(h, id);
             pool.timestamp(h, now);
-            counters.rx(len);
+            bytes += len;
             out.add(h);
             added++;
+        }
+        if (added > 0)
+        {
+            counters.rx(added, bytes);
         }
         return added;
     }
@@ -343,7 +379,7 @@ public final class TapPort implements TxSink, AutoCloseable
         final int len = pool.length(handle);
         if (pool.headroomOf(handle) < hdr)
         {
-            counters.increment(counters.txErrors);
+            counters.txErrors(1);
             pool.free(handle);
             return;
         }
@@ -361,7 +397,14 @@ public final class TapPort implements TxSink, AutoCloseable
         {
             final int e = LinuxNative.errno(state);
             final boolean dropped = e == LinuxNative.EIO || e == LinuxNative.EAGAIN;
-            counters.increment(dropped ? counters.txDropped : counters.txErrors);
+            if (dropped)
+            {
+                counters.txDropped(1);
+            }
+            else
+            {
+                counters.txErrors(1);
+            }
         }
         else
         {
@@ -394,19 +437,27 @@ public final class TapPort implements TxSink, AutoCloseable
     {
         final MemorySegment arg = MemorySegment.ofAddress(value ? 1 : 0);
         LinuxNative.check(LinuxNative.ioctl(state, fd, TUNSETPERSIST, arg), state,
-            "ioctl(TUNSETPERSIST, " + name + ")");
+            "ioctl(TUNSETPERSIST, " + device + ")");
     }
 
-    /** @return packets received so far. */
-    public long rxPackets()
-    {
-        return counters.get(counters.rxPackets);
-    }
 
-    /** @return packets written so far. */
-    public long txPackets()
+    /** Clears persistence, then closes: the device goes away (a pod's TAP on CNI DEL). */
+    @Override
+    public void remove()
     {
-        return counters.get(counters.txPackets);
+        if (!closed)
+        {
+            try
+            {
+                persistent(false);
+            }
+            catch (final NativeException e)
+            {
+                LOG.log(System.Logger.Level.WARNING, "port {0}: cannot clear persistence, the device may stay: {1}",
+                    name(), e.getMessage());
+            }
+        }
+        close();
     }
 
     /** Closes the descriptor; a persistent device stays, any other goes away. */

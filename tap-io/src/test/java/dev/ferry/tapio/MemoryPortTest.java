@@ -41,7 +41,7 @@ class MemoryPortTest
         PcapRoundTripTest.freeAll(pool, v);
         assertThat(port.receive(v)).isZero();
         assertThat(port.pendingReceive()).isZero();
-        assertThat(counters.get("link/mem0/rx-packets")).isEqualTo(260);
+        assertThat(counters.get("port/mem0/rx-packets")).isEqualTo(260);
     }
 
     @Test
@@ -55,7 +55,7 @@ class MemoryPortTest
         }
         port.enqueue(TestFiles.udpFrame(1)).enqueue(TestFiles.udpFrame(2));
         assertThat(port.receive(v)).isEqualTo(1);
-        assertThat(counters.get("link/mem0/rx-no-buffer")).isEqualTo(1);
+        assertThat(counters.get("port/mem0/rx-no-buffer")).isEqualTo(1);
         assertThat(port.pendingReceive()).isEqualTo(1);
         for (final int h : held)
         {
@@ -86,8 +86,8 @@ class MemoryPortTest
         assertThat(f.epochNanos()).isEqualTo(79L);
         assertThat(f.port()).isEqualTo(1);
         assertThat(port.transmitted()).isEmpty();
-        assertThat(counters.get("link/mem1/tx-packets")).isEqualTo(3);
-        assertThat(counters.get("link/mem1/tx-bytes")).isEqualTo(TestFiles.udpFrame(0).length
+        assertThat(counters.get("port/mem1/tx-packets")).isEqualTo(3);
+        assertThat(counters.get("port/mem1/tx-bytes")).isEqualTo(TestFiles.udpFrame(0).length
             + TestFiles.udpFrame(1).length + TestFiles.udpFrame(2).length);
     }
 

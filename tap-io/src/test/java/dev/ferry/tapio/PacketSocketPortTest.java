@@ -95,7 +95,7 @@ class PacketSocketPortTest
                     queue(port, echo(seq));
                 }
                 port.flush();
-                assertThat(port.txPackets()).isEqualTo(3);
+                assertThat(port.counters().txPackets()).isEqualTo(3);
                 final byte[][] replies = awaitEchoReplies(port, 1, 3);
                 for (int seq = 1; seq <= 3; seq++)
                 {
@@ -106,7 +106,7 @@ class PacketSocketPortTest
                     assertThat(Arrays.copyOfRange(reply, 34, reply.length))
                         .isEqualTo(Arrays.copyOfRange(expected, 34, expected.length));
                 }
-                assertThat(counters.get("link/" + OURS + "/rx-packets")).isGreaterThanOrEqualTo(4);
+                assertThat(counters.get("port/" + OURS + "/rx-packets")).isGreaterThanOrEqualTo(4);
             }
         }
         finally
@@ -130,24 +130,24 @@ class PacketSocketPortTest
 
                 Netns.must("ip", "link", "set", OURS, "down");
                 assertThat(awaitState(port, false)).as("port down after link down").isTrue();
-                assertThat(counters.get("link/" + OURS + "/link-down")).isEqualTo(1);
+                assertThat(counters.get("port/" + OURS + "/link-down")).isEqualTo(1);
                 queue(port, echo(9));
                 port.flush();
-                assertThat(counters.get("link/" + OURS + "/tx-dropped")).isEqualTo(1);
+                assertThat(counters.get("port/" + OURS + "/tx-dropped")).isEqualTo(1);
 
                 Netns.must("ip", "link", "set", OURS, "up");
                 assertThat(awaitState(port, true)).as("port up after link up").isTrue();
-                assertThat(counters.get("link/" + OURS + "/link-up")).isEqualTo(1);
+                assertThat(counters.get("port/" + OURS + "/link-up")).isEqualTo(1);
                 assertThat(exchange(port, 2)).as("frames flow after link up").isTrue();
 
                 Netns.must("ip", "link", "del", OURS);
                 assertThat(awaitState(port, false)).as("port down after the link is deleted").isTrue();
-                assertThat(port.linkDowns()).isEqualTo(2);
+                assertThat(port.counters().linkDowns()).isEqualTo(2);
                 assertThat(port.receive(v)).isZero();
 
                 createPair();
                 assertThat(awaitState(port, true)).as("port up on the recreated link").isTrue();
-                assertThat(counters.get("link/" + OURS + "/link-up")).isEqualTo(2);
+                assertThat(counters.get("port/" + OURS + "/link-up")).isEqualTo(2);
                 assertThat(exchange(port, 3)).as("frames flow on the recreated link").isTrue();
             }
         }
@@ -166,7 +166,7 @@ class PacketSocketPortTest
             port.awaitReadable(20);
             drain(port);
             clock.advance(TimeUnit.MILLISECONDS.toNanos(150));
-            if (port.maintain() == up)
+            if (port.check() == up)
             {
                 return true;
             }

@@ -84,7 +84,7 @@ class TapPortTest
             assertThat(new String(udp, 42, udp.length - 42, StandardCharsets.US_ASCII)).isEqualTo("hello-ferry");
             assertThat(Checksum.fold(Checksum.sum(u, 34, udp.length - 34)
                 + Checksum.pseudoHeader(POD_IP, OUR_IP, 17, udp.length - 34))).as("UDP checksum").isEqualTo(0xffff);
-            assertThat(counters.get("link/" + TAP + "/rx-packets")).isGreaterThanOrEqualTo(1);
+            assertThat(counters.get("port/" + TAP + "/rx-packets")).isGreaterThanOrEqualTo(1);
 
             // ferry -> kernel: an echo request; the pod's kernel answers it, so it accepted our bytes
             final byte[] payload = "ferry-ping-payload".getBytes(StandardCharsets.US_ASCII);
@@ -98,7 +98,7 @@ class TapPortTest
             assertThat(Arrays.copyOfRange(reply, 34, reply.length)).isEqualTo(Arrays.copyOfRange(expected, 34,
                 expected.length));
             assertThat(Arrays.copyOfRange(reply, 0, 18)).isEqualTo(Arrays.copyOfRange(expected, 0, 18));
-            assertThat(counters.get("link/" + TAP + "/tx-packets")).isEqualTo(1);
+            assertThat(counters.get("port/" + TAP + "/tx-packets")).isEqualTo(1);
 
             // and the other way round: ping from the pod, answered by us
             final Process ping = Netns.startInNs(NS, "ping", "-c", "1", "-W", "5", "10.199.0.2");

@@ -32,6 +32,10 @@ import java.util.function.LongSupplier;
  * {@link DropCatalogue}      → ferry_drop_reason_info{reason_id="ID",stage,reason,sentence} 1, every reason
  * graph/transmit             → ferry_transmitted_packets_total
  * port/NAME/rx-packets       → ferry_port_rx_packets_total{port="NAME"}   (and rx-bytes, tx-packets, tx-bytes)
+ * port/NAME/rx-no-buffer     → ferry_port_rx_dropped_total{port="NAME"}   (the pool was empty)
+ * port/NAME/rx-errors        → ferry_port_rx_errors_total{port="NAME"}
+ * port/NAME/tx-dropped       → ferry_port_tx_dropped_total{port="NAME"}   (link down, queue full)
+ * port/NAME/tx-errors        → ferry_port_tx_errors_total{port="NAME"}
  * pool/buffers-in-use        → ferry_pool_buffers_in_use (gauge)
  * pool/buffers               → ferry_pool_buffers (gauge)
  * pool/allocation-failures   → ferry_pool_allocation_failures_total
@@ -44,6 +48,8 @@ import java.util.function.LongSupplier;
  *                              ferry_node_table_pushes_total{result="applied"}
  * {@link #refused()}         → ferry_node_table_pushes_total{result="refused"}
  * </pre>
+ *
+ * <p>Each port counts its own frames once ({@code dev.ferry.tapio.PortCounters}); nothing else counts them.
  *
  * <p>A drop's {@code reason_id} is its id in the {@link DropCatalogue} (absent for a counter the catalogue does not
  * know); the sentence is not a label of the counter, so that rewording it does not start a new series. It sits
@@ -130,6 +136,7 @@ public final class NodeMetrics implements MultiCollector
         }
         final List<MetricSnapshot> out = new ArrayList<>(List.of(f.packets.build(), f.drops.build(),
             f.transmitted.build(), f.rxPackets.build(), f.rxBytes.build(), f.txPackets.build(), f.txBytes.build(),
+            f.rxDropped.build(), f.rxErrors.build(), f.txDropped.build(), f.txErrors.build(),
             f.allocationFailures.build(), f.natEvents.build(), gauge("ferry_tables_generation",
                 "Generation of the tables the dataplane forwards with", generation.getAsLong()),
             REASONS, applyDuration.collect(), pushes.collect()));
@@ -209,6 +216,14 @@ public final class NodeMetrics implements MultiCollector
         private final CounterSnapshot.Builder txPackets = counter("ferry_port_tx_packets",
             "Frames transmitted, by port");
         private final CounterSnapshot.Builder txBytes = counter("ferry_port_tx_bytes", "Bytes transmitted, by port");
+        private final CounterSnapshot.Builder rxDropped = counter("ferry_port_rx_dropped",
+            "Frames left unread because the packet pool was empty, by port");
+        private final CounterSnapshot.Builder rxErrors = counter("ferry_port_rx_errors",
+            "Frames that could not be received (read errors, oversize or offload frames), by port");
+        private final CounterSnapshot.Builder txDropped = counter("ferry_port_tx_dropped",
+            "Frames dropped on transmit because the link was down or its queue full, by port");
+        private final CounterSnapshot.Builder txErrors = counter("ferry_port_tx_errors",
+            "Frames that a write failed on, by port");
         private final CounterSnapshot.Builder allocationFailures = counter("ferry_pool_allocation_failures",
             "Times a packet buffer was wanted and the pool was empty");
         private final CounterSnapshot.Builder conntrackEvents = counter("ferry_conntrack_events",
@@ -293,9 +308,13 @@ public final class NodeMetrics implements MultiCollector
                 case "rx-bytes" -> rxBytes.dataPoint(point(port, value));
                 case "tx-packets" -> txPackets.dataPoint(point(port, value));
                 case "tx-bytes" -> txBytes.dataPoint(point(port, value));
+                case "rx-no-buffer" -> rxDropped.dataPoint(point(port, value));
+                case "rx-errors" -> rxErrors.dataPoint(point(port, value));
+                case "tx-dropped" -> txDropped.dataPoint(point(port, value));
+                case "tx-errors" -> txErrors.dataPoint(point(port, value));
                 default ->
                 {
-                    // a port counter without a metric (none today)
+                    // link-down, link-up, a tunnel port's ring overflows: counters without a metric
                 }
             }
         }

@@ -67,6 +67,11 @@ class NodeMetricsTest
         counters.add(counters.register("port/tap0af40102/rx-bytes"), 64000);
         counters.add(counters.register("port/eth9/tx-packets"), 990);
         counters.add(counters.register("port/eth9/tx-bytes"), 63360);
+        counters.add(counters.register("port/tap0af40102/rx-no-buffer"), 11);
+        counters.add(counters.register("port/tap0af40102/rx-errors"), 8);
+        counters.add(counters.register("port/eth9/tx-dropped"), 6);
+        counters.add(counters.register("port/eth9/tx-errors"), 13);
+        counters.add(counters.register("port/eth9/link-down"), 1);
         counters.set(counters.register(NodeMetrics.POOL_IN_USE), 12);
         counters.set(counters.register(NodeMetrics.POOL_BUFFERS), 8192);
         counters.set(counters.register(NodeMetrics.POOL_ALLOCATION_FAILURES), 0);
@@ -99,6 +104,10 @@ class NodeMetricsTest
                 .contains("ferry_port_rx_bytes_total{port=\"tap0af40102\"} 64000.0")
                 .contains("ferry_port_tx_packets_total{port=\"eth9\"} 990.0")
                 .contains("ferry_port_tx_bytes_total{port=\"eth9\"} 63360.0")
+                .contains("ferry_port_rx_dropped_total{port=\"tap0af40102\"} 11.0")
+                .contains("ferry_port_rx_errors_total{port=\"tap0af40102\"} 8.0")
+                .contains("ferry_port_tx_dropped_total{port=\"eth9\"} 6.0")
+                .contains("ferry_port_tx_errors_total{port=\"eth9\"} 13.0")
                 .contains("ferry_pool_buffers_in_use 12.0")
                 .contains("ferry_pool_buffers 8192.0")
                 .contains("ferry_pool_allocation_failures_total 0.0")

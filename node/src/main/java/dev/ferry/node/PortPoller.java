@@ -1,0 +1,242 @@
+package dev.ferry.node;
+
+import dev.ferry.core.Counters;
+import dev.ferry.core.Graph;
+import dev.ferry.core.PacketPool;
+import dev.ferry.core.PacketVector;
+import dev.ferry.tapio.Port;
+import dev.ferry.tapio.PortCounters;
+
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+
+/**
+ * The worker's attached ports (Aeron's {@code Receiver} over its channel endpoints): receives a vector from each
+ * into the graph at the port's entry stage, hands transmitted packets to the port their tx port names, and
+ * flushes them once per graph run. Counting and timestamping belong to the ports; the poller only moves handles.
+ *
+ * <pre>
+ *   attach(id, port, entry) ──► byId[id] ──┐     active[0..count): dense, polled in order
+ *   poll():     active[i].port.receive(rx) ──► graph.input(active[i].entry, h)
+ *   transmit(h): byId[txPort(h)].port.transmit(h), or node/drop/port-down
+ * </pre>
+ *
+ * <p>Worker thread only.
+ */
+final class PortPoller
+{
+    /** A port attached under an id, with the graph stage its frames enter. */
+    static final class Attached
+    {
+        final int id;
+        final Port port;
+        final int entry;
+
+        Attached(final int id, final Port port, final int entry)
+        {
+            this.id = id;
+            this.port = port;
+            this.entry = entry;
+        }
+    }
+
+    private final PacketPool pool;
+    private final Counters counters;
+    private final int portDown;
+    private Attached[] byId = new Attached[16];
+    private Attached[] active = new Attached[16];
+    private int activeCount;
+    private long version;
+
+    PortPoller(final PacketPool pool, final Counters counters)
+    {
+        this.pool = pool;
+        this.counters = counters;
+        this.portDown = counters.register("node/drop/" + NodeDrop.PORT_DOWN.counterName());
+    }
+
+    /**
+     * Receives one vector from every attached port into the graph (not run yet).
+     *
+     * @param rx    scratch vector.
+     * @param graph the graph.
+     * @return frames received.
+     */
+    int poll(final PacketVector rx, final Graph graph)
+    {
+        final Attached[] active = this.active;
+        final int count = activeCount;
+        int received = 0;
+        for (int i = 0; i < count; i++)
+        {
+            final Attached a = active[i];
+            rx.clear();
+            final int n = a.port.receive(rx);
+            final int entry = a.entry;
+            for (int k = 0; k < n; k++)
+            {
+                graph.input(entry, rx.get(k));
+            }
+            received += n;
+        }
+        rx.clear();
+        return received;
+    }
+
+    /**
+     * Hands a packet to the port its tx port names; a packet for a port that is not attached is freed and counted.
+     *
+     * @param handle the packet.
+     */
+    void transmit(final int handle)
+    {
+        final int id = pool.txPort(handle);
+        final Attached a = id >= 0 && id < byId.length ? byId[id] : null;
+        if (a == null)
+        {
+            counters.increment(portDown);
+            pool.free(handle);
+            return;
+        }
+        a.port.transmit(handle);
+    }
+
+    /** Flushes every port's batch. */
+    void flush()
+    {
+        for (int i = 0; i < activeCount; i++)
+        {
+            active[i].port.flush();
+        }
+    }
+
+    /** Gives every port its idle-time upkeep (link checks). */
+    void maintain()
+    {
+        for (int i = 0; i < activeCount; i++)
+        {
+            active[i].port.maintain();
+        }
+    }
+
+    /**
+     * Attaches a port, replacing (and closing) one attached under the same id.
+     *
+     * @param id    the port's id.
+     * @param port  the port.
+     * @param entry the graph stage its frames enter.
+     */
+    void attach(final int id, final Port port, final int entry)
+    {
+        if (id >= byId.length)
+        {
+            byId = Arrays.copyOf(byId, Math.max(id + 1, byId.length * 2));
+        }
+        if (byId[id] != null)
+        {
+            detach(id, false);
+        }
+        if (activeCount == active.length)
+        {
+            active = Arrays.copyOf(active, active.length * 2);
+        }
+        final Attached a = new Attached(id, port, entry);
+        byId[id] = a;
+        active[activeCount++] = a;
+        version++;
+    }
+
+    /**
+     * Detaches a port and closes it (or removes it for good). Idempotent.
+     *
+     * @param id     the port's id.
+     * @param remove delete the device rather than keep a persistent one.
+     * @return whether a port was attached.
+     */
+    boolean detach(final int id, final boolean remove)
+    {
+        if (id < 0 || id >= byId.length || byId[id] == null)
+        {
+            return false;
+        }
+        final Attached a = byId[id];
+        byId[id] = null;
+        for (int i = 0; i < activeCount; i++)
+        {
+            if (active[i] == a)
+            {
+                active[i] = active[--activeCount];
+                active[activeCount] = null;
+                break;
+            }
+        }
+        version++;
+        if (remove)
+        {
+            a.port.remove();
+        }
+        else
+        {
+            a.port.close();
+        }
+        return true;
+    }
+
+    /** Detaches and closes every port (worker stop). */
+    void closeAll()
+    {
+        while (activeCount > 0)
+        {
+            detach(active[activeCount - 1].id, false);
+        }
+    }
+
+    /** @return how many port ids there is room for (ids below this may be attached). */
+    int slots()
+    {
+        return byId.length;
+    }
+
+    /**
+     * @param id a port id below {@link #slots()}.
+     * @return whether a port is attached under it.
+     */
+    boolean attached(final int id)
+    {
+        return byId[id] != null;
+    }
+
+    /**
+     * @param id a port id below {@link #slots()}.
+     * @return the descriptor to wait on for that port, or -1.
+     */
+    int fd(final int id)
+    {
+        final Attached a = byId[id];
+        return a == null ? -1 : a.port.fd();
+    }
+
+    /** @return a number that changes whenever a port is attached or detached. */
+    long version()
+    {
+        return version;
+    }
+
+    /** @return the attached ports' counters, by id. */
+    List<WorkerStats.PortRow> rows()
+    {
+        final List<WorkerStats.PortRow> rows = new ArrayList<>();
+        for (final Attached a : byId)
+        {
+            if (a != null)
+            {
+                final PortCounters c = a.port.counters();
+                rows.add(new WorkerStats.PortRow(a.id, a.port.name(), c.rxPackets(), c.rxBytes(),
+                    c.rxNoBufferCount() + c.rxErrorCount(), c.txPackets(), c.txBytes(),
+                    c.txErrorCount() + c.txDroppedCount()));
+            }
+        }
+        return rows;
+    }
+}

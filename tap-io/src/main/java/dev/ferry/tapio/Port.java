@@ -1,0 +1,82 @@
+package dev.ferry.tapio;
+
+import dev.ferry.core.PacketVector;
+import dev.ferry.core.TxSink;
+
+/**
+ * A link of the dataplane, the one contract between the worker and I/O: a TAP ({@link TapPort}), an AF_PACKET
+ * socket ({@link PacketSocketPort}), memory ({@link MemoryPort}) or a node's tunnel socket. The port is opened
+ * with the worker's pool and its id, and from then on it alone receives, transmits, flushes and counts.
+ *
+ * <pre>
+ *   open(name, id, pool, counters) ──► receive(vector): pool buffers, rx port and timestamp stamped once,
+ *                                       port/NAME/rx-* counted once
+ *   graph ──transmit(h)──► written or queued, port/NAME/tx-* counted once ──flush()──► batch out
+ * </pre>
+ *
+ * <p>Every method except {@link #name()} and {@link #counters()} is called by the single thread that owns the
+ * pool (the worker); the port's {@link PortCounters} are written by that thread only.
+ */
+public interface Port extends TxSink, AutoCloseable
+{
+    /** @return the port's name in counters and {@code show ports}, e.g. "tap0af40105". */
+    String name();
+
+    /** @return the port's counters ({@code port/NAME/...}). */
+    PortCounters counters();
+
+    /**
+     * Receives up to one vector without blocking: allocates buffers from the pool, fills them, stamps each with
+     * this port as rx port and a receive time, counts them, and appends their handles to {@code out}.
+     *
+     * @param out where handles go; the port stops when it is full, the port is empty or the pool is.
+     * @return frames added.
+     */
+    int receive(PacketVector out);
+
+    /**
+     * Takes a frame for transmission. The port owns the buffer from now on and frees it once written, or
+     * dropped and counted.
+     *
+     * @param handle packet handle.
+     */
+    @Override
+    void transmit(int handle);
+
+    /**
+     * The descriptor that becomes readable when {@link #receive} has frames, for the worker's epoll wait; -1 when
+     * the port has none (memory, a socket served by another thread). It may change while the port lives (an
+     * AF_PACKET socket reopened after its link came back).
+     *
+     * @return the descriptor, or -1.
+     */
+    default int fd()
+    {
+        return -1;
+    }
+
+    /**
+     * The graph stage where received frames enter, or null for the graph's usual entry (ethernet-input).
+     *
+     * @return a stage name, or null.
+     */
+    default String entryStage()
+    {
+        return null;
+    }
+
+    /** Idle-time upkeep (a link check); called when a duty cycle found nothing to do. */
+    default void maintain()
+    {
+    }
+
+    /** Releases the link for good (a pod's TAP on CNI DEL, even a persistent one); called instead of close. */
+    default void remove()
+    {
+        close();
+    }
+
+    /** Releases the link: a persistent TAP stays for the next run to attach again. Idempotent. */
+    @Override
+    void close();
+}
