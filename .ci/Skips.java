@@ -28,6 +28,8 @@ import java.util.stream.Stream;
 final class Skips
 {
     private static final String NO_REASON = "(no reason given)";
+    private static final String NO_TEST = "(no reason given: the class ran no test; an assumption in @BeforeAll "
+        + "hides the reason, assume in @BeforeEach)";
 
     private Skips()
     {
@@ -62,7 +64,14 @@ final class Skips
         {
             reports++;
             final String module = root.relativize(report).getName(0).toString();
-            final NodeList cases = parser.parse(report.toFile()).getElementsByTagName("testcase");
+            final Element suite = parser.parse(report.toFile()).getDocumentElement();
+            final NodeList cases = suite.getElementsByTagName("testcase");
+            if (cases.getLength() == 0)
+            {
+                // surefire reports a class aborted in @BeforeAll as zero tests, not as skipped ones
+                final String cls = suite.getAttribute("name");
+                skips.add(new Skip(module, cls.substring(cls.lastIndexOf('.') + 1), "(class)", NO_TEST));
+            }
             for (int i = 0; i < cases.getLength(); i++)
             {
                 tests++;
@@ -93,7 +102,7 @@ final class Skips
             System.out.println("       in " + classes(e.getValue()));
         }
         boolean fail = false;
-        if (byReason.containsKey(NO_REASON))
+        if (byReason.containsKey(NO_REASON) || byReason.containsKey(NO_TEST))
         {
             System.out.println("FAIL: every skip must state its reason (the assumption's message)");
             fail = true;
