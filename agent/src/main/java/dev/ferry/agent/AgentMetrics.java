@@ -108,6 +108,15 @@ public final class AgentMetrics
         return (long)syncErrors.labelValues(stage).get();
     }
 
+    /**
+     * @return how many syncs completed: pushed, or found the tables already on the node (failed ones are in
+     *         {@link #errors(String)}). Tests wait on it to know that a sync ran, instead of sleeping.
+     */
+    public long syncs()
+    {
+        return (long)(syncs.labelValues("pushed").get() + syncs.labelValues("unchanged").get());
+    }
+
     /** @return the number of programming-latency observations. */
     public long programmingLatencyCount()
     {

@@ -13,8 +13,9 @@ import java.util.TreeMap;
 /**
  * A stable, readable text of a {@link NodeTables} value: this node, the cluster settings, remote nodes,
  * neighbours, pods, and Services in an {@code ipvsadm -Ln}-like layout (frontends, then {@code ->} endpoints
- * with their conditions). The same tables always give the same text, so tests compare whole texts and
- * {@code ferry show} prints it.
+ * with their conditions). The same tables always give the same text, so the agent's tests compare whole texts
+ * (kube-proxy's assertIPTablesRulesEqual style), and so do the lab's. No production code prints it:
+ * {@code ferry show} renders the node's own compiled state.
  *
  * <pre>
  * services

@@ -59,6 +59,23 @@ final class K8s
         return b.build();
     }
 
+    /**
+     * Asks the agent for a sync and waits until one that started after this call has completed (pushed, or
+     * found the tables already on the node): whatever the agent knew at the call has then reached the node or
+     * was found there. This proves an absence ("nothing was pushed") by an event, not by sleeping. Two rounds,
+     * because the first completion seen may be a sync that was already running at the call.
+     */
+    static void awaitSyncAfterNow(final Agent agent) throws InterruptedException
+    {
+        for (int round = 0; round < 2; round++)
+        {
+            final long before = agent.metrics().syncs();
+            agent.syncNow();
+            await("a sync requested by syncNow (health: " + agent.health() + ")",
+                () -> agent.metrics().syncs() > before, Duration.ofSeconds(10));
+        }
+    }
+
     static void await(final String what, final BooleanSupplier condition, final Duration timeout)
         throws InterruptedException
     {

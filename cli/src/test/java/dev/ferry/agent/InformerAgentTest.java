@@ -158,7 +158,7 @@ class InformerAgentTest
             // the API server goes away; the agent keeps the node's tables as they are
             writer.close();
             server.destroy();
-            Thread.sleep(500);
+            K8s.awaitSyncAfterNow(agent);
             assertThat(node.generation()).as("nothing pushed while the API server is away").isEqualTo(1);
 
             // it comes back on the same port with the same data, and changes land before the watches return
@@ -179,8 +179,8 @@ class InformerAgentTest
                 .doesNotContain("10.244.2.10:8080");
             assertThat(node.routes()).anyMatch(l -> l.contains("10.244.3.0/24"));
 
-            // no duplicate: with nothing changed, nothing more is pushed
-            Thread.sleep(500);
+            // no duplicate: with nothing changed, a sync pushes nothing more
+            K8s.awaitSyncAfterNow(agent);
             assertThat(node.generation()).as("no push without a change").isEqualTo(after);
             writer.services().inNamespace("default").withName("api").delete();
             converge(node, agent, after + 1, "Service deleted after the restart");

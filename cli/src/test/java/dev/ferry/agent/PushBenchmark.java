@@ -101,7 +101,7 @@ public final class PushBenchmark
             for (int i = 0; i < changes; i++)
             {
                 final long before = node.generation();
-                Thread.sleep(120);
+                Thread.sleep(120); // pacing: past the 100 ms minimum sync period, so each change is timed alone
                 final long t0 = System.nanoTime();
                 writer.services().resource(K8s.service("default", "s" + i, i)).create();
                 K8s.await("change " + i, () -> node.generation() > before, Duration.ofSeconds(5));

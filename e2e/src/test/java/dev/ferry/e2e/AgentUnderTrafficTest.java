@@ -43,6 +43,7 @@ final class AgentUnderTrafficTest
     private static final String IPERF_VIP = "10.96.0.12";
     private static final String EXTRA_VIP = "10.96.0.13";
     private static final int CYCLES = 4;
+    /** Pacing between changes, so that requests and iperf3 see each state for a while. */
     private static final long STEP_MS = 450;
     private static final Pattern PUSHED = Pattern.compile("^ferry_syncs_total\\{result=\"pushed\"} (\\S+)",
         Pattern.MULTILINE);
@@ -96,7 +97,7 @@ final class AgentUnderTrafficTest
             final CompletableFuture<Shell.Result> iperf = CompletableFuture.supplyAsync(() -> Shell.inNetns(40_000,
                 spec.podNs("p11"), "iperf3", "-c", IPERF_VIP, "-p", String.valueOf(LabSpec.IPERF_PORT), "-t", "10",
                 "-i", "1", "-J"));
-            Thread.sleep(700);
+            Thread.sleep(700); // pacing: traffic flows for a moment before the first change
 
             final List<String> changes = new ArrayList<>();
             final List<Window> removals = applyChanges(lab, spec, cluster, changes);
@@ -112,6 +113,8 @@ final class AgentUnderTrafficTest
                 waitFor(lab, n.name(), 10_000, lines -> lines.stream().noneMatch(l -> l.contains(EXTRA_VIP + ":"))
                     && webBackends(lines).size() == 2);
             }
+            // NOT an event: a grace period so that a sync still in flight is counted on both sides. A push after
+            // it would escape the count; a marker change seen on both nodes would close that gap.
             Thread.sleep(2_000);
             final Map<String, Long> gen1 = generations(lab);
             final Map<String, Long> pushed1 = pushed(lab);

@@ -14,27 +14,58 @@ import java.util.List;
 /**
  * Builds a fresh lab for a test class: ferry nodes started from this test's class path, pods created through the
  * CNI plugin of this source tree ({@code cni/install.sh}), namespaces {@code ferry-node1}, {@code ferry-node2},
- * {@code ferry-ext}, {@code ferry-pod-*}. Skips (with the reason) when not root or when a tool is missing.
+ * {@code ferry-ext}, {@code ferry-pod-*}. Skips (with the reason) when not root or when a tool is missing: each
+ * test skips in its own {@code @BeforeEach}, because an assumption in {@code @BeforeAll} skips a class without
+ * listing a single test in surefire's report (a silent skip).
  */
 final class LabFixture
 {
     static final Path STATE = Path.of("/run/ferry-lab-e2e");
 
+    private static boolean checked;
+    private static String missing;
+
     private LabFixture()
     {
     }
 
+    /** Skips the calling test, with the reason, when the lab cannot run here. Not for {@code @BeforeAll}. */
     static void assumeRootAndTools()
     {
-        Assumptions.assumeTrue("root".equals(System.getProperty("user.name")),
-            "the lab needs root (network namespaces, TAPs, AF_PACKET); run as root, as CI does");
+        final String why = missing();
+        Assumptions.assumeTrue(why == null, why);
+    }
+
+    /** @return why the lab cannot run here (not root, a tool missing), or null; looked up once. */
+    static synchronized String missing()
+    {
+        if (!checked)
+        {
+            missing = lookUpMissing();
+            checked = true;
+        }
+        return missing;
+    }
+
+    private static String lookUpMissing()
+    {
+        if (!"root".equals(System.getProperty("user.name")))
+        {
+            return "the lab needs root (network namespaces, TAPs, AF_PACKET); run as root, as CI does";
+        }
         for (final String tool : List.of("ip", "bridge", "ping", "curl", "socat", "iperf3", "ss", "tcpdump"))
         {
-            Assumptions.assumeTrue(Shell.run("sh", "-c", "command -v " + tool).ok(), tool + " is not installed");
+            if (!Shell.run("sh", "-c", "command -v " + tool).ok())
+            {
+                return tool + " is not installed";
+            }
         }
-        Assumptions.assumeTrue(Files.isExecutable(Path.of("/usr/lib/cni/host-local"))
-            || Files.isExecutable(Path.of("/opt/cni/bin/host-local")), "the host-local IPAM plugin is not installed "
-            + "(containernetworking-plugins)");
+        if (!Files.isExecutable(Path.of("/usr/lib/cni/host-local"))
+            && !Files.isExecutable(Path.of("/opt/cni/bin/host-local")))
+        {
+            return "the host-local IPAM plugin is not installed (containernetworking-plugins)";
+        }
+        return null;
     }
 
     static Lab lab(final Lab.Node2 node2)
@@ -48,9 +79,13 @@ final class LabFixture
             System.out));
     }
 
+    /** @return a lab that is up, or null when it cannot run here (each test then skips in its @BeforeEach). */
     static Lab up(final Lab.Node2 node2) throws IOException
     {
-        assumeRootAndTools();
+        if (missing() != null)
+        {
+            return null;
+        }
         final Lab lab = lab(node2);
         try
         {

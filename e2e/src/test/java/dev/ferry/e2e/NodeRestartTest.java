@@ -5,6 +5,7 @@ import dev.ferry.lab.LabChecks;
 import dev.ferry.lab.Shell;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
@@ -24,6 +25,12 @@ final class NodeRestartTest
     static void up() throws IOException
     {
         lab = LabFixture.up(Lab.Node2.FERRY);
+    }
+
+    @BeforeEach
+    void needsTheLab()
+    {
+        LabFixture.assumeRootAndTools();
     }
 
     @AfterAll

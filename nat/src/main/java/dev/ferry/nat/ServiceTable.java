@@ -20,9 +20,10 @@ import java.util.Locale;
  *                     ready, else serving+terminating; Local policies keep node-local ones), Maglev tables
  * </pre>
  *
- * <p>Work per lookup depends on the map's load (kept at or below one half), never on the number of
- * Services. Everything the masquerade decision needs (cluster CIDR, Service CIDRs, exemptions, node
- * addresses, port range) is copied here as primitives.
+ * <p>Work per lookup depends on the map's load, never on the number of Services: the map has the smallest
+ * power-of-two number of slots (at least 16) that is at least four times the entries plus four, so it is
+ * always less than a quarter full. Everything the masquerade decision needs (cluster CIDR, Service CIDRs,
+ * exemptions, node addresses, port range) is copied here as primitives.
  */
 final class ServiceTable
 {
@@ -75,7 +76,7 @@ final class ServiceTable
 
     // frontend map
     /** Open addressing, key and value side by side ({@code [2 * slot]} key, {@code [2 * slot + 1]} value), so a
-     *  probe touches one cache line; at most a quarter full, so lookups stay near one probe at any size. */
+     *  probe touches one cache line; less than a quarter full, so lookups stay near one probe at any size. */
     private final long[] slots;
     private final int mask;
 

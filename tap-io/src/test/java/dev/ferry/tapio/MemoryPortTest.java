@@ -119,24 +119,4 @@ class MemoryPortTest
         assertThatThrownBy(() -> port.enqueue(new byte[pool.bufferSize()]))
             .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("does not fit a buffer");
     }
-
-    @Test
-    void shouldRouteByTxPortThroughTheDemux()
-    {
-        final MemoryPort a = new MemoryPort("a", 0, pool, counters);
-        final MemoryPort b = new MemoryPort("b", 1, pool, counters);
-        final TxDemux demux = new TxDemux(pool, counters).attach(0, a).attach(1, b);
-        for (final int port : new int[] {1, 0, 1, 5, -1})
-        {
-            final int h = pool.allocate();
-            final byte[] f = TestFiles.udpFrame(port + 1);
-            pool.write(h, f, 0, f.length);
-            pool.txPort(h, port);
-            demux.transmit(h);
-        }
-        demux.flush();
-        assertThat(a.transmitted()).hasSize(1);
-        assertThat(b.transmitted()).extracting(MemoryPort.Frame::port).containsExactly(1, 1);
-        assertThat(counters.get("tx/no-port")).isEqualTo(2);
-    }
 }

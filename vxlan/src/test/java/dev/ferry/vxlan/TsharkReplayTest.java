@@ -42,7 +42,8 @@ class TsharkReplayTest
     @Test
     void shouldDissectBothLayersWithValidChecksumsAndFlannelTtlAndMacs(@TempDir final Path dir) throws Exception
     {
-        Assumptions.assumeTrue(Shell.has("tshark"), "needs tshark");
+        Assumptions.assumeTrue(Shell.has("tshark"),
+            "needs tshark on the PATH to dissect the output (apt-get install tshark; .ci/run installs it)");
         final List<byte[]> vxlan = new ArrayList<>();
         for (int i = 0; i < 8; i++)
         {
