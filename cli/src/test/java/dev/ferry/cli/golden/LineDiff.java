@@ -46,13 +46,13 @@ final class LineDiff
                 lines.add(" " + a.get(i++));
                 j++;
             }
-            else if (j < b.size() && (i == a.size() || lcs[i][j + 1] >= lcs[i + 1][j]))
+            else if (i < a.size() && (j == b.size() || lcs[i + 1][j] >= lcs[i][j + 1]))
             {
-                lines.add("+" + b.get(j++));
+                lines.add("-" + a.get(i++));
             }
             else
             {
-                lines.add("-" + a.get(i++));
+                lines.add("+" + b.get(j++));
             }
         }
         return "--- " + expectedName + "\n+++ " + actualName + "\n" + withContext(lines);

@@ -20,7 +20,8 @@ import java.util.concurrent.TimeUnit;
  */
 final class PcapDiff
 {
-    private static final String TSHARK = "/usr/bin/tshark";
+    /** -Dferry.golden.tshark=/nonexistent shows the diff a machine without tshark prints. */
+    private static final String TSHARK = System.getProperty("ferry.golden.tshark", "/usr/bin/tshark");
     private static final int MAX_FRAMES_SHOWN = 4;
     /** VXLAN on flannel's port, and checksum checks on, so a wrong checksum shows as a difference. */
     private static final List<String> OPTIONS = List.of("-n", "-d", "udp.port==8472,vxlan",
@@ -48,7 +49,7 @@ final class PcapDiff
         {
             try
             {
-                sb.append("tshark, one line per frame (").append(String.join(" | ", FIELDS)).append("):\n");
+                sb.append("tshark, one line per frame (").append(String.join("|", FIELDS)).append("):\n");
                 sb.append(LineDiff.unified("expected", oneLinePerFrame(expected), "actual", oneLinePerFrame(actual)));
                 final int first = firstDifferentFrame(expected, actual);
                 if (first > 0)
@@ -74,7 +75,7 @@ final class PcapDiff
     {
         final List<String> cmd = new ArrayList<>(List.of(TSHARK, "-r", pcap.toString()));
         cmd.addAll(OPTIONS);
-        cmd.addAll(List.of("-T", "fields", "-E", "separator= | ", "-E", "occurrence=a", "-E", "aggregator=,"));
+        cmd.addAll(List.of("-T", "fields", "-E", "separator=|", "-E", "occurrence=a", "-E", "aggregator=,"));
         FIELDS.forEach(f -> cmd.addAll(List.of("-e", f)));
         return run(cmd);
     }
