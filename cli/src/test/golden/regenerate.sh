@@ -24,9 +24,12 @@ if ! command -v tshark > /dev/null; then
   echo "golden: tshark is not installed; review the pcaps with another dissector before committing"
   exit 0
 fi
-# tshark text of HEAD's expected.pcap against the new one, for every expected.pcap that changed
-dissect() { tshark -n -r "$1" -d udp.port==8472,vxlan -o ip.check_checksum:TRUE 2> /dev/null || true; }
-git diff --name-only -- "$golden" | grep '/expected\.pcap$' | while read -r path; do
+# tshark -V of HEAD's expected.pcap against the new one (diff -u keeps only the changed parts), per changed case
+dissect() {
+  tshark -n -V -r "$1" -d udp.port==8472,vxlan -o ip.check_checksum:TRUE -o tcp.check_checksum:TRUE \
+    -o udp.check_checksum:TRUE 2> /dev/null | grep -v -e "Epoch Time" -e "Time delta" || true
+}
+git diff --name-only -- "$golden" | { grep '/expected\.pcap$' || true; } | while read -r path; do
   old="$(mktemp)"
   git show "HEAD:$path" > "$old"
   echo "=== $path"
