@@ -4,6 +4,9 @@ import dev.ferry.agent.ClusterState;
 import dev.ferry.agent.ManifestLoader;
 import dev.ferry.agent.NodeTablesCompiler;
 import dev.ferry.cli.replay.ReplayEngine;
+import dev.ferry.core.DropReason;
+import dev.ferry.core.Graph;
+import dev.ferry.core.Stage;
 import dev.ferry.core.tables.NodeTables;
 import dev.ferry.nat.Nat;
 import dev.ferry.tapio.PcapFormatException;
@@ -14,10 +17,17 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 import picocli.CommandLine.Model.CommandSpec;
 
+import java.io.IOException;
 import java.io.PrintWriter;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Collections;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
+import java.util.TreeMap;
 import java.util.concurrent.Callable;
 
 /**
@@ -71,6 +81,11 @@ public final class ReplayCommand implements Callable<Integer>
     @Option(names = "--show-services", description = "Print the Service table, ipvsadm -Ln style.")
     private boolean showServices;
 
+    @Option(names = "--counters", paramLabel = "FILE",
+        description = "Write the non-zero counters (timings left out), frames sent per port and the drop table "
+            + "as sorted text: the same input always gives the same file (golden replay cases compare it).")
+    private Path countersFile;
+
     /** Creates the command (picocli). */
     public ReplayCommand()
     {
@@ -92,7 +107,12 @@ public final class ReplayCommand implements Callable<Integer>
             : PcapWriter.Precision.NANO);
             PcapReader reader = PcapReader.open(in))
         {
-            final ReplayEngine.Output output = (ns, port, mem, off, len) -> writer.write(ns, mem, off, len);
+            final Map<String, Long> sentPerPort = new TreeMap<>();
+            final ReplayEngine.Output output = (ns, port, mem, off, len) ->
+            {
+                sentPerPort.merge(port, 1L, Long::sum);
+                writer.write(ns, mem, off, len);
+            };
             final Nat.Balancing balancing = switch (lb)
             {
                 case "random" -> Nat.Balancing.RANDOM;
@@ -125,6 +145,10 @@ public final class ReplayCommand implements Callable<Integer>
                 {
                     spec.commandLine().getErr().println("ferry replay: " + line);
                 }
+                if (countersFile != null)
+                {
+                    writeCounters(engine, sentPerPort);
+                }
                 if (conntrackDump != null)
                 {
                     try (java.io.Writer w = java.nio.file.Files.newBufferedWriter(conntrackDump))
@@ -147,6 +171,48 @@ public final class ReplayCommand implements Callable<Integer>
             return 1;
         }
         return 0;
+    }
+
+    /** Counters as "name value" lines, then the drop table: sorted and free of timings, so it is reproducible. */
+    private void writeCounters(final ReplayEngine engine, final Map<String, Long> sentPerPort) throws IOException
+    {
+        final Map<String, Long> all = new TreeMap<>(engine.counters().snapshot());
+        sentPerPort.forEach((port, n) -> all.put("port/" + port + "/tx-frames", n));
+        all.put("replay/pool-exhausted", engine.poolExhausted());
+        final StringBuilder sb = new StringBuilder("# counters: non-zero, timings (*/ns) left out\n");
+        all.forEach((name, v) ->
+        {
+            if (v != 0 && !name.endsWith("/ns"))
+            {
+                sb.append(name).append(' ').append(v).append('\n');
+            }
+        });
+        final List<String> drops = new ArrayList<>();
+        for (final Stage s : engine.graph().stages())
+        {
+            for (final DropReason r : s.dropReasons())
+            {
+                dropLine(drops, all, s.name(), "stage/" + s.name() + "/drop/", r);
+            }
+        }
+        for (final Graph.GraphDrop r : Graph.GraphDrop.values())
+        {
+            dropLine(drops, all, "graph", "graph/drop/", r);
+        }
+        Collections.sort(drops);
+        sb.append("\n# drops: stage, reason, count, sentence\n");
+        drops.forEach(sb::append);
+        Files.writeString(countersFile, sb.toString(), StandardCharsets.UTF_8);
+    }
+
+    private static void dropLine(final List<String> drops, final Map<String, Long> all, final String stage,
+        final String prefix, final DropReason r)
+    {
+        final long v = all.getOrDefault(prefix + r.counterName(), 0L);
+        if (v != 0)
+        {
+            drops.add(String.format(Locale.ROOT, "%-20s %-32s %6d  %s\n", stage, r.counterName(), v, r.sentence()));
+        }
     }
 
     private void report(final PrintWriter o, final ReplayEngine engine)
