@@ -4,11 +4,13 @@ import dev.ferry.agent.ClusterState;
 import dev.ferry.agent.ManifestLoader;
 import dev.ferry.agent.NodeTablesCompiler;
 import dev.ferry.cli.replay.ReplayEngine;
+import dev.ferry.conntrack.ConntrackEntry;
 import dev.ferry.core.DropReason;
 import dev.ferry.core.Graph;
 import dev.ferry.core.Stage;
 import dev.ferry.core.tables.NodeTables;
 import dev.ferry.nat.Nat;
+import dev.ferry.node.ServicesFeature;
 import dev.ferry.tapio.PcapFormatException;
 import dev.ferry.tapio.PcapReader;
 import dev.ferry.tapio.PcapWriter;
@@ -153,10 +155,16 @@ public final class ReplayCommand implements Callable<Integer>
                 {
                     try (java.io.Writer w = java.nio.file.Files.newBufferedWriter(conntrackDump))
                     {
-                        for (final String line : engine.nodeGraph().show("conntrack"))
+                        final ServicesFeature services = engine.nodeGraph().feature(ServicesFeature.class);
+                        final List<ConntrackEntry> entries = new ArrayList<>();
+                        for (int from = 0; from >= 0; entries.clear())
                         {
-                            w.write(line);
-                            w.write('\n');
+                            from = services.copyConntrack(from, 4096, entries);
+                            for (final ConntrackEntry e : entries)
+                            {
+                                w.write(e.format());
+                                w.write('\n');
+                            }
                         }
                     }
                     o.println("conntrack table written to " + conntrackDump);

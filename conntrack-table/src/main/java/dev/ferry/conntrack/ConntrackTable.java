@@ -6,6 +6,8 @@ import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.util.ArrayList;
+import java.util.List;
 
 /**
  * The connection-tracking table: an off-heap hash table of flows, each found from both of its directions, in
@@ -504,26 +506,55 @@ public final class ConntrackTable implements AutoCloseable
     }
 
     /**
-     * Writes every live entry as a {@code conntrack -L} line, in entry order, e.g.
-     * {@code tcp      6 86399 ESTABLISHED src=10.244.1.3 dst=10.96.0.10 sport=40000 dport=80 packets=3 bytes=180
-     * src=10.244.1.2 dst=10.244.1.3 sport=8080 dport=40000 packets=2 bytes=120 [ASSURED] mark=0 zone=0 use=1}.
+     * Writes the flow table in {@code conntrack -L} style, one line per live entry. Call it from the thread that
+     * owns the table, or when that thread is stopped.
      *
-     * @param out where to write; each line ends with '\n'.
-     * @throws IOException from {@code out}.
+     * @param out where to write.
+     * @throws IOException when writing fails.
      */
     public void dump(final Appendable out) throws IOException
     {
-        final long t = clock.nanos();
         final StringBuilder line = new StringBuilder(256);
-        for (int e = 0; e < highWater; e++)
+        for (int from = 0; from >= 0; )
         {
-            if (isLive(e))
+            final List<ConntrackEntry> chunk = new ArrayList<>();
+            from = entries(from, 4096, chunk);
+            for (final ConntrackEntry c : chunk)
             {
                 line.setLength(0);
-                ConntrackFormat.line(this, e, t, line);
+                ConntrackFormat.line(c, line);
                 out.append(line).append('\n');
             }
         }
+    }
+
+    /**
+     * Copies up to {@code max} live entries, from entry index {@code from} on, as plain values (the owner thread:
+     * bounded work, no formatting); another thread formats them ({@link ConntrackEntry#format()}). Call again
+     * with the returned index until it is -1.
+     *
+     * @param from the entry index to start at (0 first).
+     * @param max  how many entries to copy at most.
+     * @param out  where the copies go.
+     * @return the index to continue at, or -1 when the table has been walked to its end.
+     */
+    public int entries(final int from, final int max, final List<ConntrackEntry> out)
+    {
+        final long t = clock.nanos();
+        int copied = 0;
+        for (int e = Math.max(0, from); e < highWater; e++)
+        {
+            if (isLive(e))
+            {
+                if (copied == max)
+                {
+                    return e;
+                }
+                out.add(ConntrackFormat.copy(this, e, t));
+                copied++;
+            }
+        }
+        return -1;
     }
 
     /**
@@ -532,9 +563,7 @@ public final class ConntrackTable implements AutoCloseable
      */
     public String format(final int entry)
     {
-        final StringBuilder line = new StringBuilder(256);
-        ConntrackFormat.line(this, entry, clock.nanos(), line);
-        return line.toString();
+        return ConntrackFormat.copy(this, entry, clock.nanos()).format();
     }
 
     /** @return live entries. */

@@ -399,6 +399,33 @@ class ConntrackTableTest
     }
 
     @Test
+    void shouldCopyEntriesInBoundedChunksThatFormatAsTheDumpDoes() throws IOException
+    {
+        int removed = -1;
+        for (int i = 0; i < 10; i++)
+        {
+            final int e = serviceFlow(41000 + i);
+            removed = i == 3 ? e : removed;
+        }
+        table.remove(removed);
+        final StringBuilder dump = new StringBuilder();
+        table.dump(dump);
+        final List<String> lines = new ArrayList<>();
+        int calls = 0;
+        for (int from = 0; from >= 0; calls++)
+        {
+            final List<ConntrackEntry> chunk = new ArrayList<>();
+            from = table.entries(from, 3, chunk);
+            assertThat(chunk).as("at most 3 entries a call").hasSizeLessThanOrEqualTo(3);
+            chunk.forEach(e -> lines.add(e.format()));
+        }
+
+        assertThat(lines).as("every live entry once, in table order").hasSize(9)
+            .containsExactly(dump.toString().split("\n"));
+        assertThat(calls).isEqualTo(3);
+    }
+
+    @Test
     void shouldReportStatsLikeConntrackS()
     {
         serviceFlow(1);

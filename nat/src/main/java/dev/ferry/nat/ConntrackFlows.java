@@ -5,7 +5,6 @@ import dev.ferry.conntrack.EntryVisitor;
 import dev.ferry.conntrack.TcpState;
 import dev.ferry.core.Clock;
 
-import java.io.IOException;
 
 /**
  * {@link FlowTable} over the off-heap {@link ConntrackTable}: straight delegation, nothing allocated.
@@ -170,11 +169,5 @@ final class ConntrackFlows implements FlowTable
     public void removalListener(final RemovalListener l)
     {
         table.removalListener((t, e) -> l.removed(this, e));
-    }
-
-    @Override
-    public void dump(final Appendable out) throws IOException
-    {
-        table.dump(out);
     }
 }

@@ -1,6 +1,5 @@
 package dev.ferry.nat;
 
-import java.io.IOException;
 
 /**
  * The connection-tracking operations that the NAT stages use: exactly the shape of
@@ -79,8 +78,6 @@ interface FlowTable
     int flushUdpBindings(long[] frontends, long[] endpoints, int count);
 
     void removalListener(RemovalListener l);
-
-    void dump(Appendable out) throws IOException;
 
     /**
      * Whether a sorted pair list holds a pair (binary search; for {@link #flushUdpBindings} implementations).

@@ -12,7 +12,6 @@ import dev.ferry.core.tables.Snapshot;
 import dev.ferry.core.tables.TablesPublisher;
 import dev.ferry.core.tables.TablesRef;
 
-import java.io.IOException;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -225,18 +224,6 @@ public final class Nat
             sb.append(line).append('\n');
         }
         return sb.toString();
-    }
-
-    /**
-     * Writes the flow table in {@code conntrack -L} style (the CLI's conntrack dump hook). Call it from the
-     * worker thread, or when the worker is stopped (replay's end).
-     *
-     * @param out where to write.
-     * @throws IOException when writing fails.
-     */
-    public void dumpConntrack(final Appendable out) throws IOException
-    {
-        state.flows.dump(out);
     }
 
     /**

@@ -225,15 +225,4 @@ final class MapFlows implements FlowTable
         this.listener = l;
     }
 
-    @Override
-    public void dump(final Appendable out) throws java.io.IOException
-    {
-        for (int e = 0; e < meta.size(); e++)
-        {
-            if (meta.get(e)[2] == 1)
-            {
-                out.append(tuples.get(e)[0] + " " + tuples.get(e)[1] + "\n");
-            }
-        }
-    }
 }

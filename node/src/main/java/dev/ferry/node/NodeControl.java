@@ -1,5 +1,6 @@
 package dev.ferry.node;
 
+import dev.ferry.conntrack.ConntrackEntry;
 import dev.ferry.core.Ports;
 import dev.ferry.core.route.Ip4;
 import dev.ferry.core.tables.InvalidTablesException;
@@ -359,6 +360,39 @@ final class NodeControl
         return h;
     }
 
+    /** Entries the worker copies per command for {@code show conntrack}: bounded work between two vectors. */
+    static final int CONNTRACK_CHUNK = 4096;
+
+    private List<String> featureShow(final String what)
+    {
+        for (final NodeFeature f : features.get())
+        {
+            final List<String> lines = f.show(what);
+            if (lines != null)
+            {
+                return List.copyOf(lines);
+            }
+        }
+        return List.of("No feature answers 'show " + what + "'");
+    }
+
+    /** Walks the worker's conntrack table a chunk per command, formatting each chunk on this thread. */
+    private CompletableFuture<List<String>> conntrack(final int from, final List<String> lines)
+    {
+        return worker.submit(new WorkerCommand.CopyConntrack(from, CONNTRACK_CHUNK)).thenComposeAsync(chunk ->
+        {
+            for (final ConntrackEntry e : chunk.entries())
+            {
+                lines.add(e.format());
+            }
+            if (chunk.next() >= 0)
+            {
+                return conntrack(chunk.next(), lines);
+            }
+            return CompletableFuture.completedFuture(lines.isEmpty() ? List.of("No connections tracked") : lines);
+        }, executor);
+    }
+
     /**
      * Answers a {@code show} query.
      *
@@ -372,10 +406,8 @@ final class NodeControl
         {
             case "routes" -> CompletableFuture.completedFuture(routes());
             case "neighbors", "neighbours" -> CompletableFuture.completedFuture(neighbours());
-            case "services" -> worker.submit(new WorkerCommand.FeatureShow("services")).thenApply(l -> l != null ? l
-                : List.of("Services not enabled in this build"));
-            case "conntrack" -> worker.submit(new WorkerCommand.FeatureShow("conntrack")).thenApply(l -> l != null
-                ? l : List.of("Connection tracking not enabled in this build"));
+            case "services" -> CompletableFuture.completedFuture(featureShow("services"));
+            case "conntrack" -> conntrack(0, new ArrayList<>());
             case "stats" -> worker.submit(new WorkerCommand.Stats()).thenApplyAsync(ShowFormat::stats, executor);
             case "runtime" -> worker.submit(new WorkerCommand.Stats())
                 .thenApplyAsync(s -> ShowFormat.runtime(s.runtime()), executor);

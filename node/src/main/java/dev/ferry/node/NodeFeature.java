@@ -63,8 +63,9 @@ public interface NodeFeature extends GraphFeature
     }
 
     /**
-     * Answers a {@code show} query that the feature owns ("services", "conntrack"). Runs on the worker
-     * thread, so it may read the feature's worker-owned state.
+     * Answers a {@code show} query that the feature owns ("services"). Runs on the control thread, never on the
+     * worker: it may read only what is safe to read there (the published, immutable snapshot). Worker-owned
+     * state is copied by a worker command and formatted on the control thread ({@code show conntrack}).
      *
      * @param what the query.
      * @return the lines to print, or null when the feature does not answer this query.

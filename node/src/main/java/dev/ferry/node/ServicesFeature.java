@@ -1,6 +1,7 @@
 package dev.ferry.node;
 
 import dev.ferry.conntrack.ConntrackConfig;
+import dev.ferry.conntrack.ConntrackEntry;
 import dev.ferry.conntrack.ConntrackStats;
 import dev.ferry.conntrack.ConntrackTable;
 import dev.ferry.core.Counters;
@@ -11,8 +12,6 @@ import dev.ferry.core.tables.NodeTables;
 import dev.ferry.nat.Nat;
 import dev.ferry.node.metrics.NodeMetrics;
 
-import java.io.IOException;
-import java.io.UncheckedIOException;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -200,10 +199,14 @@ public final class ServicesFeature implements NodeFeature
         return n == null ? List.of() : n.drainLog();
     }
 
+    /**
+     * {@code show services}, any thread: the Service table is part of the published, immutable snapshot.
+     * {@code show conntrack} reads the worker's table, so it is copied in chunks ({@link #copyConntrack}).
+     */
     @Override
     public List<String> show(final String what)
     {
-        if (!"services".equals(what) && !"conntrack".equals(what))
+        if (!"services".equals(what))
         {
             return null;
         }
@@ -212,20 +215,22 @@ public final class ServicesFeature implements NodeFeature
         {
             return List.of("No tables yet: Services are set up with the first tables");
         }
-        if ("services".equals(what))
-        {
-            return Arrays.asList(n.showServices().split("\n"));
-        }
-        final StringBuilder sb = new StringBuilder();
-        try
-        {
-            n.dumpConntrack(sb);
-        }
-        catch (final IOException e)
-        {
-            throw new UncheckedIOException(e);
-        }
-        return sb.isEmpty() ? List.of("No connections tracked") : Arrays.asList(sb.toString().split("\n"));
+        return Arrays.asList(n.showServices().split("\n"));
+    }
+
+    /**
+     * Copies conntrack entries for {@code show conntrack}: the worker thread (or replay's, between runs), bounded
+     * by {@code max}; the caller formats them elsewhere.
+     *
+     * @param from the entry index to start at (0 first).
+     * @param max  how many entries to copy at most.
+     * @param out  where the copies go.
+     * @return the index to continue at, or -1 at the end (or before the first tables).
+     */
+    public int copyConntrack(final int from, final int max, final List<ConntrackEntry> out)
+    {
+        final ConntrackTable t = conntrack;
+        return t == null ? -1 : t.entries(from, max, out);
     }
 
     @Override

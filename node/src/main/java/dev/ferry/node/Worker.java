@@ -1,5 +1,6 @@
 package dev.ferry.node;
 
+import dev.ferry.conntrack.ConntrackEntry;
 import dev.ferry.core.Clock;
 import dev.ferry.core.Counters;
 import dev.ferry.core.DropReason;
@@ -27,7 +28,7 @@ import java.util.concurrent.Executor;
  * completion; the graph's transmissions go to the ports through the poller, which flushes them once per run.
  *
  * <pre>
- *   WorkerCommand ──► drain (Attach, Detach, Stats, Trace, TraceAdd, FeatureShow, Ping, FeatureTask) ──┐
+ *   WorkerCommand ──► drain (Attach, Detach, Stats, Trace, TraceAdd, CopyConntrack, Ping, FeatureTask) ──┐
  *   PortPoller: port 0..n ─receive─► graph.input ... graph.run ──► transmit(h) ──► poller ──► port, flush
  * </pre>
  *
@@ -223,7 +224,7 @@ final class Worker implements Agent, TxSink
                     graph.trace().sample(t.packets());
                     t.done().complete(null);
                 }
-                case WorkerCommand.FeatureShow f -> f.done().complete(featureShow(f.what()));
+                case WorkerCommand.CopyConntrack c -> c.done().complete(copyConntrack(c.from(), c.max()));
                 case WorkerCommand.Ping p -> p.done().complete(null);
                 case WorkerCommand.FeatureTask t ->
                 {
@@ -287,17 +288,18 @@ final class Worker implements Agent, TxSink
             pool.allocationFailures());
     }
 
-    private List<String> featureShow(final String what)
+    private WorkerCommand.ConntrackChunk copyConntrack(final int from, final int max)
     {
         for (final NodeFeature f : features)
         {
-            final List<String> lines = f.show(what);
-            if (lines != null)
+            if (f instanceof ServicesFeature s)
             {
-                return List.copyOf(lines);
+                final List<ConntrackEntry> entries = new ArrayList<>();
+                final int next = s.copyConntrack(from, max, entries);
+                return new WorkerCommand.ConntrackChunk(entries, next);
             }
         }
-        return null;
+        return new WorkerCommand.ConntrackChunk(List.of(), -1);
     }
 
     /** @return the graph (control thread: formatting trace records with its stages). */

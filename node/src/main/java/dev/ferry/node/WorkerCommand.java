@@ -1,5 +1,6 @@
 package dev.ferry.node;
 
+import dev.ferry.conntrack.ConntrackEntry;
 import dev.ferry.tapio.Port;
 
 import java.util.List;
@@ -88,17 +89,30 @@ sealed interface WorkerCommand<T>
     }
 
     /**
-     * Asks the features for a {@code show} answer that reads their worker-owned state ("services", "conntrack").
+     * Copies up to {@code max} conntrack entries from entry index {@code from} on, as plain values, for
+     * {@code show conntrack}: bounded work on the worker, formatted on the control thread.
      *
-     * @param what the query.
-     * @param done the lines, or null when no feature answers.
+     * @param from the entry index to start at.
+     * @param max  how many entries at most.
+     * @param done the entries and the index to continue at (-1 at the end).
      */
-    record FeatureShow(String what, CompletableFuture<List<String>> done) implements WorkerCommand<List<String>>
+    record CopyConntrack(int from, int max, CompletableFuture<ConntrackChunk> done)
+        implements WorkerCommand<ConntrackChunk>
     {
-        FeatureShow(final String what)
+        CopyConntrack(final int from, final int max)
         {
-            this(what, new CompletableFuture<>());
+            this(from, max, new CompletableFuture<>());
         }
+    }
+
+    /**
+     * A chunk of conntrack entries copied by the worker.
+     *
+     * @param entries the entries.
+     * @param next    the index to continue at, or -1 when the table was walked to its end (or there is none).
+     */
+    record ConntrackChunk(List<ConntrackEntry> entries, int next)
+    {
     }
 
     /**
