@@ -8,6 +8,7 @@ import dev.ferry.nodeapi.NodeApi;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.security.SecureRandom;
 import java.util.Iterator;
 import java.util.Locale;
 import java.util.Set;
@@ -26,7 +27,9 @@ import java.util.Set;
  * metricsPort: 9731                # /metrics and /healthz on 127.0.0.1; -1 (the default) = off, 0 = any
  * podTapPrefix: tap                # pod TAPs are named prefix + the pod IP in hex
  * hostTap: ferry0                  # the host TAP (packet mode)
- * seed: 1                          # random seed for backend choice and port allocation
+ * seed: 1                          # random seed for backend choice and port allocation; default: random per start,
+ *                                  # so that nodes do not all pick backends in the same order
+ * balancing: random                # random (iptables' statistic) | maglev (consistent hashing)
  * </pre>
  *
  * @param nodeName     node name, as in Kubernetes.
@@ -40,6 +43,7 @@ import java.util.Set;
  * @param podTapPrefix prefix of pod TAP names.
  * @param hostTap      name of the host TAP.
  * @param seed         random seed.
+ * @param balancing    how Services pick an endpoint.
  */
 public record NodeConfig(
     String nodeName,
@@ -52,7 +56,8 @@ public record NodeConfig(
     int metricsPort,
     String podTapPrefix,
     String hostTap,
-    long seed)
+    long seed,
+    BalancingMode balancing)
 {
     /** Default API socket path. */
     public static final Path DEFAULT_SOCKET = Path.of("/run/ferry/ferry.sock");
@@ -62,7 +67,7 @@ public record NodeConfig(
     public static final int TAP_ADDRESS_DIGITS = 8;
 
     private static final Set<String> FIELDS = Set.of("nodeName", "apiSocket", "clusterDir", "uplink", "underlay",
-        "threading", "poolSize", "metricsPort", "podTapPrefix", "hostTap", "seed");
+        "threading", "poolSize", "metricsPort", "podTapPrefix", "hostTap", "seed", "balancing");
 
     /**
      * Validates every field.
@@ -78,6 +83,7 @@ public record NodeConfig(
      * @param podTapPrefix pod TAP prefix.
      * @param hostTap      host TAP name.
      * @param seed         seed.
+     * @param balancing    endpoint choice.
      */
     public NodeConfig
     {
@@ -96,6 +102,10 @@ public record NodeConfig(
         if (underlay == null)
         {
             throw new IllegalArgumentException("underlay: required (packet or udp)");
+        }
+        if (balancing == null)
+        {
+            throw new IllegalArgumentException("balancing: required (random or maglev)");
         }
         if (threading == null)
         {
@@ -133,7 +143,17 @@ public record NodeConfig(
     public static NodeConfig defaults(final String nodeName, final Path apiSocket, final String uplink)
     {
         return new NodeConfig(nodeName, apiSocket, null, uplink, UnderlayMode.PACKET, ThreadingMode.SHARED, 8192,
-            METRICS_OFF, "tap", "ferry0", 1);
+            METRICS_OFF, "tap", "ferry0", 1, BalancingMode.RANDOM);
+    }
+
+    /**
+     * @param mode how Services pick an endpoint.
+     * @return a copy with that choice.
+     */
+    public NodeConfig withBalancing(final BalancingMode mode)
+    {
+        return new NodeConfig(nodeName, apiSocket, clusterDir, uplink, underlay, threading, poolSize, metricsPort,
+            podTapPrefix, hostTap, seed, mode);
     }
 
     /**
@@ -143,7 +163,7 @@ public record NodeConfig(
     public NodeConfig withSeed(final long value)
     {
         return new NodeConfig(nodeName, apiSocket, clusterDir, uplink, underlay, threading, poolSize, metricsPort,
-            podTapPrefix, hostTap, value);
+            podTapPrefix, hostTap, value, balancing);
     }
 
     /**
@@ -153,7 +173,7 @@ public record NodeConfig(
     public NodeConfig withClusterDir(final Path dir)
     {
         return new NodeConfig(nodeName, apiSocket, dir, uplink, underlay, threading, poolSize, metricsPort,
-            podTapPrefix, hostTap, seed);
+            podTapPrefix, hostTap, seed, balancing);
     }
 
     /**
@@ -163,7 +183,7 @@ public record NodeConfig(
     public NodeConfig withThreading(final ThreadingMode mode)
     {
         return new NodeConfig(nodeName, apiSocket, clusterDir, uplink, underlay, mode, poolSize, metricsPort,
-            podTapPrefix, hostTap, seed);
+            podTapPrefix, hostTap, seed, balancing);
     }
 
     /**
@@ -173,7 +193,7 @@ public record NodeConfig(
     public NodeConfig withMetricsPort(final int port)
     {
         return new NodeConfig(nodeName, apiSocket, clusterDir, uplink, underlay, threading, poolSize, port,
-            podTapPrefix, hostTap, seed);
+            podTapPrefix, hostTap, seed, balancing);
     }
 
     /**
@@ -248,7 +268,9 @@ public record NodeConfig(
             enumOf(UnderlayMode.class, "underlay", text(root, "underlay", "packet")),
             enumOf(ThreadingMode.class, "threading", text(root, "threading", "shared")),
             (int)number(root, "poolSize", 8192), (int)number(root, "metricsPort", METRICS_OFF),
-            text(root, "podTapPrefix", "tap"), text(root, "hostTap", "ferry0"), number(root, "seed", 1));
+            text(root, "podTapPrefix", "tap"), text(root, "hostTap", "ferry0"),
+            root.hasNonNull("seed") ? number(root, "seed", 0) : new SecureRandom().nextLong(),
+            enumOf(BalancingMode.class, "balancing", text(root, "balancing", "random")));
     }
 
     private static String text(final JsonNode root, final String field, final String dflt)

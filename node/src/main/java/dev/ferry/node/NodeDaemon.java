@@ -7,7 +7,6 @@ import dev.ferry.core.Ports;
 import dev.ferry.core.StageInfo;
 import dev.ferry.core.tables.NodeTables;
 import dev.ferry.core.tables.TablesPublisher;
-import dev.ferry.nat.Nat;
 import dev.ferry.node.metrics.NodeMetrics;
 import dev.ferry.nodeapi.AttachRequest;
 import dev.ferry.nodeapi.MetricsServer;
@@ -60,7 +59,6 @@ public final class NodeDaemon implements AutoCloseable
     private final NodeConfig config;
     private final PortFactory portFactory;
     private final List<NodeFeature> extraFeatures;
-    private final Nat.Balancing balancing;
     private volatile NodeGraph nodeGraph;
     private final Clock clock;
     private final NodeTables initialTables;
@@ -86,7 +84,6 @@ public final class NodeDaemon implements AutoCloseable
         this.config = b.config;
         this.portFactory = b.portFactory;
         this.extraFeatures = List.copyOf(b.features);
-        this.balancing = b.balancing;
         this.clock = b.clock;
         this.initialTables = b.initialTables;
         this.hostCommands = b.hostCommands;
@@ -155,7 +152,7 @@ public final class NodeDaemon implements AutoCloseable
             opened.add(host);
             ids.add(NodeGraph.registerHost(ports, host.name(), host.mac(), host.peerMac()));
             final NodeGraph.Builder gb = NodeGraph.builder(config, pool, counters, clock, ports, publisher,
-                worker.pinned()).sink(worker).balancing(balancing).hostPort(ids.get(ids.size() - 1))
+                worker.pinned()).sink(worker).hostPort(ids.get(ids.size() - 1))
                 .onLearned(learned -> api.execute(() -> control.learned(learned)));
             extraFeatures.forEach(gb::feature);
             final NodeGraph built = gb.build();
@@ -229,7 +226,8 @@ public final class NodeDaemon implements AutoCloseable
             .toLowerCase(java.util.Locale.ROOT) + " mode, " + config.threading().name()
             .toLowerCase(java.util.Locale.ROOT) + " threading, " + ports.size() + " ports, API on "
             + config.apiSocket() + (metricsServer == null ? "" : ", metrics on " + MetricsServer.LOOPBACK + ":"
-            + metricsServer.port()) + ", tables generation " + control.generation());
+            + metricsServer.port()) + ", tables generation " + control.generation() + ", Services "
+            + config.balancing().name().toLowerCase(java.util.Locale.ROOT) + " with seed " + config.seed());
     }
 
     /** @return the features of the node's graph, none before it is built. */
@@ -503,7 +501,6 @@ public final class NodeDaemon implements AutoCloseable
         private final NodeConfig config;
         private PortFactory portFactory;
         private final List<NodeFeature> features = new ArrayList<>();
-        private Nat.Balancing balancing = Nat.Balancing.RANDOM;
         private Clock clock = Clock.system();
         private NodeTables initialTables;
         private HostNetwork.Runner hostCommands;
@@ -530,16 +527,6 @@ public final class NodeDaemon implements AutoCloseable
         public Builder feature(final NodeFeature feature)
         {
             features.add(feature);
-            return this;
-        }
-
-        /**
-         * @param choice how Services pick an endpoint (default random).
-         * @return this.
-         */
-        public Builder balancing(final Nat.Balancing choice)
-        {
-            this.balancing = choice;
             return this;
         }
 

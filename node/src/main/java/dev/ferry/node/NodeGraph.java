@@ -14,7 +14,6 @@ import dev.ferry.core.tables.NodeTables;
 import dev.ferry.core.tables.Snapshot;
 import dev.ferry.core.tables.TablesPublisher;
 import dev.ferry.core.tables.TablesRef;
-import dev.ferry.nat.Nat;
 
 import java.util.ArrayList;
 import java.util.List;
@@ -233,7 +232,6 @@ public final class NodeGraph
         private final List<NodeFeature> extra = new ArrayList<>();
         private TxSink sink;
         private TraceBuffer trace;
-        private Nat.Balancing balancing = Nat.Balancing.RANDOM;
         private int hostPort = -1;
         private Consumer<Map<Integer, Long>> onLearned = m -> { };
 
@@ -266,16 +264,6 @@ public final class NodeGraph
         public Builder trace(final TraceBuffer buffer)
         {
             this.trace = buffer;
-            return this;
-        }
-
-        /**
-         * @param choice how Services pick an endpoint (default random, as iptables does).
-         * @return this.
-         */
-        public Builder balancing(final Nat.Balancing choice)
-        {
-            this.balancing = choice;
             return this;
         }
 
@@ -325,7 +313,7 @@ public final class NodeGraph
                 features.add(new UnderlayNeighbours(neighbours));
             }
             features.add(new VxlanFeature(config.underlay()));
-            features.add(new ServicesFeature(balancing, config.seed()));
+            features.add(new ServicesFeature(config.balancing().nat(), config.seed()));
             features.addAll(extra);
             features.add(new HostDelivery(hostPort, ports.mac(hostPort), ports.peerMac(hostPort)));
             final GraphAssembly assembly = GraphAssembly.of(pool, counters, clock, ports, publisher, tables)

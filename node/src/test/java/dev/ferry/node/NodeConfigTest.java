@@ -34,10 +34,11 @@ class NodeConfigTest
             podTapPrefix: fy
             hostTap: ferry0
             seed: 42
+            balancing: maglev
             """));
 
         assertThat(c).isEqualTo(new NodeConfig("node-a", Path.of("/run/ferry/test.sock"), Path.of("/etc/ferry/cluster"),
-            "eth1", UnderlayMode.UDP, ThreadingMode.DEDICATED, 4096, 9101, "fy", "ferry0", 42));
+            "eth1", UnderlayMode.UDP, ThreadingMode.DEDICATED, 4096, 9101, "fy", "ferry0", 42, BalancingMode.MAGLEV));
         assertThat(c.podTapName(0x0af40105)).isEqualTo("fy0af40105");
     }
 
@@ -53,6 +54,22 @@ class NodeConfigTest
         assertThat(c.clusterDir()).isNull();
         assertThat(c.metricsPort()).as("metrics off unless asked for").isEqualTo(NodeConfig.METRICS_OFF);
         assertThat(c.podTapName(0x0af40105)).isEqualTo("tap0af40105");
+        assertThat(c.balancing()).isEqualTo(BalancingMode.RANDOM);
+    }
+
+    @Test
+    void shouldPickARandomSeedPerNodeUnlessOneIsSet() throws Exception
+    {
+        final java.util.Set<Long> seeds = new java.util.HashSet<>();
+        for (int i = 0; i < 8; i++)
+        {
+            seeds.add(NodeConfig.load(yaml("nodeName: node-a\nuplink: eth0\n")).seed());
+        }
+
+        assertThat(seeds).as("nodes do not all pick backends in the same order").hasSizeGreaterThan(1);
+        assertThat(NodeConfig.load(yaml("nodeName: node-a\nuplink: eth0\nseed: 7\n")).seed()).isEqualTo(7);
+        assertThatThrownBy(() -> NodeConfig.load(yaml("nodeName: node-a\nuplink: eth0\nbalancing: roundrobin\n")))
+            .hasMessageContaining("balancing: 'roundrobin' is not one of random or maglev");
     }
 
     @Test
@@ -65,7 +82,7 @@ class NodeConfigTest
         assertThatThrownBy(() -> NodeConfig.load(yaml("nodeName: a\nuplink: eth0\npoolSize: 12\n")))
             .hasMessageEndingWith("node.yaml: poolSize: 12 is out of range 256..1048576");
         assertThatThrownBy(() -> NodeConfig.load(yaml("nodeName: a\nuplink: eth0\npoolsize: 4096\n")))
-            .hasMessageContaining("node.yaml: poolsize: unknown setting (known: apiSocket, clusterDir,");
+            .hasMessageContaining("node.yaml: poolsize: unknown setting (known: apiSocket, balancing, clusterDir,");
         assertThatThrownBy(() -> NodeConfig.load(yaml("nodeName: a\nuplink: eth0\nmetricsPort: many\n")))
             .hasMessageEndingWith("node.yaml: metricsPort: expected a whole number, got 'many'");
         assertThatThrownBy(() -> NodeConfig.load(yaml("nodeName: a\nuplink: eth0\nmetricsPort: -2\n")))

@@ -30,6 +30,7 @@ import java.util.logging.Logger;
  * ferry agent --node node-a --manifests /etc/ferry/cluster
  * ferry agent --node node-a --kubeconfig ~/.kube/config
  * ferry agent                       (in a pod: in-cluster config, node name from $NODE_NAME)
+ * ferry agent --api-server https://10.0.0.1:6443   (a cluster without kube-proxy)
  * </pre>
  */
 @Command(name = "agent", mixinStandardHelpOptions = true,
@@ -48,6 +49,12 @@ public final class AgentCommand implements Callable<Integer>
     @Option(names = "--kubeconfig", paramLabel = "FILE",
         description = "API server from a kubeconfig (default without --manifests: in-cluster config)")
     private Path kubeconfig;
+
+    @Option(names = "--api-server", paramLabel = "URL",
+        description = "the API server's address, e.g. https://10.0.0.1:6443 (default: $FERRY_K8S_SERVICE_HOST and "
+            + "$FERRY_K8S_SERVICE_PORT when set, else the kubeconfig's or the in-cluster one). A cluster without "
+            + "kube-proxy needs it: the in-cluster address is the kubernetes ClusterIP, which ferry serves itself")
+    private String apiServer;
 
     @Option(names = "--node-socket", paramLabel = "PATH", defaultValue = "/run/ferry/ferry.sock",
         description = "the node's API socket (default: ${DEFAULT-VALUE})")
@@ -103,8 +110,24 @@ public final class AgentCommand implements Callable<Integer>
         }
         else
         {
+            final String master;
+            try
+            {
+                master = ApiServerAddress.resolve(apiServer, System.getenv());
+            }
+            catch (final IllegalArgumentException e)
+            {
+                System.err.println("ferry agent: " + e.getMessage());
+                return 2;
+            }
             final Config config = kubeconfig != null
                 ? Config.fromKubeconfig(Files.readString(kubeconfig)) : Config.autoConfigure(null);
+            if (master != null)
+            {
+                // the token and CA stay the in-cluster (or kubeconfig) ones; only the address changes
+                config.setMasterUrl(master);
+                LOG.info(() -> "API server " + master + " (not the kubernetes ClusterIP, which ferry serves)");
+            }
             final KubernetesClient client = new KubernetesClientBuilder().withConfig(config).build();
             source = new InformerSource(client, node, resyncPeriod, Clock.system());
         }

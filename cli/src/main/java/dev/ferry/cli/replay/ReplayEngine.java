@@ -19,6 +19,7 @@ import dev.ferry.core.tables.Snapshot;
 import dev.ferry.core.tables.TablesPublisher;
 import dev.ferry.core.tables.TablesRef;
 import dev.ferry.nat.Nat;
+import dev.ferry.node.BalancingMode;
 import dev.ferry.node.NodeConfig;
 import dev.ferry.node.NodeGraph;
 
@@ -135,9 +136,10 @@ public final class ReplayEngine implements AutoCloseable
         };
         final TraceBuffer trace = new TraceBuffer(Math.max(4096, fateLimit * 48));
         final NodeConfig config = NodeConfig.defaults(node.name(), Path.of("replay.sock"), UPLINK)
-            .withSeed(REPLAY_SEED);
+            .withSeed(REPLAY_SEED).withBalancing(balancing == Nat.Balancing.MAGLEV ? BalancingMode.MAGLEV
+                : BalancingMode.RANDOM);
         this.nodeGraph = NodeGraph.builder(config, pool, counters, clock, ports, publisher, pinned).sink(sink)
-            .trace(trace).balancing(balancing).hostPort(host).build();
+            .trace(trace).hostPort(host).build();
         this.graph = nodeGraph.graph();
         this.entry = nodeGraph.entry();
         this.uplinkEntry = nodeGraph.uplinkEntry();
