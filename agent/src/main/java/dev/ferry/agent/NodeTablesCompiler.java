@@ -98,12 +98,18 @@ public final class NodeTablesCompiler
             {
                 continue;
             }
-            remotes.add(new NodeTables.RemoteNode(v.name(), v.podCidr(), v.publicIp(), v.vtepMac(), v.uplinkMac(),
+            // only an annotated MAC is a static neighbour: a guess would override what the node learns with ARP
+            // (0: the node resolves it; replay, which has no underlay to ask, falls back to the 0a:58 convention)
+            final long mac = v.uplinkMacSet() ? v.uplinkMac() : 0;
+            remotes.add(new NodeTables.RemoteNode(v.name(), v.podCidr(), v.publicIp(), v.vtepMac(), mac,
                 v.addresses()));
-            neighbours.put(v.publicIp(), v.uplinkMac());
-            for (final int a : v.addresses())
+            if (mac != 0)
             {
-                neighbours.put(a, v.uplinkMac());
+                neighbours.put(v.publicIp(), mac);
+                for (final int a : v.addresses())
+                {
+                    neighbours.put(a, mac);
+                }
             }
         }
 

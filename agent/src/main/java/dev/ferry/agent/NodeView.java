@@ -23,6 +23,7 @@ import java.util.Map;
  * @param publicIp        flannel public-ip, else the first address, else 0.
  * @param vtepMac         flannel backend-data VtepMAC, or -1 when the node has none.
  * @param uplinkMac       {@code ferry.dev/uplink-mac}, else {@code 0a:58:<first address>}.
+ * @param uplinkMacSet    whether the annotation gave it (else it is only the convention's guess).
  * @param underlayGateway {@code ferry.dev/underlay-gateway}, or 0.
  * @param underlayPrefix  {@code ferry.dev/underlay-cidr}, or null.
  * @param underlayMtu     {@code ferry.dev/underlay-mtu}, default 1500.
@@ -34,6 +35,7 @@ record NodeView(
     int publicIp,
     long vtepMac,
     long uplinkMac,
+    boolean uplinkMacSet,
     int underlayGateway,
     Ip4Prefix underlayPrefix,
     int underlayMtu)
@@ -110,7 +112,7 @@ record NodeView(
         final int underlayMtu = mtu == null ? DEFAULT_MTU : mtu(ref, mtu);
 
         return new NodeView(node.getMetadata().getName(), podCidr, addresses, publicIp, vtepMac(ref, ann),
-            uplinkMac, underlayGateway, underlayPrefix, underlayMtu);
+            uplinkMac, uplink != null, underlayGateway, underlayPrefix, underlayMtu);
     }
 
     static String annotation(final String key)

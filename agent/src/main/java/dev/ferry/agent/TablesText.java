@@ -45,7 +45,8 @@ public final class TablesText
         for (final NodeTables.RemoteNode r : t.remoteNodes())
         {
             sb.append(String.format("  %-14s %-18s via %-15s vtep-mac %s underlay-mac %s addresses %s\n", r.name(),
-                r.podCidr(), Ip4.format(r.publicIp()), Ip4.formatMac(r.vtepMac()), Ip4.formatMac(r.underlayMac()),
+                r.podCidr(), Ip4.format(r.publicIp()), Ip4.formatMac(r.vtepMac()),
+                r.underlayMac() == 0 ? "arp" : Ip4.formatMac(r.underlayMac()),
                 addresses(r.addresses())));
         }
         sb.append("neighbours\n");

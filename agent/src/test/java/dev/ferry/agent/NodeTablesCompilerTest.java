@@ -44,9 +44,8 @@ class NodeTablesCompilerTest
           masquerade     all=false except - ports 1024-65535
           conntrack      maxPerCore=32768 min=131072 tcpCloseWaitTimeout=3600 tcpEstablishedTimeout=86400 udpStreamTimeout=120 udpTimeout=30
         remote-nodes
-          node-b         10.244.2.0/24      via 192.168.50.12   vtep-mac 8a:5e:11:0c:2d:0b underlay-mac 0a:58:c0:a8:32:0c addresses 192.168.50.12
+          node-b         10.244.2.0/24      via 192.168.50.12   vtep-mac 8a:5e:11:0c:2d:0b underlay-mac arp addresses 192.168.50.12
         neighbours
-          192.168.50.12   0a:58:c0:a8:32:0c
         pods
           default/client-1               10.244.1.3      0a:58:0a:f4:01:03 tap0af40103
           default/dns-1                  10.244.1.4      0a:58:0a:f4:01:04 tap0af40104
@@ -79,9 +78,8 @@ class NodeTablesCompilerTest
           masquerade     all=false except - ports 1024-65535
           conntrack      maxPerCore=32768 min=131072 tcpCloseWaitTimeout=3600 tcpEstablishedTimeout=86400 udpStreamTimeout=120 udpTimeout=30
         remote-nodes
-          node-a         10.244.1.0/24      via 192.168.50.11   vtep-mac 8a:5e:11:0c:2d:0a underlay-mac 0a:58:c0:a8:32:0b addresses 192.168.50.11
+          node-a         10.244.1.0/24      via 192.168.50.11   vtep-mac 8a:5e:11:0c:2d:0a underlay-mac arp addresses 192.168.50.11
         neighbours
-          192.168.50.11   0a:58:c0:a8:32:0b
         pods
           default/web-2                  10.244.2.2      0a:58:0a:f4:02:02 tap0af40202
         services
@@ -178,10 +176,8 @@ class NodeTablesCompilerTest
           masquerade     all=false except - ports 1024-65535
           conntrack      maxPerCore=65536 min=131072 tcpCloseWaitTimeout=1800 tcpEstablishedTimeout=7200 udpStreamTimeout=120 udpTimeout=45
         remote-nodes
-          node-a         10.244.1.0/24      via 192.168.50.11   vtep-mac 8a:5e:11:0c:2d:0a underlay-mac 0a:58:c0:a8:32:0b addresses 192.168.50.11,203.0.113.21
+          node-a         10.244.1.0/24      via 192.168.50.11   vtep-mac 8a:5e:11:0c:2d:0a underlay-mac arp addresses 192.168.50.11,203.0.113.21
         neighbours
-          192.168.50.11   0a:58:c0:a8:32:0b
-          203.0.113.21    0a:58:c0:a8:32:0b
         pods
           shop/web-2                     10.244.2.2      0a:58:0a:f4:02:02 tap0af40202
         services
