@@ -350,8 +350,13 @@ final class Nat44New implements Stage
         {
             // SNAT, or a DNAT whose reply tuple clashes with another flow: a fresh source port
             newSport = state.ports.allocate(proto, src, sport, newDst, newDport, newSrc, st.portMin, st.portMax, now);
+            state.counters.add(state.portProbes, state.ports.lastProbes());
             if (newSport == PortAllocator.EXHAUSTED)
             {
+                if (state.ports.lastHitLimit())
+                {
+                    state.counters.increment(state.portProbeLimit);
+                }
                 state.exhausted(proto, newDst, newDport, now);
                 out.drop(h, Drop.PORTS_EXHAUSTED);
                 return;

@@ -1,0 +1,72 @@
+package dev.ferry.nat;
+
+import dev.ferry.core.route.Ip4;
+import dev.ferry.core.route.Ip4Prefix;
+import dev.ferry.core.tables.NodeTables;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+import java.util.List;
+import java.util.Map;
+
+import static dev.ferry.nat.Harness.CLIENT;
+import static org.assertj.core.api.Assertions.assertThat;
+
+/**
+ * Issue #13: what a hostile pod can do to the NAT stages, each case following the kernel's rule.
+ */
+class HardeningTest
+{
+    private Harness net;
+
+    @AfterEach
+    void close()
+    {
+        if (net != null)
+        {
+            net.close();
+        }
+    }
+
+    /**
+     * Class 4. Linux's {@code nf_nat_l4proto_unique_tuple} tries at most {@code NF_NAT_MAX_ATTEMPTS} (128)
+     * ports per new flow; a destination whose masquerade ports are all in use must cost no more than that per
+     * new flow (it cost the whole range, up to 4,096 tuple checks, before), and the flow is dropped as
+     * exhausted with the bound counted.
+     */
+    @Test
+    void shouldTryAtMost128PortsPerNewFlowTowardAnExhaustedDestination()
+    {
+        net = new Harness(Nat.Options.defaults(42), 100_000);
+        final NodeTables.ClusterSettings d = NodeTables.ClusterSettings.defaults();
+        net.settings = new NodeTables.ClusterSettings(Ip4Prefix.parse("10.244.0.0/16"), d.serviceCidrs(), 1, 8472,
+            30000, 32767, List.of(), false, List.of(), 20000, 21023, Map.of());
+        net.publish();
+        final int server = Ip4.parse("198.51.100.1");
+        // fill the 1,024 ports toward server:53 (more flows than ports)
+        for (int sport = 1; sport <= 3000; sport++)
+        {
+            net.send("pod-client", Harness.fromPod(CLIENT).ip4(CLIENT, server).udp(sport, 53)
+                .payload(new byte[] {1}).build());
+        }
+        assertThat(net.flowCount()).as("the range is (nearly) full").isGreaterThan(1000);
+        final long exhaustedBefore = net.counter(Nat.COUNTER_PORTS_EXHAUSTED);
+        final long limitBefore = net.counter(Nat.COUNTER_PORT_PROBE_LIMIT);
+        final long sessionsBefore = net.counter(Nat.COUNTER_SESSIONS_CREATED);
+        int dropped = 0;
+        for (int sport = 40000; sport < 40200; sport++)
+        {
+            final long probes = net.counter(Nat.COUNTER_PORT_PROBES);
+            final List<Harness.Out> out = net.send("pod-client", Harness.fromPod(CLIENT).ip4(CLIENT, server)
+                .udp(sport, 53).payload(new byte[] {1}).build());
+            assertThat(net.counter(Nat.COUNTER_PORT_PROBES) - probes).as("ports tried for new flow %d", sport)
+                .isLessThanOrEqualTo(PortAllocator.MAX_PROBES).isEqualTo(128);
+            dropped += out.isEmpty() ? 1 : 0;
+        }
+        assertThat(dropped).isEqualTo(200);
+        assertThat(net.counter(Nat.COUNTER_SESSIONS_CREATED)).isEqualTo(sessionsBefore);
+        assertThat(net.counter(Nat.COUNTER_PORTS_EXHAUSTED) - exhaustedBefore).isEqualTo(200);
+        assertThat(net.counter(Nat.COUNTER_PORT_PROBE_LIMIT) - limitBefore).isEqualTo(200);
+        assertThat(net.drops()).containsEntry("stage/nat44-new/drop/ports-exhausted", 200 + exhaustedBefore);
+    }
+}
