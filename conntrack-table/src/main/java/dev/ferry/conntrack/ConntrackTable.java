@@ -24,6 +24,9 @@ import java.util.List;
  *                     backward-shift deletion (no tombstones)           line 1: bytes
  * </pre>
  *
+ * <p>The hash is keyed with a secret derived from {@link ConntrackConfig#hashSeed()} (random unless the
+ * configuration fixes it), so that tuples cannot be chosen to share one probe window.
+ *
  * <p>A lookup hashes the tuple, walks the slots from the home slot comparing a 24-bit signature, and
  * compares the full key in the entry record only on a signature match: a hit touches one slot line and the
  * entry's first line. Probe distances are bounded ({@value #PROBE_LIMIT} slots); an insert that finds the
@@ -87,7 +90,6 @@ public final class ConntrackTable implements AutoCloseable
     private static final int O_PACKETS = 48;
     private static final int O_BYTES = 64;
 
-    private static final long SEED = 0x2545_F491_4F6C_DD1DL;
     private static final long NANOS = 1_000_000_000L;
     private static final RemovalListener NO_LISTENER = (t, e) ->
     {
@@ -106,6 +108,8 @@ public final class ConntrackTable implements AutoCloseable
     private final long udpStreamTimeout;
     private final long icmpTimeout;
     private final long genericTimeout;
+    private final long key0;
+    private final long key1;
 
     private RemovalListener listener = NO_LISTENER;
     private long now;
@@ -157,6 +161,8 @@ public final class ConntrackTable implements AutoCloseable
         this.udpStreamTimeout = config.udpStream() * NANOS;
         this.icmpTimeout = config.icmp() * NANOS;
         this.genericTimeout = config.generic() * NANOS;
+        this.key0 = mix64(config.hashSeed());
+        this.key1 = mix64(config.hashSeed() + 0x9E37_79B9_7F4A_7C15L);
         this.now = clock.nanos();
     }
 
@@ -792,16 +798,55 @@ public final class ConntrackTable implements AutoCloseable
         return (srcPort & 0xffff) << 16 | dstPort & 0xffff;
     }
 
-    private static long hash(final int pz, final int src, final int dst, final int ports)
+    /**
+     * The keyed hash of a tuple: both 64-bit halves of the 16-byte key (addresses; ports, zone and protocol) are
+     * xored with 128 bits of secret derived from {@link ConntrackConfig#hashSeed()}, then mixed by two
+     * multiply-xorshift rounds. Without the secret, which tuples share a probe window cannot be computed.
+     */
+    private long hash(final int pz, final int src, final int dst, final int ports)
     {
-        final long a = (long)src << 32 | dst & 0xffff_ffffL;
-        final long c = (long)ports << 32 | pz & 0xffff_ffffL;
-        long h = (a ^ SEED) * 0x9E37_79B9_7F4A_7C15L;
+        return hash(key0, key1, pz, src, dst, ports);
+    }
+
+    /**
+     * @return the hash of a tuple under a seed, as a table with that {@link ConntrackConfig#hashSeed()} computes
+     *         it (tests craft colliding tuples with it).
+     */
+    static long hash(final long seed, final int zone, final int proto, final int src, final int dst,
+        final int srcPort, final int dstPort)
+    {
+        return hash(mix64(seed), mix64(seed + 0x9E37_79B9_7F4A_7C15L), pz(zone, proto), src, dst,
+            ports(srcPort, dstPort));
+    }
+
+    /** @return the home slot of a hash in a table of {@code capacity} entries (a power of two). */
+    static int homeSlot(final long hash, final int capacity)
+    {
+        return (int)hash & (capacity * 4 - 1);
+    }
+
+    private static long hash(final long k0, final long k1, final int pz, final int src, final int dst,
+        final int ports)
+    {
+        final long a = ((long)src << 32 | dst & 0xffff_ffffL) ^ k0;
+        final long c = ((long)ports << 32 | pz & 0xffff_ffffL) ^ k1;
+        long h = a * 0x9E37_79B9_7F4A_7C15L;
         h = Long.rotateLeft(h, 31) ^ c;
         h *= 0xBF58_476D_1CE4_E5B9L;
         h ^= h >>> 29;
         h *= 0x94D0_49BB_1331_11EBL;
-        return h ^ h >>> 32;
+        h ^= h >>> 32;
+        h ^= k0;
+        h *= 0xBF58_476D_1CE4_E5B9L;
+        return h ^ h >>> 31;
+    }
+
+    private static long mix64(final long seed)
+    {
+        long z = seed + 0x9E37_79B9_7F4A_7C15L;
+        z = (z ^ z >>> 30) * 0xBF58_476D_1CE4_E5B9L;
+        z = (z ^ z >>> 27) * 0x94D0_49BB_1331_11EBL;
+        return z ^ z >>> 31;
     }
 
     private static long signature(final long h)

@@ -19,6 +19,7 @@ import dev.ferry.nat.Nat;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.OptionalLong;
 import java.util.function.Consumer;
 
 /**
@@ -235,6 +236,7 @@ public final class NodeGraph
         private TraceBuffer trace;
         private Nat.Balancing balancing = Nat.Balancing.RANDOM;
         private int hostPort = -1;
+        private OptionalLong conntrackHashSeed = OptionalLong.empty();
         private Consumer<Map<Integer, Long>> onLearned = m -> { };
 
         private Builder(final NodeConfig config, final PacketPool pool, final Counters counters, final Clock clock,
@@ -276,6 +278,17 @@ public final class NodeGraph
         public Builder balancing(final Nat.Balancing choice)
         {
             this.balancing = choice;
+            return this;
+        }
+
+        /**
+         * @param seed a fixed conntrack hash secret, for determinism (replay, tests); by default a node draws a
+         *             random one when its table is created.
+         * @return this.
+         */
+        public Builder conntrackHashSeed(final long seed)
+        {
+            this.conntrackHashSeed = OptionalLong.of(seed);
             return this;
         }
 
@@ -325,7 +338,7 @@ public final class NodeGraph
                 features.add(new UnderlayNeighbours(neighbours));
             }
             features.add(new VxlanFeature(config.underlay()));
-            features.add(new ServicesFeature(balancing, config.seed()));
+            features.add(new ServicesFeature(balancing, config.seed(), conntrackHashSeed));
             features.addAll(extra);
             features.add(new HostDelivery(hostPort, ports.mac(hostPort), ports.peerMac(hostPort)));
             final GraphAssembly assembly = GraphAssembly.of(pool, counters, clock, ports, publisher, tables)
