@@ -1,15 +1,20 @@
 package dev.ferry.nat;
 
+import dev.ferry.core.header.IcmpHeader;
 import dev.ferry.core.route.Ip4;
 import dev.ferry.core.route.Ip4Prefix;
 import dev.ferry.core.tables.NodeTables;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
+import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 
+import static dev.ferry.nat.Harness.B1;
+import static dev.ferry.nat.Harness.B2;
 import static dev.ferry.nat.Harness.CLIENT;
+import static dev.ferry.nat.Harness.EXTERNAL;
 import static org.assertj.core.api.Assertions.assertThat;
 
 /**
@@ -68,5 +73,38 @@ class HardeningTest
         assertThat(net.counter(Nat.COUNTER_PORTS_EXHAUSTED) - exhaustedBefore).isEqualTo(200);
         assertThat(net.counter(Nat.COUNTER_PORT_PROBE_LIMIT) - limitBefore).isEqualTo(200);
         assertThat(net.drops()).containsEntry("stage/nat44-new/drop/ports-exhausted", 200 + exhaustedBefore);
+    }
+
+    /**
+     * Class 9. Linux's {@code nf_conntrack_inet_error} relates an ICMP error to a flow only when its outer
+     * destination is the destination of the flow's tuple in the error's direction, that is the quoted packet's
+     * source ("outer daddr != inner" makes it INVALID, and kube-proxy drops INVALID). A pod that forges an error
+     * quoting another pod's Service flow, sent anywhere else, must not get it translated (which revealed the
+     * flow: the quote came back restored to client and ClusterIP).
+     */
+    @Test
+    void shouldDropAForgedIcmpErrorQuotingAnotherPodsServiceFlow()
+    {
+        net = new Harness();
+        final int vip = Ip4.parse("10.96.0.10");
+        net.publish(Harness.clusterIp("web", vip, 6, 80, Harness.ready(B1, 8080, true)));
+        final Harness.Out syn = net.sendOne("pod-client", Harness.fromPod(CLIENT).ip4(CLIENT, vip)
+            .tcp(41000, 80, 0x02, 1, 0).build());
+        assertThat(syn.port()).isEqualTo("pod-b1");
+        // the flow as it travels after DNAT: CLIENT:41000 -> B1:8080; pod b2 quotes it in a forged error sent to
+        // a collector outside the cluster
+        final byte[] quote = Arrays.copyOfRange(syn.bytes(), 14, 14 + 20 + 8);
+        final List<Harness.Out> forged = net.send("pod-b2", Harness.fromPod(B2).ip4(B2, EXTERNAL)
+            .icmp(IcmpHeader.TYPE_DEST_UNREACHABLE, IcmpHeader.CODE_PORT_UNREACHABLE, 0).payload(quote).build());
+        assertThat(forged).as("a forged error about another pod's flow goes nowhere").isEmpty();
+        assertThat(net.counter("stage/nat44-in/drop/icmp-error-misdirected")).isEqualTo(1);
+
+        // addressed to the quoted source, the same error is the backend's own and is translated for the client
+        final Harness.Out err = net.sendOne("pod-b1", Harness.fromPod(B1).ip4(B1, CLIENT)
+            .icmp(IcmpHeader.TYPE_DEST_UNREACHABLE, IcmpHeader.CODE_PORT_UNREACHABLE, 0).payload(quote).build());
+        assertThat(err.port()).isEqualTo("pod-client");
+        assertThat(err.pkt().src()).as("from the ClusterIP the client used").isEqualTo(vip);
+        assertThat(err.pkt().inner().dst()).isEqualTo(vip);
+        assertThat(net.counter("stage/nat44-in/drop/icmp-error-misdirected")).isEqualTo(1);
     }
 }
