@@ -376,6 +376,11 @@ public final class ConntrackTable implements AutoCloseable
     private boolean updateTcp(final long b, final int st, final int dir, final int tcpFlags, final int bytes,
         final long t)
     {
+        if (!TcpState.validFlags(tcpFlags))
+        {
+            invalid++;
+            return false;
+        }
         final int r = StateWord.trackTcp(st, dir, tcpFlags);
         final int action = StateWord.action(r);
         if (action == StateWord.INVALID)

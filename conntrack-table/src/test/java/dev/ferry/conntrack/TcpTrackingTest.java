@@ -65,6 +65,30 @@ class TcpTrackingTest
             .containsExactly("SYN_SENT", "SYN_RECV", "ESTABLISHED");
     }
 
+    /**
+     * nf_conntrack_proto_tcp.c {@code tcp_error}: a flag combination missing from {@code tcp_valid_flags} is
+     * INVALID whatever the state: it opens nothing and changes nothing (SYN|FIN, SYN|FIN|PSH, SYN|RST, FIN
+     * without ACK, no flags); PSH, ECE and CWR do not count.
+     */
+    @Test
+    void shouldRefuseFlagCombinationsOutsideTcpValidFlags()
+    {
+        assertThat(feed(ORIGINAL, SYN | FIN, ORIGINAL, SYN | FIN | PSH, ORIGINAL, SYN | RST, ORIGINAL, FIN,
+            ORIGINAL, 0)).containsOnly("INVALID");
+        assertThat(table.tcpState(e)).isEqualTo(TcpState.NONE);
+        assertThat(table.stats().invalid()).isEqualTo(5);
+        handshake();
+        assertThat(feed(REPLY, SYN | FIN, ORIGINAL, FIN | PSH)).containsOnly("INVALID");
+        assertThat(feed(ORIGINAL, ACK | PSH | 0x40 | 0x80)).containsExactly("ESTABLISHED");
+        for (int f = 0; f < 64; f++)
+        {
+            final int k = f & 0x37;
+            final boolean kernel = k == SYN || k == (SYN | 0x20) || k == (SYN | ACK) || k == RST || k == (RST | ACK)
+                || k == (FIN | ACK) || k == (FIN | ACK | 0x20) || k == ACK || k == (ACK | 0x20);
+            assertThat(TcpState.validFlags(f)).as("flags 0x%02x", f).isEqualTo(kernel);
+        }
+    }
+
     @Test
     void shouldFollowNormalOpenAndClose()
     {

@@ -1,5 +1,6 @@
 package dev.ferry.nat;
 
+import dev.ferry.conntrack.TcpState;
 import dev.ferry.core.DropReason;
 import dev.ferry.core.PacketPool;
 import dev.ferry.core.PacketVector;
@@ -32,7 +33,8 @@ import java.util.List;
  * pairs that the table no longer has, see {@link NatState#adopt}) and gives the flow table a bounded expiry
  * budget. Drops: truncated L4 headers, packets that are INVALID for
  * the tracked TCP state (kube-proxy drops {@code ctstate INVALID}), ICMP errors about a tracked flow that are not
- * addressed to the quoted packet's source (INVALID too).
+ * addressed to the quoted packet's source (INVALID too), and TCP segments whose flag combination netfilter's
+ * {@code tcp_valid_flags} refuses, tracked or not (kube-proxy's KUBE-FORWARD drops them as INVALID).
  */
 final class Nat44In implements Stage
 {
@@ -52,7 +54,10 @@ final class Nat44In implements Stage
         INVALID(101, "packet invalid for the tracked TCP connection state (conntrack INVALID)"),
         /** An ICMP error about a tracked flow, not addressed to the quoted packet's source. */
         ICMP_ERROR_MISDIRECTED(110, "ICMP error about a tracked flow not addressed to the quoted packet's source"
-            + " (conntrack INVALID)");
+            + " (conntrack INVALID)"),
+        /** A TCP flag combination that netfilter's tcp_valid_flags refuses (SYN|FIN, SYN|RST, NULL, ...). */
+        TCP_FLAGS_INVALID(111, "invalid TCP flag combination (SYN|FIN, SYN|RST, FIN without ACK, no flags; conntrack"
+            + " INVALID)");
 
         private final int id;
         private final String sentence;
@@ -155,6 +160,11 @@ final class Nat44In implements Stage
                 if (proto == Ip4Header.PROTO_TCP)
                 {
                     tcpFlags = Wire.u8(mem, l4 + 13);
+                    if (!TcpState.validFlags(tcpFlags))
+                    {
+                        out.drop(h, Drop.TCP_FLAGS_INVALID);
+                        continue;
+                    }
                 }
             }
             else if (proto == Ip4Header.PROTO_ICMP)

@@ -107,4 +107,33 @@ class HardeningTest
         assertThat(err.pkt().inner().dst()).isEqualTo(vip);
         assertThat(net.counter("stage/nat44-in/drop/icmp-error-misdirected")).isEqualTo(1);
     }
+
+    /**
+     * Class 7, flags. netfilter's {@code tcp_error} refuses flag combinations missing from {@code tcp_valid_flags}
+     * (nf_conntrack_proto_tcp.c) before looking at any state: SYN|FIN and SYN|FIN|PSH opened Service flows, and
+     * must not; neither may SYN|RST, FIN without ACK or a segment with no flag, to a Service or between pods.
+     */
+    @Test
+    void shouldDropInvalidTcpFlagCombinationsWithoutOpeningAFlow()
+    {
+        net = new Harness();
+        final int vip = Ip4.parse("10.96.0.10");
+        net.publish(Harness.clusterIp("web", vip, 6, 80, Harness.ready(B1, 8080, true)));
+        final int[] invalid = {0x03, 0x0b, 0x06, 0x01, 0x00, 0x07, 0x29};
+        int sport = 42000;
+        for (final int flags : invalid)
+        {
+            assertThat(net.send("pod-client", Harness.fromPod(CLIENT).ip4(CLIENT, vip).tcp(sport++, 80, flags, 1, 0)
+                .build())).as("flags 0x%02x to a Service", flags).isEmpty();
+            assertThat(net.send("pod-client", Harness.fromPod(CLIENT).ip4(CLIENT, B2).tcp(sport++, 22, flags, 1, 0)
+                .build())).as("flags 0x%02x to a pod", flags).isEmpty();
+        }
+        assertThat(net.flowCount()).as("no flow opened").isZero();
+        assertThat(net.counter(Nat.COUNTER_SESSIONS_CREATED)).isZero();
+        assertThat(net.counter("stage/nat44-in/drop/tcp-flags-invalid")).isEqualTo(2L * invalid.length);
+        // the valid ones still work: SYN|PSH is a SYN (PSH is ignored by the kernel's table)
+        assertThat(net.send("pod-client", Harness.fromPod(CLIENT).ip4(CLIENT, vip).tcp(sport, 80, 0x0a, 1, 0).build()))
+            .hasSize(1);
+        assertThat(net.flowCount()).isEqualTo(1);
+    }
 }
