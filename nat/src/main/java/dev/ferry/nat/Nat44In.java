@@ -233,7 +233,9 @@ final class Nat44In implements Stage
     {
         final int e = (int)(r >>> 1);
         final int dir = (int)(r & 1);
-        if (!flows.update(e, dir, tcpFlags, totalLength))
+        if (proto == Ip4Header.PROTO_TCP ? !flows.updateTcp(e, dir, tcpFlags, Wire.u32(mem, l4 + 4),
+            Wire.u32(mem, l4 + 8), Wire.u16(mem, l4 + 14), l4Len - ((Wire.u8(mem, l4 + 12) >>> 4) << 2), totalLength)
+            : !flows.update(e, dir, tcpFlags, totalLength))
         {
             return false;
         }

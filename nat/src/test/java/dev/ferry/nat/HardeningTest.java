@@ -136,4 +136,37 @@ class HardeningTest
             .hasSize(1);
         assertThat(net.flowCount()).isEqualTo(1);
     }
+
+    /**
+     * Class 7, RST. A RST with any sequence number closed an ESTABLISHED Service flow, and after the 10 s of
+     * CLOSE the connection went to another backend. netfilter ({@code nf_conntrack_tcp_packet}, CLOSE case)
+     * closes only on a RST at the receiver's {@code td_maxack}; an earlier one is INVALID and dropped; an
+     * in-window inexact one passes (the endpoint answers with a challenge ACK) and leaves the flow ESTABLISHED.
+     */
+    @Test
+    void shouldKeepAnEstablishedServiceFlowAgainstASpoofedRst()
+    {
+        net = new Harness();
+        final int vip = Ip4.parse("10.96.0.10");
+        net.publish(Harness.clusterIp("web", vip, 6, 80, Harness.ready(B1, 8080, true)));
+        net.sendOne("pod-client", Harness.fromPod(CLIENT).ip4(CLIENT, vip).tcp(41000, 80, 0x02, 1000, 0).build());
+        net.sendOne("pod-b1", Harness.fromPod(B1).ip4(B1, CLIENT).tcp(8080, 41000, 0x12, 5000, 1001).build());
+        net.sendOne("pod-client", Harness.fromPod(CLIENT).ip4(CLIENT, vip).tcp(41000, 80, 0x10, 1001, 5001).build());
+        final int e = (int)(net.ct.lookup(0, 6, CLIENT, vip, 41000, 80) >>> 1);
+        assertThat(net.ct.tcpState(e)).isEqualTo(dev.ferry.conntrack.TcpState.ESTABLISHED);
+
+        // forged toward the backend with a sequence number before what it acknowledged: dropped, counted
+        assertThat(net.send("pod-client", Harness.fromPod(CLIENT).ip4(CLIENT, vip).tcp(41000, 80, 0x04, 77, 0)
+            .build())).isEmpty();
+        assertThat(net.counter("stage/nat44-in/drop/invalid")).isEqualTo(1);
+        // in window but not exact: delivered (the backend may send a challenge ACK), the flow stays established
+        assertThat(net.send("pod-client", Harness.fromPod(CLIENT).ip4(CLIENT, vip).tcp(41000, 80, 0x04, 1500, 0)
+            .build())).hasSize(1);
+        assertThat(net.ct.tcpState(e)).isEqualTo(dev.ferry.conntrack.TcpState.ESTABLISHED);
+        net.clock.advance(11_000_000_000L);
+        final Harness.Out data = net.sendOne("pod-client", Harness.fromPod(CLIENT).ip4(CLIENT, vip)
+            .tcp(41000, 80, 0x18, 1001, 5001).payload(new byte[] {1}).build());
+        assertThat(data.port()).as("the same connection, the same backend").isEqualTo("pod-b1");
+        assertThat(net.ct.tcpState(e)).isEqualTo(dev.ferry.conntrack.TcpState.ESTABLISHED);
+    }
 }
