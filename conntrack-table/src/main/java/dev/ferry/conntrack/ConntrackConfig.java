@@ -1,11 +1,18 @@
 package dev.ferry.conntrack;
 
+import java.security.SecureRandom;
 import java.util.Map;
 
 /**
  * Capacity and timeouts of a {@link ConntrackTable}. Timeouts are in seconds, as in
  * {@code /proc/sys/net/netfilter/nf_conntrack_*_timeout_*}; the defaults are netfilter's, except TCP
  * established (86400 s) and close-wait (3600 s), which are the values kube-proxy sets.
+ *
+ * <p>The {@code hashSeed} keys the table's hash of tuples. A builder starts with a secret drawn from
+ * {@link SecureRandom} (so do {@link #defaults()} and {@link #fromSettings}), as the kernel keys its conntrack
+ * hash with a random {@code nf_conntrack_hash_rnd}: whoever can choose tuples cannot aim them at one probe window
+ * without knowing it. Replay and tests set a fixed seed for determinism; two configurations that differ only in
+ * their seed describe the same settings ({@link #sameSettings}).
  *
  * @param capacity          maximum number of entries (rounded up to a power of two by the table).
  * @param tcpSynSent        TCP SYN_SENT and SYN_SENT2 timeout.
@@ -22,6 +29,7 @@ import java.util.Map;
  * @param icmp              ICMP timeout.
  * @param generic           timeout of other protocols.
  * @param sweepBudget       entries that one {@link ConntrackTable#expire()} call examines.
+ * @param hashSeed          secret that keys the hash of tuples.
  */
 public record ConntrackConfig(
     int capacity,
@@ -38,7 +46,8 @@ public record ConntrackConfig(
     long udpStream,
     long icmp,
     long generic,
-    int sweepBudget)
+    int sweepBudget,
+    long hashSeed)
 {
     /** Default capacity (entries). */
     public static final int DEFAULT_CAPACITY = 262_144;
@@ -65,6 +74,7 @@ public record ConntrackConfig(
      * @param icmp              seconds.
      * @param generic           seconds.
      * @param sweepBudget       entries per sweep call.
+     * @param hashSeed          hash secret.
      */
     public ConntrackConfig
     {
@@ -91,7 +101,34 @@ public record ConntrackConfig(
     /** Largest timeout accepted, in seconds (about 68 years, so that nanoseconds cannot overflow). */
     public static final long MAX_TIMEOUT_SECONDS = Integer.MAX_VALUE;
 
-    /** @return the defaults: 262144 entries, kube-proxy's TCP timeouts, netfilter's for the rest. */
+    /** @return a secret for {@code hashSeed}, from {@link SecureRandom}. */
+    public static long randomHashSeed()
+    {
+        return new SecureRandom().nextLong();
+    }
+
+    /**
+     * @param seed the hash secret.
+     * @return a copy with that secret.
+     */
+    public ConntrackConfig withHashSeed(final long seed)
+    {
+        return toBuilder().hashSeed(seed).build();
+    }
+
+    /**
+     * @param other another configuration.
+     * @return whether both have the same capacity, timeouts and sweep budget, whatever their hash secrets.
+     */
+    public boolean sameSettings(final ConntrackConfig other)
+    {
+        return other != null && withHashSeed(other.hashSeed).equals(other);
+    }
+
+    /**
+     * @return the defaults: 262144 entries, kube-proxy's TCP timeouts, netfilter's for the rest, a random hash
+     *         secret.
+     */
     public static ConntrackConfig defaults()
     {
         return builder().build();
@@ -110,7 +147,7 @@ public record ConntrackConfig(
             .capacity(capacity).tcpSynSent(tcpSynSent).tcpSynRecv(tcpSynRecv).tcpEstablished(tcpEstablished)
             .tcpFinWait(tcpFinWait).tcpCloseWait(tcpCloseWait).tcpLastAck(tcpLastAck).tcpTimeWait(tcpTimeWait)
             .tcpClose(tcpClose).tcpUnacknowledged(tcpUnacknowledged).udp(udp).udpStream(udpStream).icmp(icmp)
-            .generic(generic).sweepBudget(sweepBudget);
+            .generic(generic).sweepBudget(sweepBudget).hashSeed(hashSeed);
     }
 
     /**
@@ -210,6 +247,7 @@ public record ConntrackConfig(
         private long icmp = 30;
         private long generic = 600;
         private int sweepBudget = DEFAULT_SWEEP_BUDGET;
+        private long hashSeed = randomHashSeed();
 
         private Builder()
         {
@@ -365,11 +403,22 @@ public record ConntrackConfig(
             return this;
         }
 
+        /**
+         * @param v the hash secret (a fixed value makes bucket placement reproducible: replay, tests).
+         * @return this builder.
+         */
+        public Builder hashSeed(final long v)
+        {
+            hashSeed = v;
+            return this;
+        }
+
         /** @return the configuration. */
         public ConntrackConfig build()
         {
             return new ConntrackConfig(capacity, tcpSynSent, tcpSynRecv, tcpEstablished, tcpFinWait, tcpCloseWait,
-                tcpLastAck, tcpTimeWait, tcpClose, tcpUnacknowledged, udp, udpStream, icmp, generic, sweepBudget);
+                tcpLastAck, tcpTimeWait, tcpClose, tcpUnacknowledged, udp, udpStream, icmp, generic, sweepBudget,
+                hashSeed);
         }
     }
 }

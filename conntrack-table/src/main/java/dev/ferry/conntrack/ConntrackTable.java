@@ -24,6 +24,9 @@ import java.util.List;
  *                     backward-shift deletion (no tombstones)           line 1: bytes
  * </pre>
  *
+ * <p>The hash is keyed with a secret derived from {@link ConntrackConfig#hashSeed()} (random unless the
+ * configuration fixes it), so that tuples cannot be chosen to share one probe window.
+ *
  * <p>A lookup hashes the tuple, walks the slots from the home slot comparing a 24-bit signature, and
  * compares the full key in the entry record only on a signature match: a hit touches one slot line and the
  * entry's first line. Probe distances are bounded ({@value #PROBE_LIMIT} slots); an insert that finds the
@@ -38,10 +41,10 @@ import java.util.List;
  *
  * <p>TCP follows netfilter's state table ({@link TcpState}) with its special cases (reopen from TIME_WAIT or
  * after an abort, simultaneous open, RST before any reply, challenge ACK in LAST_ACK, resync on a SYN-ACK
- * that answers an ignored SYN). There is no window tracking: sequence and acknowledgement numbers are not
- * checked, so packets that netfilter would find out of window are accepted, and the retransmission and
- * unacknowledged-data timeouts are not applied (the unacknowledged timeout only caps a connection picked up
- * mid-stream until a reply is seen, as netfilter does).
+ * that answers an ignored SYN). Sequence numbers are only used for netfilter's RST rule ({@link #updateTcp});
+ * there is no full window tracking, so data segments that netfilter would find out of window are accepted, and
+ * the retransmission and unacknowledged-data timeouts are not applied (the unacknowledged timeout only caps a
+ * connection picked up mid-stream until a reply is seen, as netfilter does).
  *
  * <p>ICMP echo uses the identifier in place of both ports: pass it as source and destination port for the
  * request and for the reply alike.
@@ -86,8 +89,17 @@ public final class ConntrackTable implements AutoCloseable
     private static final int O_EXPIRES = 40;
     private static final int O_PACKETS = 48;
     private static final int O_BYTES = 64;
+    // TCP sequence tracking per direction (line 1): td_end, td_maxack, td_maxwin, flags; 16 bytes each
+    private static final int O_SEQ = 80;
+    private static final int SEQ_END = 0;
+    private static final int SEQ_MAXACK = 4;
+    private static final int SEQ_MAXWIN = 8;
+    private static final int SEQ_FLAGS = 12;
+    private static final int SEQ_SEEN = 1;
+    private static final int SEQ_MAXACK_SET = 2;
+    /** Largest window scale (RFC 7323): the bound on a window this table does not see the scale of. */
+    private static final int MAX_WSCALE = 14;
 
-    private static final long SEED = 0x2545_F491_4F6C_DD1DL;
     private static final long NANOS = 1_000_000_000L;
     private static final RemovalListener NO_LISTENER = (t, e) ->
     {
@@ -106,6 +118,8 @@ public final class ConntrackTable implements AutoCloseable
     private final long udpStreamTimeout;
     private final long icmpTimeout;
     private final long genericTimeout;
+    private final long key0;
+    private final long key1;
 
     private RemovalListener listener = NO_LISTENER;
     private long now;
@@ -157,6 +171,8 @@ public final class ConntrackTable implements AutoCloseable
         this.udpStreamTimeout = config.udpStream() * NANOS;
         this.icmpTimeout = config.icmp() * NANOS;
         this.genericTimeout = config.generic() * NANOS;
+        this.key0 = mix64(config.hashSeed());
+        this.key1 = mix64(config.hashSeed() + 0x9E37_79B9_7F4A_7C15L);
         this.now = clock.nanos();
     }
 
@@ -290,6 +306,7 @@ public final class ConntrackTable implements AutoCloseable
         entries.set(INT, b + O_MARK, 0);
         entries.set(LONG, b + O_EXPIRES, t + initialTimeout(proto & 0xff));
         clearCounters(b);
+        clearSequence(b);
         size++;
         if (!place(ho, e << 1, e))
         {
@@ -327,6 +344,39 @@ public final class ConntrackTable implements AutoCloseable
      */
     public boolean update(final int entry, final int direction, final int tcpFlags, final int bytes)
     {
+        return update(entry, direction, tcpFlags, bytes, false, 0, 0, 0, 0);
+    }
+
+    /**
+     * Accounts one TCP segment whose sequence numbers are known, as {@link #update(int, int, int, int)} does,
+     * and also applies netfilter's RST rule ({@code nf_conntrack_tcp_packet}, case {@code TCP_CONNTRACK_CLOSE}):
+     * once the receiver of a RST has acknowledged something, a RST whose sequence number is before the highest
+     * acknowledgement the receiver sent ({@code td_maxack}) is INVALID; one equal to it (or equal to the end of
+     * the sender's own data, the "RST after data" train) closes the connection; any other RST within the window
+     * passes but leaves an ESTABLISHED connection as it was, so that the peer can answer it with a challenge ACK
+     * (RFC 5961); beyond the window it is INVALID. The window is the largest one the receiver advertised, scaled
+     * by the largest factor (14) since the scale negotiated in the SYNs is not known here: looser than the
+     * kernel's {@code tcp_in_window} bound, never tighter.
+     *
+     * @param entry     entry index.
+     * @param direction {@link #ORIGINAL} or {@link #REPLY}.
+     * @param tcpFlags  the TCP flags byte.
+     * @param seq       the sequence number.
+     * @param ack       the acknowledgement number (used when ACK is set).
+     * @param window    the advertised window, unscaled.
+     * @param segLen    the payload length.
+     * @param bytes     the packet's length at the IP layer.
+     * @return false when the segment is invalid for the entry (or the entry is not live).
+     */
+    public boolean updateTcp(final int entry, final int direction, final int tcpFlags, final int seq, final int ack,
+        final int window, final int segLen, final int bytes)
+    {
+        return update(entry, direction, tcpFlags, bytes, true, seq, ack, window, segLen);
+    }
+
+    private boolean update(final int entry, final int direction, final int tcpFlags, final int bytes,
+        final boolean segment, final int seq, final int ack, final int window, final int segLen)
+    {
         final long t = clock.nanos();
         final long b = base(entry);
         final int st = entries.get(INT, b + O_STATE);
@@ -337,7 +387,7 @@ public final class ConntrackTable implements AutoCloseable
         final int proto = entries.get(INT, b + O_PZ) & 0xff;
         if (proto == TCP)
         {
-            return updateTcp(b, st, direction, tcpFlags, bytes, t);
+            return updateTcp(b, st, direction, tcpFlags, bytes, t, segment, seq, ack, window, segLen);
         }
         int s = st;
         if (direction == REPLY)
@@ -368,14 +418,40 @@ public final class ConntrackTable implements AutoCloseable
     }
 
     private boolean updateTcp(final long b, final int st, final int dir, final int tcpFlags, final int bytes,
-        final long t)
+        final long t, final boolean segment, final int seq, final int ack, final int window, final int segLen)
     {
+        if (!TcpState.validFlags(tcpFlags))
+        {
+            invalid++;
+            return false;
+        }
+        boolean keepState = false;
+        if (segment && (tcpFlags & 0x04) != 0)
+        {
+            final int rst = rstVerdict(b, st, dir, seq);
+            if (rst == RST_INVALID)
+            {
+                invalid++;
+                return false;
+            }
+            keepState = rst == RST_KEEP;
+        }
         final int r = StateWord.trackTcp(st, dir, tcpFlags);
         final int action = StateWord.action(r);
         if (action == StateWord.INVALID)
         {
             invalid++;
             return false;
+        }
+        if (segment)
+        {
+            trackSequence(b, dir, tcpFlags, seq, ack, window, segLen, action == StateWord.REOPEN);
+        }
+        if (keepState)
+        {
+            // an in-window RST that is not exact: the connection stays as it was (challenge ACK)
+            account(b, dir, bytes);
+            return true;
         }
         entries.set(INT, b + O_STATE, StateWord.word(r));
         if (action == StateWord.KEEP)
@@ -792,16 +868,55 @@ public final class ConntrackTable implements AutoCloseable
         return (srcPort & 0xffff) << 16 | dstPort & 0xffff;
     }
 
-    private static long hash(final int pz, final int src, final int dst, final int ports)
+    /**
+     * The keyed hash of a tuple: both 64-bit halves of the 16-byte key (addresses; ports, zone and protocol) are
+     * xored with 128 bits of secret derived from {@link ConntrackConfig#hashSeed()}, then mixed by two
+     * multiply-xorshift rounds. Without the secret, which tuples share a probe window cannot be computed.
+     */
+    private long hash(final int pz, final int src, final int dst, final int ports)
     {
-        final long a = (long)src << 32 | dst & 0xffff_ffffL;
-        final long c = (long)ports << 32 | pz & 0xffff_ffffL;
-        long h = (a ^ SEED) * 0x9E37_79B9_7F4A_7C15L;
+        return hash(key0, key1, pz, src, dst, ports);
+    }
+
+    /**
+     * @return the hash of a tuple under a seed, as a table with that {@link ConntrackConfig#hashSeed()} computes
+     *         it (tests craft colliding tuples with it).
+     */
+    static long hash(final long seed, final int zone, final int proto, final int src, final int dst,
+        final int srcPort, final int dstPort)
+    {
+        return hash(mix64(seed), mix64(seed + 0x9E37_79B9_7F4A_7C15L), pz(zone, proto), src, dst,
+            ports(srcPort, dstPort));
+    }
+
+    /** @return the home slot of a hash in a table of {@code capacity} entries (a power of two). */
+    static int homeSlot(final long hash, final int capacity)
+    {
+        return (int)hash & (capacity * 4 - 1);
+    }
+
+    private static long hash(final long k0, final long k1, final int pz, final int src, final int dst,
+        final int ports)
+    {
+        final long a = ((long)src << 32 | dst & 0xffff_ffffL) ^ k0;
+        final long c = ((long)ports << 32 | pz & 0xffff_ffffL) ^ k1;
+        long h = a * 0x9E37_79B9_7F4A_7C15L;
         h = Long.rotateLeft(h, 31) ^ c;
         h *= 0xBF58_476D_1CE4_E5B9L;
         h ^= h >>> 29;
         h *= 0x94D0_49BB_1331_11EBL;
-        return h ^ h >>> 32;
+        h ^= h >>> 32;
+        h ^= k0;
+        h *= 0xBF58_476D_1CE4_E5B9L;
+        return h ^ h >>> 31;
+    }
+
+    private static long mix64(final long seed)
+    {
+        long z = seed + 0x9E37_79B9_7F4A_7C15L;
+        z = (z ^ z >>> 30) * 0xBF58_476D_1CE4_E5B9L;
+        z = (z ^ z >>> 27) * 0x94D0_49BB_1331_11EBL;
+        return z ^ z >>> 31;
     }
 
     private static long signature(final long h)
@@ -1013,6 +1128,75 @@ public final class ConntrackTable implements AutoCloseable
         entries.set(INT, b + O_NEXT_FREE, freeHead);
         freeHead = e;
         size--;
+    }
+
+    private static final int RST_CLOSE = 0;
+    private static final int RST_KEEP = 1;
+    private static final int RST_INVALID = 2;
+
+    /** netfilter's RST rule; see {@link #updateTcp}. */
+    private int rstVerdict(final long b, final int st, final int dir, final int seq)
+    {
+        final long rcv = b + O_SEQ + (1 - dir) * 16L;
+        if ((entries.get(INT, rcv + SEQ_FLAGS) & SEQ_MAXACK_SET) == 0)
+        {
+            return RST_CLOSE;
+        }
+        final int maxack = entries.get(INT, rcv + SEQ_MAXACK);
+        if (seq - maxack < 0)
+        {
+            return RST_INVALID;
+        }
+        final long snd = b + O_SEQ + dir * 16L;
+        if (seq == maxack || (entries.get(INT, snd + SEQ_FLAGS) & SEQ_SEEN) != 0
+            && seq == entries.get(INT, snd + SEQ_END))
+        {
+            return RST_CLOSE;
+        }
+        final long maxwin = (long)Math.max(1, entries.get(INT, rcv + SEQ_MAXWIN)) << MAX_WSCALE;
+        if ((seq - maxack & 0xffff_ffffL) > maxwin)
+        {
+            return RST_INVALID;
+        }
+        return (st & StateWord.STATE_MASK) == TcpState.ESTABLISHED ? RST_KEEP : RST_CLOSE;
+    }
+
+    /** Records a segment's end, acknowledgement and window for its direction (td_end, td_maxack, td_maxwin). */
+    private void trackSequence(final long b, final int dir, final int tcpFlags, final int seq, final int ack,
+        final int window, final int segLen, final boolean reopen)
+    {
+        if (reopen)
+        {
+            clearSequence(b);
+        }
+        final long snd = b + O_SEQ + dir * 16L;
+        final int f = entries.get(INT, snd + SEQ_FLAGS);
+        final int end = seq + Math.max(0, segLen) + ((tcpFlags & 0x02) != 0 ? 1 : 0) + ((tcpFlags & 0x01) != 0 ? 1 : 0);
+        int nf = f;
+        if ((f & SEQ_SEEN) == 0 || end - entries.get(INT, snd + SEQ_END) > 0)
+        {
+            entries.set(INT, snd + SEQ_END, end);
+            nf |= SEQ_SEEN;
+        }
+        if ((tcpFlags & 0x10) != 0 && (tcpFlags & 0x04) == 0
+            && ((f & SEQ_MAXACK_SET) == 0 || ack - entries.get(INT, snd + SEQ_MAXACK) > 0))
+        {
+            entries.set(INT, snd + SEQ_MAXACK, ack);
+            nf |= SEQ_MAXACK_SET;
+        }
+        if (window > entries.get(INT, snd + SEQ_MAXWIN))
+        {
+            entries.set(INT, snd + SEQ_MAXWIN, window);
+        }
+        entries.set(INT, snd + SEQ_FLAGS, nf);
+    }
+
+    private void clearSequence(final long b)
+    {
+        entries.set(LONG, b + O_SEQ, 0L);
+        entries.set(LONG, b + O_SEQ + 8, 0L);
+        entries.set(LONG, b + O_SEQ + 16, 0L);
+        entries.set(LONG, b + O_SEQ + 24, 0L);
     }
 
     private void clearCounters(final long b)

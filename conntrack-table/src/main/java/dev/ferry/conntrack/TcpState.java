@@ -50,6 +50,10 @@ public final class TcpState
     /** Flag class: none of SYN, FIN, ACK, RST. */
     public static final int NONE_SET = 5;
 
+    // bit i set: flags i (FIN 0x01, SYN 0x02, RST 0x04, ACK 0x10, URG 0x20; PSH 0x08 masked off) are valid
+    private static final long VALID_FLAGS = 1L << 0x02 | 1L << 0x22 | 1L << 0x12 | 1L << 0x04 | 1L << 0x14
+        | 1L << 0x11 | 1L << 0x31 | 1L << 0x10 | 1L << 0x30;
+
     private static final String[] NAMES =
     {
         "NONE", "SYN_SENT", "SYN_RECV", "ESTABLISHED", "FIN_WAIT", "CLOSE_WAIT", "LAST_ACK", "TIME_WAIT", "CLOSE",
@@ -131,6 +135,22 @@ public final class TcpState
         }
         return (tcpFlags & 0x10) != 0 ? ACK_SET : NONE_SET;
     }
+
+    /**
+     * Whether a TCP flags byte is a combination that netfilter accepts at all: its {@code tcp_valid_flags}
+     * table in {@code nf_conntrack_proto_tcp.c}, indexed by the flags without ECE, CWR and PSH. SYN, SYN|URG,
+     * SYN|ACK, RST, RST|ACK, FIN|ACK, FIN|ACK|URG, ACK and ACK|URG pass; everything else (SYN|FIN, SYN|RST, FIN
+     * without ACK, no flag at all, ...) is INVALID before any state is looked at ({@code tcp_error}), so it never
+     * opens or changes a flow.
+     *
+     * @param tcpFlags the flags byte.
+     * @return whether the combination is valid.
+     */
+    public static boolean validFlags(final int tcpFlags)
+    {
+        return (VALID_FLAGS >>> (tcpFlags & 0x37) & 1L) != 0;
+    }
+
 
     /**
      * Looks up the transition table.

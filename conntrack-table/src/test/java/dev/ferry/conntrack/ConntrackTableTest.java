@@ -459,7 +459,9 @@ class ConntrackTableTest
         assertThat(c.udpStream()).isEqualTo(60);
         assertThat(c.capacity()).isEqualTo(131_072);
         assertThat(c.tcpTimeWait()).isEqualTo(120);
-        assertThat(ConntrackConfig.fromSettings(Map.of())).isEqualTo(ConntrackConfig.defaults());
+        assertThat(ConntrackConfig.fromSettings(Map.of()).sameSettings(ConntrackConfig.defaults())).isTrue();
+        assertThat(ConntrackConfig.fromSettings(Map.of()).hashSeed()).as("a random hash secret for each table")
+            .isNotEqualTo(ConntrackConfig.defaults().hashSeed());
         assertThatThrownBy(() -> ConntrackConfig.fromSettings(Map.of("tcpEstablished", 1L)))
             .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("unknown conntrack setting");
         assertThatThrownBy(() -> ConntrackConfig.fromSettings(Map.of("udpTimeout", -1L)))

@@ -65,6 +65,77 @@ class TcpTrackingTest
             .containsExactly("SYN_SENT", "SYN_RECV", "ESTABLISHED");
     }
 
+    /**
+     * nf_conntrack_proto_tcp.c {@code tcp_error}: a flag combination missing from {@code tcp_valid_flags} is
+     * INVALID whatever the state: it opens nothing and changes nothing (SYN|FIN, SYN|FIN|PSH, SYN|RST, FIN
+     * without ACK, no flags); PSH, ECE and CWR do not count.
+     */
+    @Test
+    void shouldRefuseFlagCombinationsOutsideTcpValidFlags()
+    {
+        assertThat(feed(ORIGINAL, SYN | FIN, ORIGINAL, SYN | FIN | PSH, ORIGINAL, SYN | RST, ORIGINAL, FIN,
+            ORIGINAL, 0)).containsOnly("INVALID");
+        assertThat(table.tcpState(e)).isEqualTo(TcpState.NONE);
+        assertThat(table.stats().invalid()).isEqualTo(5);
+        handshake();
+        assertThat(feed(REPLY, SYN | FIN, ORIGINAL, FIN | PSH)).containsOnly("INVALID");
+        assertThat(feed(ORIGINAL, ACK | PSH | 0x40 | 0x80)).containsExactly("ESTABLISHED");
+        for (int f = 0; f < 64; f++)
+        {
+            final int k = f & 0x37;
+            final boolean kernel = k == SYN || k == (SYN | 0x20) || k == (SYN | ACK) || k == RST || k == (RST | ACK)
+                || k == (FIN | ACK) || k == (FIN | ACK | 0x20) || k == ACK || k == (ACK | 0x20);
+            assertThat(TcpState.validFlags(f)).as("flags 0x%02x", f).isEqualTo(kernel);
+        }
+    }
+
+    private String seg(final int dir, final int flags, final int seq, final int ack, final int len)
+    {
+        return table.updateTcp(e, dir, flags, seq, ack, 502, len, 40 + len) ? TcpState.name(table.tcpState(e))
+            : "INVALID";
+    }
+
+    /**
+     * nf_conntrack_proto_tcp.c, {@code nf_conntrack_tcp_packet} case {@code TCP_CONNTRACK_CLOSE}: once the
+     * receiver has acknowledged, a RST before its {@code td_maxack} is INVALID ("invalid rst"); a RST at exactly
+     * {@code td_maxack} closes; another in-window RST keeps ESTABLISHED ("keep established state to allow a
+     * possible challenge ACK"); beyond the window ({@code tcp_in_window}) it is INVALID.
+     */
+    @Test
+    void shouldCloseOnlyOnARstAtTheExpectedSequence()
+    {
+        assertThat(seg(ORIGINAL, SYN, 1000, 0, 0)).isEqualTo("SYN_SENT");
+        assertThat(seg(REPLY, SYN | ACK, 5000, 1001, 0)).isEqualTo("SYN_RECV");
+        assertThat(seg(ORIGINAL, ACK, 1001, 5001, 0)).isEqualTo("ESTABLISHED");
+        assertThat(seg(ORIGINAL, ACK | PSH, 1001, 5001, 100)).isEqualTo("ESTABLISHED");
+        assertThat(seg(REPLY, ACK, 5001, 1101, 0)).isEqualTo("ESTABLISHED");
+        final long invalidBefore = table.stats().invalid();
+
+        // toward the server (it acknowledged up to 1101): before it, far beyond the window, in window but inexact
+        assertThat(seg(ORIGINAL, RST, 1000, 0, 0)).as("before td_maxack").isEqualTo("INVALID");
+        assertThat(seg(ORIGINAL, RST, 1101 + 0x7000_0000, 0, 0)).as("beyond the window").isEqualTo("INVALID");
+        assertThat(seg(ORIGINAL, RST | ACK, 1101 + 70_000, 5001, 0)).as("in window, not exact")
+            .isEqualTo("ESTABLISHED");
+        assertThat(table.stats().invalid() - invalidBefore).isEqualTo(2);
+        assertThat(timeoutSeconds()).as("still the established timeout").isEqualTo(86_400);
+        // toward the client (it acknowledged up to 5001)
+        assertThat(seg(REPLY, RST, 4000, 0, 0)).isEqualTo("INVALID");
+        assertThat(table.tcpState(e)).isEqualTo(TcpState.ESTABLISHED);
+        // the exact one closes
+        assertThat(seg(REPLY, RST, 5001, 0, 0)).isEqualTo("CLOSE");
+    }
+
+    /** The same rule's second exact case: a RST right after the sender's own data ("RST is part of a train"). */
+    @Test
+    void shouldCloseOnARstAtTheEndOfTheSendersData()
+    {
+        seg(ORIGINAL, SYN, 1000, 0, 0);
+        seg(REPLY, SYN | ACK, 5000, 1001, 0);
+        seg(ORIGINAL, ACK, 1001, 5001, 0);
+        assertThat(seg(REPLY, ACK | PSH, 5001, 1001, 19)).isEqualTo("ESTABLISHED");
+        assertThat(seg(REPLY, RST | ACK, 5020, 1001, 0)).isEqualTo("CLOSE");
+    }
+
     @Test
     void shouldFollowNormalOpenAndClose()
     {

@@ -116,6 +116,13 @@ final class ConntrackFlows implements FlowTable
     }
 
     @Override
+    public boolean updateTcp(final int entry, final int direction, final int tcpFlags, final int seq, final int ack,
+        final int window, final int segLen, final int bytes)
+    {
+        return table.updateTcp(entry, direction, tcpFlags, seq, ack, window, segLen, bytes);
+    }
+
+    @Override
     public void remove(final int e)
     {
         table.remove(e);

@@ -61,6 +61,26 @@ interface FlowTable
 
     boolean update(int entry, int direction, int tcpFlags, int bytes);
 
+    /**
+     * {@link #update} for a TCP segment whose sequence numbers are known (the conntrack table applies the RST
+     * rule with them); a table that does not track sequence numbers ignores them.
+     *
+     * @param entry     entry.
+     * @param direction direction.
+     * @param tcpFlags  flags.
+     * @param seq       sequence number.
+     * @param ack       acknowledgement number.
+     * @param window    advertised window.
+     * @param segLen    payload length.
+     * @param bytes     IP length.
+     * @return false when the segment is invalid for the entry.
+     */
+    default boolean updateTcp(final int entry, final int direction, final int tcpFlags, final int seq, final int ack,
+        final int window, final int segLen, final int bytes)
+    {
+        return update(entry, direction, tcpFlags, bytes);
+    }
+
     void remove(int e);
 
     int expire(int budget);

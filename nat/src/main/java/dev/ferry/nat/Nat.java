@@ -35,7 +35,8 @@ import java.util.List;
  * <p>Mutable state (flow table, affinity, port allocator, seeded random source) lives with the stages and
  * is touched by the worker only. When the snapshot's Service table changes, {@code nat44-in} flushes the UDP
  * flows whose (frontend, endpoint) pair left it before it looks at any packet under the new table.
- * Counters: {@value #COUNTER_SESSIONS_CREATED}, {@value #COUNTER_PORTS_EXHAUSTED},
+ * Counters: {@value #COUNTER_SESSIONS_CREATED}, {@value #COUNTER_PORTS_EXHAUSTED}, {@value #COUNTER_PORT_PROBES},
+ * {@value #COUNTER_PORT_PROBE_LIMIT},
  * {@value #COUNTER_AFFINITY_HITS}, {@value #COUNTER_REJECTS}, {@value #COUNTER_FRONTEND_LOOKUPS},
  * {@value #COUNTER_FRONTEND_PROBES}, {@value #COUNTER_UDP_FLUSHED}.
  */
@@ -45,6 +46,10 @@ public final class Nat
     public static final String COUNTER_SESSIONS_CREATED = "nat/sessions-created";
     /** Counter: new flows dropped because no masquerade port was free toward their destination. */
     public static final String COUNTER_PORTS_EXHAUSTED = "nat/masquerade-ports-exhausted";
+    /** Counter: ports tried by the masquerade port allocator (at most 128 per new flow). */
+    public static final String COUNTER_PORT_PROBES = "nat/port-probes";
+    /** Counter: new flows whose port search stopped at the 128-try bound (then dropped as exhausted). */
+    public static final String COUNTER_PORT_PROBE_LIMIT = "nat/port-probe-limit";
     /** Counter: new connections sent to the endpoint remembered by ClientIP affinity. */
     public static final String COUNTER_AFFINITY_HITS = "nat/affinity-hits";
     /** Counter: packets answered with ICMP port unreachable (no endpoint, or a port no Service serves). */

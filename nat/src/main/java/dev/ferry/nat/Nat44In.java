@@ -1,5 +1,6 @@
 package dev.ferry.nat;
 
+import dev.ferry.conntrack.TcpState;
 import dev.ferry.core.DropReason;
 import dev.ferry.core.PacketPool;
 import dev.ferry.core.PacketVector;
@@ -22,6 +23,7 @@ import java.util.List;
  *
  * <pre>
  *              ┌─ hit:  update TCP state, rewrite addresses/ports (RFC 1624) ──► ip4-lookup
+ *              ├─ ICMP error quoting a tracked flow, not sent to its source ───► drop
  *  ip4-input ──┤─ ICMP error quoting a tracked flow: rewrite outer and inner ──► ip4-lookup
  *              └─ miss, or an ICMP error about no tracked flow ───────────────► nat44-new
  *  (untracked protocols, non-first fragments, ICMP other than echo and errors ► ip4-lookup)
@@ -30,7 +32,9 @@ import java.util.List;
  * <p>Before the vector it adopts the snapshot's Service table (flushing the UDP flows of (frontend, endpoint)
  * pairs that the table no longer has, see {@link NatState#adopt}) and gives the flow table a bounded expiry
  * budget. Drops: truncated L4 headers, packets that are INVALID for
- * the tracked TCP state (kube-proxy drops {@code ctstate INVALID}).
+ * the tracked TCP state (kube-proxy drops {@code ctstate INVALID}), ICMP errors about a tracked flow that are not
+ * addressed to the quoted packet's source (INVALID too), and TCP segments whose flag combination netfilter's
+ * {@code tcp_valid_flags} refuses, tracked or not (kube-proxy's KUBE-FORWARD drops them as INVALID).
  */
 final class Nat44In implements Stage
 {
@@ -47,7 +51,13 @@ final class Nat44In implements Stage
         /** TCP, UDP or ICMP header shorter than its minimum. */
         L4_TRUNCATED(100, "TCP/UDP/ICMP header truncated"),
         /** The tracked TCP state refuses the packet. */
-        INVALID(101, "packet invalid for the tracked TCP connection state (conntrack INVALID)");
+        INVALID(101, "packet invalid for the tracked TCP connection state (conntrack INVALID)"),
+        /** An ICMP error about a tracked flow, not addressed to the quoted packet's source. */
+        ICMP_ERROR_MISDIRECTED(110, "ICMP error about a tracked flow not addressed to the quoted packet's source"
+            + " (conntrack INVALID)"),
+        /** A TCP flag combination that netfilter's tcp_valid_flags refuses (SYN|FIN, SYN|RST, NULL, ...). */
+        TCP_FLAGS_INVALID(111, "invalid TCP flag combination (SYN|FIN, SYN|RST, FIN without ACK, no flags; conntrack"
+            + " INVALID)");
 
         private final int id;
         private final String sentence;
@@ -70,6 +80,10 @@ final class Nat44In implements Stage
             return sentence;
         }
     }
+
+    private static final int ERROR_NO_FLOW = 0;
+    private static final int ERROR_TRANSLATED = 1;
+    private static final int ERROR_MISDIRECTED = 2;
 
     private final PacketPool pool;
     private final NatState state;
@@ -146,6 +160,11 @@ final class Nat44In implements Stage
                 if (proto == Ip4Header.PROTO_TCP)
                 {
                     tcpFlags = Wire.u8(mem, l4 + 13);
+                    if (!TcpState.validFlags(tcpFlags))
+                    {
+                        out.drop(h, Drop.TCP_FLAGS_INVALID);
+                        continue;
+                    }
                 }
             }
             else if (proto == Ip4Header.PROTO_ICMP)
@@ -160,7 +179,15 @@ final class Nat44In implements Stage
                 {
                     if (isError(type) && !ip.isFragment())
                     {
-                        out.next(h, translateError(h, mem, ipOff, l4, l4Len, out) ? NEXT_LOOKUP : NEXT_NEW);
+                        final int r = translateError(h, mem, ipOff, l4, l4Len, out);
+                        if (r == ERROR_MISDIRECTED)
+                        {
+                            out.drop(h, Drop.ICMP_ERROR_MISDIRECTED);
+                        }
+                        else
+                        {
+                            out.next(h, r == ERROR_TRANSLATED ? NEXT_LOOKUP : NEXT_NEW);
+                        }
                     }
                     else
                     {
@@ -206,7 +233,9 @@ final class Nat44In implements Stage
     {
         final int e = (int)(r >>> 1);
         final int dir = (int)(r & 1);
-        if (!flows.update(e, dir, tcpFlags, totalLength))
+        if (proto == Ip4Header.PROTO_TCP ? !flows.updateTcp(e, dir, tcpFlags, Wire.u32(mem, l4 + 4),
+            Wire.u32(mem, l4 + 8), Wire.u16(mem, l4 + 14), l4Len - ((Wire.u8(mem, l4 + 12) >>> 4) << 2), totalLength)
+            : !flows.update(e, dir, tcpFlags, totalLength))
         {
             return false;
         }
@@ -235,21 +264,28 @@ final class Nat44In implements Stage
      * translated, so it is restored to that direction's tuple; the error itself travels in the other
      * direction and is translated like any packet of it. The ICMP checksum is recomputed over the message.
      *
-     * @return whether the error matched a flow and was translated.
+     * <p>An error is only related to the flow when it is addressed to the quoted packet's source: netfilter's
+     * {@code nf_conntrack_inet_error} compares the outer destination with the destination of the tuple in the
+     * error's direction (the quoted source) and finds the error INVALID otherwise ("outer daddr != inner"),
+     * which kube-proxy drops. Without it, any pod could forge an error quoting another pod's Service flow, sent
+     * to an address of its choice, and learn from the translated quote which flows exist.
+     *
+     * @return {@link #ERROR_TRANSLATED}, {@link #ERROR_NO_FLOW} (no tracked flow quoted), or
+     *         {@link #ERROR_MISDIRECTED} (a tracked flow quoted, but the error is not addressed to its source).
      */
-    private boolean translateError(final int h, final MemorySegment mem, final long ipOff, final long l4,
+    private int translateError(final int h, final MemorySegment mem, final long ipOff, final long l4,
         final int l4Len, final Next out)
     {
         final long inner = l4 + IcmpHeader.LENGTH;
         final int innerLen = l4Len - IcmpHeader.LENGTH;
         if (innerLen < Ip4Header.MIN_LENGTH)
         {
-            return false;
+            return ERROR_NO_FLOW;
         }
         final int ihl = (Wire.u8(mem, inner) & 0x0f) << 2;
         if (ihl < Ip4Header.MIN_LENGTH || innerLen < ihl + 8)
         {
-            return false;
+            return ERROR_NO_FLOW;
         }
         final int iproto = Wire.u8(mem, inner + 9);
         final long il4 = inner + ihl;
@@ -267,26 +303,30 @@ final class Nat44In implements Stage
             final int t = Wire.u8(mem, il4);
             if (t != IcmpHeader.TYPE_ECHO_REQUEST && t != IcmpHeader.TYPE_ECHO_REPLY)
             {
-                return false;
+                return ERROR_NO_FLOW;
             }
             isport = Wire.u16(mem, il4 + 4);
             idport = isport;
         }
         else
         {
-            return false;
+            return ERROR_NO_FLOW;
         }
         final FlowTable flows = state.flows;
         final long r = flows.lookup(0, iproto, idst, isrc, idport, isport);
         if (r == FlowTable.MISS)
         {
-            return false;
+            return ERROR_NO_FLOW;
         }
         final int e = (int)(r >>> 1);
         final int dir = (int)(r & 1);
         final int innerAvail = innerLen - ihl;
         final int outerSrc = Wire.u32(mem, ipOff + Ip4Header.SRC_OFFSET);
         final int outerDst = Wire.u32(mem, ipOff + Ip4Header.DST_OFFSET);
+        if (outerDst != isrc)
+        {
+            return ERROR_MISDIRECTED;
+        }
         final boolean dnat = flows.replySrc(e) != flows.origDst(e);
         final boolean snat = flows.replyDst(e) != flows.origSrc(e);
         if (dir == FlowTable.REPLY)
@@ -309,7 +349,7 @@ final class Nat44In implements Stage
         Wire.u16(mem, l4 + 2, 0);
         Wire.u16(mem, l4 + 2, Checksum.compute(mem, l4, l4Len));
         out.traceDetail(h, e, dir | 2);
-        return true;
+        return ERROR_TRANSLATED;
     }
 
     @Override

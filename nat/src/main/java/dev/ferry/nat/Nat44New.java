@@ -350,8 +350,13 @@ final class Nat44New implements Stage
         {
             // SNAT, or a DNAT whose reply tuple clashes with another flow: a fresh source port
             newSport = state.ports.allocate(proto, src, sport, newDst, newDport, newSrc, st.portMin, st.portMax, now);
+            state.counters.add(state.portProbes, state.ports.lastProbes());
             if (newSport == PortAllocator.EXHAUSTED)
             {
+                if (state.ports.lastHitLimit())
+                {
+                    state.counters.increment(state.portProbeLimit);
+                }
                 state.exhausted(proto, newDst, newDport, now);
                 out.drop(h, Drop.PORTS_EXHAUSTED);
                 return;
@@ -365,7 +370,10 @@ final class Nat44New implements Stage
             out.drop(h, Drop.TABLE_FULL);
             return;
         }
-        if (!flows.update(e, FlowTable.ORIGINAL, tcpFlags, ip.totalLength()))
+        final int l4Len = ip.payloadLength();
+        if (proto == Ip4Header.PROTO_TCP ? !flows.updateTcp(e, FlowTable.ORIGINAL, tcpFlags, Wire.u32(mem, l4 + 4),
+            Wire.u32(mem, l4 + 8), Wire.u16(mem, l4 + 14), l4Len - ((Wire.u8(mem, l4 + 12) >>> 4) << 2),
+            ip.totalLength()) : !flows.update(e, FlowTable.ORIGINAL, tcpFlags, ip.totalLength()))
         {
             flows.remove(e);
             out.drop(h, Drop.INVALID);

@@ -49,6 +49,8 @@ final class NatState implements FlowTable.RemovalListener
     final Counters counters;
     final int sessionsCreated;
     final int portsExhausted;
+    final int portProbes;
+    final int portProbeLimit;
     final int affinityHits;
     final int rejects;
     final int frontendProbes;
@@ -80,6 +82,8 @@ final class NatState implements FlowTable.RemovalListener
         this.random = new SplittableRandom(seed);
         sessionsCreated = counters.register(Nat.COUNTER_SESSIONS_CREATED);
         portsExhausted = counters.register(Nat.COUNTER_PORTS_EXHAUSTED);
+        portProbes = counters.register(Nat.COUNTER_PORT_PROBES);
+        portProbeLimit = counters.register(Nat.COUNTER_PORT_PROBE_LIMIT);
         affinityHits = counters.register(Nat.COUNTER_AFFINITY_HITS);
         rejects = counters.register(Nat.COUNTER_REJECTS);
         frontendProbes = counters.register(Nat.COUNTER_FRONTEND_PROBES);

@@ -10,6 +10,14 @@ package dev.ferry.nat;
  * the table, so a new connection never reuses a 4-tuple that the server may still hold in TIME_WAIT; this
  * is what the kernel's {@code --random-fully} masquerade gets wrong under bursts of short connections.
  *
+ * <p>The search is bounded: at most {@value #MAX_PROBES} ports are tried per new flow, as Linux's
+ * {@code nf_nat_l4proto_unique_tuple} bounds its tries at 128 ({@code NF_NAT_MAX_ATTEMPTS}). A range of
+ * {@value #MAX_PROBES} ports or fewer is scanned whole. A larger one is searched in rounds of 64, 32, 16 and 16
+ * ports, each from a new offset (Linux halves its window from a fresh random offset too, but allows
+ * 128 + 64 + 32 + 16 tries; ferry stops at 128 in all). When the bound is hit the flow gets no port and is
+ * dropped as exhausted, so a destination whose ports are all in use costs at most 128 tuple checks per new
+ * flow instead of a scan of the whole range.
+ *
  * <p>The quarantine is an 8-way set-associative table of fixed size: no allocation, bounded work. When a
  * set is full of live entries the one that expires first is evicted (counted).
  *
@@ -23,7 +31,10 @@ final class PortAllocator
     static final int EXHAUSTED = -1;
 
     private static final int WAYS = 8;
-    private static final int MAX_PROBES = 4096;
+    /** Most ports tried for one new flow (Linux: {@code NF_NAT_MAX_ATTEMPTS}). */
+    static final int MAX_PROBES = 128;
+    /** Ports tried from each new offset when the range is larger than {@link #MAX_PROBES}. */
+    private static final int[] ROUNDS = {64, 32, 16, 16};
 
     private final FlowTable flows;
     private final long secret;
@@ -33,6 +44,7 @@ final class PortAllocator
     private final int setMask;
     private long evictions;
     private long lastProbes;
+    private boolean lastHitLimit;
 
     /**
      * @param flows              the flow table, for tuple checks.
@@ -72,10 +84,39 @@ final class PortAllocator
         final int min, final int max, final long now)
     {
         final int range = max - min + 1;
-        final int start = (int)(Integer.toUnsignedLong(ServiceTable.mix(
-            ((src & 0xffffffffL) << 16 | sport) * 31 + secret)) % range);
-        final int probes = Math.min(range, MAX_PROBES);
-        for (int i = 0; i < probes; i++)
+        final long key = ((src & 0xffffffffL) << 16 | sport) * 31 + secret;
+        int start = (int)(Integer.toUnsignedLong(ServiceTable.mix(key)) % range);
+        lastHitLimit = false;
+        if (range <= MAX_PROBES)
+        {
+            final int port = scan(proto, dst, dport, snat, min, range, start, range, now, 0);
+            lastProbes = port == EXHAUSTED ? range : lastProbes;
+            return port;
+        }
+        int used = 0;
+        for (int round = 0; round < ROUNDS.length; round++)
+        {
+            if (round > 0)
+            {
+                start = (int)(Integer.toUnsignedLong(ServiceTable.mix(key + round * 0x9e3779b97f4a7c15L
+                    ^ dst)) % range);
+            }
+            final int port = scan(proto, dst, dport, snat, min, range, start, ROUNDS[round], now, used);
+            if (port != EXHAUSTED)
+            {
+                return port;
+            }
+            used += ROUNDS[round];
+        }
+        lastProbes = used;
+        lastHitLimit = true;
+        return EXHAUSTED;
+    }
+
+    private int scan(final int proto, final int dst, final int dport, final int snat, final int min, final int range,
+        final int start, final int tries, final long now, final int before)
+    {
+        for (int i = 0; i < tries; i++)
         {
             final int port = min + (start + i) % range;
             if (quarantined(proto, dst, dport, snat, port, now))
@@ -84,12 +125,17 @@ final class PortAllocator
             }
             if (!flows.tupleInUse(0, proto, dst, snat, dport, port))
             {
-                lastProbes = i + 1;
+                lastProbes = before + i + 1;
                 return port;
             }
         }
-        lastProbes = probes;
         return EXHAUSTED;
+    }
+
+    /** @return whether the last allocation gave up at {@link #MAX_PROBES} with ports of the range untried. */
+    boolean lastHitLimit()
+    {
+        return lastHitLimit;
     }
 
     /** @return tuple probes used by the last allocation. */

@@ -194,7 +194,7 @@ final class Harness implements AutoCloseable
         if (realConntrack)
         {
             map = null;
-            ct = new ConntrackTable(ConntrackConfig.builder().capacity(flowCapacity).build(), clock);
+            ct = new ConntrackTable(ConntrackConfig.builder().capacity(flowCapacity).hashSeed(1).build(), clock);
             nat = Nat.create(pool, publisher, ref, clock, counters, options, ct);
         }
         else

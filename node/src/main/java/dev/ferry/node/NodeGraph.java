@@ -18,6 +18,7 @@ import dev.ferry.core.tables.TablesRef;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.OptionalLong;
 import java.util.function.Consumer;
 
 /**
@@ -233,6 +234,7 @@ public final class NodeGraph
         private TxSink sink;
         private TraceBuffer trace;
         private int hostPort = -1;
+        private OptionalLong conntrackHashSeed = OptionalLong.empty();
         private Consumer<Map<Integer, Long>> onLearned = m -> { };
 
         private Builder(final NodeConfig config, final PacketPool pool, final Counters counters, final Clock clock,
@@ -264,6 +266,17 @@ public final class NodeGraph
         public Builder trace(final TraceBuffer buffer)
         {
             this.trace = buffer;
+            return this;
+        }
+
+        /**
+         * @param seed a fixed conntrack hash secret, for determinism (replay, tests); by default a node draws a
+         *             random one when its table is created.
+         * @return this.
+         */
+        public Builder conntrackHashSeed(final long seed)
+        {
+            this.conntrackHashSeed = OptionalLong.of(seed);
             return this;
         }
 
@@ -313,7 +326,7 @@ public final class NodeGraph
                 features.add(new UnderlayNeighbours(neighbours));
             }
             features.add(new VxlanFeature(config.underlay()));
-            features.add(new ServicesFeature(config.balancing().nat(), config.seed()));
+            features.add(new ServicesFeature(config.balancing().nat(), config.seed(), conntrackHashSeed));
             features.addAll(extra);
             features.add(new HostDelivery(hostPort, ports.mac(hostPort), ports.peerMac(hostPort)));
             final GraphAssembly assembly = GraphAssembly.of(pool, counters, clock, ports, publisher, tables)

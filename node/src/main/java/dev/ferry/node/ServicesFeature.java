@@ -15,6 +15,7 @@ import dev.ferry.node.metrics.NodeMetrics;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.OptionalLong;
 import java.util.logging.Level;
 import java.util.logging.Logger;
 
@@ -26,7 +27,8 @@ import java.util.logging.Logger;
  *
  * <pre>
  *   graph build:  nat44-in, nat44-new = DeferredStage (names, edges, drop reasons from Nat.stageInfos())
- *   first tables: ConntrackConfig.fromSettings(tables.cluster().conntrack()) ─► ConntrackTable ─► Nat.create
+ *   first tables: ConntrackConfig.fromSettings(tables.cluster().conntrack()) + hash secret ─► ConntrackTable
+ *                 ─► Nat.create
  *                 ─► the deferred stages take the real ones ─► the tables are published
  *   later tables: same settings → nothing; other settings → a warning: they apply at the node's next start
  * </pre>
@@ -36,7 +38,8 @@ import java.util.logging.Logger;
  * allocated once, and its entries carry the NAT bindings of established flows, so it is never rebuilt under
  * traffic. A later push that changes the conntrack settings (capacity or timeouts) is applied in every other
  * respect; the table keeps its size and timeouts, a warning says so once per distinct setting, and the new
- * settings take effect when the node restarts (the agent pushes them first thing).
+ * settings take effect when the node restarts (the agent pushes them first thing). The table's hash secret is
+ * drawn from {@link java.security.SecureRandom} when it is created, unless the graph fixes it (replay).
  *
  * <p>Counters (gauges set by the worker every 64 duty cycles, for {@code /metrics}): {@code conntrack/entries},
  * {@code conntrack/capacity}, and {@code conntrack/}{found, inserted, deleted, early-drop, drop, search-miss,
@@ -57,6 +60,7 @@ public final class ServicesFeature implements NodeFeature
 
     private final Nat.Balancing balancing;
     private final long seed;
+    private final OptionalLong hashSeed;
     private Context context;
     private final List<DeferredStage> stages = new ArrayList<>();
     // set by the control thread at the first tables, read by the worker (sweep, show) and the control thread
@@ -71,11 +75,14 @@ public final class ServicesFeature implements NodeFeature
     /**
      * @param balancing how a new connection picks its endpoint.
      * @param seed      seed of the random choices (backend, port allocation).
+     * @param hashSeed  the conntrack hash secret; empty: a {@link java.security.SecureRandom} one, chosen when the
+     *                  table is created (a node); replay and tests fix it for determinism.
      */
-    public ServicesFeature(final Nat.Balancing balancing, final long seed)
+    public ServicesFeature(final Nat.Balancing balancing, final long seed, final OptionalLong hashSeed)
     {
         this.balancing = balancing;
         this.seed = seed;
+        this.hashSeed = hashSeed;
     }
 
     @Override
@@ -118,7 +125,8 @@ public final class ServicesFeature implements NodeFeature
         final ConntrackConfig config;
         try
         {
-            config = ConntrackConfig.fromSettings(tables.cluster().conntrack());
+            final ConntrackConfig settings = ConntrackConfig.fromSettings(tables.cluster().conntrack());
+            config = hashSeed.isPresent() ? settings.withHashSeed(hashSeed.getAsLong()) : settings;
         }
         catch (final IllegalArgumentException e)
         {
@@ -129,7 +137,7 @@ public final class ServicesFeature implements NodeFeature
         {
             create(config);
         }
-        else if (!config.equals(current.config()) && !config.equals(warned))
+        else if (!config.sameSettings(current.config()) && !config.sameSettings(warned))
         {
             warned = config;
             LOG.warning(() -> "conntrack settings changed (capacity " + current.config().capacity() + " -> "

@@ -66,7 +66,8 @@ public final class ReplayEngine implements AutoCloseable
 
     /** Name of the host TAP port in replay (what a node calls it by default). */
     public static final String HOST = "ferry0";
-    /** Seed of the NAT's random choices in replay: fixed, so the same input gives the same output. */
+    /** Seed of the NAT's random choices and of the conntrack hash secret in replay: fixed, so the same input gives
+     *  the same output. */
     public static final long REPLAY_SEED = 0x5eed_f0e7L;
 
     private final PacketPool pool = new PacketPool(4096);
@@ -139,7 +140,7 @@ public final class ReplayEngine implements AutoCloseable
             .withSeed(REPLAY_SEED).withBalancing(balancing == Nat.Balancing.MAGLEV ? BalancingMode.MAGLEV
                 : BalancingMode.RANDOM);
         this.nodeGraph = NodeGraph.builder(config, pool, counters, clock, ports, publisher, pinned).sink(sink)
-            .trace(trace).hostPort(host).build();
+            .trace(trace).hostPort(host).conntrackHashSeed(REPLAY_SEED).build();
         this.graph = nodeGraph.graph();
         this.entry = nodeGraph.entry();
         this.uplinkEntry = nodeGraph.uplinkEntry();
