@@ -3,6 +3,7 @@ package dev.ferry.cli;
 import dev.ferry.agent.ClusterState;
 import dev.ferry.agent.ManifestLoader;
 import dev.ferry.agent.NodeTablesCompiler;
+import dev.ferry.cli.replay.Progress;
 import dev.ferry.cli.replay.ReplayEngine;
 import dev.ferry.conntrack.ConntrackEntry;
 import dev.ferry.core.DropReason;
@@ -89,6 +90,10 @@ public final class ReplayCommand implements Callable<Integer>
         description = "Replay only the input frames that match this tcpdump filter expression, e.g. 'tcp port 80' "
             + "(libpcap compiles it: needs the Debian package libpcap0.8; nothing else in replay does).")
     private String filterExpression;
+
+    @Option(names = "--quiet", description = "No progress line (otherwise shown on stderr when it is a terminal "
+        + "and the run takes over 2 s).")
+    private boolean quiet;
 
     @Option(names = "--debug", description = "On an error, print the stack trace after the message.")
     private boolean debug;
@@ -177,10 +182,14 @@ public final class ReplayCommand implements Callable<Integer>
             };
             try (ReplayEngine engine = new ReplayEngine(tables, balancing, output, sampled, 0))
             {
+                final Progress progress = new Progress(spec.commandLine().getErr(), System::nanoTime,
+                    !quiet && Progress.stderrIsTerminal());
+                long read = 0;
                 try
                 {
                     while (reader.next())
                     {
+                        progress.update(++read, reader.position(), reader.size());
                         if (filter != null && !filter.matches(reader.buffer(), reader.capturedLength()))
                         {
                             filtered++;
@@ -193,6 +202,7 @@ public final class ReplayCommand implements Callable<Integer>
                 {
                     fault = e;
                 }
+                progress.finish();
                 engine.finish();
                 if (filter != null)
                 {

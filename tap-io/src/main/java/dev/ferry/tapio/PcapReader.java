@@ -225,6 +225,18 @@ public final class PcapReader implements AutoCloseable
         return packetOffset;
     }
 
+    /** @return bytes of the file walked so far (the end of the current record). */
+    public long position()
+    {
+        return position;
+    }
+
+    /** @return the file's size in bytes. */
+    public long size()
+    {
+        return size;
+    }
+
     /** @return frames that {@link #receive} skipped because they do not fit a pool buffer. */
     public long oversizeFrames()
     {
