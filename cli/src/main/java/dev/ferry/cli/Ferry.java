@@ -35,13 +35,25 @@ public final class Ferry
         {
             final Throwable t = ex instanceof java.io.UncheckedIOException u ? u.getCause() : ex;
             cmd.getErr().println("ferry " + cmd.getCommandName() + ": " + UserErrors.message(t));
-            if (System.getenv("FERRY_DEBUG") != null)
+            if (System.getenv("FERRY_DEBUG") != null || debug(parseResult))
             {
                 t.printStackTrace(cmd.getErr());
             }
-            return UserErrors.isUserError(t) ? 1 : 70;
+            return UserErrors.isUserError(t) ? UserErrors.EXIT_BAD_INPUT : UserErrors.EXIT_INTERNAL;
         });
         return cl;
+    }
+
+    private static boolean debug(final CommandLine.ParseResult parseResult)
+    {
+        for (CommandLine.ParseResult r = parseResult; r != null; r = r.subcommand())
+        {
+            if (r.hasMatchedOption("--debug"))
+            {
+                return true;
+            }
+        }
+        return false;
     }
 
     /**

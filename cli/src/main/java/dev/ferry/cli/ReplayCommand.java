@@ -3,6 +3,7 @@ package dev.ferry.cli;
 import dev.ferry.agent.ClusterState;
 import dev.ferry.agent.ManifestLoader;
 import dev.ferry.agent.NodeTablesCompiler;
+import dev.ferry.cli.replay.Progress;
 import dev.ferry.cli.replay.ReplayEngine;
 import dev.ferry.conntrack.ConntrackEntry;
 import dev.ferry.core.DropReason;
@@ -11,6 +12,7 @@ import dev.ferry.core.Stage;
 import dev.ferry.core.tables.NodeTables;
 import dev.ferry.nat.Nat;
 import dev.ferry.node.ServicesFeature;
+import dev.ferry.tapio.BpfFilter;
 import dev.ferry.tapio.PcapFormatException;
 import dev.ferry.tapio.PcapReader;
 import dev.ferry.tapio.PcapWriter;
@@ -24,6 +26,7 @@ import java.io.PrintWriter;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
@@ -83,6 +86,18 @@ public final class ReplayCommand implements Callable<Integer>
     @Option(names = "--show-services", description = "Print the Service table, ipvsadm -Ln style.")
     private boolean showServices;
 
+    @Option(names = "--filter", paramLabel = "EXPR",
+        description = "Replay only the input frames that match this tcpdump filter expression, e.g. 'tcp port 80' "
+            + "(libpcap compiles it: needs the Debian package libpcap0.8; nothing else in replay does).")
+    private String filterExpression;
+
+    @Option(names = "--quiet", description = "No progress line (otherwise shown on stderr when it is a terminal "
+        + "and the run takes over 2 s).")
+    private boolean quiet;
+
+    @Option(names = "--debug", description = "On an error, print the stack trace after the message.")
+    private boolean debug;
+
     @Option(names = "--counters", paramLabel = "FILE",
         description = "Write the non-zero counters (timings left out), frames sent per port and the drop table "
             + "as sorted text: the same input always gives the same file (golden replay cases compare it).")
@@ -96,6 +111,23 @@ public final class ReplayCommand implements Callable<Integer>
     @Override
     public Integer call() throws Exception
     {
+        checkNotSameFile(in, out);
+        final Nat.Balancing balancing = switch (lb)
+        {
+            case "random" -> Nat.Balancing.RANDOM;
+            case "maglev" -> Nat.Balancing.MAGLEV;
+            default -> throw new picocli.CommandLine.ParameterException(spec.commandLine(),
+                "--lb must be random or maglev, not '" + lb + "'");
+        };
+        final BpfFilter filter;
+        try
+        {
+            filter = filterExpression == null ? null : BpfFilter.compile(filterExpression);
+        }
+        catch (final IllegalArgumentException e)
+        {
+            throw new picocli.CommandLine.ParameterException(spec.commandLine(), e.getMessage());
+        }
         final PrintWriter o = spec.commandLine().getOut();
         final ClusterState state = ManifestLoader.load(cluster, note -> spec.commandLine().getErr()
             .println("note: " + note));
@@ -103,11 +135,44 @@ public final class ReplayCommand implements Callable<Integer>
         o.printf("ferry replay: node %s (%d pods, %d other nodes, %d Services)%n", node, tables.pods().size(),
             tables.remoteNodes().size(), tables.services().size());
 
+        final Path target = out.toAbsolutePath();
+        final Path dir = target.getParent();
+        // written beside OUT and renamed over it only when the run succeeds: a failed run leaves OUT as it was
+        final Path temp = Files.createTempFile(dir, "." + target.getFileName() + ".", ".part");
+        keepPermissions(target, temp);
+        boolean done = false;
+        try
+        {
+            final PcapFormatException fault = replayInto(temp, tables, balancing, filter, o);
+            Files.move(temp, target, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+            done = true;
+            if (fault != null)
+            {
+                spec.commandLine().getErr().println("ferry replay: " + fault.getMessage()
+                    + " (the frames before it were replayed and written to " + out + ")");
+                return 1;
+            }
+            return 0;
+        }
+        finally
+        {
+            if (!done)
+            {
+                Files.deleteIfExists(temp);
+            }
+        }
+    }
+
+    /** Replays IN through the node's graph into {@code file}; returns the capture's fault, if any. */
+    private PcapFormatException replayInto(final Path file, final NodeTables tables, final Nat.Balancing balancing,
+        final BpfFilter filter, final PrintWriter o) throws IOException
+    {
+        long filtered = 0;
         PcapFormatException fault = null;
         final int sampled = Math.max(trace, fates);
-        try (PcapWriter writer = PcapWriter.create(out, micro ? PcapWriter.Precision.MICRO
-            : PcapWriter.Precision.NANO);
-            PcapReader reader = PcapReader.open(in))
+        try (PcapReader reader = PcapReader.open(in);
+            PcapWriter writer = PcapWriter.create(file, micro ? PcapWriter.Precision.MICRO
+                : PcapWriter.Precision.NANO))
         {
             final Map<String, Long> sentPerPort = new TreeMap<>();
             final ReplayEngine.Output output = (ns, port, mem, off, len) ->
@@ -115,27 +180,35 @@ public final class ReplayCommand implements Callable<Integer>
                 sentPerPort.merge(port, 1L, Long::sum);
                 writer.write(ns, mem, off, len);
             };
-            final Nat.Balancing balancing = switch (lb)
-            {
-                case "random" -> Nat.Balancing.RANDOM;
-                case "maglev" -> Nat.Balancing.MAGLEV;
-                default -> throw new picocli.CommandLine.ParameterException(spec.commandLine(),
-                    "--lb must be random or maglev, not '" + lb + "'");
-            };
             try (ReplayEngine engine = new ReplayEngine(tables, balancing, output, sampled, 0))
             {
+                final Progress progress = new Progress(spec.commandLine().getErr(), System::nanoTime,
+                    !quiet && Progress.stderrIsTerminal());
+                long read = 0;
                 try
                 {
                     while (reader.next())
                     {
-                        engine.feed(reader.timestampNanos(), reader.frame());
+                        progress.update(++read, reader.position(), reader.size());
+                        if (filter != null && !filter.matches(reader.buffer(), reader.capturedLength()))
+                        {
+                            filtered++;
+                            continue;
+                        }
+                        engine.feed(reader.timestampNanos(), reader.buffer(), reader.capturedLength());
                     }
                 }
                 catch (final PcapFormatException e)
                 {
                     fault = e;
                 }
+                progress.finish();
                 engine.finish();
+                if (filter != null)
+                {
+                    o.printf("--filter '%s': %d frames did not match and were left out%n", filter.expression(),
+                        filtered);
+                }
                 report(o, engine);
                 if (showServices)
                 {
@@ -172,13 +245,30 @@ public final class ReplayCommand implements Callable<Integer>
                 o.flush();
             }
         }
-        if (fault != null)
+        return fault;
+    }
+
+    /** Gives the temporary file OUT's permissions, or rw-r--r-- for a new OUT (createTempFile makes it 0600). */
+    private static void keepPermissions(final Path target, final Path temp) throws IOException
+    {
+        if (!(temp.getFileSystem().supportedFileAttributeViews().contains("posix")))
         {
-            spec.commandLine().getErr().println("ferry replay: " + fault.getMessage()
-                + " (the frames before it were replayed and written to " + out + ")");
-            return 1;
+            return;
         }
-        return 0;
+        Files.setPosixFilePermissions(temp, Files.exists(target) ? Files.getPosixFilePermissions(target)
+            : java.nio.file.attribute.PosixFilePermissions.fromString("rw-r--r--"));
+    }
+
+    /** Refuses --in and --out naming the same file, also through links or relative paths. */
+    private void checkNotSameFile(final Path input, final Path output) throws IOException
+    {
+        final boolean same = Files.exists(output) ? Files.isSameFile(input, output)
+            : input.toAbsolutePath().normalize().equals(output.toAbsolutePath().normalize());
+        if (same)
+        {
+            throw new picocli.CommandLine.ParameterException(spec.commandLine(),
+                "--in and --out name the same file (" + input + "); replay would overwrite its input");
+        }
     }
 
     /** Counters as "name value" lines, then the drop table: sorted and free of timings, so it is reproducible. */
@@ -187,6 +277,7 @@ public final class ReplayCommand implements Callable<Integer>
         final Map<String, Long> all = new TreeMap<>(engine.counters().snapshot());
         sentPerPort.forEach((port, n) -> all.put("port/" + port + "/tx-frames", n));
         all.put("replay/pool-exhausted", engine.poolExhausted());
+        all.put("replay/oversize-frames", engine.oversizeFrames());
         final StringBuilder sb = new StringBuilder("# counters: non-zero, timings (*/ns) left out\n");
         all.forEach((name, v) ->
         {

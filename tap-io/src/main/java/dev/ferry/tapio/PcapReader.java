@@ -3,38 +3,39 @@ package dev.ferry.tapio;
 import dev.ferry.core.PacketPool;
 import dev.ferry.core.PacketVector;
 
-import java.io.EOFException;
 import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.channels.FileChannel;
 import java.nio.file.Path;
-import java.sql.Timestamp;
-import java.util.concurrent.TimeoutException;
-
-import org.pcap4j.core.NotOpenException;
-import org.pcap4j.core.PcapHandle;
-import org.pcap4j.core.PcapNativeException;
-import org.pcap4j.core.Pcaps;
+import java.nio.file.StandardOpenOption;
+import java.util.Arrays;
+import java.util.Locale;
 
 /**
- * Reads Ethernet frames and their timestamps from a pcap (microsecond or nanosecond) or pcapng file through
- * pcap4j and libpcap.
+ * Reads Ethernet frames and their timestamps from a pcap (microsecond or nanosecond) or pcapng file, in pure
+ * Java: no native library, no per-record native call. The file is read through one buffered window; a record's
+ * frame is copied once, into a reused array or straight into a pool buffer.
  *
  * <pre>
- *   file ──► CaptureScanner (validates the next record, knows its byte offset)
- *        └─► libpcap (pcap_next_ex, nanosecond precision) ──► next(): timestampNanos(), frame()
- *                                                          └─► receive(): PacketPool buffers, a vector at a time
+ *  pcap:    | file header 24 | rec hdr 16 | caplen bytes | rec hdr 16 | caplen bytes | ...
+ *            offset of record K = 24 + sum over earlier records of (16 + caplen)
+ *  pcapng:  | SHB | IDB | IDB | EPB | EPB | ISB | SHB | ...  each block: type 4, total length 4, body, length 4
+ *            an interface's if_tsresol (10^-n or 2^-n s, default microseconds) and if_tsoffset are honoured
  * </pre>
  *
  * <p>Timestamps come back in nanoseconds since the epoch whatever the file's resolution. A truncated or corrupt
- * file raises {@link PcapFormatException} naming the byte offset and record of the fault; every record before it
- * has been returned and stays valid, so a caller such as replay writes what it processed and then reports the
- * error. Reading allocates one array per record (this is the I/O edge, not the hot path).
+ * file raises {@link PcapFormatException} naming the exact byte offset and record of the fault; every record
+ * before it has been returned and stays valid, so a caller such as replay writes what it processed and then
+ * reports the error. {@link #next()} and {@link #receive} allocate nothing per record; {@link #frame()} returns a
+ * copy for callers that keep frames.
  *
  * <pre>
  *   try (PcapReader in = PcapReader.open(path))
  *   {
  *       while (in.next())
  *       {
- *           use(in.timestampNanos(), in.frame());
+ *           use(in.timestampNanos(), in.buffer(), in.capturedLength());
  *       }
  *   }
  * </pre>
@@ -52,30 +53,70 @@ public final class PcapReader implements AutoCloseable
         PCAPNG
     }
 
-    static
-    {
-        NativePcap.configure();
-    }
+    /** Largest capture length accepted for Ethernet (libpcap's MAXIMUM_SNAPLEN). */
+    public static final int MAX_CAPLEN = 262144;
+    /** pcap link type of Ethernet (LINKTYPE_ETHERNET). */
+    static final int LINKTYPE_ETHERNET = 1;
+
+    static final int PCAP_MAGIC_MICRO = 0xa1b2c3d4;
+    static final int PCAP_MAGIC_NANO = 0xa1b23c4d;
+    static final int PCAPNG_SHB = 0x0a0d0d0a;
+    static final int PCAPNG_BYTE_ORDER_MAGIC = 0x1a2b3c4d;
+    static final int PCAPNG_IDB = 1;
+    static final int PCAPNG_PB = 2;
+    static final int PCAPNG_SPB = 3;
+    static final int PCAPNG_EPB = 6;
+
+    private static final int PCAP_HEADER = 24;
+    private static final int PCAP_RECORD_HEADER = 16;
+    private static final int WINDOW = 1024 * 1024;
+    private static final int MAX_INTERFACES = 4096;
+    private static final int OPT_END = 0;
+    private static final int OPT_IF_TSRESOL = 9;
+    private static final int OPT_IF_TSOFFSET = 14;
+    private static final long NANOS = 1_000_000_000L;
+    private static final long[] POW10 = {
+        1L, 10L, 100L, 1_000L, 10_000L, 100_000L, 1_000_000L, 10_000_000L, 100_000_000L, 1_000_000_000L,
+    };
 
     private final Path file;
-    private final CaptureScanner scanner;
-    private final PcapHandle handle;
-    private long timestampNanos;
-    private byte[] frame;
+    private final FileChannel channel;
+    private final long size;
+    private final ByteBuffer window = ByteBuffer.allocate(WINDOW);
+    private final byte[] frameBuffer = new byte[MAX_CAPLEN];
+    private long windowStart = -1;
+    private int windowLength;
+
+    private Format format;
+    private ByteOrder order = ByteOrder.LITTLE_ENDIAN;
+    private int snaplen;
+    private int linkType = -1;
+    private int interfaces;
+    private final int[] interfaceSnaplen = new int[MAX_INTERFACES];
+    /** Per interface: timestamp units are 10^-n s (n ≥ 0) or 2^-n s (stored as -1 - n). */
+    private final int[] interfaceResolution = new int[MAX_INTERFACES];
+    private final long[] interfaceOffsetSeconds = new long[MAX_INTERFACES];
+
+    private long position;
+    private long packets;
+    private long packetOffset = -1;
+    private int capturedLength;
     private int originalLength;
+    private long timestampNanos;
     private long oversizeFrames;
     private PcapFormatException deferred;
     private boolean closed;
 
-    private PcapReader(final Path file, final CaptureScanner scanner, final PcapHandle handle)
+    private PcapReader(final Path file, final FileChannel channel, final long size)
     {
         this.file = file;
-        this.scanner = scanner;
-        this.handle = handle;
+        this.channel = channel;
+        this.size = size;
     }
 
     /**
-     * Opens a capture file. The file header is checked here: its link type must be Ethernet.
+     * Opens a capture file and validates its header: the pcap file header, or for pcapng the section header and
+     * the blocks up to the first interface description. Its link type must be Ethernet.
      *
      * @param file a pcap or pcapng file.
      * @return the reader, positioned before the first record.
@@ -84,25 +125,24 @@ public final class PcapReader implements AutoCloseable
      */
     public static PcapReader open(final Path file) throws IOException
     {
-        final CaptureScanner scanner = CaptureScanner.open(file);
+        final FileChannel ch = FileChannel.open(file, StandardOpenOption.READ);
+        final PcapReader r = new PcapReader(file, ch, ch.size());
         try
         {
-            // a pcapng file with no interface description has no packets, and libpcap refuses to open it
-            final PcapHandle handle = scanner.linkType() < 0 ? null :
-                Pcaps.openOffline(file.toString(), PcapHandle.TimestampPrecision.NANO);
-            return new PcapReader(file, scanner, handle);
+            r.readFileHeader();
+            return r;
         }
-        catch (final PcapNativeException e)
+        catch (final IOException | RuntimeException e)
         {
-            scanner.close();
-            throw new IOException(file + ": libpcap cannot open it: " + e.getMessage(), e);
+            ch.close();
+            throw e;
         }
     }
 
     /** @return the file's format. */
     public Format format()
     {
-        return scanner.format();
+        return format;
     }
 
     /**
@@ -124,38 +164,18 @@ public final class PcapReader implements AutoCloseable
         {
             throw new IOException(file + ": reader is closed");
         }
-        if (!scanner.nextPacket())
+        final long before = position;
+        final boolean more = format == Format.PCAPNG ? nextBlockPacket(false) : nextPcapRecord();
+        if (!more)
         {
-            frame = null;
+            capturedLength = 0;
             return false;
         }
-        final byte[] raw;
-        try
+        if (position <= before)
         {
-            raw = handle.getNextRawPacketEx();
+            throw fault("reader made no progress", before);
         }
-        catch (final EOFException e)
-        {
-            throw fault("libpcap ended early");
-        }
-        catch (final PcapNativeException | TimeoutException | NotOpenException e)
-        {
-            throw fault("libpcap: " + e.getMessage());
-        }
-        if (raw.length != scanner.capturedLength())
-        {
-            throw fault("libpcap returned " + raw.length + " bytes where the record holds " + scanner.capturedLength());
-        }
-        final Timestamp ts = handle.getTimestamp();
-        timestampNanos = Math.floorDiv(ts.getTime(), 1000L) * 1_000_000_000L + ts.getNanos();
-        originalLength = handle.getOriginalLength();
-        frame = raw;
         return true;
-    }
-
-    private PcapFormatException fault(final String what)
-    {
-        return new PcapFormatException(file, what, scanner.packetOffset(), scanner.packets());
     }
 
     /** @return the current record's timestamp, in nanoseconds since the epoch. */
@@ -164,10 +184,27 @@ public final class PcapReader implements AutoCloseable
         return timestampNanos;
     }
 
-    /** @return the current record's frame (as captured; a new array per record, which the caller may keep). */
+    /**
+     * The current record's frame in the reader's own array, valid until the next call to {@link #next()}: bytes
+     * [0, {@link #capturedLength()}).
+     *
+     * @return the reused frame array.
+     */
+    public byte[] buffer()
+    {
+        return frameBuffer;
+    }
+
+    /** @return the current record's captured length. */
+    public int capturedLength()
+    {
+        return capturedLength;
+    }
+
+    /** @return a copy of the current record's frame (as captured), which the caller may keep. */
     public byte[] frame()
     {
-        return frame;
+        return Arrays.copyOf(frameBuffer, capturedLength);
     }
 
     /** @return the current record's length on the wire (at least the captured length). */
@@ -179,13 +216,25 @@ public final class PcapReader implements AutoCloseable
     /** @return the number of the current record, from 1. */
     public long record()
     {
-        return scanner.packets();
+        return packets;
     }
 
     /** @return the byte offset of the current record in the file. */
     public long recordOffset()
     {
-        return scanner.packetOffset();
+        return packetOffset;
+    }
+
+    /** @return bytes of the file walked so far (the end of the current record). */
+    public long position()
+    {
+        return position;
+    }
+
+    /** @return the file's size in bytes. */
+    public long size()
+    {
+        return size;
     }
 
     /** @return frames that {@link #receive} skipped because they do not fit a pool buffer. */
@@ -240,19 +289,413 @@ public final class PcapReader implements AutoCloseable
                 pool.free(h);
                 break;
             }
-            if (frame.length > room)
+            if (capturedLength > room)
             {
                 pool.free(h);
                 oversizeFrames++;
                 continue;
             }
-            pool.write(h, frame, 0, frame.length);
+            pool.write(h, frameBuffer, 0, capturedLength);
             pool.rxPort(h, rxPort);
             pool.timestamp(h, timestampNanos);
             out.add(h);
             added++;
         }
         return added;
+    }
+
+    private PcapFormatException fault(final String what, final long offset)
+    {
+        return new PcapFormatException(file, what, offset, packets + 1);
+    }
+
+    private void readFileHeader() throws IOException
+    {
+        if (size < 4)
+        {
+            throw fault("truncated file header (" + size + " bytes, a capture file needs at least 24)", 0);
+        }
+        final int magicBe = load(0, 4).order(ByteOrder.BIG_ENDIAN).getInt(index(0));
+        if (magicBe == PCAPNG_SHB)
+        {
+            format = Format.PCAPNG;
+            position = 0;
+            nextBlockPacket(true);
+            return;
+        }
+        final int magicLe = Integer.reverseBytes(magicBe);
+        if (magicBe == PCAP_MAGIC_MICRO || magicBe == PCAP_MAGIC_NANO)
+        {
+            order = ByteOrder.BIG_ENDIAN;
+        }
+        else if (magicLe == PCAP_MAGIC_MICRO || magicLe == PCAP_MAGIC_NANO)
+        {
+            order = ByteOrder.LITTLE_ENDIAN;
+        }
+        else
+        {
+            throw fault("not a pcap or pcapng file (magic number 0x" + hex(magicBe) + ")", 0);
+        }
+        final int magic = order == ByteOrder.BIG_ENDIAN ? magicBe : magicLe;
+        format = magic == PCAP_MAGIC_NANO ? Format.PCAP_NANO : Format.PCAP;
+        if (size < PCAP_HEADER)
+        {
+            throw fault("truncated file header (" + size + " of 24 bytes)", 0);
+        }
+        final ByteBuffer b = load(0, PCAP_HEADER).order(order);
+        final int major = b.getShort(index(4)) & 0xffff;
+        final int minor = b.getShort(index(6)) & 0xffff;
+        if (major != 2)
+        {
+            throw fault("unsupported pcap version " + major + "." + minor, 4);
+        }
+        snaplen = b.getInt(index(16));
+        // like libpcap, a zero or oversized snaplen means the maximum
+        if (snaplen <= 0 || snaplen > MAX_CAPLEN)
+        {
+            snaplen = MAX_CAPLEN;
+        }
+        linkType = b.getInt(index(20)) & 0xffff;
+        if (linkType != LINKTYPE_ETHERNET)
+        {
+            throw fault("link type " + linkType + " is not Ethernet (1)", 20);
+        }
+        position = PCAP_HEADER;
+    }
+
+    private boolean nextPcapRecord() throws IOException
+    {
+        final long at = position;
+        final long left = size - at;
+        if (left == 0)
+        {
+            return false;
+        }
+        if (left < PCAP_RECORD_HEADER)
+        {
+            throw fault("truncated record header (needs 16 bytes, " + left + " left)", at);
+        }
+        final ByteBuffer b = load(at, PCAP_RECORD_HEADER).order(order);
+        final long seconds = b.getInt(index(at)) & 0xffff_ffffL;
+        final long fraction = b.getInt(index(at + 4)) & 0xffff_ffffL;
+        final long caplen = b.getInt(index(at + 8)) & 0xffff_ffffL;
+        final long origlen = b.getInt(index(at + 12)) & 0xffff_ffffL;
+        if (caplen > snaplen)
+        {
+            throw fault("corrupt record: capture length " + caplen + " exceeds the snaplen " + snaplen, at);
+        }
+        if (left - PCAP_RECORD_HEADER < caplen)
+        {
+            throw fault("truncated record body (needs " + caplen + " bytes, " + (left - PCAP_RECORD_HEADER)
+                + " left)", at);
+        }
+        packetOffset = at;
+        capturedLength = (int)caplen;
+        originalLength = (int)Math.max(caplen, Math.min(origlen, Integer.MAX_VALUE));
+        timestampNanos = seconds * NANOS + (format == Format.PCAP_NANO ? fraction : fraction * 1000L);
+        copyFrame(at + PCAP_RECORD_HEADER, capturedLength);
+        position = at + PCAP_RECORD_HEADER + caplen;
+        packets++;
+        return true;
+    }
+
+    /**
+     * Walks pcapng blocks. In header mode it stops after the first interface description (or at end of file);
+     * otherwise after the next packet block, whose frame and timestamp it reads.
+     */
+    private boolean nextBlockPacket(final boolean headerMode) throws IOException
+    {
+        while (true)
+        {
+            final long at = position;
+            final long left = size - at;
+            if (left == 0)
+            {
+                if (at == 0)
+                {
+                    throw fault("empty file", 0);
+                }
+                return false;
+            }
+            if (left < 8)
+            {
+                throw fault("truncated block header (needs 8 bytes, " + left + " left)", at);
+            }
+            int type = load(at, 8).order(order).getInt(index(at));
+            if (type == PCAPNG_SHB)
+            {
+                readSectionOrder(at, left);
+            }
+            else if (at == 0)
+            {
+                throw fault("pcapng file does not start with a section header block", 0);
+            }
+            final ByteBuffer b = load(at, 8).order(order);
+            type = b.getInt(index(at));
+            final long total = b.getInt(index(at + 4)) & 0xffff_ffffL;
+            if (total < 12 || (total & 3) != 0)
+            {
+                throw fault("corrupt block: total length " + total + " (type 0x" + hex(type) + ")", at);
+            }
+            if (left < total)
+            {
+                throw fault("truncated block (type 0x" + hex(type) + ", needs " + total + " bytes, " + left
+                    + " left)", at);
+            }
+            final long trailer = load(at + total - 4, 4).order(order).getInt(index(at + total - 4)) & 0xffff_ffffL;
+            if (trailer != total)
+            {
+                throw fault("corrupt block: trailing length " + trailer + " differs from leading length " + total
+                    + " (type 0x" + hex(type) + ")", at);
+            }
+            final boolean packet = inspectBlock(at, type, total, headerMode);
+            position = at + total;
+            if (packet)
+            {
+                packets++;
+                return true;
+            }
+            if (headerMode && type == PCAPNG_IDB)
+            {
+                return true;
+            }
+        }
+    }
+
+    private void readSectionOrder(final long at, final long left) throws IOException
+    {
+        if (left < 12)
+        {
+            throw fault("truncated section header block (needs 12 bytes, " + left + " left)", at);
+        }
+        final int bom = load(at + 8, 4).order(ByteOrder.BIG_ENDIAN).getInt(index(at + 8));
+        if (bom == PCAPNG_BYTE_ORDER_MAGIC)
+        {
+            order = ByteOrder.BIG_ENDIAN;
+        }
+        else if (Integer.reverseBytes(bom) == PCAPNG_BYTE_ORDER_MAGIC)
+        {
+            order = ByteOrder.LITTLE_ENDIAN;
+        }
+        else
+        {
+            throw fault("corrupt section header block: byte-order magic 0x" + hex(bom), at);
+        }
+    }
+
+    /** Validates one complete block; for a packet block reads its frame and timestamp and returns true. */
+    private boolean inspectBlock(final long at, final int type, final long total, final boolean headerMode)
+        throws IOException
+    {
+        switch (type)
+        {
+            case PCAPNG_SHB ->
+            {
+                requireBody(at, type, total, 28);
+                final int major = load(at + 12, 2).order(order).getShort(index(at + 12)) & 0xffff;
+                if (major != 1)
+                {
+                    throw fault("unsupported pcapng version " + major, at);
+                }
+                interfaces = 0;
+                return false;
+            }
+            case PCAPNG_IDB ->
+            {
+                requireBody(at, type, total, 20);
+                final ByteBuffer b = load(at + 8, 8).order(order);
+                final int lt = b.getShort(index(at + 8)) & 0xffff;
+                if (lt != LINKTYPE_ETHERNET)
+                {
+                    throw fault("interface " + interfaces + " has link type " + lt + ", not Ethernet (1)", at);
+                }
+                if (interfaces == MAX_INTERFACES)
+                {
+                    throw fault("more than " + MAX_INTERFACES + " interfaces in one section", at);
+                }
+                final int snap = b.getInt(index(at + 12));
+                interfaceSnaplen[interfaces] = snap <= 0 || snap > MAX_CAPLEN ? MAX_CAPLEN : snap;
+                readInterfaceOptions(at, total, interfaces);
+                interfaces++;
+                linkType = lt;
+                return false;
+            }
+            case PCAPNG_EPB, PCAPNG_PB ->
+            {
+                requireBody(at, type, total, 32);
+                if (headerMode)
+                {
+                    throw fault("packet block before any interface description block", at);
+                }
+                final ByteBuffer b = load(at + 8, 20).order(order);
+                final int iface = type == PCAPNG_EPB ? b.getInt(index(at + 8)) : b.getShort(index(at + 8)) & 0xffff;
+                final long high = b.getInt(index(at + 12)) & 0xffff_ffffL;
+                final long low = b.getInt(index(at + 16)) & 0xffff_ffffL;
+                final long caplen = b.getInt(index(at + 20)) & 0xffff_ffffL;
+                final long origlen = b.getInt(index(at + 24)) & 0xffff_ffffL;
+                checkInterface(at, iface);
+                checkCaplen(at, caplen, interfaceSnaplen[iface], total, 32);
+                packetOffset = at;
+                originalLength = (int)Math.max(caplen, Math.min(origlen, Integer.MAX_VALUE));
+                timestampNanos = toNanos(iface, (high << 32) | low);
+                copyFrame(at + 28, capturedLength);
+                return true;
+            }
+            case PCAPNG_SPB ->
+            {
+                requireBody(at, type, total, 16);
+                if (headerMode)
+                {
+                    throw fault("packet block before any interface description block", at);
+                }
+                checkInterface(at, 0);
+                final long origlen = load(at + 8, 4).order(order).getInt(index(at + 8)) & 0xffff_ffffL;
+                final long caplen = Math.min(origlen, interfaceSnaplen[0]);
+                checkCaplen(at, caplen, interfaceSnaplen[0], total, 16);
+                packetOffset = at;
+                originalLength = (int)Math.min(origlen, Integer.MAX_VALUE);
+                // a simple packet block carries no timestamp
+                timestampNanos = 0;
+                copyFrame(at + 12, capturedLength);
+                return true;
+            }
+            default ->
+            {
+                return false;
+            }
+        }
+    }
+
+    /** Reads if_tsresol and if_tsoffset from an interface description's options. */
+    private void readInterfaceOptions(final long at, final long total, final int iface) throws IOException
+    {
+        interfaceResolution[iface] = 6;
+        interfaceOffsetSeconds[iface] = 0;
+        long p = at + 16;
+        final long end = at + total - 4;
+        while (p + 4 <= end)
+        {
+            final ByteBuffer b = load(p, 4).order(order);
+            final int code = b.getShort(index(p)) & 0xffff;
+            final int length = b.getShort(index(p + 2)) & 0xffff;
+            if (code == OPT_END)
+            {
+                break;
+            }
+            if (p + 4 + length > end)
+            {
+                throw fault("corrupt interface description: option " + code + " of " + length
+                    + " bytes overruns the block", at);
+            }
+            if (code == OPT_IF_TSRESOL && length >= 1)
+            {
+                final int v = load(p + 4, 1).get(index(p + 4)) & 0xff;
+                final int n = v & 0x7f;
+                if ((v & 0x80) == 0 ? n > 18 : n > 62)
+                {
+                    throw fault("unsupported timestamp resolution 0x" + Integer.toHexString(v), at);
+                }
+                interfaceResolution[iface] = (v & 0x80) == 0 ? n : -1 - n;
+            }
+            else if (code == OPT_IF_TSOFFSET && length >= 8)
+            {
+                interfaceOffsetSeconds[iface] = load(p + 4, 8).order(order).getLong(index(p + 4));
+            }
+            p += 4 + ((length + 3) & ~3);
+        }
+    }
+
+    private long toNanos(final int iface, final long units)
+    {
+        final int res = interfaceResolution[iface];
+        final long offset = interfaceOffsetSeconds[iface] * NANOS;
+        if (res >= 0)
+        {
+            if (res <= 9)
+            {
+                return offset + units * POW10[9 - res];
+            }
+            final long div = POW10[res - 9];
+            return offset + Long.divideUnsigned(units, div);
+        }
+        final int n = -1 - res;
+        final long seconds = units >>> n;
+        long fraction = n == 0 ? 0 : units & ((1L << n) - 1);
+        int bits = n;
+        if (bits > 32)
+        {
+            fraction >>>= bits - 32;
+            bits = 32;
+        }
+        return offset + seconds * NANOS + ((fraction * NANOS) >>> bits);
+    }
+
+    private void requireBody(final long at, final int type, final long total, final int min)
+        throws PcapFormatException
+    {
+        if (total < min)
+        {
+            throw fault("corrupt block: total length " + total + " too short for type 0x" + hex(type), at);
+        }
+    }
+
+    private void checkInterface(final long at, final int iface) throws PcapFormatException
+    {
+        if (iface < 0 || iface >= interfaces)
+        {
+            throw fault("packet block names interface " + iface + " but the section describes " + interfaces, at);
+        }
+    }
+
+    private void checkCaplen(final long at, final long caplen, final int snap, final long total, final int overhead)
+        throws PcapFormatException
+    {
+        if (caplen > snap)
+        {
+            throw fault("corrupt packet block: capture length " + caplen + " exceeds the snaplen " + snap, at);
+        }
+        if (overhead + ((caplen + 3) & ~3L) > total)
+        {
+            throw fault("corrupt packet block: capture length " + caplen + " does not fit block length " + total, at);
+        }
+        capturedLength = (int)caplen;
+    }
+
+    private void copyFrame(final long at, final int length) throws IOException
+    {
+        final ByteBuffer b = load(at, length);
+        System.arraycopy(b.array(), index(at), frameBuffer, 0, length);
+    }
+
+    /** Makes bytes [at, at + n) available in the window; returns the window with no byte order set. */
+    private ByteBuffer load(final long at, final int n) throws IOException
+    {
+        if (windowStart < 0 || at < windowStart || at + n > windowStart + windowLength)
+        {
+            window.clear();
+            windowStart = at;
+            windowLength = 0;
+            while (windowLength < n)
+            {
+                final int r = channel.read(window, at + windowLength);
+                if (r < 0)
+                {
+                    throw new PcapFormatException(file, "file shrank while reading", at, packets + 1);
+                }
+                windowLength += r;
+            }
+        }
+        return window;
+    }
+
+    private int index(final long at)
+    {
+        return (int)(at - windowStart);
+    }
+
+    private static String hex(final int v)
+    {
+        return String.format(Locale.ROOT, "%08x", v);
     }
 
     @Override
@@ -263,10 +706,6 @@ public final class PcapReader implements AutoCloseable
             return;
         }
         closed = true;
-        if (handle != null)
-        {
-            handle.close();
-        }
-        scanner.close();
+        channel.close();
     }
 }

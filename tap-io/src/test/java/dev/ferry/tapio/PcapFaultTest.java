@@ -188,20 +188,37 @@ class PcapFaultTest
     }
 
     @Test
-    void shouldReportASectionThatChangesByteOrder() throws IOException
+    void shouldReadASectionThatChangesByteOrder() throws IOException
     {
         final PcapngBlocks ng = new PcapngBlocks(ByteOrder.LITTLE_ENDIAN).sectionHeader()
             .interfaceDescription(1, 9).enhancedPacket(0, T0, TestFiles.udpFrame(0));
-        final int at = ng.size();
         ng.raw(new PcapngBlocks(ByteOrder.BIG_ENDIAN).sectionHeader().interfaceDescription(1, 9)
-            .enhancedPacket(0, T0, TestFiles.udpFrame(1)).bytes());
+            .enhancedPacket(0, T0 + 1, TestFiles.udpFrame(1)).bytes());
         final Path file = write("mixed.pcapng", ng.bytes());
 
-        final Object[] result = TestFiles.readUntilFault(file);
+        final List<TestFiles.Rec> recs = TestFiles.readAll(file);
 
-        assertThat(records(result)).hasSize(1);
-        assertThat(((PcapFormatException)result[1])).hasMessage(file + ": section header block changes the byte "
-            + "order, which libpcap cannot read at byte offset " + at + " (record 2)");
+        assertThat(recs).extracting(TestFiles.Rec::nanos).containsExactly(T0, T0 + 1);
+        assertThat(recs.get(1).frame()).isEqualTo(TestFiles.udpFrame(1));
+    }
+
+    @Test
+    void shouldHonourEachInterfacesResolutionAndOffset() throws IOException
+    {
+        // interface 0: nanoseconds; 1: microseconds (no option); 2: 2^-10 s; 3: milliseconds with if_tsoffset
+        final PcapngBlocks ng = new PcapngBlocks(ByteOrder.LITTLE_ENDIAN).sectionHeader()
+            .interfaceDescription(1, 9).interfaceDescription(1, -1).interfaceDescription(1, 0x8a)
+            .rawInterfaceWithOffset(3, 1_000L)
+            .enhancedPacket(0, T0, TestFiles.udpFrame(0))
+            .enhancedPacket(1, 1_700_000_000_000_001L, TestFiles.udpFrame(1))
+            .enhancedPacket(2, 3L * 1024 + 512, TestFiles.udpFrame(2))
+            .enhancedPacket(3, 2_500L, TestFiles.udpFrame(3));
+        final Path file = write("ifaces.pcapng", ng.bytes());
+
+        final List<TestFiles.Rec> recs = TestFiles.readAll(file);
+
+        assertThat(recs).extracting(TestFiles.Rec::nanos).containsExactly(T0, 1_700_000_000_000_001_000L,
+            3_500_000_000L, 1_002_500_000_000L);
     }
 
     @Test

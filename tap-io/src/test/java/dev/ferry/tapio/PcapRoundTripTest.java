@@ -145,6 +145,27 @@ class PcapRoundTripTest
     }
 
     @Test
+    void shouldWritePcapngWithSeveralInterfacesThatTsharkDissects() throws Exception
+    {
+        final Path file = dir.resolve("ifaces.pcapng");
+        try (PcapWriter out = PcapWriter.createPcapng(file, List.of("uplink", "pod-a")))
+        {
+            final byte[] f1 = TestFiles.udpFrame(1);
+            final byte[] f2 = TestFiles.udpFrame(22);
+            out.write(T0, 1, MemorySegment.ofArray(f1), 0, f1.length);
+            out.write(T0 + 3L, 0, MemorySegment.ofArray(f2), 0, f2.length);
+        }
+        final String fields = TestFiles.tshark("-r", file.toString(), "-T", "fields", "-E", "separator=|",
+            "-e", "frame.time_epoch", "-e", "frame.interface_name", "-e", "udp.srcport");
+        assertThat(fields.lines().toList()).containsExactly(
+            "1764072000.123456789|pod-a|10001",
+            "1764072000.123456792|uplink|10022");
+        final List<TestFiles.Rec> back = TestFiles.readAll(file);
+        assertThat(back).extracting(TestFiles.Rec::nanos).containsExactly(T0, T0 + 3L);
+        assertThat(back.get(1).frame()).isEqualTo(TestFiles.udpFrame(22));
+    }
+
+    @Test
     void shouldReadPcapngWrittenByTshark() throws Exception
     {
         final Path pcap = dir.resolve("src.pcap");

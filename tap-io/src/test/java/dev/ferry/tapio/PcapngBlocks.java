@@ -45,6 +45,16 @@ final class PcapngBlocks
         return block(1, b);
     }
 
+    /** An interface description with if_tsresol and if_tsoffset (seconds added to every timestamp). */
+    PcapngBlocks rawInterfaceWithOffset(final int tsresol, final long offsetSeconds)
+    {
+        final ByteBuffer b = body(8 + 8 + 12 + 4);
+        b.putShort((short)1).putShort((short)0).putInt(262144);
+        b.putShort((short)9).putShort((short)1).put((byte)tsresol).put(new byte[3]);
+        b.putShort((short)14).putShort((short)8).putLong(offsetSeconds).putInt(0);
+        return block(1, b);
+    }
+
     PcapngBlocks enhancedPacket(final int iface, final long ticks, final byte[] frame)
     {
         final int padded = (frame.length + 3) & ~3;

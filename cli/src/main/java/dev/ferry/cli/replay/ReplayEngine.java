@@ -70,7 +70,10 @@ public final class ReplayEngine implements AutoCloseable
      *  the same output. */
     public static final long REPLAY_SEED = 0x5eed_f0e7L;
 
-    private final PacketPool pool = new PacketPool(4096);
+    /** Bytes per packet buffer in replay, headroom included: jumbo frames (9216 bytes) are carried whole. */
+    public static final int BUFFER_SIZE = 16384;
+
+    private final PacketPool pool = new PacketPool(2048, BUFFER_SIZE, PacketPool.DEFAULT_HEADROOM);
     private final Counters counters = Counters.inMemory(65536);
     private final ManualClock clock;
     private final Ports ports = new Ports();
@@ -87,9 +90,19 @@ public final class ReplayEngine implements AutoCloseable
     private final int fateLimit;
     private final List<String> inputSummaries = new ArrayList<>();
     private final List<Long> inputTimes = new ArrayList<>();
+    /** Per summarised frame: its fate when it never entered the graph, else null. */
+    private final List<String> inputFates = new ArrayList<>();
     private long framesIn;
     private long framesOut;
     private long poolExhausted;
+    private long oversizeFrames;
+    private long groupNanos;
+    private boolean pending;
+    private byte[] wrapped;
+    private MemorySegment wrappedSegment;
+    private final EthernetHeader eth = new EthernetHeader();
+    private final Ip4Header ip4 = new Ip4Header();
+    private final ArpHeader arp = new ArpHeader();
 
     /**
      * Builds the node's graph ({@link NodeGraph}, as {@code ferry node} in packet mode builds it) over capture
@@ -170,12 +183,42 @@ public final class ReplayEngine implements AutoCloseable
      */
     public void feed(final long epochNanos, final byte[] frame)
     {
+        feed(epochNanos, frame, frame.length);
+    }
+
+    /**
+     * Feeds one captured frame, processed at its own capture time: frames are queued one timestamp group at a
+     * time, and the graph runs whatever is queued before the clock moves to a new timestamp, so timers, rate
+     * limits and timeouts see each frame's own time and batching never changes the output. A frame larger than
+     * a packet buffer is not replayed; it is counted ({@link #oversizeFrames()}) and reported as a drop.
+     *
+     * @param epochNanos its capture time.
+     * @param frame      array holding the frame from index 0 (it may be reused after the call).
+     * @param length     the frame's length.
+     */
+    public void feed(final long epochNanos, final byte[] frame, final int length)
+    {
+        if (pending && epochNanos != groupNanos)
+        {
+            graph.run();
+            pending = false;
+        }
+        groupNanos = epochNanos;
         clock.set(epochNanos);
         framesIn++;
-        if (inputSummaries.size() < fateLimit)
+        final int room = pool.bufferSize() - pool.headroom();
+        final boolean summarised = inputSummaries.size() < fateLimit;
+        if (summarised)
         {
-            inputSummaries.add(FrameSummary.describe(frame));
+            final byte[] copy = java.util.Arrays.copyOf(frame, length);
+            inputSummaries.add(FrameSummary.describe(copy));
             inputTimes.add(epochNanos);
+            inputFates.add(length > room ? "DROPPED by replay: " + oversizeSentence(length) : null);
+        }
+        if (length > room)
+        {
+            oversizeFrames++;
+            return;
         }
         int h = pool.allocate();
         if (h == PacketPool.NO_BUFFER)
@@ -185,44 +228,60 @@ public final class ReplayEngine implements AutoCloseable
             if (h == PacketPool.NO_BUFFER)
             {
                 poolExhausted++;
+                if (summarised)
+                {
+                    inputFates.set(inputFates.size() - 1, "DROPPED by replay: no free packet buffer");
+                }
                 return;
             }
         }
-        final int len = Math.min(frame.length, pool.bufferSize() - pool.headroom());
-        pool.write(h, frame, 0, len);
-        final int port = ingressPort(frame);
+        pool.write(h, frame, 0, length);
+        final int port = ingressPort(frame, length);
         pool.rxPort(h, port);
         pool.timestamp(h, epochNanos);
         graph.input(port == uplink ? uplinkEntry : entry, h);
+        pending = true;
+    }
+
+    private String oversizeSentence(final int length)
+    {
+        return "frame of " + length + " bytes is larger than a packet buffer (" + (pool.bufferSize()
+            - pool.headroom()) + " bytes)";
     }
 
     /** Runs whatever is still queued. */
     public void finish()
     {
         graph.run();
+        pending = false;
     }
 
     /**
      * The port a captured frame came in on: the pod whose IP is the IPv4 (or ARP sender) source, else the pod whose
      * MAC is the Ethernet source (a pod's malformed or non-IPv4 frame), else the uplink.
      */
-    private int ingressPort(final byte[] frame)
+    private int ingressPort(final byte[] frame, final int length)
     {
-        if (frame.length < EthernetHeader.LENGTH)
+        if (length < EthernetHeader.LENGTH)
         {
             return uplink;
         }
-        final MemorySegment seg = MemorySegment.ofArray(frame);
-        final EthernetHeader eth = new EthernetHeader().wrap(seg, 0);
+        if (frame != wrapped)
+        {
+            wrapped = frame;
+            wrappedSegment = MemorySegment.ofArray(frame);
+        }
+        final MemorySegment seg = wrappedSegment;
+        eth.wrap(seg, 0);
         final int l3 = eth.headerLength();
         int src = 0;
-        if (eth.etherType() == EthernetHeader.TYPE_IP4 && frame.length >= l3 + Ip4Header.MIN_LENGTH)
+        if (eth.etherType() == EthernetHeader.TYPE_IP4 && length >= l3 + Ip4Header.MIN_LENGTH)
         {
-            src = new Ip4Header().wrap(seg, l3).src();
+            src = ip4.wrap(seg, l3).src();
         }
-        else if (eth.etherType() == EthernetHeader.TYPE_ARP && frame.length >= l3 + ArpHeader.LENGTH)
+        else if (eth.etherType() == EthernetHeader.TYPE_ARP && length >= l3 + ArpHeader.LENGTH)
         {
-            src = new ArpHeader().wrap(seg, l3).senderIp();
+            src = arp.wrap(seg, l3).senderIp();
         }
         final Integer byIp = portByPodIp.get(src);
         if (byIp != null)
@@ -281,6 +340,12 @@ public final class ReplayEngine implements AutoCloseable
         return framesOut;
     }
 
+    /** @return frames not replayed because they are larger than a packet buffer. */
+    public long oversizeFrames()
+    {
+        return oversizeFrames;
+    }
+
     /** @return frames lost because the pool was empty (should stay 0). */
     public long poolExhausted()
     {
@@ -300,9 +365,12 @@ public final class ReplayEngine implements AutoCloseable
             byId.computeIfAbsent(e.traceId(), k -> new ArrayList<>()).add(e);
         }
         final List<String> out = new ArrayList<>();
+        int traceId = 0;
         for (int i = 0; i < inputSummaries.size(); i++)
         {
-            out.add(String.format("#%-3d %s%n      %s", i + 1, inputSummaries.get(i), fate(byId.get(i))));
+            final String early = inputFates.get(i);
+            out.add(String.format("#%-3d %s%n      %s", i + 1, inputSummaries.get(i),
+                early != null ? early : fate(byId.get(traceId++))));
         }
         return out;
     }
@@ -393,6 +461,11 @@ public final class ReplayEngine implements AutoCloseable
             {
                 out.add(String.format("%12d  %-18s %s", v, "graph", r.describe()));
             }
+        }
+        if (oversizeFrames > 0)
+        {
+            out.add(String.format("%12d  %-18s %s", oversizeFrames, "replay", "oversize-frame: a frame is larger "
+                + "than a packet buffer (" + (pool.bufferSize() - pool.headroom()) + " bytes) and is not replayed"));
         }
         return out;
     }

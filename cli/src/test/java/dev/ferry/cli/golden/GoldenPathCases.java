@@ -108,8 +108,7 @@ final class GoldenPathCases
             onNodeA("masquerade-external", "a pod's SYN to the Internet leaves on the uplink, SNATed to node-a",
                 s -> s.tcp(GoldenFrames.client(s), 40004, SERVER, 443).syn()),
             onNodeA("icmp-error-translation", "dns-1 answers a DNATed query with port unreachable; the error "
-                + "should be un-DNATed (outer source and quoted destination become the ClusterIP), and today is "
-                + "not, as query and error share one replay vector (cli/README.md, Golden replay cases)",
+                + "is un-DNATed: outer source and quoted destination become the ClusterIP 10.96.0.53",
                 GoldenPathCases::icmpErrorTranslation),
             onNodeA("ttl-expiry", "a datagram with TTL 1 between pods: time exceeded comes back to the sender",
                 s -> s.frame(GoldenFrames.client(s), b -> b.ip4(CLIENT, WEB1).ttl(1).udp(40005, 8080)
