@@ -53,6 +53,9 @@ final class ApiAgent implements Agent
     private Runnable periodic = () ->
     {
     };
+    private volatile Runnable wake = () ->
+    {
+    };
     private long periodNanos = Long.MAX_VALUE;
     private long lastPeriodic = System.nanoTime();
     private PeerCredentials credentials;
@@ -89,6 +92,24 @@ final class ApiAgent implements Agent
     void execute(final Runnable task)
     {
         tasks.offer(task);
+        wake.run();
+    }
+
+    /**
+     * Sets what {@link #execute} calls after queuing a task: in {@link ThreadingMode#SHARED} mode, the worker's
+     * {@link Wakeup}, since this agent then runs on the worker's thread (before the agent starts).
+     *
+     * @param onTask the wake-up.
+     */
+    void wakeOnTask(final Runnable onTask)
+    {
+        this.wake = onTask;
+    }
+
+    /** @return whether a task waits (the shared thread looks before it blocks). */
+    boolean pending()
+    {
+        return !tasks.isEmpty();
     }
 
     /**

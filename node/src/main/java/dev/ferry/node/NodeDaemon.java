@@ -212,12 +212,12 @@ public final class NodeDaemon implements AutoCloseable
         final ErrorHandler errors = t -> LOG.severe(() -> "agent error: " + t);
         if (config.threading() == ThreadingMode.SHARED)
         {
-            idle = new EpollIdleStrategy(worker, true);
+            idle = new EpollIdleStrategy(worker, api);
             runners.add(new AgentRunner(idle, errors, null, new CompositeAgent(api, worker)));
         }
         else
         {
-            idle = new EpollIdleStrategy(worker, false);
+            idle = new EpollIdleStrategy(worker, null);
             runners.add(new AgentRunner(idle, errors, null, worker));
             runners.add(new AgentRunner(idle(), errors, null, api));
         }
