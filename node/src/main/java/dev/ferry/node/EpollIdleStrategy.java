@@ -23,24 +23,21 @@ import java.util.Arrays;
  *
  * <p>Wake-ups: a port's descriptor (TAP, AF_PACKET ring: per frame with TPACKET_V2); the worker's eventfd, written
  * by {@link Wakeup} when a command is queued, when the VXLAN socket's netty thread queues frames in a port's ring,
- * or when a task is queued for the API agent that shares the thread. Two waits are capped instead: while some
- * attached port has neither a descriptor nor a wake-up ({@link #SHORT_WAIT_MS}), and in
- * {@link ThreadingMode#SHARED} mode, where the API agent's Unix socket belongs to a JDK selector whose descriptor
- * epoll cannot see ({@link #API_WAIT_MS}: a new API request waits at most that long; forwarding does not).
+ * and, in {@link ThreadingMode#SHARED} mode, when a task is queued for the API agent or its waker thread sees a
+ * client connect or write ({@link ApiAgent#wakeOnInput}). Only while some attached port has neither a descriptor
+ * nor a wake-up (a test's port) is the wait capped, at {@link #SHORT_WAIT_MS}.
  * Runs on the worker thread only; allocates nothing after the first registrations.
  */
 final class EpollIdleStrategy implements IdleStrategy
 {
     /** Longest wait while some port has neither a descriptor to wait on nor a wake-up. */
     static final int SHORT_WAIT_MS = 1;
-    /** Longest wait in {@link ThreadingMode#SHARED} mode: how long a new API request may wait for the thread. */
-    static final int API_WAIT_MS = 5;
     /** Longest wait otherwise: port upkeep only (link checks every 100 ms). */
     static final int UPKEEP_WAIT_MS = 100;
     /** Busy-poll with {@code onSpinWait} this long after the last work. */
     static final long SPIN_NANOS = 20_000L;
     /** Then with {@code Thread.yield} until this long after the last work, then block. */
-    static final long YIELD_NANOS = 200_000L;
+    static final long YIELD_NANOS = 100_000L;
     private static final long FULL_SYNC_NANOS = 1_000_000_000L;
 
     private final PortPoller ports;
@@ -106,7 +103,7 @@ final class EpollIdleStrategy implements IdleStrategy
             wakeup.unpark();
             return;
         }
-        epoll.await(!allWake ? SHORT_WAIT_MS : api != null ? API_WAIT_MS : UPKEEP_WAIT_MS);
+        epoll.await(allWake ? UPKEEP_WAIT_MS : SHORT_WAIT_MS);
         wakeup.unpark();
     }
 

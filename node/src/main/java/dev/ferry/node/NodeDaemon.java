@@ -213,6 +213,7 @@ public final class NodeDaemon implements AutoCloseable
         if (config.threading() == ThreadingMode.SHARED)
         {
             idle = new EpollIdleStrategy(worker, api);
+            api.wakeOnInput(worker.wakeup());
             runners.add(new AgentRunner(idle, errors, null, new CompositeAgent(api, worker)));
         }
         else
