@@ -8,6 +8,7 @@ import java.io.IOException;
 import java.net.StandardProtocolFamily;
 import java.net.UnixDomainSocketAddress;
 import java.nio.ByteBuffer;
+import java.nio.channels.ClosedSelectorException;
 import java.nio.channels.SelectionKey;
 import java.nio.channels.Selector;
 import java.nio.channels.ServerSocketChannel;
@@ -22,6 +23,7 @@ import java.util.Iterator;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.locks.LockSupport;
 import java.util.function.Function;
 import java.util.logging.Logger;
 
@@ -53,11 +55,19 @@ final class ApiAgent implements Agent
     private Runnable periodic = () ->
     {
     };
+    private volatile Runnable wake = () ->
+    {
+    };
     private long periodNanos = Long.MAX_VALUE;
     private long lastPeriodic = System.nanoTime();
     private PeerCredentials credentials;
     private ServerSocketChannel server;
     private Selector selector;
+    // SHARED threading: a second selector over the same channels, blocked in by the waker thread
+    private Selector watch;
+    private Thread waker;
+    private volatile boolean watchFired;
+    private volatile boolean watchClosed;
 
     ApiAgent(final Path socket)
     {
@@ -89,6 +99,70 @@ final class ApiAgent implements Agent
     void execute(final Runnable task)
     {
         tasks.offer(task);
+        wake.run();
+    }
+
+    /**
+     * Sets what {@link #execute} calls after queuing a task: in {@link ThreadingMode#SHARED} mode, the worker's
+     * {@link Wakeup}, since this agent then runs on the worker's thread (before the agent starts).
+     *
+     * @param onTask the wake-up.
+     */
+    void wakeOnTask(final Runnable onTask)
+    {
+        this.wake = onTask;
+    }
+
+    /** @return whether a task waits or the socket has input (the shared thread looks before it blocks). */
+    boolean pending()
+    {
+        return !tasks.isEmpty() || watchFired;
+    }
+
+    /**
+     * In {@link ThreadingMode#SHARED} mode the worker's thread blocks in epoll, which cannot see this agent's JDK
+     * selector: a small daemon thread blocks in a second selector over the same channels and calls {@code wake}
+     * when a client connects or writes, then waits until this agent has taken the input (so that level-triggered
+     * readiness does not spin it). Call after {@link #bind()}, before the agent starts.
+     *
+     * @param wake the worker's wake-up.
+     * @throws IOException when the selector cannot be opened.
+     */
+    void wakeOnInput(final Runnable wake) throws IOException
+    {
+        wakeOnTask(wake);
+        watch = Selector.open();
+        server.register(watch, SelectionKey.OP_ACCEPT);
+        final Thread t = new Thread(() -> watchLoop(wake), "ferry-api-wake");
+        t.setDaemon(true);
+        waker = t;
+        t.start();
+    }
+
+    private void watchLoop(final Runnable wake)
+    {
+        try
+        {
+            while (!watchClosed)
+            {
+                final int n = watch.select();
+                if (n == 0 && watch.selectedKeys().isEmpty())
+                {
+                    continue;
+                }
+                watch.selectedKeys().clear();
+                watchFired = true;
+                wake.run();
+                while (watchFired && !watchClosed)
+                {
+                    LockSupport.parkNanos(this, 100_000_000L);
+                }
+            }
+        }
+        catch (final IOException | ClosedSelectorException e)
+        {
+            // closed with the agent
+        }
     }
 
     /**
@@ -162,6 +236,12 @@ final class ApiAgent implements Agent
             t.run();
             work++;
         }
+        if (watchFired)
+        {
+            // the waker saw input: take it below, then let the waker watch again
+            watchFired = false;
+            LockSupport.unpark(waker);
+        }
         final long now = System.nanoTime();
         if (now - lastPeriodic >= periodNanos)
         {
@@ -228,6 +308,11 @@ final class ApiAgent implements Agent
         ch.configureBlocking(false);
         final Connection c = new Connection(ch);
         ch.register(selector, SelectionKey.OP_READ, c);
+        if (watch != null)
+        {
+            ch.register(watch, SelectionKey.OP_READ);
+            watch.wakeup();
+        }
         connections.add(c);
     }
 
@@ -246,6 +331,12 @@ final class ApiAgent implements Agent
         connections.clear();
         try
         {
+            if (watch != null)
+            {
+                watchClosed = true;
+                watch.close();
+                LockSupport.unpark(waker);
+            }
             if (selector != null)
             {
                 selector.close();

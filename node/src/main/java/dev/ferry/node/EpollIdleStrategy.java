@@ -7,47 +7,67 @@ import org.agrona.concurrent.IdleStrategy;
 import java.util.Arrays;
 
 /**
- * The worker's idle strategy: after a few empty duty cycles it blocks in {@code epoll_wait} over the descriptors
- * of every attached port, so an idle node sleeps in the kernel and wakes on the first frame, instead of parking
- * for a fixed time and polling again.
+ * The worker's idle strategy: a bounded busy-poll after traffic, then a block in {@code epoll_wait} over the
+ * descriptors of every attached port and the worker's eventfd, so that an idle node sleeps in the kernel and a
+ * frame on any port, or a control command, wakes it at once; no timer stands between a frame and the graph.
  *
  * <pre>
- *   work &gt; 0           → reset
- *   empty, spins left  → Thread.onSpinWait (a burst's next frame is usually microseconds away)
- *   empty, yields left → Thread.yield
- *   otherwise          → port upkeep (link checks), epoll re-registration of changed descriptors,
- *                        epoll_wait(LONG_WAIT_MS), or SHORT_WAIT_MS while a port has no descriptor
+ *   work &gt; 0                      → remember when
+ *   empty, &lt; SPIN_NANOS since work  → Thread.onSpinWait (a burst's next frame is usually microseconds away)
+ *   empty, &lt; YIELD_NANOS since work → Thread.yield
+ *   otherwise                     → port upkeep (link checks), epoll re-registration of changed descriptors,
+ *                                   announce the block (Wakeup.park), look at the queues once more, then
+ *                                   epoll_wait(UPKEEP_WAIT_MS) — a timeout for upkeep only (link checks,
+ *                                   neighbour retries, feature housekeeping), never for a frame
  * </pre>
  *
- * <p>Ports without a descriptor (memory ports, the VXLAN UDP socket that netty serves on its own thread) cap the
- * wait at {@link #SHORT_WAIT_MS}; so does the API agent in {@link ThreadingMode#SHARED} mode, whose requests are
- * answered within one wait. Runs on the worker thread only; allocates nothing after the first registrations.
+ * <p>Wake-ups: a port's descriptor (TAP, AF_PACKET ring: per frame with TPACKET_V2); the worker's eventfd, written
+ * by {@link Wakeup} when a command is queued, when the VXLAN socket's netty thread queues frames in a port's ring,
+ * and, in {@link ThreadingMode#SHARED} mode, when a task is queued for the API agent or its waker thread sees a
+ * client connect or write ({@link ApiAgent#wakeOnInput}). Only while some attached port has neither a descriptor
+ * nor a wake-up (a test's port) is the wait capped, at {@link #SHORT_WAIT_MS}.
+ * Runs on the worker thread only; allocates nothing after the first registrations.
  */
 final class EpollIdleStrategy implements IdleStrategy
 {
-    /** Longest wait while some port has no descriptor to wait on, or the API shares the thread. */
+    /** Longest wait while some port has neither a descriptor to wait on nor a wake-up. */
     static final int SHORT_WAIT_MS = 1;
-    /** Longest wait when every port has a descriptor. */
-    static final int LONG_WAIT_MS = 10;
-    private static final int SPINS = 20;
-    private static final int YIELDS = 5;
+    /** Longest wait otherwise: port upkeep only (link checks every 100 ms). */
+    static final int UPKEEP_WAIT_MS = 100;
+    /** Busy-poll with {@code onSpinWait} this long after the last work. */
+    static final long SPIN_NANOS = 20_000L;
+    /** Then with {@code Thread.yield} until this long after the last work, then block. */
+    static final long YIELD_NANOS = 100_000L;
     private static final long FULL_SYNC_NANOS = 1_000_000_000L;
 
     private final PortPoller ports;
+    private final Worker worker;
+    private final Wakeup wakeup;
+    private final ApiAgent api;
     private final Epoll epoll;
-    private final boolean shared;
     private int[] registered = new int[16];
     private long portsVersion = -1;
     private long lastFullSync;
-    private int spins;
-    private int yields;
+    private long lastWork = System.nanoTime() - YIELD_NANOS;
 
-    EpollIdleStrategy(final Worker worker, final boolean sharedWithApi) throws NativeException
+    /**
+     * @param worker    the worker whose ports and queues this strategy waits on.
+     * @param sharedApi the API agent when it shares the worker's thread, else null.
+     * @throws NativeException when the epoll instance or its eventfd cannot be made.
+     */
+    EpollIdleStrategy(final Worker worker, final ApiAgent sharedApi) throws NativeException
     {
+        this.worker = worker;
         this.ports = worker.poller();
-        this.shared = sharedWithApi;
+        this.wakeup = worker.wakeup();
+        this.api = sharedApi;
         this.epoll = new Epoll(64);
         Arrays.fill(registered, -1);
+        wakeup.epoll(epoll);
+        if (sharedApi != null)
+        {
+            sharedApi.wakeOnTask(wakeup);
+        }
     }
 
     @Override
@@ -64,21 +84,27 @@ final class EpollIdleStrategy implements IdleStrategy
     @Override
     public void idle()
     {
-        if (spins < SPINS)
+        final long sinceWork = System.nanoTime() - lastWork;
+        if (sinceWork < SPIN_NANOS)
         {
-            spins++;
             Thread.onSpinWait();
             return;
         }
-        if (yields < YIELDS)
+        if (sinceWork < YIELD_NANOS)
         {
-            yields++;
             Thread.yield();
             return;
         }
         ports.maintain();
-        final boolean allHaveFds = sync();
-        epoll.await(allHaveFds && !shared ? LONG_WAIT_MS : SHORT_WAIT_MS);
+        final boolean allWake = sync();
+        wakeup.park();
+        if (worker.pending() || api != null && api.pending())
+        {
+            wakeup.unpark();
+            return;
+        }
+        epoll.await(allWake ? UPKEEP_WAIT_MS : SHORT_WAIT_MS);
+        wakeup.unpark();
     }
 
     /**
@@ -86,7 +112,7 @@ final class EpollIdleStrategy implements IdleStrategy
      * was attached or detached, when a descriptor changed (an uplink reopened), and once a second (a descriptor
      * closed and reopened under the same number leaves the epoll set silently).
      *
-     * @return whether every attached port has a descriptor.
+     * @return whether every attached port has a descriptor or a wake-up.
      */
     private boolean sync()
     {
@@ -105,7 +131,7 @@ final class EpollIdleStrategy implements IdleStrategy
         {
             final int fd = ports.fd(id);
             changed |= fd != registered[id];
-            all &= fd >= 0 || !ports.attached(id);
+            all &= fd >= 0 || !ports.attached(id) || ports.wakes(id);
         }
         if (!changed)
         {
@@ -151,8 +177,7 @@ final class EpollIdleStrategy implements IdleStrategy
     @Override
     public void reset()
     {
-        spins = 0;
-        yields = 0;
+        lastWork = System.nanoTime();
     }
 
     @Override

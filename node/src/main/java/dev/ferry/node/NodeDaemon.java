@@ -209,12 +209,13 @@ public final class NodeDaemon implements AutoCloseable
         final ErrorHandler errors = t -> LOG.severe(() -> "agent error: " + t);
         if (config.threading() == ThreadingMode.SHARED)
         {
-            idle = new EpollIdleStrategy(worker, true);
+            idle = new EpollIdleStrategy(worker, api);
+            api.wakeOnInput(worker.wakeup());
             runners.add(new AgentRunner(idle, errors, null, new CompositeAgent(api, worker)));
         }
         else
         {
-            idle = new EpollIdleStrategy(worker, false);
+            idle = new EpollIdleStrategy(worker, null);
             runners.add(new AgentRunner(idle, errors, null, worker));
             runners.add(new AgentRunner(idle(), errors, null, api));
         }

@@ -32,12 +32,14 @@ final class PortPoller
         final int id;
         final Port port;
         final int entry;
+        final boolean wakes;
 
-        Attached(final int id, final Port port, final int entry)
+        Attached(final int id, final Port port, final int entry, final boolean wakes)
         {
             this.id = id;
             this.port = port;
             this.entry = entry;
+            this.wakes = wakes;
         }
     }
 
@@ -48,9 +50,11 @@ final class PortPoller
     private Attached[] active = new Attached[16];
     private int activeCount;
     private long version;
+    private final Runnable wake;
 
-    PortPoller(final PacketPool pool, final Counters counters)
+    PortPoller(final PacketPool pool, final Counters counters, final Runnable wake)
     {
+        this.wake = wake;
         this.pool = pool;
         this.counters = counters;
         this.portDown = counters.register("node/drop/" + NodeDrop.PORT_DOWN.counterName());
@@ -141,7 +145,7 @@ final class PortPoller
         {
             active = Arrays.copyOf(active, active.length * 2);
         }
-        final Attached a = new Attached(id, port, entry);
+        final Attached a = new Attached(id, port, entry, port.wakeOnInput(wake));
         byId[id] = a;
         active[activeCount++] = a;
         version++;
@@ -215,6 +219,29 @@ final class PortPoller
     {
         final Attached a = byId[id];
         return a == null ? -1 : a.port.fd();
+    }
+
+    /**
+     * @param id a port id below {@link #slots()}.
+     * @return whether a port is attached under it that wakes the worker when another thread queues its input.
+     */
+    boolean wakes(final int id)
+    {
+        final Attached a = byId[id];
+        return a != null && a.wakes;
+    }
+
+    /** @return whether some port without a descriptor has input queued by another thread. */
+    boolean inputQueued()
+    {
+        for (int i = 0; i < activeCount; i++)
+        {
+            if (active[i].port.inputQueued())
+            {
+                return true;
+            }
+        }
+        return false;
     }
 
     /** @return a number that changes whenever a port is attached or detached. */

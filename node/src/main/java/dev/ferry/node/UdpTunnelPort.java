@@ -47,6 +47,9 @@ final class UdpTunnelPort implements NodePort
     private final PortCounters portCounters;
     private final Counters counters;
     private final FrameRing rx;
+    private volatile Runnable wake = () ->
+    {
+    };
     private final FrameRing tx;
     private final int bufferSize;
     private final int tunnelPort;
@@ -260,7 +263,8 @@ final class UdpTunnelPort implements NodePort
         @Override
         public void onBatchEnd()
         {
-            // the worker polls the ring in its duty cycle
+            // the worker polls the ring in its duty cycle; if it is blocked in epoll, this wakes it
+            wake.run();
         }
     }
 
@@ -274,6 +278,19 @@ final class UdpTunnelPort implements NodePort
             l.pool().close();
         }
         drainPending.set(false);
+    }
+
+    @Override
+    public boolean wakeOnInput(final Runnable onInput)
+    {
+        this.wake = onInput;
+        return true;
+    }
+
+    @Override
+    public boolean inputQueued()
+    {
+        return !rx.isEmpty();
     }
 
     @Override

@@ -42,8 +42,10 @@ final class Worker implements Agent, TxSink
     /** Commands executed per duty cycle at most, so that control never starves forwarding. */
     static final int COMMAND_DRAIN_LIMIT = 16;
     private static final int COMMAND_QUEUE_CAPACITY = 1024;
-    /** Features' housekeeping runs every 64 duty cycles. */
+    /** Features' housekeeping runs every 64 duty cycles... */
     private static final int HOUSEKEEPING_MASK = 63;
+    /** ... and at least this often when the worker sleeps in epoll between upkeep wake-ups. */
+    private static final long HOUSEKEEPING_NANOS = 100_000_000L;
 
     /** A drop counter that {@code show stats} reports, resolved once when the graph is set. */
     private record DropCounter(String node, String sentence, int id)
@@ -55,6 +57,7 @@ final class Worker implements Agent, TxSink
     private final Clock clock;
     private NodeFeature[] features = new NodeFeature[0];
     private final PortPoller poller;
+    private final Wakeup wakeup = new Wakeup();
     // control-plane rate: a lock-free linked queue (its nodes are allocated by the control side on offer);
     // Agrona's array queues need jdk.internal.misc exported, which a plain `java -jar` does not do
     private final ConcurrentLinkedQueue<WorkerCommand<?>> commands = new ConcurrentLinkedQueue<>();
@@ -69,6 +72,7 @@ final class Worker implements Agent, TxSink
     private List<DropCounter> dropCounters = List.of();
     private Neighbours neighbours;
     private long cycles;
+    private long lastHousekeeping;
     private long leakedBuffers = -1;
 
     Worker(final PacketPool pool, final Counters counters, final Clock clock, final TablesRef<Snapshot> published)
@@ -77,7 +81,7 @@ final class Worker implements Agent, TxSink
         this.pool = pool;
         this.counters = counters;
         this.clock = clock;
-        this.poller = new PortPoller(pool, counters);
+        this.poller = new PortPoller(pool, counters, wakeup);
         this.poolInUseCounter = counters.register(NodeMetrics.POOL_IN_USE);
         this.poolFailuresCounter = counters.register(NodeMetrics.POOL_ALLOCATION_FAILURES);
         counters.set(counters.register(NodeMetrics.POOL_BUFFERS), pool.capacity());
@@ -165,6 +169,7 @@ final class Worker implements Agent, TxSink
         {
             command.done().completeExceptionally(new IllegalStateException("worker command queue is full"));
         }
+        wakeup.run();
         return command.done();
     }
 
@@ -193,12 +198,15 @@ final class Worker implements Agent, TxSink
         // gauges for the metrics scrape, which reads counters only: the pool itself is worker-owned
         counters.set(poolInUseCounter, pool.inUse());
         counters.set(poolFailuresCounter, pool.allocationFailures());
+        final long now = clock.nanos();
         if (neighbours != null)
         {
-            neighbours.tick(clock.nanos());
+            neighbours.tick(now);
         }
-        if ((++cycles & HOUSEKEEPING_MASK) == 0)
+        // every 64 duty cycles while busy; at least every HOUSEKEEPING_NANOS when the worker mostly sleeps
+        if ((++cycles & HOUSEKEEPING_MASK) == 0 || now - lastHousekeeping >= HOUSEKEEPING_NANOS)
         {
+            lastHousekeeping = now;
             for (final NodeFeature f : features)
             {
                 f.housekeeping();
@@ -265,6 +273,18 @@ final class Worker implements Agent, TxSink
         final int at = stage == null ? -1 : graph.indexOf(stage);
         poller.attach(id, port, at < 0 ? entry : at);
         return id;
+    }
+
+    /** @return how other threads wake the worker from its epoll wait. */
+    Wakeup wakeup()
+    {
+        return wakeup;
+    }
+
+    /** @return whether a command or another thread's frame waits (worker thread, after {@link Wakeup#park()}). */
+    boolean pending()
+    {
+        return !commands.isEmpty() || poller.inputQueued();
     }
 
     /** @return the worker's ports (worker thread: the idle strategy). */

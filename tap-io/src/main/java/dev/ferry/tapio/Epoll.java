@@ -6,7 +6,8 @@ import java.lang.foreign.ValueLayout;
 
 /**
  * An epoll instance for idle waits: an I/O thread registers its ports' descriptors, and when a receive pass
- * found nothing it blocks here with a timeout instead of spinning a core.
+ * found nothing it blocks here instead of spinning a core. Its own eventfd is in the set too, so that another
+ * thread (a control command, a frame queued by another thread) ends the wait at once with {@link #wake()}.
  *
  * <pre>
  *   epoll.add(tap.fd(), 0); epoll.add(uplink.fd(), 1);
@@ -14,7 +15,7 @@ import java.lang.foreign.ValueLayout;
  *   for (i &lt; n) token(i), events(i)     // the token given to add(), EPOLLIN/EPOLLERR bits
  * </pre>
  *
- * <p>Used by one thread. {@link #await(int)} does not allocate.
+ * <p>Used by one thread, except {@link #wake()} (any thread). {@link #await(int)} does not allocate.
  */
 public final class Epoll implements AutoCloseable
 {
@@ -32,6 +33,8 @@ public final class Epoll implements AutoCloseable
     private static final int DATA_OFFSET = PACKED ? 4 : 8;
     private static final ValueLayout.OfLong DATA = ValueLayout.JAVA_LONG_UNALIGNED;
     private static final ValueLayout.OfInt EVENTS = ValueLayout.JAVA_INT_UNALIGNED;
+    /** The token of the wake eventfd, reported by {@link #token(int)} like a port's. */
+    public static final long WAKE_TOKEN = -1L;
 
     private final Arena arena = Arena.ofShared();
     private final MemorySegment state = LinuxNative.newCallState(arena);
@@ -39,6 +42,10 @@ public final class Epoll implements AutoCloseable
     private final MemorySegment one;
     private final int capacity;
     private final int epfd;
+    private final int eventFd;
+    private final MemorySegment one8;
+    private final MemorySegment wakeState;
+    private final MemorySegment drain;
     private boolean closed;
 
     /**
@@ -58,6 +65,42 @@ public final class Epoll implements AutoCloseable
             throw new NativeException("epoll_create1", e);
         }
         this.epfd = fd;
+        this.one8 = arena.allocate(8, 8);
+        this.one8.set(ValueLayout.JAVA_LONG, 0, 1L);
+        this.drain = arena.allocate(8, 8);
+        this.wakeState = LinuxNative.newCallState(arena);
+        final int efd = LinuxNative.eventfd(state, 0, LinuxNative.O_NONBLOCK | LinuxNative.O_CLOEXEC);
+        if (efd < 0)
+        {
+            final int e = LinuxNative.errno(state);
+            LinuxNative.close(state, epfd);
+            arena.close();
+            throw new NativeException("eventfd", e);
+        }
+        this.eventFd = efd;
+        try
+        {
+            ctl(LinuxNative.EPOLL_CTL_ADD, efd, WAKE_TOKEN);
+        }
+        catch (final NativeException e)
+        {
+            LinuxNative.close(state, efd);
+            LinuxNative.close(state, epfd);
+            arena.close();
+            throw e;
+        }
+    }
+
+    /**
+     * Ends the current (or the next) {@link #await(int)} at once: any thread, a {@code write} to the eventfd.
+     * Two wakes before one wait end that wait only.
+     */
+    public synchronized void wake()
+    {
+        if (!closed)
+        {
+            LinuxNative.write(wakeState, eventFd, one8.address(), 8);
+        }
     }
 
     /**
@@ -92,15 +135,23 @@ public final class Epoll implements AutoCloseable
     }
 
     /**
-     * Waits until a descriptor is ready or the timeout passes. An interrupted wait returns 0.
+     * Waits until a descriptor is ready, {@link #wake()} is called or the timeout passes. A wake is consumed here
+     * (its event is still counted and reported, with {@link #WAKE_TOKEN}). An interrupted wait returns 0.
      *
      * @param timeoutMillis longest wait; 0 polls, -1 waits forever.
      * @return descriptors ready.
      */
     public int await(final int timeoutMillis)
     {
-        final int n = LinuxNative.epollWait(state, epfd, events.address(), capacity, timeoutMillis);
-        return Math.max(n, 0);
+        final int n = Math.max(LinuxNative.epollWait(state, epfd, events.address(), capacity, timeoutMillis), 0);
+        for (int i = 0; i < n; i++)
+        {
+            if (token(i) == WAKE_TOKEN)
+            {
+                LinuxNative.read(state, eventFd, drain.address(), 8);
+            }
+        }
+        return n;
     }
 
     /**
@@ -122,11 +173,12 @@ public final class Epoll implements AutoCloseable
     }
 
     @Override
-    public void close()
+    public synchronized void close()
     {
         if (!closed)
         {
             closed = true;
+            LinuxNative.close(state, eventFd);
             LinuxNative.close(state, epfd);
             arena.close();
         }

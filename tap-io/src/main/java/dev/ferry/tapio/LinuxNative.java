@@ -119,6 +119,7 @@ final class LinuxNative
     private static final MethodHandle EPOLL_CREATE1 = bind("epoll_create1", FunctionDescriptor.of(I, I), -1);
     private static final MethodHandle EPOLL_CTL = bind("epoll_ctl", FunctionDescriptor.of(I, I, I, I, P), -1);
     private static final MethodHandle EPOLL_WAIT = bind("epoll_wait", FunctionDescriptor.of(I, I, L, I, I), -1);
+    private static final MethodHandle EVENTFD = bind("eventfd", FunctionDescriptor.of(I, I, I), -1);
     private static final MethodHandle IF_NAMETOINDEX = bind("if_nametoindex", FunctionDescriptor.of(I, P), -1);
     private static final MethodHandle SENDMMSG = bind("sendmmsg", FunctionDescriptor.of(I, I, L, I, I), -1);
     private static final MethodHandle SETNS = bind("setns", FunctionDescriptor.of(I, I, I), -1);
@@ -373,6 +374,18 @@ final class LinuxNative
         try
         {
             return (int)POLL.invokeExact(st, fds, count, timeoutMillis);
+        }
+        catch (final Throwable t)
+        {
+            throw rethrow(t);
+        }
+    }
+
+    static int eventfd(final MemorySegment st, final int initial, final int flags)
+    {
+        try
+        {
+            return (int)EVENTFD.invokeExact(st, initial, flags);
         }
         catch (final Throwable t)
         {

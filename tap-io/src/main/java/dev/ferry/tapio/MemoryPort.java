@@ -57,6 +57,9 @@ public final class MemoryPort implements Port
     private volatile boolean repeat;
     private volatile boolean keep = true;
     private volatile boolean closed;
+    private volatile Runnable wake = () ->
+    {
+    };
 
     /**
      * A port whose frames queued without a timestamp are received with timestamp 0.
@@ -131,6 +134,7 @@ public final class MemoryPort implements Port
                 + " bytes does not fit a buffer");
         }
         inbound.add(new Queued(epochNanos, frame));
+        wake.run();
         return this;
     }
 
@@ -156,6 +160,19 @@ public final class MemoryPort implements Port
     {
         this.keep = value;
         return this;
+    }
+
+    @Override
+    public boolean wakeOnInput(final Runnable onInput)
+    {
+        this.wake = onInput;
+        return true;
+    }
+
+    @Override
+    public boolean inputQueued()
+    {
+        return repeat || !inbound.isEmpty();
     }
 
     /** @return frames queued and not yet received (in repeat mode: the size of the loop). */

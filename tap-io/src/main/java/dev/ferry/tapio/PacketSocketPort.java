@@ -11,13 +11,15 @@ import java.lang.foreign.ValueLayout;
 import java.lang.invoke.VarHandle;
 
 /**
- * An existing link (the node's uplink, a veth) opened as an {@code AF_PACKET} socket: a TPACKET_V3 ring for
- * receive, {@code sendmmsg} straight from pool buffers for transmit, {@code PACKET_QDISC_BYPASS} on, the
- * link's own outgoing traffic ignored ({@code PACKET_IGNORE_OUTGOING}).
+ * An existing link (the node's uplink, a veth) opened as an {@code AF_PACKET} socket: a TPACKET_V2 ring for
+ * receive (per-frame status, so the kernel wakes a waiting reader for every frame and a lone frame never waits
+ * for a block retire timer; under load the reader takes every ready frame in one pass),
+ * {@code sendmmsg} straight from pool buffers for transmit, {@code PACKET_QDISC_BYPASS} on, the link's own
+ * outgoing traffic ignored ({@code PACKET_IGNORE_OUTGOING}).
  *
  * <pre>
- *   link ──► kernel ──► RX ring: | block 0 | block 1 | ... |  (TP_STATUS_USER blocks are ours)
- *                                    └─ tpacket3_hdr, frame ─► copy into a pool buffer ─► receive(vector)
+ *   link ──► kernel ──► RX ring: | frame 0 | frame 1 | ... |  (TP_STATUS_USER frames are ours)
+ *                                    └─ tpacket2_hdr, frame ─► copy into a pool buffer ─► receive(vector)
  *   transmit(h) ──► batch ──flush()──► sendmmsg(iovec → buffer) ──► link
  *
  *   state:  UP ──poll error / ENETDOWN / ENXIO / link down or gone──► DOWN   (link-down +1, one log line)
@@ -43,7 +45,7 @@ public final class PacketSocketPort implements Port
     static final int PACKET_VERSION = 10;
     static final int PACKET_QDISC_BYPASS = 20;
     static final int PACKET_IGNORE_OUTGOING = 23;
-    static final int TPACKET_V3 = 2;
+    static final int TPACKET_V2 = 1;
     static final int ETH_P_ALL_BE = 0x0300;
     static final int TP_STATUS_USER = 1;
     static final int TP_STATUS_COPY = 2;
@@ -61,8 +63,7 @@ public final class PacketSocketPort implements Port
     {
         private int blockSize = 1 << 18;
         private int blockCount = 16;
-        private int frameSize = 2048;
-        private int retireMillis = 2;
+        private int frameSize = 4096;
         private int checkIntervalMillis = 100;
         private String entryStage;
 
@@ -97,12 +98,13 @@ public final class PacketSocketPort implements Port
         }
 
         /**
-         * @param millis how long the kernel keeps a partly filled block before handing it over (default 2).
+         * @param bytes bytes per ring frame, header included: a multiple of 16 that divides the block size
+         *              (default 4096, room for a 2048-byte frame after the kernel's header).
          * @return this.
          */
-        public Options retireMillis(final int millis)
+        public Options frameSize(final int bytes)
         {
-            this.retireMillis = millis;
+            this.frameSize = bytes;
             return this;
         }
 
@@ -136,9 +138,9 @@ public final class PacketSocketPort implements Port
     private int ifindex;
     private boolean up;
     private MemorySegment ring = MemorySegment.NULL;
-    private int block;
-    private long packetAddress;
-    private int packetsLeft;
+    private int frame;
+    private int frames;
+    private int framesPerBlock;
     private long nextCheck;
     private boolean checkNow;
     private boolean closed;
@@ -206,16 +208,15 @@ public final class PacketSocketPort implements Port
         fd = s;
         try (Arena a = Arena.ofConfined())
         {
-            setInt(a, s, PACKET_VERSION, TPACKET_V3, "PACKET_VERSION");
+            setInt(a, s, PACKET_VERSION, TPACKET_V2, "PACKET_VERSION");
             final int blocks = options.blockCount;
-            final int frames = (int)((long)options.blockSize * blocks / options.frameSize);
-            final MemorySegment req = a.allocate(28, 4);
+            final int perBlock = options.blockSize / options.frameSize;
+            final MemorySegment req = a.allocate(16, 4);
             req.set(ValueLayout.JAVA_INT, 0, options.blockSize);
             req.set(ValueLayout.JAVA_INT, 4, blocks);
             req.set(ValueLayout.JAVA_INT, 8, options.frameSize);
-            req.set(ValueLayout.JAVA_INT, 12, frames);
-            req.set(ValueLayout.JAVA_INT, 16, options.retireMillis);
-            LinuxNative.check(LinuxNative.setsockopt(st, s, SOL_PACKET, PACKET_RX_RING, req, 28), st,
+            req.set(ValueLayout.JAVA_INT, 12, perBlock * blocks);
+            LinuxNative.check(LinuxNative.setsockopt(st, s, SOL_PACKET, PACKET_RX_RING, req, 16), st,
                 "setsockopt(PACKET_RX_RING, " + name + ")");
             final long size = (long)options.blockSize * blocks;
             final long addr = LinuxNative.mmap(st, size, LinuxNative.PROT_READ | LinuxNative.PROT_WRITE,
@@ -225,8 +226,9 @@ public final class PacketSocketPort implements Port
                 throw new NativeException("mmap(packet ring, " + name + ")", LinuxNative.errno(st));
             }
             ring = mapped(addr, size);
-            block = 0;
-            packetsLeft = 0;
+            frame = 0;
+            framesPerBlock = perBlock;
+            frames = perBlock * blocks;
             setInt(a, s, PACKET_QDISC_BYPASS, 1, "PACKET_QDISC_BYPASS");
             setInt(a, s, PACKET_IGNORE_OUTGOING, 1, "PACKET_IGNORE_OUTGOING");
             final MemorySegment sll = a.allocate(20, 4);
@@ -271,7 +273,6 @@ public final class PacketSocketPort implements Port
             LinuxNative.close(state, fd);
             fd = -1;
         }
-        packetsLeft = 0;
     }
 
     /** @return the interface name. */
@@ -313,7 +314,7 @@ public final class PacketSocketPort implements Port
     }
 
     /**
-     * Copies frames from the ring into pool buffers until the ring has no ready block, the vector is full or the
+     * Copies frames from the ring into pool buffers until the ring has no ready frame, the vector is full or the
      * pool is empty. Each packet gets this port as rx port and its kernel receive time.
      *
      * @param out the vector that receives the handles.
@@ -330,25 +331,16 @@ public final class PacketSocketPort implements Port
         final PacketPool pool = this.pool;
         final MemorySegment mem = pool.memory();
         final int room = pool.bufferSize() - pool.headroom();
-        final long blockSize = options.blockSize;
         int added = 0;
         long bytes = 0;
         while (!out.isFull())
         {
-            final long blockStart = block * blockSize;
-            if (packetsLeft == 0)
+            final long p = frameAddress(frame);
+            // tpacket2_hdr: status 0, len 4, snaplen 8, mac 12, net 14, sec 16, nsec 20, vlan_tci 24, vlan_tpid 26
+            final int status = (int)INT.getAcquire(ring, p);
+            if ((status & TP_STATUS_USER) == 0)
             {
-                if (((int)INT.getAcquire(ring, blockStart + 8) & TP_STATUS_USER) == 0)
-                {
-                    break;
-                }
-                packetsLeft = ring.get(ValueLayout.JAVA_INT, blockStart + 12);
-                packetAddress = blockStart + ring.get(ValueLayout.JAVA_INT, blockStart + 16);
-                if (packetsLeft == 0)
-                {
-                    releaseBlock(blockStart);
-                    continue;
-                }
+                break;
             }
             final int h = pool.allocate();
             if (h == PacketPool.NO_BUFFER)
@@ -356,15 +348,12 @@ public final class PacketSocketPort implements Port
                 counters.rxNoBuffer();
                 break;
             }
-            final long p = packetAddress;
-            final int next = ring.get(ValueLayout.JAVA_INT, p);
-            final long sec = ring.get(ValueLayout.JAVA_INT, p + 4) & 0xffff_ffffL;
-            final long nsec = ring.get(ValueLayout.JAVA_INT, p + 8) & 0xffff_ffffL;
-            final int snap = ring.get(ValueLayout.JAVA_INT, p + 12);
             // tp_len: the length on the wire; larger than tp_snaplen when the kernel cut a (GSO) superframe
-            final int wire = ring.get(ValueLayout.JAVA_INT, p + 16);
-            final int status = ring.get(ValueLayout.JAVA_INT, p + 20);
-            final long macAt = p + (ring.get(ValueLayout.JAVA_SHORT, p + 24) & 0xffff);
+            final int wire = ring.get(ValueLayout.JAVA_INT, p + 4);
+            final int snap = ring.get(ValueLayout.JAVA_INT, p + 8);
+            final long macAt = p + (ring.get(ValueLayout.JAVA_SHORT, p + 12) & 0xffff);
+            final long sec = ring.get(ValueLayout.JAVA_INT, p + 16) & 0xffff_ffffL;
+            final long nsec = ring.get(ValueLayout.JAVA_INT, p + 20) & 0xffff_ffffL;
             final boolean vlan = (status & TP_STATUS_VLAN_VALID) != 0;
             final int len = snap + (vlan ? 4 : 0);
             if (len > room || len < 14 || wire != snap || (status & TP_STATUS_COPY) != 0)
@@ -379,8 +368,8 @@ public final class PacketSocketPort implements Port
                 {
                     // put back the 802.1Q tag that the kernel carried out of band
                     final int tpid = (status & TP_STATUS_VLAN_TPID_VALID) != 0 ?
-                        ring.get(ValueLayout.JAVA_SHORT, p + 36) & 0xffff : 0x8100;
-                    final int tci = ring.get(ValueLayout.JAVA_INT, p + 32) & 0xffff;
+                        ring.get(ValueLayout.JAVA_SHORT, p + 26) & 0xffff : 0x8100;
+                    final int tci = ring.get(ValueLayout.JAVA_SHORT, p + 24) & 0xffff;
                     MemorySegment.copy(ring, macAt, mem, dst, 12);
                     mem.set(ValueLayout.JAVA_BYTE, dst + 12, (byte)(tpid >>> 8));
                     mem.set(ValueLayout.JAVA_BYTE, dst + 13, (byte)tpid);
@@ -403,11 +392,9 @@ public final class PacketSocketPort implements Port
                 out.add(h);
                 added++;
             }
-            packetAddress = p + next;
-            if (--packetsLeft == 0)
-            {
-                releaseBlock(blockStart);
-            }
+            // hand the frame back to the kernel
+            INT.setRelease(ring, p, 0);
+            frame = frame + 1 == frames ? 0 : frame + 1;
         }
         if (added > 0)
         {
@@ -416,10 +403,10 @@ public final class PacketSocketPort implements Port
         return added;
     }
 
-    private void releaseBlock(final long blockStart)
+    private long frameAddress(final int index)
     {
-        INT.setRelease(ring, blockStart + 8, 0);
-        block = block + 1 == options.blockCount ? 0 : block + 1;
+        return (long)(index / framesPerBlock) * options.blockSize
+            + (long)(index % framesPerBlock) * options.frameSize;
     }
 
     /**
@@ -519,7 +506,7 @@ public final class PacketSocketPort implements Port
         {
             return false;
         }
-        if (((int)INT.getAcquire(ring, block * (long)options.blockSize + 8) & TP_STATUS_USER) != 0)
+        if (((int)INT.getAcquire(ring, frameAddress(frame)) & TP_STATUS_USER) != 0)
         {
             return true;
         }

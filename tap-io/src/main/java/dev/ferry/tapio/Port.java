@@ -56,6 +56,32 @@ public interface Port extends TxSink, AutoCloseable
     }
 
     /**
+     * For a port without a descriptor whose frames another thread queues (a ring filled by a socket's I/O thread,
+     * a memory port fed by a test): the port keeps {@code wake} and calls it, on the queuing thread, after each
+     * frame it queues, so that a worker blocked in epoll wakes at once. A port that cannot do this returns false,
+     * and the worker then caps its waits.
+     *
+     * @param wake what to call after queuing input (cheap: it reads a flag, and writes an eventfd only when the
+     *             worker is blocked).
+     * @return whether the port will call it.
+     */
+    default boolean wakeOnInput(final Runnable wake)
+    {
+        return false;
+    }
+
+    /**
+     * Whether frames queued by another thread wait for {@link #receive} (see {@link #wakeOnInput}); the worker
+     * looks once more after it has announced that it will block, so that no wake is lost.
+     *
+     * @return whether input is queued; false for a port with a descriptor.
+     */
+    default boolean inputQueued()
+    {
+        return false;
+    }
+
+    /**
      * The graph stage where received frames enter, or null for the graph's usual entry (ethernet-input).
      *
      * @return a stage name, or null.

@@ -75,6 +75,12 @@ final class NodeProcess implements AutoCloseable
         throw new IllegalStateException("ferry node did not answer within 30 s: " + log());
     }
 
+    /** @return the node JVM's process id ({@code ip netns exec} execs java in place). */
+    long pid()
+    {
+        return process.pid();
+    }
+
     NodeApiClient client() throws IOException
     {
         return NodeApiClient.connect(socket);
