@@ -53,7 +53,9 @@ public final class IcmpError implements Stage
         /** Broadcast, multicast or unspecified source or destination. */
         NOT_UNICAST(31, "no ICMP error for a non-unicast packet"),
         /** Token bucket empty. */
-        RATE_LIMITED(32, "ICMP error rate limited");
+        RATE_LIMITED(32, "ICMP error rate limited"),
+        /** The buffer has no room after the packet for the error's headers and a minimal quote. */
+        NO_ROOM(35, "no room in the buffer for the ICMP error");
 
         private final int id;
         private final String sentence;
@@ -192,6 +194,17 @@ public final class IcmpError implements Stage
                 out.drop(h, suppressed);
                 continue;
             }
+            final int hdrs = Ip4Header.MIN_LENGTH + IcmpHeader.LENGTH;
+            // the error grows the packet by its headers: quote only what fits between l3 and the buffer's end
+            // (a frame decapsulated several times starts near that end), and at least the header and 8 bytes
+            final int room = pool.bufferSize() - pool.headroomOf(h) - l3 - hdrs;
+            final int quoted = Math.min(Math.min(ip.totalLength(), pool.length(h) - l3),
+                Math.min(room, MAX_ERROR_DATAGRAM - hdrs));
+            if (quoted < ip.headerLength() + 8)
+            {
+                out.drop(h, Drop.NO_ROOM);
+                continue;
+            }
             if (!takeToken())
             {
                 out.drop(h, Drop.RATE_LIMITED);
@@ -203,15 +216,12 @@ public final class IcmpError implements Stage
             final int mtu = request & 0xffff;
             final int origSrc = ip.src();
             final int origTos = ip.tos();
-            final int quoted = Math.min(ip.totalLength(),
-                MAX_ERROR_DATAGRAM - Ip4Header.MIN_LENGTH - IcmpHeader.LENGTH);
             final int rx = pool.rxPort(h);
             final int ourAddr = rx >= 0 && ports.get(rx).kind() == Ports.Kind.POD ? node.gatewayIp()
                 : node.addresses().isEmpty() ? node.publicIp() : node.addresses().get(0);
 
             // move the quoted datagram behind the new IP and ICMP headers (regions overlap: copy is a memmove)
             final long l3Abs = frame + l3;
-            final int hdrs = Ip4Header.MIN_LENGTH + IcmpHeader.LENGTH;
             MemorySegment.copy(mem, l3Abs, mem, l3Abs + hdrs, quoted);
             final int total = hdrs + quoted;
             pool.length(h, l3 + total);
