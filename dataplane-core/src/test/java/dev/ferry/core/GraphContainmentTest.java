@@ -38,6 +38,7 @@ class GraphContainmentTest
     private int entry;
     private long transmitted;
     private Thrower thrower;
+    private byte[][] sinkCapture;
 
     @BeforeEach
     void buildNode()
@@ -62,6 +63,10 @@ class GraphContainmentTest
             .feature(thrower).sink(h ->
             {
                 transmitted++;
+                if (sinkCapture != null)
+                {
+                    sinkCapture[0] = pool.toArray(h);
+                }
                 pool.free(h);
             }).build();
         entry = graph.indexOf(EthernetInput.NAME);
@@ -154,6 +159,64 @@ class GraphContainmentTest
         assertThat(pool.available()).as("no buffer leaked").isEqualTo(pool.capacity());
         assertThat(transmitted + drops()).as("frames in + the one created = out + counted drops")
             .isEqualTo(4L * VECTOR + 1);
+    }
+
+    /**
+     * The defect that made a stage throw: a packet whose frame ends at the very end of its buffer (as after
+     * several decapsulations) and whose TTL runs out. icmp-error moved the quote 28 bytes on before checking the
+     * room, writing into the next buffer. Now it quotes what fits.
+     *
+     * @param ipPayload the UDP payload of the expiring packet.
+     * @return the one transmitted frame, or null.
+     */
+    private byte[] expireAtBufferEnd(final int ipPayload)
+    {
+        final byte[] f = new FrameBuilder().eth(Ip4.podMac(podIp(0)), GATEWAY_MAC).ip4(podIp(0), podIp(1))
+            .ttl(1).udp(10000, 53).payload(new byte[ipPayload]).build();
+        final int max = pool.bufferSize() - pool.headroom();
+        final byte[] whole = new byte[max];
+        System.arraycopy(f, 0, whole, max - f.length, f.length);
+        final int h = pool.allocate();
+        final int canary = pool.allocate();
+        assertThat(canary).as("the next buffer in memory").isEqualTo(h + 1);
+        pool.write(canary, new byte[64], 0, 64);
+        pool.write(h, whole, 0, max);
+        pool.advance(h, max - f.length);
+        pool.rxPort(h, ports.idOf("pod-0"));
+        final byte[][] out = new byte[1][];
+        final Graph g = graph;
+        g.input(entry, h);
+        sinkCapture = out;
+        g.run();
+        sinkCapture = null;
+        assertThat(pool.toArray(canary)).as("the next buffer is untouched").isEqualTo(new byte[64]);
+        pool.free(canary);
+        assertThat(pool.available()).as("no buffer leaked").isEqualTo(pool.capacity());
+        return out[0];
+    }
+
+    @Test
+    void shouldQuoteOnlyWhatFitsWhenAnExpiringPacketEndsAtTheBufferEnd()
+    {
+        final byte[] err = expireAtBufferEnd(44); // IPv4 72 bytes, of which 44 fit after the error headers
+
+        assertThat(err).as("a time-exceeded error goes back to the pod").isNotNull();
+        final dev.ferry.core.header.Ip4Header ip = new dev.ferry.core.header.Ip4Header()
+            .wrap(java.lang.foreign.MemorySegment.ofArray(err), 14);
+        assertThat(ip.protocol()).isEqualTo(1);
+        assertThat(ip.dst()).isEqualTo(podIp(0));
+        assertThat(ip.checksumValid()).isTrue();
+        assertThat(err[14 + 20]).as("ICMP type time exceeded").isEqualTo((byte)11);
+        assertThat(ip.totalLength()).as("headers plus the 44 bytes that fit").isEqualTo(20 + 8 + 44);
+        assertThat(counters.get("graph/drop/stage-exception")).isZero();
+    }
+
+    @Test
+    void shouldDropTheErrorWhenNotEvenTheQuotedHeaderFits()
+    {
+        assertThat(expireAtBufferEnd(4)).as("IPv4 32 bytes, room for 4: no error").isNull();
+        assertThat(counters.get("stage/icmp-error/drop/no-room")).isEqualTo(1);
+        assertThat(counters.get("graph/drop/stage-exception")).isZero();
     }
 
     /** A feature whose one stage passes packets on, and on its third vector fails half-way. */
