@@ -10,6 +10,7 @@ import dev.ferry.core.header.UdpHeader;
 import dev.ferry.core.header.Wire;
 import dev.ferry.core.route.Ip4;
 import dev.ferry.core.stage.EthernetInput;
+import dev.ferry.core.tables.Fib;
 import dev.ferry.core.tables.Snapshot;
 import dev.ferry.core.tables.TablesRef;
 
@@ -81,7 +82,9 @@ public final class VxlanDecap implements Stage
         /** Inner frame is not IPv4. */
         INNER_NOT_IP4(211, "inner frame is not IPv4"),
         /** The frame was already decapsulated more than {@link #MAX_NESTED} times below the outer one. */
-        NESTED_TOO_DEEP(216, "VXLAN nested deeper than one level");
+        NESTED_TOO_DEEP(216, "VXLAN nested deeper than one level"),
+        /** Received on a pod or host port: VXLAN is decapsulated only from the uplink or the tunnel port. */
+        NOT_FROM_UNDERLAY(217, "VXLAN not received from the underlay (uplink or tunnel port)");
 
         private final int id;
         private final String sentence;
@@ -152,7 +155,9 @@ public final class VxlanDecap implements Stage
     {
         final PacketPool pool = this.pool;
         final MemorySegment mem = pool.memory();
-        final VtepTable vteps = tables.lvCurrent().part(slot);
+        final Snapshot snapshot = tables.lvCurrent();
+        final VtepTable vteps = snapshot.part(slot);
+        final Fib fib = snapshot.fib();
         final int n = in.count();
         for (int i = 0; i < n; i++)
         {
@@ -162,6 +167,11 @@ public final class VxlanDecap implements Stage
             if (depth > MAX_NESTED)
             {
                 out.drop(h, Drop.NESTED_TOO_DEEP);
+                continue;
+            }
+            if (!fib.underlayPort(pool.rxPort(h)))
+            {
+                out.drop(h, Drop.NOT_FROM_UNDERLAY);
                 continue;
             }
             final int l3 = pool.l3Offset(h);

@@ -67,6 +67,8 @@ public final class Fib
     // per port id (ports known at compile): the bound pod's IPv4 and MAC; NOT_A_POD / UNBOUND_POD in the MAC slot
     private final int[] podIpByPort;
     private final long[] podMacByPort;
+    // per port id: an underlay port (uplink, tunnel), the only ones VXLAN may be decapsulated from
+    private final boolean[] underlayPort;
     private final List<String> routeLines;
 
     private Fib(final Builder b)
@@ -95,6 +97,7 @@ public final class Fib
         descriptions = List.copyOf(b.adjDesc);
         podIpByPort = b.podIpByPort;
         podMacByPort = b.podMacByPort;
+        underlayPort = b.underlayPort;
         routeLines = List.copyOf(b.routeLines);
     }
 
@@ -198,8 +201,13 @@ public final class Fib
         final List<Ports.Port> all = ports.all();
         b.podIpByPort = new int[all.size()];
         b.podMacByPort = new long[all.size()];
+        b.underlayPort = new boolean[all.size()];
         for (final Ports.Port p : all)
         {
+            if (p.id() < all.size())
+            {
+                b.underlayPort[p.id()] = p.kind() == Ports.Kind.UPLINK || p.kind() == Ports.Kind.TUNNEL;
+            }
             if (p.id() < all.size() && p.kind() == Ports.Kind.POD)
             {
                 b.podMacByPort[p.id()] = UNBOUND_POD;
@@ -262,6 +270,18 @@ public final class Fib
     public long podMac(final int port)
     {
         return port >= 0 && port < podMacByPort.length ? podMacByPort[port] : port < 0 ? NOT_A_POD : UNBOUND_POD;
+    }
+
+    /**
+     * Hot-path read: whether a port faces the underlay (the uplink, or the tunnel port that socket-mode datagrams
+     * and decapsulated frames arrive on), the only ports VXLAN may be decapsulated from.
+     *
+     * @param port a port id.
+     * @return whether it is an underlay port known to these tables.
+     */
+    public boolean underlayPort(final int port)
+    {
+        return port >= 0 && port < underlayPort.length && underlayPort[port];
     }
 
     /**
@@ -397,6 +417,7 @@ public final class Fib
         private IntConsumer onMiss;
         private int[] podIpByPort = new int[0];
         private long[] podMacByPort = new long[0];
+        private boolean[] underlayPort = new boolean[0];
         private final Ip4Lpm.Builder lpm = Ip4Lpm.builder();
         private final Map<Ip4Prefix, Integer> routes = new HashMap<>();
         private final List<Integer> adjKind = new ArrayList<>();
