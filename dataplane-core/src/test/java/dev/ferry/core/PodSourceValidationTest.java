@@ -144,6 +144,45 @@ class PodSourceValidationTest
         assertThat(sent).hasSize(1);
     }
 
+    @Test
+    void shouldDropPodTrafficToMartianDestinations()
+    {
+        final long mac0 = Ip4.podMac(podIp(0));
+        for (final String dst : List.of("255.255.255.255", "224.0.0.251", "239.1.2.3", "240.0.0.1", "127.0.0.1",
+            "0.1.2.3"))
+        {
+            send("pod-0", udp(mac0, podIp(0), Ip4.parse(dst)));
+        }
+        assertThat(sent).as("nothing leaves, in particular not masqueraded out of the uplink").isEmpty();
+        assertThat(counters.get("stage/ip4-input/drop/pod-martian-destination")).isEqualTo(6);
+        assertThat(spoofed()).isZero();
+    }
+
+    @Test
+    void shouldNotRouteUnicastIpv4InAnEthernetBroadcastFrame()
+    {
+        send("pod-0", new FrameBuilder().eth(Ip4.podMac(podIp(0)), EthernetHeader.BROADCAST)
+            .ip4(podIp(0), podIp(1)).udp(40000, 53).payload(new byte[8]).build());
+        send("uplink", new FrameBuilder().eth(Ip4.parseMac("02:00:00:00:00:99"), EthernetHeader.BROADCAST)
+            .ip4(Ip4.parse("192.168.1.50"), podIp(1)).udp(40000, 53).payload(new byte[8]).build());
+        assertThat(sent).isEmpty();
+        assertThat(counters.get("stage/ip4-input/drop/l2-broadcast")).isEqualTo(2);
+    }
+
+    @Test
+    void shouldSendNoIcmpErrorForASubnetBroadcast()
+    {
+        // TTL 1 toward the pod CIDR's broadcast address: no time-exceeded goes back
+        send("pod-0", new FrameBuilder().eth(Ip4.podMac(podIp(0)), GATEWAY_MAC).ip4(podIp(0),
+            Ip4.parse("10.244.1.255")).ttl(1).udp(40000, 53).payload(new byte[8]).build());
+        // from the underlay, toward the underlay subnet's broadcast address
+        send("uplink", new FrameBuilder().eth(Ip4.parseMac("02:00:00:00:00:99"), Ip4.parseMac("02:00:00:00:00:01"))
+            .ip4(Ip4.parse("192.168.1.50"), Ip4.parse("192.168.1.255")).ttl(1).udp(40000, 53)
+            .payload(new byte[8]).build());
+        assertThat(sent).as("no ICMP error").isEmpty();
+        assertThat(counters.get("stage/icmp-error/drop/not-unicast")).isEqualTo(2);
+    }
+
     private static byte[] arp(final long ethSrc, final long senderMac, final int senderIp, final int target)
     {
         final byte[] f = new byte[42];

@@ -9,6 +9,7 @@ import dev.ferry.core.Stage;
 import dev.ferry.core.header.IcmpHeader;
 import dev.ferry.core.header.Ip4Header;
 import dev.ferry.core.header.Wire;
+import dev.ferry.core.route.Ip4Prefix;
 import dev.ferry.core.tables.NodeTables;
 import dev.ferry.core.tables.Snapshot;
 import dev.ferry.core.tables.TablesRef;
@@ -188,7 +189,7 @@ public final class IcmpError implements Stage
             final long frame = pool.frameOffset(h);
             final int l3 = pool.l3Offset(h);
             ip.wrap(mem, frame + l3);
-            final DropReason suppressed = suppressed(mem);
+            final DropReason suppressed = suppressed(mem, node);
             if (suppressed != null)
             {
                 out.drop(h, suppressed);
@@ -237,11 +238,13 @@ public final class IcmpError implements Stage
         }
     }
 
-    private DropReason suppressed(final MemorySegment mem)
+    private DropReason suppressed(final MemorySegment mem, final NodeTables.NodeInfo node)
     {
         final int src = ip.src();
         final int dst = ip.dst();
-        if (src == 0 || src == -1 || dst == -1 || (src >>> 28) == 0xe || (dst >>> 28) == 0xe)
+        if (src == 0 || src == -1 || dst == -1 || (src >>> 28) == 0xe || (dst >>> 28) == 0xe
+            || isSubnetBroadcast(node.podCidr(), dst) || isSubnetBroadcast(node.underlayPrefix(), dst)
+            || isSubnetBroadcast(node.podCidr(), src) || isSubnetBroadcast(node.underlayPrefix(), src))
         {
             return Drop.NOT_UNICAST;
         }
@@ -258,6 +261,13 @@ public final class IcmpError implements Stage
             }
         }
         return null;
+    }
+
+    /** Whether {@code addr} is the directed broadcast address of {@code prefix} (RFC 1812 4.3.2.7). */
+    private static boolean isSubnetBroadcast(final Ip4Prefix prefix, final int addr)
+    {
+        return prefix != null && prefix.length() < 31 && prefix.contains(addr)
+            && (addr | Ip4Prefix.mask(prefix.length())) == -1;
     }
 
     private boolean takeToken()

@@ -50,7 +50,12 @@ public final class Ip4Input implements Stage
         /** Source address is multicast, broadcast or loopback (martian). */
         MARTIAN_SOURCE(21, "martian source address"),
         /** On a pod port: the IPv4 or Ethernet source is not the pod's own (Calico's and Cilium's rule). */
-        POD_SOURCE_SPOOFED(36, "pod sent from an IPv4 address or MAC that is not its own");
+        POD_SOURCE_SPOOFED(36, "pod sent from an IPv4 address or MAC that is not its own"),
+        /** From a pod to 255.255.255.255, multicast, 240/4, 127/8 or 0/8: never routed or masqueraded. */
+        POD_MARTIAN_DESTINATION(38, "pod sent to a broadcast, multicast, loopback, 0/8 or reserved address"),
+        /** Unicast IPv4 in an Ethernet broadcast frame: not routed or translated (Linux forwards only frames
+         *  addressed to it). */
+        L2_BROADCAST(39, "unicast IPv4 in an Ethernet broadcast frame");
 
         private final int id;
         private final String sentence;
@@ -187,14 +192,30 @@ public final class Ip4Input implements Stage
                 out.drop(h, Drop.MARTIAN_SOURCE);
                 continue;
             }
+            final int dst = ip.dst();
+            if (dst != -1 && Wire.u48(mem, pool.frameOffset(h)) == EthernetHeader.BROADCAST)
+            {
+                out.drop(h, Drop.L2_BROADCAST);
+                continue;
+            }
             if (fib != null)
             {
                 final long podMac = fib.podMac(pool.rxPort(h));
-                if (podMac != Fib.NOT_A_POD && (podMac == Fib.UNBOUND_POD || src != fib.podIp(pool.rxPort(h))
-                    || Wire.u48(mem, pool.frameOffset(h) + EthernetHeader.SRC_OFFSET) != podMac))
+                if (podMac != Fib.NOT_A_POD)
                 {
-                    out.drop(h, Drop.POD_SOURCE_SPOOFED);
-                    continue;
+                    if (podMac == Fib.UNBOUND_POD || src != fib.podIp(pool.rxPort(h))
+                        || Wire.u48(mem, pool.frameOffset(h) + EthernetHeader.SRC_OFFSET) != podMac)
+                    {
+                        out.drop(h, Drop.POD_SOURCE_SPOOFED);
+                        continue;
+                    }
+                    final int dstTop = dst >>> 24;
+                    // 224/4 multicast, 240/4 reserved and 255.255.255.255, 127/8, 0/8
+                    if (dstTop >= 224 || dstTop == 127 || dstTop == 0)
+                    {
+                        out.drop(h, Drop.POD_MARTIAN_DESTINATION);
+                        continue;
+                    }
                 }
             }
             if (total < l3Len)
