@@ -69,6 +69,8 @@ public final class Fib
     private final long[] podMacByPort;
     // per port id: an underlay port (uplink, tunnel), the only ones VXLAN may be decapsulated from
     private final boolean[] underlayPort;
+    // open addressing set of every node address (this node's and the remote nodes'); 0 marks a free slot
+    private final int[] nodeAddrs;
     private final List<String> routeLines;
 
     private Fib(final Builder b)
@@ -98,6 +100,7 @@ public final class Fib
         podIpByPort = b.podIpByPort;
         podMacByPort = b.podMacByPort;
         underlayPort = b.underlayPort;
+        nodeAddrs = nodeAddressSet(b.tables);
         routeLines = List.copyOf(b.routeLines);
     }
 
@@ -282,6 +285,57 @@ public final class Fib
     public boolean underlayPort(final int port)
     {
         return port >= 0 && port < underlayPort.length && underlayPort[port];
+    }
+
+    private static int[] nodeAddressSet(final NodeTables tables)
+    {
+        final List<Integer> all = new ArrayList<>(tables.node().addresses());
+        all.add(tables.node().publicIp());
+        for (final NodeTables.RemoteNode rn : tables.remoteNodes())
+        {
+            all.add(rn.publicIp());
+            all.addAll(rn.addresses());
+        }
+        final int[] set = new int[Integer.highestOneBit(Math.max(4, all.size() * 4 - 1)) << 1];
+        for (final int a : all)
+        {
+            if (a == 0)
+            {
+                continue;
+            }
+            int i = Integer.hashCode(a * 0x9e3779b9) & (set.length - 1);
+            while (set[i] != 0 && set[i] != a)
+            {
+                i = (i + 1) & (set.length - 1);
+            }
+            set[i] = a;
+        }
+        return set;
+    }
+
+    /**
+     * Hot-path read: whether an address belongs to a node of the cluster (this one or a remote one).
+     *
+     * @param addr an IPv4 address.
+     * @return whether it is one of the nodes' addresses.
+     */
+    public boolean isNodeAddress(final int addr)
+    {
+        if (addr == 0)
+        {
+            return false;
+        }
+        final int[] set = nodeAddrs;
+        int i = (addr * 0x9e3779b9) & (set.length - 1);
+        while (set[i] != 0)
+        {
+            if (set[i] == addr)
+            {
+                return true;
+            }
+            i = (i + 1) & (set.length - 1);
+        }
+        return false;
     }
 
     /**
