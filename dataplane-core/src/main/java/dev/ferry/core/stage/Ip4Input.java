@@ -139,7 +139,9 @@ public final class Ip4Input implements Stage
         final PacketPool pool = this.pool;
         final MemorySegment mem = pool.memory();
         final Ip4Header ip = this.ip;
-        final Fib fib = tables == null ? null : tables.lvCurrent().fib();
+        final Snapshot snapshot = tables == null ? null : tables.lvCurrent();
+        // before the first tables no pod is bound and nothing can be routed: validation starts with them
+        final Fib fib = snapshot == null ? null : snapshot.fib();
         final int n = in.count();
         for (int i = 0; i < n; i++)
         {
