@@ -68,7 +68,7 @@ final class Nat44New implements Stage
         INVALID_TRACKED(109, "packet invalid for the tracked TCP connection state (conntrack INVALID)"),
         /** A pod's TCP segment without SYN toward outside the cluster that matches no flow: it would leak the pod's
          *  address (Linux's conntrack marks it INVALID and never masquerades it). */
-        UNTRACKED_EGRESS(110, "pod TCP without SYN leaving the cluster matches no flow (would leak the pod address)");
+        UNTRACKED_EGRESS(112, "pod TCP without SYN leaving the cluster matches no flow (would leak the pod address)");
 
         private final int id;
         private final String sentence;
