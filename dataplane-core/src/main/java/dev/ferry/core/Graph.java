@@ -4,6 +4,7 @@ import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.atomic.AtomicReference;
 
 /**
  * Runs stages over vectors to completion, like VPP's graph dispatcher.
@@ -24,6 +25,14 @@ import java.util.Map;
  *
  * <p>Counters per stage: {@code stage/NAME/calls}, {@code /packets}, {@code /ns}, {@code /next/EDGE},
  * {@code /drop/REASON}. A graph is used by one thread.
+ *
+ * <p>Containment: a stage that throws from {@code process} does not stop the run. The graph stamps every packet a
+ * stage hands on ({@code next}, {@code drop}, {@code transmit}, {@code inject}) with the number of the current
+ * call; when the call throws, every packet of its input vector without that stamp, and every buffer allocated
+ * during the call and not handed on, is dropped under {@link GraphDrop#STAGE_EXCEPTION}. Packets already passed
+ * on stay where they went. The graph counts the exception ({@code graph/stage-exceptions}) and keeps the last one
+ * in a slot that the control side drains ({@link #takeFault()}) to log, rate limited; nothing is logged on the
+ * worker thread.
  */
 public final class Graph implements Stage.Next
 {
@@ -33,7 +42,9 @@ public final class Graph implements Stage.Next
         /** The stage sent a packet along an edge whose target stage is not in this graph. */
         NEXT_NOT_WIRED(1, "next stage not present in this graph"),
         /** A frame overflowed; this means more than 256 packets were in flight. */
-        FRAME_OVERFLOW(2, "graph frame overflow");
+        FRAME_OVERFLOW(2, "graph frame overflow"),
+        /** A stage threw; the packets of its vector that it had not handed on were dropped. */
+        STAGE_EXCEPTION(34, "stage threw an exception (packets it had not handed on dropped)");
 
         private final int id;
         private final String sentence;
@@ -75,6 +86,12 @@ public final class Graph implements Stage.Next
     private final int graphDropNotWired;
     private final int graphDropOverflow;
     private final int transmitCounter;
+    private final int graphDropException;
+    private final int exceptionCounter;
+    // per buffer: the number of the stage call that last handed it on (containment)
+    private final int[] handedOn;
+    private int call;
+    private final AtomicReference<StageFault> lastFault = new AtomicReference<>();
     private final Map<String, Integer> indexByName;
     private int current = -1;
     private int pendingInputs;
@@ -135,6 +152,21 @@ public final class Graph implements Stage.Next
         graphDropNotWired = counters.register("graph/drop/" + GraphDrop.NEXT_NOT_WIRED.counterName());
         graphDropOverflow = counters.register("graph/drop/" + GraphDrop.FRAME_OVERFLOW.counterName());
         transmitCounter = counters.register("graph/transmit");
+        graphDropException = counters.register("graph/drop/" + GraphDrop.STAGE_EXCEPTION.counterName());
+        exceptionCounter = counters.register("graph/stage-exceptions");
+        handedOn = new int[pool.capacity()];
+    }
+
+    /**
+     * A stage that threw, as recorded by the worker for the control side to log.
+     *
+     * @param stage     the stage's name.
+     * @param exception what it threw.
+     * @param dropped   packets dropped for it under {@link GraphDrop#STAGE_EXCEPTION}.
+     * @param count     exceptions since the graph was built (this one included).
+     */
+    public record StageFault(String stage, RuntimeException exception, int dropped, long count)
+    {
     }
 
     /**
@@ -232,8 +264,17 @@ public final class Graph implements Stage.Next
                 frames[i] = spare;
                 final PacketVector work = f;
                 current = i;
+                final int thisCall = ++call;
+                final long allocMark = pool.allocations();
                 final long t0 = System.nanoTime();
-                stages[i].process(work, this);
+                try
+                {
+                    stages[i].process(work, this);
+                }
+                catch (final RuntimeException e)
+                {
+                    contain(i, work, thisCall, allocMark, e);
+                }
                 final long t1 = System.nanoTime();
                 current = -1;
                 counters.increment(callsCounter[i]);
@@ -247,10 +288,55 @@ public final class Graph implements Stage.Next
         sink.flush();
     }
 
+    /**
+     * Drops what a throwing stage still owned: the packets of its input that it had not handed on during call
+     * {@code thisCall}, and the buffers allocated since {@code allocMark} that it had not handed on either.
+     * Dropped buffers lose their stamp when freed; a buffer that the sink frees on transmit keeps it, so a stage
+     * that transmits and then allocates in the same call is the one case this cannot tell apart (no stage does).
+     */
+    private void contain(final int stage, final PacketVector work, final int thisCall, final long allocMark,
+        final RuntimeException e)
+    {
+        int dropped = 0;
+        for (int k = 0; k < work.count(); k++)
+        {
+            final int h = work.get(k);
+            if (handedOn[h] != thisCall && pool.isAllocated(h))
+            {
+                dropInternal(h, graphDropException, GraphDrop.STAGE_EXCEPTION, stage);
+                dropped++;
+            }
+        }
+        if (pool.allocations() != allocMark)
+        {
+            for (int h = 0; h < handedOn.length; h++)
+            {
+                if (handedOn[h] != thisCall && pool.isAllocated(h) && pool.allocationNumber(h) >= allocMark)
+                {
+                    dropInternal(h, graphDropException, GraphDrop.STAGE_EXCEPTION, stage);
+                    dropped++;
+                }
+            }
+        }
+        counters.increment(exceptionCounter);
+        lastFault.set(new StageFault(stages[stage].name(), e, dropped, counters.get(exceptionCounter)));
+    }
+
+    /**
+     * Takes the last stage exception recorded since the previous call (control side; safe from any thread).
+     *
+     * @return the fault, or null when no stage threw since.
+     */
+    public StageFault takeFault()
+    {
+        return lastFault.getAndSet(null);
+    }
+
     @Override
     public void next(final int handle, final int nextIndex)
     {
         final int cur = current;
+        handedOn[handle] = call;
         final int target = nextTarget[cur][nextIndex];
         if (target < 0)
         {
@@ -286,6 +372,9 @@ public final class Graph implements Stage.Next
         {
             trace.record(pool.traceId(handle), cur, TraceBuffer.KIND_DROP, reason.index(), 0, 0, clock.nanos());
         }
+        // a freed buffer is no longer the stage's: clear the stamp, so that if the stage allocates it again in
+        // the same call, containment still sees the new one as not handed on
+        handedOn[handle] = 0;
         pool.free(handle);
     }
 
@@ -297,6 +386,7 @@ public final class Graph implements Stage.Next
             trace.record(pool.traceId(handle), stage, TraceBuffer.KIND_DROP, -1 - reason.index(), 0, 0,
                 clock.nanos());
         }
+        handedOn[handle] = 0;
         pool.free(handle);
     }
 
@@ -312,6 +402,7 @@ public final class Graph implements Stage.Next
     @Override
     public void transmit(final int handle)
     {
+        handedOn[handle] = call;
         counters.increment(transmitCounter);
         if (pool.traced(handle))
         {

@@ -31,6 +31,10 @@ public final class PacketPool implements AutoCloseable
     public static final int FLAG_TRACED = 1;
     /** Metadata flag: this node originated the packet (ICMP error, echo reply): no TTL decrement. */
     public static final int FLAG_LOCAL_ORIGIN = 2;
+    /** Metadata bits 2-3: how many times the packet was decapsulated (vxlan-decap bounds the nesting). */
+    public static final int FLAG_DECAP_DEPTH_MASK = 0xc;
+    /** Shift of the decapsulation depth in the flags. */
+    public static final int FLAG_DECAP_DEPTH_SHIFT = 2;
 
     private final Arena arena;
     private final MemorySegment memory;
@@ -51,6 +55,8 @@ public final class PacketPool implements AutoCloseable
     private final int[] traceId;
     private final long[] timestamp;
     private final boolean[] allocated;
+    private final long[] allocationNumber;
+    private long allocations;
 
     /**
      * Creates a pool.
@@ -85,6 +91,7 @@ public final class PacketPool implements AutoCloseable
         this.traceId = new int[capacity];
         this.timestamp = new long[capacity];
         this.allocated = new boolean[capacity];
+        this.allocationNumber = new long[capacity];
         // hand out low handles first: it keeps a small working set warm in cache
         for (int i = 0; i < capacity; i++)
         {
@@ -117,6 +124,7 @@ public final class PacketPool implements AutoCloseable
         }
         final int h = freeStack[--freeCount];
         allocated[h] = true;
+        allocationNumber[h] = allocations++;
         start[h] = headroom;
         length[h] = 0;
         rxPort[h] = -1;
@@ -142,6 +150,30 @@ public final class PacketPool implements AutoCloseable
         }
         allocated[h] = false;
         freeStack[freeCount++] = h;
+    }
+
+    /**
+     * @param h handle.
+     * @return whether the buffer is handed out (not in the free list).
+     */
+    public boolean isAllocated(final int h)
+    {
+        return allocated[h];
+    }
+
+    /** @return how many buffers were ever allocated (the next allocation's number). */
+    public long allocations()
+    {
+        return allocations;
+    }
+
+    /**
+     * @param h handle of an allocated buffer.
+     * @return its allocation's number: {@link #allocations()} as it was just before it was allocated.
+     */
+    public long allocationNumber(final int h)
+    {
+        return allocationNumber[h];
     }
 
     /** @return buffers currently free. */

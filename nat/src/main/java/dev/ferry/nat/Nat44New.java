@@ -65,7 +65,10 @@ final class Nat44New implements Stage
         /** Destination in a Service CIDR that no Service holds. */
         NO_SERVICE(108, "destination in a Service CIDR but no Service has that address"),
         /** A packet of a flow created earlier in the same vector, refused by its TCP state. */
-        INVALID_TRACKED(109, "packet invalid for the tracked TCP connection state (conntrack INVALID)");
+        INVALID_TRACKED(109, "packet invalid for the tracked TCP connection state (conntrack INVALID)"),
+        /** A pod's TCP segment without SYN toward outside the cluster that matches no flow: it would leak the pod's
+         *  address (Linux's conntrack marks it INVALID and never masquerades it). */
+        UNTRACKED_EGRESS(112, "pod TCP without SYN leaving the cluster matches no flow (would leak the pod address)");
 
         private final int id;
         private final String sentence;
@@ -224,12 +227,20 @@ final class Nat44New implements Stage
             // node did not translate (the reply of a pod to a NodePort flow that another node SNATed to its own
             // address): it passes untracked, as the kernel's ESTABLISHED reply would, instead of opening a flow
             if (st.inClusterCidr(src) && !st.inClusterCidr(dst) && !st.nonMasquerade(dst)
-                && fib.lookup(dst) >= 0 && fib.kind(fib.lookup(dst)) == Fib.UPLINK
-                && (proto != Ip4Header.PROTO_TCP || (tcpFlags & (TcpHeader.SYN | TcpHeader.ACK)) == TcpHeader.SYN))
+                && fib.lookup(dst) >= 0 && fib.kind(fib.lookup(dst)) == Fib.UPLINK)
             {
-                translate(h, st, mem, ipOff, l4, proto, src, dst, sport, dport, dst, dport, true, tcpFlags, now,
-                    out);
-                continue;
+                if (proto != Ip4Header.PROTO_TCP || (tcpFlags & (TcpHeader.SYN | TcpHeader.ACK)) == TcpHeader.SYN)
+                {
+                    translate(h, st, mem, ipOff, l4, proto, src, dst, sport, dport, dst, dport, true, tcpFlags, now,
+                        out);
+                    continue;
+                }
+                if (!fib.isNodeAddress(dst))
+                {
+                    // only another node may have translated the connection this segment belongs to
+                    out.drop(h, Drop.UNTRACKED_EGRESS);
+                    continue;
+                }
             }
             out.traceDetail(h, TRACE_UNTRACKED, 0);
             out.next(h, NEXT_LOOKUP);

@@ -302,13 +302,29 @@ class NatGraphTest
         // through VXLAN; the pod's SYN-ACK must leave unchanged, not open a masquerade flow (which would be INVALID)
         net = new Harness();
         net.publish();
-        final Harness.Out out = net.sendOne("pod-client", tcp(CLIENT, EXTERNAL, 8080, 41000, SYN | ACK, ""));
+        final int otherNode = Ip4.parse("192.168.0.11");
+        final Harness.Out out = net.sendOne("pod-client", tcp(CLIENT, otherNode, 8080, 41000, SYN | ACK, ""));
         assertThat(out.port()).isEqualTo("uplink");
         assertThat(out.pkt().src()).as("not masqueraded").isEqualTo(CLIENT);
         assertThat(out.pkt().sport()).isEqualTo(8080);
         assertThat(net.counter("stage/nat44-new/drop/invalid")).isZero();
         final Harness.Out syn = net.sendOne("pod-client", tcp(CLIENT, EXTERNAL, 42000, 80, SYN, ""));
         assertThat(syn.pkt().src()).as("a SYN still opens a masqueraded flow").isEqualTo(NODE_IP);
+    }
+
+    @Test
+    void shouldNeverLeakAPodsTcpWithoutSynThatMatchesNoFlowOutOfTheCluster()
+    {
+        // issue 13, class 8: only another node can have translated the connection of an untracked segment; toward
+        // any other address it would leave with the pod's IP (Linux marks it INVALID and does not masquerade it)
+        net = new Harness();
+        net.publish();
+        for (final int flags : new int[] {ACK, ACK | PSH, FIN | ACK, SYN | ACK, RST | ACK})
+        {
+            assertThat(net.send("pod-client", tcp(CLIENT, EXTERNAL, 41000, 443, flags, ""))).as("flags %x", flags)
+                .isEmpty();
+        }
+        assertThat(net.counter("stage/nat44-new/drop/untracked-egress")).isEqualTo(5);
     }
 
     @Test

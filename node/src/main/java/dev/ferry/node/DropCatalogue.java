@@ -12,6 +12,7 @@ import dev.ferry.core.stage.Ip4Local;
 import dev.ferry.core.stage.Ip4Lookup;
 import dev.ferry.core.stage.Ip4Rewrite;
 import dev.ferry.nat.Nat;
+import dev.ferry.vxlan.VxlanBypass;
 import dev.ferry.vxlan.VxlanDecap;
 import dev.ferry.vxlan.VxlanEncap;
 
@@ -137,7 +138,8 @@ public final class DropCatalogue
             DropScope.stage(InterfaceOutput.NAME, InterfaceOutput.Drop.values())));
         add(out, Range.NAT, Nat.dropScopes());
         add(out, Range.VXLAN, List.of(DropScope.stage(VxlanDecap.NAME, VxlanDecap.Drop.values()),
-            DropScope.stage(VxlanEncap.NAME, VxlanEncap.Drop.values())));
+            DropScope.stage(VxlanEncap.NAME, VxlanEncap.Drop.values()),
+            DropScope.stage(VxlanBypass.NAME, VxlanBypass.Drop.values())));
         add(out, Range.NODE, List.of(new DropScope(NodeDrop.COUNTER_PREFIX, List.of(NodeDrop.values())),
             DropScope.stage(HostOutput.NAME, HostOutput.Drop.values()),
             DropScope.stage(NeighbourLearn.NAME, NeighbourLearn.Drop.values())));

@@ -1,6 +1,7 @@
 package dev.ferry.node;
 
 import dev.ferry.conntrack.ConntrackEntry;
+import dev.ferry.core.Graph;
 import dev.ferry.core.Ports;
 import dev.ferry.core.route.Ip4;
 import dev.ferry.core.tables.InvalidTablesException;
@@ -73,7 +74,7 @@ final class NodeControl
 
     /**
      * Control-side upkeep, about once a second: logs the lines the features' workers recorded (masquerade port
-     * exhaustion), rate limited.
+     * exhaustion) and the last stage exception the graph contained, rate limited.
      */
     void housekeeping()
     {
@@ -84,6 +85,13 @@ final class NodeControl
             {
                 featureLog.warn(now, line);
             }
+        }
+        final Graph graph = worker.graph();
+        final Graph.StageFault fault = graph == null ? null : graph.takeFault();
+        if (fault != null)
+        {
+            featureLog.warn(now, "stage " + fault.stage() + " threw " + fault.exception() + "; " + fault.dropped()
+                + " packets dropped (graph/drop/stage-exception), " + fault.count() + " stage exceptions so far");
         }
         featureLog.roll(now);
     }

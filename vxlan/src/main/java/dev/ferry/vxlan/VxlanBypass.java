@@ -6,6 +6,8 @@ import dev.ferry.core.PacketVector;
 import dev.ferry.core.Stage;
 import dev.ferry.core.header.Ip4Header;
 import dev.ferry.core.header.Wire;
+import dev.ferry.core.tables.Fib;
+import dev.ferry.core.tables.NodeTables;
 import dev.ferry.core.tables.Snapshot;
 import dev.ferry.core.tables.TablesRef;
 
@@ -19,7 +21,8 @@ import java.util.List;
  *
  * <p>Wiring: the first before-lookup stage of {@code GraphAssembly} (the VXLAN feature has the lowest order);
  * ip4-input's one next edge then names it. Input: validated IPv4 packets. Next edges: {@code vxlan-decap}, the
- * continue stage. No drops.
+ * continue stage. Drops a pod's UDP to any VTEP's VXLAN port ({@link Drop#POD_VXLAN}): a pod may not inject frames
+ * into the overlay, neither through its own node nor masqueraded to another.
  */
 public final class VxlanBypass implements Stage
 {
@@ -63,10 +66,38 @@ public final class VxlanBypass implements Stage
         return List.of(VxlanDecap.NAME, continueStage);
     }
 
+    /** Why vxlan-bypass drops a packet. */
+    public enum Drop implements DropReason
+    {
+        /** A pod's UDP to a VTEP's VXLAN port: never decapsulated here, never masqueraded to another node. */
+        POD_VXLAN(218, "VXLAN from a pod to a node's VTEP");
+
+        private final int id;
+        private final String sentence;
+
+        Drop(final int id, final String sentence)
+        {
+            this.id = id;
+            this.sentence = sentence;
+        }
+
+        @Override
+        public int id()
+        {
+            return id;
+        }
+
+        @Override
+        public String sentence()
+        {
+            return sentence;
+        }
+    }
+
     @Override
     public List<? extends DropReason> dropReasons()
     {
-        return List.of();
+        return List.of(Drop.values());
     }
 
     @Override
@@ -74,7 +105,10 @@ public final class VxlanBypass implements Stage
     {
         final PacketPool pool = this.pool;
         final MemorySegment mem = pool.memory();
-        final VtepTable vteps = tables.lvCurrent().part(slot);
+        final Snapshot snapshot = tables.lvCurrent();
+        final VtepTable vteps = snapshot.part(slot);
+        final Fib fib = snapshot.fib();
+        final NodeTables.NodeInfo node = snapshot.tables().node();
         final int localIp = vteps.localIp();
         final int port = vteps.port();
         final Ip4Header ip = this.ip;
@@ -84,6 +118,15 @@ public final class VxlanBypass implements Stage
             final int h = in.get(i);
             ip.wrap(mem, pool.frameOffset(h) + pool.l3Offset(h));
             final int ihl = ip.headerLength();
+            if (ip.protocol() == Ip4Header.PROTO_UDP && fib.podMac(pool.rxPort(h)) != Fib.NOT_A_POD
+                && (ip.isLaterFragment() || ip.totalLength() >= ihl + 8 && Wire.u16(mem, ip.offset() + ihl + 2) == port)
+                && isVtep(vteps, node, ip.dst()))
+            {
+                // a pod's VXLAN to any node (its own included), or a later fragment toward a VTEP (its port
+                // cannot be seen): a pod may not inject frames into the overlay
+                out.drop(h, Drop.POD_VXLAN);
+                continue;
+            }
             if (ip.protocol() == Ip4Header.PROTO_UDP && ip.dst() == localIp && !ip.isFragment()
                 && ip.totalLength() >= ihl + 8 && Wire.u16(mem, ip.offset() + ihl + 2) == port)
             {
@@ -94,5 +137,23 @@ public final class VxlanBypass implements Stage
                 out.next(h, NEXT_CONTINUE);
             }
         }
+    }
+
+    /** Whether {@code dst} is a VTEP: this node's addresses or a known remote VTEP. */
+    private static boolean isVtep(final VtepTable vteps, final NodeTables.NodeInfo node, final int dst)
+    {
+        if (dst == vteps.localIp() || dst == node.publicIp() || vteps.isKnownVtep(dst))
+        {
+            return true;
+        }
+        final List<Integer> addrs = node.addresses();
+        for (int i = 0; i < addrs.size(); i++)
+        {
+            if (addrs.get(i) == dst)
+            {
+                return true;
+            }
+        }
+        return false;
     }
 }

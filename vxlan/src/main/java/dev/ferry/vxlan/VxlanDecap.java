@@ -10,6 +10,7 @@ import dev.ferry.core.header.UdpHeader;
 import dev.ferry.core.header.Wire;
 import dev.ferry.core.route.Ip4;
 import dev.ferry.core.stage.EthernetInput;
+import dev.ferry.core.tables.Fib;
 import dev.ferry.core.tables.Snapshot;
 import dev.ferry.core.tables.TablesRef;
 
@@ -33,7 +34,8 @@ import java.util.List;
  * destination port is the cluster's; UDP length; a non-zero UDP checksum verifies (zero is accepted, as
  * RFC 7348 and Linux allow); the I flag; no reserved bit (Linux's rule); the VNI is ours; the outer source is
  * a known VTEP (anti-spoofing); the inner frame holds an Ethernet and an IPv4 header (flannel's VXLAN is
- * L3: neighbours are static, so only IPv4 crosses the tunnel).
+ * L3: neighbours are static, so only IPv4 crosses the tunnel). A decapsulated frame that is VXLAN to us again
+ * may be decapsulated once more ({@link #MAX_NESTED}); a frame nested deeper is dropped before any other check.
  */
 public final class VxlanDecap implements Stage
 {
@@ -46,6 +48,11 @@ public final class VxlanDecap implements Stage
      * at the VXLAN header and {@link PacketPool#aux(int)} holds the outer source address.
      */
     public static final int SOCKET_DATAGRAM = -1;
+    /**
+     * How many times a decapsulated frame that is VXLAN to us again may be decapsulated once more: one level of
+     * nesting is allowed, deeper ones are dropped ({@link Drop#NESTED_TOO_DEEP}).
+     */
+    public static final int MAX_NESTED = 1;
 
     /** Why vxlan-decap drops a packet. */
     public enum Drop implements DropReason
@@ -73,7 +80,11 @@ public final class VxlanDecap implements Stage
         /** Inner frame shorter than Ethernet + IPv4 headers. */
         INNER_TRUNCATED(210, "inner frame truncated"),
         /** Inner frame is not IPv4. */
-        INNER_NOT_IP4(211, "inner frame is not IPv4");
+        INNER_NOT_IP4(211, "inner frame is not IPv4"),
+        /** The frame was already decapsulated more than {@link #MAX_NESTED} times below the outer one. */
+        NESTED_TOO_DEEP(216, "VXLAN nested deeper than one level"),
+        /** Received on a pod or host port: VXLAN is decapsulated only from the uplink or the tunnel port. */
+        NOT_FROM_UNDERLAY(217, "VXLAN not received from the underlay (uplink or tunnel port)");
 
         private final int id;
         private final String sentence;
@@ -144,11 +155,25 @@ public final class VxlanDecap implements Stage
     {
         final PacketPool pool = this.pool;
         final MemorySegment mem = pool.memory();
-        final VtepTable vteps = tables.lvCurrent().part(slot);
+        final Snapshot snapshot = tables.lvCurrent();
+        final VtepTable vteps = snapshot.part(slot);
+        final Fib fib = snapshot.fib();
         final int n = in.count();
         for (int i = 0; i < n; i++)
         {
             final int h = in.get(i);
+            final int flags = pool.flags(h);
+            final int depth = (flags & PacketPool.FLAG_DECAP_DEPTH_MASK) >>> PacketPool.FLAG_DECAP_DEPTH_SHIFT;
+            if (depth > MAX_NESTED)
+            {
+                out.drop(h, Drop.NESTED_TOO_DEEP);
+                continue;
+            }
+            if (!fib.underlayPort(pool.rxPort(h)))
+            {
+                out.drop(h, Drop.NOT_FROM_UNDERLAY);
+                continue;
+            }
             final int l3 = pool.l3Offset(h);
             final long frame = pool.frameOffset(h);
             final int vxOff;
@@ -201,6 +226,8 @@ public final class VxlanDecap implements Stage
             pool.l3Offset(h, 0);
             pool.aux(h, 0);
             pool.rxPort(h, tunnelPort);
+            pool.flags(h, flags & ~PacketPool.FLAG_DECAP_DEPTH_MASK
+                | (depth + 1) << PacketPool.FLAG_DECAP_DEPTH_SHIFT);
             out.next(h, NEXT_ETHERNET);
         }
     }

@@ -81,7 +81,43 @@ class VxlanDropTest
             Wire.u16(Frames.seg(f), 38, 8 + 8 + 20);
         });
         expectViaUplink(VxlanDecap.Drop.INNER_NOT_IP4, f -> Wire.u16(Frames.seg(f), 62, 0x0806));
+        // a frame already decapsulated twice (the outer layer and the one nested level allowed)
+        n2.enterAt(VxlanDecap.NAME, vxlanFrame(), 14, 0, n2.uplink,
+            (VxlanDecap.MAX_NESTED + 1) << dev.ferry.core.PacketPool.FLAG_DECAP_DEPTH_SHIFT);
+        assertThat(n2.counter("stage/vxlan-decap/drop/nested-too-deep")).isEqualTo(1);
+        seen.add(VxlanDecap.Drop.NESTED_TOO_DEEP);
+        // a good VXLAN frame, but received on a pod port
+        n2.enterAt(VxlanDecap.NAME, vxlanFrame(), 14, 0, n2.podPort, 0);
+        assertThat(n2.counter("stage/vxlan-decap/drop/not-from-underlay")).isEqualTo(1);
+        seen.add(VxlanDecap.Drop.NOT_FROM_UNDERLAY);
+        assertThat(n2.sent).isEmpty();
         assertThat(seen).as("every decap drop reason covered").containsExactlyInAnyOrder(VxlanDecap.Drop.values());
+    }
+
+    /** A pod's UDP datagram to {@code dst}:{@code dport} carrying a VXLAN header and an inner frame from pod B. */
+    private static byte[] podUdpTo(final int dst, final int dport)
+    {
+        final byte[] inner = new dev.ferry.core.packet.FrameBuilder().eth(Ip4.podMac(VxlanNode.POD_B), VxlanNode.VTEP2)
+            .ip4(VxlanNode.POD_B, VxlanNode.POD_A).udp(53, 40000).payload(new byte[8]).build();
+        final byte[] payload = new byte[8 + inner.length];
+        payload[0] = 0x08;
+        payload[6] = 1;
+        System.arraycopy(inner, 0, payload, 8, inner.length);
+        return new dev.ferry.core.packet.FrameBuilder().eth(Ip4.podMac(VxlanNode.POD_A),
+            Ip4.podMac(Ip4.parse("10.244.1.1"))).ip4(VxlanNode.POD_A, dst).udp(47000, dport).payload(payload).build();
+    }
+
+    @Test
+    void shouldNeverLetAPodSendVxlanToAnyVtep()
+    {
+        n1.receive(n1.podPort, podUdpTo(VxlanNode.NODE2, 8472));
+        assertThat(n1.sent).as("to the other node's VTEP: not sent (it would arrive from a known VTEP)").isEmpty();
+        n1.receive(n1.podPort, podUdpTo(VxlanNode.NODE1, 8472));
+        assertThat(n1.counter("stage/vxlan-decap/calls")).as("to its own node: never decapsulated").isZero();
+        assertThat(n1.counter("stage/vxlan-bypass/drop/pod-vxlan")).isEqualTo(2);
+
+        n1.receive(n1.podPort, podUdpTo(VxlanNode.NODE2, 4789));
+        assertThat(n1.sent).as("the same datagram to another port of that node still goes").hasSize(1);
     }
 
     @Test

@@ -170,9 +170,17 @@ final class VxlanNode implements AutoCloseable
     /** Enters a frame directly at a stage, with the l3 offset set as ethernet-input would. */
     void enterAt(final String stage, final byte[] frame, final int l3, final int aux)
     {
+        enterAt(stage, frame, l3, aux, uplink, 0);
+    }
+
+    /** Enters a frame directly at a stage as received on {@code port}, with packet flags {@code flags}. */
+    void enterAt(final String stage, final byte[] frame, final int l3, final int aux, final int port,
+        final int flags)
+    {
         final int h = pool.allocate();
         pool.write(h, frame, 0, frame.length);
-        pool.rxPort(h, uplink);
+        pool.rxPort(h, port);
+        pool.flags(h, flags);
         pool.l3Offset(h, l3);
         pool.aux(h, aux);
         graph.input(graph.indexOf(stage), h);

@@ -179,7 +179,7 @@ public final class GraphAssembly
         final String afterInput = next;
         b.add(new EthernetInput(pool, ports));
         b.add(new Arp(pool, ports, tables));
-        b.add(new Ip4Input(pool, afterInput));
+        b.add(new Ip4Input(pool, afterInput, tables));
         before.forEach(b::add);
         b.add(new Ip4Lookup(pool, tables));
         after.forEach(b::add);

@@ -7,7 +7,9 @@ import dev.ferry.core.Ports;
 import dev.ferry.core.Stage;
 import dev.ferry.core.header.ArpHeader;
 import dev.ferry.core.header.EthernetHeader;
+import dev.ferry.core.header.Wire;
 import dev.ferry.core.route.Ip4;
+import dev.ferry.core.tables.Fib;
 import dev.ferry.core.tables.NodeTables;
 import dev.ferry.core.tables.Snapshot;
 import dev.ferry.core.tables.TablesRef;
@@ -43,7 +45,9 @@ public final class Arp implements Stage
         /** A reply (or another operation). */
         NOT_A_REQUEST(12, "ARP reply or unknown operation (not a request)"),
         /** Gratuitous ARP. */
-        GRATUITOUS(13, "gratuitous ARP");
+        GRATUITOUS(13, "gratuitous ARP"),
+        /** On a pod port: sender MAC, Ethernet source or sender IP (other than a 0.0.0.0 probe) not the pod's. */
+        POD_SOURCE_SPOOFED(37, "pod ARP from an IPv4 address or MAC that is not its own");
 
         private final int id;
         private final String sentence;
@@ -108,7 +112,9 @@ public final class Arp implements Stage
     {
         final PacketPool pool = this.pool;
         final MemorySegment mem = pool.memory();
-        final NodeTables.NodeInfo node = tables.lvCurrent().tables().node();
+        final Snapshot snapshot = tables.lvCurrent();
+        final NodeTables.NodeInfo node = snapshot.tables().node();
+        final Fib fib = snapshot.fib();
         final int n = in.count();
         for (int i = 0; i < n; i++)
         {
@@ -139,6 +145,14 @@ public final class Arp implements Stage
                 continue;
             }
             final int rx = pool.rxPort(h);
+            final long podMac = fib.podMac(rx);
+            if (podMac != Fib.NOT_A_POD && (podMac == Fib.UNBOUND_POD || arp.senderMac() != podMac
+                || Wire.u48(mem, base + EthernetHeader.SRC_OFFSET) != podMac
+                || sender != fib.podIp(rx) && sender != 0))
+            {
+                out.drop(h, Drop.POD_SOURCE_SPOOFED);
+                continue;
+            }
             if (!answersFor(node, ports.get(rx).kind(), target))
             {
                 out.traceDetail(h, target, 0);

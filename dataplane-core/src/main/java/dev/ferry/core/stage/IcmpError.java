@@ -9,6 +9,7 @@ import dev.ferry.core.Stage;
 import dev.ferry.core.header.IcmpHeader;
 import dev.ferry.core.header.Ip4Header;
 import dev.ferry.core.header.Wire;
+import dev.ferry.core.route.Ip4Prefix;
 import dev.ferry.core.tables.NodeTables;
 import dev.ferry.core.tables.Snapshot;
 import dev.ferry.core.tables.TablesRef;
@@ -53,7 +54,9 @@ public final class IcmpError implements Stage
         /** Broadcast, multicast or unspecified source or destination. */
         NOT_UNICAST(31, "no ICMP error for a non-unicast packet"),
         /** Token bucket empty. */
-        RATE_LIMITED(32, "ICMP error rate limited");
+        RATE_LIMITED(32, "ICMP error rate limited"),
+        /** The buffer has no room after the packet for the error's headers and a minimal quote. */
+        NO_ROOM(35, "no room in the buffer for the ICMP error");
 
         private final int id;
         private final String sentence;
@@ -186,10 +189,21 @@ public final class IcmpError implements Stage
             final long frame = pool.frameOffset(h);
             final int l3 = pool.l3Offset(h);
             ip.wrap(mem, frame + l3);
-            final DropReason suppressed = suppressed(mem);
+            final DropReason suppressed = suppressed(mem, node);
             if (suppressed != null)
             {
                 out.drop(h, suppressed);
+                continue;
+            }
+            final int hdrs = Ip4Header.MIN_LENGTH + IcmpHeader.LENGTH;
+            // the error grows the packet by its headers: quote only what fits between l3 and the buffer's end
+            // (a frame decapsulated several times starts near that end), and at least the header and 8 bytes
+            final int room = pool.bufferSize() - pool.headroomOf(h) - l3 - hdrs;
+            final int quoted = Math.min(Math.min(ip.totalLength(), pool.length(h) - l3),
+                Math.min(room, MAX_ERROR_DATAGRAM - hdrs));
+            if (quoted < ip.headerLength() + 8)
+            {
+                out.drop(h, Drop.NO_ROOM);
                 continue;
             }
             if (!takeToken())
@@ -203,15 +217,12 @@ public final class IcmpError implements Stage
             final int mtu = request & 0xffff;
             final int origSrc = ip.src();
             final int origTos = ip.tos();
-            final int quoted = Math.min(ip.totalLength(),
-                MAX_ERROR_DATAGRAM - Ip4Header.MIN_LENGTH - IcmpHeader.LENGTH);
             final int rx = pool.rxPort(h);
             final int ourAddr = rx >= 0 && ports.get(rx).kind() == Ports.Kind.POD ? node.gatewayIp()
                 : node.addresses().isEmpty() ? node.publicIp() : node.addresses().get(0);
 
             // move the quoted datagram behind the new IP and ICMP headers (regions overlap: copy is a memmove)
             final long l3Abs = frame + l3;
-            final int hdrs = Ip4Header.MIN_LENGTH + IcmpHeader.LENGTH;
             MemorySegment.copy(mem, l3Abs, mem, l3Abs + hdrs, quoted);
             final int total = hdrs + quoted;
             pool.length(h, l3 + total);
@@ -227,11 +238,13 @@ public final class IcmpError implements Stage
         }
     }
 
-    private DropReason suppressed(final MemorySegment mem)
+    private DropReason suppressed(final MemorySegment mem, final NodeTables.NodeInfo node)
     {
         final int src = ip.src();
         final int dst = ip.dst();
-        if (src == 0 || src == -1 || dst == -1 || (src >>> 28) == 0xe || (dst >>> 28) == 0xe)
+        if (src == 0 || src == -1 || dst == -1 || (src >>> 28) == 0xe || (dst >>> 28) == 0xe
+            || isSubnetBroadcast(node.podCidr(), dst) || isSubnetBroadcast(node.underlayPrefix(), dst)
+            || isSubnetBroadcast(node.podCidr(), src) || isSubnetBroadcast(node.underlayPrefix(), src))
         {
             return Drop.NOT_UNICAST;
         }
@@ -248,6 +261,13 @@ public final class IcmpError implements Stage
             }
         }
         return null;
+    }
+
+    /** Whether {@code addr} is the directed broadcast address of {@code prefix} (RFC 1812 4.3.2.7). */
+    private static boolean isSubnetBroadcast(final Ip4Prefix prefix, final int addr)
+    {
+        return prefix != null && prefix.length() < 31 && prefix.contains(addr)
+            && (addr | Ip4Prefix.mask(prefix.length())) == -1;
     }
 
     private boolean takeToken()

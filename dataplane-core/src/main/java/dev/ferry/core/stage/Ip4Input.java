@@ -4,8 +4,13 @@ import dev.ferry.core.DropReason;
 import dev.ferry.core.PacketPool;
 import dev.ferry.core.PacketVector;
 import dev.ferry.core.Stage;
+import dev.ferry.core.header.EthernetHeader;
 import dev.ferry.core.header.Ip4Header;
+import dev.ferry.core.header.Wire;
 import dev.ferry.core.route.Ip4;
+import dev.ferry.core.tables.Fib;
+import dev.ferry.core.tables.Snapshot;
+import dev.ferry.core.tables.TablesRef;
 
 import java.lang.foreign.MemorySegment;
 import java.util.List;
@@ -43,7 +48,14 @@ public final class Ip4Input implements Stage
         /** TTL is already zero. */
         TTL_ZERO(20, "IPv4 TTL is zero"),
         /** Source address is multicast, broadcast or loopback (martian). */
-        MARTIAN_SOURCE(21, "martian source address");
+        MARTIAN_SOURCE(21, "martian source address"),
+        /** On a pod port: the IPv4 or Ethernet source is not the pod's own (Calico's and Cilium's rule). */
+        POD_SOURCE_SPOOFED(36, "pod sent from an IPv4 address or MAC that is not its own"),
+        /** From a pod to 255.255.255.255, multicast, 240/4, 127/8 or 0/8: never routed or masqueraded. */
+        POD_MARTIAN_DESTINATION(38, "pod sent to a broadcast, multicast, loopback, 0/8 or reserved address"),
+        /** Unicast IPv4 in an Ethernet broadcast frame: not routed or translated (Linux forwards only frames
+         *  addressed to it). */
+        L2_BROADCAST(39, "unicast IPv4 in an Ethernet broadcast frame");
 
         private final int id;
         private final String sentence;
@@ -69,6 +81,7 @@ public final class Ip4Input implements Stage
 
     private final PacketPool pool;
     private final String nextStage;
+    private final TablesRef<Snapshot> tables;
     private final Ip4Header ip = new Ip4Header();
 
     /**
@@ -77,8 +90,21 @@ public final class Ip4Input implements Stage
      */
     public Ip4Input(final PacketPool pool, final String nextStage)
     {
+        this(pool, nextStage, null);
+    }
+
+    /**
+     * An ip4-input that also validates pod sources: on a pod port only the pod's own MAC and IPv4 address.
+     *
+     * @param pool      packet pool.
+     * @param nextStage name of the stage valid packets go to.
+     * @param tables    the tables (which pod each port belongs to), or null for no source validation.
+     */
+    public Ip4Input(final PacketPool pool, final String nextStage, final TablesRef<Snapshot> tables)
+    {
         this.pool = pool;
         this.nextStage = nextStage;
+        this.tables = tables;
     }
 
     /**
@@ -113,6 +139,9 @@ public final class Ip4Input implements Stage
         final PacketPool pool = this.pool;
         final MemorySegment mem = pool.memory();
         final Ip4Header ip = this.ip;
+        final Snapshot snapshot = tables == null ? null : tables.lvCurrent();
+        // before the first tables no pod is bound and nothing can be routed: validation starts with them
+        final Fib fib = snapshot == null ? null : snapshot.fib();
         final int n = in.count();
         for (int i = 0; i < n; i++)
         {
@@ -159,10 +188,37 @@ public final class Ip4Input implements Stage
             }
             final int src = ip.src();
             final int srcTop = src >>> 24;
-            if (srcTop >= 224 || srcTop == 127)
+            // 0/8 only toward the limited broadcast (a DHCP client), as Linux allows
+            if (srcTop >= 224 || srcTop == 127 || srcTop == 0 && ip.dst() != -1)
             {
                 out.drop(h, Drop.MARTIAN_SOURCE);
                 continue;
+            }
+            final int dst = ip.dst();
+            if (dst != -1 && Wire.u48(mem, pool.frameOffset(h)) == EthernetHeader.BROADCAST)
+            {
+                out.drop(h, Drop.L2_BROADCAST);
+                continue;
+            }
+            if (fib != null)
+            {
+                final long podMac = fib.podMac(pool.rxPort(h));
+                if (podMac != Fib.NOT_A_POD)
+                {
+                    if (podMac == Fib.UNBOUND_POD || src != fib.podIp(pool.rxPort(h))
+                        || Wire.u48(mem, pool.frameOffset(h) + EthernetHeader.SRC_OFFSET) != podMac)
+                    {
+                        out.drop(h, Drop.POD_SOURCE_SPOOFED);
+                        continue;
+                    }
+                    final int dstTop = dst >>> 24;
+                    // 224/4 multicast, 240/4 reserved and 255.255.255.255, 127/8, 0/8
+                    if (dstTop >= 224 || dstTop == 127 || dstTop == 0)
+                    {
+                        out.drop(h, Drop.POD_MARTIAN_DESTINATION);
+                        continue;
+                    }
+                }
             }
             if (total < l3Len)
             {

@@ -44,6 +44,10 @@ public final class Fib
     public static final int BLACKHOLE = 5;
     /** Adjacency dst MAC meaning "resolve by neighbour lookup of the destination address". */
     public static final long RESOLVE_BY_DST = -1L;
+    /** {@link #podMac(int)}: the port is not a pod port (uplink, host, tunnel). */
+    public static final long NOT_A_POD = 0L;
+    /** {@link #podMac(int)}: a pod port that no pod of these tables is bound to (it accepts nothing). */
+    public static final long UNBOUND_POD = -1L;
 
     private static final String[] KIND_NAMES = {"local-pod", "remote-pod", "uplink", "local", "unknown-pod",
         "blackhole"};
@@ -60,6 +64,13 @@ public final class Fib
     private final int[] remoteIndex;
     private final int[] mtu;
     private final List<String> descriptions;
+    // per port id (ports known at compile): the bound pod's IPv4 and MAC; NOT_A_POD / UNBOUND_POD in the MAC slot
+    private final int[] podIpByPort;
+    private final long[] podMacByPort;
+    // per port id: an underlay port (uplink, tunnel), the only ones VXLAN may be decapsulated from
+    private final boolean[] underlayPort;
+    // open addressing set of every node address (this node's and the remote nodes'); 0 marks a free slot
+    private final int[] nodeAddrs;
     private final List<String> routeLines;
 
     private Fib(final Builder b)
@@ -86,6 +97,10 @@ public final class Fib
             mtu[i] = b.adjMtu.get(i);
         }
         descriptions = List.copyOf(b.adjDesc);
+        podIpByPort = b.podIpByPort;
+        podMacByPort = b.podMacByPort;
+        underlayPort = b.underlayPort;
+        nodeAddrs = nodeAddressSet(b.tables);
         routeLines = List.copyOf(b.routeLines);
     }
 
@@ -186,12 +201,32 @@ public final class Fib
         {
             b.route(new Ip4Prefix(node.publicIp(), 32), local);
         }
+        final List<Ports.Port> all = ports.all();
+        b.podIpByPort = new int[all.size()];
+        b.podMacByPort = new long[all.size()];
+        b.underlayPort = new boolean[all.size()];
+        for (final Ports.Port p : all)
+        {
+            if (p.id() < all.size())
+            {
+                b.underlayPort[p.id()] = p.kind() == Ports.Kind.UPLINK || p.kind() == Ports.Kind.TUNNEL;
+            }
+            if (p.id() < all.size() && p.kind() == Ports.Kind.POD)
+            {
+                b.podMacByPort[p.id()] = UNBOUND_POD;
+            }
+        }
         for (final NodeTables.PodInfo pod : tables.pods())
         {
             final int port = ports.idOf(pod.portName());
             if (port < 0)
             {
                 continue;
+            }
+            if (port < all.size() && b.podMacByPort[port] == UNBOUND_POD)
+            {
+                b.podIpByPort[port] = pod.ip();
+                b.podMacByPort[port] = pod.mac();
             }
             b.route(new Ip4Prefix(pod.ip(), 32), b.adj(LOCAL_POD, port, pod.mac(), node.gatewayMac(), -1, podMtu,
                 "pod " + pod.namespace() + "/" + pod.name() + " on " + pod.portName()));
@@ -226,6 +261,90 @@ public final class Fib
             }
             b.route(new Ip4Prefix(rn.publicIp(), 32), a);
         }
+    }
+
+    /**
+     * Hot-path read: which pod a port belongs to, for pod source validation.
+     *
+     * @param port a port id.
+     * @return the MAC of the pod bound to the port; {@link #NOT_A_POD} for a port that is not a pod's;
+     *     {@link #UNBOUND_POD} for a pod port that no pod is bound to, or a port newer than these tables.
+     */
+    public long podMac(final int port)
+    {
+        return port >= 0 && port < podMacByPort.length ? podMacByPort[port] : port < 0 ? NOT_A_POD : UNBOUND_POD;
+    }
+
+    /**
+     * Hot-path read: whether a port faces the underlay (the uplink, or the tunnel port that socket-mode datagrams
+     * and decapsulated frames arrive on), the only ports VXLAN may be decapsulated from.
+     *
+     * @param port a port id.
+     * @return whether it is an underlay port known to these tables.
+     */
+    public boolean underlayPort(final int port)
+    {
+        return port >= 0 && port < underlayPort.length && underlayPort[port];
+    }
+
+    private static int[] nodeAddressSet(final NodeTables tables)
+    {
+        final List<Integer> all = new ArrayList<>(tables.node().addresses());
+        all.add(tables.node().publicIp());
+        for (final NodeTables.RemoteNode rn : tables.remoteNodes())
+        {
+            all.add(rn.publicIp());
+            all.addAll(rn.addresses());
+        }
+        final int[] set = new int[Integer.highestOneBit(Math.max(4, all.size() * 4 - 1)) << 1];
+        for (final int a : all)
+        {
+            if (a == 0)
+            {
+                continue;
+            }
+            int i = Integer.hashCode(a * 0x9e3779b9) & (set.length - 1);
+            while (set[i] != 0 && set[i] != a)
+            {
+                i = (i + 1) & (set.length - 1);
+            }
+            set[i] = a;
+        }
+        return set;
+    }
+
+    /**
+     * Hot-path read: whether an address belongs to a node of the cluster (this one or a remote one).
+     *
+     * @param addr an IPv4 address.
+     * @return whether it is one of the nodes' addresses.
+     */
+    public boolean isNodeAddress(final int addr)
+    {
+        if (addr == 0)
+        {
+            return false;
+        }
+        final int[] set = nodeAddrs;
+        int i = (addr * 0x9e3779b9) & (set.length - 1);
+        while (set[i] != 0)
+        {
+            if (set[i] == addr)
+            {
+                return true;
+            }
+            i = (i + 1) & (set.length - 1);
+        }
+        return false;
+    }
+
+    /**
+     * @param port a port id whose {@link #podMac(int)} is a MAC.
+     * @return the IPv4 address of the pod bound to it.
+     */
+    public int podIp(final int port)
+    {
+        return podIpByPort[port];
     }
 
     /**
@@ -350,6 +469,9 @@ public final class Fib
         private final NodeTables tables;
         private final boolean conventionalMacs;
         private IntConsumer onMiss;
+        private int[] podIpByPort = new int[0];
+        private long[] podMacByPort = new long[0];
+        private boolean[] underlayPort = new boolean[0];
         private final Ip4Lpm.Builder lpm = Ip4Lpm.builder();
         private final Map<Ip4Prefix, Integer> routes = new HashMap<>();
         private final List<Integer> adjKind = new ArrayList<>();
