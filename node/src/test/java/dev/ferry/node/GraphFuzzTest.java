@@ -279,6 +279,10 @@ class GraphFuzzTest
             {
                 f = mutate(f);
             }
+            if (mutations > 0 && random.nextBoolean())
+            {
+                reseal(f);
+            }
             if (random.nextInt(10) == 0)
             {
                 port = entryPorts.get(random.nextInt(entryPorts.size()));
@@ -586,6 +590,32 @@ class GraphFuzzTest
             System.arraycopy(inner, 0, payload, 8, inner.length);
             return new FrameBuilder().eth(Ip4.podMac(REMOTE_IP[r]), UPLINK_MAC).ip4(REMOTE_IP[r], NODE_IP)
                 .udp(49152 + random.nextInt(1000), cluster.vxlanPort()).payload(payload).build();
+        }
+
+        /**
+         * Makes a mutated frame's checksums right again where they would stop it early (outer and inner IPv4
+         * header checksums; a VXLAN datagram's UDP checksum becomes 0, "none"), so that the mutation reaches the
+         * stages behind the checks.
+         */
+        private void reseal(final byte[] f)
+        {
+            if (f.length < 34 || f[12] != 0x08 || f[13] != 0)
+            {
+                return;
+            }
+            ipChecksum(f, 14);
+            final int ihl = (f[14] & 0x0f) * 4;
+            final int l4 = 14 + ihl;
+            if (ihl >= 20 && (f[23] & 0xff) == Ip4Header.PROTO_UDP && l4 + 8 <= f.length
+                && get16(f, l4 + 2) == cluster.vxlanPort())
+            {
+                put16(f, l4 + 6, 0);
+                final int inner = l4 + 8 + 8 + 14;
+                if (inner + 20 <= f.length)
+                {
+                    ipChecksum(f, inner);
+                }
+            }
         }
 
         /** The frame with 4 to 40 bytes of IPv4 options (NOP, RR, LSRR, router alert, garbage). */
