@@ -401,14 +401,18 @@ public final class ReplayCommand implements Callable<Integer>
         {
             final ReplayEngine e = m.engine();
             o.println();
-            o.printf("Node %s: %d frames in, %d frames out%n", m.name(), e.framesIn(), e.framesOut());
+            final Map<String, Long> own = new TreeMap<>();
             sentPerPort.forEach((port, n) ->
             {
                 if (port.startsWith(m.name() + "/"))
                 {
-                    o.printf("  %-28s %d frames%n", port, n);
+                    own.put(port, n);
                 }
             });
+            final long toOthers = e.framesOut() - own.values().stream().mapToLong(Long::longValue).sum();
+            o.printf("Node %s: %d frames in, %d frames out (%d of them to other nodes through the underlay)%n",
+                m.name(), e.framesIn(), e.framesOut(), toOthers);
+            own.forEach((port, n) -> o.printf("  %-28s %d frames%n", port, n));
             final List<String> drops = e.dropReport();
             o.println(drops.isEmpty() ? "  Drops: none" : "  Drops:");
             drops.forEach(d -> o.println("    " + d));

@@ -227,7 +227,8 @@ class ReplayClusterTest
         assertThat(Files.mismatch(one, two)).as("byte-identical").isEqualTo(-1L);
         final String report = sw.toString();
         assertThat(report).contains("whole cluster, 2 nodes").contains("Node node-a:").contains("Node node-b:")
-            .contains("underlay from node-a").contains("21 frames in, 2 through the underlay, 17 frames out");
+            .contains("underlay from node-a").contains("21 frames in, 2 through the underlay, 17 frames out")
+            .contains("Node node-a: 21 frames in, 17 frames out (2 of them to other nodes through the underlay)");
         try (PcapReader r = PcapReader.open(one))
         {
             assertThat(r.format()).isEqualTo(PcapReader.Format.PCAPNG);

@@ -72,8 +72,14 @@ public final class ClusterReplay implements AutoCloseable
     {
     }
 
-    private record Pending(long epochNanos, Member from, Member to, byte[] frame)
+    /** A frame in the underlay; recycled, with its buffer, so the underlay allocates nothing once warm. */
+    private static final class Pending
     {
+        private long epochNanos;
+        private Member from;
+        private Member to;
+        private byte[] frame = new byte[0];
+        private int length;
     }
 
     private final List<Member> members = new ArrayList<>();
@@ -81,11 +87,14 @@ public final class ClusterReplay implements AutoCloseable
     private final Map<Long, Member> byPodMac = new HashMap<>();
     private final Map<Integer, Member> byAddress = new HashMap<>();
     private final ArrayDeque<Pending> underlay = new ArrayDeque<>();
+    private final ArrayDeque<Pending> spare = new ArrayDeque<>();
     private final List<Fed> fed = new ArrayList<>();
     private final int fateLimit;
     private final EthernetHeader eth = new EthernetHeader();
     private final Ip4Header ip4 = new Ip4Header();
     private final ArpHeader arp = new ArpHeader();
+    private byte[] wrapped;
+    private MemorySegment wrappedSegment;
     private long framesIn;
     private long unrouted;
     private long underlayFrames;
@@ -144,9 +153,17 @@ public final class ClusterReplay implements AutoCloseable
             final Member to = byAddress.get(destination(mem, off, len));
             if (to != null && to != from)
             {
-                final byte[] copy = new byte[len];
-                MemorySegment.copy(mem, java.lang.foreign.ValueLayout.JAVA_BYTE, off, copy, 0, len);
-                underlay.add(new Pending(ns, from, to, copy));
+                final Pending p = spare.isEmpty() ? new Pending() : spare.poll();
+                if (p.frame.length < len)
+                {
+                    p.frame = new byte[ReplayEngine.BUFFER_SIZE];
+                }
+                MemorySegment.copy(mem, java.lang.foreign.ValueLayout.JAVA_BYTE, off, p.frame, 0, len);
+                p.epochNanos = ns;
+                p.from = from;
+                p.to = to;
+                p.length = len;
+                underlay.add(p);
                 return;
             }
         }
@@ -207,11 +224,16 @@ public final class ClusterReplay implements AutoCloseable
         framesIn++;
         inputNumber++;
         cascadeNumber = 0;
-        for (final Member m : members)
+        for (int i = 0; i < members.size(); i++)
         {
-            m.engine().clock().set(epochNanos);
+            members.get(i).engine().clock().set(epochNanos);
         }
-        final MemorySegment seg = MemorySegment.ofArray(frame);
+        if (frame != wrapped)
+        {
+            wrapped = frame;
+            wrappedSegment = MemorySegment.ofArray(frame);
+        }
+        final MemorySegment seg = wrappedSegment;
         final int src = source(seg, length);
         Member at = byPodIp.get(src);
         if (at == null && length >= EthernetHeader.LENGTH)
@@ -221,7 +243,10 @@ public final class ClusterReplay implements AutoCloseable
         final boolean traced = inputNumber <= fateLimit;
         if (at != null)
         {
-            record(traced, "#" + inputNumber, at, "at a pod", null, frame, length);
+            if (traced)
+            {
+                record(true, "#" + inputNumber, at, "at a pod", null, frame, length);
+            }
             at.engine().feed(epochNanos, frame, length);
         }
         else
@@ -236,7 +261,10 @@ public final class ClusterReplay implements AutoCloseable
                     + "node, not from the outside)", frame, length);
                 return;
             }
-            record(traced, "#" + inputNumber, at, "at uplink", null, frame, length);
+            if (traced)
+            {
+                record(true, "#" + inputNumber, at, "at uplink", null, frame, length);
+            }
             at.engine().feedUplink(epochNanos, frame, length);
         }
         at.engine().finish();
@@ -252,13 +280,23 @@ public final class ClusterReplay implements AutoCloseable
             if (++delivered > MAX_CASCADE)
             {
                 cascadeDrops++;
+                p.from = null;
+                p.to = null;
+                spare.add(p);
                 continue;
             }
             underlayFrames++;
-            record(traced, "#" + inputNumber + "." + (++cascadeNumber), p.to(), "underlay from " + p.from().name(),
-                null, p.frame(), p.frame().length);
-            p.to().engine().feedUplink(p.epochNanos(), p.frame(), p.frame().length);
-            p.to().engine().finish();
+            ++cascadeNumber;
+            if (traced)
+            {
+                record(true, "#" + inputNumber + "." + cascadeNumber, p.to, "underlay from " + p.from.name(), null,
+                    p.frame, p.length);
+            }
+            p.to.engine().feedUplink(p.epochNanos, p.frame, p.length);
+            p.to.engine().finish();
+            p.from = null;
+            p.to = null;
+            spare.add(p);
         }
     }
 
