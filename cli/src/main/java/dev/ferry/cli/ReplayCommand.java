@@ -3,6 +3,7 @@ package dev.ferry.cli;
 import dev.ferry.agent.ClusterState;
 import dev.ferry.agent.ManifestLoader;
 import dev.ferry.agent.NodeTablesCompiler;
+import dev.ferry.cli.replay.ClusterReplay;
 import dev.ferry.cli.replay.Progress;
 import dev.ferry.cli.replay.ReplayEngine;
 import dev.ferry.conntrack.ConntrackEntry;
@@ -42,7 +43,10 @@ import java.util.concurrent.Callable;
 @Command(name = "replay", mixinStandardHelpOptions = true,
     description = {"Replay a capture through one node's graph (no root needed).",
         "Each frame enters on the port of the local pod whose IP is its source, else on the uplink.",
-        "Every transmitted frame goes to OUT in order; the same inputs give byte-identical output."})
+        "Every transmitted frame goes to OUT in order; the same inputs give byte-identical output.",
+        "Without --node, every node runs: frames enter at the node owning their source (or the one they are "
+            + "addressed to), nodes reach each other through an underlay, and OUT (pcapng) holds every frame that "
+            + "leaves to a pod, a host port or the outside."})
 public final class ReplayCommand implements Callable<Integer>
 {
     @Spec
@@ -52,7 +56,9 @@ public final class ReplayCommand implements Callable<Integer>
         description = "Directory of Kubernetes manifests (YAML, multi-document, kubectl List dumps).")
     private Path cluster;
 
-    @Option(names = "--node", required = true, paramLabel = "NAME", description = "The node to run.")
+    @Option(names = "--node", paramLabel = "NAME",
+        description = "The node to run. Without it, every node of the cluster runs (whole-cluster replay): OUT is "
+            + "pcapng with one interface per node port.")
     private String node;
 
     @Option(names = "--in", required = true, paramLabel = "IN", description = "Input capture (pcap or pcapng).")
@@ -131,10 +137,28 @@ public final class ReplayCommand implements Callable<Integer>
         final PrintWriter o = spec.commandLine().getOut();
         final ClusterState state = ManifestLoader.load(cluster, note -> spec.commandLine().getErr()
             .println("note: " + note));
+        if (node == null)
+        {
+            refuseInClusterMode();
+            return writeSafely(file -> replayClusterInto(file, state, balancing, filter, o));
+        }
         final NodeTables tables = NodeTablesCompiler.compile(state, node, 1);
         o.printf("ferry replay: node %s (%d pods, %d other nodes, %d Services)%n", node, tables.pods().size(),
             tables.remoteNodes().size(), tables.services().size());
 
+        return writeSafely(file -> replayInto(file, tables, balancing, filter, o));
+    }
+
+    /** Writes OUT through {@code run}. */
+    @FunctionalInterface
+    private interface Run
+    {
+        PcapFormatException into(Path file) throws IOException;
+    }
+
+    /** Runs into a temporary file beside OUT, renamed over it only when the run succeeds. */
+    private int writeSafely(final Run run) throws IOException
+    {
         final Path target = out.toAbsolutePath();
         final Path dir = target.getParent();
         // written beside OUT and renamed over it only when the run succeeds: a failed run leaves OUT as it was
@@ -143,7 +167,7 @@ public final class ReplayCommand implements Callable<Integer>
         boolean done = false;
         try
         {
-            final PcapFormatException fault = replayInto(temp, tables, balancing, filter, o);
+            final PcapFormatException fault = run.into(temp);
             Files.move(temp, target, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
             done = true;
             if (fault != null)
@@ -246,6 +270,163 @@ public final class ReplayCommand implements Callable<Integer>
             }
         }
         return fault;
+    }
+
+    /** Options of single-node replay that whole-cluster replay does not have: a usage error (exit 2). */
+    private void refuseInClusterMode()
+    {
+        final List<String> refused = new ArrayList<>();
+        if (trace > 0)
+        {
+            refused.add("--trace");
+        }
+        if (conntrackDump != null)
+        {
+            refused.add("--conntrack-dump");
+        }
+        if (showServices)
+        {
+            refused.add("--show-services");
+        }
+        if (countersFile != null)
+        {
+            refused.add("--counters");
+        }
+        if (micro)
+        {
+            refused.add("--micro");
+        }
+        if (!refused.isEmpty())
+        {
+            throw new picocli.CommandLine.ParameterException(spec.commandLine(), String.join(", ", refused)
+                + " need --node (whole-cluster replay writes nanosecond pcapng and prints per-node reports)");
+        }
+    }
+
+    /** Replays IN through every node of the cluster into {@code file} (pcapng); returns the capture's fault. */
+    private PcapFormatException replayClusterInto(final Path file, final ClusterState state,
+        final Nat.Balancing balancing, final BpfFilter filter, final PrintWriter o) throws IOException
+    {
+        long filtered = 0;
+        PcapFormatException fault = null;
+        final Map<String, Integer> ifaceByName = new java.util.HashMap<>();
+        final Map<String, Long> sentPerPort = new TreeMap<>();
+        final PcapWriter[] writer = new PcapWriter[1];
+        final ClusterReplay.Output output = (ns, n, port, mem, off, len) ->
+        {
+            final String name = n + "/" + port;
+            sentPerPort.merge(name, 1L, Long::sum);
+            writer[0].write(ns, ifaceByName.get(name), mem, off, len);
+        };
+        try (PcapReader reader = PcapReader.open(in);
+            ClusterReplay replay = new ClusterReplay(state, balancing, output, fates, 0))
+        {
+            final List<String> names = new ArrayList<>();
+            for (final ClusterReplay.Member m : replay.members())
+            {
+                names.add(m.name() + "/" + ReplayEngine.UPLINK);
+                names.add(m.name() + "/" + ReplayEngine.HOST);
+                m.tables().pods().forEach(p -> names.add(m.name() + "/" + p.portName()));
+            }
+            for (int i = 0; i < names.size(); i++)
+            {
+                ifaceByName.put(names.get(i), i);
+            }
+            o.printf("ferry replay: whole cluster, %d nodes (%s)%n", replay.members().size(), String.join(", ",
+                replay.members().stream().map(m -> m.name() + " " + m.tables().pods().size() + " pods").toList()));
+            try (PcapWriter w = PcapWriter.createPcapng(file, names))
+            {
+                writer[0] = w;
+                final Progress progress = new Progress(spec.commandLine().getErr(), System::nanoTime,
+                    !quiet && Progress.stderrIsTerminal());
+                long read = 0;
+                try
+                {
+                    while (reader.next())
+                    {
+                        progress.update(++read, reader.position(), reader.size());
+                        if (filter != null && !filter.matches(reader.buffer(), reader.capturedLength()))
+                        {
+                            filtered++;
+                            continue;
+                        }
+                        replay.feed(reader.timestampNanos(), reader.buffer(), reader.capturedLength());
+                    }
+                }
+                catch (final PcapFormatException e)
+                {
+                    fault = e;
+                }
+                progress.finish();
+                replay.finish();
+            }
+            if (filter != null)
+            {
+                o.printf("--filter '%s': %d frames did not match and were left out%n", filter.expression(),
+                    filtered);
+            }
+            clusterReport(o, replay, sentPerPort);
+        }
+        return fault;
+    }
+
+    private void clusterReport(final PrintWriter o, final ClusterReplay replay, final Map<String, Long> sentPerPort)
+    {
+        final List<String> fateLines = replay.fates();
+        if (fates > 0 && !fateLines.isEmpty())
+        {
+            o.println();
+            o.println("Frames (#input.underlay-hop, the node it entered, what it was, where it ended):");
+            fateLines.forEach(o::println);
+            if (replay.framesIn() > fates)
+            {
+                o.printf("      ... %d more input frames (use --fates N)%n", replay.framesIn() - fates);
+            }
+        }
+        o.println();
+        final long written = sentPerPort.values().stream().mapToLong(Long::longValue).sum();
+        o.printf("%d frames in, %d through the underlay, %d frames out, written to %s%n", replay.framesIn(),
+            replay.underlayFrames(), written, out);
+        if (replay.unrouted() > 0)
+        {
+            o.printf("%d frames from outside the cluster were addressed to no node and not replayed%n",
+                replay.unrouted());
+        }
+        if (replay.cascadeDrops() > 0)
+        {
+            o.printf("%d underlay frames dropped: one input frame caused more than %d (a loop)%n",
+                replay.cascadeDrops(), ClusterReplay.MAX_CASCADE);
+        }
+        for (final ClusterReplay.Member m : replay.members())
+        {
+            final ReplayEngine e = m.engine();
+            o.println();
+            final Map<String, Long> own = new TreeMap<>();
+            sentPerPort.forEach((port, n) ->
+            {
+                if (port.startsWith(m.name() + "/"))
+                {
+                    own.put(port, n);
+                }
+            });
+            final long toOthers = e.framesOut() - own.values().stream().mapToLong(Long::longValue).sum();
+            o.printf("Node %s: %d frames in, %d frames out (%d of them to other nodes through the underlay)%n",
+                m.name(), e.framesIn(), e.framesOut(), toOthers);
+            own.forEach((port, n) -> o.printf("  %-28s %d frames%n", port, n));
+            final List<String> drops = e.dropReport();
+            o.println(drops.isEmpty() ? "  Drops: none" : "  Drops:");
+            drops.forEach(d -> o.println("    " + d));
+            if (stats)
+            {
+                o.println("  Runtime:");
+                e.runtimeReport().forEach(l -> o.println("    " + l));
+            }
+            for (final String line : e.nodeGraph().drainLog())
+            {
+                spec.commandLine().getErr().println("ferry replay: " + m.name() + ": " + line);
+            }
+        }
+        o.flush();
     }
 
     /** Gives the temporary file OUT's permissions, or rw-r--r-- for a new OUT (createTempFile makes it 0600). */

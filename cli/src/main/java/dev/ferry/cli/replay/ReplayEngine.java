@@ -198,6 +198,24 @@ public final class ReplayEngine implements AutoCloseable
      */
     public void feed(final long epochNanos, final byte[] frame, final int length)
     {
+        feed(epochNanos, frame, length, false);
+    }
+
+    /**
+     * Feeds one frame that arrives on the uplink whatever its source (whole-cluster replay: a frame another node
+     * sent through the underlay), processed as {@link #feed(long, byte[], int)} processes a captured frame.
+     *
+     * @param epochNanos its time.
+     * @param frame      array holding the frame from index 0 (it may be reused after the call).
+     * @param length     the frame's length.
+     */
+    public void feedUplink(final long epochNanos, final byte[] frame, final int length)
+    {
+        feed(epochNanos, frame, length, true);
+    }
+
+    private void feed(final long epochNanos, final byte[] frame, final int length, final boolean onUplink)
+    {
         if (pending && epochNanos != groupNanos)
         {
             graph.run();
@@ -236,7 +254,7 @@ public final class ReplayEngine implements AutoCloseable
             }
         }
         pool.write(h, frame, 0, length);
-        final int port = ingressPort(frame, length);
+        final int port = onUplink ? uplink : ingressPort(frame, length);
         pool.rxPort(h, port);
         pool.timestamp(h, epochNanos);
         graph.input(port == uplink ? uplinkEntry : entry, h);
@@ -359,18 +377,43 @@ public final class ReplayEngine implements AutoCloseable
      */
     public List<String> fates()
     {
+        final List<String> out = new ArrayList<>();
+        final List<Fate> all = frameFates();
+        for (int i = 0; i < all.size(); i++)
+        {
+            out.add(String.format("#%-3d %s%n      %s", i + 1, all.get(i).summary(), all.get(i).fate()));
+        }
+        return out;
+    }
+
+    /**
+     * One traced frame: what it was, and where it ended (with its path through the graph).
+     *
+     * @param summary the frame, one line.
+     * @param fate    where it ended.
+     */
+    public record Fate(String summary, String fate)
+    {
+    }
+
+    /**
+     * The fate of each of the first frames, in the order they were fed.
+     *
+     * @return one entry per traced frame.
+     */
+    public List<Fate> frameFates()
+    {
         final Map<Integer, List<TraceBuffer.Entry>> byId = new HashMap<>();
         for (final TraceBuffer.Entry e : graph.trace().entries())
         {
             byId.computeIfAbsent(e.traceId(), k -> new ArrayList<>()).add(e);
         }
-        final List<String> out = new ArrayList<>();
+        final List<Fate> out = new ArrayList<>();
         int traceId = 0;
         for (int i = 0; i < inputSummaries.size(); i++)
         {
             final String early = inputFates.get(i);
-            out.add(String.format("#%-3d %s%n      %s", i + 1, inputSummaries.get(i),
-                early != null ? early : fate(byId.get(traceId++))));
+            out.add(new Fate(inputSummaries.get(i), early != null ? early : fate(byId.get(traceId++))));
         }
         return out;
     }
