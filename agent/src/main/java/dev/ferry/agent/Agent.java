@@ -67,7 +67,8 @@ public final class Agent implements AutoCloseable
         started = true;
         if (config.metricsPort >= 0)
         {
-            metricsServer = MetricsServer.start(config.metricsPort, config.metrics.registry(), this::health);
+            metricsServer = MetricsServer.start(config.metricsBindAddress, config.metricsPort,
+                config.metrics.registry(), this::health);
         }
         config.source.start((key, changedAt) ->
         {
@@ -78,7 +79,7 @@ public final class Agent implements AutoCloseable
         LOG.info(() -> "ferry agent for node " + config.nodeName + ": " + config.source.describe() + " -> "
             + config.node + ", min sync " + config.minSyncPeriod.toMillis() + " ms, resync "
             + config.resyncPeriod.toSeconds() + " s" + (metricsServer == null ? ""
-            : ", metrics on " + MetricsServer.LOOPBACK + ":" + metricsServer.port()));
+            : ", metrics on " + metricsServer.address() + ":" + metricsServer.port()));
     }
 
     /** @return null when healthy (the source is synced and the last sync succeeded), else why not. */
@@ -148,6 +149,7 @@ public final class Agent implements AutoCloseable
         private Duration retryPeriod = Duration.ofSeconds(1);
         private int burst = 2;
         private int metricsPort = -1;
+        private String metricsBindAddress = MetricsServer.LOOPBACK;
         private Clock clock = Clock.system();
         private AgentMetrics metrics;
         private BiConsumer<Long, NodeTables> onAck;
@@ -227,12 +229,23 @@ public final class Agent implements AutoCloseable
         }
 
         /**
-         * @param port metrics and healthz port on 127.0.0.1 (0 picks one, -1 serves none; default -1).
+         * @param port metrics and healthz port (0 picks one, -1 serves none; default -1).
          * @return this.
          */
         public Builder metricsPort(final int port)
         {
             this.metricsPort = port;
+            return this;
+        }
+
+        /**
+         * @param address the IP address /metrics and /healthz listen on (default 127.0.0.1).
+         * @return this.
+         * @throws IllegalArgumentException when it is not an IP address literal.
+         */
+        public Builder metricsBindAddress(final String address)
+        {
+            this.metricsBindAddress = MetricsServer.checkBindAddress(address);
             return this;
         }
 

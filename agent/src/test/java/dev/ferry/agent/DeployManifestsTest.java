@@ -106,7 +106,8 @@ class DeployManifestsTest
         assertThat(agent.getCommand()).containsExactly("ferry", "agent");
         assertThat(mounts(agent)).as("the agent reaches the node's socket").containsEntry("run-ferry", "/run/ferry");
         assertThat(agent.getSecurityContext().getRunAsUser()).as("root: the socket is 0600 root").isZero();
-        assertThat(agent.getArgs()).contains("--node-socket=/run/ferry/ferry.sock", "--metrics-port=10249");
+        assertThat(agent.getArgs()).contains("--node-socket=/run/ferry/ferry.sock", "--metrics-port=9732",
+            "--metrics-bind-address=127.0.0.1").noneMatch(a -> a.contains("10249"));
         assertThat(agent.getEnv()).anySatisfy(e ->
         {
             assertThat(e.getName()).isEqualTo("NODE_NAME");
@@ -114,6 +115,8 @@ class DeployManifestsTest
         });
         assertThat(agent.getLivenessProbe().getHttpGet().getPath()).isEqualTo("/healthz");
         assertThat(agent.getLivenessProbe().getHttpGet().getHost()).isEqualTo("127.0.0.1");
+        assertThat(agent.getLivenessProbe().getHttpGet().getPort().getIntVal()).as("the agent's metrics port")
+            .isEqualTo(9732);
 
         final Container install = container(pod.getInitContainers(), "install-cni");
         assertThat(mounts(install)).containsValue("/host/opt/cni/bin");
@@ -126,7 +129,8 @@ class DeployManifestsTest
         final ConfigMap cm = only(load("configmap.yaml"), ConfigMap.class);
         final String template = cm.getData().get("10-ferry.conflist");
         assertThat(template).isEqualTo(Files.readString(DEPLOY.resolve("10-ferry.conflist")));
-        assertThat(cm.getData().get("node.yaml.tmpl")).contains("nodeName: NODE_NAME", "apiSocket: /run/ferry/ferry.sock");
+        assertThat(cm.getData().get("node.yaml.tmpl")).contains("nodeName: NODE_NAME", "apiSocket: /run/ferry/ferry.sock",
+            "metricsPort: 9731", "metricsBindAddress: 127.0.0.1");
 
         final Path tpl = Files.writeString(tmp.resolve("tpl.conflist"), template);
         final Path out = tmp.resolve("10-ferry.conflist");

@@ -1,8 +1,10 @@
 package dev.ferry.agent;
 
+import dev.ferry.core.tables.NodeTables;
 import dev.ferry.nodeapi.MetricsServer;
 import org.junit.jupiter.api.Test;
 
+import java.net.ConnectException;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -10,8 +12,9 @@ import java.net.http.HttpResponse;
 import java.util.concurrent.atomic.AtomicReference;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-/** The agent's metrics endpoint on loopback (the node's MetricsServer, imported from module node) and healthz. */
+/** The agent's metrics endpoint (node-api's MetricsServer): its address, the JVM collectors, healthz. */
 class MetricsTest
 {
     private final HttpClient http = HttpClient.newHttpClient();
@@ -20,6 +23,81 @@ class MetricsTest
     {
         return http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + path)).build(),
             HttpResponse.BodyHandlers.ofString());
+    }
+
+    /** A source that never syncs, and a node that is never asked: enough to start an agent's endpoint. */
+    private static Agent idleAgent(final String bindAddress)
+    {
+        final ClusterSource source = new ClusterSource()
+        {
+            @Override
+            public void start(final ChangeListener listener)
+            {
+            }
+
+            @Override
+            public boolean synced()
+            {
+                return false;
+            }
+
+            @Override
+            public ClusterState snapshot()
+            {
+                throw new UnsupportedOperationException("not synced");
+            }
+
+            @Override
+            public String describe()
+            {
+                return "nothing";
+            }
+
+            @Override
+            public void close()
+            {
+            }
+        };
+        final NodeClient node = new NodeClient()
+        {
+            @Override
+            public long push(final NodeTables tables)
+            {
+                return tables.generation();
+            }
+
+            @Override
+            public long generation()
+            {
+                return 0;
+            }
+
+            @Override
+            public void close()
+            {
+            }
+        };
+        return Agent.builder().nodeName("node-a").source(source).node(node).metricsPort(0)
+            .metricsBindAddress(bindAddress).build();
+    }
+
+    @Test
+    void shouldServeOnTheConfiguredAddressWithJvmAndProcessMetrics() throws Exception
+    {
+        try (Agent agent = idleAgent("127.0.0.2"))
+        {
+            agent.start();
+            final int port = agent.metricsPort();
+            final HttpResponse<String> r = http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.2:" + port
+                + "/metrics")).build(), HttpResponse.BodyHandlers.ofString());
+            assertThat(r.statusCode()).isEqualTo(200);
+            assertThat(r.body()).contains("ferry_tables_generation").contains("jvm_threads_current ")
+                .contains("jvm_memory_used_bytes{area=\"heap\"}").contains("process_cpu_seconds_total ")
+                .contains("process_start_time_seconds ");
+            assertThatThrownBy(() -> get(port, "/metrics")).as("not on 127.0.0.1").isInstanceOf(ConnectException.class);
+        }
+        assertThatThrownBy(() -> Agent.builder().metricsBindAddress("metrics.local"))
+            .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("is not an IP address");
     }
 
     @Test

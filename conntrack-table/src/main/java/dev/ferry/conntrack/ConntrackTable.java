@@ -99,6 +99,13 @@ public final class ConntrackTable implements AutoCloseable
     private static final int SEQ_MAXACK_SET = 2;
     /** Largest window scale (RFC 7323): the bound on a window this table does not see the scale of. */
     private static final int MAX_WSCALE = 14;
+    /**
+     * Line 1, bytes 112-119: the clock time of the flow's first packet (insert or reopen). UDP uses it as the
+     * kernel uses {@code ct->proto.udp.stream_ts} (first packet + 2 s). Bytes 120-127 are free.
+     */
+    private static final int O_FIRST_SEEN = 112;
+    /** {@code nf_conntrack_proto_udp.c}: a replied UDP flow is a stream once active 2 s after its first packet. */
+    private static final long UDP_STREAM_AFTER = 2 * 1_000_000_000L;
 
     private static final long NANOS = 1_000_000_000L;
     private static final RemovalListener NO_LISTENER = (t, e) ->
@@ -305,6 +312,7 @@ public final class ConntrackTable implements AutoCloseable
         entries.set(INT, b + O_STATE, StateWord.NEW);
         entries.set(INT, b + O_MARK, 0);
         entries.set(LONG, b + O_EXPIRES, t + initialTimeout(proto & 0xff));
+        entries.set(LONG, b + O_FIRST_SEEN, t);
         clearCounters(b);
         clearSequence(b);
         size++;
@@ -333,8 +341,10 @@ public final class ConntrackTable implements AutoCloseable
      * any reply kills the entry (it expires now); a SYN in the original direction on a TIME_WAIT entry, or on a
      * CLOSE entry that this side aborted, reopens it in place (netfilter deletes and recreates the entry; here
      * the tuples and the NAT binding stay, counters and flags start again). An entry becomes assured when the
-     * ACK that completes the handshake is seen. UDP: assured, with the stream timeout, once both directions
-     * were seen. ICMP and other protocols: refreshed.
+     * ACK that completes the handshake is seen. UDP, as Linux's {@code nf_conntrack_udp_packet}: each packet
+     * refreshes the entry to the UDP timeout; a packet that arrives after a reply was seen (the reply itself does
+     * not count) and more than 2 s after the flow's first packet refreshes it to the stream timeout and makes it
+     * assured. ICMP and other protocols: refreshed, never assured.
      *
      * @param entry     entry index.
      * @param direction {@link #ORIGINAL} or {@link #REPLY}.
@@ -397,7 +407,10 @@ public final class ConntrackTable implements AutoCloseable
         final long timeout;
         if (proto == UDP)
         {
-            if ((s & StateWord.SEEN_REPLY) != 0)
+            // nf_conntrack_udp_packet (Linux 6.x): the status read before this packet decides, since
+            // nf_conntrack_in sets IPS_SEEN_REPLY only after the protocol handler ran. Replied and still active
+            // after stream_ts (first packet + 2 s): UDP_CT_REPLIED and ASSURED; otherwise UDP_CT_UNREPLIED.
+            if ((st & StateWord.SEEN_REPLY) != 0 && t - entries.get(LONG, b + O_FIRST_SEEN) > UDP_STREAM_AFTER)
             {
                 s |= StateWord.ASSURED;
                 timeout = udpStreamTimeout;
@@ -461,6 +474,7 @@ public final class ConntrackTable implements AutoCloseable
         if (action == StateWord.REOPEN)
         {
             clearCounters(b);
+            entries.set(LONG, b + O_FIRST_SEEN, t);
         }
         final long timeout = action == StateWord.KILL ? 0 : tcpTimeouts[StateWord.timeoutSlot(r)];
         entries.set(LONG, b + O_EXPIRES, t + timeout);

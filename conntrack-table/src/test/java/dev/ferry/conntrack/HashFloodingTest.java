@@ -47,19 +47,26 @@ class HashFloodingTest
         return found;
     }
 
-    /** Inserts the crafted flows, each answered once (assured, so early drop cannot remove it), then the victim. */
+    /** Inserts the crafted flows, each answered and active after 2 s (assured, so early drop cannot remove it), then the victim. */
     private static int attack(final long seed, final List<int[]> crafted, final ConntrackStats[] stats)
     {
         final ManualClock clock = new ManualClock(1_000_000_000L);
         try (ConntrackTable t = new ConntrackTable(ConntrackConfig.builder().capacity(CAPACITY).hashSeed(seed)
             .build(), clock))
         {
+            final List<Integer> flows = new ArrayList<>();
             for (final int[] a : crafted)
             {
                 final int e = t.insert(0, ConntrackTable.UDP, a[0], SERVICE, a[1], 53, SERVICE, a[0], 53, a[1]);
                 assertThat(e).isGreaterThanOrEqualTo(0);
                 assertThat(t.update(e, ConntrackTable.ORIGINAL, 0, 40)).isTrue();
                 assertThat(t.update(e, ConntrackTable.REPLY, 0, 40)).isTrue();
+                flows.add(e);
+            }
+            clock.advance(3_000_000_000L); // still active after 2 s: the next packet makes each flow assured
+            for (final int e : flows)
+            {
+                assertThat(t.update(e, ConntrackTable.ORIGINAL, 0, 40)).isTrue();
                 assertThat(t.assured(e)).isTrue();
             }
             final int victim = t.insert(0, ConntrackTable.UDP, VICTIM_SRC, SERVICE, VICTIM_SPORT, 53, SERVICE,

@@ -3,6 +3,7 @@ package dev.ferry.node;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
+import dev.ferry.nodeapi.MetricsServer;
 import dev.ferry.nodeapi.NodeApi;
 
 import java.io.IOException;
@@ -24,7 +25,8 @@ import java.util.Set;
  * underlay: packet                 # packet | udp
  * threading: shared                # shared | dedicated
  * poolSize: 8192                   # packet buffers
- * metricsPort: 9731                # /metrics and /healthz on 127.0.0.1; -1 (the default) = off, 0 = any
+ * metricsPort: 9731                # /metrics and /healthz; -1 (the default) = off, 0 = any
+ * metricsBindAddress: 127.0.0.1    # the address they listen on (0.0.0.0 for a cluster Prometheus)
  * podTapPrefix: tap                # pod TAPs are named prefix + the pod IP in hex
  * hostTap: ferry0                  # the host TAP (packet mode)
  * seed: 1                          # random seed for backend choice and port allocation; default: random per start,
@@ -39,7 +41,8 @@ import java.util.Set;
  * @param underlay     underlay mode.
  * @param threading    threading mode.
  * @param poolSize     number of packet buffers.
- * @param metricsPort  loopback port of /metrics and /healthz, -1 when off, 0 for any free port.
+ * @param metricsPort  port of /metrics and /healthz, -1 when off, 0 for any free port.
+ * @param metricsBindAddress the IP address /metrics and /healthz listen on (default 127.0.0.1).
  * @param podTapPrefix prefix of pod TAP names.
  * @param hostTap      name of the host TAP.
  * @param seed         random seed.
@@ -54,6 +57,7 @@ public record NodeConfig(
     ThreadingMode threading,
     int poolSize,
     int metricsPort,
+    String metricsBindAddress,
     String podTapPrefix,
     String hostTap,
     long seed,
@@ -67,7 +71,7 @@ public record NodeConfig(
     public static final int TAP_ADDRESS_DIGITS = 8;
 
     private static final Set<String> FIELDS = Set.of("nodeName", "apiSocket", "clusterDir", "uplink", "underlay",
-        "threading", "poolSize", "metricsPort", "podTapPrefix", "hostTap", "seed", "balancing");
+        "threading", "poolSize", "metricsPort", "metricsBindAddress", "podTapPrefix", "hostTap", "seed", "balancing");
 
     /**
      * Validates every field.
@@ -80,6 +84,7 @@ public record NodeConfig(
      * @param threading    threading mode.
      * @param poolSize     buffers.
      * @param metricsPort  metrics port.
+     * @param metricsBindAddress metrics address.
      * @param podTapPrefix pod TAP prefix.
      * @param hostTap      host TAP name.
      * @param seed         seed.
@@ -120,6 +125,7 @@ public record NodeConfig(
             throw new IllegalArgumentException("metricsPort: " + metricsPort + " is out of range -1..65535 (-1: off,"
                 + " 0: any free port)");
         }
+        MetricsServer.checkBindAddress(metricsBindAddress);
         if (podTapPrefix == null || podTapPrefix.isEmpty()
             || podTapPrefix.length() > NodeApi.IFNAMSIZ_MAX - TAP_ADDRESS_DIGITS)
         {
@@ -143,7 +149,7 @@ public record NodeConfig(
     public static NodeConfig defaults(final String nodeName, final Path apiSocket, final String uplink)
     {
         return new NodeConfig(nodeName, apiSocket, null, uplink, UnderlayMode.PACKET, ThreadingMode.SHARED, 8192,
-            METRICS_OFF, "tap", "ferry0", 1, BalancingMode.RANDOM);
+            METRICS_OFF, MetricsServer.LOOPBACK, "tap", "ferry0", 1, BalancingMode.RANDOM);
     }
 
     /**
@@ -153,7 +159,7 @@ public record NodeConfig(
     public NodeConfig withBalancing(final BalancingMode mode)
     {
         return new NodeConfig(nodeName, apiSocket, clusterDir, uplink, underlay, threading, poolSize, metricsPort,
-            podTapPrefix, hostTap, seed, mode);
+            metricsBindAddress, podTapPrefix, hostTap, seed, mode);
     }
 
     /**
@@ -163,7 +169,7 @@ public record NodeConfig(
     public NodeConfig withSeed(final long value)
     {
         return new NodeConfig(nodeName, apiSocket, clusterDir, uplink, underlay, threading, poolSize, metricsPort,
-            podTapPrefix, hostTap, value, balancing);
+            metricsBindAddress, podTapPrefix, hostTap, value, balancing);
     }
 
     /**
@@ -173,7 +179,7 @@ public record NodeConfig(
     public NodeConfig withClusterDir(final Path dir)
     {
         return new NodeConfig(nodeName, apiSocket, dir, uplink, underlay, threading, poolSize, metricsPort,
-            podTapPrefix, hostTap, seed, balancing);
+            metricsBindAddress, podTapPrefix, hostTap, seed, balancing);
     }
 
     /**
@@ -183,7 +189,7 @@ public record NodeConfig(
     public NodeConfig withThreading(final ThreadingMode mode)
     {
         return new NodeConfig(nodeName, apiSocket, clusterDir, uplink, underlay, mode, poolSize, metricsPort,
-            podTapPrefix, hostTap, seed, balancing);
+            metricsBindAddress, podTapPrefix, hostTap, seed, balancing);
     }
 
     /**
@@ -193,7 +199,17 @@ public record NodeConfig(
     public NodeConfig withMetricsPort(final int port)
     {
         return new NodeConfig(nodeName, apiSocket, clusterDir, uplink, underlay, threading, poolSize, port,
-            podTapPrefix, hostTap, seed, balancing);
+            metricsBindAddress, podTapPrefix, hostTap, seed, balancing);
+    }
+
+    /**
+     * @param address the IP address /metrics and /healthz listen on.
+     * @return a copy with another metrics bind address.
+     */
+    public NodeConfig withMetricsBindAddress(final String address)
+    {
+        return new NodeConfig(nodeName, apiSocket, clusterDir, uplink, underlay, threading, poolSize, metricsPort,
+            address, podTapPrefix, hostTap, seed, balancing);
     }
 
     /**
@@ -268,7 +284,8 @@ public record NodeConfig(
             enumOf(UnderlayMode.class, "underlay", text(root, "underlay", "packet")),
             enumOf(ThreadingMode.class, "threading", text(root, "threading", "shared")),
             (int)number(root, "poolSize", 8192), (int)number(root, "metricsPort", METRICS_OFF),
-            text(root, "podTapPrefix", "tap"), text(root, "hostTap", "ferry0"),
+            text(root, "metricsBindAddress", MetricsServer.LOOPBACK), text(root, "podTapPrefix", "tap"),
+            text(root, "hostTap", "ferry0"),
             root.hasNonNull("seed") ? number(root, "seed", 0) : new SecureRandom().nextLong(),
             enumOf(BalancingMode.class, "balancing", text(root, "balancing", "random")));
     }

@@ -182,7 +182,8 @@ public final class NodeDaemon implements AutoCloseable
             {
                 final PrometheusRegistry registry = new PrometheusRegistry();
                 registry.register(metrics);
-                metricsServer = MetricsServer.start(config.metricsPort(), registry, this::health);
+                metricsServer = MetricsServer.start(config.metricsBindAddress(), config.metricsPort(), registry,
+                    this::health);
             }
         }
         catch (final IOException | RuntimeException e)
@@ -226,7 +227,7 @@ public final class NodeDaemon implements AutoCloseable
         LOG.info(() -> "ferry node " + config.nodeName() + " started: " + config.underlay().name()
             .toLowerCase(java.util.Locale.ROOT) + " mode, " + config.threading().name()
             .toLowerCase(java.util.Locale.ROOT) + " threading, " + ports.size() + " ports, API on "
-            + config.apiSocket() + (metricsServer == null ? "" : ", metrics on " + MetricsServer.LOOPBACK + ":"
+            + config.apiSocket() + (metricsServer == null ? "" : ", metrics on " + metricsServer.address() + ":"
             + metricsServer.port()) + ", tables generation " + control.generation() + ", Services "
             + config.balancing().name().toLowerCase(java.util.Locale.ROOT) + " with seed " + config.seed());
     }

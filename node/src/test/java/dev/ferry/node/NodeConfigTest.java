@@ -31,6 +31,7 @@ class NodeConfigTest
             threading: dedicated
             poolSize: 4096
             metricsPort: 9101
+            metricsBindAddress: 0.0.0.0
             podTapPrefix: fy
             hostTap: ferry0
             seed: 42
@@ -38,7 +39,8 @@ class NodeConfigTest
             """));
 
         assertThat(c).isEqualTo(new NodeConfig("node-a", Path.of("/run/ferry/test.sock"), Path.of("/etc/ferry/cluster"),
-            "eth1", UnderlayMode.UDP, ThreadingMode.DEDICATED, 4096, 9101, "fy", "ferry0", 42, BalancingMode.MAGLEV));
+            "eth1", UnderlayMode.UDP, ThreadingMode.DEDICATED, 4096, 9101, "0.0.0.0", "fy", "ferry0", 42,
+            BalancingMode.MAGLEV));
         assertThat(c.podTapName(0x0af40105)).isEqualTo("fy0af40105");
     }
 
@@ -53,6 +55,7 @@ class NodeConfigTest
         assertThat(c.poolSize()).isEqualTo(8192);
         assertThat(c.clusterDir()).isNull();
         assertThat(c.metricsPort()).as("metrics off unless asked for").isEqualTo(NodeConfig.METRICS_OFF);
+        assertThat(c.metricsBindAddress()).as("loopback unless asked for").isEqualTo("127.0.0.1");
         assertThat(c.podTapName(0x0af40105)).isEqualTo("tap0af40105");
         assertThat(c.balancing()).isEqualTo(BalancingMode.RANDOM);
     }
@@ -83,6 +86,9 @@ class NodeConfigTest
             .hasMessageEndingWith("node.yaml: poolSize: 12 is out of range 256..1048576");
         assertThatThrownBy(() -> NodeConfig.load(yaml("nodeName: a\nuplink: eth0\npoolsize: 4096\n")))
             .hasMessageContaining("node.yaml: poolsize: unknown setting (known: apiSocket, balancing, clusterDir,");
+        assertThatThrownBy(() -> NodeConfig.load(yaml("nodeName: a\nuplink: eth0\nmetricsBindAddress: localhost\n")))
+            .hasMessageEndingWith("node.yaml: metrics bind address: 'localhost' is not an IP address (e.g. 127.0.0.1,"
+                + " 0.0.0.0, ::)");
         assertThatThrownBy(() -> NodeConfig.load(yaml("nodeName: a\nuplink: eth0\nmetricsPort: many\n")))
             .hasMessageEndingWith("node.yaml: metricsPort: expected a whole number, got 'many'");
         assertThatThrownBy(() -> NodeConfig.load(yaml("nodeName: a\nuplink: eth0\nmetricsPort: -2\n")))

@@ -42,8 +42,14 @@ final class NodeFixture implements AutoCloseable
     NodeFixture(final Path dir, final ThreadingMode mode, final NodeTables initial, final int metricsPort,
         final NodeFeature... features) throws Exception
     {
-        config = NodeConfig.defaults(NODE, dir.resolve("api/ferry.sock"), "eth9").withThreading(mode)
-            .withMetricsPort(metricsPort);
+        this(NodeConfig.defaults(NODE, dir.resolve("api/ferry.sock"), "eth9").withThreading(mode)
+            .withMetricsPort(metricsPort), initial, features);
+    }
+
+    /** A node with the given configuration (its socket under the test's directory) and features. */
+    NodeFixture(final NodeConfig config, final NodeTables initial, final NodeFeature... features) throws Exception
+    {
+        this.config = config;
         final NodeDaemon.Builder b = NodeDaemon.builder(config).portFactory(ports).initialTables(initial);
         for (final NodeFeature f : features)
         {

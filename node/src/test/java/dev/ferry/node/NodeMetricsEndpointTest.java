@@ -20,6 +20,8 @@ import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ExecutionException;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 
 import static dev.ferry.node.NodeFixture.POD_A;
 import static dev.ferry.node.NodeFixture.POD_B;
@@ -43,8 +45,67 @@ class NodeMetricsEndpointTest
 
     private HttpResponse<String> get(final NodeFixture node, final String path) throws Exception
     {
-        return http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + node.daemon.metricsPort() + path))
+        return get("127.0.0.1", node.daemon.metricsPort(), path);
+    }
+
+    private HttpResponse<String> get(final String address, final int port, final String path) throws Exception
+    {
+        return http.send(HttpRequest.newBuilder(URI.create("http://" + address + ":" + port + path))
             .timeout(Duration.ofSeconds(10)).build(), HttpResponse.BodyHandlers.ofString());
+    }
+
+    /** @return the value of an unlabelled sample in a scrape. */
+    private static double sample(final String text, final String name)
+    {
+        final Matcher m = Pattern.compile("(?m)^" + Pattern.quote(name) + " (\\S+)$").matcher(text);
+        assertThat(m.find()).as(name + " in the scrape").isTrue();
+        return Double.parseDouble(m.group(1));
+    }
+
+    @Test
+    void shouldServeTheLastSyncTimeTheChangeCounterAndJvmMetrics() throws Exception
+    {
+        try (NodeFixture node = new NodeFixture(dir, ThreadingMode.SHARED, null, 0))
+        {
+            final String idle = metrics(node);
+            assertThat(sample(idle, "ferry_sync_tables_last_timestamp_seconds")).as("before the first push")
+                .isZero();
+            assertThat(sample(idle, "ferry_sync_tables_total")).isZero();
+
+            final double before = System.currentTimeMillis() / 1e3;
+            assertThat(node.daemon.push(withService(1, Map.of())).get()).isEqualTo(1L);
+            final double first = sample(metrics(node), "ferry_sync_tables_last_timestamp_seconds");
+            assertThat(first).as("unix time of the applied push").isBetween(before, System.currentTimeMillis() / 1e3);
+            Thread.sleep(20);
+            assertThat(node.daemon.push(withService(2, Map.of())).get()).isEqualTo(2L);
+            assertThatThrownBy(() -> node.daemon.push(withService(2, Map.of())).get())
+                .isInstanceOf(ExecutionException.class);
+
+            final String text = metrics(node);
+            assertThat(sample(text, "ferry_sync_tables_last_timestamp_seconds")).as("moves with each applied push")
+                .isGreaterThan(first);
+            assertThat(sample(text, "ferry_sync_tables_total")).as("a refused push changes nothing").isEqualTo(2);
+            assertThat(sample(text, "process_cpu_seconds_total")).isPositive();
+            assertThat(sample(text, "jvm_threads_current")).isPositive();
+            assertThat(sample(text, "process_start_time_seconds")).isBetween(1.0e9, before);
+            assertThat(text).contains("jvm_memory_used_bytes{area=\"heap\"}").contains("jvm_gc_collection_seconds")
+                .contains("jvm_runtime_info{");
+        }
+    }
+
+    @Test
+    void shouldListenOnTheConfiguredBindAddressOnly() throws Exception
+    {
+        final NodeConfig config = NodeConfig.defaults(NodeFixture.NODE, dir.resolve("api/ferry.sock"), "eth9")
+            .withMetricsPort(0).withMetricsBindAddress("127.0.0.2");
+        try (NodeFixture node = new NodeFixture(config, NodeFixture.basic(1)))
+        {
+            final int port = node.daemon.metricsPort();
+            assertThat(get("127.0.0.2", port, "/healthz").statusCode()).isEqualTo(200);
+            assertThat(get("127.0.0.2", port, "/metrics").body()).contains("ferry_sync_tables_total 1.0");
+            assertThatThrownBy(() -> get("127.0.0.1", port, "/healthz")).as("not on 127.0.0.1")
+                .isInstanceOf(ConnectException.class);
+        }
     }
 
     private String metrics(final NodeFixture node) throws Exception

@@ -7,6 +7,7 @@ import dev.ferry.agent.InformerSource;
 import dev.ferry.agent.ManifestDirectorySource;
 import dev.ferry.agent.UnixSocketNodeClient;
 import dev.ferry.core.Clock;
+import dev.ferry.nodeapi.MetricsServer;
 import io.fabric8.kubernetes.client.Config;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientBuilder;
@@ -37,6 +38,9 @@ import java.util.logging.Logger;
     description = "Compute this node's tables from Kubernetes objects and push them to the node.")
 public final class AgentCommand implements Callable<Integer>
 {
+    /** Default port of the agent's /metrics and /healthz: next to the node's 9731, away from kube-proxy's 10249. */
+    public static final int DEFAULT_METRICS_PORT = 9732;
+
     private static final Logger LOG = Logger.getLogger("dev.ferry.agent");
 
     @Option(names = "--node", paramLabel = "NAME", defaultValue = "${env:NODE_NAME}",
@@ -60,9 +64,15 @@ public final class AgentCommand implements Callable<Integer>
         description = "the node's API socket (default: ${DEFAULT-VALUE})")
     private Path socket;
 
-    @Option(names = "--metrics-port", paramLabel = "N", defaultValue = "10249",
-        description = "Prometheus /metrics and /healthz on 127.0.0.1 (-1: none; default: ${DEFAULT-VALUE})")
+    @Option(names = "--metrics-port", paramLabel = "N", defaultValue = "" + DEFAULT_METRICS_PORT,
+        description = "Prometheus /metrics and /healthz (-1: none; default: ${DEFAULT-VALUE}, not kube-proxy's "
+            + "10249, so that both can run during a migration)")
     private int metricsPort;
+
+    @Option(names = "--metrics-bind-address", paramLabel = "IP", defaultValue = MetricsServer.LOOPBACK,
+        description = "address of /metrics and /healthz (default: ${DEFAULT-VALUE}; 0.0.0.0 for a cluster "
+            + "Prometheus)")
+    private String metricsBindAddress;
 
     @Option(names = "--min-sync-period", paramLabel = "DURATION", defaultValue = "1s",
         converter = DurationConverter.class,
@@ -103,6 +113,16 @@ public final class AgentCommand implements Callable<Integer>
             System.err.println("ferry agent: choose --manifests or --kubeconfig, not both");
             return 2;
         }
+        try
+        {
+            MetricsServer.checkBindAddress(metricsBindAddress);
+        }
+        catch (final IllegalArgumentException e)
+        {
+            System.err.println("ferry agent: --metrics-bind-address: '" + metricsBindAddress
+                + "' is not an IP address (e.g. 127.0.0.1, 0.0.0.0, ::)");
+            return 2;
+        }
         final ClusterSource source;
         if (manifests != null)
         {
@@ -134,6 +154,7 @@ public final class AgentCommand implements Callable<Integer>
         final CniConfigWriter cni = cniTemplate == null ? null : new CniConfigWriter(cniTemplate, cniConflist);
         final Agent agent = Agent.builder().nodeName(node).source(source).node(new UnixSocketNodeClient(socket))
             .minSyncPeriod(minSyncPeriod).resyncPeriod(resyncPeriod).metricsPort(metricsPort)
+            .metricsBindAddress(metricsBindAddress)
             .onAcknowledged((generation, tables) -> writeCni(cni, tables)).build();
         try
         {

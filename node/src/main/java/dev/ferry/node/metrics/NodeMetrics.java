@@ -45,7 +45,8 @@ import java.util.function.LongSupplier;
  * nat/EVENT                  → ferry_nat_events_total{event="EVENT"} (masquerade-ports-exhausted, rejects ...)
  * generation supplier        → ferry_tables_generation (gauge)
  * {@link #applied(double)}   → ferry_node_apply_tables_duration_seconds (histogram),
- *                              ferry_node_table_pushes_total{result="applied"}
+ *                              ferry_node_table_pushes_total{result="applied"},
+ *                              ferry_sync_tables_total (tables changed), ferry_sync_tables_last_timestamp_seconds
  * {@link #refused()}         → ferry_node_table_pushes_total{result="refused"}
  * </pre>
  *
@@ -58,6 +59,11 @@ import java.util.function.LongSupplier;
  *
  * <p>{@code ferry_node_apply_tables_duration_seconds} is the node's share of the agent's
  * {@code ferry_sync_tables_duration_seconds}: validating, compiling and swapping in one push.
+ *
+ * <p>{@code ferry_sync_tables_last_timestamp_seconds} is the unix time of the last applied push (0 before the
+ * first), as kube-proxy's {@code kubeproxy_sync_proxy_rules_last_timestamp_seconds}: the "proxy not syncing" alert
+ * ports as {@code time() - ferry_sync_tables_last_timestamp_seconds > 900} (the agent resyncs every 5 minutes).
+ * {@code ferry_sync_tables_total} counts the applied pushes, each a change of the forwarding tables.
  *
  * <p>Register it with {@code registry.register(nodeMetrics)} and serve the registry with {@link MetricsServer};
  * the node daemon does both when {@code metricsPort} is set.
@@ -89,6 +95,9 @@ public final class NodeMetrics implements MultiCollector
     private final LongSupplier generation;
     private final Histogram applyDuration;
     private final Counter pushes;
+    private final LongSupplier wallMillis;
+    private volatile long lastAppliedMillis;
+    private volatile long tablesChanged;
 
     /**
      * @param counters   the dataplane's counters (values read with acquire loads).
@@ -96,7 +105,18 @@ public final class NodeMetrics implements MultiCollector
      */
     public NodeMetrics(final Counters counters, final LongSupplier generation)
     {
+        this(counters, generation, System::currentTimeMillis);
+    }
+
+    /**
+     * @param counters   the dataplane's counters (values read with acquire loads).
+     * @param generation the generation of the tables the worker forwards with (0 before the first).
+     * @param wallMillis the wall clock, in milliseconds since the epoch (tests fix it).
+     */
+    public NodeMetrics(final Counters counters, final LongSupplier generation, final LongSupplier wallMillis)
+    {
         this.counters = counters;
+        this.wallMillis = wallMillis;
         this.generation = generation;
         // not registered anywhere: collect() adds them to this collector's snapshots
         applyDuration = Histogram.builder().name("ferry_node_apply_tables_duration_seconds")
@@ -118,6 +138,8 @@ public final class NodeMetrics implements MultiCollector
     {
         applyDuration.observe(seconds);
         pushes.labelValues("applied").inc();
+        lastAppliedMillis = wallMillis.getAsLong();
+        tablesChanged++;
     }
 
     /** Records a refused push (control thread). */
@@ -139,7 +161,11 @@ public final class NodeMetrics implements MultiCollector
             f.rxDropped.build(), f.rxErrors.build(), f.txDropped.build(), f.txErrors.build(),
             f.allocationFailures.build(), f.natEvents.build(), gauge("ferry_tables_generation",
                 "Generation of the tables the dataplane forwards with", generation.getAsLong()),
-            REASONS, applyDuration.collect(), pushes.collect()));
+            REASONS, applyDuration.collect(), pushes.collect(),
+            gauge("ferry_sync_tables_last_timestamp_seconds",
+                "Unix time of the last tables push the node applied (0 before the first)", lastAppliedMillis / 1e3),
+            CounterSnapshot.builder().name("ferry_sync_tables").help("Table pushes applied: changes of the"
+                + " forwarding tables").dataPoint(point(Labels.EMPTY, tablesChanged)).build()));
         if (f.poolInUse >= 0)
         {
             out.add(gauge("ferry_pool_buffers_in_use", "Packet buffers handed out (in ports, rings or the graph)",

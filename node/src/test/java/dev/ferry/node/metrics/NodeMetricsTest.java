@@ -147,7 +147,8 @@ class NodeMetricsTest
                 else if (type.matches())
                 {
                     assertThat(types.put(type.group(1), type.group(2))).as("one TYPE per family: %s", line).isNull();
-                    assertThat(type.group(1)).as("family name").startsWith("ferry_");
+                    assertThat(type.group(1)).as("family name: ferry's, or the client's JVM and process collectors")
+                        .matches("(ferry|jvm|process)_[a-z0-9_]+");
                 }
                 else
                 {
@@ -161,7 +162,7 @@ class NodeMetricsTest
                     {
                         assertThat(name).as("counters end in _total").endsWith("_total");
                     }
-                    if (sample.group(3) != null)
+                    if (sample.group(3) != null && name.startsWith("ferry_"))
                     {
                         final Matcher labels = LABEL_NAME.matcher(sample.group(3));
                         while (labels.find())
