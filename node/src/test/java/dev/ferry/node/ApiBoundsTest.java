@@ -125,9 +125,64 @@ class ApiBoundsTest
         }
     }
 
-    /** Reads until the node closes the connection (the test's timeout bounds it). */
-    private static String readToEnd(final SocketChannel ch) throws IOException
+    @Test
+    void shouldCloseAClientThatDoesNotReadItsAnswers() throws Exception
     {
+        try (NodeFixture node = new NodeFixture(dir, ThreadingMode.SHARED, NodeFixture.basic(1));
+            NodeApiClient other = NodeApiClient.connect(node.socket());
+            SocketChannel deaf = SocketChannel.open(UnixDomainSocketAddress.of(node.socket())))
+        {
+            node.daemon.apiAgent().clientTimeout(Duration.ofMillis(300));
+            node.daemon.attach(NodeFixture.attachRequest("ca", POD_A)).get();
+            node.daemon.attach(NodeFixture.attachRequest("cb", POD_B)).get();
+            final MemoryPort a = node.ports.port("tap0af40102");
+            final MemoryPort b = node.ports.port("tap0af40103");
+            final AtomicLong requests = new AtomicLong();
+            // requests as fast as the node takes them, and never a read: the answers pile up
+            final Thread writer = new Thread(() ->
+            {
+                final byte[] line = "{\"v\":1,\"op\":\"show\",\"what\":\"routes\"}\n".getBytes(StandardCharsets.UTF_8);
+                try
+                {
+                    for (int i = 0; i < 1_000_000; i++)
+                    {
+                        final ByteBuffer buf = ByteBuffer.wrap(line);
+                        while (buf.hasRemaining())
+                        {
+                            deaf.write(buf);
+                        }
+                        requests.incrementAndGet();
+                    }
+                }
+                catch (final IOException e)
+                {
+                    // the node closed the connection: expected
+                }
+            }, "deaf-api-client");
+            writer.start();
+
+            int sent = 0;
+            while (writer.isAlive() && sent < 20_000)
+            {
+                for (int i = 0; i < 50; i++)
+                {
+                    a.enqueue(NodeFixture.udp(POD_A, POD_B, sent++));
+                }
+                final int want = sent;
+                NodeFixture.await(want + " frames forwarded while a client does not read", () -> b.txPackets()
+                    == want, TIMEOUT);
+                assertThat(other.health().path("ok").asBoolean()).as("another client is served").isTrue();
+            }
+            writer.join(TIMEOUT.toMillis());
+            assertThat(writer.isAlive()).as("the node closed the client that does not read").isFalse();
+            assertThat(requests.get()).as("requests taken before the node gave up").isLessThan(1_000_000);
+        }
+    }
+
+    /** Reads until the node closes the connection, or fails after the test's timeout. */
+    private static String readToEnd(final SocketChannel ch) throws IOException, InterruptedException
+    {
+        ch.configureBlocking(false);
         final ByteBuffer buf = ByteBuffer.allocate(4096);
         final StringBuilder sb = new StringBuilder();
         final long deadline = System.nanoTime() + TIMEOUT.toNanos();
@@ -141,11 +196,16 @@ class ApiBoundsTest
             }
             catch (final IOException e)
             {
-                break;
+                return sb.toString();
             }
             if (n < 0)
             {
                 return sb.toString();
+            }
+            if (n == 0)
+            {
+                Thread.sleep(5);
+                continue;
             }
             sb.append(new String(buf.array(), 0, n, StandardCharsets.UTF_8));
         }
