@@ -59,6 +59,8 @@ final class ApiAgent implements Agent
 
     private final Path socket;
     private final ConcurrentLinkedQueue<Runnable> tasks = new ConcurrentLinkedQueue<>();
+    // warnings about clients (refused, closed): a client that reconnects in a loop cannot flood the log
+    private final LogLimiter clientLog = new LogLimiter(LOG, 10, 60_000_000_000L, System.nanoTime());
     private final List<Connection> connections = new ArrayList<>();
     private Function<String, CompletableFuture<String>> handler;
     private Runnable periodic = () ->
@@ -315,7 +317,7 @@ final class ApiAgent implements Agent
         if (!credentials.allowed(peer == null ? null : peer.user()))
         {
             final String why = credentials.refusal(peer == null ? null : peer.user());
-            LOG.warning(() -> "API connection refused: " + why);
+            clientLog.warn(System.nanoTime(), "API connection refused: " + why);
             try (ch)
             {
                 ch.write(ByteBuffer.wrap((ApiProtocol.error(null, why) + "\n").getBytes(StandardCharsets.UTF_8)));
@@ -328,7 +330,8 @@ final class ApiAgent implements Agent
         }
         if (connections.size() >= MAX_CONNECTIONS)
         {
-            LOG.warning(() -> "API connection refused: " + MAX_CONNECTIONS + " clients already connected");
+            clientLog.warn(System.nanoTime(), "API connection refused: " + MAX_CONNECTIONS
+                + " clients already connected");
             try (ch)
             {
                 ch.write(ByteBuffer.wrap((ApiProtocol.error(null, "too many API clients (" + MAX_CONNECTIONS
@@ -533,7 +536,7 @@ final class ApiAgent implements Agent
         /** Answers what is pending (requests before this one first), then closes: the client's input is not read. */
         private void fail(final String why)
         {
-            LOG.warning(() -> "API client closed: " + why);
+            clientLog.warn(System.nanoTime(), "API client closed: " + why);
             pending.add(CompletableFuture.completedFuture(ApiProtocol.error(null, why)));
             eof = true;
             in = ByteBuffer.allocate(0);
@@ -581,7 +584,7 @@ final class ApiAgent implements Agent
         {
             if (out != null && out.hasRemaining() && writeSince != NEVER && now - writeSince > timeoutNanos)
             {
-                LOG.warning("API client closed: it did not read its answer within " + timeoutNanos / 1_000_000
+                clientLog.warn(now, "API client closed: it did not read its answer within " + timeoutNanos / 1_000_000
                     + " ms");
                 eof = true;
                 pending.clear();
