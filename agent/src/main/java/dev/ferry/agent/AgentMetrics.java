@@ -16,6 +16,9 @@ import io.prometheus.metrics.model.registry.PrometheusRegistry;
  * ferry_tables_generation                     gauge      generation the node acknowledged last
  * ferry_sync_errors_total{stage}              counter    stage = compile | push | refused
  * ferry_syncs_total{result}                   counter    result = pushed | unchanged
+ * ferry_objects_skipped{kind,reason}          gauge      objects left out of the last compiled tables
+ *                                                        (reason = nodeport-out-of-range | duplicate-pod-ip |
+ *                                                        invalid-field)
  * </pre>
  */
 public final class AgentMetrics
@@ -33,6 +36,8 @@ public final class AgentMetrics
     private final Gauge generation;
     private final Counter syncErrors;
     private final Counter syncs;
+    private final Gauge skipped;
+    private final java.util.Set<java.util.List<String>> skippedLabels = new java.util.HashSet<>();
 
     /**
      * @param registry where the metrics are registered (one registry per agent).
@@ -60,6 +65,9 @@ public final class AgentMetrics
         }
         syncs.labelValues("pushed");
         syncs.labelValues("unchanged");
+        skipped = Gauge.builder().name("ferry_objects_skipped")
+            .help("Objects left out of the last compiled tables (the rest was pushed), by kind and reason")
+            .labelNames("kind", "reason").register(registry);
     }
 
     /** @return a new set of metrics in a registry of its own. */
@@ -92,6 +100,37 @@ public final class AgentMetrics
     void error(final String stage)
     {
         syncErrors.labelValues(stage).inc();
+    }
+
+    /**
+     * Sets the skipped-objects gauge to the last compile's counts (label sets not in it go to 0).
+     *
+     * @param counts by (kind, reason).
+     */
+    synchronized void skipped(final java.util.Map<java.util.List<String>, Integer> counts)
+    {
+        for (final java.util.List<String> l : skippedLabels)
+        {
+            if (!counts.containsKey(l))
+            {
+                skipped.labelValues(l.get(0), l.get(1)).set(0);
+            }
+        }
+        for (final java.util.Map.Entry<java.util.List<String>, Integer> e : counts.entrySet())
+        {
+            skippedLabels.add(e.getKey());
+            skipped.labelValues(e.getKey().get(0), e.getKey().get(1)).set(e.getValue());
+        }
+    }
+
+    /**
+     * @param kind   the object kind.
+     * @param reason the skip reason.
+     * @return how many such objects the last compile left out.
+     */
+    public long skipped(final String kind, final String reason)
+    {
+        return (long)skipped.labelValues(kind, reason).get();
     }
 
     void sync(final boolean pushed)

@@ -84,6 +84,19 @@ public final class InformerSource implements ClusterSource
         {
             started.add(start(i));
         }
+        // ServiceCIDRs (networking.k8s.io/v1, GA in Kubernetes 1.33) name the Service ranges on every node; on
+        // worker nodes the kube-apiserver Pod is not in the Pod informer. An API server without them (older
+        // Kubernetes, or RBAC without servicecidrs) leaves this informer out: the settings reader falls back.
+        final SharedIndexInformer<? extends HasMetadata> cidrs = client.network().v1().serviceCIDRs()
+            .runnableInformer(resyncMillis);
+        informers.add(cidrs);
+        started.add(start(cidrs).exceptionally(e ->
+        {
+            LOG.warning("no ServiceCIDR informer (" + e.getMessage() + "): Service CIDRs come from the "
+                + "kube-apiserver Pod when this node sees it, else the default");
+            cidrs.stop();
+            return null;
+        }));
         CompletableFuture.allOf(started.toArray(new CompletableFuture<?>[0])).whenComplete((v, e) ->
         {
             if (e != null)

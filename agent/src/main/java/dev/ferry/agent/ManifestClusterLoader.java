@@ -33,7 +33,11 @@ public final class ManifestClusterLoader implements ClusterLoader
         {
             return ClusterLoader.jsonFile().load(clusterDir, nodeName);
         }
-        final ClusterState state = ManifestLoader.load(clusterDir, note -> LOG.info(() -> "cluster: " + note));
-        return NodeTablesCompiler.compile(state, nodeName, 1);
+        final ClusterState state = ManifestLoader.load(clusterDir, note -> LOG.info(() -> "cluster: " + note),
+            skipped ->
+            {
+            });
+        return NodeTablesCompiler.compile(state, nodeName, 1, skipped -> LOG.warning("cluster: skipping "
+            + skipped.kind() + " (" + skipped.reason() + "): " + skipped.message()));
     }
 }

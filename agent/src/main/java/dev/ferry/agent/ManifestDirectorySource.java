@@ -131,7 +131,11 @@ public final class ManifestDirectorySource implements ClusterSource
         final ClusterState next;
         try
         {
-            next = ManifestLoader.load(dir, note -> LOG.fine(note));
+            // an object the compiler cannot use is not a reason to keep the old state: the sync leaves it out
+            // (and logs and counts it); only a file that does not parse keeps the last good state
+            next = ManifestLoader.load(dir, note -> LOG.fine(note), skipped ->
+            {
+            });
         }
         catch (final ManifestException | IOException e)
         {

@@ -87,6 +87,21 @@ public final class ManifestLoader
      */
     public static ClusterState load(final Path path, final Consumer<String> notes) throws IOException
     {
+        return load(path, notes, NodeTablesCompiler.STRICT);
+    }
+
+    /**
+     * Loads manifests, leaving objects that cannot be compiled to {@code skipped} instead of failing.
+     *
+     * @param path    a manifest file or a directory of them.
+     * @param notes   told of objects that are ignored on purpose.
+     * @param skipped told of each object the compiler would leave out.
+     * @return the objects.
+     * @throws IOException when a file cannot be read.
+     */
+    public static ClusterState load(final Path path, final Consumer<String> notes,
+        final Consumer<NodeTablesCompiler.Skipped> skipped) throws IOException
+    {
         final List<Path> files = new ArrayList<>();
         if (Files.isDirectory(path))
         {
@@ -105,7 +120,7 @@ public final class ManifestLoader
             final String text = Files.readString(f, StandardCharsets.UTF_8);
             parse(f.getFileName().toString(), text, builder, notes);
         }
-        return validate(builder.build());
+        return validate(builder.build(), skipped);
     }
 
     /**
@@ -153,8 +168,21 @@ public final class ManifestLoader
      */
     public static ClusterState validate(final ClusterState state)
     {
+        return validate(state, NodeTablesCompiler.STRICT);
+    }
+
+    /**
+     * Checks every field that ferry reads; an object that the compiler would leave out goes to {@code skipped}.
+     *
+     * @param state   the objects.
+     * @param skipped told of each such object ({@link NodeTablesCompiler#STRICT}: throw the first).
+     * @return the same state.
+     * @throws ManifestException when the cluster settings are malformed (or from a strict sink).
+     */
+    public static ClusterState validate(final ClusterState state, final Consumer<NodeTablesCompiler.Skipped> skipped)
+    {
         final var settings = ClusterSettingsReader.read(state);
-        NodeTablesCompiler.validate(state, settings);
+        NodeTablesCompiler.validate(state, settings, skipped);
         return state;
     }
 

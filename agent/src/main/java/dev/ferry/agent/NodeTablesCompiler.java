@@ -20,6 +20,7 @@ import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.function.Consumer;
 
 /**
  * Kubernetes objects in, one node's {@link NodeTables} out: a pure function of its arguments.
@@ -37,6 +38,12 @@ import java.util.Set;
  * <p>The output is deterministic: pods and Services sort by namespace and name, remote nodes by name,
  * endpoints by address and port. MACs follow flannel and the CNI conventions, with {@code ferry.dev/...}
  * annotations to override them (see {@link #UPLINK_MAC_ANNOTATION} and friends).
+ *
+ * <p>One bad object does not stop the rest (as kube-proxy): a Service, Pod, other Node, EndpointSlice or
+ * Endpoints object that cannot be compiled (a NodePort outside the range, a Pod whose IP another Pod of the node
+ * already has, a malformed field) is left out and reported to a {@link Skipped} sink; everything else is
+ * compiled. Only this node's own Node object and the cluster settings are needed whole. The three-argument
+ * {@link #compile(ClusterState, String, long)} is strict: it throws the first such error.
  */
 public final class NodeTablesCompiler
 {
@@ -60,8 +67,43 @@ public final class NodeTablesCompiler
         .comparing((HasMetadata o) -> Fields.nullToEmpty(o.getMetadata().getNamespace()))
         .thenComparing(o -> o.getMetadata().getName());
 
+    /** Skip reason: a NodePort outside the cluster's NodePort range. */
+    public static final String NODEPORT_OUT_OF_RANGE = "nodeport-out-of-range";
+    /** Skip reason: a Pod with the IP of another Pod of the same node (the first by namespace and name keeps it). */
+    public static final String DUPLICATE_POD_IP = "duplicate-pod-ip";
+    /** Skip reason: any other field that cannot be parsed or is out of range. */
+    public static final String INVALID_FIELD = "invalid-field";
+
+    /** A sink that fails the compilation with the first bad object (tests, tools that want a clean manifest). */
+    public static final Consumer<Skipped> STRICT = s ->
+    {
+        throw s.error();
+    };
+
     private NodeTablesCompiler()
     {
+    }
+
+    /**
+     * An object left out of the tables.
+     *
+     * @param kind   its kind (Service, Pod, Node, EndpointSlice, Endpoints).
+     * @param reason {@link #NODEPORT_OUT_OF_RANGE}, {@link #DUPLICATE_POD_IP} or {@link #INVALID_FIELD}.
+     * @param error  what is wrong, naming the object and the field.
+     */
+    public record Skipped(String kind, String reason, ManifestException error)
+    {
+        /** @return the one-line description. */
+        public String message()
+        {
+            return error.getMessage();
+        }
+
+        static Skipped of(final String kind, final ManifestException e)
+        {
+            return new Skipped(kind, e.problem().contains("outside the NodePort range") ? NODEPORT_OUT_OF_RANGE
+                : e.problem().contains("is also the IP of Pod") ? DUPLICATE_POD_IP : INVALID_FIELD, e);
+        }
     }
 
     /**
@@ -74,6 +116,23 @@ public final class NodeTablesCompiler
      * @throws ManifestException when the node does not exist or an object it needs is malformed.
      */
     public static NodeTables compile(final ClusterState state, final String nodeName, final long generation)
+    {
+        return compile(state, nodeName, generation, STRICT);
+    }
+
+    /**
+     * Compiles the tables of one node, leaving out the objects that cannot be compiled.
+     *
+     * @param state      the cluster objects.
+     * @param nodeName   the node to compile for.
+     * @param generation the generation the tables carry.
+     * @param skipped    told of each object left out (in a deterministic order).
+     * @return the node's tables without the skipped objects.
+     * @throws ManifestException when the node does not exist, or its own Node object or the cluster settings are
+     *                           malformed.
+     */
+    public static NodeTables compile(final ClusterState state, final String nodeName, final long generation,
+        final Consumer<Skipped> skipped)
     {
         final Node selfNode = state.nodes().stream()
             .filter(n -> nodeName.equals(n.getMetadata().getName())).findFirst()
@@ -92,7 +151,16 @@ public final class NodeTablesCompiler
             {
                 continue;
             }
-            final NodeView v = NodeView.of(state.ref(n), n);
+            final NodeView v;
+            try
+            {
+                v = NodeView.of(state.ref(n), n);
+            }
+            catch (final ManifestException e)
+            {
+                skipped.accept(Skipped.of("Node", e));
+                continue;
+            }
             // like flannel: a node without a pod CIDR, an underlay address or backend data is not (yet) reachable
             if (v.podCidr() == null || v.publicIp() == 0 || !v.hasVtep())
             {
@@ -113,16 +181,24 @@ public final class NodeTablesCompiler
             }
         }
 
-        final Map<String, List<EndpointGroup>> groups = endpointGroups(state);
+        final Map<String, List<EndpointGroup>> groups = endpointGroups(state, skipped);
         final List<ServiceInfo> services = new ArrayList<>();
         for (final Service s : sorted(state.services()))
         {
             final List<EndpointGroup> g = groups.getOrDefault(key(s.getMetadata().getNamespace(),
                 s.getMetadata().getName()), List.of());
-            services.add(ServiceCompiler.compile(state.ref(s), s, settings, g, self));
+            try
+            {
+                services.add(ServiceCompiler.compile(state.ref(s), s, settings, g, self));
+            }
+            catch (final ManifestException e)
+            {
+                skipped.accept(Skipped.of("Service", e));
+            }
         }
 
-        return new NodeTables(generation, nodeInfo(self), settings, pods(state, self), remotes, services, neighbours);
+        return new NodeTables(generation, nodeInfo(self), settings, pods(state, self, skipped), remotes, services,
+            neighbours);
     }
 
     /**
@@ -130,24 +206,45 @@ public final class NodeTablesCompiler
      *
      * @param state    the objects.
      * @param settings the cluster settings read from them.
-     * @throws ManifestException naming the first bad field.
+     * @param skipped  told of each object that cannot be compiled ({@link #STRICT}: throw the first).
      */
-    static void validate(final ClusterState state, final ClusterSettings settings)
+    static void validate(final ClusterState state, final ClusterSettings settings, final Consumer<Skipped> skipped)
     {
-        for (final Node n : state.nodes())
+        for (final Node n : sorted(state.nodes()))
         {
-            NodeView.of(state.ref(n), n);
+            try
+            {
+                NodeView.of(state.ref(n), n);
+            }
+            catch (final ManifestException e)
+            {
+                skipped.accept(Skipped.of("Node", e));
+            }
         }
-        for (final Pod p : state.pods())
+        for (final Pod p : sorted(state.pods()))
         {
-            podIp(state.ref(p), p);
-            podMac(state.ref(p), p, 0);
+            try
+            {
+                podIp(state.ref(p), p);
+                podMac(state.ref(p), p, 0);
+            }
+            catch (final ManifestException e)
+            {
+                skipped.accept(Skipped.of("Pod", e));
+            }
         }
-        final Map<String, List<EndpointGroup>> groups = endpointGroups(state);
-        for (final Service s : state.services())
+        final Map<String, List<EndpointGroup>> groups = endpointGroups(state, skipped);
+        for (final Service s : sorted(state.services()))
         {
-            ServiceCompiler.compile(state.ref(s), s, settings, groups.getOrDefault(
-                key(s.getMetadata().getNamespace(), s.getMetadata().getName()), List.of()), null);
+            try
+            {
+                ServiceCompiler.compile(state.ref(s), s, settings, groups.getOrDefault(
+                    key(s.getMetadata().getNamespace(), s.getMetadata().getName()), List.of()), null);
+            }
+            catch (final ManifestException e)
+            {
+                skipped.accept(Skipped.of("Service", e));
+            }
         }
     }
 
@@ -161,7 +258,8 @@ public final class NodeTablesCompiler
             self.underlayGateway(), self.underlayPrefix(), self.underlayMtu());
     }
 
-    private static List<NodeTables.PodInfo> pods(final ClusterState state, final NodeView self)
+    private static List<NodeTables.PodInfo> pods(final ClusterState state, final NodeView self,
+        final Consumer<Skipped> skipped)
     {
         final List<NodeTables.PodInfo> out = new ArrayList<>();
         final Map<Integer, String> owners = new HashMap<>();
@@ -179,7 +277,18 @@ public final class NodeTablesCompiler
                 continue;
             }
             final ObjectRef ref = state.ref(p);
-            final int ip = podIp(ref, p);
+            final int ip;
+            final long mac;
+            try
+            {
+                ip = podIp(ref, p);
+                mac = podMac(ref, p, ip);
+            }
+            catch (final ManifestException e)
+            {
+                skipped.accept(Skipped.of("Pod", e));
+                continue;
+            }
             if (ip == 0 || self.addresses().contains(ip) || ip == self.publicIp())
             {
                 continue;
@@ -187,9 +296,11 @@ public final class NodeTablesCompiler
             final String previous = owners.putIfAbsent(ip, ref.qualifiedName());
             if (previous != null)
             {
-                throw ref.fail("status.podIP", Ip4.format(ip) + " is also the IP of Pod " + previous);
+                skipped.accept(Skipped.of("Pod", ref.fail("status.podIP", Ip4.format(ip) + " is also the IP of Pod "
+                    + previous)));
+                continue;
             }
-            out.add(new NodeTables.PodInfo(ref.namespace(), ref.name(), ip, podMac(ref, p, ip), portName(ip)));
+            out.add(new NodeTables.PodInfo(ref.namespace(), ref.name(), ip, mac, portName(ip)));
         }
         return out;
     }
@@ -234,7 +345,8 @@ public final class NodeTablesCompiler
     }
 
     /** Endpoint groups by "namespace/service": slices when a Service has any, else its Endpoints object. */
-    private static Map<String, List<EndpointGroup>> endpointGroups(final ClusterState state)
+    private static Map<String, List<EndpointGroup>> endpointGroups(final ClusterState state,
+        final Consumer<Skipped> skipped)
     {
         final Map<String, List<EndpointGroup>> out = new HashMap<>();
         final Set<String> withSlices = new HashSet<>();
@@ -242,12 +354,21 @@ public final class NodeTablesCompiler
         slices.sort(BY_NAMESPACE_AND_NAME);
         for (final EndpointSlice s : slices)
         {
-            final EndpointGroup g = EndpointGroup.of(state.ref(s), s);
             final var labels = s.getMetadata().getLabels();
             if (labels != null && labels.get(EndpointGroup.SERVICE_NAME_LABEL) != null)
             {
-                // any slice, even an IPv6 one, means the slice controllers own this Service's endpoints
+                // any slice, even an IPv6 or a skipped one, means the slice controllers own the Service's endpoints
                 withSlices.add(key(s.getMetadata().getNamespace(), labels.get(EndpointGroup.SERVICE_NAME_LABEL)));
+            }
+            final EndpointGroup g;
+            try
+            {
+                g = EndpointGroup.of(state.ref(s), s);
+            }
+            catch (final ManifestException e)
+            {
+                skipped.accept(Skipped.of("EndpointSlice", e));
+                continue;
             }
             if (g != null)
             {
@@ -256,7 +377,16 @@ public final class NodeTablesCompiler
         }
         for (final Endpoints e : sorted(state.endpoints()))
         {
-            final List<EndpointGroup> g = EndpointGroup.of(state.ref(e), e);
+            final List<EndpointGroup> g;
+            try
+            {
+                g = EndpointGroup.of(state.ref(e), e);
+            }
+            catch (final ManifestException x)
+            {
+                skipped.accept(Skipped.of("Endpoints", x));
+                continue;
+            }
             final String k = key(e.getMetadata().getNamespace(), e.getMetadata().getName());
             if (!withSlices.contains(k))
             {

@@ -5,7 +5,12 @@ import dev.ferry.core.tables.NodeTables;
 import dev.ferry.nodeapi.NodeApiClient;
 
 import java.io.IOException;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.function.BiConsumer;
 import java.util.logging.Logger;
 
@@ -19,8 +24,11 @@ import java.util.logging.Logger;
  *       reports another generation than the one it acknowledged (it restarted): then it gets them again.</li>
  *   <li>Generations only grow: the first push and any refusal read the node's generation and go above it, so
  *       an agent restart does not stall on "not newer".</li>
- *   <li>A malformed object keeps the last good tables on the node (counted as a compile error, one log line
- *       per distinct message). An unreachable node puts the changes back and retries after a delay.</li>
+ *   <li>An object the compiler cannot use (a NodePort outside the range, two Pods with one IP, a malformed
+ *       field) is left out and everything else is pushed, as kube-proxy does: one warning when an object starts
+ *       being skipped, and the gauge {@code ferry_objects_skipped{kind,reason}}. Only a missing or malformed
+ *       own Node (or cluster settings) keeps the last good tables on the node (a compile error). An unreachable
+ *       node puts the changes back and retries after a delay.</li>
  * </ul>
  */
 final class TablesSyncer implements Runnable
@@ -40,6 +48,7 @@ final class TablesSyncer implements Runnable
     private long generation;
     private boolean generationKnown;
     private String lastError;
+    private Set<String> lastSkipped = Set.of();
 
     TablesSyncer(final ClusterSource source, final String nodeName, final NodeClient node, final ChangeTracker tracker,
         final AgentMetrics metrics, final Clock clock, final long retryNanos, final BiConsumer<Long, NodeTables> onAck)
@@ -79,9 +88,11 @@ final class TablesSyncer implements Runnable
         final long t0 = System.nanoTime();
         final Map<String, Long> changes = tracker.take();
         final NodeTables compiled;
+        final List<NodeTablesCompiler.Skipped> skipped = new ArrayList<>();
         try
         {
-            compiled = NodeTablesCompiler.compile(source.snapshot(), nodeName, 0);
+            compiled = NodeTablesCompiler.compile(source.snapshot(), nodeName, 0, skipped::add);
+            skipped(skipped);
         }
         catch (final ManifestException | IllegalArgumentException e)
         {
@@ -160,6 +171,24 @@ final class TablesSyncer implements Runnable
             generation = Math.max(generation, ack);
             return ack;
         }
+    }
+
+    /** Logs the objects that started being skipped since the last compile, and sets the gauge. */
+    private void skipped(final List<NodeTablesCompiler.Skipped> skipped)
+    {
+        final Set<String> now = new HashSet<>();
+        final Map<List<String>, Integer> counts = new HashMap<>();
+        for (final NodeTablesCompiler.Skipped s : skipped)
+        {
+            now.add(s.message());
+            if (!lastSkipped.contains(s.message()))
+            {
+                LOG.warning("skipping " + s.kind() + " (" + s.reason() + "), the rest is pushed: " + s.message());
+            }
+            counts.merge(List.of(s.kind(), s.reason()), 1, Integer::sum);
+        }
+        lastSkipped = now;
+        metrics.skipped(counts);
     }
 
     private void fail(final String message)

@@ -67,7 +67,7 @@ class DeployManifestsTest
             .flatMap(r -> r.getResources().stream().map(res -> Map.entry(group(r) + res, r.getVerbs())))
             .collect(Collectors.toMap(Map.Entry::getKey, Map.Entry::getValue));
         assertThat(verbsByResource).containsOnlyKeys("nodes", "pods", "services", "configmaps",
-            "discovery.k8s.io/endpointslices");
+            "discovery.k8s.io/endpointslices", "networking.k8s.io/servicecidrs");
         assertThat(verbsByResource.values()).allSatisfy(v ->
             assertThat(v).as("read only").containsExactlyInAnyOrder("get", "list", "watch"));
         assertThat(binding.getRoleRef().getName()).isEqualTo(role.getMetadata().getName());

@@ -341,6 +341,47 @@ class NodeTablesCompilerTest
     }
 
     @Test
+    void shouldSkipABadServiceAndADuplicatePodAndCompileTheRest()
+    {
+        final ClusterState s = state("""
+            apiVersion: v1
+            kind: Node
+            metadata: {name: node-a}
+            spec: {podCIDR: 10.244.1.0/24}
+            ---
+            kind: List
+            apiVersion: v1
+            items:
+            - {apiVersion: v1, kind: Pod, metadata: {name: a, namespace: default}, spec: {nodeName: node-a},
+               status: {phase: Running, podIP: 10.244.1.7}}
+            - {apiVersion: v1, kind: Pod, metadata: {name: b, namespace: default}, spec: {nodeName: node-a},
+               status: {phase: Running, podIP: 10.244.1.7}}
+            - {apiVersion: v1, kind: Pod, metadata: {name: c, namespace: default}, spec: {nodeName: node-a},
+               status: {phase: Running, podIP: 10.244.1.8}}
+            - {apiVersion: v1, kind: Service, metadata: {name: bad, namespace: x},
+               spec: {type: NodePort, clusterIP: 10.96.0.8, ports: [{port: 80, nodePort: 20000}]}}
+            - {apiVersion: v1, kind: Service, metadata: {name: good, namespace: x},
+               spec: {type: NodePort, clusterIP: 10.96.0.9, ports: [{port: 80, nodePort: 30080}]}}
+            """);
+        final List<NodeTablesCompiler.Skipped> skipped = new ArrayList<>();
+
+        final NodeTables t = NodeTablesCompiler.compile(s, "node-a", 1, skipped::add);
+
+        assertThat(t.services()).extracting(ServiceInfo::name).containsExactly("good");
+        assertThat(t.pods()).extracting(NodeTables.PodInfo::name).containsExactly("a", "c");
+        assertThat(skipped).extracting(NodeTablesCompiler.Skipped::kind, NodeTablesCompiler.Skipped::reason,
+            NodeTablesCompiler.Skipped::message).containsExactlyInAnyOrder(
+                org.assertj.core.groups.Tuple.tuple("Service", NodeTablesCompiler.NODEPORT_OUT_OF_RANGE,
+                    "cluster.yaml: Service x/bad: spec.ports[0].nodePort: 20000 is outside the NodePort range "
+                        + "30000-32767"),
+                org.assertj.core.groups.Tuple.tuple("Pod", NodeTablesCompiler.DUPLICATE_POD_IP,
+                    "cluster.yaml: Pod default/b: status.podIP: 10.244.1.7 is also the IP of Pod default/a"));
+        final List<NodeTablesCompiler.Skipped> validated = new ArrayList<>();
+        ManifestLoader.validate(s, validated::add);
+        assertThat(validated).extracting(NodeTablesCompiler.Skipped::kind).containsExactly("Service");
+    }
+
+    @Test
     void shouldGiveEveryUnproxiedServiceItsReason()
     {
         final ClusterState s = state("""

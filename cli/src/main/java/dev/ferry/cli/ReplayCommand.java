@@ -135,14 +135,26 @@ public final class ReplayCommand implements Callable<Integer>
             throw new picocli.CommandLine.ParameterException(spec.commandLine(), e.getMessage());
         }
         final PrintWriter o = spec.commandLine().getOut();
+        // an object the compiler cannot use is left out with a warning, as the agent leaves it out of a push
+        final java.util.Set<String> warned = new java.util.LinkedHashSet<>();
+        final java.util.function.Consumer<NodeTablesCompiler.Skipped> skip = s ->
+        {
+            if (warned.add(s.message()))
+            {
+                spec.commandLine().getErr().println("warning: skipping " + s.kind() + " (" + s.reason() + "): "
+                    + s.message());
+            }
+        };
         final ClusterState state = ManifestLoader.load(cluster, note -> spec.commandLine().getErr()
-            .println("note: " + note));
+            .println("note: " + note), skip);
         if (node == null)
         {
             refuseInClusterMode();
+            // every node's compile reports its skipped objects once (the warned set drops repeats)
+            state.nodes().forEach(n -> NodeTablesCompiler.compile(state, n.getMetadata().getName(), 1, skip));
             return writeSafely(file -> replayClusterInto(file, state, balancing, filter, o));
         }
-        final NodeTables tables = NodeTablesCompiler.compile(state, node, 1);
+        final NodeTables tables = NodeTablesCompiler.compile(state, node, 1, skip);
         o.printf("ferry replay: node %s (%d pods, %d other nodes, %d Services)%n", node, tables.pods().size(),
             tables.remoteNodes().size(), tables.services().size());
 

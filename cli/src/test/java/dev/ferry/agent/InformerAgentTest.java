@@ -142,6 +142,35 @@ class InformerAgentTest
     }
 
     @Test
+    void shouldReadServiceCidrsAndPushEverythingButABadService() throws Exception
+    {
+        writer.nodes().resource(K8s.node("node-a", 1)).create();
+        writer.network().v1().serviceCIDRs().resource(new io.fabric8.kubernetes.api.model.networking.v1
+            .ServiceCIDRBuilder().withNewMetadata().withName("kubernetes").endMetadata().withNewSpec()
+            .addToCidrs("10.100.0.0/16").endSpec().build()).create();
+        final Service bad = K8s.service("default", "bad", 7);
+        bad.getSpec().setType("NodePort");
+        bad.getSpec().getPorts().getFirst().setNodePort(20000);
+        writer.services().resource(bad).create();
+        writer.services().resource(K8s.service("default", "web", 1)).create();
+        final List<Long> acks = new CopyOnWriteArrayList<>();
+        try (TestNode node = new TestNode(tmp, "node-a"); Agent agent = agent(node, acks))
+        {
+            agent.start();
+            K8s.await("the tables pushed despite the bad Service", () -> node.generation() == 1,
+                Duration.ofSeconds(10));
+            assertThat(text(agent.acknowledged())).as("the ServiceCIDR's range")
+                .contains("service-cidrs  10.100.0.0/16").contains("default/web").doesNotContain("default/bad");
+            assertThat(agent.metrics().skipped("Service", NodeTablesCompiler.NODEPORT_OUT_OF_RANGE)).isEqualTo(1);
+            assertThat(agent.metrics().errors(AgentMetrics.ERROR_COMPILE)).isZero();
+
+            writer.services().inNamespace("default").withName("bad").delete();
+            K8s.await("the gauge after the bad Service is gone", () -> agent.metrics().skipped("Service",
+                NodeTablesCompiler.NODEPORT_OUT_OF_RANGE) == 0, Duration.ofSeconds(10));
+        }
+    }
+
+    @Test
     void shouldRelistAfterTheApiServerRestartsAndLoseNoUpdate() throws Exception
     {
         writer.nodes().resource(K8s.node("node-a", 1)).create();

@@ -21,6 +21,9 @@ import java.util.Map;
  */
 public final class CniPlugin
 {
+    /** Largest network configuration read from stdin (a chain's prevResult included); more is refused (code 7). */
+    static final int MAX_STDIN = 1 << 20;
+
     private CniPlugin()
     {
     }
@@ -96,7 +99,13 @@ public final class CniPlugin
     {
         try
         {
-            return new String(in.readAllBytes(), StandardCharsets.UTF_8);
+            final byte[] text = in.readNBytes(MAX_STDIN + 1);
+            if (text.length > MAX_STDIN)
+            {
+                throw new CniException(CniError.INVALID_CONFIG, "the network configuration on stdin is longer than "
+                    + MAX_STDIN + " bytes");
+            }
+            return new String(text, StandardCharsets.UTF_8);
         }
         catch (final IOException e)
         {

@@ -71,6 +71,20 @@ class CniPluginTest
     }
 
     @Test
+    void shouldRefuseAConfigurationLongerThanTheStdinBound()
+    {
+        final String huge = CONF.replace("\"name\":\"n\"", "\"name\":\"n\",\"pad\":\""
+            + "x".repeat(CniPlugin.MAX_STDIN) + "\"");
+        final Out o = run(env("ADD"), huge);
+        assertThat(o.exit()).isEqualTo(1);
+        assertThat(o.stdout()).isEqualTo("{\"cniVersion\":\"1.1.0\",\"code\":7,\"msg\":\"invalid network config\","
+            + "\"details\":\"the network configuration on stdin is longer than 1048576 bytes\"}");
+        assertThat(run(env("ADD"), CONF.replace("\"name\":\"n\"", "\"name\":\"n\",\"pad\":\""
+            + "x".repeat(CniPlugin.MAX_STDIN - CONF.length() - 20) + "\"")).stdout())
+            .as("a configuration within the bound is read").doesNotContain("longer than");
+    }
+
+    @Test
     void shouldReportNotAvailableWhenTheNodeIsNotRunning()
     {
         final Map<String, String> e = env("STATUS");

@@ -44,12 +44,23 @@ import java.util.logging.Logger;
 final class ApiAgent implements Agent
 {
     private static final Logger LOG = Logger.getLogger("dev.ferry.node");
-    /** Largest request line (a table push with many Services). */
-    static final int MAX_REQUEST = 64 << 20;
+    /** Largest request line (a table push with many Services); a longer one is refused and the client closed. */
+    static final int MAX_REQUEST = 16 << 20;
+    /** Bytes read from one client per duty cycle, so that one client cannot hold a shared worker thread. */
+    static final int READ_BUDGET = 64 << 10;
+    /** Requests of one client waiting for their answer: beyond this its socket is not read until it catches up. */
+    static final int MAX_PENDING = 64;
+    /** Connections at once; further clients are refused with an error line. */
+    static final int MAX_CONNECTIONS = 64;
+    /** How long a client may hold a partial request, or leave an answer unread, before it is closed. */
+    static final java.time.Duration CLIENT_TIMEOUT = java.time.Duration.ofSeconds(10);
+    private static final int INITIAL_BUFFER = 8192;
     private static final int TASK_DRAIN_LIMIT = 64;
 
     private final Path socket;
     private final ConcurrentLinkedQueue<Runnable> tasks = new ConcurrentLinkedQueue<>();
+    // warnings about clients (refused, closed): a client that reconnects in a loop cannot flood the log
+    private final LogLimiter clientLog = new LogLimiter(LOG, 10, 60_000_000_000L, System.nanoTime());
     private final List<Connection> connections = new ArrayList<>();
     private Function<String, CompletableFuture<String>> handler;
     private Runnable periodic = () ->
@@ -58,6 +69,7 @@ final class ApiAgent implements Agent
     private volatile Runnable wake = () ->
     {
     };
+    private volatile long clientTimeoutNanos = CLIENT_TIMEOUT.toNanos();
     private long periodNanos = Long.MAX_VALUE;
     private long lastPeriodic = System.nanoTime();
     private PeerCredentials credentials;
@@ -111,6 +123,16 @@ final class ApiAgent implements Agent
     void wakeOnTask(final Runnable onTask)
     {
         this.wake = onTask;
+    }
+
+    /**
+     * Changes {@link #CLIENT_TIMEOUT} (tests: any thread).
+     *
+     * @param timeout how long a client may hold a partial request or an unread answer.
+     */
+    void clientTimeout(final java.time.Duration timeout)
+    {
+        this.clientTimeoutNanos = timeout.toNanos();
     }
 
     /** @return whether a task waits or the socket has input (the shared thread looks before it blocks). */
@@ -265,7 +287,7 @@ final class ApiAgent implements Agent
                 }
                 else if (k.isReadable())
                 {
-                    ((Connection)k.attachment()).read();
+                    ((Connection)k.attachment()).read(now);
                 }
                 work++;
             }
@@ -273,7 +295,8 @@ final class ApiAgent implements Agent
         for (int i = connections.size() - 1; i >= 0; i--)
         {
             final Connection c = connections.get(i);
-            work += c.flush();
+            work += c.flush(now);
+            c.expire(now, clientTimeoutNanos);
             if (c.done())
             {
                 c.close();
@@ -294,7 +317,7 @@ final class ApiAgent implements Agent
         if (!credentials.allowed(peer == null ? null : peer.user()))
         {
             final String why = credentials.refusal(peer == null ? null : peer.user());
-            LOG.warning(() -> "API connection refused: " + why);
+            clientLog.warn(System.nanoTime(), "API connection refused: " + why);
             try (ch)
             {
                 ch.write(ByteBuffer.wrap((ApiProtocol.error(null, why) + "\n").getBytes(StandardCharsets.UTF_8)));
@@ -305,12 +328,27 @@ final class ApiAgent implements Agent
             }
             return;
         }
+        if (connections.size() >= MAX_CONNECTIONS)
+        {
+            clientLog.warn(System.nanoTime(), "API connection refused: " + MAX_CONNECTIONS
+                + " clients already connected");
+            try (ch)
+            {
+                ch.write(ByteBuffer.wrap((ApiProtocol.error(null, "too many API clients (" + MAX_CONNECTIONS
+                    + ")") + "\n").getBytes(StandardCharsets.UTF_8)));
+            }
+            catch (final IOException ignored)
+            {
+                // the refused peer went away: nothing to tell it
+            }
+            return;
+        }
         ch.configureBlocking(false);
         final Connection c = new Connection(ch);
-        ch.register(selector, SelectionKey.OP_READ, c);
+        c.key = ch.register(selector, SelectionKey.OP_READ, c);
         if (watch != null)
         {
-            ch.register(watch, SelectionKey.OP_READ);
+            c.watchKey = ch.register(watch, SelectionKey.OP_READ);
             watch.wakeup();
         }
         connections.add(c);
@@ -353,33 +391,50 @@ final class ApiAgent implements Agent
         }
     }
 
-    /** One client: request lines in, answers out in the same order. */
+    /**
+     * One client: request lines in, answers out in the same order. Bounded: a request line of at most
+     * {@link #MAX_REQUEST} bytes, {@link #READ_BUDGET} bytes read per duty cycle, at most {@link #MAX_PENDING}
+     * unanswered requests, and a partial request or an unread answer older than the client timeout closes it.
+     */
     private final class Connection
     {
+        private static final long NEVER = Long.MIN_VALUE;
+
         private final SocketChannel ch;
-        private ByteBuffer in = ByteBuffer.allocate(8192);
+        private SelectionKey key;
+        private SelectionKey watchKey;
+        private ByteBuffer in = ByteBuffer.allocate(INITIAL_BUFFER);
+        // bytes of `in` already searched for a newline
+        private int scanned;
         private final ArrayDeque<CompletableFuture<String>> pending = new ArrayDeque<>();
         private ByteBuffer out;
         private boolean eof;
+        private boolean paused;
+        // when the partial request in `in` began, and when an unfinished answer last made progress
+        private long partialSince = NEVER;
+        private long writeSince = NEVER;
 
         Connection(final SocketChannel ch)
         {
             this.ch = ch;
         }
 
-        void read()
+        void read(final long now)
         {
+            if (eof)
+            {
+                return;
+            }
+            int budget = READ_BUDGET;
             try
             {
-                while (true)
+                while (budget > 0 && pending.size() < MAX_PENDING)
                 {
                     if (!in.hasRemaining())
                     {
                         if (in.capacity() >= MAX_REQUEST)
                         {
-                            pending.add(CompletableFuture.completedFuture(ApiProtocol.error(null,
-                                "request longer than " + MAX_REQUEST + " bytes")));
-                            eof = true;
+                            fail("request longer than " + MAX_REQUEST + " bytes");
                             return;
                         }
                         final ByteBuffer bigger = ByteBuffer.allocate(Math.min(MAX_REQUEST, in.capacity() * 2));
@@ -387,7 +442,17 @@ final class ApiAgent implements Agent
                         bigger.put(in);
                         in = bigger;
                     }
-                    final int n = ch.read(in);
+                    final int limit = in.limit();
+                    in.limit(Math.min(limit, in.position() + budget));
+                    final int n;
+                    try
+                    {
+                        n = ch.read(in);
+                    }
+                    finally
+                    {
+                        in.limit(limit);
+                    }
                     if (n < 0)
                     {
                         eof = true;
@@ -397,20 +462,29 @@ final class ApiAgent implements Agent
                     {
                         break;
                     }
+                    budget -= n;
+                    lines(now);
                 }
             }
             catch (final IOException e)
             {
                 eof = true;
             }
-            lines();
+            if (eof)
+            {
+                stopReading();
+            }
+            else if (pending.size() >= MAX_PENDING)
+            {
+                pause(true);
+            }
         }
 
-        private void lines()
+        private void lines(final long now)
         {
-            in.flip();
+            final int end = in.position();
             int start = 0;
-            for (int i = 0; i < in.limit(); i++)
+            for (int i = scanned; i < end; i++)
             {
                 if (in.get(i) == '\n')
                 {
@@ -422,8 +496,29 @@ final class ApiAgent implements Agent
                     start = i + 1;
                 }
             }
-            in.position(start);
-            in.compact();
+            if (start > 0)
+            {
+                final int rest = end - start;
+                if (in.capacity() > INITIAL_BUFFER && rest <= INITIAL_BUFFER)
+                {
+                    // a large request is done: do not keep its buffer for an idle client
+                    final ByteBuffer small = ByteBuffer.allocate(INITIAL_BUFFER);
+                    small.put(in.array(), start, rest);
+                    in = small;
+                }
+                else
+                {
+                    in.flip();
+                    in.position(start);
+                    in.compact();
+                }
+                partialSince = rest == 0 ? NEVER : now;
+            }
+            else if (partialSince == NEVER && end > 0)
+            {
+                partialSince = now;
+            }
+            scanned = in.position();
         }
 
         private CompletableFuture<String> handle(final String line)
@@ -438,7 +533,72 @@ final class ApiAgent implements Agent
             }
         }
 
-        int flush()
+        /** Answers what is pending (requests before this one first), then closes: the client's input is not read. */
+        private void fail(final String why)
+        {
+            clientLog.warn(System.nanoTime(), "API client closed: " + why);
+            pending.add(CompletableFuture.completedFuture(ApiProtocol.error(null, why)));
+            eof = true;
+            in = ByteBuffer.allocate(0);
+            scanned = 0;
+            partialSince = NEVER;
+            stopReading();
+        }
+
+        private void stopReading()
+        {
+            if (key != null && key.isValid())
+            {
+                key.interestOps(0);
+            }
+            if (watchKey != null)
+            {
+                watchKey.cancel();
+                watchKey = null;
+            }
+        }
+
+        private void pause(final boolean pause)
+        {
+            if (pause == paused || eof)
+            {
+                return;
+            }
+            paused = pause;
+            if (key != null && key.isValid())
+            {
+                key.interestOps(pause ? 0 : SelectionKey.OP_READ);
+            }
+            if (watchKey != null && watchKey.isValid())
+            {
+                watchKey.interestOps(pause ? 0 : SelectionKey.OP_READ);
+                if (!pause)
+                {
+                    watch.wakeup();
+                }
+            }
+        }
+
+        /** Closes a client that holds a partial request, or leaves an answer unread, for longer than timeout. */
+        void expire(final long now, final long timeoutNanos)
+        {
+            if (out != null && out.hasRemaining() && writeSince != NEVER && now - writeSince > timeoutNanos)
+            {
+                clientLog.warn(now, "API client closed: it did not read its answer within " + timeoutNanos / 1_000_000
+                    + " ms");
+                eof = true;
+                pending.clear();
+                out = null;
+                stopReading();
+                return;
+            }
+            if (!eof && !paused && partialSince != NEVER && now - partialSince > timeoutNanos)
+            {
+                fail("request not completed within " + timeoutNanos / 1_000_000 + " ms");
+            }
+        }
+
+        int flush(final long now)
         {
             int work = 0;
             try
@@ -447,7 +607,10 @@ final class ApiAgent implements Agent
                 {
                     if (out != null && out.hasRemaining())
                     {
-                        ch.write(out);
+                        if (ch.write(out) > 0)
+                        {
+                            writeSince = now;
+                        }
                         if (out.hasRemaining())
                         {
                             return work;
@@ -456,10 +619,12 @@ final class ApiAgent implements Agent
                     final CompletableFuture<String> head = pending.peek();
                     if (head == null || !head.isDone())
                     {
+                        pause(pending.size() >= MAX_PENDING);
                         return work;
                     }
                     pending.poll();
                     out = ByteBuffer.wrap((head.join() + "\n").getBytes(StandardCharsets.UTF_8));
+                    writeSince = now;
                     work++;
                 }
             }
@@ -468,6 +633,7 @@ final class ApiAgent implements Agent
                 eof = true;
                 pending.clear();
                 out = null;
+                stopReading();
                 return work;
             }
         }

@@ -491,6 +491,12 @@ public final class NodeDaemon implements AutoCloseable
         return s == null ? 0 : s.generation();
     }
 
+    /** @return the API server (tests change its client timeout). */
+    ApiAgent apiAgent()
+    {
+        return api;
+    }
+
     /** @return packet buffers still in use when the worker stopped, or -1 while it runs. */
     public long leakedBuffers()
     {

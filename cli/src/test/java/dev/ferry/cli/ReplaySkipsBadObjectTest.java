@@ -1,0 +1,89 @@
+package dev.ferry.cli;
+
+import dev.ferry.core.packet.FrameBuilder;
+import dev.ferry.core.route.Ip4;
+import dev.ferry.tapio.PcapReader;
+import dev.ferry.tapio.PcapWriter;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.stream.Stream;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+/**
+ * Issue 13, class 11: a Service the compiler cannot use (a NodePort outside the range) is left out of replay's
+ * tables with a warning line, and the other Services still work.
+ */
+class ReplaySkipsBadObjectTest
+{
+    private static final Path CLUSTER = Path.of("src/test/resources/nat-cluster").toAbsolutePath();
+    private static final int CLIENT = Ip4.parse("10.244.1.3");
+    private static final int GATEWAY = Ip4.parse("10.244.1.1");
+
+    @TempDir
+    Path tmp;
+
+    @Test
+    void shouldWarnAboutABadServiceAndTranslateTheOthers() throws Exception
+    {
+        final Path cluster = tmp.resolve("cluster");
+        Files.createDirectories(cluster);
+        try (Stream<Path> s = Files.list(CLUSTER))
+        {
+            for (final Path f : s.toList())
+            {
+                Files.copy(f, cluster.resolve(f.getFileName()));
+            }
+        }
+        Files.writeString(cluster.resolve("99-bad.yaml"), """
+            apiVersion: v1
+            kind: Service
+            metadata: {name: bad-nodeport, namespace: default}
+            spec:
+              type: NodePort
+              clusterIP: 10.96.0.99
+              clusterIPs: [10.96.0.99]
+              ports: [{port: 80, protocol: TCP, targetPort: 8080, nodePort: 20000}]
+            """);
+        final Path in = tmp.resolve("in.pcap");
+        try (PcapWriter w = PcapWriter.create(in))
+        {
+            // client-1 to np-cluster's ClusterIP: DNAT to web-1 (10.244.1.2:8080)
+            w.write(1_700_000_000_000_000_000L, new FrameBuilder().eth(Ip4.podMac(CLIENT), Ip4.podMac(GATEWAY))
+                .ip4(CLIENT, Ip4.parse("10.96.0.21")).tcp(40123, 80, 0x02, 1000, 0).build());
+        }
+        final Path out = tmp.resolve("out.pcap");
+        final StringWriter stdout = new StringWriter();
+        final StringWriter stderr = new StringWriter();
+
+        final int rc = Ferry.commandLine().setOut(new PrintWriter(stdout)).setErr(new PrintWriter(stderr)).execute(
+            "replay", "--cluster", cluster.toString(), "--node", "node-a", "--in", in.toString(), "--out",
+            out.toString());
+
+        assertThat(rc).as("exit code; stderr: " + stderr).isZero();
+        assertThat(stderr.toString()).contains("warning: skipping Service (nodeport-out-of-range): ")
+            .contains("Service default/bad-nodeport: spec.ports[0].nodePort: 20000 is outside the NodePort range");
+        assertThat(stderr.toString().lines().filter(l -> l.startsWith("warning:")).count())
+            .as("one warning per bad object").isEqualTo(1);
+        final List<byte[]> frames = new ArrayList<>();
+        try (PcapReader r = PcapReader.open(out))
+        {
+            while (r.next())
+            {
+                frames.add(r.frame());
+            }
+        }
+        assertThat(frames).as("the SYN, translated").hasSize(1);
+        final byte[] f = frames.getFirst();
+        assertThat((f[30] & 0xff) + "." + (f[31] & 0xff) + "." + (f[32] & 0xff) + "." + (f[33] & 0xff))
+            .as("destination after DNAT").isEqualTo("10.244.1.2");
+        assertThat((f[36] & 0xff) << 8 | f[37] & 0xff).as("destination port after DNAT").isEqualTo(8080);
+    }
+}
