@@ -76,6 +76,9 @@ public final class Graph implements Stage.Next
     private final TraceBuffer trace;
     private final Stage[] stages;
     private final PacketVector[] frames;
+    /** Handles queued in all frames together: a run stops as soon as it reaches 0, without a pass over empty
+     *  frames. */
+    private int queued;
     private PacketVector spare = new PacketVector();
     private final int[][] nextTarget;
     private final int[][] nextCounter;
@@ -238,6 +241,7 @@ public final class Graph implements Stage.Next
                 pool.timestamp(handle));
         }
         pendingInputs++;
+        queued++;
         frames[entry].add(handle);
     }
 
@@ -249,16 +253,18 @@ public final class Graph implements Stage.Next
         final Stage[] stages = this.stages;
         final PacketVector[] frames = this.frames;
         boolean progress = true;
-        while (progress)
+        while (progress && queued > 0)
         {
             progress = false;
-            for (int i = 0; i < stages.length; i++)
+            for (int i = 0; i < stages.length && queued > 0; i++)
             {
                 final PacketVector f = frames[i];
                 if (f.isEmpty())
                 {
                     continue;
                 }
+                // every frame of this vector leaves it in this call (next, drop or transmit)
+                queued -= f.count();
                 progress = true;
                 // swap in the empty spare so that a stage may feed its own input without aliasing
                 frames[i] = spare;
@@ -354,6 +360,7 @@ public final class Graph implements Stage.Next
             dropInternal(handle, graphDropOverflow, GraphDrop.FRAME_OVERFLOW, cur);
             return;
         }
+        queued++;
         f.add(handle);
     }
 
