@@ -4,9 +4,10 @@
 # write), prints frames/s median [min..max], times `tcpdump -r IN -w OUT` on the same file for scale (skipped
 # when tcpdump is absent), and writes benchmarks/results/<UTC date>-replay.json.
 #
-#   benchmarks/replay-bench.sh [frames] [flows] [runs] [gap-ns] [frames-per-timestamp]
-#   defaults:                   1000000  10000   5      1000     1
-#   benchmarks/replay-bench.sh 100000 1000 1          a short smoke
+#   benchmarks/replay-bench.sh [frames] [flows] [runs] [gap-ns] [frames-per-timestamp] [warmup-runs]
+#   defaults:                   1000000  10000   5      1000     1                      2
+#   benchmarks/replay-bench.sh 100000 1000 1 1000 1 1     a short smoke
+# Warmup runs (the JIT compiling the graph) are printed and left out of the figures.
 #
 # Options: --no-build (use target/benchmarks.jar as it is).
 set -euo pipefail
@@ -19,7 +20,7 @@ java="${JAVA_HOME:+$JAVA_HOME/bin/}java"
 jar="$here/target/benchmarks.jar"
 build=1
 if [[ "${1:-}" == "--no-build" ]]; then build=0; shift; fi
-if [[ "${1:-}" == "-h" || "${1:-}" == "--help" ]]; then sed -n '2,11p' "$0"; exit 0; fi
+if [[ "${1:-}" == "-h" || "${1:-}" == "--help" ]]; then sed -n '2,13p' "$0"; exit 0; fi
 if [[ $build -eq 1 ]]; then
   (cd "$root" && mvn -q -o -pl benchmarks -am package -DskipTests)
 fi

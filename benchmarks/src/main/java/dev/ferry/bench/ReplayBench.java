@@ -26,8 +26,11 @@ import java.util.concurrent.TimeUnit;
  * and writes the figures as JSON. Run it through {@code benchmarks/replay-bench.sh}.
  *
  * <pre>
- *   ReplayBench CLUSTER_DIR RESULTS_DIR [frames] [flows] [runs] [gapNanos] [perTimestamp]
+ *   ReplayBench CLUSTER_DIR RESULTS_DIR [frames] [flows] [runs] [gapNanos] [perTimestamp] [warmups]
  * </pre>
+ *
+ * <p>The first {@code warmups} runs (default 2) let the JIT compile the graph; they are printed but left out of
+ * the figures.
  */
 public final class ReplayBench
 {
@@ -47,7 +50,7 @@ public final class ReplayBench
         if (args.length < 2)
         {
             System.err.println("usage: ReplayBench CLUSTER_DIR RESULTS_DIR [frames] [flows] [runs] [gapNanos] "
-                + "[perTimestamp]");
+                + "[perTimestamp] [warmups]");
             System.exit(2);
         }
         final Path cluster = Path.of(args[0]);
@@ -57,6 +60,7 @@ public final class ReplayBench
         final int runs = args.length > 4 ? Integer.parseInt(args[4]) : 5;
         final long gap = args.length > 5 ? Long.parseLong(args[5]) : 1000L;
         final int perTick = args.length > 6 ? Integer.parseInt(args[6]) : 1;
+        final int warmups = args.length > 7 ? Integer.parseInt(args[7]) : 2;
         final Path dir = Files.createTempDirectory("ferry-replay-bench");
         try
         {
@@ -67,7 +71,7 @@ public final class ReplayBench
             System.out.printf(Locale.ROOT, "generated %s: %d frames, %d flows, gap %d ns, %d per timestamp, "
                 + "%.1f MB in %.2f s%n", in, frames, flows, gap, perTick, Files.size(in) / 1e6, genSeconds);
             final double[] rates = new double[runs];
-            for (int r = 0; r < runs; r++)
+            for (int r = -warmups; r < runs; r++)
             {
                 final Path out = dir.resolve("out.pcap");
                 final StringWriter sw = new StringWriter();
@@ -80,8 +84,13 @@ public final class ReplayBench
                 {
                     throw new IllegalStateException("ferry replay exited " + rc + ":\n" + sw);
                 }
-                rates[r] = frames / (nanos / 1e9);
-                System.out.printf(Locale.ROOT, "run %d: %.3f s, %,.0f frames/s%n", r + 1, nanos / 1e9, rates[r]);
+                final double rate = frames / (nanos / 1e9);
+                System.out.printf(Locale.ROOT, "%s %d: %.3f s, %,.0f frames/s%n", r < 0 ? "warmup" : "run",
+                    r < 0 ? r + warmups + 1 : r + 1, nanos / 1e9, rate);
+                if (r >= 0)
+                {
+                    rates[r] = rate;
+                }
                 Files.delete(out);
             }
             final double[] sorted = rates.clone();
@@ -91,7 +100,7 @@ public final class ReplayBench
             System.out.printf(Locale.ROOT, "ferry replay: %,.0f frames/s median [%,.0f..%,.0f] over %d runs%n",
                 median, sorted[0], sorted[sorted.length - 1], runs);
             final double tcpdump = tcpdump(in, dir.resolve("tcpdump.pcap"), frames);
-            writeJson(results, frames, flows, gap, perTick, genSeconds, rates, median, sorted, tcpdump);
+            writeJson(results, frames, flows, gap, perTick, warmups, genSeconds, rates, median, sorted, tcpdump);
         }
         finally
         {
@@ -133,7 +142,7 @@ public final class ReplayBench
     }
 
     private static void writeJson(final Path results, final long frames, final int flows, final long gap,
-        final int perTick, final double genSeconds, final double[] rates, final double median,
+        final int perTick, final int warmups, final double genSeconds, final double[] rates, final double median,
         final double[] sorted, final double tcpdump) throws IOException
     {
         Files.createDirectories(results);
@@ -147,11 +156,12 @@ public final class ReplayBench
         }
         final String json = String.format(Locale.ROOT, "{%n  \"benchmark\": \"ferry replay --node node-a, "
             + "in-process, end to end\",%n  \"frames\": %d,%n  \"flows\": %d,%n  \"gapNanos\": %d,%n"
-            + "  \"framesPerTimestamp\": %d,%n  \"generateSeconds\": %.3f,%n  \"framesPerSecond\": {\"median\": "
-            + "%.0f, \"min\": %.0f, \"max\": %.0f, \"runs\": [%s]},%n  \"tcpdumpFramesPerSecond\": %s,%n"
-            + "  \"cores\": %d,%n  \"jdk\": \"%s\"%n}%n", frames, flows, gap, perTick, genSeconds, median, sorted[0],
-            sorted[sorted.length - 1], String.join(", ", runs), tcpdump < 0 ? "null" : String.format(Locale.ROOT,
-                "%.0f", tcpdump), Runtime.getRuntime().availableProcessors(), System.getProperty("java.version"));
+            + "  \"framesPerTimestamp\": %d,%n  \"warmupRuns\": %d,%n  \"generateSeconds\": %.3f,%n"
+            + "  \"framesPerSecond\": {\"median\": %.0f, \"min\": %.0f, \"max\": %.0f, \"runs\": [%s]},%n"
+            + "  \"tcpdumpFramesPerSecond\": %s,%n  \"cores\": %d,%n  \"jdk\": \"%s\"%n}%n", frames, flows, gap,
+            perTick, warmups, genSeconds, median, sorted[0], sorted[sorted.length - 1], String.join(", ", runs),
+            tcpdump < 0 ? "null" : String.format(Locale.ROOT, "%.0f", tcpdump),
+            Runtime.getRuntime().availableProcessors(), System.getProperty("java.version"));
         Files.writeString(file, json, StandardCharsets.UTF_8);
         System.out.println("wrote " + file);
     }
