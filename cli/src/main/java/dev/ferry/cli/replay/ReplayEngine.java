@@ -73,7 +73,12 @@ public final class ReplayEngine implements AutoCloseable
     /** Bytes per packet buffer in replay, headroom included: jumbo frames (9216 bytes) are carried whole. */
     public static final int BUFFER_SIZE = 16384;
 
-    private final PacketPool pool = new PacketPool(2048, BUFFER_SIZE, PacketPool.DEFAULT_HEADROOM);
+    /** Packet buffers in replay: a timestamp group enters at most {@code PacketVector.CAPACITY} frames before the
+     *  graph runs (and an empty pool runs it too), and no stage keeps buffers across runs, so 1024 is plenty; the
+     *  pool's memory (16 MB) is zeroed when a run starts, which a larger pool pays for in every run. */
+    public static final int BUFFERS = 1024;
+
+    private final PacketPool pool = new PacketPool(BUFFERS, BUFFER_SIZE, PacketPool.DEFAULT_HEADROOM);
     private final Counters counters = Counters.inMemory(65536);
     private final ManualClock clock;
     private final Ports ports = new Ports();
