@@ -202,6 +202,9 @@ public final class ReplayCommand implements Callable<Integer>
             final ReplayEngine.Output output = (ns, port, mem, off, len) -> writer.write(ns, mem, off, len);
             try (ReplayEngine engine = new ReplayEngine(tables, balancing, output, sampled, 0))
             {
+                // stage timings are only printed by --stats (never in --counters): untimed, a run per timestamp is
+                // cheaper
+                engine.graph().timeStages(stats);
                 final Progress progress = new Progress(spec.commandLine().getErr(), System::nanoTime,
                     !quiet && Progress.stderrIsTerminal());
                 long read = 0;
