@@ -73,7 +73,12 @@ public final class ReplayEngine implements AutoCloseable
     /** Bytes per packet buffer in replay, headroom included: jumbo frames (9216 bytes) are carried whole. */
     public static final int BUFFER_SIZE = 16384;
 
-    private final PacketPool pool = new PacketPool(2048, BUFFER_SIZE, PacketPool.DEFAULT_HEADROOM);
+    /** Packet buffers in replay: a timestamp group enters at most {@code PacketVector.CAPACITY} frames before the
+     *  graph runs (and an empty pool runs it too), and no stage keeps buffers across runs, so 1024 is plenty; the
+     *  pool's memory (16 MB) is zeroed when a run starts, which a larger pool pays for in every run. */
+    public static final int BUFFERS = 1024;
+
+    private final PacketPool pool = new PacketPool(BUFFERS, BUFFER_SIZE, PacketPool.DEFAULT_HEADROOM);
     private final Counters counters = Counters.inMemory(65536);
     private final ManualClock clock;
     private final Ports ports = new Ports();
@@ -85,8 +90,14 @@ public final class ReplayEngine implements AutoCloseable
     private final int entry;
     private final int uplinkEntry;
     private final int uplink;
-    private final Map<Integer, Integer> portByPodIp = new HashMap<>();
-    private final Map<Long, Integer> portByPodMac = new HashMap<>();
+    /** Pod ports by pod IP and by pod MAC: open addressing over primitives, so a lookup never boxes. */
+    private final int[] podIpKeys;
+    private final long[] podMacKeys;
+    private final int[] podIpPorts;
+    private final int[] podMacPorts;
+    private final int podMask;
+    /** Frames transmitted per port id. */
+    private long[] sentByPort = new long[16];
     private final int fateLimit;
     private final List<String> inputSummaries = new ArrayList<>();
     private final List<Long> inputTimes = new ArrayList<>();
@@ -124,20 +135,52 @@ public final class ReplayEngine implements AutoCloseable
         this.uplink = NodeGraph.registerUplink(ports, UPLINK, node.uplinkMac());
         // the host TAP: ferry's side takes the gateway MAC, the kernel's side the node IP's conventional MAC
         final int host = NodeGraph.registerHost(ports, HOST, node.gatewayMac(), Ip4.podMac(node.publicIp()));
+        final int slots = Integer.highestOneBit(Math.max(8, tables.pods().size() * 4 - 1)) << 1;
+        this.podMask = slots - 1;
+        this.podIpKeys = new int[slots];
+        this.podMacKeys = new long[slots];
+        this.podIpPorts = new int[slots];
+        this.podMacPorts = new int[slots];
+        java.util.Arrays.fill(podIpPorts, -1);
+        java.util.Arrays.fill(podMacPorts, -1);
         for (final NodeTables.PodInfo pod : tables.pods())
         {
             final int id = ports.add(pod.portName(), Ports.Kind.POD, node.gatewayMac()).id();
-            portByPodIp.put(pod.ip(), id);
-            portByPodMac.put(pod.mac(), id);
+            int i = slot(pod.ip());
+            while (podIpPorts[i] >= 0 && podIpKeys[i] != pod.ip())
+            {
+                i = (i + 1) & podMask;
+            }
+            if (podIpPorts[i] < 0)
+            {
+                podIpKeys[i] = pod.ip();
+                podIpPorts[i] = id;
+            }
+            int j = slot(Long.hashCode(pod.mac()));
+            while (podMacPorts[j] >= 0 && podMacKeys[j] != pod.mac())
+            {
+                j = (j + 1) & podMask;
+            }
+            if (podMacPorts[j] < 0)
+            {
+                podMacKeys[j] = pod.mac();
+                podMacPorts[j] = id;
+            }
         }
         this.publisher = new TablesPublisher(ports, true);
         final TxSink sink = h ->
         {
             try
             {
-                output.write(pool.timestamp(h), ports.nameOf(pool.txPort(h)), pool.memory(), pool.frameOffset(h),
+                final int tx = pool.txPort(h);
+                output.write(pool.timestamp(h), ports.nameOf(tx), pool.memory(), pool.frameOffset(h),
                     pool.length(h));
                 framesOut++;
+                if (tx >= sentByPort.length)
+                {
+                    sentByPort = java.util.Arrays.copyOf(sentByPort, Math.max(tx + 1, sentByPort.length * 2));
+                }
+                sentByPort[tx]++;
             }
             catch (final IOException e)
             {
@@ -301,13 +344,45 @@ public final class ReplayEngine implements AutoCloseable
         {
             src = arp.wrap(seg, l3).senderIp();
         }
-        final Integer byIp = portByPodIp.get(src);
-        if (byIp != null)
+        for (int i = slot(src); podIpPorts[i] >= 0; i = (i + 1) & podMask)
         {
-            return byIp;
+            if (podIpKeys[i] == src)
+            {
+                return podIpPorts[i];
+            }
         }
-        final Integer byMac = portByPodMac.get(eth.src());
-        return byMac == null ? uplink : byMac;
+        final long mac = eth.src();
+        for (int j = slot(Long.hashCode(mac)); podMacPorts[j] >= 0; j = (j + 1) & podMask)
+        {
+            if (podMacKeys[j] == mac)
+            {
+                return podMacPorts[j];
+            }
+        }
+        return uplink;
+    }
+
+    private int slot(final int key)
+    {
+        return (key * 0x9e3779b9 >>> 16) & podMask;
+    }
+
+    /**
+     * Frames transmitted per port, by port name (ports that sent nothing left out).
+     *
+     * @return port name to frames, sorted by name.
+     */
+    public Map<String, Long> sentPerPort()
+    {
+        final Map<String, Long> out = new java.util.TreeMap<>();
+        for (int i = 0; i < sentByPort.length; i++)
+        {
+            if (sentByPort[i] > 0)
+            {
+                out.put(ports.nameOf(i), sentByPort[i]);
+            }
+        }
+        return out;
     }
 
     /** @return the packet pool. */
