@@ -22,7 +22,7 @@ build=1
 if [[ "${1:-}" == "--no-build" ]]; then build=0; shift; fi
 if [[ "${1:-}" == "-h" || "${1:-}" == "--help" ]]; then sed -n '2,13p' "$0"; exit 0; fi
 if [[ $build -eq 1 ]]; then
-  (cd "$root" && mvn -q -o -pl benchmarks -am package -DskipTests)
+  (cd "$root" && mvn -q -pl benchmarks -am package -DskipTests)
 fi
 [[ -f "$jar" ]] || { echo "replay-bench.sh: $jar missing" >&2; exit 2; }
 exec "$java" --enable-native-access=ALL-UNNAMED -Xms1g -Xmx1g -cp "$jar" dev.ferry.bench.ReplayBench \
