@@ -199,11 +199,56 @@ public final class ReplayCommand implements Callable<Integer>
         }
     }
 
+    /** Takes each frame that passes the filter (a node's engine, or the whole cluster). */
+    @FunctionalInterface
+    private interface FrameFeed
+    {
+        void feed(long epochNanos, byte[] frame, int length);
+    }
+
+    /**
+     * Reads every frame of IN into {@code feed}, leaving out those the filter does not match, with the progress
+     * line; says how many the filter left out.
+     *
+     * @return the fault that cut the capture short, or null.
+     */
+    private PcapFormatException feedAll(final PcapReader reader, final BpfFilter filter, final FrameFeed feed,
+        final PrintWriter o) throws IOException
+    {
+        final Progress progress = new Progress(spec.commandLine().getErr(), System::nanoTime,
+            !quiet && Progress.stderrIsTerminal());
+        long read = 0;
+        long filtered = 0;
+        PcapFormatException fault = null;
+        try
+        {
+            while (reader.next())
+            {
+                progress.update(++read, reader.position(), reader.size());
+                if (filter != null && !filter.matches(reader.buffer(), reader.capturedLength()))
+                {
+                    filtered++;
+                    continue;
+                }
+                feed.feed(reader.timestampNanos(), reader.buffer(), reader.capturedLength());
+            }
+        }
+        catch (final PcapFormatException e)
+        {
+            fault = e;
+        }
+        progress.finish();
+        if (filter != null)
+        {
+            o.printf("--filter '%s': %d frames did not match and were left out%n", filter.expression(), filtered);
+        }
+        return fault;
+    }
+
     /** Replays IN through the node's graph into {@code file}; returns the capture's fault, if any. */
     private PcapFormatException replayInto(final Path file, final NodeTables tables, final Nat.Balancing balancing,
         final BpfFilter filter, final PrintWriter o) throws IOException
     {
-        long filtered = 0;
         PcapFormatException fault = null;
         final int sampled = Math.max(trace, fates);
         try (PcapReader reader = PcapReader.open(in);
@@ -217,33 +262,8 @@ public final class ReplayCommand implements Callable<Integer>
                 // stage timings are only printed by --stats (never in --counters): untimed, a run per timestamp is
                 // cheaper
                 engine.graph().timeStages(stats);
-                final Progress progress = new Progress(spec.commandLine().getErr(), System::nanoTime,
-                    !quiet && Progress.stderrIsTerminal());
-                long read = 0;
-                try
-                {
-                    while (reader.next())
-                    {
-                        progress.update(++read, reader.position(), reader.size());
-                        if (filter != null && !filter.matches(reader.buffer(), reader.capturedLength()))
-                        {
-                            filtered++;
-                            continue;
-                        }
-                        engine.feed(reader.timestampNanos(), reader.buffer(), reader.capturedLength());
-                    }
-                }
-                catch (final PcapFormatException e)
-                {
-                    fault = e;
-                }
-                progress.finish();
+                fault = feedAll(reader, filter, engine::feed, o);
                 engine.finish();
-                if (filter != null)
-                {
-                    o.printf("--filter '%s': %d frames did not match and were left out%n", filter.expression(),
-                        filtered);
-                }
                 report(o, engine);
                 if (showServices)
                 {
@@ -318,7 +338,6 @@ public final class ReplayCommand implements Callable<Integer>
     private PcapFormatException replayClusterInto(final Path file, final ClusterState state,
         final Nat.Balancing balancing, final BpfFilter filter, final PrintWriter o) throws IOException
     {
-        long filtered = 0;
         PcapFormatException fault = null;
         final Map<String, Integer> ifaceByName = new java.util.HashMap<>();
         final Map<String, Long> sentPerPort = new TreeMap<>();
@@ -348,33 +367,8 @@ public final class ReplayCommand implements Callable<Integer>
             try (PcapWriter w = PcapWriter.createPcapng(file, names))
             {
                 writer[0] = w;
-                final Progress progress = new Progress(spec.commandLine().getErr(), System::nanoTime,
-                    !quiet && Progress.stderrIsTerminal());
-                long read = 0;
-                try
-                {
-                    while (reader.next())
-                    {
-                        progress.update(++read, reader.position(), reader.size());
-                        if (filter != null && !filter.matches(reader.buffer(), reader.capturedLength()))
-                        {
-                            filtered++;
-                            continue;
-                        }
-                        replay.feed(reader.timestampNanos(), reader.buffer(), reader.capturedLength());
-                    }
-                }
-                catch (final PcapFormatException e)
-                {
-                    fault = e;
-                }
-                progress.finish();
+                fault = feedAll(reader, filter, replay::feed, o);
                 replay.finish();
-            }
-            if (filter != null)
-            {
-                o.printf("--filter '%s': %d frames did not match and were left out%n", filter.expression(),
-                    filtered);
             }
             clusterReport(o, replay, sentPerPort);
         }
