@@ -235,7 +235,7 @@ public final class Graph implements Stage.Next
         {
             run();
         }
-        final int id = trace.takeSample();
+        final int id = trace.takeSample(pool, handle);
         if (id >= 0)
         {
             pool.trace(handle, id);

@@ -37,6 +37,7 @@ public final class TraceBuffer
     private long lost;
     private int nextTraceId;
     private int remainingSamples;
+    private Filter sampleFilter;
 
     /**
      * @param capacity maximum records kept.
@@ -60,7 +61,32 @@ public final class TraceBuffer
      */
     public void sample(final int packets)
     {
+        sample(packets, null);
+    }
+
+    /**
+     * Asks for the next {@code packets} packets entering the graph that the filter matches to be traced
+     * ({@code ferry trace add N --filter EXPR}).
+     *
+     * @param packets how many.
+     * @param filter  which packets count, or null for every one.
+     */
+    public void sample(final int packets, final Filter filter)
+    {
         remainingSamples = packets;
+        sampleFilter = filter;
+    }
+
+    /** Which entering packets a sample takes (a compiled tcpdump expression, say). Tracing only: not per packet. */
+    @FunctionalInterface
+    public interface Filter
+    {
+        /**
+         * @param pool   the pool.
+         * @param handle a packet entering the graph.
+         * @return whether it is to be traced.
+         */
+        boolean matches(PacketPool pool, int handle);
     }
 
     /**
@@ -71,6 +97,29 @@ public final class TraceBuffer
     public int takeSample()
     {
         if (remainingSamples <= 0)
+        {
+            return -1;
+        }
+        remainingSamples--;
+        return nextTraceId++;
+    }
+
+    /**
+     * Called for every packet entering the graph: decides whether it is sampled, asking the sample's filter only
+     * while samples remain.
+     *
+     * @param pool   the pool.
+     * @param handle the entering packet.
+     * @return a new trace id, or -1 when the packet is not traced.
+     */
+    public int takeSample(final PacketPool pool, final int handle)
+    {
+        if (remainingSamples <= 0)
+        {
+            return -1;
+        }
+        final Filter f = sampleFilter;
+        if (f != null && !f.matches(pool, handle))
         {
             return -1;
         }

@@ -217,6 +217,18 @@ public final class NodeApiClient implements AutoCloseable
     }
 
     /**
+     * Traces the next packets that match a tcpdump filter expression (compiled by the node's libpcap).
+     *
+     * @param packets how many.
+     * @param filter  the expression, e.g. {@code "tcp port 80"}.
+     * @throws IOException when refused (a bad expression, no libpcap on the node) or the connection fails.
+     */
+    public void traceAdd(final int packets, final String filter) throws IOException
+    {
+        expectOk(op("trace").put("add", packets).put("filter", filter));
+    }
+
+    /**
      * @return the node's health answer (node, generation, ports, pods, uptimeSeconds).
      * @throws IOException when the connection fails.
      */

@@ -28,6 +28,7 @@ import java.util.concurrent.CompletionException;
  * {"v":1,"op":"detach","containerId":"c1","ifName":"eth0"} → {"v":1,"ok":true,"op":"detach","detached":true}
  * {"v":1,"op":"show","what":"routes"}                    → {"v":1,"ok":true,"op":"show","lines":[...]}
  * {"v":1,"op":"trace","add":50}                          → {"v":1,"ok":true,"op":"trace","add":50}
+ * {"v":1,"op":"trace","add":5,"filter":"udp port 53"}    → {"v":1,"ok":true,"op":"trace","add":5,"filter":...}
  * {"v":1,"op":"health"}                                  → {"v":1,"ok":true,"op":"health","generation":8,...}
  * </pre>
  */
@@ -168,7 +169,17 @@ final class ApiProtocol
         {
             throw new IllegalArgumentException("add: required, the number of packets to trace");
         }
-        return control.traceAdd(add.asInt()).thenApply(v -> ok("trace").put("add", add.asInt()));
+        final JsonNode filter = req.get("filter");
+        if (filter != null && !filter.isNull() && !filter.isTextual())
+        {
+            throw new IllegalArgumentException("filter: expected a tcpdump expression as text");
+        }
+        final String expression = filter == null || filter.isNull() ? null : filter.asText();
+        return control.traceAdd(add.asInt(), expression).thenApply(v ->
+        {
+            final ObjectNode answer = ok("trace").put("add", add.asInt());
+            return expression == null ? answer : answer.put("filter", expression);
+        });
     }
 
     private ObjectNode health()

@@ -344,16 +344,28 @@ final class NodeControl
      * Starts tracing the next packets (VPP {@code trace add}).
      *
      * @param packets how many.
+     * @param filter  a tcpdump expression the traced packets must match, or null; compiled here, on the control
+     *                thread, by libpcap.
      * @return completed once the worker samples.
      */
-    CompletableFuture<Void> traceAdd(final int packets)
+    CompletableFuture<Void> traceAdd(final int packets, final String filter)
     {
         if (packets < 0 || packets > 100_000)
         {
             return CompletableFuture.failedFuture(new IllegalArgumentException("trace add: " + packets
                 + " is out of range 0..100000"));
         }
-        return worker.submit(new WorkerCommand.TraceAdd(packets));
+        final TraceFilter f;
+        try
+        {
+            f = filter == null || filter.isBlank() ? null : TraceFilter.compile(filter);
+        }
+        catch (final IllegalArgumentException e)
+        {
+            return CompletableFuture.failedFuture(new IllegalArgumentException("trace add --filter: "
+                + e.getMessage(), e));
+        }
+        return worker.submit(new WorkerCommand.TraceAdd(packets, f));
     }
 
     /** @return health fields: node, generation, ports, attachments, uptime. */

@@ -229,7 +229,7 @@ final class Worker implements Agent, TxSink
                 case WorkerCommand.TraceAdd t ->
                 {
                     graph.trace().clear();
-                    graph.trace().sample(t.packets());
+                    graph.trace().sample(t.packets(), t.filter());
                     t.done().complete(null);
                 }
                 case WorkerCommand.CopyConntrack c -> c.done().complete(copyConntrack(c.from(), c.max()));

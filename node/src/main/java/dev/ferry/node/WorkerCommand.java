@@ -1,6 +1,7 @@
 package dev.ferry.node;
 
 import dev.ferry.conntrack.ConntrackEntry;
+import dev.ferry.core.TraceBuffer;
 import dev.ferry.tapio.Port;
 
 import java.util.List;
@@ -78,13 +79,15 @@ sealed interface WorkerCommand<T>
      * Clears the trace buffer and samples the next packets (VPP {@code trace add}).
      *
      * @param packets how many.
+     * @param filter  which entering packets count (a compiled tcpdump expression), or null for every one.
      * @param done    completed once sampling is on.
      */
-    record TraceAdd(int packets, CompletableFuture<Void> done) implements WorkerCommand<Void>
+    record TraceAdd(int packets, TraceBuffer.Filter filter, CompletableFuture<Void> done)
+        implements WorkerCommand<Void>
     {
-        TraceAdd(final int packets)
+        TraceAdd(final int packets, final TraceBuffer.Filter filter)
         {
-            this(packets, new CompletableFuture<>());
+            this(packets, filter, new CompletableFuture<>());
         }
     }
 

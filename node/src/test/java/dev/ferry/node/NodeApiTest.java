@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.ferry.core.packet.FrameBuilder;
 import dev.ferry.core.route.Ip4;
 import dev.ferry.nodeapi.NodeApiClient;
 import dev.ferry.nodeapi.NodeTablesJson;
@@ -192,6 +193,30 @@ class NodeApiTest
         // every node's graph has the Services feature (NodeGraph), set up with the fixture's initial tables
         assertThat(client.show("services")).isNotEmpty().noneMatch(l -> l.contains("not enabled"));
         assertThat(client.show("conntrack")).containsExactly("No connections tracked");
+    }
+
+    @Test
+    void shouldTraceOnlyThePacketsTheFilterMatches() throws Exception
+    {
+        client.attach(NodeFixture.attachRequest("ca", POD_A));
+        client.attach(NodeFixture.attachRequest("cb", POD_B));
+        // compiled by the node's libpcap (.ci/run installs libpcap0.8): only frames of 100 bytes or more
+        client.traceAdd(1, "greater 100");
+        final MemoryPort a = node.ports.port("tap0af40102");
+        a.enqueue(NodeFixture.udp(POD_A, POD_B, 21));
+        a.enqueue(new FrameBuilder().eth(Ip4.podMac(POD_A), NodeFixture.GATEWAY_MAC).ip4(POD_A, POD_B)
+            .udp(40000, 8080).payload(new byte[100]).build());
+        a.enqueue(NodeFixture.udp(POD_A, POD_B, 23));
+        final MemoryPort b = node.ports.port("tap0af40103");
+        NodeFixture.await("three frames on pod B", () -> b.txPackets() == 3, Duration.ofSeconds(10));
+
+        final List<String> trace = client.show("trace");
+        assertThat(trace).as("one packet traced, the one that matched").containsOnlyOnce("Packet 1:")
+            .noneMatch(l -> l.startsWith("Packet 2:"));
+        assertThat(trace).as("the second frame, the only one of 100 bytes or more, is the traced one")
+            .anyMatch(l -> l.contains("input on tap0af40102, 142 bytes"));
+        assertThatThrownBy(() -> client.traceAdd(1, "tcp port"))
+            .as("a bad expression is refused with libpcap's message").hasMessageContaining("trace add --filter");
     }
 
     @Test

@@ -24,6 +24,10 @@ public final class TraceCommand implements Callable<Integer>
     @Parameters(index = "1", paramLabel = "N", description = "packets to trace")
     private int packets;
 
+    @Option(names = "--filter", paramLabel = "EXPR",
+        description = "trace only packets matching this tcpdump expression (compiled by libpcap on the node)")
+    private String filter;
+
     @Option(names = "--socket", paramLabel = "PATH", description = "API socket (default ${DEFAULT-VALUE})")
     private Path socket = NodeConfig.DEFAULT_SOCKET;
 
@@ -37,8 +41,16 @@ public final class TraceCommand implements Callable<Integer>
         }
         try (NodeApiClient client = NodeApiClient.connect(socket))
         {
-            client.traceAdd(packets);
-            System.out.println("tracing the next " + packets + " packets; see: ferry show trace");
+            if (filter == null)
+            {
+                client.traceAdd(packets);
+            }
+            else
+            {
+                client.traceAdd(packets, filter);
+            }
+            System.out.println("tracing the next " + packets + " packets" + (filter == null ? "" : " matching '"
+                + filter + "'") + "; see: ferry show trace");
             return 0;
         }
         catch (final IOException e)
