@@ -50,7 +50,7 @@ final class NodeControl
     private final Map<String, PodAttachment> attachments = new LinkedHashMap<>();
     private final Map<Integer, String> keyByIp = new HashMap<>();
     private final AttachmentStore store;
-    private final Supplier<List<NodeFeature>> features;
+    private final Supplier<NodeGraph> graph;
     private final NodeMetrics metrics;
     // features' warnings (masquerade port exhaustion): 10 lines a minute at most
     private final LogLimiter featureLog = new LogLimiter(LOG, 10, 60_000_000_000L, System.nanoTime());
@@ -59,10 +59,10 @@ final class NodeControl
 
     NodeControl(final NodeConfig config, final TablesPublisher publisher, final Worker worker,
         final PortFactory portFactory, final Executor executor, final AttachmentStore store,
-        final Supplier<List<NodeFeature>> features, final NodeMetrics metrics)
+        final Supplier<NodeGraph> graph, final NodeMetrics metrics)
     {
         this.store = store;
-        this.features = features;
+        this.graph = graph;
         this.metrics = metrics;
         this.config = config;
         this.publisher = publisher;
@@ -79,9 +79,10 @@ final class NodeControl
     void housekeeping()
     {
         final long now = System.nanoTime();
-        for (final NodeFeature f : features.get())
+        final NodeGraph g = graph.get();
+        if (g != null)
         {
-            for (final String line : f.drainLog())
+            for (final String line : g.drainLog())
             {
                 featureLog.warn(now, line);
             }
@@ -140,9 +141,10 @@ final class NodeControl
                 + "' is not this node ('" + config.nodeName() + "')");
         }
         NodeTablesJson.validate(tables, "tables");
-        for (final NodeFeature f : features.get())
+        final NodeGraph g = graph.get();
+        if (g != null)
         {
-            f.beforePublish(tables);
+            g.beforePublish(tables);
         }
         publisher.publish(effective(tables));
         pushed = tables;
@@ -385,15 +387,9 @@ final class NodeControl
 
     private List<String> featureShow(final String what)
     {
-        for (final NodeFeature f : features.get())
-        {
-            final List<String> lines = f.show(what);
-            if (lines != null)
-            {
-                return List.copyOf(lines);
-            }
-        }
-        return List.of("No feature answers 'show " + what + "'");
+        final NodeGraph g = graph.get();
+        final List<String> lines = g == null ? null : g.show(what);
+        return lines != null ? List.copyOf(lines) : List.of("No feature answers 'show " + what + "'");
     }
 
     /** Walks the worker's conntrack table a chunk per command, formatting each chunk on this thread. */

@@ -95,7 +95,7 @@ public final class NodeDaemon implements AutoCloseable
         this.store = new AttachmentStore(config.apiSocket().resolveSibling("attachments.json"));
         this.metrics = new NodeMetrics(counters, this::generation);
         this.control = new NodeControl(config, publisher, worker, portFactory, api::execute, store,
-            this::features, metrics);
+            () -> nodeGraph, metrics);
         final ApiProtocol protocol = new ApiProtocol(control);
         api.handler(protocol::handle);
         api.every(Duration.ofSeconds(1), control::housekeeping);
@@ -166,9 +166,14 @@ public final class NodeDaemon implements AutoCloseable
             {
                 for (final NodePort p : f.ports(built.context(), worker.featureExecutor()))
                 {
-                    // a feature registers its ports (kind, MAC) when it builds its stages
+                    // a feature registers its ports (kind, MAC, promiscuity) when it builds its stages
                     final int id = ports.idOf(p.name());
-                    worker.attach(id >= 0 ? id : ports.add(p.name(), Ports.Kind.TUNNEL, 0).id(), p);
+                    if (id < 0)
+                    {
+                        throw new IllegalStateException("feature " + f.name() + " opened port " + p.name()
+                            + " without registering it");
+                    }
+                    worker.attach(id, p);
                 }
             }
             restorePods();
@@ -230,13 +235,6 @@ public final class NodeDaemon implements AutoCloseable
             + config.apiSocket() + (metricsServer == null ? "" : ", metrics on " + metricsServer.address() + ":"
             + metricsServer.port()) + ", tables generation " + control.generation() + ", Services "
             + config.balancing().name().toLowerCase(java.util.Locale.ROOT) + " with seed " + config.seed());
-    }
-
-    /** @return the features of the node's graph, none before it is built. */
-    private List<NodeFeature> features()
-    {
-        final NodeGraph g = nodeGraph;
-        return g == null ? List.of() : g.features();
     }
 
     /** Opens again the TAPs of the pods that the last run attached (the worker is not running yet). */

@@ -172,12 +172,13 @@ public final class NodeGraph
         }
     }
 
-    /** Every feature's bounded upkeep (the conntrack sweep): worker thread, or replay between frames. */
+    /** Every feature's bounded upkeep (the conntrack sweep): the worker's duty cycle, or a test between vectors. */
     public void housekeeping()
     {
-        for (final NodeFeature f : features)
+        // indexed: no iterator on the worker's duty cycle
+        for (int i = 0; i < features.size(); i++)
         {
-            f.housekeeping();
+            features.get(i).housekeeping();
         }
     }
 

@@ -55,7 +55,7 @@ final class Worker implements Agent, TxSink
     private final PacketPool pool;
     private final Counters counters;
     private final Clock clock;
-    private NodeFeature[] features = new NodeFeature[0];
+    private NodeGraph node;
     private final PortPoller poller;
     private final Wakeup wakeup = new Wakeup();
     // control-plane rate: a lock-free linked queue (its nodes are allocated by the control side on offer);
@@ -111,7 +111,7 @@ final class Worker implements Agent, TxSink
         final Graph g = node.graph();
         this.graph = g;
         this.entry = node.entry();
-        this.features = node.features().toArray(new NodeFeature[0]);
+        this.node = node;
         this.neighbours = node.neighbours();
         final List<DropCounter> drops = new ArrayList<>();
         for (final Stage s : g.stages())
@@ -207,10 +207,7 @@ final class Worker implements Agent, TxSink
         if ((++cycles & HOUSEKEEPING_MASK) == 0 || now - lastHousekeeping >= HOUSEKEEPING_NANOS)
         {
             lastHousekeeping = now;
-            for (final NodeFeature f : features)
-            {
-                f.housekeeping();
-            }
+            node.housekeeping();
         }
         return work + received;
     }
@@ -310,7 +307,7 @@ final class Worker implements Agent, TxSink
 
     private WorkerCommand.ConntrackChunk copyConntrack(final int from, final int max)
     {
-        for (final NodeFeature f : features)
+        for (final NodeFeature f : node.features())
         {
             if (f instanceof ServicesFeature s)
             {
