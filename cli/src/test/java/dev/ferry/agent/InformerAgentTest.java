@@ -2,6 +2,7 @@ package dev.ferry.agent;
 
 import dev.ferry.core.Clock;
 import dev.ferry.core.tables.NodeTables;
+import io.fabric8.kubernetes.api.model.PodBuilder;
 import io.fabric8.kubernetes.api.model.Service;
 import io.fabric8.kubernetes.api.model.discovery.v1.EndpointSlice;
 import io.fabric8.kubernetes.client.KubernetesClient;
@@ -148,6 +149,13 @@ class InformerAgentTest
         writer.network().v1().serviceCIDRs().resource(new io.fabric8.kubernetes.api.model.networking.v1
             .ServiceCIDRBuilder().withNewMetadata().withName("kubernetes").endMetadata().withNewSpec()
             .addToCidrs("10.100.0.0/16").endSpec().build()).create();
+        // the range is enforced only when a source names it: on this node, the kube-apiserver Pod
+        writer.pods().inNamespace("kube-system").resource(new PodBuilder()
+            .withNewMetadata().withName("kube-apiserver-node-a").withNamespace("kube-system")
+            .addToLabels("component", "kube-apiserver").endMetadata().withNewSpec().withNodeName("node-a")
+            .addNewContainer().withName("kube-apiserver")
+            .withCommand("kube-apiserver", "--service-node-port-range=30000-32767").endContainer().endSpec().build())
+            .create();
         final Service bad = K8s.service("default", "bad", 7);
         bad.getSpec().setType("NodePort");
         bad.getSpec().getPorts().getFirst().setNodePort(20000);
