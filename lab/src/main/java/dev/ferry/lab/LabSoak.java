@@ -46,7 +46,8 @@ public final class LabSoak
     private static final String CHURN_SERVICE = "soak-churn";
     private static final int FRAMES_PER_BATCH = 2_000;
     private static final Pattern BUFFERS = Pattern.compile("buffers: (\\d+) of (\\d+) in use, (\\d+) allocation");
-    private static final Pattern HEAP_USED = Pattern.compile("generation\\s+total \\d+K, used (\\d+)K");
+    /** The heap's spaces in {@code GC.heap_info} ("DefNew total 78656K, used 0K", "Tenured ..."), any collector. */
+    private static final Pattern HEAP_USED = Pattern.compile("(?m)^\\s*\\w[\\w -]*?\\s+total \\d+K, used (\\d+)K");
     private static final Pattern RSS = Pattern.compile("VmRSS:\\s+(\\d+) kB");
     private static final String SENDER = """
         import socket, struct, sys, time
@@ -224,7 +225,12 @@ public final class LabSoak
                 problems.add(z.node() + ": " + z.buffersUsed() + " buffers in use at the end, " + a.buffersUsed()
                     + " at the start (bound +" + POOL_SLACK + ")");
             }
-            if (a.heapUsed() >= 0 && z.heapUsed() > a.heapUsed() + HEAP_SLACK_BYTES)
+            if (a.heapUsed() < 0 || z.heapUsed() < 0)
+            {
+                problems.add(z.node() + ": the heap was not sampled (jcmd GC.heap_info next to the java that runs "
+                    + "the node)");
+            }
+            else if (z.heapUsed() > a.heapUsed() + HEAP_SLACK_BYTES)
             {
                 problems.add(z.node() + ": heap after GC grew from " + a.heapUsed() + " to " + z.heapUsed()
                     + " bytes (bound +" + HEAP_SLACK_BYTES + ")");
