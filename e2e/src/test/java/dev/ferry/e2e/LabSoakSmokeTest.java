@@ -50,6 +50,10 @@ final class LabSoakSmokeTest
             assertThat(r.pushes()).as("churn pushes").isGreaterThan(SECONDS / 4);
             assertThat(r.hostile()).as("hostile frames sent").isGreaterThan(SECONDS * 100);
             assertThat(r.samples()).as("start, middle and end").hasSize(3);
+            // the hostile frames reached node1 (p11's node): it dropped and counted a share of them
+            final long node1Drops = r.samples().getLast().getFirst().drops()
+                - r.samples().getFirst().getFirst().drops();
+            assertThat(node1Drops).as("node1's counted drops during the soak").isGreaterThan(r.hostile() / 20);
         }
         finally
         {

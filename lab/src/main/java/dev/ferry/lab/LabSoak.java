@@ -48,6 +48,7 @@ public final class LabSoak
     private static final Pattern BUFFERS = Pattern.compile("buffers: (\\d+) of (\\d+) in use, (\\d+) allocation");
     /** The heap's spaces in {@code GC.heap_info} ("DefNew total 78656K, used 0K", "Tenured ..."), any collector. */
     private static final Pattern HEAP_USED = Pattern.compile("(?m)^\\s*\\w[\\w -]*?\\s+total \\d+K, used (\\d+)K");
+    private static final Pattern DROP_ROW = Pattern.compile("^\\s*(\\d+)\\s");
     private static final Pattern RSS = Pattern.compile("VmRSS:\\s+(\\d+) kB");
     private static final String SENDER = """
         import socket, struct, sys, time
@@ -92,15 +93,17 @@ public final class LabSoak
      * @param buffersUsed packet buffers in use.
      * @param buffers     the pool's capacity.
      * @param allocFails  allocation failures so far.
+     * @param drops       frames dropped so far, every reason (the hostile pod's frames among them).
      * @param heapUsed    heap used after a full GC, bytes (-1: unknown).
      * @param rss         resident set size, bytes (-1: unknown).
      */
-    public record Sample(String node, long buffersUsed, long buffers, long allocFails, long heapUsed, long rss)
+    public record Sample(String node, long buffersUsed, long buffers, long allocFails, long drops, long heapUsed,
+        long rss)
     {
         String line()
         {
-            return String.format(Locale.ROOT, "%-6s buffers %d/%d in use, %d allocation failures, heap after GC "
-                + "%s, rss %s", node, buffersUsed, buffers, allocFails, mib(heapUsed), mib(rss));
+            return String.format(Locale.ROOT, "%-6s buffers %d/%d in use, %d allocation failures, %d drops, heap "
+                + "after GC %s, rss %s", node, buffersUsed, buffers, allocFails, drops, mib(heapUsed), mib(rss));
         }
 
         private static String mib(final long bytes)
@@ -469,8 +472,17 @@ public final class LabSoak
             long used = -1;
             long capacity = -1;
             long fails = -1;
+            long drops = 0;
+            boolean dropTable = false;
             for (final String l : lab.show(n, "stats"))
             {
+                // the drop table: a "Count Node Reason" header, one row per reason, a blank line
+                dropTable = dropTable ? !l.isBlank() : l.strip().startsWith("Count ");
+                final Matcher d = DROP_ROW.matcher(l);
+                if (dropTable && d.find())
+                {
+                    drops += Long.parseLong(d.group(1));
+                }
                 final Matcher m = BUFFERS.matcher(l);
                 if (m.find())
                 {
@@ -480,7 +492,7 @@ public final class LabSoak
                 }
             }
             final Optional<LabState.Started> s = lab.state().running(n);
-            out.add(new Sample(n, used, capacity, fails, s.map(p -> heapAfterGc(p.pid())).orElse(-1L),
+            out.add(new Sample(n, used, capacity, fails, drops, s.map(p -> heapAfterGc(p.pid())).orElse(-1L),
                 s.map(p -> rss(p.pid())).orElse(-1L)));
         }
         return out;
