@@ -20,7 +20,7 @@ import java.util.concurrent.Callable;
 @Command(name = "lab", mixinStandardHelpOptions = true,
     description = "The two-node network-namespace lab: ferry nodes, real pods and servers, an external host.",
     subcommands = {LabCommand.Up.class, LabCommand.Demo.class, LabCommand.Verify.class, LabCommand.Apply.class,
-        LabCommand.Down.class})
+        LabCommand.Soak.class, LabCommand.Down.class})
 public final class LabCommand implements Runnable
 {
     /** The main class that runs {@code ferry} in a new JVM. */
