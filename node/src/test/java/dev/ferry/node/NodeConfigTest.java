@@ -45,6 +45,20 @@ class NodeConfigTest
     }
 
     @Test
+    void shouldReadTheFragmentBoundsAndRefuseBadOnes() throws Exception
+    {
+        final NodeConfig c = NodeConfig.load(yaml("nodeName: node-a\nuplink: eth0\nfragments:\n  maxDatagrams: 16\n"
+            + "  maxHeld: 4\n  timeoutMillis: 500\n"));
+        assertThat(c.fragments()).isEqualTo(new dev.ferry.nat.Nat.FragmentLimits(16, 64, 4, 500));
+        assertThat(NodeConfig.load(yaml("nodeName: node-a\nuplink: eth0\n")).fragments())
+            .isEqualTo(dev.ferry.nat.Nat.FragmentLimits.DEFAULTS);
+        assertThatThrownBy(() -> NodeConfig.load(yaml("nodeName: a\nuplink: eth0\nfragments:\n  timeoutMillis: 0\n")))
+            .hasMessageContaining("node.yaml: fragments: fragment limits out of range");
+        assertThatThrownBy(() -> NodeConfig.load(yaml("nodeName: a\nuplink: eth0\nfragments:\n  maxdatagrams: 1\n")))
+            .hasMessageContaining("node.yaml: fragments.maxdatagrams: unknown setting");
+    }
+
+    @Test
     void shouldFillDefaults() throws Exception
     {
         final NodeConfig c = NodeConfig.load(yaml("nodeName: node-a\nuplink: eth0\n"));
