@@ -37,7 +37,7 @@ packages="iproute2,ethtool,kmod,procps"
 BASE_EPOCH=1735689600   # 2025-01-01
 export SOURCE_DATE_EPOCH="${SOURCE_DATE_EPOCH:-$(git -C "$repo" log -1 --format=%ct 2>/dev/null || echo "$BASE_EPOCH")}"
 
-for tool in mmdebstrap umoci jlink jdeps objcopy unshare sha256sum python3; do
+for tool in mmdebstrap umoci jlink jdeps strip unshare sha256sum python3; do
   command -v "$tool" > /dev/null || { echo "build.sh: $tool is missing (apt-get install mmdebstrap umoci binutils)" >&2; exit 1; }
 done
 
@@ -86,9 +86,7 @@ mods="$(jdeps --multi-release 25 --ignore-missing-deps --print-module-deps "$jar
 jvmid="$("$JAVA_HOME/bin/java" -XshowSettings:properties -version 2>&1 | grep -E 'java.(vm.)?version =' | tr -d ' ')"
 jlinkopts=(--add-modules "$mods" --strip-debug --no-header-files --no-man-pages --compress=zip-6
   --generate-cds-archive)
-# native debug symbols out of libjvm.so and the other libraries (binutils' objcopy): 29 -> 21 MB for libjvm
-jlinkopts+=(--strip-native-debug-symbols=objcopy="$(command -v objcopy)")
-runtime="$cache/runtime-$(printf '%s\n' "$jvmid" "${jlinkopts[@]}" | key).tar"
+runtime="$cache/runtime-$(printf '%s\n' "$jvmid" "${jlinkopts[@]}" no-nocoops strip-unneeded | key).tar"
 if [[ ! -f "$runtime" ]]; then
   echo "build.sh: runtime layer (jlink $mods) ..." >&2
   mkdir -p "$work/rt/opt/ferry"
@@ -96,6 +94,8 @@ if [[ ! -f "$runtime" ]]; then
   # the archive for heaps over 32 GB (no compressed oops): ferry never runs with one; without it such a JVM
   # runs without CDS (-Xshare:auto), 14 MB saved
   rm -f "$work/rt/opt/ferry/runtime/lib/server/classes_nocoops.jsa"
+  # the native libraries' symbol tables (binutils' strip): libjvm.so 29.8 -> 24.8 MB
+  find "$work/rt/opt/ferry/runtime" -name '*.so' -exec strip --strip-unneeded {} +
   layer_tar "$work/rt" "$BASE_EPOCH" "$runtime.tmp" opt
   mv "$runtime.tmp" "$runtime"
   rm -rf "$work/rt"
