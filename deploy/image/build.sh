@@ -12,6 +12,9 @@
 # Layers 1 and 2 are cached under target/cache by a key of their inputs and carry a fixed timestamp
 # (BASE_EPOCH), so they keep their digest across commits; layer 3 and the image config carry
 # SOURCE_DATE_EPOCH (default: the last commit's time). Every tar is written sorted, owner 0, fixed mtimes.
+# Reproducible except for the two class-data archives in the app layer: two builds from the same jars give the
+# same base and runtime layers and the same app files but for ferry.jsa and ferry-cni.aot, which the JDK does
+# not write byte for byte the same (so the app layer's digest differs).
 #
 # Needs root (or unprivileged user namespaces) for mmdebstrap and for the training runs, which see the files at
 # the paths they have in the image (a private mount namespace with a tmpfs on /opt): the class-data archives
