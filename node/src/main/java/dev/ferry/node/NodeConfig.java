@@ -32,6 +32,8 @@ import java.util.Set;
  * seed: 1                          # random seed for backend choice and port allocation; default: random per start,
  *                                  # so that nodes do not all pick backends in the same order
  * balancing: random                # random (iptables' statistic) | maglev (consistent hashing)
+ * healthzBindAddress: 0.0.0.0:10256 # kube-proxy's /healthz and /livez, IP:PORT; "" = off
+ * logLevel: info                   # error | warn | info | debug | trace (java.util.logging, slf4j bridged)
  * </pre>
  *
  * @param nodeName     node name, as in Kubernetes.
@@ -47,6 +49,8 @@ import java.util.Set;
  * @param hostTap      name of the host TAP.
  * @param seed         random seed.
  * @param balancing    how Services pick an endpoint.
+ * @param healthzBindAddress IP:PORT of kube-proxy's /healthz and /livez, or "" for none.
+ * @param logLevel     the log level: error, warn, info, debug or trace.
  */
 public record NodeConfig(
     String nodeName,
@@ -61,7 +65,9 @@ public record NodeConfig(
     String podTapPrefix,
     String hostTap,
     long seed,
-    BalancingMode balancing)
+    BalancingMode balancing,
+    String healthzBindAddress,
+    String logLevel)
 {
     /** Default API socket path. */
     public static final Path DEFAULT_SOCKET = Path.of("/run/ferry/ferry.sock");
@@ -69,9 +75,17 @@ public record NodeConfig(
     public static final int METRICS_OFF = -1;
     /** Hex digits that a pod TAP name spends on the pod address. */
     public static final int TAP_ADDRESS_DIGITS = 8;
+    /** kube-proxy's default healthz address. */
+    public static final String DEFAULT_HEALTHZ = "0.0.0.0:10256";
+    /** {@link #healthzBindAddress()} value that serves no healthz. */
+    public static final String HEALTHZ_OFF = "";
+    /** The log levels {@link #logLevel()} accepts. */
+    public static final java.util.List<String> LOG_LEVELS = java.util.List.of("error", "warn", "info", "debug",
+        "trace");
 
     private static final Set<String> FIELDS = Set.of("nodeName", "apiSocket", "clusterDir", "uplink", "underlay",
-        "threading", "poolSize", "metricsPort", "metricsBindAddress", "podTapPrefix", "hostTap", "seed", "balancing");
+        "threading", "poolSize", "metricsPort", "metricsBindAddress", "podTapPrefix", "hostTap", "seed", "balancing",
+        "healthzBindAddress", "logLevel");
 
     /**
      * Validates every field.
@@ -89,6 +103,8 @@ public record NodeConfig(
      * @param hostTap      host TAP name.
      * @param seed         seed.
      * @param balancing    endpoint choice.
+     * @param healthzBindAddress healthz address or "".
+     * @param logLevel     log level.
      */
     public NodeConfig
     {
@@ -136,6 +152,19 @@ public record NodeConfig(
         {
             throw new IllegalArgumentException("hostTap: an interface name of 1 to 15 characters is required");
         }
+        if (healthzBindAddress == null)
+        {
+            throw new IllegalArgumentException("healthzBindAddress: required (IP:PORT, or \"\" for none)");
+        }
+        if (!healthzBindAddress.isEmpty())
+        {
+            HealthzServer.parse(healthzBindAddress);
+        }
+        if (!LOG_LEVELS.contains(logLevel))
+        {
+            throw new IllegalArgumentException("logLevel: '" + logLevel + "' is not one of " + String.join(", ",
+                LOG_LEVELS));
+        }
     }
 
     /**
@@ -149,7 +178,7 @@ public record NodeConfig(
     public static NodeConfig defaults(final String nodeName, final Path apiSocket, final String uplink)
     {
         return new NodeConfig(nodeName, apiSocket, null, uplink, UnderlayMode.PACKET, ThreadingMode.SHARED, 8192,
-            METRICS_OFF, MetricsServer.LOOPBACK, "tap", "ferry0", 1, BalancingMode.RANDOM);
+            METRICS_OFF, MetricsServer.LOOPBACK, "tap", "ferry0", 1, BalancingMode.RANDOM, HEALTHZ_OFF, "info");
     }
 
     /**
@@ -159,7 +188,7 @@ public record NodeConfig(
     public NodeConfig withBalancing(final BalancingMode mode)
     {
         return new NodeConfig(nodeName, apiSocket, clusterDir, uplink, underlay, threading, poolSize, metricsPort,
-            metricsBindAddress, podTapPrefix, hostTap, seed, mode);
+            metricsBindAddress, podTapPrefix, hostTap, seed, mode, healthzBindAddress, logLevel);
     }
 
     /**
@@ -169,7 +198,7 @@ public record NodeConfig(
     public NodeConfig withSeed(final long value)
     {
         return new NodeConfig(nodeName, apiSocket, clusterDir, uplink, underlay, threading, poolSize, metricsPort,
-            metricsBindAddress, podTapPrefix, hostTap, value, balancing);
+            metricsBindAddress, podTapPrefix, hostTap, value, balancing, healthzBindAddress, logLevel);
     }
 
     /**
@@ -179,7 +208,7 @@ public record NodeConfig(
     public NodeConfig withClusterDir(final Path dir)
     {
         return new NodeConfig(nodeName, apiSocket, dir, uplink, underlay, threading, poolSize, metricsPort,
-            metricsBindAddress, podTapPrefix, hostTap, seed, balancing);
+            metricsBindAddress, podTapPrefix, hostTap, seed, balancing, healthzBindAddress, logLevel);
     }
 
     /**
@@ -189,7 +218,7 @@ public record NodeConfig(
     public NodeConfig withThreading(final ThreadingMode mode)
     {
         return new NodeConfig(nodeName, apiSocket, clusterDir, uplink, underlay, mode, poolSize, metricsPort,
-            metricsBindAddress, podTapPrefix, hostTap, seed, balancing);
+            metricsBindAddress, podTapPrefix, hostTap, seed, balancing, healthzBindAddress, logLevel);
     }
 
     /**
@@ -199,7 +228,7 @@ public record NodeConfig(
     public NodeConfig withMetricsPort(final int port)
     {
         return new NodeConfig(nodeName, apiSocket, clusterDir, uplink, underlay, threading, poolSize, port,
-            metricsBindAddress, podTapPrefix, hostTap, seed, balancing);
+            metricsBindAddress, podTapPrefix, hostTap, seed, balancing, healthzBindAddress, logLevel);
     }
 
     /**
@@ -209,7 +238,27 @@ public record NodeConfig(
     public NodeConfig withMetricsBindAddress(final String address)
     {
         return new NodeConfig(nodeName, apiSocket, clusterDir, uplink, underlay, threading, poolSize, metricsPort,
-            address, podTapPrefix, hostTap, seed, balancing);
+            address, podTapPrefix, hostTap, seed, balancing, healthzBindAddress, logLevel);
+    }
+
+    /**
+     * @param address IP:PORT of /healthz and /livez, or "" for none.
+     * @return a copy with another healthz address.
+     */
+    public NodeConfig withHealthzBindAddress(final String address)
+    {
+        return new NodeConfig(nodeName, apiSocket, clusterDir, uplink, underlay, threading, poolSize, metricsPort,
+            metricsBindAddress, podTapPrefix, hostTap, seed, balancing, address, logLevel);
+    }
+
+    /**
+     * @param level error, warn, info, debug or trace.
+     * @return a copy with another log level.
+     */
+    public NodeConfig withLogLevel(final String level)
+    {
+        return new NodeConfig(nodeName, apiSocket, clusterDir, uplink, underlay, threading, poolSize, metricsPort,
+            metricsBindAddress, podTapPrefix, hostTap, seed, balancing, healthzBindAddress, level);
     }
 
     /**
@@ -287,7 +336,8 @@ public record NodeConfig(
             text(root, "metricsBindAddress", MetricsServer.LOOPBACK), text(root, "podTapPrefix", "tap"),
             text(root, "hostTap", "ferry0"),
             root.hasNonNull("seed") ? number(root, "seed", 0) : new SecureRandom().nextLong(),
-            enumOf(BalancingMode.class, "balancing", text(root, "balancing", "random")));
+            enumOf(BalancingMode.class, "balancing", text(root, "balancing", "random")),
+            text(root, "healthzBindAddress", DEFAULT_HEALTHZ), text(root, "logLevel", "info"));
     }
 
     private static String text(final JsonNode root, final String field, final String dflt)
