@@ -80,8 +80,7 @@ public record NodeConfig(
     /** {@link #healthzBindAddress()} value that serves no healthz. */
     public static final String HEALTHZ_OFF = "";
     /** The log levels {@link #logLevel()} accepts. */
-    public static final java.util.List<String> LOG_LEVELS = java.util.List.of("error", "warn", "info", "debug",
-        "trace");
+    public static final java.util.List<String> LOG_LEVELS = dev.ferry.nodeapi.ConsoleLogging.LEVELS;
 
     private static final Set<String> FIELDS = Set.of("nodeName", "apiSocket", "clusterDir", "uplink", "underlay",
         "threading", "poolSize", "metricsPort", "metricsBindAddress", "podTapPrefix", "hostTap", "seed", "balancing",

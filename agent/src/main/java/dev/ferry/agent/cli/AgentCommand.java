@@ -7,6 +7,7 @@ import dev.ferry.agent.InformerSource;
 import dev.ferry.agent.ManifestDirectorySource;
 import dev.ferry.agent.UnixSocketNodeClient;
 import dev.ferry.core.Clock;
+import dev.ferry.nodeapi.ConsoleLogging;
 import dev.ferry.nodeapi.MetricsServer;
 import io.fabric8.kubernetes.client.Config;
 import io.fabric8.kubernetes.client.KubernetesClient;
@@ -95,6 +96,10 @@ public final class AgentCommand implements Callable<Integer>
         description = "where the conflist is written (default: ${DEFAULT-VALUE})")
     private Path cniConflist;
 
+    @Option(names = "--log-level", paramLabel = "LEVEL", defaultValue = "info",
+        description = "error, warn, info, debug or trace (default: ${DEFAULT-VALUE}); fabric8's logs too")
+    private String logLevel;
+
     /** Public for picocli. */
     public AgentCommand()
     {
@@ -115,6 +120,16 @@ public final class AgentCommand implements Callable<Integer>
         }
         try
         {
+            ConsoleLogging.level(logLevel);
+        }
+        catch (final IllegalArgumentException e)
+        {
+            System.err.println("ferry agent: --log-level: '" + logLevel + "' is not one of "
+                + String.join(", ", ConsoleLogging.LEVELS));
+            return 2;
+        }
+        try
+        {
             MetricsServer.checkBindAddress(metricsBindAddress);
         }
         catch (final IllegalArgumentException e)
@@ -123,6 +138,7 @@ public final class AgentCommand implements Callable<Integer>
                 + "' is not an IP address (e.g. 127.0.0.1, 0.0.0.0, ::)");
             return 2;
         }
+        ConsoleLogging.configure(logLevel);
         final ClusterSource source;
         if (manifests != null)
         {
