@@ -68,7 +68,7 @@ public final class NodeTablesJson
         "externalPolicyLocal", "internalPolicyLocal", "ports");
     private static final Set<String> SERVICE_PORT = Set.of("name", "protocol", "port", "nodePort", "endpoints");
     private static final Set<String> ENDPOINT = Set.of("ip", "port", "ready", "serving", "terminating", "nodeName",
-        "zone", "local");
+        "zone", "local", "inTopology");
     private static final Set<String> SERVICE_TYPES = Set.of("ClusterIP", "NodePort", "LoadBalancer",
         "ExternalName");
     private static final long MAX_PORT = 65535;
@@ -254,7 +254,7 @@ public final class NodeTablesJson
             final boolean ready = e.bool("ready", true);
             endpoints.add(new ServiceInfo.Endpoint(e.ip("ip"), (int)e.number("port", 1, MAX_PORT), ready,
                 e.bool("serving", ready), e.bool("terminating", false), e.text("nodeName", ""), e.text("zone", ""),
-                e.bool("local", false)));
+                e.bool("local", false), e.bool("inTopology", true)));
         }
         return new ServiceInfo.ServicePort(p.text("name", ""), protocol, port, nodePort, endpoints);
     }
@@ -509,9 +509,14 @@ public final class NodeTablesJson
             final ArrayNode eps = po.putArray("endpoints");
             for (final ServiceInfo.Endpoint e : p.endpoints())
             {
-                eps.addObject().put("ip", Ip4.format(e.ip())).put("port", e.port()).put("ready", e.ready())
-                    .put("serving", e.serving()).put("terminating", e.terminating()).put("nodeName", e.nodeName())
-                    .put("zone", e.zone()).put("local", e.local());
+                final ObjectNode eo = eps.addObject().put("ip", Ip4.format(e.ip())).put("port", e.port())
+                    .put("ready", e.ready()).put("serving", e.serving()).put("terminating", e.terminating())
+                    .put("nodeName", e.nodeName()).put("zone", e.zone()).put("local", e.local());
+                if (!e.inTopology())
+                {
+                    // written only when topology hints exclude it, so tables without hints read as before
+                    eo.put("inTopology", false);
+                }
             }
         }
         return o;

@@ -108,9 +108,29 @@ public record ServiceInfo(
      * @param nodeName    node hosting it ("" when unknown).
      * @param zone        zone ("" when unknown).
      * @param local       whether it lives on this node.
+     * @param inTopology  whether topology-aware routing lets this node open new Cluster-policy connections to it
+     *                    (kube-proxy's availableForTopology: hinted for this node or its zone); true without hints.
+     *                    Local-policy traffic and the serving set ignore it, as kube-proxy's localEndpoints do.
      */
     public record Endpoint(int ip, int port, boolean ready, boolean serving, boolean terminating, String nodeName,
-        String zone, boolean local)
+        String zone, boolean local, boolean inTopology)
     {
+        /**
+         * An endpoint that topology does not restrict.
+         *
+         * @param ip          endpoint address.
+         * @param port        target port.
+         * @param ready       conditions.ready.
+         * @param serving     conditions.serving.
+         * @param terminating conditions.terminating.
+         * @param nodeName    node hosting it ("" when unknown).
+         * @param zone        zone ("" when unknown).
+         * @param local       whether it lives on this node.
+         */
+        public Endpoint(final int ip, final int port, final boolean ready, final boolean serving,
+            final boolean terminating, final String nodeName, final String zone, final boolean local)
+        {
+            this(ip, port, ready, serving, terminating, nodeName, zone, local, true);
+        }
     }
 }
