@@ -127,8 +127,14 @@ final class ServiceCompiler
         final boolean externallyAccessible = hasNodePorts || !externalIps.isEmpty();
         final boolean externalLocal = externallyAccessible && "Local".equals(spec.getExternalTrafficPolicy());
         final boolean internalLocal = "Local".equals(spec.getInternalTrafficPolicy());
+        int healthCheckNodePort = 0;
+        if (externalLocal && spec.getHealthCheckNodePort() != null && spec.getHealthCheckNodePort() != 0)
+        {
+            // kube-proxy serves it for externalTrafficPolicy Local only; the API server allocates it
+            healthCheckNodePort = Fields.port(ref, "spec.healthCheckNodePort", spec.getHealthCheckNodePort());
+        }
         return new ServiceInfo(ns, name, type, null, clusterIps, externalIps, lbIps, affinity, timeout,
-            externalLocal, internalLocal, ports);
+            externalLocal, internalLocal, ports, healthCheckNodePort);
     }
 
     private static ServiceInfo.ServicePort port(final ObjectRef ref, final String field, final ServicePort p,

@@ -76,6 +76,7 @@ public final class NodeDaemon implements AutoCloseable
     private MetricsServer metricsServer;
     private final ProxyHealth proxyHealth;
     private HealthzServer healthzServer;
+    private final ServiceHealthServers serviceHealth;
     private EpollIdleStrategy idle;
     private final List<AgentRunner> runners = new ArrayList<>();
     private volatile boolean started;
@@ -100,6 +101,9 @@ public final class NodeDaemon implements AutoCloseable
             b.healthTimeoutMillis);
         this.control = new NodeControl(config, publisher, worker, portFactory, api::execute, store,
             () -> nodeGraph, metrics, proxyHealth);
+        // kube-proxy binds health check node ports on every address (nodePortAddresses unset)
+        this.serviceHealth = new ServiceHealthServers(java.net.InetAddress.ofLiteral("0.0.0.0"), proxyHealth);
+        publisher.onPublish(s -> serviceHealth.sync(s.tables()));
         final ApiProtocol protocol = new ApiProtocol(control);
         api.handler(protocol::handle);
         api.every(Duration.ofSeconds(1), control::housekeeping);
@@ -211,6 +215,7 @@ public final class NodeDaemon implements AutoCloseable
             {
                 metricsServer.close();
             }
+            serviceHealth.close();
             if (apiBound)
             {
                 // the metrics port could not be bound: give the API socket back
@@ -319,6 +324,7 @@ public final class NodeDaemon implements AutoCloseable
         {
             healthzServer.close();
         }
+        serviceHealth.close();
         for (final AgentRunner r : runners)
         {
             r.close((int)STOP_TIMEOUT_MS, t -> LOG.warning(() -> "agent " + t.getName() + " is slow to stop"));
@@ -474,6 +480,12 @@ public final class NodeDaemon implements AutoCloseable
     public int healthzPort()
     {
         return healthzServer == null ? -1 : healthzServer.port();
+    }
+
+    /** @return the health check node ports served now (Services with externalTrafficPolicy Local). */
+    public java.util.Set<Integer> healthCheckNodePorts()
+    {
+        return serviceHealth.ports();
     }
 
     /** @return the node's metrics (also served on {@link #metricsPort()} when set). */
