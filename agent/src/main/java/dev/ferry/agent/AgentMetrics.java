@@ -76,6 +76,9 @@ public final class AgentMetrics
         skipped = Gauge.builder().name("ferry_objects_skipped")
             .help("Objects left out of the last compiled tables (the rest was pushed), by kind and reason")
             .labelNames("kind", "reason").register(registry);
+        // the series a dashboard and an alert look for exist at 0 before anything is skipped
+        skipped(java.util.Map.of(java.util.List.of("Service", NodeTablesCompiler.NODEPORT_OUT_OF_RANGE), 0,
+            java.util.List.of("Pod", NodeTablesCompiler.DUPLICATE_POD_IP), 0));
     }
 
     /** @return a new set of metrics in a registry of its own. */
