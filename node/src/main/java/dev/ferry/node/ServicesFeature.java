@@ -61,6 +61,7 @@ public final class ServicesFeature implements NodeFeature
     private final Nat.Balancing balancing;
     private final long seed;
     private final OptionalLong hashSeed;
+    private final Nat.FragmentLimits fragments;
     private Context context;
     private final List<DeferredStage> stages = new ArrayList<>();
     // set by the control thread at the first tables, read by the worker (sweep, show) and the control thread
@@ -77,9 +78,12 @@ public final class ServicesFeature implements NodeFeature
      * @param seed      seed of the random choices (backend, port allocation).
      * @param hashSeed  the conntrack hash secret; empty: a {@link java.security.SecureRandom} one, chosen when the
      *                  table is created (a node); replay and tests fix it for determinism.
+     * @param fragments the bounds of the NAT's virtual reassembly of IPv4 fragments (node.yaml).
      */
-    public ServicesFeature(final Nat.Balancing balancing, final long seed, final OptionalLong hashSeed)
+    public ServicesFeature(final Nat.Balancing balancing, final long seed, final OptionalLong hashSeed,
+        final Nat.FragmentLimits fragments)
     {
+        this.fragments = fragments;
         this.balancing = balancing;
         this.seed = seed;
         this.hashSeed = hashSeed;
@@ -152,7 +156,7 @@ public final class ServicesFeature implements NodeFeature
         final ConntrackTable table = new ConntrackTable(config, c.clock());
         // the worker's pinned reference: the NAT stages see the same snapshot as the rest of the graph run
         final Nat n = Nat.create(c.pool(), c.publisher(), c.tables(), c.clock(), counters,
-            Nat.Options.defaults(seed).balancing(balancing), table);
+            Nat.Options.defaults(seed).balancing(balancing).fragments(fragments), table);
         final List<Stage> real = n.stages();
         for (int i = 0; i < stages.size(); i++)
         {
