@@ -823,6 +823,26 @@ class NatGraphTest
     }
 
     @Test
+    void shouldSendClusterTrafficOnlyToEndpointsInTopologyButLocalTrafficToLocalOnes()
+    {
+        // kube-proxy's CategorizeEndpoints: topology narrows clusterEndpoints, never localEndpoints
+        net = new Harness();
+        final ServiceInfo.Endpoint localHintedElsewhere = new ServiceInfo.Endpoint(B1, 8080, true, true, false, "n1",
+            "z1", true, false);
+        final ServiceInfo.Endpoint inZone = new ServiceInfo.Endpoint(B2, 8080, true, true, false, "n1", "z1", true,
+            true);
+        net.publish(Harness.clusterIp("web", VIP, 17, 80, localHintedElsewhere, inZone));
+        for (int i = 0; i < 50; i++)
+        {
+            assertThat(net.sendOne("pod-client", Harness.fromPod(CLIENT).ip4(CLIENT, VIP).udp(9000 + i, 80).build())
+                .port()).as("only the endpoint hinted for this zone").isEqualTo("pod-b2");
+        }
+        net.publish(service(VIP, List.of(), List.of(), false, true, localHintedElsewhere));
+        assertThat(net.sendOne("pod-client", tcp(CLIENT, VIP, 7000, 80, SYN, "")).port())
+            .as("internalTrafficPolicy Local ignores hints").isEqualTo("pod-b1");
+    }
+
+    @Test
     void shouldApplyInternalTrafficPolicyLocal()
     {
         net = new Harness();

@@ -38,6 +38,8 @@ import java.util.Set;
  *   maxFragments: 64               #   fragments per datagram
  *   maxHeld: 64                    #   fragments held until their first fragment arrives (packet buffers)
  *   timeoutMillis: 3000            #   from a datagram's first fragment seen
+ * healthzBindAddress: 0.0.0.0:10256 # kube-proxy's /healthz and /livez, IP:PORT; "" = off
+ * logLevel: info                   # error | warn | info | debug | trace (java.util.logging, slf4j bridged)
  * </pre>
  *
  * @param nodeName     node name, as in Kubernetes.
@@ -54,6 +56,8 @@ import java.util.Set;
  * @param seed         random seed.
  * @param balancing    how Services pick an endpoint.
  * @param fragments    bounds of the NAT's virtual reassembly of IPv4 fragments.
+ * @param healthzBindAddress IP:PORT of kube-proxy's /healthz and /livez, or "" for none.
+ * @param logLevel     the log level: error, warn, info, debug or trace.
  */
 public record NodeConfig(
     String nodeName,
@@ -69,7 +73,9 @@ public record NodeConfig(
     String hostTap,
     long seed,
     BalancingMode balancing,
-    Nat.FragmentLimits fragments)
+    Nat.FragmentLimits fragments,
+    String healthzBindAddress,
+    String logLevel)
 {
     /** Default API socket path. */
     public static final Path DEFAULT_SOCKET = Path.of("/run/ferry/ferry.sock");
@@ -77,10 +83,16 @@ public record NodeConfig(
     public static final int METRICS_OFF = -1;
     /** Hex digits that a pod TAP name spends on the pod address. */
     public static final int TAP_ADDRESS_DIGITS = 8;
+    /** kube-proxy's default healthz address. */
+    public static final String DEFAULT_HEALTHZ = "0.0.0.0:10256";
+    /** {@link #healthzBindAddress()} value that serves no healthz. */
+    public static final String HEALTHZ_OFF = "";
+    /** The log levels {@link #logLevel()} accepts. */
+    public static final java.util.List<String> LOG_LEVELS = dev.ferry.nodeapi.ConsoleLogging.LEVELS;
 
     private static final Set<String> FIELDS = Set.of("nodeName", "apiSocket", "clusterDir", "uplink", "underlay",
         "threading", "poolSize", "metricsPort", "metricsBindAddress", "podTapPrefix", "hostTap", "seed", "balancing",
-        "fragments");
+        "fragments", "healthzBindAddress", "logLevel");
     private static final Set<String> FRAGMENT_FIELDS = Set.of("maxDatagrams", "maxFragments", "maxHeld",
         "timeoutMillis");
 
@@ -101,9 +113,24 @@ public record NodeConfig(
      * @param seed         seed.
      * @param balancing    endpoint choice.
      * @param fragments    virtual reassembly bounds.
+     * @param healthzBindAddress healthz address or "".
+     * @param logLevel     log level.
      */
     public NodeConfig
     {
+        if (healthzBindAddress == null)
+        {
+            throw new IllegalArgumentException("healthzBindAddress: required (IP:PORT, or \"\" for none)");
+        }
+        if (!healthzBindAddress.isEmpty())
+        {
+            HealthzServer.parse(healthzBindAddress);
+        }
+        if (!LOG_LEVELS.contains(logLevel))
+        {
+            throw new IllegalArgumentException("logLevel: '" + logLevel + "' is not one of " + String.join(", ",
+                LOG_LEVELS));
+        }
         if (fragments == null)
         {
             throw new IllegalArgumentException("fragments: required");
@@ -177,7 +204,8 @@ public record NodeConfig(
         final BalancingMode balancing)
     {
         this(nodeName, apiSocket, clusterDir, uplink, underlay, threading, poolSize, metricsPort, metricsBindAddress,
-            podTapPrefix, hostTap, seed, balancing, Nat.FragmentLimits.DEFAULTS);
+            // healthz off: programmatic configurations (tests, tools) do not all bind 10256
+            podTapPrefix, hostTap, seed, balancing, Nat.FragmentLimits.DEFAULTS, HEALTHZ_OFF, "info");
     }
 
     /**
@@ -201,7 +229,7 @@ public record NodeConfig(
     public NodeConfig withBalancing(final BalancingMode mode)
     {
         return new NodeConfig(nodeName, apiSocket, clusterDir, uplink, underlay, threading, poolSize, metricsPort,
-            metricsBindAddress, podTapPrefix, hostTap, seed, mode, fragments);
+            metricsBindAddress, podTapPrefix, hostTap, seed, mode, fragments, healthzBindAddress, logLevel);
     }
 
     /**
@@ -211,7 +239,7 @@ public record NodeConfig(
     public NodeConfig withSeed(final long value)
     {
         return new NodeConfig(nodeName, apiSocket, clusterDir, uplink, underlay, threading, poolSize, metricsPort,
-            metricsBindAddress, podTapPrefix, hostTap, value, balancing, fragments);
+            metricsBindAddress, podTapPrefix, hostTap, value, balancing, fragments, healthzBindAddress, logLevel);
     }
 
     /**
@@ -221,7 +249,7 @@ public record NodeConfig(
     public NodeConfig withClusterDir(final Path dir)
     {
         return new NodeConfig(nodeName, apiSocket, dir, uplink, underlay, threading, poolSize, metricsPort,
-            metricsBindAddress, podTapPrefix, hostTap, seed, balancing, fragments);
+            metricsBindAddress, podTapPrefix, hostTap, seed, balancing, fragments, healthzBindAddress, logLevel);
     }
 
     /**
@@ -231,7 +259,7 @@ public record NodeConfig(
     public NodeConfig withThreading(final ThreadingMode mode)
     {
         return new NodeConfig(nodeName, apiSocket, clusterDir, uplink, underlay, mode, poolSize, metricsPort,
-            metricsBindAddress, podTapPrefix, hostTap, seed, balancing, fragments);
+            metricsBindAddress, podTapPrefix, hostTap, seed, balancing, fragments, healthzBindAddress, logLevel);
     }
 
     /**
@@ -241,7 +269,7 @@ public record NodeConfig(
     public NodeConfig withMetricsPort(final int port)
     {
         return new NodeConfig(nodeName, apiSocket, clusterDir, uplink, underlay, threading, poolSize, port,
-            metricsBindAddress, podTapPrefix, hostTap, seed, balancing, fragments);
+            metricsBindAddress, podTapPrefix, hostTap, seed, balancing, fragments, healthzBindAddress, logLevel);
     }
 
     /**
@@ -251,7 +279,27 @@ public record NodeConfig(
     public NodeConfig withMetricsBindAddress(final String address)
     {
         return new NodeConfig(nodeName, apiSocket, clusterDir, uplink, underlay, threading, poolSize, metricsPort,
-            address, podTapPrefix, hostTap, seed, balancing, fragments);
+            address, podTapPrefix, hostTap, seed, balancing, fragments, healthzBindAddress, logLevel);
+    }
+
+    /**
+     * @param address IP:PORT of /healthz and /livez, or "" for none.
+     * @return a copy with another healthz address.
+     */
+    public NodeConfig withHealthzBindAddress(final String address)
+    {
+        return new NodeConfig(nodeName, apiSocket, clusterDir, uplink, underlay, threading, poolSize, metricsPort,
+            metricsBindAddress, podTapPrefix, hostTap, seed, balancing, fragments, address, logLevel);
+    }
+
+    /**
+     * @param level error, warn, info, debug or trace.
+     * @return a copy with another log level.
+     */
+    public NodeConfig withLogLevel(final String level)
+    {
+        return new NodeConfig(nodeName, apiSocket, clusterDir, uplink, underlay, threading, poolSize, metricsPort,
+            metricsBindAddress, podTapPrefix, hostTap, seed, balancing, fragments, healthzBindAddress, level);
     }
 
     /**
@@ -329,7 +377,8 @@ public record NodeConfig(
             text(root, "metricsBindAddress", MetricsServer.LOOPBACK), text(root, "podTapPrefix", "tap"),
             text(root, "hostTap", "ferry0"),
             root.hasNonNull("seed") ? number(root, "seed", 0) : new SecureRandom().nextLong(),
-            enumOf(BalancingMode.class, "balancing", text(root, "balancing", "random")), fragments(root));
+            enumOf(BalancingMode.class, "balancing", text(root, "balancing", "random")), fragments(root),
+            text(root, "healthzBindAddress", DEFAULT_HEALTHZ), text(root, "logLevel", "info"));
     }
 
     private static Nat.FragmentLimits fragments(final JsonNode root)

@@ -57,10 +57,13 @@ final class NodeControl
     private NodeTables pushed;
     private Map<Integer, Long> learned = Map.of();
 
+    private final ProxyHealth health;
+
     NodeControl(final NodeConfig config, final TablesPublisher publisher, final Worker worker,
         final PortFactory portFactory, final Executor executor, final AttachmentStore store,
-        final Supplier<NodeGraph> graph, final NodeMetrics metrics)
+        final Supplier<NodeGraph> graph, final NodeMetrics metrics, final ProxyHealth health)
     {
+        this.health = health;
         this.store = store;
         this.graph = graph;
         this.metrics = metrics;
@@ -119,11 +122,14 @@ final class NodeControl
         {
             final long generation = apply(tables);
             metrics.applied((System.nanoTime() - start) / 1e9);
+            health.updated();
             return generation;
         }
         catch (final RuntimeException e)
         {
             metrics.refused();
+            // the agent has a change the node did not take: unhealthy if nothing applies within the timeout
+            health.queuedUpdate();
             throw e;
         }
     }

@@ -73,6 +73,8 @@ final class Worker implements Agent, TxSink
     private List<DropCounter> dropCounters = List.of();
     private Neighbours neighbours;
     private long cycles;
+    // the clock at the last duty cycle, for /healthz on another thread (a release store per cycle)
+    private final java.util.concurrent.atomic.AtomicLong heartbeat = new java.util.concurrent.atomic.AtomicLong();
     private long lastHousekeeping;
     private long leakedBuffers = -1;
 
@@ -174,6 +176,12 @@ final class Worker implements Agent, TxSink
         return command.done();
     }
 
+    /** @return the worker's clock at its last duty cycle, 0 before the first (acquire load; any thread). */
+    long lvHeartbeat()
+    {
+        return heartbeat.getAcquire();
+    }
+
     @Override
     public int doWork()
     {
@@ -200,6 +208,7 @@ final class Worker implements Agent, TxSink
         counters.set(poolInUseCounter, pool.inUse());
         counters.set(poolFailuresCounter, pool.allocationFailures());
         final long now = clock.nanos();
+        heartbeat.setRelease(now);
         if (neighbours != null)
         {
             neighbours.tick(now);

@@ -8,6 +8,7 @@ import dev.ferry.agent.KubeProxyCheck;
 import dev.ferry.agent.ManifestDirectorySource;
 import dev.ferry.agent.UnixSocketNodeClient;
 import dev.ferry.core.Clock;
+import dev.ferry.nodeapi.ConsoleLogging;
 import dev.ferry.nodeapi.MetricsServer;
 import io.fabric8.kubernetes.client.Config;
 import io.fabric8.kubernetes.client.KubernetesClient;
@@ -101,6 +102,10 @@ public final class AgentCommand implements Callable<Integer>
         description = "start even though kube-proxy pods run in kube-system (a migration: both serve Service IPs)")
     private boolean allowKubeProxy;
 
+    @Option(names = "--log-level", paramLabel = "LEVEL", defaultValue = "info",
+        description = "error, warn, info, debug or trace (default: ${DEFAULT-VALUE}); fabric8's logs too")
+    private String logLevel;
+
     /** Public for picocli. */
     public AgentCommand()
     {
@@ -121,6 +126,16 @@ public final class AgentCommand implements Callable<Integer>
         }
         try
         {
+            ConsoleLogging.level(logLevel);
+        }
+        catch (final IllegalArgumentException e)
+        {
+            System.err.println("ferry agent: --log-level: '" + logLevel + "' is not one of "
+                + String.join(", ", ConsoleLogging.LEVELS));
+            return 2;
+        }
+        try
+        {
             MetricsServer.checkBindAddress(metricsBindAddress);
         }
         catch (final IllegalArgumentException e)
@@ -129,6 +144,7 @@ public final class AgentCommand implements Callable<Integer>
                 + "' is not an IP address (e.g. 127.0.0.1, 0.0.0.0, ::)");
             return 2;
         }
+        ConsoleLogging.configure(logLevel);
         final ClusterSource source;
         if (manifests != null)
         {

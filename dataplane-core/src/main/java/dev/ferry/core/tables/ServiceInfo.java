@@ -17,6 +17,8 @@ import java.util.List;
  * @param externalPolicyLocal externalTrafficPolicy Local.
  * @param internalPolicyLocal internalTrafficPolicy Local.
  * @param ports               the Service ports.
+ * @param healthCheckNodePort spec.healthCheckNodePort (externalTrafficPolicy Local), 0 when none: the node serves
+ *                            kube-proxy's per-Service health check on it.
  */
 public record ServiceInfo(
     String namespace,
@@ -30,7 +32,8 @@ public record ServiceInfo(
     int affinityTimeoutSeconds,
     boolean externalPolicyLocal,
     boolean internalPolicyLocal,
-    List<ServicePort> ports)
+    List<ServicePort> ports,
+    int healthCheckNodePort)
 {
     /** Default ClientIP affinity timeout, in seconds. */
     public static final int DEFAULT_AFFINITY_TIMEOUT = 10800;
@@ -50,6 +53,7 @@ public record ServiceInfo(
      * @param externalPolicyLocal    externalTrafficPolicy Local.
      * @param internalPolicyLocal    internalTrafficPolicy Local.
      * @param ports                  ports.
+     * @param healthCheckNodePort    health check node port, 0 when none.
      */
     public ServiceInfo
     {
@@ -57,6 +61,31 @@ public record ServiceInfo(
         externalIps = List.copyOf(externalIps);
         loadBalancerIps = List.copyOf(loadBalancerIps);
         ports = List.copyOf(ports);
+    }
+
+    /**
+     * A Service without a health check node port.
+     *
+     * @param namespace              namespace.
+     * @param name                   name.
+     * @param type                   type.
+     * @param notProxiedReason       null when proxied.
+     * @param clusterIps             cluster IPs.
+     * @param externalIps            external IPs.
+     * @param loadBalancerIps        load-balancer IPs.
+     * @param clientIpAffinity       ClientIP affinity.
+     * @param affinityTimeoutSeconds affinity timeout.
+     * @param externalPolicyLocal    externalTrafficPolicy Local.
+     * @param internalPolicyLocal    internalTrafficPolicy Local.
+     * @param ports                  ports.
+     */
+    public ServiceInfo(final String namespace, final String name, final String type, final String notProxiedReason,
+        final List<Integer> clusterIps, final List<Integer> externalIps, final List<Integer> loadBalancerIps,
+        final boolean clientIpAffinity, final int affinityTimeoutSeconds, final boolean externalPolicyLocal,
+        final boolean internalPolicyLocal, final List<ServicePort> ports)
+    {
+        this(namespace, name, type, notProxiedReason, clusterIps, externalIps, loadBalancerIps, clientIpAffinity,
+            affinityTimeoutSeconds, externalPolicyLocal, internalPolicyLocal, ports, 0);
     }
 
     /** @return whether the dataplane serves this Service. */
@@ -108,9 +137,29 @@ public record ServiceInfo(
      * @param nodeName    node hosting it ("" when unknown).
      * @param zone        zone ("" when unknown).
      * @param local       whether it lives on this node.
+     * @param inTopology  whether topology-aware routing lets this node open new Cluster-policy connections to it
+     *                    (kube-proxy's availableForTopology: hinted for this node or its zone); true without hints.
+     *                    Local-policy traffic and the serving set ignore it, as kube-proxy's localEndpoints do.
      */
     public record Endpoint(int ip, int port, boolean ready, boolean serving, boolean terminating, String nodeName,
-        String zone, boolean local)
+        String zone, boolean local, boolean inTopology)
     {
+        /**
+         * An endpoint that topology does not restrict.
+         *
+         * @param ip          endpoint address.
+         * @param port        target port.
+         * @param ready       conditions.ready.
+         * @param serving     conditions.serving.
+         * @param terminating conditions.terminating.
+         * @param nodeName    node hosting it ("" when unknown).
+         * @param zone        zone ("" when unknown).
+         * @param local       whether it lives on this node.
+         */
+        public Endpoint(final int ip, final int port, final boolean ready, final boolean serving,
+            final boolean terminating, final String nodeName, final String zone, final boolean local)
+        {
+            this(ip, port, ready, serving, terminating, nodeName, zone, local, true);
+        }
     }
 }
