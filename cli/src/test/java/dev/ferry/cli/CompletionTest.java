@@ -32,7 +32,10 @@ class CompletionTest
         return new String[] {String.valueOf(code), out.toString(), err.toString()};
     }
 
-    /** What bash offers for the words typed so far (the last one being completed); compopt complains outside a real completion, so stderr is discarded. */
+    /**
+     * What bash offers for the words typed so far (the last one being completed); compopt complains outside a real
+     * completion, so stderr is discarded.
+     */
     private List<String> complete(final String script, final String... words) throws Exception
     {
         final Path file = dir.resolve("ferry-completion.bash");
