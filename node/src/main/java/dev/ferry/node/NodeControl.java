@@ -468,6 +468,25 @@ final class NodeControl
         return lines != null ? List.copyOf(lines) : List.of("No feature answers 'show " + what + "'");
     }
 
+    /**
+     * Counts DNATed connections per backend for {@code show services}, a bounded worker step at a time (nothing
+     * is maintained per packet: the counts are as of the walk).
+     */
+    private CompletableFuture<Map<Long, long[]>> backends(final int from, final Map<Long, long[]> counts)
+    {
+        return worker.submit(new WorkerCommand.Conntrack(WorkerCommand.ConntrackAction.BACKENDS, ConntrackFilter.ALL,
+            from, CONNTRACK_CHUNK)).thenComposeAsync(chunk ->
+            {
+                chunk.backends().forEach((k, v) ->
+                {
+                    final long[] c = counts.computeIfAbsent(k, x -> new long[2]);
+                    c[0] += v[0];
+                    c[1] += v[1];
+                });
+                return chunk.next() >= 0 ? backends(chunk.next(), counts) : CompletableFuture.completedFuture(counts);
+            }, executor);
+    }
+
     /** {@code show conntrack} as text: the first {@link #CONNTRACK_LIST_MAX} entries, formatted here. */
     private CompletableFuture<List<String>> conntrackLines()
     {
@@ -499,7 +518,8 @@ final class NodeControl
         {
             case "routes" -> CompletableFuture.completedFuture(routes());
             case "neighbors", "neighbours" -> CompletableFuture.completedFuture(neighbours());
-            case "services" -> CompletableFuture.completedFuture(featureShow("services"));
+            case "services" -> backends(0, new HashMap<>()).thenApply(counts ->
+                ShowFormat.servicesWithConnections(featureShow("services"), counts));
             case "conntrack" -> conntrackLines();
             case "stats" -> worker.submit(new WorkerCommand.Stats()).thenApplyAsync(ShowFormat::stats, executor);
             case "runtime" -> worker.submit(new WorkerCommand.Stats())

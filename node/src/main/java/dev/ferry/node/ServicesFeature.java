@@ -263,6 +263,7 @@ public final class ServicesFeature implements NodeFeature
             return new WorkerCommand.ConntrackChunk(List.of(), 0, -1, 0, 0);
         }
         final List<ConntrackEntry> copies = new ArrayList<>();
+        final java.util.Map<Long, long[]> backends = new java.util.HashMap<>();
         final int[] matched = new int[1];
         final int next = t.walk(from, budget, (table, e) ->
         {
@@ -279,8 +280,17 @@ public final class ServicesFeature implements NodeFeature
             {
                 table.remove(e);
             }
+            else if (action == WorkerCommand.ConntrackAction.BACKENDS
+                && (table.replySrc(e) != table.origDst(e) || table.replySrcPort(e) != table.origDstPort(e)))
+            {
+                final long key = (long)table.protocol(e) << 48 | (long)table.replySrcPort(e) << 32
+                    | Integer.toUnsignedLong(table.replySrc(e));
+                final boolean active = table.protocol(e) == ConntrackTable.TCP
+                    && table.tcpState(e) == dev.ferry.conntrack.TcpState.ESTABLISHED;
+                backends.computeIfAbsent(key, k -> new long[2])[active ? 0 : 1]++;
+            }
         });
-        return new WorkerCommand.ConntrackChunk(copies, matched[0], next, t.size(), t.capacity());
+        return new WorkerCommand.ConntrackChunk(copies, matched[0], next, t.size(), t.capacity(), backends);
     }
 
     @Override

@@ -100,7 +100,12 @@ sealed interface WorkerCommand<T>
         /** Counts them ({@code conntrack -C} with filters). */
         COUNT,
         /** Removes them, each as an expiry would: the NAT's removal listener runs ({@code conntrack -D/-F}). */
-        DELETE
+        DELETE,
+        /**
+         * Counts the DNATed ones per backend (reply source address, port and protocol): active (TCP ESTABLISHED)
+         * and inactive (any other state, every UDP flow), as {@code ipvsadm -Ln --stats} shows them.
+         */
+        BACKENDS
     }
 
     /**
@@ -131,9 +136,16 @@ sealed interface WorkerCommand<T>
      * @param next     the index to continue at, or -1 when the table was walked to its end (or there is none).
      * @param size     live entries after this step.
      * @param capacity the table's capacity (0 before the first tables).
+     * @param backends per backend key ({@code proto << 48 | port << 32 | address}): {active, inactive} (BACKENDS).
      */
-    record ConntrackChunk(List<ConntrackEntry> entries, int matched, int next, int size, int capacity)
+    record ConntrackChunk(List<ConntrackEntry> entries, int matched, int next, int size, int capacity,
+        java.util.Map<Long, long[]> backends)
     {
+        ConntrackChunk(final List<ConntrackEntry> entries, final int matched, final int next, final int size,
+            final int capacity)
+        {
+            this(entries, matched, next, size, capacity, java.util.Map.of());
+        }
     }
 
     /**

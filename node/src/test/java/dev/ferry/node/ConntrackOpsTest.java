@@ -238,6 +238,27 @@ class ConntrackOpsTest
         assertThat(show("services").out()).contains("10.96.0.80:80");
     }
 
+    @Test
+    void shouldCountEachBackendsActiveAndInactiveConnectionsLikeIpvsadm() throws Exception
+    {
+        // 41000 completes its handshake through the Service: SYN-ACK from pod B, ACK from pod A
+        final MemoryPort a = node.ports.port("tap0af40102");
+        final MemoryPort b = node.ports.port("tap0af40103");
+        b.enqueue(new FrameBuilder().eth(Ip4.podMac(POD_B), NodeFixture.GATEWAY_MAC).ip4(POD_B, POD_A).id(7)
+            .tcp(8080, 41000, 0x12, 5000, 1001).build());
+        NodeFixture.await("the SYN-ACK un-DNATed to pod A", () -> a.txPackets() == 1, Duration.ofSeconds(30));
+        a.enqueue(new FrameBuilder().eth(Ip4.podMac(POD_A), NodeFixture.GATEWAY_MAC).ip4(POD_A, WEB_IP).id(8)
+            .tcp(41000, 80, 0x10, 1001, 5001).build());
+        NodeFixture.await("the ACK", () -> b.txPackets() == UDP_FLOWS + TCP_FLOWS + 1, Duration.ofSeconds(30));
+        assertThat(show("conntrack", "-p", "tcp", "--sport", "41000").out()).contains("ESTABLISHED");
+
+        final List<String> lines = show("services").out().lines().toList();
+        assertThat(lines).anySatisfy(l -> assertThat(l).startsWith("  -> RemoteAddress:Port")
+            .endsWith("ActiveConn  InActConn"));
+        assertThat(lines).anySatisfy(l -> assertThat(l).startsWith("  -> 10.244.1.3:8080").matches(".* 1 +2$"));
+        assertThat(lines).anySatisfy(l -> assertThat(l).startsWith("  -> 10.244.1.3:5353").matches(".* 0 +5$"));
+    }
+
     /** node-a's tables with a UDP DNS ClusterIP (10.96.0.10:53) and a TCP web ClusterIP (10.96.0.80:80), both on pod B. */
     private static NodeTables withServices(final long generation)
     {
