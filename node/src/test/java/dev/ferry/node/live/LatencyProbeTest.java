@@ -22,7 +22,8 @@ import java.util.List;
  * split each round trip into hops. Runs only with {@code -Dferry.probe=true}; options: {@code ferry.probe.out}
  * (captures, default /tmp/ferry-probe), {@code ferry.probe.count} (50), {@code ferry.probe.interval} (0.2),
  * {@code ferry.probe.jvm} (extra node JVM options), {@code ferry.probe.sched} ({@code perf sched record}),
- * {@code ferry.probe.trace} ({@code perf trace} of node 1). Hold {@code /tmp/ferry-netns.lock} while it runs.
+ * {@code ferry.probe.trace} ({@code perf trace} of node 1), {@code ferry.probe.nice} (renice every
+ * thread of both nodes). Hold {@code /tmp/ferry-netns.lock} while it runs.
  */
 @Tag("netns")
 @EnabledIfSystemProperty(named = "ferry.probe", matches = "true")
@@ -64,6 +65,21 @@ class LatencyProbeTest
                         "default", "pod-" + n, Ip4.parse(TwoNodes.podIp(n, 2)), -1));
                     Netns.plumbPod(LatencyTest.NODES[i], a.path("tap").asText(), LatencyTest.PODS[i],
                         TwoNodes.podIp(n, 2), TwoNodes.gateway(n));
+                }
+            }
+            final String nice = System.getProperty("ferry.probe.nice");
+            if (nice != null)
+            {
+                // every thread of both node JVMs (renice -p on a PID changes only its main thread)
+                for (final NodeProcess p : nodes)
+                {
+                    try (var tasks = Files.list(Path.of("/proc/" + p.pid() + "/task")))
+                    {
+                        for (final Path t : tasks.toList())
+                        {
+                            Netns.must("renice", "-n", nice, "-p", t.getFileName().toString());
+                        }
+                    }
                 }
             }
             Netns.ping(LatencyTest.PODS[0], TwoNodes.podIp(2, 2), 5);
