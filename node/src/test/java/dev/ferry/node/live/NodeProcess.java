@@ -39,7 +39,15 @@ final class NodeProcess implements AutoCloseable
     {
         final List<String> cmd = new ArrayList<>(List.of("ip", "netns", "exec", ns,
             Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-Xmx256m",
-            "--enable-native-access=ALL-UNNAMED", "-cp", System.getProperty("java.class.path"),
+            "--enable-native-access=ALL-UNNAMED"));
+        for (final String o : System.getProperty("ferry.probe.jvm", "").split(" "))
+        {
+            if (!o.isBlank())
+            {
+                cmd.add(o);
+            }
+        }
+        cmd.addAll(List.of("-cp", System.getProperty("java.class.path"),
             NodeProcess.class.getName(), "--config", config.toString()));
         cmd.addAll(List.of(extra));
         final Process p = new ProcessBuilder(cmd).redirectErrorStream(true)
