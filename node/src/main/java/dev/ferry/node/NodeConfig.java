@@ -32,6 +32,7 @@ import java.util.Set;
  * seed: 1                          # random seed for backend choice and port allocation; default: random per start,
  *                                  # so that nodes do not all pick backends in the same order
  * balancing: random                # random (iptables' statistic) | maglev (consistent hashing)
+ * stateDir: /run/ferry             # conntrack.state, mapped: flows survive a restart; default: the socket's dir
  * </pre>
  *
  * @param nodeName     node name, as in Kubernetes.
@@ -47,6 +48,7 @@ import java.util.Set;
  * @param hostTap      name of the host TAP.
  * @param seed         random seed.
  * @param balancing    how Services pick an endpoint.
+ * @param stateDir     directory of the mapped conntrack state file, or null to keep the table in memory.
  */
 public record NodeConfig(
     String nodeName,
@@ -61,7 +63,8 @@ public record NodeConfig(
     String podTapPrefix,
     String hostTap,
     long seed,
-    BalancingMode balancing)
+    BalancingMode balancing,
+    Path stateDir)
 {
     /** Default API socket path. */
     public static final Path DEFAULT_SOCKET = Path.of("/run/ferry/ferry.sock");
@@ -71,7 +74,8 @@ public record NodeConfig(
     public static final int TAP_ADDRESS_DIGITS = 8;
 
     private static final Set<String> FIELDS = Set.of("nodeName", "apiSocket", "clusterDir", "uplink", "underlay",
-        "threading", "poolSize", "metricsPort", "metricsBindAddress", "podTapPrefix", "hostTap", "seed", "balancing");
+        "threading", "poolSize", "metricsPort", "metricsBindAddress", "podTapPrefix", "hostTap", "seed", "balancing",
+        "stateDir");
 
     /**
      * Validates every field.
@@ -89,6 +93,7 @@ public record NodeConfig(
      * @param hostTap      host TAP name.
      * @param seed         seed.
      * @param balancing    endpoint choice.
+     * @param stateDir     state directory or null.
      */
     public NodeConfig
     {
@@ -149,7 +154,7 @@ public record NodeConfig(
     public static NodeConfig defaults(final String nodeName, final Path apiSocket, final String uplink)
     {
         return new NodeConfig(nodeName, apiSocket, null, uplink, UnderlayMode.PACKET, ThreadingMode.SHARED, 8192,
-            METRICS_OFF, MetricsServer.LOOPBACK, "tap", "ferry0", 1, BalancingMode.RANDOM);
+            METRICS_OFF, MetricsServer.LOOPBACK, "tap", "ferry0", 1, BalancingMode.RANDOM, null);
     }
 
     /**
@@ -159,7 +164,7 @@ public record NodeConfig(
     public NodeConfig withBalancing(final BalancingMode mode)
     {
         return new NodeConfig(nodeName, apiSocket, clusterDir, uplink, underlay, threading, poolSize, metricsPort,
-            metricsBindAddress, podTapPrefix, hostTap, seed, mode);
+            metricsBindAddress, podTapPrefix, hostTap, seed, mode, stateDir);
     }
 
     /**
@@ -169,7 +174,7 @@ public record NodeConfig(
     public NodeConfig withSeed(final long value)
     {
         return new NodeConfig(nodeName, apiSocket, clusterDir, uplink, underlay, threading, poolSize, metricsPort,
-            metricsBindAddress, podTapPrefix, hostTap, value, balancing);
+            metricsBindAddress, podTapPrefix, hostTap, value, balancing, stateDir);
     }
 
     /**
@@ -179,7 +184,7 @@ public record NodeConfig(
     public NodeConfig withClusterDir(final Path dir)
     {
         return new NodeConfig(nodeName, apiSocket, dir, uplink, underlay, threading, poolSize, metricsPort,
-            metricsBindAddress, podTapPrefix, hostTap, seed, balancing);
+            metricsBindAddress, podTapPrefix, hostTap, seed, balancing, stateDir);
     }
 
     /**
@@ -189,7 +194,7 @@ public record NodeConfig(
     public NodeConfig withThreading(final ThreadingMode mode)
     {
         return new NodeConfig(nodeName, apiSocket, clusterDir, uplink, underlay, mode, poolSize, metricsPort,
-            metricsBindAddress, podTapPrefix, hostTap, seed, balancing);
+            metricsBindAddress, podTapPrefix, hostTap, seed, balancing, stateDir);
     }
 
     /**
@@ -199,7 +204,7 @@ public record NodeConfig(
     public NodeConfig withMetricsPort(final int port)
     {
         return new NodeConfig(nodeName, apiSocket, clusterDir, uplink, underlay, threading, poolSize, port,
-            metricsBindAddress, podTapPrefix, hostTap, seed, balancing);
+            metricsBindAddress, podTapPrefix, hostTap, seed, balancing, stateDir);
     }
 
     /**
@@ -209,7 +214,7 @@ public record NodeConfig(
     public NodeConfig withMetricsBindAddress(final String address)
     {
         return new NodeConfig(nodeName, apiSocket, clusterDir, uplink, underlay, threading, poolSize, metricsPort,
-            address, podTapPrefix, hostTap, seed, balancing);
+            address, podTapPrefix, hostTap, seed, balancing, stateDir);
     }
 
     /**
@@ -287,7 +292,30 @@ public record NodeConfig(
             text(root, "metricsBindAddress", MetricsServer.LOOPBACK), text(root, "podTapPrefix", "tap"),
             text(root, "hostTap", "ferry0"),
             root.hasNonNull("seed") ? number(root, "seed", 0) : new SecureRandom().nextLong(),
-            enumOf(BalancingMode.class, "balancing", text(root, "balancing", "random")));
+            enumOf(BalancingMode.class, "balancing", text(root, "balancing", "random")),
+            stateDir(root, Path.of(socket)));
+    }
+
+    /** {@code stateDir}: default the API socket's directory ({@code /run/ferry}), as for attachments.json. */
+    private static Path stateDir(final JsonNode root, final Path socket)
+    {
+        final String dir = text(root, "stateDir", null);
+        if (dir != null)
+        {
+            return Path.of(dir);
+        }
+        final Path parent = socket.toAbsolutePath().getParent();
+        return parent == null ? Path.of("/run/ferry") : parent;
+    }
+
+    /**
+     * @param dir where the conntrack state file lives, or null to keep the table in memory (tests, replay).
+     * @return a copy with another state directory.
+     */
+    public NodeConfig withStateDir(final Path dir)
+    {
+        return new NodeConfig(nodeName, apiSocket, clusterDir, uplink, underlay, threading, poolSize, metricsPort,
+            metricsBindAddress, podTapPrefix, hostTap, seed, balancing, dir);
     }
 
     private static String text(final JsonNode root, final String field, final String dflt)

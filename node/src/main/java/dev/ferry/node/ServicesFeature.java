@@ -12,6 +12,8 @@ import dev.ferry.core.tables.NodeTables;
 import dev.ferry.nat.Nat;
 import dev.ferry.node.metrics.NodeMetrics;
 
+import java.io.IOException;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -61,6 +63,7 @@ public final class ServicesFeature implements NodeFeature
     private final Nat.Balancing balancing;
     private final long seed;
     private final OptionalLong hashSeed;
+    private final Path stateFile;
     private Context context;
     private final List<DeferredStage> stages = new ArrayList<>();
     // set by the control thread at the first tables, read by the worker (sweep, show) and the control thread
@@ -80,9 +83,22 @@ public final class ServicesFeature implements NodeFeature
      */
     public ServicesFeature(final Nat.Balancing balancing, final long seed, final OptionalLong hashSeed)
     {
+        this(balancing, seed, hashSeed, null);
+    }
+
+    /**
+     * @param balancing how a new connection picks its endpoint.
+     * @param seed      seed of the random choices (backend, port allocation).
+     * @param hashSeed  the conntrack hash secret (a restored state file's secret wins).
+     * @param stateFile the mapped conntrack state file ({@link ConntrackTable#open}), or null for a table in memory.
+     */
+    public ServicesFeature(final Nat.Balancing balancing, final long seed, final OptionalLong hashSeed,
+        final Path stateFile)
+    {
         this.balancing = balancing;
         this.seed = seed;
         this.hashSeed = hashSeed;
+        this.stateFile = stateFile;
     }
 
     @Override
@@ -149,7 +165,7 @@ public final class ServicesFeature implements NodeFeature
     private void create(final ConntrackConfig config)
     {
         final Context c = context;
-        final ConntrackTable table = new ConntrackTable(config, c.clock());
+        final ConntrackTable table = openTable(config, c);
         // the worker's pinned reference: the NAT stages see the same snapshot as the rest of the graph run
         final Nat n = Nat.create(c.pool(), c.publisher(), c.tables(), c.clock(), counters,
             Nat.Options.defaults(seed).balancing(balancing), table);
@@ -162,6 +178,42 @@ public final class ServicesFeature implements NodeFeature
         conntrack = table;
         LOG.info(() -> "conntrack table created from the cluster's settings: " + table.capacity() + " entries, TCP "
             + "established " + config.tcpEstablished() + " s, UDP " + config.udp() + "/" + config.udpStream() + " s");
+    }
+
+    /**
+     * The table from the state file when there is one (flows, NAT bindings and SNAT ports of the previous process
+     * continue); a file that cannot be created or mapped leaves the node forwarding with a table in memory.
+     */
+    private ConntrackTable openTable(final ConntrackConfig config, final Context c)
+    {
+        if (stateFile == null)
+        {
+            return new ConntrackTable(config, c.clock());
+        }
+        try
+        {
+            final ConntrackTable t = ConntrackTable.open(config, c.clock(), stateFile);
+            final ConntrackTable.RestoreReport r = t.restoreReport();
+            if (r.setAside() != null)
+            {
+                LOG.warning(() -> "conntrack state " + stateFile + " " + r.outcome() + ": renamed to " + r.setAside()
+                    + "; starting with an empty table");
+            }
+            else
+            {
+                LOG.info(() -> "conntrack state " + stateFile + " " + r.outcome() + ": " + r.restored()
+                    + " flows mapped back (" + (r.cleanClose() ? "clean shutdown, checksum verified"
+                    : "after a crash, every entry validated") + "), " + r.expired() + " expired, " + r.invalid()
+                    + " invalid dropped");
+            }
+            return t;
+        }
+        catch (final IOException | RuntimeException e)
+        {
+            LOG.warning(() -> "conntrack state " + stateFile + " cannot be mapped (" + e + "): the table is in memory,"
+                + " flows will not survive a restart");
+            return new ConntrackTable(config, c.clock());
+        }
     }
 
     /** @return the NAT, or null before the first tables. */

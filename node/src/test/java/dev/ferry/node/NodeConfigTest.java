@@ -40,7 +40,7 @@ class NodeConfigTest
 
         assertThat(c).isEqualTo(new NodeConfig("node-a", Path.of("/run/ferry/test.sock"), Path.of("/etc/ferry/cluster"),
             "eth1", UnderlayMode.UDP, ThreadingMode.DEDICATED, 4096, 9101, "0.0.0.0", "fy", "ferry0", 42,
-            BalancingMode.MAGLEV));
+            BalancingMode.MAGLEV, Path.of("/run/ferry")));
         assertThat(c.podTapName(0x0af40105)).isEqualTo("fy0af40105");
     }
 
@@ -58,6 +58,11 @@ class NodeConfigTest
         assertThat(c.metricsBindAddress()).as("loopback unless asked for").isEqualTo("127.0.0.1");
         assertThat(c.podTapName(0x0af40105)).isEqualTo("tap0af40105");
         assertThat(c.balancing()).isEqualTo(BalancingMode.RANDOM);
+        assertThat(c.stateDir()).as("beside the API socket, as attachments.json").isEqualTo(Path.of("/run/ferry"));
+        assertThat(NodeConfig.load(yaml("nodeName: node-a\nuplink: eth0\nstateDir: /var/lib/ferry\n")).stateDir())
+            .isEqualTo(Path.of("/var/lib/ferry"));
+        assertThat(NodeConfig.defaults("n", Path.of("/tmp/x.sock"), "eth0").stateDir())
+            .as("tests and replay keep the table in memory").isNull();
     }
 
     @Test
