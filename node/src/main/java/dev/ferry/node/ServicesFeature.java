@@ -199,6 +199,10 @@ public final class ServicesFeature implements NodeFeature
                 LOG.warning(() -> "conntrack state " + stateFile + " " + r.outcome() + ": renamed to " + r.setAside()
                     + "; starting with an empty table");
             }
+            else if ("created".equals(r.outcome()))
+            {
+                LOG.info(() -> "conntrack state " + stateFile + " created (a new, empty table)");
+            }
             else
             {
                 LOG.info(() -> "conntrack state " + stateFile + " " + r.outcome() + ": " + r.restored()
