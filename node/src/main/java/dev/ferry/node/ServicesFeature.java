@@ -64,6 +64,8 @@ public final class ServicesFeature implements NodeFeature
     private final long seed;
     private final OptionalLong hashSeed;
     private final Path stateFile;
+    /** The ClientIP affinity table's state file, beside the conntrack state file. */
+    static final String AFFINITY_STATE_FILE = "affinity.state";
     private Context context;
     private final List<DeferredStage> stages = new ArrayList<>();
     // set by the control thread at the first tables, read by the worker (sweep, show) and the control thread
@@ -168,7 +170,13 @@ public final class ServicesFeature implements NodeFeature
         final ConntrackTable table = openTable(config, c);
         // the worker's pinned reference: the NAT stages see the same snapshot as the rest of the graph run
         final Nat n = Nat.create(c.pool(), c.publisher(), c.tables(), c.clock(), counters,
-            Nat.Options.defaults(seed).balancing(balancing), table);
+            Nat.Options.defaults(seed).balancing(balancing)
+                .affinityFile(stateFile == null ? null : stateFile.resolveSibling(AFFINITY_STATE_FILE)), table);
+        if (stateFile != null)
+        {
+            LOG.info(() -> "ClientIP affinity state " + stateFile.resolveSibling(AFFINITY_STATE_FILE) + ": "
+                + n.affinityRestored());
+        }
         final List<Stage> real = n.stages();
         for (int i = 0; i < stages.size(); i++)
         {
