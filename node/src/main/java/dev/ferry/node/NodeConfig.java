@@ -3,6 +3,7 @@ package dev.ferry.node;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
+import dev.ferry.nat.Nat;
 import dev.ferry.nodeapi.MetricsServer;
 import dev.ferry.nodeapi.NodeApi;
 
@@ -32,6 +33,11 @@ import java.util.Set;
  * seed: 1                          # random seed for backend choice and port allocation; default: random per start,
  *                                  # so that nodes do not all pick backends in the same order
  * balancing: random                # random (iptables' statistic) | maglev (consistent hashing)
+ * fragments:                       # the NAT's virtual reassembly of IPv4 fragments (defaults shown)
+ *   maxDatagrams: 1024             #   fragmented datagrams tracked at once
+ *   maxFragments: 64               #   fragments per datagram
+ *   maxHeld: 64                    #   fragments held until their first fragment arrives (packet buffers)
+ *   timeoutMillis: 3000            #   from a datagram's first fragment seen
  * stateDir: /run/ferry             # conntrack.state, mapped: flows survive a restart; default: the socket's dir
  * </pre>
  *
@@ -48,6 +54,7 @@ import java.util.Set;
  * @param hostTap      name of the host TAP.
  * @param seed         random seed.
  * @param balancing    how Services pick an endpoint.
+ * @param fragments    bounds of the NAT's virtual reassembly of IPv4 fragments.
  * @param stateDir     directory of the mapped conntrack state file, or null to keep the table in memory.
  */
 public record NodeConfig(
@@ -64,6 +71,7 @@ public record NodeConfig(
     String hostTap,
     long seed,
     BalancingMode balancing,
+    Nat.FragmentLimits fragments,
     Path stateDir)
 {
     /** Default API socket path. */
@@ -75,7 +83,9 @@ public record NodeConfig(
 
     private static final Set<String> FIELDS = Set.of("nodeName", "apiSocket", "clusterDir", "uplink", "underlay",
         "threading", "poolSize", "metricsPort", "metricsBindAddress", "podTapPrefix", "hostTap", "seed", "balancing",
-        "stateDir");
+        "fragments", "stateDir");
+    private static final Set<String> FRAGMENT_FIELDS = Set.of("maxDatagrams", "maxFragments", "maxHeld",
+        "timeoutMillis");
 
     /**
      * Validates every field.
@@ -93,10 +103,15 @@ public record NodeConfig(
      * @param hostTap      host TAP name.
      * @param seed         seed.
      * @param balancing    endpoint choice.
+     * @param fragments    virtual reassembly bounds.
      * @param stateDir     state directory or null.
      */
     public NodeConfig
     {
+        if (fragments == null)
+        {
+            throw new IllegalArgumentException("fragments: required");
+        }
         if (nodeName == null || nodeName.isBlank())
         {
             throw new IllegalArgumentException("nodeName: required");
@@ -144,6 +159,32 @@ public record NodeConfig(
     }
 
     /**
+     * A configuration with the default fragment bounds and no state directory (tables in memory).
+     *
+     * @param nodeName     node name.
+     * @param apiSocket    API socket.
+     * @param clusterDir   cluster dir or null.
+     * @param uplink       uplink name.
+     * @param underlay     underlay mode.
+     * @param threading    threading mode.
+     * @param poolSize     buffers.
+     * @param metricsPort  metrics port.
+     * @param metricsBindAddress metrics address.
+     * @param podTapPrefix pod TAP prefix.
+     * @param hostTap      host TAP name.
+     * @param seed         seed.
+     * @param balancing    endpoint choice.
+     */
+    public NodeConfig(final String nodeName, final Path apiSocket, final Path clusterDir, final String uplink,
+        final UnderlayMode underlay, final ThreadingMode threading, final int poolSize, final int metricsPort,
+        final String metricsBindAddress, final String podTapPrefix, final String hostTap, final long seed,
+        final BalancingMode balancing)
+    {
+        this(nodeName, apiSocket, clusterDir, uplink, underlay, threading, poolSize, metricsPort, metricsBindAddress,
+            podTapPrefix, hostTap, seed, balancing, Nat.FragmentLimits.DEFAULTS, null);
+    }
+
+    /**
      * A configuration with defaults for everything but the node name, the socket and the uplink.
      *
      * @param nodeName  node name.
@@ -154,7 +195,8 @@ public record NodeConfig(
     public static NodeConfig defaults(final String nodeName, final Path apiSocket, final String uplink)
     {
         return new NodeConfig(nodeName, apiSocket, null, uplink, UnderlayMode.PACKET, ThreadingMode.SHARED, 8192,
-            METRICS_OFF, MetricsServer.LOOPBACK, "tap", "ferry0", 1, BalancingMode.RANDOM, null);
+            METRICS_OFF, MetricsServer.LOOPBACK, "tap", "ferry0", 1, BalancingMode.RANDOM, Nat.FragmentLimits.DEFAULTS,
+            null);
     }
 
     /**
@@ -164,7 +206,7 @@ public record NodeConfig(
     public NodeConfig withBalancing(final BalancingMode mode)
     {
         return new NodeConfig(nodeName, apiSocket, clusterDir, uplink, underlay, threading, poolSize, metricsPort,
-            metricsBindAddress, podTapPrefix, hostTap, seed, mode, stateDir);
+            metricsBindAddress, podTapPrefix, hostTap, seed, mode, fragments, stateDir);
     }
 
     /**
@@ -174,7 +216,7 @@ public record NodeConfig(
     public NodeConfig withSeed(final long value)
     {
         return new NodeConfig(nodeName, apiSocket, clusterDir, uplink, underlay, threading, poolSize, metricsPort,
-            metricsBindAddress, podTapPrefix, hostTap, value, balancing, stateDir);
+            metricsBindAddress, podTapPrefix, hostTap, value, balancing, fragments, stateDir);
     }
 
     /**
@@ -184,7 +226,7 @@ public record NodeConfig(
     public NodeConfig withClusterDir(final Path dir)
     {
         return new NodeConfig(nodeName, apiSocket, dir, uplink, underlay, threading, poolSize, metricsPort,
-            metricsBindAddress, podTapPrefix, hostTap, seed, balancing, stateDir);
+            metricsBindAddress, podTapPrefix, hostTap, seed, balancing, fragments, stateDir);
     }
 
     /**
@@ -194,7 +236,7 @@ public record NodeConfig(
     public NodeConfig withThreading(final ThreadingMode mode)
     {
         return new NodeConfig(nodeName, apiSocket, clusterDir, uplink, underlay, mode, poolSize, metricsPort,
-            metricsBindAddress, podTapPrefix, hostTap, seed, balancing, stateDir);
+            metricsBindAddress, podTapPrefix, hostTap, seed, balancing, fragments, stateDir);
     }
 
     /**
@@ -204,7 +246,7 @@ public record NodeConfig(
     public NodeConfig withMetricsPort(final int port)
     {
         return new NodeConfig(nodeName, apiSocket, clusterDir, uplink, underlay, threading, poolSize, port,
-            metricsBindAddress, podTapPrefix, hostTap, seed, balancing, stateDir);
+            metricsBindAddress, podTapPrefix, hostTap, seed, balancing, fragments, stateDir);
     }
 
     /**
@@ -214,7 +256,7 @@ public record NodeConfig(
     public NodeConfig withMetricsBindAddress(final String address)
     {
         return new NodeConfig(nodeName, apiSocket, clusterDir, uplink, underlay, threading, poolSize, metricsPort,
-            address, podTapPrefix, hostTap, seed, balancing, stateDir);
+            address, podTapPrefix, hostTap, seed, balancing, fragments, stateDir);
     }
 
     /**
@@ -292,7 +334,7 @@ public record NodeConfig(
             text(root, "metricsBindAddress", MetricsServer.LOOPBACK), text(root, "podTapPrefix", "tap"),
             text(root, "hostTap", "ferry0"),
             root.hasNonNull("seed") ? number(root, "seed", 0) : new SecureRandom().nextLong(),
-            enumOf(BalancingMode.class, "balancing", text(root, "balancing", "random")),
+            enumOf(BalancingMode.class, "balancing", text(root, "balancing", "random")), fragments(root),
             stateDir(root, Path.of(socket)));
     }
 
@@ -315,7 +357,42 @@ public record NodeConfig(
     public NodeConfig withStateDir(final Path dir)
     {
         return new NodeConfig(nodeName, apiSocket, clusterDir, uplink, underlay, threading, poolSize, metricsPort,
-            metricsBindAddress, podTapPrefix, hostTap, seed, balancing, dir);
+            metricsBindAddress, podTapPrefix, hostTap, seed, balancing, fragments, dir);
+    }
+
+    private static Nat.FragmentLimits fragments(final JsonNode root)
+    {
+        final JsonNode f = root.get("fragments");
+        if (f == null || f.isNull())
+        {
+            return Nat.FragmentLimits.DEFAULTS;
+        }
+        if (!f.isObject())
+        {
+            throw new IllegalArgumentException("fragments: expected a mapping (maxDatagrams, maxFragments, maxHeld,"
+                + " timeoutMillis)");
+        }
+        final Iterator<String> names = f.fieldNames();
+        while (names.hasNext())
+        {
+            final String n = names.next();
+            if (!FRAGMENT_FIELDS.contains(n))
+            {
+                throw new IllegalArgumentException("fragments." + n + ": unknown setting (known: " + String.join(", ",
+                    FRAGMENT_FIELDS.stream().sorted().toList()) + ")");
+            }
+        }
+        final Nat.FragmentLimits d = Nat.FragmentLimits.DEFAULTS;
+        try
+        {
+            return new Nat.FragmentLimits((int)number(f, "maxDatagrams", d.maxDatagrams()),
+                (int)number(f, "maxFragments", d.maxFragments()), (int)number(f, "maxHeld", d.maxHeld()),
+                number(f, "timeoutMillis", d.timeoutMillis()));
+        }
+        catch (final IllegalArgumentException e)
+        {
+            throw new IllegalArgumentException("fragments: " + e.getMessage(), e);
+        }
     }
 
     private static String text(final JsonNode root, final String field, final String dflt)

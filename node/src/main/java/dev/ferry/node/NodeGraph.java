@@ -331,6 +331,7 @@ public final class NodeGraph
             }
             features.add(new VxlanFeature(config.underlay()));
             features.add(new ServicesFeature(config.balancing().nat(), config.seed(), conntrackHashSeed,
+                config.fragments(),
                 config.stateDir() == null ? null : config.stateDir().resolve(CONNTRACK_STATE_FILE)));
             features.addAll(extra);
             features.add(new HostDelivery(hostPort, ports.mac(hostPort), ports.peerMac(hostPort)));

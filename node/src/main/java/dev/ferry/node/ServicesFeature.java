@@ -63,6 +63,7 @@ public final class ServicesFeature implements NodeFeature
     private final Nat.Balancing balancing;
     private final long seed;
     private final OptionalLong hashSeed;
+    private final Nat.FragmentLimits fragments;
     private final Path stateFile;
     /** The ClientIP affinity table's state file, beside the conntrack state file. */
     static final String AFFINITY_STATE_FILE = "affinity.state";
@@ -82,21 +83,26 @@ public final class ServicesFeature implements NodeFeature
      * @param seed      seed of the random choices (backend, port allocation).
      * @param hashSeed  the conntrack hash secret; empty: a {@link java.security.SecureRandom} one, chosen when the
      *                  table is created (a node); replay and tests fix it for determinism.
+     * @param fragments the bounds of the NAT's virtual reassembly of IPv4 fragments (node.yaml).
      */
-    public ServicesFeature(final Nat.Balancing balancing, final long seed, final OptionalLong hashSeed)
+    public ServicesFeature(final Nat.Balancing balancing, final long seed, final OptionalLong hashSeed,
+        final Nat.FragmentLimits fragments)
     {
-        this(balancing, seed, hashSeed, null);
+        this(balancing, seed, hashSeed, fragments, null);
     }
 
     /**
      * @param balancing how a new connection picks its endpoint.
      * @param seed      seed of the random choices (backend, port allocation).
      * @param hashSeed  the conntrack hash secret (a restored state file's secret wins).
-     * @param stateFile the mapped conntrack state file ({@link ConntrackTable#open}), or null for a table in memory.
+     * @param fragments the bounds of the NAT's virtual reassembly of IPv4 fragments (node.yaml).
+     * @param stateFile the mapped conntrack state file ({@link ConntrackTable#open}), or null for a table in memory;
+     *                  the ClientIP affinity table's file goes beside it.
      */
     public ServicesFeature(final Nat.Balancing balancing, final long seed, final OptionalLong hashSeed,
-        final Path stateFile)
+        final Nat.FragmentLimits fragments, final Path stateFile)
     {
+        this.fragments = fragments;
         this.balancing = balancing;
         this.seed = seed;
         this.hashSeed = hashSeed;
@@ -170,7 +176,7 @@ public final class ServicesFeature implements NodeFeature
         final ConntrackTable table = openTable(config, c);
         // the worker's pinned reference: the NAT stages see the same snapshot as the rest of the graph run
         final Nat n = Nat.create(c.pool(), c.publisher(), c.tables(), c.clock(), counters,
-            Nat.Options.defaults(seed).balancing(balancing)
+            Nat.Options.defaults(seed).balancing(balancing).fragments(fragments)
                 .affinityFile(stateFile == null ? null : stateFile.resolveSibling(AFFINITY_STATE_FILE)), table);
         if (stateFile != null)
         {

@@ -12,6 +12,7 @@ import dev.ferry.core.Stage;
 import dev.ferry.core.TxSink;
 import dev.ferry.core.tables.Snapshot;
 import dev.ferry.core.tables.TablesRef;
+import dev.ferry.nat.Nat;
 import dev.ferry.node.metrics.NodeMetrics;
 import dev.ferry.tapio.Port;
 import org.agrona.concurrent.Agent;
@@ -335,7 +336,8 @@ final class Worker implements Agent, TxSink
             execute(c);
         }
         poller.closeAll();
-        leakedBuffers = pool.inUse();
+        // fragments the NAT holds for their datagram's first fragment are owned, bounded, not leaked
+        leakedBuffers = pool.inUse() - counters.get(Nat.COUNTER_FRAGMENTS_HELD);
     }
 
     /** @return buffers still in use when the worker closed, or -1 while it runs. */

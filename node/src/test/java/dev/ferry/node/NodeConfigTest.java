@@ -40,8 +40,22 @@ class NodeConfigTest
 
         assertThat(c).isEqualTo(new NodeConfig("node-a", Path.of("/run/ferry/test.sock"), Path.of("/etc/ferry/cluster"),
             "eth1", UnderlayMode.UDP, ThreadingMode.DEDICATED, 4096, 9101, "0.0.0.0", "fy", "ferry0", 42,
-            BalancingMode.MAGLEV, Path.of("/run/ferry")));
+            BalancingMode.MAGLEV, dev.ferry.nat.Nat.FragmentLimits.DEFAULTS, Path.of("/run/ferry")));
         assertThat(c.podTapName(0x0af40105)).isEqualTo("fy0af40105");
+    }
+
+    @Test
+    void shouldReadTheFragmentBoundsAndRefuseBadOnes() throws Exception
+    {
+        final NodeConfig c = NodeConfig.load(yaml("nodeName: node-a\nuplink: eth0\nfragments:\n  maxDatagrams: 16\n"
+            + "  maxHeld: 4\n  timeoutMillis: 500\n"));
+        assertThat(c.fragments()).isEqualTo(new dev.ferry.nat.Nat.FragmentLimits(16, 64, 4, 500));
+        assertThat(NodeConfig.load(yaml("nodeName: node-a\nuplink: eth0\n")).fragments())
+            .isEqualTo(dev.ferry.nat.Nat.FragmentLimits.DEFAULTS);
+        assertThatThrownBy(() -> NodeConfig.load(yaml("nodeName: a\nuplink: eth0\nfragments:\n  timeoutMillis: 0\n")))
+            .hasMessageContaining("node.yaml: fragments: fragment limits out of range");
+        assertThatThrownBy(() -> NodeConfig.load(yaml("nodeName: a\nuplink: eth0\nfragments:\n  maxdatagrams: 1\n")))
+            .hasMessageContaining("node.yaml: fragments.maxdatagrams: unknown setting");
     }
 
     @Test
