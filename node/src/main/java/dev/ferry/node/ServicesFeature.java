@@ -13,6 +13,8 @@ import dev.ferry.core.tables.NodeTables;
 import dev.ferry.nat.Nat;
 import dev.ferry.node.metrics.NodeMetrics;
 
+import java.io.IOException;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -63,6 +65,9 @@ public final class ServicesFeature implements NodeFeature
     private final long seed;
     private final OptionalLong hashSeed;
     private final Nat.FragmentLimits fragments;
+    private final Path stateFile;
+    /** The ClientIP affinity table's state file, beside the conntrack state file. */
+    static final String AFFINITY_STATE_FILE = "affinity.state";
     private Context context;
     private final List<DeferredStage> stages = new ArrayList<>();
     // set by the control thread at the first tables, read by the worker (sweep, show) and the control thread
@@ -84,10 +89,25 @@ public final class ServicesFeature implements NodeFeature
     public ServicesFeature(final Nat.Balancing balancing, final long seed, final OptionalLong hashSeed,
         final Nat.FragmentLimits fragments)
     {
+        this(balancing, seed, hashSeed, fragments, null);
+    }
+
+    /**
+     * @param balancing how a new connection picks its endpoint.
+     * @param seed      seed of the random choices (backend, port allocation).
+     * @param hashSeed  the conntrack hash secret (a restored state file's secret wins).
+     * @param fragments the bounds of the NAT's virtual reassembly of IPv4 fragments (node.yaml).
+     * @param stateFile the mapped conntrack state file ({@link ConntrackTable#open}), or null for a table in memory;
+     *                  the ClientIP affinity table's file goes beside it.
+     */
+    public ServicesFeature(final Nat.Balancing balancing, final long seed, final OptionalLong hashSeed,
+        final Nat.FragmentLimits fragments, final Path stateFile)
+    {
         this.fragments = fragments;
         this.balancing = balancing;
         this.seed = seed;
         this.hashSeed = hashSeed;
+        this.stateFile = stateFile;
     }
 
     @Override
@@ -154,10 +174,16 @@ public final class ServicesFeature implements NodeFeature
     private void create(final ConntrackConfig config)
     {
         final Context c = context;
-        final ConntrackTable table = new ConntrackTable(config, c.clock());
+        final ConntrackTable table = openTable(config, c);
         // the worker's pinned reference: the NAT stages see the same snapshot as the rest of the graph run
         final Nat n = Nat.create(c.pool(), c.publisher(), c.tables(), c.clock(), counters,
-            Nat.Options.defaults(seed).balancing(balancing).fragments(fragments), table);
+            Nat.Options.defaults(seed).balancing(balancing).fragments(fragments)
+                .affinityFile(stateFile == null ? null : stateFile.resolveSibling(AFFINITY_STATE_FILE)), table);
+        if (stateFile != null)
+        {
+            LOG.info(() -> "ClientIP affinity state " + stateFile.resolveSibling(AFFINITY_STATE_FILE) + ": "
+                + n.affinityRestored());
+        }
         final List<Stage> real = n.stages();
         for (int i = 0; i < stages.size(); i++)
         {
@@ -167,6 +193,46 @@ public final class ServicesFeature implements NodeFeature
         conntrack = table;
         LOG.info(() -> "conntrack table created from the cluster's settings: " + table.capacity() + " entries, TCP "
             + "established " + config.tcpEstablished() + " s, UDP " + config.udp() + "/" + config.udpStream() + " s");
+    }
+
+    /**
+     * The table from the state file when there is one (flows, NAT bindings and SNAT ports of the previous process
+     * continue); a file that cannot be created or mapped leaves the node forwarding with a table in memory.
+     */
+    private ConntrackTable openTable(final ConntrackConfig config, final Context c)
+    {
+        if (stateFile == null)
+        {
+            return new ConntrackTable(config, c.clock());
+        }
+        try
+        {
+            final ConntrackTable t = ConntrackTable.open(config, c.clock(), stateFile);
+            final ConntrackTable.RestoreReport r = t.restoreReport();
+            if (r.setAside() != null)
+            {
+                LOG.warning(() -> "conntrack state " + stateFile + " " + r.outcome() + ": renamed to " + r.setAside()
+                    + "; starting with an empty table");
+            }
+            else if ("created".equals(r.outcome()))
+            {
+                LOG.info(() -> "conntrack state " + stateFile + " created (a new, empty table)");
+            }
+            else
+            {
+                LOG.info(() -> "conntrack state " + stateFile + " " + r.outcome() + ": " + r.restored()
+                    + " flows mapped back (" + (r.cleanClose() ? "clean shutdown, checksum verified"
+                    : "after a crash, every entry validated") + "), " + r.expired() + " expired, " + r.invalid()
+                    + " invalid dropped");
+            }
+            return t;
+        }
+        catch (final IOException | RuntimeException e)
+        {
+            LOG.warning(() -> "conntrack state " + stateFile + " cannot be mapped (" + e + "): the table is in memory,"
+                + " flows will not survive a restart");
+            return new ConntrackTable(config, c.clock());
+        }
     }
 
     /** @return the NAT, or null before the first tables. */
