@@ -65,7 +65,7 @@ public final class NodeTablesJson
         "addresses");
     private static final Set<String> SERVICE = Set.of("namespace", "name", "type", "notProxiedReason",
         "clusterIps", "externalIps", "loadBalancerIps", "clientIpAffinity", "affinityTimeoutSeconds",
-        "externalPolicyLocal", "internalPolicyLocal", "ports");
+        "externalPolicyLocal", "internalPolicyLocal", "ports", "sourceRanges");
     private static final Set<String> SERVICE_PORT = Set.of("name", "protocol", "port", "nodePort", "endpoints");
     private static final Set<String> ENDPOINT = Set.of("ip", "port", "ready", "serving", "terminating", "nodeName",
         "zone", "local");
@@ -233,7 +233,8 @@ public final class NodeTablesJson
         return new ServiceInfo(s.text("namespace"), s.text("name"), type, s.text("notProxiedReason", null),
             s.ips("clusterIps"), s.ips("externalIps"), s.ips("loadBalancerIps"), s.bool("clientIpAffinity", false),
             (int)s.number("affinityTimeoutSeconds", 1, 86400, ServiceInfo.DEFAULT_AFFINITY_TIMEOUT),
-            s.bool("externalPolicyLocal", false), s.bool("internalPolicyLocal", false), ports);
+            s.bool("externalPolicyLocal", false), s.bool("internalPolicyLocal", false), ports,
+            s.prefixes("sourceRanges"));
     }
 
     private static ServiceInfo.ServicePort servicePort(final StrictJson p, final NodeTables.ClusterSettings cluster)
@@ -493,6 +494,10 @@ public final class NodeTablesJson
         ips(o.putArray("loadBalancerIps"), s.loadBalancerIps());
         o.put("clientIpAffinity", s.clientIpAffinity()).put("affinityTimeoutSeconds", s.affinityTimeoutSeconds())
             .put("externalPolicyLocal", s.externalPolicyLocal()).put("internalPolicyLocal", s.internalPolicyLocal());
+        if (!s.sourceRanges().isEmpty())
+        {
+            prefixes(o.putArray("sourceRanges"), s.sourceRanges());
+        }
         final ArrayNode ports = o.putArray("ports");
         for (final ServiceInfo.ServicePort p : s.ports())
         {

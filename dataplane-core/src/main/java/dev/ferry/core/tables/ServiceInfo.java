@@ -1,5 +1,7 @@
 package dev.ferry.core.tables;
 
+import dev.ferry.core.route.Ip4Prefix;
+
 import java.util.List;
 
 /**
@@ -17,6 +19,8 @@ import java.util.List;
  * @param externalPolicyLocal externalTrafficPolicy Local.
  * @param internalPolicyLocal internalTrafficPolicy Local.
  * @param ports               the Service ports.
+ * @param sourceRanges        spec.loadBalancerSourceRanges (IPv4 entries): when not empty, only these sources may open
+ *                            flows to the LoadBalancer IPs, as kube-proxy's firewall chain allows.
  */
 public record ServiceInfo(
     String namespace,
@@ -30,7 +34,8 @@ public record ServiceInfo(
     int affinityTimeoutSeconds,
     boolean externalPolicyLocal,
     boolean internalPolicyLocal,
-    List<ServicePort> ports)
+    List<ServicePort> ports,
+    List<Ip4Prefix> sourceRanges)
 {
     /** Default ClientIP affinity timeout, in seconds. */
     public static final int DEFAULT_AFFINITY_TIMEOUT = 10800;
@@ -50,6 +55,7 @@ public record ServiceInfo(
      * @param externalPolicyLocal    externalTrafficPolicy Local.
      * @param internalPolicyLocal    internalTrafficPolicy Local.
      * @param ports                  ports.
+     * @param sourceRanges           loadBalancerSourceRanges (empty: every source).
      */
     public ServiceInfo
     {
@@ -57,6 +63,32 @@ public record ServiceInfo(
         externalIps = List.copyOf(externalIps);
         loadBalancerIps = List.copyOf(loadBalancerIps);
         ports = List.copyOf(ports);
+        sourceRanges = List.copyOf(sourceRanges);
+    }
+
+    /**
+     * A Service without loadBalancerSourceRanges.
+     *
+     * @param namespace              namespace.
+     * @param name                   name.
+     * @param type                   type.
+     * @param notProxiedReason       null when proxied.
+     * @param clusterIps             cluster IPs.
+     * @param externalIps            external IPs.
+     * @param loadBalancerIps        load-balancer IPs.
+     * @param clientIpAffinity       ClientIP affinity.
+     * @param affinityTimeoutSeconds affinity timeout.
+     * @param externalPolicyLocal    externalTrafficPolicy Local.
+     * @param internalPolicyLocal    internalTrafficPolicy Local.
+     * @param ports                  ports.
+     */
+    public ServiceInfo(final String namespace, final String name, final String type, final String notProxiedReason,
+        final List<Integer> clusterIps, final List<Integer> externalIps, final List<Integer> loadBalancerIps,
+        final boolean clientIpAffinity, final int affinityTimeoutSeconds, final boolean externalPolicyLocal,
+        final boolean internalPolicyLocal, final List<ServicePort> ports)
+    {
+        this(namespace, name, type, notProxiedReason, clusterIps, externalIps, loadBalancerIps, clientIpAffinity,
+            affinityTimeoutSeconds, externalPolicyLocal, internalPolicyLocal, ports, List.of());
     }
 
     /** @return whether the dataplane serves this Service. */
