@@ -21,8 +21,9 @@ import java.util.List;
 
 /**
  * The compiled VTEP table: this module's part of a {@code Snapshot}. One 50-byte header template per entry of
- * {@link NodeTables#remoteNodes()} (same index as the FIB's {@code remoteIndex}), and the set of known VTEP
- * addresses that decap accepts as outer sources.
+ * {@link NodeTables#remoteNodes()} (same index as the FIB's {@code remoteIndex}), the set of known VTEP
+ * addresses that decap accepts as outer sources, and per VTEP the inner sources it may carry (its node's pod CIDR
+ * and addresses, {@link #innerSourceAllowed}).
  *
  * <pre>
  *  template r (50 bytes, prebuilt; encap fills the starred fields per packet)
