@@ -16,6 +16,10 @@ import io.prometheus.metrics.model.registry.PrometheusRegistry;
  * ferry_tables_generation                     gauge      generation the node acknowledged last
  * ferry_sync_errors_total{stage}              counter    stage = compile | push | refused
  * ferry_syncs_total{result}                   counter    result = pushed | unchanged
+ * ferry_sync_tables_last_timestamp_seconds    gauge      unix time of the last successful sync, pushed or found
+ *                                                        unchanged (kube-proxy:
+ *                                                        sync_proxy_rules_last_timestamp_seconds, which every
+ *                                                        successful sync sets, periodic ones included)
  * ferry_objects_skipped{kind,reason}          gauge      objects left out of the last compiled tables
  *                                                        (reason = nodeport-out-of-range | duplicate-pod-ip |
  *                                                        invalid-field)
@@ -37,6 +41,7 @@ public final class AgentMetrics
     private final Counter syncErrors;
     private final Counter syncs;
     private final Gauge skipped;
+    private final Gauge lastSync;
     private final java.util.Set<java.util.List<String>> skippedLabels = new java.util.HashSet<>();
 
     /**
@@ -65,9 +70,15 @@ public final class AgentMetrics
         }
         syncs.labelValues("pushed");
         syncs.labelValues("unchanged");
+        lastSync = Gauge.builder().name("ferry_sync_tables_last_timestamp_seconds")
+            .help("Unix time of the last successful sync: tables pushed, or found unchanged on the node (0 before)")
+            .register(registry);
         skipped = Gauge.builder().name("ferry_objects_skipped")
             .help("Objects left out of the last compiled tables (the rest was pushed), by kind and reason")
             .labelNames("kind", "reason").register(registry);
+        // the series a dashboard and an alert look for exist at 0 before anything is skipped
+        skipped(java.util.Map.of(java.util.List.of("Service", NodeTablesCompiler.NODEPORT_OUT_OF_RANGE), 0,
+            java.util.List.of("Pod", NodeTablesCompiler.DUPLICATE_POD_IP), 0));
     }
 
     /** @return a new set of metrics in a registry of its own. */
@@ -136,6 +147,7 @@ public final class AgentMetrics
     void sync(final boolean pushed)
     {
         syncs.labelValues(pushed ? "pushed" : "unchanged").inc();
+        lastSync.set(System.currentTimeMillis() / 1e3);
     }
 
     /**

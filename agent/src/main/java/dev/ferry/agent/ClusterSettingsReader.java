@@ -1,10 +1,12 @@
 package dev.ferry.agent;
 
+import dev.ferry.core.route.Ip4;
 import dev.ferry.core.route.Ip4Prefix;
 import dev.ferry.core.tables.NodeTables.ClusterSettings;
 import io.fabric8.kubernetes.api.model.ConfigMap;
 import io.fabric8.kubernetes.api.model.Container;
 import io.fabric8.kubernetes.api.model.Pod;
+import io.fabric8.kubernetes.api.model.Service;
 import io.fabric8.kubernetes.api.model.networking.v1.ServiceCIDR;
 import tools.jackson.core.JacksonException;
 import tools.jackson.core.TokenStreamLocation;
@@ -18,6 +20,7 @@ import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.TreeMap;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
@@ -32,9 +35,10 @@ import java.util.regex.Pattern;
  *   <tr><td>VNI, VXLAN port</td><td>{@code net-conf.json} {@code Backend.VNI}, {@code Backend.Port}</td>
  *       <td>1, 8472 (flannel's defaults; 0 also means the default)</td></tr>
  *   <tr><td>Service CIDRs</td><td>ServiceCIDR objects (networking.k8s.io/v1); the kube-apiserver Pod's
- *       {@code --service-cluster-ip-range}</td><td>10.96.0.0/12</td></tr>
+ *       {@code --service-cluster-ip-range}</td><td>unknown: the narrowest prefixes that hold the Services'
+ *       ClusterIPs (see {@link #coveringPrefixes}); 10.96.0.0/12 when there is no ClusterIP</td></tr>
  *   <tr><td>NodePort range</td><td>the kube-apiserver Pod's {@code --service-node-port-range}</td>
- *       <td>30000-32767</td></tr>
+ *       <td>unknown: 1-65535 (see {@link #ANY_NODE_PORT_MIN})</td></tr>
  *   <tr><td>NodePort addresses, masqueradeAll, conntrack</td><td>kube-proxy ConfigMap {@code kube-proxy},
  *       key {@code config.conf} (a KubeProxyConfiguration)</td><td>all addresses, false, see
  *       {@link #conntrackDefaults()}</td></tr>
@@ -56,9 +60,22 @@ public final class ClusterSettingsReader
     /** A {@code nodePortAddresses} entry meaning "the node's primary addresses". */
     public static final String PRIMARY = "primary";
 
+    /**
+     * The NodePort range when no source names it (a worker node does not see the kube-apiserver Pod): every port.
+     * kube-proxy never checks a nodePort against the range (the API server does), so a Service that the API
+     * server accepted is never left out on a guess; a range that a source names is still enforced.
+     */
+    public static final int ANY_NODE_PORT_MIN = 1;
+    /** The upper end of the range when no source names it. */
+    public static final int ANY_NODE_PORT_MAX = 65535;
+    /** kube-apiserver refuses an IPv4 Service range wider than a /12, so no guessed prefix is wider either. */
+    static final int WIDEST_SERVICE_PREFIX = 12;
+
     private static final ObjectMapper JSON = JsonMapper.builder().build();
     private static final ObjectMapper YAML = YAMLMapper.builder().build();
     private static final Pattern DURATION_PART = Pattern.compile("(\\d+(?:\\.\\d*)?|\\.\\d+)(ns|us|µs|ms|s|m|h)");
+    private static final Pattern IP4 = Pattern.compile(
+        "((25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)\\.){3}(25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)");
     private static final Pattern PORT_RANGE = Pattern.compile("(\\d+)-(\\d+)");
 
     private ClusterSettingsReader()
@@ -168,8 +185,8 @@ public final class ClusterSettingsReader
         final Pod apiServer = apiServerPod(state);
         final ObjectRef apiRef = apiServer == null ? null : state.ref(apiServer);
         final String rangeFlag = apiServer == null ? null : flag(apiServer, "--service-node-port-range");
-        int nodePortMin = d.nodePortMin();
-        int nodePortMax = d.nodePortMax();
+        int nodePortMin = ANY_NODE_PORT_MIN;
+        int nodePortMax = ANY_NODE_PORT_MAX;
         if (rangeFlag != null)
         {
             final Matcher m = PORT_RANGE.matcher(rangeFlag.trim());
@@ -195,12 +212,74 @@ public final class ClusterSettingsReader
         }
         if (serviceCidrs.isEmpty())
         {
+            // a guess that is too wide drops (NO_SERVICE) and routes into the TAP traffic to addresses that are no
+            // Service; one too narrow misses Services: the ClusterIPs themselves bound the guess from both sides
+            serviceCidrs = coveringPrefixes(clusterIps(state));
+        }
+        if (serviceCidrs.isEmpty())
+        {
             serviceCidrs = d.serviceCidrs();
         }
 
         return new ClusterSettings(clusterCidr == null ? d.clusterCidr() : clusterCidr, serviceCidrs, vni, vxlanPort,
             nodePortMin, nodePortMax, nodePortAddresses, masqueradeAll, d.nonMasqueradeCidrs(),
             d.masqueradePortMin(), d.masqueradePortMax(), conntrack);
+    }
+
+    /**
+     * The narrowest prefixes, none wider than a /12, that hold the given addresses: the addresses grouped by their
+     * /12 block, one prefix per block. A single Service range (at most a /12) holds each of them, so the guess never
+     * claims an address outside the real range.
+     *
+     * @param ips IPv4 addresses.
+     * @return the prefixes in address order.
+     */
+    static List<Ip4Prefix> coveringPrefixes(final List<Integer> ips)
+    {
+        final Map<Integer, int[]> blocks = new TreeMap<>(Integer::compareUnsigned);
+        final int blockMask = Ip4Prefix.mask(WIDEST_SERVICE_PREFIX);
+        for (final int ip : ips)
+        {
+            final int[] range = blocks.computeIfAbsent(ip & blockMask, b -> new int[] {ip, ip});
+            if (Integer.compareUnsigned(ip, range[0]) < 0)
+            {
+                range[0] = ip;
+            }
+            if (Integer.compareUnsigned(ip, range[1]) > 0)
+            {
+                range[1] = ip;
+            }
+        }
+        final List<Ip4Prefix> out = new ArrayList<>();
+        for (final int[] range : blocks.values())
+        {
+            final int length = Integer.numberOfLeadingZeros(range[0] ^ range[1]);
+            out.add(new Ip4Prefix(range[0] & Ip4Prefix.mask(length), length));
+        }
+        return out;
+    }
+
+    private static List<Integer> clusterIps(final ClusterState state)
+    {
+        final List<Integer> out = new ArrayList<>();
+        for (final Service s : state.services())
+        {
+            if (s.getSpec() == null)
+            {
+                continue;
+            }
+            final List<String> ips = new ArrayList<>(s.getSpec().getClusterIPs());
+            ips.add(s.getSpec().getClusterIP());
+            for (final String ip : ips)
+            {
+                // a malformed ClusterIP is the Service's own problem: the compiler skips that Service
+                if (ip != null && IP4.matcher(ip).matches())
+                {
+                    out.add(Ip4.parse(ip));
+                }
+            }
+        }
+        return out;
     }
 
     /**

@@ -6,11 +6,14 @@ import io.fabric8.kubernetes.api.model.EndpointSubset;
 import io.fabric8.kubernetes.api.model.Endpoints;
 import io.fabric8.kubernetes.api.model.discovery.v1.Endpoint;
 import io.fabric8.kubernetes.api.model.discovery.v1.EndpointConditions;
+import io.fabric8.kubernetes.api.model.discovery.v1.EndpointHints;
 import io.fabric8.kubernetes.api.model.discovery.v1.EndpointSlice;
 
 import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 
 /**
  * A set of endpoints sharing a set of ports: one IPv4 EndpointSlice, or one subset of a hand-written Endpoints
@@ -52,9 +55,17 @@ record EndpointGroup(String service, List<Port> ports, List<Member> endpoints)
      * @param terminating terminating.
      * @param nodeName    node name or "".
      * @param zone        zone or "".
+     * @param zoneHints   hints.forZones names (empty: no zone hint).
+     * @param nodeHints   hints.forNodes names (empty: no node hint).
      */
-    record Member(int ip, boolean ready, boolean serving, boolean terminating, String nodeName, String zone)
+    record Member(int ip, boolean ready, boolean serving, boolean terminating, String nodeName, String zone,
+        Set<String> zoneHints, Set<String> nodeHints)
     {
+        Member
+        {
+            zoneHints = Set.copyOf(zoneHints);
+            nodeHints = Set.copyOf(nodeHints);
+        }
     }
 
     /**
@@ -96,8 +107,16 @@ record EndpointGroup(String service, List<Port> ports, List<Member> endpoints)
             final boolean ready = c == null || c.getReady() == null || c.getReady();
             final boolean serving = c == null || c.getServing() == null ? ready : c.getServing();
             final boolean terminating = c != null && c.getTerminating() != null && c.getTerminating();
+            final EndpointHints h = e.getHints();
+            final Set<String> zones = new HashSet<>();
+            final Set<String> nodes = new HashSet<>();
+            if (h != null)
+            {
+                h.getForZones().forEach(z -> addHint(z.getName(), zones));
+                h.getForNodes().forEach(n -> addHint(n.getName(), nodes));
+            }
             members.add(new Member(ip, ready, serving, terminating, Fields.nullToEmpty(e.getNodeName()),
-                Fields.nullToEmpty(e.getZone())));
+                Fields.nullToEmpty(e.getZone()), zones, nodes));
         }
         return service == null ? null : new EndpointGroup(service, ports, members);
     }
@@ -144,7 +163,16 @@ record EndpointGroup(String service, List<Port> ports, List<Member> endpoints)
                 continue;
             }
             final int ip = Fields.ip4(ref, field + "[" + i + "].ip", a.getIp());
-            into.add(new Member(ip, ready, ready, false, Fields.nullToEmpty(a.getNodeName()), ""));
+            into.add(new Member(ip, ready, ready, false, Fields.nullToEmpty(a.getNodeName()), "", Set.of(),
+                Set.of()));
+        }
+    }
+
+    private static void addHint(final String name, final Set<String> into)
+    {
+        if (name != null && !name.isEmpty())
+        {
+            into.add(name);
         }
     }
 }

@@ -27,6 +27,7 @@ import java.util.Map;
  * @param underlayGateway {@code ferry.dev/underlay-gateway}, or 0.
  * @param underlayPrefix  {@code ferry.dev/underlay-cidr}, or null.
  * @param underlayMtu     {@code ferry.dev/underlay-mtu}, default 1500.
+ * @param zone            the {@code topology.kubernetes.io/zone} label, or "" (topology-aware routing).
  */
 record NodeView(
     String name,
@@ -38,8 +39,12 @@ record NodeView(
     boolean uplinkMacSet,
     int underlayGateway,
     Ip4Prefix underlayPrefix,
-    int underlayMtu)
+    int underlayMtu,
+    String zone)
 {
+    /** The node label topology hints are matched against (kube-proxy: v1.LabelTopologyZone). */
+    static final String ZONE_LABEL = "topology.kubernetes.io/zone";
+
     /** flannel's VXLAN backend data: {"VNI":1,"VtepMAC":"..."}. */
     static final String FLANNEL_BACKEND_DATA = "flannel.alpha.coreos.com/backend-data";
     /** flannel's underlay address of the node. */
@@ -112,7 +117,9 @@ record NodeView(
         final int underlayMtu = mtu == null ? DEFAULT_MTU : mtu(ref, mtu);
 
         return new NodeView(node.getMetadata().getName(), podCidr, addresses, publicIp, vtepMac(ref, ann),
-            uplinkMac, uplink != null, underlayGateway, underlayPrefix, underlayMtu);
+            uplinkMac, uplink != null, underlayGateway, underlayPrefix, underlayMtu,
+            node.getMetadata().getLabels() == null ? "" : Fields.nullToEmpty(node.getMetadata().getLabels()
+                .get(ZONE_LABEL)));
     }
 
     static String annotation(final String key)

@@ -130,8 +130,15 @@ final class ServiceCompiler
         final boolean externallyAccessible = hasNodePorts || !externalIps.isEmpty();
         final boolean externalLocal = externallyAccessible && "Local".equals(spec.getExternalTrafficPolicy());
         final boolean internalLocal = "Local".equals(spec.getInternalTrafficPolicy());
+        int healthCheckNodePort = 0;
+        if (externalLocal && spec.getHealthCheckNodePort() != null && spec.getHealthCheckNodePort() != 0)
+        {
+            // kube-proxy serves it for externalTrafficPolicy Local only; the API server allocates it
+            healthCheckNodePort = Fields.port(ref, "spec.healthCheckNodePort", spec.getHealthCheckNodePort());
+        }
         return new ServiceInfo(ns, name, type, null, clusterIps, externalIps, lbIps, affinity, timeout,
-            externalLocal, internalLocal, ports, sourceRanges(ref, spec.getLoadBalancerSourceRanges(), skipped));
+            externalLocal, internalLocal, ports, healthCheckNodePort,
+            sourceRanges(ref, spec.getLoadBalancerSourceRanges(), skipped));
     }
 
     /**
@@ -223,6 +230,7 @@ final class ServiceCompiler
         final List<EndpointGroup> groups, final NodeView self)
     {
         final Map<Long, ServiceInfo.Endpoint> byAddress = new LinkedHashMap<>();
+        final Map<Long, EndpointGroup.Member> members = new LinkedHashMap<>();
         for (final EndpointGroup g : groups)
         {
             for (final EndpointGroup.Port gp : g.ports())
@@ -242,11 +250,23 @@ final class ServiceCompiler
                     if (!byAddress.containsKey(key) || local)
                     {
                         byAddress.put(key, e);
+                        members.put(key, m);
                     }
                 }
             }
         }
-        final List<ServiceInfo.Endpoint> out = new ArrayList<>(byAddress.values());
+        final List<ServiceInfo.Endpoint> out = new ArrayList<>(byAddress.size());
+        final String nodeName = self == null ? "" : self.name();
+        final String zone = self == null ? "" : self.zone();
+        final Topology.Mode mode = self == null ? Topology.Mode.NONE
+            : Topology.mode(members.values(), nodeName, zone);
+        for (final Map.Entry<Long, ServiceInfo.Endpoint> en : byAddress.entrySet())
+        {
+            final ServiceInfo.Endpoint e = en.getValue();
+            out.add(Topology.available(members.get(en.getKey()), mode, nodeName, zone) ? e
+                : new ServiceInfo.Endpoint(e.ip(), e.port(), e.ready(), e.serving(), e.terminating(), e.nodeName(),
+                    e.zone(), e.local(), false));
+        }
         out.sort(ENDPOINT_ORDER);
         return out;
     }

@@ -143,8 +143,9 @@ public final class TablesText
             }
             for (final ServiceInfo.Endpoint e : p.endpoints())
             {
-                sb.append(String.format("      -> %-21s %-27s node=%s zone=%s%s\n", Ip4.format(e.ip()) + ":" + e.port(),
-                    conditions(e), dash(e.nodeName()), dash(e.zone()), e.local() ? " local" : ""));
+                sb.append(String.format("      -> %-21s %-27s node=%s zone=%s%s%s\n", Ip4.format(e.ip()) + ":"
+                    + e.port(), conditions(e), dash(e.nodeName()), dash(e.zone()), e.local() ? " local" : "",
+                    e.inTopology() ? "" : " hinted-elsewhere"));
             }
         }
     }

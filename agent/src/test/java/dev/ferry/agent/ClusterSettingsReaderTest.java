@@ -53,7 +53,7 @@ class ClusterSettingsReaderTest
         final ClusterSettings d = ClusterSettings.defaults();
 
         assertThat(s).isEqualTo(new ClusterSettings(d.clusterCidr(), d.serviceCidrs(), d.vni(), d.vxlanPort(),
-            d.nodePortMin(), d.nodePortMax(), d.nodePortAddresses(), d.masqueradeAll(), d.nonMasqueradeCidrs(),
+            ClusterSettingsReader.ANY_NODE_PORT_MIN, ClusterSettingsReader.ANY_NODE_PORT_MAX, d.nodePortAddresses(), d.masqueradeAll(), d.nonMasqueradeCidrs(),
             d.masqueradePortMin(), d.masqueradePortMax(), ClusterSettingsReader.conntrackDefaults()));
         assertThat(s.clusterCidr()).hasToString("10.244.0.0/16");
         assertThat(s.serviceCidrs()).containsExactly(Ip4Prefix.parse("10.96.0.0/12"));
@@ -62,6 +62,28 @@ class ClusterSettingsReaderTest
         assertThat(s.conntrack()).containsExactlyInAnyOrderEntriesOf(Map.of("maxPerCore", 32768L, "min", 131072L,
             "tcpEstablishedTimeout", 86400L, "tcpCloseWaitTimeout", 3600L, "udpTimeout", 30L,
             "udpStreamTimeout", 120L));
+    }
+
+    @Test
+    void shouldGuessServiceCidrsFromTheClusterIpsNoWiderThanASlash12()
+    {
+        assertThat(ClusterSettingsReader.coveringPrefixes(List.of(Ip4.parse("10.96.0.1"), Ip4.parse("10.96.0.10"),
+            Ip4.parse("10.100.3.7"), Ip4.parse("172.20.0.10"), Ip4.parse("172.20.0.11"))))
+            .extracting(Object::toString).containsExactly("10.96.0.0/13", "172.20.0.10/31");
+        // two /12 blocks never merge into one wider prefix, however close the addresses
+        assertThat(ClusterSettingsReader.coveringPrefixes(List.of(Ip4.parse("10.111.255.255"),
+            Ip4.parse("10.112.0.0")))).extracting(Object::toString)
+            .containsExactly("10.111.255.255/32", "10.112.0.0/32");
+        assertThat(ClusterSettingsReader.coveringPrefixes(List.of())).isEmpty();
+    }
+
+    @Property(tries = 300)
+    void shouldHoldEveryAddressInAPrefixNoWiderThanASlash12(@ForAll final List<Integer> ips)
+    {
+        final List<Ip4Prefix> prefixes = ClusterSettingsReader.coveringPrefixes(ips);
+
+        assertThat(prefixes).allMatch(p -> p.length() >= ClusterSettingsReader.WIDEST_SERVICE_PREFIX);
+        assertThat(ips).allMatch(ip -> prefixes.stream().anyMatch(p -> p.contains(ip)));
     }
 
     @Test

@@ -20,12 +20,15 @@ import org.junit.jupiter.api.io.TempDir;
 import tools.jackson.databind.JsonNode;
 import tools.jackson.databind.json.JsonMapper;
 
+import java.lang.reflect.Method;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.stream.Collectors;
+import java.util.stream.Stream;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -98,9 +101,26 @@ class DeployManifestsTest
             .containsEntry("cni-bin", "/opt/cni/bin").containsEntry("cni-conf", "/etc/cni/net.d");
 
         final Container node = container(pod.getContainers(), "ferry-node");
-        assertThat(node.getSecurityContext().getPrivileged()).as("the dataplane is privileged").isTrue();
+        assertThat(node.getSecurityContext().getPrivileged()).as("named capabilities, not privileged").isNull();
+        assertThat(node.getSecurityContext().getCapabilities().getDrop()).containsExactly("ALL");
+        assertThat(node.getSecurityContext().getCapabilities().getAdd()).as("TAPs and tc; AF_PACKET")
+            .containsExactlyInAnyOrder("NET_ADMIN", "NET_RAW");
         assertThat(mounts(node)).containsEntry("run-ferry", "/run/ferry").containsEntry("dev-net-tun", "/dev/net/tun");
-        assertThat(String.join(" ", node.getArgs())).contains("ferry node --config");
+        assertThat(String.join(" ", node.getArgs())).contains("ferry node --config").doesNotContain("eth0");
+        assertThat(node.getLivenessProbe().getHttpGet().getPath()).isEqualTo("/livez");
+        assertThat(node.getReadinessProbe().getHttpGet().getPath()).isEqualTo("/healthz");
+        assertThat(node.getReadinessProbe().getHttpGet().getPort().getIntVal()).as("kube-proxy's healthz port")
+            .isEqualTo(10256);
+        assertThat(node.getResources().getLimits()).containsKey("memory");
+        assertThat(env(node, "FERRY_JAVA_OPTS")).contains("-Xmx");
+        assertThat(pod.getPriorityClassName()).isEqualTo("system-node-critical");
+        assertThat(pod.getTolerations()).singleElement().satisfies(t ->
+        {
+            assertThat(t.getOperator()).isEqualTo("Exists");
+            assertThat(t.getKey()).as("every taint").isNull();
+        });
+        assertThat(pod.getNodeSelector()).containsExactly(Map.entry("kubernetes.io/os", "linux"));
+        assertThat(ds.getSpec().getUpdateStrategy().getRollingUpdate().getMaxUnavailable().getIntVal()).isEqualTo(1);
 
         final Container agent = container(pod.getContainers(), "ferry-agent");
         assertThat(agent.getCommand()).containsExactly("ferry", "agent");
@@ -118,9 +138,120 @@ class DeployManifestsTest
         assertThat(agent.getLivenessProbe().getHttpGet().getPort().getIntVal()).as("the agent's metrics port")
             .isEqualTo(9732);
 
+        assertThat(env(agent, "FERRY_JAVA_OPTS")).contains("-Xmx");
+        assertThat(pod.getContainers()).allSatisfy(c ->
+        {
+            assertThat(c.getSecurityContext().getReadOnlyRootFilesystem()).as(c.getName()).isTrue();
+            assertThat(c.getSecurityContext().getAllowPrivilegeEscalation()).as(c.getName()).isFalse();
+        });
+
         final Container install = container(pod.getInitContainers(), "install-cni");
         assertThat(mounts(install)).containsValue("/host/opt/cni/bin");
-        assertThat(String.join(" ", install.getArgs())).contains("/host/opt/cni/bin/ferry");
+        assertThat(install.getCommand()).as("the image's installer (deploy/image/install-cni)")
+            .containsExactly("/opt/ferry/bin/install-cni", "/host/opt/cni/bin");
+        assertThat(Path.of("../deploy/image/install-cni")).isExecutable();
+    }
+
+    @Test
+    void shouldFillTheUplinkAtStartInsteadOfNamingOne() throws Exception
+    {
+        final ConfigMap cm = only(load("configmap.yaml"), ConfigMap.class);
+        assertThat(cm.getData().get("node.yaml.tmpl")).contains("uplink: UPLINK").doesNotContain("eth0");
+        assertThat(cm.getData()).containsKey("uplink");
+        final Container node = container(only(load("daemonset.yaml"), DaemonSet.class).getSpec().getTemplate()
+            .getSpec().getContainers(), "ferry-node");
+        assertThat(String.join(" ", node.getArgs())).contains("ip -4 -o route get", "s/UPLINK/");
+    }
+
+    /** Strict parsing: fabric8 keeps fields it does not know in additionalProperties; a typo lands there. */
+    @Test
+    void shouldHaveNoFieldTheKubernetesModelDoesNotKnow() throws Exception
+    {
+        try (Stream<Path> files = Files.list(DEPLOY))
+        {
+            final List<Path> yamls = files.filter(f -> f.toString().endsWith(".yaml")).sorted().toList();
+            assertThat(yamls).hasSizeGreaterThanOrEqualTo(3);
+            for (final Path f : yamls)
+            {
+                for (final HasMetadata o : load(f.getFileName().toString()))
+                {
+                    final List<String> unknown = new ArrayList<>();
+                    unknownFields(o, f.getFileName() + ":" + o.getKind(), unknown, new IdentityHashMap<>());
+                    assertThat(unknown).as("fields the Kubernetes model does not know").isEmpty();
+                }
+            }
+        }
+    }
+
+    @Test
+    void shouldDetectAnUnknownField()
+    {
+        final HasMetadata typo = SERIALIZATION.unmarshal("""
+            apiVersion: apps/v1
+            kind: DaemonSet
+            metadata: {name: x}
+            spec:
+              template:
+                spec:
+                  containers:
+                  - name: c
+                    securityContext: {capabilites: {add: [NET_ADMIN]}}
+            """, HasMetadata.class);
+        final List<String> unknown = new ArrayList<>();
+        unknownFields(typo, "typo", unknown, new IdentityHashMap<>());
+        assertThat(unknown).singleElement().asString().endsWith("capabilites");
+    }
+
+    private static void unknownFields(final Object o, final String at, final List<String> out,
+        final IdentityHashMap<Object, Boolean> seen)
+    {
+        if (o == null || seen.put(o, Boolean.TRUE) != null)
+        {
+            return;
+        }
+        if (o instanceof final Iterable<?> list)
+        {
+            list.forEach(e -> unknownFields(e, at + "[]", out, seen));
+            return;
+        }
+        if (o instanceof final Map<?, ?> map)
+        {
+            map.forEach((k, v) -> unknownFields(v, at + "." + k, out, seen));
+            return;
+        }
+        if (!o.getClass().getName().startsWith("io.fabric8.kubernetes.api.model"))
+        {
+            return;
+        }
+        for (final Method m : o.getClass().getMethods())
+        {
+            if (m.getParameterCount() != 0 || !m.getName().startsWith("get") || m.getName().equals("getClass"))
+            {
+                continue;
+            }
+            try
+            {
+                final Object v = m.invoke(o);
+                if (m.getName().equals("getAdditionalProperties"))
+                {
+                    ((Map<?, ?>)v).keySet().forEach(k -> out.add(at + "." + k));
+                }
+                else
+                {
+                    unknownFields(v, at + "." + m.getName().substring(3), out, seen);
+                }
+            }
+            catch (final ReflectiveOperationException e)
+            {
+                throw new AssertionError(e);
+            }
+        }
+    }
+
+    private static String env(final Container c, final String name)
+    {
+        return c.getEnv().stream().filter(e -> name.equals(e.getName())).findFirst()
+            .orElseThrow(() -> new AssertionError("no env " + name + " in " + c.getName())).getValue();
     }
 
     @Test

@@ -153,7 +153,7 @@ class ManifestLoaderTest
     }
 
     @Test
-    void shouldRejectANodePortOutsideTheRange()
+    void shouldRejectANodePortOutsideTheRangeThatTheApiServerNames()
     {
         assertThatThrownBy(() -> parse("services.yaml", """
             apiVersion: v1
@@ -163,6 +163,11 @@ class ManifestLoaderTest
               type: NodePort
               clusterIP: 10.96.0.10
               ports: [{port: 80, nodePort: 40000}]
+            ---
+            apiVersion: v1
+            kind: Pod
+            metadata: {name: kube-apiserver-cp, namespace: kube-system, labels: {component: kube-apiserver}}
+            spec: {containers: [{name: kube-apiserver, command: [kube-apiserver, --service-node-port-range=30000-32767]}]}
             """))
             .hasMessage("services.yaml: Service default/web: spec.ports[0].nodePort: 40000 is outside the NodePort "
                 + "range 30000-32767");

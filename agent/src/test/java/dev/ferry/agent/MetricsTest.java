@@ -128,4 +128,27 @@ class MetricsTest
             assertThat(get(server.port(), "/nope").statusCode()).isEqualTo(404);
         }
     }
+
+    @Test
+    void shouldStampEverySuccessfulSyncUnchangedOnesToo()
+    {
+        // kube-proxy sets sync_proxy_rules_last_timestamp_seconds at the end of every successful sync, so a quiet
+        // cluster (periodic resyncs, nothing to push) does not look like a stuck proxy
+        final AgentMetrics metrics = AgentMetrics.create();
+        final double before = System.currentTimeMillis() / 1e3;
+        assertThat(lastSync(metrics)).as("before any sync").isZero();
+
+        metrics.sync(false);
+
+        assertThat(lastSync(metrics)).as("an unchanged resync counts").isBetween(before,
+            System.currentTimeMillis() / 1e3);
+    }
+
+    private static double lastSync(final AgentMetrics metrics)
+    {
+        return metrics.registry().scrape().stream()
+            .filter(m -> m.getMetadata().getName().equals("ferry_sync_tables_last_timestamp_seconds")).findFirst()
+            .map(m -> ((io.prometheus.metrics.model.snapshots.GaugeSnapshot)m).getDataPoints().getFirst().getValue())
+            .orElseThrow();
+    }
 }

@@ -5,6 +5,7 @@ import dev.ferry.core.route.Ip4;
 import dev.ferry.core.tables.Fib;
 import dev.ferry.core.tables.NodeTables;
 import dev.ferry.core.tables.ServiceInfo;
+import dev.ferry.nodeapi.NodeTablesJson;
 import net.jqwik.api.ForAll;
 import net.jqwik.api.Property;
 import org.junit.jupiter.api.BeforeAll;
@@ -40,7 +41,7 @@ class NodeTablesCompilerTest
           cluster-cidr   10.244.0.0/16
           service-cidrs  10.96.0.0/12
           vxlan          vni 1 port 8472
-          node-ports     30000-32767 on all node addresses
+          node-ports     1-65535 on all node addresses
           masquerade     all=false except - ports 1024-65535
           conntrack      maxPerCore=32768 min=131072 tcpCloseWaitTimeout=3600 tcpEstablishedTimeout=86400 udpStreamTimeout=120 udpTimeout=30
         remote-nodes
@@ -74,7 +75,7 @@ class NodeTablesCompilerTest
           cluster-cidr   10.244.0.0/16
           service-cidrs  10.96.0.0/12
           vxlan          vni 1 port 8472
-          node-ports     30000-32767 on all node addresses
+          node-ports     1-65535 on all node addresses
           masquerade     all=false except - ports 1024-65535
           conntrack      maxPerCore=32768 min=131072 tcpCloseWaitTimeout=3600 tcpEstablishedTimeout=86400 udpStreamTimeout=120 udpTimeout=30
         remote-nodes
@@ -106,7 +107,7 @@ class NodeTablesCompilerTest
           cluster-cidr   10.244.0.0/16
           service-cidrs  10.100.0.0/24,10.96.0.0/16
           vxlan          vni 4096 port 4789
-          node-ports     30000-32767 on 192.168.50.0/24
+          node-ports     1-65535 on 192.168.50.0/24
           masquerade     all=false except - ports 1024-65535
           conntrack      maxPerCore=65536 min=131072 tcpCloseWaitTimeout=1800 tcpEstablishedTimeout=7200 udpStreamTimeout=120 udpTimeout=45
         remote-nodes
@@ -172,7 +173,7 @@ class NodeTablesCompilerTest
           cluster-cidr   10.244.0.0/16
           service-cidrs  10.100.0.0/24,10.96.0.0/16
           vxlan          vni 4096 port 4789
-          node-ports     30000-32767 on 192.168.50.0/24
+          node-ports     1-65535 on 192.168.50.0/24
           masquerade     all=false except - ports 1024-65535
           conntrack      maxPerCore=65536 min=131072 tcpCloseWaitTimeout=1800 tcpEstablishedTimeout=7200 udpStreamTimeout=120 udpTimeout=45
         remote-nodes
@@ -362,6 +363,9 @@ class NodeTablesCompilerTest
                spec: {type: NodePort, clusterIP: 10.96.0.8, ports: [{port: 80, nodePort: 20000}]}}
             - {apiVersion: v1, kind: Service, metadata: {name: good, namespace: x},
                spec: {type: NodePort, clusterIP: 10.96.0.9, ports: [{port: 80, nodePort: 30080}]}}
+            - {apiVersion: v1, kind: Pod, metadata: {name: kube-apiserver-a, namespace: kube-system,
+               labels: {component: kube-apiserver}}, spec: {nodeName: node-a, containers: [{name: kube-apiserver,
+               command: [kube-apiserver, --service-node-port-range=30000-32767]}]}}
             """);
         final List<NodeTablesCompiler.Skipped> skipped = new ArrayList<>();
 
@@ -419,6 +423,70 @@ class NodeTablesCompilerTest
                     "cluster.yaml: Service x/lb: spec.loadBalancerSourceRanges[5]: not a CIDR: '198.51.100.0/33'; "
                         + "this entry is ignored, the other ranges apply"));
         assertThat(TablesText.render(t)).contains("    source-ranges 203.0.113.0/24 10.1.0.0/16\n");
+    }
+
+    /** What a worker node's agent sees: its own Pods only (no kube-apiserver Pod), and no ServiceCIDR. */
+    private static final String WORKER_VIEW = """
+        apiVersion: v1
+        kind: Node
+        metadata: {name: node-b}
+        spec: {podCIDR: 10.244.2.0/24}
+        ---
+        kind: List
+        apiVersion: v1
+        items:
+        - {apiVersion: v1, kind: Service, metadata: {name: in-default-range, namespace: x},
+           spec: {type: NodePort, clusterIP: 10.96.0.8, ports: [{port: 80, nodePort: 31999}]}}
+        - {apiVersion: v1, kind: Service, metadata: {name: wide-range, namespace: x},
+           spec: {type: NodePort, clusterIP: 10.96.1.9, ports: [{port: 80, nodePort: 40000}]}}
+        - {apiVersion: v1, kind: Service, metadata: {name: low-range, namespace: x},
+           spec: {type: LoadBalancer, clusterIP: 10.96.0.20, ports: [{port: 80, nodePort: 20000}]}}
+        - {apiVersion: v1, kind: Service, metadata: {name: other-cidr, namespace: y},
+           spec: {clusterIP: 172.20.0.10, clusterIPs: [172.20.0.10], ports: [{port: 53, protocol: UDP}]}}
+        """;
+
+    @Test
+    void shouldKeepEveryNodePortAndClusterIpWhenTheWorkerOnlyGuessesTheRanges()
+    {
+        final List<NodeTablesCompiler.Skipped> skipped = new ArrayList<>();
+
+        final NodeTables t = NodeTablesCompiler.compile(state(WORKER_VIEW), "node-b", 1, skipped::add);
+
+        assertThat(skipped).as("the API server accepted these Services; kube-proxy would program them").isEmpty();
+        assertThat(t.services()).extracting(ServiceInfo::name)
+            .containsExactlyInAnyOrder("in-default-range", "wide-range", "low-range", "other-cidr");
+        assertThat(t.services()).flatExtracting(ServiceInfo::ports).extracting(ServiceInfo.ServicePort::nodePort)
+            .containsExactlyInAnyOrder(31999, 40000, 20000, 0);
+        assertThat(t.cluster().serviceCidrs()).as("the guess holds every ClusterIP and nothing wider than it needs")
+            .extracting(Object::toString).containsExactly("10.96.0.0/23", "172.20.0.10/32");
+        // the node decodes what the agent pushes with the same checks: it must take these tables as they are
+        final NodeTables decoded = NodeTablesJson.decode(NodeTablesJson.encode(t), "tables", 1);
+        assertThat(decoded.services()).hasSize(4);
+        assertThat(decoded.cluster()).isEqualTo(t.cluster());
+    }
+
+    @Test
+    void shouldStillSkipANodePortOutsideARangeThatTheApiServerPodNames()
+    {
+        final ClusterState s = state(WORKER_VIEW + """
+            ---
+            apiVersion: v1
+            kind: Pod
+            metadata: {name: kube-apiserver-cp, namespace: kube-system, labels: {component: kube-apiserver}}
+            spec:
+              nodeName: node-b
+              containers:
+              - name: kube-apiserver
+                command: [kube-apiserver, --service-node-port-range=30000-32767]
+            """);
+        final List<NodeTablesCompiler.Skipped> skipped = new ArrayList<>();
+
+        final NodeTables t = NodeTablesCompiler.compile(s, "node-b", 1, skipped::add);
+
+        assertThat(t.services()).extracting(ServiceInfo::name).containsExactlyInAnyOrder("in-default-range",
+            "other-cidr");
+        assertThat(skipped).extracting(NodeTablesCompiler.Skipped::reason).containsExactly(
+            NodeTablesCompiler.NODEPORT_OUT_OF_RANGE, NodeTablesCompiler.NODEPORT_OUT_OF_RANGE);
     }
 
     @Test

@@ -3,6 +3,7 @@ package dev.ferry.agent;
 import dev.ferry.core.Clock;
 import dev.ferry.core.tables.NodeTables;
 import io.fabric8.kubernetes.api.model.Service;
+import io.fabric8.kubernetes.api.model.SessionAffinityConfigBuilder;
 import io.fabric8.kubernetes.api.model.discovery.v1.EndpointSlice;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.server.mock.KubernetesCrudDispatcher;
@@ -148,9 +149,16 @@ class InformerAgentTest
         writer.network().v1().serviceCIDRs().resource(new io.fabric8.kubernetes.api.model.networking.v1
             .ServiceCIDRBuilder().withNewMetadata().withName("kubernetes").endMetadata().withNewSpec()
             .addToCidrs("10.100.0.0/16").endSpec().build()).create();
+        // a worker node: no kube-apiserver Pod names the NodePort range, so a nodePort the API server admitted
+        // outside the default 30000-32767 is programmed, as kube-proxy does
+        final Service wide = K8s.service("default", "wide-range", 8);
+        wide.getSpec().setType("NodePort");
+        wide.getSpec().getPorts().getFirst().setNodePort(20000);
+        writer.services().resource(wide).create();
         final Service bad = K8s.service("default", "bad", 7);
-        bad.getSpec().setType("NodePort");
-        bad.getSpec().getPorts().getFirst().setNodePort(20000);
+        bad.getSpec().setSessionAffinity("ClientIP");
+        bad.getSpec().setSessionAffinityConfig(new SessionAffinityConfigBuilder().withNewClientIP()
+            .withTimeoutSeconds(0).endClientIP().build());
         writer.services().resource(bad).create();
         writer.services().resource(K8s.service("default", "web", 1)).create();
         final List<Long> acks = new CopyOnWriteArrayList<>();
@@ -160,13 +168,15 @@ class InformerAgentTest
             K8s.await("the tables pushed despite the bad Service", () -> node.generation() == 1,
                 Duration.ofSeconds(10));
             assertThat(text(agent.acknowledged())).as("the ServiceCIDR's range")
-                .contains("service-cidrs  10.100.0.0/16").contains("default/web").doesNotContain("default/bad");
-            assertThat(agent.metrics().skipped("Service", NodeTablesCompiler.NODEPORT_OUT_OF_RANGE)).isEqualTo(1);
+                .contains("service-cidrs  10.100.0.0/16").contains("default/web").contains("*:20000")
+                .doesNotContain("default/bad");
+            assertThat(agent.metrics().skipped("Service", NodeTablesCompiler.INVALID_FIELD)).isEqualTo(1);
+            assertThat(agent.metrics().skipped("Service", NodeTablesCompiler.NODEPORT_OUT_OF_RANGE)).isZero();
             assertThat(agent.metrics().errors(AgentMetrics.ERROR_COMPILE)).isZero();
 
             writer.services().inNamespace("default").withName("bad").delete();
             K8s.await("the gauge after the bad Service is gone", () -> agent.metrics().skipped("Service",
-                NodeTablesCompiler.NODEPORT_OUT_OF_RANGE) == 0, Duration.ofSeconds(10));
+                NodeTablesCompiler.INVALID_FIELD) == 0, Duration.ofSeconds(10));
         }
     }
 

@@ -130,6 +130,12 @@ class ReplaySkipsBadObjectTest
               clusterIP: 10.96.0.99
               clusterIPs: [10.96.0.99]
               ports: [{port: 80, protocol: TCP, targetPort: 8080, nodePort: 20000}]
+            ---
+            # the range is enforced only when a source names it (here the control plane's kube-apiserver Pod)
+            apiVersion: v1
+            kind: Pod
+            metadata: {name: kube-apiserver-cp, namespace: kube-system, labels: {component: kube-apiserver}}
+            spec: {containers: [{name: kube-apiserver, command: [kube-apiserver, --service-node-port-range=30000-32767]}]}
             """);
         final Path in = tmp.resolve("in.pcap");
         try (PcapWriter w = PcapWriter.create(in))

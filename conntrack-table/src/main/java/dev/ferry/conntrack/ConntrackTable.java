@@ -596,6 +596,41 @@ public final class ConntrackTable implements AutoCloseable
     }
 
     /**
+     * Visits the live entries among the next {@code budget} entry indexes from {@code from} on, in entry order:
+     * bounded work for a control command on the owner thread (list, count, delete a chunk at a time). Entries
+     * keep their index while others come and go, so a walk resumed at the returned index sees every entry that
+     * stayed live once.
+     *
+     * @param from   the entry index to start at (0 first).
+     * @param budget entry indexes to examine at most (live or not), at least 1.
+     * @param v      the visitor; it may remove the entry it visits (the removal listener runs, as on expiry).
+     * @return the index to continue at, or -1 when the table has been walked to its end.
+     */
+    public int walk(final int from, final int budget, final EntryVisitor v)
+    {
+        final int end = (int)Math.min((long)Math.max(0, from) + Math.max(1, budget), highWater);
+        for (int e = Math.max(0, from); e < end; e++)
+        {
+            if (isLive(e))
+            {
+                v.visit(this, e);
+            }
+        }
+        return end >= highWater ? -1 : end;
+    }
+
+    /**
+     * Copies one live entry as plain values, as of the clock's current time (the owner thread).
+     *
+     * @param entry a live entry.
+     * @return the copy.
+     */
+    public ConntrackEntry copy(final int entry)
+    {
+        return ConntrackFormat.copy(this, entry, clock.nanos());
+    }
+
+    /**
      * Writes the flow table in {@code conntrack -L} style, one line per live entry. Call it from the thread that
      * owns the table, or when that thread is stopped.
      *

@@ -415,6 +415,13 @@ public final class Graph implements Stage.Next
     }
 
     @Override
+    public void hold(final int handle)
+    {
+        // the stage keeps it: containment must not drop it if the stage throws later in this call
+        handedOn[handle] = call;
+    }
+
+    @Override
     public void traceDetail(final int handle, final long a, final long b)
     {
         if (pool.traced(handle))

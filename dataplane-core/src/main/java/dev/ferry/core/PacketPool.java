@@ -35,6 +35,9 @@ public final class PacketPool implements AutoCloseable
     public static final int FLAG_DECAP_DEPTH_MASK = 0xc;
     /** Shift of the decapsulation depth in the flags. */
     public static final int FLAG_DECAP_DEPTH_SHIFT = 2;
+    /** Metadata flag: an IPv4 fragment whose datagram's L4 ports the NAT's virtual reassembly put in
+     *  {@link #aux(int)} (source port in the high 16 bits); cleared by the NAT stage that reads them. */
+    public static final int FLAG_FRAG_PORTS = 0x10;
 
     private final Arena arena;
     private final MemorySegment memory;

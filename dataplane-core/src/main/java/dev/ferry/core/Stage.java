@@ -91,5 +91,17 @@ public interface Stage
          * @param nextIndex next edge.
          */
         void inject(int handle, int nextIndex);
+
+        /**
+         * Keeps a packet beyond this call: the stage owns its buffer until it hands it on in a later call
+         * ({@link #next}, {@link #drop}), e.g. a fragment held until its datagram's first fragment arrives. A
+         * stage that holds packets bounds how many, and a stage that throws later in the same call does not lose
+         * them (containment leaves held packets alone).
+         *
+         * @param handle packet handle.
+         */
+        default void hold(final int handle)
+        {
+        }
     }
 }

@@ -92,6 +92,19 @@ final class FerryLabTest
     }
 
     @Test
+    @Order(4)
+    void shouldAnswerKubeProxysHealthzToTheExternalHost()
+    {
+        // issue 16: `curl node:10256/healthz` from ext. In packet mode the node address lives on ferry0, so the
+        // request crosses ferry's uplink, the host TAP and the node's kernel to the JVM's listener
+        final Shell.Result r = Shell.inNetns(30_000, lab.spec().extNs(), "curl", "-sS", "--max-time", "5",
+            "-w", "\n%{http_code}", "http://" + lab.spec().node1().ip() + ":10256/healthz");
+        assertThat(r.exit()).as(r.err()).isZero();
+        assertThat(r.out().strip()).as("kube-proxy's body and 200").matches("\\{\"lastUpdated\": \"[^\"]+\","
+            + "\"currentTime\": \"[^\"]+\", \"nodeEligible\": true}\n200");
+    }
+
+    @Test
     @Order(5)
     void shouldMasqueradePodTrafficToExternalHost() throws IOException
     {

@@ -1,5 +1,6 @@
 package dev.ferry.lab;
 
+import dev.ferry.agent.cli.AgentCommand;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -8,17 +9,18 @@ import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
 
 /**
- * {@code ferry lab up|demo|verify|apply|down}: the two-node network-namespace lab (root).
+ * {@code ferry lab up|demo|verify|apply|soak|down}: the two-node network-namespace lab (root).
  */
 @Command(name = "lab", mixinStandardHelpOptions = true,
     description = "The two-node network-namespace lab: ferry nodes, real pods and servers, an external host.",
     subcommands = {LabCommand.Up.class, LabCommand.Demo.class, LabCommand.Verify.class, LabCommand.Apply.class,
-        LabCommand.Down.class})
+        LabCommand.Soak.class, LabCommand.Down.class})
 public final class LabCommand implements Runnable
 {
     /** The main class that runs {@code ferry} in a new JVM. */
@@ -27,7 +29,7 @@ public final class LabCommand implements Runnable
     @Override
     public void run()
     {
-        System.out.println("usage: ferry lab up|demo|verify|apply|down [--help]");
+        System.out.println("usage: ferry lab up|demo|verify|apply|soak|down [--help]");
     }
 
     /** Options every subcommand takes. */
@@ -241,6 +243,55 @@ public final class LabCommand implements Runnable
         {
             common.lab(System.out, false, manifests).apply(manifests);
             return 0;
+        }
+    }
+
+    /** {@code ferry lab soak}. */
+    @Command(name = "soak", mixinStandardHelpOptions = true,
+        description = "Build the lab if needed, then run legitimate traffic, Service churn and a hostile pod at once; "
+            + "exit 1 when a legitimate flow failed or a node's buffers or heap grew (see SECURITY.md).")
+    static final class Soak implements Callable<Integer>
+    {
+        @Mixin
+        Common common;
+
+        @Option(names = "--duration", paramLabel = "DURATION", defaultValue = "10m",
+            converter = AgentCommand.DurationConverter.class, description = "how long the traffic runs "
+                + "(default ${DEFAULT-VALUE})")
+        Duration duration;
+
+        @Option(names = "--churn-every", paramLabel = "DURATION", defaultValue = "3s",
+            converter = AgentCommand.DurationConverter.class,
+            description = "period of the Service churn pushed to the nodes (default ${DEFAULT-VALUE})")
+        Duration churnEvery;
+
+        @Option(names = "--hostile-rate", paramLabel = "N", defaultValue = "500",
+            description = "frames per second the hostile pod p11 sends, 0 for none (default ${DEFAULT-VALUE})")
+        int hostileRate;
+
+        @Option(names = "--seed", paramLabel = "N", description = "the hostile frames' seed (default: random)")
+        Long seed;
+
+        @Override
+        public Integer call() throws IOException, InterruptedException
+        {
+            if (duration.isNegative() || duration.isZero() || duration.compareTo(Duration.ofHours(24)) > 0
+                || hostileRate < 0 || hostileRate > 100_000 || churnEvery.compareTo(Duration.ofMillis(100)) < 0)
+            {
+                System.err.println("ferry lab soak: --duration 1s..24h, --hostile-rate 0..100000, "
+                    + "--churn-every at least 100ms");
+                return 2;
+            }
+            final Lab lab = common.lab(System.out, true, null);
+            if (!Lab.namespaces().contains(lab.spec().nodeNs("node1")))
+            {
+                lab.up();
+            }
+            final long s = seed != null ? seed : System.nanoTime();
+            System.out.println("soak: " + duration.toSeconds() + " s, churn every " + churnEvery.toMillis()
+                + " ms, hostile pod p11 at " + hostileRate + " frames/s (seed " + s + ")");
+            return new LabSoak(lab, new LabSoak.Options(duration, churnEvery, hostileRate, s, System.out)).run().ok()
+                ? 0 : 1;
         }
     }
 

@@ -38,7 +38,8 @@ import java.util.List;
  * Counters: {@value #COUNTER_SESSIONS_CREATED}, {@value #COUNTER_PORTS_EXHAUSTED}, {@value #COUNTER_PORT_PROBES},
  * {@value #COUNTER_PORT_PROBE_LIMIT},
  * {@value #COUNTER_AFFINITY_HITS}, {@value #COUNTER_REJECTS}, {@value #COUNTER_FRONTEND_LOOKUPS},
- * {@value #COUNTER_FRONTEND_PROBES}, {@value #COUNTER_UDP_FLUSHED}.
+ * {@value #COUNTER_FRONTEND_PROBES}, {@value #COUNTER_UDP_FLUSHED}; fragments: {@value #COUNTER_FRAGMENT_CONTEXTS},
+ * {@value #COUNTER_FRAGMENTS_HELD} (gauges), {@value #COUNTER_FRAGMENT_TIMEOUTS}.
  */
 public final class Nat
 {
@@ -60,6 +61,12 @@ public final class Nat
     public static final String COUNTER_FRONTEND_PROBES = "nat/frontend-probes";
     /** Counter: UDP flows flushed because their endpoint left the Service. */
     public static final String COUNTER_UDP_FLUSHED = "nat/udp-flows-flushed";
+    /** Gauge: fragmented datagrams being tracked by the virtual reassembly. */
+    public static final String COUNTER_FRAGMENT_CONTEXTS = "nat/fragment-contexts";
+    /** Gauge: fragments held until their datagram's first fragment arrives (each holds one packet buffer). */
+    public static final String COUNTER_FRAGMENTS_HELD = "nat/fragments-held";
+    /** Counter: fragmented datagrams that did not complete within the timeout. */
+    public static final String COUNTER_FRAGMENT_TIMEOUTS = "nat/fragment-timeouts";
 
     private static final System.Logger LOG = System.getLogger(Nat.class.getName());
 
@@ -80,8 +87,30 @@ public final class Nat
      * @param affinityCapacity   ClientIP affinity entries.
      * @param quarantineCapacity TCP port quarantine entries.
      */
-    public record Options(Balancing balancing, long seed, int affinityCapacity, int quarantineCapacity)
+    public record Options(Balancing balancing, long seed, int affinityCapacity, int quarantineCapacity,
+        FragmentLimits fragments)
     {
+        /**
+         * @param balancing          endpoint choice.
+         * @param seed               seed of the random choice and of the port hash.
+         * @param affinityCapacity   ClientIP affinity entries.
+         * @param quarantineCapacity TCP port quarantine entries.
+         */
+        public Options(final Balancing balancing, final long seed, final int affinityCapacity,
+            final int quarantineCapacity)
+        {
+            this(balancing, seed, affinityCapacity, quarantineCapacity, FragmentLimits.DEFAULTS);
+        }
+
+        /**
+         * @param limits the virtual reassembly's bounds.
+         * @return a copy with them.
+         */
+        public Options fragments(final FragmentLimits limits)
+        {
+            return new Options(balancing, seed, affinityCapacity, quarantineCapacity, limits);
+        }
+
         /**
          * @param seed the seed.
          * @return random balancing, 64 Ki affinity and quarantine entries.
@@ -97,7 +126,41 @@ public final class Nat
          */
         public Options balancing(final Balancing value)
         {
-            return new Options(value, seed, affinityCapacity, quarantineCapacity);
+            return new Options(value, seed, affinityCapacity, quarantineCapacity, fragments);
+        }
+    }
+
+    /**
+     * Bounds of the virtual reassembly of IPv4 fragments (memory and time): fixed when the NAT is built.
+     *
+     * @param maxDatagrams  fragmented datagrams tracked at once; a new one beyond is dropped ({@code table-full}).
+     * @param maxFragments  fragments per datagram (the overlap check keeps each one's byte range).
+     * @param maxHeld       fragments held in all while their datagram's first fragment has not arrived (each holds
+     *                      a packet buffer; at most a quarter of the pool).
+     * @param timeoutMillis how long a datagram may take from its first fragment seen; then what is held is dropped.
+     */
+    public record FragmentLimits(int maxDatagrams, int maxFragments, int maxHeld, long timeoutMillis)
+    {
+        /** 1,024 datagrams, 64 fragments each, 64 held, 3 s. */
+        public static final FragmentLimits DEFAULTS = new FragmentLimits(1024, 64, 64, 3000);
+
+        /**
+         * Checks the ranges when the limits are made (node.yaml, tests).
+         *
+         * @param maxDatagrams  fragmented datagrams tracked at once.
+         * @param maxFragments  fragments per datagram.
+         * @param maxHeld       fragments held in all.
+         * @param timeoutMillis how long a datagram may take.
+         */
+        public FragmentLimits
+        {
+            if (maxDatagrams < 1 || maxDatagrams > 1 << 20 || maxFragments < 2 || maxFragments > 8192
+                || maxHeld < 0 || maxHeld > 1 << 20 || timeoutMillis < 1 || timeoutMillis > 120_000)
+            {
+                throw new IllegalArgumentException("fragment limits out of range (maxDatagrams 1..1048576,"
+                    + " maxFragments 2..8192, maxHeld 0..1048576, timeoutMillis 1..120000): " + maxDatagrams + ", "
+                    + maxFragments + ", " + maxHeld + ", " + timeoutMillis);
+            }
         }
     }
 
@@ -114,7 +177,8 @@ public final class Nat
     public static List<DropScope> dropScopes()
     {
         return List.of(DropScope.stage(Nat44In.NAME, Nat44In.Drop.values()),
-            DropScope.stage(Nat44New.NAME, Nat44New.Drop.values()));
+            DropScope.stage(Nat44New.NAME, Nat44New.Drop.values()),
+            DropScope.stage(Nat44Frag.NAME, Nat44Frag.Drop.values()));
     }
 
     /**
@@ -151,28 +215,37 @@ public final class Nat
     public static Nat create(final PacketPool pool, final TablesPublisher publisher, final TablesRef<Snapshot> tables,
         final Clock clock, final Counters counters, final Options options, final ConntrackTable conntrack)
     {
-        return new Nat(pool, publisher, tables, clock, counters, options, new ConntrackFlows(conntrack, clock));
+        return new Nat(pool, publisher, tables, clock, counters, options, new ConntrackFlows(conntrack, clock),
+            conntrack.config().hashSeed());
     }
 
     Nat(final PacketPool pool, final TablesPublisher publisher, final Clock clock, final Counters counters,
         final Options options, final FlowTable flows)
     {
-        this(pool, publisher, publisher.ref(), clock, counters, options, flows);
+        this(pool, publisher, publisher.ref(), clock, counters, options, flows, options.seed());
     }
 
     Nat(final PacketPool pool, final TablesPublisher publisher, final TablesRef<Snapshot> tables, final Clock clock,
         final Counters counters, final Options options, final FlowTable flows)
+    {
+        this(pool, publisher, tables, clock, counters, options, flows, options.seed());
+    }
+
+    Nat(final PacketPool pool, final TablesPublisher publisher, final TablesRef<Snapshot> tables, final Clock clock,
+        final Counters counters, final Options options, final FlowTable flows, final long hashSecret)
     {
         this.publisher = publisher;
         final boolean maglev = options.balancing() == Balancing.MAGLEV;
         this.slot = publisher.register((t, fib, previous) -> ServiceTable.compile(t, maglev,
             (ServiceTable)previous));
         this.state = new NatState(flows, clock, counters, options.seed(), options.affinityCapacity(),
-            options.quarantineCapacity());
-        this.stages = List.of(new Nat44In(pool, state, tables, slot), new Nat44New(pool, state, tables, slot));
+            options.quarantineCapacity(), options.fragments(), hashSecret, pool.capacity());
+        this.stages = List.of(new Nat44In(pool, state, tables, slot), new Nat44New(pool, state, tables, slot),
+            new Nat44Frag(pool, state));
     }
 
-    /** @return the stages to wire between ip4-input and ip4-lookup, the receiving one first. */
+    /** @return the stages to wire between ip4-input and ip4-lookup, the receiving one first (nat44-in, nat44-new,
+     *  nat44-frag, which nat44-in hands fragments to and which hands them back). */
     public List<Stage> stages()
     {
         return stages;
@@ -186,7 +259,7 @@ public final class Nat
      */
     public static List<StageInfo> stageInfos()
     {
-        return List.of(Nat44In.INFO, Nat44New.INFO);
+        return List.of(Nat44In.INFO, Nat44New.INFO, Nat44Frag.INFO);
     }
 
     /** @return this module's slot in {@link Snapshot#parts()}. */

@@ -41,9 +41,12 @@ final class Nat44In implements Stage
     static final String NAME = "nat44-in";
     private static final List<Drop> DROPS = List.of(Drop.values());
     /** Name, edges and drop reasons, known without building the stage. */
-    static final StageInfo INFO = new StageInfo(NAME, List.of(Ip4Lookup.NAME, Nat44New.NAME), DROPS);
+    static final StageInfo INFO = new StageInfo(NAME, List.of(Ip4Lookup.NAME, Nat44New.NAME, Nat44Frag.NAME), DROPS);
     static final int NEXT_LOOKUP = 0;
     static final int NEXT_NEW = 1;
+    static final int NEXT_FRAG = 2;
+    /** Fragment contexts timed out per vector at most. */
+    static final int FRAGMENT_EXPIRE_BUDGET = 64;
 
     /** Why nat44-in drops a packet. */
     enum Drop implements DropReason
@@ -57,7 +60,9 @@ final class Nat44In implements Stage
             + " (conntrack INVALID)"),
         /** A TCP flag combination that netfilter's tcp_valid_flags refuses (SYN|FIN, SYN|RST, NULL, ...). */
         TCP_FLAGS_INVALID(111, "invalid TCP flag combination (SYN|FIN, SYN|RST, FIN without ACK, no flags; conntrack"
-            + " INVALID)");
+            + " INVALID)"),
+        /** A held fragment whose datagram's first fragment did not come within the reassembly timeout. */
+        FRAGMENT_TIMEOUT(123, "fragment held for its datagram's first fragment, which did not arrive in time");
 
         private final int id;
         private final String sentence;
@@ -126,6 +131,7 @@ final class Nat44In implements Stage
         // before any lookup: flows bound to endpoints that left their Service must not be used under this table
         state.adopt(snap == null ? null : snap.part(slot));
         state.flows.expire(NatState.EXPIRE_BUDGET);
+        expireFragments(out);
         // copied to locals: the loop below reads them per packet
         final FlowTable flows = state.flows;
         final PacketPool pool = this.pool;
@@ -138,10 +144,27 @@ final class Nat44In implements Stage
             final long ipOff = pool.frameOffset(h) + pool.l3Offset(h);
             ip.wrap(mem, ipOff);
             final int proto = ip.protocol();
-            if (ip.isLaterFragment())
+            if (ip.isFragment())
             {
-                out.next(h, NEXT_LOOKUP);
-                continue;
+                if (proto != Ip4Header.PROTO_TCP && proto != Ip4Header.PROTO_UDP && proto != Ip4Header.PROTO_ICMP)
+                {
+                    out.next(h, NEXT_LOOKUP);
+                    continue;
+                }
+                final int flags = pool.flags(h);
+                if ((flags & PacketPool.FLAG_FRAG_PORTS) == 0)
+                {
+                    // its datagram's ports are in the first fragment only: the virtual reassembly gives them
+                    out.next(h, NEXT_FRAG);
+                    continue;
+                }
+                if (ip.isLaterFragment())
+                {
+                    laterFragment(h, flows, mem, ipOff, proto, out);
+                    continue;
+                }
+                // the first fragment carries the L4 header: translated as any packet below
+                pool.flags(h, flags & ~PacketPool.FLAG_FRAG_PORTS);
             }
             final long l4 = ip.payloadOffset();
             final int l4Len = ip.payloadLength();
@@ -219,6 +242,79 @@ final class Nat44In implements Stage
             out.traceDetail(h, r >>> 1, r & 1);
             out.next(h, NEXT_LOOKUP);
         }
+    }
+
+    /**
+     * A fragment after the first: the ports that nat44-frag found in its datagram's first fragment pick the flow,
+     * and only the IP header is rewritten (the L4 header and its checksum are in the first fragment). No flow: on to
+     * nat44-new, which looks again (the first fragment may have created it in this vector) or decides.
+     */
+    private void laterFragment(final int h, final FlowTable flows, final MemorySegment mem, final long ipOff,
+        final int proto, final Next out)
+    {
+        final int ports = pool.aux(h);
+        if (ports == FragmentTable.UNTRACKED_PORTS)
+        {
+            pool.flags(h, pool.flags(h) & ~PacketPool.FLAG_FRAG_PORTS);
+            out.next(h, NEXT_LOOKUP);
+            return;
+        }
+        final long r = flows.lookup(0, proto, ip.src(), ip.dst(), ports >>> 16, ports & 0xffff);
+        if (r == FlowTable.MISS)
+        {
+            out.next(h, NEXT_NEW);
+            return;
+        }
+        pool.flags(h, pool.flags(h) & ~PacketPool.FLAG_FRAG_PORTS);
+        rewriteFragment(flows, mem, ipOff, r);
+        out.traceDetail(h, r >>> 1, r & 1);
+        out.next(h, NEXT_LOOKUP);
+    }
+
+    /**
+     * Gives a later fragment its flow's addresses: the IP header only (incremental header checksum).
+     *
+     * @param flows the flow table.
+     * @param mem   packet memory.
+     * @param ipOff absolute offset of the IPv4 header.
+     * @param r     the lookup result.
+     */
+    static void rewriteFragment(final FlowTable flows, final MemorySegment mem, final long ipOff, final long r)
+    {
+        final int e = (int)(r >>> 1);
+        final boolean original = (r & 1) == FlowTable.ORIGINAL;
+        Rewrite.apply(mem, ipOff, ipOff, 0, Ip4Header.PROTO_UDP, original ? flows.replyDst(e) : flows.origDst(e),
+            original ? flows.replySrc(e) : flows.origSrc(e), 0, 0);
+    }
+
+    /** Drops the fragments held for datagrams whose time is up, and frees those contexts (bounded per vector). */
+    private void expireFragments(final Next out)
+    {
+        final FragmentTable frags = state.frags;
+        if (frags.inUse() == 0)
+        {
+            return;
+        }
+        final long now = state.clock.nanos();
+        for (int k = 0; k < FRAGMENT_EXPIRE_BUDGET; k++)
+        {
+            final int c = frags.expired(now);
+            if (c == FragmentTable.NONE)
+            {
+                break;
+            }
+            for (int x = frags.firstHeld(c); x != FragmentTable.NONE; )
+            {
+                final int next = frags.nextHeld(x);
+                out.drop(x, Drop.FRAGMENT_TIMEOUT);
+                x = next;
+            }
+            if (frags.expire(c))
+            {
+                state.counters.increment(state.fragTimeouts);
+            }
+        }
+        state.fragmentGauges();
     }
 
     /**

@@ -68,6 +68,10 @@ final class Nat44New implements Stage
         NO_SERVICE(108, "destination in a Service CIDR but no Service has that address"),
         /** A packet of a flow created earlier in the same vector, refused by its TCP state. */
         INVALID_TRACKED(109, "packet invalid for the tracked TCP connection state (conntrack INVALID)"),
+        /** A later fragment of no flow whose datagram would need translation (to a Service address, or a pod's
+         *  leaving the cluster): its first fragment did not create a flow, and untranslated it would leak. */
+        FRAGMENT_NO_FLOW(128, "fragment of no tracked flow toward a Service or leaving the cluster (never sent"
+            + " untranslated)"),
         /** A pod's TCP segment without SYN toward outside the cluster that matches no flow: it would leak the pod's
          *  address (Linux's conntrack marks it INVALID and never masquerades it). */
         UNTRACKED_EGRESS(112, "pod TCP without SYN leaving the cluster matches no flow (would leak the pod address)"),
@@ -153,6 +157,11 @@ final class Nat44New implements Stage
             final long ipOff = pool.frameOffset(h) + pool.l3Offset(h);
             ip.wrap(mem, ipOff);
             final int proto = ip.protocol();
+            if (ip.isLaterFragment())
+            {
+                laterFragment(h, st, fib, mem, ipOff, proto, out);
+                continue;
+            }
             final long l4 = ip.payloadOffset();
             final int sport;
             final int dport;
@@ -250,6 +259,41 @@ final class Nat44New implements Stage
             out.next(h, NEXT_LOOKUP);
         }
         state.counters.add(state.frontendProbes, probes);
+    }
+
+    /**
+     * A later fragment that nat44-in found no flow for (ports from nat44-frag in aux). The flow may have been created
+     * by its first fragment in this vector: then it gets the binding. Otherwise it passes untracked, unless its
+     * datagram would have needed translation: toward a Service address, or from a pod out of the cluster, where
+     * an untranslated fragment would be routed away or leak the pod's address.
+     */
+    private void laterFragment(final int h, final ServiceTable st, final Fib fib, final MemorySegment mem,
+        final long ipOff, final int proto, final Next out)
+    {
+        final int ports = pool.aux(h);
+        pool.flags(h, pool.flags(h) & ~PacketPool.FLAG_FRAG_PORTS);
+        final int src = ip.src();
+        final int dst = ip.dst();
+        final int dport = ports & 0xffff;
+        final long r = state.inserts == state.insertMark ? FlowTable.MISS
+            : state.flows.lookup(0, proto, src, dst, ports >>> 16, dport);
+        if (r != FlowTable.MISS)
+        {
+            Nat44In.rewriteFragment(state.flows, mem, ipOff, r);
+            out.traceDetail(h, TRACE_TRACKED, r >>> 1);
+            out.next(h, NEXT_LOOKUP);
+            return;
+        }
+        if (proto != Ip4Header.PROTO_ICMP && frontend(st, proto, dst, dport) >= 0
+            || frontend(st, 0, dst, 0) == ServiceTable.CLUSTER_IP_MARK || st.inServiceCidr(dst)
+            || st.inClusterCidr(src) && !st.inClusterCidr(dst) && !st.nonMasquerade(dst) && fib.lookup(dst) >= 0
+            && fib.kind(fib.lookup(dst)) == Fib.UPLINK && !fib.isNodeAddress(dst))
+        {
+            out.drop(h, Drop.FRAGMENT_NO_FLOW);
+            return;
+        }
+        out.traceDetail(h, TRACE_UNTRACKED, 0);
+        out.next(h, NEXT_LOOKUP);
     }
 
     private int frontend(final ServiceTable st, final int proto, final int dst, final int dport)

@@ -56,6 +56,10 @@ final class NatState implements FlowTable.RemovalListener
     final int frontendProbes;
     final int frontendLookups;
     final int udpFlushed;
+    final FragmentTable frags;
+    final int fragContexts;
+    final int fragHeld;
+    final int fragTimeouts;
 
     // the Service table the stages last worked with, and scratch space for the bindings it lost
     private ServiceTable seen;
@@ -72,7 +76,8 @@ final class NatState implements FlowTable.RemovalListener
     private volatile long logRead;
 
     NatState(final FlowTable flows, final Clock clock, final Counters counters, final long seed,
-        final int affinityCapacity, final int quarantineCapacity)
+        final int affinityCapacity, final int quarantineCapacity, final Nat.FragmentLimits fragmentLimits,
+        final long hashSecret, final int handles)
     {
         this.flows = flows;
         this.clock = clock;
@@ -89,6 +94,12 @@ final class NatState implements FlowTable.RemovalListener
         frontendProbes = counters.register(Nat.COUNTER_FRONTEND_PROBES);
         frontendLookups = counters.register(Nat.COUNTER_FRONTEND_LOOKUPS);
         udpFlushed = counters.register(Nat.COUNTER_UDP_FLUSHED);
+        this.frags = new FragmentTable(fragmentLimits.maxDatagrams(), fragmentLimits.maxFragments(),
+            Math.min(fragmentLimits.maxHeld(), handles / 4), fragmentLimits.timeoutMillis() * 1_000_000L,
+            hashSecret, handles);
+        fragContexts = counters.register(Nat.COUNTER_FRAGMENT_CONTEXTS);
+        fragHeld = counters.register(Nat.COUNTER_FRAGMENTS_HELD);
+        fragTimeouts = counters.register(Nat.COUNTER_FRAGMENT_TIMEOUTS);
         flows.removalListener(this);
     }
 
@@ -145,6 +156,13 @@ final class NatState implements FlowTable.RemovalListener
         {
             counters.add(udpFlushed, flows.flushUdpBindings(lostFrontends, lostEndpoints, lost));
         }
+    }
+
+    /** Sets the reassembly gauges (contexts in use, fragments held) after a stage changed them. */
+    void fragmentGauges()
+    {
+        counters.set(fragContexts, frags.inUse());
+        counters.set(fragHeld, frags.held());
     }
 
     @Override

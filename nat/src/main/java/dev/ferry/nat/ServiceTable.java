@@ -674,7 +674,11 @@ final class ServiceTable
                 }
                 if (e.ready())
                 {
-                    ready.add(idx);
+                    // topology hints narrow only the Cluster-policy set (kube-proxy's CategorizeEndpoints)
+                    if (e.inTopology())
+                    {
+                        ready.add(idx);
+                    }
                     if (e.local())
                     {
                         localReady.add(idx);

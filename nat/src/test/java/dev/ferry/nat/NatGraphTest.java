@@ -775,7 +775,7 @@ class NatGraphTest
         final ServiceInfo.ServicePort port = new ServiceInfo.ServicePort("http", 6, 80, 30080,
             List.of(Harness.ready(B1, 8080, true)));
         net.publish(new ServiceInfo("default", "lb", "LoadBalancer", null, List.of(VIP), List.of(extIp),
-            List.of(lbIp), false, 10800, false, false, List.of(port), ranges));
+            List.of(lbIp), false, 10800, false, false, List.of(port), 0, ranges));
         assertThat(net.nat.showServices()).as("show services").contains(
             "LoadBalancer IPs only from 203.0.113.0/24 172.16.0.0/12");
 
@@ -800,7 +800,8 @@ class NatGraphTest
 
         // a flow opened while the ranges allowed it keeps going after they change (only new flows are checked)
         net.publish(new ServiceInfo("default", "lb", "LoadBalancer", null, List.of(VIP), List.of(extIp),
-            List.of(lbIp), false, 10800, false, false, List.of(port), List.of(Ip4Prefix.parse("198.18.0.0/15"))));
+            List.of(lbIp), false, 10800, false, false, List.of(port), 0,
+            List.of(Ip4Prefix.parse("198.18.0.0/15"))));
         assertThat(net.sendOne("uplink", Harness.fromUplink().ip4(allowed, lbIp).tcp(7000, 80, ACK, 2, 5001).build())
             .pkt().dst()).as("established flow").isEqualTo(B1);
         assertThat(net.send("uplink", Harness.fromUplink().ip4(allowed, lbIp).tcp(7010, 80, SYN, 1, 0).build()))
@@ -809,13 +810,14 @@ class NatGraphTest
 
         // a range holding the node's address also lets the LB IP itself in (kube-proxy's allowFromNode)
         net.publish(new ServiceInfo("default", "lb", "LoadBalancer", null, List.of(VIP), List.of(extIp),
-            List.of(lbIp), false, 10800, false, false, List.of(port), List.of(Ip4Prefix.parse("192.168.0.0/24"))));
+            List.of(lbIp), false, 10800, false, false, List.of(port), 0,
+            List.of(Ip4Prefix.parse("192.168.0.0/24"))));
         assertThat(net.sendOne("uplink", Harness.fromUplink().ip4(lbIp, lbIp).tcp(7011, 80, SYN, 1, 0).build())
             .pkt().dst()).as("source = the LB IP").isEqualTo(B1);
 
         // no endpoint anywhere: REJECT whatever the source (kube-proxy installs no firewall chain then)
         net.publish(new ServiceInfo("default", "lb", "LoadBalancer", null, List.of(VIP), List.of(), List.of(lbIp),
-            false, 10800, false, false, List.of(new ServiceInfo.ServicePort("http", 6, 80, 0, List.of())), ranges));
+            false, 10800, false, false, List.of(new ServiceInfo.ServicePort("http", 6, 80, 0, List.of())), 0, ranges));
         final Harness.Out reject = net.sendOne("uplink", Harness.fromUplink().ip4(denied, lbIp).tcp(7012, 80, SYN, 1, 0)
             .build());
         assertThat(reject.pkt().proto()).isEqualTo(1);
@@ -885,6 +887,26 @@ class NatGraphTest
         net.publish(Harness.clusterIp("web", VIP, 17, 80, notServing));
         assertThat(net.sendOne("pod-client", Harness.fromPod(CLIENT).ip4(CLIENT, VIP).udp(9200, 80).build())
             .pkt().icmpType()).as("nothing usable: REJECT").isEqualTo(IcmpHeader.TYPE_DEST_UNREACHABLE);
+    }
+
+    @Test
+    void shouldSendClusterTrafficOnlyToEndpointsInTopologyButLocalTrafficToLocalOnes()
+    {
+        // kube-proxy's CategorizeEndpoints: topology narrows clusterEndpoints, never localEndpoints
+        net = new Harness();
+        final ServiceInfo.Endpoint localHintedElsewhere = new ServiceInfo.Endpoint(B1, 8080, true, true, false, "n1",
+            "z1", true, false);
+        final ServiceInfo.Endpoint inZone = new ServiceInfo.Endpoint(B2, 8080, true, true, false, "n1", "z1", true,
+            true);
+        net.publish(Harness.clusterIp("web", VIP, 17, 80, localHintedElsewhere, inZone));
+        for (int i = 0; i < 50; i++)
+        {
+            assertThat(net.sendOne("pod-client", Harness.fromPod(CLIENT).ip4(CLIENT, VIP).udp(9000 + i, 80).build())
+                .port()).as("only the endpoint hinted for this zone").isEqualTo("pod-b2");
+        }
+        net.publish(service(VIP, List.of(), List.of(), false, true, localHintedElsewhere));
+        assertThat(net.sendOne("pod-client", tcp(CLIENT, VIP, 7000, 80, SYN, "")).port())
+            .as("internalTrafficPolicy Local ignores hints").isEqualTo("pod-b1");
     }
 
     @Test

@@ -65,10 +65,10 @@ public final class NodeTablesJson
         "addresses");
     private static final Set<String> SERVICE = Set.of("namespace", "name", "type", "notProxiedReason",
         "clusterIps", "externalIps", "loadBalancerIps", "clientIpAffinity", "affinityTimeoutSeconds",
-        "externalPolicyLocal", "internalPolicyLocal", "ports", "sourceRanges");
+        "externalPolicyLocal", "internalPolicyLocal", "ports", "healthCheckNodePort", "sourceRanges");
     private static final Set<String> SERVICE_PORT = Set.of("name", "protocol", "port", "nodePort", "endpoints");
     private static final Set<String> ENDPOINT = Set.of("ip", "port", "ready", "serving", "terminating", "nodeName",
-        "zone", "local");
+        "zone", "local", "inTopology");
     private static final Set<String> SERVICE_TYPES = Set.of("ClusterIP", "NodePort", "LoadBalancer",
         "ExternalName");
     private static final long MAX_PORT = 65535;
@@ -234,7 +234,7 @@ public final class NodeTablesJson
             s.ips("clusterIps"), s.ips("externalIps"), s.ips("loadBalancerIps"), s.bool("clientIpAffinity", false),
             (int)s.number("affinityTimeoutSeconds", 1, 86400, ServiceInfo.DEFAULT_AFFINITY_TIMEOUT),
             s.bool("externalPolicyLocal", false), s.bool("internalPolicyLocal", false), ports,
-            s.prefixes("sourceRanges"));
+            (int)s.number("healthCheckNodePort", 0, MAX_PORT, 0), s.prefixes("sourceRanges"));
     }
 
     private static ServiceInfo.ServicePort servicePort(final StrictJson p, final NodeTables.ClusterSettings cluster)
@@ -255,7 +255,7 @@ public final class NodeTablesJson
             final boolean ready = e.bool("ready", true);
             endpoints.add(new ServiceInfo.Endpoint(e.ip("ip"), (int)e.number("port", 1, MAX_PORT), ready,
                 e.bool("serving", ready), e.bool("terminating", false), e.text("nodeName", ""), e.text("zone", ""),
-                e.bool("local", false)));
+                e.bool("local", false), e.bool("inTopology", true)));
         }
         return new ServiceInfo.ServicePort(p.text("name", ""), protocol, port, nodePort, endpoints);
     }
@@ -494,6 +494,10 @@ public final class NodeTablesJson
         ips(o.putArray("loadBalancerIps"), s.loadBalancerIps());
         o.put("clientIpAffinity", s.clientIpAffinity()).put("affinityTimeoutSeconds", s.affinityTimeoutSeconds())
             .put("externalPolicyLocal", s.externalPolicyLocal()).put("internalPolicyLocal", s.internalPolicyLocal());
+        if (s.healthCheckNodePort() != 0)
+        {
+            o.put("healthCheckNodePort", s.healthCheckNodePort());
+        }
         if (!s.sourceRanges().isEmpty())
         {
             prefixes(o.putArray("sourceRanges"), s.sourceRanges());
@@ -514,9 +518,14 @@ public final class NodeTablesJson
             final ArrayNode eps = po.putArray("endpoints");
             for (final ServiceInfo.Endpoint e : p.endpoints())
             {
-                eps.addObject().put("ip", Ip4.format(e.ip())).put("port", e.port()).put("ready", e.ready())
-                    .put("serving", e.serving()).put("terminating", e.terminating()).put("nodeName", e.nodeName())
-                    .put("zone", e.zone()).put("local", e.local());
+                final ObjectNode eo = eps.addObject().put("ip", Ip4.format(e.ip())).put("port", e.port())
+                    .put("ready", e.ready()).put("serving", e.serving()).put("terminating", e.terminating())
+                    .put("nodeName", e.nodeName()).put("zone", e.zone()).put("local", e.local());
+                if (!e.inTopology())
+                {
+                    // written only when topology hints exclude it, so tables without hints read as before
+                    eo.put("inTopology", false);
+                }
             }
         }
         return o;

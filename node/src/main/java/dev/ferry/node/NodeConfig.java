@@ -3,6 +3,7 @@ package dev.ferry.node;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
+import dev.ferry.nat.Nat;
 import dev.ferry.nodeapi.MetricsServer;
 import dev.ferry.nodeapi.NodeApi;
 
@@ -32,6 +33,13 @@ import java.util.Set;
  * seed: 1                          # random seed for backend choice and port allocation; default: random per start,
  *                                  # so that nodes do not all pick backends in the same order
  * balancing: random                # random (iptables' statistic) | maglev (consistent hashing)
+ * fragments:                       # the NAT's virtual reassembly of IPv4 fragments (defaults shown)
+ *   maxDatagrams: 1024             #   fragmented datagrams tracked at once
+ *   maxFragments: 64               #   fragments per datagram
+ *   maxHeld: 64                    #   fragments held until their first fragment arrives (packet buffers)
+ *   timeoutMillis: 3000            #   from a datagram's first fragment seen
+ * healthzBindAddress: 0.0.0.0:10256 # kube-proxy's /healthz and /livez, IP:PORT; "" = off
+ * logLevel: info                   # error | warn | info | debug | trace (java.util.logging, slf4j bridged)
  * </pre>
  *
  * @param nodeName     node name, as in Kubernetes.
@@ -47,6 +55,9 @@ import java.util.Set;
  * @param hostTap      name of the host TAP.
  * @param seed         random seed.
  * @param balancing    how Services pick an endpoint.
+ * @param fragments    bounds of the NAT's virtual reassembly of IPv4 fragments.
+ * @param healthzBindAddress IP:PORT of kube-proxy's /healthz and /livez, or "" for none.
+ * @param logLevel     the log level: error, warn, info, debug or trace.
  */
 public record NodeConfig(
     String nodeName,
@@ -61,7 +72,10 @@ public record NodeConfig(
     String podTapPrefix,
     String hostTap,
     long seed,
-    BalancingMode balancing)
+    BalancingMode balancing,
+    Nat.FragmentLimits fragments,
+    String healthzBindAddress,
+    String logLevel)
 {
     /** Default API socket path. */
     public static final Path DEFAULT_SOCKET = Path.of("/run/ferry/ferry.sock");
@@ -69,9 +83,18 @@ public record NodeConfig(
     public static final int METRICS_OFF = -1;
     /** Hex digits that a pod TAP name spends on the pod address. */
     public static final int TAP_ADDRESS_DIGITS = 8;
+    /** kube-proxy's default healthz address. */
+    public static final String DEFAULT_HEALTHZ = "0.0.0.0:10256";
+    /** {@link #healthzBindAddress()} value that serves no healthz. */
+    public static final String HEALTHZ_OFF = "";
+    /** The log levels {@link #logLevel()} accepts. */
+    public static final java.util.List<String> LOG_LEVELS = dev.ferry.nodeapi.ConsoleLogging.LEVELS;
 
     private static final Set<String> FIELDS = Set.of("nodeName", "apiSocket", "clusterDir", "uplink", "underlay",
-        "threading", "poolSize", "metricsPort", "metricsBindAddress", "podTapPrefix", "hostTap", "seed", "balancing");
+        "threading", "poolSize", "metricsPort", "metricsBindAddress", "podTapPrefix", "hostTap", "seed", "balancing",
+        "fragments", "healthzBindAddress", "logLevel");
+    private static final Set<String> FRAGMENT_FIELDS = Set.of("maxDatagrams", "maxFragments", "maxHeld",
+        "timeoutMillis");
 
     /**
      * Validates every field.
@@ -89,9 +112,29 @@ public record NodeConfig(
      * @param hostTap      host TAP name.
      * @param seed         seed.
      * @param balancing    endpoint choice.
+     * @param fragments    virtual reassembly bounds.
+     * @param healthzBindAddress healthz address or "".
+     * @param logLevel     log level.
      */
     public NodeConfig
     {
+        if (healthzBindAddress == null)
+        {
+            throw new IllegalArgumentException("healthzBindAddress: required (IP:PORT, or \"\" for none)");
+        }
+        if (!healthzBindAddress.isEmpty())
+        {
+            HealthzServer.parse(healthzBindAddress);
+        }
+        if (!LOG_LEVELS.contains(logLevel))
+        {
+            throw new IllegalArgumentException("logLevel: '" + logLevel + "' is not one of " + String.join(", ",
+                LOG_LEVELS));
+        }
+        if (fragments == null)
+        {
+            throw new IllegalArgumentException("fragments: required");
+        }
         if (nodeName == null || nodeName.isBlank())
         {
             throw new IllegalArgumentException("nodeName: required");
@@ -139,6 +182,33 @@ public record NodeConfig(
     }
 
     /**
+     * A configuration with the default fragment bounds.
+     *
+     * @param nodeName     node name.
+     * @param apiSocket    API socket.
+     * @param clusterDir   cluster dir or null.
+     * @param uplink       uplink name.
+     * @param underlay     underlay mode.
+     * @param threading    threading mode.
+     * @param poolSize     buffers.
+     * @param metricsPort  metrics port.
+     * @param metricsBindAddress metrics address.
+     * @param podTapPrefix pod TAP prefix.
+     * @param hostTap      host TAP name.
+     * @param seed         seed.
+     * @param balancing    endpoint choice.
+     */
+    public NodeConfig(final String nodeName, final Path apiSocket, final Path clusterDir, final String uplink,
+        final UnderlayMode underlay, final ThreadingMode threading, final int poolSize, final int metricsPort,
+        final String metricsBindAddress, final String podTapPrefix, final String hostTap, final long seed,
+        final BalancingMode balancing)
+    {
+        this(nodeName, apiSocket, clusterDir, uplink, underlay, threading, poolSize, metricsPort, metricsBindAddress,
+            // healthz off: programmatic configurations (tests, tools) do not all bind 10256
+            podTapPrefix, hostTap, seed, balancing, Nat.FragmentLimits.DEFAULTS, HEALTHZ_OFF, "info");
+    }
+
+    /**
      * A configuration with defaults for everything but the node name, the socket and the uplink.
      *
      * @param nodeName  node name.
@@ -159,7 +229,7 @@ public record NodeConfig(
     public NodeConfig withBalancing(final BalancingMode mode)
     {
         return new NodeConfig(nodeName, apiSocket, clusterDir, uplink, underlay, threading, poolSize, metricsPort,
-            metricsBindAddress, podTapPrefix, hostTap, seed, mode);
+            metricsBindAddress, podTapPrefix, hostTap, seed, mode, fragments, healthzBindAddress, logLevel);
     }
 
     /**
@@ -169,7 +239,7 @@ public record NodeConfig(
     public NodeConfig withSeed(final long value)
     {
         return new NodeConfig(nodeName, apiSocket, clusterDir, uplink, underlay, threading, poolSize, metricsPort,
-            metricsBindAddress, podTapPrefix, hostTap, value, balancing);
+            metricsBindAddress, podTapPrefix, hostTap, value, balancing, fragments, healthzBindAddress, logLevel);
     }
 
     /**
@@ -179,7 +249,7 @@ public record NodeConfig(
     public NodeConfig withClusterDir(final Path dir)
     {
         return new NodeConfig(nodeName, apiSocket, dir, uplink, underlay, threading, poolSize, metricsPort,
-            metricsBindAddress, podTapPrefix, hostTap, seed, balancing);
+            metricsBindAddress, podTapPrefix, hostTap, seed, balancing, fragments, healthzBindAddress, logLevel);
     }
 
     /**
@@ -189,7 +259,7 @@ public record NodeConfig(
     public NodeConfig withThreading(final ThreadingMode mode)
     {
         return new NodeConfig(nodeName, apiSocket, clusterDir, uplink, underlay, mode, poolSize, metricsPort,
-            metricsBindAddress, podTapPrefix, hostTap, seed, balancing);
+            metricsBindAddress, podTapPrefix, hostTap, seed, balancing, fragments, healthzBindAddress, logLevel);
     }
 
     /**
@@ -199,7 +269,7 @@ public record NodeConfig(
     public NodeConfig withMetricsPort(final int port)
     {
         return new NodeConfig(nodeName, apiSocket, clusterDir, uplink, underlay, threading, poolSize, port,
-            metricsBindAddress, podTapPrefix, hostTap, seed, balancing);
+            metricsBindAddress, podTapPrefix, hostTap, seed, balancing, fragments, healthzBindAddress, logLevel);
     }
 
     /**
@@ -209,7 +279,27 @@ public record NodeConfig(
     public NodeConfig withMetricsBindAddress(final String address)
     {
         return new NodeConfig(nodeName, apiSocket, clusterDir, uplink, underlay, threading, poolSize, metricsPort,
-            address, podTapPrefix, hostTap, seed, balancing);
+            address, podTapPrefix, hostTap, seed, balancing, fragments, healthzBindAddress, logLevel);
+    }
+
+    /**
+     * @param address IP:PORT of /healthz and /livez, or "" for none.
+     * @return a copy with another healthz address.
+     */
+    public NodeConfig withHealthzBindAddress(final String address)
+    {
+        return new NodeConfig(nodeName, apiSocket, clusterDir, uplink, underlay, threading, poolSize, metricsPort,
+            metricsBindAddress, podTapPrefix, hostTap, seed, balancing, fragments, address, logLevel);
+    }
+
+    /**
+     * @param level error, warn, info, debug or trace.
+     * @return a copy with another log level.
+     */
+    public NodeConfig withLogLevel(final String level)
+    {
+        return new NodeConfig(nodeName, apiSocket, clusterDir, uplink, underlay, threading, poolSize, metricsPort,
+            metricsBindAddress, podTapPrefix, hostTap, seed, balancing, fragments, healthzBindAddress, level);
     }
 
     /**
@@ -287,7 +377,43 @@ public record NodeConfig(
             text(root, "metricsBindAddress", MetricsServer.LOOPBACK), text(root, "podTapPrefix", "tap"),
             text(root, "hostTap", "ferry0"),
             root.hasNonNull("seed") ? number(root, "seed", 0) : new SecureRandom().nextLong(),
-            enumOf(BalancingMode.class, "balancing", text(root, "balancing", "random")));
+            enumOf(BalancingMode.class, "balancing", text(root, "balancing", "random")), fragments(root),
+            text(root, "healthzBindAddress", DEFAULT_HEALTHZ), text(root, "logLevel", "info"));
+    }
+
+    private static Nat.FragmentLimits fragments(final JsonNode root)
+    {
+        final JsonNode f = root.get("fragments");
+        if (f == null || f.isNull())
+        {
+            return Nat.FragmentLimits.DEFAULTS;
+        }
+        if (!f.isObject())
+        {
+            throw new IllegalArgumentException("fragments: expected a mapping (maxDatagrams, maxFragments, maxHeld,"
+                + " timeoutMillis)");
+        }
+        final Iterator<String> names = f.fieldNames();
+        while (names.hasNext())
+        {
+            final String n = names.next();
+            if (!FRAGMENT_FIELDS.contains(n))
+            {
+                throw new IllegalArgumentException("fragments." + n + ": unknown setting (known: " + String.join(", ",
+                    FRAGMENT_FIELDS.stream().sorted().toList()) + ")");
+            }
+        }
+        final Nat.FragmentLimits d = Nat.FragmentLimits.DEFAULTS;
+        try
+        {
+            return new Nat.FragmentLimits((int)number(f, "maxDatagrams", d.maxDatagrams()),
+                (int)number(f, "maxFragments", d.maxFragments()), (int)number(f, "maxHeld", d.maxHeld()),
+                number(f, "timeoutMillis", d.timeoutMillis()));
+        }
+        catch (final IllegalArgumentException e)
+        {
+            throw new IllegalArgumentException("fragments: " + e.getMessage(), e);
+        }
     }
 
     private static String text(final JsonNode root, final String field, final String dflt)

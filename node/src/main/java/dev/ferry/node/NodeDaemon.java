@@ -74,6 +74,9 @@ public final class NodeDaemon implements AutoCloseable
     private final HostNetwork.Runner hostCommands;
     private HostNetwork hostNetwork;
     private MetricsServer metricsServer;
+    private final ProxyHealth proxyHealth;
+    private HealthzServer healthzServer;
+    private final ServiceHealthServers serviceHealth;
     private EpollIdleStrategy idle;
     private final List<AgentRunner> runners = new ArrayList<>();
     private volatile boolean started;
@@ -94,8 +97,13 @@ public final class NodeDaemon implements AutoCloseable
         this.api = new ApiAgent(config.apiSocket());
         this.store = new AttachmentStore(config.apiSocket().resolveSibling("attachments.json"));
         this.metrics = new NodeMetrics(counters, this::generation);
+        this.proxyHealth = new ProxyHealth(System::currentTimeMillis, clock::nanos, worker::lvHeartbeat,
+            b.healthTimeoutMillis);
         this.control = new NodeControl(config, publisher, worker, portFactory, api::execute, store,
-            () -> nodeGraph, metrics);
+            () -> nodeGraph, metrics, proxyHealth);
+        // kube-proxy binds health check node ports on every address (nodePortAddresses unset)
+        this.serviceHealth = new ServiceHealthServers(java.net.InetAddress.ofLiteral("0.0.0.0"), proxyHealth);
+        publisher.onPublish(s -> serviceHealth.sync(s.tables()));
         final ApiProtocol protocol = new ApiProtocol(control);
         api.handler(protocol::handle);
         api.every(Duration.ofSeconds(1), control::housekeeping);
@@ -177,9 +185,15 @@ public final class NodeDaemon implements AutoCloseable
                 }
             }
             restorePods();
+            // kube-proxy counts as updated at start; without tables, the first ones are a pending change
+            proxyHealth.updated();
             if (initialTables != null)
             {
                 control.push(initialTables);
+            }
+            else
+            {
+                proxyHealth.queuedUpdate();
             }
             api.bind();
             apiBound = true;
@@ -190,9 +204,18 @@ public final class NodeDaemon implements AutoCloseable
                 metricsServer = MetricsServer.start(config.metricsBindAddress(), config.metricsPort(), registry,
                     this::health);
             }
+            if (!config.healthzBindAddress().isEmpty())
+            {
+                healthzServer = HealthzServer.start(config.healthzBindAddress(), proxyHealth, () -> true);
+            }
         }
         catch (final IOException | RuntimeException e)
         {
+            if (metricsServer != null)
+            {
+                metricsServer.close();
+            }
+            serviceHealth.close();
             if (apiBound)
             {
                 // the metrics port could not be bound: give the API socket back
@@ -233,7 +256,8 @@ public final class NodeDaemon implements AutoCloseable
             .toLowerCase(java.util.Locale.ROOT) + " mode, " + config.threading().name()
             .toLowerCase(java.util.Locale.ROOT) + " threading, " + ports.size() + " ports, API on "
             + config.apiSocket() + (metricsServer == null ? "" : ", metrics on " + metricsServer.address() + ":"
-            + metricsServer.port()) + ", tables generation " + control.generation() + ", Services "
+            + metricsServer.port()) + (healthzServer == null ? "" : ", healthz on " + config.healthzBindAddress())
+            + ", tables generation " + control.generation() + ", Services "
             + config.balancing().name().toLowerCase(java.util.Locale.ROOT) + " with seed " + config.seed());
     }
 
@@ -296,6 +320,11 @@ public final class NodeDaemon implements AutoCloseable
         {
             metricsServer.close();
         }
+        if (healthzServer != null)
+        {
+            healthzServer.close();
+        }
+        serviceHealth.close();
         for (final AgentRunner r : runners)
         {
             r.close((int)STOP_TIMEOUT_MS, t -> LOG.warning(() -> "agent " + t.getName() + " is slow to stop"));
@@ -447,6 +476,18 @@ public final class NodeDaemon implements AutoCloseable
         return metricsServer == null ? -1 : metricsServer.port();
     }
 
+    /** @return the port of kube-proxy's /healthz and /livez, or -1 when they are not served. */
+    public int healthzPort()
+    {
+        return healthzServer == null ? -1 : healthzServer.port();
+    }
+
+    /** @return the health check node ports served now (Services with externalTrafficPolicy Local). */
+    public java.util.Set<Integer> healthCheckNodePorts()
+    {
+        return serviceHealth.ports();
+    }
+
     /** @return the node's metrics (also served on {@link #metricsPort()} when set). */
     public NodeMetrics metrics()
     {
@@ -510,6 +551,7 @@ public final class NodeDaemon implements AutoCloseable
         private Clock clock = Clock.system();
         private NodeTables initialTables;
         private HostNetwork.Runner hostCommands;
+        private long healthTimeoutMillis = ProxyHealth.DEFAULT_HEALTH_TIMEOUT_MS;
 
         private Builder(final NodeConfig config)
         {
@@ -565,6 +607,17 @@ public final class NodeDaemon implements AutoCloseable
         Builder hostCommands(final HostNetwork.Runner runner)
         {
             this.hostCommands = runner;
+            return this;
+        }
+
+        /**
+         * @param millis how long a change may stay pending before /healthz answers 503 (kube-proxy: 2 × the
+         *               sync period, 60 s; tests shorten it).
+         * @return this.
+         */
+        Builder healthTimeoutMillis(final long millis)
+        {
+            this.healthTimeoutMillis = millis;
             return this;
         }
 

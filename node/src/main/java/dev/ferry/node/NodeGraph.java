@@ -327,7 +327,8 @@ public final class NodeGraph
                 features.add(new UnderlayNeighbours(neighbours));
             }
             features.add(new VxlanFeature(config.underlay()));
-            features.add(new ServicesFeature(config.balancing().nat(), config.seed(), conntrackHashSeed));
+            features.add(new ServicesFeature(config.balancing().nat(), config.seed(), conntrackHashSeed,
+                config.fragments()));
             features.addAll(extra);
             features.add(new HostDelivery(hostPort, ports.mac(hostPort), ports.peerMac(hostPort)));
             final GraphAssembly assembly = GraphAssembly.of(pool, counters, clock, ports, publisher, tables)

@@ -2,6 +2,7 @@ package dev.ferry.node;
 
 import dev.ferry.conntrack.ConntrackConfig;
 import dev.ferry.conntrack.ConntrackEntry;
+import dev.ferry.conntrack.ConntrackFilter;
 import dev.ferry.conntrack.ConntrackStats;
 import dev.ferry.conntrack.ConntrackTable;
 import dev.ferry.core.Counters;
@@ -61,6 +62,7 @@ public final class ServicesFeature implements NodeFeature
     private final Nat.Balancing balancing;
     private final long seed;
     private final OptionalLong hashSeed;
+    private final Nat.FragmentLimits fragments;
     private Context context;
     private final List<DeferredStage> stages = new ArrayList<>();
     // set by the control thread at the first tables, read by the worker (sweep, show) and the control thread
@@ -77,9 +79,12 @@ public final class ServicesFeature implements NodeFeature
      * @param seed      seed of the random choices (backend, port allocation).
      * @param hashSeed  the conntrack hash secret; empty: a {@link java.security.SecureRandom} one, chosen when the
      *                  table is created (a node); replay and tests fix it for determinism.
+     * @param fragments the bounds of the NAT's virtual reassembly of IPv4 fragments (node.yaml).
      */
-    public ServicesFeature(final Nat.Balancing balancing, final long seed, final OptionalLong hashSeed)
+    public ServicesFeature(final Nat.Balancing balancing, final long seed, final OptionalLong hashSeed,
+        final Nat.FragmentLimits fragments)
     {
+        this.fragments = fragments;
         this.balancing = balancing;
         this.seed = seed;
         this.hashSeed = hashSeed;
@@ -152,7 +157,7 @@ public final class ServicesFeature implements NodeFeature
         final ConntrackTable table = new ConntrackTable(config, c.clock());
         // the worker's pinned reference: the NAT stages see the same snapshot as the rest of the graph run
         final Nat n = Nat.create(c.pool(), c.publisher(), c.tables(), c.clock(), counters,
-            Nat.Options.defaults(seed).balancing(balancing), table);
+            Nat.Options.defaults(seed).balancing(balancing).fragments(fragments), table);
         final List<Stage> real = n.stages();
         for (int i = 0; i < stages.size(); i++)
         {
@@ -239,6 +244,57 @@ public final class ServicesFeature implements NodeFeature
     {
         final ConntrackTable t = conntrack;
         return t == null ? -1 : t.entries(from, max, out);
+    }
+
+    /**
+     * One bounded step of {@code show conntrack}'s walk (the worker thread, or replay's between runs): examines
+     * {@code budget} entry indexes from {@code from} and lists, counts or deletes the live entries the filter
+     * selects. A delete is {@link ConntrackTable#remove}, so the NAT's removal listener quarantines a masquerade
+     * port exactly as when the entry expires.
+     *
+     * @param action what to do.
+     * @param filter which entries.
+     * @param from   the entry index to start at.
+     * @param budget entry indexes to examine.
+     * @return the step's result.
+     */
+    WorkerCommand.ConntrackChunk conntrackStep(final WorkerCommand.ConntrackAction action,
+        final ConntrackFilter filter, final int from, final int budget)
+    {
+        final ConntrackTable t = conntrack;
+        if (t == null)
+        {
+            return new WorkerCommand.ConntrackChunk(List.of(), 0, -1, 0, 0);
+        }
+        final List<ConntrackEntry> copies = new ArrayList<>();
+        final java.util.Map<Long, long[]> backends = new java.util.HashMap<>();
+        final int[] matched = new int[1];
+        final int next = t.walk(from, budget, (table, e) ->
+        {
+            if (!filter.matches(table, e))
+            {
+                return;
+            }
+            matched[0]++;
+            if (action == WorkerCommand.ConntrackAction.LIST)
+            {
+                copies.add(table.copy(e));
+            }
+            else if (action == WorkerCommand.ConntrackAction.DELETE)
+            {
+                table.remove(e);
+            }
+            else if (action == WorkerCommand.ConntrackAction.BACKENDS
+                && (table.replySrc(e) != table.origDst(e) || table.replySrcPort(e) != table.origDstPort(e)))
+            {
+                final long key = (long)table.protocol(e) << 48 | (long)table.replySrcPort(e) << 32
+                    | Integer.toUnsignedLong(table.replySrc(e));
+                final boolean active = table.protocol(e) == ConntrackTable.TCP
+                    && table.tcpState(e) == dev.ferry.conntrack.TcpState.ESTABLISHED;
+                backends.computeIfAbsent(key, k -> new long[2])[active ? 0 : 1]++;
+            }
+        });
+        return new WorkerCommand.ConntrackChunk(copies, matched[0], next, t.size(), t.capacity(), backends);
     }
 
     @Override

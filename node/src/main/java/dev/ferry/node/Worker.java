@@ -1,6 +1,5 @@
 package dev.ferry.node;
 
-import dev.ferry.conntrack.ConntrackEntry;
 import dev.ferry.core.Clock;
 import dev.ferry.core.Counters;
 import dev.ferry.core.DropReason;
@@ -12,6 +11,7 @@ import dev.ferry.core.Stage;
 import dev.ferry.core.TxSink;
 import dev.ferry.core.tables.Snapshot;
 import dev.ferry.core.tables.TablesRef;
+import dev.ferry.nat.Nat;
 import dev.ferry.node.metrics.NodeMetrics;
 import dev.ferry.tapio.Port;
 import org.agrona.concurrent.Agent;
@@ -28,7 +28,7 @@ import java.util.concurrent.Executor;
  * completion; the graph's transmissions go to the ports through the poller, which flushes them once per run.
  *
  * <pre>
- *   WorkerCommand ──► drain (Attach, Detach, Stats, Trace, TraceAdd, CopyConntrack, Ping, FeatureTask) ──┐
+ *   WorkerCommand ──► drain (Attach, Detach, Stats, Trace, TraceAdd, Conntrack, Ping, FeatureTask) ──┐
  *   PortPoller: port 0..n ─receive─► graph.input ... graph.run ──► transmit(h) ──► poller ──► port, flush
  * </pre>
  *
@@ -72,6 +72,8 @@ final class Worker implements Agent, TxSink
     private List<DropCounter> dropCounters = List.of();
     private Neighbours neighbours;
     private long cycles;
+    // the clock at the last duty cycle, for /healthz on another thread (a release store per cycle)
+    private final java.util.concurrent.atomic.AtomicLong heartbeat = new java.util.concurrent.atomic.AtomicLong();
     private long lastHousekeeping;
     private long leakedBuffers = -1;
 
@@ -173,6 +175,12 @@ final class Worker implements Agent, TxSink
         return command.done();
     }
 
+    /** @return the worker's clock at its last duty cycle, 0 before the first (acquire load; any thread). */
+    long lvHeartbeat()
+    {
+        return heartbeat.getAcquire();
+    }
+
     @Override
     public int doWork()
     {
@@ -199,6 +207,7 @@ final class Worker implements Agent, TxSink
         counters.set(poolInUseCounter, pool.inUse());
         counters.set(poolFailuresCounter, pool.allocationFailures());
         final long now = clock.nanos();
+        heartbeat.setRelease(now);
         if (neighbours != null)
         {
             neighbours.tick(now);
@@ -229,7 +238,7 @@ final class Worker implements Agent, TxSink
                     graph.trace().sample(t.packets(), t.filter());
                     t.done().complete(null);
                 }
-                case WorkerCommand.CopyConntrack c -> c.done().complete(copyConntrack(c.from(), c.max()));
+                case WorkerCommand.Conntrack c -> c.done().complete(conntrack(c));
                 case WorkerCommand.Ping p -> p.done().complete(null);
                 case WorkerCommand.FeatureTask t ->
                 {
@@ -305,18 +314,16 @@ final class Worker implements Agent, TxSink
             pool.allocationFailures());
     }
 
-    private WorkerCommand.ConntrackChunk copyConntrack(final int from, final int max)
+    private WorkerCommand.ConntrackChunk conntrack(final WorkerCommand.Conntrack c)
     {
         for (final NodeFeature f : node.features())
         {
             if (f instanceof ServicesFeature s)
             {
-                final List<ConntrackEntry> entries = new ArrayList<>();
-                final int next = s.copyConntrack(from, max, entries);
-                return new WorkerCommand.ConntrackChunk(entries, next);
+                return s.conntrackStep(c.action(), c.filter(), c.from(), c.budget());
             }
         }
-        return new WorkerCommand.ConntrackChunk(List.of(), -1);
+        return new WorkerCommand.ConntrackChunk(List.of(), 0, -1, 0, 0);
     }
 
     /** @return the graph (control thread: formatting trace records with its stages). */
@@ -335,7 +342,8 @@ final class Worker implements Agent, TxSink
             execute(c);
         }
         poller.closeAll();
-        leakedBuffers = pool.inUse();
+        // fragments the NAT holds for their datagram's first fragment are owned, bounded, not leaked
+        leakedBuffers = pool.inUse() - counters.get(Nat.COUNTER_FRAGMENTS_HELD);
     }
 
     /** @return buffers still in use when the worker closed, or -1 while it runs. */

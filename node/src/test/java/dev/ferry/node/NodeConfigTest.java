@@ -36,12 +36,28 @@ class NodeConfigTest
             hostTap: ferry0
             seed: 42
             balancing: maglev
+            healthzBindAddress: 127.0.0.1:10266
+            logLevel: debug
             """));
 
         assertThat(c).isEqualTo(new NodeConfig("node-a", Path.of("/run/ferry/test.sock"), Path.of("/etc/ferry/cluster"),
             "eth1", UnderlayMode.UDP, ThreadingMode.DEDICATED, 4096, 9101, "0.0.0.0", "fy", "ferry0", 42,
-            BalancingMode.MAGLEV));
+            BalancingMode.MAGLEV, dev.ferry.nat.Nat.FragmentLimits.DEFAULTS, "127.0.0.1:10266", "debug"));
         assertThat(c.podTapName(0x0af40105)).isEqualTo("fy0af40105");
+    }
+
+    @Test
+    void shouldReadTheFragmentBoundsAndRefuseBadOnes() throws Exception
+    {
+        final NodeConfig c = NodeConfig.load(yaml("nodeName: node-a\nuplink: eth0\nfragments:\n  maxDatagrams: 16\n"
+            + "  maxHeld: 4\n  timeoutMillis: 500\n"));
+        assertThat(c.fragments()).isEqualTo(new dev.ferry.nat.Nat.FragmentLimits(16, 64, 4, 500));
+        assertThat(NodeConfig.load(yaml("nodeName: node-a\nuplink: eth0\n")).fragments())
+            .isEqualTo(dev.ferry.nat.Nat.FragmentLimits.DEFAULTS);
+        assertThatThrownBy(() -> NodeConfig.load(yaml("nodeName: a\nuplink: eth0\nfragments:\n  timeoutMillis: 0\n")))
+            .hasMessageContaining("node.yaml: fragments: fragment limits out of range");
+        assertThatThrownBy(() -> NodeConfig.load(yaml("nodeName: a\nuplink: eth0\nfragments:\n  maxdatagrams: 1\n")))
+            .hasMessageContaining("node.yaml: fragments.maxdatagrams: unknown setting");
     }
 
     @Test
@@ -58,6 +74,8 @@ class NodeConfigTest
         assertThat(c.metricsBindAddress()).as("loopback unless asked for").isEqualTo("127.0.0.1");
         assertThat(c.podTapName(0x0af40105)).isEqualTo("tap0af40105");
         assertThat(c.balancing()).isEqualTo(BalancingMode.RANDOM);
+        assertThat(c.healthzBindAddress()).as("kube-proxy's default").isEqualTo("0.0.0.0:10256");
+        assertThat(c.logLevel()).isEqualTo("info");
     }
 
     @Test
@@ -95,6 +113,12 @@ class NodeConfigTest
             .hasMessageEndingWith("node.yaml: metricsPort: -2 is out of range -1..65535 (-1: off, 0: any free port)");
         assertThatThrownBy(() -> NodeConfig.load(yaml("nodeName: a\nuplink: eth0\npodTapPrefix: toolongpfx\n")))
             .hasMessageContaining("podTapPrefix: 1 to 7 characters");
+        assertThatThrownBy(() -> NodeConfig.load(yaml("nodeName: a\nuplink: eth0\nhealthzBindAddress: \"10256\"\n")))
+            .hasMessageEndingWith("node.yaml: healthzBindAddress: '10256' is not IP:PORT (e.g. 0.0.0.0:10256)");
+        assertThatThrownBy(() -> NodeConfig.load(yaml("nodeName: a\nuplink: eth0\nhealthzBindAddress: x:1\n")))
+            .hasMessageEndingWith("node.yaml: healthzBindAddress: 'x:1' is not IP:PORT (e.g. 0.0.0.0:10256)");
+        assertThatThrownBy(() -> NodeConfig.load(yaml("nodeName: a\nuplink: eth0\nlogLevel: loud\n")))
+            .hasMessageEndingWith("node.yaml: logLevel: 'loud' is not one of error, warn, info, debug, trace");
         assertThatThrownBy(() -> NodeConfig.load(yaml("nodeName: [a\n")))
             .hasMessageContaining("node.yaml: not valid YAML");
     }

@@ -68,13 +68,13 @@ class NodeMetricsEndpointTest
         try (NodeFixture node = new NodeFixture(dir, ThreadingMode.SHARED, null, 0))
         {
             final String idle = metrics(node);
-            assertThat(sample(idle, "ferry_sync_tables_last_timestamp_seconds")).as("before the first push")
+            assertThat(sample(idle, "ferry_tables_applied_last_timestamp_seconds")).as("before the first push")
                 .isZero();
             assertThat(sample(idle, "ferry_sync_tables_total")).isZero();
 
             final double before = System.currentTimeMillis() / 1e3;
             assertThat(node.daemon.push(withService(1, Map.of())).get()).isEqualTo(1L);
-            final double first = sample(metrics(node), "ferry_sync_tables_last_timestamp_seconds");
+            final double first = sample(metrics(node), "ferry_tables_applied_last_timestamp_seconds");
             assertThat(first).as("unix time of the applied push").isBetween(before, System.currentTimeMillis() / 1e3);
             Thread.sleep(20);
             assertThat(node.daemon.push(withService(2, Map.of())).get()).isEqualTo(2L);
@@ -82,7 +82,7 @@ class NodeMetricsEndpointTest
                 .isInstanceOf(ExecutionException.class);
 
             final String text = metrics(node);
-            assertThat(sample(text, "ferry_sync_tables_last_timestamp_seconds")).as("moves with each applied push")
+            assertThat(sample(text, "ferry_tables_applied_last_timestamp_seconds")).as("moves with each applied push")
                 .isGreaterThan(first);
             assertThat(sample(text, "ferry_sync_tables_total")).as("a refused push changes nothing").isEqualTo(2);
             assertThat(sample(text, "process_cpu_seconds_total")).isPositive();

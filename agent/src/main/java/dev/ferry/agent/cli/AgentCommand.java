@@ -4,13 +4,16 @@ import dev.ferry.agent.Agent;
 import dev.ferry.agent.CniConfigWriter;
 import dev.ferry.agent.ClusterSource;
 import dev.ferry.agent.InformerSource;
+import dev.ferry.agent.KubeProxyCheck;
 import dev.ferry.agent.ManifestDirectorySource;
 import dev.ferry.agent.UnixSocketNodeClient;
 import dev.ferry.core.Clock;
+import dev.ferry.nodeapi.ConsoleLogging;
 import dev.ferry.nodeapi.MetricsServer;
 import io.fabric8.kubernetes.client.Config;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientBuilder;
+import io.fabric8.kubernetes.client.KubernetesClientException;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.ITypeConverter;
 import picocli.CommandLine.Option;
@@ -95,6 +98,14 @@ public final class AgentCommand implements Callable<Integer>
         description = "where the conflist is written (default: ${DEFAULT-VALUE})")
     private Path cniConflist;
 
+    @Option(names = "--allow-kube-proxy",
+        description = "start even though kube-proxy pods run in kube-system (a migration: both serve Service IPs)")
+    private boolean allowKubeProxy;
+
+    @Option(names = "--log-level", paramLabel = "LEVEL", defaultValue = "info",
+        description = "error, warn, info, debug or trace (default: ${DEFAULT-VALUE}); fabric8's logs too")
+    private String logLevel;
+
     /** Public for picocli. */
     public AgentCommand()
     {
@@ -115,6 +126,16 @@ public final class AgentCommand implements Callable<Integer>
         }
         try
         {
+            ConsoleLogging.level(logLevel);
+        }
+        catch (final IllegalArgumentException e)
+        {
+            System.err.println("ferry agent: --log-level: '" + logLevel + "' is not one of "
+                + String.join(", ", ConsoleLogging.LEVELS));
+            return 2;
+        }
+        try
+        {
             MetricsServer.checkBindAddress(metricsBindAddress);
         }
         catch (final IllegalArgumentException e)
@@ -123,6 +144,7 @@ public final class AgentCommand implements Callable<Integer>
                 + "' is not an IP address (e.g. 127.0.0.1, 0.0.0.0, ::)");
             return 2;
         }
+        ConsoleLogging.configure(logLevel);
         final ClusterSource source;
         if (manifests != null)
         {
@@ -149,6 +171,11 @@ public final class AgentCommand implements Callable<Integer>
                 LOG.info(() -> "API server " + master + " (not the kubernetes ClusterIP, which ferry serves)");
             }
             final KubernetesClient client = new KubernetesClientBuilder().withConfig(config).build();
+            if (!allowKubeProxy && kubeProxyRuns(client))
+            {
+                client.close();
+                return 2;
+            }
             source = new InformerSource(client, node, resyncPeriod, Clock.system());
         }
         final CniConfigWriter cni = cniTemplate == null ? null : new CniConfigWriter(cniTemplate, cniConflist);
@@ -175,6 +202,24 @@ public final class AgentCommand implements Callable<Integer>
         }, "ferry-agent-shutdown"));
         stopped.await();
         return 0;
+    }
+
+    /** @return whether kube-proxy was found (and the refusal printed); an API error is a warning, not a stop. */
+    private static boolean kubeProxyRuns(final KubernetesClient client)
+    {
+        try
+        {
+            return KubeProxyCheck.find(client).map(found ->
+            {
+                System.err.println("ferry agent: " + KubeProxyCheck.refusal(found));
+                return true;
+            }).orElse(false);
+        }
+        catch (final KubernetesClientException e)
+        {
+            LOG.warning("could not check for kube-proxy (listing kube-system pods): " + e.getMessage());
+            return false;
+        }
     }
 
     private static void writeCni(final CniConfigWriter cni, final dev.ferry.core.tables.NodeTables tables)

@@ -51,4 +51,26 @@ class AgentMetricsOptionsTest
         assertThat(err.toString(StandardCharsets.UTF_8)).isEqualTo("ferry agent: --metrics-bind-address: "
             + "'localhost' is not an IP address (e.g. 127.0.0.1, 0.0.0.0, ::)" + System.lineSeparator());
     }
+
+    @Test
+    void shouldRefuseAnUnknownLogLevelBeforeStarting()
+    {
+        final ByteArrayOutputStream err = new ByteArrayOutputStream();
+        final PrintStream saved = System.err;
+        final int code;
+        System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
+        try
+        {
+            code = new CommandLine(new AgentCommand()).execute("--node", "node-a", "--manifests", "/nonexistent",
+                "--log-level", "loud");
+        }
+        finally
+        {
+            System.setErr(saved);
+        }
+        assertThat(code).isEqualTo(2);
+        assertThat(err.toString(StandardCharsets.UTF_8)).isEqualTo("ferry agent: --log-level: 'loud' is not one of "
+            + "error, warn, info, debug, trace" + System.lineSeparator());
+        assertThat(new CommandLine(new AgentCommand()).getUsageMessage()).contains("--log-level=LEVEL");
+    }
 }

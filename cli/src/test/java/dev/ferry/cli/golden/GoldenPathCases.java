@@ -72,6 +72,9 @@ final class GoldenPathCases
                     s.udp(GoldenFrames.client(s), 53001, Ip4.parse("10.96.0.53"), 53, DNS_QUERY);
                     s.udp(GoldenFrames.dns1(s), 53, CLIENT, 53001, DNS_ANSWER);
                 }),
+            onNodeA("svc-clusterip-udp-fragments", "a 4000-byte datagram to the dns ClusterIP in three fragments: "
+                + "every fragment DNATed to dns-1; its 3000-byte answer, last fragment first: held until the first "
+                + "comes, then every fragment un-DNATed", GoldenPathCases::fragmentedDns),
             onNodeA("svc-reply-undnat", "web-local's only backend answers the SYN; the reply's source is the ClusterIP",
                 s -> s.tcp(GoldenFrames.client(s), 40030, Ip4.parse("10.96.0.20"), 80).backendPort(8080).syn()
                     .synAckFrom(GoldenFrames.web1(s), CLIENT, 40030)),
@@ -139,6 +142,28 @@ final class GoldenPathCases
     }
 
     /** The query goes to the dns ClusterIP; dns-1 then reports port unreachable for the DNATed datagram. */
+    private static void fragmentedDns(final Scenario s)
+    {
+        final byte[] query = new byte[4000];
+        final byte[] answer = new byte[3000];
+        for (int i = 0; i < query.length; i++)
+        {
+            query[i] = (byte)i;
+        }
+        for (int i = 0; i < answer.length; i++)
+        {
+            answer[i] = (byte)(i * 7);
+        }
+        final byte[] q = new FrameBuilder().eth(Ip4.podMac(CLIENT), Ip4.podMac(GATEWAY))
+            .ip4(CLIENT, Ip4.parse("10.96.0.53")).id(0x5151).udp(53003, 53).payload(query).build();
+        FrameBuilder.fragments(q, 1400).forEach(s::raw);
+        final byte[] a = new FrameBuilder().eth(Ip4.podMac(DNS1), Ip4.podMac(GATEWAY)).ip4(DNS1, CLIENT).id(0x6161)
+            .udp(53, 53003).payload(answer).build();
+        final List<byte[]> reply = new java.util.ArrayList<>(FrameBuilder.fragments(a, 1400));
+        java.util.Collections.reverse(reply);
+        reply.forEach(s::raw);
+    }
+
     private static void icmpErrorTranslation(final Scenario s)
     {
         s.udp(GoldenFrames.client(s), 53002, Ip4.parse("10.96.0.53"), 53, DNS_QUERY);

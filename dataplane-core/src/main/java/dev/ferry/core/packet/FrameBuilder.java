@@ -293,4 +293,42 @@ public final class FrameBuilder
         }
         return out;
     }
+
+    /**
+     * Splits an untagged Ethernet IPv4 frame into fragments as a sender would (RFC 791): each carries the same IP
+     * header (identification, protocol, addresses) with its own total length, offset and MF flag, and at most
+     * {@code chunk} payload bytes; the first one carries the L4 header, whose checksum covers the whole datagram.
+     *
+     * @param frame an unfragmented IPv4 frame without options (a {@link #build()} result).
+     * @param chunk payload bytes per fragment, a multiple of 8.
+     * @return the fragments in offset order (one frame when the payload fits).
+     */
+    public static java.util.List<byte[]> fragments(final byte[] frame, final int chunk)
+    {
+        if (chunk <= 0 || chunk % 8 != 0)
+        {
+            throw new IllegalArgumentException("fragment payload must be a positive multiple of 8: " + chunk);
+        }
+        final int l3 = EthernetHeader.LENGTH;
+        final Ip4Header ip = new Ip4Header().wrap(MemorySegment.ofArray(frame), l3);
+        final int ihl = ip.headerLength();
+        final int payload = ip.totalLength() - ihl;
+        final java.util.List<byte[]> out = new java.util.ArrayList<>();
+        for (int off = 0; off < payload || off == 0; off += chunk)
+        {
+            final int len = Math.min(chunk, payload - off);
+            final byte[] f = new byte[l3 + ihl + len];
+            System.arraycopy(frame, 0, f, 0, l3 + ihl);
+            System.arraycopy(frame, l3 + ihl + off, f, l3 + ihl, len);
+            final boolean more = off + len < payload;
+            new Ip4Header().wrap(MemorySegment.ofArray(f), l3).totalLength(ihl + len)
+                .flagsAndFragment((more ? Ip4Header.FLAG_MF : 0) | off >> 3).updateChecksum();
+            out.add(f);
+            if (!more)
+            {
+                break;
+            }
+        }
+        return out;
+    }
 }

@@ -21,7 +21,8 @@ import java.util.List;
  * <p>Input: IPv4 frames from ethernet-input (l3 offset set). Next edge: one, by default {@code ip4-lookup};
  * a graph with Services names the first NAT stage instead. Drops, each under its own reason: truncated
  * header, version not 4, IHL below 5 or beyond the frame, total length below the header, total length
- * beyond the frame, bad header checksum, TTL zero. Ethernet padding past the total length is trimmed.
+ * beyond the frame, bad header checksum, TTL zero, a fragment that ends beyond 65,535 bytes. Ethernet padding
+ * past the total length is trimmed.
  */
 public final class Ip4Input implements Stage
 {
@@ -55,7 +56,10 @@ public final class Ip4Input implements Stage
         POD_MARTIAN_DESTINATION(38, "pod sent to a broadcast, multicast, loopback, 0/8 or reserved address"),
         /** Unicast IPv4 in an Ethernet broadcast frame: not routed or translated (Linux forwards only frames
          *  addressed to it). */
-        L2_BROADCAST(39, "unicast IPv4 in an Ethernet broadcast frame");
+        L2_BROADCAST(39, "unicast IPv4 in an Ethernet broadcast frame"),
+        /** A fragment whose offset plus payload ends beyond 65,535 bytes (the "ping of death"): no datagram can
+         *  hold it, and a reassembler would overflow. */
+        FRAGMENT_BEYOND_64K(40, "IPv4 fragment ends beyond 65535 bytes (offset + length)");
 
         private final int id;
         private final String sentence;
@@ -184,6 +188,11 @@ public final class Ip4Input implements Stage
             if (ip.ttl() == 0)
             {
                 out.drop(h, Drop.TTL_ZERO);
+                continue;
+            }
+            if (((ip.flagsAndFragment() & 0x1fff) << 3) + total - ihl > 0xffff)
+            {
+                out.drop(h, Drop.FRAGMENT_BEYOND_64K);
                 continue;
             }
             final int src = ip.src();

@@ -19,6 +19,8 @@ import java.util.List;
  * @param externalPolicyLocal externalTrafficPolicy Local.
  * @param internalPolicyLocal internalTrafficPolicy Local.
  * @param ports               the Service ports.
+ * @param healthCheckNodePort spec.healthCheckNodePort (externalTrafficPolicy Local), 0 when none: the node serves
+ *                            kube-proxy's per-Service health check on it.
  * @param sourceRanges        spec.loadBalancerSourceRanges (IPv4 entries): when not empty, only these sources may open
  *                            flows to the LoadBalancer IPs, as kube-proxy's firewall chain allows.
  */
@@ -35,6 +37,7 @@ public record ServiceInfo(
     boolean externalPolicyLocal,
     boolean internalPolicyLocal,
     List<ServicePort> ports,
+    int healthCheckNodePort,
     List<Ip4Prefix> sourceRanges)
 {
     /** Default ClientIP affinity timeout, in seconds. */
@@ -55,6 +58,7 @@ public record ServiceInfo(
      * @param externalPolicyLocal    externalTrafficPolicy Local.
      * @param internalPolicyLocal    internalTrafficPolicy Local.
      * @param ports                  ports.
+     * @param healthCheckNodePort    health check node port, 0 when none.
      * @param sourceRanges           loadBalancerSourceRanges (empty: every source).
      */
     public ServiceInfo
@@ -67,7 +71,7 @@ public record ServiceInfo(
     }
 
     /**
-     * A Service without loadBalancerSourceRanges.
+     * A Service without a health check node port and without loadBalancerSourceRanges.
      *
      * @param namespace              namespace.
      * @param name                   name.
@@ -88,7 +92,34 @@ public record ServiceInfo(
         final boolean internalPolicyLocal, final List<ServicePort> ports)
     {
         this(namespace, name, type, notProxiedReason, clusterIps, externalIps, loadBalancerIps, clientIpAffinity,
-            affinityTimeoutSeconds, externalPolicyLocal, internalPolicyLocal, ports, List.of());
+            affinityTimeoutSeconds, externalPolicyLocal, internalPolicyLocal, ports, 0, List.of());
+    }
+
+    /**
+     * A Service without loadBalancerSourceRanges.
+     *
+     * @param namespace              namespace.
+     * @param name                   name.
+     * @param type                   type.
+     * @param notProxiedReason       null when proxied.
+     * @param clusterIps             cluster IPs.
+     * @param externalIps            external IPs.
+     * @param loadBalancerIps        load-balancer IPs.
+     * @param clientIpAffinity       ClientIP affinity.
+     * @param affinityTimeoutSeconds affinity timeout.
+     * @param externalPolicyLocal    externalTrafficPolicy Local.
+     * @param internalPolicyLocal    internalTrafficPolicy Local.
+     * @param ports                  ports.
+     * @param healthCheckNodePort    health check node port, 0 when none.
+     */
+    public ServiceInfo(final String namespace, final String name, final String type, final String notProxiedReason,
+        final List<Integer> clusterIps, final List<Integer> externalIps, final List<Integer> loadBalancerIps,
+        final boolean clientIpAffinity, final int affinityTimeoutSeconds, final boolean externalPolicyLocal,
+        final boolean internalPolicyLocal, final List<ServicePort> ports,
+        final int healthCheckNodePort)
+    {
+        this(namespace, name, type, notProxiedReason, clusterIps, externalIps, loadBalancerIps, clientIpAffinity,
+            affinityTimeoutSeconds, externalPolicyLocal, internalPolicyLocal, ports, healthCheckNodePort, List.of());
     }
 
     /** @return whether the dataplane serves this Service. */
@@ -140,9 +171,29 @@ public record ServiceInfo(
      * @param nodeName    node hosting it ("" when unknown).
      * @param zone        zone ("" when unknown).
      * @param local       whether it lives on this node.
+     * @param inTopology  whether topology-aware routing lets this node open new Cluster-policy connections to it
+     *                    (kube-proxy's availableForTopology: hinted for this node or its zone); true without hints.
+     *                    Local-policy traffic and the serving set ignore it, as kube-proxy's localEndpoints do.
      */
     public record Endpoint(int ip, int port, boolean ready, boolean serving, boolean terminating, String nodeName,
-        String zone, boolean local)
+        String zone, boolean local, boolean inTopology)
     {
+        /**
+         * An endpoint that topology does not restrict.
+         *
+         * @param ip          endpoint address.
+         * @param port        target port.
+         * @param ready       conditions.ready.
+         * @param serving     conditions.serving.
+         * @param terminating conditions.terminating.
+         * @param nodeName    node hosting it ("" when unknown).
+         * @param zone        zone ("" when unknown).
+         * @param local       whether it lives on this node.
+         */
+        public Endpoint(final int ip, final int port, final boolean ready, final boolean serving,
+            final boolean terminating, final String nodeName, final String zone, final boolean local)
+        {
+            this(ip, port, ready, serving, terminating, nodeName, zone, local, true);
+        }
     }
 }

@@ -39,20 +39,36 @@ public final class NodeCommand implements Callable<Integer>
         description = "use in-memory ports instead of the NIC and TAPs (a dry run of the API and tables)")
     private boolean memoryPorts;
 
+    @Option(names = "--log-level", paramLabel = "LEVEL",
+        description = "error, warn, info, debug or trace; overrides logLevel (default info)")
+    private String logLevel;
+
+    @Option(names = "--healthz-bind-address", paramLabel = "IP:PORT",
+        description = "kube-proxy's /healthz and /livez; overrides healthzBindAddress (0.0.0.0:10256; \"\": off)")
+    private String healthzBindAddress;
+
     @Override
     public Integer call() throws Exception
     {
-        NodeLogging.configure();
         NodeConfig cfg;
         try
         {
             cfg = NodeConfig.load(config);
+            if (logLevel != null)
+            {
+                cfg = cfg.withLogLevel(logLevel.toLowerCase(java.util.Locale.ROOT));
+            }
+            if (healthzBindAddress != null)
+            {
+                cfg = cfg.withHealthzBindAddress(healthzBindAddress);
+            }
         }
         catch (final IllegalArgumentException e)
         {
             System.err.println("ferry node: " + e.getMessage());
             return 2;
         }
+        NodeLogging.configure(cfg.logLevel());
         if (cluster != null)
         {
             cfg = cfg.withClusterDir(cluster);

@@ -1,15 +1,11 @@
 package dev.ferry.node.cli;
 
+import dev.ferry.nodeapi.ConsoleLogging;
+
 import java.time.Instant;
 import java.time.ZoneOffset;
 import java.time.format.DateTimeFormatter;
 import java.time.temporal.ChronoUnit;
-import java.util.logging.ConsoleHandler;
-import java.util.logging.Formatter;
-import java.util.logging.Handler;
-import java.util.logging.Level;
-import java.util.logging.LogRecord;
-import java.util.logging.Logger;
 
 /**
  * One concise line per event on standard error: {@code 2025-01-01T10:00:00Z INFO  message}.
@@ -35,27 +31,13 @@ public final class NodeLogging
             + String.format("%-5s", level) + " " + message);
     }
 
-    /** Replaces the root logger's handlers with one concise console handler. */
-    public static void configure()
+    /**
+     * Replaces the root logger's handlers with one concise console handler ({@link ConsoleLogging}).
+     *
+     * @param level error, warn, info, debug or trace.
+     */
+    public static void configure(final String level)
     {
-        final Logger root = Logger.getLogger("");
-        for (final Handler h : root.getHandlers())
-        {
-            root.removeHandler(h);
-        }
-        final ConsoleHandler console = new ConsoleHandler();
-        console.setLevel(Level.INFO);
-        console.setFormatter(new Formatter()
-        {
-            @Override
-            public String format(final LogRecord r)
-            {
-                return TIME.format(Instant.ofEpochMilli(r.getMillis()).truncatedTo(ChronoUnit.SECONDS))
-                    + " " + String.format("%-5s", r.getLevel().getName().replace("WARNING", "WARN")
-                    .replace("SEVERE", "ERROR")) + " " + formatMessage(r) + System.lineSeparator();
-            }
-        });
-        root.addHandler(console);
-        root.setLevel(Level.INFO);
+        ConsoleLogging.configure(level);
     }
 }

@@ -46,7 +46,7 @@ import java.util.function.LongSupplier;
  * generation supplier        → ferry_tables_generation (gauge)
  * {@link #applied(double)}   → ferry_node_apply_tables_duration_seconds (histogram),
  *                              ferry_node_table_pushes_total{result="applied"},
- *                              ferry_sync_tables_total (tables changed), ferry_sync_tables_last_timestamp_seconds
+ *                              ferry_sync_tables_total (tables changed), ferry_tables_applied_last_timestamp_seconds
  * {@link #refused()}         → ferry_node_table_pushes_total{result="refused"}
  * </pre>
  *
@@ -60,10 +60,11 @@ import java.util.function.LongSupplier;
  * <p>{@code ferry_node_apply_tables_duration_seconds} is the node's share of the agent's
  * {@code ferry_sync_tables_duration_seconds}: validating, compiling and swapping in one push.
  *
- * <p>{@code ferry_sync_tables_last_timestamp_seconds} is the unix time of the last applied push (0 before the
- * first), as kube-proxy's {@code kubeproxy_sync_proxy_rules_last_timestamp_seconds}: the "proxy not syncing" alert
- * ports as {@code time() - ferry_sync_tables_last_timestamp_seconds > 900} (the agent resyncs every 5 minutes).
- * {@code ferry_sync_tables_total} counts the applied pushes, each a change of the forwarding tables.
+ * <p>{@code ferry_tables_applied_last_timestamp_seconds} is the unix time of the last applied push (0 before the
+ * first). It moves only when the tables change: the agent does not push unchanged tables. The "proxy not syncing"
+ * alert uses the agent's {@code ferry_sync_tables_last_timestamp_seconds} (every successful sync, as kube-proxy's
+ * {@code sync_proxy_rules_last_timestamp_seconds}) and the node's /healthz (a refused or missing push that stays
+ * pending). {@code ferry_sync_tables_total} counts the applied pushes, each a change of the forwarding tables.
  *
  * <p>Register it with {@code registry.register(nodeMetrics)} and serve the registry with {@link MetricsServer};
  * the node daemon does both when {@code metricsPort} is set.
@@ -162,7 +163,7 @@ public final class NodeMetrics implements MultiCollector
             f.allocationFailures.build(), f.natEvents.build(), gauge("ferry_tables_generation",
                 "Generation of the tables the dataplane forwards with", generation.getAsLong()),
             REASONS, applyDuration.collect(), pushes.collect(),
-            gauge("ferry_sync_tables_last_timestamp_seconds",
+            gauge("ferry_tables_applied_last_timestamp_seconds",
                 "Unix time of the last tables push the node applied (0 before the first)", lastAppliedMillis / 1e3),
             CounterSnapshot.builder().name("ferry_sync_tables").help("Table pushes applied: changes of the"
                 + " forwarding tables").dataPoint(point(Labels.EMPTY, tablesChanged)).build()));

@@ -79,6 +79,8 @@ class LivePodsTest
             "underlay: udp",
             "hostTap: fn-host",
             "podTapPrefix: fn",
+            // kube-proxy's 10256 stays free: these tests are about forwarding, and may share a namespace
+            "healthzBindAddress: \"\"",
             ""));
         return config;
     }

@@ -77,6 +77,8 @@ final class TwoNodes
             "underlay: " + underlay,
             "hostTap: fn-host",
             "podTapPrefix: fn",
+            // kube-proxy's 10256 stays free: these tests are about forwarding, and may share a namespace
+            "healthzBindAddress: \"\"",
             ""));
         return config;
     }
