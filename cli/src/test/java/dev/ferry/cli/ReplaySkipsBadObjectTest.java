@@ -77,7 +77,7 @@ class ReplaySkipsBadObjectTest
         assertThat(rc).as("exit code; stderr: " + stderr).isZero();
         assertThat(stderr.toString()).contains("warning: skipping Service (invalid-source-range): ")
             .contains("Service default/lb-ranges: spec.loadBalancerSourceRanges[1]: not a CIDR: 'bogus'");
-        assertThat(stdout.toString()).contains("LoadBalancer IPs only from 203.0.113.0/24")
+        assertThat(stdout.toString()).contains("LoadBalancer IPs and NodePorts only from 203.0.113.0/24")
             .contains("source-not-allowed");
         assertThat(frames(out)).as("only the SYN from inside the range, DNATed").hasSize(1);
     }

@@ -37,8 +37,9 @@ import java.util.List;
  * frontends (NodePort, externalIPs, LoadBalancer IPs) under {@code externalTrafficPolicy: Cluster}; under
  * policy Local, traffic from this node's own addresses (which also uses all cluster endpoints, as pods do);
  * and hairpin, where the chosen endpoint is the client itself. A LoadBalancer IP of a Service with
- * {@code loadBalancerSourceRanges} opens flows only for sources inside them (kube-proxy's firewall chain; NodePorts
- * and externalIPs are not filtered, as with kube-proxy). Drops: each with its own reason below.
+ * {@code loadBalancerSourceRanges} opens flows only for sources inside them (kube-proxy's firewall chain), and so
+ * do its NodePorts (stricter than kube-proxy, see SECURITY.md); externalIPs and the ClusterIP are not filtered.
+ * Drops: each with its own reason below.
  */
 final class Nat44New implements Stage
 {
@@ -76,7 +77,7 @@ final class Nat44New implements Stage
          *  address (Linux's conntrack marks it INVALID and never masquerades it). */
         UNTRACKED_EGRESS(112, "pod TCP without SYN leaving the cluster matches no flow (would leak the pod address)"),
         /** A new flow to a LoadBalancer IP from a source outside the Service's loadBalancerSourceRanges. */
-        SOURCE_NOT_ALLOWED(113, "source outside the Service's loadBalancerSourceRanges (LoadBalancer IP)");
+        SOURCE_NOT_ALLOWED(113, "source outside the Service's loadBalancerSourceRanges (LoadBalancer IP or NodePort)");
 
         private final int id;
         private final String sentence;
@@ -309,10 +310,15 @@ final class Nat44New implements Stage
         final int tcpFlags, final long now, final Next out)
     {
         final int sp = st.feServicePort[fe];
-        if (st.feKind[fe] == ServiceTable.KIND_LOAD_BALANCER && st.hasEndpoints[sp] && !st.sourceAllowed(sp, src))
+        final int kind = st.feKind[fe];
+        if ((kind == ServiceTable.KIND_LOAD_BALANCER || kind == ServiceTable.KIND_NODE_PORT) && st.hasEndpoints[sp]
+            && !st.sourceAllowed(sp, src))
         {
             // kube-proxy's KUBE-FW chain: a source outside the ranges is not DNATed, and KUBE-PROXY-FIREWALL drops
-            // it (only with endpoints: without any, the LB IP REJECTs whatever the source)
+            // it (only with endpoints: without any, the LB IP REJECTs whatever the source). kube-proxy filters the
+            // LB IPs only; ferry closes the Service's NodePorts too, as the cloud firewalls that implement the
+            // ranges do for the nodes (and Cilium's bpf-lb-source-range-all-types): a cloud LB that keeps the
+            // client's address forwards to the NodePort, which would otherwise bypass the ranges
             out.drop(h, Drop.SOURCE_NOT_ALLOWED);
             return;
         }

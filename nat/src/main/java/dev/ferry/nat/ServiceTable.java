@@ -762,7 +762,7 @@ final class ServiceTable
             }
             if (!c.sourceRanges.isEmpty() && !s.loadBalancerIps().isEmpty())
             {
-                rendering.add("  LoadBalancer IPs only from " + String.join(" ", c.sourceRanges.stream()
+                rendering.add("  LoadBalancer IPs and NodePorts only from " + String.join(" ", c.sourceRanges.stream()
                     .map(Ip4Prefix::toString).toList()) + (c.sourceAlsoAllowed.length > 0
                     ? " and the LoadBalancer IPs themselves (a range holds the node's address)" : ""));
             }

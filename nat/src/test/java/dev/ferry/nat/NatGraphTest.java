@@ -777,7 +777,7 @@ class NatGraphTest
         net.publish(new ServiceInfo("default", "lb", "LoadBalancer", null, List.of(VIP), List.of(extIp),
             List.of(lbIp), false, 10800, false, false, List.of(port), 0, ranges));
         assertThat(net.nat.showServices()).as("show services").contains(
-            "LoadBalancer IPs only from 203.0.113.0/24 172.16.0.0/12");
+            "LoadBalancer IPs and NodePorts only from 203.0.113.0/24 172.16.0.0/12");
 
         final Harness.Pkt first = net.sendOne("uplink", Harness.fromUplink().ip4(allowed, lbIp)
             .tcp(7000, 80, SYN, 1, 0).build()).pkt();
@@ -790,9 +790,15 @@ class NatGraphTest
             .as("a pod outside the ranges (kube-proxy checks pods too)").isEmpty();
         assertThat(net.counter("stage/nat44-new/drop/source-not-allowed")).isEqualTo(2);
 
-        // the other frontends of the Service are not filtered, as with kube-proxy
-        assertThat(net.sendOne("uplink", Harness.fromUplink().ip4(denied, NODE_IP).tcp(7003, 30080, SYN, 1, 0)
-            .build()).pkt().dst()).as("NodePort").isEqualTo(B1);
+        // its NodePort is closed to the same sources (stricter than kube-proxy: a cloud LB keeping the client's
+        // address forwards to it), open to the allowed ones
+        assertThat(net.send("uplink", Harness.fromUplink().ip4(denied, NODE_IP).tcp(7003, 30080, SYN, 1, 0)
+            .build())).as("NodePort from outside the ranges").isEmpty();
+        assertThat(net.counter("stage/nat44-new/drop/source-not-allowed")).isEqualTo(3);
+        assertThat(net.sendOne("uplink", Harness.fromUplink().ip4(allowed, NODE_IP).tcp(7006, 30080, SYN, 1, 0)
+            .build()).pkt().dst()).as("NodePort from inside a range").isEqualTo(B1);
+
+        // externalIPs and the ClusterIP are not filtered, as with kube-proxy
         assertThat(net.sendOne("uplink", Harness.fromUplink().ip4(denied, extIp).tcp(7004, 80, SYN, 1, 0).build())
             .pkt().dst()).as("externalIP").isEqualTo(B1);
         assertThat(net.sendOne("pod-client", tcp(Harness.CLIENT, VIP, 7005, 80, SYN, "")).pkt().dst())
@@ -806,7 +812,7 @@ class NatGraphTest
             .pkt().dst()).as("established flow").isEqualTo(B1);
         assertThat(net.send("uplink", Harness.fromUplink().ip4(allowed, lbIp).tcp(7010, 80, SYN, 1, 0).build()))
             .as("a new flow from the same source").isEmpty();
-        assertThat(net.counter("stage/nat44-new/drop/source-not-allowed")).isEqualTo(3);
+        assertThat(net.counter("stage/nat44-new/drop/source-not-allowed")).isEqualTo(4);
 
         // a range holding the node's address also lets the LB IP itself in (kube-proxy's allowFromNode)
         net.publish(new ServiceInfo("default", "lb", "LoadBalancer", null, List.of(VIP), List.of(extIp),
@@ -821,7 +827,7 @@ class NatGraphTest
         final Harness.Out reject = net.sendOne("uplink", Harness.fromUplink().ip4(denied, lbIp).tcp(7012, 80, SYN, 1, 0)
             .build());
         assertThat(reject.pkt().proto()).isEqualTo(1);
-        assertThat(net.counter("stage/nat44-new/drop/source-not-allowed")).isEqualTo(3);
+        assertThat(net.counter("stage/nat44-new/drop/source-not-allowed")).isEqualTo(4);
     }
 
     @Test
