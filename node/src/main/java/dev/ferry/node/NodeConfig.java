@@ -24,7 +24,7 @@ import java.util.Set;
  * clusterDir: /etc/ferry/cluster   # tables or manifests loaded at start, until the agent pushes
  * uplink: eth0                     # the NIC (packet mode) or the interface whose address VXLAN uses (udp)
  * underlay: packet                 # packet | udp
- * threading: shared                # shared | dedicated
+ * threading: dedicated             # dedicated (the API on its own thread) | shared (on the worker's)
  * poolSize: 8192                   # packet buffers
  * metricsPort: 9731                # /metrics and /healthz; -1 (the default) = off, 0 = any
  * metricsBindAddress: 127.0.0.1    # the address they listen on (0.0.0.0 for a cluster Prometheus)
@@ -385,7 +385,7 @@ public record NodeConfig(
         return new NodeConfig(nodeName, Path.of(socket), cluster == null ? null : Path.of(cluster),
             text(root, "uplink", null),
             enumOf(UnderlayMode.class, "underlay", text(root, "underlay", "packet")),
-            enumOf(ThreadingMode.class, "threading", text(root, "threading", "shared")),
+            enumOf(ThreadingMode.class, "threading", text(root, "threading", "dedicated")),
             (int)number(root, "poolSize", 8192), (int)number(root, "metricsPort", METRICS_OFF),
             text(root, "metricsBindAddress", MetricsServer.LOOPBACK), text(root, "podTapPrefix", "tap"),
             text(root, "hostTap", "ferry0"),

@@ -68,7 +68,8 @@ class NodeConfigTest
 
         assertThat(c.apiSocket()).isEqualTo(NodeConfig.DEFAULT_SOCKET);
         assertThat(c.underlay()).isEqualTo(UnderlayMode.PACKET);
-        assertThat(c.threading()).isEqualTo(ThreadingMode.SHARED);
+        assertThat(c.threading()).as("no client read on the forwarding thread (issue 13 class 10)")
+            .isEqualTo(ThreadingMode.DEDICATED);
         assertThat(c.poolSize()).isEqualTo(8192);
         assertThat(c.clusterDir()).isNull();
         assertThat(c.metricsPort()).as("metrics off unless asked for").isEqualTo(NodeConfig.METRICS_OFF);
