@@ -7,12 +7,9 @@ import io.fabric8.kubernetes.api.model.Node;
 import io.fabric8.kubernetes.api.model.NodeBuilder;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientException;
-import io.fabric8.kubernetes.client.server.mock.KubernetesCrudDispatcher;
 import io.fabric8.kubernetes.client.server.mock.KubernetesMockServer;
 import io.fabric8.mockwebserver.Context;
 import io.fabric8.mockwebserver.MockWebServer;
-import io.fabric8.mockwebserver.http.MockResponse;
-import io.fabric8.mockwebserver.http.RecordedRequest;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -36,38 +33,15 @@ class NodeAnnotationPublisherTest
 {
     private static final Duration WAIT = Duration.ofSeconds(10);
 
+    private final NodeStatusKeepsMetadata dispatcher = new NodeStatusKeepsMetadata();
     private KubernetesMockServer server;
     private KubernetesClient client;
-
-    /**
-     * kube-apiserver's Node status strategy resets only the spec on {@code PATCH nodes/NAME/status}, so metadata
-     * changes (flanneld's annotations) are kept; the mock's generic status handling keeps only {@code .status}.
-     * Here a Node status patch is applied to the whole Node, as kube-apiserver applies it (the agent's request
-     * still goes to {@code /status}: {@link #statusPatches} counts them).
-     */
-    private final class NodeStatusKeepsMetadata extends KubernetesCrudDispatcher
-    {
-        @Override
-        public MockResponse handlePatch(final RecordedRequest request)
-        {
-            final String path = request.getPath();
-            if (path.matches("/api/v1/nodes/[^/?]+/status(\\?.*)?"))
-            {
-                statusPatches.incrementAndGet();
-                return super.handlePatch(new RecordedRequest(request.getHttpVersion(), request.method(),
-                    path.replaceFirst("/status", ""), request.getHeaders(), request.getBody()));
-            }
-            return super.handlePatch(request);
-        }
-    }
-
-    private final AtomicInteger statusPatches = new AtomicInteger();
 
     @BeforeEach
     void startServer()
     {
         server = new KubernetesMockServer(new Context(), new MockWebServer(), new HashMap<>(),
-            new NodeStatusKeepsMetadata(), false);
+            dispatcher, false);
         server.init(InetAddress.getLoopbackAddress(), 0);
         client = server.createClient();
     }
@@ -101,30 +75,6 @@ class NodeAnnotationPublisherTest
         return n;
     }
 
-    /** A node that acknowledges every push. */
-    private static final class AckingNode implements NodeClient
-    {
-        private volatile long generation;
-
-        @Override
-        public long push(final NodeTables tables)
-        {
-            generation = tables.generation();
-            return generation;
-        }
-
-        @Override
-        public long generation()
-        {
-            return generation;
-        }
-
-        @Override
-        public void close()
-        {
-        }
-    }
-
     private record Running(Agent agent, NodeAnnotationPublisher publisher, AgentMetrics metrics)
     {
     }
@@ -136,7 +86,7 @@ class NodeAnnotationPublisherTest
             NodeAnnotationPublisher.statusPatcher(client), nodeName, metrics, Duration.ofMillis(50));
         final Agent agent = Agent.builder().nodeName(nodeName)
             .source(new InformerSource(server.createClient(), nodeName, Duration.ofMinutes(10), Clock.system()))
-            .node(new AckingNode()).minSyncPeriod(Duration.ofMillis(50)).retryPeriod(Duration.ofMillis(50))
+            .node(new AckingNodeClient()).minSyncPeriod(Duration.ofMillis(50)).retryPeriod(Duration.ofMillis(50))
             .metrics(metrics).annotations(publisher).build();
         return new Running(agent, publisher, metrics);
     }
@@ -163,7 +113,7 @@ class NodeAnnotationPublisherTest
                 "flannel.alpha.coreos.com/kube-subnet-manager", "true",
                 "flannel.alpha.coreos.com/public-ip", "192.168.50.11"));
             assertThat(r.metrics().annotationPatches(AgentMetrics.PATCH_OK)).isEqualTo(1);
-            assertThat(statusPatches).as("patched through nodes/status, as flanneld").hasValue(1);
+            assertThat(dispatcher.statusPatches()).as("patched through nodes/status, as flanneld").isEqualTo(1);
             // the node's tables use the VTEP MAC and address it published
             K8s.awaitSyncAfterNow(agent);
             assertThat(Ip4.formatMac(agent.acknowledged().node().vtepMac())).isEqualTo("0e:58:c0:a8:32:0b");
