@@ -340,6 +340,78 @@ wrk_run() {   # wrk_run TOPO METRIC RUN CLIENT_NS URL DURATION close|keep
     --client "$d/wrk.txt" --cpu-before "$d/cpu-before" --cpu-after "$d/cpu-after"
 }
 
+RR_PORT=11111   # sockperf server port for pod-IP RR; the ClusterIP RR reuses the iperf Service (5201 → p21 only)
+
+ping_run() {   # ping_run TOPO METRIC RUN TARGET_IP DURATION idle|busy: 5/s or 200/s for DURATION seconds
+  local topo="$1" metric="$2" run="$3" target="$4" dur="$5" load="$6"
+  local d="$WORK/$topo-$metric-$run" interval count
+  mkdir -p "$d"
+  if [[ "$load" == idle ]]; then interval=0.2; count=$((dur * 5)); else interval=0.005; count=$((dur * 200)); fi
+  # the same warm-up on both sides, not measured: ARP, conntrack, and enough packets for a JIT to compile the
+  # forwarding path (100 pings left ferry's graph in the interpreter: 1.9 ms idle p50 where a warm node gives 0.2)
+  timeout 10 ip netns exec "${P}p11" ping -n -q -f -c 3000 -w 5 "$target" >/dev/null 2>&1 || true
+  timeout $((dur + 15)) ip netns exec "${P}p11" ping -n -c "$count" -i "$interval" -W 1 "$target" >"$d/ping.txt" 2>&1 \
+    || log "ping lost replies: $(tail -2 "$d/ping.txt" | head -1)"
+  "${LABTOOL[@]}" record --raw "$WORK/raw.jsonl" --topology "$topo" --metric "$metric" --run "$run" \
+    --client "$d/ping.txt"
+}
+
+rr_run() {   # rr_run TOPO METRIC RUN SERVER_POD TARGET_IP PORT DURATION [bulk]: sockperf ping-pong, 14-byte messages
+  local topo="$1" metric="$2" run="$3" spod="$4" target="$5" port="$6" dur="$7" bulk="${8:-}"
+  local d="$WORK/$topo-$metric-$run" spid ipid="" cpid="" inode server=()
+  mkdir -p "$d"
+  inode="$(stat -L -c %i "/run/netns/$P$spod")"
+  spawn "sockperf-$spod" "$spod" "$d/sockperf-server.log" timeout $((dur + 60)) sockperf sr --tcp -i 0.0.0.0 -p "$port"
+  spid=$SPAWNED
+  wait_listen "$spod" "$port" || die "sockperf server in $P$spod did not listen on $port"
+  if [[ -n "$bulk" ]]; then
+    # one bulk TCP flow p11 → p21 on the same path, from before the RR starts until after it ends
+    spawn "iperf-$spod" "$spod" "$d/iperf-server.json" iperf3 -s -1 -J -p "$LAB_IPERF_PORT" --rcv-timeout 5000
+    ipid=$SPAWNED
+    wait_listen "$spod" "$LAB_IPERF_PORT" || die "iperf3 server in $P$spod did not listen"
+    spawn "iperf-client" p11 "$d/iperf-client.json" timeout $((dur + 20)) iperf3 -c "$target" -p "$LAB_IPERF_PORT" \
+      -t $((dur + 2)) -J --connect-timeout 3000
+    cpid=$SPAWNED
+    sleep 1
+    server=(--server "$d/iperf-client.json")
+  fi
+  timeout $((dur + 20)) ip netns exec "${P}p11" sockperf pp --tcp -i "$target" -p "$port" -t "$dur" -m 14 --full-rtt \
+    >"$d/sockperf.txt" 2>&1 || log "sockperf client failed: $(tail -c 400 "$d/sockperf.txt")"
+  if [[ -n "$cpid" ]]; then
+    wait_pid "$cpid" $((dur + 10))
+    stop_pid "$cpid" "$(stat -L -c %i "/run/netns/${P}p11")"
+    stop_pid "$ipid" "$inode"
+  fi
+  stop_pid "$spid" "$inode"
+  "${LABTOOL[@]}" record --raw "$WORK/raw.jsonl" --topology "$topo" --metric "$metric" --run "$run" \
+    --client "$d/sockperf.txt" "${server[@]}"
+}
+
+proc_snapshot() {   # proc_snapshot FILE: "NODE SECONDS STAT-LINE" for every process in the node namespaces
+  local n pid
+  : >"$1"
+  for n in "${LAB_NODES[@]}"; do
+    for pid in $(ip netns pids "$P$n" 2>/dev/null); do
+      [[ -r "/proc/$pid/stat" ]] && echo "$n $(date +%s.%N) $(cat "/proc/$pid/stat" 2>/dev/null)" >>"$1"
+    done
+  done
+}
+
+idle_cpu_run() {   # idle_cpu_run TOPO METRIC RUN DURATION: the dataplane's CPU while nothing is sent
+  local topo="$1" metric="$2" run="$3" dur="$4"
+  local d="$WORK/$topo-$metric-$run"
+  mkdir -p "$d"
+  if [[ "$topo" == kernel ]]; then
+    log "idle_cpu: the kernel has no dataplane process (it forwards in softirq); ferry only"
+    return 0
+  fi
+  proc_snapshot "$d/stat-before"
+  sleep "$dur"
+  proc_snapshot "$d/stat-after"
+  "${LABTOOL[@]}" record --raw "$WORK/raw.jsonl" --topology "$topo" --metric "$metric" --run "$run" \
+    --client /dev/null --cpu-before "$d/stat-before" --cpu-after "$d/stat-after"
+}
+
 run_metric() {   # run_metric TOPO METRIC RUN DURATION
   local topo="$1" metric="$2" run="$3" dur="$4"
   local web="http://$LAB_WEB_VIP:$LAB_WEB_PORT/"
@@ -362,6 +434,15 @@ run_metric() {   # run_metric TOPO METRIC RUN DURATION
     http_short_nodeport)
       wrk_run "$topo" "$metric" "$run" ext "http://$LAB_NODE1_UNDERLAY:$LAB_WEB_NODEPORT/" "$dur" close ;;
     svc_scale_*) wrk_run "$topo" "$metric" "$run" p11 "$web" "$dur" close ;;
+    ping_cross_node_idle) ping_run "$topo" "$metric" "$run" "$LAB_P21_IP" "$dur" idle ;;
+    ping_cross_node_busy) ping_run "$topo" "$metric" "$run" "$LAB_P21_IP" "$dur" busy ;;
+    ping_same_node_idle) ping_run "$topo" "$metric" "$run" "$LAB_P12_IP" "$dur" idle ;;
+    ping_same_node_busy) ping_run "$topo" "$metric" "$run" "$LAB_P12_IP" "$dur" busy ;;
+    rr_cross_node) rr_run "$topo" "$metric" "$run" p21 "$LAB_P21_IP" "$RR_PORT" "$dur" ;;
+    rr_same_node) rr_run "$topo" "$metric" "$run" p12 "$LAB_P12_IP" "$RR_PORT" "$dur" ;;
+    rr_clusterip) rr_run "$topo" "$metric" "$run" p21 "$LAB_IPERF_VIP" "$LAB_IPERF_PORT" "$dur" ;;
+    rr_cross_node_bulk) rr_run "$topo" "$metric" "$run" p21 "$LAB_P21_IP" "$RR_PORT" "$dur" bulk ;;
+    idle_cpu) idle_cpu_run "$topo" "$metric" "$run" "$dur" ;;
     *) die "unknown metric $metric" ;;
   esac
 }
@@ -393,12 +474,12 @@ need() {
   local t missing=()
   for t in "$@"; do command -v "$t" >/dev/null || missing+=("$t"); done
   [[ ${#missing[@]} == 0 ]] || die "missing tools: ${missing[*]} (Debian: iproute2 iptables iperf3 wrk ethtool \
-socat conntrack curl gnuplot-nox python3)"
+socat conntrack curl iputils-ping sockperf gnuplot-nox python3)"
 }
 
 preflight() {
   [[ "$(id -u)" == 0 ]] || die "needs root (network namespaces)"
-  need ip bridge iptables-restore iperf3 wrk ethtool socat conntrack curl ss timeout "$PY"
+  need ip bridge iptables-restore iperf3 wrk ethtool socat conntrack curl ss timeout ping sockperf "$PY"
   mkdir -p "$STATE"
   touch "$PIDFILE"
 }
@@ -440,7 +521,7 @@ cmd_run() {
   [[ "$runs" =~ ^[1-9][0-9]?$ && "$dur" =~ ^[1-9][0-9]{0,2}$ ]] || die "--runs 1..99 and --duration 1..999 seconds"
   all="$("${LABTOOL[@]}" metrics | awk '{print $1}' | tr '\n' ',')"
   if [[ $smoke == 1 ]]; then
-    runs=1; dur=2; metrics="${metrics:-tcp_cross_node_offload}"
+    runs=1; dur=2; metrics="${metrics:-tcp_cross_node_offload,rr_cross_node,ping_cross_node_busy}"
   fi
   metrics="${metrics:-${all%,}}"
   local list=() m

@@ -257,24 +257,58 @@ def manifests(services):
 # ---------------------------------------------------------------------------------------------------------------
 
 METRICS = [
-    # name, unit, description, kind
-    ("tcp_cross_node_offload", "Gbit/s", "pod-to-pod TCP across nodes, offloads on", "iperf-tcp"),
-    ("tcp_same_node_offload", "Gbit/s", "pod-to-pod TCP on one node, offloads on", "iperf-tcp"),
+    # name, unit, description, kind, better (higher or lower)
+    ("tcp_cross_node_offload", "Gbit/s", "pod-to-pod TCP across nodes, offloads on", "iperf-tcp", "higher"),
+    ("tcp_same_node_offload", "Gbit/s", "pod-to-pod TCP on one node, offloads on", "iperf-tcp", "higher"),
     ("tcp_clusterip_offload", "Gbit/s", "pod to ClusterIP TCP (endpoint on the other node), offloads on",
-     "iperf-tcp"),
-    ("tcp_cross_node_nooffload", "Gbit/s", "pod-to-pod TCP across nodes, offloads off", "iperf-tcp"),
-    ("tcp_same_node_nooffload", "Gbit/s", "pod-to-pod TCP on one node, offloads off", "iperf-tcp"),
+     "iperf-tcp", "higher"),
+    ("tcp_cross_node_nooffload", "Gbit/s", "pod-to-pod TCP across nodes, offloads off", "iperf-tcp", "higher"),
+    ("tcp_same_node_nooffload", "Gbit/s", "pod-to-pod TCP on one node, offloads off", "iperf-tcp", "higher"),
     ("tcp_clusterip_nooffload", "Gbit/s", "pod to ClusterIP TCP (endpoint on the other node), offloads off",
-     "iperf-tcp"),
-    ("udp64_pps_cross_node", "kpps", "64-byte UDP frames received across nodes, sender unlimited", "iperf-udp"),
-    ("http_short_direct", "conn/s", "HTTP, one connection per request, pod to pod IP (no Service)", "wrk"),
-    ("http_short_clusterip", "conn/s", "HTTP, one connection per request, pod to ClusterIP", "wrk"),
-    ("http_keepalive_clusterip", "req/s", "HTTP keep-alive, pod to ClusterIP", "wrk"),
-    ("http_short_nodeport", "conn/s", "HTTP, one connection per request, ext to NodePort on node1", "wrk"),
-    ("svc_scale_1", "conn/s", "new HTTP connections to a ClusterIP, 1 Service installed", "wrk"),
-    ("svc_scale_1000", "conn/s", "new HTTP connections to a ClusterIP, 1,000 Services installed", "wrk"),
-    ("svc_scale_10000", "conn/s", "new HTTP connections to a ClusterIP, 10,000 Services installed", "wrk"),
+     "iperf-tcp", "higher"),
+    ("udp64_pps_cross_node", "kpps", "64-byte UDP frames received across nodes, sender unlimited", "iperf-udp",
+     "higher"),
+    ("http_short_direct", "conn/s", "HTTP, one connection per request, pod to pod IP (no Service)", "wrk", "higher"),
+    ("http_short_clusterip", "conn/s", "HTTP, one connection per request, pod to ClusterIP", "wrk", "higher"),
+    ("http_keepalive_clusterip", "req/s", "HTTP keep-alive, pod to ClusterIP", "wrk", "higher"),
+    ("http_short_nodeport", "conn/s", "HTTP, one connection per request, ext to NodePort on node1", "wrk", "higher"),
+    ("svc_scale_1", "conn/s", "new HTTP connections to a ClusterIP, 1 Service installed", "wrk", "higher"),
+    ("svc_scale_1000", "conn/s", "new HTTP connections to a ClusterIP, 1,000 Services installed", "wrk", "higher"),
+    ("svc_scale_10000", "conn/s", "new HTTP connections to a ClusterIP, 10,000 Services installed", "wrk", "higher"),
 ]
+
+# Latency measurements: one run of each yields several metrics (percentiles, rate), named NAME_SUFFIX.
+LATENCY = [
+    # name, description, kind
+    ("ping_cross_node_idle", "ping RTT pod to pod across nodes, 5 per second (idle)", "ping"),
+    ("ping_cross_node_busy", "ping RTT pod to pod across nodes, 200 per second (busy)", "ping"),
+    ("ping_same_node_idle", "ping RTT pod to pod on one node, 5 per second (idle)", "ping"),
+    ("ping_same_node_busy", "ping RTT pod to pod on one node, 200 per second (busy)", "ping"),
+    ("rr_cross_node", "TCP request/response (sockperf ping-pong) pod to pod across nodes", "sockperf"),
+    ("rr_same_node", "TCP request/response (sockperf ping-pong) pod to pod on one node", "sockperf"),
+    ("rr_clusterip", "TCP request/response (sockperf ping-pong) pod to ClusterIP (endpoint on the other node)",
+     "sockperf"),
+    ("rr_cross_node_bulk", "TCP request/response across nodes while an iperf3 bulk flow shares the path",
+     "sockperf"),
+    ("idle_cpu", "dataplane CPU with no traffic, busiest node, % of one core over the run (/proc/PID/stat)",
+     "idle-cpu"),
+]
+# per kind: (suffix, unit, what, better); an empty suffix is the measurement's own name
+LATENCY_OUTPUTS = {
+    "ping": [("p50", "ms", "median", "lower"), ("p99", "ms", "99th percentile", "lower"),
+             ("max", "ms", "maximum", "lower")],
+    "sockperf": [("p50", "us", "RTT median", "lower"), ("p99", "us", "RTT 99th percentile", "lower"),
+                 ("p999", "us", "RTT 99.9th percentile", "lower"), ("tps", "trans/s", "transactions per second",
+                                                                    "higher")],
+    "idle-cpu": [("", "% core", "", "lower")],
+}
+LATENCY_BY_NAME = {m[0]: m for m in LATENCY}
+for _name, _desc, _kind in LATENCY:
+    for _suffix, _unit, _what, _better in LATENCY_OUTPUTS[_kind]:
+        METRICS.append((_name + ("_" + _suffix if _suffix else ""), _unit,
+                        _desc + (", " + _what if _what else ""), _kind, _better))
+# what bench-lab.sh runs: the throughput metrics by name, the latency measurements by theirs
+RUNNABLE = [m[0] for m in METRICS if m[3] in ("iperf-tcp", "iperf-udp", "wrk")] + [m[0] for m in LATENCY]
 METRIC_BY_NAME = {m[0]: m for m in METRICS}
 
 
@@ -353,7 +387,89 @@ def parse_wrk(text_file):
     return float(m.group(1)), extra
 
 
+def percentile(values, p):
+    """Nearest-rank percentile (p in 0..100) of a non-empty list, as ping and sockperf report them."""
+    ordered = sorted(values)
+    rank = max(1, int(-(-p * len(ordered) // 100)))
+    return ordered[min(rank, len(ordered)) - 1]
+
+
+_PING_RTT = re.compile(r"time=([0-9.]+) ms")
+_PING_SUMMARY = re.compile(r"(\d+) packets transmitted, (\d+) received")
+
+
+def parse_ping(text_file):
+    """ping's per-reply lines: p50, p99 and max RTT in ms, with sent/received/lost."""
+    text = _read(text_file)
+    rtts = [float(x) for x in _PING_RTT.findall(text)]
+    if not rtts:
+        raise ValueError("ping printed no replies:\n" + text[-2000:])
+    extra = {"replies": len(rtts)}
+    m = _PING_SUMMARY.search(text)
+    if m:
+        extra["sent"] = int(m.group(1))
+        extra["lost"] = int(m.group(1)) - int(m.group(2))
+    return {"p50": percentile(rtts, 50), "p99": percentile(rtts, 99), "max": max(rtts)}, extra
+
+
+_SP_PCT = re.compile(r"---> percentile\s+([0-9.]+)\s*=\s*([0-9.]+)")
+_SP_MAX = re.compile(r"---> <MAX> observation\s*=\s*([0-9.]+)")
+_SP_VALID = re.compile(r"\[Valid Duration\] RunTime=([0-9.]+) sec; SentMessages=(\d+); ReceivedMessages=(\d+)")
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def parse_sockperf(text_file):
+    """sockperf ping-pong --full-rtt: RTT p50, p99, p99.9 in us and transactions (replies) per second."""
+    text = _ANSI.sub("", _read(text_file))
+    pct = {float(p): float(v) for p, v in _SP_PCT.findall(text)}
+    valid = _SP_VALID.search(text)
+    if not valid or 50.0 not in pct or 99.0 not in pct or 99.9 not in pct:
+        raise ValueError("sockperf printed no percentiles:\n" + text[-2000:])
+    if "Round trip" not in text:
+        raise ValueError("sockperf reported one-way latency: run it with --full-rtt")
+    seconds, received = float(valid.group(1)), int(valid.group(3))
+    extra = {"seconds": seconds, "transactions": received}
+    m = _SP_MAX.search(text)
+    if m:
+        extra["max_us"] = float(m.group(1))
+    return {"p50": pct[50.0], "p99": pct[99.0], "p999": pct[99.9], "tps": received / seconds}, extra
+
+
+def proc_stat_ticks(stat_text):
+    """utime + stime of a /proc/PID/stat line, in clock ticks (the command may hold spaces and parentheses)."""
+    fields = stat_text[stat_text.rindex(")") + 2:].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def parse_idle_cpu(before_file, after_file):
+    """Two snapshots of "NODE SECONDS STAT-LINE" lines (one per dataplane process): the busiest node's CPU in
+    percent of one core between them."""
+    def read(path):
+        ticks, when = {}, {}
+        for line in _read(path).splitlines():
+            if not line.strip():
+                continue
+            node, seconds, stat = line.split(" ", 2)
+            ticks[node] = ticks.get(node, 0) + proc_stat_ticks(stat)
+            when[node] = float(seconds)
+        return ticks, when
+    b_ticks, b_when = read(before_file)
+    a_ticks, a_when = read(after_file)
+    hz = float(os.sysconf("SC_CLK_TCK"))
+    per_node = {}
+    for node in sorted(set(b_ticks) & set(a_ticks)):
+        elapsed = a_when[node] - b_when[node]
+        if elapsed > 0:
+            per_node[node] = round(100.0 * (a_ticks[node] - b_ticks[node]) / hz / elapsed, 2)
+    if not per_node:
+        raise ValueError("no dataplane process seen in both snapshots")
+    return {"": max(per_node.values())}, {"per_node_percent": per_node}
+
+
 def cmd_record(args):
+    if args.metric in LATENCY_BY_NAME:
+        record_latency(args)
+        return
     kind = METRIC_BY_NAME[args.metric][3]
     if kind == "iperf-tcp":
         value, extra = parse_iperf_tcp(args.client, args.server)
@@ -381,6 +497,33 @@ def cmd_record(args):
     if "cpu_seconds_per_gb" in extra:
         detail = "  (%.2f CPU-s/GB)" % extra["cpu_seconds_per_gb"]
     print("  %-7s %-26s run %d: %10.3f %s%s" % (args.topology, args.metric, args.run, value, unit, detail))
+
+
+def record_latency(args):
+    kind = LATENCY_BY_NAME[args.metric][2]
+    if kind == "ping":
+        values, extra = parse_ping(args.client)
+    elif kind == "sockperf":
+        values, extra = parse_sockperf(args.client)
+    else:
+        values, extra = parse_idle_cpu(args.cpu_before, args.cpu_after)
+    if args.server and kind == "sockperf":
+        # the bulk flow that shared the path: its throughput, so that a starved flow shows
+        try:
+            extra["bulk_gbps"] = round(parse_iperf_tcp(args.server, None)[0], 3)
+        except (ValueError, KeyError, OSError) as e:
+            extra["bulk_error"] = str(e)[:200]
+    try:
+        extra["load1"] = float(_read("/proc/loadavg").split()[0])
+    except OSError:
+        pass
+    with open(args.raw, "a") as f:
+        for suffix, unit, _what, _better in LATENCY_OUTPUTS[kind]:
+            name = args.metric + ("_" + suffix if suffix else "")
+            row = {"topology": args.topology, "metric": name, "run": args.run, "value": round(values[suffix], 3),
+                   "extra": extra, "time": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+            f.write(json.dumps(row, sort_keys=True) + "\n")
+            print("  %-7s %-26s run %d: %10.3f %s" % (args.topology, name, args.run, values[suffix], unit))
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -416,8 +559,8 @@ def build_report(raw_rows, meta):
         "command": meta["command"],
         "host": meta["host"],
         "config": meta["config"],
-        "metrics": [{"name": n, "unit": METRIC_BY_NAME[n][1], "description": METRIC_BY_NAME[n][2]}
-                    for n in measured],
+        "metrics": [{"name": n, "unit": METRIC_BY_NAME[n][1], "description": METRIC_BY_NAME[n][2],
+                     "better": METRIC_BY_NAME[n][4]} for n in measured],
         "topologies": topologies,
     }
 
@@ -455,7 +598,7 @@ def render_table(report):
     lines.append("config: %d run(s) of %d s per metric, median [min..max]; command: %s"
                  % (report["config"]["runs"], report["config"]["duration"], report["command"]))
     lines.append("")
-    header = "%-26s %-7s %-28s %-28s %-12s %s" % ("metric", "unit", "kernel", "ferry", "ferry/kernel", "load k/f")
+    header = "%-26s %-11s %-28s %-28s %-12s %s" % ("metric", "unit", "kernel", "ferry", "ferry/kernel", "load k/f")
     lines.append(header)
     lines.append("-" * len(header))
     for m in report["metrics"]:
@@ -464,19 +607,21 @@ def render_table(report):
         f = ferry["metrics"].get(name) if ferry.get("available") else None
         fcell = _cell(f) if f else ("-" if ferry.get("available") else "not measured (*)")
         ratio = "%.2f" % (f["median"] / k["median"]) if f and k and k["median"] else "-"
-        lines.append("%-26s %-7s %-28s %-28s %-12s %s/%s" % (name, m["unit"], _cell(k), fcell, ratio, _load(k),
-                                                             _load(f)))
+        unit = m["unit"] + (" (-)" if m.get("better") == "lower" else "")
+        lines.append("%-26s %-11s %-28s %-28s %-12s %s/%s" % (name, unit, _cell(k), fcell, ratio, _load(k),
+                                                              _load(f)))
         if k and "cpu_seconds_per_gb" in k:
             fcpu = _cell(f, "cpu_seconds_per_gb") if f and "cpu_seconds_per_gb" in f else "-"
             cratio = ("%.2f" % (f["cpu_seconds_per_gb"]["median"] / k["cpu_seconds_per_gb"]["median"])
                       if f and "cpu_seconds_per_gb" in f and k["cpu_seconds_per_gb"]["median"] else "-")
-            lines.append("%-26s %-7s %-28s %-28s %s" % ("  cpu per GB moved", "CPU-s", _cell(k, "cpu_seconds_per_gb"),
+            lines.append("%-26s %-11s %-28s %-28s %s" % ("  cpu per GB moved", "CPU-s", _cell(k, "cpu_seconds_per_gb"),
                                                         fcpu, cratio))
     lines.append("")
     if not ferry.get("available"):
         lines.append("(*) ferry: " + ferry_missing)
     lines.append("CPU-s per GB: busy seconds of all CPUs (/proc/stat) during the run divided by GB received; "
                  "includes other load on the machine.")
+    lines.append("(-) lower is better (latency, idle CPU); everything else: higher is better.")
     lines.append("load k/f: median one-minute load average at the end of the kernel / ferry runs (2 vCPUs).")
     return "\n".join(lines) + "\n"
 
@@ -521,7 +666,8 @@ def render_png(report, png_path, work_dir):
             if m["name"] not in report["topologies"].get(topo, {"metrics": {}})["metrics"]:
                 gp.append("set label 'not measured' at first %d, graph 0.05 left rotate by 90 "
                           "textcolor rgb 'gray40'" % j)
-        gp.append("set title '%s' noenhanced" % m["name"])
+        gp.append("set title '%s%s' noenhanced" % (m["name"], " (lower is better)" if m.get("better") == "lower"
+                                                    else ""))
         gp.append("set ylabel '%s'" % m["unit"])
         gp.append("plot '%s' index %d using 1:2:(0.6):($1==0?0x4477aa:0xee7733) with boxes lc rgb variable, "
                   "'' index %d using 1:2:3:4 with yerrorbars lc rgb 'black' pt 0" % (dat, i, i))
@@ -530,6 +676,42 @@ def render_png(report, png_path, work_dir):
     with open(script, "w") as f:
         f.write("\n".join(gp) + "\n")
     subprocess.run(["gnuplot", script], check=True, timeout=60)
+
+
+def _verdict(old, new, better):
+    """better / WORSE when the min..max ranges of the runs do not overlap, ~ when they do."""
+    if old["max"] < new["min"]:
+        up = True
+    elif new["max"] < old["min"]:
+        up = False
+    else:
+        return "~"
+    return "better" if up == (better == "higher") else "WORSE"
+
+
+def compare_reports(old, new):
+    """Two lab reports, metric by metric and topology by topology: old and new medians, new/old, and a verdict
+    that knows the direction (lower is better for latency and idle CPU)."""
+    lines = ["lab benchmark: old %s (git %s)  new %s (git %s)"
+             % (old.get("date"), old.get("git_sha"), new.get("date"), new.get("git_sha"))]
+    header = "%-30s %-7s %-11s %12s %12s %8s  %s" % ("metric", "topo", "unit", "old", "new", "new/old", "verdict")
+    lines += [header, "-" * len(header)]
+    units = {m["name"]: m for m in old.get("metrics", []) + new.get("metrics", [])}
+    for name in [m[0] for m in METRICS if m[0] in units]:
+        better = units[name].get("better") or (METRIC_BY_NAME[name][4] if name in METRIC_BY_NAME else "higher")
+        for topo in ("kernel", "ferry"):
+            o = old.get("topologies", {}).get(topo, {}).get("metrics", {}).get(name)
+            n = new.get("topologies", {}).get(topo, {}).get("metrics", {}).get(name)
+            if not o or not n:
+                continue
+            ratio = "%.3f" % (n["median"] / o["median"]) if o["median"] else "-"
+            lines.append("%-30s %-7s %-11s %12s %12s %8s  %s"
+                         % (name, topo, units[name]["unit"] + (" (-)" if better == "lower" else ""),
+                            _fmt(o["median"]), _fmt(n["median"]), ratio, _verdict(o, n, better)))
+    lines.append("")
+    lines.append("(-) lower is better. Verdict: better/WORSE when the runs' min..max ranges do not overlap, "
+                 "~ when they do. Compare runs from the same machine only.")
+    return "\n".join(lines) + "\n"
 
 
 def cmd_report(args):
@@ -593,7 +775,7 @@ def main(argv):
     p = sub.add_parser("record")
     p.add_argument("--raw", required=True)
     p.add_argument("--topology", required=True)
-    p.add_argument("--metric", required=True, choices=sorted(METRIC_BY_NAME))
+    p.add_argument("--metric", required=True, choices=sorted(RUNNABLE))
     p.add_argument("--run", type=int, required=True)
     p.add_argument("--client", required=True)
     p.add_argument("--server")
@@ -615,6 +797,9 @@ def main(argv):
     p.add_argument("--ferry-available", type=int, default=0)
     p.add_argument("--ferry-reason", default="")
     sub.add_parser("metrics")
+    p = sub.add_parser("compare")
+    p.add_argument("old")
+    p.add_argument("new")
     args = parser.parse_args(argv)
     if args.cmd == "env":
         cmd_env(args)
@@ -628,8 +813,16 @@ def main(argv):
     elif args.cmd == "report":
         cmd_report(args)
     elif args.cmd == "metrics":
-        for m in METRICS:
-            print("%-26s %-7s %s" % (m[0], m[1], m[2]))
+        for name in RUNNABLE:
+            if name in LATENCY_BY_NAME:
+                kind = LATENCY_BY_NAME[name][2]
+                units = "/".join(sorted({o[1] for o in LATENCY_OUTPUTS[kind]}))
+                print("%-26s %-7s %s" % (name, units, LATENCY_BY_NAME[name][1]))
+            else:
+                m = METRIC_BY_NAME[name]
+                print("%-26s %-7s %s" % (m[0], m[1], m[2]))
+    elif args.cmd == "compare":
+        sys.stdout.write(compare_reports(_load_json(args.old), _load_json(args.new)))
     return 0
 
 

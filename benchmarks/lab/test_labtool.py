@@ -154,6 +154,84 @@ class ParseTest(unittest.TestCase):
         self.assertAlmostEqual(2.0, kernel)
 
 
+PING_OUTPUT = """PING 10.244.2.2 (10.244.2.2) 56(84) bytes of data.
+""" + "".join("64 bytes from 10.244.2.2: icmp_seq=%d ttl=62 time=%s ms\n" % (i + 1, t) for i, t in enumerate(
+    ["0.%03d" % (100 + i) for i in range(98)] + ["2.50", "7.25"])) + """
+--- 10.244.2.2 ping statistics ---
+101 packets transmitted, 100 received, 0.990099% packet loss, time 20012ms
+rtt min/avg/max/mdev = 0.100/0.245/7.250/0.731 ms
+"""
+
+# sockperf 3.7 ping-pong --full-rtt, as it prints it (colour escapes included)
+SOCKPERF_OUTPUT = 'sockperf: \x1b[2;35m== version #3.7-no.git == \x1b[0m\nsockperf[CLIENT] send on:sockperf: using recvfrom() to block on socket(s)\n\n[ 0] IP = 127.0.0.1       PORT = 11111 # TCP\nsockperf: Warmup stage (sending a few dummy messages)...\nsockperf: Starting test...\nsockperf: Test end (interrupted by timer)\nsockperf: Test ended\nsockperf: [Total Run] RunTime=2.000 sec; Warm up time=400 msec; SentMessages=31335; ReceivedMessages=31334\nsockperf: ========= Printing statistics for Server No: 0\nsockperf: [Valid Duration] RunTime=1.552 sec; SentMessages=24421; ReceivedMessages=24421\nsockperf: \x1b[2;35m====> avg-rtt=63.529 (std-dev=473.881)\x1b[0m\nsockperf: # dropped messages = 0; # duplicated messages = 0; # out-of-order messages = 0\nsockperf: Summary: Round trip is 63.529 usec\nsockperf: \x1b[2;35mTotal 24421 observations\x1b[0m; each percentile contains 244.21 observations\nsockperf: ---> <MAX> observation = 34140.898\nsockperf: ---> percentile 99.999 = 34140.898\nsockperf: ---> percentile 99.990 = 9302.606\nsockperf: ---> percentile 99.900 = 6204.556\nsockperf: ---> percentile 99.000 = 1925.979\nsockperf: ---> percentile 90.000 =   20.979\nsockperf: ---> percentile 75.000 =   18.775\nsockperf: ---> percentile 50.000 =   18.505\nsockperf: ---> percentile 25.000 =   18.284\nsockperf: ---> <MIN> observation =   16.731\n'
+
+
+class LatencyParseTest(unittest.TestCase):
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="labtool-test-")
+
+    def tearDown(self):
+        shutil.rmtree(self.dir)
+
+    def write(self, name, content):
+        path = os.path.join(self.dir, name)
+        with open(path, "w") as f:
+            f.write(content)
+        return path
+
+    def test_should_take_nearest_rank_percentiles(self):
+        values = list(range(1, 101))
+        self.assertEqual(50, labtool.percentile(values, 50))
+        self.assertEqual(99, labtool.percentile(values, 99))
+        self.assertEqual(100, labtool.percentile(values, 99.9))
+        self.assertEqual(7, labtool.percentile([7], 99))
+
+    def test_should_read_ping_percentiles_and_losses(self):
+        values, extra = labtool.parse_ping(self.write("ping.txt", PING_OUTPUT))
+        self.assertEqual({"p50": 0.149, "p99": 2.5, "max": 7.25}, values)
+        self.assertEqual({"replies": 100, "sent": 101, "lost": 1}, extra)
+
+    def test_should_fail_loudly_when_ping_got_no_reply(self):
+        with self.assertRaises(ValueError):
+            labtool.parse_ping(self.write("ping.txt", "PING 10.244.2.2\n\n2 packets transmitted, 0 received\n"))
+
+    def test_should_read_sockperf_round_trip_percentiles_and_transactions(self):
+        values, extra = labtool.parse_sockperf(self.write("sp.txt", SOCKPERF_OUTPUT))
+        self.assertEqual(18.505, values["p50"])
+        self.assertEqual(1925.979, values["p99"])
+        self.assertEqual(6204.556, values["p999"])
+        self.assertAlmostEqual(24421 / 1.552, values["tps"])
+        self.assertEqual(34140.898, extra["max_us"])
+
+    def test_should_refuse_sockperf_one_way_latency(self):
+        text = SOCKPERF_OUTPUT.replace("Round trip is", "Latency is")
+        with self.assertRaises(ValueError):
+            labtool.parse_sockperf(self.write("sp.txt", text))
+
+    def test_should_give_the_busiest_nodes_cpu_in_percent_of_a_core(self):
+        hz = os.sysconf("SC_CLK_TCK")
+        stat = "4242 (java thing) S 1 2 3 4 5 6 7 8 9 10 %d %d 0 0 20 0 30 0 1234"
+        before = self.write("b", "node1 100.0 " + stat % (1000, 500) + "\nnode2 100.0 " + stat % (10, 10) + "\n")
+        after = self.write("a", "node1 110.0 " + stat % (1000 + hz // 10, 500 + hz // 10) + "\n"
+                           + "node2 110.0 " + stat % (10 + hz // 10, 10) + "\n")
+        values, extra = labtool.parse_idle_cpu(before, after)
+        self.assertEqual(2.0, values[""], "0.2 s of CPU in 10 s")
+        self.assertEqual({"node1": 2.0, "node2": 1.0}, extra["per_node_percent"])
+
+    def test_should_record_one_row_per_percentile_with_its_name(self):
+        raw = os.path.join(self.dir, "raw.jsonl")
+        args = labtool.argparse.Namespace(raw=raw, topology="ferry", metric="rr_cross_node", run=1,
+                                          client=self.write("sp.txt", SOCKPERF_OUTPUT), server=None,
+                                          cpu_before=None, cpu_after=None)
+        labtool.cmd_record(args)
+        with open(raw) as f:
+            rows = [json.loads(line) for line in f]
+        self.assertEqual(["rr_cross_node_p50", "rr_cross_node_p99", "rr_cross_node_p999", "rr_cross_node_tps"],
+                         [r["metric"] for r in rows])
+        self.assertTrue(all(r["metric"] in labtool.METRIC_BY_NAME for r in rows))
+
+
 class ReportTest(unittest.TestCase):
 
     META = {"date": "2025-01-01", "git_sha": "abc1234", "command": "bench-lab.sh run",
@@ -185,6 +263,42 @@ class ReportTest(unittest.TestCase):
         table = labtool.render_table(labtool.build_report(rows, meta))
         line = [l for l in table.splitlines() if l.startswith("svc_scale_1000")][0]
         self.assertEqual("1.50", line.split()[-2], line)
+
+
+class CompareTest(unittest.TestCase):
+
+    @staticmethod
+    def report(sha, metrics):
+        return {"date": "2025-01-01", "git_sha": sha,
+                "metrics": [{"name": n, "unit": labtool.METRIC_BY_NAME[n][1], "better": labtool.METRIC_BY_NAME[n][4]}
+                            for n in metrics],
+                "topologies": {"ferry": {"metrics": {n: {"median": v[1], "min": v[0], "max": v[2]}
+                                                     for n, v in metrics.items()}}}}
+
+    def verdicts(self, old, new):
+        out = labtool.compare_reports(old, new)
+        return {l.split()[0]: l.split()[-1] for l in out.splitlines() if l.split() and l.split()[0] in
+                labtool.METRIC_BY_NAME}
+
+    def test_should_call_a_lower_latency_better_and_a_lower_rate_worse(self):
+        old = self.report("a", {"ping_cross_node_idle_p50": (0.6, 0.7, 0.8), "rr_cross_node_tps": (9e3, 1e4, 11e3),
+                                "tcp_cross_node_offload": (9.0, 10.0, 11.0)})
+        new = self.report("b", {"ping_cross_node_idle_p50": (0.1, 0.12, 0.15), "rr_cross_node_tps": (4e3, 5e3, 6e3),
+                                "tcp_cross_node_offload": (9.5, 10.5, 11.5)})
+        self.assertEqual({"ping_cross_node_idle_p50": "better", "rr_cross_node_tps": "WORSE",
+                          "tcp_cross_node_offload": "~"}, self.verdicts(old, new))
+        self.assertEqual({"ping_cross_node_idle_p50": "WORSE", "rr_cross_node_tps": "better",
+                          "tcp_cross_node_offload": "~"}, self.verdicts(new, old))
+
+    def test_should_mark_lower_is_better_metrics_in_the_table(self):
+        meta = dict(ReportTest.META, topologies={"kernel": {"available": True}, "ferry": {"available": True}})
+        rows = [{"topology": t, "metric": "ping_cross_node_busy_p50", "run": 1, "value": v, "extra": {}}
+                for t, v in (("kernel", 0.024), ("ferry", 0.05))]
+        report = labtool.build_report(rows, meta)
+        self.assertEqual("lower", report["metrics"][0]["better"])
+        line = [l for l in labtool.render_table(report).splitlines() if l.startswith("ping_cross_node_busy_p50")][0]
+        self.assertIn("ms (-)", line)
+        self.assertEqual("2.08", line.split()[-2], line)
 
 
 @unittest.skipUnless(os.geteuid() == 0 and shutil.which("iptables-restore"),

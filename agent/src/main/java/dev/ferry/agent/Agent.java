@@ -41,7 +41,7 @@ public final class Agent implements AutoCloseable
     {
         this.config = b;
         this.syncer = new TablesSyncer(b.source, b.nodeName, b.node, tracker, b.metrics, b.clock,
-            b.retryPeriod.toNanos(), b.onAck);
+            b.retryPeriod.toNanos(), b.onAck, b.annotations);
         this.runner = new BoundedFrequencyRunner("ferry-sync-" + b.nodeName, syncer, b.minSyncPeriod.toNanos(),
             b.resyncPeriod.toNanos(), b.burst, b.clock);
         syncer.runner(runner);
@@ -130,6 +130,10 @@ public final class Agent implements AutoCloseable
     public synchronized void close()
     {
         runner.stop();
+        if (config.annotations != null)
+        {
+            config.annotations.close();
+        }
         config.source.close();
         config.node.close();
         if (metricsServer != null)
@@ -153,6 +157,7 @@ public final class Agent implements AutoCloseable
         private Clock clock = Clock.system();
         private AgentMetrics metrics;
         private BiConsumer<Long, NodeTables> onAck;
+        private NodeAnnotationPublisher annotations;
 
         private Builder()
         {
@@ -276,6 +281,17 @@ public final class Agent implements AutoCloseable
         public Builder onAcknowledged(final BiConsumer<Long, NodeTables> listener)
         {
             this.onAck = listener;
+            return this;
+        }
+
+        /**
+         * @param publisher publishes this node's flannel annotations after each successful sync (the agent closes
+         *                  it); null publishes none (manifests, tests).
+         * @return this.
+         */
+        public Builder annotations(final NodeAnnotationPublisher publisher)
+        {
+            this.annotations = publisher;
             return this;
         }
 

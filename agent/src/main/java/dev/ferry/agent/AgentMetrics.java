@@ -23,6 +23,8 @@ import io.prometheus.metrics.model.registry.PrometheusRegistry;
  * ferry_objects_skipped{kind,reason}          gauge      objects left out of the last compiled tables
  *                                                        (reason = nodeport-out-of-range | duplicate-pod-ip |
  *                                                        invalid-field)
+ * ferry_node_annotation_patches_total{result} counter    this node's flannel annotations written: result =
+ *                                                        patched | error (retried with backoff)
  * </pre>
  */
 public final class AgentMetrics
@@ -33,6 +35,10 @@ public final class AgentMetrics
     public static final String ERROR_PUSH = "push";
     /** Error stage: the node refused the tables; it keeps its last good ones. */
     public static final String ERROR_REFUSED = "refused";
+    /** Annotation patch result: the Node's flannel annotations were written. */
+    public static final String PATCH_OK = "patched";
+    /** Annotation patch result: the API server refused or could not be reached; retried with backoff. */
+    public static final String PATCH_ERROR = "error";
 
     private final PrometheusRegistry registry;
     private final Histogram syncDuration;
@@ -42,6 +48,7 @@ public final class AgentMetrics
     private final Counter syncs;
     private final Gauge skipped;
     private final Gauge lastSync;
+    private final Counter annotationPatches;
     private final java.util.Set<java.util.List<String>> skippedLabels = new java.util.HashSet<>();
 
     /**
@@ -73,6 +80,11 @@ public final class AgentMetrics
         lastSync = Gauge.builder().name("ferry_sync_tables_last_timestamp_seconds")
             .help("Unix time of the last successful sync: tables pushed, or found unchanged on the node (0 before)")
             .register(registry);
+        annotationPatches = Counter.builder().name("ferry_node_annotation_patches")
+            .help("Patches of this node's flannel annotations, by result (patched, error)").labelNames("result")
+            .register(registry);
+        annotationPatches.labelValues(PATCH_OK);
+        annotationPatches.labelValues(PATCH_ERROR);
         skipped = Gauge.builder().name("ferry_objects_skipped")
             .help("Objects left out of the last compiled tables (the rest was pushed), by kind and reason")
             .labelNames("kind", "reason").register(registry);
@@ -142,6 +154,20 @@ public final class AgentMetrics
     public long skipped(final String kind, final String reason)
     {
         return (long)skipped.labelValues(kind, reason).get();
+    }
+
+    void annotationPatch(final String result)
+    {
+        annotationPatches.labelValues(result).inc();
+    }
+
+    /**
+     * @param result {@link #PATCH_OK} or {@link #PATCH_ERROR}.
+     * @return how many patches of this node's annotations ended so.
+     */
+    public long annotationPatches(final String result)
+    {
+        return (long)annotationPatches.labelValues(result).get();
     }
 
     void sync(final boolean pushed)

@@ -71,6 +71,8 @@ public final class NodeTablesCompiler
     public static final String NODEPORT_OUT_OF_RANGE = "nodeport-out-of-range";
     /** Skip reason: a Pod with the IP of another Pod of the same node (the first by namespace and name keeps it). */
     public static final String DUPLICATE_POD_IP = "duplicate-pod-ip";
+    /** Skip reason: a loadBalancerSourceRanges entry that is not a CIDR (only that entry is left out). */
+    public static final String INVALID_SOURCE_RANGE = "invalid-source-range";
     /** Skip reason: any other field that cannot be parsed or is out of range. */
     public static final String INVALID_FIELD = "invalid-field";
 
@@ -88,7 +90,8 @@ public final class NodeTablesCompiler
      * An object left out of the tables.
      *
      * @param kind   its kind (Service, Pod, Node, EndpointSlice, Endpoints).
-     * @param reason {@link #NODEPORT_OUT_OF_RANGE}, {@link #DUPLICATE_POD_IP} or {@link #INVALID_FIELD}.
+     * @param reason {@link #NODEPORT_OUT_OF_RANGE}, {@link #DUPLICATE_POD_IP}, {@link #INVALID_FIELD}, or
+     *               {@link #INVALID_SOURCE_RANGE} (then only that entry of the Service is left out).
      * @param error  what is wrong, naming the object and the field.
      */
     public record Skipped(String kind, String reason, ManifestException error)
@@ -189,7 +192,7 @@ public final class NodeTablesCompiler
                 s.getMetadata().getName()), List.of());
             try
             {
-                services.add(ServiceCompiler.compile(state.ref(s), s, settings, g, self));
+                services.add(ServiceCompiler.compile(state.ref(s), s, settings, g, self, skipped));
             }
             catch (final ManifestException e)
             {
@@ -239,7 +242,7 @@ public final class NodeTablesCompiler
             try
             {
                 ServiceCompiler.compile(state.ref(s), s, settings, groups.getOrDefault(
-                    key(s.getMetadata().getNamespace(), s.getMetadata().getName()), List.of()), null);
+                    key(s.getMetadata().getNamespace(), s.getMetadata().getName()), List.of()), null, skipped);
             }
             catch (final ManifestException e)
             {

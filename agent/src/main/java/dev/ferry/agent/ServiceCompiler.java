@@ -1,5 +1,6 @@
 package dev.ferry.agent;
 
+import dev.ferry.core.route.Ip4Prefix;
 import dev.ferry.core.tables.NodeTables.ClusterSettings;
 import dev.ferry.core.tables.ServiceInfo;
 import io.fabric8.kubernetes.api.model.IntOrString;
@@ -13,6 +14,7 @@ import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.function.Consumer;
 
 /**
  * One Service and its endpoint groups into a {@link ServiceInfo}, as kube-proxy's service and endpoint change
@@ -42,10 +44,11 @@ final class ServiceCompiler
      * @param settings cluster settings (the NodePort range).
      * @param groups   the Service's endpoint groups.
      * @param self     this node, for endpoint locality; null when only validating.
+     * @param skipped  told of each loadBalancerSourceRanges entry that is left out (not a CIDR).
      * @return the Service as the dataplane sees it.
      */
     static ServiceInfo compile(final ObjectRef ref, final Service svc, final ClusterSettings settings,
-        final List<EndpointGroup> groups, final NodeView self)
+        final List<EndpointGroup> groups, final NodeView self, final Consumer<NodeTablesCompiler.Skipped> skipped)
     {
         final ServiceSpec spec = svc.getSpec() == null ? new ServiceSpec() : svc.getSpec();
         final String type = spec.getType() == null ? "ClusterIP" : spec.getType();
@@ -134,7 +137,56 @@ final class ServiceCompiler
             healthCheckNodePort = Fields.port(ref, "spec.healthCheckNodePort", spec.getHealthCheckNodePort());
         }
         return new ServiceInfo(ns, name, type, null, clusterIps, externalIps, lbIps, affinity, timeout,
-            externalLocal, internalLocal, ports, healthCheckNodePort);
+            externalLocal, internalLocal, ports, healthCheckNodePort,
+            sourceRanges(ref, spec.getLoadBalancerSourceRanges(), skipped));
+    }
+
+    /**
+     * spec.loadBalancerSourceRanges as kube-proxy reads them: each entry trimmed, IPv6 ones left to the IPv6 proxy
+     * (ignored here, as kube-proxy ignores the other family), an entry that is not a CIDR logged and ignored while
+     * the others still apply. A bare address is not a CIDR (Go's ParseCIDR refuses it); host bits are cleared.
+     */
+    private static List<Ip4Prefix> sourceRanges(final ObjectRef ref, final List<String> ranges,
+        final Consumer<NodeTablesCompiler.Skipped> skipped)
+    {
+        final List<Ip4Prefix> out = new ArrayList<>();
+        for (int i = 0; ranges != null && i < ranges.size(); i++)
+        {
+            final String text = ranges.get(i) == null ? "" : ranges.get(i).trim();
+            if (Fields.isIp6(text))
+            {
+                continue;
+            }
+            final Ip4Prefix p = parseCidr(text);
+            if (p == null)
+            {
+                skipped.accept(new NodeTablesCompiler.Skipped("Service", NodeTablesCompiler.INVALID_SOURCE_RANGE,
+                    ref.fail("spec.loadBalancerSourceRanges[" + i + "]", "not a CIDR: '" + ranges.get(i)
+                        + "'; this entry is ignored, the other ranges apply")));
+            }
+            else if (!out.contains(p))
+            {
+                out.add(p);
+            }
+        }
+        return out;
+    }
+
+    /** @return the IPv4 CIDR "a.b.c.d/n" (n 0-32), or null when the text is not one. */
+    private static Ip4Prefix parseCidr(final String text)
+    {
+        if (!text.matches("\\d{1,3}(\\.\\d{1,3}){3}/\\d{1,2}"))
+        {
+            return null;
+        }
+        try
+        {
+            return Ip4Prefix.parse(text);
+        }
+        catch (final IllegalArgumentException e)
+        {
+            return null;
+        }
     }
 
     private static ServiceInfo.ServicePort port(final ObjectRef ref, final String field, final ServicePort p,

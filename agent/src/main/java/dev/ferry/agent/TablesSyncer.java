@@ -43,6 +43,7 @@ final class TablesSyncer implements Runnable
     private final Clock clock;
     private final long retryNanos;
     private final BiConsumer<Long, NodeTables> onAck;
+    private final NodeAnnotationPublisher annotations;
     private BoundedFrequencyRunner runner;
     private NodeTables acked;
     private long generation;
@@ -51,8 +52,10 @@ final class TablesSyncer implements Runnable
     private Set<String> lastSkipped = Set.of();
 
     TablesSyncer(final ClusterSource source, final String nodeName, final NodeClient node, final ChangeTracker tracker,
-        final AgentMetrics metrics, final Clock clock, final long retryNanos, final BiConsumer<Long, NodeTables> onAck)
+        final AgentMetrics metrics, final Clock clock, final long retryNanos, final BiConsumer<Long, NodeTables> onAck,
+        final NodeAnnotationPublisher annotations)
     {
+        this.annotations = annotations;
         this.source = source;
         this.nodeName = nodeName;
         this.node = node;
@@ -89,9 +92,10 @@ final class TablesSyncer implements Runnable
         final Map<String, Long> changes = tracker.take();
         final NodeTables compiled;
         final List<NodeTablesCompiler.Skipped> skipped = new ArrayList<>();
+        final ClusterState state = source.snapshot();
         try
         {
-            compiled = NodeTablesCompiler.compile(source.snapshot(), nodeName, 0, skipped::add);
+            compiled = NodeTablesCompiler.compile(state, nodeName, 0, skipped::add);
             skipped(skipped);
         }
         catch (final ManifestException | IllegalArgumentException e)
@@ -107,6 +111,7 @@ final class TablesSyncer implements Runnable
             {
                 metrics.sync(false);
                 lastError = null;
+                publish(state, compiled);
                 return;
             }
             final long ack = push(compiled);
@@ -124,6 +129,7 @@ final class TablesSyncer implements Runnable
             {
                 onAck.accept(ack, acked);
             }
+            publish(state, compiled);
         }
         catch (final NodeApiClient.ApiException e)
         {
@@ -141,6 +147,15 @@ final class TablesSyncer implements Runnable
             {
                 runner.retryAfter(retryNanos);
             }
+        }
+    }
+
+    /** Once the node forwards with these tables, other nodes may route to it: publish its flannel annotations. */
+    private void publish(final ClusterState state, final NodeTables compiled)
+    {
+        if (annotations != null)
+        {
+            annotations.offer(state, compiled);
         }
     }
 

@@ -112,6 +112,11 @@ public final class TablesText
         sb.append(" affinity=").append(s.clientIpAffinity() ? "ClientIP/" + s.affinityTimeoutSeconds() + "s" : "None")
             .append(" external=").append(s.externalPolicyLocal() ? "Local" : "Cluster")
             .append(" internal=").append(s.internalPolicyLocal() ? "Local" : "Cluster").append('\n');
+        if (!s.sourceRanges().isEmpty())
+        {
+            sb.append("    source-ranges ").append(String.join(" ", s.sourceRanges().stream()
+                .map(Object::toString).toList())).append('\n');
+        }
         for (final ServiceInfo.ServicePort p : s.ports())
         {
             final String proto = Fields.protocolName(p.protocol());

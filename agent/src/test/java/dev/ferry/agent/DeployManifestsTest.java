@@ -59,7 +59,7 @@ class DeployManifestsTest
     }
 
     @Test
-    void shouldGrantListAndWatchOnWhatTheAgentReadsAndNothingMore() throws Exception
+    void shouldGrantListAndWatchOnWhatTheAgentReadsAndPatchOnNodeStatusOnly() throws Exception
     {
         final List<HasMetadata> rbac = load("rbac.yaml");
         final ServiceAccount sa = only(rbac, ServiceAccount.class);
@@ -70,7 +70,9 @@ class DeployManifestsTest
             .flatMap(r -> r.getResources().stream().map(res -> Map.entry(group(r) + res, r.getVerbs())))
             .collect(Collectors.toMap(Map.Entry::getKey, Map.Entry::getValue));
         assertThat(verbsByResource).containsOnlyKeys("nodes", "pods", "services", "configmaps",
-            "discovery.k8s.io/endpointslices", "networking.k8s.io/servicecidrs");
+            "discovery.k8s.io/endpointslices", "networking.k8s.io/servicecidrs", "nodes/status");
+        // the agent's only write is its own Node's flannel annotations, through nodes/status as flanneld does
+        assertThat(verbsByResource.remove("nodes/status")).as("nodes/status").containsExactly("patch");
         assertThat(verbsByResource.values()).allSatisfy(v ->
             assertThat(v).as("read only").containsExactlyInAnyOrder("get", "list", "watch"));
         assertThat(binding.getRoleRef().getName()).isEqualTo(role.getMetadata().getName());

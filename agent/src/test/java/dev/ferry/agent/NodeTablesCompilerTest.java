@@ -385,6 +385,46 @@ class NodeTablesCompilerTest
         assertThat(validated).extracting(NodeTablesCompiler.Skipped::kind).containsExactly("Service");
     }
 
+    /**
+     * loadBalancerSourceRanges as kube-proxy reads them: trimmed, IPv6 entries ignored, host bits cleared, and an
+     * entry that is not a CIDR left out with a warning (counted as a skip) while the rest of the Service compiles.
+     */
+    @Test
+    void shouldCarryLoadBalancerSourceRangesAndSkipOnlyTheBadEntries()
+    {
+        final ClusterState s = state("""
+            apiVersion: v1
+            kind: Node
+            metadata: {name: node-a}
+            spec: {podCIDR: 10.244.1.0/24}
+            ---
+            {apiVersion: v1, kind: Service, metadata: {name: lb, namespace: x},
+             spec: {type: LoadBalancer, clusterIP: 10.96.0.9, ports: [{port: 80, nodePort: 30080}],
+                    loadBalancerSourceRanges: [" 203.0.113.0/24", "fd00::/64", "10.1.2.3/16", "not-a-cidr",
+                                               "192.0.2.7", "198.51.100.0/33"]},
+             status: {loadBalancer: {ingress: [{ip: 198.51.100.60}]}}}
+            """);
+        final List<NodeTablesCompiler.Skipped> skipped = new ArrayList<>();
+
+        final NodeTables t = NodeTablesCompiler.compile(s, "node-a", 1, skipped::add);
+
+        assertThat(t.services()).hasSize(1);
+        assertThat(t.services().get(0).sourceRanges()).extracting(Object::toString)
+            .containsExactly("203.0.113.0/24", "10.1.0.0/16");
+        assertThat(skipped).extracting(NodeTablesCompiler.Skipped::kind, NodeTablesCompiler.Skipped::reason,
+            NodeTablesCompiler.Skipped::message).containsExactly(
+                org.assertj.core.groups.Tuple.tuple("Service", NodeTablesCompiler.INVALID_SOURCE_RANGE,
+                    "cluster.yaml: Service x/lb: spec.loadBalancerSourceRanges[3]: not a CIDR: 'not-a-cidr'; this "
+                        + "entry is ignored, the other ranges apply"),
+                org.assertj.core.groups.Tuple.tuple("Service", NodeTablesCompiler.INVALID_SOURCE_RANGE,
+                    "cluster.yaml: Service x/lb: spec.loadBalancerSourceRanges[4]: not a CIDR: '192.0.2.7'; this "
+                        + "entry is ignored, the other ranges apply"),
+                org.assertj.core.groups.Tuple.tuple("Service", NodeTablesCompiler.INVALID_SOURCE_RANGE,
+                    "cluster.yaml: Service x/lb: spec.loadBalancerSourceRanges[5]: not a CIDR: '198.51.100.0/33'; "
+                        + "this entry is ignored, the other ranges apply"));
+        assertThat(TablesText.render(t)).contains("    source-ranges 203.0.113.0/24 10.1.0.0/16\n");
+    }
+
     /** What a worker node's agent sees: its own Pods only (no kube-apiserver Pod), and no ServiceCIDR. */
     private static final String WORKER_VIEW = """
         apiVersion: v1

@@ -3,6 +3,7 @@ package dev.ferry.cli;
 import dev.ferry.agent.cli.AgentCommand;
 import dev.ferry.node.cli.NodeCommand;
 import dev.ferry.node.cli.ShowCommand;
+import dev.ferry.node.cli.TopCommand;
 import dev.ferry.node.cli.TraceCommand;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
@@ -15,7 +16,7 @@ import picocli.CommandLine.Command;
 @Command(name = "ferry", mixinStandardHelpOptions = true, version = "ferry 0.1.0",
     description = "User-space packet-forwarding dataplane for Kubernetes nodes.",
     subcommands = {ReplayCommand.class, NodeCommand.class, AgentCommand.class, ShowCommand.class, TraceCommand.class,
-        ScenarioCommand.class, dev.ferry.lab.LabCommand.class,
+        ScenarioCommand.class, dev.ferry.lab.LabCommand.class, TopCommand.class, CompletionCommand.class,
         CommandLine.HelpCommand.class})
 public final class Ferry
 {

@@ -19,7 +19,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 /**
  * Issue 13, class 11: a Service the compiler cannot use (a NodePort outside the range) is left out of replay's
- * tables with a warning line, and the other Services still work.
+ * tables with a warning line, and the other Services still work. Class 12: a loadBalancerSourceRanges entry that
+ * is not a CIDR is left out with a warning line, and the other ranges are enforced.
  */
 class ReplaySkipsBadObjectTest
 {
@@ -29,6 +30,84 @@ class ReplaySkipsBadObjectTest
 
     @TempDir
     Path tmp;
+
+    @Test
+    void shouldWarnAboutABadSourceRangeAndEnforceTheOthers() throws Exception
+    {
+        final Path cluster = copyCluster();
+        Files.writeString(cluster.resolve("99-ranges.yaml"), """
+            apiVersion: v1
+            kind: List
+            items:
+            - apiVersion: v1
+              kind: Service
+              metadata: {name: lb-ranges, namespace: default}
+              spec:
+                type: LoadBalancer
+                clusterIP: 10.96.0.98
+                clusterIPs: [10.96.0.98]
+                loadBalancerSourceRanges: ["203.0.113.0/24", "bogus"]
+                ports: [{port: 80, protocol: TCP, targetPort: 8080, nodePort: 30098}]
+              status: {loadBalancer: {ingress: [{ip: 198.51.100.98}]}}
+            - apiVersion: discovery.k8s.io/v1
+              kind: EndpointSlice
+              addressType: IPv4
+              metadata: {name: lb-ranges-x, namespace: default, labels: {kubernetes.io/service-name: lb-ranges}}
+              endpoints: [{addresses: [10.244.1.2], conditions: {ready: true}, nodeName: node-a}]
+              ports: [{name: "", port: 8080, protocol: TCP}]
+            """);
+        final Path in = tmp.resolve("in.pcap");
+        final long outside = Ip4.parseMac("02:00:cb:00:71:07");
+        final long nodeA = Ip4.podMac(Ip4.parse("192.168.50.11"));
+        try (PcapWriter w = PcapWriter.create(in))
+        {
+            w.write(1_700_000_000_000_000_000L, new FrameBuilder().eth(outside, nodeA)
+                .ip4(Ip4.parse("203.0.113.7"), Ip4.parse("198.51.100.98")).tcp(50000, 80, 0x02, 1000, 0).build());
+            w.write(1_700_000_000_000_000_001L, new FrameBuilder().eth(outside, nodeA)
+                .ip4(Ip4.parse("192.0.2.50"), Ip4.parse("198.51.100.98")).tcp(50001, 80, 0x02, 1000, 0).build());
+        }
+        final Path out = tmp.resolve("out.pcap");
+        final StringWriter stdout = new StringWriter();
+        final StringWriter stderr = new StringWriter();
+
+        final int rc = Ferry.commandLine().setOut(new PrintWriter(stdout)).setErr(new PrintWriter(stderr)).execute(
+            "replay", "--cluster", cluster.toString(), "--node", "node-a", "--in", in.toString(), "--out",
+            out.toString(), "--show-services");
+
+        assertThat(rc).as("exit code; stderr: " + stderr).isZero();
+        assertThat(stderr.toString()).contains("warning: skipping Service (invalid-source-range): ")
+            .contains("Service default/lb-ranges: spec.loadBalancerSourceRanges[1]: not a CIDR: 'bogus'");
+        assertThat(stdout.toString()).contains("LoadBalancer IPs and NodePorts only from 203.0.113.0/24")
+            .contains("source-not-allowed");
+        assertThat(frames(out)).as("only the SYN from inside the range, DNATed").hasSize(1);
+    }
+
+    private Path copyCluster() throws Exception
+    {
+        final Path cluster = tmp.resolve("cluster");
+        Files.createDirectories(cluster);
+        try (Stream<Path> s = Files.list(CLUSTER))
+        {
+            for (final Path f : s.toList())
+            {
+                Files.copy(f, cluster.resolve(f.getFileName()));
+            }
+        }
+        return cluster;
+    }
+
+    private static List<byte[]> frames(final Path pcap) throws Exception
+    {
+        final List<byte[]> frames = new ArrayList<>();
+        try (PcapReader r = PcapReader.open(pcap))
+        {
+            while (r.next())
+            {
+                frames.add(r.frame());
+            }
+        }
+        return frames;
+    }
 
     @Test
     void shouldWarnAboutABadServiceAndTranslateTheOthers() throws Exception

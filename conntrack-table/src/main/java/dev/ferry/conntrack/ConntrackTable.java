@@ -113,6 +113,8 @@ public final class ConntrackTable implements AutoCloseable
     };
 
     private final Arena arena;
+    /** The state file the entries are mapped from, or null for an in-memory table. */
+    private final ConntrackFile file;
     private final MemorySegment slots;
     private final MemorySegment entries;
     private final int slotMask;
@@ -129,6 +131,7 @@ public final class ConntrackTable implements AutoCloseable
     private final long key1;
 
     private RemovalListener listener = NO_LISTENER;
+    private RestoreReport restoreReport;
     private long now;
     private int size;
     private int highWater;
@@ -152,16 +155,26 @@ public final class ConntrackTable implements AutoCloseable
      */
     public ConntrackTable(final ConntrackConfig config, final Clock clock)
     {
+        this(config, clock, Arena.ofShared(), null, null);
+    }
+
+    /**
+     * A table whose entry records live in {@code mappedEntries} (a mapped state file, see {@link ConntrackFile});
+     * the slot index is always in memory and rebuilt from the entries by {@link #restore}.
+     */
+    ConntrackTable(final ConntrackConfig config, final Clock clock, final Arena arena,
+        final MemorySegment mappedEntries, final ConntrackFile file)
+    {
         this.config = config;
         this.clock = clock;
-        this.capacity = Integer.highestOneBit(config.capacity()) == config.capacity()
-            ? config.capacity() : Integer.highestOneBit(config.capacity()) << 1;
+        this.capacity = roundedCapacity(config.capacity());
         final int slotCount = capacity * 4;
         this.slotMask = slotCount - 1;
         this.probeLimit = Math.min(PROBE_LIMIT, slotCount);
-        this.arena = Arena.ofShared();
+        this.arena = arena;
+        this.file = file;
         this.slots = arena.allocate((long)slotCount * Long.BYTES, 64);
-        this.entries = arena.allocate((long)capacity * ENTRY_BYTES, 64);
+        this.entries = mappedEntries != null ? mappedEntries : arena.allocate((long)capacity * ENTRY_BYTES, 64);
         tcpTimeouts[TcpState.NONE] = config.tcpSynSent() * NANOS;
         tcpTimeouts[TcpState.SYN_SENT] = config.tcpSynSent() * NANOS;
         tcpTimeouts[TcpState.SYN_RECV] = config.tcpSynRecv() * NANOS;
@@ -596,6 +609,41 @@ public final class ConntrackTable implements AutoCloseable
     }
 
     /**
+     * Visits the live entries among the next {@code budget} entry indexes from {@code from} on, in entry order:
+     * bounded work for a control command on the owner thread (list, count, delete a chunk at a time). Entries
+     * keep their index while others come and go, so a walk resumed at the returned index sees every entry that
+     * stayed live once.
+     *
+     * @param from   the entry index to start at (0 first).
+     * @param budget entry indexes to examine at most (live or not), at least 1.
+     * @param v      the visitor; it may remove the entry it visits (the removal listener runs, as on expiry).
+     * @return the index to continue at, or -1 when the table has been walked to its end.
+     */
+    public int walk(final int from, final int budget, final EntryVisitor v)
+    {
+        final int end = (int)Math.min((long)Math.max(0, from) + Math.max(1, budget), highWater);
+        for (int e = Math.max(0, from); e < end; e++)
+        {
+            if (isLive(e))
+            {
+                v.visit(this, e);
+            }
+        }
+        return end >= highWater ? -1 : end;
+    }
+
+    /**
+     * Copies one live entry as plain values, as of the clock's current time (the owner thread).
+     *
+     * @param entry a live entry.
+     * @return the copy.
+     */
+    public ConntrackEntry copy(final int entry)
+    {
+        return ConntrackFormat.copy(this, entry, clock.nanos());
+    }
+
+    /**
      * Writes the flow table in {@code conntrack -L} style, one line per live entry. Call it from the thread that
      * owns the table, or when that thread is stopped.
      *
@@ -680,10 +728,187 @@ public final class ConntrackTable implements AutoCloseable
         return new ConntrackStats(found, inserted, deleted, earlyDrop, drop, searchMiss, invalid, insertFailed);
     }
 
+    /**
+     * Opens a table whose entries live in a memory-mapped state file, so that a restarted process finds its flows
+     * again ({@link ConntrackFile} describes the format). A compatible file is mapped back: its hash secret
+     * replaces {@code config}'s seed, every entry is validated and the slot index is rebuilt from the entries
+     * that pass; entries keep their expiry times (the clock counts nanoseconds since the epoch, so the times mean
+     * the same in the new process). A file that is incompatible (magic, version, entry size, capacity) or
+     * corrupt (header checksum, size, entries checksum of a clean shutdown) is renamed aside to
+     * {@code NAME.corrupt-<epoch ms>} and a new table starts empty; it is never half-read.
+     *
+     * @param config capacity and timeouts.
+     * @param clock  time source, nanoseconds since the epoch.
+     * @param path   the state file (created when absent; its directory must exist).
+     * @return the table; {@link #restoreReport()} says what was found.
+     * @throws IOException when the file cannot be created or mapped.
+     */
+    public static ConntrackTable open(final ConntrackConfig config, final Clock clock, final java.nio.file.Path path)
+        throws IOException
+    {
+        return ConntrackFile.open(config, clock, path);
+    }
+
+    /** @return what opening the state file found, or null for an in-memory table. */
+    public RestoreReport restoreReport()
+    {
+        return restoreReport;
+    }
+
+    /**
+     * What {@link #open} found in the state file.
+     *
+     * @param outcome    {@code created}, {@code restored}, or {@code set aside: REASON}.
+     * @param setAside   the path the old file was renamed to, or null.
+     * @param restored   live entries mapped back.
+     * @param expired    entries whose time was up (dropped).
+     * @param invalid    entries that failed validation (dropped).
+     * @param cleanClose whether the previous process closed the file cleanly (entries checksum verified).
+     */
+    public record RestoreReport(String outcome, java.nio.file.Path setAside, int restored, int expired,
+        int invalid, boolean cleanClose)
+    {
+    }
+
+    /**
+     * The structural validation pass of a mapped-back file: every entry below {@code limit} is checked (live bit,
+     * protocol and zone word, TCP state, expiry no later than the longest timeout from now, two distinct tuples,
+     * neither tuple already indexed) and indexed again; entries that fail are counted and freed, expired ones
+     * dropped. Rebuilds size, high water and the free list. Runs once, before the table is shared.
+     *
+     * @param limit entries to examine (the capacity after a crash; the recorded high water after a clean close).
+     * @return {restored, expired, invalid}.
+     */
+    int[] restore(final int limit)
+    {
+        final long t = clock.nanos();
+        now = t;
+        long longest = Math.max(Math.max(udpTimeout, udpStreamTimeout), Math.max(icmpTimeout, genericTimeout));
+        for (final long v : tcpTimeouts)
+        {
+            longest = Math.max(longest, v);
+        }
+        final long latest = t + longest + NANOS;
+        int restored = 0;
+        int expired = 0;
+        int invalid = 0;
+        int last = -1;
+        for (int e = 0; e < Math.min(limit, capacity); e++)
+        {
+            final long b = base(e);
+            final int st = entries.get(INT, b + O_STATE);
+            if (st == 0)
+            {
+                continue;
+            }
+            if ((st & StateWord.LIVE) == 0)
+            {
+                entries.set(INT, b + O_STATE, 0);
+                continue;
+            }
+            final long expires = entries.get(LONG, b + O_EXPIRES);
+            if (expires <= t)
+            {
+                entries.set(INT, b + O_STATE, 0);
+                expired++;
+                continue;
+            }
+            if (!plausible(b, st, expires, latest) || !index(e))
+            {
+                entries.set(INT, b + O_STATE, 0);
+                invalid++;
+                continue;
+            }
+            restored++;
+            last = e;
+        }
+        highWater = last + 1;
+        size = restored;
+        freeHead = -1;
+        for (int e = highWater - 1; e >= 0; e--)
+        {
+            if (!isLive(e))
+            {
+                entries.set(INT, base(e) + O_NEXT_FREE, freeHead);
+                freeHead = e;
+            }
+        }
+        return new int[] {restored, expired, invalid};
+    }
+
+    private boolean plausible(final long b, final int st, final long expires, final long latest)
+    {
+        final int pz = entries.get(INT, b + O_PZ);
+        final int proto = pz & 0xff;
+        if (pz >>> 24 != 0 || (st & ~0xffff) != 0 || expires > latest
+            || entries.get(LONG, b + O_FIRST_SEEN) > latest)
+        {
+            return false;
+        }
+        if (proto == TCP ? (st & StateWord.STATE_MASK) > TcpState.SYN_SENT2 : (st & StateWord.STATE_MASK) != 0)
+        {
+            return false;
+        }
+        return entries.get(INT, b + O_SRC) != entries.get(INT, b + TUPLE_BYTES + O_SRC)
+            || entries.get(INT, b + O_DST) != entries.get(INT, b + TUPLE_BYTES + O_DST)
+            || entries.get(INT, b + O_PORTS) != entries.get(INT, b + TUPLE_BYTES + O_PORTS);
+    }
+
+    /** Indexes both tuples of a restored entry, without early drop; false (nothing indexed) on a clash. */
+    private boolean index(final int e)
+    {
+        final long b = base(e);
+        final int pz = entries.get(INT, b + O_PZ);
+        for (int dir = ORIGINAL; dir <= REPLY; dir++)
+        {
+            final long k = b + dir * TUPLE_BYTES;
+            final int src = entries.get(INT, k + O_SRC);
+            final int dst = entries.get(INT, k + O_DST);
+            final int ports = entries.get(INT, k + O_PORTS);
+            final long h = hash(pz, src, dst, ports);
+            final int pos = probe(h, pz, src, dst, ports) >= 0 ? -1 : freeSlot(h);
+            if (pos < 0)
+            {
+                if (dir == REPLY)
+                {
+                    unlink(e, ORIGINAL);
+                }
+                return false;
+            }
+            final long dist = pos - (int)h & slotMask;
+            slots.set(LONG, (long)pos << 3, signature(h) << 40 | dist << 32 | (e << 1 | dir) & 0xffff_ffffL);
+        }
+        return true;
+    }
+
+    static int roundedCapacity(final int configured)
+    {
+        return Integer.highestOneBit(configured) == configured ? configured : Integer.highestOneBit(configured) << 1;
+    }
+
+    void restoreReport(final RestoreReport report)
+    {
+        this.restoreReport = report;
+    }
+
+    /**
+     * Closes the table. A table opened from a state file ({@link #open}) first marks the file clean, with a
+     * checksum of the entries, so that the next start can verify it.
+     */
     @Override
     public void close()
     {
-        arena.close();
+        try
+        {
+            if (file != null)
+            {
+                file.closeClean(entries, highWater, clock.nanos());
+            }
+        }
+        finally
+        {
+            arena.close();
+        }
     }
 
     // ---------------------------------------------------------------------------------------------------------

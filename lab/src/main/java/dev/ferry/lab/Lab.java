@@ -334,7 +334,7 @@ public final class Lab
             clusterDir: %s
             uplink: %s
             underlay: packet
-            threading: shared
+            threading: dedicated
             poolSize: 8192
             podTapPrefix: tap
             hostTap: ferry0

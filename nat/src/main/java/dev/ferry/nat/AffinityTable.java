@@ -1,5 +1,16 @@
 package dev.ferry.nat;
 
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.channels.FileChannel;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
+import java.util.zip.CRC32C;
+
 /**
  * {@code sessionAffinity: ClientIP}: remembers, per (Service port, client address), the endpoint that the
  * client's last new connection went to, like the iptables {@code recent} match that kube-proxy writes
@@ -8,6 +19,13 @@ package dev.ferry.nat;
  * <p>Endpoints are remembered by address and port, not by index, so an entry survives a table swap; the
  * caller checks that the endpoint is still usable. An 8-way set-associative table of fixed size: no
  * allocation and bounded work; a full set replaces its least recently used entry.
+ *
+ * <p>The entries are off-heap: in memory, or mapped from a state file ({@link #open}) so that a restarted node
+ * keeps sending each client where it went before. File: a 64-byte header (magic {@code FERRYAF1}, version, ways,
+ * sets, CRC32C of the header), then keys, endpoints and last-use times, 8 bytes each per way. Each entry is
+ * independent and the caller checks that a remembered endpoint is still usable, so an entry torn by a crash can
+ * at worst send one client's next new connection to another live endpoint: no validation pass is needed. Times
+ * are the clock's nanoseconds since the epoch and keep their meaning in the next process.
  *
  * <p>Used by the worker thread only.
  */
@@ -18,25 +36,173 @@ final class AffinityTable
 
     private static final int WAYS = 8;
 
-    private final long[] keys;
-    private final long[] endpoints;
-    private final long[] lastUsed;
+    static final long MAGIC = 0x4645_5252_5941_4631L; // "FERRYAF1"
+    static final int VERSION = 1;
+    static final int HEADER_BYTES = 64;
+    private static final int H_VERSION = 8;
+    private static final int H_WAYS = 12;
+    private static final int H_SETS = 16;
+    private static final int H_CRC = 20;
+    private static final ValueLayout.OfLong LONG = ValueLayout.JAVA_LONG;
+    private static final ValueLayout.OfInt INT = ValueLayout.JAVA_INT;
+
+    private final MemorySegment keys;
+    private final MemorySegment endpoints;
+    private final MemorySegment lastUsed;
     private final int setMask;
+    private final String restored;
 
     /**
+     * A table in memory.
+     *
      * @param capacity entries, rounded up to a power of two.
      */
     AffinityTable(final int capacity)
+    {
+        this(capacity, "in memory");
+    }
+
+    /**
+     * A table in memory.
+     *
+     * @param capacity entries, rounded up to a power of two.
+     * @param why      what {@link #restored()} says.
+     */
+    AffinityTable(final int capacity, final String why)
+    {
+        this(sets(capacity), Arena.ofAuto().allocate(bytes(sets(capacity)), 64), why);
+    }
+
+    private AffinityTable(final int sets, final MemorySegment all, final String restored)
+    {
+        final long n = (long)sets * WAYS * Long.BYTES;
+        final long base = all.byteSize() - 3 * n;
+        keys = all.asSlice(base, n);
+        endpoints = all.asSlice(base + n, n);
+        lastUsed = all.asSlice(base + 2 * n, n);
+        setMask = sets - 1;
+        this.restored = restored;
+    }
+
+    /**
+     * A table mapped from a state file: a compatible file is mapped back as it is; another one (magic, version,
+     * layout, header checksum, size) is renamed to {@code NAME.corrupt-<epoch ms>} and a new one created.
+     *
+     * @param capacity entries, rounded up to a power of two.
+     * @param file     the state file.
+     * @return the table; {@link #restored()} says what was found.
+     * @throws IOException when the file cannot be created or mapped.
+     */
+    static AffinityTable open(final int capacity, final Path file) throws IOException
+    {
+        final int sets = sets(capacity);
+        final long size = HEADER_BYTES + bytes(sets);
+        String outcome = "created";
+        if (Files.exists(file))
+        {
+            final String why = incompatibility(file, sets, size);
+            if (why == null)
+            {
+                outcome = "restored";
+            }
+            else
+            {
+                final Path aside = file.resolveSibling(file.getFileName() + ".corrupt-" + System.currentTimeMillis());
+                Files.move(file, aside, StandardCopyOption.ATOMIC_MOVE);
+                outcome = "set aside (" + why + ") as " + aside.getFileName();
+            }
+        }
+        final MemorySegment all;
+        try (FileChannel ch = FileChannel.open(file, StandardOpenOption.CREATE, StandardOpenOption.READ,
+            StandardOpenOption.WRITE))
+        {
+            if (!"restored".equals(outcome))
+            {
+                ch.truncate(0);
+                ch.write(java.nio.ByteBuffer.wrap(new byte[] {0}), size - 1);
+            }
+            // unmapped when the table is no longer reachable (the node keeps it for its life)
+            all = ch.map(FileChannel.MapMode.READ_WRITE, 0, size, Arena.ofAuto());
+        }
+        if (!"restored".equals(outcome))
+        {
+            all.set(LONG, 0, MAGIC);
+            all.set(INT, H_VERSION, VERSION);
+            all.set(INT, H_WAYS, WAYS);
+            all.set(INT, H_SETS, sets);
+            all.set(INT, H_CRC, headerCrc(all));
+            all.force();
+        }
+        return new AffinityTable(sets, all, outcome);
+    }
+
+    /** @return {@code in memory}, {@code created}, {@code restored} or {@code set aside (WHY) as NAME}. */
+    String restored()
+    {
+        return restored;
+    }
+
+    private static String incompatibility(final Path file, final int sets, final long size) throws IOException
+    {
+        if (Files.size(file) != size)
+        {
+            return "size " + Files.size(file) + " bytes, layout needs " + size;
+        }
+        final java.nio.ByteBuffer buf = java.nio.ByteBuffer.allocate(HEADER_BYTES);
+        try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ))
+        {
+            while (buf.hasRemaining() && ch.read(buf) >= 0)
+            {
+                // the whole header
+            }
+        }
+        // a long[] backs the copy: the layouts' 8-byte alignment holds for it
+        final MemorySegment h = MemorySegment.ofArray(new long[HEADER_BYTES / Long.BYTES]);
+        MemorySegment.copy(MemorySegment.ofArray(buf.array()), 0, h, 0, HEADER_BYTES);
+        if (h.get(LONG, 0) != MAGIC)
+        {
+            return "magic";
+        }
+        if (h.get(INT, H_CRC) != headerCrc(h))
+        {
+            return "header checksum mismatch";
+        }
+        if (h.get(INT, H_VERSION) != VERSION)
+        {
+            return "format version " + h.get(INT, H_VERSION);
+        }
+        if (h.get(INT, H_WAYS) != WAYS || h.get(INT, H_SETS) != sets)
+        {
+            return "layout " + h.get(INT, H_SETS) + " sets";
+        }
+        return null;
+    }
+
+    private static int headerCrc(final MemorySegment header)
+    {
+        final CRC32C crc = new CRC32C();
+        crc.update(header.asSlice(0, H_CRC).toArray(ValueLayout.JAVA_BYTE));
+        return (int)crc.getValue();
+    }
+
+    private static int sets(final int capacity)
     {
         int sets = 1;
         while (sets * WAYS < capacity)
         {
             sets <<= 1;
         }
-        keys = new long[sets * WAYS];
-        endpoints = new long[sets * WAYS];
-        lastUsed = new long[sets * WAYS];
-        setMask = sets - 1;
+        return sets;
+    }
+
+    private static long bytes(final int sets)
+    {
+        return 3L * sets * WAYS * Long.BYTES;
+    }
+
+    private static long at(final int i)
+    {
+        return (long)i << 3;
     }
 
     /**
@@ -52,9 +218,9 @@ final class AffinityTable
         final int base = set(k);
         for (int i = base; i < base + WAYS; i++)
         {
-            if (keys[i] == k)
+            if (keys.get(LONG, at(i)) == k)
             {
-                return now - lastUsed[i] <= timeout ? endpoints[i] : NONE;
+                return now - lastUsed.get(LONG, at(i)) <= timeout ? endpoints.get(LONG, at(i)) : NONE;
             }
         }
         return NONE;
@@ -75,19 +241,21 @@ final class AffinityTable
         int victim = base;
         for (int i = base; i < base + WAYS; i++)
         {
-            if (keys[i] == k || keys[i] == 0)
+            final long ki = keys.get(LONG, at(i));
+            if (ki == k || ki == 0)
             {
                 victim = i;
                 break;
             }
-            if (lastUsed[i] < lastUsed[victim])
+            if (lastUsed.get(LONG, at(i)) < lastUsed.get(LONG, at(victim)))
             {
                 victim = i;
             }
         }
-        keys[victim] = k;
-        endpoints[victim] = endpoint;
-        lastUsed[victim] = now;
+        // the key last: a crash between the writes leaves the old key (its endpoint is checked by the caller)
+        endpoints.set(LONG, at(victim), endpoint);
+        lastUsed.set(LONG, at(victim), now);
+        keys.set(LONG, at(victim), k);
     }
 
     private int set(final long k)

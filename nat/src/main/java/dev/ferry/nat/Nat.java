@@ -86,10 +86,37 @@ public final class Nat
      * @param seed               seed of the random choice and of the port hash (replay fixes it).
      * @param affinityCapacity   ClientIP affinity entries.
      * @param quarantineCapacity TCP port quarantine entries.
+     * @param fragments          the virtual reassembly's bounds.
+     * @param affinityFile       the ClientIP affinity table's state file (mapped, kept across restarts), or null
+     *                           for a table in memory.
      */
     public record Options(Balancing balancing, long seed, int affinityCapacity, int quarantineCapacity,
-        FragmentLimits fragments)
+        FragmentLimits fragments, java.nio.file.Path affinityFile)
     {
+        /**
+         * Options with the affinity table in memory.
+         *
+         * @param balancing          endpoint choice.
+         * @param seed               seed of the random choice and of the port hash.
+         * @param affinityCapacity   ClientIP affinity entries.
+         * @param quarantineCapacity TCP port quarantine entries.
+         * @param fragments          the virtual reassembly's bounds.
+         */
+        public Options(final Balancing balancing, final long seed, final int affinityCapacity,
+            final int quarantineCapacity, final FragmentLimits fragments)
+        {
+            this(balancing, seed, affinityCapacity, quarantineCapacity, fragments, null);
+        }
+
+        /**
+         * @param file the affinity state file, or null.
+         * @return a copy with that file.
+         */
+        public Options affinityFile(final java.nio.file.Path file)
+        {
+            return new Options(balancing, seed, affinityCapacity, quarantineCapacity, fragments, file);
+        }
+
         /**
          * @param balancing          endpoint choice.
          * @param seed               seed of the random choice and of the port hash.
@@ -108,7 +135,7 @@ public final class Nat
          */
         public Options fragments(final FragmentLimits limits)
         {
-            return new Options(balancing, seed, affinityCapacity, quarantineCapacity, limits);
+            return new Options(balancing, seed, affinityCapacity, quarantineCapacity, limits, affinityFile);
         }
 
         /**
@@ -126,7 +153,7 @@ public final class Nat
          */
         public Options balancing(final Balancing value)
         {
-            return new Options(value, seed, affinityCapacity, quarantineCapacity, fragments);
+            return new Options(value, seed, affinityCapacity, quarantineCapacity, fragments, affinityFile);
         }
     }
 
@@ -238,10 +265,33 @@ public final class Nat
         final boolean maglev = options.balancing() == Balancing.MAGLEV;
         this.slot = publisher.register((t, fib, previous) -> ServiceTable.compile(t, maglev,
             (ServiceTable)previous));
-        this.state = new NatState(flows, clock, counters, options.seed(), options.affinityCapacity(),
+        this.state = new NatState(flows, clock, counters, options.seed(), affinity(options),
             options.quarantineCapacity(), options.fragments(), hashSecret, pool.capacity());
         this.stages = List.of(new Nat44In(pool, state, tables, slot), new Nat44New(pool, state, tables, slot),
             new Nat44Frag(pool, state));
+    }
+
+    /** The affinity table: mapped from {@link Options#affinityFile()} when there is one, else in memory. */
+    private static AffinityTable affinity(final Options options)
+    {
+        if (options.affinityFile() == null)
+        {
+            return new AffinityTable(options.affinityCapacity());
+        }
+        try
+        {
+            return AffinityTable.open(options.affinityCapacity(), options.affinityFile());
+        }
+        catch (final java.io.IOException | RuntimeException e)
+        {
+            return new AffinityTable(options.affinityCapacity(), "cannot be mapped (" + e + "): kept in memory");
+        }
+    }
+
+    /** @return what the affinity table found in its state file ({@code in memory} without one). */
+    public String affinityRestored()
+    {
+        return state.affinity.restored();
     }
 
     /** @return the stages to wire between ip4-input and ip4-lookup, the receiving one first (nat44-in, nat44-new,

@@ -36,7 +36,10 @@ import java.util.List;
  * {@code masqueradeAll}; a ClusterIP packet whose source is outside the cluster CIDR; externally reachable
  * frontends (NodePort, externalIPs, LoadBalancer IPs) under {@code externalTrafficPolicy: Cluster}; under
  * policy Local, traffic from this node's own addresses (which also uses all cluster endpoints, as pods do);
- * and hairpin, where the chosen endpoint is the client itself. Drops: each with its own reason below.
+ * and hairpin, where the chosen endpoint is the client itself. A LoadBalancer IP of a Service with
+ * {@code loadBalancerSourceRanges} opens flows only for sources inside them (kube-proxy's firewall chain), and so
+ * do its NodePorts (stricter than kube-proxy, see SECURITY.md); externalIPs and the ClusterIP are not filtered.
+ * Drops: each with its own reason below.
  */
 final class Nat44New implements Stage
 {
@@ -72,7 +75,9 @@ final class Nat44New implements Stage
             + " untranslated)"),
         /** A pod's TCP segment without SYN toward outside the cluster that matches no flow: it would leak the pod's
          *  address (Linux's conntrack marks it INVALID and never masquerades it). */
-        UNTRACKED_EGRESS(112, "pod TCP without SYN leaving the cluster matches no flow (would leak the pod address)");
+        UNTRACKED_EGRESS(112, "pod TCP without SYN leaving the cluster matches no flow (would leak the pod address)"),
+        /** A new flow to a LoadBalancer IP from a source outside the Service's loadBalancerSourceRanges. */
+        SOURCE_NOT_ALLOWED(113, "source outside the Service's loadBalancerSourceRanges (LoadBalancer IP or NodePort)");
 
         private final int id;
         private final String sentence;
@@ -305,6 +310,18 @@ final class Nat44New implements Stage
         final int tcpFlags, final long now, final Next out)
     {
         final int sp = st.feServicePort[fe];
+        final int kind = st.feKind[fe];
+        if ((kind == ServiceTable.KIND_LOAD_BALANCER || kind == ServiceTable.KIND_NODE_PORT) && st.hasEndpoints[sp]
+            && !st.sourceAllowed(sp, src))
+        {
+            // kube-proxy's KUBE-FW chain: a source outside the ranges is not DNATed, and KUBE-PROXY-FIREWALL drops
+            // it (only with endpoints: without any, the LB IP REJECTs whatever the source). kube-proxy filters the
+            // LB IPs only; ferry closes the Service's NodePorts too, as the cloud firewalls that implement the
+            // ranges do for the nodes (and Cilium's bpf-lb-source-range-all-types): a cloud LB that keeps the
+            // client's address forwards to the NodePort, which would otherwise bypass the ranges
+            out.drop(h, Drop.SOURCE_NOT_ALLOWED);
+            return;
+        }
         final boolean clusterIp = st.feKind[fe] == ServiceTable.KIND_CLUSTER_IP;
         final ServiceTable.Selector sel;
         boolean masq = st.masqueradeAll;

@@ -79,10 +79,18 @@ final class NatState implements FlowTable.RemovalListener
         final int affinityCapacity, final int quarantineCapacity, final Nat.FragmentLimits fragmentLimits,
         final long hashSecret, final int handles)
     {
+        this(flows, clock, counters, seed, new AffinityTable(affinityCapacity), quarantineCapacity, fragmentLimits,
+            hashSecret, handles);
+    }
+
+    NatState(final FlowTable flows, final Clock clock, final Counters counters, final long seed,
+        final AffinityTable affinity, final int quarantineCapacity, final Nat.FragmentLimits fragmentLimits,
+        final long hashSecret, final int handles)
+    {
         this.flows = flows;
         this.clock = clock;
         this.counters = counters;
-        this.affinity = new AffinityTable(affinityCapacity);
+        this.affinity = affinity;
         this.ports = new PortAllocator(flows, seed * 0x9e3779b97f4a7c15L, quarantineCapacity);
         this.random = new SplittableRandom(seed);
         sessionsCreated = counters.register(Nat.COUNTER_SESSIONS_CREATED);

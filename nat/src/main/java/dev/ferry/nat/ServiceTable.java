@@ -96,6 +96,11 @@ final class ServiceTable
     final int[] affinityKey;
     final String[] spName;
     final int[][] serving;
+    /** loadBalancerSourceRanges per service port: networks and masks (null: every source), and the sources that
+     *  kube-proxy's allowFromNode rule adds (the Service's LB IPs, when a range holds the node's primary address). */
+    final int[][] srcRangeNet;
+    final int[][] srcRangeMask;
+    final int[][] srcAlsoAllowed;
 
     // endpoints
     final int[] epIp;
@@ -155,6 +160,9 @@ final class ServiceTable
         affinityKey = new int[sps];
         spName = new String[sps];
         serving = new int[sps][];
+        srcRangeNet = new int[sps][];
+        srcRangeMask = new int[sps][];
+        srcAlsoAllowed = new int[sps][];
         for (int i = 0; i < sps; i++)
         {
             final CompiledPort p = b.sps.get(i);
@@ -169,6 +177,12 @@ final class ServiceTable
             affinityNanos[i] = p.affinitySeconds * 1_000_000_000L;
             affinityKey[i] = p.name.hashCode();
             spName[i] = p.name;
+            if (!p.sourceRanges.isEmpty())
+            {
+                srcRangeNet[i] = nets(p.sourceRanges);
+                srcRangeMask[i] = masks(p.sourceRanges);
+                srcAlsoAllowed[i] = p.sourceAlsoAllowed;
+            }
         }
         epIp = toInts(b.epIps);
         epPort = toInts(b.epPorts);
@@ -393,6 +407,33 @@ final class ServiceTable
     }
 
     /**
+     * kube-proxy's firewall chain for a LoadBalancer IP: with loadBalancerSourceRanges, only a source inside one
+     * of them may open a flow (or, when a range holds the node's primary address, one of the Service's LB IPs:
+     * a VIP bound on the node loops back with itself as the source).
+     *
+     * @param sp  service port.
+     * @param src the packet's source.
+     * @return whether the source may open a flow to that port's LoadBalancer IPs.
+     */
+    boolean sourceAllowed(final int sp, final int src)
+    {
+        final int[] nets = srcRangeNet[sp];
+        if (nets == null || inAny(src, nets, srcRangeMask[sp]))
+        {
+            return true;
+        }
+        final int[] also = srcAlsoAllowed[sp];
+        for (int i = 0; i < also.length; i++)
+        {
+            if (also[i] == src)
+            {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /**
      * The address that SNAT uses toward a destination: the pods' gateway for pods on this node (hairpin
      * included), the node's primary address otherwise.
      *
@@ -533,6 +574,8 @@ final class ServiceTable
         boolean affinity;
         long affinitySeconds;
         int[] serving;
+        List<Ip4Prefix> sourceRanges = List.of();
+        int[] sourceAlsoAllowed = new int[0];
     }
 
     private static final class Builder
@@ -603,6 +646,13 @@ final class ServiceTable
             c.affinity = s.clientIpAffinity();
             c.affinitySeconds = s.affinityTimeoutSeconds() > 0 ? s.affinityTimeoutSeconds()
                 : ServiceInfo.DEFAULT_AFFINITY_TIMEOUT;
+            c.sourceRanges = s.sourceRanges();
+            final NodeTables.NodeInfo node = tables.node();
+            final int primary = node.addresses().isEmpty() ? node.publicIp() : node.addresses().get(0);
+            if (s.sourceRanges().stream().anyMatch(r -> r.contains(primary)))
+            {
+                c.sourceAlsoAllowed = s.loadBalancerIps().stream().mapToInt(Integer::intValue).toArray();
+            }
             final int first = epIps.size();
             final List<ServiceInfo.Endpoint> sorted = new ArrayList<>(p.endpoints());
             sorted.sort((x, y) -> x.ip() != y.ip() ? Integer.compareUnsigned(x.ip(), y.ip())
@@ -709,6 +759,12 @@ final class ServiceTable
             for (final String l : lines)
             {
                 rendering.add(l.startsWith("!!!") ? l : l + "  " + flags);
+            }
+            if (!c.sourceRanges.isEmpty() && !s.loadBalancerIps().isEmpty())
+            {
+                rendering.add("  LoadBalancer IPs and NodePorts only from " + String.join(" ", c.sourceRanges.stream()
+                    .map(Ip4Prefix::toString).toList()) + (c.sourceAlsoAllowed.length > 0
+                    ? " and the LoadBalancer IPs themselves (a range holds the node's address)" : ""));
             }
             if (!c.hasEndpoints)
             {

@@ -3,6 +3,7 @@ package dev.ferry.nat;
 import dev.ferry.core.header.IcmpHeader;
 import dev.ferry.core.header.Ip4Header;
 import dev.ferry.core.route.Ip4;
+import dev.ferry.core.route.Ip4Prefix;
 import dev.ferry.core.tables.ServiceInfo;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
@@ -755,6 +756,78 @@ class NatGraphTest
             assertThat(o.pkt().dst()).isEqualTo(B1);
             assertThat(o.pkt().src()).isEqualTo(GATEWAY);
         }
+    }
+
+    /**
+     * Issue 13, class 12: loadBalancerSourceRanges, as kube-proxy's firewall chain applies them. A LoadBalancer IP
+     * opens flows only for sources inside the ranges (pods included), the Service's NodePort and externalIP and
+     * its ClusterIP stay open, a flow opened before stays, and with no endpoint at all the LB IP still REJECTs.
+     */
+    @Test
+    void shouldOpenLoadBalancerIpFlowsOnlyFromLoadBalancerSourceRanges()
+    {
+        net = new Harness();
+        final int extIp = Ip4.parse("198.51.100.50");
+        final int lbIp = Ip4.parse("198.51.100.60");
+        final int allowed = Ip4.parse("203.0.113.7");
+        final int denied = Ip4.parse("192.0.2.9");
+        final List<Ip4Prefix> ranges = List.of(Ip4Prefix.parse("203.0.113.0/24"), Ip4Prefix.parse("172.16.0.0/12"));
+        final ServiceInfo.ServicePort port = new ServiceInfo.ServicePort("http", 6, 80, 30080,
+            List.of(Harness.ready(B1, 8080, true)));
+        net.publish(new ServiceInfo("default", "lb", "LoadBalancer", null, List.of(VIP), List.of(extIp),
+            List.of(lbIp), false, 10800, false, false, List.of(port), 0, ranges));
+        assertThat(net.nat.showServices()).as("show services").contains(
+            "LoadBalancer IPs and NodePorts only from 203.0.113.0/24 172.16.0.0/12");
+
+        final Harness.Pkt first = net.sendOne("uplink", Harness.fromUplink().ip4(allowed, lbIp)
+            .tcp(7000, 80, SYN, 1, 0).build()).pkt();
+        assertThat(first.dst()).as("a source inside a range").isEqualTo(B1);
+        assertThat(net.sendOne("pod-b1", Harness.fromPod(B1).ip4(B1, first.src())
+            .tcp(8080, first.sport(), SYN | ACK, 5000, 2).build()).pkt().src()).as("its SYN-ACK").isEqualTo(lbIp);
+        assertThat(net.send("uplink", Harness.fromUplink().ip4(denied, lbIp).tcp(7001, 80, SYN, 1, 0).build()))
+            .as("a source outside every range").isEmpty();
+        assertThat(net.send("pod-client", tcp(Harness.CLIENT, lbIp, 7002, 80, SYN, "")))
+            .as("a pod outside the ranges (kube-proxy checks pods too)").isEmpty();
+        assertThat(net.counter("stage/nat44-new/drop/source-not-allowed")).isEqualTo(2);
+
+        // its NodePort is closed to the same sources (stricter than kube-proxy: a cloud LB keeping the client's
+        // address forwards to it), open to the allowed ones
+        assertThat(net.send("uplink", Harness.fromUplink().ip4(denied, NODE_IP).tcp(7003, 30080, SYN, 1, 0)
+            .build())).as("NodePort from outside the ranges").isEmpty();
+        assertThat(net.counter("stage/nat44-new/drop/source-not-allowed")).isEqualTo(3);
+        assertThat(net.sendOne("uplink", Harness.fromUplink().ip4(allowed, NODE_IP).tcp(7006, 30080, SYN, 1, 0)
+            .build()).pkt().dst()).as("NodePort from inside a range").isEqualTo(B1);
+
+        // externalIPs and the ClusterIP are not filtered, as with kube-proxy
+        assertThat(net.sendOne("uplink", Harness.fromUplink().ip4(denied, extIp).tcp(7004, 80, SYN, 1, 0).build())
+            .pkt().dst()).as("externalIP").isEqualTo(B1);
+        assertThat(net.sendOne("pod-client", tcp(Harness.CLIENT, VIP, 7005, 80, SYN, "")).pkt().dst())
+            .as("ClusterIP").isEqualTo(B1);
+
+        // a flow opened while the ranges allowed it keeps going after they change (only new flows are checked)
+        net.publish(new ServiceInfo("default", "lb", "LoadBalancer", null, List.of(VIP), List.of(extIp),
+            List.of(lbIp), false, 10800, false, false, List.of(port), 0,
+            List.of(Ip4Prefix.parse("198.18.0.0/15"))));
+        assertThat(net.sendOne("uplink", Harness.fromUplink().ip4(allowed, lbIp).tcp(7000, 80, ACK, 2, 5001).build())
+            .pkt().dst()).as("established flow").isEqualTo(B1);
+        assertThat(net.send("uplink", Harness.fromUplink().ip4(allowed, lbIp).tcp(7010, 80, SYN, 1, 0).build()))
+            .as("a new flow from the same source").isEmpty();
+        assertThat(net.counter("stage/nat44-new/drop/source-not-allowed")).isEqualTo(4);
+
+        // a range holding the node's address also lets the LB IP itself in (kube-proxy's allowFromNode)
+        net.publish(new ServiceInfo("default", "lb", "LoadBalancer", null, List.of(VIP), List.of(extIp),
+            List.of(lbIp), false, 10800, false, false, List.of(port), 0,
+            List.of(Ip4Prefix.parse("192.168.0.0/24"))));
+        assertThat(net.sendOne("uplink", Harness.fromUplink().ip4(lbIp, lbIp).tcp(7011, 80, SYN, 1, 0).build())
+            .pkt().dst()).as("source = the LB IP").isEqualTo(B1);
+
+        // no endpoint anywhere: REJECT whatever the source (kube-proxy installs no firewall chain then)
+        net.publish(new ServiceInfo("default", "lb", "LoadBalancer", null, List.of(VIP), List.of(), List.of(lbIp),
+            false, 10800, false, false, List.of(new ServiceInfo.ServicePort("http", 6, 80, 0, List.of())), 0, ranges));
+        final Harness.Out reject = net.sendOne("uplink", Harness.fromUplink().ip4(denied, lbIp).tcp(7012, 80, SYN, 1, 0)
+            .build());
+        assertThat(reject.pkt().proto()).isEqualTo(1);
+        assertThat(net.counter("stage/nat44-new/drop/source-not-allowed")).isEqualTo(4);
     }
 
     @Test

@@ -127,6 +127,18 @@ public final class NodeApiClient implements AutoCloseable
         }
     }
 
+    /**
+     * Sends a request and returns the answer when the node accepted it.
+     *
+     * @param request the request object ({@code "v"} is added when missing).
+     * @return the answer ({@code "ok":true}).
+     * @throws IOException when refused ({@link ApiException}, with the node's sentence) or the connection fails.
+     */
+    public JsonNode callOk(final ObjectNode request) throws IOException
+    {
+        return expectOk(request);
+    }
+
     private JsonNode expectOk(final ObjectNode request) throws IOException
     {
         final JsonNode r = call(request);

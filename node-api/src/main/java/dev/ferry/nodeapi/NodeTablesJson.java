@@ -65,7 +65,7 @@ public final class NodeTablesJson
         "addresses");
     private static final Set<String> SERVICE = Set.of("namespace", "name", "type", "notProxiedReason",
         "clusterIps", "externalIps", "loadBalancerIps", "clientIpAffinity", "affinityTimeoutSeconds",
-        "externalPolicyLocal", "internalPolicyLocal", "ports", "healthCheckNodePort");
+        "externalPolicyLocal", "internalPolicyLocal", "ports", "healthCheckNodePort", "sourceRanges");
     private static final Set<String> SERVICE_PORT = Set.of("name", "protocol", "port", "nodePort", "endpoints");
     private static final Set<String> ENDPOINT = Set.of("ip", "port", "ready", "serving", "terminating", "nodeName",
         "zone", "local", "inTopology");
@@ -234,7 +234,7 @@ public final class NodeTablesJson
             s.ips("clusterIps"), s.ips("externalIps"), s.ips("loadBalancerIps"), s.bool("clientIpAffinity", false),
             (int)s.number("affinityTimeoutSeconds", 1, 86400, ServiceInfo.DEFAULT_AFFINITY_TIMEOUT),
             s.bool("externalPolicyLocal", false), s.bool("internalPolicyLocal", false), ports,
-            (int)s.number("healthCheckNodePort", 0, MAX_PORT, 0));
+            (int)s.number("healthCheckNodePort", 0, MAX_PORT, 0), s.prefixes("sourceRanges"));
     }
 
     private static ServiceInfo.ServicePort servicePort(final StrictJson p, final NodeTables.ClusterSettings cluster)
@@ -497,6 +497,10 @@ public final class NodeTablesJson
         if (s.healthCheckNodePort() != 0)
         {
             o.put("healthCheckNodePort", s.healthCheckNodePort());
+        }
+        if (!s.sourceRanges().isEmpty())
+        {
+            prefixes(o.putArray("sourceRanges"), s.sourceRanges());
         }
         final ArrayNode ports = o.putArray("ports");
         for (final ServiceInfo.ServicePort p : s.ports())

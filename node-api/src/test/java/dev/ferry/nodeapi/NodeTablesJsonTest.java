@@ -27,7 +27,8 @@ class NodeTablesJsonTest
             List.of(Ip4.parse("203.0.113.7")), List.of(), true, 600, true, false, List.of(
                 new ServiceInfo.ServicePort("http", 6, 80, 30080, List.of(new ServiceInfo.Endpoint(
                     TablesFixture.POD_A, 8080, true, true, false, "node-a", "z1", true))),
-                new ServiceInfo.ServicePort("gre", 47, 1, 0, List.of())));
+                new ServiceInfo.ServicePort("gre", 47, 1, 0, List.of())), 32000,
+            List.of(Ip4Prefix.parse("198.51.100.0/24"), Ip4Prefix.parse("192.0.2.0/28")));
         final ServiceInfo headless = new ServiceInfo("default", "db", "ClusterIP", "headless", List.of(), List.of(),
             List.of(), false, ServiceInfo.DEFAULT_AFFINITY_TIMEOUT, false, false, List.of());
         final NodeTables t = new NodeTables(7, base.node(), new NodeTables.ClusterSettings(

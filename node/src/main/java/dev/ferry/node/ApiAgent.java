@@ -57,6 +57,9 @@ final class ApiAgent implements Agent
     private static final int INITIAL_BUFFER = 8192;
     private static final int TASK_DRAIN_LIMIT = 64;
 
+    /** Longest blocking wait of {@link #await()}: the client timeouts' resolution. */
+    static final long AWAIT_CAP_MILLIS = 100;
+
     private final Path socket;
     private final ConcurrentLinkedQueue<Runnable> tasks = new ConcurrentLinkedQueue<>();
     // warnings about clients (refused, closed): a client that reconnects in a loop cannot flood the log
@@ -270,8 +273,10 @@ final class ApiAgent implements Agent
             lastPeriodic = now;
             periodic.run();
         }
-        if (selector.selectNow() > 0)
+        selector.selectNow();
+        if (!selector.selectedKeys().isEmpty())
         {
+            // keys a blocking await() already selected stay in the set: selectNow counts only new ones
             final Iterator<SelectionKey> it = selector.selectedKeys().iterator();
             while (it.hasNext())
             {
@@ -304,6 +309,34 @@ final class ApiAgent implements Agent
             }
         }
         return work;
+    }
+
+    /**
+     * {@link ThreadingMode#DEDICATED}: blocks the API's own thread in its selector until a client connects or
+     * writes, a task is queued ({@link #execute} wakes the selector), or the upkeep is due; at most 100 ms, so that
+     * client timeouts are checked at least that often. An idle node's API thread costs no wake-ups.
+     *
+     * @throws IOException when the selector fails.
+     */
+    void await() throws IOException
+    {
+        if (!tasks.isEmpty())
+        {
+            return;
+        }
+        final long untilPeriodic = periodNanos - (System.nanoTime() - lastPeriodic);
+        final long millis = Math.min(AWAIT_CAP_MILLIS, Math.max(1, untilPeriodic / 1_000_000L));
+        selector.select(millis);
+    }
+
+    /**
+     * Makes {@link #execute} wake this agent's own blocking {@link #await()} (DEDICATED threading; before it
+     * starts).
+     */
+    void wakeOwnSelector()
+    {
+        final Selector s = selector;
+        wakeOnTask(s::wakeup);
     }
 
     private void accept() throws IOException

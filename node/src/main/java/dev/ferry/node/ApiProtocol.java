@@ -4,6 +4,7 @@ import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.ferry.conntrack.ConntrackFilter;
 import dev.ferry.core.route.Ip4;
 import dev.ferry.core.tables.NodeTables;
 import dev.ferry.nodeapi.AttachRequest;
@@ -29,6 +30,10 @@ import java.util.concurrent.CompletionException;
  * {"v":1,"op":"show","what":"routes"}                    → {"v":1,"ok":true,"op":"show","lines":[...]}
  * {"v":1,"op":"trace","add":50}                          → {"v":1,"ok":true,"op":"trace","add":50}
  * {"v":1,"op":"trace","add":5,"filter":"udp port 53"}    → {"v":1,"ok":true,"op":"trace","add":5,"filter":...}
+ * {"v":1,"op":"conntrack","action":"list","filter":{"proto":6,"dport":80},"from":0,"limit":1000}
+ *     → {"v":1,"ok":true,"op":"conntrack","action":"list","entries":[...],"matched":2,"next":-1,"size":9,...}
+ * {"v":1,"op":"conntrack","action":"delete","filter":{"proto":17}} → {...,"action":"delete","matched":4,...}
+ * {"v":1,"op":"stats"}                                   → {"v":1,"ok":true,"op":"stats","stages":[...],...}
  * {"v":1,"op":"health"}                                  → {"v":1,"ok":true,"op":"health","generation":8,...}
  * </pre>
  */
@@ -98,9 +103,12 @@ final class ApiProtocol
                 case "show" -> control.show(text(req, "what")).thenApply(lines -> lines(ok("show")
                     .put("what", req.path("what").asText()), lines));
                 case "trace" -> trace(req);
+                case "conntrack" -> conntrack(req);
+                case "stats" -> control.stats(ok("stats"));
                 case "health" -> CompletableFuture.completedFuture(health());
                 default -> throw new IllegalArgumentException("op: unknown '" + op
-                    + "' (push, attach, detach, show, trace, health)");
+                    + "' (push, attach, detach, show, trace, conntrack,"
+                    + " stats, health)");
             };
         }
         catch (final RuntimeException e)
@@ -179,6 +187,36 @@ final class ApiProtocol
         {
             final ObjectNode answer = ok("trace").put("add", add.asInt());
             return expression == null ? answer : answer.put("filter", expression);
+        });
+    }
+
+    private CompletableFuture<ObjectNode> conntrack(final JsonNode req)
+    {
+        final String action = req.path("action").asText("list");
+        final WorkerCommand.ConntrackAction a = switch (action)
+        {
+            case "list" -> WorkerCommand.ConntrackAction.LIST;
+            case "count" -> WorkerCommand.ConntrackAction.COUNT;
+            case "delete" -> WorkerCommand.ConntrackAction.DELETE;
+            default -> throw new IllegalArgumentException("action: unknown '" + action + "' (list, count, delete)");
+        };
+        final ConntrackFilter filter = ConntrackJson.decodeFilter(req.get("filter"));
+        final JsonNode from = req.path("from");
+        final JsonNode limit = req.path("limit");
+        if (!from.isMissingNode() && !from.isIntegralNumber() || !limit.isMissingNode() && !limit.isIntegralNumber())
+        {
+            throw new IllegalArgumentException("from, limit: expected whole numbers");
+        }
+        return control.conntrack(a, filter, from.asInt(0), limit.asInt(0)).thenApply(answer ->
+        {
+            final ObjectNode o = ok("conntrack").put("action", action);
+            if (a == WorkerCommand.ConntrackAction.LIST)
+            {
+                final var list = o.putArray("entries");
+                answer.entries().forEach(e -> list.add(ConntrackJson.encode(e)));
+            }
+            return o.put("matched", answer.matched()).put("next", answer.next()).put("size", answer.size())
+                .put("capacity", answer.capacity());
         });
     }
 

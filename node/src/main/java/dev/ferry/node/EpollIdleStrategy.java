@@ -34,10 +34,10 @@ final class EpollIdleStrategy implements IdleStrategy
     static final int SHORT_WAIT_MS = 1;
     /** Longest wait otherwise: port upkeep only (link checks every 100 ms). */
     static final int UPKEEP_WAIT_MS = 100;
-    /** Busy-poll with {@code onSpinWait} this long after the last work. */
-    static final long SPIN_NANOS = 20_000L;
-    /** Then with {@code Thread.yield} until this long after the last work, then block. */
-    static final long YIELD_NANOS = 100_000L;
+    /** Busy-poll with {@code onSpinWait} this long after the last work ({@code -Dferry.idle.spinMicros}, 20). */
+    static final long SPIN_NANOS = Long.getLong("ferry.idle.spinMicros", 20L) * 1000L;
+    /** Then {@code Thread.yield} until this long after the last work, then block ({@code ferry.idle.pollMicros}). */
+    static final long YIELD_NANOS = Math.max(SPIN_NANOS, Long.getLong("ferry.idle.pollMicros", 100L) * 1000L);
     private static final long FULL_SYNC_NANOS = 1_000_000_000L;
 
     private final PortPoller ports;

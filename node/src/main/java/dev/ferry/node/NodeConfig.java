@@ -24,7 +24,7 @@ import java.util.Set;
  * clusterDir: /etc/ferry/cluster   # tables or manifests loaded at start, until the agent pushes
  * uplink: eth0                     # the NIC (packet mode) or the interface whose address VXLAN uses (udp)
  * underlay: packet                 # packet | udp
- * threading: shared                # shared | dedicated
+ * threading: dedicated             # dedicated (the API on its own thread) | shared (on the worker's)
  * poolSize: 8192                   # packet buffers
  * metricsPort: 9731                # /metrics and /healthz; -1 (the default) = off, 0 = any
  * metricsBindAddress: 127.0.0.1    # the address they listen on (0.0.0.0 for a cluster Prometheus)
@@ -40,6 +40,7 @@ import java.util.Set;
  *   timeoutMillis: 3000            #   from a datagram's first fragment seen
  * healthzBindAddress: 0.0.0.0:10256 # kube-proxy's /healthz and /livez, IP:PORT; "" = off
  * logLevel: info                   # error | warn | info | debug | trace (java.util.logging, slf4j bridged)
+ * stateDir: /run/ferry             # conntrack.state, mapped: flows survive a restart; default: the socket's dir
  * </pre>
  *
  * @param nodeName     node name, as in Kubernetes.
@@ -58,6 +59,7 @@ import java.util.Set;
  * @param fragments    bounds of the NAT's virtual reassembly of IPv4 fragments.
  * @param healthzBindAddress IP:PORT of kube-proxy's /healthz and /livez, or "" for none.
  * @param logLevel     the log level: error, warn, info, debug or trace.
+ * @param stateDir     directory of the mapped conntrack state file, or null to keep the table in memory.
  */
 public record NodeConfig(
     String nodeName,
@@ -75,7 +77,8 @@ public record NodeConfig(
     BalancingMode balancing,
     Nat.FragmentLimits fragments,
     String healthzBindAddress,
-    String logLevel)
+    String logLevel,
+    Path stateDir)
 {
     /** Default API socket path. */
     public static final Path DEFAULT_SOCKET = Path.of("/run/ferry/ferry.sock");
@@ -92,7 +95,8 @@ public record NodeConfig(
 
     private static final Set<String> FIELDS = Set.of("nodeName", "apiSocket", "clusterDir", "uplink", "underlay",
         "threading", "poolSize", "metricsPort", "metricsBindAddress", "podTapPrefix", "hostTap", "seed", "balancing",
-        "fragments", "healthzBindAddress", "logLevel");
+        "fragments", "healthzBindAddress", "logLevel",
+        "stateDir");
     private static final Set<String> FRAGMENT_FIELDS = Set.of("maxDatagrams", "maxFragments", "maxHeld",
         "timeoutMillis");
 
@@ -115,6 +119,7 @@ public record NodeConfig(
      * @param fragments    virtual reassembly bounds.
      * @param healthzBindAddress healthz address or "".
      * @param logLevel     log level.
+     * @param stateDir     state directory or null.
      */
     public NodeConfig
     {
@@ -182,7 +187,7 @@ public record NodeConfig(
     }
 
     /**
-     * A configuration with the default fragment bounds.
+     * A configuration with the default fragment bounds and no state directory (tables in memory).
      *
      * @param nodeName     node name.
      * @param apiSocket    API socket.
@@ -205,7 +210,8 @@ public record NodeConfig(
     {
         this(nodeName, apiSocket, clusterDir, uplink, underlay, threading, poolSize, metricsPort, metricsBindAddress,
             // healthz off: programmatic configurations (tests, tools) do not all bind 10256
-            podTapPrefix, hostTap, seed, balancing, Nat.FragmentLimits.DEFAULTS, HEALTHZ_OFF, "info");
+            podTapPrefix, hostTap, seed, balancing, Nat.FragmentLimits.DEFAULTS, HEALTHZ_OFF, "info",
+            null);
     }
 
     /**
@@ -219,7 +225,8 @@ public record NodeConfig(
     public static NodeConfig defaults(final String nodeName, final Path apiSocket, final String uplink)
     {
         return new NodeConfig(nodeName, apiSocket, null, uplink, UnderlayMode.PACKET, ThreadingMode.SHARED, 8192,
-            METRICS_OFF, MetricsServer.LOOPBACK, "tap", "ferry0", 1, BalancingMode.RANDOM);
+            METRICS_OFF, MetricsServer.LOOPBACK, "tap", "ferry0", 1, BalancingMode.RANDOM, Nat.FragmentLimits.DEFAULTS,
+            HEALTHZ_OFF, "info", null);
     }
 
     /**
@@ -229,7 +236,8 @@ public record NodeConfig(
     public NodeConfig withBalancing(final BalancingMode mode)
     {
         return new NodeConfig(nodeName, apiSocket, clusterDir, uplink, underlay, threading, poolSize, metricsPort,
-            metricsBindAddress, podTapPrefix, hostTap, seed, mode, fragments, healthzBindAddress, logLevel);
+            metricsBindAddress, podTapPrefix, hostTap, seed, mode, fragments, healthzBindAddress, logLevel,
+            stateDir);
     }
 
     /**
@@ -239,7 +247,8 @@ public record NodeConfig(
     public NodeConfig withSeed(final long value)
     {
         return new NodeConfig(nodeName, apiSocket, clusterDir, uplink, underlay, threading, poolSize, metricsPort,
-            metricsBindAddress, podTapPrefix, hostTap, value, balancing, fragments, healthzBindAddress, logLevel);
+            metricsBindAddress, podTapPrefix, hostTap, value, balancing, fragments, healthzBindAddress, logLevel,
+            stateDir);
     }
 
     /**
@@ -249,7 +258,8 @@ public record NodeConfig(
     public NodeConfig withClusterDir(final Path dir)
     {
         return new NodeConfig(nodeName, apiSocket, dir, uplink, underlay, threading, poolSize, metricsPort,
-            metricsBindAddress, podTapPrefix, hostTap, seed, balancing, fragments, healthzBindAddress, logLevel);
+            metricsBindAddress, podTapPrefix, hostTap, seed, balancing, fragments, healthzBindAddress, logLevel,
+            stateDir);
     }
 
     /**
@@ -259,7 +269,8 @@ public record NodeConfig(
     public NodeConfig withThreading(final ThreadingMode mode)
     {
         return new NodeConfig(nodeName, apiSocket, clusterDir, uplink, underlay, mode, poolSize, metricsPort,
-            metricsBindAddress, podTapPrefix, hostTap, seed, balancing, fragments, healthzBindAddress, logLevel);
+            metricsBindAddress, podTapPrefix, hostTap, seed, balancing, fragments, healthzBindAddress, logLevel,
+            stateDir);
     }
 
     /**
@@ -269,7 +280,8 @@ public record NodeConfig(
     public NodeConfig withMetricsPort(final int port)
     {
         return new NodeConfig(nodeName, apiSocket, clusterDir, uplink, underlay, threading, poolSize, port,
-            metricsBindAddress, podTapPrefix, hostTap, seed, balancing, fragments, healthzBindAddress, logLevel);
+            metricsBindAddress, podTapPrefix, hostTap, seed, balancing, fragments, healthzBindAddress, logLevel,
+            stateDir);
     }
 
     /**
@@ -279,7 +291,8 @@ public record NodeConfig(
     public NodeConfig withMetricsBindAddress(final String address)
     {
         return new NodeConfig(nodeName, apiSocket, clusterDir, uplink, underlay, threading, poolSize, metricsPort,
-            address, podTapPrefix, hostTap, seed, balancing, fragments, healthzBindAddress, logLevel);
+            address, podTapPrefix, hostTap, seed, balancing, fragments, healthzBindAddress, logLevel,
+            stateDir);
     }
 
     /**
@@ -289,7 +302,7 @@ public record NodeConfig(
     public NodeConfig withHealthzBindAddress(final String address)
     {
         return new NodeConfig(nodeName, apiSocket, clusterDir, uplink, underlay, threading, poolSize, metricsPort,
-            metricsBindAddress, podTapPrefix, hostTap, seed, balancing, fragments, address, logLevel);
+            metricsBindAddress, podTapPrefix, hostTap, seed, balancing, fragments, address, logLevel, stateDir);
     }
 
     /**
@@ -299,7 +312,7 @@ public record NodeConfig(
     public NodeConfig withLogLevel(final String level)
     {
         return new NodeConfig(nodeName, apiSocket, clusterDir, uplink, underlay, threading, poolSize, metricsPort,
-            metricsBindAddress, podTapPrefix, hostTap, seed, balancing, fragments, healthzBindAddress, level);
+            metricsBindAddress, podTapPrefix, hostTap, seed, balancing, fragments, healthzBindAddress, level, stateDir);
     }
 
     /**
@@ -372,13 +385,36 @@ public record NodeConfig(
         return new NodeConfig(nodeName, Path.of(socket), cluster == null ? null : Path.of(cluster),
             text(root, "uplink", null),
             enumOf(UnderlayMode.class, "underlay", text(root, "underlay", "packet")),
-            enumOf(ThreadingMode.class, "threading", text(root, "threading", "shared")),
+            enumOf(ThreadingMode.class, "threading", text(root, "threading", "dedicated")),
             (int)number(root, "poolSize", 8192), (int)number(root, "metricsPort", METRICS_OFF),
             text(root, "metricsBindAddress", MetricsServer.LOOPBACK), text(root, "podTapPrefix", "tap"),
             text(root, "hostTap", "ferry0"),
             root.hasNonNull("seed") ? number(root, "seed", 0) : new SecureRandom().nextLong(),
             enumOf(BalancingMode.class, "balancing", text(root, "balancing", "random")), fragments(root),
-            text(root, "healthzBindAddress", DEFAULT_HEALTHZ), text(root, "logLevel", "info"));
+            text(root, "healthzBindAddress", DEFAULT_HEALTHZ), text(root, "logLevel", "info"),
+            stateDir(root, Path.of(socket)));
+    }
+
+    /** {@code stateDir}: default the API socket's directory ({@code /run/ferry}), as for attachments.json. */
+    private static Path stateDir(final JsonNode root, final Path socket)
+    {
+        final String dir = text(root, "stateDir", null);
+        if (dir != null)
+        {
+            return Path.of(dir);
+        }
+        final Path parent = socket.toAbsolutePath().getParent();
+        return parent == null ? Path.of("/run/ferry") : parent;
+    }
+
+    /**
+     * @param dir where the conntrack state file lives, or null to keep the table in memory (tests, replay).
+     * @return a copy with another state directory.
+     */
+    public NodeConfig withStateDir(final Path dir)
+    {
+        return new NodeConfig(nodeName, apiSocket, clusterDir, uplink, underlay, threading, poolSize, metricsPort,
+            metricsBindAddress, podTapPrefix, hostTap, seed, balancing, fragments, healthzBindAddress, logLevel, dir);
     }
 
     private static Nat.FragmentLimits fragments(final JsonNode root)

@@ -1,6 +1,7 @@
 package dev.ferry.node;
 
 import dev.ferry.conntrack.ConntrackEntry;
+import dev.ferry.conntrack.ConntrackFilter;
 import dev.ferry.core.Graph;
 import dev.ferry.core.Ports;
 import dev.ferry.core.route.Ip4;
@@ -388,8 +389,83 @@ final class NodeControl
         return h;
     }
 
-    /** Entries the worker copies per command for {@code show conntrack}: bounded work between two vectors. */
+    /**
+     * Entry indexes the worker examines per command for {@code show conntrack} (list, count, delete): bounded work
+     * between two vectors, so a walk of a large table never holds the forwarding thread for long.
+     */
     static final int CONNTRACK_CHUNK = 4096;
+    /** Most entries one {@code conntrack} list answer carries; the client continues from {@code next}. */
+    static final int CONNTRACK_LIST_MAX = 65_536;
+
+    /**
+     * The answer to a {@code conntrack} request.
+     *
+     * @param entries  listed entries (list), else empty.
+     * @param matched  entries selected: listed, counted or deleted.
+     * @param next     the entry index a list continues at, or -1 when the walk reached the table's end.
+     * @param size     live entries after the walk.
+     * @param capacity the table's capacity.
+     */
+    record ConntrackAnswer(List<ConntrackEntry> entries, long matched, int next, int size, int capacity)
+    {
+    }
+
+    /**
+     * Lists, counts or deletes the conntrack entries a filter selects, walking the worker's table one bounded
+     * command ({@link #CONNTRACK_CHUNK} entry indexes) at a time; the chunks meet here, on the control thread.
+     *
+     * @param action what to do.
+     * @param filter which entries.
+     * @param from   the entry index to start at (a list's continuation; 0 first).
+     * @param limit  most entries a list returns (at most {@link #CONNTRACK_LIST_MAX}); ignored by count and delete.
+     * @return the answer.
+     */
+    CompletableFuture<ConntrackAnswer> conntrack(final WorkerCommand.ConntrackAction action,
+        final ConntrackFilter filter, final int from, final int limit)
+    {
+        if (from < 0)
+        {
+            return CompletableFuture.failedFuture(new IllegalArgumentException("from: must be at least 0"));
+        }
+        final int max = limit <= 0 ? CONNTRACK_LIST_MAX : Math.min(limit, CONNTRACK_LIST_MAX);
+        return conntrackStep(action, filter, from, max, new ArrayList<>(), 0);
+    }
+
+    private CompletableFuture<ConntrackAnswer> conntrackStep(final WorkerCommand.ConntrackAction action,
+        final ConntrackFilter filter, final int from, final int max, final List<ConntrackEntry> entries,
+        final long matched)
+    {
+        // a list examines no more indexes than it may still return entries, so it never overshoots its limit
+        final int budget = action == WorkerCommand.ConntrackAction.LIST
+            ? Math.min(CONNTRACK_CHUNK, max - entries.size()) : CONNTRACK_CHUNK;
+        return worker.submit(new WorkerCommand.Conntrack(action, filter, from, budget)).thenComposeAsync(chunk ->
+        {
+            entries.addAll(chunk.entries());
+            final long total = matched + chunk.matched();
+            if (chunk.next() >= 0 && entries.size() < max)
+            {
+                return conntrackStep(action, filter, chunk.next(), max, entries, total);
+            }
+            return CompletableFuture.completedFuture(new ConntrackAnswer(entries, total, chunk.next(), chunk.size(),
+                chunk.capacity()));
+        }, executor);
+    }
+
+    /**
+     * The worker's counters and the conntrack table's use, as the {@code stats} op answers them (JSON,
+     * {@link StatsJson}).
+     *
+     * @param answer the answer object to fill.
+     * @return the filled answer.
+     */
+    CompletableFuture<com.fasterxml.jackson.databind.node.ObjectNode> stats(
+        final com.fasterxml.jackson.databind.node.ObjectNode answer)
+    {
+        // a conntrack step that starts past every entry examines nothing and reports the table's size
+        return worker.submit(new WorkerCommand.Stats()).thenCombineAsync(worker.submit(new WorkerCommand.Conntrack(
+            WorkerCommand.ConntrackAction.COUNT, ConntrackFilter.ALL, Integer.MAX_VALUE, 1)),
+            (s, c) -> StatsJson.encode(answer, System.nanoTime(), s, c.size(), c.capacity()), executor);
+    }
 
     private List<String> featureShow(final String what)
     {
@@ -398,21 +474,41 @@ final class NodeControl
         return lines != null ? List.copyOf(lines) : List.of("No feature answers 'show " + what + "'");
     }
 
-    /** Walks the worker's conntrack table a chunk per command, formatting each chunk on this thread. */
-    private CompletableFuture<List<String>> conntrack(final int from, final List<String> lines)
+    /**
+     * Counts DNATed connections per backend for {@code show services}, a bounded worker step at a time (nothing
+     * is maintained per packet: the counts are as of the walk).
+     */
+    private CompletableFuture<Map<Long, long[]>> backends(final int from, final Map<Long, long[]> counts)
     {
-        return worker.submit(new WorkerCommand.CopyConntrack(from, CONNTRACK_CHUNK)).thenComposeAsync(chunk ->
+        return worker.submit(new WorkerCommand.Conntrack(WorkerCommand.ConntrackAction.BACKENDS, ConntrackFilter.ALL,
+            from, CONNTRACK_CHUNK)).thenComposeAsync(chunk ->
+            {
+                chunk.backends().forEach((k, v) ->
+                {
+                    final long[] c = counts.computeIfAbsent(k, x -> new long[2]);
+                    c[0] += v[0];
+                    c[1] += v[1];
+                });
+                return chunk.next() >= 0 ? backends(chunk.next(), counts) : CompletableFuture.completedFuture(counts);
+            }, executor);
+    }
+
+    /** {@code show conntrack} as text: the first {@link #CONNTRACK_LIST_MAX} entries, formatted here. */
+    private CompletableFuture<List<String>> conntrackLines()
+    {
+        return conntrack(WorkerCommand.ConntrackAction.LIST, ConntrackFilter.ALL, 0, 0).thenApply(a ->
         {
-            for (final ConntrackEntry e : chunk.entries())
+            final List<String> lines = new ArrayList<>();
+            for (final ConntrackEntry e : a.entries())
             {
                 lines.add(e.format());
             }
-            if (chunk.next() >= 0)
+            if (a.next() >= 0)
             {
-                return conntrack(chunk.next(), lines);
+                lines.add("# more entries: use ferry show conntrack, which continues where this stops");
             }
-            return CompletableFuture.completedFuture(lines.isEmpty() ? List.of("No connections tracked") : lines);
-        }, executor);
+            return lines.isEmpty() ? List.of("No connections tracked") : lines;
+        });
     }
 
     /**
@@ -428,8 +524,9 @@ final class NodeControl
         {
             case "routes" -> CompletableFuture.completedFuture(routes());
             case "neighbors", "neighbours" -> CompletableFuture.completedFuture(neighbours());
-            case "services" -> CompletableFuture.completedFuture(featureShow("services"));
-            case "conntrack" -> conntrack(0, new ArrayList<>());
+            case "services" -> backends(0, new HashMap<>()).thenApply(counts ->
+                ShowFormat.servicesWithConnections(featureShow("services"), counts));
+            case "conntrack" -> conntrackLines();
             case "stats" -> worker.submit(new WorkerCommand.Stats()).thenApplyAsync(ShowFormat::stats, executor);
             case "runtime" -> worker.submit(new WorkerCommand.Stats())
                 .thenApplyAsync(s -> ShowFormat.runtime(s.runtime()), executor);

@@ -13,9 +13,7 @@ import dev.ferry.nodeapi.MetricsServer;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import org.agrona.ErrorHandler;
 import org.agrona.concurrent.AgentRunner;
-import org.agrona.concurrent.BackoffIdleStrategy;
 import org.agrona.concurrent.CompositeAgent;
-import org.agrona.concurrent.IdleStrategy;
 
 import java.io.IOException;
 import java.nio.file.Path;
@@ -244,9 +242,12 @@ public final class NodeDaemon implements AutoCloseable
         }
         else
         {
+            // the API reads clients on its own thread, never on the forwarding one (issue 13, class 10), and
+            // blocks in its selector when idle
             idle = new EpollIdleStrategy(worker, null);
+            api.wakeOwnSelector();
             runners.add(new AgentRunner(idle, errors, null, worker));
-            runners.add(new AgentRunner(idle(), errors, null, api));
+            runners.add(new AgentRunner(new ApiIdleStrategy(api), errors, null, api));
         }
         for (final AgentRunner r : runners)
         {
@@ -298,12 +299,6 @@ public final class NodeDaemon implements AutoCloseable
             final int n = restored;
             LOG.info(() -> n + " of " + saved.size() + " attached pods restored from " + store.file());
         }
-    }
-
-    private static IdleStrategy idle()
-    {
-        // spin briefly, then yield, then park up to 1 ms: an idle node does not hold a core
-        return new BackoffIdleStrategy(10, 20, TimeUnit.MICROSECONDS.toNanos(1), TimeUnit.MILLISECONDS.toNanos(1));
     }
 
     /**

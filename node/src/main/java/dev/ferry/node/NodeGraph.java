@@ -38,6 +38,9 @@ import java.util.function.Consumer;
  */
 public final class NodeGraph
 {
+    /** The mapped conntrack table in {@link NodeConfig#stateDir()} (none when it is null: replay, tests). */
+    public static final String CONNTRACK_STATE_FILE = "conntrack.state";
+
     private final Graph graph;
     private final List<NodeFeature> features;
     private final Neighbours neighbours;
@@ -328,7 +331,8 @@ public final class NodeGraph
             }
             features.add(new VxlanFeature(config.underlay()));
             features.add(new ServicesFeature(config.balancing().nat(), config.seed(), conntrackHashSeed,
-                config.fragments()));
+                config.fragments(),
+                config.stateDir() == null ? null : config.stateDir().resolve(CONNTRACK_STATE_FILE)));
             features.addAll(extra);
             features.add(new HostDelivery(hostPort, ports.mac(hostPort), ports.peerMac(hostPort)));
             final GraphAssembly assembly = GraphAssembly.of(pool, counters, clock, ports, publisher, tables)

@@ -2,6 +2,7 @@ package dev.ferry.node;
 
 import dev.ferry.conntrack.ConntrackConfig;
 import dev.ferry.conntrack.ConntrackEntry;
+import dev.ferry.conntrack.ConntrackFilter;
 import dev.ferry.conntrack.ConntrackStats;
 import dev.ferry.conntrack.ConntrackTable;
 import dev.ferry.core.Counters;
@@ -12,6 +13,8 @@ import dev.ferry.core.tables.NodeTables;
 import dev.ferry.nat.Nat;
 import dev.ferry.node.metrics.NodeMetrics;
 
+import java.io.IOException;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -62,6 +65,9 @@ public final class ServicesFeature implements NodeFeature
     private final long seed;
     private final OptionalLong hashSeed;
     private final Nat.FragmentLimits fragments;
+    private final Path stateFile;
+    /** The ClientIP affinity table's state file, beside the conntrack state file. */
+    static final String AFFINITY_STATE_FILE = "affinity.state";
     private Context context;
     private final List<DeferredStage> stages = new ArrayList<>();
     // set by the control thread at the first tables, read by the worker (sweep, show) and the control thread
@@ -83,10 +89,25 @@ public final class ServicesFeature implements NodeFeature
     public ServicesFeature(final Nat.Balancing balancing, final long seed, final OptionalLong hashSeed,
         final Nat.FragmentLimits fragments)
     {
+        this(balancing, seed, hashSeed, fragments, null);
+    }
+
+    /**
+     * @param balancing how a new connection picks its endpoint.
+     * @param seed      seed of the random choices (backend, port allocation).
+     * @param hashSeed  the conntrack hash secret (a restored state file's secret wins).
+     * @param fragments the bounds of the NAT's virtual reassembly of IPv4 fragments (node.yaml).
+     * @param stateFile the mapped conntrack state file ({@link ConntrackTable#open}), or null for a table in memory;
+     *                  the ClientIP affinity table's file goes beside it.
+     */
+    public ServicesFeature(final Nat.Balancing balancing, final long seed, final OptionalLong hashSeed,
+        final Nat.FragmentLimits fragments, final Path stateFile)
+    {
         this.fragments = fragments;
         this.balancing = balancing;
         this.seed = seed;
         this.hashSeed = hashSeed;
+        this.stateFile = stateFile;
     }
 
     @Override
@@ -153,10 +174,16 @@ public final class ServicesFeature implements NodeFeature
     private void create(final ConntrackConfig config)
     {
         final Context c = context;
-        final ConntrackTable table = new ConntrackTable(config, c.clock());
+        final ConntrackTable table = openTable(config, c);
         // the worker's pinned reference: the NAT stages see the same snapshot as the rest of the graph run
         final Nat n = Nat.create(c.pool(), c.publisher(), c.tables(), c.clock(), counters,
-            Nat.Options.defaults(seed).balancing(balancing).fragments(fragments), table);
+            Nat.Options.defaults(seed).balancing(balancing).fragments(fragments)
+                .affinityFile(stateFile == null ? null : stateFile.resolveSibling(AFFINITY_STATE_FILE)), table);
+        if (stateFile != null)
+        {
+            LOG.info(() -> "ClientIP affinity state " + stateFile.resolveSibling(AFFINITY_STATE_FILE) + ": "
+                + n.affinityRestored());
+        }
         final List<Stage> real = n.stages();
         for (int i = 0; i < stages.size(); i++)
         {
@@ -166,6 +193,46 @@ public final class ServicesFeature implements NodeFeature
         conntrack = table;
         LOG.info(() -> "conntrack table created from the cluster's settings: " + table.capacity() + " entries, TCP "
             + "established " + config.tcpEstablished() + " s, UDP " + config.udp() + "/" + config.udpStream() + " s");
+    }
+
+    /**
+     * The table from the state file when there is one (flows, NAT bindings and SNAT ports of the previous process
+     * continue); a file that cannot be created or mapped leaves the node forwarding with a table in memory.
+     */
+    private ConntrackTable openTable(final ConntrackConfig config, final Context c)
+    {
+        if (stateFile == null)
+        {
+            return new ConntrackTable(config, c.clock());
+        }
+        try
+        {
+            final ConntrackTable t = ConntrackTable.open(config, c.clock(), stateFile);
+            final ConntrackTable.RestoreReport r = t.restoreReport();
+            if (r.setAside() != null)
+            {
+                LOG.warning(() -> "conntrack state " + stateFile + " " + r.outcome() + ": renamed to " + r.setAside()
+                    + "; starting with an empty table");
+            }
+            else if ("created".equals(r.outcome()))
+            {
+                LOG.info(() -> "conntrack state " + stateFile + " created (a new, empty table)");
+            }
+            else
+            {
+                LOG.info(() -> "conntrack state " + stateFile + " " + r.outcome() + ": " + r.restored()
+                    + " flows mapped back (" + (r.cleanClose() ? "clean shutdown, checksum verified"
+                    : "after a crash, every entry validated") + "), " + r.expired() + " expired, " + r.invalid()
+                    + " invalid dropped");
+            }
+            return t;
+        }
+        catch (final IOException | RuntimeException e)
+        {
+            LOG.warning(() -> "conntrack state " + stateFile + " cannot be mapped (" + e + "): the table is in memory,"
+                + " flows will not survive a restart");
+            return new ConntrackTable(config, c.clock());
+        }
     }
 
     /** @return the NAT, or null before the first tables. */
@@ -243,6 +310,57 @@ public final class ServicesFeature implements NodeFeature
     {
         final ConntrackTable t = conntrack;
         return t == null ? -1 : t.entries(from, max, out);
+    }
+
+    /**
+     * One bounded step of {@code show conntrack}'s walk (the worker thread, or replay's between runs): examines
+     * {@code budget} entry indexes from {@code from} and lists, counts or deletes the live entries the filter
+     * selects. A delete is {@link ConntrackTable#remove}, so the NAT's removal listener quarantines a masquerade
+     * port exactly as when the entry expires.
+     *
+     * @param action what to do.
+     * @param filter which entries.
+     * @param from   the entry index to start at.
+     * @param budget entry indexes to examine.
+     * @return the step's result.
+     */
+    WorkerCommand.ConntrackChunk conntrackStep(final WorkerCommand.ConntrackAction action,
+        final ConntrackFilter filter, final int from, final int budget)
+    {
+        final ConntrackTable t = conntrack;
+        if (t == null)
+        {
+            return new WorkerCommand.ConntrackChunk(List.of(), 0, -1, 0, 0);
+        }
+        final List<ConntrackEntry> copies = new ArrayList<>();
+        final java.util.Map<Long, long[]> backends = new java.util.HashMap<>();
+        final int[] matched = new int[1];
+        final int next = t.walk(from, budget, (table, e) ->
+        {
+            if (!filter.matches(table, e))
+            {
+                return;
+            }
+            matched[0]++;
+            if (action == WorkerCommand.ConntrackAction.LIST)
+            {
+                copies.add(table.copy(e));
+            }
+            else if (action == WorkerCommand.ConntrackAction.DELETE)
+            {
+                table.remove(e);
+            }
+            else if (action == WorkerCommand.ConntrackAction.BACKENDS
+                && (table.replySrc(e) != table.origDst(e) || table.replySrcPort(e) != table.origDstPort(e)))
+            {
+                final long key = (long)table.protocol(e) << 48 | (long)table.replySrcPort(e) << 32
+                    | Integer.toUnsignedLong(table.replySrc(e));
+                final boolean active = table.protocol(e) == ConntrackTable.TCP
+                    && table.tcpState(e) == dev.ferry.conntrack.TcpState.ESTABLISHED;
+                backends.computeIfAbsent(key, k -> new long[2])[active ? 0 : 1]++;
+            }
+        });
+        return new WorkerCommand.ConntrackChunk(copies, matched[0], next, t.size(), t.capacity(), backends);
     }
 
     @Override

@@ -78,4 +78,51 @@ final class ShowFormat
         }
         return out;
     }
+
+    /**
+     * The Service table ({@code ipvsadm -Ln} style) with each backend's connections, as {@code ipvsadm -Ln --stats}
+     * would count them: ActiveConn are TCP ESTABLISHED entries DNATed to that backend, InActConn every other one
+     * (other TCP states, UDP). A backend serving several frontends shows its connections through all of them.
+     *
+     * @param lines  the Service table's lines.
+     * @param counts per backend key ({@code proto << 48 | port << 32 | address}): {active, inactive}.
+     * @return the lines with the two columns.
+     */
+    static List<String> servicesWithConnections(final List<String> lines, final Map<Long, long[]> counts)
+    {
+        final List<String> out = new ArrayList<>(lines.size());
+        int proto = 0;
+        for (final String line : lines)
+        {
+            if (line.startsWith("  -> RemoteAddress:Port"))
+            {
+                out.add(String.format(Locale.ROOT, "%-48s %10s %10s", line, "ActiveConn", "InActConn"));
+                continue;
+            }
+            if (!line.startsWith("  -> "))
+            {
+                proto = line.startsWith("TCP ") ? 6 : line.startsWith("UDP ") ? 17 : line.startsWith("SCTP ") ? 132 : 0;
+                out.add(line);
+                continue;
+            }
+            final String target = line.substring(5).split(" ", 2)[0];
+            final int colon = target.lastIndexOf(':');
+            long[] c = null;
+            if (colon > 0 && proto != 0)
+            {
+                try
+                {
+                    final long key = (long)proto << 48 | Long.parseLong(target.substring(colon + 1)) << 32
+                        | Integer.toUnsignedLong(Ip4.parse(target.substring(0, colon)));
+                    c = counts.getOrDefault(key, new long[2]);
+                }
+                catch (final IllegalArgumentException e)
+                {
+                    c = null;
+                }
+            }
+            out.add(c == null ? line : String.format(Locale.ROOT, "%-48s %10d %10d", line, c[0], c[1]));
+        }
+        return out;
+    }
 }

@@ -5,8 +5,14 @@ package dev.ferry.node;
  */
 public enum ThreadingMode
 {
-    /** One thread runs the worker (port I/O and the graph) and the API agent: the default on 2 cores. */
+    /**
+     * One thread runs the worker (port I/O and the graph) and the API agent: clients are read on the forwarding
+     * thread, bounded per duty cycle (SECURITY.md). For a node with one core to spare; not the default.
+     */
     SHARED,
-    /** The worker and the API agent each get their own thread. */
+    /**
+     * The worker and the API agent each get their own thread; the API's blocks in its selector when idle, so it
+     * costs no core. The default: no client is ever read or parsed on the forwarding thread.
+     */
     DEDICATED
 }

@@ -1,6 +1,5 @@
 package dev.ferry.node;
 
-import dev.ferry.conntrack.ConntrackEntry;
 import dev.ferry.core.Clock;
 import dev.ferry.core.Counters;
 import dev.ferry.core.DropReason;
@@ -29,7 +28,7 @@ import java.util.concurrent.Executor;
  * completion; the graph's transmissions go to the ports through the poller, which flushes them once per run.
  *
  * <pre>
- *   WorkerCommand ──► drain (Attach, Detach, Stats, Trace, TraceAdd, CopyConntrack, Ping, FeatureTask) ──┐
+ *   WorkerCommand ──► drain (Attach, Detach, Stats, Trace, TraceAdd, Conntrack, Ping, FeatureTask) ──┐
  *   PortPoller: port 0..n ─receive─► graph.input ... graph.run ──► transmit(h) ──► poller ──► port, flush
  * </pre>
  *
@@ -239,7 +238,7 @@ final class Worker implements Agent, TxSink
                     graph.trace().sample(t.packets(), t.filter());
                     t.done().complete(null);
                 }
-                case WorkerCommand.CopyConntrack c -> c.done().complete(copyConntrack(c.from(), c.max()));
+                case WorkerCommand.Conntrack c -> c.done().complete(conntrack(c));
                 case WorkerCommand.Ping p -> p.done().complete(null);
                 case WorkerCommand.FeatureTask t ->
                 {
@@ -315,18 +314,16 @@ final class Worker implements Agent, TxSink
             pool.allocationFailures());
     }
 
-    private WorkerCommand.ConntrackChunk copyConntrack(final int from, final int max)
+    private WorkerCommand.ConntrackChunk conntrack(final WorkerCommand.Conntrack c)
     {
         for (final NodeFeature f : node.features())
         {
             if (f instanceof ServicesFeature s)
             {
-                final List<ConntrackEntry> entries = new ArrayList<>();
-                final int next = s.copyConntrack(from, max, entries);
-                return new WorkerCommand.ConntrackChunk(entries, next);
+                return s.conntrackStep(c.action(), c.filter(), c.from(), c.budget());
             }
         }
-        return new WorkerCommand.ConntrackChunk(List.of(), -1);
+        return new WorkerCommand.ConntrackChunk(List.of(), 0, -1, 0, 0);
     }
 
     /** @return the graph (control thread: formatting trace records with its stages). */

@@ -1,6 +1,7 @@
 package dev.ferry.node;
 
 import dev.ferry.conntrack.ConntrackEntry;
+import dev.ferry.conntrack.ConntrackFilter;
 import dev.ferry.core.TraceBuffer;
 import dev.ferry.tapio.Port;
 
@@ -91,31 +92,60 @@ sealed interface WorkerCommand<T>
         }
     }
 
-    /**
-     * Copies up to {@code max} conntrack entries from entry index {@code from} on, as plain values, for
-     * {@code show conntrack}: bounded work on the worker, formatted on the control thread.
-     *
-     * @param from the entry index to start at.
-     * @param max  how many entries at most.
-     * @param done the entries and the index to continue at (-1 at the end).
-     */
-    record CopyConntrack(int from, int max, CompletableFuture<ConntrackChunk> done)
-        implements WorkerCommand<ConntrackChunk>
+    /** What a {@link Conntrack} command does to the entries its filter selects. */
+    enum ConntrackAction
     {
-        CopyConntrack(final int from, final int max)
+        /** Copies them ({@code conntrack -L}). */
+        LIST,
+        /** Counts them ({@code conntrack -C} with filters). */
+        COUNT,
+        /** Removes them, each as an expiry would: the NAT's removal listener runs ({@code conntrack -D/-F}). */
+        DELETE,
+        /**
+         * Counts the DNATed ones per backend (reply source address, port and protocol): active (TCP ESTABLISHED)
+         * and inactive (any other state, every UDP flow), as {@code ipvsadm -Ln --stats} shows them.
+         */
+        BACKENDS
+    }
+
+    /**
+     * One bounded step of a conntrack walk for {@code show conntrack} (list, count, delete): the worker examines
+     * the entry indexes {@code [from, from + budget)} and acts on the live ones the filter selects. Control
+     * chains commands until {@code next} is -1, so no command holds the forwarding thread for long.
+     *
+     * @param action what to do with each selected entry.
+     * @param filter which entries.
+     * @param from   the entry index to start at.
+     * @param budget entry indexes to examine (for LIST also the most entries copied).
+     * @param done   the chunk.
+     */
+    record Conntrack(ConntrackAction action, ConntrackFilter filter, int from, int budget,
+        CompletableFuture<ConntrackChunk> done) implements WorkerCommand<ConntrackChunk>
+    {
+        Conntrack(final ConntrackAction action, final ConntrackFilter filter, final int from, final int budget)
         {
-            this(from, max, new CompletableFuture<>());
+            this(action, filter, from, budget, new CompletableFuture<>());
         }
     }
 
     /**
-     * A chunk of conntrack entries copied by the worker.
+     * One step's result.
      *
-     * @param entries the entries.
-     * @param next    the index to continue at, or -1 when the table was walked to its end (or there is none).
+     * @param entries  the selected entries (LIST), else empty.
+     * @param matched  entries selected in this step.
+     * @param next     the index to continue at, or -1 when the table was walked to its end (or there is none).
+     * @param size     live entries after this step.
+     * @param capacity the table's capacity (0 before the first tables).
+     * @param backends per backend key ({@code proto << 48 | port << 32 | address}): {active, inactive} (BACKENDS).
      */
-    record ConntrackChunk(List<ConntrackEntry> entries, int next)
+    record ConntrackChunk(List<ConntrackEntry> entries, int matched, int next, int size, int capacity,
+        java.util.Map<Long, long[]> backends)
     {
+        ConntrackChunk(final List<ConntrackEntry> entries, final int matched, final int next, final int size,
+            final int capacity)
+        {
+            this(entries, matched, next, size, capacity, java.util.Map.of());
+        }
     }
 
     /**

@@ -3,8 +3,9 @@ package dev.ferry.node;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.ferry.nodeapi.NodeApiClient;
 import dev.ferry.tapio.MemoryPort;
-import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
 
 import java.io.IOException;
 import java.net.StandardProtocolFamily;
@@ -32,10 +33,11 @@ class ApiBoundsTest
     @TempDir
     Path dir;
 
-    @Test
-    void shouldRefuseAHugeUnterminatedLineWhileForwardingAndServingOthers() throws Exception
+    @ParameterizedTest
+    @EnumSource(ThreadingMode.class)
+    void shouldRefuseAHugeUnterminatedLineWhileForwardingAndServingOthers(final ThreadingMode threading) throws Exception
     {
-        try (NodeFixture node = new NodeFixture(dir, ThreadingMode.SHARED, NodeFixture.basic(1));
+        try (NodeFixture node = new NodeFixture(dir, threading, NodeFixture.basic(1));
             NodeApiClient other = NodeApiClient.connect(node.socket());
             SocketChannel hostile = SocketChannel.open(UnixDomainSocketAddress.of(node.socket())))
         {
@@ -100,10 +102,11 @@ class ApiBoundsTest
         }
     }
 
-    @Test
-    void shouldCloseAClientThatHoldsAPartialRequest() throws Exception
+    @ParameterizedTest
+    @EnumSource(ThreadingMode.class)
+    void shouldCloseAClientThatHoldsAPartialRequest(final ThreadingMode threading) throws Exception
     {
-        try (NodeFixture node = new NodeFixture(dir, ThreadingMode.SHARED, NodeFixture.basic(1));
+        try (NodeFixture node = new NodeFixture(dir, threading, NodeFixture.basic(1));
             NodeApiClient other = NodeApiClient.connect(node.socket());
             SocketChannel slow = SocketChannel.open(UnixDomainSocketAddress.of(node.socket())))
         {
@@ -125,10 +128,11 @@ class ApiBoundsTest
         }
     }
 
-    @Test
-    void shouldCloseAClientThatDoesNotReadItsAnswers() throws Exception
+    @ParameterizedTest
+    @EnumSource(ThreadingMode.class)
+    void shouldCloseAClientThatDoesNotReadItsAnswers(final ThreadingMode threading) throws Exception
     {
-        try (NodeFixture node = new NodeFixture(dir, ThreadingMode.SHARED, NodeFixture.basic(1));
+        try (NodeFixture node = new NodeFixture(dir, threading, NodeFixture.basic(1));
             NodeApiClient other = NodeApiClient.connect(node.socket());
             SocketChannel deaf = SocketChannel.open(UnixDomainSocketAddress.of(node.socket())))
         {

@@ -42,7 +42,8 @@ class NodeConfigTest
 
         assertThat(c).isEqualTo(new NodeConfig("node-a", Path.of("/run/ferry/test.sock"), Path.of("/etc/ferry/cluster"),
             "eth1", UnderlayMode.UDP, ThreadingMode.DEDICATED, 4096, 9101, "0.0.0.0", "fy", "ferry0", 42,
-            BalancingMode.MAGLEV, dev.ferry.nat.Nat.FragmentLimits.DEFAULTS, "127.0.0.1:10266", "debug"));
+            BalancingMode.MAGLEV, dev.ferry.nat.Nat.FragmentLimits.DEFAULTS, "127.0.0.1:10266", "debug",
+            Path.of("/run/ferry")));
         assertThat(c.podTapName(0x0af40105)).isEqualTo("fy0af40105");
     }
 
@@ -67,7 +68,8 @@ class NodeConfigTest
 
         assertThat(c.apiSocket()).isEqualTo(NodeConfig.DEFAULT_SOCKET);
         assertThat(c.underlay()).isEqualTo(UnderlayMode.PACKET);
-        assertThat(c.threading()).isEqualTo(ThreadingMode.SHARED);
+        assertThat(c.threading()).as("no client read on the forwarding thread (issue 13 class 10)")
+            .isEqualTo(ThreadingMode.DEDICATED);
         assertThat(c.poolSize()).isEqualTo(8192);
         assertThat(c.clusterDir()).isNull();
         assertThat(c.metricsPort()).as("metrics off unless asked for").isEqualTo(NodeConfig.METRICS_OFF);
@@ -76,6 +78,11 @@ class NodeConfigTest
         assertThat(c.balancing()).isEqualTo(BalancingMode.RANDOM);
         assertThat(c.healthzBindAddress()).as("kube-proxy's default").isEqualTo("0.0.0.0:10256");
         assertThat(c.logLevel()).isEqualTo("info");
+        assertThat(c.stateDir()).as("beside the API socket, as attachments.json").isEqualTo(Path.of("/run/ferry"));
+        assertThat(NodeConfig.load(yaml("nodeName: node-a\nuplink: eth0\nstateDir: /var/lib/ferry\n")).stateDir())
+            .isEqualTo(Path.of("/var/lib/ferry"));
+        assertThat(NodeConfig.defaults("n", Path.of("/tmp/x.sock"), "eth0").stateDir())
+            .as("tests and replay keep the table in memory").isNull();
     }
 
     @Test

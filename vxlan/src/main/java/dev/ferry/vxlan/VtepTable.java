@@ -7,6 +7,7 @@ import dev.ferry.core.header.Ip4Header;
 import dev.ferry.core.header.UdpHeader;
 import dev.ferry.core.header.Wire;
 import dev.ferry.core.route.Ip4;
+import dev.ferry.core.route.Ip4Prefix;
 import dev.ferry.core.route.NeighbourTable;
 import dev.ferry.core.tables.Fib;
 import dev.ferry.core.tables.InvalidTablesException;
@@ -20,8 +21,9 @@ import java.util.List;
 
 /**
  * The compiled VTEP table: this module's part of a {@code Snapshot}. One 50-byte header template per entry of
- * {@link NodeTables#remoteNodes()} (same index as the FIB's {@code remoteIndex}), and the set of known VTEP
- * addresses that decap accepts as outer sources.
+ * {@link NodeTables#remoteNodes()} (same index as the FIB's {@code remoteIndex}), the set of known VTEP
+ * addresses that decap accepts as outer sources, and per VTEP the inner sources it may carry (its node's pod CIDR
+ * and addresses, {@link #innerSourceAllowed}).
  *
  * <pre>
  *  template r (50 bytes, prebuilt; encap fills the starred fields per packet)
@@ -52,7 +54,12 @@ public final class VtepTable
     private final int[] remoteIp;
     private final boolean[] resolved;
     private final int[] knownSet;
+    private final int[] knownRemote;
     private final int knownMask;
+    private final int[] sameVtepNext;
+    private final int[] podNet;
+    private final int[] podMask;
+    private final int[][] nodeAddrs;
     private final List<String> lines;
 
     private VtepTable(final NodeTables tables, final Fib fib, final Ports ports, final VxlanSettings settings)
@@ -83,7 +90,12 @@ public final class VtepTable
             cap <<= 1;
         }
         this.knownSet = new int[cap];
+        this.knownRemote = new int[cap];
         this.knownMask = cap - 1;
+        this.sameVtepNext = new int[count];
+        this.podNet = new int[count];
+        this.podMask = new int[count];
+        this.nodeAddrs = new int[count][];
         final int uplink = ports.uplink();
         final long uplinkMac = uplink >= 0 ? ports.get(uplink).mac() : 0;
         final List<String> text = new ArrayList<>();
@@ -95,7 +107,13 @@ public final class VtepTable
                 throw new InvalidTablesException("remote node " + rn.name() + " has no public IP (VTEP address)");
             }
             remoteIp[r] = rn.publicIp();
-            addKnown(rn.publicIp());
+            addKnown(rn.publicIp(), r);
+            // the inner sources this VTEP may carry: its pod CIDR (pods, gateway, flannel.1's network address)
+            // and its own addresses (a masquerading node's source); an empty CIDR (mask 0, net 1) matches nothing
+            podMask[r] = rn.podCidr() == null ? 0 : Ip4Prefix.mask(rn.podCidr().length());
+            podNet[r] = rn.podCidr() == null ? 1 : rn.podCidr().address() & podMask[r];
+            nodeAddrs[r] = java.util.stream.IntStream.concat(java.util.stream.IntStream.of(rn.publicIp()),
+                rn.addresses().stream().mapToInt(Integer::intValue)).distinct().toArray();
             final long nextHopMac = underlayMac(rn, fib);
             resolved[r] = nextHopMac != NeighbourTable.UNKNOWN;
             final long t = (long)r * VxlanHeader.ENCAP_OVERHEAD;
@@ -178,14 +196,17 @@ public final class VtepTable
         new VxlanHeader().wrap(m, t + VXLAN_OFF).vni(vni);
     }
 
-    private void addKnown(final int addr)
+    private void addKnown(final int addr, final int r)
     {
         int i = mix(addr) & knownMask;
         while (knownSet[i] != 0 && knownSet[i] != addr)
         {
             i = (i + 1) & knownMask;
         }
+        // two Nodes announcing one VTEP address: both are that VTEP's, chained behind the slot
+        sameVtepNext[r] = knownSet[i] == addr ? knownRemote[i] : -1;
         knownSet[i] = addr;
+        knownRemote[i] = r;
     }
 
     private static int mix(final int x)
@@ -202,9 +223,48 @@ public final class VtepTable
      */
     public boolean isKnownVtep(final int addr)
     {
+        return remoteOf(addr) >= 0;
+    }
+
+    /**
+     * Anti-spoofing check of a decapsulated frame (issue 13, class 2): may this VTEP send this inner source?
+     * Yes when the source is in the pod CIDR of a Node that announces the VTEP address (its pods, its gateway,
+     * a kernel node's flannel.1 address) or is one of that Node's own addresses (its VTEP address, its node
+     * addresses: what its masquerade or its host stack uses). No for anything else, such as another node's pods
+     * or an outside client: ferry never forwards outside sources through the tunnel (externalTrafficPolicy Local
+     * keeps them on the node that received them), so such a frame is spoofed or routed through a node without
+     * NAT, which ferry refuses (SECURITY.md).
+     *
+     * @param vtep     outer source (a known VTEP, else false).
+     * @param innerSrc the inner IPv4 source.
+     * @return whether the inner source belongs to that VTEP's node.
+     */
+    public boolean innerSourceAllowed(final int vtep, final int innerSrc)
+    {
+        for (int r = remoteOf(vtep); r >= 0; r = sameVtepNext[r])
+        {
+            if ((innerSrc & podMask[r]) == podNet[r])
+            {
+                return true;
+            }
+            final int[] own = nodeAddrs[r];
+            for (int i = 0; i < own.length; i++)
+            {
+                if (own[i] == innerSrc)
+                {
+                    return true;
+                }
+            }
+        }
+        return false;
+    }
+
+    /** The remote index of the last Node announcing this VTEP address, or -1. */
+    private int remoteOf(final int addr)
+    {
         if (addr == 0)
         {
-            return false;
+            return -1;
         }
         int i = mix(addr) & knownMask;
         int v;
@@ -212,11 +272,11 @@ public final class VtepTable
         {
             if (v == addr)
             {
-                return true;
+                return knownRemote[i];
             }
             i = (i + 1) & knownMask;
         }
-        return false;
+        return -1;
     }
 
     /** @return our VTEP address (flannel public-ip): outer source on send, required outer destination on receive. */

@@ -34,7 +34,8 @@ import java.util.List;
  * destination port is the cluster's; UDP length; a non-zero UDP checksum verifies (zero is accepted, as
  * RFC 7348 and Linux allow); the I flag; no reserved bit (Linux's rule); the VNI is ours; the outer source is
  * a known VTEP (anti-spoofing); the inner frame holds an Ethernet and an IPv4 header (flannel's VXLAN is
- * L3: neighbours are static, so only IPv4 crosses the tunnel). A decapsulated frame that is VXLAN to us again
+ * L3: neighbours are static, so only IPv4 crosses the tunnel); the inner IPv4 source belongs to the sending
+ * VTEP's node ({@link VtepTable#innerSourceAllowed}). A decapsulated frame that is VXLAN to us again
  * may be decapsulated once more ({@link #MAX_NESTED}); a frame nested deeper is dropped before any other check.
  */
 public final class VxlanDecap implements Stage
@@ -84,7 +85,9 @@ public final class VxlanDecap implements Stage
         /** The frame was already decapsulated more than {@link #MAX_NESTED} times below the outer one. */
         NESTED_TOO_DEEP(216, "VXLAN nested deeper than one level"),
         /** Received on a pod or host port: VXLAN is decapsulated only from the uplink or the tunnel port. */
-        NOT_FROM_UNDERLAY(217, "VXLAN not received from the underlay (uplink or tunnel port)");
+        NOT_FROM_UNDERLAY(217, "VXLAN not received from the underlay (uplink or tunnel port)"),
+        /** The inner IPv4 source is neither in the sending node's pod CIDR nor one of its addresses. */
+        INNER_SOURCE_SPOOFED(219, "inner IPv4 source is not the sending node's (its pod CIDR or addresses)");
 
         private final int id;
         private final String sentence;
@@ -109,6 +112,8 @@ public final class VxlanDecap implements Stage
     }
 
     private static final int MIN_INNER = EthernetHeader.LENGTH + Ip4Header.MIN_LENGTH;
+    /** Offset of the source address in an IPv4 header. */
+    private static final int INNER_SRC_OFFSET = 12;
 
     private final PacketPool pool;
     private final TablesRef<Snapshot> tables;
@@ -218,6 +223,12 @@ public final class VxlanDecap implements Stage
                 != EthernetHeader.TYPE_IP4)
             {
                 out.drop(h, Drop.INNER_NOT_IP4);
+                continue;
+            }
+            if (!vteps.innerSourceAllowed(outerSrc, Wire.u32(mem, frame + vxOff + VxlanHeader.LENGTH
+                + EthernetHeader.LENGTH + INNER_SRC_OFFSET)))
+            {
+                out.drop(h, Drop.INNER_SOURCE_SPOOFED);
                 continue;
             }
             out.traceDetail(h, outerSrc & 0xffffffffL, vteps.vni());

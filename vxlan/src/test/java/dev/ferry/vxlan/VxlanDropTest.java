@@ -81,6 +81,7 @@ class VxlanDropTest
             Wire.u16(Frames.seg(f), 38, 8 + 8 + 20);
         });
         expectViaUplink(VxlanDecap.Drop.INNER_NOT_IP4, f -> Wire.u16(Frames.seg(f), 62, 0x0806));
+        expectViaUplink(VxlanDecap.Drop.INNER_SOURCE_SPOOFED, f -> innerSource(f, Ip4.parse("203.0.113.9")));
         // a frame already decapsulated twice (the outer layer and the one nested level allowed)
         n2.enterAt(VxlanDecap.NAME, vxlanFrame(), 14, 0, n2.uplink,
             (VxlanDecap.MAX_NESTED + 1) << dev.ferry.core.PacketPool.FLAG_DECAP_DEPTH_SHIFT);
@@ -92,6 +93,61 @@ class VxlanDropTest
         seen.add(VxlanDecap.Drop.NOT_FROM_UNDERLAY);
         assertThat(n2.sent).isEmpty();
         assertThat(seen).as("every decap drop reason covered").containsExactlyInAnyOrder(VxlanDecap.Drop.values());
+    }
+
+    /** Offset of the inner IPv4 header in a VXLAN frame from the uplink. */
+    private static final int INNER_IP = 14 + 20 + 8 + 8 + 14;
+
+    /** Rewrites the inner IPv4 source (inner header checksum kept valid, so only decap's check can stop it). */
+    private static void innerSource(final byte[] f, final int src)
+    {
+        Frames.ip(f, INNER_IP).src(src).updateChecksum();
+    }
+
+    /**
+     * Issue 13, class 2, receiving side: node 1 (a known VTEP) may carry only its own sources. Its pods, its
+     * gateway, its pod CIDR's network address (a kernel node's flannel.1) and its node address reach pod B; another
+     * node's pods, node 2's own pods, an outside client and a Service address are dropped and counted.
+     */
+    @Test
+    void shouldDropInnerSourcesThatDoNotBelongToTheSendingVtep()
+    {
+        final int[] allowed = {VxlanNode.POD_A, Ip4.parse("10.244.1.1"), Ip4.parse("10.244.1.0"),
+            Ip4.parse("10.244.1.255"), VxlanNode.NODE1};
+        for (final int src : allowed)
+        {
+            final byte[] f = vxlanFrame();
+            innerSource(f, src);
+            Frames.reseal(f);
+            n2.sent.clear();
+            n2.receive(n2.uplink, f);
+            assertThat(n2.sent).as("inner source %s from node 1", Ip4.format(src)).hasSize(1);
+            assertThat(n2.sent.get(0).port()).isEqualTo(n2.podPort);
+        }
+        final int[] spoofed = {Ip4.parse("10.244.3.7"), VxlanNode.POD_B, Ip4.parse("10.244.2.1"),
+            Ip4.parse("203.0.113.9"), Ip4.parse("10.96.0.10"), Ip4.parse("192.168.50.77"), 0};
+        for (final int src : spoofed)
+        {
+            final byte[] f = vxlanFrame();
+            innerSource(f, src);
+            Frames.reseal(f);
+            n2.sent.clear();
+            n2.receive(n2.uplink, f);
+            assertThat(n2.sent).as("inner source %s from node 1", Ip4.format(src)).isEmpty();
+        }
+        assertThat(n2.counter("stage/vxlan-decap/drop/inner-source-spoofed")).isEqualTo(spoofed.length);
+
+        // the same rule for a datagram from the UDP underlay (socket mode: outer source in aux)
+        final byte[] f = vxlanFrame();
+        innerSource(f, Ip4.parse("203.0.113.9"));
+        n2.enterAt(VxlanDecap.NAME, java.util.Arrays.copyOfRange(f, 14 + 20 + 8, f.length), VxlanDecap.SOCKET_DATAGRAM,
+            VxlanNode.NODE1, n2.tunnel, 0);
+        assertThat(n2.counter("stage/vxlan-decap/drop/inner-source-spoofed")).isEqualTo(spoofed.length + 1);
+        final byte[] good = vxlanFrame();
+        n2.sent.clear();
+        n2.enterAt(VxlanDecap.NAME, java.util.Arrays.copyOfRange(good, 14 + 20 + 8, good.length),
+            VxlanDecap.SOCKET_DATAGRAM, VxlanNode.NODE1, n2.tunnel, 0);
+        assertThat(n2.sent).as("socket mode, node 1's pod").hasSize(1);
     }
 
     /** A pod's UDP datagram to {@code dst}:{@code dport} carrying a VXLAN header and an inner frame from pod B. */

@@ -1,11 +1,13 @@
 package dev.ferry.agent.cli;
 
 import dev.ferry.agent.Agent;
+import dev.ferry.agent.AgentMetrics;
 import dev.ferry.agent.CniConfigWriter;
 import dev.ferry.agent.ClusterSource;
 import dev.ferry.agent.InformerSource;
 import dev.ferry.agent.KubeProxyCheck;
 import dev.ferry.agent.ManifestDirectorySource;
+import dev.ferry.agent.NodeAnnotationPublisher;
 import dev.ferry.agent.UnixSocketNodeClient;
 import dev.ferry.core.Clock;
 import dev.ferry.nodeapi.ConsoleLogging;
@@ -102,6 +104,12 @@ public final class AgentCommand implements Callable<Integer>
         description = "start even though kube-proxy pods run in kube-system (a migration: both serve Service IPs)")
     private boolean allowKubeProxy;
 
+    @Option(names = "--publish-node-annotations", negatable = true, defaultValue = "true", fallbackValue = "true",
+        description = "write this node's flannel annotations (backend-data with the VTEP MAC, backend-type, "
+            + "kube-subnet-manager, public-ip) so that other nodes, ferry or kernel flannel, route to it "
+            + "(default: on with an API server; --no-publish-node-annotations while flanneld still runs here)")
+    private boolean publishAnnotations;
+
     @Option(names = "--log-level", paramLabel = "LEVEL", defaultValue = "info",
         description = "error, warn, info, debug or trace (default: ${DEFAULT-VALUE}); fabric8's logs too")
     private String logLevel;
@@ -146,6 +154,8 @@ public final class AgentCommand implements Callable<Integer>
         }
         ConsoleLogging.configure(logLevel);
         final ClusterSource source;
+        final AgentMetrics metrics = AgentMetrics.create();
+        NodeAnnotationPublisher annotations = null;
         if (manifests != null)
         {
             source = new ManifestDirectorySource(manifests, debounce, Clock.system());
@@ -177,11 +187,16 @@ public final class AgentCommand implements Callable<Integer>
                 return 2;
             }
             source = new InformerSource(client, node, resyncPeriod, Clock.system());
+            if (publishAnnotations)
+            {
+                annotations = new NodeAnnotationPublisher(NodeAnnotationPublisher.statusPatcher(client), node,
+                    metrics, Duration.ofSeconds(1));
+            }
         }
         final CniConfigWriter cni = cniTemplate == null ? null : new CniConfigWriter(cniTemplate, cniConflist);
         final Agent agent = Agent.builder().nodeName(node).source(source).node(new UnixSocketNodeClient(socket))
             .minSyncPeriod(minSyncPeriod).resyncPeriod(resyncPeriod).metricsPort(metricsPort)
-            .metricsBindAddress(metricsBindAddress)
+            .metricsBindAddress(metricsBindAddress).metrics(metrics).annotations(annotations)
             .onAcknowledged((generation, tables) -> writeCni(cni, tables)).build();
         try
         {

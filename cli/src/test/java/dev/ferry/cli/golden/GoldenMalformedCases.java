@@ -92,6 +92,12 @@ final class GoldenMalformedCases
                     .icmp(IcmpHeader.TYPE_ECHO_REQUEST, 0, 0x00010001).payload(new byte[8]).build(), ETH + 20 + 8))),
             vxlan("bad-vxlan-unknown-vtep", "VXLAN from 192.168.50.99, which no Node announces",
                 GoldenFrames.vxlan(Ip4.parse("192.168.50.99"), 0x08, VNI, GoldenFrames.innerFromWeb2())),
+            onNodeA("bad-vxlan-inner-source", "VXLAN from node-b's VTEP whose inner sources are not node-b's "
+                + "(an outside address, then a pod of node-a): dropped (inner-source-spoofed)", s ->
+                {
+                    s.raw(GoldenFrames.vxlan(NODE_B, 0x08, VNI, innerFrom(Ip4.parse("203.0.113.9"))));
+                    s.raw(GoldenFrames.vxlan(NODE_B, 0x08, VNI, innerFrom(WEB1)));
+                }),
             vxlan("bad-vxlan-vni", "VXLAN from node-b with VNI 7 (the cluster uses 1)",
                 GoldenFrames.vxlan(NODE_B, 0x08, 7, GoldenFrames.innerFromWeb2())),
             vxlan("bad-vxlan-no-i-flag", "VXLAN from node-b without the I flag",
@@ -114,6 +120,14 @@ final class GoldenMalformedCases
     private static GoldenCase vxlan(final String name, final String description, final byte[] frame)
     {
         return onNodeA(name, description + ": dropped", s -> s.raw(frame));
+    }
+
+    /** node-b's inner frame to client-1 with another source (inner header checksum valid). */
+    private static byte[] innerFrom(final int src)
+    {
+        final byte[] f = GoldenFrames.innerFromWeb2();
+        GoldenFrames.ip(f).src(src).updateChecksum();
+        return f;
     }
 
     private static byte[] mac(final byte[] f, final long dst)

@@ -90,6 +90,19 @@ final class GoldenPathCases
                 s -> s.tcp(GoldenFrames.external(s), 50004, Ip4.parse("198.51.100.40"), 80).syn()),
             onNodeA("svc-loadbalancer-ip", "an outside client's SYN to a LoadBalancer ingress IP is DNATed to web-1",
                 s -> s.tcp(GoldenFrames.external(s), 50005, Ip4.parse("198.51.100.41"), 80).syn()),
+            onNodeA("svc-lb-source-range-allowed", "a SYN from 203.0.113.7, inside lb-ranges' "
+                + "loadBalancerSourceRanges, to its LoadBalancer IP is DNATed to web-1",
+                s -> s.tcp(GoldenFrames.external(s), 50006, Ip4.parse("198.51.100.42"), 80).syn()),
+            onNodeA("svc-lb-source-range-denied", "a SYN from 192.0.2.50, outside lb-ranges' "
+                + "loadBalancerSourceRanges, to its LoadBalancer IP is dropped (source-not-allowed); the same "
+                + "client's SYN to its NodePort is DNATed, as kube-proxy filters only the LoadBalancer IPs",
+                s ->
+                {
+                    final Scenario.Host outsider = s.host("192.0.2.50", Ip4.parseMac("02:00:c0:00:02:32"),
+                        GoldenFrames.NODE_A_MAC);
+                    s.tcp(outsider, 50007, Ip4.parse("198.51.100.42"), 80).syn();
+                    s.tcp(outsider, 50008, NODE_A, 30095).syn();
+                }),
             onNodeA("svc-reject-no-endpoints", "TCP and UDP to a Service without endpoints: ICMP port unreachable",
                 s ->
                 {

@@ -1,5 +1,7 @@
 package dev.ferry.core.tables;
 
+import dev.ferry.core.route.Ip4Prefix;
+
 import java.util.List;
 
 /**
@@ -19,6 +21,8 @@ import java.util.List;
  * @param ports               the Service ports.
  * @param healthCheckNodePort spec.healthCheckNodePort (externalTrafficPolicy Local), 0 when none: the node serves
  *                            kube-proxy's per-Service health check on it.
+ * @param sourceRanges        spec.loadBalancerSourceRanges (IPv4 entries): when not empty, only these sources may open
+ *                            flows to the LoadBalancer IPs, as kube-proxy's firewall chain allows.
  */
 public record ServiceInfo(
     String namespace,
@@ -33,7 +37,8 @@ public record ServiceInfo(
     boolean externalPolicyLocal,
     boolean internalPolicyLocal,
     List<ServicePort> ports,
-    int healthCheckNodePort)
+    int healthCheckNodePort,
+    List<Ip4Prefix> sourceRanges)
 {
     /** Default ClientIP affinity timeout, in seconds. */
     public static final int DEFAULT_AFFINITY_TIMEOUT = 10800;
@@ -54,6 +59,7 @@ public record ServiceInfo(
      * @param internalPolicyLocal    internalTrafficPolicy Local.
      * @param ports                  ports.
      * @param healthCheckNodePort    health check node port, 0 when none.
+     * @param sourceRanges           loadBalancerSourceRanges (empty: every source).
      */
     public ServiceInfo
     {
@@ -61,10 +67,11 @@ public record ServiceInfo(
         externalIps = List.copyOf(externalIps);
         loadBalancerIps = List.copyOf(loadBalancerIps);
         ports = List.copyOf(ports);
+        sourceRanges = List.copyOf(sourceRanges);
     }
 
     /**
-     * A Service without a health check node port.
+     * A Service without a health check node port and without loadBalancerSourceRanges.
      *
      * @param namespace              namespace.
      * @param name                   name.
@@ -85,7 +92,34 @@ public record ServiceInfo(
         final boolean internalPolicyLocal, final List<ServicePort> ports)
     {
         this(namespace, name, type, notProxiedReason, clusterIps, externalIps, loadBalancerIps, clientIpAffinity,
-            affinityTimeoutSeconds, externalPolicyLocal, internalPolicyLocal, ports, 0);
+            affinityTimeoutSeconds, externalPolicyLocal, internalPolicyLocal, ports, 0, List.of());
+    }
+
+    /**
+     * A Service without loadBalancerSourceRanges.
+     *
+     * @param namespace              namespace.
+     * @param name                   name.
+     * @param type                   type.
+     * @param notProxiedReason       null when proxied.
+     * @param clusterIps             cluster IPs.
+     * @param externalIps            external IPs.
+     * @param loadBalancerIps        load-balancer IPs.
+     * @param clientIpAffinity       ClientIP affinity.
+     * @param affinityTimeoutSeconds affinity timeout.
+     * @param externalPolicyLocal    externalTrafficPolicy Local.
+     * @param internalPolicyLocal    internalTrafficPolicy Local.
+     * @param ports                  ports.
+     * @param healthCheckNodePort    health check node port, 0 when none.
+     */
+    public ServiceInfo(final String namespace, final String name, final String type, final String notProxiedReason,
+        final List<Integer> clusterIps, final List<Integer> externalIps, final List<Integer> loadBalancerIps,
+        final boolean clientIpAffinity, final int affinityTimeoutSeconds, final boolean externalPolicyLocal,
+        final boolean internalPolicyLocal, final List<ServicePort> ports,
+        final int healthCheckNodePort)
+    {
+        this(namespace, name, type, notProxiedReason, clusterIps, externalIps, loadBalancerIps, clientIpAffinity,
+            affinityTimeoutSeconds, externalPolicyLocal, internalPolicyLocal, ports, healthCheckNodePort, List.of());
     }
 
     /** @return whether the dataplane serves this Service. */

@@ -39,7 +39,15 @@ final class NodeProcess implements AutoCloseable
     {
         final List<String> cmd = new ArrayList<>(List.of("ip", "netns", "exec", ns,
             Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-Xmx256m",
-            "--enable-native-access=ALL-UNNAMED", "-cp", System.getProperty("java.class.path"),
+            "--enable-native-access=ALL-UNNAMED"));
+        for (final String o : System.getProperty("ferry.probe.jvm", "").split(" "))
+        {
+            if (!o.isBlank())
+            {
+                cmd.add(o);
+            }
+        }
+        cmd.addAll(List.of("-cp", System.getProperty("java.class.path"),
             NodeProcess.class.getName(), "--config", config.toString()));
         cmd.addAll(List.of(extra));
         final Process p = new ProcessBuilder(cmd).redirectErrorStream(true)
@@ -47,6 +55,32 @@ final class NodeProcess implements AutoCloseable
         final NodeProcess node = new NodeProcess(p, log, socket);
         node.awaitHealthy();
         return node;
+    }
+
+    /**
+     * {@code ferry node} under {@code deploy/ferry-supervise} (packet mode's watchdog), as an operator runs it:
+     * the returned process is the supervisor; the node JVM's PID is in {@code stateDir/ferry.pid}.
+     */
+    static NodeProcess startSupervised(final String ns, final String nic, final String hostTap, final Path stateDir,
+        final Path config, final Path socket, final Path log) throws IOException, InterruptedException
+    {
+        final Path script = Path.of("..", "deploy", "ferry-supervise").toAbsolutePath().normalize();
+        final List<String> cmd = new ArrayList<>(List.of("ip", "netns", "exec", ns, "bash", script.toString(),
+            "--host-tap", hostTap, "--state-dir", stateDir.toString(), "--restart-delay", "1", nic, "--",
+            Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-Xmx256m",
+            "--enable-native-access=ALL-UNNAMED", "-cp", System.getProperty("java.class.path"),
+            NodeProcess.class.getName(), "--config", config.toString()));
+        final Process p = new ProcessBuilder(cmd).redirectErrorStream(true)
+            .redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile())).start();
+        final NodeProcess node = new NodeProcess(p, log, socket);
+        node.awaitHealthy();
+        return node;
+    }
+
+    /** Waits until the node answers on its socket again (after a restart by the supervisor). */
+    void awaitAnswering() throws IOException, InterruptedException
+    {
+        awaitHealthy();
     }
 
     private void awaitHealthy() throws IOException, InterruptedException

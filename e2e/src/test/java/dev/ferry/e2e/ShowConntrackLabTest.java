@@ -1,0 +1,130 @@
+package dev.ferry.e2e;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.ferry.cli.Ferry;
+import dev.ferry.lab.Lab;
+import dev.ferry.lab.LabChecks;
+import dev.ferry.lab.LabSpec;
+import dev.ferry.lab.Shell;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+/**
+ * {@code ferry show conntrack -p tcp --dport 80 -o json} in the lab returns only the matching flows (a live TCP
+ * connection to the web ClusterIP, not the UDP flow to the udp Service), while an iperf3 across the nodes runs
+ * on the same forwarding thread and carries data in every interval. Runs under {@code flock /tmp/ferry-netns.lock}.
+ */
+@Tag("netns")
+final class ShowConntrackLabTest
+{
+    private static final ObjectMapper MAPPER = new ObjectMapper();
+    private static Lab lab;
+    private static LabChecks checks;
+
+    @BeforeAll
+    static void up() throws IOException
+    {
+        lab = LabFixture.up(Lab.Node2.FERRY);
+        checks = lab == null ? null : new LabChecks(lab);
+    }
+
+    @BeforeEach
+    void needsTheLab()
+    {
+        LabFixture.assumeRootAndTools();
+    }
+
+    @AfterAll
+    static void down() throws IOException
+    {
+        LabFixture.down(lab);
+    }
+
+    private static JsonNode showJson(final String... args) throws IOException
+    {
+        final StringWriter out = new StringWriter();
+        final StringWriter err = new StringWriter();
+        final String[] all = new String[args.length + 5];
+        all[0] = "show";
+        all[1] = "conntrack";
+        System.arraycopy(args, 0, all, 2, args.length);
+        all[args.length + 2] = "-o";
+        all[args.length + 3] = "json";
+        all[args.length + 4] = "--socket=" + lab.socket("node1");
+        final int code = Ferry.commandLine().setOut(new PrintWriter(out)).setErr(new PrintWriter(err)).execute(all);
+        assertThat(code).as(err.toString()).isZero();
+        return MAPPER.readTree(out.toString());
+    }
+
+    @Test
+    void shouldListOnlyMatchingFlowsWhileIperf3Runs() throws Exception
+    {
+        // one call before the traffic: class loading of the in-process command line is not the node's time
+        showJson("-C");
+        final LabChecks.Outcome udp = checks.udpEcho("udp", "p11");
+        assertThat(udp.ok()).as(udp.detail()).isTrue();
+        final Process held = lab.startIn(lab.spec().podNs("p11"), "held-conn", List.of("sh", "-c",
+            "sleep 8 | socat -T 10 - TCP4:" + LabSpec.WEB_VIP + ":" + LabSpec.WEB_PORT));
+        final CompletableFuture<Shell.Result> iperf = CompletableFuture.supplyAsync(() -> Shell.inNetns(30_000,
+            lab.spec().podNs("p11"), "iperf3", "-c", lab.spec().pod("p21").ip(), "-p",
+            String.valueOf(LabSpec.IPERF_PORT), "-t", "4", "-J"));
+        try
+        {
+            JsonNode tcp80 = MAPPER.createObjectNode();
+            int calls = 0;
+            long slowest = 0;
+            final long deadline = System.currentTimeMillis() + 3_500;
+            // list while iperf3 runs: every call walks node1's table in bounded worker steps
+            while (System.currentTimeMillis() < deadline)
+            {
+                final long t0 = System.nanoTime();
+                tcp80 = showJson("-p", "tcp", "--dport", "80");
+                slowest = Math.max(slowest, System.nanoTime() - t0);
+                calls++;
+            }
+            final JsonNode all = showJson();
+            assertThat(all.path("entries").findValuesAsText("proto")).as("every flow on node1").contains("udp", "tcp");
+            assertThat(tcp80.path("count").asInt()).isEqualTo(tcp80.path("entries").size()).isPositive();
+            for (final JsonNode e : tcp80.path("entries"))
+            {
+                assertThat(e.path("proto").asText()).isEqualTo("tcp");
+                assertThat(e.path("orig").path("dport").asInt()).isEqualTo(LabSpec.WEB_PORT);
+            }
+            assertThat(tcp80.path("entries")).as("the held connection").anySatisfy(e ->
+            {
+                assertThat(e.path("orig").path("dst").asText()).isEqualTo(LabSpec.WEB_VIP);
+                assertThat(e.path("state").asText()).isEqualTo("ESTABLISHED");
+            });
+
+            final Shell.Result r = iperf.get(40, TimeUnit.SECONDS);
+            final JsonNode j = MAPPER.readTree(r.out().isBlank() ? "{}" : r.out());
+            assertThat(j.path("error").asText("")).as("iperf3 error").isEmpty();
+            for (final JsonNode interval : j.path("intervals"))
+            {
+                assertThat(interval.path("sum").path("bytes").asLong()).as("every iperf3 interval carries data")
+                    .isPositive();
+            }
+            System.out.printf("iperf3 p11 -> p21 during %d show conntrack calls (slowest %.1f ms, %d entries):"
+                + " %.3f Gb/s (loaded machine)%n", calls, slowest / 1e6, all.path("count").asInt(),
+                j.path("end").path("sum_received").path("bits_per_second").asDouble() / 1e9);
+        }
+        finally
+        {
+            held.destroy();
+            held.waitFor(5, TimeUnit.SECONDS);
+        }
+    }
+}

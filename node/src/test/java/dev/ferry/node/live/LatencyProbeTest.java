@@ -1,0 +1,147 @@
+package dev.ferry.node.live;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.ferry.core.route.Ip4;
+import dev.ferry.nodeapi.AttachRequest;
+import dev.ferry.nodeapi.NodeApiClient;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.condition.EnabledIfSystemProperty;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * A diagnostic, not a test (issue #11): the {@link LatencyTest} topology, warmed the same way, with tcpdump on
+ * pod 1's TAP, both uplinks and pod 2's TAP while pings run, so that {@code benchmarks/lab/latency-hops.py} can
+ * split each round trip into hops. Runs only with {@code -Dferry.probe=true}; options: {@code ferry.probe.out}
+ * (captures, default /tmp/ferry-probe), {@code ferry.probe.count} (50), {@code ferry.probe.interval} (0.2),
+ * {@code ferry.probe.jvm} (extra node JVM options), {@code ferry.probe.sched} ({@code perf sched record}),
+ * {@code ferry.probe.trace} ({@code perf trace} of node 1), {@code ferry.probe.nice} (renice every
+ * thread of both nodes). Hold {@code /tmp/ferry-netns.lock} while it runs.
+ */
+@Tag("netns")
+@EnabledIfSystemProperty(named = "ferry.probe", matches = "true")
+class LatencyProbeTest
+{
+    @TempDir
+    Path dir;
+
+    @BeforeEach
+    void topology()
+    {
+        new LatencyTest().topology();
+    }
+
+    @AfterEach
+    void cleanUp()
+    {
+        new LatencyTest().cleanUp();
+    }
+
+    @Test
+    void probe() throws Exception
+    {
+        final NodeProcess[] nodes = new NodeProcess[2];
+        final List<Process> dumps = new ArrayList<>();
+        try
+        {
+            for (int i = 0; i < 2; i++)
+            {
+                final int n = i + 1;
+                final Path d = Files.createDirectories(dir.resolve("node" + n));
+                final Path config = TwoNodes.config(d, TwoNodes.tables(n, new long[] {0, 0}, 0),
+                    LatencyTest.UPLINKS[i], "packet");
+                nodes[i] = NodeProcess.start(LatencyTest.NODES[i], config, d.resolve("run/ferry.sock"),
+                    d.resolve("node.log"));
+                try (NodeApiClient api = nodes[i].client())
+                {
+                    final JsonNode a = api.attach(new AttachRequest("c" + n, "eth0", "/run/netns/" + LatencyTest.PODS[i],
+                        "default", "pod-" + n, Ip4.parse(TwoNodes.podIp(n, 2)), -1));
+                    Netns.plumbPod(LatencyTest.NODES[i], a.path("tap").asText(), LatencyTest.PODS[i],
+                        TwoNodes.podIp(n, 2), TwoNodes.gateway(n));
+                }
+            }
+            final String nice = System.getProperty("ferry.probe.nice");
+            if (nice != null)
+            {
+                // every thread of both node JVMs (renice -p on a PID changes only its main thread)
+                for (final NodeProcess p : nodes)
+                {
+                    try (var tasks = Files.list(Path.of("/proc/" + p.pid() + "/task")))
+                    {
+                        for (final Path t : tasks.toList())
+                        {
+                            Netns.must("renice", "-n", nice, "-p", t.getFileName().toString());
+                        }
+                    }
+                }
+            }
+            Netns.ping(LatencyTest.PODS[0], TwoNodes.podIp(2, 2), 5);
+            Netns.run(Netns.inNs(LatencyTest.PODS[0], "ping", "-n", "-q", "-c", "3000", "-i", "0.001", "-W", "1",
+                TwoNodes.podIp(2, 2)));
+            final String out = System.getProperty("ferry.probe.out", "/tmp/ferry-probe");
+            Files.createDirectories(Path.of(out));
+            final String[][] where = {
+                {LatencyTest.PODS[0], "eth0", "p1"}, {LatencyTest.NODES[0], LatencyTest.UPLINKS[0], "u1"},
+                {LatencyTest.NODES[1], LatencyTest.UPLINKS[1], "u2"}, {LatencyTest.PODS[1], "eth0", "p2"}};
+            for (final String[] w : where)
+            {
+                dumps.add(new ProcessBuilder(Netns.inNs(w[0], "tcpdump", "-n", "-s", "200", "-i", w[1], "-w",
+                    out + "/" + w[2] + ".pcap")).redirectErrorStream(true).redirectOutput(
+                    Path.of(out, w[2] + ".log").toFile()).start());
+            }
+            if (Boolean.getBoolean("ferry.probe.sched"))
+            {
+                dumps.add(new ProcessBuilder("perf", "sched", "record", "-a", "-o", out + "/sched.data")
+                    .redirectErrorStream(true).redirectOutput(Path.of(out, "perf.log").toFile()).start());
+            }
+            if (Boolean.getBoolean("ferry.probe.trace"))
+            {
+                dumps.add(new ProcessBuilder("perf", "trace", "-e", "epoll_wait,sendmmsg,read,write", "-p",
+                    Long.toString(nodes[0].pid()), "-o", out + "/trace.txt").redirectErrorStream(true)
+                    .redirectOutput(Path.of(out, "trace.log").toFile()).start());
+            }
+            Thread.sleep(1500);
+            final String interval = System.getProperty("ferry.probe.interval", "0.2");
+            final String count = System.getProperty("ferry.probe.count", "50");
+            final Netns.Result r = Netns.run(Netns.inNs(LatencyTest.PODS[0], "ping", "-n", "-q", "-c", count, "-i",
+                interval, "-W", "1", TwoNodes.podIp(2, 2)));
+            System.out.println("PROBE " + r.out());
+            Thread.sleep(500);
+            for (final Process p : dumps)
+            {
+                if (p.info().command().orElse("").endsWith("perf"))
+                {
+                    Runtime.getRuntime().exec(new String[] {"kill", "-INT", Long.toString(p.pid())}).waitFor();
+                }
+                else
+                {
+                    p.destroy();
+                }
+                p.waitFor();
+            }
+            dumps.clear();
+            Files.copy(dir.resolve("node1/node.log"), Path.of(out, "node1.log"));
+        }
+        finally
+        {
+            for (final Process p : dumps)
+            {
+                p.destroy();
+            }
+            for (final NodeProcess p : nodes)
+            {
+                if (p != null)
+                {
+                    p.close();
+                }
+            }
+        }
+    }
+}
