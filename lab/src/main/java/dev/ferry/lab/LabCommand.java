@@ -54,10 +54,15 @@ public final class LabCommand implements Runnable
 
         Lab lab(final PrintStream log, final boolean servers, final Path manifests)
         {
+            return lab(log, servers, manifests, null);
+        }
+
+        Lab lab(final PrintStream log, final boolean servers, final Path manifests, final Path image)
+        {
             final LabSpec spec = LabSpec.withPrefix(prefix);
             final Path dir = state != null ? state : Path.of("/run", spec.stateDirName());
             return new Lab(new Lab.Options(spec, dir, ferryCommand(), plugin(), kernelNode2 ? Lab.Node2.KERNEL
-                : Lab.Node2.FERRY, servers, manifests, log));
+                : Lab.Node2.FERRY, servers, manifests, log, image));
         }
 
         private Path plugin()
@@ -152,10 +157,15 @@ public final class LabCommand implements Runnable
         @Option(names = "--no-servers", description = "start no servers in the pods")
         boolean noServers;
 
+        @Option(names = "--image", paramLabel = "ARCHIVE",
+            description = "run each node's ferry node and ferry agent in this container image (the OCI archive of "
+                + "deploy/image/build.sh) with podman, with the DaemonSet's capabilities")
+        Path image;
+
         @Override
         public Integer call() throws IOException
         {
-            final Lab lab = common.lab(System.out, !noServers && manifests == null, manifests);
+            final Lab lab = common.lab(System.out, !noServers && manifests == null, manifests, image);
             try
             {
                 lab.up();
