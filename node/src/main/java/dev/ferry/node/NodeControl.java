@@ -59,6 +59,8 @@ final class NodeControl
     private Map<Integer, Long> learned = Map.of();
 
     private final ProxyHealth health;
+    // show conntrack -E clients, created at the first one
+    private ConntrackEventStreams eventStreams;
 
     NodeControl(final NodeConfig config, final TablesPublisher publisher, final Worker worker,
         final PortFactory portFactory, final Executor executor, final AttachmentStore store,
@@ -99,6 +101,58 @@ final class NodeControl
                 + " packets dropped (graph/drop/stage-exception), " + fault.count() + " stage exceptions so far");
         }
         featureLog.roll(now);
+        if (eventStreams != null)
+        {
+            eventStreams.pump(now);
+        }
+    }
+
+    /**
+     * {@code show conntrack -E}: opens a stream of conntrack events ({@code id} 0) or polls an open one.
+     *
+     * @param filter which events (used when opening).
+     * @param id     the stream, or 0 to open one.
+     * @return the events since the last poll.
+     */
+    ConntrackEventStreams.Poll conntrackEvents(final ConntrackFilter filter, final long id)
+    {
+        final ConntrackEventStreams s = eventStreams();
+        final long now = System.nanoTime();
+        return id == 0 ? s.open(filter, now) : s.poll(id, now);
+    }
+
+    /**
+     * Ends a {@code show conntrack -E} stream.
+     *
+     * @param id the stream.
+     * @return whether it was open.
+     */
+    boolean conntrackEventsClose(final long id)
+    {
+        return eventStreams().close(id);
+    }
+
+    private ConntrackEventStreams eventStreams()
+    {
+        if (eventStreams == null)
+        {
+            final NodeGraph g = graph.get();
+            if (g != null)
+            {
+                for (final NodeFeature f : g.features())
+                {
+                    if (f instanceof ServicesFeature s)
+                    {
+                        eventStreams = new ConntrackEventStreams(s.events());
+                    }
+                }
+            }
+            if (eventStreams == null)
+            {
+                throw new IllegalArgumentException("this node has no conntrack table (Services are off)");
+            }
+        }
+        return eventStreams;
     }
 
     /** @return the generation of the last good push, or 0. */
