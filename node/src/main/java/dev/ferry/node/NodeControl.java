@@ -15,6 +15,7 @@ import dev.ferry.nodeapi.NodeTablesJson;
 import dev.ferry.tapio.Port;
 
 import java.io.IOException;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
@@ -56,6 +57,8 @@ final class NodeControl
     // features' warnings (masquerade port exhaustion): 10 lines a minute at most
     private final LogLimiter featureLog = new LogLimiter(LOG, 10, 60_000_000_000L, System.nanoTime());
     private NodeTables pushed;
+    // the current tables came from stateDir at start: the next push is taken whatever its generation
+    private boolean restored;
     private Map<Integer, Long> learned = Map.of();
 
     private final ProxyHealth health;
@@ -189,9 +192,46 @@ final class NodeControl
         }
     }
 
+    /**
+     * Applies the last tables applied before a restart ({@link TablesFile} in stateDir), at start, before any
+     * push. Tables the node refuses now are set aside.
+     *
+     * @return whether tables were restored.
+     */
+    boolean restoreTables()
+    {
+        final Path dir = config.stateDir();
+        final NodeTables saved = dir == null ? null : TablesFile.read(dir);
+        if (saved == null)
+        {
+            return false;
+        }
+        try
+        {
+            apply(saved, false);
+        }
+        catch (final RuntimeException e)
+        {
+            TablesFile.setAside(dir.resolve(TablesFile.NAME), "refused: " + e.getMessage());
+            return false;
+        }
+        restored = true;
+        LOG.info(() -> "last applied tables (generation " + saved.generation() + ") restored from " + dir
+            + "; the agent's first push replaces them, whatever its generation");
+        return true;
+    }
+
     private long apply(final NodeTables tables)
     {
-        if (pushed != null && tables.generation() <= pushed.generation())
+        final long g = apply(tables, true);
+        restored = false;
+        return g;
+    }
+
+    private long apply(final NodeTables tables, final boolean persist)
+    {
+        // a restarted agent may start again at 1: restored tables give way to any first push
+        if (pushed != null && !restored && tables.generation() <= pushed.generation())
         {
             throw new InvalidTablesException("generation " + tables.generation()
                 + " is not newer than the current generation " + pushed.generation());
@@ -207,8 +247,20 @@ final class NodeControl
         {
             g.beforePublish(tables);
         }
-        publisher.publish(effective(tables));
+        publisher.publish(effective(tables), restored);
         pushed = tables;
+        if (persist && config.stateDir() != null)
+        {
+            try
+            {
+                TablesFile.write(config.stateDir(), tables);
+            }
+            catch (final IOException e)
+            {
+                featureLog.warn(System.nanoTime(), "last applied tables not saved to " + config.stateDir() + " ("
+                    + e.getMessage() + "): a restart waits for the agent's tables");
+            }
+        }
         LOG.info(() -> "tables generation " + tables.generation() + " applied: " + tables.pods().size() + " pods, "
             + tables.remoteNodes().size() + " remote nodes, " + tables.services().size() + " services");
         return tables.generation();

@@ -193,6 +193,8 @@ public final class NodeDaemon implements AutoCloseable
             }
             else
             {
+                // the last applied tables, if saved, serve until the agent pushes; either way a change is pending
+                control.restoreTables();
                 proxyHealth.queuedUpdate();
             }
             api.bind();
