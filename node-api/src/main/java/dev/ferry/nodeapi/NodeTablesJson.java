@@ -56,7 +56,7 @@ public final class NodeTablesJson
     private static final Set<String> TOP = Set.of("generation", "node", "cluster", "pods", "remoteNodes",
         "services", "neighbours");
     private static final Set<String> NODE = Set.of("name", "addresses", "podCidr", "gatewayIp", "gatewayMac",
-        "uplinkMac", "vtepMac", "publicIp", "underlayGateway", "underlayPrefix", "underlayMtu");
+        "uplinkMac", "vtepMac", "publicIp", "underlayGateway", "underlayPrefix", "underlayMtu", "eligible");
     private static final Set<String> CLUSTER = Set.of("clusterCidr", "serviceCidrs", "vni", "vxlanPort",
         "nodePortMin", "nodePortMax", "nodePortAddresses", "masqueradeAll", "nonMasqueradeCidrs",
         "masqueradePortMin", "masqueradePortMax", "conntrack");
@@ -164,7 +164,7 @@ public final class NodeTablesJson
         final int publicIp = n.ip("publicIp", addresses.isEmpty() ? 0 : addresses.get(0));
         return new NodeTables.NodeInfo(name, addresses, podCidr, gateway, gatewayMac, n.mac("uplinkMac"),
             n.mac("vtepMac"), publicIp, n.ip("underlayGateway", 0), n.prefix("underlayPrefix", null),
-            (int)n.number("underlayMtu", 576, 9216, 1500));
+            (int)n.number("underlayMtu", 576, 9216, 1500), n.bool("eligible", true));
     }
 
     private static NodeTables.ClusterSettings cluster(final StrictJson c)
@@ -437,6 +437,10 @@ public final class NodeTablesJson
             node.put("underlayPrefix", n.underlayPrefix().toString());
         }
         node.put("underlayMtu", n.underlayMtu());
+        if (!n.eligible())
+        {
+            node.put("eligible", false);
+        }
         final NodeTables.ClusterSettings c = tables.cluster();
         final ObjectNode cluster = root.putObject("cluster");
         if (c.clusterCidr() != null)

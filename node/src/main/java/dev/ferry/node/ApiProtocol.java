@@ -258,6 +258,10 @@ final class ApiProtocol
             {
                 o.put(e.getKey(), n.longValue());
             }
+            else if (e.getValue() instanceof Boolean b)
+            {
+                o.put(e.getKey(), b);
+            }
             else
             {
                 o.put(e.getKey(), String.valueOf(e.getValue()));

@@ -249,6 +249,7 @@ final class NodeControl
         }
         publisher.publish(effective(tables), restored);
         pushed = tables;
+        health.nodeEligible(tables.node().eligible());
         if (persist && config.stateDir() != null)
         {
             try
@@ -489,6 +490,7 @@ final class NodeControl
         final Map<String, Object> h = new LinkedHashMap<>();
         h.put("node", config.nodeName());
         h.put("generation", generation());
+        h.put("nodeEligible", health.nodeEligible());
         h.put("ports", ports.size());
         h.put("pods", attachments.size());
         h.put("uptimeSeconds", (System.nanoTime() - startNanos) / 1_000_000_000L);

@@ -208,7 +208,8 @@ public final class NodeDaemon implements AutoCloseable
             }
             if (!config.healthzBindAddress().isEmpty())
             {
-                healthzServer = HealthzServer.start(config.healthzBindAddress(), proxyHealth, () -> true);
+                healthzServer = HealthzServer.start(config.healthzBindAddress(), proxyHealth,
+                    proxyHealth::nodeEligible);
             }
         }
         catch (final IOException | RuntimeException e)
