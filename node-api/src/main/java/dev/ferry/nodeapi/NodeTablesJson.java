@@ -30,6 +30,7 @@ import java.util.TreeMap;
  *            "gatewayIp": "10.244.1.1", "gatewayMac": "0a:58:0a:f4:01:01", "uplinkMac": "02:00:00:00:00:11",
  *            "vtepMac": "aa:aa:aa:00:00:01", "publicIp": "192.168.50.11", "underlayGateway": "192.168.50.1",
  *            "underlayPrefix": "192.168.50.0/24", "underlayMtu": 1500},
+ *            (optional "eligible": false while the Node is being deleted or tainted ToBeDeletedByClusterAutoscaler)
  *   "cluster": {"clusterCidr": "10.244.0.0/16", "serviceCidrs": ["10.96.0.0/12"], "vni": 1, "vxlanPort": 8472,
  *               "nodePortMin": 30000, "nodePortMax": 32767, "nodePortAddresses": [], "masqueradeAll": false,
  *               "nonMasqueradeCidrs": [], "masqueradePortMin": 1024, "masqueradePortMax": 65535,
