@@ -193,9 +193,13 @@ public final class NodeDaemon implements AutoCloseable
             }
             else
             {
-                // the last applied tables, if saved, serve until the agent pushes; either way a change is pending
-                control.restoreTables();
-                proxyHealth.queuedUpdate();
+                // the last applied tables, if saved, serve until the agent pushes. They were current when applied:
+                // an agent that kept running finds them equal to what it acknowledged and pushes nothing, so no
+                // change is pending. Without them the first tables are.
+                if (!control.restoreTables())
+                {
+                    proxyHealth.queuedUpdate();
+                }
             }
             api.bind();
             apiBound = true;
