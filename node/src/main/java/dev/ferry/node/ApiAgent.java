@@ -56,6 +56,8 @@ final class ApiAgent implements Agent
     static final java.time.Duration CLIENT_TIMEOUT = java.time.Duration.ofSeconds(10);
     private static final int INITIAL_BUFFER = 8192;
     private static final int TASK_DRAIN_LIMIT = 64;
+    /** On the shared thread, the longest run of duty cycles without a selectNow (a missed wake-up's bound). */
+    private static final long SELECT_NANOS = 10_000_000L;
 
     private final Path socket;
     private final ConcurrentLinkedQueue<Runnable> tasks = new ConcurrentLinkedQueue<>();
@@ -72,6 +74,7 @@ final class ApiAgent implements Agent
     private volatile long clientTimeoutNanos = CLIENT_TIMEOUT.toNanos();
     private long periodNanos = Long.MAX_VALUE;
     private long lastPeriodic = System.nanoTime();
+    private long lastSelect = System.nanoTime();
     private PeerCredentials credentials;
     private ServerSocketChannel server;
     private Selector selector;
@@ -242,6 +245,12 @@ final class ApiAgent implements Agent
         }
     }
 
+    private int select(final long now) throws IOException
+    {
+        lastSelect = now;
+        return selector.selectNow();
+    }
+
     @Override
     public String roleName()
     {
@@ -258,7 +267,8 @@ final class ApiAgent implements Agent
             t.run();
             work++;
         }
-        if (watchFired)
+        final boolean fired = watchFired;
+        if (fired)
         {
             // the waker saw input: take it below, then let the waker watch again
             watchFired = false;
@@ -270,7 +280,9 @@ final class ApiAgent implements Agent
             lastPeriodic = now;
             periodic.run();
         }
-        if (selector.selectNow() > 0)
+        // on the shared thread the waker watches the sockets, so selectNow (a syscall) runs only when it saw
+        // input, and as a safety net every SELECT_NANOS; its own thread (no waker) selects every cycle
+        if ((waker == null || fired || now - lastSelect >= SELECT_NANOS) && select(now) > 0)
         {
             final Iterator<SelectionKey> it = selector.selectedKeys().iterator();
             while (it.hasNext())

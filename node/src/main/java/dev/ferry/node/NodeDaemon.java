@@ -240,7 +240,8 @@ public final class NodeDaemon implements AutoCloseable
         {
             idle = new EpollIdleStrategy(worker, api);
             api.wakeOnInput(worker.wakeup());
-            runners.add(new AgentRunner(idle, errors, null, new CompositeAgent(api, worker)));
+            // the worker first: a frame that woke the thread is forwarded before the API looks at its clients
+            runners.add(new AgentRunner(idle, errors, null, new CompositeAgent(worker, api)));
         }
         else
         {
@@ -332,6 +333,10 @@ public final class NodeDaemon implements AutoCloseable
         if (idle != null)
         {
             idle.close();
+        }
+        if (WakeProfile.ENABLED)
+        {
+            LOG.info(worker.profile().format());
         }
         if (hostNetwork != null)
         {

@@ -58,6 +58,7 @@ final class Worker implements Agent, TxSink
     private NodeGraph node;
     private final PortPoller poller;
     private final Wakeup wakeup = new Wakeup();
+    private final WakeProfile profile = new WakeProfile();
     // control-plane rate: a lock-free linked queue (its nodes are allocated by the control side on offer);
     // Agrona's array queues need jdk.internal.misc exported, which a plain `java -jar` does not do
     private final ConcurrentLinkedQueue<WorkerCommand<?>> commands = new ConcurrentLinkedQueue<>();
@@ -184,6 +185,11 @@ final class Worker implements Agent, TxSink
     @Override
     public int doWork()
     {
+        final boolean profiled = WakeProfile.ENABLED && profile.armed();
+        if (profiled)
+        {
+            profile.mark(WakeProfile.WAKE);
+        }
         int work = 0;
         WorkerCommand<?> c;
         while (work < COMMAND_DRAIN_LIMIT && (c = commands.poll()) != null)
@@ -197,11 +203,25 @@ final class Worker implements Agent, TxSink
             // no packet is in flight here: adopt the new tables for the whole next run
             pinned.soCurrent(latest);
         }
+        if (profiled)
+        {
+            profile.mark(WakeProfile.COMMANDS);
+        }
         final PacketPool pool = this.pool;
         final int received = poller.poll(rx, graph);
+        if (profiled)
+        {
+            profile.mark(WakeProfile.PORTS);
+            profile.portsRead(poller.portsRead());
+        }
         if (received > 0)
         {
             graph.run();
+        }
+        if (profiled)
+        {
+            profile.mark(WakeProfile.GRAPH);
+            profile.sent();
         }
         // gauges for the metrics scrape, which reads counters only: the pool itself is worker-owned
         counters.set(poolInUseCounter, pool.inUse());
@@ -217,6 +237,10 @@ final class Worker implements Agent, TxSink
         {
             lastHousekeeping = now;
             node.housekeeping();
+        }
+        if (profiled)
+        {
+            profile.mark(WakeProfile.UPKEEP);
         }
         return work + received;
     }
@@ -291,6 +315,12 @@ final class Worker implements Agent, TxSink
     boolean pending()
     {
         return !commands.isEmpty() || poller.inputQueued();
+    }
+
+    /** @return the first-cycle-after-wake profile ({@link WakeProfile#ENABLED}; worker thread, or at stop). */
+    WakeProfile profile()
+    {
+        return profile;
     }
 
     /** @return the worker's ports (worker thread: the idle strategy). */
