@@ -13,7 +13,9 @@ import dev.ferry.core.tables.Snapshot;
 import dev.ferry.core.tables.TablesRef;
 import dev.ferry.nat.Nat;
 import dev.ferry.node.metrics.NodeMetrics;
+import dev.ferry.tapio.NativeException;
 import dev.ferry.tapio.Port;
+import dev.ferry.tapio.ThreadPriority;
 import org.agrona.concurrent.Agent;
 
 import java.util.ArrayList;
@@ -21,6 +23,7 @@ import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.Executor;
+import java.util.logging.Logger;
 
 /**
  * The forwarding agent: each duty cycle it drains the command queue (bounded by {@link #COMMAND_DRAIN_LIMIT}),
@@ -46,6 +49,9 @@ final class Worker implements Agent, TxSink
     private static final int HOUSEKEEPING_MASK = 63;
     /** ... and at least this often when the worker sleeps in epoll between upkeep wake-ups. */
     private static final long HOUSEKEEPING_NANOS = 100_000_000L;
+    /** The worker thread's nice value ({@code -Dferry.worker.nice=-10}); unset leaves the thread's alone. */
+    private static final Integer NICE = Integer.getInteger("ferry.worker.nice");
+    private static final Logger LOG = Logger.getLogger("dev.ferry.node");
 
     /** A drop counter that {@code show stats} reports, resolved once when the graph is set. */
     private record DropCounter(String node, String sentence, int id)
@@ -159,6 +165,24 @@ final class Worker implements Agent, TxSink
         return "ferry-worker";
     }
 
+    @Override
+    public void onStart()
+    {
+        if (NICE != null)
+        {
+            try
+            {
+                ThreadPriority.nice(NICE);
+                LOG.info(() -> "worker thread at nice " + NICE);
+            }
+            catch (final NativeException e)
+            {
+                LOG.warning(() -> "worker thread keeps its priority: " + e.getMessage()
+                    + " (a nice value below 0 needs CAP_SYS_NICE)");
+            }
+        }
+    }
+
     /**
      * Queues a command for the worker thread (any thread).
      *
@@ -232,8 +256,9 @@ final class Worker implements Agent, TxSink
         {
             neighbours.tick(now);
         }
-        // every 64 duty cycles while busy; at least every HOUSEKEEPING_NANOS when the worker mostly sleeps
-        if ((++cycles & HOUSEKEEPING_MASK) == 0 || now - lastHousekeeping >= HOUSEKEEPING_NANOS)
+        // every 64 duty cycles while busy; at least every HOUSEKEEPING_NANOS when the worker mostly sleeps, then
+        // in a cycle that received nothing: not in the one a wake-up's frame came in, whose answer may be next
+        if ((++cycles & HOUSEKEEPING_MASK) == 0 || received == 0 && now - lastHousekeeping >= HOUSEKEEPING_NANOS)
         {
             lastHousekeeping = now;
             node.housekeeping();
