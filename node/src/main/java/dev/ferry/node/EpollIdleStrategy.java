@@ -47,6 +47,7 @@ final class EpollIdleStrategy implements IdleStrategy
     private final Wakeup wakeup;
     private final ApiAgent api;
     private final WakeProfile profile;
+    private final long[] tokens = new long[EPOLL_EVENTS];
     private final Epoll epoll;
     private int[] registered = new int[16];
     private long portsVersion = -1;
@@ -117,8 +118,12 @@ final class EpollIdleStrategy implements IdleStrategy
         {
             profile.wake();
         }
+        for (int i = 0; i < ready; i++)
+        {
+            tokens[i] = epoll.token(i);
+        }
         // the next duty cycle reads only the ports that woke the worker, when nothing else did
-        ports.woken(epoll, ready);
+        ports.woken(tokens, ready);
     }
 
     /**

@@ -122,13 +122,13 @@ final class PortPoller
 
     /**
      * Takes what ended an epoll wait (worker thread, right after {@code await}): when every ready descriptor is a
-     * port's, the next {@link #poll} reads only those; the worker's eventfd (a command, a frame another thread
-     * queued for a port without a descriptor, the shared API) or a timeout means every port is read.
+     * port's, the next {@link #poll} reads only those; the worker's eventfd ({@link Epoll#WAKE_TOKEN}: a command,
+     * a frame another thread queued for a port without a descriptor, the shared API) or a timeout means every port.
      *
-     * @param epoll the epoll instance, its tokens being port ids.
-     * @param n     what {@code await} returned.
+     * @param tokens the ready descriptors' tokens (port ids) from {@link Epoll#token}.
+     * @param n      how many, as {@code await} returned.
      */
-    void woken(final Epoll epoll, final int n)
+    void woken(final long[] tokens, final int n)
     {
         readyOnly = false;
         if (n <= 0 || n > ready.length)
@@ -137,7 +137,7 @@ final class PortPoller
         }
         for (int i = 0; i < n; i++)
         {
-            final long token = epoll.token(i);
+            final long token = tokens[i];
             if (token < 0 || token >= byId.length)
             {
                 return;
