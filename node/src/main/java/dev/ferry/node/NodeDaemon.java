@@ -308,6 +308,15 @@ public final class NodeDaemon implements AutoCloseable
     }
 
     /**
+     * @return the worker's wake profile ({@code -Dferry.wakeProfile=true}), else null; after {@link #stop()} it is
+     *         final (the caller logs it: at JVM shutdown the logging system may already be gone).
+     */
+    public String wakeProfile()
+    {
+        return WakeProfile.ENABLED ? worker.profile().format() : null;
+    }
+
+    /**
      * Stops the agents, closes every port and removes the API socket. Idempotent.
      */
     public synchronized void stop()
@@ -333,10 +342,6 @@ public final class NodeDaemon implements AutoCloseable
         if (idle != null)
         {
             idle.close();
-        }
-        if (WakeProfile.ENABLED)
-        {
-            LOG.info(worker.profile().format());
         }
         if (hostNetwork != null)
         {
