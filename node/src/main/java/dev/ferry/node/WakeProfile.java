@@ -10,8 +10,8 @@ import java.util.Locale;
  * histogram of wall time and of the worker thread's CPU time in 1 µs buckets; {@link #format()} prints them at stop.
  *
  * <pre>
- *   epoll_wait returns ─ wake ─► doWork ─ commands ─► ─ ports ─► ─ graph (stages, tx flush) ─► ─ upkeep ─►
- *     ─ rest (the shared API agent, the agent runner) ─► next idle()          sent = wake … end of graph
+ *   epoll_wait returns ─ wake ─► doWork ─ commands ─► ─ ports ─► ─ graph (stages) ─► ─ tx (ports' flush) ─►
+ *     ─ upkeep ─► ─ rest (the shared API agent, the agent runner) ─► next idle()     sent = wake … end of tx
  * </pre>
  *
  * <p>CPU time is the thread's own clock, so it stays meaningful on a loaded machine where wall time includes
@@ -26,10 +26,11 @@ final class WakeProfile
     static final int COMMANDS = 1;
     static final int PORTS = 2;
     static final int GRAPH = 3;
-    static final int UPKEEP = 4;
-    static final int REST = 5;
-    static final int SENT = 6;
-    private static final String[] NAMES = {"wake", "commands", "ports", "graph+tx", "upkeep", "api+rest", "sent"};
+    static final int TX = 4;
+    static final int UPKEEP = 5;
+    static final int REST = 6;
+    static final int SENT = 7;
+    private static final String[] NAMES = {"wake", "commands", "ports", "graph", "tx", "upkeep", "api+rest", "sent"};
     private static final int BUCKETS = 2048;
 
     private final ThreadMXBean threads = ENABLED ? ManagementFactory.getThreadMXBean() : null;
@@ -39,6 +40,7 @@ final class WakeProfile
     private final long[] cpuSum = new long[NAMES.length];
     private final long[] count = new long[NAMES.length];
     private boolean armed;
+    private boolean graphMarked;
     private long wakeWall;
     private long wakeCpu;
     private long lastWall;
@@ -50,10 +52,34 @@ final class WakeProfile
     void wake()
     {
         armed = true;
+        graphMarked = false;
         wakeWall = System.nanoTime();
         wakeCpu = cpuNow();
         lastWall = wakeWall;
         lastCpu = wakeCpu;
+    }
+
+    /** @return whether the current duty cycle is the first after a wake and its graph phase is still open. */
+    boolean inGraph()
+    {
+        return armed && !graphMarked;
+    }
+
+    /** The graph's stages are done and it flushes the ports (the first flush of a woken cycle). */
+    void graphDone()
+    {
+        mark(GRAPH);
+        graphMarked = true;
+    }
+
+    /** The graph run is over (its flush included): ends the graph phase if no flush did, then the tx phase. */
+    void runDone()
+    {
+        if (!graphMarked)
+        {
+            mark(GRAPH);
+        }
+        mark(TX);
     }
 
     /** @return whether the current duty cycle is the first after a wake. */
@@ -76,7 +102,7 @@ final class WakeProfile
         lastCpu = c;
     }
 
-    /** The frame has left (after the graph run): records wake → here. */
+    /** The frame has left (after the ports' flush): records wake → here. */
     void sent()
     {
         record(SENT, lastWall - wakeWall, lastCpu - wakeCpu);

@@ -244,7 +244,7 @@ final class Worker implements Agent, TxSink
         }
         if (profiled)
         {
-            profile.mark(WakeProfile.GRAPH);
+            profile.runDone();
             profile.sent();
         }
         // gauges for the metrics scrape, which reads counters only: the pool itself is worker-owned
@@ -311,6 +311,10 @@ final class Worker implements Agent, TxSink
     @Override
     public void flush()
     {
+        if (WakeProfile.ENABLED && profile.inGraph())
+        {
+            profile.graphDone();
+        }
         poller.flush();
     }
 
