@@ -56,6 +56,8 @@ final class ApiAgent implements Agent
     static final java.time.Duration CLIENT_TIMEOUT = java.time.Duration.ofSeconds(10);
     private static final int INITIAL_BUFFER = 8192;
     private static final int TASK_DRAIN_LIMIT = 64;
+    /** On the shared thread, the longest run of duty cycles without a selectNow (a missed wake-up's bound). */
+    private static final long SELECT_NANOS = 10_000_000L;
 
     /** Longest blocking wait of {@link #await()}: the client timeouts' resolution. */
     static final long AWAIT_CAP_MILLIS = 100;
@@ -75,6 +77,7 @@ final class ApiAgent implements Agent
     private volatile long clientTimeoutNanos = CLIENT_TIMEOUT.toNanos();
     private long periodNanos = Long.MAX_VALUE;
     private long lastPeriodic = System.nanoTime();
+    private long lastSelect = System.nanoTime();
     private PeerCredentials credentials;
     private ServerSocketChannel server;
     private Selector selector;
@@ -245,6 +248,12 @@ final class ApiAgent implements Agent
         }
     }
 
+    private int select(final long now) throws IOException
+    {
+        lastSelect = now;
+        return selector.selectNow();
+    }
+
     @Override
     public String roleName()
     {
@@ -261,7 +270,8 @@ final class ApiAgent implements Agent
             t.run();
             work++;
         }
-        if (watchFired)
+        final boolean fired = watchFired;
+        if (fired)
         {
             // the waker saw input: take it below, then let the waker watch again
             watchFired = false;
@@ -273,10 +283,15 @@ final class ApiAgent implements Agent
             lastPeriodic = now;
             periodic.run();
         }
-        selector.selectNow();
+        // on the shared thread the waker watches the sockets, so selectNow (a syscall) runs only when it saw
+        // input, and as a safety net every SELECT_NANOS; its own thread (no waker) selects every cycle. Keys a
+        // blocking await() already selected stay in the set (selectNow counts only new ones), so look at the set.
+        if (waker == null || fired || now - lastSelect >= SELECT_NANOS)
+        {
+            select(now);
+        }
         if (!selector.selectedKeys().isEmpty())
         {
-            // keys a blocking await() already selected stay in the set: selectNow counts only new ones
             final Iterator<SelectionKey> it = selector.selectedKeys().iterator();
             while (it.hasNext())
             {

@@ -39,11 +39,15 @@ final class EpollIdleStrategy implements IdleStrategy
     /** Then {@code Thread.yield} until this long after the last work, then block ({@code ferry.idle.pollMicros}). */
     static final long YIELD_NANOS = Math.max(SPIN_NANOS, Long.getLong("ferry.idle.pollMicros", 100L) * 1000L);
     private static final long FULL_SYNC_NANOS = 1_000_000_000L;
+    /** Most descriptors one epoll_wait reports. */
+    static final int EPOLL_EVENTS = 64;
 
     private final PortPoller ports;
     private final Worker worker;
     private final Wakeup wakeup;
     private final ApiAgent api;
+    private final WakeProfile profile;
+    private final long[] tokens = new long[EPOLL_EVENTS];
     private final Epoll epoll;
     private int[] registered = new int[16];
     private long portsVersion = -1;
@@ -61,7 +65,8 @@ final class EpollIdleStrategy implements IdleStrategy
         this.ports = worker.poller();
         this.wakeup = worker.wakeup();
         this.api = sharedApi;
-        this.epoll = new Epoll(64);
+        this.profile = worker.profile();
+        this.epoll = new Epoll(EPOLL_EVENTS);
         Arrays.fill(registered, -1);
         wakeup.epoll(epoll);
         if (sharedApi != null)
@@ -73,6 +78,10 @@ final class EpollIdleStrategy implements IdleStrategy
     @Override
     public void idle(final int workCount)
     {
+        if (WakeProfile.ENABLED)
+        {
+            profile.end();
+        }
         if (workCount > 0)
         {
             reset();
@@ -103,8 +112,18 @@ final class EpollIdleStrategy implements IdleStrategy
             wakeup.unpark();
             return;
         }
-        epoll.await(allWake ? UPKEEP_WAIT_MS : SHORT_WAIT_MS);
+        final int ready = epoll.await(allWake ? UPKEEP_WAIT_MS : SHORT_WAIT_MS);
         wakeup.unpark();
+        if (WakeProfile.ENABLED && ready > 0)
+        {
+            profile.wake();
+        }
+        for (int i = 0; i < ready; i++)
+        {
+            tokens[i] = epoll.token(i);
+        }
+        // the next duty cycle reads only the ports that woke the worker, when nothing else did
+        ports.woken(tokens, ready);
     }
 
     /**

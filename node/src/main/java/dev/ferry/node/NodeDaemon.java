@@ -245,7 +245,8 @@ public final class NodeDaemon implements AutoCloseable
         {
             idle = new EpollIdleStrategy(worker, api);
             api.wakeOnInput(worker.wakeup());
-            runners.add(new AgentRunner(idle, errors, null, new CompositeAgent(api, worker)));
+            // the worker first: a frame that woke the thread is forwarded before the API looks at its clients
+            runners.add(new AgentRunner(idle, errors, null, new CompositeAgent(worker, api)));
         }
         else
         {
@@ -306,6 +307,15 @@ public final class NodeDaemon implements AutoCloseable
             final int n = restored;
             LOG.info(() -> n + " of " + saved.size() + " attached pods restored from " + store.file());
         }
+    }
+
+    /**
+     * @return the worker's wake profile ({@code -Dferry.wakeProfile=true}), else null; after {@link #stop()} it is
+     *         final (the caller logs it: at JVM shutdown the logging system may already be gone).
+     */
+    public String wakeProfile()
+    {
+        return WakeProfile.ENABLED ? worker.profile().format() : null;
     }
 
     /**

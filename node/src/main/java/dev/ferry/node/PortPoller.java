@@ -4,6 +4,7 @@ import dev.ferry.core.Counters;
 import dev.ferry.core.Graph;
 import dev.ferry.core.PacketPool;
 import dev.ferry.core.PacketVector;
+import dev.ferry.tapio.Epoll;
 import dev.ferry.tapio.Port;
 import dev.ferry.tapio.PortCounters;
 
@@ -19,6 +20,7 @@ import java.util.List;
  * <pre>
  *   attach(id, port, entry) ──► byId[id] ──┐     active[0..count): dense, polled in order
  *   poll():     active[i].port.receive(rx) ──► graph.input(active[i].entry, h)
+ *               (first cycle after a wake by port descriptors only: just those ports)
  *   transmit(h): byId[txPort(h)].port.transmit(h), or node/drop/port-down
  * </pre>
  *
@@ -51,6 +53,11 @@ final class PortPoller
     private int activeCount;
     private long version;
     private final Runnable wake;
+    // the ports whose descriptors ended the last epoll wait, read alone by the next poll when readyOnly
+    private final int[] ready = new int[EpollIdleStrategy.EPOLL_EVENTS];
+    private int readyCount;
+    private boolean readyOnly;
+    private int portsRead;
 
     PortPoller(final PacketPool pool, final Counters counters, final Runnable wake)
     {
@@ -61,7 +68,9 @@ final class PortPoller
     }
 
     /**
-     * Receives one vector from every attached port into the graph (not run yet).
+     * Receives one vector from every attached port into the graph (not run yet), or, on the first duty cycle after
+     * an epoll wait that only ports ended ({@link #woken}), from those ports alone: the others had nothing when the
+     * worker blocked, and the cycles that follow read every port again.
      *
      * @param rx    scratch vector.
      * @param graph the graph.
@@ -69,23 +78,80 @@ final class PortPoller
      */
     int poll(final PacketVector rx, final Graph graph)
     {
-        final Attached[] active = this.active;
-        final int count = activeCount;
         int received = 0;
-        for (int i = 0; i < count; i++)
+        if (readyOnly)
         {
-            final Attached a = active[i];
-            rx.clear();
-            final int n = a.port.receive(rx);
-            final int entry = a.entry;
-            for (int k = 0; k < n; k++)
+            readyOnly = false;
+            final Attached[] byId = this.byId;
+            for (int i = 0; i < readyCount; i++)
             {
-                graph.input(entry, rx.get(k));
+                final int id = ready[i];
+                final Attached a = id < byId.length ? byId[id] : null;
+                if (a != null)
+                {
+                    received += receive(a, rx, graph);
+                }
             }
-            received += n;
+            portsRead = readyCount;
+        }
+        else
+        {
+            final Attached[] active = this.active;
+            final int count = activeCount;
+            for (int i = 0; i < count; i++)
+            {
+                received += receive(active[i], rx, graph);
+            }
+            portsRead = count;
         }
         rx.clear();
         return received;
+    }
+
+    private static int receive(final Attached a, final PacketVector rx, final Graph graph)
+    {
+        rx.clear();
+        final int n = a.port.receive(rx);
+        final int entry = a.entry;
+        for (int k = 0; k < n; k++)
+        {
+            graph.input(entry, rx.get(k));
+        }
+        return n;
+    }
+
+    /**
+     * Takes what ended an epoll wait (worker thread, right after {@code await}): when every ready descriptor is a
+     * port's, the next {@link #poll} reads only those; the worker's eventfd ({@link Epoll#WAKE_TOKEN}: a command,
+     * a frame another thread queued for a port without a descriptor, the shared API) or a timeout means every port.
+     *
+     * @param tokens the ready descriptors' tokens (port ids) from {@link Epoll#token}.
+     * @param n      how many, as {@code await} returned.
+     */
+    void woken(final long[] tokens, final int n)
+    {
+        readyOnly = false;
+        if (n <= 0 || n > ready.length)
+        {
+            return;
+        }
+        for (int i = 0; i < n; i++)
+        {
+            final long token = tokens[i];
+            if (token < 0 || token >= byId.length)
+            {
+                return;
+            }
+            ready[i] = (int)token;
+        }
+        readyCount = n;
+        readyOnly = true;
+    }
+
+    /** @return how many ports the last {@link #poll} read. */
+    int portsRead()
+    {
+        return portsRead;
     }
 
     /**

@@ -13,7 +13,9 @@ import dev.ferry.core.tables.Snapshot;
 import dev.ferry.core.tables.TablesRef;
 import dev.ferry.nat.Nat;
 import dev.ferry.node.metrics.NodeMetrics;
+import dev.ferry.tapio.NativeException;
 import dev.ferry.tapio.Port;
+import dev.ferry.tapio.ThreadPriority;
 import org.agrona.concurrent.Agent;
 
 import java.util.ArrayList;
@@ -21,6 +23,7 @@ import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.Executor;
+import java.util.logging.Logger;
 
 /**
  * The forwarding agent: each duty cycle it drains the command queue (bounded by {@link #COMMAND_DRAIN_LIMIT}),
@@ -46,6 +49,9 @@ final class Worker implements Agent, TxSink
     private static final int HOUSEKEEPING_MASK = 63;
     /** ... and at least this often when the worker sleeps in epoll between upkeep wake-ups. */
     private static final long HOUSEKEEPING_NANOS = 100_000_000L;
+    /** The worker thread's nice value ({@code -Dferry.worker.nice=-10}); unset leaves the thread's alone. */
+    private static final Integer NICE = Integer.getInteger("ferry.worker.nice");
+    private static final Logger LOG = Logger.getLogger("dev.ferry.node");
 
     /** A drop counter that {@code show stats} reports, resolved once when the graph is set. */
     private record DropCounter(String node, String sentence, int id)
@@ -58,6 +64,7 @@ final class Worker implements Agent, TxSink
     private NodeGraph node;
     private final PortPoller poller;
     private final Wakeup wakeup = new Wakeup();
+    private final WakeProfile profile = new WakeProfile();
     // control-plane rate: a lock-free linked queue (its nodes are allocated by the control side on offer);
     // Agrona's array queues need jdk.internal.misc exported, which a plain `java -jar` does not do
     private final ConcurrentLinkedQueue<WorkerCommand<?>> commands = new ConcurrentLinkedQueue<>();
@@ -158,6 +165,24 @@ final class Worker implements Agent, TxSink
         return "ferry-worker";
     }
 
+    @Override
+    public void onStart()
+    {
+        if (NICE != null)
+        {
+            try
+            {
+                ThreadPriority.nice(NICE);
+                LOG.info(() -> "worker thread at nice " + NICE);
+            }
+            catch (final NativeException e)
+            {
+                LOG.warning(() -> "worker thread keeps its priority: " + e.getMessage()
+                    + " (a nice value below 0 needs CAP_SYS_NICE)");
+            }
+        }
+    }
+
     /**
      * Queues a command for the worker thread (any thread).
      *
@@ -184,6 +209,11 @@ final class Worker implements Agent, TxSink
     @Override
     public int doWork()
     {
+        final boolean profiled = WakeProfile.ENABLED && profile.armed();
+        if (profiled)
+        {
+            profile.mark(WakeProfile.WAKE);
+        }
         int work = 0;
         WorkerCommand<?> c;
         while (work < COMMAND_DRAIN_LIMIT && (c = commands.poll()) != null)
@@ -197,11 +227,25 @@ final class Worker implements Agent, TxSink
             // no packet is in flight here: adopt the new tables for the whole next run
             pinned.soCurrent(latest);
         }
+        if (profiled)
+        {
+            profile.mark(WakeProfile.COMMANDS);
+        }
         final PacketPool pool = this.pool;
         final int received = poller.poll(rx, graph);
+        if (profiled)
+        {
+            profile.mark(WakeProfile.PORTS);
+            profile.portsRead(poller.portsRead());
+        }
         if (received > 0)
         {
             graph.run();
+        }
+        if (profiled)
+        {
+            profile.runDone();
+            profile.sent();
         }
         // gauges for the metrics scrape, which reads counters only: the pool itself is worker-owned
         counters.set(poolInUseCounter, pool.inUse());
@@ -212,11 +256,16 @@ final class Worker implements Agent, TxSink
         {
             neighbours.tick(now);
         }
-        // every 64 duty cycles while busy; at least every HOUSEKEEPING_NANOS when the worker mostly sleeps
-        if ((++cycles & HOUSEKEEPING_MASK) == 0 || now - lastHousekeeping >= HOUSEKEEPING_NANOS)
+        // every 64 duty cycles while busy; at least every HOUSEKEEPING_NANOS when the worker mostly sleeps, then
+        // in a cycle that received nothing: not in the one a wake-up's frame came in, whose answer may be next
+        if ((++cycles & HOUSEKEEPING_MASK) == 0 || received == 0 && now - lastHousekeeping >= HOUSEKEEPING_NANOS)
         {
             lastHousekeeping = now;
             node.housekeeping();
+        }
+        if (profiled)
+        {
+            profile.mark(WakeProfile.UPKEEP);
         }
         return work + received;
     }
@@ -262,6 +311,10 @@ final class Worker implements Agent, TxSink
     @Override
     public void flush()
     {
+        if (WakeProfile.ENABLED && profile.inGraph())
+        {
+            profile.graphDone();
+        }
         poller.flush();
     }
 
@@ -291,6 +344,12 @@ final class Worker implements Agent, TxSink
     boolean pending()
     {
         return !commands.isEmpty() || poller.inputQueued();
+    }
+
+    /** @return the first-cycle-after-wake profile ({@link WakeProfile#ENABLED}; worker thread, or at stop). */
+    WakeProfile profile()
+    {
+        return profile;
     }
 
     /** @return the worker's ports (worker thread: the idle strategy). */

@@ -123,6 +123,10 @@ final class LinuxNative
     private static final MethodHandle IF_NAMETOINDEX = bind("if_nametoindex", FunctionDescriptor.of(I, P), -1);
     private static final MethodHandle SENDMMSG = bind("sendmmsg", FunctionDescriptor.of(I, I, L, I, I), -1);
     private static final MethodHandle SETNS = bind("setns", FunctionDescriptor.of(I, I, I), -1);
+    private static final MethodHandle GETTID = bind("gettid", FunctionDescriptor.of(I), -1);
+    private static final MethodHandle SETPRIORITY = bind("setpriority", FunctionDescriptor.of(I, I, I, I), -1);
+    /** {@code setpriority}'s "which": a process, or on Linux a single thread by its tid. */
+    static final int PRIO_PROCESS = 0;
     private static final MethodHandle STRERROR = LINKER.downcallHandle(find("strerror"),
         FunctionDescriptor.of(P.withTargetLayout(MemoryLayout.sequenceLayout(256, ValueLayout.JAVA_BYTE)), I));
 
@@ -374,6 +378,30 @@ final class LinuxNative
         try
         {
             return (int)POLL.invokeExact(st, fds, count, timeoutMillis);
+        }
+        catch (final Throwable t)
+        {
+            throw rethrow(t);
+        }
+    }
+
+    static int gettid(final MemorySegment st)
+    {
+        try
+        {
+            return (int)GETTID.invokeExact(st);
+        }
+        catch (final Throwable t)
+        {
+            throw rethrow(t);
+        }
+    }
+
+    static int setpriority(final MemorySegment st, final int which, final int who, final int nice)
+    {
+        try
+        {
+            return (int)SETPRIORITY.invokeExact(st, which, who, nice);
         }
         catch (final Throwable t)
         {

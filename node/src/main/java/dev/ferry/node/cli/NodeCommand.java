@@ -112,6 +112,11 @@ public final class NodeCommand implements Callable<Integer>
         {
             NodeLogging.direct("INFO", "signal received, stopping");
             daemon.stop();
+            final String profile = daemon.wakeProfile();
+            if (profile != null)
+            {
+                NodeLogging.direct("INFO", profile);
+            }
             NodeLogging.direct("INFO", "ferry node " + daemon.config().nodeName() + " stopped, ports closed");
             stopped.countDown();
         }, "ferry-shutdown"));

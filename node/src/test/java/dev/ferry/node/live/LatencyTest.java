@@ -131,7 +131,14 @@ class LatencyTest
             for (final NodeProcess p : nodes)
             {
                 assertThat(p.terminate()).isEqualTo(143);
-                assertThat(p.log()).doesNotContain("packet buffers were still").doesNotContain("Exception");
+                final String log = p.log();
+                assertThat(log).doesNotContain("packet buffers were still").doesNotContain("Exception");
+                // -Dferry.probe.jvm=-Dferry.wakeProfile=true: each node logs where its woken cycles went at stop
+                final int at = log.indexOf("wake profile");
+                if (at >= 0)
+                {
+                    System.out.println(log.substring(at).lines().limit(8).reduce((a, b) -> a + "\n" + b).orElse(""));
+                }
             }
         }
         finally
