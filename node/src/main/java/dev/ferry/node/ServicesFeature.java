@@ -15,7 +15,9 @@ import dev.ferry.nat.Nat;
 import dev.ferry.node.metrics.NodeMetrics;
 
 import java.io.IOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -213,6 +215,14 @@ public final class ServicesFeature implements NodeFeature
         }
         try
         {
+            // the state directory may not exist yet on a first start (the API creates the socket's directory
+            // later): 0700, like the socket's
+            final Path dir = stateFile.toAbsolutePath().getParent();
+            if (dir != null && !Files.isDirectory(dir))
+            {
+                Files.createDirectories(dir, PosixFilePermissions.asFileAttribute(
+                    PosixFilePermissions.fromString("rwx------")));
+            }
             final ConntrackTable t = ConntrackTable.open(config, c.clock(), stateFile);
             final ConntrackTable.RestoreReport r = t.restoreReport();
             if (r.setAside() != null)
