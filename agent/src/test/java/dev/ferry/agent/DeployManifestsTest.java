@@ -105,9 +105,16 @@ class DeployManifestsTest
         final Container node = container(pod.getContainers(), "ferry-node");
         assertThat(node.getSecurityContext().getPrivileged()).as("named capabilities, not privileged").isNull();
         assertThat(node.getSecurityContext().getCapabilities().getDrop()).containsExactly("ALL");
-        assertThat(node.getSecurityContext().getCapabilities().getAdd()).as("TAPs and tc; AF_PACKET")
-            .containsExactlyInAnyOrder("NET_ADMIN", "NET_RAW");
-        assertThat(mounts(node)).containsEntry("run-ferry", "/run/ferry").containsEntry("dev-net-tun", "/dev/net/tun");
+        assertThat(node.getSecurityContext().getCapabilities().getAdd())
+            .as("TAPs and tc; AF_PACKET; setns into pod namespaces to re-open their TAPs after a restart")
+            .containsExactlyInAnyOrder("NET_ADMIN", "NET_RAW", "SYS_ADMIN");
+        assertThat(mounts(node)).containsEntry("run-ferry", "/run/ferry").containsEntry("dev-net-tun", "/dev/net/tun")
+            .as("the host's pod namespaces, at the path the CNI plugin records").containsEntry("netns", "/run/netns");
+        assertThat(hostPaths).as("pod namespaces pinned by containerd and CRI-O").containsEntry("netns", "/run/netns");
+        final VolumeMount netns = node.getVolumeMounts().stream().filter(m -> "netns".equals(m.getName()))
+            .findFirst().orElseThrow();
+        assertThat(netns.getMountPropagation()).as("pods created after ferry-node started are visible too")
+            .isEqualTo("HostToContainer");
         assertThat(String.join(" ", node.getArgs())).contains("ferry node --config").doesNotContain("eth0");
         assertThat(node.getLivenessProbe().getHttpGet().getPath()).isEqualTo("/livez");
         assertThat(node.getReadinessProbe().getHttpGet().getPath()).isEqualTo("/healthz");

@@ -35,8 +35,9 @@ final class ImageLabTest
     private static final String PREFIX = "ferry-img-";
     private static final Path STATE = Path.of("/run/ferry-img-lab-e2e");
     private static final long BUILD_MS = 900_000;
-    /** NET_ADMIN (12) and NET_RAW (13), as /proc/PID/status prints CapEff. */
-    private static final String NET_ADMIN_NET_RAW = "0000000000003000";
+    /** NET_ADMIN (12), NET_RAW (13) and SYS_ADMIN (21), as /proc/PID/status prints CapEff. */
+    private static final String NODE_CAPS = "0000000000203000";
+    private static final long PING_MS = 15_000;
 
     @Test
     void shouldPassEveryLabCheckWithNodeAndAgentInTheImageWithTheDaemonSetsCapabilities() throws IOException
@@ -69,7 +70,7 @@ final class ImageLabTest
                 // the container's ferry process (pid 1 inside): only what the DaemonSet grants
                 final String status = Files.readString(Path.of("/proc", f[1], "status"));
                 assertThat(capEff(status)).as("effective capabilities of " + c)
-                    .isEqualTo(c.endsWith("-node") ? NET_ADMIN_NET_RAW : "0000000000000000");
+                    .isEqualTo(c.endsWith("-node") ? NODE_CAPS : "0000000000000000");
             }
             for (final LabSpec.Node n : spec.nodes())
             {
@@ -89,6 +90,7 @@ final class ImageLabTest
                 failed += o.ok() ? 0 : 1;
             }
             assertThat(failed).as("lab checks that failed (ferry lab verify)").isZero();
+            restartNode1AndGetItsPodsBack(lab);
         }
         finally
         {
@@ -110,6 +112,34 @@ final class ImageLabTest
                 .isFalse();
         }
         assertThat(Lab.namespaces()).noneMatch(spec::owns);
+    }
+
+    /**
+     * Issue 15/16: node1's container stopped and started again (the lab's restart path, as a DaemonSet upgrade
+     * does) re-opens the TAPs the CNI plugin moved into p11's and p12's namespaces, which takes setns: SYS_ADMIN
+     * and the host's /run/netns in the container.
+     */
+    private static void restartNode1AndGetItsPodsBack(final Lab lab) throws IOException
+    {
+        final Path log = lab.state().file("node1.log");
+        final int before = Files.readString(log).length();
+        assertThat(lab.stopNode("node1")).as("node1's container was running").isTrue();
+        lab.startNode("node1");
+        lab.waitForApi("node1");
+        final String restarted = Files.readString(log).substring(before);
+        assertThat(restarted).as("node1's log after its restart").contains("2 of 2 attached pods restored")
+            .doesNotContain("not restored");
+        final LabChecks checks = new LabChecks(lab);
+        for (final String to : List.of("p12", "p21"))
+        {
+            LabChecks.Outcome o = checks.ping("after restart", "p11", lab.spec().pod(to).ip());
+            for (final long deadline = System.currentTimeMillis() + PING_MS;
+                !o.ok() && System.currentTimeMillis() < deadline;)
+            {
+                o = checks.ping("after restart", "p11", lab.spec().pod(to).ip());
+            }
+            assertThat(o.ok()).as("p11 -> " + to + " after node1's container restarted: " + o.detail()).isTrue();
+        }
     }
 
     private static String capEff(final String status)

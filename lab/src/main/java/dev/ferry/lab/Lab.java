@@ -357,9 +357,12 @@ public final class Lab
         {
             final String dev = spec.node(node).uplink();
             // NET_ADMIN: TAPs, ip addr/route, tc, ethtool; NET_RAW: the AF_PACKET socket; /dev/net/tun for the TAPs
-            // (the DaemonSet mounts it). The image's /proc/sys is read-only, so the uplink's sysctls come from
-            // podman (set in the shared namespace before ferry starts; keepKernelOffUplink has set them too).
-            startContainer(node, node, "node", List.of("NET_ADMIN", "NET_RAW"), List.of("--device", "/dev/net/tun",
+            // (the DaemonSet mounts it). SYS_ADMIN and the host's /run/netns (rslave: pods created later appear
+            // too): a restarted node re-opens the TAPs the CNI plugin moved into pod namespaces with setns. The
+            // image's /proc/sys is read-only, so the uplink's sysctls come from podman (set in the shared
+            // namespace before ferry starts; keepKernelOffUplink has set them too).
+            startContainer(node, node, "node", List.of("NET_ADMIN", "NET_RAW", "SYS_ADMIN"), List.of("--device",
+                "/dev/net/tun", "-v", LabImage.NETNS_DIR + ":" + LabImage.NETNS_DIR + ":ro,rslave",
                 "--sysctl", "net.ipv4.conf." + dev + ".rp_filter=1", "--sysctl", "net.ipv4.conf." + dev
                     + ".arp_ignore=8"), List.of("node", "--config", LabImage.RUN_FERRY + "/node.yaml"));
             return;

@@ -29,6 +29,11 @@ public record LabImage(Path archive, String imageId)
     private static final long PODMAN_MS = 30_000;
     /** Where the DaemonSet mounts the node's API socket directory (hostPath /run/ferry). */
     static final String RUN_FERRY = "/run/ferry";
+    /**
+     * The host's named network namespaces ({@code ip netns}, containerd and CRI-O put pods' there), mounted at
+     * the same path in the node's container as the DaemonSet mounts it.
+     */
+    static final String NETNS_DIR = "/run/netns";
     /** Where the image's node reads the lab's manifests (read-only). */
     static final String CLUSTER_DIR = "/etc/ferry/cluster";
 
