@@ -90,6 +90,7 @@ public final class Lab
     private final LabSpec spec;
     private final LabState state;
     private long generation;
+    private boolean apiServer;
 
     /**
      * @param options how to build the lab.
@@ -111,6 +112,19 @@ public final class Lab
     public LabState state()
     {
         return state;
+    }
+
+    /**
+     * Makes {@link #up()} serve the cluster from a stand-in API server without flannel's Node annotations, with an
+     * agent per node in API mode that publishes them ({@link LabApi}).
+     *
+     * @param on whether to.
+     * @return this lab.
+     */
+    public Lab apiServer(final boolean on)
+    {
+        this.apiServer = on;
+        return this;
     }
 
     /** @return the options. */
@@ -147,6 +161,10 @@ public final class Lab
         {
             overlayManifests(options.manifests(), cluster);
         }
+        if (apiServer)
+        {
+            LabApi.stripFlannelAnnotations(cluster);
+        }
         generation = 1;
         startNode("node1");
         if (options.node2() == Node2.FERRY)
@@ -162,6 +180,10 @@ public final class Lab
         if (options.node2() == Node2.FERRY)
         {
             waitForApi("node2");
+        }
+        if (apiServer)
+        {
+            new LabApi(this).start();
         }
         final LabPods pods = new LabPods(this);
         pods.installCni();

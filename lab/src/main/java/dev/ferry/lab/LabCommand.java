@@ -20,7 +20,7 @@ import java.util.concurrent.Callable;
 @Command(name = "lab", mixinStandardHelpOptions = true,
     description = "The two-node network-namespace lab: ferry nodes, real pods and servers, an external host.",
     subcommands = {LabCommand.Up.class, LabCommand.Demo.class, LabCommand.Verify.class, LabCommand.Apply.class,
-        LabCommand.Soak.class, LabCommand.Down.class})
+        LabCommand.Soak.class, LabCommand.Down.class, LabApiServer.class})
 public final class LabCommand implements Runnable
 {
     /** The main class that runs {@code ferry} in a new JVM. */
@@ -152,10 +152,20 @@ public final class LabCommand implements Runnable
         @Option(names = "--no-servers", description = "start no servers in the pods")
         boolean noServers;
 
+        @Option(names = "--api-server", description = "serve the cluster from a stand-in API server (fabric8's mock, "
+            + "in ferry-ext) whose Nodes have no flannel annotations, with ferry agent --api-server in each node: "
+            + "the agents publish the annotations and push the tables")
+        boolean apiServer;
+
         @Override
         public Integer call() throws IOException
         {
-            final Lab lab = common.lab(System.out, !noServers && manifests == null, manifests);
+            if (apiServer && common.kernelNode2)
+            {
+                System.err.println("ferry lab up: --api-server needs two ferry nodes (not --kernel-node2)");
+                return 2;
+            }
+            final Lab lab = common.lab(System.out, !noServers && manifests == null, manifests).apiServer(apiServer);
             try
             {
                 lab.up();
