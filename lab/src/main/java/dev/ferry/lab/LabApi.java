@@ -21,6 +21,7 @@ final class LabApi
 
     private final Lab lab;
     private final LabSpec spec;
+    private final List<String> started = new ArrayList<>();
 
     LabApi(final Lab lab)
     {
@@ -31,7 +32,7 @@ final class LabApi
     /** @return the stand-in's URL, as the nodes reach it. */
     static String url()
     {
-        return "http://" + LabSpec.EXT_ROUTER_IP + ":" + LabApiServer.PORT;
+        return "https://" + LabSpec.EXT_ROUTER_IP + ":" + LabApiServer.PORT;
     }
 
     /**
@@ -57,22 +58,30 @@ final class LabApi
      */
     void start() throws IOException
     {
+        for (final String name : List.of("api-server", "node1-agent", "node2-agent"))
+        {
+            // the logs are appended to; a previous lab's lines would read as this one's
+            Files.deleteIfExists(lab.state().file("logs/" + name + ".log"));
+        }
         final List<String> server = new ArrayList<>(lab.options().ferry());
         server.addAll(List.of("lab", "api-server", "--listen", LabSpec.EXT_ROUTER_IP, "--manifests",
             lab.state().file("cluster").toString()));
         lab.startIn(spec.extNs(), "api-server", server);
+        started.add("api-server");
         lab.say("lab: API server stand-in (fabric8 mock, CRUD) in " + spec.extNs() + " at " + url()
             + ", Nodes without flannel annotations");
-        awaitNode(spec.extNs(), "node1", "\"kind\"", "the API server did not answer");
+        awaitNode(spec.extNs(), "node1", "\"Node\"", "the API server did not answer");
         final Path kubeconfig = lab.state().file("kubeconfig");
         Files.writeString(kubeconfig, """
-            # written by ferry lab: the stand-in API server (plain HTTP; the token is not checked)
+            # written by ferry lab: the stand-in API server. Its certificate is the mock's self-signed one, made at
+            # each start, so it is not verified; it listens only on the lab's underlay, and the token is not checked
             apiVersion: v1
             kind: Config
             clusters:
             - name: lab
               cluster:
                 server: %s
+                insecure-skip-tls-verify: true
             users:
             - name: ferry-agent
               user:
@@ -91,6 +100,7 @@ final class LabApi
                 kubeconfig.toString(), "--node-socket", lab.socket(n.name()).toString(), "--metrics-port", "-1",
                 "--min-sync-period", "200ms"));
             final Process p = lab.startIn(spec.nodeNs(n.name()), n.name() + "-agent", agent);
+            started.add(n.name() + "-agent");
             lab.say("lab: ferry agent " + n.name() + " --api-server " + url() + " in " + spec.nodeNs(n.name())
                 + " (pid " + p.pid() + ")");
         }
@@ -119,7 +129,7 @@ final class LabApi
         String last = "";
         while (System.currentTimeMillis() < deadline)
         {
-            final Shell.Result r = Shell.inNetns(CURL_MS, ns, "curl", "-s", "--max-time", "2",
+            final Shell.Result r = Shell.inNetns(CURL_MS, ns, "curl", "-sk", "--max-time", "2",
                 url() + "/api/v1/nodes/" + node);
             last = r.out();
             if (r.ok() && last.contains(needle))
@@ -138,7 +148,9 @@ final class LabApi
         final long deadline = System.currentTimeMillis() + WAIT_MS;
         while (System.currentTimeMillis() < deadline)
         {
-            if (lab.show(node, "neighbours").stream().anyMatch(l -> l.endsWith("# node " + to)))
+            // the other node's pod CIDR gets a route only from a remote node, which needs its annotations
+            final String cidr = spec.node(to).podCidr() + " ";
+            if (lab.show(node, "routes").stream().anyMatch(l -> l.startsWith(cidr)))
             {
                 return;
             }
@@ -151,11 +163,11 @@ final class LabApi
 
     private void checkRunning()
     {
-        for (final String name : List.of("api-server", "node1-agent", "node2-agent"))
+        for (final String name : started)
         {
             try
             {
-                if (lab.state().running(name).isEmpty() && Files.exists(lab.state().file("logs/" + name + ".log")))
+                if (lab.state().running(name).isEmpty())
                 {
                     throw new IllegalStateException(name + " exited" + logs());
                 }

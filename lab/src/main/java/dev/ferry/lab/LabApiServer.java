@@ -31,7 +31,8 @@ import java.util.regex.Pattern;
  * publish them. Two rules of the real API server that the mock lacks are added ({@link LabDispatcher}).
  */
 @Command(name = "api-server", hidden = true, mixinStandardHelpOptions = true,
-    description = "The lab's stand-in API server (plain HTTP, CRUD, in memory) loaded from a manifest directory.")
+    description = "The lab's stand-in API server (HTTPS with a self-signed certificate, CRUD, in memory) loaded "
+        + "from a manifest directory.")
 public final class LabApiServer implements Callable<Integer>
 {
     /** The annotations the agents publish, left out of the Nodes the server starts with. */
@@ -58,7 +59,7 @@ public final class LabApiServer implements Callable<Integer>
     public Integer call() throws Exception
     {
         final KubernetesMockServer server = new KubernetesMockServer(new Context(), new MockWebServer(),
-            new HashMap<>(), new LabDispatcher(), false);
+            new HashMap<>(), new LabDispatcher(), true);
         server.init(InetAddress.getByName(listen), port);
         final int loaded;
         try (KubernetesClient client = server.createClient())
@@ -66,7 +67,7 @@ public final class LabApiServer implements Callable<Integer>
             loaded = load(client, ManifestLoader.load(manifests, note -> { }));
         }
         System.out.println("lab api-server: " + loaded + " objects (Nodes without " + FLANNEL_PREFIX
-            + "*) at http://" + listen + ":" + port);
+            + "*) at https://" + listen + ":" + port);
         System.out.flush();
         final CountDownLatch stopped = new CountDownLatch(1);
         Runtime.getRuntime().addShutdownHook(new Thread(() ->
