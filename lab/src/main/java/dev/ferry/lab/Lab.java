@@ -469,6 +469,7 @@ public final class Lab
      */
     public void setBackends(final List<String> web, final List<String> echo) throws IOException
     {
+        refuseWhenServedByApi();
         final Path cluster = state.file("cluster");
         LabManifests.write(spec, cluster, web, echo);
         push(cluster);
@@ -482,6 +483,7 @@ public final class Lab
      */
     public void apply(final Path manifests) throws IOException
     {
+        refuseWhenServedByApi();
         final Path cluster = state.file("cluster");
         LabManifests.write(spec, cluster, LabManifests.servers(spec), LabManifests.servers(spec));
         try (var files = Files.list(cluster))
@@ -496,6 +498,17 @@ public final class Lab
         }
         overlayManifests(manifests, cluster);
         push(cluster);
+    }
+
+    private void refuseWhenServedByApi()
+    {
+        if (Files.exists(state.file(LabApi.KUBECONFIG)))
+        {
+            // the agents own the tables there, and the directory has no flannel annotations: a push from it
+            // would drop the remote routes
+            throw new IllegalStateException("this lab is served by an API server (up --api-server): its agents "
+                + "push the tables; change the objects in the API server instead");
+        }
     }
 
     private void push(final Path cluster) throws IOException
@@ -607,7 +620,7 @@ public final class Lab
                 }
             }
         }
-        for (final String sub : List.of("cni", "cluster", "www"))
+        for (final String sub : List.of("cni", "cluster", "www", LabApi.KUBECONFIG))
         {
             deleteTree(state.file(sub));
         }

@@ -16,6 +16,9 @@ import java.util.stream.Collectors;
  */
 final class LabApi
 {
+    /** The agents' kubeconfig in the state directory; its presence marks a lab served by the API server. */
+    static final String KUBECONFIG = "kubeconfig";
+
     private static final long WAIT_MS = 90_000;
     private static final long CURL_MS = 5_000;
 
@@ -71,7 +74,7 @@ final class LabApi
         lab.say("lab: API server stand-in (fabric8 mock, CRUD) in " + spec.extNs() + " at " + url()
             + ", Nodes without flannel annotations");
         awaitNode(spec.extNs(), "node1", "\"Node\"", "the API server did not answer");
-        final Path kubeconfig = lab.state().file("kubeconfig");
+        final Path kubeconfig = lab.state().file(KUBECONFIG);
         Files.writeString(kubeconfig, """
             # written by ferry lab: the stand-in API server. Its certificate is the mock's self-signed one, made at
             # each start, so it is not verified; it listens only on the lab's underlay, and the token is not checked

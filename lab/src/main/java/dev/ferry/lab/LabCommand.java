@@ -251,7 +251,15 @@ public final class LabCommand implements Runnable
         @Override
         public Integer call() throws IOException
         {
-            common.lab(System.out, false, manifests).apply(manifests);
+            try
+            {
+                common.lab(System.out, false, manifests).apply(manifests);
+            }
+            catch (final IllegalStateException e)
+            {
+                System.err.println("ferry lab apply: " + e.getMessage());
+                return 1;
+            }
             return 0;
         }
     }
