@@ -8,7 +8,8 @@
 #   2. runtime  /opt/ferry/runtime: a jlink'd JDK 25 holding only the modules the jars need (jdeps), with its
 #               default CDS archive
 #   3. app      /opt/ferry/ferry.jar + its AppCDS archive (ferry.jsa), the launcher /opt/ferry/bin/ferry, the CNI
-#               plugin bundle /opt/ferry/cni (launcher, jar, AOT cache) and /opt/ferry/bin/install-cni
+#               plugin bundle /opt/ferry/cni (launcher, jar, AOT cache), /opt/ferry/bin/install-cni and
+#               /opt/ferry/bin/ferry-supervise
 # Layers 1 and 2 are cached under target/cache by a key of their inputs and carry a fixed timestamp
 # (BASE_EPOCH), so they keep their digest across commits; layer 3 and the image config carry
 # SOURCE_DATE_EPOCH (default: the last commit's time). Every tar is written sorted, owner 0, fixed mtimes.
@@ -111,6 +112,8 @@ tar -C "$work/rt" -xf "$runtime"                    # the runtime, for the train
 install -m 0644 "$jar" "$app/opt/ferry/ferry.jar"
 install -m 0755 "$here/ferry" "$app/opt/ferry/bin/ferry"
 install -m 0755 "$here/install-cni" "$app/opt/ferry/bin/install-cni"
+# the DaemonSet runs ferry node under it: the NIC goes back to the kernel whenever ferry exits (packet mode)
+install -m 0755 "$repo/deploy/ferry-supervise" "$app/opt/ferry/bin/ferry-supervise"
 # the class-data archives check each jar's size and mtime: the jars get their image mtime before training
 touch -d "@$SOURCE_DATE_EPOCH" "$app/opt/ferry/ferry.jar"
 sha256sum "$jar" "$cnijar" | key > "$app/opt/ferry/cni/VERSION"

@@ -200,8 +200,8 @@ public final class NodeTablesCompiler
             }
         }
 
-        return new NodeTables(generation, nodeInfo(self), settings, pods(state, self, skipped), remotes, services,
-            neighbours);
+        return new NodeTables(generation, nodeInfo(self, eligible(selfNode)), settings, pods(state, self, skipped),
+            remotes, services, neighbours);
     }
 
     /**
@@ -251,14 +251,35 @@ public final class NodeTablesCompiler
         }
     }
 
-    private static NodeTables.NodeInfo nodeInfo(final NodeView self)
+    /** kube-proxy's {@code ToBeDeletedTaint}: the cluster autoscaler is about to remove the node. */
+    static final String TO_BE_DELETED_TAINT = "ToBeDeletedByClusterAutoscaler";
+
+    /**
+     * kube-proxy's {@code ProxierHealthServer.SyncNode}: a Node is eligible for load balancer traffic unless it is
+     * being deleted or carries the {@link #TO_BE_DELETED_TAINT} taint (any effect).
+     *
+     * @param node the Node.
+     * @return whether {@code /healthz} may answer 200.
+     */
+    static boolean eligible(final Node node)
+    {
+        final String deleting = node.getMetadata().getDeletionTimestamp();
+        if (deleting != null && !deleting.isEmpty())
+        {
+            return false;
+        }
+        return node.getSpec() == null || node.getSpec().getTaints() == null || node.getSpec().getTaints().stream()
+            .noneMatch(t -> TO_BE_DELETED_TAINT.equals(t.getKey()));
+    }
+
+    private static NodeTables.NodeInfo nodeInfo(final NodeView self, final boolean eligible)
     {
         final Ip4Prefix podCidr = self.podCidr();
         final int gateway = podCidr == null ? 0 : podCidr.host(1);
         final long vtepMac = self.hasVtep() ? self.vtepMac() : FALLBACK_VTEP_PREFIX | (self.publicIp() & 0xffffffffL);
         return new NodeTables.NodeInfo(self.name(), self.addresses(), podCidr, gateway,
             gateway == 0 ? 0 : Ip4.podMac(gateway), self.uplinkMac(), vtepMac, self.publicIp(),
-            self.underlayGateway(), self.underlayPrefix(), self.underlayMtu());
+            self.underlayGateway(), self.underlayPrefix(), self.underlayMtu(), eligible);
     }
 
     private static List<NodeTables.PodInfo> pods(final ClusterState state, final NodeView self,

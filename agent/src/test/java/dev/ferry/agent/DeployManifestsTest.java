@@ -165,6 +165,24 @@ class DeployManifestsTest
         assertThat(String.join(" ", node.getArgs())).contains("ip -4 -o route get", "s/UPLINK/");
     }
 
+    @Test
+    void shouldRunTheNodeUnderTheSupervisorThatGivesTheNicBack() throws Exception
+    {
+        final Container node = container(only(load("daemonset.yaml"), DaemonSet.class).getSpec().getTemplate()
+            .getSpec().getContainers(), "ferry-node");
+        final String script = String.join(" ", node.getArgs());
+        assertThat(script).as("ferry-supervise starts ferry node, on the uplink found above")
+            .contains("exec ferry-supervise --state-dir /run/ferry \"$uplink\" -- ferry node"
+                + " --config /run/ferry/node.yaml")
+            .doesNotContain("exec ferry node");
+        assertThat(Files.readString(Path.of("../deploy/image/build.sh")))
+            .as("the image ships it on the PATH (/opt/ferry/bin)")
+            .contains("install -m 0755 \"$repo/deploy/ferry-supervise\" \"$app/opt/ferry/bin/ferry-supervise\"");
+        assertThat(Path.of("../deploy/ferry-supervise")).isExecutable();
+        assertThat(Files.readString(Path.of("../deploy/ferry-supervise"))).as("the image's base has no awk")
+            .doesNotContain("awk ");
+    }
+
     /** Strict parsing: fabric8 keeps fields it does not know in additionalProperties; a typo lands there. */
     @Test
     void shouldHaveNoFieldTheKubernetesModelDoesNotKnow() throws Exception

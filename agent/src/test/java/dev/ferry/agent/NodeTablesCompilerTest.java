@@ -302,6 +302,37 @@ class NodeTablesCompilerTest
     }
 
     @Test
+    void shouldMarkTheNodeIneligibleWhileItIsBeingDeletedOrTaintedForDeletionAsKubeProxyDoes()
+    {
+        assertThat(NodeTablesCompiler.compile(twoNode, "node-a", 1).node().eligible()).isTrue();
+        final io.fabric8.kubernetes.api.model.Node plain = K8s.node("node-x", 5);
+        assertThat(NodeTablesCompiler.eligible(plain)).isTrue();
+        final io.fabric8.kubernetes.api.model.Node otherTaint = new io.fabric8.kubernetes.api.model.NodeBuilder(plain)
+            .editSpec().addNewTaint().withKey("node.kubernetes.io/unschedulable").withEffect("NoSchedule").endTaint()
+            .endSpec().build();
+        assertThat(NodeTablesCompiler.eligible(otherTaint)).as("cordoned is still eligible").isTrue();
+        final io.fabric8.kubernetes.api.model.Node autoscaled = new io.fabric8.kubernetes.api.model.NodeBuilder(plain)
+            .editSpec().addNewTaint().withKey("ToBeDeletedByClusterAutoscaler").withValue("1700000000")
+            .withEffect("NoSchedule").endTaint().endSpec().build();
+        assertThat(NodeTablesCompiler.eligible(autoscaled)).isFalse();
+        final io.fabric8.kubernetes.api.model.Node deleting = new io.fabric8.kubernetes.api.model.NodeBuilder(plain)
+            .editMetadata().withDeletionTimestamp("2026-12-04T22:00:00Z").endMetadata().build();
+        assertThat(NodeTablesCompiler.eligible(deleting)).isFalse();
+
+        // the flag travels in the push: tables.node.eligible, written only when false
+        final NodeTables t = NodeTablesCompiler.compile(twoNode, "node-a", 1);
+        final NodeTables.NodeInfo n = t.node();
+        final NodeTables off = new NodeTables(1, new NodeTables.NodeInfo(n.name(), n.addresses(), n.podCidr(),
+            n.gatewayIp(), n.gatewayMac(), n.uplinkMac(), n.vtepMac(), n.publicIp(), n.underlayGateway(),
+            n.underlayPrefix(), n.underlayMtu(), false), t.cluster(), t.pods(), t.remoteNodes(), t.services(),
+            t.neighbours());
+        final com.fasterxml.jackson.databind.node.ObjectNode json = dev.ferry.nodeapi.NodeTablesJson.encode(off);
+        assertThat(json.path("node").path("eligible").asBoolean(true)).isFalse();
+        assertThat(dev.ferry.nodeapi.NodeTablesJson.decode(json, "tables", 1)).isEqualTo(off);
+        assertThat(dev.ferry.nodeapi.NodeTablesJson.encode(t).path("node").has("eligible")).isFalse();
+    }
+
+    @Test
     void shouldNameAMissingNode()
     {
         assertThatThrownBy(() -> NodeTablesCompiler.compile(twoNode, "node-z", 1))

@@ -108,6 +108,8 @@ public final class ConntrackTable implements AutoCloseable
     private static final long UDP_STREAM_AFTER = 2 * 1_000_000_000L;
 
     private static final long NANOS = 1_000_000_000L;
+    /** State word bits whose change is an UPDATE event: TCP state, seen reply, assured. */
+    private static final int EVENT_BITS = StateWord.STATE_MASK | StateWord.SEEN_REPLY | StateWord.ASSURED;
     private static final RemovalListener NO_LISTENER = (t, e) ->
     {
     };
@@ -131,6 +133,11 @@ public final class ConntrackTable implements AutoCloseable
     private final long key1;
 
     private RemovalListener listener = NO_LISTENER;
+    /** Where events go while someone reads them ({@code show conntrack -E}), or null. */
+    private ConntrackEvents events;
+    // an inserted entry whose NEW event waits for its first packet, so that NEW shows the state after it
+    // (netfilter reports NEW when the entry is confirmed, after the first packet): -1 for none
+    private int pendingNew = -1;
     private RestoreReport restoreReport;
     private long now;
     private int size;
@@ -343,6 +350,12 @@ public final class ConntrackTable implements AutoCloseable
             return -1;
         }
         inserted++;
+        flushNew();
+        final ConntrackEvents ev = events;
+        if (ev != null && ev.subscribed())
+        {
+            pendingNew = e;
+        }
         return e;
     }
 
@@ -407,6 +420,10 @@ public final class ConntrackTable implements AutoCloseable
         {
             return false;
         }
+        if (pendingNew >= 0 && pendingNew != entry)
+        {
+            flushNew();
+        }
         final int proto = entries.get(INT, b + O_PZ) & 0xff;
         if (proto == TCP)
         {
@@ -440,6 +457,7 @@ public final class ConntrackTable implements AutoCloseable
         entries.set(INT, b + O_STATE, s);
         entries.set(LONG, b + O_EXPIRES, t + timeout);
         account(b, direction, bytes);
+        changed(entry, ((s ^ st) & EVENT_BITS) != 0);
         return true;
     }
 
@@ -479,9 +497,12 @@ public final class ConntrackTable implements AutoCloseable
             account(b, dir, bytes);
             return true;
         }
-        entries.set(INT, b + O_STATE, StateWord.word(r));
+        final int word = StateWord.word(r);
+        entries.set(INT, b + O_STATE, word);
+        final boolean changed = ((word ^ st) & EVENT_BITS) != 0;
         if (action == StateWord.KEEP)
         {
+            changed((int)(b >>> ENTRY_SHIFT), changed);
             return true;
         }
         if (action == StateWord.REOPEN)
@@ -492,6 +513,7 @@ public final class ConntrackTable implements AutoCloseable
         final long timeout = action == StateWord.KILL ? 0 : tcpTimeouts[StateWord.timeoutSlot(r)];
         entries.set(LONG, b + O_EXPIRES, t + timeout);
         account(b, dir, bytes);
+        changed((int)(b >>> ENTRY_SHIFT), changed);
         return true;
     }
 
@@ -517,6 +539,7 @@ public final class ConntrackTable implements AutoCloseable
      */
     public int expire(final int budget)
     {
+        flushNew();
         final long t = clock.nanos();
         final int hw = highWater;
         final int n = Math.min(budget, hw);
@@ -548,6 +571,50 @@ public final class ConntrackTable implements AutoCloseable
     public int expire()
     {
         return expire(config.sweepBudget());
+    }
+
+    /**
+     * Sets where events go ({@code conntrack -E}): the table writes one into it for each new entry, each change
+     * of TCP state, seen-reply or assured, and each removal, while it is {@link ConntrackEvents#subscribed}.
+     *
+     * @param ring the ring, or null for none.
+     */
+    public void events(final ConntrackEvents ring)
+    {
+        events = ring;
+    }
+
+    private void flushNew()
+    {
+        final int e = pendingNew;
+        if (e >= 0)
+        {
+            pendingNew = -1;
+            event(ConntrackEvents.NEW, e);
+        }
+    }
+
+    /** After a packet: the entry's pending NEW (with its state now), else an UPDATE when its state changed. */
+    private void changed(final int e, final boolean changed)
+    {
+        if (pendingNew == e)
+        {
+            flushNew();
+        }
+        else if (changed)
+        {
+            event(ConntrackEvents.UPDATE, e);
+        }
+    }
+
+    // one volatile read per event when nobody subscribed; the record itself allocates nothing
+    private void event(final int type, final int e)
+    {
+        final ConntrackEvents ev = events;
+        if (ev != null && ev.subscribed())
+        {
+            ev.publish(type, this, e, Math.max(0, entries.get(LONG, base(e) + O_EXPIRES) - clock.nanos()) / NANOS);
+        }
     }
 
     /**
@@ -1289,6 +1356,8 @@ public final class ConntrackTable implements AutoCloseable
 
     private void removeEntry(final int e)
     {
+        flushNew();
+        event(ConntrackEvents.DESTROY, e);
         listener.removed(this, e);
         unlink(e, ORIGINAL);
         unlink(e, REPLY);

@@ -55,9 +55,11 @@ public final class Lab
      * @param servers   whether to start the pods' servers (http 8080, UDP echo 7007, iperf3 5201).
      * @param manifests a directory or file of Services and EndpointSlices replacing the lab's own, or null.
      * @param log       where to narrate.
+     * @param image     the container image's OCI archive: each ferry node's {@code ferry node} and {@code ferry
+     *                  agent} then run in it with podman ({@link LabImage}); null runs {@code ferry} directly.
      */
     public record Options(LabSpec spec, Path stateDir, List<String> ferry, Path cniPlugin, Node2 node2,
-        boolean servers, Path manifests, PrintStream log)
+        boolean servers, Path manifests, PrintStream log, Path image)
     {
         /**
          * Copies the command.
@@ -70,10 +72,29 @@ public final class Lab
          * @param servers   start servers.
          * @param manifests extra manifests or null.
          * @param log       narration.
+         * @param image     image archive or null.
          */
         public Options
         {
             ferry = List.copyOf(ferry);
+        }
+
+        /**
+         * Options without an image: {@code ferry} runs directly in the node namespaces.
+         *
+         * @param spec      names and addresses.
+         * @param stateDir  state directory.
+         * @param ferry     ferry command.
+         * @param cniPlugin CNI plugin or null.
+         * @param node2     node 2 kind.
+         * @param servers   start servers.
+         * @param manifests extra manifests or null.
+         * @param log       narration.
+         */
+        public Options(final LabSpec spec, final Path stateDir, final List<String> ferry, final Path cniPlugin,
+            final Node2 node2, final boolean servers, final Path manifests, final PrintStream log)
+        {
+            this(spec, stateDir, ferry, cniPlugin, node2, servers, manifests, log, null);
         }
 
         /**
@@ -82,7 +103,7 @@ public final class Lab
          */
         public Options withNode2(final Node2 kind)
         {
-            return new Options(spec, stateDir, ferry, cniPlugin, kind, servers, manifests, log);
+            return new Options(spec, stateDir, ferry, cniPlugin, kind, servers, manifests, log, image);
         }
     }
 
@@ -91,6 +112,7 @@ public final class Lab
     private final LabState state;
     private long generation;
     private boolean apiServer;
+    private LabImage image;
 
     /**
      * @param options how to build the lab.
@@ -153,6 +175,12 @@ public final class Lab
     {
         down();
         Files.createDirectories(state.dir());
+        if (options.image() != null)
+        {
+            image = LabImage.load(options.image());
+            say("lab: image " + options.image() + " (podman image " + image.imageId().substring(0, 12) + "): "
+                + "ferry node and ferry agent run in it, in the node namespaces");
+        }
         say("lab: namespaces " + spec.nodeNs("node1") + ", " + spec.nodeNs("node2") + ", " + spec.extNs());
         underlay();
         final Path cluster = state.file("cluster");
@@ -180,6 +208,16 @@ public final class Lab
         if (options.node2() == Node2.FERRY)
         {
             waitForApi("node2");
+        }
+        if (image != null)
+        {
+            for (final LabSpec.Node n : spec.nodes())
+            {
+                if ("node1".equals(n.name()) || options.node2() == Node2.FERRY)
+                {
+                    startAgent(n.name());
+                }
+            }
         }
         if (apiServer)
         {
@@ -308,6 +346,9 @@ public final class Lab
         final Path dir = state.file(node);
         Files.createDirectories(dir);
         final Path yaml = dir.resolve("node.yaml");
+        // in the image, the node sees its state directory at /run/ferry and the manifests at /etc/ferry/cluster
+        final String socket = image == null ? socket(node).toString() : LabImage.RUN_FERRY + "/ferry.sock";
+        final String cluster = image == null ? state.file("cluster").toString() : LabImage.CLUSTER_DIR;
         Files.writeString(yaml, """
             # written by ferry lab
             nodeName: %s
@@ -320,7 +361,7 @@ public final class Lab
             podTapPrefix: tap
             hostTap: ferry0
             seed: %d
-            """.formatted(n.name(), socket(node), state.file("cluster"), n.uplink(), "node1".equals(node) ? 1 : 2));
+            """.formatted(n.name(), socket, cluster, n.uplink(), "node1".equals(node) ? 1 : 2));
         return yaml;
     }
 
@@ -334,6 +375,17 @@ public final class Lab
     {
         final Path yaml = nodeConfig(node);
         keepKernelOffUplink(node);
+        if (image != null)
+        {
+            final String dev = spec.node(node).uplink();
+            // NET_ADMIN: TAPs, ip addr/route, tc, ethtool; NET_RAW: the AF_PACKET socket; /dev/net/tun for the TAPs
+            // (the DaemonSet mounts it). The image's /proc/sys is read-only, so the uplink's sysctls come from
+            // podman (set in the shared namespace before ferry starts; keepKernelOffUplink has set them too).
+            startContainer(node, node, "node", List.of("NET_ADMIN", "NET_RAW"), List.of("--device", "/dev/net/tun",
+                "--sysctl", "net.ipv4.conf." + dev + ".rp_filter=1", "--sysctl", "net.ipv4.conf." + dev
+                    + ".arp_ignore=8"), List.of("node", "--config", LabImage.RUN_FERRY + "/node.yaml"));
+            return;
+        }
         final List<String> cmd = new ArrayList<>(List.of("ip", "netns", "exec", spec.nodeNs(node)));
         cmd.addAll(options.ferry());
         cmd.addAll(List.of("node", "--config", yaml.toString()));
@@ -341,6 +393,58 @@ public final class Lab
         state.record(p.pid(), node);
         say("lab: ferry node " + node + " started in " + spec.nodeNs(node) + " (pid " + p.pid() + ", log "
             + state.file(node + ".log") + ")");
+    }
+
+    /**
+     * Starts {@code ferry agent} for a node in the image, watching the lab's manifests and pushing to the node's
+     * socket, with no capability (as in the DaemonSet); then waits until its first push is applied.
+     */
+    private void startAgent(final String node) throws IOException
+    {
+        final long before = generationOf(node);
+        final String name = "agent-" + node;
+        startContainer(node, name, "agent", List.of(), List.of(), List.of("agent", "--node", node, "--manifests",
+            LabImage.CLUSTER_DIR, "--node-socket", LabImage.RUN_FERRY + "/ferry.sock", "--min-sync-period", "500ms"));
+        final long deadline = System.currentTimeMillis() + API_WAIT_MS;
+        while (generationOf(node) <= before)
+        {
+            if (state.running(name).isEmpty() || System.currentTimeMillis() > deadline)
+            {
+                throw new IllegalStateException("ferry agent of " + node + " pushed no tables to generation "
+                    + before + "; its log says:\n" + tail(name));
+            }
+            LabState.sleep(200);
+        }
+        say("lab: ferry agent of " + node + " pushed generation " + generationOf(node));
+    }
+
+    private long generationOf(final String node)
+    {
+        try (NodeApiClient c = NodeApiClient.connect(socket(node)))
+        {
+            return c.health().path("generation").asLong();
+        }
+        catch (final IOException e)
+        {
+            return -1;
+        }
+    }
+
+    /** Runs one container of a node ({@link LabImage#run}); the container's name is recorded before it starts. */
+    private void startContainer(final String node, final String record, final String what, final List<String> caps,
+        final List<String> extra, final List<String> args) throws IOException
+    {
+        final String name = LabImage.containerName(spec, node, what);
+        // a container of that name left by a crash would refuse the new one
+        LabImage.remove(name);
+        state.recordContainer(name);
+        final List<String> cmd = image.run(name, spec.nodeNs(node), caps, extra, state.file(node),
+            state.file("cluster"), args);
+        final Process p = Shell.start(cmd, state.file(record + ".log"), Map.of());
+        state.record(p.pid(), record);
+        say("lab: " + what + " of " + node + " started in container " + name + " (image, " + spec.nodeNs(node)
+            + ", capabilities " + (caps.isEmpty() ? "none" : String.join(",", caps)) + "; podman pid " + p.pid()
+            + ", log " + state.file(record + ".log") + ")");
     }
 
     private void keepKernelOffUplink(final String node)
@@ -595,6 +699,14 @@ public final class Lab
         {
             removed.add("process " + name);
         }
+        for (final String name : state.containers())
+        {
+            if (LabImage.remove(name))
+            {
+                removed.add("container " + name);
+            }
+        }
+        state.forgetContainers();
         for (final String ns : namespaces())
         {
             if (spec.owns(ns))

@@ -54,10 +54,15 @@ public final class LabCommand implements Runnable
 
         Lab lab(final PrintStream log, final boolean servers, final Path manifests)
         {
+            return lab(log, servers, manifests, null);
+        }
+
+        Lab lab(final PrintStream log, final boolean servers, final Path manifests, final Path image)
+        {
             final LabSpec spec = LabSpec.withPrefix(prefix);
             final Path dir = state != null ? state : Path.of("/run", spec.stateDirName());
             return new Lab(new Lab.Options(spec, dir, ferryCommand(), plugin(), kernelNode2 ? Lab.Node2.KERNEL
-                : Lab.Node2.FERRY, servers, manifests, log));
+                : Lab.Node2.FERRY, servers, manifests, log, image));
         }
 
         private Path plugin()
@@ -157,15 +162,22 @@ public final class LabCommand implements Runnable
             + "the agents publish the annotations and push the tables")
         boolean apiServer;
 
+        @Option(names = "--image", paramLabel = "ARCHIVE",
+            description = "run each node's ferry node and ferry agent in this container image (the OCI archive of "
+                + "deploy/image/build.sh) with podman, with the DaemonSet's capabilities")
+        Path image;
+
         @Override
         public Integer call() throws IOException
         {
-            if (apiServer && common.kernelNode2)
+            if (apiServer && (common.kernelNode2 || image != null))
             {
-                System.err.println("ferry lab up: --api-server needs two ferry nodes (not --kernel-node2)");
+                System.err.println("ferry lab up: --api-server needs two ferry nodes outside the image (not "
+                    + "--kernel-node2, not --image)");
                 return 2;
             }
-            final Lab lab = common.lab(System.out, !noServers && manifests == null, manifests).apiServer(apiServer);
+            final Lab lab = common.lab(System.out, !noServers && manifests == null, manifests, image)
+                .apiServer(apiServer);
             try
             {
                 lab.up();

@@ -74,6 +74,51 @@ public final class LabState
             StandardOpenOption.CREATE, StandardOpenOption.APPEND, StandardOpenOption.SYNC);
     }
 
+    private Path containerFile()
+    {
+        return dir.resolve("containers");
+    }
+
+    /**
+     * Records a container's name before it is started ({@code ferry lab up --image}), so that {@code down} removes
+     * it by name even after a crash.
+     *
+     * @param name the container's name.
+     * @throws IOException when the record cannot be written.
+     */
+    public void recordContainer(final String name) throws IOException
+    {
+        Files.createDirectories(dir);
+        if (!containers().contains(name))
+        {
+            Files.writeString(containerFile(), name + "\n", StandardCharsets.UTF_8, StandardOpenOption.CREATE,
+                StandardOpenOption.APPEND, StandardOpenOption.SYNC);
+        }
+    }
+
+    /**
+     * @return the recorded container names.
+     * @throws IOException when the record cannot be read.
+     */
+    public List<String> containers() throws IOException
+    {
+        if (!Files.exists(containerFile()))
+        {
+            return List.of();
+        }
+        return Files.readAllLines(containerFile()).stream().map(String::strip).filter(l -> !l.isEmpty()).toList();
+    }
+
+    /**
+     * Forgets the recorded containers (after {@code down} removed them).
+     *
+     * @throws IOException when the record cannot be removed.
+     */
+    public void forgetContainers() throws IOException
+    {
+        Files.deleteIfExists(containerFile());
+    }
+
     /**
      * @return the recorded processes, oldest first.
      * @throws IOException when the record cannot be read.

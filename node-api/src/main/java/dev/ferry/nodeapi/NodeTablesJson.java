@@ -30,6 +30,7 @@ import java.util.TreeMap;
  *            "gatewayIp": "10.244.1.1", "gatewayMac": "0a:58:0a:f4:01:01", "uplinkMac": "02:00:00:00:00:11",
  *            "vtepMac": "aa:aa:aa:00:00:01", "publicIp": "192.168.50.11", "underlayGateway": "192.168.50.1",
  *            "underlayPrefix": "192.168.50.0/24", "underlayMtu": 1500},
+ *            (optional "eligible": false while the Node is being deleted or tainted ToBeDeletedByClusterAutoscaler)
  *   "cluster": {"clusterCidr": "10.244.0.0/16", "serviceCidrs": ["10.96.0.0/12"], "vni": 1, "vxlanPort": 8472,
  *               "nodePortMin": 30000, "nodePortMax": 32767, "nodePortAddresses": [], "masqueradeAll": false,
  *               "nonMasqueradeCidrs": [], "masqueradePortMin": 1024, "masqueradePortMax": 65535,
@@ -56,7 +57,7 @@ public final class NodeTablesJson
     private static final Set<String> TOP = Set.of("generation", "node", "cluster", "pods", "remoteNodes",
         "services", "neighbours");
     private static final Set<String> NODE = Set.of("name", "addresses", "podCidr", "gatewayIp", "gatewayMac",
-        "uplinkMac", "vtepMac", "publicIp", "underlayGateway", "underlayPrefix", "underlayMtu");
+        "uplinkMac", "vtepMac", "publicIp", "underlayGateway", "underlayPrefix", "underlayMtu", "eligible");
     private static final Set<String> CLUSTER = Set.of("clusterCidr", "serviceCidrs", "vni", "vxlanPort",
         "nodePortMin", "nodePortMax", "nodePortAddresses", "masqueradeAll", "nonMasqueradeCidrs",
         "masqueradePortMin", "masqueradePortMax", "conntrack");
@@ -164,7 +165,7 @@ public final class NodeTablesJson
         final int publicIp = n.ip("publicIp", addresses.isEmpty() ? 0 : addresses.get(0));
         return new NodeTables.NodeInfo(name, addresses, podCidr, gateway, gatewayMac, n.mac("uplinkMac"),
             n.mac("vtepMac"), publicIp, n.ip("underlayGateway", 0), n.prefix("underlayPrefix", null),
-            (int)n.number("underlayMtu", 576, 9216, 1500));
+            (int)n.number("underlayMtu", 576, 9216, 1500), n.bool("eligible", true));
     }
 
     private static NodeTables.ClusterSettings cluster(final StrictJson c)
@@ -437,6 +438,10 @@ public final class NodeTablesJson
             node.put("underlayPrefix", n.underlayPrefix().toString());
         }
         node.put("underlayMtu", n.underlayMtu());
+        if (!n.eligible())
+        {
+            node.put("eligible", false);
+        }
         final NodeTables.ClusterSettings c = tables.cluster();
         final ObjectNode cluster = root.putObject("cluster");
         if (c.clusterCidr() != null)

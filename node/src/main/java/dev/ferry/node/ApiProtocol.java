@@ -33,6 +33,10 @@ import java.util.concurrent.CompletionException;
  * {"v":1,"op":"conntrack","action":"list","filter":{"proto":6,"dport":80},"from":0,"limit":1000}
  *     → {"v":1,"ok":true,"op":"conntrack","action":"list","entries":[...],"matched":2,"next":-1,"size":9,...}
  * {"v":1,"op":"conntrack","action":"delete","filter":{"proto":17}} → {...,"action":"delete","matched":4,...}
+ * {"v":1,"op":"conntrack","action":"events","filter":{"proto":6}}  → {...,"action":"events","id":3,"events":[]}
+ * {"v":1,"op":"conntrack","action":"events","id":3}
+ *     → {...,"action":"events","id":3,"events":[{"type":"NEW",...}],"lost":0,"more":false}
+ * {"v":1,"op":"conntrack","action":"events","id":3,"close":true} → {...,"action":"events","id":3,"closed":true}
  * {"v":1,"op":"stats"}                                   → {"v":1,"ok":true,"op":"stats","stages":[...],...}
  * {"v":1,"op":"health"}                                  → {"v":1,"ok":true,"op":"health","generation":8,...}
  * </pre>
@@ -193,12 +197,17 @@ final class ApiProtocol
     private CompletableFuture<ObjectNode> conntrack(final JsonNode req)
     {
         final String action = req.path("action").asText("list");
+        if ("events".equals(action))
+        {
+            return CompletableFuture.completedFuture(events(req));
+        }
         final WorkerCommand.ConntrackAction a = switch (action)
         {
             case "list" -> WorkerCommand.ConntrackAction.LIST;
             case "count" -> WorkerCommand.ConntrackAction.COUNT;
             case "delete" -> WorkerCommand.ConntrackAction.DELETE;
-            default -> throw new IllegalArgumentException("action: unknown '" + action + "' (list, count, delete)");
+            default -> throw new IllegalArgumentException("action: unknown '" + action
+                + "' (list, count, delete, events)");
         };
         final ConntrackFilter filter = ConntrackJson.decodeFilter(req.get("filter"));
         final JsonNode from = req.path("from");
@@ -220,6 +229,26 @@ final class ApiProtocol
         });
     }
 
+    /** {@code show conntrack -E}: opens (no id), polls or closes a stream of events (control thread). */
+    private ObjectNode events(final JsonNode req)
+    {
+        final JsonNode id = req.path("id");
+        if (!id.isMissingNode() && (!id.isIntegralNumber() || id.asLong() < 1))
+        {
+            throw new IllegalArgumentException("id: expected the stream's id from the first answer");
+        }
+        final ObjectNode o = ok("conntrack").put("action", "events");
+        if (req.path("close").asBoolean(false))
+        {
+            return o.put("id", id.asLong()).put("closed", control.conntrackEventsClose(id.asLong()));
+        }
+        final ConntrackEventStreams.Poll p = control.conntrackEvents(
+            id.isMissingNode() ? ConntrackJson.decodeFilter(req.get("filter")) : ConntrackFilter.ALL, id.asLong(0));
+        final var list = o.put("id", p.id()).putArray("events");
+        p.events().forEach(e -> list.add(ConntrackJson.encode(e)));
+        return o.put("lost", p.lost()).put("more", p.more());
+    }
+
     private ObjectNode health()
     {
         final ObjectNode o = ok("health");
@@ -228,6 +257,10 @@ final class ApiProtocol
             if (e.getValue() instanceof Number n)
             {
                 o.put(e.getKey(), n.longValue());
+            }
+            else if (e.getValue() instanceof Boolean b)
+            {
+                o.put(e.getKey(), b);
             }
             else
             {

@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.ferry.conntrack.ConntrackEntry;
+import dev.ferry.conntrack.ConntrackEvents;
 import dev.ferry.conntrack.ConntrackFilter;
 import dev.ferry.conntrack.ConntrackTable;
 import dev.ferry.conntrack.TcpState;
@@ -49,6 +50,22 @@ public final class ConntrackJson
             e.replyPackets(), e.replyBytes());
         return o.put("unreplied", !e.seenReply()).put("assured", e.assured())
             .put("mark", Integer.toUnsignedLong(e.mark())).put("zone", e.zone());
+    }
+
+    /**
+     * @param e an event.
+     * @return its JSON object: {@code "type"} (NEW, UPDATE, DESTROY), then the entry's fields without counters
+     *         (events do not carry them).
+     */
+    public static ObjectNode encode(final ConntrackEvents.ConntrackEvent e)
+    {
+        final ObjectNode o = MAPPER.createObjectNode().put("type", e.typeName());
+        o.setAll(encode(e.entry()));
+        for (final String dir : new String[] {"orig", "reply"})
+        {
+            ((ObjectNode)o.get(dir)).remove(java.util.List.of("packets", "bytes"));
+        }
+        return o;
     }
 
     private static void tuple(final ObjectNode t, final int proto, final int src, final int dst, final int sport,

@@ -38,6 +38,7 @@ import java.util.logging.Logger;
  *                at start: the NIC's IPv4 addresses flushed, and a tc clsact ingress "matchall drop" on the NIC
  *                  so the kernel stack ignores frames that ferry (AF_PACKET, before tc) already takes; where
  *                  cls_matchall is missing even after modprobe: rp_filter 1 + arp_ignore 8 on the NIC instead
+ *                  (where /proc/sys is read-only, as in a container, values already set are accepted)
  * </pre>
  *
  * <p>Nothing is undone at stop: the host keeps its address on the persistent {@code ferry0}, and a restarted node
@@ -146,6 +147,13 @@ final class HostNetwork
         {
             guard = KernelGuard.RP_FILTER_ARP_IGNORE;
         }
+        else if (run(List.of("grep", "-qx", "1", "/proc/sys/net/ipv4/conf/" + nic + "/rp_filter"))
+            && run(List.of("grep", "-qx", "8", "/proc/sys/net/ipv4/conf/" + nic + "/arp_ignore")))
+        {
+            // a container's /proc/sys is read-only: the values may have been set for it (podman --sysctl, the
+            // host's sysctl.d), and then they hold just the same
+            guard = KernelGuard.RP_FILTER_ARP_IGNORE_PRESET;
+        }
         else
         {
             guard = KernelGuard.NONE;
@@ -161,6 +169,9 @@ final class HostNetwork
         TC_MATCHALL_DROP("tc clsact ingress matchall drop after AF_PACKET"),
         /** rp_filter 1 and arp_ignore 8 on the NIC. */
         RP_FILTER_ARP_IGNORE("tc matchall unavailable (cls_matchall/act_gact missing): rp_filter 1 + arp_ignore 8"),
+        /** rp_filter 1 and arp_ignore 8 on the NIC, found set when ferry could not write them. */
+        RP_FILTER_ARP_IGNORE_PRESET("tc matchall unavailable (cls_matchall/act_gact missing): rp_filter 1 + "
+            + "arp_ignore 8, already set (read-only /proc/sys)"),
         /** Neither worked. */
         NONE("WARNING: neither tc matchall nor rp_filter/arp_ignore could be set; the kernel may answer node IPs");
 

@@ -15,6 +15,7 @@ import dev.ferry.nodeapi.NodeTablesJson;
 import dev.ferry.tapio.Port;
 
 import java.io.IOException;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
@@ -56,9 +57,13 @@ final class NodeControl
     // features' warnings (masquerade port exhaustion): 10 lines a minute at most
     private final LogLimiter featureLog = new LogLimiter(LOG, 10, 60_000_000_000L, System.nanoTime());
     private NodeTables pushed;
+    // the current tables came from stateDir at start: the next push is taken whatever its generation
+    private boolean restored;
     private Map<Integer, Long> learned = Map.of();
 
     private final ProxyHealth health;
+    // show conntrack -E clients, created at the first one
+    private ConntrackEventStreams eventStreams;
 
     NodeControl(final NodeConfig config, final TablesPublisher publisher, final Worker worker,
         final PortFactory portFactory, final Executor executor, final AttachmentStore store,
@@ -99,6 +104,58 @@ final class NodeControl
                 + " packets dropped (graph/drop/stage-exception), " + fault.count() + " stage exceptions so far");
         }
         featureLog.roll(now);
+        if (eventStreams != null)
+        {
+            eventStreams.pump(now);
+        }
+    }
+
+    /**
+     * {@code show conntrack -E}: opens a stream of conntrack events ({@code id} 0) or polls an open one.
+     *
+     * @param filter which events (used when opening).
+     * @param id     the stream, or 0 to open one.
+     * @return the events since the last poll.
+     */
+    ConntrackEventStreams.Poll conntrackEvents(final ConntrackFilter filter, final long id)
+    {
+        final ConntrackEventStreams s = eventStreams();
+        final long now = System.nanoTime();
+        return id == 0 ? s.open(filter, now) : s.poll(id, now);
+    }
+
+    /**
+     * Ends a {@code show conntrack -E} stream.
+     *
+     * @param id the stream.
+     * @return whether it was open.
+     */
+    boolean conntrackEventsClose(final long id)
+    {
+        return eventStreams().close(id);
+    }
+
+    private ConntrackEventStreams eventStreams()
+    {
+        if (eventStreams == null)
+        {
+            final NodeGraph g = graph.get();
+            if (g != null)
+            {
+                for (final NodeFeature f : g.features())
+                {
+                    if (f instanceof ServicesFeature s)
+                    {
+                        eventStreams = new ConntrackEventStreams(s.events());
+                    }
+                }
+            }
+            if (eventStreams == null)
+            {
+                throw new IllegalArgumentException("this node has no conntrack table (Services are off)");
+            }
+        }
+        return eventStreams;
     }
 
     /** @return the generation of the last good push, or 0. */
@@ -135,9 +192,46 @@ final class NodeControl
         }
     }
 
+    /**
+     * Applies the last tables applied before a restart ({@link TablesFile} in stateDir), at start, before any
+     * push. Tables the node refuses now are set aside.
+     *
+     * @return whether tables were restored.
+     */
+    boolean restoreTables()
+    {
+        final Path dir = config.stateDir();
+        final NodeTables saved = dir == null ? null : TablesFile.read(dir);
+        if (saved == null)
+        {
+            return false;
+        }
+        try
+        {
+            apply(saved, false);
+        }
+        catch (final RuntimeException e)
+        {
+            TablesFile.setAside(dir.resolve(TablesFile.NAME), "refused: " + e.getMessage());
+            return false;
+        }
+        restored = true;
+        LOG.info(() -> "last applied tables (generation " + saved.generation() + ") restored from " + dir
+            + "; the agent's first push replaces them, whatever its generation");
+        return true;
+    }
+
     private long apply(final NodeTables tables)
     {
-        if (pushed != null && tables.generation() <= pushed.generation())
+        final long g = apply(tables, true);
+        restored = false;
+        return g;
+    }
+
+    private long apply(final NodeTables tables, final boolean persist)
+    {
+        // a restarted agent may start again at 1: restored tables give way to any first push
+        if (pushed != null && !restored && tables.generation() <= pushed.generation())
         {
             throw new InvalidTablesException("generation " + tables.generation()
                 + " is not newer than the current generation " + pushed.generation());
@@ -153,8 +247,21 @@ final class NodeControl
         {
             g.beforePublish(tables);
         }
-        publisher.publish(effective(tables));
+        publisher.publish(effective(tables), restored);
         pushed = tables;
+        health.nodeEligible(tables.node().eligible());
+        if (persist && config.stateDir() != null)
+        {
+            try
+            {
+                TablesFile.write(config.stateDir(), tables);
+            }
+            catch (final IOException e)
+            {
+                featureLog.warn(System.nanoTime(), "last applied tables not saved to " + config.stateDir() + " ("
+                    + e.getMessage() + "): a restart waits for the agent's tables");
+            }
+        }
         LOG.info(() -> "tables generation " + tables.generation() + " applied: " + tables.pods().size() + " pods, "
             + tables.remoteNodes().size() + " remote nodes, " + tables.services().size() + " services");
         return tables.generation();
@@ -383,6 +490,7 @@ final class NodeControl
         final Map<String, Object> h = new LinkedHashMap<>();
         h.put("node", config.nodeName());
         h.put("generation", generation());
+        h.put("nodeEligible", health.nodeEligible());
         h.put("ports", ports.size());
         h.put("pods", attachments.size());
         h.put("uptimeSeconds", (System.nanoTime() - startNanos) / 1_000_000_000L);

@@ -191,7 +191,13 @@ public final class NodeDaemon implements AutoCloseable
             }
             else
             {
-                proxyHealth.queuedUpdate();
+                // the last applied tables, if saved, serve until the agent pushes. They were current when applied:
+                // an agent that kept running finds them equal to what it acknowledged and pushes nothing, so no
+                // change is pending. Without them the first tables are.
+                if (!control.restoreTables())
+                {
+                    proxyHealth.queuedUpdate();
+                }
             }
             api.bind();
             apiBound = true;
@@ -204,7 +210,8 @@ public final class NodeDaemon implements AutoCloseable
             }
             if (!config.healthzBindAddress().isEmpty())
             {
-                healthzServer = HealthzServer.start(config.healthzBindAddress(), proxyHealth, () -> true);
+                healthzServer = HealthzServer.start(config.healthzBindAddress(), proxyHealth,
+                    proxyHealth::nodeEligible);
             }
         }
         catch (final IOException | RuntimeException e)

@@ -20,8 +20,8 @@ import java.util.function.LongSupplier;
  * </ul>
  *
  * <p>kube-proxy's {@code nodeEligible} (false once the Node is being deleted or is tainted
- * {@code ToBeDeletedByClusterAutoscaler}) is always true here: the node does not watch Node objects. Thread-safe:
- * the control thread reports, the healthz server's thread reads.
+ * {@code ToBeDeletedByClusterAutoscaler}) comes with the tables: the agent watches the Node and sets
+ * {@code tables.node.eligible}. Thread-safe: the control thread reports, the healthz server's thread reads.
  */
 final class ProxyHealth
 {
@@ -40,6 +40,7 @@ final class ProxyHealth
     private final LongSupplier heartbeatNanos;
     private final long healthTimeoutMillis;
     private long lastUpdatedMillis;
+    private volatile boolean nodeEligible = true;
     private long oldestPendingMillis = -1;
 
     /**
@@ -55,6 +56,22 @@ final class ProxyHealth
         this.nanos = nanos;
         this.heartbeatNanos = heartbeatNanos;
         this.healthTimeoutMillis = healthTimeoutMillis;
+    }
+
+    /**
+     * Sets kube-proxy's {@code nodeEligible} from the applied tables (control thread).
+     *
+     * @param eligible false while the Node is being deleted or tainted ToBeDeletedByClusterAutoscaler.
+     */
+    void nodeEligible(final boolean eligible)
+    {
+        nodeEligible = eligible;
+    }
+
+    /** @return kube-proxy's {@code nodeEligible}: true until tables say otherwise. */
+    boolean nodeEligible()
+    {
+        return nodeEligible;
     }
 
     /** Tables were applied: the node is in sync now. */

@@ -2,6 +2,7 @@ package dev.ferry.node;
 
 import dev.ferry.conntrack.ConntrackConfig;
 import dev.ferry.conntrack.ConntrackEntry;
+import dev.ferry.conntrack.ConntrackEvents;
 import dev.ferry.conntrack.ConntrackFilter;
 import dev.ferry.conntrack.ConntrackStats;
 import dev.ferry.conntrack.ConntrackTable;
@@ -68,7 +69,11 @@ public final class ServicesFeature implements NodeFeature
     private final Path stateFile;
     /** The ClientIP affinity table's state file, beside the conntrack state file. */
     static final String AFFINITY_STATE_FILE = "affinity.state";
+    /** Records {@code show conntrack -E} holds between two drains by the control thread (48 bytes each). */
+    static final int EVENT_RING = 16_384;
     private Context context;
+    // allocated once; the table writes into it only while a client streams events
+    private final ConntrackEvents events = new ConntrackEvents(EVENT_RING);
     private final List<DeferredStage> stages = new ArrayList<>();
     // set by the control thread at the first tables, read by the worker (sweep, show) and the control thread
     private volatile ConntrackTable conntrack;
@@ -190,6 +195,7 @@ public final class ServicesFeature implements NodeFeature
             stages.get(i).target(real.get(i));
         }
         nat = n;
+        table.events(events);
         conntrack = table;
         LOG.info(() -> "conntrack table created from the cluster's settings: " + table.capacity() + " entries, TCP "
             + "established " + config.tcpEstablished() + " s, UDP " + config.udp() + "/" + config.udpStream() + " s");
@@ -233,6 +239,12 @@ public final class ServicesFeature implements NodeFeature
                 + " flows will not survive a restart");
             return new ConntrackTable(config, c.clock());
         }
+    }
+
+    /** @return the conntrack event ring ({@code show conntrack -E}); the control thread reads it. */
+    public ConntrackEvents events()
+    {
+        return events;
     }
 
     /** @return the NAT, or null before the first tables. */

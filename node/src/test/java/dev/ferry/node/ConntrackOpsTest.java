@@ -2,10 +2,12 @@ package dev.ferry.node;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.ferry.conntrack.ConntrackFilter;
 import dev.ferry.core.packet.FrameBuilder;
 import dev.ferry.core.route.Ip4;
 import dev.ferry.core.tables.NodeTables;
 import dev.ferry.core.tables.ServiceInfo;
+import dev.ferry.node.cli.ConntrackCommand;
 import dev.ferry.node.cli.ShowCommand;
 import dev.ferry.nodeapi.NodeApiClient;
 import dev.ferry.tapio.MemoryPort;
@@ -188,7 +190,7 @@ class ConntrackOpsTest
             assertThat(r.path("ok").asBoolean()).isFalse();
             assertThat(r.path("error").asText()).isEqualTo("filter.dport: expected a whole number 0..65535");
             final JsonNode x = client.call(MAPPER.createObjectNode().put("op", "conntrack").put("action", "drop"));
-            assertThat(x.path("error").asText()).isEqualTo("action: unknown 'drop' (list, count, delete)");
+            assertThat(x.path("error").asText()).isEqualTo("action: unknown 'drop' (list, count, delete, events)");
         }
         assertThat(show("conntrack", "-C").out().trim()).as("nothing changed")
             .isEqualTo(String.valueOf(UDP_FLOWS + TCP_FLOWS));
@@ -257,6 +259,116 @@ class ConntrackOpsTest
             .endsWith("ActiveConn  InActConn"));
         assertThat(lines).anySatisfy(l -> assertThat(l).startsWith("  -> 10.244.1.3:8080").matches(".* 1 +2$"));
         assertThat(lines).anySatisfy(l -> assertThat(l).startsWith("  -> 10.244.1.3:5353").matches(".* 0 +5$"));
+    }
+
+    private static JsonNode events(final NodeApiClient client, final long id) throws Exception
+    {
+        return client.callOk(MAPPER.createObjectNode().put("op", "conntrack").put("action", "events").put("id", id));
+    }
+
+    @Test
+    void shouldStreamNewUpdateAndDestroyEventsOfAHandshakeCloseAndDeleteInOrder() throws Exception
+    {
+        final MemoryPort a = node.ports.port("tap0af40102");
+        final MemoryPort b = node.ports.port("tap0af40103");
+        final List<String> seen = new ArrayList<>();
+        try (NodeApiClient client = NodeApiClient.connect(node.socket()))
+        {
+            final JsonNode open = client.callOk(MAPPER.createObjectNode().put("op", "conntrack")
+                .put("action", "events").set("filter", ConntrackJson.encode(new ConntrackFilter(6,
+                    ConntrackFilter.ANY, ConntrackFilter.ANY, 42000, ConntrackFilter.ANY, ConntrackFilter.ANY,
+                    ConntrackFilter.ANY))));
+            final long id = open.path("id").asLong();
+            assertThat(id).isPositive();
+            final long before = b.txPackets();
+            // another flow, which the filter leaves out
+            a.enqueue(new FrameBuilder().eth(Ip4.podMac(POD_A), NodeFixture.GATEWAY_MAC).ip4(POD_A, WEB_IP).id(20)
+                .tcp(42001, 80, 0x02, 1000, 0).build());
+            final int[][] script = {
+                {0, 0x02, 1000, 0}, {1, 0x12, 5000, 1001}, {0, 0x10, 1001, 5001}, {0, 0x11, 1001, 5001},
+                {1, 0x11, 5001, 1002}, {0, 0x10, 1002, 5002}};
+            long toB = before + 1;
+            long toA = a.txPackets();
+            for (final int[] seg : script)
+            {
+                if (seg[0] == 0)
+                {
+                    a.enqueue(new FrameBuilder().eth(Ip4.podMac(POD_A), NodeFixture.GATEWAY_MAC).ip4(POD_A, WEB_IP)
+                        .id(21).tcp(42000, 80, seg[1], seg[2], seg[3]).build());
+                    final long want = ++toB;
+                    NodeFixture.await("to pod B", () -> b.txPackets() == want, Duration.ofSeconds(30));
+                }
+                else
+                {
+                    b.enqueue(new FrameBuilder().eth(Ip4.podMac(POD_B), NodeFixture.GATEWAY_MAC).ip4(POD_B, POD_A)
+                        .id(22).tcp(8080, 42000, seg[1], seg[2], seg[3]).build());
+                    final long want = ++toA;
+                    NodeFixture.await("to pod A", () -> a.txPackets() == want, Duration.ofSeconds(30));
+                }
+            }
+            assertThat(show("conntrack", "-D", "-p", "tcp", "--sport", "42000").out().trim())
+                .isEqualTo("1 flow entries have been deleted.");
+            NodeFixture.await("the DESTROY event", () ->
+            {
+                try
+                {
+                    final JsonNode r = events(client, id);
+                    assertThat(r.path("lost").asLong()).isZero();
+                    for (final JsonNode e : r.path("events"))
+                    {
+                        assertThat(e.path("orig").path("sport").asInt()).isEqualTo(42000);
+                        assertThat(e.path("orig").has("packets")).as("events carry no counters").isFalse();
+                        seen.add(e.path("type").asText() + " " + e.path("state").asText()
+                            + (e.path("assured").asBoolean() ? " assured" : ""));
+                    }
+                }
+                catch (final Exception e)
+                {
+                    throw new IllegalStateException(e);
+                }
+                return seen.contains("DESTROY TIME_WAIT assured");
+            }, Duration.ofSeconds(30));
+            assertThat(seen).containsExactly("NEW SYN_SENT", "UPDATE SYN_RECV", "UPDATE ESTABLISHED assured",
+                "UPDATE FIN_WAIT assured", "UPDATE LAST_ACK assured", "UPDATE TIME_WAIT assured",
+                "DESTROY TIME_WAIT assured");
+            final JsonNode closed = client.callOk(MAPPER.createObjectNode().put("op", "conntrack")
+                .put("action", "events").put("id", id).put("close", true));
+            assertThat(closed.path("closed").asBoolean()).isTrue();
+            final JsonNode gone = client.call(MAPPER.createObjectNode().put("op", "conntrack")
+                .put("action", "events").put("id", id));
+            assertThat(gone.path("error").asText()).startsWith("id: no conntrack event stream " + id);
+        }
+    }
+
+    @Test
+    void shouldPrintEventsAsConntrackDashEDoes() throws Exception
+    {
+        final MemoryPort a = node.ports.port("tap0af40102");
+        final Run[] result = new Run[1];
+        final Thread cli = new Thread(() -> result[0] = show("conntrack", "-E", "-p", "tcp", "--dport", "80",
+            "--limit", "2"));
+        cli.start();
+        // new connections until the command has printed two events: it subscribes on its own thread
+        final long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
+        for (int port = 43000; cli.isAlive() && System.nanoTime() < deadline; port++)
+        {
+            a.enqueue(new FrameBuilder().eth(Ip4.podMac(POD_A), NodeFixture.GATEWAY_MAC).ip4(POD_A, WEB_IP).id(30)
+                .tcp(port, 80, 0x02, 1000, 0).build());
+            cli.join(50);
+        }
+        assertThat(cli.isAlive()).as("the command stopped after --limit 2 events").isFalse();
+        assertThat(result[0].code()).as(result[0].err()).isZero();
+        assertThat(result[0].out().lines().toList()).hasSize(2).allSatisfy(l -> assertThat(l)
+            .matches("    \\[NEW\\] tcp      6 (120|119) SYN_SENT src=10\\.244\\.1\\.2 dst=10\\.96\\.0\\.80 sport=430\\d\\d"
+                + " dport=80 \\[UNREPLIED\\] src=10\\.244\\.1\\.3 dst=10\\.244\\.1\\.2 sport=8080 dport=430\\d\\d"
+                + " mark=0 zone=0 use=1"));
+        assertThat(ConntrackCommand.eventLine(MAPPER.readTree("{\"type\":\"DESTROY\",\"proto\":\"udp\","
+            + "\"protonum\":17,\"timeout\":12,\"orig\":{\"src\":\"10.0.0.1\",\"dst\":\"10.0.0.2\",\"sport\":1,"
+            + "\"dport\":53},\"reply\":{\"src\":\"10.0.0.2\",\"dst\":\"10.0.0.1\",\"sport\":53,\"dport\":1},"
+            + "\"unreplied\":false,\"assured\":false,\"mark\":0,\"zone\":0}")))
+            .as("DESTROY has no timeout, as in conntrack -E")
+            .isEqualTo("[DESTROY] udp      17 src=10.0.0.1 dst=10.0.0.2 sport=1 dport=53 src=10.0.0.2 dst=10.0.0.1"
+                + " sport=53 dport=1 mark=0 zone=0 use=1");
     }
 
     /** node-a's tables with a UDP DNS ClusterIP (10.96.0.10:53) and a TCP web ClusterIP (10.96.0.80:80), both on pod B. */

@@ -1,5 +1,6 @@
 package dev.ferry.node;
 
+import dev.ferry.core.tables.NodeTables;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -83,6 +84,33 @@ class HealthzEndpointTest
                 Duration.ofSeconds(5));
             assertThat(node.push(NodeFixture.basic(2)).get()).isEqualTo(2L);
             assertThat(get(node, "/healthz").statusCode()).isEqualTo(200);
+        }
+    }
+
+    @Test
+    void shouldAnswer503WhileTheNodeIsNotEligibleAsKubeProxyDoes() throws Exception
+    {
+        try (NodeDaemon node = start(60_000))
+        {
+            assertThat(node.push(NodeFixture.basic(1)).get()).isEqualTo(1L);
+            assertThat(get(node, "/healthz").statusCode()).isEqualTo(200);
+
+            // the agent saw the Node tainted ToBeDeletedByClusterAutoscaler (or being deleted)
+            final NodeTables t = NodeFixture.basic(2);
+            final NodeTables.NodeInfo n = t.node();
+            final NodeTables draining = new NodeTables(2, new NodeTables.NodeInfo(n.name(), n.addresses(), n.podCidr(),
+                n.gatewayIp(), n.gatewayMac(), n.uplinkMac(), n.vtepMac(), n.publicIp(), n.underlayGateway(),
+                n.underlayPrefix(), n.underlayMtu(), false), t.cluster(), t.pods(), t.remoteNodes(), t.services(),
+                t.neighbours());
+            assertThat(node.push(draining).get()).isEqualTo(2L);
+            final HttpResponse<String> healthz = get(node, "/healthz");
+            assertThat(healthz.statusCode()).as("in sync but not eligible").isEqualTo(503);
+            assertThat(healthz.body()).matches(BODY + ", \"nodeEligible\": false}");
+            assertThat(get(node, "/livez").statusCode()).as("/livez ignores eligibility, as kube-proxy's").isEqualTo(200);
+
+            assertThat(node.push(NodeFixture.basic(3)).get()).isEqualTo(3L);
+            assertThat(get(node, "/healthz").statusCode()).as("the taint is gone").isEqualTo(200);
+            assertThat(get(node, "/healthz").body()).endsWith("\"nodeEligible\": true}");
         }
     }
 

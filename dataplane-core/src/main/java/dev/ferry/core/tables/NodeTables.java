@@ -74,6 +74,8 @@ public record NodeTables(
      * @param underlayGateway the default gateway on the underlay, or 0 when none.
      * @param underlayPrefix  the directly attached underlay subnet, or null when unknown.
      * @param underlayMtu the underlay MTU; the pod MTU is 50 below it.
+     * @param eligible   kube-proxy's {@code nodeEligible}: false while the Node is being deleted or carries the
+     *                   {@code ToBeDeletedByClusterAutoscaler} taint ({@code /healthz} then answers 503).
      */
     public record NodeInfo(
         String name,
@@ -86,7 +88,8 @@ public record NodeTables(
         int publicIp,
         int underlayGateway,
         Ip4Prefix underlayPrefix,
-        int underlayMtu)
+        int underlayMtu,
+        boolean eligible)
     {
         /**
          * Copies the address list.
@@ -102,10 +105,34 @@ public record NodeTables(
          * @param underlayGateway underlay default gateway or 0.
          * @param underlayPrefix  attached underlay subnet or null.
          * @param underlayMtu     underlay MTU.
+         * @param eligible        whether load balancers may send traffic to this node.
          */
         public NodeInfo
         {
             addresses = List.copyOf(addresses);
+        }
+
+        /**
+         * An eligible node.
+         *
+         * @param name            node name.
+         * @param addresses       own addresses.
+         * @param podCidr         pod CIDR.
+         * @param gatewayIp       pod gateway.
+         * @param gatewayMac      pod gateway MAC.
+         * @param uplinkMac       underlay MAC.
+         * @param vtepMac         VTEP MAC.
+         * @param publicIp        VXLAN source address.
+         * @param underlayGateway underlay default gateway or 0.
+         * @param underlayPrefix  attached underlay subnet or null.
+         * @param underlayMtu     underlay MTU.
+         */
+        public NodeInfo(final String name, final List<Integer> addresses, final Ip4Prefix podCidr,
+            final int gatewayIp, final long gatewayMac, final long uplinkMac, final long vtepMac, final int publicIp,
+            final int underlayGateway, final Ip4Prefix underlayPrefix, final int underlayMtu)
+        {
+            this(name, addresses, podCidr, gatewayIp, gatewayMac, uplinkMac, vtepMac, publicIp, underlayGateway,
+                underlayPrefix, underlayMtu, true);
         }
 
         /** @return the MTU that pods get: the underlay MTU minus the 50 bytes of VXLAN. */

@@ -101,8 +101,23 @@ public final class TablesPublisher
      */
     public synchronized Snapshot publish(final NodeTables tables)
     {
+        return publish(tables, false);
+    }
+
+    /**
+     * Compiles and swaps in new tables, as {@link #publish(NodeTables)} does.
+     *
+     * @param tables   the new tables.
+     * @param anyOlder take them even when their generation does not grow (a node's first push after it restored
+     *                 the tables of its previous run: a restarted agent counts from 1 again).
+     * @return the published snapshot.
+     * @throws InvalidTablesException when any compiler refuses them, or (unless anyOlder) the generation does not
+     *                                grow; the current snapshot stays.
+     */
+    public synchronized Snapshot publish(final NodeTables tables, final boolean anyOlder)
+    {
         final Snapshot current = ref.lvCurrent();
-        if (current != null && tables.generation() <= current.generation())
+        if (!anyOlder && current != null && tables.generation() <= current.generation())
         {
             throw new InvalidTablesException("generation " + tables.generation()
                 + " is not newer than the current generation " + current.generation());

@@ -25,14 +25,19 @@ import java.util.regex.Pattern;
  * ({@code -C}), deletes ({@code -D}) or flushes ({@code -F}) the entries that conntrack's filters select:
  * {@code -p}, {@code -s/-d/--sport/--dport} on the original direction's tuple and {@code -r/-q} on the reply
  * direction's. The node walks its table a bounded step at a time; a list arrives in answers of at most 65,536
- * entries, printed as they come.
+ * entries, printed as they come. {@code -E} streams NEW, UPDATE and DESTROY events as they happen, polling the
+ * node a few times a second, until interrupted (or {@code --limit} events).
  */
 @Command(name = "conntrack", mixinStandardHelpOptions = true,
     description = "The connection tracking table, conntrack(8) style: list (default), -C count, -D delete,"
-        + " -F flush, with conntrack's filters.")
+        + " -F flush, -E events, with conntrack's filters.")
 public final class ConntrackCommand implements Callable<Integer>
 {
     private static final Pattern COUNTERS = Pattern.compile(" packets=\\d+ bytes=\\d+");
+    // conntrack -E prints no timeout on DESTROY: "tcp      6 431999 ESTABLISHED" -> "tcp      6 ESTABLISHED"
+    private static final Pattern NO_TIMEOUT = Pattern.compile("^(\\S+\\s+\\d+) \\d+ ");
+    /** Pause between two polls of an event stream with nothing more waiting. */
+    private static final long POLL_MILLIS = 200;
 
     @Mixin
     private ShowCommand.Common common;
@@ -58,6 +63,10 @@ public final class ConntrackCommand implements Callable<Integer>
 
         @Option(names = {"-F", "--flush"}, description = "delete every entry (filters are refused)")
         boolean flush;
+
+        @Option(names = {"-E", "--event"},
+            description = "stream NEW, UPDATE and DESTROY events of the selected entries until interrupted")
+        boolean events;
     }
 
     @Option(names = {"-p", "--proto"}, paramLabel = "PROTO", completionCandidates = Protocols.class,
@@ -86,7 +95,8 @@ public final class ConntrackCommand implements Callable<Integer>
         description = "reply destination address (the SNAT address of a masqueraded connection)")
     private String replyDst;
 
-    @Option(names = "--limit", paramLabel = "N", description = "list at most N entries (default: all)")
+    @Option(names = "--limit", paramLabel = "N",
+        description = "list at most N entries (default: all); with -E, stop after N events")
     private long limit;
 
     /** Completion candidates of {@code -p}. */
@@ -215,6 +225,10 @@ public final class ConntrackCommand implements Callable<Integer>
                     out.println(n + " flow entries have been deleted.");
                 }
             }
+            else if (action.events)
+            {
+                events(client, filter, out);
+            }
             else
             {
                 list(client, filter, out);
@@ -234,6 +248,68 @@ public final class ConntrackCommand implements Callable<Integer>
         final ObjectNode r = ShowCommand.MAPPER.createObjectNode().put("op", "conntrack").put("action", verb);
         r.set("filter", ConntrackJson.encode(filter));
         return r;
+    }
+
+    /**
+     * Streams events: opens a stream, then polls it, at once while the node says more wait, else after a short
+     * pause. Text lines as conntrack -E prints them ({@code [NEW]} right-aligned, no timeout on DESTROY); json:
+     * one object per line. A count of lost events is a line of its own where they were lost.
+     */
+    private void events(final NodeApiClient client, final ConntrackFilter filter, final PrintWriter out)
+        throws IOException
+    {
+        final boolean json = common.output == ShowCommand.Output.json;
+        final long id = client.callOk(request("events", filter)).path("id").asLong();
+        long shown = 0;
+        try
+        {
+            while (limit <= 0 || shown < limit)
+            {
+                final JsonNode a = client.callOk(ShowCommand.MAPPER.createObjectNode().put("op", "conntrack")
+                    .put("action", "events").put("id", id));
+                final long lost = a.path("lost").asLong();
+                if (lost > 0)
+                {
+                    out.println(json ? ShowCommand.MAPPER.createObjectNode().put("lost", lost).toString()
+                        : lost + " events lost");
+                }
+                for (final JsonNode e : a.path("events"))
+                {
+                    if (limit > 0 && shown >= limit)
+                    {
+                        break;
+                    }
+                    out.println(json ? e.toString() : eventLine(e));
+                    shown++;
+                }
+                out.flush();
+                if (!a.path("more").asBoolean() && (limit <= 0 || shown < limit))
+                {
+                    Thread.sleep(POLL_MILLIS);
+                }
+            }
+        }
+        catch (final InterruptedException e)
+        {
+            Thread.currentThread().interrupt();
+        }
+        client.callOk(ShowCommand.MAPPER.createObjectNode().put("op", "conntrack").put("action", "events")
+            .put("id", id).put("close", true));
+    }
+
+    /**
+     * @param e an event's JSON.
+     * @return its conntrack -E line.
+     */
+    public static String eventLine(final JsonNode e)
+    {
+        final String type = e.path("type").asText("?");
+        String line = COUNTERS.matcher(ConntrackJson.decode(e).format()).replaceAll("");
+        if ("DESTROY".equals(type))
+        {
+            line = NO_TIMEOUT.matcher(line).replaceFirst("$1 ");
+        }
+        return String.format(Locale.ROOT, "%9s %s", "[" + type + "]", line);
     }
 
     /** Lists answer by answer, each continuing where the last stopped, printing as they arrive. */
