@@ -111,6 +111,7 @@ public final class Lab
     private final LabSpec spec;
     private final LabState state;
     private long generation;
+    private boolean apiServer;
     private LabImage image;
 
     /**
@@ -133,6 +134,19 @@ public final class Lab
     public LabState state()
     {
         return state;
+    }
+
+    /**
+     * Makes {@link #up()} serve the cluster from a stand-in API server without flannel's Node annotations, with an
+     * agent per node in API mode that publishes them ({@link LabApi}).
+     *
+     * @param on whether to.
+     * @return this lab.
+     */
+    public Lab apiServer(final boolean on)
+    {
+        this.apiServer = on;
+        return this;
     }
 
     /** @return the options. */
@@ -175,6 +189,10 @@ public final class Lab
         {
             overlayManifests(options.manifests(), cluster);
         }
+        if (apiServer)
+        {
+            LabApi.stripFlannelAnnotations(cluster);
+        }
         generation = 1;
         startNode("node1");
         if (options.node2() == Node2.FERRY)
@@ -200,6 +218,10 @@ public final class Lab
                     startAgent(n.name());
                 }
             }
+        }
+        if (apiServer)
+        {
+            new LabApi(this).start();
         }
         final LabPods pods = new LabPods(this);
         pods.installCni();
@@ -554,6 +576,7 @@ public final class Lab
      */
     public void setBackends(final List<String> web, final List<String> echo) throws IOException
     {
+        refuseWhenServedByApi();
         final Path cluster = state.file("cluster");
         LabManifests.write(spec, cluster, web, echo);
         push(cluster);
@@ -567,6 +590,7 @@ public final class Lab
      */
     public void apply(final Path manifests) throws IOException
     {
+        refuseWhenServedByApi();
         final Path cluster = state.file("cluster");
         LabManifests.write(spec, cluster, LabManifests.servers(spec), LabManifests.servers(spec));
         try (var files = Files.list(cluster))
@@ -581,6 +605,17 @@ public final class Lab
         }
         overlayManifests(manifests, cluster);
         push(cluster);
+    }
+
+    private void refuseWhenServedByApi()
+    {
+        if (Files.exists(state.file(LabApi.KUBECONFIG)))
+        {
+            // the agents own the tables there, and the directory has no flannel annotations: a push from it
+            // would drop the remote routes
+            throw new IllegalStateException("this lab is served by an API server (up --api-server): its agents "
+                + "push the tables; change the objects in the API server instead");
+        }
     }
 
     private void push(final Path cluster) throws IOException
@@ -700,7 +735,7 @@ public final class Lab
                 }
             }
         }
-        for (final String sub : List.of("cni", "cluster", "www"))
+        for (final String sub : List.of("cni", "cluster", "www", LabApi.KUBECONFIG))
         {
             deleteTree(state.file(sub));
         }

@@ -20,7 +20,7 @@ import java.util.concurrent.Callable;
 @Command(name = "lab", mixinStandardHelpOptions = true,
     description = "The two-node network-namespace lab: ferry nodes, real pods and servers, an external host.",
     subcommands = {LabCommand.Up.class, LabCommand.Demo.class, LabCommand.Verify.class, LabCommand.Apply.class,
-        LabCommand.Soak.class, LabCommand.Down.class})
+        LabCommand.Soak.class, LabCommand.Down.class, LabApiServer.class})
 public final class LabCommand implements Runnable
 {
     /** The main class that runs {@code ferry} in a new JVM. */
@@ -157,6 +157,11 @@ public final class LabCommand implements Runnable
         @Option(names = "--no-servers", description = "start no servers in the pods")
         boolean noServers;
 
+        @Option(names = "--api-server", description = "serve the cluster from a stand-in API server (fabric8's mock, "
+            + "in ferry-ext) whose Nodes have no flannel annotations, with ferry agent --api-server in each node: "
+            + "the agents publish the annotations and push the tables")
+        boolean apiServer;
+
         @Option(names = "--image", paramLabel = "ARCHIVE",
             description = "run each node's ferry node and ferry agent in this container image (the OCI archive of "
                 + "deploy/image/build.sh) with podman, with the DaemonSet's capabilities")
@@ -165,7 +170,14 @@ public final class LabCommand implements Runnable
         @Override
         public Integer call() throws IOException
         {
-            final Lab lab = common.lab(System.out, !noServers && manifests == null, manifests, image);
+            if (apiServer && (common.kernelNode2 || image != null))
+            {
+                System.err.println("ferry lab up: --api-server needs two ferry nodes outside the image (not "
+                    + "--kernel-node2, not --image)");
+                return 2;
+            }
+            final Lab lab = common.lab(System.out, !noServers && manifests == null, manifests, image)
+                .apiServer(apiServer);
             try
             {
                 lab.up();
@@ -251,7 +263,15 @@ public final class LabCommand implements Runnable
         @Override
         public Integer call() throws IOException
         {
-            common.lab(System.out, false, manifests).apply(manifests);
+            try
+            {
+                common.lab(System.out, false, manifests).apply(manifests);
+            }
+            catch (final IllegalStateException e)
+            {
+                System.err.println("ferry lab apply: " + e.getMessage());
+                return 1;
+            }
             return 0;
         }
     }
