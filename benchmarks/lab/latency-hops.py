@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Splits cross-node ping round trips into hops from four captures (LatencyProbeTest, issue 11): p1 (pod 1's
+"""Splits cross-node ping round trips into hops from four captures (LatencyProbe, issue 11): p1 (pod 1's
 TAP), u1 and u2 (the uplinks; receive side only, PACKET_QDISC_BYPASS hides ferry's transmits from taps) and p2
 (pod 2's TAP). Matches ICMP sequence numbers (inner headers of the VXLAN frames on :8472) and prints the median,
 p90 and max of each hop.
