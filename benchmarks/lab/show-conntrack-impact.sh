@@ -5,11 +5,13 @@
 # sends, every answer page followed) back to back on one API connection — a client in python3, so that a JVM
 # starting per call does not take the 2 cores from iperf3 and hide what the node's own walk costs. Prints Gbit/s
 # of each and the calls made. Root; traffic only inside the lab's namespaces; the lab is removed on exit.
-#   benchmarks/lab/show-conntrack-impact.sh [ROUNDS=3] [SECONDS=10]
+#   benchmarks/lab/show-conntrack-impact.sh [ROUNDS=3] [SECONDS=10] [INTERVAL=0]
+# INTERVAL (s) paces the calls (0: back to back, the worst case; 0.1: ten a second, an operator's watch loop).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 rounds=${1:-3}
 secs=${2:-10}
+interval=${3:-0}
 ferry=./ferry
 trap '$ferry lab down >/dev/null 2>&1 || true' EXIT
 $ferry lab up >/dev/null
@@ -26,8 +28,8 @@ for r in $(seq "$rounds"); do
   out=$(mktemp)
   iperf >"$out" &
   ip=$!
-  calls=$(python3 - "$sock" "$ip" <<'PY'
-import json, os, socket, sys
+  calls=$(python3 - "$sock" "$ip" "$interval" <<'PY'
+import json, os, socket, sys, time
 s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); f = s.makefile("rwb")
 pid, calls = int(sys.argv[2]), 0
 def alive():
@@ -36,12 +38,13 @@ def alive():
 while alive():
     nxt = 0
     while nxt >= 0:   # the CLI's request: list, proto 6, dport 80, continued from "next"
-        f.write((json.dumps({"op": "conntrack", "action": "list", "filter": {"proto": 6, "dport": 80},
+        f.write((json.dumps({"v": 1, "op": "conntrack", "action": "list", "filter": {"proto": 6, "dport": 80},
                              "from": nxt}) + "\n").encode()); f.flush()
         a = json.loads(f.readline())
         if not a.get("ok", False): sys.exit("refused: " + str(a))
         nxt = a.get("next", -1)
     calls += 1
+    time.sleep(float(sys.argv[3]))
 print(calls)
 PY
 )
