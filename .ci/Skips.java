@@ -17,8 +17,7 @@ import java.util.stream.Stream;
  * message), so that no test skips silently.
  *
  * <pre>
- * java .ci/Skips.java [--since EPOCH_MILLIS] [--strict] [REPO_DIR]
- *   --since   only reports written at or after this time (the current run; older reports are stale)
+ * java .ci/Skips.java [--strict] [REPO_DIR]
  *   --strict  any skipped test fails (CI: root, every tool installed, so nothing may skip)
  * </pre>
  *
@@ -42,14 +41,12 @@ final class Skips
 
     public static void main(final String[] args) throws Exception
     {
-        long since = 0;
         boolean strict = false;
         Path root = Path.of(".");
         for (int i = 0; i < args.length; i++)
         {
             switch (args[i])
             {
-                case "--since" -> since = Long.parseLong(args[++i]);
                 case "--strict" -> strict = true;
                 default -> root = Path.of(args[i]);
             }
@@ -60,7 +57,7 @@ final class Skips
         final List<Skip> skips = new ArrayList<>();
         int tests = 0;
         int reports = 0;
-        for (final Path report : reports(root, since))
+        for (final Path report : reports(root))
         {
             reports++;
             final String module = root.relativize(report).getName(0).toString();
@@ -117,7 +114,7 @@ final class Skips
         System.exit(fail ? 1 : 0);
     }
 
-    private static List<Path> reports(final Path root, final long since) throws Exception
+    private static List<Path> reports(final Path root) throws Exception
     {
         final List<Path> out = new ArrayList<>();
         try (Stream<Path> modules = Files.list(root))
@@ -134,8 +131,7 @@ final class Skips
                     for (final Path f : files.sorted().toList())
                     {
                         final String name = f.getFileName().toString();
-                        if (name.startsWith("TEST-") && name.endsWith(".xml")
-                            && Files.getLastModifiedTime(f).toMillis() >= since)
+                        if (name.startsWith("TEST-") && name.endsWith(".xml"))
                         {
                             out.add(f);
                         }
