@@ -136,11 +136,6 @@ public final class NodeApiClient implements AutoCloseable
      */
     public JsonNode callOk(final ObjectNode request) throws IOException
     {
-        return expectOk(request);
-    }
-
-    private JsonNode expectOk(final ObjectNode request) throws IOException
-    {
         final JsonNode r = call(request);
         if (!r.path("ok").asBoolean(false))
         {
@@ -166,7 +161,7 @@ public final class NodeApiClient implements AutoCloseable
     {
         final ObjectNode req = op("push").put("generation", generation);
         req.set("tables", NodeTablesJson.encode(tables.withGeneration(generation)));
-        return expectOk(req).path("generation").asLong();
+        return callOk(req).path("generation").asLong();
     }
 
     /**
@@ -185,7 +180,7 @@ public final class NodeApiClient implements AutoCloseable
         {
             req.put("mac", Ip4.formatMac(r.mac()));
         }
-        return expectOk(req);
+        return callOk(req);
     }
 
     /**
@@ -198,7 +193,7 @@ public final class NodeApiClient implements AutoCloseable
      */
     public boolean detach(final String containerId, final String ifName) throws IOException
     {
-        return expectOk(op("detach").put("containerId", containerId).put("ifName", ifName)).path("detached")
+        return callOk(op("detach").put("containerId", containerId).put("ifName", ifName)).path("detached")
             .asBoolean();
     }
 
@@ -211,7 +206,7 @@ public final class NodeApiClient implements AutoCloseable
      */
     public List<String> show(final String what) throws IOException
     {
-        final JsonNode r = expectOk(op("show").put("what", what));
+        final JsonNode r = callOk(op("show").put("what", what));
         final List<String> lines = new ArrayList<>();
         r.path("lines").forEach(l -> lines.add(l.asText()));
         return lines;
@@ -225,7 +220,7 @@ public final class NodeApiClient implements AutoCloseable
      */
     public void traceAdd(final int packets) throws IOException
     {
-        expectOk(op("trace").put("add", packets));
+        callOk(op("trace").put("add", packets));
     }
 
     /**
@@ -237,7 +232,7 @@ public final class NodeApiClient implements AutoCloseable
      */
     public void traceAdd(final int packets, final String filter) throws IOException
     {
-        expectOk(op("trace").put("add", packets).put("filter", filter));
+        callOk(op("trace").put("add", packets).put("filter", filter));
     }
 
     /**
@@ -246,7 +241,7 @@ public final class NodeApiClient implements AutoCloseable
      */
     public JsonNode health() throws IOException
     {
-        return expectOk(op("health"));
+        return callOk(op("health"));
     }
 
     @Override

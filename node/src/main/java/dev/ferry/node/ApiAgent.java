@@ -634,10 +634,7 @@ final class ApiAgent implements Agent
             {
                 clientLog.warn(now, "API client closed: it did not read its answer within " + timeoutNanos / 1_000_000
                     + " ms");
-                eof = true;
-                pending.clear();
-                out = null;
-                stopReading();
+                abandon();
                 return;
             }
             if (!eof && !paused && partialSince != NEVER && now - partialSince > timeoutNanos)
@@ -678,12 +675,18 @@ final class ApiAgent implements Agent
             }
             catch (final IOException e)
             {
-                eof = true;
-                pending.clear();
-                out = null;
-                stopReading();
+                abandon();
                 return work;
             }
+        }
+
+        /** Gives up on a client that cannot be written to: nothing more is read, answered or sent. */
+        private void abandon()
+        {
+            eof = true;
+            pending.clear();
+            out = null;
+            stopReading();
         }
 
         boolean done()

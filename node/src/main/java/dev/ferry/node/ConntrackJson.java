@@ -26,7 +26,6 @@ import dev.ferry.core.route.Ip4;
 public final class ConntrackJson
 {
     private static final ObjectMapper MAPPER = new ObjectMapper();
-    private static final int STATES = 12;
 
     private ConntrackJson()
     {
@@ -122,7 +121,7 @@ public final class ConntrackJson
 
     private static int state(final String name)
     {
-        for (int s = 0; s < STATES; s++)
+        for (int s = TcpState.NONE; s <= TcpState.IGNORE; s++)
         {
             if (TcpState.name(s).equals(name))
             {

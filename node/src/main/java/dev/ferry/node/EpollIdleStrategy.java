@@ -56,7 +56,8 @@ final class EpollIdleStrategy implements IdleStrategy
 
     /**
      * @param worker    the worker whose ports and queues this strategy waits on.
-     * @param sharedApi the API agent when it shares the worker's thread, else null.
+     * @param sharedApi the API agent when it shares the worker's thread, else null: looked at before each block
+     *                  (its wake-ups are wired by {@link ApiAgent#wakeOnInput}).
      * @throws NativeException when the epoll instance or its eventfd cannot be made.
      */
     EpollIdleStrategy(final Worker worker, final ApiAgent sharedApi) throws NativeException
@@ -69,10 +70,6 @@ final class EpollIdleStrategy implements IdleStrategy
         this.epoll = new Epoll(EPOLL_EVENTS);
         Arrays.fill(registered, -1);
         wakeup.epoll(epoll);
-        if (sharedApi != null)
-        {
-            sharedApi.wakeOnTask(wakeup);
-        }
     }
 
     @Override

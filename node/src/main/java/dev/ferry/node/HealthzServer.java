@@ -10,7 +10,6 @@ import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
-import java.util.function.BooleanSupplier;
 
 /**
  * kube-proxy's health server on {@code healthzBindAddress} (default {@code 0.0.0.0:10256}), for the DaemonSet's
@@ -38,20 +37,18 @@ final class HealthzServer implements AutoCloseable
     }
 
     /**
-     * @param bindAddress  {@code IP:PORT} ({@code [::]:10256} for IPv6).
-     * @param health       the node's health.
-     * @param nodeEligible whether the node takes load balancer traffic.
+     * @param bindAddress {@code IP:PORT} ({@code [::]:10256} for IPv6).
+     * @param health      the node's health, eligibility included.
      * @return the running server.
      * @throws IOException when the address cannot be bound.
      */
-    static HealthzServer start(final String bindAddress, final ProxyHealth health,
-        final BooleanSupplier nodeEligible) throws IOException
+    static HealthzServer start(final String bindAddress, final ProxyHealth health) throws IOException
     {
         final HttpServer s = HttpServer.create(parse(bindAddress), 16);
         final ExecutorService ex = Executors.newSingleThreadExecutor(Thread.ofPlatform().daemon()
             .name("ferry-healthz").factory());
         s.setExecutor(ex);
-        s.createContext("/", exchange -> answer(exchange, health, nodeEligible));
+        s.createContext("/", exchange -> answer(exchange, health));
         s.start();
         return new HealthzServer(s, ex);
     }
@@ -93,8 +90,7 @@ final class HealthzServer implements AutoCloseable
         return new InetSocketAddress(ip, port);
     }
 
-    private static void answer(final HttpExchange exchange, final ProxyHealth health,
-        final BooleanSupplier nodeEligible) throws IOException
+    private static void answer(final HttpExchange exchange, final ProxyHealth health) throws IOException
     {
         try (exchange)
         {
@@ -106,7 +102,7 @@ final class HealthzServer implements AutoCloseable
             {
                 case "/healthz" ->
                 {
-                    final boolean eligible = nodeEligible.getAsBoolean();
+                    final boolean eligible = health.nodeEligible();
                     status = s.healthy() && eligible ? 200 : 503;
                     body = s.healthzBody(eligible);
                 }

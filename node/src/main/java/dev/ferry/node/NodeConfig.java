@@ -187,34 +187,6 @@ public record NodeConfig(
     }
 
     /**
-     * A configuration with the default fragment bounds and no state directory (tables in memory).
-     *
-     * @param nodeName     node name.
-     * @param apiSocket    API socket.
-     * @param clusterDir   cluster dir or null.
-     * @param uplink       uplink name.
-     * @param underlay     underlay mode.
-     * @param threading    threading mode.
-     * @param poolSize     buffers.
-     * @param metricsPort  metrics port.
-     * @param metricsBindAddress metrics address.
-     * @param podTapPrefix pod TAP prefix.
-     * @param hostTap      host TAP name.
-     * @param seed         seed.
-     * @param balancing    endpoint choice.
-     */
-    public NodeConfig(final String nodeName, final Path apiSocket, final Path clusterDir, final String uplink,
-        final UnderlayMode underlay, final ThreadingMode threading, final int poolSize, final int metricsPort,
-        final String metricsBindAddress, final String podTapPrefix, final String hostTap, final long seed,
-        final BalancingMode balancing)
-    {
-        this(nodeName, apiSocket, clusterDir, uplink, underlay, threading, poolSize, metricsPort, metricsBindAddress,
-            // healthz off: programmatic configurations (tests, tools) do not all bind 10256
-            podTapPrefix, hostTap, seed, balancing, Nat.FragmentLimits.DEFAULTS, HEALTHZ_OFF, "info",
-            null);
-    }
-
-    /**
      * A configuration with defaults for everything but the node name, the socket and the uplink.
      *
      * @param nodeName  node name.

@@ -140,20 +140,11 @@ final class NodeControl
         if (eventStreams == null)
         {
             final NodeGraph g = graph.get();
-            if (g != null)
+            if (g == null)
             {
-                for (final NodeFeature f : g.features())
-                {
-                    if (f instanceof ServicesFeature s)
-                    {
-                        eventStreams = new ConntrackEventStreams(s.events());
-                    }
-                }
+                throw new IllegalArgumentException("this node has no conntrack table yet (its graph is not built)");
             }
-            if (eventStreams == null)
-            {
-                throw new IllegalArgumentException("this node has no conntrack table (Services are off)");
-            }
+            eventStreams = new ConntrackEventStreams(g.feature(ServicesFeature.class).events());
         }
         return eventStreams;
     }

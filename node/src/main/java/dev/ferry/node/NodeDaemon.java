@@ -210,8 +210,7 @@ public final class NodeDaemon implements AutoCloseable
             }
             if (!config.healthzBindAddress().isEmpty())
             {
-                healthzServer = HealthzServer.start(config.healthzBindAddress(), proxyHealth,
-                    proxyHealth::nodeEligible);
+                healthzServer = HealthzServer.start(config.healthzBindAddress(), proxyHealth);
             }
         }
         catch (final IOException | RuntimeException e)

@@ -117,15 +117,20 @@ final class ProxyHealth
          */
         String healthzBody(final boolean nodeEligible)
         {
-            return "{\"lastUpdated\": \"" + goTime(healthy ? now : lastUpdated) + "\",\"currentTime\": \""
-                + goTime(now) + "\", \"nodeEligible\": " + nodeEligible + "}";
+            return times() + ", \"nodeEligible\": " + nodeEligible + "}";
         }
 
         /** @return kube-proxy's /livez body (no nodeEligible). */
         String livezBody()
         {
+            return times() + "}";
+        }
+
+        // the fields both bodies open with, as kube-proxy spaces them
+        private String times()
+        {
             return "{\"lastUpdated\": \"" + goTime(healthy ? now : lastUpdated) + "\",\"currentTime\": \""
-                + goTime(now) + "\"}";
+                + goTime(now) + "\"";
         }
     }
 

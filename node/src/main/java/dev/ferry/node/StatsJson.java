@@ -1,6 +1,5 @@
 package dev.ferry.node;
 
-import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.ferry.core.Graph;
@@ -20,8 +19,6 @@ import dev.ferry.core.Graph;
  */
 final class StatsJson
 {
-    private static final ObjectMapper MAPPER = new ObjectMapper();
-
     private StatsJson()
     {
     }
@@ -52,10 +49,5 @@ final class StatsJson
             .put("allocationFailures", s.allocationFailures());
         o.putObject("conntrack").put("entries", ctEntries).put("capacity", ctCapacity);
         return o;
-    }
-
-    static ObjectNode empty()
-    {
-        return MAPPER.createObjectNode();
     }
 }

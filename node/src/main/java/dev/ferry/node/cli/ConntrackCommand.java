@@ -265,8 +265,7 @@ public final class ConntrackCommand implements Callable<Integer>
         {
             while (limit <= 0 || shown < limit)
             {
-                final JsonNode a = client.callOk(ShowCommand.MAPPER.createObjectNode().put("op", "conntrack")
-                    .put("action", "events").put("id", id));
+                final JsonNode a = client.callOk(stream(id));
                 final long lost = a.path("lost").asLong();
                 if (lost > 0)
                 {
@@ -293,8 +292,13 @@ public final class ConntrackCommand implements Callable<Integer>
         {
             Thread.currentThread().interrupt();
         }
-        client.callOk(ShowCommand.MAPPER.createObjectNode().put("op", "conntrack").put("action", "events")
-            .put("id", id).put("close", true));
+        client.callOk(stream(id).put("close", true));
+    }
+
+    /** @return a request about the open event stream {@code id} (a poll, or with {@code close} its end). */
+    private static ObjectNode stream(final long id)
+    {
+        return ShowCommand.MAPPER.createObjectNode().put("op", "conntrack").put("action", "events").put("id", id);
     }
 
     /**

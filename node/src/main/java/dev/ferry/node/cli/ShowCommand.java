@@ -72,7 +72,11 @@ public final class ShowCommand implements Callable<Integer>
         @Spec
         CommandSpec spec;
 
-        abstract String what();
+        /** @return the node's name for the view: the subcommand's name ({@code show} op's {@code what}). */
+        String what()
+        {
+            return spec.name();
+        }
 
         @Override
         public Integer call()
@@ -131,11 +135,6 @@ public final class ShowCommand implements Callable<Integer>
     @Command(name = "routes", mixinStandardHelpOptions = true, description = "The FIB, ip route style.")
     static final class Routes extends LinesView
     {
-        @Override
-        String what()
-        {
-            return "routes";
-        }
     }
 
     /** {@code ferry show neighbors}. */
@@ -143,11 +142,6 @@ public final class ShowCommand implements Callable<Integer>
         description = "Neighbours (pods, remote nodes, learned underlay), ip neigh style.")
     static final class Neighbors extends LinesView
     {
-        @Override
-        String what()
-        {
-            return "neighbors";
-        }
     }
 
     /** {@code ferry show services}. */
@@ -155,11 +149,6 @@ public final class ShowCommand implements Callable<Integer>
         description = "The Service table, ipvsadm -Ln style.")
     static final class Services extends LinesView
     {
-        @Override
-        String what()
-        {
-            return "services";
-        }
     }
 
     /** {@code ferry show stats}. */
@@ -167,33 +156,18 @@ public final class ShowCommand implements Callable<Integer>
         description = "Per-stage runtime, drops by reason, buffers.")
     static final class Stats extends StatsView
     {
-        @Override
-        String what()
-        {
-            return "stats";
-        }
     }
 
     /** {@code ferry show runtime}. */
     @Command(name = "runtime", mixinStandardHelpOptions = true, description = "Per-stage runtime, VPP style.")
     static final class Runtime extends StatsView
     {
-        @Override
-        String what()
-        {
-            return "runtime";
-        }
     }
 
     /** {@code ferry show ports}. */
     @Command(name = "ports", mixinStandardHelpOptions = true, description = "Ports and their counters.")
     static final class Ports extends StatsView
     {
-        @Override
-        String what()
-        {
-            return "ports";
-        }
     }
 
     /** {@code ferry show trace}. */
@@ -201,10 +175,5 @@ public final class ShowCommand implements Callable<Integer>
         description = "Packets traced since 'ferry trace add N'.")
     static final class Trace extends LinesView
     {
-        @Override
-        String what()
-        {
-            return "trace";
-        }
     }
 }

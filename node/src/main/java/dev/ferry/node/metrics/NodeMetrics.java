@@ -98,7 +98,6 @@ public final class NodeMetrics implements MultiCollector
     private final Counter pushes;
     private final LongSupplier wallMillis;
     private volatile long lastAppliedMillis;
-    private volatile long tablesChanged;
 
     /**
      * @param counters   the dataplane's counters (values read with acquire loads).
@@ -140,7 +139,6 @@ public final class NodeMetrics implements MultiCollector
         applyDuration.observe(seconds);
         pushes.labelValues("applied").inc();
         lastAppliedMillis = wallMillis.getAsLong();
-        tablesChanged++;
     }
 
     /** Records a refused push (control thread). */
@@ -166,7 +164,8 @@ public final class NodeMetrics implements MultiCollector
             gauge("ferry_tables_applied_last_timestamp_seconds",
                 "Unix time of the last tables push the node applied (0 before the first)", lastAppliedMillis / 1e3),
             CounterSnapshot.builder().name("ferry_sync_tables").help("Table pushes applied: changes of the"
-                + " forwarding tables").dataPoint(point(Labels.EMPTY, tablesChanged)).build()));
+                + " forwarding tables").dataPoint(point(Labels.EMPTY,
+                pushes.labelValues("applied").get())).build()));
         if (f.poolInUse >= 0)
         {
             out.add(gauge("ferry_pool_buffers_in_use", "Packet buffers handed out (in ports, rings or the graph)",
