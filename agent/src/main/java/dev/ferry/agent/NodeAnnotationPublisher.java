@@ -50,13 +50,13 @@ public final class NodeAnnotationPublisher implements AutoCloseable
     /** flannel's annotation prefix (its {@code --kube-annotation-prefix} default). */
     public static final String PREFIX = "flannel.alpha.coreos.com/";
     /** {@code {"VNI":n,"VtepMAC":"…"}}. */
-    public static final String BACKEND_DATA = PREFIX + "backend-data";
+    public static final String BACKEND_DATA = NodeView.FLANNEL_BACKEND_DATA;
     /** {@code vxlan}. */
     public static final String BACKEND_TYPE = PREFIX + "backend-type";
     /** {@code true}: the node's lease is managed through the Kubernetes API. */
     public static final String KUBE_SUBNET_MANAGER = PREFIX + "kube-subnet-manager";
     /** The node's underlay address. */
-    public static final String PUBLIC_IP = PREFIX + "public-ip";
+    public static final String PUBLIC_IP = NodeView.FLANNEL_PUBLIC_IP;
     /** Set by an operator: the public IP to publish instead of the detected one. */
     public static final String PUBLIC_IP_OVERWRITE = PREFIX + "public-ip-overwrite";
 

@@ -105,7 +105,7 @@ public final class NodeTablesCompiler
         static Skipped of(final String kind, final ManifestException e)
         {
             return new Skipped(kind, e.problem().contains("outside the NodePort range") ? NODEPORT_OUT_OF_RANGE
-                : e.problem().contains("is also the IP of Pod") ? DUPLICATE_POD_IP : INVALID_FIELD, e);
+                : INVALID_FIELD, e);
         }
     }
 
@@ -320,8 +320,8 @@ public final class NodeTablesCompiler
             final String previous = owners.putIfAbsent(ip, ref.qualifiedName());
             if (previous != null)
             {
-                skipped.accept(Skipped.of("Pod", ref.fail("status.podIP", Ip4.format(ip) + " is also the IP of Pod "
-                    + previous)));
+                skipped.accept(new Skipped("Pod", DUPLICATE_POD_IP, ref.fail("status.podIP", Ip4.format(ip)
+                    + " is also the IP of Pod " + previous)));
                 continue;
             }
             out.add(new NodeTables.PodInfo(ref.namespace(), ref.name(), ip, mac, portName(ip)));

@@ -77,6 +77,28 @@ class ClusterSettingsReaderTest
         assertThat(ClusterSettingsReader.coveringPrefixes(List.of())).isEmpty();
     }
 
+    @Test
+    void shouldGuessServiceCidrsCoveringEveryClusterIpTheCompilerAccepts()
+    {
+        // "10.96.0.010" is not canonical, but the compiler's IPv4 parser takes it as 10.96.0.10: the guessed range
+        // must hold it too, or that Service's ClusterIP would lie outside the Service CIDRs
+        final ClusterState state = state("""
+            apiVersion: v1
+            kind: Service
+            metadata: {name: a, namespace: default}
+            spec: {clusterIP: 10.96.0.1, clusterIPs: [10.96.0.1], ports: [{port: 80}]}
+            ---
+            apiVersion: v1
+            kind: Service
+            metadata: {name: b, namespace: default}
+            spec: {clusterIP: 10.96.0.010, clusterIPs: [10.96.0.010], ports: [{port: 80}]}
+            """);
+        final ClusterSettings s = ClusterSettingsReader.read(state);
+
+        assertThat(s.serviceCidrs()).anyMatch(p -> p.contains(Ip4.parse("10.96.0.1")))
+            .anyMatch(p -> p.contains(Ip4.parse("10.96.0.010")));
+    }
+
     @Property(tries = 300)
     void shouldHoldEveryAddressInAPrefixNoWiderThanASlash12(@ForAll final List<Integer> ips)
     {

@@ -1,8 +1,10 @@
 package dev.ferry.lab;
 
+import dev.ferry.core.header.Checksum;
 import dev.ferry.core.packet.FrameBuilder;
 import dev.ferry.core.route.Ip4;
 
+import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -228,7 +230,8 @@ public final class HostileFrames
         return out;
     }
 
-    private static void ipChecksum(final byte[] f)
+    /** Recomputes the IPv4 header checksum for the header length the frame claims (when the frame holds it). */
+    static void ipChecksum(final byte[] f)
     {
         final int ihl = (f[14] & 0x0f) * 4;
         if (ihl < 20 || 14 + ihl > f.length)
@@ -237,16 +240,8 @@ public final class HostileFrames
         }
         f[24] = 0;
         f[25] = 0;
-        long sum = 0;
-        for (int i = 0; i < ihl; i += 2)
-        {
-            sum += (f[14 + i] & 0xff) << 8 | (f[15 + i] & 0xff);
-        }
-        while (sum >>> 16 != 0)
-        {
-            sum = (sum & 0xffff) + (sum >>> 16);
-        }
-        f[24] = (byte)(~sum >>> 8);
-        f[25] = (byte)~sum;
+        final int sum = Checksum.compute(MemorySegment.ofArray(f), 14, ihl);
+        f[24] = (byte)(sum >>> 8);
+        f[25] = (byte)sum;
     }
 }

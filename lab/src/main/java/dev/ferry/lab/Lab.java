@@ -421,6 +421,7 @@ public final class Lab
         say("lab: ferry agent of " + node + " pushed generation " + generationOf(node));
     }
 
+    /** @return the generation the node applied last, or -1 when it does not answer. */
     private long generationOf(final String node)
     {
         try (NodeApiClient c = NodeApiClient.connect(socket(node)))
@@ -642,17 +643,8 @@ public final class Lab
         long g = 0;
         for (final LabSpec.Node n : spec.nodes())
         {
-            if (Files.exists(socket(n.name())))
-            {
-                try (NodeApiClient c = NodeApiClient.connect(socket(n.name())))
-                {
-                    g = Math.max(g, c.health().path("generation").asLong());
-                }
-                catch (final IOException ignored)
-                {
-                    // not running: its generation does not matter
-                }
-            }
+            // a node that does not answer (-1) is not running: its generation does not matter
+            g = Math.max(g, generationOf(n.name()));
         }
         return g;
     }

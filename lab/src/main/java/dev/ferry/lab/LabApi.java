@@ -1,5 +1,7 @@
 package dev.ferry.lab;
 
+import dev.ferry.agent.NodeAnnotationPublisher;
+
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -109,7 +111,7 @@ final class LabApi
         }
         for (final LabSpec.Node n : spec.nodes())
         {
-            awaitNode(spec.extNs(), n.name(), "flannel.alpha.coreos.com/public-ip",
+            awaitNode(spec.extNs(), n.name(), NodeAnnotationPublisher.PUBLIC_IP,
                 "the agent did not publish " + n.name() + "'s annotations");
         }
         lab.say("lab: both agents published their Nodes' flannel annotations");

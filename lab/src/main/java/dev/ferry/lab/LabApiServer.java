@@ -2,6 +2,7 @@ package dev.ferry.lab;
 
 import dev.ferry.agent.ClusterState;
 import dev.ferry.agent.ManifestLoader;
+import dev.ferry.agent.NodeAnnotationPublisher;
 import io.fabric8.kubernetes.api.model.HasMetadata;
 import io.fabric8.kubernetes.api.model.Node;
 import io.fabric8.kubernetes.api.model.NodeBuilder;
@@ -36,7 +37,7 @@ import java.util.regex.Pattern;
 public final class LabApiServer implements Callable<Integer>
 {
     /** The annotations the agents publish, left out of the Nodes the server starts with. */
-    public static final String FLANNEL_PREFIX = "flannel.alpha.coreos.com/";
+    public static final String FLANNEL_PREFIX = NodeAnnotationPublisher.PREFIX;
     /** The port it listens on (kube-apiserver's). */
     public static final int PORT = 6443;
 

@@ -31,7 +31,8 @@ import java.util.regex.Pattern;
  * <p>At the start, middle and end it samples each ferry node: packet buffers in use (from {@code show stats}), heap
  * used after a full GC ({@code jcmd}), and RSS. It fails when a legitimate flow failed, a node exited, the buffers in
  * use did not come back to within {@link #POOL_SLACK} of the start once traffic stopped, or the heap after GC grew by
- * more than {@link #HEAP_SLACK_BYTES}.
+ * more than {@link #HEAP_SLACK_BYTES}; also when the churn or the hostile sender itself broke (reported apart from
+ * the legitimate flows).
  */
 public final class LabSoak
 {
@@ -143,6 +144,7 @@ public final class LabSoak
     private final AtomicLong pushes = new AtomicLong();
     private final List<String> failures = new ArrayList<>();
     private volatile RuntimeException churnError;
+    private volatile String hostileError;
 
     /**
      * @param lab     the lab (up, with its servers).
@@ -211,6 +213,10 @@ public final class LabSoak
         if (churnError != null)
         {
             problems.add("churn failed: " + churnError.getMessage());
+        }
+        if (hostileError != null)
+        {
+            problems.add("the hostile pod stopped sending: " + hostileError);
         }
         for (final String n : nodes)
         {
@@ -429,11 +435,8 @@ public final class LabSoak
         }
         catch (final IOException | RuntimeException e)
         {
-            synchronized (failures)
-            {
-                failures.add("hostile pod: " + e.getMessage());
-            }
-            failed.incrementAndGet();
+            // a problem of the soak itself, not a legitimate flow: it fails the soak without touching their count
+            hostileError = e.getMessage();
         }
         finally
         {

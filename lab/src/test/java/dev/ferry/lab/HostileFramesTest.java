@@ -1,5 +1,6 @@
 package dev.ferry.lab;
 
+import dev.ferry.core.packet.FrameBuilder;
 import net.jqwik.api.ForAll;
 import net.jqwik.api.Property;
 import org.junit.jupiter.api.Test;
@@ -19,6 +20,20 @@ class HostileFramesTest
 
         assertThat(frames).hasSize(500).allSatisfy(f -> assertThat(f.length).as("an Ethernet header, at most the "
             + "pod MTU after it").isBetween(14, HostileFrames.MAX_FRAME));
+    }
+
+    @Property(tries = 200)
+    void shouldRewriteTheIpv4HeaderChecksumOfAFrame(@ForAll final int src, @ForAll final int dst,
+        @ForAll final byte ttl)
+    {
+        final byte[] built = new FrameBuilder().eth(2, 4).ip4(src, dst).ttl(1 + (ttl & 0x7f)).udp(1000, 2000).build();
+        final byte[] f = built.clone();
+        f[24] = (byte)~f[24];
+        f[25] = 0x5a;
+
+        HostileFrames.ipChecksum(f);
+
+        assertThat(f).as("FrameBuilder's checksum, computed again").isEqualTo(built);
     }
 
     @Test

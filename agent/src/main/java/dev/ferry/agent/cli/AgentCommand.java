@@ -134,7 +134,7 @@ public final class AgentCommand implements Callable<Integer>
         }
         try
         {
-            ConsoleLogging.level(logLevel);
+            ConsoleLogging.configure(logLevel);
         }
         catch (final IllegalArgumentException e)
         {
@@ -152,7 +152,6 @@ public final class AgentCommand implements Callable<Integer>
                 + "' is not an IP address (e.g. 127.0.0.1, 0.0.0.0, ::)");
             return 2;
         }
-        ConsoleLogging.configure(logLevel);
         final ClusterSource source;
         final AgentMetrics metrics = AgentMetrics.create();
         NodeAnnotationPublisher annotations = null;
