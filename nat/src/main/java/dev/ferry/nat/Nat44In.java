@@ -9,6 +9,7 @@ import dev.ferry.core.StageInfo;
 import dev.ferry.core.header.Checksum;
 import dev.ferry.core.header.IcmpHeader;
 import dev.ferry.core.header.Ip4Header;
+import dev.ferry.core.header.TcpHeader;
 import dev.ferry.core.header.Wire;
 import dev.ferry.core.stage.Ip4Lookup;
 import dev.ferry.core.tables.Snapshot;
@@ -95,6 +96,7 @@ final class Nat44In implements Stage
     private final TablesRef<Snapshot> tables;
     private final int slot;
     private final Ip4Header ip = new Ip4Header();
+    private final TcpHeader tcp = new TcpHeader();
 
     Nat44In(final PacketPool pool, final NatState state, final TablesRef<Snapshot> tables, final int slot)
     {
@@ -234,7 +236,7 @@ final class Nat44In implements Stage
                 out.next(h, NEXT_NEW);
                 continue;
             }
-            if (!applyTracked(flows, mem, ipOff, l4, l4Len, proto, r, tcpFlags, ip.totalLength()))
+            if (!applyTracked(flows, tcp, mem, ipOff, l4, l4Len, proto, r, tcpFlags, ip.totalLength()))
             {
                 out.drop(h, Drop.INVALID);
                 continue;
@@ -318,20 +320,37 @@ final class Nat44In implements Stage
     }
 
     /**
+     * Accounts a packet to its flow entry; a TCP segment with its sequence numbers, which the conntrack table's RST
+     * rule checks. Shared by nat44-in (tracked flows) and nat44-new (the first packet of a new flow).
+     *
+     * @param tcp a flyweight of the caller's, wrapped here.
+     * @return false when the entry's TCP state refuses the packet.
+     */
+    static boolean account(final FlowTable flows, final TcpHeader tcp, final MemorySegment mem, final long l4,
+        final int l4Len, final int proto, final int e, final int dir, final int tcpFlags, final int totalLength)
+    {
+        if (proto != Ip4Header.PROTO_TCP)
+        {
+            return flows.update(e, dir, tcpFlags, totalLength);
+        }
+        tcp.wrap(mem, l4);
+        return flows.updateTcp(e, dir, tcpFlags, tcp.seq(), tcp.ack(), tcp.window(), l4Len - tcp.headerLength(),
+            totalLength);
+    }
+
+    /**
      * Applies a tracked flow's binding to a packet: accounts it to the entry (TCP state), then rewrites it to
      * the other direction's tuple. Shared with nat44-new, which looks again for packets whose flow an earlier
      * packet of the same vector created.
      *
      * @return false when the entry's TCP state refuses the packet (nothing was rewritten).
      */
-    static boolean applyTracked(final FlowTable flows, final MemorySegment mem, final long ipOff, final long l4,
-        final int l4Len, final int proto, final long r, final int tcpFlags, final int totalLength)
+    static boolean applyTracked(final FlowTable flows, final TcpHeader tcp, final MemorySegment mem, final long ipOff,
+        final long l4, final int l4Len, final int proto, final long r, final int tcpFlags, final int totalLength)
     {
         final int e = (int)(r >>> 1);
         final int dir = (int)(r & 1);
-        if (proto == Ip4Header.PROTO_TCP ? !flows.updateTcp(e, dir, tcpFlags, Wire.u32(mem, l4 + 4),
-            Wire.u32(mem, l4 + 8), Wire.u16(mem, l4 + 14), l4Len - ((Wire.u8(mem, l4 + 12) >>> 4) << 2), totalLength)
-            : !flows.update(e, dir, tcpFlags, totalLength))
+        if (!account(flows, tcp, mem, l4, l4Len, proto, e, dir, tcpFlags, totalLength))
         {
             return false;
         }

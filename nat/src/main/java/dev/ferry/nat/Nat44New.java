@@ -112,6 +112,7 @@ final class Nat44New implements Stage
     private final TablesRef<Snapshot> tables;
     private final int slot;
     private final Ip4Header ip = new Ip4Header();
+    private final TcpHeader tcp = new TcpHeader();
     private long probes;
 
     Nat44New(final PacketPool pool, final NatState state, final TablesRef<Snapshot> tables, final int slot)
@@ -196,7 +197,7 @@ final class Nat44New implements Stage
                 : state.flows.lookup(0, proto, src, dst, sport, dport);
             if (r != FlowTable.MISS)
             {
-                if (Nat44In.applyTracked(state.flows, mem, ipOff, l4, ip.payloadLength(), proto, r, tcpFlags,
+                if (Nat44In.applyTracked(state.flows, tcp, mem, ipOff, l4, ip.payloadLength(), proto, r, tcpFlags,
                     ip.totalLength()))
                 {
                     out.traceDetail(h, TRACE_TRACKED, r >>> 1);
@@ -442,10 +443,8 @@ final class Nat44New implements Stage
             out.drop(h, Drop.TABLE_FULL);
             return;
         }
-        final int l4Len = ip.payloadLength();
-        if (proto == Ip4Header.PROTO_TCP ? !flows.updateTcp(e, FlowTable.ORIGINAL, tcpFlags, Wire.u32(mem, l4 + 4),
-            Wire.u32(mem, l4 + 8), Wire.u16(mem, l4 + 14), l4Len - ((Wire.u8(mem, l4 + 12) >>> 4) << 2),
-            ip.totalLength()) : !flows.update(e, FlowTable.ORIGINAL, tcpFlags, ip.totalLength()))
+        if (!Nat44In.account(flows, tcp, mem, l4, ip.payloadLength(), proto, e, FlowTable.ORIGINAL, tcpFlags,
+            ip.totalLength()))
         {
             flows.remove(e);
             out.drop(h, Drop.INVALID);
