@@ -241,8 +241,7 @@ final class Nat44New implements Stage
             // a TCP segment other than a connection-opening SYN with no flow belongs to a connection that this
             // node did not translate (the reply of a pod to a NodePort flow that another node SNATed to its own
             // address): it passes untracked, as the kernel's ESTABLISHED reply would, instead of opening a flow
-            if (st.inClusterCidr(src) && !st.inClusterCidr(dst) && !st.nonMasquerade(dst)
-                && fib.lookup(dst) >= 0 && fib.kind(fib.lookup(dst)) == Fib.UPLINK)
+            if (leavesCluster(st, fib, src, dst))
             {
                 if (proto != Ip4Header.PROTO_TCP || (tcpFlags & (TcpHeader.SYN | TcpHeader.ACK)) == TcpHeader.SYN)
                 {
@@ -288,14 +287,27 @@ final class Nat44New implements Stage
         }
         if (proto != Ip4Header.PROTO_ICMP && frontend(st, proto, dst, dport) >= 0
             || frontend(st, 0, dst, 0) == ServiceTable.CLUSTER_IP_MARK || st.inServiceCidr(dst)
-            || st.inClusterCidr(src) && !st.inClusterCidr(dst) && !st.nonMasquerade(dst) && fib.lookup(dst) >= 0
-            && fib.kind(fib.lookup(dst)) == Fib.UPLINK && !fib.isNodeAddress(dst))
+            || leavesCluster(st, fib, src, dst) && !fib.isNodeAddress(dst))
         {
             out.drop(h, Drop.FRAGMENT_NO_FLOW);
             return;
         }
         out.traceDetail(h, TRACE_UNTRACKED, 0);
         out.next(h, NEXT_LOOKUP);
+    }
+
+    /**
+     * Whether a packet goes from a pod out of the cluster through the uplink, where the pod's address is masqueraded
+     * (one FIB lookup).
+     */
+    private static boolean leavesCluster(final ServiceTable st, final Fib fib, final int src, final int dst)
+    {
+        if (!st.inClusterCidr(src) || st.inClusterCidr(dst) || st.nonMasquerade(dst))
+        {
+            return false;
+        }
+        final int route = fib.lookup(dst);
+        return route >= 0 && fib.kind(route) == Fib.UPLINK;
     }
 
     private int frontend(final ServiceTable st, final int proto, final int dst, final int dport)
