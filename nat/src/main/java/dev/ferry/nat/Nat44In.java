@@ -285,8 +285,8 @@ final class Nat44In implements Stage
     {
         final int e = (int)(r >>> 1);
         final boolean original = (r & 1) == FlowTable.ORIGINAL;
-        Rewrite.apply(mem, ipOff, ipOff, 0, Ip4Header.PROTO_UDP, original ? flows.replyDst(e) : flows.origDst(e),
-            original ? flows.replySrc(e) : flows.origSrc(e), 0, 0);
+        Rewrite.addresses(mem, ipOff, original ? flows.replyDst(e) : flows.origDst(e),
+            original ? flows.replySrc(e) : flows.origSrc(e));
     }
 
     /** Drops the fragments held for datagrams whose time is up, and frees those contexts (bounded per vector). */
