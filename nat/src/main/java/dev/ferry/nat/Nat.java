@@ -233,12 +233,6 @@ public final class Nat
             conntrack.config().hashSeed());
     }
 
-    Nat(final PacketPool pool, final TablesPublisher publisher, final Clock clock, final Counters counters,
-        final Options options, final FlowTable flows)
-    {
-        this(pool, publisher, publisher.ref(), clock, counters, options, flows, options.seed());
-    }
-
     Nat(final PacketPool pool, final TablesPublisher publisher, final TablesRef<Snapshot> tables, final Clock clock,
         final Counters counters, final Options options, final FlowTable flows)
     {
