@@ -26,16 +26,17 @@ import java.util.List;
  *              ┌─ hit:  update TCP state, rewrite addresses/ports (RFC 1624) ──► ip4-lookup
  *              ├─ ICMP error quoting a tracked flow, not sent to its source ───► drop
  *  ip4-input ──┤─ ICMP error quoting a tracked flow: rewrite outer and inner ──► ip4-lookup
- *              └─ miss, or an ICMP error about no tracked flow ───────────────► nat44-new
- *  (untracked protocols, non-first fragments, ICMP other than echo and errors ► ip4-lookup)
+ *              ├─ miss, or an ICMP error about no tracked flow ───────────────► nat44-new
+ *              └─ TCP, UDP or ICMP fragment without its datagram's ports ─────► nat44-frag (and back, ports known)
+ *  (untracked protocols and their fragments, ICMP other than echo and errors ──► ip4-lookup)
  * </pre>
  *
- * <p>Before the vector it adopts the snapshot's Service table (flushing the UDP flows of (frontend, endpoint)
- * pairs that the table no longer has, see {@link NatState#adopt}) and gives the flow table a bounded expiry
- * budget. Drops: truncated L4 headers, packets that are INVALID for
- * the tracked TCP state (kube-proxy drops {@code ctstate INVALID}), ICMP errors about a tracked flow that are not
- * addressed to the quoted packet's source (INVALID too), and TCP segments whose flag combination netfilter's
- * {@code tcp_valid_flags} refuses, tracked or not (kube-proxy's KUBE-FORWARD drops them as INVALID).
+ * <p>Before the vector it adopts the snapshot's Service table (flushing the UDP flows of (frontend, endpoint) pairs
+ * that the table no longer has, see {@link NatState#adopt}) and gives the flow table a bounded expiry budget, and drops
+ * the held fragments whose datagram timed out. Drops: truncated L4 headers, packets that are INVALID for the tracked
+ * TCP state (kube-proxy drops {@code ctstate INVALID}), ICMP errors about a tracked flow that are not addressed to the
+ * quoted packet's source (INVALID too), and TCP segments whose flag combination netfilter's {@code tcp_valid_flags}
+ * refuses, tracked or not (kube-proxy's KUBE-FORWARD drops them as INVALID).
  */
 final class Nat44In implements Stage
 {
