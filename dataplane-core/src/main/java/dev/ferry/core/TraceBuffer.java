@@ -90,21 +90,6 @@ public final class TraceBuffer
     }
 
     /**
-     * Called for every packet entering the graph: decides whether it is sampled.
-     *
-     * @return a new trace id, or -1 when the packet is not traced.
-     */
-    public int takeSample()
-    {
-        if (remainingSamples <= 0)
-        {
-            return -1;
-        }
-        remainingSamples--;
-        return nextTraceId++;
-    }
-
-    /**
      * Called for every packet entering the graph: decides whether it is sampled, asking the sample's filter only
      * while samples remain.
      *

@@ -78,6 +78,7 @@ final class FragmentTable
     private final int[] rangeEnd;
     private final int[] heldHead;
     private final int[] heldTail;
+    private final int[] heldCount;
     private final int[] heldNext;
     // creation order, oldest first: expiry looks at the head only
     private final int[] ageNext;
@@ -127,6 +128,7 @@ final class FragmentTable
         this.rangeEnd = new int[maxDatagrams * maxFragments];
         this.heldHead = new int[maxDatagrams];
         this.heldTail = new int[maxDatagrams];
+        this.heldCount = new int[maxDatagrams];
         this.heldNext = new int[handles];
         this.ageNext = new int[maxDatagrams];
         this.agePrev = new int[maxDatagrams];
@@ -219,6 +221,7 @@ final class FragmentTable
             }
             heldTail[c] = handle;
             heldNext[handle] = NONE;
+            heldCount[c]++;
             held++;
         }
         rangeStart[base + fragments[c]] = offset;
@@ -279,15 +282,10 @@ final class FragmentTable
      */
     void settle(final int c)
     {
-        if (heldHead[c] != NONE)
-        {
-            for (int h = heldHead[c]; h != NONE; h = heldNext[h])
-            {
-                held--;
-            }
-            heldHead[c] = NONE;
-            heldTail[c] = NONE;
-        }
+        held -= heldCount[c];
+        heldCount[c] = 0;
+        heldHead[c] = NONE;
+        heldTail[c] = NONE;
         if (state[c] == KNOWN && end[c] >= 0 && bytesSeen[c] == end[c])
         {
             free(c);
@@ -380,6 +378,7 @@ final class FragmentTable
         fragments[c] = 0;
         heldHead[c] = NONE;
         heldTail[c] = NONE;
+        heldCount[c] = 0;
         agePrev[c] = ageTail;
         ageNext[c] = NONE;
         if (ageTail == NONE)

@@ -94,21 +94,6 @@ public final class Nat
         FragmentLimits fragments, java.nio.file.Path affinityFile)
     {
         /**
-         * Options with the affinity table in memory.
-         *
-         * @param balancing          endpoint choice.
-         * @param seed               seed of the random choice and of the port hash.
-         * @param affinityCapacity   ClientIP affinity entries.
-         * @param quarantineCapacity TCP port quarantine entries.
-         * @param fragments          the virtual reassembly's bounds.
-         */
-        public Options(final Balancing balancing, final long seed, final int affinityCapacity,
-            final int quarantineCapacity, final FragmentLimits fragments)
-        {
-            this(balancing, seed, affinityCapacity, quarantineCapacity, fragments, null);
-        }
-
-        /**
          * @param file the affinity state file, or null.
          * @return a copy with that file.
          */
@@ -118,6 +103,8 @@ public final class Nat
         }
 
         /**
+         * Options with the default fragment limits and the affinity table in memory.
+         *
          * @param balancing          endpoint choice.
          * @param seed               seed of the random choice and of the port hash.
          * @param affinityCapacity   ClientIP affinity entries.
@@ -126,7 +113,7 @@ public final class Nat
         public Options(final Balancing balancing, final long seed, final int affinityCapacity,
             final int quarantineCapacity)
         {
-            this(balancing, seed, affinityCapacity, quarantineCapacity, FragmentLimits.DEFAULTS);
+            this(balancing, seed, affinityCapacity, quarantineCapacity, FragmentLimits.DEFAULTS, null);
         }
 
         /**
@@ -244,12 +231,6 @@ public final class Nat
     {
         return new Nat(pool, publisher, tables, clock, counters, options, new ConntrackFlows(conntrack, clock),
             conntrack.config().hashSeed());
-    }
-
-    Nat(final PacketPool pool, final TablesPublisher publisher, final Clock clock, final Counters counters,
-        final Options options, final FlowTable flows)
-    {
-        this(pool, publisher, publisher.ref(), clock, counters, options, flows, options.seed());
     }
 
     Nat(final PacketPool pool, final TablesPublisher publisher, final TablesRef<Snapshot> tables, final Clock clock,

@@ -130,8 +130,7 @@ final class Nat44Frag implements Stage
             final long ipOff = pool.frameOffset(h) + pool.l3Offset(h);
             ip.wrap(mem, ipOff);
             final int proto = ip.protocol();
-            final int word = ip.flagsAndFragment();
-            final int offset = (word & 0x1fff) << 3;
+            final int offset = ip.fragmentOffset();
             final int length = ip.payloadLength();
             final long l4 = ip.payloadOffset();
             int ports = FragmentTable.UNTRACKED_PORTS;
@@ -163,7 +162,7 @@ final class Nat44Frag implements Stage
                 continue;
             }
             final int r = frags.add(ip.src(), ip.dst(), proto, ip.identification(), offset, length,
-                (word & Ip4Header.FLAG_MF) != 0, ports, h, now);
+                (ip.flagsAndFragment() & Ip4Header.FLAG_MF) != 0, ports, h, now);
             final int c = frags.context();
             switch (r)
             {

@@ -9,6 +9,7 @@ import dev.ferry.core.StageInfo;
 import dev.ferry.core.header.Checksum;
 import dev.ferry.core.header.IcmpHeader;
 import dev.ferry.core.header.Ip4Header;
+import dev.ferry.core.header.TcpHeader;
 import dev.ferry.core.header.Wire;
 import dev.ferry.core.stage.Ip4Lookup;
 import dev.ferry.core.tables.Snapshot;
@@ -25,16 +26,17 @@ import java.util.List;
  *              ┌─ hit:  update TCP state, rewrite addresses/ports (RFC 1624) ──► ip4-lookup
  *              ├─ ICMP error quoting a tracked flow, not sent to its source ───► drop
  *  ip4-input ──┤─ ICMP error quoting a tracked flow: rewrite outer and inner ──► ip4-lookup
- *              └─ miss, or an ICMP error about no tracked flow ───────────────► nat44-new
- *  (untracked protocols, non-first fragments, ICMP other than echo and errors ► ip4-lookup)
+ *              ├─ miss, or an ICMP error about no tracked flow ───────────────► nat44-new
+ *              └─ TCP, UDP or ICMP fragment without its datagram's ports ─────► nat44-frag (and back, ports known)
+ *  (untracked protocols and their fragments, ICMP other than echo and errors ──► ip4-lookup)
  * </pre>
  *
- * <p>Before the vector it adopts the snapshot's Service table (flushing the UDP flows of (frontend, endpoint)
- * pairs that the table no longer has, see {@link NatState#adopt}) and gives the flow table a bounded expiry
- * budget. Drops: truncated L4 headers, packets that are INVALID for
- * the tracked TCP state (kube-proxy drops {@code ctstate INVALID}), ICMP errors about a tracked flow that are not
- * addressed to the quoted packet's source (INVALID too), and TCP segments whose flag combination netfilter's
- * {@code tcp_valid_flags} refuses, tracked or not (kube-proxy's KUBE-FORWARD drops them as INVALID).
+ * <p>Before the vector it adopts the snapshot's Service table (flushing the UDP flows of (frontend, endpoint) pairs
+ * that the table no longer has, see {@link NatState#adopt}) and gives the flow table a bounded expiry budget, and drops
+ * the held fragments whose datagram timed out. Drops: truncated L4 headers, packets that are INVALID for the tracked
+ * TCP state (kube-proxy drops {@code ctstate INVALID}), ICMP errors about a tracked flow that are not addressed to the
+ * quoted packet's source (INVALID too), and TCP segments whose flag combination netfilter's {@code tcp_valid_flags}
+ * refuses, tracked or not (kube-proxy's KUBE-FORWARD drops them as INVALID).
  */
 final class Nat44In implements Stage
 {
@@ -95,6 +97,7 @@ final class Nat44In implements Stage
     private final TablesRef<Snapshot> tables;
     private final int slot;
     private final Ip4Header ip = new Ip4Header();
+    private final TcpHeader tcp = new TcpHeader();
 
     Nat44In(final PacketPool pool, final NatState state, final TablesRef<Snapshot> tables, final int slot)
     {
@@ -234,7 +237,7 @@ final class Nat44In implements Stage
                 out.next(h, NEXT_NEW);
                 continue;
             }
-            if (!applyTracked(flows, mem, ipOff, l4, l4Len, proto, r, tcpFlags, ip.totalLength()))
+            if (!applyTracked(flows, tcp, mem, ipOff, l4, l4Len, proto, r, tcpFlags, ip.totalLength()))
             {
                 out.drop(h, Drop.INVALID);
                 continue;
@@ -283,8 +286,8 @@ final class Nat44In implements Stage
     {
         final int e = (int)(r >>> 1);
         final boolean original = (r & 1) == FlowTable.ORIGINAL;
-        Rewrite.apply(mem, ipOff, ipOff, 0, Ip4Header.PROTO_UDP, original ? flows.replyDst(e) : flows.origDst(e),
-            original ? flows.replySrc(e) : flows.origSrc(e), 0, 0);
+        Rewrite.addresses(mem, ipOff, original ? flows.replyDst(e) : flows.origDst(e),
+            original ? flows.replySrc(e) : flows.origSrc(e));
     }
 
     /** Drops the fragments held for datagrams whose time is up, and frees those contexts (bounded per vector). */
@@ -318,20 +321,37 @@ final class Nat44In implements Stage
     }
 
     /**
+     * Accounts a packet to its flow entry; a TCP segment with its sequence numbers, which the conntrack table's RST
+     * rule checks. Shared by nat44-in (tracked flows) and nat44-new (the first packet of a new flow).
+     *
+     * @param tcp a flyweight of the caller's, wrapped here.
+     * @return false when the entry's TCP state refuses the packet.
+     */
+    static boolean account(final FlowTable flows, final TcpHeader tcp, final MemorySegment mem, final long l4,
+        final int l4Len, final int proto, final int e, final int dir, final int tcpFlags, final int totalLength)
+    {
+        if (proto != Ip4Header.PROTO_TCP)
+        {
+            return flows.update(e, dir, tcpFlags, totalLength);
+        }
+        tcp.wrap(mem, l4);
+        return flows.updateTcp(e, dir, tcpFlags, tcp.seq(), tcp.ack(), tcp.window(), l4Len - tcp.headerLength(),
+            totalLength);
+    }
+
+    /**
      * Applies a tracked flow's binding to a packet: accounts it to the entry (TCP state), then rewrites it to
      * the other direction's tuple. Shared with nat44-new, which looks again for packets whose flow an earlier
      * packet of the same vector created.
      *
      * @return false when the entry's TCP state refuses the packet (nothing was rewritten).
      */
-    static boolean applyTracked(final FlowTable flows, final MemorySegment mem, final long ipOff, final long l4,
-        final int l4Len, final int proto, final long r, final int tcpFlags, final int totalLength)
+    static boolean applyTracked(final FlowTable flows, final TcpHeader tcp, final MemorySegment mem, final long ipOff,
+        final long l4, final int l4Len, final int proto, final long r, final int tcpFlags, final int totalLength)
     {
         final int e = (int)(r >>> 1);
         final int dir = (int)(r & 1);
-        if (proto == Ip4Header.PROTO_TCP ? !flows.updateTcp(e, dir, tcpFlags, Wire.u32(mem, l4 + 4),
-            Wire.u32(mem, l4 + 8), Wire.u16(mem, l4 + 14), l4Len - ((Wire.u8(mem, l4 + 12) >>> 4) << 2), totalLength)
-            : !flows.update(e, dir, tcpFlags, totalLength))
+        if (!account(flows, tcp, mem, l4, l4Len, proto, e, dir, tcpFlags, totalLength))
         {
             return false;
         }

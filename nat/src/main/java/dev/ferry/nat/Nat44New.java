@@ -112,6 +112,7 @@ final class Nat44New implements Stage
     private final TablesRef<Snapshot> tables;
     private final int slot;
     private final Ip4Header ip = new Ip4Header();
+    private final TcpHeader tcp = new TcpHeader();
     private long probes;
 
     Nat44New(final PacketPool pool, final NatState state, final TablesRef<Snapshot> tables, final int slot)
@@ -196,7 +197,7 @@ final class Nat44New implements Stage
                 : state.flows.lookup(0, proto, src, dst, sport, dport);
             if (r != FlowTable.MISS)
             {
-                if (Nat44In.applyTracked(state.flows, mem, ipOff, l4, ip.payloadLength(), proto, r, tcpFlags,
+                if (Nat44In.applyTracked(state.flows, tcp, mem, ipOff, l4, ip.payloadLength(), proto, r, tcpFlags,
                     ip.totalLength()))
                 {
                     out.traceDetail(h, TRACE_TRACKED, r >>> 1);
@@ -240,8 +241,7 @@ final class Nat44New implements Stage
             // a TCP segment other than a connection-opening SYN with no flow belongs to a connection that this
             // node did not translate (the reply of a pod to a NodePort flow that another node SNATed to its own
             // address): it passes untracked, as the kernel's ESTABLISHED reply would, instead of opening a flow
-            if (st.inClusterCidr(src) && !st.inClusterCidr(dst) && !st.nonMasquerade(dst)
-                && fib.lookup(dst) >= 0 && fib.kind(fib.lookup(dst)) == Fib.UPLINK)
+            if (leavesCluster(st, fib, src, dst))
             {
                 if (proto != Ip4Header.PROTO_TCP || (tcpFlags & (TcpHeader.SYN | TcpHeader.ACK)) == TcpHeader.SYN)
                 {
@@ -287,14 +287,27 @@ final class Nat44New implements Stage
         }
         if (proto != Ip4Header.PROTO_ICMP && frontend(st, proto, dst, dport) >= 0
             || frontend(st, 0, dst, 0) == ServiceTable.CLUSTER_IP_MARK || st.inServiceCidr(dst)
-            || st.inClusterCidr(src) && !st.inClusterCidr(dst) && !st.nonMasquerade(dst) && fib.lookup(dst) >= 0
-            && fib.kind(fib.lookup(dst)) == Fib.UPLINK && !fib.isNodeAddress(dst))
+            || leavesCluster(st, fib, src, dst) && !fib.isNodeAddress(dst))
         {
             out.drop(h, Drop.FRAGMENT_NO_FLOW);
             return;
         }
         out.traceDetail(h, TRACE_UNTRACKED, 0);
         out.next(h, NEXT_LOOKUP);
+    }
+
+    /**
+     * Whether a packet goes from a pod out of the cluster through the uplink, where the pod's address is masqueraded
+     * (one FIB lookup).
+     */
+    private static boolean leavesCluster(final ServiceTable st, final Fib fib, final int src, final int dst)
+    {
+        if (!st.inClusterCidr(src) || st.inClusterCidr(dst) || st.nonMasquerade(dst))
+        {
+            return false;
+        }
+        final int route = fib.lookup(dst);
+        return route >= 0 && fib.kind(route) == Fib.UPLINK;
     }
 
     private int frontend(final ServiceTable st, final int proto, final int dst, final int dport)
@@ -442,10 +455,8 @@ final class Nat44New implements Stage
             out.drop(h, Drop.TABLE_FULL);
             return;
         }
-        final int l4Len = ip.payloadLength();
-        if (proto == Ip4Header.PROTO_TCP ? !flows.updateTcp(e, FlowTable.ORIGINAL, tcpFlags, Wire.u32(mem, l4 + 4),
-            Wire.u32(mem, l4 + 8), Wire.u16(mem, l4 + 14), l4Len - ((Wire.u8(mem, l4 + 12) >>> 4) << 2),
-            ip.totalLength()) : !flows.update(e, FlowTable.ORIGINAL, tcpFlags, ip.totalLength()))
+        if (!Nat44In.account(flows, tcp, mem, l4, ip.payloadLength(), proto, e, FlowTable.ORIGINAL, tcpFlags,
+            ip.totalLength()))
         {
             flows.remove(e);
             out.drop(h, Drop.INVALID);

@@ -76,14 +76,6 @@ final class NatState implements FlowTable.RemovalListener
     private volatile long logRead;
 
     NatState(final FlowTable flows, final Clock clock, final Counters counters, final long seed,
-        final int affinityCapacity, final int quarantineCapacity, final Nat.FragmentLimits fragmentLimits,
-        final long hashSecret, final int handles)
-    {
-        this(flows, clock, counters, seed, new AffinityTable(affinityCapacity), quarantineCapacity, fragmentLimits,
-            hashSecret, handles);
-    }
-
-    NatState(final FlowTable flows, final Clock clock, final Counters counters, final long seed,
         final AffinityTable affinity, final int quarantineCapacity, final Nat.FragmentLimits fragmentLimits,
         final long hashSecret, final int handles)
     {

@@ -21,18 +21,15 @@ final class Rewrite
     }
 
     /**
-     * @param mem     packet memory.
-     * @param ipOff   absolute offset of the IPv4 header.
-     * @param l4Off   absolute offset of the L4 header.
-     * @param l4Avail bytes of L4 header and data present.
-     * @param proto   IP protocol.
-     * @param src     new source address.
-     * @param dst     new destination address.
-     * @param sport   new source port (ICMP echo: new identifier).
-     * @param dport   new destination port (ignored for ICMP).
+     * Rewrites the IPv4 addresses only, patching the header checksum: a fragment after the first, whose L4 header
+     * (and checksum) travels in the first fragment.
+     *
+     * @param mem   packet memory.
+     * @param ipOff absolute offset of the IPv4 header.
+     * @param src   new source address.
+     * @param dst   new destination address.
      */
-    static void apply(final MemorySegment mem, final long ipOff, final long l4Off, final int l4Avail,
-        final int proto, final int src, final int dst, final int sport, final int dport)
+    static void addresses(final MemorySegment mem, final long ipOff, final int src, final int dst)
     {
         final int oldSrc = Wire.u32(mem, ipOff + Ip4Header.SRC_OFFSET);
         final int oldDst = Wire.u32(mem, ipOff + Ip4Header.DST_OFFSET);
@@ -48,6 +45,25 @@ final class Rewrite
             Wire.u32(mem, ipOff + Ip4Header.DST_OFFSET, dst);
         }
         Wire.u16(mem, ipOff + Ip4Header.CHECKSUM_OFFSET, ipSum);
+    }
+
+    /**
+     * @param mem     packet memory.
+     * @param ipOff   absolute offset of the IPv4 header.
+     * @param l4Off   absolute offset of the L4 header.
+     * @param l4Avail bytes of L4 header and data present.
+     * @param proto   IP protocol.
+     * @param src     new source address.
+     * @param dst     new destination address.
+     * @param sport   new source port (ICMP echo: new identifier).
+     * @param dport   new destination port (ignored for ICMP).
+     */
+    static void apply(final MemorySegment mem, final long ipOff, final long l4Off, final int l4Avail,
+        final int proto, final int src, final int dst, final int sport, final int dport)
+    {
+        final int oldSrc = Wire.u32(mem, ipOff + Ip4Header.SRC_OFFSET);
+        final int oldDst = Wire.u32(mem, ipOff + Ip4Header.DST_OFFSET);
+        addresses(mem, ipOff, src, dst);
         if (proto == Ip4Header.PROTO_TCP || proto == Ip4Header.PROTO_UDP)
         {
             if (l4Avail < 4)

@@ -203,7 +203,7 @@ final class ServiceTable
         hasPodCidr = n.podCidr() != null;
         podNet = hasPodCidr ? n.podCidr().address() : 0;
         podMask = hasPodCidr ? Ip4Prefix.mask(n.podCidr().length()) : 0;
-        primaryIp = n.addresses().isEmpty() ? n.publicIp() : n.addresses().get(0);
+        primaryIp = n.primaryAddress();
         final List<Integer> own = new ArrayList<>(n.addresses());
         own.add(n.publicIp());
         own.add(n.gatewayIp());
@@ -647,8 +647,7 @@ final class ServiceTable
             c.affinitySeconds = s.affinityTimeoutSeconds() > 0 ? s.affinityTimeoutSeconds()
                 : ServiceInfo.DEFAULT_AFFINITY_TIMEOUT;
             c.sourceRanges = s.sourceRanges();
-            final NodeTables.NodeInfo node = tables.node();
-            final int primary = node.addresses().isEmpty() ? node.publicIp() : node.addresses().get(0);
+            final int primary = tables.node().primaryAddress();
             if (s.sourceRanges().stream().anyMatch(r -> r.contains(primary)))
             {
                 c.sourceAlsoAllowed = s.loadBalancerIps().stream().mapToInt(Integer::intValue).toArray();

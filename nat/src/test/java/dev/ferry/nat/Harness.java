@@ -163,6 +163,10 @@ final class Harness implements AutoCloseable
     final Graph graph;
     final List<Out> sent = new ArrayList<>();
     final TablesRef<Snapshot> stageTables;
+    /** When set, the sink frees what leaves and counts it in {@link #discarded}, recording nothing (allocation
+     *  measurements). */
+    boolean discard;
+    long discarded;
     NodeTables.ClusterSettings settings = NodeTables.ClusterSettings.defaults();
     private long generation;
     private final int entry;
@@ -205,6 +209,12 @@ final class Harness implements AutoCloseable
         }
         final TxSink sink = h ->
         {
+            if (discard)
+            {
+                discarded++;
+                pool.free(h);
+                return;
+            }
             sent.add(new Out(ports.nameOf(pool.txPort(h)), pool.toArray(h)));
             pool.free(h);
         };
@@ -277,6 +287,16 @@ final class Harness implements AutoCloseable
         graph.input(entry, h);
         graph.run();
         return new ArrayList<>(sent);
+    }
+
+    /** Queues one frame on a port id without running the graph (allocation measurements: nothing allocated). */
+    void input(final int port, final byte[] frame)
+    {
+        final int h = pool.allocate();
+        pool.write(h, frame, 0, frame.length);
+        pool.rxPort(h, port);
+        pool.timestamp(h, clock.nanos());
+        graph.input(entry, h);
     }
 
     /** Sends frames as one vector: pairs of (port name, frame). */

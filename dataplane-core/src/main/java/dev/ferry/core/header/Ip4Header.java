@@ -163,10 +163,16 @@ public final class Ip4Header
         return (flagsAndFragment() & FLAG_DF) != 0;
     }
 
+    /** @return the fragment offset in bytes (the 13-bit field times 8). */
+    public int fragmentOffset()
+    {
+        return (flagsAndFragment() & 0x1fff) << 3;
+    }
+
     /** @return whether this is a fragment other than the first (offset non-zero). */
     public boolean isLaterFragment()
     {
-        return (flagsAndFragment() & 0x1fff) != 0;
+        return fragmentOffset() != 0;
     }
 
     /** @return whether this is any fragment (MF set or offset non-zero). */

@@ -219,7 +219,7 @@ public final class IcmpError implements Stage
             final int origTos = ip.tos();
             final int rx = pool.rxPort(h);
             final int ourAddr = rx >= 0 && ports.get(rx).kind() == Ports.Kind.POD ? node.gatewayIp()
-                : node.addresses().isEmpty() ? node.publicIp() : node.addresses().get(0);
+                : node.primaryAddress();
 
             // move the quoted datagram behind the new IP and ICMP headers (regions overlap: copy is a memmove)
             final long l3Abs = frame + l3;

@@ -190,7 +190,7 @@ public final class Ip4Input implements Stage
                 out.drop(h, Drop.TTL_ZERO);
                 continue;
             }
-            if (((ip.flagsAndFragment() & 0x1fff) << 3) + total - ihl > 0xffff)
+            if (ip.fragmentOffset() + total - ihl > 0xffff)
             {
                 out.drop(h, Drop.FRAGMENT_BEYOND_64K);
                 continue;

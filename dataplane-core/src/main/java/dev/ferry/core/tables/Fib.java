@@ -303,7 +303,7 @@ public final class Fib
             {
                 continue;
             }
-            int i = Integer.hashCode(a * 0x9e3779b9) & (set.length - 1);
+            int i = slot(a, set.length - 1);
             while (set[i] != 0 && set[i] != a)
             {
                 i = (i + 1) & (set.length - 1);
@@ -311,6 +311,13 @@ public final class Fib
             set[i] = a;
         }
         return set;
+    }
+
+    /** The home slot of an address in the node address set: the build and the lookup must agree. */
+    private static int slot(final int addr, final int mask)
+    {
+        final int h = addr * 0x9e3779b9;
+        return (h ^ h >>> 16) & mask;
     }
 
     /**
@@ -326,7 +333,7 @@ public final class Fib
             return false;
         }
         final int[] set = nodeAddrs;
-        int i = (addr * 0x9e3779b9) & (set.length - 1);
+        int i = slot(addr, set.length - 1);
         while (set[i] != 0)
         {
             if (set[i] == addr)

@@ -135,6 +135,12 @@ public record NodeTables(
                 underlayPrefix, underlayMtu, true);
         }
 
+        /** @return the node's primary address: its first own address, or the VXLAN source address without any. */
+        public int primaryAddress()
+        {
+            return addresses.isEmpty() ? publicIp : addresses.get(0);
+        }
+
         /** @return the MTU that pods get: the underlay MTU minus the 50 bytes of VXLAN. */
         public int podMtu()
         {
