@@ -150,9 +150,7 @@ public final class ReplayCommand implements Callable<Integer>
         if (node == null)
         {
             refuseInClusterMode();
-            // every node's compile reports its skipped objects once (the warned set drops repeats)
-            state.nodes().forEach(n -> NodeTablesCompiler.compile(state, n.getMetadata().getName(), 1, skip));
-            return writeSafely(file -> replayClusterInto(file, state, balancing, filter, o));
+            return writeSafely(file -> replayClusterInto(file, state, balancing, filter, skip, o));
         }
         final NodeTables tables = NodeTablesCompiler.compile(state, node, 1, skip);
         o.printf("ferry replay: node %s (%d pods, %d other nodes, %d Services)%n", node, tables.pods().size(),
@@ -336,7 +334,8 @@ public final class ReplayCommand implements Callable<Integer>
 
     /** Replays IN through every node of the cluster into {@code file} (pcapng); returns the capture's fault. */
     private PcapFormatException replayClusterInto(final Path file, final ClusterState state,
-        final Nat.Balancing balancing, final BpfFilter filter, final PrintWriter o) throws IOException
+        final Nat.Balancing balancing, final BpfFilter filter,
+        final java.util.function.Consumer<NodeTablesCompiler.Skipped> skip, final PrintWriter o) throws IOException
     {
         PcapFormatException fault = null;
         final Map<String, Integer> ifaceByName = new java.util.HashMap<>();
@@ -349,7 +348,8 @@ public final class ReplayCommand implements Callable<Integer>
             writer[0].write(ns, ifaceByName.get(name), mem, off, len);
         };
         try (PcapReader reader = PcapReader.open(in);
-            ClusterReplay replay = new ClusterReplay(state, balancing, output, fates, 0))
+            // every node's compile reports its skipped objects (the warned set drops repeats)
+            ClusterReplay replay = new ClusterReplay(state, balancing, output, fates, 0, skip))
         {
             final List<String> names = new ArrayList<>();
             for (final ClusterReplay.Member m : replay.members())

@@ -17,6 +17,7 @@ import java.util.Collections;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.function.Consumer;
 
 /**
  * Whole-cluster replay: every node of a cluster in one process, one {@link ReplayEngine} per node (each built by
@@ -114,6 +115,23 @@ public final class ClusterReplay implements AutoCloseable
     public ClusterReplay(final ClusterState state, final Nat.Balancing balancing, final Output output,
         final int fateLimit, final long startNanos)
     {
+        this(state, balancing, output, fateLimit, startNanos, skipped -> { });
+    }
+
+    /**
+     * Builds one engine per node of the cluster, in node-name order, telling {@code skipped} about every object a
+     * node's tables leave out (the agent leaves it out of a push the same way).
+     *
+     * @param state      the cluster.
+     * @param balancing  how Services pick an endpoint.
+     * @param output     where frames leaving the cluster go.
+     * @param fateLimit  how many of the first input frames (and the frames they cause) to report a fate for.
+     * @param startNanos initial clock.
+     * @param skipped    told about each object left out, once per node that compiles it.
+     */
+    public ClusterReplay(final ClusterState state, final Nat.Balancing balancing, final Output output,
+        final int fateLimit, final long startNanos, final Consumer<NodeTablesCompiler.Skipped> skipped)
+    {
         this.fateLimit = fateLimit;
         final List<String> names = new ArrayList<>();
         state.nodes().forEach(n -> names.add(n.getMetadata().getName()));
@@ -124,8 +142,7 @@ public final class ClusterReplay implements AutoCloseable
         }
         for (final String name : names)
         {
-            // a bad object is left out (ReplayCommand has warned about it), as the agent leaves it out of a push
-            final NodeTables tables = NodeTablesCompiler.compile(state, name, 1, skipped -> { });
+            final NodeTables tables = NodeTablesCompiler.compile(state, name, 1, skipped);
             final Member[] self = new Member[1];
             final ReplayEngine engine = new ReplayEngine(tables, balancing,
                 (ns, port, mem, off, len) -> transmit(self[0], ns, port, mem, off, len, output),
