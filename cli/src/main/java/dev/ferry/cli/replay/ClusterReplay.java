@@ -84,9 +84,10 @@ public final class ClusterReplay implements AutoCloseable
     }
 
     private final List<Member> members = new ArrayList<>();
-    private final Map<Integer, Member> byPodIp = new HashMap<>();
-    private final Map<Long, Member> byPodMac = new HashMap<>();
-    private final Map<Integer, Member> byAddress = new HashMap<>();
+    /** Index in {@link #members} of the node owning a pod IP, a pod MAC, a node address. */
+    private final LongIndex byPodIp;
+    private final LongIndex byPodMac;
+    private final LongIndex byAddress;
     private final ArrayDeque<Pending> underlay = new ArrayDeque<>();
     private final ArrayDeque<Pending> spare = new ArrayDeque<>();
     private final List<Fed> fed = new ArrayList<>();
@@ -150,17 +151,37 @@ public final class ClusterReplay implements AutoCloseable
             final Member m = new Member(name, tables, engine);
             self[0] = m;
             members.add(m);
+        }
+        int pods = 0;
+        int addresses = 0;
+        for (final Member m : members)
+        {
+            pods += m.tables().pods().size();
+            addresses += 1 + m.tables().node().addresses().size();
+        }
+        byPodIp = new LongIndex(pods);
+        byPodMac = new LongIndex(pods);
+        byAddress = new LongIndex(addresses);
+        for (int i = 0; i < members.size(); i++)
+        {
+            final NodeTables tables = members.get(i).tables();
             for (final NodeTables.PodInfo pod : tables.pods())
             {
-                byPodIp.putIfAbsent(pod.ip(), m);
-                byPodMac.putIfAbsent(pod.mac(), m);
+                byPodIp.putIfAbsent(pod.ip(), i);
+                byPodMac.putIfAbsent(pod.mac(), i);
             }
-            byAddress.putIfAbsent(tables.node().publicIp(), m);
+            byAddress.putIfAbsent(tables.node().publicIp(), i);
             for (final int a : tables.node().addresses())
             {
-                byAddress.putIfAbsent(a, m);
+                byAddress.putIfAbsent(a, i);
             }
         }
+    }
+
+    /** The member at an index of a {@link LongIndex}, or null for {@link LongIndex#NONE}. */
+    private Member member(final int index)
+    {
+        return index == LongIndex.NONE ? null : members.get(index);
     }
 
     private void transmit(final Member from, final long ns, final String port, final MemorySegment mem,
@@ -168,7 +189,7 @@ public final class ClusterReplay implements AutoCloseable
     {
         if (port.equals(ReplayEngine.UPLINK))
         {
-            final Member to = byAddress.get(destination(mem, off, len));
+            final Member to = member(byAddress.get(destination(mem, off, len)));
             if (to != null && to != from)
             {
                 final Pending p = spare.isEmpty() ? new Pending() : spare.poll();
@@ -253,10 +274,10 @@ public final class ClusterReplay implements AutoCloseable
         }
         final MemorySegment seg = wrappedSegment;
         final int src = source(seg, length);
-        Member at = byPodIp.get(src);
+        Member at = member(byPodIp.get(src));
         if (at == null && length >= EthernetHeader.LENGTH)
         {
-            at = byPodMac.get(eth.wrap(seg, 0).src());
+            at = member(byPodMac.get(eth.wrap(seg, 0).src()));
         }
         final boolean traced = inputNumber <= fateLimit;
         if (at != null)
@@ -270,7 +291,7 @@ public final class ClusterReplay implements AutoCloseable
         else
         {
             final int dst = destination(seg, 0, length);
-            at = byAddress.get(dst);
+            at = member(byAddress.get(dst));
             if (at == null)
             {
                 unrouted++;
