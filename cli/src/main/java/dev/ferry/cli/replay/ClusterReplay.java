@@ -284,7 +284,7 @@ public final class ClusterReplay implements AutoCloseable
         {
             if (traced)
             {
-                record(true, "#" + inputNumber, at, "at a pod", null, frame, length);
+                record("#" + inputNumber, at, "at a pod", null, frame, length);
             }
             at.engine().feed(epochNanos, frame, length);
         }
@@ -295,14 +295,17 @@ public final class ClusterReplay implements AutoCloseable
             if (at == null)
             {
                 unrouted++;
-                record(traced, "#" + inputNumber, null, "from outside", "NOT REPLAYED: from outside the cluster to "
-                    + Ip4.format(dst) + ", which is no node's address (a ClusterIP or a pod is reached through a "
-                    + "node, not from the outside)", frame, length);
+                if (traced)
+                {
+                    record("#" + inputNumber, null, "from outside", "NOT REPLAYED: from outside the cluster "
+                        + "to " + Ip4.format(dst) + ", which is no node's address (a ClusterIP or a pod is reached "
+                        + "through a node, not from the outside)", frame, length);
+                }
                 return;
             }
             if (traced)
             {
-                record(true, "#" + inputNumber, at, "at uplink", null, frame, length);
+                record("#" + inputNumber, at, "at uplink", null, frame, length);
             }
             at.engine().feedUplink(epochNanos, frame, length);
         }
@@ -328,7 +331,7 @@ public final class ClusterReplay implements AutoCloseable
             ++cascadeNumber;
             if (traced)
             {
-                record(true, "#" + inputNumber + "." + cascadeNumber, p.to, "underlay from " + p.from.name(), null,
+                record("#" + inputNumber + "." + cascadeNumber, p.to, "underlay from " + p.from.name(), null,
                     p.frame, p.length);
             }
             p.to.engine().feedUplink(p.epochNanos, p.frame, p.length);
@@ -339,13 +342,10 @@ public final class ClusterReplay implements AutoCloseable
         }
     }
 
-    private void record(final boolean traced, final String label, final Member at, final String where,
-        final String early, final byte[] frame, final int length)
+    /** Notes a traced frame for {@link #fates()}. */
+    private void record(final String label, final Member at, final String where, final String early,
+        final byte[] frame, final int length)
     {
-        if (!traced)
-        {
-            return;
-        }
         if (at == null)
         {
             fed.add(new Fed(label, null, -1, where, early, FrameSummary.describe(java.util.Arrays.copyOf(frame,
