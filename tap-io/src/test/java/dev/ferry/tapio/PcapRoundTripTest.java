@@ -166,6 +166,23 @@ class PcapRoundTripTest
     }
 
     @Test
+    void shouldWritePcapngWithMoreInterfacesThanOneBufferHolds() throws Exception
+    {
+        // 30,000 interface descriptions of about 56 bytes: more than the writer's 1 MiB buffer (a whole cluster)
+        final Path file = dir.resolve("many-ifaces.pcapng");
+        final List<String> names = java.util.stream.IntStream.range(0, 30_000).mapToObj(i -> "node-" + i + "/tap" + i)
+            .toList();
+        try (PcapWriter out = PcapWriter.createPcapng(file, names))
+        {
+            final byte[] f = TestFiles.udpFrame(7);
+            out.write(T0, 29_999, MemorySegment.ofArray(f), 0, f.length);
+        }
+        final String fields = TestFiles.tshark("-r", file.toString(), "-T", "fields", "-E", "separator=|",
+            "-e", "frame.interface_name", "-e", "udp.srcport");
+        assertThat(fields.lines().toList()).containsExactly("node-29999/tap29999|10007");
+    }
+
+    @Test
     void shouldReadPcapngWrittenByTshark() throws Exception
     {
         final Path pcap = dir.resolve("src.pcap");
