@@ -70,7 +70,8 @@ public final class PcapReader implements AutoCloseable
     private static final int PCAP_HEADER = 24;
     private static final int PCAP_RECORD_HEADER = 16;
     private static final int WINDOW = 1024 * 1024;
-    private static final int MAX_INTERFACES = 4096;
+    /** Most interfaces in one section: a whole-cluster replay writes one per node port; 16 bytes each. */
+    private static final int MAX_INTERFACES = 1 << 20;
     private static final int OPT_END = 0;
     private static final int OPT_IF_TSRESOL = 9;
     private static final int OPT_IF_TSOFFSET = 14;
@@ -92,10 +93,11 @@ public final class PcapReader implements AutoCloseable
     private int snaplen;
     private int linkType = -1;
     private int interfaces;
-    private final int[] interfaceSnaplen = new int[MAX_INTERFACES];
+    // per interface, grown as interface descriptions come (never per record)
+    private int[] interfaceSnaplen = new int[16];
     /** Per interface: timestamp units are 10^-n s (n ≥ 0) or 2^-n s (stored as -1 - n). */
-    private final int[] interfaceResolution = new int[MAX_INTERFACES];
-    private final long[] interfaceOffsetSeconds = new long[MAX_INTERFACES];
+    private int[] interfaceResolution = new int[16];
+    private long[] interfaceOffsetSeconds = new long[16];
 
     private long position;
     private long packets;
@@ -530,6 +532,13 @@ public final class PcapReader implements AutoCloseable
                 if (interfaces == MAX_INTERFACES)
                 {
                     throw fault("more than " + MAX_INTERFACES + " interfaces in one section", at);
+                }
+                if (interfaces == interfaceSnaplen.length)
+                {
+                    final int grown = Math.min(MAX_INTERFACES, interfaces * 2);
+                    interfaceSnaplen = Arrays.copyOf(interfaceSnaplen, grown);
+                    interfaceResolution = Arrays.copyOf(interfaceResolution, grown);
+                    interfaceOffsetSeconds = Arrays.copyOf(interfaceOffsetSeconds, grown);
                 }
                 final int snap = b.getInt(index(at + 12));
                 interfaceSnaplen[interfaces] = snap <= 0 || snap > MAX_CAPLEN ? MAX_CAPLEN : snap;

@@ -180,6 +180,9 @@ class PcapRoundTripTest
         final String fields = TestFiles.tshark("-r", file.toString(), "-T", "fields", "-E", "separator=|",
             "-e", "frame.interface_name", "-e", "udp.srcport");
         assertThat(fields.lines().toList()).containsExactly("node-29999/tap29999|10007");
+        final List<TestFiles.Rec> back = TestFiles.readAll(file);
+        assertThat(back).as("ferry reads back what it wrote").extracting(TestFiles.Rec::nanos).containsExactly(T0);
+        assertThat(back.getFirst().frame()).isEqualTo(TestFiles.udpFrame(7));
     }
 
     @Test
