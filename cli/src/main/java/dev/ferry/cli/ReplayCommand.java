@@ -150,9 +150,7 @@ public final class ReplayCommand implements Callable<Integer>
         if (node == null)
         {
             refuseInClusterMode();
-            // every node's compile reports its skipped objects once (the warned set drops repeats)
-            state.nodes().forEach(n -> NodeTablesCompiler.compile(state, n.getMetadata().getName(), 1, skip));
-            return writeSafely(file -> replayClusterInto(file, state, balancing, filter, o));
+            return writeSafely(file -> replayClusterInto(file, state, balancing, filter, skip, o));
         }
         final NodeTables tables = NodeTablesCompiler.compile(state, node, 1, skip);
         o.printf("ferry replay: node %s (%d pods, %d other nodes, %d Services)%n", node, tables.pods().size(),
@@ -336,32 +334,38 @@ public final class ReplayCommand implements Callable<Integer>
 
     /** Replays IN through every node of the cluster into {@code file} (pcapng); returns the capture's fault. */
     private PcapFormatException replayClusterInto(final Path file, final ClusterState state,
-        final Nat.Balancing balancing, final BpfFilter filter, final PrintWriter o) throws IOException
+        final Nat.Balancing balancing, final BpfFilter filter,
+        final java.util.function.Consumer<NodeTablesCompiler.Skipped> skip, final PrintWriter o) throws IOException
     {
         PcapFormatException fault = null;
-        final Map<String, Integer> ifaceByName = new java.util.HashMap<>();
-        final Map<String, Long> sentPerPort = new TreeMap<>();
+        // pcapng interface of each node's port; the names passed are the members' and ports' own strings, so the
+        // lookup allocates nothing per frame
+        final Map<String, Map<String, Integer>> ifaceOf = new java.util.HashMap<>();
+        final long[][] sent = new long[1][];
         final PcapWriter[] writer = new PcapWriter[1];
         final ClusterReplay.Output output = (ns, n, port, mem, off, len) ->
         {
-            final String name = n + "/" + port;
-            sentPerPort.merge(name, 1L, Long::sum);
-            writer[0].write(ns, ifaceByName.get(name), mem, off, len);
+            final int iface = ifaceOf.get(n).get(port);
+            sent[0][iface]++;
+            writer[0].write(ns, iface, mem, off, len);
         };
         try (PcapReader reader = PcapReader.open(in);
-            ClusterReplay replay = new ClusterReplay(state, balancing, output, fates, 0))
+            // every node's compile reports its skipped objects (the warned set drops repeats)
+            ClusterReplay replay = new ClusterReplay(state, balancing, output, fates, 0, skip))
         {
             final List<String> names = new ArrayList<>();
             for (final ClusterReplay.Member m : replay.members())
             {
-                names.add(m.name() + "/" + ReplayEngine.UPLINK);
-                names.add(m.name() + "/" + ReplayEngine.HOST);
-                m.tables().pods().forEach(p -> names.add(m.name() + "/" + p.portName()));
+                final Map<String, Integer> own = ifaceOf.computeIfAbsent(m.name(), k -> new java.util.HashMap<>());
+                final List<String> ports = new ArrayList<>(List.of(ReplayEngine.UPLINK, ReplayEngine.HOST));
+                m.tables().pods().forEach(p -> ports.add(p.portName()));
+                for (final String port : ports)
+                {
+                    own.put(port, names.size());
+                    names.add(m.name() + "/" + port);
+                }
             }
-            for (int i = 0; i < names.size(); i++)
-            {
-                ifaceByName.put(names.get(i), i);
-            }
+            sent[0] = new long[names.size()];
             o.printf("ferry replay: whole cluster, %d nodes (%s)%n", replay.members().size(), String.join(", ",
                 replay.members().stream().map(m -> m.name() + " " + m.tables().pods().size() + " pods").toList()));
             try (PcapWriter w = PcapWriter.createPcapng(file, names))
@@ -369,6 +373,14 @@ public final class ReplayCommand implements Callable<Integer>
                 writer[0] = w;
                 fault = feedAll(reader, filter, replay::feed, o);
                 replay.finish();
+            }
+            final Map<String, Long> sentPerPort = new TreeMap<>();
+            for (int i = 0; i < names.size(); i++)
+            {
+                if (sent[0][i] > 0)
+                {
+                    sentPerPort.put(names.get(i), sent[0][i]);
+                }
             }
             clusterReport(o, replay, sentPerPort);
         }

@@ -171,4 +171,45 @@ class ReplaySkipsBadObjectTest
             .as("destination after DNAT").isEqualTo("10.244.1.2");
         assertThat((f[36] & 0xff) << 8 | f[37] & 0xff).as("destination port after DNAT").isEqualTo(8080);
     }
+
+    @Test
+    void shouldWarnOnceAboutABadServiceInWholeClusterReplay() throws Exception
+    {
+        final Path cluster = copyCluster();
+        Files.writeString(cluster.resolve("99-bad.yaml"), """
+            apiVersion: v1
+            kind: Service
+            metadata: {name: bad-nodeport, namespace: default}
+            spec:
+              type: NodePort
+              clusterIP: 10.96.0.99
+              clusterIPs: [10.96.0.99]
+              ports: [{port: 80, protocol: TCP, targetPort: 8080, nodePort: 20000}]
+            ---
+            apiVersion: v1
+            kind: Pod
+            metadata: {name: kube-apiserver-cp, namespace: kube-system, labels: {component: kube-apiserver}}
+            spec: {containers: [{name: kube-apiserver, command: [kube-apiserver, --service-node-port-range=30000-32767]}]}
+            """);
+        final Path in = tmp.resolve("in.pcap");
+        try (PcapWriter w = PcapWriter.create(in))
+        {
+            w.write(1_700_000_000_000_000_000L, new FrameBuilder().eth(Ip4.podMac(CLIENT), Ip4.podMac(GATEWAY))
+                .ip4(CLIENT, Ip4.parse("10.96.0.21")).tcp(40123, 80, 0x02, 1000, 0).build());
+        }
+        final Path out = tmp.resolve("out.pcapng");
+        final StringWriter stdout = new StringWriter();
+        final StringWriter stderr = new StringWriter();
+
+        final int rc = Ferry.commandLine().setOut(new PrintWriter(stdout)).setErr(new PrintWriter(stderr)).execute(
+            "replay", "--cluster", cluster.toString(), "--in", in.toString(), "--out", out.toString());
+
+        assertThat(rc).as("exit code; stderr: " + stderr).isZero();
+        assertThat(stdout.toString()).contains("whole cluster, 2 nodes");
+        assertThat(stderr.toString().lines().filter(l -> l.startsWith("warning:")).toList())
+            .as("one warning for the bad object, though every node's tables leave it out").containsExactly(
+                "warning: skipping Service (nodeport-out-of-range): 99-bad.yaml: Service default/bad-nodeport: "
+                    + "spec.ports[0].nodePort: 20000 is outside the NodePort range 30000-32767");
+        assertThat(frames(out)).as("the SYN, translated").hasSize(1);
+    }
 }

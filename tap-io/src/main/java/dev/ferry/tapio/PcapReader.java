@@ -70,7 +70,8 @@ public final class PcapReader implements AutoCloseable
     private static final int PCAP_HEADER = 24;
     private static final int PCAP_RECORD_HEADER = 16;
     private static final int WINDOW = 1024 * 1024;
-    private static final int MAX_INTERFACES = 4096;
+    /** Most interfaces in one section: a whole-cluster replay writes one per node port; 16 bytes each. */
+    private static final int MAX_INTERFACES = 1 << 20;
     private static final int OPT_END = 0;
     private static final int OPT_IF_TSRESOL = 9;
     private static final int OPT_IF_TSOFFSET = 14;
@@ -92,14 +93,17 @@ public final class PcapReader implements AutoCloseable
     private int snaplen;
     private int linkType = -1;
     private int interfaces;
-    private final int[] interfaceSnaplen = new int[MAX_INTERFACES];
+    // per interface, grown as interface descriptions come (never per record)
+    private int[] interfaceSnaplen = new int[16];
     /** Per interface: timestamp units are 10^-n s (n ≥ 0) or 2^-n s (stored as -1 - n). */
-    private final int[] interfaceResolution = new int[MAX_INTERFACES];
-    private final long[] interfaceOffsetSeconds = new long[MAX_INTERFACES];
+    private int[] interfaceResolution = new int[16];
+    private long[] interfaceOffsetSeconds = new long[16];
 
     private long position;
     private long packets;
     private long packetOffset = -1;
+    /** Byte offset in the file of the current record's frame. */
+    private long frameAt;
     private int capturedLength;
     private int originalLength;
     private long timestampNanos;
@@ -154,6 +158,20 @@ public final class PcapReader implements AutoCloseable
      */
     public boolean next() throws IOException
     {
+        if (!advance())
+        {
+            return false;
+        }
+        System.arraycopy(window.array(), index(frameAt), frameBuffer, 0, capturedLength);
+        return true;
+    }
+
+    /**
+     * Reads the next record: its timestamp, its lengths and {@link #frameAt}, and leaves its frame in the window for
+     * the caller to copy once.
+     */
+    private boolean advance() throws IOException
+    {
         if (deferred != null)
         {
             final PcapFormatException e = deferred;
@@ -186,7 +204,7 @@ public final class PcapReader implements AutoCloseable
 
     /**
      * The current record's frame in the reader's own array, valid until the next call to {@link #next()}: bytes
-     * [0, {@link #capturedLength()}).
+     * [0, {@link #capturedLength()}). {@link #receive} copies frames straight into pool buffers and leaves it alone.
      *
      * @return the reused frame array.
      */
@@ -272,7 +290,7 @@ public final class PcapReader implements AutoCloseable
             final boolean more;
             try
             {
-                more = next();
+                more = advance();
             }
             catch (final PcapFormatException e)
             {
@@ -295,7 +313,8 @@ public final class PcapReader implements AutoCloseable
                 oversizeFrames++;
                 continue;
             }
-            pool.write(h, frameBuffer, 0, capturedLength);
+            // straight from the file's window into the buffer: one copy
+            pool.write(h, window.array(), index(frameAt), capturedLength);
             pool.rxPort(h, rxPort);
             pool.timestamp(h, timestampNanos);
             out.add(h);
@@ -393,7 +412,8 @@ public final class PcapReader implements AutoCloseable
         capturedLength = (int)caplen;
         originalLength = (int)Math.max(caplen, Math.min(origlen, Integer.MAX_VALUE));
         timestampNanos = seconds * NANOS + (format == Format.PCAP_NANO ? fraction : fraction * 1000L);
-        copyFrame(at + PCAP_RECORD_HEADER, capturedLength);
+        frameAt = at + PCAP_RECORD_HEADER;
+        load(frameAt, capturedLength);
         position = at + PCAP_RECORD_HEADER + caplen;
         packets++;
         return true;
@@ -513,6 +533,13 @@ public final class PcapReader implements AutoCloseable
                 {
                     throw fault("more than " + MAX_INTERFACES + " interfaces in one section", at);
                 }
+                if (interfaces == interfaceSnaplen.length)
+                {
+                    final int grown = Math.min(MAX_INTERFACES, interfaces * 2);
+                    interfaceSnaplen = Arrays.copyOf(interfaceSnaplen, grown);
+                    interfaceResolution = Arrays.copyOf(interfaceResolution, grown);
+                    interfaceOffsetSeconds = Arrays.copyOf(interfaceOffsetSeconds, grown);
+                }
                 final int snap = b.getInt(index(at + 12));
                 interfaceSnaplen[interfaces] = snap <= 0 || snap > MAX_CAPLEN ? MAX_CAPLEN : snap;
                 readInterfaceOptions(at, total, interfaces);
@@ -538,7 +565,8 @@ public final class PcapReader implements AutoCloseable
                 packetOffset = at;
                 originalLength = (int)Math.max(caplen, Math.min(origlen, Integer.MAX_VALUE));
                 timestampNanos = toNanos(iface, (high << 32) | low);
-                copyFrame(at + 28, capturedLength);
+                frameAt = at + 28;
+                load(frameAt, capturedLength);
                 return true;
             }
             case PCAPNG_SPB ->
@@ -556,7 +584,8 @@ public final class PcapReader implements AutoCloseable
                 originalLength = (int)Math.min(origlen, Integer.MAX_VALUE);
                 // a simple packet block carries no timestamp
                 timestampNanos = 0;
-                copyFrame(at + 12, capturedLength);
+                frameAt = at + 12;
+                load(frameAt, capturedLength);
                 return true;
             }
             default ->
@@ -659,12 +688,6 @@ public final class PcapReader implements AutoCloseable
             throw fault("corrupt packet block: capture length " + caplen + " does not fit block length " + total, at);
         }
         capturedLength = (int)caplen;
-    }
-
-    private void copyFrame(final long at, final int length) throws IOException
-    {
-        final ByteBuffer b = load(at, length);
-        System.arraycopy(b.array(), index(at), frameBuffer, 0, length);
     }
 
     /** Makes bytes [at, at + n) available in the window; returns the window with no byte order set. */

@@ -45,6 +45,8 @@ public final class PcapWriter implements AutoCloseable
     private static final long MAX_SECONDS = 0xffff_ffffL;
     private static final long NANOS = 1_000_000_000L;
     private static final int BUFFER = 1024 * 1024;
+    /** Longest interface name (an option's length is 16 bits; Kubernetes names are far shorter). */
+    private static final int MAX_NAME = 0xffff - 3;
 
     private final Path file;
     private final FileChannel channel;
@@ -118,8 +120,19 @@ public final class PcapWriter implements AutoCloseable
         for (final String name : interfaceNames)
         {
             final byte[] n = name.getBytes(StandardCharsets.UTF_8);
+            if (n.length > MAX_NAME)
+            {
+                w.close();
+                throw new IllegalArgumentException(file + ": interface name of " + n.length + " bytes exceeds "
+                    + MAX_NAME);
+            }
             final int padded = (n.length + 3) & ~3;
             final int total = 20 + 4 + padded + 8 + 4;
+            // a whole cluster's ports can describe more than the buffer holds
+            if (b.remaining() < total)
+            {
+                w.drain();
+            }
             b.putInt(PcapReader.PCAPNG_IDB).putInt(total).putShort((short)PcapReader.LINKTYPE_ETHERNET)
                 .putShort((short)0).putInt(SNAPLEN);
             b.putShort((short)2).putShort((short)n.length).put(n);

@@ -17,6 +17,7 @@ import java.util.Collections;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.function.Consumer;
 
 /**
  * Whole-cluster replay: every node of a cluster in one process, one {@link ReplayEngine} per node (each built by
@@ -83,9 +84,10 @@ public final class ClusterReplay implements AutoCloseable
     }
 
     private final List<Member> members = new ArrayList<>();
-    private final Map<Integer, Member> byPodIp = new HashMap<>();
-    private final Map<Long, Member> byPodMac = new HashMap<>();
-    private final Map<Integer, Member> byAddress = new HashMap<>();
+    /** Index in {@link #members} of the node owning a pod IP, a pod MAC, a node address. */
+    private final LongIndex byPodIp;
+    private final LongIndex byPodMac;
+    private final LongIndex byAddress;
     private final ArrayDeque<Pending> underlay = new ArrayDeque<>();
     private final ArrayDeque<Pending> spare = new ArrayDeque<>();
     private final List<Fed> fed = new ArrayList<>();
@@ -114,6 +116,23 @@ public final class ClusterReplay implements AutoCloseable
     public ClusterReplay(final ClusterState state, final Nat.Balancing balancing, final Output output,
         final int fateLimit, final long startNanos)
     {
+        this(state, balancing, output, fateLimit, startNanos, skipped -> { });
+    }
+
+    /**
+     * Builds one engine per node of the cluster, in node-name order, telling {@code skipped} about every object a
+     * node's tables leave out (the agent leaves it out of a push the same way).
+     *
+     * @param state      the cluster.
+     * @param balancing  how Services pick an endpoint.
+     * @param output     where frames leaving the cluster go.
+     * @param fateLimit  how many of the first input frames (and the frames they cause) to report a fate for.
+     * @param startNanos initial clock.
+     * @param skipped    told about each object left out, once per node that compiles it.
+     */
+    public ClusterReplay(final ClusterState state, final Nat.Balancing balancing, final Output output,
+        final int fateLimit, final long startNanos, final Consumer<NodeTablesCompiler.Skipped> skipped)
+    {
         this.fateLimit = fateLimit;
         final List<String> names = new ArrayList<>();
         state.nodes().forEach(n -> names.add(n.getMetadata().getName()));
@@ -124,8 +143,7 @@ public final class ClusterReplay implements AutoCloseable
         }
         for (final String name : names)
         {
-            // a bad object is left out (ReplayCommand has warned about it), as the agent leaves it out of a push
-            final NodeTables tables = NodeTablesCompiler.compile(state, name, 1, skipped -> { });
+            final NodeTables tables = NodeTablesCompiler.compile(state, name, 1, skipped);
             final Member[] self = new Member[1];
             final ReplayEngine engine = new ReplayEngine(tables, balancing,
                 (ns, port, mem, off, len) -> transmit(self[0], ns, port, mem, off, len, output),
@@ -133,17 +151,37 @@ public final class ClusterReplay implements AutoCloseable
             final Member m = new Member(name, tables, engine);
             self[0] = m;
             members.add(m);
+        }
+        int pods = 0;
+        int addresses = 0;
+        for (final Member m : members)
+        {
+            pods += m.tables().pods().size();
+            addresses += 1 + m.tables().node().addresses().size();
+        }
+        byPodIp = new LongIndex(pods);
+        byPodMac = new LongIndex(pods);
+        byAddress = new LongIndex(addresses);
+        for (int i = 0; i < members.size(); i++)
+        {
+            final NodeTables tables = members.get(i).tables();
             for (final NodeTables.PodInfo pod : tables.pods())
             {
-                byPodIp.putIfAbsent(pod.ip(), m);
-                byPodMac.putIfAbsent(pod.mac(), m);
+                byPodIp.putIfAbsent(pod.ip(), i);
+                byPodMac.putIfAbsent(pod.mac(), i);
             }
-            byAddress.putIfAbsent(tables.node().publicIp(), m);
+            byAddress.putIfAbsent(tables.node().publicIp(), i);
             for (final int a : tables.node().addresses())
             {
-                byAddress.putIfAbsent(a, m);
+                byAddress.putIfAbsent(a, i);
             }
         }
+    }
+
+    /** The member at an index of a {@link LongIndex}, or null for {@link LongIndex#NONE}. */
+    private Member member(final int index)
+    {
+        return index == LongIndex.NONE ? null : members.get(index);
     }
 
     private void transmit(final Member from, final long ns, final String port, final MemorySegment mem,
@@ -151,7 +189,7 @@ public final class ClusterReplay implements AutoCloseable
     {
         if (port.equals(ReplayEngine.UPLINK))
         {
-            final Member to = byAddress.get(destination(mem, off, len));
+            final Member to = member(byAddress.get(destination(mem, off, len)));
             if (to != null && to != from)
             {
                 final Pending p = spare.isEmpty() ? new Pending() : spare.poll();
@@ -236,35 +274,38 @@ public final class ClusterReplay implements AutoCloseable
         }
         final MemorySegment seg = wrappedSegment;
         final int src = source(seg, length);
-        Member at = byPodIp.get(src);
+        Member at = member(byPodIp.get(src));
         if (at == null && length >= EthernetHeader.LENGTH)
         {
-            at = byPodMac.get(eth.wrap(seg, 0).src());
+            at = member(byPodMac.get(eth.wrap(seg, 0).src()));
         }
         final boolean traced = inputNumber <= fateLimit;
         if (at != null)
         {
             if (traced)
             {
-                record(true, "#" + inputNumber, at, "at a pod", null, frame, length);
+                record("#" + inputNumber, at, "at a pod", null, frame, length);
             }
             at.engine().feed(epochNanos, frame, length);
         }
         else
         {
             final int dst = destination(seg, 0, length);
-            at = byAddress.get(dst);
+            at = member(byAddress.get(dst));
             if (at == null)
             {
                 unrouted++;
-                record(traced, "#" + inputNumber, null, "from outside", "NOT REPLAYED: from outside the cluster to "
-                    + Ip4.format(dst) + ", which is no node's address (a ClusterIP or a pod is reached through a "
-                    + "node, not from the outside)", frame, length);
+                if (traced)
+                {
+                    record("#" + inputNumber, null, "from outside", "NOT REPLAYED: from outside the cluster "
+                        + "to " + Ip4.format(dst) + ", which is no node's address (a ClusterIP or a pod is reached "
+                        + "through a node, not from the outside)", frame, length);
+                }
                 return;
             }
             if (traced)
             {
-                record(true, "#" + inputNumber, at, "at uplink", null, frame, length);
+                record("#" + inputNumber, at, "at uplink", null, frame, length);
             }
             at.engine().feedUplink(epochNanos, frame, length);
         }
@@ -290,7 +331,7 @@ public final class ClusterReplay implements AutoCloseable
             ++cascadeNumber;
             if (traced)
             {
-                record(true, "#" + inputNumber + "." + cascadeNumber, p.to, "underlay from " + p.from.name(), null,
+                record("#" + inputNumber + "." + cascadeNumber, p.to, "underlay from " + p.from.name(), null,
                     p.frame, p.length);
             }
             p.to.engine().feedUplink(p.epochNanos, p.frame, p.length);
@@ -301,13 +342,10 @@ public final class ClusterReplay implements AutoCloseable
         }
     }
 
-    private void record(final boolean traced, final String label, final Member at, final String where,
-        final String early, final byte[] frame, final int length)
+    /** Notes a traced frame for {@link #fates()}. */
+    private void record(final String label, final Member at, final String where, final String early,
+        final byte[] frame, final int length)
     {
-        if (!traced)
-        {
-            return;
-        }
         if (at == null)
         {
             fed.add(new Fed(label, null, -1, where, early, FrameSummary.describe(java.util.Arrays.copyOf(frame,

@@ -90,12 +90,9 @@ public final class ReplayEngine implements AutoCloseable
     private final int entry;
     private final int uplinkEntry;
     private final int uplink;
-    /** Pod ports by pod IP and by pod MAC: open addressing over primitives, so a lookup never boxes. */
-    private final int[] podIpKeys;
-    private final long[] podMacKeys;
-    private final int[] podIpPorts;
-    private final int[] podMacPorts;
-    private final int podMask;
+    /** Pod ports by pod IP and by pod MAC. */
+    private final LongIndex podPortByIp;
+    private final LongIndex podPortByMac;
     /** Frames transmitted per port id. */
     private long[] sentByPort = new long[16];
     private final int fateLimit;
@@ -135,37 +132,13 @@ public final class ReplayEngine implements AutoCloseable
         this.uplink = NodeGraph.registerUplink(ports, UPLINK, node.uplinkMac());
         // the host TAP: ferry's side takes the gateway MAC, the kernel's side the node IP's conventional MAC
         final int host = NodeGraph.registerHost(ports, HOST, node.gatewayMac(), Ip4.podMac(node.publicIp()));
-        final int slots = Integer.highestOneBit(Math.max(8, tables.pods().size() * 4 - 1)) << 1;
-        this.podMask = slots - 1;
-        this.podIpKeys = new int[slots];
-        this.podMacKeys = new long[slots];
-        this.podIpPorts = new int[slots];
-        this.podMacPorts = new int[slots];
-        java.util.Arrays.fill(podIpPorts, -1);
-        java.util.Arrays.fill(podMacPorts, -1);
+        this.podPortByIp = new LongIndex(tables.pods().size());
+        this.podPortByMac = new LongIndex(tables.pods().size());
         for (final NodeTables.PodInfo pod : tables.pods())
         {
             final int id = ports.add(pod.portName(), Ports.Kind.POD, node.gatewayMac()).id();
-            int i = slot(pod.ip());
-            while (podIpPorts[i] >= 0 && podIpKeys[i] != pod.ip())
-            {
-                i = (i + 1) & podMask;
-            }
-            if (podIpPorts[i] < 0)
-            {
-                podIpKeys[i] = pod.ip();
-                podIpPorts[i] = id;
-            }
-            int j = slot(Long.hashCode(pod.mac()));
-            while (podMacPorts[j] >= 0 && podMacKeys[j] != pod.mac())
-            {
-                j = (j + 1) & podMask;
-            }
-            if (podMacPorts[j] < 0)
-            {
-                podMacKeys[j] = pod.mac();
-                podMacPorts[j] = id;
-            }
+            podPortByIp.putIfAbsent(pod.ip(), id);
+            podPortByMac.putIfAbsent(pod.mac(), id);
         }
         this.publisher = new TablesPublisher(ports, true);
         final TxSink sink = h ->
@@ -344,27 +317,13 @@ public final class ReplayEngine implements AutoCloseable
         {
             src = arp.wrap(seg, l3).senderIp();
         }
-        for (int i = slot(src); podIpPorts[i] >= 0; i = (i + 1) & podMask)
+        final int byIp = podPortByIp.get(src);
+        if (byIp != LongIndex.NONE)
         {
-            if (podIpKeys[i] == src)
-            {
-                return podIpPorts[i];
-            }
+            return byIp;
         }
-        final long mac = eth.src();
-        for (int j = slot(Long.hashCode(mac)); podMacPorts[j] >= 0; j = (j + 1) & podMask)
-        {
-            if (podMacKeys[j] == mac)
-            {
-                return podMacPorts[j];
-            }
-        }
-        return uplink;
-    }
-
-    private int slot(final int key)
-    {
-        return (key * 0x9e3779b9 >>> 16) & podMask;
+        final int byMac = podPortByMac.get(eth.src());
+        return byMac != LongIndex.NONE ? byMac : uplink;
     }
 
     /**
