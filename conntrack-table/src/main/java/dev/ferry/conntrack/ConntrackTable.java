@@ -1356,8 +1356,16 @@ public final class ConntrackTable implements AutoCloseable
 
     private void removeEntry(final int e)
     {
-        flushNew();
-        event(ConntrackEvents.DESTROY, e);
+        if (pendingNew == e)
+        {
+            // never confirmed (its first packet was refused, or none came): netfilter reports no NEW, no DESTROY
+            pendingNew = -1;
+        }
+        else
+        {
+            flushNew();
+            event(ConntrackEvents.DESTROY, e);
+        }
         listener.removed(this, e);
         unlink(e, ORIGINAL);
         unlink(e, REPLY);
