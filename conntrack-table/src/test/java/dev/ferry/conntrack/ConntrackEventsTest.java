@@ -178,6 +178,16 @@ class ConntrackEventsTest
         }
     }
 
+    @Test
+    void shouldRoundTheRingUpToAPowerOfTwoOfAtLeastTwo()
+    {
+        assertThat(new ConntrackEvents(1).capacity()).isEqualTo(2);
+        assertThat(new ConntrackEvents(2).capacity()).isEqualTo(2);
+        assertThat(new ConntrackEvents(3).capacity()).isEqualTo(4);
+        assertThat(new ConntrackEvents(16_384).capacity()).isEqualTo(16_384);
+        assertThat(new ConntrackEvents(16_385).capacity()).isEqualTo(32_768);
+    }
+
     private static long allocated()
     {
         return ((com.sun.management.ThreadMXBean)ManagementFactory.getThreadMXBean())
