@@ -101,10 +101,13 @@ public record ConntrackConfig(
     /** Largest timeout accepted, in seconds (about 68 years, so that nanoseconds cannot overflow). */
     public static final long MAX_TIMEOUT_SECONDS = Integer.MAX_VALUE;
 
+    // one generator for every draw (SecureRandom is thread-safe); each draw is a fresh secret
+    private static final SecureRandom SEEDS = new SecureRandom();
+
     /** @return a secret for {@code hashSeed}, from {@link SecureRandom}. */
     public static long randomHashSeed()
     {
-        return new SecureRandom().nextLong();
+        return SEEDS.nextLong();
     }
 
     /**
@@ -247,7 +250,10 @@ public record ConntrackConfig(
         private long icmp = 30;
         private long generic = 600;
         private int sweepBudget = DEFAULT_SWEEP_BUDGET;
-        private long hashSeed = randomHashSeed();
+        // drawn by the first build() unless set, so that copies (toBuilder, withHashSeed, sameSettings, which
+        // run on every table publish) never draw a secret they throw away
+        private long hashSeed;
+        private boolean hashSeedSet;
 
         private Builder()
         {
@@ -410,12 +416,17 @@ public record ConntrackConfig(
         public Builder hashSeed(final long v)
         {
             hashSeed = v;
+            hashSeedSet = true;
             return this;
         }
 
-        /** @return the configuration. */
+        /** @return the configuration (with a random hash secret unless one was set; the same on every build). */
         public ConntrackConfig build()
         {
+            if (!hashSeedSet)
+            {
+                hashSeed(randomHashSeed());
+            }
             return new ConntrackConfig(capacity, tcpSynSent, tcpSynRecv, tcpEstablished, tcpFinWait, tcpCloseWait,
                 tcpLastAck, tcpTimeWait, tcpClose, tcpUnacknowledged, udp, udpStream, icmp, generic, sweepBudget,
                 hashSeed);

@@ -58,7 +58,7 @@ public final class ConntrackEvents
      */
     public ConntrackEvents(final int capacity)
     {
-        final int n = Integer.highestOneBit(Math.max(2, capacity - 1) << 1);
+        final int n = ConntrackTable.roundedCapacity(Math.max(2, capacity));
         ring = new long[n * WORDS];
         mask = n - 1;
     }

@@ -942,8 +942,7 @@ public final class ConntrackTable implements AutoCloseable
                 }
                 return false;
             }
-            final long dist = pos - (int)h & slotMask;
-            slots.set(LONG, (long)pos << 3, signature(h) << 40 | dist << 32 | (e << 1 | dir) & 0xffff_ffffL);
+            setSlot(pos, h, e << 1 | dir);
         }
         return true;
     }
@@ -1292,9 +1291,15 @@ public final class ConntrackTable implements AutoCloseable
                 return false;
             }
         }
+        setSlot(pos, h, ref);
+        return true;
+    }
+
+    /** Writes a slot: the hash's signature, the distance from its home slot, the entry reference. */
+    private void setSlot(final int pos, final long h, final int ref)
+    {
         final long dist = pos - (int)h & slotMask;
         slots.set(LONG, (long)pos << 3, signature(h) << 40 | dist << 32 | ref & 0xffff_ffffL);
-        return true;
     }
 
     private int freeSlot(final long h)
@@ -1356,8 +1361,16 @@ public final class ConntrackTable implements AutoCloseable
 
     private void removeEntry(final int e)
     {
-        flushNew();
-        event(ConntrackEvents.DESTROY, e);
+        if (pendingNew == e)
+        {
+            // never confirmed (its first packet was refused, or none came): netfilter reports no NEW, no DESTROY
+            pendingNew = -1;
+        }
+        else
+        {
+            flushNew();
+            event(ConntrackEvents.DESTROY, e);
+        }
         listener.removed(this, e);
         unlink(e, ORIGINAL);
         unlink(e, REPLY);

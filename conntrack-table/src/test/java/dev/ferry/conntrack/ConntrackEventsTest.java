@@ -150,6 +150,44 @@ class ConntrackEventsTest
         }
     }
 
+    /**
+     * netfilter reports nothing for an entry that is never confirmed: a first packet found INVALID (the NAT then
+     * removes the entry it inserted) produces no NEW and no DESTROY, so a pod sending SYN|FIN to fresh tuples
+     * cannot fill the event stream with flows that never existed.
+     */
+    @Test
+    void shouldReportNothingForAnEntryRemovedBeforeItsFirstPacketWasAccepted()
+    {
+        final ConntrackEvents events = new ConntrackEvents(16);
+        try (ConntrackTable t = new ConntrackTable(ConntrackConfig.builder().capacity(64).build(), clock))
+        {
+            t.events(events);
+            events.subscribe(true);
+            final int bad = connect(t, 43000);
+            assertThat(t.update(bad, ConntrackTable.ORIGINAL, SYN | 0x01, 60)).as("SYN|FIN is INVALID").isFalse();
+            t.remove(bad);
+            final int udp = t.insert(0, ConntrackTable.UDP, POD, SVC, 43001, 53, BACKEND, POD, 5353, 43001);
+            t.remove(udp);
+            final int good = connect(t, 43002);
+            t.update(good, ConntrackTable.ORIGINAL, SYN, 60);
+            final List<ConntrackEvents.ConntrackEvent> out = new ArrayList<>();
+            events.drain(out, 100);
+            assertThat(out).extracting(x -> x.typeName() + " " + x.entry().origSrcPort())
+                .containsExactly("NEW 43002");
+            assertThat(t.stats().deleted()).as("the removals still count").isEqualTo(2);
+        }
+    }
+
+    @Test
+    void shouldRoundTheRingUpToAPowerOfTwoOfAtLeastTwo()
+    {
+        assertThat(new ConntrackEvents(1).capacity()).isEqualTo(2);
+        assertThat(new ConntrackEvents(2).capacity()).isEqualTo(2);
+        assertThat(new ConntrackEvents(3).capacity()).isEqualTo(4);
+        assertThat(new ConntrackEvents(16_384).capacity()).isEqualTo(16_384);
+        assertThat(new ConntrackEvents(16_385).capacity()).isEqualTo(32_768);
+    }
+
     private static long allocated()
     {
         return ((com.sun.management.ThreadMXBean)ManagementFactory.getThreadMXBean())

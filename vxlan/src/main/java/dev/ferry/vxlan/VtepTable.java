@@ -235,13 +235,13 @@ public final class VtepTable
      * keeps them on the node that received them), so such a frame is spoofed or routed through a node without
      * NAT, which ferry refuses (SECURITY.md).
      *
-     * @param vtep     outer source (a known VTEP, else false).
+     * @param remote   the sending VTEP's {@link #remoteOf remote index} (-1: false).
      * @param innerSrc the inner IPv4 source.
      * @return whether the inner source belongs to that VTEP's node.
      */
-    public boolean innerSourceAllowed(final int vtep, final int innerSrc)
+    public boolean innerSourceAllowed(final int remote, final int innerSrc)
     {
-        for (int r = remoteOf(vtep); r >= 0; r = sameVtepNext[r])
+        for (int r = remote; r >= 0; r = sameVtepNext[r])
         {
             if ((innerSrc & podMask[r]) == podNet[r])
             {
@@ -259,8 +259,13 @@ public final class VtepTable
         return false;
     }
 
-    /** The remote index of the last Node announcing this VTEP address, or -1. */
-    private int remoteOf(final int addr)
+    /**
+     * Finds a VTEP address, so that decap probes once per packet for both anti-spoofing checks.
+     *
+     * @param addr outer IPv4 source.
+     * @return the remote index of the last Node announcing that VTEP address, or -1 when none does.
+     */
+    public int remoteOf(final int addr)
     {
         if (addr == 0)
         {

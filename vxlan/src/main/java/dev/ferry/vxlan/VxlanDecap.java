@@ -112,8 +112,6 @@ public final class VxlanDecap implements Stage
     }
 
     private static final int MIN_INNER = EthernetHeader.LENGTH + Ip4Header.MIN_LENGTH;
-    /** Offset of the source address in an IPv4 header. */
-    private static final int INNER_SRC_OFFSET = 12;
 
     private final PacketPool pool;
     private final TablesRef<Snapshot> tables;
@@ -208,10 +206,17 @@ public final class VxlanDecap implements Stage
                 outerSrc = ip.src();
             }
             final VxlanHeader vx = vxlan.wrap(mem, frame + vxOff);
-            final DropReason badVx = checkVxlan(vx, vteps, outerSrc);
+            final DropReason badVx = checkVxlan(vx, vteps);
             if (badVx != null)
             {
                 out.drop(h, badVx);
+                continue;
+            }
+            // one probe of the VTEP set serves both anti-spoofing checks (outer source, then inner source)
+            final int remote = vteps.remoteOf(outerSrc);
+            if (remote < 0)
+            {
+                out.drop(h, Drop.UNKNOWN_VTEP);
                 continue;
             }
             if (innerLen < MIN_INNER)
@@ -225,8 +230,8 @@ public final class VxlanDecap implements Stage
                 out.drop(h, Drop.INNER_NOT_IP4);
                 continue;
             }
-            if (!vteps.innerSourceAllowed(outerSrc, Wire.u32(mem, frame + vxOff + VxlanHeader.LENGTH
-                + EthernetHeader.LENGTH + INNER_SRC_OFFSET)))
+            if (!vteps.innerSourceAllowed(remote, Wire.u32(mem, frame + vxOff + VxlanHeader.LENGTH
+                + EthernetHeader.LENGTH + Ip4Header.SRC_OFFSET)))
             {
                 out.drop(h, Drop.INNER_SOURCE_SPOOFED);
                 continue;
@@ -288,7 +293,7 @@ public final class VxlanDecap implements Stage
         return null;
     }
 
-    private static DropReason checkVxlan(final VxlanHeader vx, final VtepTable vteps, final int outerSrc)
+    private static DropReason checkVxlan(final VxlanHeader vx, final VtepTable vteps)
     {
         if (!vx.validVni())
         {
@@ -301,10 +306,6 @@ public final class VxlanDecap implements Stage
         if (vx.vni() != vteps.vni())
         {
             return Drop.UNKNOWN_VNI;
-        }
-        if (!vteps.isKnownVtep(outerSrc))
-        {
-            return Drop.UNKNOWN_VTEP;
         }
         return null;
     }
