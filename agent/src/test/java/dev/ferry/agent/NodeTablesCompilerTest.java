@@ -224,6 +224,26 @@ class NodeTablesCompilerTest
               -> 10.244.2.2:8080       ready,serving               node=node-b zone=zone-b local
         """;
 
+    /** node-a with its pod CIDR: the start of the small manifests below. */
+    private static final String NODE_A = """
+        apiVersion: v1
+        kind: Node
+        metadata: {name: node-a}
+        spec: {podCIDR: 10.244.1.0/24}
+        ---
+        """;
+
+    /** Two Running Pods on node-a with one IP (a, then b), as the first items of a List. */
+    private static final String TWO_PODS_ONE_IP = NODE_A + """
+        kind: List
+        apiVersion: v1
+        items:
+        - {apiVersion: v1, kind: Pod, metadata: {name: a, namespace: default}, spec: {nodeName: node-a},
+           status: {phase: Running, podIP: 10.244.1.7}}
+        - {apiVersion: v1, kind: Pod, metadata: {name: b, namespace: default}, spec: {nodeName: node-a},
+           status: {phase: Running, podIP: 10.244.1.7}}
+        """;
+
     private static ClusterState twoNode;
     private static ClusterState full;
 
@@ -326,10 +346,10 @@ class NodeTablesCompilerTest
             n.gatewayIp(), n.gatewayMac(), n.uplinkMac(), n.vtepMac(), n.publicIp(), n.underlayGateway(),
             n.underlayPrefix(), n.underlayMtu(), false), t.cluster(), t.pods(), t.remoteNodes(), t.services(),
             t.neighbours());
-        final com.fasterxml.jackson.databind.node.ObjectNode json = dev.ferry.nodeapi.NodeTablesJson.encode(off);
+        final com.fasterxml.jackson.databind.node.ObjectNode json = NodeTablesJson.encode(off);
         assertThat(json.path("node").path("eligible").asBoolean(true)).isFalse();
-        assertThat(dev.ferry.nodeapi.NodeTablesJson.decode(json, "tables", 1)).isEqualTo(off);
-        assertThat(dev.ferry.nodeapi.NodeTablesJson.encode(t).path("node").has("eligible")).isFalse();
+        assertThat(NodeTablesJson.decode(json, "tables", 1)).isEqualTo(off);
+        assertThat(NodeTablesJson.encode(t).path("node").has("eligible")).isFalse();
     }
 
     @Test
@@ -353,20 +373,7 @@ class NodeTablesCompilerTest
     @Test
     void shouldRefuseTwoLivePodsWithOneIp()
     {
-        final ClusterState s = state("""
-            apiVersion: v1
-            kind: Node
-            metadata: {name: node-a}
-            spec: {podCIDR: 10.244.1.0/24}
-            ---
-            kind: List
-            apiVersion: v1
-            items:
-            - {apiVersion: v1, kind: Pod, metadata: {name: a, namespace: default}, spec: {nodeName: node-a},
-               status: {phase: Running, podIP: 10.244.1.7}}
-            - {apiVersion: v1, kind: Pod, metadata: {name: b, namespace: default}, spec: {nodeName: node-a},
-               status: {phase: Running, podIP: 10.244.1.7}}
-            """);
+        final ClusterState s = state(TWO_PODS_ONE_IP);
 
         assertThatThrownBy(() -> NodeTablesCompiler.compile(s, "node-a", 1))
             .hasMessage("cluster.yaml: Pod default/b: status.podIP: 10.244.1.7 is also the IP of Pod default/a");
@@ -375,19 +382,7 @@ class NodeTablesCompilerTest
     @Test
     void shouldSkipABadServiceAndADuplicatePodAndCompileTheRest()
     {
-        final ClusterState s = state("""
-            apiVersion: v1
-            kind: Node
-            metadata: {name: node-a}
-            spec: {podCIDR: 10.244.1.0/24}
-            ---
-            kind: List
-            apiVersion: v1
-            items:
-            - {apiVersion: v1, kind: Pod, metadata: {name: a, namespace: default}, spec: {nodeName: node-a},
-               status: {phase: Running, podIP: 10.244.1.7}}
-            - {apiVersion: v1, kind: Pod, metadata: {name: b, namespace: default}, spec: {nodeName: node-a},
-               status: {phase: Running, podIP: 10.244.1.7}}
+        final ClusterState s = state(TWO_PODS_ONE_IP + """
             - {apiVersion: v1, kind: Pod, metadata: {name: c, namespace: default}, spec: {nodeName: node-a},
                status: {phase: Running, podIP: 10.244.1.8}}
             - {apiVersion: v1, kind: Service, metadata: {name: bad, namespace: x},
@@ -423,12 +418,7 @@ class NodeTablesCompilerTest
     @Test
     void shouldCarryLoadBalancerSourceRangesAndSkipOnlyTheBadEntries()
     {
-        final ClusterState s = state("""
-            apiVersion: v1
-            kind: Node
-            metadata: {name: node-a}
-            spec: {podCIDR: 10.244.1.0/24}
-            ---
+        final ClusterState s = state(NODE_A + """
             {apiVersion: v1, kind: Service, metadata: {name: lb, namespace: x},
              spec: {type: LoadBalancer, clusterIP: 10.96.0.9, ports: [{port: 80, nodePort: 30080}],
                     loadBalancerSourceRanges: [" 203.0.113.0/24", "fd00::/64", "10.1.2.3/16", "not-a-cidr",

@@ -82,14 +82,7 @@ final class ImageLabTest
                     + "built before the node accepted preset sysctls fails here: rebuild it with deploy/image/build.sh)")
                     .contains("taken from the kernel").doesNotContain("WARNING: neither");
             }
-            int failed = 0;
-            for (final LabChecks.Check c : new LabChecks(lab).all())
-            {
-                final LabChecks.Outcome o = c.body().run();
-                System.out.println((o.ok() ? "  ok   " : "  FAIL ") + c.name() + ": " + o.detail());
-                failed += o.ok() ? 0 : 1;
-            }
-            assertThat(failed).as("lab checks that failed (ferry lab verify)").isZero();
+            assertThat(LabFixture.failedChecks(lab)).as("lab checks that failed (ferry lab verify)").isEmpty();
             restartNode1AndGetItsPodsBack(lab);
         }
         finally

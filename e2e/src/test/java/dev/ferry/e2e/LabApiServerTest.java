@@ -3,7 +3,6 @@ package dev.ferry.e2e;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.ferry.lab.Lab;
-import dev.ferry.lab.LabChecks;
 import dev.ferry.lab.LabSpec;
 import dev.ferry.lab.Shell;
 import org.junit.jupiter.api.AfterAll;
@@ -15,7 +14,6 @@ import org.junit.jupiter.api.Test;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
 
 import static org.assertj.core.api.Assertions.assertThat;
@@ -97,16 +95,6 @@ final class LabApiServerTest
             assertThat(a.path(FLANNEL + "kube-subnet-manager").asText()).as(n.name()).isEqualTo("true");
             assertThat(a.path(FLANNEL + "public-ip").asText()).as(n.name()).isEqualTo(ip);
         }
-        final List<String> failed = new ArrayList<>();
-        for (final LabChecks.Check c : new LabChecks(lab).all())
-        {
-            final LabChecks.Outcome o = c.body().run();
-            System.out.println((o.ok() ? "  ok   " : "  FAIL ") + c.name() + ": " + o.detail());
-            if (!o.ok())
-            {
-                failed.add(c.name() + ": " + o.detail());
-            }
-        }
-        assertThat(failed).as("ferry lab verify's checks").isEmpty();
+        assertThat(LabFixture.failedChecks(lab)).as("ferry lab verify's checks").isEmpty();
     }
 }

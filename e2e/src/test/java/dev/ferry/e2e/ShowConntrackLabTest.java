@@ -112,6 +112,9 @@ final class ShowConntrackLabTest
             final Shell.Result r = iperf.get(40, TimeUnit.SECONDS);
             final JsonNode j = MAPPER.readTree(r.out().isBlank() ? "{}" : r.out());
             assertThat(j.path("error").asText("")).as("iperf3 error").isEmpty();
+            // a 4 s run has 4 one-second intervals (one of slack, as AgentUnderTrafficTest allows); with none (iperf3
+            // printed nothing) the loop below would pass
+            assertThat(j.path("intervals")).as("iperf3's intervals: " + r.err()).hasSizeGreaterThanOrEqualTo(3);
             for (final JsonNode interval : j.path("intervals"))
             {
                 assertThat(interval.path("sum").path("bytes").asLong()).as("every iperf3 interval carries data")

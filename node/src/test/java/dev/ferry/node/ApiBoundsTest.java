@@ -47,41 +47,12 @@ class ApiBoundsTest
             final MemoryPort b = node.ports.port("tap0af40103");
             final AtomicLong written = new AtomicLong();
             // 60 MiB without a newline, as fast as the node takes it
-            final Thread writer = new Thread(() ->
-            {
-                final byte[] chunk = new byte[1 << 20];
-                Arrays.fill(chunk, (byte)'x');
-                chunk[0] = '{';
-                try
-                {
-                    for (int i = 0; i < 60; i++)
-                    {
-                        final ByteBuffer buf = ByteBuffer.wrap(chunk);
-                        while (buf.hasRemaining())
-                        {
-                            written.addAndGet(hostile.write(buf));
-                        }
-                    }
-                }
-                catch (final IOException e)
-                {
-                    // the node closed the connection: expected
-                }
-            }, "hostile-api-client");
-            writer.start();
+            final byte[] chunk = new byte[1 << 20];
+            Arrays.fill(chunk, (byte)'x');
+            chunk[0] = '{';
+            final Thread writer = writeUntilClosed(hostile, chunk, 60, written, "hostile-api-client");
 
-            int sent = 0;
-            while (writer.isAlive() && sent < 20_000)
-            {
-                for (int i = 0; i < 50; i++)
-                {
-                    a.enqueue(NodeFixture.udp(POD_A, POD_B, sent++));
-                }
-                final int want = sent;
-                NodeFixture.await(want + " frames forwarded while a client sends a huge line",
-                    () -> b.txPackets() == want, TIMEOUT);
-                assertThat(other.health().path("ok").asBoolean()).as("another client is served").isTrue();
-            }
+            int sent = forwardWhileAlive(writer, a, b, other, "while a client sends a huge line");
             writer.join(TIMEOUT.toMillis());
             assertThat(writer.isAlive()).as("the node stopped taking the huge line").isFalse();
             assertThat(written.get()).as("bytes taken before the node refused")
@@ -141,46 +112,69 @@ class ApiBoundsTest
             node.daemon.attach(NodeFixture.attachRequest("cb", POD_B)).get();
             final MemoryPort a = node.ports.port("tap0af40102");
             final MemoryPort b = node.ports.port("tap0af40103");
-            final AtomicLong requests = new AtomicLong();
+            final AtomicLong written = new AtomicLong();
             // requests as fast as the node takes them, and never a read: the answers pile up
-            final Thread writer = new Thread(() ->
-            {
-                final byte[] line = "{\"v\":1,\"op\":\"show\",\"what\":\"routes\"}\n".getBytes(StandardCharsets.UTF_8);
-                try
-                {
-                    for (int i = 0; i < 1_000_000; i++)
-                    {
-                        final ByteBuffer buf = ByteBuffer.wrap(line);
-                        while (buf.hasRemaining())
-                        {
-                            deaf.write(buf);
-                        }
-                        requests.incrementAndGet();
-                    }
-                }
-                catch (final IOException e)
-                {
-                    // the node closed the connection: expected
-                }
-            }, "deaf-api-client");
-            writer.start();
+            final byte[] line = "{\"v\":1,\"op\":\"show\",\"what\":\"routes\"}\n".getBytes(StandardCharsets.UTF_8);
+            final Thread writer = writeUntilClosed(deaf, line, 1_000_000, written, "deaf-api-client");
 
-            int sent = 0;
-            while (writer.isAlive() && sent < 20_000)
-            {
-                for (int i = 0; i < 50; i++)
-                {
-                    a.enqueue(NodeFixture.udp(POD_A, POD_B, sent++));
-                }
-                final int want = sent;
-                NodeFixture.await(want + " frames forwarded while a client does not read", () -> b.txPackets()
-                    == want, TIMEOUT);
-                assertThat(other.health().path("ok").asBoolean()).as("another client is served").isTrue();
-            }
+            forwardWhileAlive(writer, a, b, other, "while a client does not read");
             writer.join(TIMEOUT.toMillis());
             assertThat(writer.isAlive()).as("the node closed the client that does not read").isFalse();
-            assertThat(requests.get()).as("requests taken before the node gave up").isLessThan(1_000_000);
+            assertThat(written.get()).as("bytes of requests taken before the node gave up")
+                .isLessThan(1_000_000L * line.length);
         }
+    }
+
+    /**
+     * Writes {@code data} {@code times} times on a thread of its own, as fast as the node takes it, adding the bytes
+     * written to {@code written}; the thread ends when all is written or the node closes the connection.
+     */
+    private static Thread writeUntilClosed(final SocketChannel ch, final byte[] data, final int times,
+        final AtomicLong written, final String name)
+    {
+        final Thread writer = new Thread(() ->
+        {
+            try
+            {
+                for (int i = 0; i < times; i++)
+                {
+                    final ByteBuffer buf = ByteBuffer.wrap(data);
+                    while (buf.hasRemaining())
+                    {
+                        written.addAndGet(ch.write(buf));
+                    }
+                }
+            }
+            catch (final IOException e)
+            {
+                // the node closed the connection: expected
+            }
+        }, name);
+        writer.start();
+        return writer;
+    }
+
+    /**
+     * Forwards frames a → b, 50 at a time, each batch awaited and followed by another client's health request,
+     * while {@code writer} runs (at most 20,000 frames).
+     *
+     * @return the frames sent.
+     */
+    private static int forwardWhileAlive(final Thread writer, final MemoryPort a, final MemoryPort b,
+        final NodeApiClient other, final String what) throws Exception
+    {
+        int sent = 0;
+        while (writer.isAlive() && sent < 20_000)
+        {
+            for (int i = 0; i < 50; i++)
+            {
+                a.enqueue(NodeFixture.udp(POD_A, POD_B, sent++));
+            }
+            final int want = sent;
+            NodeFixture.await(want + " frames forwarded " + what, () -> b.txPackets() == want, TIMEOUT);
+            assertThat(other.health().path("ok").asBoolean()).as("another client is served").isTrue();
+        }
+        return sent;
     }
 
     /** Reads until the node closes the connection, or fails after the test's timeout. */

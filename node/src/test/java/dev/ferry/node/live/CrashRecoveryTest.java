@@ -80,7 +80,7 @@ class CrashRecoveryTest
                 Thread.sleep(100);
             }
             assertThat(restarted(state, pid)).as("a new ferry: " + node.log()).isTrue();
-            node.awaitAnswering();
+            node.awaitHealthy();
             assertThat(awaitPing(10)).as("ext → node IP through the restarted ferry: " + node.log())
                 .isGreaterThanOrEqualTo(0);
             assertThat(Netns.must(Netns.inNs(NODE, "ip", "-4", "addr", "show", "dev", NIC)))

@@ -1,9 +1,5 @@
 package dev.ferry.node.live;
 
-import com.fasterxml.jackson.databind.JsonNode;
-import dev.ferry.core.route.Ip4;
-import dev.ferry.nodeapi.AttachRequest;
-import dev.ferry.nodeapi.NodeApiClient;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Tag;
@@ -35,13 +31,13 @@ class LatencyProbe
     @BeforeEach
     void topology()
     {
-        new LatencyTest().topology();
+        TwoNodes.packetTopology(LatencyTest.NODES, LatencyTest.PODS, LatencyTest.UPLINKS);
     }
 
     @AfterEach
     void cleanUp()
     {
-        new LatencyTest().cleanUp();
+        TwoNodes.deleteTopology(LatencyTest.NODES, LatencyTest.PODS);
     }
 
     @Test
@@ -53,19 +49,8 @@ class LatencyProbe
         {
             for (int i = 0; i < 2; i++)
             {
-                final int n = i + 1;
-                final Path d = Files.createDirectories(dir.resolve("node" + n));
-                final Path config = TwoNodes.config(d, TwoNodes.tables(n, new long[] {0, 0}, 0),
-                    LatencyTest.UPLINKS[i], "packet");
-                nodes[i] = NodeProcess.start(LatencyTest.NODES[i], config, d.resolve("run/ferry.sock"),
-                    d.resolve("node.log"));
-                try (NodeApiClient api = nodes[i].client())
-                {
-                    final JsonNode a = api.attach(new AttachRequest("c" + n, "eth0", "/run/netns/" + LatencyTest.PODS[i],
-                        "default", "pod-" + n, Ip4.parse(TwoNodes.podIp(n, 2)), -1));
-                    Netns.plumbPod(LatencyTest.NODES[i], a.path("tap").asText(), LatencyTest.PODS[i],
-                        TwoNodes.podIp(n, 2), TwoNodes.gateway(n));
-                }
+                nodes[i] = TwoNodes.startPacketNodeWithPod(dir, i + 1, LatencyTest.NODES[i], LatencyTest.UPLINKS[i],
+                    LatencyTest.PODS[i]);
             }
             final String nice = System.getProperty("ferry.probe.nice");
             if (nice != null)

@@ -1,9 +1,5 @@
 package dev.ferry.node.live;
 
-import com.fasterxml.jackson.databind.JsonNode;
-import dev.ferry.core.route.Ip4;
-import dev.ferry.nodeapi.AttachRequest;
-import dev.ferry.nodeapi.NodeApiClient;
 import org.assertj.core.api.SoftAssertions;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -48,36 +44,13 @@ class LatencyTest
     @BeforeEach
     void topology()
     {
-        Netns.assumeRoot();
-        cleanUp();
-        for (final String ns : NODES)
-        {
-            Netns.create(ns);
-        }
-        for (final String ns : PODS)
-        {
-            Netns.create(ns);
-        }
-        Netns.must("ip", "link", "add", UPLINKS[0], "netns", NODES[0], "type", "veth", "peer", "name", UPLINKS[1],
-            "netns", NODES[1]);
-        for (int i = 0; i < 2; i++)
-        {
-            Netns.must(Netns.inNs(NODES[i], "ip", "addr", "add", TwoNodes.nodeIp(i + 1) + "/24", "dev", UPLINKS[i]));
-            Netns.must(Netns.inNs(NODES[i], "ip", "link", "set", UPLINKS[i], "up"));
-        }
+        TwoNodes.packetTopology(NODES, PODS, UPLINKS);
     }
 
     @AfterEach
     void cleanUp()
     {
-        for (final String ns : PODS)
-        {
-            Netns.delete(ns);
-        }
-        for (final String ns : NODES)
-        {
-            Netns.delete(ns);
-        }
+        TwoNodes.deleteTopology(NODES, PODS);
     }
 
     @Test
@@ -88,18 +61,7 @@ class LatencyTest
         {
             for (int i = 0; i < 2; i++)
             {
-                final int n = i + 1;
-                final Path d = Files.createDirectories(dir.resolve("node" + n));
-                final Path config = TwoNodes.config(d, TwoNodes.tables(n, new long[] {0, 0}, 0), UPLINKS[i],
-                    "packet");
-                nodes[i] = NodeProcess.start(NODES[i], config, d.resolve("run/ferry.sock"), d.resolve("node.log"));
-                try (NodeApiClient api = nodes[i].client())
-                {
-                    final JsonNode a = api.attach(new AttachRequest("c" + n, "eth0", "/run/netns/" + PODS[i],
-                        "default", "pod-" + n, Ip4.parse(TwoNodes.podIp(n, 2)), -1));
-                    Netns.plumbPod(NODES[i], a.path("tap").asText(), PODS[i], TwoNodes.podIp(n, 2),
-                        TwoNodes.gateway(n));
-                }
+                nodes[i] = TwoNodes.startPacketNodeWithPod(dir, i + 1, NODES[i], UPLINKS[i], PODS[i]);
             }
             // resolve node 2's MAC (ARP), then warm the JIT: 0.2 s apart, 50 pings alone would run the forwarding
             // path in the interpreter, and this test is about timers, not warm-up

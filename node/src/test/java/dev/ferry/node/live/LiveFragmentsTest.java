@@ -2,12 +2,10 @@ package dev.ferry.node.live;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.ferry.core.route.Ip4;
-import dev.ferry.core.route.Ip4Prefix;
 import dev.ferry.core.tables.NodeTables;
 import dev.ferry.core.tables.ServiceInfo;
 import dev.ferry.nodeapi.AttachRequest;
 import dev.ferry.nodeapi.NodeApiClient;
-import dev.ferry.nodeapi.NodeTablesJson;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Tag;
@@ -17,10 +15,8 @@ import org.junit.jupiter.api.io.TempDir;
 import java.io.BufferedReader;
 import java.io.InputStreamReader;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
-import java.util.Map;
 import java.util.concurrent.TimeUnit;
 
 import static org.assertj.core.api.Assertions.assertThat;
@@ -37,9 +33,9 @@ class LiveFragmentsTest
     static final String NODE_NS = "ferry-frg-n";
     static final String POD1_NS = "ferry-frg-p1";
     static final String POD2_NS = "ferry-frg-p2";
-    static final String POD1 = "10.244.1.2";
-    static final String POD2 = "10.244.1.3";
-    static final String GATEWAY = "10.244.1.1";
+    static final String POD1 = LivePodsTest.POD1;
+    static final String POD2 = LivePodsTest.POD2;
+    static final String GATEWAY = LivePodsTest.GATEWAY;
     static final String VIP = "10.96.0.53";
 
     private static final String SERVER = String.join("\n",
@@ -67,42 +63,28 @@ class LiveFragmentsTest
     void namespaces()
     {
         Netns.assumeRoot();
-        Netns.create(NODE_NS);
-        Netns.create(POD1_NS);
-        Netns.create(POD2_NS);
+        Netns.createAll(NODE_NS, POD1_NS, POD2_NS);
     }
 
     @AfterEach
     void cleanUp()
     {
-        Netns.delete(POD1_NS);
-        Netns.delete(POD2_NS);
-        Netns.delete(NODE_NS);
+        Netns.deleteAll(POD1_NS, POD2_NS, NODE_NS);
     }
 
     static NodeTables tables()
     {
-        final int gw = Ip4.parse(GATEWAY);
-        final NodeTables.NodeInfo node = new NodeTables.NodeInfo("node-a", List.of(Ip4.parse("192.168.78.1")),
-            Ip4Prefix.parse("10.244.1.0/24"), gw, Ip4.podMac(gw), Ip4.parseMac("02:00:00:00:00:01"),
-            Ip4.parseMac("aa:aa:aa:00:00:01"), Ip4.parse("192.168.78.1"), 0, Ip4Prefix.parse("192.168.78.0/24"),
-            1500);
         final ServiceInfo dns = new ServiceInfo("default", "big-dns", "ClusterIP", null, List.of(Ip4.parse(VIP)),
             List.of(), List.of(), false, ServiceInfo.DEFAULT_AFFINITY_TIMEOUT, false, false,
             List.of(new ServiceInfo.ServicePort("", 17, 53, 0, List.of(new ServiceInfo.Endpoint(Ip4.parse(POD2), 5353,
                 true, true, false, "node-a", "", true)))));
-        return new NodeTables(1, node, NodeTables.ClusterSettings.defaults(), List.of(), List.of(), List.of(dns),
-            Map.of());
+        return LivePodsTest.tables(List.of(dns));
     }
 
     @Test
     void shouldCarryA4000ByteUdpDatagramThroughAClusterIpBetweenRealKernels() throws Exception
     {
-        final Path cluster = Files.createDirectories(dir.resolve("cluster"));
-        Files.writeString(cluster.resolve("tables.json"), NodeTablesJson.encode(tables()).toString());
-        final Path config = dir.resolve("node.yaml");
-        Files.writeString(config, String.join("\n", "nodeName: node-a", "apiSocket: " + dir.resolve("run/ferry.sock"),
-            "clusterDir: " + cluster, "uplink: lo", "underlay: udp", "hostTap: fg-host", "podTapPrefix: fg", ""));
+        final Path config = TwoNodes.config(dir, tables(), "lo", "udp");
         final Path socket = dir.resolve("run/ferry.sock");
         try (NodeProcess node = NodeProcess.start(NODE_NS, config, socket, dir.resolve("node.log")))
         {

@@ -4,16 +4,15 @@ import com.fasterxml.jackson.databind.JsonNode;
 import dev.ferry.core.route.Ip4;
 import dev.ferry.core.route.Ip4Prefix;
 import dev.ferry.core.tables.NodeTables;
+import dev.ferry.core.tables.ServiceInfo;
 import dev.ferry.nodeapi.AttachRequest;
 import dev.ferry.nodeapi.NodeApiClient;
-import dev.ferry.nodeapi.NodeTablesJson;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
@@ -42,47 +41,30 @@ class LivePodsTest
     void namespaces()
     {
         Netns.assumeRoot();
-        Netns.create(NODE_NS);
-        Netns.create(POD1_NS);
-        Netns.create(POD2_NS);
+        Netns.createAll(NODE_NS, POD1_NS, POD2_NS);
     }
 
     @AfterEach
     void cleanUp()
     {
-        Netns.delete(POD1_NS);
-        Netns.delete(POD2_NS);
-        Netns.delete(NODE_NS);
+        Netns.deleteAll(POD1_NS, POD2_NS, NODE_NS);
     }
 
-    static NodeTables tables()
+    /** node-a alone (pods 10.244.1.0/24 behind {@link #GATEWAY}) with these Services; LiveFragmentsTest's too. */
+    static NodeTables tables(final List<ServiceInfo> services)
     {
         final int gw = Ip4.parse(GATEWAY);
         final NodeTables.NodeInfo node = new NodeTables.NodeInfo("node-a", List.of(Ip4.parse("192.168.77.1")),
             Ip4Prefix.parse("10.244.1.0/24"), gw, Ip4.podMac(gw), Ip4.parseMac("02:00:00:00:00:01"),
             Ip4.parseMac("aa:aa:aa:00:00:01"), Ip4.parse("192.168.77.1"), 0, Ip4Prefix.parse("192.168.77.0/24"),
             1500);
-        return new NodeTables(1, node, NodeTables.ClusterSettings.defaults(), List.of(), List.of(), List.of(),
+        return new NodeTables(1, node, NodeTables.ClusterSettings.defaults(), List.of(), List.of(), services,
             Map.of());
     }
 
     Path writeConfig() throws Exception
     {
-        final Path cluster = Files.createDirectories(dir.resolve("cluster"));
-        Files.writeString(cluster.resolve("tables.json"), NodeTablesJson.encode(tables()).toString());
-        final Path config = dir.resolve("node.yaml");
-        Files.writeString(config, String.join("\n",
-            "nodeName: node-a",
-            "apiSocket: " + dir.resolve("run/ferry.sock"),
-            "clusterDir: " + cluster,
-            "uplink: lo",
-            "underlay: udp",
-            "hostTap: fn-host",
-            "podTapPrefix: fn",
-            // kube-proxy's 10256 stays free: these tests are about forwarding, and may share a namespace
-            "healthzBindAddress: \"\"",
-            ""));
-        return config;
+        return TwoNodes.config(dir, tables(List.of()), "lo", "udp");
     }
 
     @Test

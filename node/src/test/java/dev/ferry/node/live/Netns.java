@@ -87,6 +87,24 @@ final class Netns
         run("ip", "netns", "delete", ns);
     }
 
+    /** {@link #create} for each, in order. */
+    static void createAll(final String... namespaces)
+    {
+        for (final String ns : namespaces)
+        {
+            create(ns);
+        }
+    }
+
+    /** {@link #delete} for each, in order. */
+    static void deleteAll(final String... namespaces)
+    {
+        for (final String ns : namespaces)
+        {
+            delete(ns);
+        }
+    }
+
     /** Bounded ping: count packets, 0.2 s apart, each waited for at most 1 s. */
     static Result ping(final String ns, final String dst, final int count)
     {

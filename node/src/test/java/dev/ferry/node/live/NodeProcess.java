@@ -37,24 +37,10 @@ final class NodeProcess implements AutoCloseable
     static NodeProcess start(final String ns, final Path config, final Path socket, final Path log,
         final String... extra) throws IOException, InterruptedException
     {
-        final List<String> cmd = new ArrayList<>(List.of("ip", "netns", "exec", ns,
-            Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-Xmx256m",
-            "--enable-native-access=ALL-UNNAMED"));
-        for (final String o : System.getProperty("ferry.probe.jvm", "").split(" "))
-        {
-            if (!o.isBlank())
-            {
-                cmd.add(o);
-            }
-        }
-        cmd.addAll(List.of("-cp", System.getProperty("java.class.path"),
-            NodeProcess.class.getName(), "--config", config.toString()));
+        final List<String> cmd = new ArrayList<>(List.of("ip", "netns", "exec", ns));
+        cmd.addAll(nodeJvm(config));
         cmd.addAll(List.of(extra));
-        final Process p = new ProcessBuilder(cmd).redirectErrorStream(true)
-            .redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile())).start();
-        final NodeProcess node = new NodeProcess(p, log, socket);
-        node.awaitHealthy();
-        return node;
+        return launch(cmd, socket, log);
     }
 
     /**
@@ -66,10 +52,32 @@ final class NodeProcess implements AutoCloseable
     {
         final Path script = Path.of("..", "deploy", "ferry-supervise").toAbsolutePath().normalize();
         final List<String> cmd = new ArrayList<>(List.of("ip", "netns", "exec", ns, "bash", script.toString(),
-            "--host-tap", hostTap, "--state-dir", stateDir.toString(), "--restart-delay", "1", nic, "--",
+            "--host-tap", hostTap, "--state-dir", stateDir.toString(), "--restart-delay", "1", nic, "--"));
+        cmd.addAll(nodeJvm(config));
+        return launch(cmd, socket, log);
+    }
+
+    /** The child JVM that runs {@code ferry node --config config}; {@code -Dferry.probe.jvm} adds JVM options. */
+    private static List<String> nodeJvm(final Path config)
+    {
+        final List<String> cmd = new ArrayList<>(List.of(
             Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-Xmx256m",
-            "--enable-native-access=ALL-UNNAMED", "-cp", System.getProperty("java.class.path"),
-            NodeProcess.class.getName(), "--config", config.toString()));
+            "--enable-native-access=ALL-UNNAMED"));
+        for (final String o : System.getProperty("ferry.probe.jvm", "").split(" "))
+        {
+            if (!o.isBlank())
+            {
+                cmd.add(o);
+            }
+        }
+        cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), NodeProcess.class.getName(), "--config",
+            config.toString()));
+        return cmd;
+    }
+
+    private static NodeProcess launch(final List<String> cmd, final Path socket, final Path log)
+        throws IOException, InterruptedException
+    {
         final Process p = new ProcessBuilder(cmd).redirectErrorStream(true)
             .redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile())).start();
         final NodeProcess node = new NodeProcess(p, log, socket);
@@ -77,13 +85,8 @@ final class NodeProcess implements AutoCloseable
         return node;
     }
 
-    /** Waits until the node answers on its socket again (after a restart by the supervisor). */
-    void awaitAnswering() throws IOException, InterruptedException
-    {
-        awaitHealthy();
-    }
-
-    private void awaitHealthy() throws IOException, InterruptedException
+    /** Waits until the node answers on its socket (at start, or after a restart by the supervisor). */
+    void awaitHealthy() throws IOException, InterruptedException
     {
         final long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
         while (System.nanoTime() < deadline)

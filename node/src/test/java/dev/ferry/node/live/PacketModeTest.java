@@ -1,8 +1,5 @@
 package dev.ferry.node.live;
 
-import com.fasterxml.jackson.databind.JsonNode;
-import dev.ferry.core.route.Ip4;
-import dev.ferry.nodeapi.AttachRequest;
 import dev.ferry.nodeapi.NodeApiClient;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -10,7 +7,6 @@ import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-import java.nio.file.Files;
 import java.nio.file.Path;
 
 import static org.assertj.core.api.Assertions.assertThat;
@@ -26,6 +22,7 @@ class PacketModeTest
 {
     static final String[] NODES = {"ferry-nd2-c", "ferry-nd2-d"};
     static final String[] PODS = {"ferry-nd2-c1", "ferry-nd2-d1"};
+    static final String[] UPLINKS = {"fn-up-a", "fn-up-b"};
 
     @TempDir
     Path dir;
@@ -33,37 +30,13 @@ class PacketModeTest
     @BeforeEach
     void topology()
     {
-        Netns.assumeRoot();
-        for (final String ns : NODES)
-        {
-            Netns.create(ns);
-        }
-        for (final String ns : PODS)
-        {
-            Netns.create(ns);
-        }
-        Netns.must("ip", "link", "add", "fn-up-a", "netns", NODES[0], "type", "veth", "peer", "name", "fn-up-b",
-            "netns", NODES[1]);
-        for (int i = 0; i < 2; i++)
-        {
-            final String nic = i == 0 ? "fn-up-a" : "fn-up-b";
-            // the operator's starting point: the node IP on the NIC; ferry moves it to ferry0
-            Netns.must(Netns.inNs(NODES[i], "ip", "addr", "add", TwoNodes.nodeIp(i + 1) + "/24", "dev", nic));
-            Netns.must(Netns.inNs(NODES[i], "ip", "link", "set", nic, "up"));
-        }
+        TwoNodes.packetTopology(NODES, PODS, UPLINKS);
     }
 
     @AfterEach
     void cleanUp()
     {
-        for (final String ns : PODS)
-        {
-            Netns.delete(ns);
-        }
-        for (final String ns : NODES)
-        {
-            Netns.delete(ns);
-        }
+        TwoNodes.deleteTopology(NODES, PODS);
     }
 
     @Test
@@ -74,18 +47,7 @@ class PacketModeTest
         {
             for (int i = 0; i < 2; i++)
             {
-                final int n = i + 1;
-                final Path d = Files.createDirectories(dir.resolve("node" + n));
-                final Path config = TwoNodes.config(d, TwoNodes.tables(n, new long[] {0, 0}, 0),
-                    i == 0 ? "fn-up-a" : "fn-up-b", "packet");
-                nodes[i] = NodeProcess.start(NODES[i], config, d.resolve("run/ferry.sock"), d.resolve("node.log"));
-                try (NodeApiClient api = nodes[i].client())
-                {
-                    final JsonNode a = api.attach(new AttachRequest("c" + n, "eth0", "/run/netns/" + PODS[i],
-                        "default", "pod-" + n, Ip4.parse(TwoNodes.podIp(n, 2)), -1));
-                    Netns.plumbPod(NODES[i], a.path("tap").asText(), PODS[i], TwoNodes.podIp(n, 2),
-                        TwoNodes.gateway(n));
-                }
+                nodes[i] = TwoNodes.startPacketNodeWithPod(dir, i + 1, NODES[i], UPLINKS[i], PODS[i]);
             }
             // the first packet finds node 2's MAC unknown and is dropped while ferry asks for it with ARP
             Netns.ping(PODS[0], TwoNodes.podIp(2, 2), 1);

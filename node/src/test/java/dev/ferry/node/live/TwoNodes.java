@@ -1,8 +1,11 @@
 package dev.ferry.node.live;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import dev.ferry.core.route.Ip4;
 import dev.ferry.core.route.Ip4Prefix;
 import dev.ferry.core.tables.NodeTables;
+import dev.ferry.nodeapi.AttachRequest;
+import dev.ferry.nodeapi.NodeApiClient;
 import dev.ferry.nodeapi.NodeTablesJson;
 
 import java.nio.file.Files;
@@ -62,7 +65,56 @@ final class TwoNodes
             Map.of());
     }
 
-    /** Writes node {@code self}'s node.yaml and cluster dir under {@code dir}; returns the node.yaml. */
+    /**
+     * Two node namespaces joined by a veth ({@code uplinks[i]} in {@code nodes[i]}), each with its node IP on its
+     * NIC (the operator's starting point: packet mode moves it to ferry0), and one pod namespace per node.
+     */
+    static void packetTopology(final String[] nodes, final String[] pods, final String[] uplinks)
+    {
+        Netns.assumeRoot();
+        Netns.createAll(nodes);
+        Netns.createAll(pods);
+        Netns.must("ip", "link", "add", uplinks[0], "netns", nodes[0], "type", "veth", "peer", "name", uplinks[1],
+            "netns", nodes[1]);
+        for (int i = 0; i < 2; i++)
+        {
+            Netns.must(Netns.inNs(nodes[i], "ip", "addr", "add", nodeIp(i + 1) + "/24", "dev", uplinks[i]));
+            Netns.must(Netns.inNs(nodes[i], "ip", "link", "set", uplinks[i], "up"));
+        }
+    }
+
+    /** Deletes the pod namespaces, then the node namespaces (with the veth). */
+    static void deleteTopology(final String[] nodes, final String[] pods)
+    {
+        Netns.deleteAll(pods);
+        Netns.deleteAll(nodes);
+    }
+
+    /**
+     * Starts node {@code n} (1 or 2) of {@link #packetTopology} in packet mode on its uplink, with its config under
+     * {@code dir/nodeN}, and attaches and plumbs its pod {@code podIp(n, 2)}.
+     */
+    static NodeProcess startPacketNodeWithPod(final Path dir, final int n, final String nodeNs, final String uplink,
+        final String podNs) throws Exception
+    {
+        final Path d = Files.createDirectories(dir.resolve("node" + n));
+        final Path config = config(d, tables(n, new long[] {0, 0}, 0), uplink, "packet");
+        final NodeProcess node = NodeProcess.start(nodeNs, config, d.resolve("run/ferry.sock"), d.resolve("node.log"));
+        try (NodeApiClient api = node.client())
+        {
+            final JsonNode a = api.attach(new AttachRequest("c" + n, "eth0", "/run/netns/" + podNs, "default",
+                "pod-" + n, Ip4.parse(podIp(n, 2)), -1));
+            Netns.plumbPod(nodeNs, a.path("tap").asText(), podNs, podIp(n, 2), gateway(n));
+        }
+        catch (final Exception e)
+        {
+            node.close();
+            throw e;
+        }
+        return node;
+    }
+
+    /** Writes a node's node.yaml (named after its tables) and cluster dir under {@code dir}; returns the node.yaml. */
     static Path config(final Path dir, final NodeTables tables, final String uplink, final String underlay)
         throws Exception
     {
