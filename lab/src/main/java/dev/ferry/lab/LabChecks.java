@@ -83,7 +83,7 @@ public final class LabChecks
         out.add(new Check("pod-to-ext-masquerade", "curl http://" + LabSpec.EXT_IP + "/ from p11: the server in "
             + spec.extNs() + " sees node1's address " + spec.node1().ip() + " (masquerade)", this::masquerade));
         out.add(new Check("udp-echo-clusterip", "UDP to " + LabSpec.ECHO_VIP + ":" + LabSpec.ECHO_PORT
-            + " from p11: request and answer through the ClusterIP (socat echo on :" + LabSpec.ECHO_TARGET + ")",
+            + " from p11: request and answer through the ClusterIP (UDP echo on :" + LabSpec.ECHO_TARGET + ")",
             () -> udpEcho("udp-echo-clusterip", "p11")));
         return out;
     }

@@ -20,6 +20,24 @@ import java.util.Map;
  */
 final class LabPods
 {
+    /**
+     * The pods' UDP echo server: one process, recvfrom then sendto, so every datagram is answered to its sender.
+     * It replaced {@code socat UDP4-RECVFROM:7007,fork EXEC:/bin/cat}, whose forked children share the listening
+     * socket: under the soak's hostile pod a child that never exits kept reading the socket and answered the
+     * datagrams it took to the hostile sender, so legitimate echoes went unanswered after minutes (issue 13).
+     */
+    private static final String UDP_ECHO = """
+        import socket, sys
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.bind(("0.0.0.0", int(sys.argv[1])))
+        while True:
+            data, peer = s.recvfrom(65535)
+            try:
+                s.sendto(data, peer)
+            except OSError:
+                pass
+        """;
+
     private static final ObjectMapper JSON = new ObjectMapper();
     private static final long CMD_MS = 20_000;
 
@@ -188,8 +206,8 @@ final class LabPods
             Files.writeString(www.resolve("index.html"), p.name() + "\n");
             lab.startIn(spec.podNs(p.name()), p.name() + "-http", List.of(python(), "-u", "-m", "http.server",
                 String.valueOf(LabSpec.WEB_TARGET), "--bind", "0.0.0.0", "--directory", www.toString()));
-            lab.startIn(spec.podNs(p.name()), p.name() + "-udp", List.of("socat", "UDP4-RECVFROM:" + LabSpec.ECHO_TARGET
-                + ",fork,reuseaddr", "EXEC:/bin/cat"));
+            lab.startIn(spec.podNs(p.name()), p.name() + "-udp", List.of(python(), "-u", "-c", UDP_ECHO,
+                String.valueOf(LabSpec.ECHO_TARGET)));
             lab.startIn(spec.podNs(p.name()), p.name() + "-iperf3", List.of("iperf3", "-s", "-p",
                 String.valueOf(LabSpec.IPERF_PORT)));
         }
@@ -206,7 +224,7 @@ final class LabPods
             }
         }
         waitListening(spec.extNs(), 80);
-        lab.say("lab: servers: python3 http.server :8080 (answers the pod name), socat UDP echo :7007, iperf3 :5201 "
+        lab.say("lab: servers: python3 http.server :8080 (answers the pod name), UDP echo :7007, iperf3 :5201 "
             + "in every server pod; python3 http.server :80 in " + spec.extNs() + " (its log shows the client "
             + "address)");
     }

@@ -143,6 +143,7 @@ public final class LabSoak
     private final AtomicLong hostile = new AtomicLong();
     private final AtomicLong pushes = new AtomicLong();
     private final List<String> failures = new ArrayList<>();
+    private volatile long startNanos;
     private volatile RuntimeException churnError;
     private volatile String hostileError;
 
@@ -173,7 +174,8 @@ public final class LabSoak
         samples.add(sample(nodes));
         report(out, "start", samples.getLast());
 
-        final long end = System.nanoTime() + options.duration().toNanos();
+        startNanos = System.nanoTime();
+        final long end = startNanos + options.duration().toNanos();
         final Thread clients = Thread.ofPlatform().name("soak-clients").start(() -> clients(end));
         final Thread churn = Thread.ofPlatform().name("soak-churn").start(() -> churn(end));
         final Thread attacker = options.hostileRate() > 0
@@ -335,7 +337,10 @@ public final class LabSoak
             {
                 if (failures.size() < 20)
                 {
-                    failures.add(what + ": exit " + r.exit() + " " + r.err().strip().lines().findFirst().orElse(""));
+                    // when it failed: a failure that comes only late in a run points at state that builds up
+                    failures.add(String.format(Locale.ROOT, "at %d s, %s: exit %d %s",
+                        (System.nanoTime() - startNanos) / 1_000_000_000L, what, r.exit(),
+                        r.err().strip().lines().findFirst().orElse("")));
                 }
             }
         }
