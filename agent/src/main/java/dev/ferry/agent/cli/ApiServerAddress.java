@@ -10,7 +10,7 @@ import java.util.Map;
  * {@code k8sServiceHost} do.
  *
  * <p>Order: {@code --api-server URL}; else {@code FERRY_K8S_SERVICE_HOST} (and {@code FERRY_K8S_SERVICE_PORT},
- * default 443); else none (the kubeconfig's or the in-cluster address is used).
+ * default 443 when unset or empty); else none (the kubeconfig's or the in-cluster address is used).
  */
 final class ApiServerAddress
 {
@@ -38,7 +38,9 @@ final class ApiServerAddress
         {
             return null;
         }
-        final String port = env.getOrDefault(PORT_ENV, "443").strip();
+        // an empty port is unset, as an empty host is: the DaemonSet passes the ConfigMap's optional key through
+        final String given = env.getOrDefault(PORT_ENV, "").strip();
+        final String port = given.isEmpty() ? "443" : given;
         try
         {
             final int p = Integer.parseInt(port);

@@ -20,6 +20,9 @@ class ApiServerAddressTest
         assertThat(ApiServerAddress.resolve(null, env)).isEqualTo("https://10.0.0.1:6443");
         assertThat(ApiServerAddress.resolve(null, Map.of(ApiServerAddress.HOST_ENV, "10.0.0.1")))
             .as("port 443 by default").isEqualTo("https://10.0.0.1:443");
+        assertThat(ApiServerAddress.resolve(null, Map.of(ApiServerAddress.HOST_ENV, "10.0.0.1",
+            ApiServerAddress.PORT_ENV, " "))).as("an empty port is unset (the ConfigMap's optional key)")
+            .isEqualTo("https://10.0.0.1:443");
         assertThat(ApiServerAddress.resolve(null, Map.of(ApiServerAddress.HOST_ENV, "fd00::1")))
             .as("IPv6 in brackets").isEqualTo("https://[fd00::1]:443");
         assertThat(ApiServerAddress.resolve(null, Map.of())).as("keep the configured address").isNull();
