@@ -23,6 +23,8 @@ public final class ManifestException extends RuntimeException
     private final String field;
     /** What is wrong. */
     private final String problem;
+    /** A machine-readable reason for the metrics and skip reports (e.g. nodeport-out-of-range), or null. */
+    private final String reason;
 
     /**
      * @param file    the file or source name.
@@ -32,11 +34,31 @@ public final class ManifestException extends RuntimeException
      */
     public ManifestException(final String file, final String object, final String field, final String problem)
     {
+        this(file, object, field, problem, null);
+    }
+
+    /**
+     * @param file    the file or source name.
+     * @param object  the object ("Kind ns/name") or the position of a syntax error.
+     * @param field   the field path, or "" when none.
+     * @param problem what is wrong.
+     * @param reason  a machine-readable reason, or null when only the sentence says what is wrong.
+     */
+    public ManifestException(final String file, final String object, final String field, final String problem,
+        final String reason)
+    {
         super(format(file, object, field, problem));
         this.file = file;
         this.object = object;
         this.field = field;
         this.problem = problem;
+        this.reason = reason;
+    }
+
+    /** @return the machine-readable reason, or null. */
+    public String reason()
+    {
+        return reason;
     }
 
     /** @return the file or source name. */

@@ -104,8 +104,7 @@ public final class NodeTablesCompiler
 
         static Skipped of(final String kind, final ManifestException e)
         {
-            return new Skipped(kind, e.problem().contains("outside the NodePort range") ? NODEPORT_OUT_OF_RANGE
-                : INVALID_FIELD, e);
+            return new Skipped(kind, e.reason() != null ? e.reason() : INVALID_FIELD, e);
         }
     }
 

@@ -34,6 +34,17 @@ record ObjectRef(String source, String kind, String namespace, String name)
      */
     ManifestException fail(final String field, final String problem)
     {
-        return new ManifestException(source, kind + " " + qualifiedName(), field, problem);
+        return fail(field, problem, null);
+    }
+
+    /**
+     * @param field   field path.
+     * @param problem what is wrong.
+     * @param reason  the machine-readable reason (a skip report's), or null.
+     * @return the exception to throw.
+     */
+    ManifestException fail(final String field, final String problem, final String reason)
+    {
+        return new ManifestException(source, kind + " " + qualifiedName(), field, problem, reason);
     }
 }

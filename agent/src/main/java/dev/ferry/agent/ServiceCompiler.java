@@ -204,7 +204,7 @@ final class ServiceCompiler
             if (nodePort < settings.nodePortMin() || nodePort > settings.nodePortMax())
             {
                 throw ref.fail(field + ".nodePort", nodePort + " is outside the NodePort range "
-                    + settings.nodePortMin() + "-" + settings.nodePortMax());
+                    + settings.nodePortMin() + "-" + settings.nodePortMax(), NodeTablesCompiler.NODEPORT_OUT_OF_RANGE);
             }
         }
         return new ServiceInfo.ServicePort(name, protocol, port, nodePort, endpoints(name, protocol, groups, self));
