@@ -51,6 +51,8 @@ final class Worker implements Agent, TxSink
     private static final long HOUSEKEEPING_NANOS = 100_000_000L;
     /** The worker thread's nice value ({@code -Dferry.worker.nice=-10}); unset leaves the thread's alone. */
     private static final Integer NICE = Integer.getInteger("ferry.worker.nice");
+    /** A scheduler slice for the worker thread, µs ({@code -Dferry.worker.sliceMicros}; EEVDF, Linux 6.12+). */
+    private static final Long SLICE_MICROS = Long.getLong("ferry.worker.sliceMicros");
     private static final Logger LOG = Logger.getLogger("dev.ferry.node");
 
     /** A drop counter that {@code show stats} reports, resolved once when the graph is set. */
@@ -179,6 +181,19 @@ final class Worker implements Agent, TxSink
             {
                 LOG.warning(() -> "worker thread keeps its priority: " + e.getMessage()
                     + " (a nice value below 0 needs CAP_SYS_NICE)");
+            }
+        }
+        if (SLICE_MICROS != null)
+        {
+            try
+            {
+                ThreadPriority.slice(SLICE_MICROS * 1000L);
+                final long slice = ThreadPriority.slice();
+                LOG.info(() -> "worker thread's scheduler slice: " + slice / 1000 + " µs");
+            }
+            catch (final NativeException e)
+            {
+                LOG.warning(() -> "worker thread keeps the default scheduler slice: " + e.getMessage());
             }
         }
     }

@@ -127,6 +127,10 @@ final class LinuxNative
     private static final MethodHandle SETPRIORITY = bind("setpriority", FunctionDescriptor.of(I, I, I, I), -1);
     /** {@code setpriority}'s "which": a process, or on Linux a single thread by its tid. */
     static final int PRIO_PROCESS = 0;
+    // glibc before 2.41 has no sched_setattr wrapper: the raw syscall (x86-64 numbers)
+    private static final MethodHandle SYSCALL4 = bind("syscall", FunctionDescriptor.of(L, L, I, P, I, I), 1);
+    static final long SYS_SCHED_SETATTR = 314;
+    static final long SYS_SCHED_GETATTR = 315;
     private static final MethodHandle STRERROR = LINKER.downcallHandle(find("strerror"),
         FunctionDescriptor.of(P.withTargetLayout(MemoryLayout.sequenceLayout(256, ValueLayout.JAVA_BYTE)), I));
 
@@ -402,6 +406,23 @@ final class LinuxNative
         try
         {
             return (int)SETPRIORITY.invokeExact(st, which, who, nice);
+        }
+        catch (final Throwable t)
+        {
+            throw rethrow(t);
+        }
+    }
+
+    /**
+     * {@code syscall(number, int, pointer, int, int)}: sched_setattr (pid, attr, flags; the last argument unused)
+     * and sched_getattr (pid, attr, size, flags), which older glibc does not wrap.
+     */
+    static long syscall(final MemorySegment st, final long number, final int a, final MemorySegment b, final int c,
+        final int d)
+    {
+        try
+        {
+            return (long)SYSCALL4.invokeExact(st, number, a, b, c, d);
         }
         catch (final Throwable t)
         {
