@@ -584,7 +584,8 @@ public final class TapPort implements Port
         final int hdrLen = start + (Wire.u8(mem, frame + start + 12) >>> 4) * 4;
         final int gsoSize = (offloads & TUN_F_TSO4) != 0 ? pool.gsoSize(handle) : 0;
         mem.set(ValueLayout.JAVA_BYTE, h, (byte)VIRTIO_NET_HDR_F_NEEDS_CSUM);
-        mem.set(ValueLayout.JAVA_BYTE, h + 1, (byte)(gsoSize == 0 ? VIRTIO_NET_HDR_GSO_NONE : VIRTIO_NET_HDR_GSO_TCPV4));
+        final int gsoType = gsoSize == 0 ? VIRTIO_NET_HDR_GSO_NONE : VIRTIO_NET_HDR_GSO_TCPV4;
+        mem.set(ValueLayout.JAVA_BYTE, h + 1, (byte)gsoType);
         mem.set(ValueLayout.JAVA_SHORT_UNALIGNED, h + 2, (short)hdrLen);
         mem.set(ValueLayout.JAVA_SHORT_UNALIGNED, h + 4, (short)gsoSize);
         mem.set(ValueLayout.JAVA_SHORT_UNALIGNED, h + 6, (short)start);
