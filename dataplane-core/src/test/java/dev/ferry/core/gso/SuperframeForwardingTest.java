@@ -59,6 +59,19 @@ class SuperframeForwardingTest
     }
 
     @Test
+    void shouldAnswerASuperframeWhoseTtlRunsOutWithAPlainIcmpError()
+    {
+        final byte[] in = superframe();
+        in[22] = 1;
+        Wire.u16(MemorySegment.ofArray(in), 24, 0);
+        Wire.u16(MemorySegment.ofArray(in), 24, Checksum.compute(MemorySegment.ofArray(in), 14, 20));
+        node.receiveSuperframe(node.podA, in, 1400);
+        assertThat(node.sent).hasSize(1);
+        assertThat(node.sent.get(0).frame()[34]).as("time exceeded").isEqualTo((byte)11);
+        assertThat(node.sentGsoSize.get(0)).as("the error carries no segment size").isZero();
+    }
+
+    @Test
     void shouldAnswerFragmentationNeededForTheSameBytesWithoutOffloadMetadata()
     {
         final byte[] in = superframe();
