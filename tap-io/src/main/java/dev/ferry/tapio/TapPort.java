@@ -22,9 +22,10 @@ import java.nio.charset.StandardCharsets;
  * </pre>
  *
  * <p>The descriptor is non-blocking: {@link #receive} reads until EAGAIN or a full vector, and an idle I/O
- * thread waits in {@link #awaitReadable(int)} or an {@link Epoll}. Receive and transmit copy nothing in user
- * space and allocate nothing. The device can be made persistent ({@code TUNSETPERSIST}), so that it and the
- * pod's configuration survive a restart of the dataplane, which then attaches again by name.
+ * thread waits in {@link #awaitReadable(int)} or an {@link Epoll}. Receive and transmit allocate nothing, and copy
+ * nothing in user space but a plain frame read with TSO (moved once into a small buffer). The device can be made
+ * persistent ({@code TUNSETPERSIST}), so that it and the pod's configuration survive a restart of the dataplane,
+ * which then attaches again by name.
  *
  * <p>With a virtio header and {@link Options#offloads}, the TAP negotiates checksum offload and TSO
  * ({@code TUNSETOFFLOAD TUN_F_CSUM|TUN_F_TSO4|TUN_F_TSO6}, falling back to checksum offload alone, then to none;
@@ -36,8 +37,9 @@ import java.nio.charset.StandardCharsets;
  * header asks for a checksum has it completed in software.
  *
  * <p>Counters ({@link PortCounters}, {@code port/NAME/}): rx-packets, rx-bytes, rx-no-buffer, rx-errors (read errors,
- * GSO frames, oversize), tx-packets, tx-bytes, tx-errors, tx-dropped (device down: EIO, or queue full). NAME is
- * the device name unless {@link Options#portName(String)} gives another (a pod's TAP renamed in its namespace).
+ * superframes ferry did not ask for or whose header does not match the frame, oversize), tx-packets, tx-bytes,
+ * tx-errors, tx-dropped (device down: EIO, or queue full). NAME is the device name unless
+ * {@link Options#portName(String)} gives another (a pod's TAP renamed in its namespace).
  */
 public final class TapPort implements Port
 {
@@ -64,6 +66,12 @@ public final class TapPort implements Port
     static final int TUN_F_USO6 = 0x40;
     static final int VIRTIO_NET_HDR_GSO_NONE = 0;
     static final int VIRTIO_NET_HDR_GSO_TCPV4 = 1;
+    /**
+     * Superframes one {@link #receive} call takes at most (4 MiB): the segments of 64 of them (about 3,000 at a
+     * flannel MSS) fit the UDP tunnel port's 4,096-frame ring, and a graph run stays short enough for the other
+     * direction's ACKs.
+     */
+    public static final int MAX_SUPERFRAMES_PER_RECEIVE = 64;
     /** What a TAP opened with offloads got, logged once per distinct answer. */
     private static final java.util.concurrent.atomic.AtomicInteger LOGGED_OFFLOADS =
         new java.util.concurrent.atomic.AtomicInteger(-1);
@@ -370,7 +378,8 @@ public final class TapPort implements Port
     /**
      * Reads frames into pool buffers until EAGAIN, a full vector or an empty pool. Each packet gets this port
      * as rx port and the clock's time (read once per call). With TSO a read lands in a large buffer; a plain
-     * frame that fits a small buffer moves into one, so large buffers stay with superframes.
+     * frame that fits a small buffer moves into one, so large buffers stay with superframes, and a call stops after
+     * {@link #MAX_SUPERFRAMES_PER_RECEIVE} superframes.
      *
      * @param out the vector that receives the handles.
      * @return packets added.
@@ -386,8 +395,9 @@ public final class TapPort implements Port
         final int smallRoom = pool.bufferSize() - pool.headroom();
         final long now = clock.nanos();
         int added = 0;
+        int superframes = 0;
         long bytes = 0;
-        while (!out.isFull())
+        while (!out.isFull() && superframes < MAX_SUPERFRAMES_PER_RECEIVE)
         {
             int h = tso ? pool.allocateLarge() : pool.allocate();
             if (h == PacketPool.NO_BUFFER)
@@ -430,6 +440,10 @@ public final class TapPort implements Port
                 MemorySegment.copy(mem, frame, mem, pool.frameOffset(small), len);
                 pool.free(h);
                 h = small;
+            }
+            if (pool.gsoSize(h) != 0)
+            {
+                superframes++;
             }
             pool.length(h, len);
             pool.rxPort(h, id);
