@@ -178,10 +178,10 @@ final class PortPoller
         {
             // the uplink, the host TAP, a TAP without TSO: segments with complete checksums, never the superframe
             final int n = segmenter.segment(handle);
-            pool.free(handle);
             if (n < 0)
             {
                 // not IPv4 TCP (the TAP let only TCPv4 superframes in), or no buffers: a link error of that port
+                pool.free(handle);
                 a.port.counters().txErrors(1);
                 return;
             }

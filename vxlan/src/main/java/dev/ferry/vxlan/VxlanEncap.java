@@ -228,7 +228,7 @@ public final class VxlanEncap implements Stage
                     out.drop(h, Drop.SEGMENTATION_FAILED);
                     continue;
                 }
-                pool.free(h);
+                // the superframe is segment 0: a frame in, segments out, none freed unaccounted
                 for (int k = 0; k < count; k++)
                 {
                     final int seg = segmenter.get(k);

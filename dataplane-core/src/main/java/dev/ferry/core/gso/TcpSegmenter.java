@@ -19,8 +19,10 @@ import java.lang.foreign.MemorySegment;
  *               * FIN and PSH only on the last segment, CWR only on the first; TCP checksum complete
  * </pre>
  *
- * <p>The segments are fresh buffers of the pool (small when a segment fits one, else large) with the superframe's
- * metadata; the superframe itself is left to the caller. Nothing is allocated on the heap.
+ * <p>The superframe's own buffer becomes the first segment (its payload is already in place: only the headers
+ * change), so a frame in is still a frame out and none is freed unaccounted; the other segments are fresh buffers of
+ * the pool (small when a segment fits one, else large) with the superframe's metadata, offload metadata cleared.
+ * A failed split leaves the superframe as it was. Nothing is allocated on the heap.
  */
 public final class TcpSegmenter
 {
@@ -59,8 +61,9 @@ public final class TcpSegmenter
      * Splits a superframe whose IPv4 header is at {@link PacketPool#l3Offset}. A packet at most one segment long
      * gives one segment too (its checksum completed), so callers need no second path.
      *
-     * @param h the superframe (kept: the caller frees or reuses it).
-     * @return segments made ({@link #get}), or {@link #NOT_TCP}, {@link #TOO_MANY_SEGMENTS}, {@link #NO_BUFFER}.
+     * @param h the superframe; on success it is segment 0 ({@code get(0) == h}).
+     * @return segments made ({@link #get}), or {@link #NOT_TCP}, {@link #TOO_MANY_SEGMENTS}, {@link #NO_BUFFER}
+     *         (then {@code h} is unchanged and still the caller's).
      */
     public int segment(final int h)
     {
@@ -100,11 +103,12 @@ public final class TcpSegmenter
         final int id0 = Wire.u16(mem, frame + l3 + 4);
         final int seq0 = Wire.u32(mem, frame + l4 + 4);
         final int flags0 = Wire.u8(mem, frame + l4 + 13);
-        for (int i = 0; i < count; i++)
+        segments[0] = h;
+        // segments 1.. first, copied from the superframe while its headers are intact; then segment 0 in place
+        for (int i = 1; i < count; i++)
         {
             final int off = i * mss;
-            final int segLen = Math.min(mss, payload - off);
-            final int segFrame = hdrLen + segLen;
+            final int segFrame = hdrLen + Math.min(mss, payload - off);
             int s = segFrame + pool.headroom() <= pool.bufferSize() ? pool.allocate() : PacketPool.NO_BUFFER;
             if (s == PacketPool.NO_BUFFER)
             {
@@ -112,7 +116,7 @@ public final class TcpSegmenter
             }
             if (s == PacketPool.NO_BUFFER)
             {
-                for (int k = 0; k < i; k++)
+                for (int k = 1; k < i; k++)
                 {
                     pool.free(segments[k]);
                 }
@@ -125,7 +129,19 @@ public final class TcpSegmenter
             pool.length(s, segFrame);
             final long to = pool.frameOffset(s);
             MemorySegment.copy(mem, frame, mem, to, hdrLen);
-            MemorySegment.copy(mem, frame + hdrLen + off, mem, to + hdrLen, segLen);
+            MemorySegment.copy(mem, frame + hdrLen + off, mem, to + hdrLen, segFrame - hdrLen);
+        }
+        for (int i = count - 1; i >= 0; i--)
+        {
+            final int s = segments[i];
+            final int off = i * mss;
+            final int segLen = Math.min(mss, payload - off);
+            if (i == 0)
+            {
+                pool.length(h, hdrLen + segLen);
+                pool.clearOffload(h);
+            }
+            final long to = pool.frameOffset(s);
             // IPv4: length, id counting up per segment (as the kernel's inet_gso_segment), header checksum
             final long ip = to + l3;
             Wire.u16(mem, ip + Ip4Header.TOTAL_LENGTH_OFFSET, ihl + doff + segLen);

@@ -136,7 +136,7 @@ class TcpSegmenterTest
                 pool.free(s);
             }
             assertThat(joined.toByteArray()).isEqualTo(payload);
-            pool.free(h);
+            assertThat(seg.get(0)).as("the superframe's buffer is segment 0 (freed above)").isEqualTo(h);
             assertThat(pool.available()).as("every buffer back").isEqualTo(pool.capacity());
         }
     }
@@ -148,7 +148,10 @@ class TcpSegmenterTest
         {
             final byte[] payload = new byte[60000];
             final int h = load(pool, superframe(payload, 0x10, 0, 1, 1), 1448);
+            final byte[] before = pool.toArray(h);
             assertThat(new TcpSegmenter(pool).segment(h)).isEqualTo(TcpSegmenter.NO_BUFFER);
+            assertThat(pool.toArray(h)).as("a failed split leaves the superframe as it was").isEqualTo(before);
+            assertThat(pool.gsoSize(h)).isEqualTo(1448);
             pool.free(h);
             assertThat(pool.available()).isEqualTo(pool.capacity());
         }
