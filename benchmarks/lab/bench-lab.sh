@@ -224,11 +224,11 @@ set_offloads() {   # set_offloads on|off on every device in every lab namespace 
   pdev="$(ip -n "${P}p11" -o addr show to "$LAB_P11_IP/32" | awk '{print $2}' | head -1)"
   tso="$(nsx p11 ethtool -k "$pdev" | awk '/^tcp-segmentation-offload:/ {print $2}')"
   if [[ "$tso" != "$want" ]]; then
-    # ferry's pod TAPs negotiate no offloads (TUNSETOFFLOAD 0): the pod's kernel segments and checksums before the
-    # TAP, so "offloads on" on the ferry side means on for every kernel-side device and off on ferry's TAPs
+    # a ferry pod TAP without TSO (a node built without large buffers, or a TAP an older ferry created): the pod's
+    # kernel segments and checksums before the TAP, so "offloads on" there means on for the kernel-side devices
     if [[ "$(cat "$TOPOFILE")" == ferry && "$want" == on \
           && "$(nsx p11 ethtool -i "$pdev" | awk '/^driver:/ {print $2}')" == tun ]]; then
-      log "note: p11/$pdev is ferry's TAP, which takes no offloads; tso stays off on it"
+      log "note: p11/$pdev is a ferry TAP without TSO; tso stays off on it"
     else
       die "offloads did not turn $want on p11/$pdev (tso is $tso)"
     fi

@@ -87,6 +87,34 @@ class BenchmarkFixturesTest
         b.tearDown();
     }
 
+    @Test
+    void shouldSplitTheSuperframeIntoFortySevenSegmentsWithoutAllocating()
+    {
+        final SegmentBenchmark b = new SegmentBenchmark();
+        b.mss = 1398;
+        b.setUp();
+        assertThat(b.split64k()).as("65,483 payload bytes at 1,398 per segment").isEqualTo(47);
+        assertThat(b.pool().available()).as("segments freed, the superframe kept").isEqualTo(b.pool().capacity() - 1);
+        final java.lang.management.ThreadMXBean generic = java.lang.management.ManagementFactory.getThreadMXBean();
+        if (generic instanceof com.sun.management.ThreadMXBean threads && threads.isThreadAllocatedMemorySupported())
+        {
+            threads.setThreadAllocatedMemoryEnabled(true);
+            for (int i = 0; i < 20_000; i++)
+            {
+                b.split64k();
+            }
+            final long before = threads.getCurrentThreadAllocatedBytes();
+            for (int i = 0; i < 2_000; i++)
+            {
+                b.split64k();
+            }
+            final long allocated = threads.getCurrentThreadAllocatedBytes() - before;
+            // ThreadMXBean's own bookkeeping may cost a few bytes: less than one per superframe is none per split
+            assertThat(allocated).as("bytes allocated over 2,000 warm splits").isLessThan(2_000);
+        }
+        b.tearDown();
+    }
+
     @ParameterizedTest
     @ValueSource(strings = {"jctools", "agrona"})
     void shouldCarryEveryBatchAroundTheRingsWithoutLosingOne(final String ring)

@@ -15,6 +15,15 @@ import java.lang.foreign.MemorySegment;
  * encapsulation (50 bytes) can prepend in place. Per-packet metadata lives in primitive arrays indexed
  * by handle, so nothing is allocated per packet.
  *
+ * <p>A pool may also hold a second, smaller set of large buffers ({@link #LARGE_BUFFER_SIZE}: a 64 KB frame plus
+ * headroom) for offload superframes (a TAP with TSO hands over up to 64 KB in one read). They share the one
+ * handle space, after the small ones: {@link #allocate()} takes a small buffer, {@link #allocateLarge()} a large
+ * one; everything else (metadata, {@link #frameOffset}, {@link #free}) works on either.
+ *
+ * <p>Offload metadata ({@link #gsoSize}, {@link #gsoType}, {@link #checksumPartial}) says that a frame is a
+ * superframe of TCP segments and that its L4 checksum field holds only the pseudo-header sum (the virtio-net
+ * header's {@code NEEDS_CSUM}, the kernel's CHECKSUM_PARTIAL); every allocation clears it.
+ *
  * <p>The pool is owned by one thread (the worker that runs the graph). Leak accounting is exact:
  * {@link #available()} equals {@link #capacity()} when every buffer has been returned.
  */
@@ -24,6 +33,10 @@ public final class PacketPool implements AutoCloseable
     public static final int DEFAULT_HEADROOM = 128;
     /** Default size of one buffer, headroom included. */
     public static final int DEFAULT_BUFFER_SIZE = 2048 + DEFAULT_HEADROOM;
+    /** Size of a large buffer: a 64 KB frame (IPv4's largest datagram, Ethernet and a VLAN tag) and headroom. */
+    public static final int LARGE_BUFFER_SIZE = 65536 + 192;
+    /** virtio-net {@code gso_type} of a TCP over IPv4 superframe. */
+    public static final int GSO_TCPV4 = 1;
     /** Returned by {@link #allocate()} when the pool is empty. */
     public static final int NO_BUFFER = -1;
 
@@ -42,11 +55,17 @@ public final class PacketPool implements AutoCloseable
     private final Arena arena;
     private final MemorySegment memory;
     private final int capacity;
+    private final int smallCount;
     private final int bufferSize;
+    private final int largeBufferSize;
+    private final long largeBase;
     private final int headroom;
     private final int[] freeStack;
     private int freeCount;
+    private final int[] largeFreeStack;
+    private int largeFreeCount;
     private long allocationFailures;
+    private long largeAllocationFailures;
 
     private final int[] start;
     private final int[] length;
@@ -56,6 +75,8 @@ public final class PacketPool implements AutoCloseable
     private final int[] l3Offset;
     private final int[] aux;
     private final int[] traceId;
+    private final int[] gso;
+    private final int[] partial;
     private final long[] timestamp;
     private final boolean[] allocated;
     private final long[] allocationNumber;
@@ -70,6 +91,23 @@ public final class PacketPool implements AutoCloseable
      */
     public PacketPool(final int capacity, final int bufferSize, final int headroom)
     {
+        this(capacity, bufferSize, headroom, 0);
+    }
+
+    /**
+     * Creates a pool with large buffers too.
+     *
+     * @param capacity   number of small buffers.
+     * @param bufferSize bytes per small buffer, headroom included.
+     * @param headroom   bytes kept in front of each frame, at least 64.
+     * @param large      number of large buffers ({@link #LARGE_BUFFER_SIZE} each), 0 for none.
+     */
+    public PacketPool(final int capacity, final int bufferSize, final int headroom, final int large)
+    {
+        if (large < 0)
+        {
+            throw new IllegalArgumentException("large buffers must not be negative: " + large);
+        }
         if (capacity <= 0)
         {
             throw new IllegalArgumentException("capacity must be positive: " + capacity);
@@ -78,29 +116,40 @@ public final class PacketPool implements AutoCloseable
         {
             throw new IllegalArgumentException("headroom must be >= 64 and leave room for a frame: " + headroom);
         }
-        this.capacity = capacity;
+        this.smallCount = capacity;
+        this.capacity = capacity + large;
         this.bufferSize = bufferSize;
+        this.largeBufferSize = Math.max(LARGE_BUFFER_SIZE, bufferSize);
+        this.largeBase = (long)capacity * bufferSize;
         this.headroom = headroom;
         this.arena = Arena.ofShared();
-        this.memory = arena.allocate((long)capacity * bufferSize, 64);
+        this.memory = arena.allocate(largeBase + (long)large * largeBufferSize, 64);
         this.freeStack = new int[capacity];
-        this.start = new int[capacity];
-        this.length = new int[capacity];
-        this.rxPort = new int[capacity];
-        this.txPort = new int[capacity];
-        this.flags = new int[capacity];
-        this.l3Offset = new int[capacity];
-        this.aux = new int[capacity];
-        this.traceId = new int[capacity];
-        this.timestamp = new long[capacity];
-        this.allocated = new boolean[capacity];
-        this.allocationNumber = new long[capacity];
+        this.largeFreeStack = new int[large];
+        this.start = new int[this.capacity];
+        this.length = new int[this.capacity];
+        this.rxPort = new int[this.capacity];
+        this.txPort = new int[this.capacity];
+        this.flags = new int[this.capacity];
+        this.l3Offset = new int[this.capacity];
+        this.aux = new int[this.capacity];
+        this.traceId = new int[this.capacity];
+        this.gso = new int[this.capacity];
+        this.partial = new int[this.capacity];
+        this.timestamp = new long[this.capacity];
+        this.allocated = new boolean[this.capacity];
+        this.allocationNumber = new long[this.capacity];
         // hand out low handles first: it keeps a small working set warm in cache
         for (int i = 0; i < capacity; i++)
         {
             freeStack[i] = capacity - 1 - i;
         }
         freeCount = capacity;
+        for (int i = 0; i < large; i++)
+        {
+            largeFreeStack[i] = this.capacity - 1 - i;
+        }
+        largeFreeCount = large;
     }
 
     /**
@@ -125,7 +174,27 @@ public final class PacketPool implements AutoCloseable
             allocationFailures++;
             return NO_BUFFER;
         }
-        final int h = freeStack[--freeCount];
+        return reset(freeStack[--freeCount]);
+    }
+
+    /**
+     * Takes a large buffer ({@link #LARGE_BUFFER_SIZE}: a 64 KB superframe), reset to an empty frame at the
+     * headroom mark.
+     *
+     * @return a handle, or {@link #NO_BUFFER} when no large buffer is free (counted apart from the small ones).
+     */
+    public int allocateLarge()
+    {
+        if (largeFreeCount == 0)
+        {
+            largeAllocationFailures++;
+            return NO_BUFFER;
+        }
+        return reset(largeFreeStack[--largeFreeCount]);
+    }
+
+    private int reset(final int h)
+    {
         allocated[h] = true;
         allocationNumber[h] = allocations++;
         start[h] = headroom;
@@ -136,6 +205,8 @@ public final class PacketPool implements AutoCloseable
         l3Offset[h] = 0;
         aux[h] = 0;
         traceId[h] = -1;
+        gso[h] = 0;
+        partial[h] = 0;
         timestamp[h] = 0;
         return h;
     }
@@ -152,7 +223,14 @@ public final class PacketPool implements AutoCloseable
             throw new IllegalStateException("double free of packet buffer " + h);
         }
         allocated[h] = false;
-        freeStack[freeCount++] = h;
+        if (h < smallCount)
+        {
+            freeStack[freeCount++] = h;
+        }
+        else
+        {
+            largeFreeStack[largeFreeCount++] = h;
+        }
     }
 
     /**
@@ -179,10 +257,52 @@ public final class PacketPool implements AutoCloseable
         return allocationNumber[h];
     }
 
-    /** @return buffers currently free. */
+    /** @return buffers currently free, small and large. */
     public int available()
     {
+        return freeCount + largeFreeCount;
+    }
+
+    /** @return small buffers currently free. */
+    public int availableSmall()
+    {
         return freeCount;
+    }
+
+    /** @return large buffers currently free. */
+    public int availableLarge()
+    {
+        return largeFreeCount;
+    }
+
+    /** @return large buffers in the pool (0 without). */
+    public int largeCapacity()
+    {
+        return capacity - smallCount;
+    }
+
+    /** @return how many times {@link #allocateLarge()} found no large buffer free. */
+    public long largeAllocationFailures()
+    {
+        return largeAllocationFailures;
+    }
+
+    /**
+     * @param h handle.
+     * @return whether it is a large buffer.
+     */
+    public boolean isLarge(final int h)
+    {
+        return h >= smallCount;
+    }
+
+    /**
+     * @param h handle.
+     * @return bytes of that buffer, headroom included.
+     */
+    public int bufferSizeOf(final int h)
+    {
+        return h < smallCount ? bufferSize : largeBufferSize;
     }
 
     /** @return buffers in the pool. */
@@ -194,7 +314,7 @@ public final class PacketPool implements AutoCloseable
     /** @return buffers currently handed out. */
     public int inUse()
     {
-        return capacity - freeCount;
+        return capacity - freeCount - largeFreeCount;
     }
 
     /** @return how many times {@link #allocate()} found the pool empty. */
@@ -209,7 +329,7 @@ public final class PacketPool implements AutoCloseable
         return memory;
     }
 
-    /** @return bytes per buffer, headroom included. */
+    /** @return bytes per small buffer, headroom included. */
     public int bufferSize()
     {
         return bufferSize;
@@ -227,7 +347,12 @@ public final class PacketPool implements AutoCloseable
      */
     public long frameOffset(final int h)
     {
-        return (long)h * bufferSize + start[h];
+        return bufferOffset(h) + start[h];
+    }
+
+    private long bufferOffset(final int h)
+    {
+        return h < smallCount ? (long)h * bufferSize : largeBase + (long)(h - smallCount) * largeBufferSize;
     }
 
     /**
@@ -247,7 +372,7 @@ public final class PacketPool implements AutoCloseable
      */
     public void length(final int h, final int len)
     {
-        if (len < 0 || start[h] + len > bufferSize)
+        if (len < 0 || start[h] + len > bufferSizeOf(h))
         {
             throw new IllegalArgumentException("frame length " + len + " does not fit buffer " + h);
         }
@@ -466,6 +591,88 @@ public final class PacketPool implements AutoCloseable
     public void timestamp(final int h, final long nanos)
     {
         timestamp[h] = nanos;
+    }
+
+    /**
+     * @param h handle.
+     * @return the superframe's segment size (virtio {@code gso_size}: payload bytes per segment), 0 for a plain
+     *         packet.
+     */
+    public int gsoSize(final int h)
+    {
+        return gso[h] & 0xffff;
+    }
+
+    /**
+     * @param h handle.
+     * @return the superframe's virtio {@code gso_type} ({@link #GSO_TCPV4}), 0 for a plain packet.
+     */
+    public int gsoType(final int h)
+    {
+        return gso[h] >>> 16;
+    }
+
+    /**
+     * Marks (or, with size 0, unmarks) the packet as a superframe of segments.
+     *
+     * @param h    handle.
+     * @param type virtio {@code gso_type}.
+     * @param size payload bytes per segment, 1 to 65535; 0 for a plain packet.
+     */
+    public void gso(final int h, final int type, final int size)
+    {
+        gso[h] = size == 0 ? 0 : (type & 0xffff) << 16 | size & 0xffff;
+    }
+
+    /**
+     * @param h handle.
+     * @return whether the L4 checksum field holds only the pseudo-header sum (virtio {@code NEEDS_CSUM}): the
+     *         checksum over [{@link #checksumStart}, end) is still to be computed, by the kernel or a segmenter.
+     */
+    public boolean checksumPartial(final int h)
+    {
+        return partial[h] != 0;
+    }
+
+    /**
+     * @param h handle.
+     * @return where the partial checksum's range starts, from the frame start.
+     */
+    public int checksumStart(final int h)
+    {
+        return (partial[h] >>> 16) - 1;
+    }
+
+    /**
+     * @param h handle.
+     * @return where the checksum field is, from {@link #checksumStart}.
+     */
+    public int checksumOffset(final int h)
+    {
+        return partial[h] & 0xffff;
+    }
+
+    /**
+     * Marks the L4 checksum as partial (pseudo-header sum only).
+     *
+     * @param h      handle.
+     * @param start  first byte summed, from the frame start.
+     * @param offset the checksum field's offset from {@code start}.
+     */
+    public void checksumPartial(final int h, final int start, final int offset)
+    {
+        partial[h] = (start + 1) << 16 | offset & 0xffff;
+    }
+
+    /**
+     * Clears the offload metadata: a plain packet with complete checksums.
+     *
+     * @param h handle.
+     */
+    public void clearOffload(final int h)
+    {
+        gso[h] = 0;
+        partial[h] = 0;
     }
 
     /**

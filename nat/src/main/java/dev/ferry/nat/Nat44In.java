@@ -237,7 +237,8 @@ final class Nat44In implements Stage
                 out.next(h, NEXT_NEW);
                 continue;
             }
-            if (!applyTracked(flows, tcp, mem, ipOff, l4, l4Len, proto, r, tcpFlags, ip.totalLength()))
+            if (!applyTracked(flows, tcp, mem, ipOff, l4, l4Len, proto, r, tcpFlags, ip.totalLength(),
+                pool.checksumPartial(h)))
             {
                 out.drop(h, Drop.INVALID);
                 continue;
@@ -347,7 +348,8 @@ final class Nat44In implements Stage
      * @return false when the entry's TCP state refuses the packet (nothing was rewritten).
      */
     static boolean applyTracked(final FlowTable flows, final TcpHeader tcp, final MemorySegment mem, final long ipOff,
-        final long l4, final int l4Len, final int proto, final long r, final int tcpFlags, final int totalLength)
+        final long l4, final int l4Len, final int proto, final long r, final int tcpFlags, final int totalLength,
+        final boolean partial)
     {
         final int e = (int)(r >>> 1);
         final int dir = (int)(r & 1);
@@ -358,12 +360,12 @@ final class Nat44In implements Stage
         if (dir == FlowTable.ORIGINAL)
         {
             Rewrite.apply(mem, ipOff, l4, l4Len, proto, flows.replyDst(e), flows.replySrc(e),
-                flows.replyDstPort(e), flows.replySrcPort(e));
+                flows.replyDstPort(e), flows.replySrcPort(e), partial);
         }
         else
         {
             Rewrite.apply(mem, ipOff, l4, l4Len, proto, flows.origDst(e), flows.origSrc(e),
-                flows.origDstPort(e), flows.origSrcPort(e));
+                flows.origDstPort(e), flows.origSrcPort(e), partial);
         }
         return true;
     }

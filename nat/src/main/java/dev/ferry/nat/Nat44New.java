@@ -198,7 +198,7 @@ final class Nat44New implements Stage
             if (r != FlowTable.MISS)
             {
                 if (Nat44In.applyTracked(state.flows, tcp, mem, ipOff, l4, ip.payloadLength(), proto, r, tcpFlags,
-                    ip.totalLength()))
+                    ip.totalLength(), pool.checksumPartial(h)))
                 {
                     out.traceDetail(h, TRACE_TRACKED, r >>> 1);
                     out.next(h, NEXT_LOOKUP);
@@ -463,7 +463,8 @@ final class Nat44New implements Stage
             return;
         }
         state.counters.increment(state.sessionsCreated);
-        Rewrite.apply(mem, ipOff, l4, ip.payloadLength(), proto, newSrc, newDst, newSport, newDport);
+        Rewrite.apply(mem, ipOff, l4, ip.payloadLength(), proto, newSrc, newDst, newSport, newDport,
+            pool.checksumPartial(h));
         out.traceDetail(h, dst == newDst ? TRACE_MASQUERADE : TRACE_SERVICE,
             ((newDst & 0xffffffffL) << 32) | (newSrc & 0xffffffffL));
         out.next(h, NEXT_LOOKUP);

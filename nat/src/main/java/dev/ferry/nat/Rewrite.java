@@ -61,6 +61,21 @@ final class Rewrite
     static void apply(final MemorySegment mem, final long ipOff, final long l4Off, final int l4Avail,
         final int proto, final int src, final int dst, final int sport, final int dport)
     {
+        apply(mem, ipOff, l4Off, l4Avail, proto, src, dst, sport, dport, false);
+    }
+
+    /**
+     * As {@link #apply(MemorySegment, long, long, int, int, int, int, int, int)}, for a packet whose TCP/UDP
+     * checksum may be partial (checksum offload, a TSO superframe from a pod's TAP): the field then holds the
+     * pseudo-header sum itself, not complemented, and whoever completes it sums the header and payload as they
+     * are on the wire. So only the addresses (in the pseudo-header) are patched in, added rather than
+     * complemented; the ports are not, since the final sum reads them from the header.
+     *
+     * @param partial whether the checksum field holds the partial (pseudo-header) sum.
+     */
+    static void apply(final MemorySegment mem, final long ipOff, final long l4Off, final int l4Avail,
+        final int proto, final int src, final int dst, final int sport, final int dport, final boolean partial)
+    {
         final int oldSrc = Wire.u32(mem, ipOff + Ip4Header.SRC_OFFSET);
         final int oldDst = Wire.u32(mem, ipOff + Ip4Header.DST_OFFSET);
         addresses(mem, ipOff, src, dst);
@@ -81,7 +96,13 @@ final class Rewrite
                 return;
             }
             int c = Wire.u16(mem, sumOff);
-            if (tcp)
+            if (partial)
+            {
+                // RFC 1624 on the complement: ~partial is what a complete checksum of the pseudo-header would be
+                c = ~Checksum.update32(~c & 0xffff, oldSrc, src) & 0xffff;
+                c = ~Checksum.update32(~c & 0xffff, oldDst, dst) & 0xffff;
+            }
+            else if (tcp)
             {
                 c = Checksum.update32(c, oldSrc, src);
                 c = Checksum.update32(c, oldDst, dst);

@@ -77,6 +77,9 @@ public final class NodeDaemon implements AutoCloseable
     private final ServiceHealthServers serviceHealth;
     private EpollIdleStrategy idle;
     private final List<AgentRunner> runners = new ArrayList<>();
+    /** Large (64 KB) buffers for pod TAP superframes: one vector's worth, 256 x 65,728 bytes = 16 MiB. */
+    static final int LARGE_BUFFERS = 256;
+
     private volatile boolean started;
     private volatile boolean stopped;
 
@@ -88,7 +91,9 @@ public final class NodeDaemon implements AutoCloseable
         this.clock = b.clock;
         this.initialTables = b.initialTables;
         this.hostCommands = b.hostCommands;
-        this.pool = new PacketPool(config.poolSize());
+        // live pod TAPs take TSO superframes into large buffers: LARGE_BUFFERS x 64 KB (16 MiB), see node/README
+        this.pool = new PacketPool(config.poolSize(), PacketPool.DEFAULT_BUFFER_SIZE, PacketPool.DEFAULT_HEADROOM,
+            b.portFactory.live() ? LARGE_BUFFERS : 0);
         this.counters = Counters.inMemory(65536);
         this.publisher = new TablesPublisher(ports, false);
         this.worker = new Worker(pool, counters, clock, publisher.ref());

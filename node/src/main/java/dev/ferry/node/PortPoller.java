@@ -4,6 +4,7 @@ import dev.ferry.core.Counters;
 import dev.ferry.core.Graph;
 import dev.ferry.core.PacketPool;
 import dev.ferry.core.PacketVector;
+import dev.ferry.core.gso.TcpSegmenter;
 import dev.ferry.tapio.Epoll;
 import dev.ferry.tapio.Port;
 import dev.ferry.tapio.PortCounters;
@@ -22,6 +23,8 @@ import java.util.List;
  *   poll():     active[i].port.receive(rx) ──► graph.input(active[i].entry, h)
  *               (first cycle after a wake by port descriptors only: just those ports)
  *   transmit(h): byId[txPort(h)].port.transmit(h), or node/drop/port-down
+ *                a superframe for a port without offloads: segmented first (TcpSegmenter); when that
+ *                fails (no buffers), the port's tx-errors
  * </pre>
  *
  * <p>Worker thread only.
@@ -48,6 +51,7 @@ final class PortPoller
     private final PacketPool pool;
     private final Counters counters;
     private final int portDown;
+    private final TcpSegmenter segmenter;
     private Attached[] byId = new Attached[16];
     private Attached[] active = new Attached[16];
     private int activeCount;
@@ -65,6 +69,7 @@ final class PortPoller
         this.pool = pool;
         this.counters = counters;
         this.portDown = counters.register("node/drop/" + NodeDrop.PORT_DOWN.counterName());
+        this.segmenter = new TcpSegmenter(pool);
     }
 
     /**
@@ -167,6 +172,23 @@ final class PortPoller
         {
             counters.increment(portDown);
             pool.free(handle);
+            return;
+        }
+        if ((pool.gsoSize(handle) != 0 || pool.checksumPartial(handle)) && !a.port.acceptsOffload())
+        {
+            // the uplink, the host TAP, a TAP without TSO: segments with complete checksums, never the superframe
+            final int n = segmenter.segment(handle);
+            if (n < 0)
+            {
+                // not IPv4 TCP (the TAP let only TCPv4 superframes in), or no buffers: a link error of that port
+                pool.free(handle);
+                a.port.counters().txErrors(1);
+                return;
+            }
+            for (int k = 0; k < n; k++)
+            {
+                a.port.transmit(segmenter.get(k));
+            }
             return;
         }
         a.port.transmit(handle);

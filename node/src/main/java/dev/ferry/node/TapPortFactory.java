@@ -2,6 +2,7 @@ package dev.ferry.node;
 
 import dev.ferry.core.Ports;
 import dev.ferry.core.route.Ip4;
+import dev.ferry.tapio.NativeException;
 import dev.ferry.tapio.PacketSocketPort;
 import dev.ferry.tapio.Port;
 import dev.ferry.tapio.TapPort;
@@ -17,6 +18,7 @@ import java.nio.file.Path;
  * <pre>
  *   pod TAP   created persistent in the node's namespace as tap + 8 hex digits of the pod IP,
  *             device MAC = the pod's MAC, MTU = the pod MTU; ferry's side answers as the pod gateway MAC.
+ *             IFF_VNET_HDR with checksum offload and TSO: 64 KB TCP superframes both ways.
  *             The CNI plugin moves it into the pod's namespace and renames it (eth0); the fd keeps working.
  *             On restart: attached again by name, in the node's namespace if still there, else in the pod's
  *             namespace under the pod's interface name.
@@ -59,25 +61,43 @@ public final class TapPortFactory implements PortFactory
     public Port openPodTap(final PodAttachment pod, final PortContext c, final boolean restore)
         throws IOException
     {
-        final TapPort.Options options = new TapPort.Options().persistent(true).portName(pod.tapName());
-        final TapPort tap;
+        // the virtio-net header and offloads: the pod's TCP hands over 64 KB superframes, and takes them whole
+        final TapPort.Options options = new TapPort.Options().persistent(true).portName(pod.tapName())
+            .vnetHeader(TapPort.VNET_HDR).offloads(true);
         if (!restore || exists(pod.tapName()))
         {
             // a new pod, or a restart before the CNI plugin moved the TAP: it is in the node's namespace
-            tap = TapPort.open(pod.tapName(), c.id(), c.pool(), c.counters(), c.clock(),
-                options.mac(pod.mac()).mtu(pod.mtu()));
+            return openPod(pod.tapName(), c, options.mac(pod.mac()).mtu(pod.mtu()), restore);
         }
-        else
+        final Path ns = Path.of(pod.netns());
+        if (!Files.exists(ns))
         {
-            final Path ns = Path.of(pod.netns());
-            if (!Files.exists(ns))
-            {
-                throw new IOException("the pod's network namespace " + ns + " is gone");
-            }
-            // moved and renamed by the CNI plugin: attach inside the pod's namespace under its interface name
-            tap = TapPort.open(pod.ifName(), c.id(), c.pool(), c.counters(), c.clock(), options.namespace(ns));
+            throw new IOException("the pod's network namespace " + ns + " is gone");
         }
-        return tap;
+        // moved and renamed by the CNI plugin: attach inside the pod's namespace under its interface name
+        return openPod(pod.ifName(), c, options.namespace(ns), restore);
+    }
+
+    /**
+     * Opens a pod's TAP with the virtio header; a persistent TAP that an older ferry created without it refuses
+     * those flags (EINVAL), and is attached as it is, without offloads, until the pod is recreated.
+     */
+    private static TapPort openPod(final String name, final PortContext c, final TapPort.Options options,
+        final boolean restore) throws IOException
+    {
+        try
+        {
+            return TapPort.open(name, c.id(), c.pool(), c.counters(), c.clock(), options);
+        }
+        catch (final NativeException e)
+        {
+            if (!restore || !e.getMessage().contains("TUNSETIFF"))
+            {
+                throw e;
+            }
+            return TapPort.open(name, c.id(), c.pool(), c.counters(), c.clock(),
+                options.vnetHeader(0).offloads(false));
+        }
     }
 
     private static boolean exists(final String ifName)

@@ -36,7 +36,8 @@ import static org.assertj.core.api.Assertions.assertThat;
  * uplink, VXLAN from a known VTEP (and nested VXLAN), ARP from pods, the uplink and the host, ICMP errors quoting
  * any seed, the host's own traffic; any IPv4 seed may get options or become a fragment. Mutations: bit flips,
  * byte substitutions, truncation, extension, lies in the length fields (IPv4 total length and IHL, UDP length,
- * of the outer or the inner packet), and a random port of entry.
+ * of the outer or the inner packet), a random port of entry, and TSO offload metadata (segment size, partial
+ * checksum) on one frame in eight.
  *
  * <p>After every vector: no stage threw ({@code graph/stage-exceptions} and {@code graph/drop/stage-exception} stay
  * 0), every frame is accounted for (frames in plus frames the graph created = {@code graph/transmit} plus every
@@ -308,6 +309,13 @@ class GraphFuzzTest
             pool.write(h, f, 0, f.length);
             pool.rxPort(h, port);
             pool.timestamp(h, clock.nanos());
+            if (random.nextInt(8) == 0)
+            {
+                // offload metadata that need not match the frame (a pod TAP checks it; the graph must not trust
+                // that): segment sizes down to 1 byte, so software segmentation runs out of segments and buffers
+                pool.gso(h, PacketPool.GSO_TCPV4, 1 + random.nextInt(random.nextBoolean() ? 64 : 1500));
+                pool.checksumPartial(h, 34, 16);
+            }
             graph.input(port == uplink ? nodeGraph.uplinkEntry() : nodeGraph.entry(), h);
             vector.add(f);
             vectorPorts.add(port);

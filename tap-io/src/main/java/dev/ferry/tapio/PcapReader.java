@@ -263,7 +263,8 @@ public final class PcapReader implements AutoCloseable
 
     /**
      * Reads frames into pool buffers at the headroom mark until {@code out} is full, the pool is empty or the
-     * file ends. Each buffer gets the rx port and the record's timestamp. A frame larger than a buffer is
+     * file ends. Each buffer gets the rx port and the record's timestamp. A frame larger than a small buffer goes
+     * into a large one ({@link PacketPool#allocateLarge}); one larger than that, or with no large buffer free, is
      * skipped and counted in {@link #oversizeFrames()}.
      *
      * <p>When a fault follows good records, those records are returned first and the fault is thrown by the
@@ -282,7 +283,7 @@ public final class PcapReader implements AutoCloseable
         int added = 0;
         while (!out.isFull())
         {
-            final int h = pool.allocate();
+            int h = pool.allocate();
             if (h == PacketPool.NO_BUFFER)
             {
                 break;
@@ -309,9 +310,15 @@ public final class PcapReader implements AutoCloseable
             }
             if (capturedLength > room)
             {
+                // a jumbo or offload-sized frame: a large buffer when the pool has one free
                 pool.free(h);
-                oversizeFrames++;
-                continue;
+                h = capturedLength <= PacketPool.LARGE_BUFFER_SIZE - pool.headroom() ? pool.allocateLarge()
+                    : PacketPool.NO_BUFFER;
+                if (h == PacketPool.NO_BUFFER)
+                {
+                    oversizeFrames++;
+                    continue;
+                }
             }
             // straight from the file's window into the buffer: one copy
             pool.write(h, window.array(), index(frameAt), capturedLength);

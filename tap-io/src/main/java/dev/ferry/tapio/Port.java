@@ -91,6 +91,18 @@ public interface Port extends TxSink, AutoCloseable
         return null;
     }
 
+    /**
+     * Whether {@link #transmit} takes offload superframes and partial checksums ({@code PacketPool.gsoSize},
+     * {@code checksumPartial}) and hands them on whole: a TAP with TSO. For any other port the sender segments
+     * superframes and completes checksums in software first.
+     *
+     * @return whether the port takes superframes.
+     */
+    default boolean acceptsOffload()
+    {
+        return false;
+    }
+
     /** Idle-time upkeep (a link check); called when a duty cycle found nothing to do. */
     default void maintain()
     {

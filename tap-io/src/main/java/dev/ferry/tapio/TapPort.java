@@ -4,6 +4,7 @@ import dev.ferry.core.Clock;
 import dev.ferry.core.Counters;
 import dev.ferry.core.PacketPool;
 import dev.ferry.core.PacketVector;
+import dev.ferry.core.header.Wire;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -21,15 +22,24 @@ import java.nio.charset.StandardCharsets;
  * </pre>
  *
  * <p>The descriptor is non-blocking: {@link #receive} reads until EAGAIN or a full vector, and an idle I/O
- * thread waits in {@link #awaitReadable(int)} or an {@link Epoll}. Receive and transmit copy nothing in user
- * space and allocate nothing. The device can be made persistent ({@code TUNSETPERSIST}), so that it and the
- * pod's configuration survive a restart of the dataplane, which then attaches again by name. With a virtio
- * header, offloads are switched off ({@code TUNSETOFFLOAD 0}); transmitted headers are zeros, and a received
- * header that asks for a checksum has it completed in software.
+ * thread waits in {@link #awaitReadable(int)} or an {@link Epoll}. Receive and transmit allocate nothing, and copy
+ * nothing in user space but a plain frame read with TSO (moved once into a small buffer). The device can be made
+ * persistent ({@code TUNSETPERSIST}), so that it and the pod's configuration survive a restart of the dataplane,
+ * which then attaches again by name.
+ *
+ * <p>With a virtio header and {@link Options#offloads}, the TAP negotiates checksum offload and TSO
+ * ({@code TUNSETOFFLOAD TUN_F_CSUM|TUN_F_TSO4|TUN_F_TSO6}, falling back to checksum offload alone, then to none;
+ * USO is probed and reported, not enabled: ferry segments only TCP). A read then returns up to a 64 KB TCP
+ * superframe, into a large pool buffer; its {@code gso_type}/{@code gso_size} and {@code NEEDS_CSUM} range go into
+ * the packet's offload metadata, and a frame that fits a small buffer is copied into one. A write puts the
+ * metadata back into the header, so the kernel delivers the superframe whole to the pod's socket. Without
+ * offloads ({@code TUNSETOFFLOAD 0}) transmitted headers are zeros. Either way, a received plain frame whose
+ * header asks for a checksum has it completed in software.
  *
  * <p>Counters ({@link PortCounters}, {@code port/NAME/}): rx-packets, rx-bytes, rx-no-buffer, rx-errors (read errors,
- * GSO frames, oversize), tx-packets, tx-bytes, tx-errors, tx-dropped (device down: EIO, or queue full). NAME is
- * the device name unless {@link Options#portName(String)} gives another (a pod's TAP renamed in its namespace).
+ * superframes ferry did not ask for or whose header does not match the frame, oversize), tx-packets, tx-bytes,
+ * tx-errors, tx-dropped (device down: EIO, or queue full). NAME is the device name unless
+ * {@link Options#portName(String)} gives another (a pod's TAP renamed in its namespace).
  */
 public final class TapPort implements Port
 {
@@ -49,6 +59,23 @@ public final class TapPort implements Port
     static final int IFF_NO_PI = 0x1000;
     static final int IFF_VNET_HDR = 0x4000;
     static final int VIRTIO_NET_HDR_F_NEEDS_CSUM = 1;
+    static final int TUN_F_CSUM = 0x01;
+    static final int TUN_F_TSO4 = 0x02;
+    static final int TUN_F_TSO6 = 0x04;
+    static final int TUN_F_USO4 = 0x20;
+    static final int TUN_F_USO6 = 0x40;
+    static final int VIRTIO_NET_HDR_GSO_NONE = 0;
+    static final int VIRTIO_NET_HDR_GSO_TCPV4 = 1;
+    /**
+     * Superframes one {@link #receive} call takes at most (1 MiB). Segmented for another node, 16 of them are about
+     * 750 MTU-sized frames, which fit the peer's 1,024-frame AF_PACKET ring and the UDP tunnel port's 4,096-frame
+     * ring in one burst (with 64, a lab iperf3 across nodes retransmitted 117 segments in its second second). On
+     * one node a receive found 3 frames per call on average, so the cap costs nothing there.
+     */
+    public static final int MAX_SUPERFRAMES_PER_RECEIVE = 16;
+    /** What a TAP opened with offloads got, logged once per distinct answer. */
+    private static final java.util.concurrent.atomic.AtomicInteger LOGGED_OFFLOADS =
+        new java.util.concurrent.atomic.AtomicInteger(-1);
 
     /** How to open a TAP: all optional. */
     public static final class Options
@@ -57,6 +84,7 @@ public final class TapPort implements Port
         private int mtu;
         private int vnetHeader;
         private boolean persistent;
+        private boolean offloads;
         private boolean up;
         private java.nio.file.Path namespace;
         private String portName;
@@ -120,6 +148,19 @@ public final class TapPort implements Port
         }
 
         /**
+         * Asks for checksum offload and TSO (needs a virtio header, {@link #vnetHeader}; the pool needs large
+         * buffers to take superframes). Without large buffers the TAP gets no TSO.
+         *
+         * @param value whether to negotiate offloads.
+         * @return this.
+         */
+        public Options offloads(final boolean value)
+        {
+            this.offloads = value;
+            return this;
+        }
+
+        /**
          * @param value keep the device after the last descriptor closes.
          * @return this.
          */
@@ -150,11 +191,12 @@ public final class TapPort implements Port
     private final MemorySegment pollFd;
     private final int fd;
     private final int vnetHeader;
+    private final int offloads;
     private boolean closed;
 
     private TapPort(final String device, final String portName, final int id, final PacketPool pool,
         final Counters counters, final Clock clock, final Arena arena, final MemorySegment state, final int fd,
-        final int vnetHeader)
+        final int vnetHeader, final int offloads)
     {
         this.device = device;
         this.id = id;
@@ -165,6 +207,7 @@ public final class TapPort implements Port
         this.state = state;
         this.fd = fd;
         this.vnetHeader = vnetHeader;
+        this.offloads = offloads;
         this.pollFd = arena.allocate(8, 8);
         pollFd.set(ValueLayout.JAVA_INT, 0, fd);
         pollFd.set(ValueLayout.JAVA_SHORT, 4, LinuxNative.POLLIN);
@@ -211,13 +254,18 @@ public final class TapPort implements Port
             ifr.set(ValueLayout.JAVA_SHORT, LinuxNative.IFNAMSIZ, (short)flags);
             LinuxNative.check(LinuxNative.ioctl(st, fd, TUNSETIFF, ifr), st, "ioctl(TUNSETIFF, " + name + ")");
             final String actual = ifr.getString(0, StandardCharsets.US_ASCII);
+            int offloads = 0;
             if (options.vnetHeader > 0)
             {
                 final MemorySegment size = arena.allocateFrom(ValueLayout.JAVA_INT, options.vnetHeader);
                 LinuxNative.check(LinuxNative.ioctl(st, fd, TUNSETVNETHDRSZ, size), st,
                     "ioctl(TUNSETVNETHDRSZ, " + actual + ")");
-                LinuxNative.check(LinuxNative.ioctl(st, fd, TUNSETOFFLOAD, MemorySegment.NULL), st,
-                    "ioctl(TUNSETOFFLOAD, " + actual + ")");
+                offloads = options.offloads && pool.largeCapacity() > 0 ? negotiateOffloads(st, fd, actual) : 0;
+                if (offloads == 0)
+                {
+                    LinuxNative.check(LinuxNative.ioctl(st, fd, TUNSETOFFLOAD, MemorySegment.NULL), st,
+                        "ioctl(TUNSETOFFLOAD, " + actual + ")");
+                }
             }
             if (options.persistent)
             {
@@ -241,7 +289,7 @@ public final class TapPort implements Port
                 Interfaces.configure(actual, options.mtu, options.up);
             }
             return new TapPort(actual, options.portName, id, pool, counters, clock, arena, st, fd,
-                options.vnetHeader);
+                options.vnetHeader, offloads);
         }
         catch (final NativeException | RuntimeException e)
         {
@@ -252,6 +300,48 @@ public final class TapPort implements Port
             arena.close();
             throw e;
         }
+    }
+
+    /**
+     * Probes the offloads the kernel takes, best first (an unknown bit fails with EINVAL: the documented probe),
+     * and leaves the TAP with checksum offload and TSO, or checksum offload alone, or none (0 returned, the
+     * caller clears them). USO is probed only to report it: ferry's segmenter splits TCP, not UDP.
+     */
+    private static int negotiateOffloads(final MemorySegment st, final int fd, final String name)
+    {
+        final int tso = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6;
+        final boolean uso = LinuxNative.ioctl(st, fd, TUNSETOFFLOAD,
+            MemorySegment.ofAddress(tso | TUN_F_USO4 | TUN_F_USO6)) == 0;
+        int got = 0;
+        for (final int want : new int[] {tso, TUN_F_CSUM})
+        {
+            if (LinuxNative.ioctl(st, fd, TUNSETOFFLOAD, MemorySegment.ofAddress(want)) == 0)
+            {
+                got = want;
+                break;
+            }
+        }
+        final int report = got | (uso ? TUN_F_USO4 : 0);
+        if (LOGGED_OFFLOADS.getAndSet(report) != report)
+        {
+            LOG.log(System.Logger.Level.INFO, "pod TAP {0}: offloads {1}{2}", name,
+                got == tso ? "checksum + TSO4/TSO6" : got == TUN_F_CSUM ? "checksum only (no TSO)" : "none",
+                uso ? "; the kernel offers USO, not enabled (ferry segments only TCP)" : "");
+        }
+        return got;
+    }
+
+    /** @return whether the TAP negotiated TSO: reads may return superframes and writes take them. */
+    @Override
+    public boolean acceptsOffload()
+    {
+        return (offloads & TUN_F_TSO4) != 0;
+    }
+
+    /** @return the {@code TUN_F_*} offload bits the TAP got (0 for none). */
+    public int offloads()
+    {
+        return offloads;
     }
 
     /** @return the port's name in counters (the device name unless {@link Options#portName} said otherwise). */
@@ -288,7 +378,9 @@ public final class TapPort implements Port
 
     /**
      * Reads frames into pool buffers until EAGAIN, a full vector or an empty pool. Each packet gets this port
-     * as rx port and the clock's time (read once per call).
+     * as rx port and the clock's time (read once per call). With TSO a read lands in a large buffer; a plain
+     * frame that fits a small buffer moves into one, so large buffers stay with superframes, and a call stops after
+     * {@link #MAX_SUPERFRAMES_PER_RECEIVE} superframes.
      *
      * @param out the vector that receives the handles.
      * @return packets added.
@@ -300,19 +392,26 @@ public final class TapPort implements Port
         final MemorySegment mem = pool.memory();
         final long base = mem.address();
         final int hdr = vnetHeader;
-        final int room = pool.bufferSize() - pool.headroom();
+        final boolean tso = (offloads & TUN_F_TSO4) != 0;
+        final int smallRoom = pool.bufferSize() - pool.headroom();
         final long now = clock.nanos();
         int added = 0;
+        int superframes = 0;
         long bytes = 0;
-        while (!out.isFull())
+        while (!out.isFull() && superframes < MAX_SUPERFRAMES_PER_RECEIVE)
         {
-            final int h = pool.allocate();
+            int h = tso ? pool.allocateLarge() : pool.allocate();
             if (h == PacketPool.NO_BUFFER)
             {
-                counters.rxNoBuffer();
+                // no large buffer free: the superframes in flight hold them; the TAP queue waits for the next run
+                if (!tso)
+                {
+                    counters.rxNoBuffer();
+                }
                 break;
             }
             final long frame = pool.frameOffset(h);
+            final int room = pool.bufferSizeOf(h) - pool.headroom();
             final long n = LinuxNative.read(state, fd, base + frame - hdr, room + hdr);
             if (n <= 0)
             {
@@ -324,11 +423,28 @@ public final class TapPort implements Port
                 break;
             }
             final int len = (int)n - hdr;
-            if (len < 14 || (hdr > 0 && !acceptVnetHeader(mem, frame, len)))
+            if (len < 14 || (hdr > 0 && !acceptVnetHeader(mem, h, frame, len)))
             {
                 pool.free(h);
                 counters.rxError();
                 continue;
+            }
+            if (tso && pool.gsoSize(h) == 0 && len <= smallRoom)
+            {
+                final int small = pool.allocate();
+                if (small == PacketPool.NO_BUFFER)
+                {
+                    pool.free(h);
+                    counters.rxNoBuffer();
+                    break;
+                }
+                MemorySegment.copy(mem, frame, mem, pool.frameOffset(small), len);
+                pool.free(h);
+                h = small;
+            }
+            if (pool.gsoSize(h) != 0)
+            {
+                superframes++;
             }
             pool.length(h, len);
             pool.rxPort(h, id);
@@ -344,30 +460,69 @@ public final class TapPort implements Port
         return added;
     }
 
-    /** Checks the virtio header in front of a received frame; completes a partial checksum. */
-    private boolean acceptVnetHeader(final MemorySegment mem, final long frame, final int len)
+    /**
+     * Checks the virtio header in front of a received frame. A superframe keeps its offload metadata (its
+     * checksum stays partial); a plain frame has a partial checksum completed.
+     */
+    private boolean acceptVnetHeader(final MemorySegment mem, final int handle, final long frame, final int len)
     {
         final long h = frame - vnetHeader;
         final int flags = mem.get(ValueLayout.JAVA_BYTE, h) & 0xff;
         final int gsoType = mem.get(ValueLayout.JAVA_BYTE, h + 1) & 0xff;
-        if (gsoType != 0)
+        // virtio fields are little-endian on the little-endian hosts we run on (legacy virtio: native order)
+        final int gsoSize = mem.get(ValueLayout.JAVA_SHORT_UNALIGNED, h + 4) & 0xffff;
+        final int start = mem.get(ValueLayout.JAVA_SHORT_UNALIGNED, h + 6) & 0xffff;
+        final int offset = mem.get(ValueLayout.JAVA_SHORT_UNALIGNED, h + 8) & 0xffff;
+        final boolean needsCsum = (flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) != 0;
+        if (gsoType != VIRTIO_NET_HDR_GSO_NONE)
         {
-            // offloads are off, so the kernel should never hand us a superframe
-            return false;
+            // only TCP over IPv4 with a partial checksum whose range is the TCP segment: a pod can craft the header
+            // (a packet socket with PACKET_VNET_HDR), so the metadata must match the frame; anything else counts as
+            // an rx-error (TSO6 cannot occur: the IPv4 dataplane's pods have no IPv6 route to ferry)
+            if (gsoType != VIRTIO_NET_HDR_GSO_TCPV4 || (offloads & TUN_F_TSO4) == 0 || gsoSize == 0 || !needsCsum
+                || !isTcp4Superframe(mem, frame, len, start, offset))
+            {
+                return false;
+            }
+            pool.gso(handle, PacketPool.GSO_TCPV4, gsoSize);
+            pool.checksumPartial(handle, start, offset);
+            return true;
         }
-        if ((flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) != 0)
+        if (needsCsum)
         {
-            // virtio fields are little-endian on the little-endian hosts we run on (legacy virtio: native order)
-            final int start = mem.get(ValueLayout.JAVA_SHORT_UNALIGNED, h + 6) & 0xffff;
-            final int offset = mem.get(ValueLayout.JAVA_SHORT_UNALIGNED, h + 8) & 0xffff;
             return PartialChecksum.complete(mem, frame, len, start, offset);
         }
         return true;
     }
 
     /**
+     * Whether a superframe's metadata matches its headers: untagged IPv4 without fragmentation, TCP, the checksum
+     * range starting at the TCP header with the field at 16, the TCP header and the IPv4 total length inside the
+     * frame.
+     */
+    static boolean isTcp4Superframe(final MemorySegment mem, final long frame, final int len, final int start,
+        final int offset)
+    {
+        if (len < 14 + 40 || Wire.u16(mem, frame + 12) != 0x0800)
+        {
+            return false;
+        }
+        final int vihl = Wire.u8(mem, frame + 14);
+        final int ihl = (vihl & 0x0f) * 4;
+        if ((vihl & 0xf0) != 0x40 || ihl < 20 || Wire.u8(mem, frame + 14 + 9) != 6 || start != 14 + ihl
+            || offset != 16 || start + 20 > len || (Wire.u16(mem, frame + 14 + 6) & 0x3fff) != 0)
+        {
+            return false;
+        }
+        final int doff = (Wire.u8(mem, frame + start + 12) >>> 4) * 4;
+        final int total = Wire.u16(mem, frame + 14 + 2);
+        return doff >= 20 && start + doff <= len && 14 + total <= len && total >= ihl + doff;
+    }
+
+    /**
      * Writes the frame to the device and frees the buffer. A device that is down (EIO) or a full queue
-     * (EAGAIN) counts tx-dropped; other errors count tx-errors.
+     * (EAGAIN) counts tx-dropped; other errors count tx-errors. With TSO, a superframe goes out as one write
+     * whose header carries its segment size and partial checksum: the kernel delivers it whole.
      *
      * @param handle packet handle.
      */
@@ -391,6 +546,13 @@ public final class TapPort implements Port
             {
                 mem.set(ValueLayout.JAVA_BYTE, frame - i, (byte)0);
             }
+            if (offloads != 0 && (pool.gsoSize(handle) != 0 || pool.checksumPartial(handle))
+                && !writeVnetHeader(mem, handle, frame - hdr, len))
+            {
+                counters.txErrors(1);
+                pool.free(handle);
+                return;
+            }
         }
         final long n = LinuxNative.write(state, fd, mem.address() + frame - hdr, len + hdr);
         if (n < 0)
@@ -411,6 +573,39 @@ public final class TapPort implements Port
             counters.tx(len);
         }
         pool.free(handle);
+    }
+
+    /**
+     * Fills the virtio header of an IPv4 TCP superframe or partial-checksum packet from the frame itself (the
+     * IPv4 header at the packet's l3 offset), not from offsets recorded at receive: stages between may have
+     * changed the L2 header's length.
+     *
+     * @return false when the frame is not IPv4 TCP with the headers in the frame.
+     */
+    private boolean writeVnetHeader(final MemorySegment mem, final int handle, final long h, final int len)
+    {
+        final long frame = h + vnetHeader;
+        final int l3 = pool.l3Offset(handle);
+        if (l3 < 14 || l3 + 40 > len || (Wire.u8(mem, frame + l3) & 0xf0) != 0x40
+            || Wire.u8(mem, frame + l3 + 9) != 6)
+        {
+            return false;
+        }
+        final int start = l3 + (Wire.u8(mem, frame + l3) & 0x0f) * 4;
+        if (start + 20 > len)
+        {
+            return false;
+        }
+        final int hdrLen = start + (Wire.u8(mem, frame + start + 12) >>> 4) * 4;
+        final int gsoSize = (offloads & TUN_F_TSO4) != 0 ? pool.gsoSize(handle) : 0;
+        mem.set(ValueLayout.JAVA_BYTE, h, (byte)VIRTIO_NET_HDR_F_NEEDS_CSUM);
+        final int gsoType = gsoSize == 0 ? VIRTIO_NET_HDR_GSO_NONE : VIRTIO_NET_HDR_GSO_TCPV4;
+        mem.set(ValueLayout.JAVA_BYTE, h + 1, (byte)gsoType);
+        mem.set(ValueLayout.JAVA_SHORT_UNALIGNED, h + 2, (short)hdrLen);
+        mem.set(ValueLayout.JAVA_SHORT_UNALIGNED, h + 4, (short)gsoSize);
+        mem.set(ValueLayout.JAVA_SHORT_UNALIGNED, h + 6, (short)start);
+        mem.set(ValueLayout.JAVA_SHORT_UNALIGNED, h + 8, (short)16);
+        return true;
     }
 
     /**

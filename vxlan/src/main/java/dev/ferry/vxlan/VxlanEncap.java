@@ -4,6 +4,7 @@ import dev.ferry.core.DropReason;
 import dev.ferry.core.PacketPool;
 import dev.ferry.core.PacketVector;
 import dev.ferry.core.Stage;
+import dev.ferry.core.gso.TcpSegmenter;
 import dev.ferry.core.header.Checksum;
 import dev.ferry.core.header.EthernetHeader;
 import dev.ferry.core.header.Ip4Header;
@@ -41,6 +42,9 @@ import java.util.List;
  * kernel's {@code ip_select_ident} rule); the outer ECN bits follow {@code INET_ECN_encapsulate}; the outer
  * UDP checksum covers the whole datagram unless {@code noudpcsum}.
  *
+ * <p>A TCP superframe (a pod's TSO, {@link PacketPool#gsoSize}) is split by {@link TcpSegmenter} into segments
+ * that fit the pod MTU, each with complete checksums, and each is encapsulated and transmitted on its own.
+ *
  * <p>Input: from {@code ip4-lookup}. Next edges: {@code interface-output}, {@code icmp-error}. Drops: see
  * {@link Drop}.
  */
@@ -63,7 +67,10 @@ public final class VxlanEncap implements Stage
         /** Inner packet larger than the pod MTU with DF clear: the tunnel does not fragment. */
         TOO_BIG_NO_DF(214, "packet larger than the pod MTU (DF clear; the tunnel does not fragment)"),
         /** Fewer than 50 bytes of headroom in front of the frame. */
-        NO_HEADROOM(215, "no headroom for the VXLAN header");
+        NO_HEADROOM(215, "no headroom for the VXLAN header"),
+        /** A TCP superframe (TSO from a pod) that software segmentation could not split: more than 256
+         *  segments, or no packet buffers left for the segments. */
+        SEGMENTATION_FAILED(230, "superframe could not be segmented for the tunnel");
 
         private final int id;
         private final String sentence;
@@ -100,6 +107,7 @@ public final class VxlanEncap implements Stage
     private final EthernetHeader eth = new EthernetHeader();
     private final UdpHeader udp = new UdpHeader();
     private final VxlanHeader vxlan = new VxlanHeader();
+    private final TcpSegmenter segmenter;
     private int ipId;
 
     /**
@@ -125,6 +133,7 @@ public final class VxlanEncap implements Stage
         this.srcPortMin = settings.srcPortMin();
         this.srcPortSpan = settings.srcPortMax() - settings.srcPortMin() + 1;
         this.tunnelPort = tunnelPort;
+        this.segmenter = new TcpSegmenter(pool);
         if (socketMode && tunnelPort < 0)
         {
             throw new IllegalArgumentException("socket mode needs a tunnel port");
@@ -208,25 +217,53 @@ public final class VxlanEncap implements Stage
             }
             final int innerTos = ip.tos();
             final int srcPort = sourcePort(mem, ip);
-            final long inner = pool.frameOffset(h);
-            eth.wrap(mem, inner).dst(fib.dstMac(adj)).src(fib.srcMac(adj)).etherType(EthernetHeader.TYPE_IP4);
-            final int innerLen = EthernetHeader.LENGTH + total;
-            pool.length(h, innerLen);
-            if (socketMode)
+            if (pool.gsoSize(h) != 0 || pool.checksumPartial(h))
             {
-                pool.prepend(h, VxlanHeader.LENGTH);
-                vxlan.wrap(mem, pool.frameOffset(h)).vni(vteps.vni());
-                pool.txPort(h, tunnelPort);
-                pool.aux(h, vteps.remoteIp(r));
+                // a TSO superframe from a pod: the tunnel carries MTU-sized segments with complete inner checksums
+                // (issue 12 item 3 would hand the kernel a batch instead); each segment is encapsulated and sent
+                // straight on, as a superframe's segments would overflow interface-output's vector
+                final int count = segmenter.segment(h);
+                if (count < 0)
+                {
+                    out.drop(h, Drop.SEGMENTATION_FAILED);
+                    continue;
+                }
+                // the superframe is segment 0: a frame in, segments out, none freed unaccounted
+                for (int k = 0; k < count; k++)
+                {
+                    final int seg = segmenter.get(k);
+                    final int segTotal = Wire.u16(mem, pool.frameOffset(seg) + l3 + Ip4Header.TOTAL_LENGTH_OFFSET);
+                    encapsulate(mem, seg, segTotal, fib, adj, vteps, r, innerTos, srcPort);
+                    out.traceDetail(seg, vteps.remoteIp(r) & 0xffffffffL, srcPort);
+                    out.transmit(seg);
+                }
+                continue;
             }
-            else
-            {
-                pool.prepend(h, VxlanHeader.ENCAP_OVERHEAD);
-                writeOuter(mem, pool.frameOffset(h), vteps, r, innerLen, innerTos, srcPort);
-                pool.txPort(h, fib.txPort(adj));
-            }
+            encapsulate(mem, h, total, fib, adj, vteps, r, innerTos, srcPort);
             out.traceDetail(h, vteps.remoteIp(r) & 0xffffffffL, srcPort);
             out.next(h, NEXT_OUTPUT);
+        }
+    }
+
+    private void encapsulate(final MemorySegment mem, final int h, final int total, final Fib fib, final int adj,
+        final VtepTable vteps, final int r, final int innerTos, final int srcPort)
+    {
+        final long inner = pool.frameOffset(h);
+        eth.wrap(mem, inner).dst(fib.dstMac(adj)).src(fib.srcMac(adj)).etherType(EthernetHeader.TYPE_IP4);
+        final int innerLen = EthernetHeader.LENGTH + total;
+        pool.length(h, innerLen);
+        if (socketMode)
+        {
+            pool.prepend(h, VxlanHeader.LENGTH);
+            vxlan.wrap(mem, pool.frameOffset(h)).vni(vteps.vni());
+            pool.txPort(h, tunnelPort);
+            pool.aux(h, vteps.remoteIp(r));
+        }
+        else
+        {
+            pool.prepend(h, VxlanHeader.ENCAP_OVERHEAD);
+            writeOuter(mem, pool.frameOffset(h), vteps, r, innerLen, innerTos, srcPort);
+            pool.txPort(h, fib.txPort(adj));
         }
     }
 

@@ -94,6 +94,52 @@ class VxlanGraphTest
     }
 
     @Test
+    void shouldSegmentATsoSuperframeBeforeTheTunnelWithValidChecksums()
+    {
+        nodes(VxlanSettings.defaults());
+        final int mss = 1410;
+        final byte[] payload = new byte[60000];
+        new java.util.Random(5).nextBytes(payload);
+        final byte[] sf = new dev.ferry.core.packet.FrameBuilder()
+            .eth(Ip4.podMac(VxlanNode.POD_A), Ip4.podMac(Ip4.parse("10.244.1.1")))
+            .ip4(VxlanNode.POD_A, VxlanNode.POD_B).ttl(64).id(0x100).df(true).tcp(40000, 80, 0x18, 7000, 9)
+            .payload(payload).build();
+        // CHECKSUM_PARTIAL, as the pod's TSO hands it over: the field holds the pseudo-header sum only
+        final java.lang.foreign.MemorySegment m = java.lang.foreign.MemorySegment.ofArray(sf);
+        dev.ferry.core.header.Wire.u16(m, 50, Frames.fold(dev.ferry.core.header.Checksum.pseudoHeader(
+            VxlanNode.POD_A, VxlanNode.POD_B, 6, 20 + payload.length)));
+        n1.receiveSuperframe(n1.podPort, sf, mss);
+        final int segments = (payload.length + mss - 1) / mss;
+        assertThat(n1.sent).as("one VXLAN datagram per segment").hasSize(segments);
+        final java.io.ByteArrayOutputStream joined = new java.io.ByteArrayOutputStream();
+        for (int i = 0; i < segments; i++)
+        {
+            final byte[] f = n1.sent.get(i).bytes();
+            final int len = Math.min(mss, payload.length - i * mss);
+            assertThat(f.length).isEqualTo(50 + 14 + 20 + 20 + len);
+            assertThat(ip(f, 14).totalLength()).as("outer length").isEqualTo(f.length - 14);
+            assertThat(Frames.ipChecksumOk(f, 14) && Frames.udpChecksumOk(f, 14)).as("outer checksums").isTrue();
+            final Ip4Header inner = ip(f, 64);
+            assertThat(inner.totalLength()).as("fits the pod MTU").isEqualTo(40 + len).isLessThanOrEqualTo(1450);
+            assertThat(inner.ttl()).isEqualTo(63);
+            assertThat(Frames.ipChecksumOk(f, 64)).as("inner IPv4 checksum").isTrue();
+            final java.lang.foreign.MemorySegment fm = java.lang.foreign.MemorySegment.ofArray(f);
+            assertThat(Frames.fold(dev.ferry.core.header.Checksum.pseudoHeader(VxlanNode.POD_A, VxlanNode.POD_B, 6,
+                20 + len) + dev.ferry.core.header.Checksum.sum(fm, 84, 20 + len))).as("inner TCP checksum")
+                .isEqualTo(0xffff);
+            assertThat(u32(f, 84 + 4)).as("sequence number").isEqualTo(7000 + i * mss);
+            joined.write(f, 104, len);
+        }
+        assertThat(joined.toByteArray()).isEqualTo(payload);
+        // and node 2 takes them to its pod like any segments
+        for (int i = 0; i < segments; i++)
+        {
+            n2.receive(n2.uplink, n1.sent.get(i).bytes());
+        }
+        assertThat(n2.sent).hasSize(segments).allSatisfy(t -> assertThat(t.port()).isEqualTo(n2.podPort));
+    }
+
+    @Test
     void shouldDeliverNode1OutputToThePodOnNode2()
     {
         nodes(VxlanSettings.defaults());

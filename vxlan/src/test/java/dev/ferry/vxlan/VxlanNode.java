@@ -56,7 +56,8 @@ final class VxlanNode implements AutoCloseable
     private VxlanNode(final NodeTables tables, final VxlanSettings settings, final int poolSize)
     {
         this.tables = tables;
-        this.pool = new PacketPool(poolSize);
+        // a few large buffers: TSO superframes from a pod (VxlanGraphTest)
+        this.pool = new PacketPool(poolSize, PacketPool.DEFAULT_BUFFER_SIZE, PacketPool.DEFAULT_HEADROOM, 2);
         final NodeTables.NodeInfo node = tables.node();
         podPort = ports.add(tables.pods().get(0).portName(), Ports.Kind.POD, node.gatewayMac()).id();
         uplink = ports.add("eth0", Ports.Kind.UPLINK, node.uplinkMac()).id();
@@ -163,6 +164,18 @@ final class VxlanNode implements AutoCloseable
         final int h = pool.allocate();
         pool.write(h, frame, 0, frame.length);
         pool.rxPort(h, port);
+        graph.input(graph.indexOf("ethernet-input"), h);
+        graph.run();
+    }
+
+    /** Sends a TSO superframe in on a port (a large buffer, offload metadata as a pod TAP sets it), runs the graph. */
+    void receiveSuperframe(final int port, final byte[] frame, final int mss)
+    {
+        final int h = pool.allocateLarge();
+        pool.write(h, frame, 0, frame.length);
+        pool.rxPort(h, port);
+        pool.gso(h, PacketPool.GSO_TCPV4, mss);
+        pool.checksumPartial(h, 34, 16);
         graph.input(graph.indexOf("ethernet-input"), h);
         graph.run();
     }

@@ -78,7 +78,12 @@ public final class ReplayEngine implements AutoCloseable
      *  pool's memory (16 MB) is zeroed when a run starts, which a larger pool pays for in every run. */
     public static final int BUFFERS = 1024;
 
-    private final PacketPool pool = new PacketPool(BUFFERS, BUFFER_SIZE, PacketPool.DEFAULT_HEADROOM);
+    /** Large (64 KB) buffers in replay, for frames beyond {@link #BUFFER_SIZE} up to IPv4's 65,535-byte datagram
+     *  (an offload superframe a capture on a TAP holds): 16 of them, 1 MiB, enough for any timestamp group that
+     *  is not all superframes (an empty large pool runs the graph, as the small one does). */
+    public static final int LARGE_BUFFERS = 16;
+
+    private final PacketPool pool = new PacketPool(BUFFERS, BUFFER_SIZE, PacketPool.DEFAULT_HEADROOM, LARGE_BUFFERS);
     private final Counters counters = Counters.inMemory(65536);
     private final ManualClock clock;
     private final Ports ports = new Ports();
@@ -240,7 +245,7 @@ public final class ReplayEngine implements AutoCloseable
         groupNanos = epochNanos;
         clock.set(epochNanos);
         framesIn++;
-        final int room = pool.bufferSize() - pool.headroom();
+        final int room = PacketPool.LARGE_BUFFER_SIZE - pool.headroom();
         final boolean summarised = inputSummaries.size() < fateLimit;
         if (summarised)
         {
@@ -254,11 +259,12 @@ public final class ReplayEngine implements AutoCloseable
             oversizeFrames++;
             return;
         }
-        int h = pool.allocate();
+        final boolean large = length > pool.bufferSize() - pool.headroom();
+        int h = large ? pool.allocateLarge() : pool.allocate();
         if (h == PacketPool.NO_BUFFER)
         {
             graph.run();
-            h = pool.allocate();
+            h = large ? pool.allocateLarge() : pool.allocate();
             if (h == PacketPool.NO_BUFFER)
             {
                 poolExhausted++;
@@ -279,7 +285,7 @@ public final class ReplayEngine implements AutoCloseable
 
     private String oversizeSentence(final int length)
     {
-        return "frame of " + length + " bytes is larger than a packet buffer (" + (pool.bufferSize()
+        return "frame of " + length + " bytes is larger than a packet buffer (" + (PacketPool.LARGE_BUFFER_SIZE
             - pool.headroom()) + " bytes)";
     }
 
@@ -542,7 +548,8 @@ public final class ReplayEngine implements AutoCloseable
         if (oversizeFrames > 0)
         {
             out.add(String.format("%12d  %-18s %s", oversizeFrames, "replay", "oversize-frame: a frame is larger "
-                + "than a packet buffer (" + (pool.bufferSize() - pool.headroom()) + " bytes) and is not replayed"));
+                + "than a packet buffer (" + (PacketPool.LARGE_BUFFER_SIZE - pool.headroom())
+                + " bytes) and is not replayed"));
         }
         return out;
     }

@@ -63,6 +63,12 @@ public final class Ip4Header
         return this;
     }
 
+    /** @return the memory the header is wrapped on. */
+    public MemorySegment segment()
+    {
+        return seg;
+    }
+
     /** @return the absolute offset of the header. */
     public long offset()
     {

@@ -233,6 +233,8 @@ public final class IcmpError implements Stage
             icmp.wrap(mem, l3Abs + Ip4Header.MIN_LENGTH).type(type).code(code).restOfHeader(mtu)
                 .updateChecksum(IcmpHeader.LENGTH + quoted);
             pool.flags(h, pool.flags(h) | PacketPool.FLAG_LOCAL_ORIGIN);
+            // an error about a TSO superframe is a plain ICMP packet: no segment size, no partial checksum
+            pool.clearOffload(h);
             out.traceDetail(h, ((long)type << 8) | code, mtu);
             out.next(h, NEXT_LOOKUP);
         }

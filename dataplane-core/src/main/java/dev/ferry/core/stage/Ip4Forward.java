@@ -3,6 +3,7 @@ package dev.ferry.core.stage;
 import dev.ferry.core.PacketPool;
 import dev.ferry.core.header.IcmpHeader;
 import dev.ferry.core.header.Ip4Header;
+import dev.ferry.core.header.Wire;
 
 /**
  * The checks every forwarding stage makes before it sends a packet on (ip4-rewrite to a link, vxlan-encap into
@@ -39,7 +40,7 @@ public final class Ip4Forward
             IcmpError.request(pool, h, IcmpHeader.TYPE_TIME_EXCEEDED, IcmpHeader.CODE_TTL_EXCEEDED, 0);
             return ICMP_ERROR;
         }
-        if (mtu > 0 && ip.totalLength() > mtu)
+        if (mtu > 0 && ip.totalLength() > mtu && segmentLength(pool, h, ip) > mtu)
         {
             if (ip.dontFragment())
             {
@@ -49,5 +50,22 @@ public final class Ip4Forward
             return TOO_BIG_NO_DF;
         }
         return FORWARD;
+    }
+
+    /**
+     * The length that has to fit the MTU: the packet's, or for a TCP superframe its largest segment's (IPv4 and TCP
+     * headers plus the segment size), as the kernel's {@code skb_gso_validate_network_len}. A superframe whose
+     * segments fit is not too big: it is delivered whole to a pod, or segmented before a link that needs it.
+     */
+    static int segmentLength(final PacketPool pool, final int h, final Ip4Header ip)
+    {
+        final int gsoSize = pool.gsoSize(h);
+        final int total = ip.totalLength();
+        if (gsoSize == 0 || ip.protocol() != Ip4Header.PROTO_TCP || ip.payloadLength() < 20)
+        {
+            return total;
+        }
+        final int doff = (Wire.u8(ip.segment(), ip.payloadOffset() + 12) >>> 4) * 4;
+        return Math.min(total, ip.headerLength() + doff + gsoSize);
     }
 }

@@ -39,7 +39,9 @@ public final class TestNode implements AutoCloseable
     {
     }
 
-    public final PacketPool pool = new PacketPool(1024);
+    public final PacketPool pool = new PacketPool(1024, PacketPool.DEFAULT_BUFFER_SIZE, PacketPool.DEFAULT_HEADROOM, 2);
+    /** Segment size ({@link PacketPool#gsoSize}) of each frame in {@link #sent}, 0 for plain packets. */
+    public final List<Integer> sentGsoSize = new ArrayList<>();
     public final Counters counters = Counters.inMemory(4096);
     public final ManualClock clock = new ManualClock(1_700_000_000_000_000_000L);
     public final Ports ports = new Ports();
@@ -59,6 +61,7 @@ public final class TestNode implements AutoCloseable
         final TxSink sink = h ->
         {
             sent.add(new Sent(ports.nameOf(pool.txPort(h)), pool.toArray(h)));
+            sentGsoSize.add(pool.gsoSize(h));
             pool.free(h);
         };
         graph = GraphAssembly.of(pool, counters, clock, ports, publisher, publisher.ref()).sink(sink).build();
@@ -92,6 +95,26 @@ public final class TestNode implements AutoCloseable
         pool.write(h, frame, 0, frame.length);
         pool.rxPort(h, port);
         pool.timestamp(h, clock.nanos());
+        graph.input(graph.indexOf(EthernetInput.NAME), h);
+        graph.run();
+    }
+
+    /**
+     * Receives a TSO superframe (a large buffer with offload metadata, as a pod TAP with TSO hands it over) and runs
+     * the graph.
+     *
+     * @param port  receiving port.
+     * @param frame the frame, IPv4 TCP right after Ethernet.
+     * @param mss   its segment size.
+     */
+    public void receiveSuperframe(final int port, final byte[] frame, final int mss)
+    {
+        final int h = pool.allocateLarge();
+        pool.write(h, frame, 0, frame.length);
+        pool.rxPort(h, port);
+        pool.timestamp(h, clock.nanos());
+        pool.gso(h, PacketPool.GSO_TCPV4, mss);
+        pool.checksumPartial(h, 34, 16);
         graph.input(graph.indexOf(EthernetInput.NAME), h);
         graph.run();
     }
