@@ -168,6 +168,17 @@ class ServiceAndTunnelBenchmarksTest
         }
         assertThat(hits).as("every hit found an entry (no -1)").isGreaterThanOrEqualTo(0);
         assertThat(b.table().stats().searchMiss()).as("no hit missed").isZero();
+        final ConntrackBenchmark same = new ConntrackBenchmark();
+        same.flows = 1000;
+        same.setUp();
+        long batched = 0;
+        for (int i = 0; i < 8; i++)
+        {
+            batched += same.hitBatch();
+        }
+        assertThat(batched).as("hitBatch finds the same entries as hit").isEqualTo(hits);
+        assertThat(same.table().stats().searchMiss()).as("no batched hit missed").isZero();
+        same.tearDown();
         assertThat(b.miss()).as("256 misses of -1 each").isEqualTo(-256);
         for (int i = 0; i < 20; i++)
         {
