@@ -126,6 +126,8 @@ public final class ConntrackTable implements AutoCloseable
     private final int capacity;
     private final Clock clock;
     private final ConntrackConfig config;
+    /** Which memory the table got, for the log line and {@code show}. */
+    private final String memory;
     private final long[] tcpTimeouts = new long[11];
     private final long udpTimeout;
     private final long udpStreamTimeout;
@@ -184,8 +186,22 @@ public final class ConntrackTable implements AutoCloseable
         this.probeLimit = Math.min(PROBE_LIMIT, slotCount);
         this.arena = arena;
         this.file = file;
-        this.slots = arena.allocate((long)slotCount * Long.BYTES, 64);
-        this.entries = mappedEntries != null ? mappedEntries : arena.allocate((long)capacity * ENTRY_BYTES, 64);
+        final TableMemory.Block slotMemory = TableMemory.allocate(arena, (long)slotCount * Long.BYTES,
+            config.hugePages());
+        this.slots = slotMemory.segment();
+        if (mappedEntries != null)
+        {
+            this.entries = mappedEntries;
+            this.memory = "slots: " + slotMemory.kind() + "; entries: the mapped state file (4 KiB pages)";
+        }
+        else
+        {
+            final TableMemory.Block entryMemory = TableMemory.allocate(arena, (long)capacity * ENTRY_BYTES,
+                config.hugePages());
+            this.entries = entryMemory.segment();
+            this.memory = slotMemory.kind().equals(entryMemory.kind()) ? slotMemory.kind()
+                : "slots: " + slotMemory.kind() + "; entries: " + entryMemory.kind();
+        }
         tcpTimeouts[TcpState.NONE] = config.tcpSynSent() * NANOS;
         tcpTimeouts[TcpState.SYN_SENT] = config.tcpSynSent() * NANOS;
         tcpTimeouts[TcpState.SYN_RECV] = config.tcpSynRecv() * NANOS;
@@ -866,6 +882,27 @@ public final class ConntrackTable implements AutoCloseable
     public int size()
     {
         return size;
+    }
+
+    /**
+     * @return which memory the table got ({@link ConntrackConfig#hugePages()} and what the kernel granted), e.g.
+     *         {@code transparent huge pages}, {@code hugetlb}, or {@code 4 KiB pages (REASON)}; with a state file,
+     *         for the slots and the entries apart.
+     */
+    public String memory()
+    {
+        return memory;
+    }
+
+    /**
+     * @return bytes of the table the kernel backs with huge pages right now ({@code AnonHugePages} and hugetlb in
+     *         {@code /proc/self/smaps}), or -1 when that cannot be read. Reads a proc file: control side only.
+     */
+    public long hugePageBytes()
+    {
+        final long s = TableMemory.hugeBytes(slots);
+        final long e = file == null ? TableMemory.hugeBytes(entries) : 0;
+        return s < 0 || e < 0 ? -1 : s + e;
     }
 
     /** @return maximum entries (the configured capacity rounded up to a power of two). */
