@@ -61,6 +61,10 @@ public class ConntrackBenchmark
     @Param({"1000", "100000", "1000000"})
     public int flows;
 
+    /** Which memory the table asks for ({@link ConntrackConfig.HugePages}); {@code -p hugePages=OFF} compares. */
+    @Param({"TRANSPARENT"})
+    public String hugePages = "TRANSPARENT";
+
     private ConntrackTable table;
     private int[] hitSrc;
     private int[] hitDst;
@@ -80,7 +84,8 @@ public class ConntrackBenchmark
     @Setup(Level.Trial)
     public void setUp()
     {
-        table = new ConntrackTable(ConntrackConfig.builder().capacity(flows).build(),
+        table = new ConntrackTable(ConntrackConfig.builder().capacity(flows)
+            .hugePages(ConntrackConfig.HugePages.valueOf(hugePages)).build(),
             new ManualClock(1_700_000_000_000_000_000L));
         ring = new int[flows];
         ringSlotOf = new int[table.capacity()];
@@ -148,6 +153,8 @@ public class ConntrackBenchmark
             {
                 throw new IllegalStateException("table size " + table.size() + " != " + held + " flows in the ring");
             }
+            System.out.println(System.lineSeparator() + "conntrack, " + flows + " flows: memory " + table.memory()
+                + ", " + (table.hugePageBytes() >> 20) + " MiB in huge pages");
             earlyDrops = table.stats().earlyDrop();
             if (earlyDrops > 0)
             {

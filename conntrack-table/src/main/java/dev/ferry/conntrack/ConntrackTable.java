@@ -24,6 +24,11 @@ import java.util.List;
  *                     backward-shift deletion (no tombstones)           line 1: bytes
  * </pre>
  *
+ * <p>Batched lookups ({@link #hash}, {@link #prefetch}, then {@link #lookup} per packet) load the slot lines and
+ * then the entry lines of a whole batch before probing, so that their cache misses overlap. The slots and (without a
+ * state file) the entries live in huge pages when the kernel grants them ({@link ConntrackConfig#hugePages()},
+ * {@link #memory()}).
+ *
  * <p>The hash is keyed with a secret derived from {@link ConntrackConfig#hashSeed()} (random unless the
  * configuration fixes it), so that tuples cannot be chosen to share one probe window.
  *
