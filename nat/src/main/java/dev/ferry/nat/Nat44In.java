@@ -31,6 +31,10 @@ import java.util.List;
  *  (untracked protocols and their fragments, ICMP other than echo and errors ──► ip4-lookup)
  * </pre>
  *
+ * <p>Lookups are batched: for each 64 packets it first hashes their tuples and lets the flow table load the lines
+ * those lookups will read, all together ({@link FlowTable#prefetch}), so that a vector waits about one memory latency
+ * per batch rather than two per packet; then it translates them one by one as drawn above.
+ *
  * <p>Before the vector it adopts the snapshot's Service table (flushing the UDP flows of (frontend, endpoint) pairs
  * that the table no longer has, see {@link NatState#adopt}) and gives the flow table a bounded expiry budget, and drops
  * the held fragments whose datagram timed out. Drops: truncated L4 headers, packets that are INVALID for the tracked
