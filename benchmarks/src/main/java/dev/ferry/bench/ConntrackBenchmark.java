@@ -153,8 +153,7 @@ public class ConntrackBenchmark
             {
                 throw new IllegalStateException("table size " + table.size() + " != " + held + " flows in the ring");
             }
-            System.out.println(System.lineSeparator() + "conntrack, " + flows + " flows: memory " + table.memory()
-                + ", " + (table.hugePageBytes() >> 20) + " MiB in huge pages");
+            System.out.println(System.lineSeparator() + "conntrack, " + flows + " flows: memory " + table.memory());
             earlyDrops = table.stats().earlyDrop();
             if (earlyDrops > 0)
             {

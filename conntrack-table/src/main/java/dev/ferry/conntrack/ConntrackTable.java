@@ -891,12 +891,19 @@ public final class ConntrackTable implements AutoCloseable
 
     /**
      * @return which memory the table got ({@link ConntrackConfig#hugePages()} and what the kernel granted), e.g.
-     *         {@code transparent huge pages}, {@code hugetlb}, or {@code 4 KiB pages (REASON)}; with a state file,
-     *         for the slots and the entries apart.
+     *         {@code transparent huge pages (160 of 160 MiB in huge pages now)}, {@code hugetlb (...)}, or
+     *         {@code 4 KiB pages (REASON)}; with a state file, for the slots and the entries apart. Reads
+     *         {@code /proc/self/smaps} ({@link #hugePageBytes()}): control side only.
      */
     public String memory()
     {
-        return memory;
+        if (memory.startsWith("4 KiB"))
+        {
+            return memory;
+        }
+        final long huge = hugePageBytes();
+        final long total = slots.byteSize() + (file == null ? entries.byteSize() : 0);
+        return huge < 0 ? memory : memory + " (" + (huge >> 20) + " of " + (total >> 20) + " MiB in huge pages now)";
     }
 
     /**

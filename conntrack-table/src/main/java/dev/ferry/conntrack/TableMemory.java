@@ -115,6 +115,8 @@ final class TableMemory
             final long a = mmap(0, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB);
             if (a != MAP_FAILED)
             {
+                // the pool reserved the pages at mmap; fault them in now rather than on the first packets
+                madvise(a, length, MADV_POPULATE_WRITE);
                 return new Block(wrap(arena, a, length, bytes), "hugetlb");
             }
         }
