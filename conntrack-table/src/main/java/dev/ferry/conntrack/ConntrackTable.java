@@ -891,7 +891,7 @@ public final class ConntrackTable implements AutoCloseable
 
     /**
      * @return which memory the table got ({@link ConntrackConfig#hugePages()} and what the kernel granted), e.g.
-     *         {@code transparent huge pages (160 of 160 MiB in huge pages now)}, {@code hugetlb (...)}, or
+     *         {@code transparent huge pages (160 MiB of 160 MiB in huge pages now)}, {@code hugetlb (...)}, or
      *         {@code 4 KiB pages (REASON)}; with a state file, for the slots and the entries apart. Reads
      *         {@code /proc/self/smaps} ({@link #hugePageBytes()}): control side only.
      */
@@ -903,7 +903,12 @@ public final class ConntrackTable implements AutoCloseable
         }
         final long huge = hugePageBytes();
         final long total = slots.byteSize() + (file == null ? entries.byteSize() : 0);
-        return huge < 0 ? memory : memory + " (" + (huge >> 20) + " of " + (total >> 20) + " MiB in huge pages now)";
+        return huge < 0 ? memory : memory + " (" + size(huge) + " of " + size(total) + " in huge pages now)";
+    }
+
+    private static String size(final long bytes)
+    {
+        return bytes >= 1L << 20 ? (bytes >> 20) + " MiB" : (bytes >> 10) + " KiB";
     }
 
     /**
@@ -912,8 +917,9 @@ public final class ConntrackTable implements AutoCloseable
      */
     public long hugePageBytes()
     {
-        final long s = TableMemory.hugeBytes(slots);
-        final long e = file == null ? TableMemory.hugeBytes(entries) : 0;
+        // a mapping is rounded up to whole huge pages: count no more than the table's own bytes
+        final long s = Math.min(TableMemory.hugeBytes(slots), slots.byteSize());
+        final long e = file == null ? Math.min(TableMemory.hugeBytes(entries), entries.byteSize()) : 0;
         return s < 0 || e < 0 ? -1 : s + e;
     }
 

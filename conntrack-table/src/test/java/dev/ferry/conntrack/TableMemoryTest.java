@@ -54,7 +54,7 @@ class TableMemoryTest
             {
                 assertThat(t.hugePageBytes()).as("AnonHugePages of the table's mappings").isGreaterThan(0);
                 assertThat(t.memory())
-                    .matches("transparent huge pages \\(([1-9][0-9]*) of 10 MiB in huge pages now\\)");
+                    .matches("transparent huge pages \\(([1-9][0-9]*) MiB of 10 MiB in huge pages now\\)");
                 holdsFlows(t);
             }
         }
