@@ -131,7 +131,7 @@ public final class ConntrackTable implements AutoCloseable
     private final int capacity;
     private final Clock clock;
     private final ConntrackConfig config;
-    /** Which memory the table got, for the log line and {@code show}. */
+    /** Which memory the table got (kind and fallback reason), for {@link #memory()}. */
     private final String memory;
     private final long[] tcpTimeouts = new long[11];
     private final long udpTimeout;
