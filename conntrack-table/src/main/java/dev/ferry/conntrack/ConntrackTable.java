@@ -280,6 +280,23 @@ public final class ConntrackTable implements AutoCloseable
      */
     public void prefetch(final long[] hashes, final int n)
     {
+        prefetch(hashes, n, false);
+    }
+
+    /**
+     * {@link #prefetch} for packets that go on to {@link #update} their entry (nat44-in): also loads the entry's second
+     * line (byte counters, TCP sequence tracking), which the update reads and writes. A lookup alone never reads it.
+     *
+     * @param hashes {@link #hash} of each tuple about to be looked up.
+     * @param n      how many of {@code hashes} to use.
+     */
+    public void prefetchForUpdate(final long[] hashes, final int n)
+    {
+        prefetch(hashes, n, true);
+    }
+
+    private void prefetch(final long[] hashes, final int n, final boolean secondLine)
+    {
         final MemorySegment slots = this.slots;
         final MemorySegment entries = this.entries;
         final int mask = slotMask;
@@ -303,7 +320,12 @@ public final class ConntrackTable implements AutoCloseable
                 }
                 if (s >>> 40 == sig)
                 {
-                    sink ^= entries.get(LONG, base((int)s >>> 1) + O_EXPIRES);
+                    final long b = base((int)s >>> 1);
+                    sink ^= entries.get(LONG, b + O_EXPIRES);
+                    if (secondLine)
+                    {
+                        sink ^= entries.get(LONG, b + O_BYTES);
+                    }
                     break;
                 }
                 pos = pos + 1 & mask;

@@ -125,7 +125,7 @@ class ConntrackModelPropertyTest
                 final Tuple t = keys.get(i);
                 hashes[i] = table.hash(t.zone(), t.proto(), t.src(), t.dst(), t.sport(), t.dport());
             }
-            table.prefetch(hashes, hashes.length);
+            table.prefetchForUpdate(hashes, hashes.length);
             for (int i = 0; i < hashes.length; i++)
             {
                 final Tuple t = keys.get(i);

@@ -45,7 +45,8 @@ final class ConntrackFlows implements FlowTable
     @Override
     public void prefetch(final long[] hashes, final int n)
     {
-        table.prefetch(hashes, n);
+        // nat44-in updates every entry it finds: both entry lines
+        table.prefetchForUpdate(hashes, n);
     }
 
     @Override

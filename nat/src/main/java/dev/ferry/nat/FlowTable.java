@@ -41,8 +41,8 @@ interface FlowTable
     }
 
     /**
-     * Brings what lookups of these hashes read into the cache, for a vector at once; changes nothing that a lookup
-     * returns. A table without batching ignores it.
+     * Brings what lookups of these hashes, and the updates of the entries they find, read into the cache, for a vector
+     * at once; changes nothing that a lookup returns. A table without batching ignores it.
      *
      * @param hashes {@link #hash} of each tuple about to be looked up.
      * @param n      how many to use.
