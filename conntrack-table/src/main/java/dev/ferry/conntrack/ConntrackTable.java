@@ -79,6 +79,11 @@ public final class ConntrackTable implements AutoCloseable
     public static final int PROBE_LIMIT = 64;
     /** Slots from the home slot in which {@link #prefetch} looks for a signature match (a hit's usual distance). */
     private static final int PREFETCH_PROBES = 4;
+    /**
+     * Live entries from which {@link #prefetchPays()} says yes: each flow's lines (its 128-byte entry, a slot line per
+     * direction) take 256 bytes, so 2048 flows are 512 KB, about what a core's L2 cache holds.
+     */
+    static final int PREFETCH_MIN_ENTRIES = 2048;
 
     private static final ValueLayout.OfInt INT = ValueLayout.JAVA_INT;
     private static final ValueLayout.OfLong LONG = ValueLayout.JAVA_LONG;
@@ -281,6 +286,16 @@ public final class ConntrackTable implements AutoCloseable
     public void prefetch(final long[] hashes, final int n)
     {
         prefetch(hashes, n, false);
+    }
+
+    /**
+     * @return whether batching lookups through {@link #prefetch} is worth its cost now: with fewer than
+     *         {@value #PREFETCH_MIN_ENTRIES} live entries the lines a lookup reads stay in the caches, and hashing a
+     *         batch twice only adds work.
+     */
+    public boolean prefetchPays()
+    {
+        return size >= PREFETCH_MIN_ENTRIES;
     }
 
     /**

@@ -43,6 +43,12 @@ final class ConntrackFlows implements FlowTable
     }
 
     @Override
+    public boolean prefetchPays()
+    {
+        return table.prefetchPays();
+    }
+
+    @Override
     public void prefetch(final long[] hashes, final int n)
     {
         // nat44-in updates every entry it finds: both entry lines

@@ -51,6 +51,15 @@ interface FlowTable
     {
     }
 
+    /**
+     * @return whether {@link #prefetch} saves more than hashing every tuple twice costs (the table is too large to
+     *         stay in the caches); false for a table without batching.
+     */
+    default boolean prefetchPays()
+    {
+        return false;
+    }
+
     int insert(int zone, int proto, int oSrc, int oDst, int oSport, int oDport, int rSrc, int rDst, int rSport,
         int rDport);
 

@@ -31,9 +31,10 @@ import java.util.List;
  *  (untracked protocols and their fragments, ICMP other than echo and errors ──► ip4-lookup)
  * </pre>
  *
- * <p>Lookups are batched: for each 64 packets it first hashes their tuples and lets the flow table load the lines
- * those lookups will read, all together ({@link FlowTable#prefetch}), so that a vector waits about one memory latency
- * per batch rather than two per packet; then it translates them one by one as drawn above.
+ * <p>Lookups are batched once the flow table outgrows the caches ({@link FlowTable#prefetchPays}): for each 64 packets
+ * it first hashes their tuples and lets the flow table load the lines those lookups will read, all together
+ * ({@link FlowTable#prefetch}), so that a vector waits about one memory latency per batch rather than two per packet;
+ * then it translates them one by one as drawn above.
  *
  * <p>Before the vector it adopts the snapshot's Service table (flushing the UDP flows of (frontend, endpoint) pairs
  * that the table no longer has, see {@link NatState#adopt}) and gives the flow table a bounded expiry budget, and drops
@@ -148,6 +149,12 @@ final class Nat44In implements Stage
         final FlowTable flows = state.flows;
         final MemorySegment mem = pool.memory();
         final int n = in.count();
+        if (!flows.prefetchPays())
+        {
+            // a table that fits in the caches: nothing to overlap, the batch would only hash twice
+            translate(in, 0, n, flows, mem, out);
+            return;
+        }
         for (int start = 0; start < n; start += PREFETCH_BATCH)
         {
             final int end = Math.min(n, start + PREFETCH_BATCH);
