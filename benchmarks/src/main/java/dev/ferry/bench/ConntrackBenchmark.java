@@ -23,7 +23,8 @@ import java.util.concurrent.TimeUnit;
 
 /**
  * The connection-tracking table ({@link ConntrackTable}) holding 1K, 100K or 1M flows: lookup of a present
- * tuple (hit), of an absent one (miss), and insert of a new flow plus removal of the oldest (steady size).
+ * tuple (hit; hitBatch as nat44-in batches them), of an absent one (miss), and insert of a new flow plus removal
+ * of the oldest (steady size).
  * Scores are nanoseconds per operation, over batches of 256 independent operations (what nat44-in does over a
  * vector).
  *
@@ -50,6 +51,8 @@ public class ConntrackBenchmark
     static final int BATCH = 256;
     /** Protocol of every flow. */
     static final int TCP = ConntrackTable.TCP;
+    /** Tuples hashed and prefetched together in {@link #hitBatch}, as nat44-in's {@code PREFETCH_BATCH}. */
+    static final int PREFETCH_BATCH = 64;
     private static final int CLUSTER_IP = 0x0A60_0000;
     private static final int ENDPOINTS = 0x0AF4_6400;
     private static final int PODS = 0x0AF4_0000;
@@ -58,6 +61,10 @@ public class ConntrackBenchmark
     @Param({"1000", "100000", "1000000"})
     public int flows;
 
+    /** Which memory the table asks for ({@link ConntrackConfig.HugePages}); {@code -p hugePages=OFF} compares. */
+    @Param({"TRANSPARENT"})
+    public String hugePages = "TRANSPARENT";
+
     private ConntrackTable table;
     private int[] hitSrc;
     private int[] hitDst;
@@ -65,6 +72,7 @@ public class ConntrackBenchmark
     private int[] missSrc;
     private int[] missDst;
     private int[] missPorts;
+    private final long[] hashes = new long[PREFETCH_BATCH];
     private int[] ring;
     private int[] ringSlotOf;
     private long earlyDrops;
@@ -76,7 +84,8 @@ public class ConntrackBenchmark
     @Setup(Level.Trial)
     public void setUp()
     {
-        table = new ConntrackTable(ConntrackConfig.builder().capacity(flows).build(),
+        table = new ConntrackTable(ConntrackConfig.builder().capacity(flows)
+            .hugePages(ConntrackConfig.HugePages.valueOf(hugePages)).build(),
             new ManualClock(1_700_000_000_000_000_000L));
         ring = new int[flows];
         ringSlotOf = new int[table.capacity()];
@@ -144,6 +153,7 @@ public class ConntrackBenchmark
             {
                 throw new IllegalStateException("table size " + table.size() + " != " + held + " flows in the ring");
             }
+            System.out.println(System.lineSeparator() + "conntrack, " + flows + " flows: memory " + table.memory());
             earlyDrops = table.stats().earlyDrop();
             if (earlyDrops > 0)
             {
@@ -209,6 +219,45 @@ public class ConntrackBenchmark
             final int p = ports[c];
             sum += table.lookup(0, TCP, src[c], dst[c], p >>> 16, p & 0xffff);
             c = c + 1 == n ? 0 : c + 1;
+        }
+        cursor = c;
+        return sum;
+    }
+
+    /**
+     * The same 256 lookups as {@link #hit}, batched as nat44-in does them: per 64 tuples, hash them all, let the
+     * table pull their slot and entry lines in together ({@link ConntrackTable#prefetch}), then look each one up.
+     *
+     * @return the sum of the results.
+     */
+    @Benchmark
+    @OperationsPerInvocation(BATCH)
+    public long hitBatch()
+    {
+        final ConntrackTable table = this.table;
+        final int[] src = hitSrc;
+        final int[] dst = hitDst;
+        final int[] ports = hitPorts;
+        final long[] hashes = this.hashes;
+        final int n = flows;
+        int c = cursor;
+        long sum = 0;
+        for (int chunk = 0; chunk < BATCH; chunk += PREFETCH_BATCH)
+        {
+            int d = c;
+            for (int i = 0; i < PREFETCH_BATCH; i++)
+            {
+                final int p = ports[d];
+                hashes[i] = table.hash(0, TCP, src[d], dst[d], p >>> 16, p & 0xffff);
+                d = d + 1 == n ? 0 : d + 1;
+            }
+            table.prefetch(hashes, PREFETCH_BATCH);
+            for (int i = 0; i < PREFETCH_BATCH; i++)
+            {
+                final int p = ports[c];
+                sum += table.lookup(0, TCP, src[c], dst[c], p >>> 16, p & 0xffff);
+                c = c + 1 == n ? 0 : c + 1;
+            }
         }
         cursor = c;
         return sum;

@@ -10,6 +10,7 @@ import dev.ferry.core.route.Ip4;
 import dev.ferry.nat.Nat;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
 import org.junit.jupiter.params.provider.ValueSource;
 
 import java.lang.foreign.MemorySegment;
@@ -30,12 +31,14 @@ class ServiceAndTunnelBenchmarksTest
     private static final int VXLAN_PORT = 8472;
 
     @ParameterizedTest
-    @ValueSource(ints = {64, 1500})
-    void shouldDnatEveryEstablishedPacketAndEncapsulateItTowardTheEndpointsNode(final int frameSize)
+    @CsvSource({"64, 1000", "1500, 1000", "64, 5000"})
+    void shouldDnatEveryEstablishedPacketAndEncapsulateItTowardTheEndpointsNode(final int frameSize, final int flows)
     {
-        try (ClusterIpNode node = new ClusterIpNode(frameSize, 1000))
+        try (ClusterIpNode node = new ClusterIpNode(frameSize, flows))
         {
             node.warm();
+            assertThat(node.conntrack().prefetchPays()).as("nat44-in batches its lookups (5000 flows)")
+                .isEqualTo(flows >= 5000);
             final List<byte[]> frames = new ArrayList<>();
             node.sink().capture(frames);
             node.forward();
@@ -75,7 +78,7 @@ class ServiceAndTunnelBenchmarksTest
                     inner.payloadLength())).as("inner TCP checksum after DNAT").isTrue();
                 assertThat(inner.ttl()).isEqualTo(63);
             }
-            assertThat(node.sink().transmittedOn(node.uplinkPort())).isEqualTo(1000 + 2L * PacketVector.CAPACITY);
+            assertThat(node.sink().transmittedOn(node.uplinkPort())).isEqualTo(flows + 2L * PacketVector.CAPACITY);
             node.verify();
             assertThat(node.pool().available()).as("no leaked buffer").isEqualTo(node.pool().capacity());
         }
@@ -168,6 +171,17 @@ class ServiceAndTunnelBenchmarksTest
         }
         assertThat(hits).as("every hit found an entry (no -1)").isGreaterThanOrEqualTo(0);
         assertThat(b.table().stats().searchMiss()).as("no hit missed").isZero();
+        final ConntrackBenchmark same = new ConntrackBenchmark();
+        same.flows = 1000;
+        same.setUp();
+        long batched = 0;
+        for (int i = 0; i < 8; i++)
+        {
+            batched += same.hitBatch();
+        }
+        assertThat(batched).as("hitBatch finds the same entries as hit").isEqualTo(hits);
+        assertThat(same.table().stats().searchMiss()).as("no batched hit missed").isZero();
+        same.tearDown();
         assertThat(b.miss()).as("256 misses of -1 each").isEqualTo(-256);
         for (int i = 0; i < 20; i++)
         {

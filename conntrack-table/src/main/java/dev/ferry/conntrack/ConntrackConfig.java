@@ -30,6 +30,8 @@ import java.util.Map;
  * @param generic           timeout of other protocols.
  * @param sweepBudget       entries that one {@link ConntrackTable#expire()} call examines.
  * @param hashSeed          secret that keys the hash of tuples.
+ * @param hugePages         which memory the table asks for ({@link HugePages}); it falls back to the next kind that
+ *                          works and says which it got ({@link ConntrackTable#memory()}).
  */
 public record ConntrackConfig(
     int capacity,
@@ -47,7 +49,8 @@ public record ConntrackConfig(
     long icmp,
     long generic,
     int sweepBudget,
-    long hashSeed)
+    long hashSeed,
+    HugePages hugePages)
 {
     /** Default capacity (entries). */
     public static final int DEFAULT_CAPACITY = 262_144;
@@ -75,9 +78,14 @@ public record ConntrackConfig(
      * @param generic           seconds.
      * @param sweepBudget       entries per sweep call.
      * @param hashSeed          hash secret.
+     * @param hugePages         memory kind.
      */
     public ConntrackConfig
     {
+        if (hugePages == null)
+        {
+            throw new IllegalArgumentException("conntrack hugePages must be set");
+        }
         if (capacity < 1 || capacity > MAX_CAPACITY)
         {
             throw new IllegalArgumentException("conntrack capacity must be 1.." + MAX_CAPACITY + ", not " + capacity);
@@ -96,6 +104,21 @@ public record ConntrackConfig(
                     + " seconds, not " + t);
             }
         }
+    }
+
+    /**
+     * Which memory the table's slots and (without a state file) entries live in. A hit reads two random lines of a
+     * table of up to hundreds of MB: with 4 KiB pages each is also a TLB miss, with 2 MiB pages the TLB holds the
+     * whole table.
+     */
+    public enum HugePages
+    {
+        /** Transparent huge pages: an aligned anonymous mapping with {@code madvise(MADV_HUGEPAGE)} (the default). */
+        TRANSPARENT,
+        /** The reserved hugetlb pool ({@code vm.nr_hugepages}, {@code MAP_HUGETLB}); transparent when it is short. */
+        HUGETLB,
+        /** Ordinary memory ({@code Arena.allocate}, 4 KiB pages). */
+        OFF
     }
 
     /** Largest timeout accepted, in seconds (about 68 years, so that nanoseconds cannot overflow). */
@@ -150,7 +173,7 @@ public record ConntrackConfig(
             .capacity(capacity).tcpSynSent(tcpSynSent).tcpSynRecv(tcpSynRecv).tcpEstablished(tcpEstablished)
             .tcpFinWait(tcpFinWait).tcpCloseWait(tcpCloseWait).tcpLastAck(tcpLastAck).tcpTimeWait(tcpTimeWait)
             .tcpClose(tcpClose).tcpUnacknowledged(tcpUnacknowledged).udp(udp).udpStream(udpStream).icmp(icmp)
-            .generic(generic).sweepBudget(sweepBudget).hashSeed(hashSeed);
+            .generic(generic).sweepBudget(sweepBudget).hashSeed(hashSeed).hugePages(hugePages);
     }
 
     /**
@@ -159,7 +182,8 @@ public record ConntrackConfig(
      * {@code tcpEstablishedTimeout}, {@code tcpCloseWaitTimeout}, {@code udpTimeout}, {@code udpStreamTimeout};
      * ferry adds {@code max}, {@code tcpSynSentTimeout}, {@code tcpSynRecvTimeout}, {@code tcpFinWaitTimeout},
      * {@code tcpLastAckTimeout}, {@code tcpTimeWaitTimeout}, {@code tcpCloseTimeout},
-     * {@code tcpUnacknowledgedTimeout}, {@code icmpTimeout}, {@code genericTimeout} and {@code sweepBudget}.
+     * {@code tcpUnacknowledgedTimeout}, {@code icmpTimeout}, {@code genericTimeout}, {@code sweepBudget} and
+     * {@code hugePages} (0 or 1: transparent huge pages, the default; 2: the hugetlb pool; 3: off).
      * Timeouts are seconds; as in kube-proxy, 0 keeps the default. {@code max} wins over
      * {@code maxPerCore}/{@code min}; otherwise the capacity is {@code max(maxPerCore * cores, min)}.
      *
@@ -206,10 +230,11 @@ public record ConntrackConfig(
                 case "udpStreamTimeout" -> b.udpStream(v == 0 ? b.udpStream : v);
                 case "icmpTimeout" -> b.icmp(v == 0 ? b.icmp : v);
                 case "genericTimeout" -> b.generic(v == 0 ? b.generic : v);
+                case "hugePages" -> b.hugePages(hugePages(v));
                 default -> throw new IllegalArgumentException("unknown conntrack setting '" + e.getKey()
                     + "'; known: max, maxPerCore, min, sweepBudget, tcp{SynSent,SynRecv,Established,FinWait,"
                     + "CloseWait,LastAck,TimeWait,Close,Unacknowledged}Timeout, udpTimeout, udpStreamTimeout, "
-                    + "icmpTimeout, genericTimeout");
+                    + "icmpTimeout, genericTimeout, hugePages");
             }
         }
         if (!hasMax && (maxPerCore != 0 || min != 0))
@@ -218,6 +243,18 @@ public record ConntrackConfig(
             b.capacity(toInt("maxPerCore/min", Math.max(perCore, min)));
         }
         return b.build();
+    }
+
+    private static HugePages hugePages(final long v)
+    {
+        return switch ((int)Math.min(v, Integer.MAX_VALUE))
+        {
+            case 0, 1 -> HugePages.TRANSPARENT;
+            case 2 -> HugePages.HUGETLB;
+            case 3 -> HugePages.OFF;
+            default -> throw new IllegalArgumentException("conntrack setting hugePages must be 0 or 1 (transparent),"
+                + " 2 (hugetlb) or 3 (off), not " + v);
+        };
     }
 
     private static int toInt(final String key, final long v)
@@ -254,6 +291,7 @@ public record ConntrackConfig(
         // run on every table publish) never draw a secret they throw away
         private long hashSeed;
         private boolean hashSeedSet;
+        private HugePages hugePages = HugePages.TRANSPARENT;
 
         private Builder()
         {
@@ -420,6 +458,16 @@ public record ConntrackConfig(
             return this;
         }
 
+        /**
+         * @param v which memory the table asks for.
+         * @return this builder.
+         */
+        public Builder hugePages(final HugePages v)
+        {
+            hugePages = v;
+            return this;
+        }
+
         /** @return the configuration (with a random hash secret unless one was set; the same on every build). */
         public ConntrackConfig build()
         {
@@ -429,7 +477,7 @@ public record ConntrackConfig(
             }
             return new ConntrackConfig(capacity, tcpSynSent, tcpSynRecv, tcpEstablished, tcpFinWait, tcpCloseWait,
                 tcpLastAck, tcpTimeWait, tcpClose, tcpUnacknowledged, udp, udpStream, icmp, generic, sweepBudget,
-                hashSeed);
+                hashSeed, hugePages);
         }
     }
 }

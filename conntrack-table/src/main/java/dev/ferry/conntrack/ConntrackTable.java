@@ -24,6 +24,11 @@ import java.util.List;
  *                     backward-shift deletion (no tombstones)           line 1: bytes
  * </pre>
  *
+ * <p>Batched lookups ({@link #hash}, {@link #prefetch}, then {@link #lookup} per packet) load the slot lines and
+ * then the entry lines of a whole batch before probing, so that their cache misses overlap. The slots and (without a
+ * state file) the entries live in huge pages when the kernel grants them ({@link ConntrackConfig#hugePages()},
+ * {@link #memory()}).
+ *
  * <p>The hash is keyed with a secret derived from {@link ConntrackConfig#hashSeed()} (random unless the
  * configuration fixes it), so that tuples cannot be chosen to share one probe window.
  *
@@ -72,6 +77,13 @@ public final class ConntrackTable implements AutoCloseable
 
     /** Most slots a probe examines; also the range that early drop scans. */
     public static final int PROBE_LIMIT = 64;
+    /** Slots from the home slot in which {@link #prefetch} looks for a signature match (a hit's usual distance). */
+    private static final int PREFETCH_PROBES = 4;
+    /**
+     * Live entries from which {@link #prefetchPays()} says yes: each flow's lines (its 128-byte entry, a slot line per
+     * direction) take 256 bytes, so 2048 flows are 512 KB, about what a core's L2 cache holds.
+     */
+    static final int PREFETCH_MIN_ENTRIES = 2048;
 
     private static final ValueLayout.OfInt INT = ValueLayout.JAVA_INT;
     private static final ValueLayout.OfLong LONG = ValueLayout.JAVA_LONG;
@@ -124,6 +136,8 @@ public final class ConntrackTable implements AutoCloseable
     private final int capacity;
     private final Clock clock;
     private final ConntrackConfig config;
+    /** Which memory the table got (kind and fallback reason), for {@link #memory()}. */
+    private final String memory;
     private final long[] tcpTimeouts = new long[11];
     private final long udpTimeout;
     private final long udpStreamTimeout;
@@ -144,6 +158,8 @@ public final class ConntrackTable implements AutoCloseable
     private int highWater;
     private int freeHead = -1;
     private int cursor;
+    /** Where {@link #prefetch} stores what it loaded, so that the loads stay. */
+    private long prefetchSink;
 
     private long found;
     private long inserted;
@@ -180,8 +196,22 @@ public final class ConntrackTable implements AutoCloseable
         this.probeLimit = Math.min(PROBE_LIMIT, slotCount);
         this.arena = arena;
         this.file = file;
-        this.slots = arena.allocate((long)slotCount * Long.BYTES, 64);
-        this.entries = mappedEntries != null ? mappedEntries : arena.allocate((long)capacity * ENTRY_BYTES, 64);
+        final TableMemory.Block slotMemory = TableMemory.allocate(arena, (long)slotCount * Long.BYTES,
+            config.hugePages());
+        this.slots = slotMemory.segment();
+        if (mappedEntries != null)
+        {
+            this.entries = mappedEntries;
+            this.memory = "slots: " + slotMemory.kind() + "; entries: the mapped state file (4 KiB pages)";
+        }
+        else
+        {
+            final TableMemory.Block entryMemory = TableMemory.allocate(arena, (long)capacity * ENTRY_BYTES,
+                config.hugePages());
+            this.entries = entryMemory.segment();
+            this.memory = slotMemory.kind().equals(entryMemory.kind()) ? slotMemory.kind()
+                : "slots: " + slotMemory.kind() + "; entries: " + entryMemory.kind();
+        }
         tcpTimeouts[TcpState.NONE] = config.tcpSynSent() * NANOS;
         tcpTimeouts[TcpState.SYN_SENT] = config.tcpSynSent() * NANOS;
         tcpTimeouts[TcpState.SYN_RECV] = config.tcpSynRecv() * NANOS;
@@ -222,7 +252,126 @@ public final class ConntrackTable implements AutoCloseable
     {
         final int pz = pz(zone, proto);
         final int ports = ports(srcPort, dstPort);
-        final int pos = probe(hash(pz, srcIp, dstIp, ports), pz, srcIp, dstIp, ports);
+        return lookupHashed(hash(pz, srcIp, dstIp, ports), pz, srcIp, dstIp, ports);
+    }
+
+    /**
+     * The keyed hash of a tuple, as {@link #lookup} computes it: the first step of a batched lookup ({@link #prefetch},
+     * then {@link #lookup(long, int, int, int, int, int, int)} per packet). Zero allocation.
+     *
+     * @param zone    conntrack zone.
+     * @param proto   IP protocol number.
+     * @param srcIp   source address.
+     * @param dstIp   destination address.
+     * @param srcPort source port.
+     * @param dstPort destination port.
+     * @return the hash; meaningful to this table only (it is keyed with the table's secret).
+     */
+    public long hash(final int zone, final int proto, final int srcIp, final int dstIp, final int srcPort,
+        final int dstPort)
+    {
+        return hash(pz(zone, proto), srcIp, dstIp, ports(srcPort, dstPort));
+    }
+
+    /**
+     * Brings the lines that lookups of these hashes will read into the cache, for a whole vector at once: first the
+     * home slot line of every hash, then (those lines now cached) the entry line of each one's first signature match
+     * near its home slot. Each stage is a run of independent loads, so their cache misses overlap (Java has no
+     * prefetch instruction; this is how VPP's bihash and DPDK's bulk lookup pipeline a batch). Changes nothing, so
+     * stale or wrong hashes cost only the loads. Zero allocation.
+     *
+     * @param hashes {@link #hash} of each tuple about to be looked up.
+     * @param n      how many of {@code hashes} to use.
+     */
+    public void prefetch(final long[] hashes, final int n)
+    {
+        prefetch(hashes, n, false);
+    }
+
+    /**
+     * @return whether batching lookups through {@link #prefetch} is worth its cost now: with fewer than
+     *         {@value #PREFETCH_MIN_ENTRIES} live entries the lines a lookup reads stay in the caches, and hashing a
+     *         batch twice only adds work.
+     */
+    public boolean prefetchPays()
+    {
+        return size >= PREFETCH_MIN_ENTRIES;
+    }
+
+    /**
+     * {@link #prefetch} for packets that go on to {@link #update} their entry (nat44-in): also loads the entry's second
+     * line (byte counters, TCP sequence tracking), which the update reads and writes. A lookup alone never reads it.
+     *
+     * @param hashes {@link #hash} of each tuple about to be looked up.
+     * @param n      how many of {@code hashes} to use.
+     */
+    public void prefetchForUpdate(final long[] hashes, final int n)
+    {
+        prefetch(hashes, n, true);
+    }
+
+    private void prefetch(final long[] hashes, final int n, final boolean secondLine)
+    {
+        final MemorySegment slots = this.slots;
+        final MemorySegment entries = this.entries;
+        final int mask = slotMask;
+        final int count = Math.min(n, hashes.length);
+        long sink = 0;
+        for (int i = 0; i < count; i++)
+        {
+            sink ^= slots.get(LONG, (long)((int)hashes[i] & mask) << 3);
+        }
+        for (int i = 0; i < count; i++)
+        {
+            final long h = hashes[i];
+            final long sig = signature(h);
+            int pos = (int)h & mask;
+            for (int d = 0; d < PREFETCH_PROBES; d++)
+            {
+                final long s = slots.get(LONG, (long)pos << 3);
+                if (s == 0)
+                {
+                    break;
+                }
+                if (s >>> 40 == sig)
+                {
+                    final long b = base((int)s >>> 1);
+                    sink ^= entries.get(LONG, b + O_EXPIRES);
+                    if (secondLine)
+                    {
+                        sink ^= entries.get(LONG, b + O_BYTES);
+                    }
+                    break;
+                }
+                pos = pos + 1 & mask;
+            }
+        }
+        // a field store keeps the loads: the JIT cannot drop what feeds it
+        prefetchSink = sink;
+    }
+
+    /**
+     * {@link #lookup(int, int, int, int, int, int)} with the tuple's {@link #hash} already computed (a batched
+     * lookup). A hash of another tuple gives {@link #MISS}, never another flow's entry: the key is compared in full.
+     *
+     * @param hash    {@link #hash} of this tuple.
+     * @param zone    conntrack zone.
+     * @param proto   IP protocol number.
+     * @param srcIp   source address.
+     * @param dstIp   destination address.
+     * @param srcPort source port.
+     * @param dstPort destination port.
+     * @return as {@link #lookup(int, int, int, int, int, int)}.
+     */
+    public long lookup(final long hash, final int zone, final int proto, final int srcIp, final int dstIp,
+        final int srcPort, final int dstPort)
+    {
+        return lookupHashed(hash, pz(zone, proto), srcIp, dstIp, ports(srcPort, dstPort));
+    }
+
+    private long lookupHashed(final long h, final int pz, final int srcIp, final int dstIp, final int ports)
+    {
+        final int pos = probe(h, pz, srcIp, dstIp, ports);
         if (pos >= 0)
         {
             final int ref = (int)slots.get(LONG, (long)pos << 3);
@@ -775,6 +924,40 @@ public final class ConntrackTable implements AutoCloseable
     public int size()
     {
         return size;
+    }
+
+    /**
+     * @return which memory the table got ({@link ConntrackConfig#hugePages()} and what the kernel granted), e.g.
+     *         {@code transparent huge pages (160 MiB of 160 MiB in huge pages now)}, {@code hugetlb (...)}, or
+     *         {@code 4 KiB pages (REASON)}; with a state file, for the slots and the entries apart. Reads
+     *         {@code /proc/self/smaps} ({@link #hugePageBytes()}): control side only.
+     */
+    public String memory()
+    {
+        if (memory.startsWith("4 KiB"))
+        {
+            return memory;
+        }
+        final long huge = hugePageBytes();
+        final long total = slots.byteSize() + (file == null ? entries.byteSize() : 0);
+        return huge < 0 ? memory : memory + " (" + size(huge) + " of " + size(total) + " in huge pages now)";
+    }
+
+    private static String size(final long bytes)
+    {
+        return bytes >= 1L << 20 ? (bytes >> 20) + " MiB" : (bytes >> 10) + " KiB";
+    }
+
+    /**
+     * @return bytes of the table the kernel backs with huge pages right now ({@code AnonHugePages} and hugetlb in
+     *         {@code /proc/self/smaps}), or -1 when that cannot be read. Reads a proc file: control side only.
+     */
+    public long hugePageBytes()
+    {
+        // a mapping is rounded up to whole huge pages: count no more than the table's own bytes
+        final long s = Math.min(TableMemory.hugeBytes(slots), slots.byteSize());
+        final long e = file == null ? Math.min(TableMemory.hugeBytes(entries), entries.byteSize()) : 0;
+        return s < 0 || e < 0 ? -1 : s + e;
     }
 
     /** @return maximum entries (the configured capacity rounded up to a power of two). */

@@ -19,7 +19,9 @@ import static org.assertj.core.api.Assertions.assertThat;
  * Random insert / remove / lookup sequences give the same answers as a {@link HashMap} model of the two
  * tuples of each flow. Addresses and ports come from small ranges so that tuples collide often, and the table
  * is small so that probe runs wrap around the slot array and backward-shift deletion is exercised. The hash secret
- * is drawn too: the keyed hash must keep lookups exact under any secret.
+ * is drawn too: the keyed hash must keep lookups exact under any secret. Every lookup is also made in the batched
+ * form ({@link ConntrackTable#hash}, {@link ConntrackTable#prefetch}, then the lookup with the hash), which must
+ * answer the same.
  */
 class ConntrackModelPropertyTest
 {
@@ -106,15 +108,31 @@ class ConntrackModelPropertyTest
                         final long got = table.lookup(orig.zone(), orig.proto(), orig.src(), orig.dst(),
                             orig.sport(), orig.dport());
                         assertThat(got).as("lookup %s", orig).isEqualTo(model.getOrDefault(orig, -1L));
+                        final long h = table.hash(orig.zone(), orig.proto(), orig.src(), orig.dst(), orig.sport(),
+                            orig.dport());
+                        table.prefetch(new long[] {h}, 1);
+                        assertThat(table.lookup(h, orig.zone(), orig.proto(), orig.src(), orig.dst(), orig.sport(),
+                            orig.dport())).as("hashed lookup %s", orig).isEqualTo(got);
                     }
                 }
                 assertThat(table.size()).isEqualTo(live.size());
             }
-            for (final Map.Entry<Tuple, Long> m : model.entrySet())
+            // the batched form, as nat44-in uses it: hash every tuple, prefetch them together, then look up
+            final List<Tuple> keys = new ArrayList<>(model.keySet());
+            final long[] hashes = new long[keys.size()];
+            for (int i = 0; i < hashes.length; i++)
             {
-                final Tuple t = m.getKey();
+                final Tuple t = keys.get(i);
+                hashes[i] = table.hash(t.zone(), t.proto(), t.src(), t.dst(), t.sport(), t.dport());
+            }
+            table.prefetchForUpdate(hashes, hashes.length);
+            for (int i = 0; i < hashes.length; i++)
+            {
+                final Tuple t = keys.get(i);
                 assertThat(table.lookup(t.zone(), t.proto(), t.src(), t.dst(), t.sport(), t.dport()))
-                    .as("final lookup %s", t).isEqualTo(m.getValue());
+                    .as("final lookup %s", t).isEqualTo(model.get(t));
+                assertThat(table.lookup(hashes[i], t.zone(), t.proto(), t.src(), t.dst(), t.sport(), t.dport()))
+                    .as("final hashed lookup %s", t).isEqualTo(model.get(t));
             }
             assertThat(table.stats().earlyDrop()).isZero();
             assertThat(table.stats().drop()).isZero();

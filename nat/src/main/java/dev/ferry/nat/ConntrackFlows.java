@@ -36,6 +36,26 @@ final class ConntrackFlows implements FlowTable
     }
 
     @Override
+    public long hash(final int zone, final int proto, final int srcIp, final int dstIp, final int srcPort,
+        final int dstPort)
+    {
+        return table.hash(zone, proto, srcIp, dstIp, srcPort, dstPort);
+    }
+
+    @Override
+    public boolean prefetchPays()
+    {
+        return table.prefetchPays();
+    }
+
+    @Override
+    public void prefetch(final long[] hashes, final int n)
+    {
+        // nat44-in updates every entry it finds: both entry lines
+        table.prefetchForUpdate(hashes, n);
+    }
+
+    @Override
     public int insert(final int zone, final int proto, final int oSrc, final int oDst, final int oSport,
         final int oDport, final int rSrc, final int rDst, final int rSport, final int rDport)
     {

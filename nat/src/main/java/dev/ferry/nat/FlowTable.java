@@ -29,6 +29,37 @@ interface FlowTable
 
     long lookup(int zone, int proto, int srcIp, int dstIp, int srcPort, int dstPort);
 
+    /**
+     * The hash a batched lookup precomputes ({@link #prefetch}); a table without batching returns 0.
+     *
+     * @return the tuple's hash in this table.
+     */
+    default long hash(final int zone, final int proto, final int srcIp, final int dstIp, final int srcPort,
+        final int dstPort)
+    {
+        return 0;
+    }
+
+    /**
+     * Brings what lookups of these hashes, and the updates of the entries they find, read into the cache, for a vector
+     * at once; changes nothing that a lookup returns. A table without batching ignores it.
+     *
+     * @param hashes {@link #hash} of each tuple about to be looked up.
+     * @param n      how many to use.
+     */
+    default void prefetch(final long[] hashes, final int n)
+    {
+    }
+
+    /**
+     * @return whether {@link #prefetch} saves more than hashing every tuple twice costs (the table is too large to
+     *         stay in the caches); false for a table without batching.
+     */
+    default boolean prefetchPays()
+    {
+        return false;
+    }
+
     int insert(int zone, int proto, int oSrc, int oDst, int oSport, int oDport, int rSrc, int rDst, int rSport,
         int rDport);
 

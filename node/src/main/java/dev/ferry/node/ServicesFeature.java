@@ -200,7 +200,8 @@ public final class ServicesFeature implements NodeFeature
         table.events(events);
         conntrack = table;
         LOG.info(() -> "conntrack table created from the cluster's settings: " + table.capacity() + " entries, TCP "
-            + "established " + config.tcpEstablished() + " s, UDP " + config.udp() + "/" + config.udpStream() + " s");
+            + "established " + config.tcpEstablished() + " s, UDP " + config.udp() + "/" + config.udpStream() + " s,"
+            + " memory: " + table.memory());
     }
 
     /**
