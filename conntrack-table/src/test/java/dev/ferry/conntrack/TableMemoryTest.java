@@ -10,7 +10,6 @@ import java.util.Map;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
  * The table's memory kinds: transparent huge pages (the default) are really granted by the kernel (counted in
@@ -43,31 +42,55 @@ class TableMemoryTest
         }
     }
 
+    // No test here skips (CI fails on a skip): each one asserts what the kernel it runs on must give.
+
     @Test
     void shouldGetTransparentHugePagesWhenTheKernelAllowsThem()
     {
         final String thp = TableMemory.thpMode();
-        assumeTrue("always".equals(thp) || "madvise".equals(thp), "THP mode " + thp);
+        if ("never".equals(thp))
+        {
+            try (ConntrackTable t = table(ConntrackConfig.HugePages.TRANSPARENT))
+            {
+                assertThat(t.memory()).isEqualTo("4 KiB pages (transparent huge pages are off in the kernel)");
+                holdsFlows(t);
+            }
+            return;
+        }
+        // the kernel may not find a free 2 MiB page at one moment (fragmented memory), so one grant in three suffices
+        int granted = 0;
         for (int round = 0; round < 3; round++)
         {
             try (ConntrackTable t = table(ConntrackConfig.HugePages.TRANSPARENT))
             {
-                assertThat(t.hugePageBytes()).as("AnonHugePages of the table's mappings").isGreaterThan(0);
-                assertThat(t.memory())
-                    .matches("transparent huge pages \\(([1-9][0-9]*) MiB of 10 MiB in huge pages now\\)");
+                assertThat(t.memory()).matches("transparent huge pages \\(([0-9]+) MiB of 10 MiB in huge pages now\\)");
+                granted += t.hugePageBytes() > 0 ? 1 : 0;
                 holdsFlows(t);
             }
         }
+        assertThat(granted).as("rounds whose table got AnonHugePages (THP mode %s)", thp).isPositive();
     }
 
     @Test
-    void shouldFallBackFromAnEmptyHugetlbPool() throws IOException
+    void shouldUseTheHugetlbPoolOrFallBackFromAnEmptyOne() throws IOException
     {
-        assumeTrue("0".equals(Files.readString(Path.of("/proc/sys/vm/nr_hugepages")).trim()), "no reserved pool");
-        assumeTrue(!"never".equals(TableMemory.thpMode()));
+        final boolean pool = !"0".equals(Files.readString(Path.of("/proc/sys/vm/nr_hugepages")).trim());
         try (ConntrackTable t = table(ConntrackConfig.HugePages.HUGETLB))
         {
-            assertThat(t.memory()).startsWith("transparent huge pages (no hugetlb pages reserved) (");
+            if (t.memory().startsWith("hugetlb"))
+            {
+                assertThat(pool).as("hugetlb pages only from a reserved pool").isTrue();
+            }
+            else if ("never".equals(TableMemory.thpMode()))
+            {
+                assertThat(t.memory()).startsWith("4 KiB pages (transparent huge pages are off in the kernel); "
+                    + "no hugetlb pages reserved");
+            }
+            else
+            {
+                // an empty pool, or one too small for 10 MiB
+                assertThat(t.memory()).startsWith("transparent huge pages (no hugetlb pages reserved) (");
+            }
             holdsFlows(t);
         }
     }
