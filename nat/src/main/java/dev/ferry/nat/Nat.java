@@ -336,6 +336,22 @@ public final class Nat
     }
 
     /**
+     * {@code show services} as data: what {@link #showServices()} prints below its header.
+     *
+     * @return the published Service table's entries, or null before the first tables.
+     */
+    public List<ServiceView> serviceViews()
+    {
+        final Snapshot s = publisher.current();
+        if (s == null)
+        {
+            return null;
+        }
+        final ServiceTable st = s.part(slot);
+        return st.views;
+    }
+
+    /**
      * Takes the log lines the worker recorded (masquerade port exhaustion, one per destination per minute),
      * writes each to the {@code System.Logger} at WARNING, and returns them. Call it from the control side.
      *
