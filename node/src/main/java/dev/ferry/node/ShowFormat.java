@@ -56,7 +56,19 @@ final class ShowFormat
         return out;
     }
 
-    static List<String> ports(final List<WorkerStats.PortRow> rows, final Ports registry,
+    /**
+     * A port as {@code show ports} shows it (text and JSON).
+     *
+     * @param row  the worker's counters.
+     * @param kind uplink, pod, host, tunnel, ...
+     * @param mac  the port's MAC.
+     * @param pod  the pod on it, or null.
+     */
+    record PortView(WorkerStats.PortRow row, String kind, long mac, PodAttachment pod)
+    {
+    }
+
+    static List<PortView> portViews(final List<WorkerStats.PortRow> rows, final Ports registry,
         final List<PodAttachment> pods)
     {
         final Map<String, PodAttachment> byTap = new HashMap<>();
@@ -64,19 +76,60 @@ final class ShowFormat
         {
             byTap.put(p.tapName(), p);
         }
-        final List<String> out = new ArrayList<>();
-        out.add(String.format(Locale.ROOT, "%-3s %-15s %-7s %-17s %12s %14s %12s %14s %10s %10s  %s", "Id", "Name",
-            "Kind", "MAC", "rx-packets", "rx-bytes", "tx-packets", "tx-bytes", "rx-dropped", "tx-dropped", "Pod"));
+        final List<PortView> out = new ArrayList<>();
         for (final WorkerStats.PortRow r : rows)
         {
             final Ports.Port port = registry.get(r.id());
-            final PodAttachment p = byTap.get(r.name());
+            out.add(new PortView(r, port.kind().name().toLowerCase(Locale.ROOT), port.mac(), byTap.get(r.name())));
+        }
+        return out;
+    }
+
+    static List<String> ports(final List<PortView> views)
+    {
+        final List<String> out = new ArrayList<>();
+        out.add(String.format(Locale.ROOT, "%-3s %-15s %-7s %-17s %12s %14s %12s %14s %10s %10s  %s", "Id", "Name",
+            "Kind", "MAC", "rx-packets", "rx-bytes", "tx-packets", "tx-bytes", "rx-dropped", "tx-dropped", "Pod"));
+        for (final PortView v : views)
+        {
+            final WorkerStats.PortRow r = v.row();
+            final PodAttachment p = v.pod();
             out.add(String.format(Locale.ROOT, "%-3d %-15s %-7s %-17s %12d %14d %12d %14d %10d %10d  %s", r.id(),
-                r.name(), port.kind().name().toLowerCase(Locale.ROOT), Ip4.formatMac(port.mac()), r.rxPackets(),
-                r.rxBytes(), r.txPackets(), r.txBytes(), r.rxDropped(), r.txDropped(),
+                r.name(), v.kind(), Ip4.formatMac(v.mac()), r.rxPackets(), r.rxBytes(), r.txPackets(), r.txBytes(),
+                r.rxDropped(), r.txDropped(),
                 p == null ? "" : p.podNamespace() + "/" + p.podName() + " " + Ip4.format(p.ip())));
         }
         return out;
+    }
+
+    /**
+     * A neighbour as {@code show neighbors} shows it (text and JSON).
+     *
+     * @param ip     its address.
+     * @param dev    the port it is reached on.
+     * @param mac    its MAC.
+     * @param source node (a remote node's underlay address), static (pushed by the agent), arp (learned) or pod.
+     * @param owner  the node's name or the pod's {@code namespace/name}; "" otherwise.
+     */
+    record Neighbour(int ip, String dev, long mac, String source, String owner)
+    {
+        /** @return ip neigh's state: REACHABLE when learned by ARP, PERMANENT otherwise. */
+        String state()
+        {
+            return "arp".equals(source) ? "REACHABLE" : "PERMANENT";
+        }
+
+        String line()
+        {
+            final String head = Ip4.format(ip) + " dev " + dev + " lladdr " + Ip4.formatMac(mac) + " " + state();
+            return switch (source)
+            {
+                case "node" -> head + "  # node " + owner;
+                case "arp" -> head + "  # learned by ARP";
+                case "pod" -> head + "  # pod " + owner;
+                default -> head;
+            };
+        }
     }
 
     /**
