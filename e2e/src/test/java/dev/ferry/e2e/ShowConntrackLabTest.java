@@ -91,16 +91,20 @@ final class ShowConntrackLabTest
         });
 
         final JsonNode neighbours = show("neighbors").path("neighbors");
+        // the agent pushes node2's underlay MAC as a static neighbour too, which the view shows over the node entry
         assertThat(neighbours).as("node2 on the underlay").anySatisfy(n ->
         {
             assertThat(n.path("ip").asText()).isEqualTo(spec.node2().ip());
-            assertThat(n.path("source").asText()).isEqualTo("node");
-            assertThat(n.path("owner").asText()).isEqualTo("node2");
+            assertThat(n.path("mac").asText()).isEqualTo(spec.node2().mac());
+            assertThat(n.path("dev").asText()).isEqualTo(spec.node1().uplink());
+            assertThat(n.path("state").asText()).isEqualTo("PERMANENT");
+            assertThat(n.path("source").asText()).isIn("node", "static");
         });
         assertThat(neighbours).as("pod p11 on its TAP").anySatisfy(n ->
         {
             assertThat(n.path("ip").asText()).isEqualTo(spec.pod("p11").ip());
             assertThat(n.path("source").asText()).isEqualTo("pod");
+            assertThat(n.path("owner").asText()).isEqualTo("default/p11");
             assertThat(n.path("mac").asText()).matches("([0-9a-f]{2}:){5}[0-9a-f]{2}");
         });
 

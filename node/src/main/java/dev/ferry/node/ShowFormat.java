@@ -60,7 +60,7 @@ final class ShowFormat
      * A port as {@code show ports} shows it (text and JSON).
      *
      * @param row  the worker's counters.
-     * @param kind uplink, pod, host, tunnel, ...
+     * @param kind pod, uplink, host or tunnel.
      * @param mac  the port's MAC.
      * @param pod  the pod on it, or null.
      */

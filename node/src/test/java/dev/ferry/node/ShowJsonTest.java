@@ -82,8 +82,8 @@ class ShowJsonTest
 
     /**
      * node-a's tables with web (NodePort 30080 over ClusterIP 10.96.0.80:80, ClientIP affinity, backends pod A
-     * ready and pod B serving-terminating: unused while a ready one exists), dns (UDP, no endpoints: REJECT) and a
-     * Service that is not proxied.
+     * ready and pod B serving-terminating: unused while a ready one exists), dns (UDP, no endpoints: REJECT), a
+     * Service that is not proxied and web2, whose ClusterIP:port web already holds.
      */
     private static NodeTables withServices()
     {
@@ -97,8 +97,12 @@ class ShowJsonTest
             List.of(new ServiceInfo.ServicePort("", 17, 53, 0, List.of())));
         final ServiceInfo headless = new ServiceInfo("default", "db", "ClusterIP", "headless (no ClusterIP)",
             List.of(), List.of(), List.of(), false, 0, false, false, List.of());
-        return new NodeTables(1, t.node(), t.cluster(), t.pods(), t.remoteNodes(), List.of(web, dns, headless),
-            Map.of());
+        final ServiceInfo clash = new ServiceInfo("default", "web2", "ClusterIP", null, List.of(WEB_IP), List.of(),
+            List.of(), false, ServiceInfo.DEFAULT_AFFINITY_TIMEOUT, false, false, List.of(new ServiceInfo.ServicePort(
+                "", 6, 80, 0, List.of(new ServiceInfo.Endpoint(NodeFixture.POD_B, 9090, true, true, false,
+                    NodeFixture.NODE, "", true)))));
+        return new NodeTables(1, t.node(), t.cluster(), t.pods(), t.remoteNodes(),
+            List.of(web, dns, headless, clash), Map.of());
     }
 
     private void startWithServicesAndTraffic() throws Exception
@@ -225,6 +229,9 @@ class ShowJsonTest
         final JsonNode db = find(j.path("services"), "name", "default/db");
         assertThat(db.path("proxied").asBoolean()).isFalse();
         assertThat(db.path("reason").asText()).isEqualTo("headless (no ClusterIP)");
+        final JsonNode clash = find(j.path("services"), "name", "default/web2").path("virtualServers").get(0);
+        assertThat(clash.path("installed").asBoolean()).isFalse();
+        assertThat(clash.path("usedBy").asText()).isEqualTo("default/web:http");
     }
 
     @Test
@@ -303,9 +310,11 @@ class ShowJsonTest
             }
             for (final JsonNode v : s.path("virtualServers"))
             {
-                expected.add(String.format(Locale.ROOT, "%-4s %-21s %s (%s)  ", v.path("protocol").asText(),
+                final String fe = String.format(Locale.ROOT, "%-4s %-21s %s (%s)", v.path("protocol").asText(),
                     v.path("vip").asText() + ":" + v.path("port").asInt(), s.path("name").asText(),
-                    v.path("kind").asText()));
+                    v.path("kind").asText());
+                expected.add(v.path("installed").asBoolean() ? fe + "  "
+                    : "!!!  " + fe + ": frontend already used by " + v.path("usedBy").asText() + ": not installed");
             }
             if (!s.path("hasEndpoints").asBoolean())
             {
