@@ -321,8 +321,7 @@ public final class Nat
     {
         final Snapshot s = publisher.current();
         final StringBuilder sb = new StringBuilder();
-        sb.append("Prot LocalAddress:Port      Service (frontend)  Scheduler Flags\n");
-        sb.append("  -> RemoteAddress:Port      Conditions\n");
+        ServiceView.HEADER.forEach(h -> sb.append(h).append('\n'));
         if (s == null)
         {
             return sb.append("(no tables published)\n").toString();

@@ -13,6 +13,23 @@ import java.util.Locale;
  */
 public sealed interface ServiceView
 {
+    /** The two header lines of {@code show services} (ipvsadm's). */
+    List<String> HEADER = List.of("Prot LocalAddress:Port      Service (frontend)  Scheduler Flags",
+        "  -> RemoteAddress:Port      Conditions");
+
+    /** What a real server's line becomes: the node appends its connection counts. */
+    @FunctionalInterface
+    interface BackendLine
+    {
+        /**
+         * @param port    the Service port.
+         * @param backend its endpoint.
+         * @param line    the line as {@code ipvsadm -Ln} would print it.
+         * @return the line to print.
+         */
+        String line(Port port, Backend backend, String line);
+    }
+
     /**
      * A Service (or one of its ports) that is not proxied.
      *
@@ -104,19 +121,29 @@ public sealed interface ServiceView
      */
     static List<String> render(final List<ServiceView> views)
     {
+        return render(views, (p, b, line) -> line);
+    }
+
+    /**
+     * @param views   the table's entries.
+     * @param backend what each real server's line becomes.
+     * @return the lines of {@code show services} below its two header lines.
+     */
+    static List<String> render(final List<ServiceView> views, final BackendLine backend)
+    {
         final List<String> out = new ArrayList<>();
         for (final ServiceView v : views)
         {
             switch (v)
             {
                 case NotProxied n -> out.add("---  " + n.name() + "  not proxied: " + n.reason());
-                case Port p -> render(p, out);
+                case Port p -> render(p, backend, out);
             }
         }
         return out;
     }
 
-    private static void render(final Port p, final List<String> out)
+    private static void render(final Port p, final BackendLine backend, final List<String> out)
     {
         final String name = p.name();
         for (final Frontend f : p.frontends())
@@ -143,8 +170,8 @@ public sealed interface ServiceView
         }
         for (final Backend b : p.backends())
         {
-            out.add(String.format(Locale.ROOT, "  -> %-21s %s%s%s", Ip4.format(b.address()) + ":" + b.port(),
-                b.state(), b.local() ? " local" : "", b.used() ? "" : " (unused)"));
+            out.add(backend.line(p, b, String.format(Locale.ROOT, "  -> %-21s %s%s%s", Ip4.format(b.address()) + ":"
+                + b.port(), b.state(), b.local() ? " local" : "", b.used() ? "" : " (unused)")));
         }
     }
 }

@@ -624,7 +624,11 @@ final class NodeControl
             case "routes" -> CompletableFuture.completedFuture(routes());
             case "neighbors", "neighbours" -> CompletableFuture.completedFuture(neighbours());
             case "services" -> backends(0, new HashMap<>()).thenApply(counts ->
-                ShowFormat.servicesWithConnections(featureShow("services"), counts));
+            {
+                final List<dev.ferry.nat.ServiceView> views = serviceViews();
+                return views == null ? ShowFormat.services(featureShow("services"))
+                    : ShowFormat.services(views, counts);
+            });
             case "conntrack" -> conntrackLines();
             case "stats" -> worker.submit(new WorkerCommand.Stats()).thenApplyAsync(ShowFormat::stats, executor);
             case "runtime" -> worker.submit(new WorkerCommand.Stats())

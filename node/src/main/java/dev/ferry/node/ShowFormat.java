@@ -137,45 +137,47 @@ final class ShowFormat
      * would count them: ActiveConn are TCP ESTABLISHED entries DNATed to that backend, InActConn every other one
      * (other TCP states, UDP). A backend serving several frontends shows its connections through all of them.
      *
-     * @param lines  the Service table's lines.
-     * @param counts per backend key ({@code proto << 48 | port << 32 | address}): {active, inactive}.
-     * @return the lines with the two columns.
+     * @param views  the Service table's entries.
+     * @param counts per backend ({@link #backendKey}): {active, inactive}.
+     * @return the lines.
      */
-    static List<String> servicesWithConnections(final List<String> lines, final Map<Long, long[]> counts)
+    static List<String> services(final List<dev.ferry.nat.ServiceView> views, final Map<Long, long[]> counts)
     {
-        final List<String> out = new ArrayList<>(lines.size());
-        int proto = 0;
-        for (final String line : lines)
+        final List<String> out = new ArrayList<>();
+        out.add(dev.ferry.nat.ServiceView.HEADER.get(0));
+        out.add(String.format(Locale.ROOT, "%-48s %10s %10s", dev.ferry.nat.ServiceView.HEADER.get(1), "ActiveConn",
+            "InActConn"));
+        out.addAll(dev.ferry.nat.ServiceView.render(views, (p, b, line) ->
         {
-            if (line.startsWith("  -> RemoteAddress:Port"))
-            {
-                out.add(String.format(Locale.ROOT, "%-48s %10s %10s", line, "ActiveConn", "InActConn"));
-                continue;
-            }
-            if (!line.startsWith("  -> "))
-            {
-                proto = line.startsWith("TCP ") ? 6 : line.startsWith("UDP ") ? 17 : line.startsWith("SCTP ") ? 132 : 0;
-                out.add(line);
-                continue;
-            }
-            final String target = line.substring(5).split(" ", 2)[0];
-            final int colon = target.lastIndexOf(':');
-            long[] c = null;
-            if (colon > 0 && proto != 0)
-            {
-                try
-                {
-                    final long key = (long)proto << 48 | Long.parseLong(target.substring(colon + 1)) << 32
-                        | Integer.toUnsignedLong(Ip4.parse(target.substring(0, colon)));
-                    c = counts.getOrDefault(key, new long[2]);
-                }
-                catch (final IllegalArgumentException e)
-                {
-                    c = null;
-                }
-            }
-            out.add(c == null ? line : String.format(Locale.ROOT, "%-48s %10d %10d", line, c[0], c[1]));
-        }
+            final long[] c = connections(counts, p, b);
+            return String.format(Locale.ROOT, "%-48s %10d %10d", line, c[0], c[1]);
+        }));
         return out;
+    }
+
+    /**
+     * @param lines the feature's answer before the first tables (a sentence, or the header and a sentence).
+     * @return the lines, with the header's connection columns.
+     */
+    static List<String> services(final List<String> lines)
+    {
+        return lines.stream().map(l -> l.equals(dev.ferry.nat.ServiceView.HEADER.get(1)) ? String.format(Locale.ROOT,
+            "%-48s %10s %10s", l, "ActiveConn", "InActConn") : l).toList();
+    }
+
+    /**
+     * @return a backend's {active, inactive} connections through a Service port of its protocol (0, 0 when none).
+     */
+    static long[] connections(final Map<Long, long[]> counts, final dev.ferry.nat.ServiceView.Port p,
+        final dev.ferry.nat.ServiceView.Backend b)
+    {
+        final int proto = "TCP".equals(p.protocol()) ? 6 : "UDP".equals(p.protocol()) ? 17 : 0;
+        return counts.getOrDefault(backendKey(proto, b.address(), b.port()), new long[2]);
+    }
+
+    /** @return the key the conntrack walk counts a backend under: {@code proto << 48 | port << 32 | address}. */
+    static long backendKey(final int proto, final int address, final int port)
+    {
+        return (long)proto << 48 | (long)port << 32 | Integer.toUnsignedLong(address);
     }
 }

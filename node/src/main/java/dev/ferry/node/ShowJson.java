@@ -97,12 +97,10 @@ final class ShowJson
         final ArrayNode ranges = j.putArray("sourceRanges");
         p.sourceRanges().forEach(r -> ranges.add(r.toString()));
         j.put("lbIpsAlsoAllowed", p.lbIpsAlsoAllowed()).put("hasEndpoints", p.hasEndpoints());
-        final int proto = "TCP".equals(p.protocol()) ? 6 : "UDP".equals(p.protocol()) ? 17 : 0;
         final ArrayNode rs = j.putArray("realServers");
         for (final ServiceView.Backend b : p.backends())
         {
-            final long[] c = counts.getOrDefault((long)proto << 48 | (long)b.port() << 32
-                | Integer.toUnsignedLong(b.address()), new long[2]);
+            final long[] c = ShowFormat.connections(counts, p, b);
             rs.addObject().put("address", Ip4.format(b.address())).put("port", b.port())
                 .put("weight", b.used() ? 1 : 0).put("activeConn", c[0]).put("inActConn", c[1])
                 .put("state", b.state()).put("ready", b.ready()).put("serving", b.serving())
