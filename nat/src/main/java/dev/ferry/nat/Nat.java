@@ -327,7 +327,7 @@ public final class Nat
             return sb.append("(no tables published)\n").toString();
         }
         final ServiceTable st = s.part(slot);
-        for (final String line : st.rendering)
+        for (final String line : ServiceView.render(st.views))
         {
             sb.append(line).append('\n');
         }

@@ -127,7 +127,7 @@ final class ServiceTable
     final long[] udpFrontends;
     final long[] udpEndpoints;
 
-    final List<String> rendering;
+    // what show services prints, rendered when asked (ServiceView.render)
     final List<ServiceView> views;
     final long generation;
 
@@ -211,7 +211,6 @@ final class ServiceTable
         udpFrontends = pairs[0];
         udpEndpoints = pairs[1];
         views = List.copyOf(b.views);
-        rendering = ServiceView.render(views);
         generation = t.generation();
     }
 
