@@ -498,43 +498,104 @@ public final class Graph implements Stage.Next
      */
     public List<String> formatTrace(final List<TraceBuffer.Entry> entries, final long lost)
     {
-        final Map<Integer, List<String>> byPacket = new java.util.TreeMap<>();
-        for (final TraceBuffer.Entry e : entries)
-        {
-            final List<String> lines = byPacket.computeIfAbsent(e.traceId(), k -> new ArrayList<>());
-            final String stageName = e.stage() >= 0 ? stages[e.stage()].name() : "graph";
-            switch (e.kind())
-            {
-                case TraceBuffer.KIND_INPUT -> lines.add(String.format("%s  input on %s, %d bytes, into %s",
-                    formatTime(e.nanos()), ports.nameOf((int)e.a()), e.b(), stages[e.code()].name()));
-                case TraceBuffer.KIND_NEXT -> lines.add("  " + stageName + " -> "
-                    + stages[e.stage()].nextNames().get(e.code()));
-                case TraceBuffer.KIND_DROP -> lines.add("  " + stageName + " DROP " + dropSentence(e));
-                case TraceBuffer.KIND_DETAIL ->
-                {
-                    final String d = stages[e.stage()].formatTrace(e.a(), e.b());
-                    if (!d.isEmpty())
-                    {
-                        lines.add("  " + stageName + ": " + d);
-                    }
-                }
-                case TraceBuffer.KIND_TRANSMIT -> lines.add("  " + stageName + " TRANSMIT on "
-                    + ports.nameOf(e.code()) + ", " + e.a() + " bytes");
-                case TraceBuffer.KIND_INJECT ->
-                    lines.add("  created by " + stageName + " in answer to packet " + e.a());
-                default -> lines.add("  ? record kind " + e.kind());
-            }
-        }
         final List<String> out = new ArrayList<>();
-        for (final Map.Entry<Integer, List<String>> p : byPacket.entrySet())
+        for (final TracedPacket p : trace(entries))
         {
-            out.add("Packet " + (p.getKey() + 1) + ":");
-            out.addAll(p.getValue());
+            out.add("Packet " + p.packet() + ":");
+            for (final TraceStep step : p.steps())
+            {
+                out.add(step.line());
+            }
         }
         if (lost > 0)
         {
             out.add("(" + lost + " trace records did not fit the buffer)");
         }
+        return out;
+    }
+
+    /**
+     * One traced packet: {@code ferry show trace} prints its steps as lines, {@code -o json} as objects.
+     *
+     * @param packet the packet's number, from 1.
+     * @param steps  what happened to it, in order.
+     */
+    public record TracedPacket(int packet, List<TraceStep> steps)
+    {
+    }
+
+    /**
+     * One trace record, resolved to names.
+     *
+     * @param kind     input, next, drop, detail, transmit or inject.
+     * @param stage    the stage that recorded it ({@code graph} for the graph itself).
+     * @param nanos    the clock at input (input only; 0 otherwise).
+     * @param port     the port it came in on (input) or left on (transmit), or null.
+     * @param bytes    the frame's length (input, transmit), or -1.
+     * @param next     the stage it went to (input, next), or null.
+     * @param text     the drop reason's sentence (drop) or the stage's detail (detail), or null.
+     * @param answerTo the packet this one answers (inject), or -1.
+     */
+    public record TraceStep(String kind, String stage, long nanos, String port, long bytes, String next,
+        String text, long answerTo)
+    {
+        /** @return the step as {@code show trace} prints it. */
+        public String line()
+        {
+            return switch (kind)
+            {
+                case "input" -> String.format("%s  input on %s, %d bytes, into %s", formatTime(nanos), port, bytes,
+                    next);
+                case "next" -> "  " + stage + " -> " + next;
+                case "drop" -> "  " + stage + " DROP " + text;
+                case "detail" -> "  " + stage + ": " + text;
+                case "transmit" -> "  " + stage + " TRANSMIT on " + port + ", " + bytes + " bytes";
+                case "inject" -> "  created by " + stage + " in answer to packet " + answerTo;
+                default -> "  ? record kind " + text;
+            };
+        }
+    }
+
+    /**
+     * Resolves trace records copied from this graph's buffer to names, grouped by packet (any thread: the
+     * stages' names and {@code formatTrace} are read-only).
+     *
+     * @param entries the records ({@link TraceBuffer#entries()}).
+     * @return the packets, in trace order.
+     */
+    public List<TracedPacket> trace(final List<TraceBuffer.Entry> entries)
+    {
+        final Map<Integer, List<TraceStep>> byPacket = new java.util.TreeMap<>();
+        for (final TraceBuffer.Entry e : entries)
+        {
+            final List<TraceStep> steps = byPacket.computeIfAbsent(e.traceId(), k -> new ArrayList<>());
+            final String stageName = e.stage() >= 0 ? stages[e.stage()].name() : "graph";
+            switch (e.kind())
+            {
+                case TraceBuffer.KIND_INPUT -> steps.add(new TraceStep("input", stageName, e.nanos(),
+                    ports.nameOf((int)e.a()), e.b(), stages[e.code()].name(), null, -1));
+                case TraceBuffer.KIND_NEXT -> steps.add(new TraceStep("next", stageName, 0, null, -1,
+                    stages[e.stage()].nextNames().get(e.code()), null, -1));
+                case TraceBuffer.KIND_DROP -> steps.add(new TraceStep("drop", stageName, 0, null, -1, null,
+                    dropSentence(e), -1));
+                case TraceBuffer.KIND_DETAIL ->
+                {
+                    final String d = stages[e.stage()].formatTrace(e.a(), e.b());
+                    if (!d.isEmpty())
+                    {
+                        steps.add(new TraceStep("detail", stageName, 0, null, -1, null, d, -1));
+                    }
+                }
+                case TraceBuffer.KIND_TRANSMIT -> steps.add(new TraceStep("transmit", stageName, 0,
+                    ports.nameOf(e.code()), e.a(), null, null, -1));
+                case TraceBuffer.KIND_INJECT -> steps.add(new TraceStep("inject", stageName, 0, null, -1, null, null,
+                    e.a()));
+                default -> steps.add(new TraceStep("unknown", stageName, 0, null, -1, null,
+                    String.valueOf(e.kind()), -1));
+            }
+        }
+        final List<TracedPacket> out = new ArrayList<>();
+        byPacket.forEach((id, steps) -> out.add(new TracedPacket(id + 1, List.copyOf(steps))));
         return out;
     }
 

@@ -25,7 +25,9 @@ import static org.assertj.core.api.Assertions.assertThat;
 /**
  * {@code ferry show conntrack -p tcp --dport 80 -o json} in the lab returns only the matching flows (a live TCP
  * connection to the web ClusterIP, not the UDP flow to the udp Service), while an iperf3 across the nodes runs
- * on the same forwarding thread and carries data in every interval. Runs under {@code flock /tmp/ferry-netns.lock}.
+ * on the same forwarding thread and carries data in every interval; {@code ferry show routes|neighbors|services
+ * -o json} give the lab's known route, neighbours and web Service as fields. Runs under
+ * {@code flock /tmp/ferry-netns.lock}.
  */
 @Tag("netns")
 final class ShowConntrackLabTest
@@ -55,11 +57,17 @@ final class ShowConntrackLabTest
 
     private static JsonNode showJson(final String... args) throws IOException
     {
+        return show("conntrack", args);
+    }
+
+    /** {@code ferry show VIEW ARGS -o json} against node1. */
+    private static JsonNode show(final String view, final String... args) throws IOException
+    {
         final StringWriter out = new StringWriter();
         final StringWriter err = new StringWriter();
         final String[] all = new String[args.length + 5];
         all[0] = "show";
-        all[1] = "conntrack";
+        all[1] = view;
         System.arraycopy(args, 0, all, 2, args.length);
         all[args.length + 2] = "-o";
         all[args.length + 3] = "json";
@@ -67,6 +75,60 @@ final class ShowConntrackLabTest
         final int code = Ferry.commandLine().setOut(new PrintWriter(out)).setErr(new PrintWriter(err)).execute(all);
         assertThat(code).as(err.toString()).isZero();
         return MAPPER.readTree(out.toString());
+    }
+
+    @Test
+    void shouldShowRoutesNeighboursAndServicesAsJsonFields() throws Exception
+    {
+        final LabSpec spec = lab.spec();
+        final JsonNode routes = show("routes");
+        assertThat(routes.path("generation").asLong()).isPositive();
+        assertThat(routes.path("routes")).as("node2's pod CIDR, through VXLAN to node2").anySatisfy(r ->
+        {
+            assertThat(r.path("prefix").asText()).isEqualTo(spec.node2().podCidr());
+            assertThat(r.path("kind").asText()).isEqualTo("remote-pod");
+            assertThat(r.path("via").asText()).isEqualTo(spec.node2().ip());
+        });
+
+        final JsonNode neighbours = show("neighbors").path("neighbors");
+        // the agent pushes node2's underlay MAC as a static neighbour too, which the view shows over the node entry
+        assertThat(neighbours).as("node2 on the underlay").anySatisfy(n ->
+        {
+            assertThat(n.path("ip").asText()).isEqualTo(spec.node2().ip());
+            assertThat(n.path("mac").asText()).isEqualTo(spec.node2().mac());
+            assertThat(n.path("dev").asText()).isEqualTo(spec.node1().uplink());
+            assertThat(n.path("state").asText()).isEqualTo("PERMANENT");
+            assertThat(n.path("source").asText()).isIn("node", "static");
+        });
+        assertThat(neighbours).as("pod p11 on its TAP").anySatisfy(n ->
+        {
+            assertThat(n.path("ip").asText()).isEqualTo(spec.pod("p11").ip());
+            assertThat(n.path("source").asText()).isEqualTo("pod");
+            assertThat(n.path("owner").asText()).isEqualTo("default/p11");
+            assertThat(n.path("mac").asText()).matches("([0-9a-f]{2}:){5}[0-9a-f]{2}");
+        });
+
+        final JsonNode services = show("services").path("services");
+        assertThat(services).as("web: ClusterIP and NodePort, a backend on each node").anySatisfy(s ->
+        {
+            assertThat(s.path("protocol").asText()).isEqualTo("TCP");
+            assertThat(s.path("virtualServers")).anySatisfy(v ->
+            {
+                assertThat(v.path("kind").asText()).isEqualTo("ClusterIP");
+                assertThat(v.path("vip").asText()).isEqualTo(LabSpec.WEB_VIP);
+                assertThat(v.path("port").asInt()).isEqualTo(LabSpec.WEB_PORT);
+            });
+            assertThat(s.path("virtualServers")).anySatisfy(v ->
+            {
+                assertThat(v.path("kind").asText()).isEqualTo("NodePort");
+                assertThat(v.path("port").asInt()).isEqualTo(LabSpec.WEB_NODEPORT);
+            });
+            final List<String> backends = new java.util.ArrayList<>();
+            s.path("realServers").forEach(r -> backends.add(r.path("address").asText() + ":" + r.path("port").asInt()
+                + " weight " + r.path("weight").asInt()));
+            assertThat(backends).containsExactlyInAnyOrder(spec.pod("p12").ip() + ":" + LabSpec.WEB_TARGET
+                + " weight 1", spec.pod("p21").ip() + ":" + LabSpec.WEB_TARGET + " weight 1");
+        });
     }
 
     @Test

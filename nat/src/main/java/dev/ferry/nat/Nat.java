@@ -321,18 +321,33 @@ public final class Nat
     {
         final Snapshot s = publisher.current();
         final StringBuilder sb = new StringBuilder();
-        sb.append("Prot LocalAddress:Port      Service (frontend)  Scheduler Flags\n");
-        sb.append("  -> RemoteAddress:Port      Conditions\n");
+        ServiceView.HEADER.forEach(h -> sb.append(h).append('\n'));
         if (s == null)
         {
             return sb.append("(no tables published)\n").toString();
         }
         final ServiceTable st = s.part(slot);
-        for (final String line : st.rendering)
+        for (final String line : ServiceView.render(st.views))
         {
             sb.append(line).append('\n');
         }
         return sb.toString();
+    }
+
+    /**
+     * {@code show services} as data: what {@link #showServices()} prints below its header.
+     *
+     * @return the published Service table's entries, or null before the first tables.
+     */
+    public List<ServiceView> serviceViews()
+    {
+        final Snapshot s = publisher.current();
+        if (s == null)
+        {
+            return null;
+        }
+        final ServiceTable st = s.part(slot);
+        return st.views;
     }
 
     /**

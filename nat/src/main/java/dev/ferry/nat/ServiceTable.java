@@ -1,6 +1,5 @@
 package dev.ferry.nat;
 
-import dev.ferry.core.route.Ip4;
 import dev.ferry.core.route.Ip4Prefix;
 import dev.ferry.core.tables.NodeTables;
 import dev.ferry.core.tables.ServiceInfo;
@@ -8,7 +7,6 @@ import dev.ferry.core.tables.ServiceInfo;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
-import java.util.Locale;
 
 /**
  * The compiled, immutable Service part of a snapshot: what {@code nat44-new} reads per new flow.
@@ -129,7 +127,8 @@ final class ServiceTable
     final long[] udpFrontends;
     final long[] udpEndpoints;
 
-    final List<String> rendering;
+    // what show services prints, rendered when asked (ServiceView.render)
+    final List<ServiceView> views;
     final long generation;
 
     private ServiceTable(final Builder b, final NodeTables t)
@@ -211,7 +210,7 @@ final class ServiceTable
         final long[][] pairs = udpBindings(b.feKey, b.feValue);
         udpFrontends = pairs[0];
         udpEndpoints = pairs[1];
-        rendering = List.copyOf(b.rendering);
+        views = List.copyOf(b.views);
         generation = t.generation();
     }
 
@@ -590,7 +589,8 @@ final class ServiceTable
         private final List<CompiledPort> sps = new ArrayList<>();
         private final List<Integer> epIps = new ArrayList<>();
         private final List<Integer> epPorts = new ArrayList<>();
-        private final List<String> rendering = new ArrayList<>();
+        private final List<ServiceView> views = new ArrayList<>();
+        private List<ServiceView.Frontend> frontends;
         private final List<Integer> nodePortAddrs = new ArrayList<>();
         private final java.util.Map<String, Integer> previousSize = new java.util.HashMap<>();
         private String currentName;
@@ -619,7 +619,7 @@ final class ServiceTable
         {
             if (!s.proxied())
             {
-                rendering.add("---  " + s.key() + "  not proxied: " + s.notProxiedReason());
+                views.add(new ServiceView.NotProxied(s.key(), s.notProxiedReason()));
                 return;
             }
             for (final ServiceInfo.ServicePort p : s.ports())
@@ -634,7 +634,7 @@ final class ServiceTable
             final String proto = protoName(p.protocol());
             if (p.protocol() != 6 && p.protocol() != 17)
             {
-                rendering.add("---  " + name + "  not proxied: protocol " + proto + " is not supported");
+                views.add(new ServiceView.NotProxied(name, "protocol " + proto + " is not supported"));
                 return;
             }
             final int sp = sps.size();
@@ -703,21 +703,8 @@ final class ServiceTable
             c.hasEndpoints = !clusterSel.isEmpty();
             sps.add(c);
 
-            final StringBuilder flags = new StringBuilder();
-            flags.append(maglev ? "maglev" : "random");
-            if (c.affinity)
-            {
-                flags.append(" persistent ").append(c.affinitySeconds);
-            }
-            if (s.internalPolicyLocal())
-            {
-                flags.append(" itp=Local");
-            }
-            if (s.externalPolicyLocal())
-            {
-                flags.append(" etp=Local");
-            }
-            final int before = rendering.size();
+            frontends = new ArrayList<>();
+            String nodePortProblem = null;
             for (final int ip : s.clusterIps())
             {
                 frontend(sp, KIND_CLUSTER_IP, p.protocol(), ip, p.port(), name);
@@ -742,8 +729,8 @@ final class ServiceTable
                 final NodeTables.ClusterSettings cs = tables.cluster();
                 if (p.nodePort() < cs.nodePortMin() || p.nodePort() > cs.nodePortMax())
                 {
-                    rendering.add("!!!  " + name + "  nodePort " + p.nodePort() + " outside the range "
-                        + cs.nodePortMin() + "-" + cs.nodePortMax() + ": not installed");
+                    nodePortProblem = "nodePort " + p.nodePort() + " outside the range " + cs.nodePortMin() + "-"
+                        + cs.nodePortMax();
                 }
                 else
                 {
@@ -753,52 +740,33 @@ final class ServiceTable
                     }
                 }
             }
-            final List<String> lines = new ArrayList<>(rendering.subList(before, rendering.size()));
-            rendering.subList(before, rendering.size()).clear();
-            for (final String l : lines)
-            {
-                rendering.add(l.startsWith("!!!") ? l : l + "  " + flags);
-            }
-            if (!c.sourceRanges.isEmpty() && !s.loadBalancerIps().isEmpty())
-            {
-                rendering.add("  LoadBalancer IPs and NodePorts only from " + String.join(" ", c.sourceRanges.stream()
-                    .map(Ip4Prefix::toString).toList()) + (c.sourceAlsoAllowed.length > 0
-                    ? " and the LoadBalancer IPs themselves (a range holds the node's address)" : ""));
-            }
-            if (!c.hasEndpoints)
-            {
-                rendering.add("  -> (no usable endpoints: REJECT)");
-            }
+            final List<ServiceView.Backend> backends = new ArrayList<>();
             for (int i = 0; i < sorted.size(); i++)
             {
                 final ServiceInfo.Endpoint e = sorted.get(i);
-                final int idx = first + i;
-                final String state = e.ready() ? "ready" : e.serving() && e.terminating()
-                    ? "serving-terminating" : "not-ready";
-                final String use = clusterSel.contains(idx) ? "" : " (unused)";
-                rendering.add(String.format(Locale.ROOT, "  -> %-21s %s%s%s", Ip4.format(e.ip()) + ":" + e.port(),
-                    state, e.local() ? " local" : "", use));
+                backends.add(new ServiceView.Backend(e.ip(), e.port(), e.ready(), e.serving(), e.terminating(),
+                    e.local(), clusterSel.contains(first + i)));
             }
+            views.add(new ServiceView.Port(s.key(), p.name(), proto, maglev ? "maglev" : "random",
+                c.affinity ? c.affinitySeconds : 0, s.internalPolicyLocal(), s.externalPolicyLocal(),
+                List.copyOf(frontends), nodePortProblem, s.loadBalancerIps().isEmpty() ? List.of() : c.sourceRanges,
+                c.sourceAlsoAllowed.length > 0, c.hasEndpoints, List.copyOf(backends)));
         }
 
         private void frontend(final int sp, final int kind, final int proto, final int ip, final int port,
             final String name)
         {
             final long k = key(proto, ip, port);
-            final String addr = String.format(Locale.ROOT, "%-4s %-21s", protoName(proto),
-                Ip4.format(ip) + ":" + port);
             final String previous = owner.putIfAbsent(k, name);
+            frontends.add(new ServiceView.Frontend(protoName(proto), ip, port, KIND_NAMES[kind], previous));
             if (previous != null)
             {
-                rendering.add("!!!  " + addr + " " + name + " (" + KIND_NAMES[kind] + "): frontend already used by "
-                    + previous + ": not installed");
                 return;
             }
             feKey.add(k);
             feValue.add(feSp.size());
             feSp.add(sp);
             feKindList.add(kind);
-            rendering.add(addr + " " + name + " (" + KIND_NAMES[kind] + ")");
         }
 
         private Selector selector(final List<Integer> eps)

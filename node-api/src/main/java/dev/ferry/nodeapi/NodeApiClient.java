@@ -198,6 +198,18 @@ public final class NodeApiClient implements AutoCloseable
     }
 
     /**
+     * Runs a {@code show} query for data ({@code ferry show VIEW -o json}).
+     *
+     * @param what routes, neighbors, services, stats, runtime, trace or ports.
+     * @return the answer: {@code what} and the view's fields (node's README documents them).
+     * @throws IOException when refused or the connection fails.
+     */
+    public JsonNode showJson(final String what) throws IOException
+    {
+        return callOk(op("show").put("what", what).put("format", "json"));
+    }
+
+    /**
      * Runs a {@code show} query.
      *
      * @param what routes, neighbors, services, conntrack, stats, runtime, trace or ports.

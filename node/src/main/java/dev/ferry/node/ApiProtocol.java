@@ -28,6 +28,8 @@ import java.util.concurrent.CompletionException;
  *        "gateway":"10.244.1.1","gatewayMac":"0a:58:0a:f4:01:01"}
  * {"v":1,"op":"detach","containerId":"c1","ifName":"eth0"} → {"v":1,"ok":true,"op":"detach","detached":true}
  * {"v":1,"op":"show","what":"routes"}                    → {"v":1,"ok":true,"op":"show","lines":[...]}
+ * {"v":1,"op":"show","what":"routes","format":"json"}  → {"v":1,"ok":true,"op":"show","what":"routes",
+ *                                                           "generation":8,"routes":[{"prefix":...},...]}
  * {"v":1,"op":"trace","add":50}                          → {"v":1,"ok":true,"op":"trace","add":50}
  * {"v":1,"op":"trace","add":5,"filter":"udp port 53"}    → {"v":1,"ok":true,"op":"trace","add":5,"filter":...}
  * {"v":1,"op":"conntrack","action":"list","filter":{"proto":6,"dport":80},"from":0,"limit":1000}
@@ -104,8 +106,7 @@ final class ApiProtocol
                 case "attach" -> attach(req);
                 case "detach" -> control.detach(text(req, "containerId"), text(req, "ifName"))
                     .thenApply(d -> ok("detach").put("detached", d));
-                case "show" -> control.show(text(req, "what")).thenApply(lines -> lines(ok("show")
-                    .put("what", req.path("what").asText()), lines));
+                case "show" -> show(req);
                 case "trace" -> trace(req);
                 case "conntrack" -> conntrack(req);
                 case "stats" -> control.stats(ok("stats"));
@@ -120,6 +121,19 @@ final class ApiProtocol
             answer = CompletableFuture.failedFuture(e);
         }
         return answer.handle((o, e) -> e == null ? o.toString() : error(op, message(e)));
+    }
+
+    /** {@code show}: text lines (no {@code format}, or {@code "lines"}) or the view's data ({@code "json"}). */
+    private CompletableFuture<ObjectNode> show(final JsonNode req)
+    {
+        final String what = text(req, "what");
+        final String format = req.path("format").asText("lines");
+        return switch (format)
+        {
+            case "lines" -> control.show(what).thenApply(lines -> lines(ok("show").put("what", what), lines));
+            case "json" -> control.showJson(what, ok("show").put("what", what));
+            default -> throw new IllegalArgumentException("format: 'lines' or 'json', got '" + format + "'");
+        };
     }
 
     private static String message(final Throwable e)

@@ -624,17 +624,70 @@ final class NodeControl
             case "routes" -> CompletableFuture.completedFuture(routes());
             case "neighbors", "neighbours" -> CompletableFuture.completedFuture(neighbours());
             case "services" -> backends(0, new HashMap<>()).thenApply(counts ->
-                ShowFormat.servicesWithConnections(featureShow("services"), counts));
+            {
+                final List<dev.ferry.nat.ServiceView> views = serviceViews();
+                return views == null ? ShowFormat.services(featureShow("services"))
+                    : ShowFormat.services(views, counts);
+            });
             case "conntrack" -> conntrackLines();
             case "stats" -> worker.submit(new WorkerCommand.Stats()).thenApplyAsync(ShowFormat::stats, executor);
             case "runtime" -> worker.submit(new WorkerCommand.Stats())
                 .thenApplyAsync(s -> ShowFormat.runtime(s.runtime()), executor);
             case "trace" -> worker.submit(new WorkerCommand.Trace()).thenApplyAsync(this::trace, executor);
             case "ports" -> worker.submit(new WorkerCommand.Stats())
-                .thenApplyAsync(s -> ShowFormat.ports(s.ports(), ports, attachments()), executor);
-            default -> CompletableFuture.failedFuture(new IllegalArgumentException("show: unknown '" + what
-                + "' (routes, neighbors, services, conntrack, stats, runtime, trace, ports)"));
+                .thenApplyAsync(s -> ShowFormat.ports(ShowFormat.portViews(s.ports(), ports, attachments())),
+                    executor);
+            default -> unknownView(what);
         };
+    }
+
+    private static <T> CompletableFuture<T> unknownView(final String what)
+    {
+        return CompletableFuture.failedFuture(new IllegalArgumentException("show: unknown '" + what
+            + "' (routes, neighbors, services, conntrack, stats, runtime, trace, ports)"));
+    }
+
+    /**
+     * Answers a {@code show} query with data ({@code "format":"json"}): the fields {@link ShowJson} documents, built
+     * from the same rows as {@link #show}'s text.
+     *
+     * @param what   routes, neighbors, services, stats, runtime, trace or ports ({@code conntrack}: the
+     *               {@code conntrack} op).
+     * @param answer the answer object to fill.
+     * @return the filled answer.
+     */
+    CompletableFuture<com.fasterxml.jackson.databind.node.ObjectNode> showJson(final String what,
+        final com.fasterxml.jackson.databind.node.ObjectNode answer)
+    {
+        final Snapshot snap = publisher.current();
+        return switch (what.toLowerCase(Locale.ROOT))
+        {
+            case "routes" -> CompletableFuture.completedFuture(ShowJson.routes(answer, snap == null ? -1
+                : snap.generation(), snap == null ? List.of() : snap.fib().routes()));
+            case "neighbors", "neighbours" -> CompletableFuture.completedFuture(ShowJson.neighbours(answer,
+                neighbourRows()));
+            case "services" -> backends(0, new HashMap<>()).thenApply(counts ->
+                ShowJson.services(answer, serviceViews(), counts));
+            case "stats", "runtime" -> stats(answer);
+            case "trace" -> worker.submit(new WorkerCommand.Trace()).thenApplyAsync(r -> ShowJson.trace(answer,
+                worker.graph().trace(r.entries()), r.lost()), executor);
+            case "ports" -> worker.submit(new WorkerCommand.Stats()).thenApplyAsync(s -> ShowJson.ports(answer,
+                ShowFormat.portViews(s.ports(), ports, attachments())), executor);
+            case "conntrack" -> CompletableFuture.failedFuture(new IllegalArgumentException(
+                "show conntrack: the conntrack op answers it as JSON"));
+            default -> unknownView(what);
+        };
+    }
+
+    private List<dev.ferry.nat.ServiceView> serviceViews()
+    {
+        final NodeGraph g = graph.get();
+        if (g == null)
+        {
+            return null;
+        }
+        return g.features().stream().filter(ServicesFeature.class::isInstance).findFirst()
+            .map(f -> ((ServicesFeature)f).serviceViews()).orElse(null);
     }
 
     private List<String> routes()
@@ -652,36 +705,45 @@ final class NodeControl
 
     private List<String> neighbours()
     {
-        final Snapshot s = publisher.current();
-        if (s == null)
+        final List<ShowFormat.Neighbour> rows = neighbourRows();
+        if (rows == null)
         {
             return List.of("No tables yet");
         }
+        if (rows.isEmpty())
+        {
+            return List.of("No neighbours");
+        }
+        return rows.stream().map(ShowFormat.Neighbour::line).toList();
+    }
+
+    /** @return the neighbours by address (a pod over a static entry over a node's), or null before any tables. */
+    private List<ShowFormat.Neighbour> neighbourRows()
+    {
+        final Snapshot s = publisher.current();
+        if (s == null)
+        {
+            return null;
+        }
         final int uplink = ports.uplink();
         final String dev = uplink < 0 ? "-" : ports.nameOf(uplink);
-        final Map<Integer, String> lines = new TreeMap<>(Integer::compareUnsigned);
+        final Map<Integer, ShowFormat.Neighbour> rows = new TreeMap<>(Integer::compareUnsigned);
         for (final NodeTables.RemoteNode r : s.tables().remoteNodes())
         {
-            lines.put(r.publicIp(), Ip4.format(r.publicIp()) + " dev " + dev + " lladdr "
-                + Ip4.formatMac(r.underlayMac()) + " PERMANENT  # node " + r.name());
+            rows.put(r.publicIp(), new ShowFormat.Neighbour(r.publicIp(), dev, r.underlayMac(), "node", r.name()));
         }
         for (final Map.Entry<Integer, Long> e : s.tables().neighbours().entrySet())
         {
             final boolean arp = learned.containsKey(e.getKey()) && pushed != null
                 && !pushed.neighbours().containsKey(e.getKey());
-            lines.put(e.getKey(), Ip4.format(e.getKey()) + " dev " + dev + " lladdr " + Ip4.formatMac(e.getValue())
-                + (arp ? " REACHABLE  # learned by ARP" : " PERMANENT"));
+            rows.put(e.getKey(), new ShowFormat.Neighbour(e.getKey(), dev, e.getValue(), arp ? "arp" : "static", ""));
         }
         for (final NodeTables.PodInfo p : s.tables().pods())
         {
-            lines.put(p.ip(), Ip4.format(p.ip()) + " dev " + p.portName() + " lladdr " + Ip4.formatMac(p.mac())
-                + " PERMANENT  # pod " + p.namespace() + "/" + p.name());
+            rows.put(p.ip(), new ShowFormat.Neighbour(p.ip(), p.portName(), p.mac(), "pod",
+                p.namespace() + "/" + p.name()));
         }
-        if (lines.isEmpty())
-        {
-            return List.of("No neighbours");
-        }
-        return new ArrayList<>(lines.values());
+        return new ArrayList<>(rows.values());
     }
 
     private List<String> trace(final WorkerStats.TraceRecords records)

@@ -321,6 +321,17 @@ public final class ServicesFeature implements NodeFeature
     }
 
     /**
+     * {@code show services -o json}, any thread (the published snapshot's Service table).
+     *
+     * @return the table's entries, or null before the first tables.
+     */
+    public List<dev.ferry.nat.ServiceView> serviceViews()
+    {
+        final Nat n = nat;
+        return n == null ? null : n.serviceViews();
+    }
+
+    /**
      * Copies conntrack entries for {@code show conntrack}: the worker thread (or replay's, between runs), bounded
      * by {@code max}; the caller formats them elsewhere.
      *

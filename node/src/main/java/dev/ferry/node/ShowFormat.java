@@ -56,7 +56,19 @@ final class ShowFormat
         return out;
     }
 
-    static List<String> ports(final List<WorkerStats.PortRow> rows, final Ports registry,
+    /**
+     * A port as {@code show ports} shows it (text and JSON).
+     *
+     * @param row  the worker's counters.
+     * @param kind pod, uplink, host or tunnel.
+     * @param mac  the port's MAC.
+     * @param pod  the pod on it, or null.
+     */
+    record PortView(WorkerStats.PortRow row, String kind, long mac, PodAttachment pod)
+    {
+    }
+
+    static List<PortView> portViews(final List<WorkerStats.PortRow> rows, final Ports registry,
         final List<PodAttachment> pods)
     {
         final Map<String, PodAttachment> byTap = new HashMap<>();
@@ -64,19 +76,60 @@ final class ShowFormat
         {
             byTap.put(p.tapName(), p);
         }
-        final List<String> out = new ArrayList<>();
-        out.add(String.format(Locale.ROOT, "%-3s %-15s %-7s %-17s %12s %14s %12s %14s %10s %10s  %s", "Id", "Name",
-            "Kind", "MAC", "rx-packets", "rx-bytes", "tx-packets", "tx-bytes", "rx-dropped", "tx-dropped", "Pod"));
+        final List<PortView> out = new ArrayList<>();
         for (final WorkerStats.PortRow r : rows)
         {
             final Ports.Port port = registry.get(r.id());
-            final PodAttachment p = byTap.get(r.name());
+            out.add(new PortView(r, port.kind().name().toLowerCase(Locale.ROOT), port.mac(), byTap.get(r.name())));
+        }
+        return out;
+    }
+
+    static List<String> ports(final List<PortView> views)
+    {
+        final List<String> out = new ArrayList<>();
+        out.add(String.format(Locale.ROOT, "%-3s %-15s %-7s %-17s %12s %14s %12s %14s %10s %10s  %s", "Id", "Name",
+            "Kind", "MAC", "rx-packets", "rx-bytes", "tx-packets", "tx-bytes", "rx-dropped", "tx-dropped", "Pod"));
+        for (final PortView v : views)
+        {
+            final WorkerStats.PortRow r = v.row();
+            final PodAttachment p = v.pod();
             out.add(String.format(Locale.ROOT, "%-3d %-15s %-7s %-17s %12d %14d %12d %14d %10d %10d  %s", r.id(),
-                r.name(), port.kind().name().toLowerCase(Locale.ROOT), Ip4.formatMac(port.mac()), r.rxPackets(),
-                r.rxBytes(), r.txPackets(), r.txBytes(), r.rxDropped(), r.txDropped(),
+                r.name(), v.kind(), Ip4.formatMac(v.mac()), r.rxPackets(), r.rxBytes(), r.txPackets(), r.txBytes(),
+                r.rxDropped(), r.txDropped(),
                 p == null ? "" : p.podNamespace() + "/" + p.podName() + " " + Ip4.format(p.ip())));
         }
         return out;
+    }
+
+    /**
+     * A neighbour as {@code show neighbors} shows it (text and JSON).
+     *
+     * @param ip     its address.
+     * @param dev    the port it is reached on.
+     * @param mac    its MAC.
+     * @param source node (a remote node's underlay address), static (pushed by the agent), arp (learned) or pod.
+     * @param owner  the node's name or the pod's {@code namespace/name}; "" otherwise.
+     */
+    record Neighbour(int ip, String dev, long mac, String source, String owner)
+    {
+        /** @return ip neigh's state: REACHABLE when learned by ARP, PERMANENT otherwise. */
+        String state()
+        {
+            return "arp".equals(source) ? "REACHABLE" : "PERMANENT";
+        }
+
+        String line()
+        {
+            final String head = Ip4.format(ip) + " dev " + dev + " lladdr " + Ip4.formatMac(mac) + " " + state();
+            return switch (source)
+            {
+                case "node" -> head + "  # node " + owner;
+                case "arp" -> head + "  # learned by ARP";
+                case "pod" -> head + "  # pod " + owner;
+                default -> head;
+            };
+        }
     }
 
     /**
@@ -84,45 +137,47 @@ final class ShowFormat
      * would count them: ActiveConn are TCP ESTABLISHED entries DNATed to that backend, InActConn every other one
      * (other TCP states, UDP). A backend serving several frontends shows its connections through all of them.
      *
-     * @param lines  the Service table's lines.
-     * @param counts per backend key ({@code proto << 48 | port << 32 | address}): {active, inactive}.
-     * @return the lines with the two columns.
+     * @param views  the Service table's entries.
+     * @param counts per backend ({@link #backendKey}): {active, inactive}.
+     * @return the lines.
      */
-    static List<String> servicesWithConnections(final List<String> lines, final Map<Long, long[]> counts)
+    static List<String> services(final List<dev.ferry.nat.ServiceView> views, final Map<Long, long[]> counts)
     {
-        final List<String> out = new ArrayList<>(lines.size());
-        int proto = 0;
-        for (final String line : lines)
+        final List<String> out = new ArrayList<>();
+        out.add(dev.ferry.nat.ServiceView.HEADER.get(0));
+        out.add(String.format(Locale.ROOT, "%-48s %10s %10s", dev.ferry.nat.ServiceView.HEADER.get(1), "ActiveConn",
+            "InActConn"));
+        out.addAll(dev.ferry.nat.ServiceView.render(views, (p, b, line) ->
         {
-            if (line.startsWith("  -> RemoteAddress:Port"))
-            {
-                out.add(String.format(Locale.ROOT, "%-48s %10s %10s", line, "ActiveConn", "InActConn"));
-                continue;
-            }
-            if (!line.startsWith("  -> "))
-            {
-                proto = line.startsWith("TCP ") ? 6 : line.startsWith("UDP ") ? 17 : line.startsWith("SCTP ") ? 132 : 0;
-                out.add(line);
-                continue;
-            }
-            final String target = line.substring(5).split(" ", 2)[0];
-            final int colon = target.lastIndexOf(':');
-            long[] c = null;
-            if (colon > 0 && proto != 0)
-            {
-                try
-                {
-                    final long key = (long)proto << 48 | Long.parseLong(target.substring(colon + 1)) << 32
-                        | Integer.toUnsignedLong(Ip4.parse(target.substring(0, colon)));
-                    c = counts.getOrDefault(key, new long[2]);
-                }
-                catch (final IllegalArgumentException e)
-                {
-                    c = null;
-                }
-            }
-            out.add(c == null ? line : String.format(Locale.ROOT, "%-48s %10d %10d", line, c[0], c[1]));
-        }
+            final long[] c = connections(counts, p, b);
+            return String.format(Locale.ROOT, "%-48s %10d %10d", line, c[0], c[1]);
+        }));
         return out;
+    }
+
+    /**
+     * @param lines the feature's answer before the first tables (a sentence, or the header and a sentence).
+     * @return the lines, with the header's connection columns.
+     */
+    static List<String> services(final List<String> lines)
+    {
+        return lines.stream().map(l -> l.equals(dev.ferry.nat.ServiceView.HEADER.get(1)) ? String.format(Locale.ROOT,
+            "%-48s %10s %10s", l, "ActiveConn", "InActConn") : l).toList();
+    }
+
+    /**
+     * @return a backend's {active, inactive} connections through a Service port of its protocol (0, 0 when none).
+     */
+    static long[] connections(final Map<Long, long[]> counts, final dev.ferry.nat.ServiceView.Port p,
+        final dev.ferry.nat.ServiceView.Backend b)
+    {
+        final int proto = "TCP".equals(p.protocol()) ? 6 : "UDP".equals(p.protocol()) ? 17 : 0;
+        return counts.getOrDefault(backendKey(proto, b.address(), b.port()), new long[2]);
+    }
+
+    /** @return the key the conntrack walk counts a backend under: {@code proto << 48 | port << 32 | address}. */
+    static long backendKey(final int proto, final int address, final int port)
+    {
+        return (long)proto << 48 | (long)port << 32 | Integer.toUnsignedLong(address);
     }
 }

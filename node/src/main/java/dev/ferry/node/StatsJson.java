@@ -5,7 +5,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.ferry.core.Graph;
 
 /**
- * The node API's {@code stats} answer, also {@code ferry show stats|runtime|ports -o json} and what
+ * The node API's {@code stats} answer, also {@code ferry show stats|runtime -o json} and what
  * {@code ferry top} turns into rates: cumulative counters stamped with the node's monotonic clock, so that a
  * client divides two answers' differences by the time between them.
  *

@@ -18,7 +18,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 /**
  * {@code ferry show VIEW} against a running node (memory ports): each subcommand, an alias included, asks the node
- * for the view it is named after and prints what the API's {@code show} op answers, as text or as JSON lines.
+ * for the view it is named after and prints what the API's {@code show} op answers, as text or (routes) as JSON fields.
  */
 class ShowViewsTest
 {
@@ -60,8 +60,11 @@ class ShowViewsTest
 
             final JsonNode json = MAPPER.readTree(String.join("\n", run(node.socket(), "routes", "-o", "json")));
             final List<String> lines = new ArrayList<>();
-            json.path("lines").forEach(l -> lines.add(l.asText()));
-            assertThat(lines).isEqualTo(client.show("routes"));
+            lines.add("# generation " + json.path("generation").asLong());
+            json.path("routes").forEach(r -> lines.add(r.path("prefix").asText() + " " + r.path("kind").asText() + " "
+                + r.path("description").asText()));
+            assertThat(lines).as("-o json: the routes as fields (ShowJsonTest checks every view)")
+                .isEqualTo(client.show("routes"));
         }
     }
 }

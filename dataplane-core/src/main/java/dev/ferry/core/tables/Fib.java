@@ -71,7 +71,26 @@ public final class Fib
     private final boolean[] underlayPort;
     // open addressing set of every node address (this node's and the remote nodes'); 0 marks a free slot
     private final int[] nodeAddrs;
-    private final List<String> routeLines;
+    private final List<Route> routes;
+
+    /**
+     * One route as {@code ferry show routes} shows it: the text line and {@code -o json} are both made from it.
+     *
+     * @param prefix      the destination.
+     * @param kind        local-pod, remote-pod, uplink, local, unknown-pod or blackhole.
+     * @param dev         the port it leaves on, or null (local, unknown-pod, blackhole; remote-pod in socket mode).
+     * @param via         the next hop's address (the underlay gateway, the remote node of a pod CIDR), or 0.
+     * @param mtu         the link MTU toward it, or 0 when it is not sent anywhere.
+     * @param description what the route is for, in words.
+     */
+    public record Route(Ip4Prefix prefix, String kind, String dev, int via, int mtu, String description)
+    {
+        /** @return the {@code ip route} style line: prefix, kind, description. */
+        public String line()
+        {
+            return prefix + " " + kind + " " + description;
+        }
+    }
 
     private Fib(final Builder b)
     {
@@ -101,7 +120,7 @@ public final class Fib
         podMacByPort = b.podMacByPort;
         underlayPort = b.underlayPort;
         nodeAddrs = nodeAddressSet(b.tables);
-        routeLines = List.copyOf(b.routeLines);
+        routes = List.copyOf(b.routeList);
     }
 
     /**
@@ -135,6 +154,7 @@ public final class Fib
     {
         final Builder b = new Builder(tables, conventionalMacs);
         b.onMiss = onMiss;
+        b.ports = ports;
         final NodeTables.NodeInfo node = tables.node();
         final int uplink = ports.uplink();
         final int podMtu = node.podMtu();
@@ -155,8 +175,9 @@ public final class Fib
             if (node.underlayGateway() != 0)
             {
                 final long gwMac = b.neighbourOrConvention(node.underlayGateway());
-                b.route(new Ip4Prefix(0, 0), b.adj(UPLINK, uplink, gwMac, upMac, -1, underMtu,
-                    "uplink " + ports.nameOf(uplink) + " via " + Ip4.format(node.underlayGateway())));
+                b.route(new Ip4Prefix(0, 0), b.via(b.adj(UPLINK, uplink, gwMac, upMac, -1, underMtu,
+                    "uplink " + ports.nameOf(uplink) + " via " + Ip4.format(node.underlayGateway())),
+                    node.underlayGateway()));
             }
             else if (conventionalMacs)
             {
@@ -184,8 +205,8 @@ public final class Fib
         for (int r = 0; r < tables.remoteNodes().size(); r++)
         {
             final NodeTables.RemoteNode rn = tables.remoteNodes().get(r);
-            b.route(rn.podCidr(), b.adj(REMOTE_POD, uplink, rn.vtepMac(), node.vtepMac(), r, podMtu,
-                "vxlan to " + rn.name() + " (" + Ip4.format(rn.publicIp()) + ")"));
+            b.route(rn.podCidr(), b.via(b.adj(REMOTE_POD, uplink, rn.vtepMac(), node.vtepMac(), r, podMtu,
+                "vxlan to " + rn.name() + " (" + Ip4.format(rn.publicIp()) + ")"), rn.publicIp()));
         }
         if (node.podCidr() != null)
         {
@@ -462,7 +483,13 @@ public final class Fib
     /** @return the routes in {@code ip route} style, most specific first. */
     public List<String> routeLines()
     {
-        return routeLines;
+        return routes.stream().map(Route::line).toList();
+    }
+
+    /** @return the routes, most specific first ({@link #routeLines()} is their text). */
+    public List<Route> routes()
+    {
+        return routes;
     }
 
     /** @return the LPM (for benchmarks and diagnostics). */
@@ -488,7 +515,10 @@ public final class Fib
         private final List<Integer> adjRemote = new ArrayList<>();
         private final List<Integer> adjMtu = new ArrayList<>();
         private final List<String> adjDesc = new ArrayList<>();
-        private final List<String> routeLines = new ArrayList<>();
+        private final List<Integer> adjVia = new ArrayList<>();
+        private final List<String> adjDev = new ArrayList<>();
+        private final List<Route> routeList = new ArrayList<>();
+        private Ports ports;
 
         Builder(final NodeTables tables, final boolean conventionalMacs)
         {
@@ -506,7 +536,16 @@ public final class Fib
             adjRemote.add(remote);
             adjMtu.add(linkMtu);
             adjDesc.add(desc);
+            adjVia.add(0);
+            adjDev.add(port < 0 || ports == null || port >= ports.size() ? null : ports.nameOf(port));
             return adjKind.size() - 1;
+        }
+
+        /** Records an adjacency's next hop for {@code show routes}. */
+        int via(final int adj, final int addr)
+        {
+            adjVia.set(adj, addr);
+            return adj;
         }
 
         void route(final Ip4Prefix p, final int adj)
@@ -527,13 +566,14 @@ public final class Fib
 
         Ip4Lpm.Builder lpmBuilder()
         {
-            routeLines.clear();
+            routeList.clear();
             routes.entrySet().stream()
                 .sorted((x, y) -> x.getKey().length() != y.getKey().length()
                     ? Integer.compare(y.getKey().length(), x.getKey().length())
                     : Integer.compareUnsigned(x.getKey().address(), y.getKey().address()))
-                .forEach(e -> routeLines.add(e.getKey() + " " + KIND_NAMES[adjKind.get(e.getValue())] + " "
-                    + adjDesc.get(e.getValue())));
+                .forEach(e -> routeList.add(new Route(e.getKey(), KIND_NAMES[adjKind.get(e.getValue())],
+                    adjDev.get(e.getValue()), adjVia.get(e.getValue()), adjMtu.get(e.getValue()),
+                    adjDesc.get(e.getValue()))));
             return lpm;
         }
     }

@@ -63,7 +63,10 @@ public final class ShowCommand implements Callable<Integer>
         Output output = Output.text;
     }
 
-    /** A view the node answers with the {@code show} op (text lines; JSON: {@code {"lines":[...]}}). */
+    /**
+     * A view the node answers with the {@code show} op: text lines, or with {@code -o json} the view's data on one
+     * line (the {@code show} op's {@code "format":"json"} answer without the protocol's envelope).
+     */
     abstract static class LinesView implements Callable<Integer>
     {
         @Mixin
@@ -104,9 +107,7 @@ public final class ShowCommand implements Callable<Integer>
 
         JsonNode json(final NodeApiClient client) throws IOException
         {
-            final ObjectNode o = MAPPER.createObjectNode();
-            client.show(what()).forEach(o.putArray("lines")::add);
-            return o;
+            return withoutEnvelope(client.showJson(what()));
         }
     }
 
@@ -166,7 +167,7 @@ public final class ShowCommand implements Callable<Integer>
 
     /** {@code ferry show ports}. */
     @Command(name = "ports", mixinStandardHelpOptions = true, description = "Ports and their counters.")
-    static final class Ports extends StatsView
+    static final class Ports extends LinesView
     {
     }
 
