@@ -428,6 +428,7 @@ run_metric() {   # run_metric TOPO METRIC RUN DURATION
     tcp_same_node_*) iperf_run "$topo" "$metric" "$run" p12 "$LAB_P12_IP" "$dur" ;;
     tcp_clusterip_*) iperf_run "$topo" "$metric" "$run" p21 "$LAB_IPERF_VIP" "$dur" ;;
     udp64_pps_cross_node) iperf_run "$topo" "$metric" "$run" p21 "$LAB_P21_IP" "$dur" -u -b 0 -l 18 ;;
+    udp1400_cross_node) iperf_run "$topo" "$metric" "$run" p21 "$LAB_P21_IP" "$dur" -u -b 0 -l 1400 ;;
     http_short_direct) wrk_run "$topo" "$metric" "$run" p11 "http://$LAB_P21_IP:$LAB_WEB_TARGET/" "$dur" close ;;
     http_short_clusterip) wrk_run "$topo" "$metric" "$run" p11 "$web" "$dur" close ;;
     http_keepalive_clusterip) wrk_run "$topo" "$metric" "$run" p11 "$web" "$dur" keep ;;

@@ -268,6 +268,8 @@ METRICS = [
      "iperf-tcp", "higher"),
     ("udp64_pps_cross_node", "kpps", "64-byte UDP frames received across nodes, sender unlimited", "iperf-udp",
      "higher"),
+    ("udp1400_cross_node", "Gbit/s", "1400-byte UDP datagrams pod to pod across nodes, received, sender unlimited",
+     "iperf-udp-bw", "higher"),
     ("http_short_direct", "conn/s", "HTTP, one connection per request, pod to pod IP (no Service)", "wrk", "higher"),
     ("http_short_clusterip", "conn/s", "HTTP, one connection per request, pod to ClusterIP", "wrk", "higher"),
     ("http_keepalive_clusterip", "req/s", "HTTP keep-alive, pod to ClusterIP", "wrk", "higher"),
@@ -308,7 +310,7 @@ for _name, _desc, _kind in LATENCY:
         METRICS.append((_name + ("_" + _suffix if _suffix else ""), _unit,
                         _desc + (", " + _what if _what else ""), _kind, _better))
 # what bench-lab.sh runs: the throughput metrics by name, the latency measurements by theirs
-RUNNABLE = [m[0] for m in METRICS if m[3] in ("iperf-tcp", "iperf-udp", "wrk")] + [m[0] for m in LATENCY]
+RUNNABLE = [m[0] for m in METRICS if m[3] in ("iperf-tcp", "iperf-udp", "iperf-udp-bw", "wrk")] + [m[0] for m in LATENCY]
 METRIC_BY_NAME = {m[0]: m for m in METRICS}
 
 
@@ -361,6 +363,14 @@ def parse_iperf_udp(client_json, server_json):
     extra = {"received_packets": received, "sent_packets": sent, "seconds": seconds,
              "lost_percent": round(total.get("lost_percent", 0.0), 2)}
     return received / seconds / 1e3, extra
+
+
+def parse_iperf_udp_bandwidth(client_json, server_json):
+    """Received Gbit/s of an unlimited UDP sender (what arrived, not what was offered), as the server counts it."""
+    _, extra = parse_iperf_udp(client_json, server_json)
+    total = _load_json(server_json)["end"]["sum"]
+    extra["bytes"] = total["bytes"]
+    return total["bits_per_second"] / 1e9, extra
 
 
 _WRK_RPS = re.compile(r"Requests/sec:\s+([0-9.]+)")
@@ -475,6 +485,8 @@ def cmd_record(args):
         value, extra = parse_iperf_tcp(args.client, args.server)
     elif kind == "iperf-udp":
         value, extra = parse_iperf_udp(args.client, args.server)
+    elif kind == "iperf-udp-bw":
+        value, extra = parse_iperf_udp_bandwidth(args.client, args.server)
     else:
         value, extra = parse_wrk(args.client)
     if args.cpu_before and args.cpu_after:

@@ -53,9 +53,7 @@ public final class ThreadPriority
         {
             final MemorySegment state = LinuxNative.newCallState(arena);
             final int tid = LinuxNative.gettid(state);
-            final MemorySegment attr = arena.allocate(SCHED_ATTR_SIZE, 8);
-            LinuxNative.check((int)LinuxNative.syscall(state, LinuxNative.SYS_SCHED_GETATTR, tid, attr,
-                SCHED_ATTR_SIZE, 0), state, "sched_getattr");
+            final MemorySegment attr = currentAttr(arena, state, tid);
             if (attr.get(ValueLayout.JAVA_INT, OFF_POLICY) != 0)
             {
                 throw new NativeException("sched_setattr: the thread is not SCHED_OTHER", LinuxNative.EINVAL);
@@ -84,11 +82,16 @@ public final class ThreadPriority
         try (Arena arena = Arena.ofConfined())
         {
             final MemorySegment state = LinuxNative.newCallState(arena);
-            final int tid = LinuxNative.gettid(state);
-            final MemorySegment attr = arena.allocate(SCHED_ATTR_SIZE, 8);
-            LinuxNative.check((int)LinuxNative.syscall(state, LinuxNative.SYS_SCHED_GETATTR, tid, attr,
-                SCHED_ATTR_SIZE, 0), state, "sched_getattr");
-            return attr.get(ValueLayout.JAVA_LONG, OFF_RUNTIME);
+            return currentAttr(arena, state, LinuxNative.gettid(state)).get(ValueLayout.JAVA_LONG, OFF_RUNTIME);
         }
+    }
+
+    private static MemorySegment currentAttr(final Arena arena, final MemorySegment state, final int tid)
+        throws NativeException
+    {
+        final MemorySegment attr = arena.allocate(SCHED_ATTR_SIZE, 8);
+        LinuxNative.check((int)LinuxNative.syscall(state, LinuxNative.SYS_SCHED_GETATTR, tid, attr, SCHED_ATTR_SIZE,
+            0), state, "sched_getattr");
+        return attr;
     }
 }
