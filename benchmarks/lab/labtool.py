@@ -366,11 +366,13 @@ def parse_iperf_udp(client_json, server_json):
 
 
 def parse_iperf_udp_bandwidth(client_json, server_json):
-    """Received Gbit/s of an unlimited UDP sender (what arrived, not what was offered), as the server counts it."""
-    _, extra = parse_iperf_udp(client_json, server_json)
-    total = _load_json(server_json)["end"]["sum"]
-    extra["bytes"] = total["bytes"]
-    return total["bits_per_second"] / 1e9, extra
+    """Received Gbit/s of an unlimited UDP sender (what arrived, not what was offered): the packets the server got
+    times the client's datagram size (the server's own byte total is 0 in its JSON for UDP)."""
+    value_kpps, extra = parse_iperf_udp(client_json, server_json)
+    blksize = _load_json(client_json)["start"]["test_start"]["blksize"]
+    extra["bytes"] = extra["received_packets"] * blksize
+    extra["datagram_bytes"] = blksize
+    return extra["bytes"] * 8 / extra["seconds"] / 1e9, extra
 
 
 _WRK_RPS = re.compile(r"Requests/sec:\s+([0-9.]+)")

@@ -141,11 +141,12 @@ class ParseTest(unittest.TestCase):
         self.assertEqual(20000, extra["received_packets"])
 
     def test_should_report_the_udp_bandwidth_the_receiver_got(self):
+        # iperf3's server JSON has bytes 0 for UDP: the bandwidth is packets received times the datagram size
         server = {"end": {"sum": {"seconds": 2.0, "packets": 20000, "lost_packets": 5000, "lost_percent": 25.0,
-                                  "bytes": 21000000, "bits_per_second": 84000000.0}}}
-        client = {"end": {"sum": {"packets": 20000}}}
+                                  "bytes": 0, "bits_per_second": 0}}}
+        client = {"start": {"test_start": {"blksize": 1400}}, "end": {"sum": {"packets": 20000}}}
         value, extra = labtool.parse_iperf_udp_bandwidth(self.write("c.json", client), self.write("s.json", server))
-        self.assertAlmostEqual(0.084, value, msg="84 Mbit/s received is 0.084 Gbit/s")
+        self.assertAlmostEqual(0.084, value, msg="15,000 x 1400 B in 2 s are 0.084 Gbit/s")
         self.assertEqual(21000000, extra["bytes"], "bytes received, for CPU-s per GB")
         self.assertEqual(15000, extra["received_packets"])
 
