@@ -954,10 +954,7 @@ public final class ConntrackTable implements AutoCloseable
      */
     public long hugePageBytes()
     {
-        // a mapping is rounded up to whole huge pages: count no more than the table's own bytes
-        final long s = Math.min(TableMemory.hugeBytes(slots), slots.byteSize());
-        final long e = file == null ? Math.min(TableMemory.hugeBytes(entries), entries.byteSize()) : 0;
-        return s < 0 || e < 0 ? -1 : s + e;
+        return file == null ? TableMemory.hugeBytes(slots, entries) : TableMemory.hugeBytes(slots);
     }
 
     /** @return maximum entries (the configured capacity rounded up to a power of two). */

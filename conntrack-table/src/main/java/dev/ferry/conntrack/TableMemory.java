@@ -154,14 +154,19 @@ final class TableMemory
     }
 
     /**
-     * @param segment memory from {@link #allocate}.
-     * @return bytes of it that the kernel backs with huge pages now ({@code AnonHugePages} of its mapping in
-     *         {@code /proc/self/smaps}, or the whole mapping for hugetlb), or -1 when unknown.
+     * @param segments memory from {@link #allocate}.
+     * @return bytes of them that the kernel backs with huge pages now ({@code AnonHugePages} of the mappings they lie
+     *         in, from one read of {@code /proc/self/smaps}, or the whole mapping for hugetlb), at most their total
+     *         size (a mapping is rounded up to whole huge pages), or -1 when unknown. Each mapping counts once, also
+     *         when the kernel merged two tables' adjacent mappings into one.
      */
-    static long hugeBytes(final MemorySegment segment)
+    static long hugeBytes(final MemorySegment... segments)
     {
-        final long start = segment.address();
-        final long end = start + segment.byteSize();
+        long total = 0;
+        for (final MemorySegment s : segments)
+        {
+            total += s.byteSize();
+        }
         try
         {
             final List<String> lines = Files.readAllLines(Path.of("/proc/self/smaps"));
@@ -175,19 +180,31 @@ final class TableMemory
                 {
                     final long from = Long.parseUnsignedLong(line, 0, dash, 16);
                     final long to = Long.parseUnsignedLong(line, dash + 1, space, 16);
-                    inside = from < end && to > start;
+                    inside = overlaps(segments, from, to);
                 }
                 else if (inside && (line.startsWith("AnonHugePages:") || line.startsWith("Private_Hugetlb:")))
                 {
                     huge += Long.parseLong(line.replaceAll("[^0-9]", "")) * 1024;
                 }
             }
-            return huge;
+            return Math.min(huge, total);
         }
         catch (final IOException | RuntimeException e)
         {
             return -1;
         }
+    }
+
+    private static boolean overlaps(final MemorySegment[] segments, final long from, final long to)
+    {
+        for (final MemorySegment s : segments)
+        {
+            if (from < s.address() + s.byteSize() && to > s.address())
+            {
+                return true;
+            }
+        }
+        return false;
     }
 
     private static boolean isHex(final String s, final int from, final int to)
