@@ -1,10 +1,8 @@
 package dev.ferry.core.gso;
 
 import dev.ferry.core.PacketPool;
-import dev.ferry.core.header.Checksum;
 import dev.ferry.core.header.Ip4Header;
 import dev.ferry.core.header.TcpHeader;
-import dev.ferry.core.header.Wire;
 
 import java.lang.foreign.MemorySegment;
 
@@ -39,6 +37,8 @@ public final class TcpSegmenter
 
     private final PacketPool pool;
     private final int[] segments = new int[MAX_SEGMENTS];
+    private final Ip4Header ip = new Ip4Header();
+    private final TcpHeader tcp = new TcpHeader();
 
     /**
      * @param pool the pool the superframes and their segments live in.
@@ -72,19 +72,20 @@ public final class TcpSegmenter
         final long frame = pool.frameOffset(h);
         final int l3 = pool.l3Offset(h);
         final int len = pool.length(h);
-        if (l3 < 0 || l3 + Ip4Header.MIN_LENGTH > len || (Wire.u8(mem, frame + l3) & 0xf0) != 0x40
-            || Wire.u8(mem, frame + l3 + 9) != Ip4Header.PROTO_TCP)
+        final Ip4Header ip = this.ip.wrap(mem, frame + l3);
+        final TcpHeader tcp = this.tcp;
+        if (l3 < 0 || l3 + Ip4Header.MIN_LENGTH > len || ip.version() != 4 || ip.protocol() != Ip4Header.PROTO_TCP)
         {
             return NOT_TCP;
         }
-        final int ihl = (Wire.u8(mem, frame + l3) & 0x0f) * 4;
-        final int total = Wire.u16(mem, frame + l3 + Ip4Header.TOTAL_LENGTH_OFFSET);
+        final int ihl = ip.headerLength();
+        final int total = ip.totalLength();
         final int l4 = l3 + ihl;
         if (ihl < Ip4Header.MIN_LENGTH || l4 + TcpHeader.MIN_LENGTH > len || l3 + total > len)
         {
             return NOT_TCP;
         }
-        final int doff = (Wire.u8(mem, frame + l4 + 12) >>> 4) * 4;
+        final int doff = tcp.wrap(mem, frame + l4).headerLength();
         final int hdrLen = l4 + doff;
         if (doff < TcpHeader.MIN_LENGTH || hdrLen > l3 + total)
         {
@@ -98,11 +99,11 @@ public final class TcpSegmenter
         {
             return TOO_MANY_SEGMENTS;
         }
-        final int src = Wire.u32(mem, frame + l3 + Ip4Header.SRC_OFFSET);
-        final int dst = Wire.u32(mem, frame + l3 + Ip4Header.DST_OFFSET);
-        final int id0 = Wire.u16(mem, frame + l3 + 4);
-        final int seq0 = Wire.u32(mem, frame + l4 + 4);
-        final int flags0 = Wire.u8(mem, frame + l4 + 13);
+        final int src = ip.src();
+        final int dst = ip.dst();
+        final int id0 = ip.identification();
+        final int seq0 = tcp.seq();
+        final int flags0 = tcp.flags();
         segments[0] = h;
         // segments 1.. first, copied from the superframe while its headers are intact; then segment 0 in place
         for (int i = 1; i < count; i++)
@@ -143,14 +144,9 @@ public final class TcpSegmenter
             }
             final long to = pool.frameOffset(s);
             // IPv4: length, id counting up per segment (as the kernel's inet_gso_segment), header checksum
-            final long ip = to + l3;
-            Wire.u16(mem, ip + Ip4Header.TOTAL_LENGTH_OFFSET, ihl + doff + segLen);
-            Wire.u16(mem, ip + 4, (id0 + i) & 0xffff);
-            Wire.u16(mem, ip + Ip4Header.CHECKSUM_OFFSET, 0);
-            Wire.u16(mem, ip + Ip4Header.CHECKSUM_OFFSET, Checksum.compute(mem, ip, ihl));
+            ip.wrap(mem, to + l3).totalLength(ihl + doff + segLen).identification((id0 + i) & 0xffff)
+                .updateChecksum();
             // TCP: sequence number, flags, complete checksum
-            final long tcp = to + l4;
-            Wire.u32(mem, tcp + 4, seq0 + off);
             int f = flags0;
             if (i < count - 1)
             {
@@ -160,11 +156,7 @@ public final class TcpSegmenter
             {
                 f &= ~CWR;
             }
-            Wire.u8(mem, tcp + 13, f);
-            Wire.u16(mem, tcp + TcpHeader.CHECKSUM_OFFSET, 0);
-            final long sum = Checksum.pseudoHeader(src, dst, Ip4Header.PROTO_TCP, doff + segLen)
-                + Checksum.sum(mem, tcp, doff + segLen);
-            Wire.u16(mem, tcp + TcpHeader.CHECKSUM_OFFSET, Checksum.finish(sum));
+            tcp.wrap(mem, to + l4).seq(seq0 + off).flags(f).updateChecksum(src, dst, doff + segLen);
         }
         return count;
     }
