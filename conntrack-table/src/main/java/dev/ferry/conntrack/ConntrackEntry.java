@@ -35,4 +35,16 @@ public record ConntrackEntry(int protocol, long secondsLeft, int tcpState, int o
         ConntrackFormat.line(this, sb);
         return sb.toString();
     }
+
+    /** @return the protocol as conntrack names it: tcp, udp, icmp or unknown. */
+    public String protocolName()
+    {
+        return switch (protocol)
+        {
+            case ConntrackTable.TCP -> "tcp";
+            case ConntrackTable.UDP -> "udp";
+            case ConntrackTable.ICMP -> "icmp";
+            default -> "unknown";
+        };
+    }
 }

@@ -19,13 +19,7 @@ final class ConntrackFormat
     static void line(final ConntrackEntry c, final StringBuilder sb)
     {
         final int proto = c.protocol();
-        final String name = switch (proto)
-        {
-            case ConntrackTable.TCP -> "tcp";
-            case ConntrackTable.UDP -> "udp";
-            case ConntrackTable.ICMP -> "icmp";
-            default -> "unknown";
-        };
+        final String name = c.protocolName();
         sb.append(name);
         for (int i = name.length(); i < 8; i++)
         {

@@ -38,7 +38,7 @@ public final class ConntrackJson
     public static ObjectNode encode(final ConntrackEntry e)
     {
         final ObjectNode o = MAPPER.createObjectNode();
-        o.put("proto", protoName(e.protocol())).put("protonum", e.protocol()).put("timeout", e.secondsLeft());
+        o.put("proto", e.protocolName()).put("protonum", e.protocol()).put("timeout", e.secondsLeft());
         if (e.protocol() == ConntrackTable.TCP)
         {
             o.put("state", TcpState.name(e.tcpState()));
@@ -80,21 +80,6 @@ public final class ConntrackJson
             t.put("sport", sport).put("dport", dport);
         }
         t.put("packets", packets).put("bytes", bytes);
-    }
-
-    /**
-     * @param proto an IP protocol number.
-     * @return tcp, udp, icmp or unknown (conntrack's names).
-     */
-    public static String protoName(final int proto)
-    {
-        return switch (proto)
-        {
-            case ConntrackTable.TCP -> "tcp";
-            case ConntrackTable.UDP -> "udp";
-            case ConntrackTable.ICMP -> "icmp";
-            default -> "unknown";
-        };
     }
 
     /**

@@ -560,10 +560,8 @@ final class NodeControl
     CompletableFuture<com.fasterxml.jackson.databind.node.ObjectNode> stats(
         final com.fasterxml.jackson.databind.node.ObjectNode answer)
     {
-        // a conntrack step that starts past every entry examines nothing and reports the table's size
-        return worker.submit(new WorkerCommand.Stats()).thenCombineAsync(worker.submit(new WorkerCommand.Conntrack(
-            WorkerCommand.ConntrackAction.COUNT, ConntrackFilter.ALL, Integer.MAX_VALUE, 1)),
-            (s, c) -> StatsJson.encode(answer, System.nanoTime(), s, c.size(), c.capacity()), executor);
+        return worker.submit(new WorkerCommand.Stats())
+            .thenApplyAsync(s -> StatsJson.encode(answer, System.nanoTime(), s), executor);
     }
 
     private List<String> featureShow(final String what)

@@ -387,8 +387,7 @@ public final class ServicesFeature implements NodeFeature
             else if (action == WorkerCommand.ConntrackAction.BACKENDS
                 && (table.replySrc(e) != table.origDst(e) || table.replySrcPort(e) != table.origDstPort(e)))
             {
-                final long key = (long)table.protocol(e) << 48 | (long)table.replySrcPort(e) << 32
-                    | Integer.toUnsignedLong(table.replySrc(e));
+                final long key = ShowFormat.backendKey(table.protocol(e), table.replySrc(e), table.replySrcPort(e));
                 final boolean active = table.protocol(e) == ConntrackTable.TCP
                     && table.tcpState(e) == dev.ferry.conntrack.TcpState.ESTABLISHED;
                 backends.computeIfAbsent(key, k -> new long[2])[active ? 0 : 1]++;

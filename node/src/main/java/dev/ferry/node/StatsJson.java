@@ -23,8 +23,7 @@ final class StatsJson
     {
     }
 
-    static ObjectNode encode(final ObjectNode o, final long nanos, final WorkerStats s, final int ctEntries,
-        final int ctCapacity)
+    static ObjectNode encode(final ObjectNode o, final long nanos, final WorkerStats s)
     {
         o.put("nanos", nanos);
         final ArrayNode stages = o.putArray("stages");
@@ -47,7 +46,7 @@ final class StatsJson
         }
         o.putObject("buffers").put("inUse", s.poolInUse()).put("capacity", s.poolCapacity())
             .put("allocationFailures", s.allocationFailures());
-        o.putObject("conntrack").put("entries", ctEntries).put("capacity", ctCapacity);
+        o.putObject("conntrack").put("entries", s.conntrackEntries()).put("capacity", s.conntrackCapacity());
         return o;
     }
 }

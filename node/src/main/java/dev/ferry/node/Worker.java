@@ -1,5 +1,6 @@
 package dev.ferry.node;
 
+import dev.ferry.conntrack.ConntrackTable;
 import dev.ferry.core.Clock;
 import dev.ferry.core.Counters;
 import dev.ferry.core.DropReason;
@@ -384,8 +385,10 @@ final class Worker implements Agent, TxSink
                 drops.add(new WorkerStats.Drop(d.node(), d.sentence(), v));
             }
         }
+        // every node graph has the Services feature; before its first tables it has no conntrack table
+        final ConntrackTable ct = node.feature(ServicesFeature.class).conntrack();
         return new WorkerStats(graph.runtime(), drops, poller.rows(), pool.inUse(), pool.capacity(),
-            pool.allocationFailures());
+            pool.allocationFailures(), ct == null ? 0 : ct.size(), ct == null ? 0 : ct.capacity());
     }
 
     private WorkerCommand.ConntrackChunk conntrack(final WorkerCommand.Conntrack c)

@@ -15,9 +15,11 @@ import java.util.List;
  * @param poolInUse          buffers handed out.
  * @param poolCapacity       buffers in the pool.
  * @param allocationFailures times the pool was empty.
+ * @param conntrackEntries   live conntrack entries (0 before the first tables).
+ * @param conntrackCapacity  the conntrack table's capacity (0 before the first tables).
  */
 record WorkerStats(List<Graph.RuntimeRow> runtime, List<Drop> drops, List<PortRow> ports, int poolInUse,
-    int poolCapacity, long allocationFailures)
+    int poolCapacity, long allocationFailures, int conntrackEntries, int conntrackCapacity)
 {
     /**
      * One non-zero drop counter.

@@ -121,6 +121,17 @@ class ConntrackOpsTest
     }
 
     @Test
+    void shouldCountTheTableInTheStatsAnswer() throws Exception
+    {
+        final Run r = show("stats", "-o", "json");
+
+        assertThat(r.code()).as(r.err()).isZero();
+        final JsonNode ct = MAPPER.readTree(r.out()).path("conntrack");
+        assertThat(ct.path("entries").asInt()).isEqualTo(UDP_FLOWS + TCP_FLOWS);
+        assertThat(ct.path("capacity").asInt()).isGreaterThanOrEqualTo(UDP_FLOWS + TCP_FLOWS);
+    }
+
+    @Test
     void shouldFilterOnEitherDirectionsTupleAsConntrackDoes()
     {
         assertThat(show("conntrack", "-C").out().trim()).isEqualTo(String.valueOf(UDP_FLOWS + TCP_FLOWS));
