@@ -67,17 +67,14 @@ class ReplaySkipsBadObjectTest
                 .ip4(Ip4.parse("192.0.2.50"), Ip4.parse("198.51.100.98")).tcp(50001, 80, 0x02, 1000, 0).build());
         }
         final Path out = tmp.resolve("out.pcap");
-        final StringWriter stdout = new StringWriter();
-        final StringWriter stderr = new StringWriter();
 
-        final int rc = Ferry.commandLine().setOut(new PrintWriter(stdout)).setErr(new PrintWriter(stderr)).execute(
-            "replay", "--cluster", cluster.toString(), "--node", "node-a", "--in", in.toString(), "--out",
+        final Run run = replay("--cluster", cluster.toString(), "--node", "node-a", "--in", in.toString(), "--out",
             out.toString(), "--show-services");
 
-        assertThat(rc).as("exit code; stderr: " + stderr).isZero();
-        assertThat(stderr.toString()).contains("warning: skipping Service (invalid-source-range): ")
+        assertThat(run.rc()).as("exit code; stderr: " + run.stderr()).isZero();
+        assertThat(run.stderr()).contains("warning: skipping Service (invalid-source-range): ")
             .contains("Service default/lb-ranges: spec.loadBalancerSourceRanges[1]: not a CIDR: 'bogus'");
-        assertThat(stdout.toString()).contains("LoadBalancer IPs and NodePorts only from 203.0.113.0/24")
+        assertThat(run.stdout()).contains("LoadBalancer IPs and NodePorts only from 203.0.113.0/24")
             .contains("source-not-allowed");
         assertThat(frames(out)).as("only the SYN from inside the range, DNATed").hasSize(1);
     }
@@ -112,15 +109,47 @@ class ReplaySkipsBadObjectTest
     @Test
     void shouldWarnAboutABadServiceAndTranslateTheOthers() throws Exception
     {
-        final Path cluster = tmp.resolve("cluster");
-        Files.createDirectories(cluster);
-        try (Stream<Path> s = Files.list(CLUSTER))
-        {
-            for (final Path f : s.toList())
-            {
-                Files.copy(f, cluster.resolve(f.getFileName()));
-            }
-        }
+        final Path cluster = clusterWithBadNodePort();
+        final Path out = tmp.resolve("out.pcap");
+
+        final Run run = replay("--cluster", cluster.toString(), "--node", "node-a", "--in", synToClusterIp().toString(),
+            "--out", out.toString());
+
+        assertThat(run.rc()).as("exit code; stderr: " + run.stderr()).isZero();
+        assertThat(run.stderr()).contains("warning: skipping Service (nodeport-out-of-range): ")
+            .contains("Service default/bad-nodeport: spec.ports[0].nodePort: 20000 is outside the NodePort range");
+        assertThat(run.stderr().lines().filter(l -> l.startsWith("warning:")).count())
+            .as("one warning per bad object").isEqualTo(1);
+        final List<byte[]> frames = frames(out);
+        assertThat(frames).as("the SYN, translated").hasSize(1);
+        final byte[] f = frames.getFirst();
+        assertThat((f[30] & 0xff) + "." + (f[31] & 0xff) + "." + (f[32] & 0xff) + "." + (f[33] & 0xff))
+            .as("destination after DNAT").isEqualTo("10.244.1.2");
+        assertThat((f[36] & 0xff) << 8 | f[37] & 0xff).as("destination port after DNAT").isEqualTo(8080);
+    }
+
+    @Test
+    void shouldWarnOnceAboutABadServiceInWholeClusterReplay() throws Exception
+    {
+        final Path cluster = clusterWithBadNodePort();
+        final Path out = tmp.resolve("out.pcapng");
+
+        final Run run = replay("--cluster", cluster.toString(), "--in", synToClusterIp().toString(), "--out",
+            out.toString());
+
+        assertThat(run.rc()).as("exit code; stderr: " + run.stderr()).isZero();
+        assertThat(run.stdout()).contains("whole cluster, 2 nodes");
+        assertThat(run.stderr().lines().filter(l -> l.startsWith("warning:")).toList())
+            .as("one warning for the bad object, though every node's tables leave it out").containsExactly(
+                "warning: skipping Service (nodeport-out-of-range): 99-bad.yaml: Service default/bad-nodeport: "
+                    + "spec.ports[0].nodePort: 20000 is outside the NodePort range 30000-32767");
+        assertThat(frames(out)).as("the SYN, translated").hasSize(1);
+    }
+
+    /** The test cluster plus a NodePort Service outside the range the control plane names. */
+    private Path clusterWithBadNodePort() throws Exception
+    {
+        final Path cluster = copyCluster();
         Files.writeString(cluster.resolve("99-bad.yaml"), """
             apiVersion: v1
             kind: Service
@@ -137,79 +166,34 @@ class ReplaySkipsBadObjectTest
             metadata: {name: kube-apiserver-cp, namespace: kube-system, labels: {component: kube-apiserver}}
             spec: {containers: [{name: kube-apiserver, command: [kube-apiserver, --service-node-port-range=30000-32767]}]}
             """);
-        final Path in = tmp.resolve("in.pcap");
-        try (PcapWriter w = PcapWriter.create(in))
-        {
-            // client-1 to np-cluster's ClusterIP: DNAT to web-1 (10.244.1.2:8080)
-            w.write(1_700_000_000_000_000_000L, new FrameBuilder().eth(Ip4.podMac(CLIENT), Ip4.podMac(GATEWAY))
-                .ip4(CLIENT, Ip4.parse("10.96.0.21")).tcp(40123, 80, 0x02, 1000, 0).build());
-        }
-        final Path out = tmp.resolve("out.pcap");
-        final StringWriter stdout = new StringWriter();
-        final StringWriter stderr = new StringWriter();
-
-        final int rc = Ferry.commandLine().setOut(new PrintWriter(stdout)).setErr(new PrintWriter(stderr)).execute(
-            "replay", "--cluster", cluster.toString(), "--node", "node-a", "--in", in.toString(), "--out",
-            out.toString());
-
-        assertThat(rc).as("exit code; stderr: " + stderr).isZero();
-        assertThat(stderr.toString()).contains("warning: skipping Service (nodeport-out-of-range): ")
-            .contains("Service default/bad-nodeport: spec.ports[0].nodePort: 20000 is outside the NodePort range");
-        assertThat(stderr.toString().lines().filter(l -> l.startsWith("warning:")).count())
-            .as("one warning per bad object").isEqualTo(1);
-        final List<byte[]> frames = new ArrayList<>();
-        try (PcapReader r = PcapReader.open(out))
-        {
-            while (r.next())
-            {
-                frames.add(r.frame());
-            }
-        }
-        assertThat(frames).as("the SYN, translated").hasSize(1);
-        final byte[] f = frames.getFirst();
-        assertThat((f[30] & 0xff) + "." + (f[31] & 0xff) + "." + (f[32] & 0xff) + "." + (f[33] & 0xff))
-            .as("destination after DNAT").isEqualTo("10.244.1.2");
-        assertThat((f[36] & 0xff) << 8 | f[37] & 0xff).as("destination port after DNAT").isEqualTo(8080);
+        return cluster;
     }
 
-    @Test
-    void shouldWarnOnceAboutABadServiceInWholeClusterReplay() throws Exception
+    /** client-1 to np-cluster's ClusterIP: DNAT to web-1 (10.244.1.2:8080). */
+    private Path synToClusterIp() throws Exception
     {
-        final Path cluster = copyCluster();
-        Files.writeString(cluster.resolve("99-bad.yaml"), """
-            apiVersion: v1
-            kind: Service
-            metadata: {name: bad-nodeport, namespace: default}
-            spec:
-              type: NodePort
-              clusterIP: 10.96.0.99
-              clusterIPs: [10.96.0.99]
-              ports: [{port: 80, protocol: TCP, targetPort: 8080, nodePort: 20000}]
-            ---
-            apiVersion: v1
-            kind: Pod
-            metadata: {name: kube-apiserver-cp, namespace: kube-system, labels: {component: kube-apiserver}}
-            spec: {containers: [{name: kube-apiserver, command: [kube-apiserver, --service-node-port-range=30000-32767]}]}
-            """);
         final Path in = tmp.resolve("in.pcap");
         try (PcapWriter w = PcapWriter.create(in))
         {
             w.write(1_700_000_000_000_000_000L, new FrameBuilder().eth(Ip4.podMac(CLIENT), Ip4.podMac(GATEWAY))
                 .ip4(CLIENT, Ip4.parse("10.96.0.21")).tcp(40123, 80, 0x02, 1000, 0).build());
         }
-        final Path out = tmp.resolve("out.pcapng");
+        return in;
+    }
+
+    private record Run(int rc, String stdout, String stderr)
+    {
+    }
+
+    private static Run replay(final String... args)
+    {
         final StringWriter stdout = new StringWriter();
         final StringWriter stderr = new StringWriter();
-
-        final int rc = Ferry.commandLine().setOut(new PrintWriter(stdout)).setErr(new PrintWriter(stderr)).execute(
-            "replay", "--cluster", cluster.toString(), "--in", in.toString(), "--out", out.toString());
-
-        assertThat(rc).as("exit code; stderr: " + stderr).isZero();
-        assertThat(stdout.toString()).contains("whole cluster, 2 nodes");
-        assertThat(stderr.toString().lines().filter(l -> l.startsWith("warning:")).toList())
-            .as("one warning for the bad object, though every node's tables leave it out").containsExactly(
-                "warning: skipping Service (nodeport-out-of-range): 99-bad.yaml: Service default/bad-nodeport: "
-                    + "spec.ports[0].nodePort: 20000 is outside the NodePort range 30000-32767");
-        assertThat(frames(out)).as("the SYN, translated").hasSize(1);
+        final String[] argv = new String[args.length + 1];
+        argv[0] = "replay";
+        System.arraycopy(args, 0, argv, 1, args.length);
+        final int rc = Ferry.commandLine().setOut(new PrintWriter(stdout)).setErr(new PrintWriter(stderr))
+            .execute(argv);
+        return new Run(rc, stdout.toString(), stderr.toString());
     }
 }

@@ -1,7 +1,6 @@
 package dev.ferry.e2e;
 
 import dev.ferry.lab.Lab;
-import dev.ferry.lab.LabChecks;
 import dev.ferry.lab.LabCommand;
 import dev.ferry.lab.LabSpec;
 import dev.ferry.lab.Shell;
@@ -10,7 +9,6 @@ import org.junit.jupiter.api.Assumptions;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
 
 /**
@@ -100,26 +98,6 @@ final class LabFixture
             throw e;
         }
         return lab;
-    }
-
-    /**
-     * Runs every check of {@code ferry lab verify} on the lab, printing each outcome as the command does.
-     *
-     * @return the failed checks, each as its name and detail (empty when all passed).
-     */
-    static List<String> failedChecks(final Lab lab) throws IOException
-    {
-        final List<String> failed = new ArrayList<>();
-        for (final LabChecks.Check c : new LabChecks(lab).all())
-        {
-            final LabChecks.Outcome o = c.body().run();
-            System.out.println((o.ok() ? "  ok   " : "  FAIL ") + c.name() + ": " + o.detail());
-            if (!o.ok())
-            {
-                failed.add(c.name() + ": " + o.detail());
-            }
-        }
-        return failed;
     }
 
     static void dumpLogs(final Lab lab)

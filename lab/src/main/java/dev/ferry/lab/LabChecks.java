@@ -1,6 +1,7 @@
 package dev.ferry.lab;
 
 import java.io.IOException;
+import java.io.PrintStream;
 import java.nio.file.Files;
 import java.util.ArrayList;
 import java.util.List;
@@ -58,6 +59,34 @@ public final class LabChecks
     {
         this.lab = lab;
         this.spec = lab.spec();
+    }
+
+    /**
+     * Runs every check, printing each outcome (as {@code ferry lab demo} and {@code verify} do).
+     *
+     * @param narrate whether to print each check's narration before it.
+     * @param out     where to print.
+     * @return the failed checks, each as its name and detail (empty when all passed).
+     * @throws IOException when a check cannot run.
+     */
+    public List<String> runAll(final boolean narrate, final PrintStream out) throws IOException
+    {
+        final List<String> failed = new ArrayList<>();
+        for (final Check c : all())
+        {
+            if (narrate)
+            {
+                out.println();
+                out.println("== " + c.narration());
+            }
+            final Outcome o = c.body().run();
+            out.println((o.ok() ? "  ok   " : "  FAIL ") + c.name() + ": " + o.detail());
+            if (!o.ok())
+            {
+                failed.add(c.name() + ": " + o.detail());
+            }
+        }
+        return failed;
     }
 
     /** @return every check, in the order demo narrates them. */

@@ -123,26 +123,6 @@ public final class LabCommand implements Runnable
         return null;
     }
 
-    private static int runChecks(final Lab lab, final boolean narrate, final PrintStream out) throws IOException
-    {
-        int failed = 0;
-        for (final LabChecks.Check c : new LabChecks(lab).all())
-        {
-            if (narrate)
-            {
-                out.println();
-                out.println("== " + c.narration());
-            }
-            final LabChecks.Outcome o = c.body().run();
-            out.println((o.ok() ? "  ok   " : "  FAIL ") + c.name() + ": " + o.detail());
-            if (!o.ok())
-            {
-                failed++;
-            }
-        }
-        return failed;
-    }
-
     /** {@code ferry lab up}. */
     @Command(name = "up", mixinStandardHelpOptions = true, description = "Build the lab (removes an old one first).")
     static final class Up implements Callable<Integer>
@@ -209,7 +189,7 @@ public final class LabCommand implements Runnable
             {
                 lab.up();
             }
-            final int failed = runChecks(lab, true, System.out);
+            final int failed = new LabChecks(lab).runAll(true, System.out).size();
             for (final LabSpec.Node n : lab.spec().nodes())
             {
                 if (Files.exists(lab.socket(n.name())))
@@ -242,7 +222,7 @@ public final class LabCommand implements Runnable
                 System.err.println("ferry lab verify: the lab is not up (ferry lab up)");
                 return 2;
             }
-            final int failed = runChecks(lab, false, System.out);
+            final int failed = new LabChecks(lab).runAll(false, System.out).size();
             System.out.println(failed == 0 ? "verify: ok" : "verify: " + failed + " check(s) failed");
             return failed == 0 ? 0 : 1;
         }
