@@ -1,5 +1,6 @@
 package dev.ferry.node;
 
+import dev.ferry.core.CachedClock;
 import dev.ferry.core.Clock;
 import dev.ferry.core.Counters;
 import dev.ferry.core.PacketPool;
@@ -59,6 +60,7 @@ public final class NodeDaemon implements AutoCloseable
     private final List<NodeFeature> extraFeatures;
     private volatile NodeGraph nodeGraph;
     private final Clock clock;
+    private final CachedClock workerClock;
     private final NodeTables initialTables;
     private final PacketPool pool;
     private final Counters counters;
@@ -96,7 +98,9 @@ public final class NodeDaemon implements AutoCloseable
             b.portFactory.live() ? LARGE_BUFFERS : 0);
         this.counters = Counters.inMemory(65536);
         this.publisher = new TablesPublisher(ports, false);
-        this.worker = new Worker(pool, counters, clock, publisher.ref());
+        // the worker's stages and ports read the time it caches once per duty cycle; health reads the source
+        this.workerClock = new CachedClock(clock);
+        this.worker = new Worker(pool, counters, workerClock, publisher.ref());
         this.api = new ApiAgent(config.apiSocket());
         this.store = new AttachmentStore(config.apiSocket().resolveSibling("attachments.json"));
         this.metrics = new NodeMetrics(counters, this::generation);
@@ -162,7 +166,7 @@ public final class NodeDaemon implements AutoCloseable
                 worker.portContext(ports.size()));
             opened.add(host);
             ids.add(NodeGraph.registerHost(ports, host.name(), host.mac(), host.peerMac()));
-            final NodeGraph.Builder gb = NodeGraph.builder(config, pool, counters, clock, ports, publisher,
+            final NodeGraph.Builder gb = NodeGraph.builder(config, pool, counters, workerClock, ports, publisher,
                 worker.pinned()).sink(worker).hostPort(ids.get(ids.size() - 1))
                 .onLearned(learned -> api.execute(() -> control.learned(learned)));
             extraFeatures.forEach(gb::feature);

@@ -1,7 +1,7 @@
 package dev.ferry.node;
 
 import dev.ferry.conntrack.ConntrackTable;
-import dev.ferry.core.Clock;
+import dev.ferry.core.CachedClock;
 import dev.ferry.core.Counters;
 import dev.ferry.core.DropReason;
 import dev.ferry.core.Graph;
@@ -63,7 +63,7 @@ final class Worker implements Agent, TxSink
 
     private final PacketPool pool;
     private final Counters counters;
-    private final Clock clock;
+    private final CachedClock clock;
     private NodeGraph node;
     private final PortPoller poller;
     private final Wakeup wakeup = new Wakeup();
@@ -87,7 +87,8 @@ final class Worker implements Agent, TxSink
     private long lastHousekeeping;
     private long leakedBuffers = -1;
 
-    Worker(final PacketPool pool, final Counters counters, final Clock clock, final TablesRef<Snapshot> published)
+    Worker(final PacketPool pool, final Counters counters, final CachedClock clock,
+        final TablesRef<Snapshot> published)
     {
         this.published = published;
         this.pool = pool;
@@ -230,6 +231,8 @@ final class Worker implements Agent, TxSink
         {
             profile.mark(WakeProfile.WAKE);
         }
+        // one clock read per cycle: the graph, the ports and the commands of this cycle see the same time
+        clock.refresh();
         int work = 0;
         WorkerCommand<?> c;
         while (work < COMMAND_DRAIN_LIMIT && (c = commands.poll()) != null)
