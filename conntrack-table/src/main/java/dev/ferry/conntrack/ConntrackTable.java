@@ -193,7 +193,7 @@ public final class ConntrackTable implements AutoCloseable
     private long insertFailed;
 
     /**
-     * Allocates the table off-heap: 128 bytes per entry and 32 bytes of slots per entry.
+     * Allocates the table off-heap: 128 bytes per entry and 128 bytes of slots per entry (4 slots of 32 bytes).
      *
      * @param config capacity (rounded up to a power of two) and timeouts.
      * @param clock  time source; replay drives it from packet timestamps.
