@@ -315,7 +315,8 @@ final class Nat44In implements Stage
             final int src = ip.src();
             final int dst = ip.dst();
             final int at = i - start;
-            final long r = !ip.isFragment() && (hashed >>> at & 1) != 0
+            // a first fragment reaches here too, but the batch skipped it: its bit is clear
+            final long r = (hashed >>> at & 1) != 0
                 ? flows.lookup(hashes[at], 0, proto, src, dst, sport, dport)
                 : flows.lookup(0, proto, src, dst, sport, dport);
             if (r == FlowTable.MISS)
