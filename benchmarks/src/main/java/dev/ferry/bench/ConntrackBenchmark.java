@@ -226,7 +226,8 @@ public class ConntrackBenchmark
 
     /**
      * The same 256 lookups as {@link #hit}, batched as nat44-in does them: per 64 tuples, hash them all, let the
-     * table pull their slot and entry lines in together ({@link ConntrackTable#prefetch}), then look each one up.
+     * table pull their slot lines in together ({@link ConntrackTable#prefetch}; a hit needs no other line), then look
+     * each one up with its hash.
      *
      * @return the sum of the results.
      */

@@ -18,25 +18,27 @@ import java.util.List;
  * time, packet and byte counters per direction, and an opaque {@link #mark(int) mark} for the NAT.
  *
  * <pre>
- *   lookup(tuple) ──► slot array (8 B per slot, 2 slots per entry)   ──► entry record (128 B, 2 lines)
- *                     [sig 24 | probe dist 8 | entry&lt;&lt;1|dir 32]       line 0: both tuples, proto+zone,
- *                     linear probing, load &lt;= 1/2, at most 64 probes            state, mark, expiry, packets
- *                     backward-shift deletion (no tombstones)           line 1: bytes
+ *   lookup(tuple) ──► slot array (32 B per slot, 2 per line, 4 per entry) ··► entry record (128 B, 2 lines)
+ *                     [src dst | ports USED dist zone+proto |              line 0: both tuples, proto+zone,
+ *                      entry&lt;&lt;1|dir, expiry&gt;&gt;32 | hash]                      state, mark, expiry, packets
+ *                     linear probing from a line's first slot,            line 1: bytes, TCP sequence
+ *                     load &lt;= 1/2, at most 64 probes, backward-shift deletion (no tombstones)
  * </pre>
  *
- * <p>Batched lookups ({@link #hash}, {@link #prefetch}, then {@link #lookup} per packet) load the slot lines and
- * then the entry lines of a whole batch before probing, so that their cache misses overlap. The slots and (without a
+ * <p>A hit reads one cache line: the slot holds the whole key, the entry reference and the entry's expiry in units
+ * of 4.3 s; the entry is read only by the packet's update (state, counters, the other tuple for the rewrite) and by a
+ * lookup whose expiry falls in now's unit. Batched lookups ({@link #hash}, {@link #prefetch}, then {@link #lookup} per
+ * packet) load the slot lines of a whole batch before probing, and for updates the entry lines too, so that their
+ * cache misses overlap. The slots and (without a
  * state file) the entries live in huge pages when the kernel grants them ({@link ConntrackConfig#hugePages()},
  * {@link #memory()}).
  *
  * <p>The hash is keyed with a secret derived from {@link ConntrackConfig#hashSeed()} (random unless the
  * configuration fixes it), so that tuples cannot be chosen to share one probe window.
  *
- * <p>A lookup hashes the tuple, walks the slots from the home slot comparing a 24-bit signature, and
- * compares the full key in the entry record only on a signature match: a hit touches one slot line and the
- * entry's first line. Probe distances are bounded ({@value #PROBE_LIMIT} slots); an insert that finds the
- * table full, or no free slot in its probe range, removes a non-assured entry of that range (early drop,
- * as netfilter does) or fails and counts a drop.
+ * <p>A lookup hashes the tuple and walks the slots from the home slot comparing the key in each slot. Probe
+ * distances are bounded ({@value #PROBE_LIMIT} slots); an insert that finds the table full, or no free slot in its
+ * probe range, removes a non-assured entry of that range (early drop, as netfilter does) or fails and counts a drop.
  *
  * <p>Time comes from the injected {@link Clock}, read once per call (replay drives it from packet timestamps;
  * a node should pass a clock that the worker caches once per vector, so that a read costs a field load). An
@@ -77,8 +79,28 @@ public final class ConntrackTable implements AutoCloseable
 
     /** Most slots a probe examines; also the range that early drop scans. */
     public static final int PROBE_LIMIT = 64;
-    /** Slots from the home slot in which {@link #prefetch} looks for a signature match (a hit's usual distance). */
+    /** Slots from the home slot in which {@link #prefetchForUpdate} looks for the hash (a hit's usual distance). */
     private static final int PREFETCH_PROBES = 4;
+    // a slot: 32 bytes, two per cache line; a home slot is always the first of its line
+    private static final int SLOT_SHIFT = 5;
+    /** Slot bytes 0-7: source address (high half) and destination address (low half), the key's first half. */
+    private static final int S_ADDR = 0;
+    /** Slot bytes 8-15: ports (high half), then USED, the probe distance and zone+protocol (low half). */
+    private static final int S_PORTS = 8;
+    /** Slot bytes 16-23: entry&lt;&lt;1|direction (high half), the entry's coarse expiry (low half). */
+    private static final int S_REF = 16;
+    /** Slot bytes 24-31: the full keyed hash (the batch finds its way by it; a move needs no rehash). */
+    private static final int S_HASH = 24;
+    /** Set in every occupied slot's {@link #S_PORTS} word, so that an empty slot is 0. */
+    private static final long USED = 0x8000_0000L;
+    private static final int DIST_SHIFT = 24;
+    /** The probe distance: 6 bits, below {@link #PROBE_LIMIT}. */
+    private static final long DIST_MASK = 0x3FL << DIST_SHIFT;
+    /**
+     * A slot keeps {@code expiresAt >> 32} (units of 4.3 s): a hit whose unit is after now's is live without reading
+     * the entry, one before it is expired, and only one in the same unit reads the exact time in the entry.
+     */
+    private static final int EXPIRY_SHIFT = 32;
     /**
      * Live entries from which {@link #prefetchPays()} says yes: each flow's lines (its 128-byte entry, a slot line per
      * direction) take 256 bytes, so 2048 flows are 512 KB, about what a core's L2 cache holds.
@@ -171,7 +193,7 @@ public final class ConntrackTable implements AutoCloseable
     private long insertFailed;
 
     /**
-     * Allocates the table off-heap: 128 bytes per entry and 32 bytes of slots per entry.
+     * Allocates the table off-heap: 128 bytes per entry and 128 bytes of slots per entry (4 slots of 32 bytes).
      *
      * @param config capacity (rounded up to a power of two) and timeouts.
      * @param clock  time source; replay drives it from packet timestamps.
@@ -196,7 +218,7 @@ public final class ConntrackTable implements AutoCloseable
         this.probeLimit = Math.min(PROBE_LIMIT, slotCount);
         this.arena = arena;
         this.file = file;
-        final TableMemory.Block slotMemory = TableMemory.allocate(arena, (long)slotCount * Long.BYTES,
+        final TableMemory.Block slotMemory = TableMemory.allocate(arena, (long)slotCount << SLOT_SHIFT,
             config.hugePages());
         this.slots = slotMemory.segment();
         if (mappedEntries != null)
@@ -274,11 +296,10 @@ public final class ConntrackTable implements AutoCloseable
     }
 
     /**
-     * Brings the lines that lookups of these hashes will read into the cache, for a whole vector at once: first the
-     * home slot line of every hash, then (those lines now cached) the entry line of each one's first signature match
-     * near its home slot. Each stage is a run of independent loads, so their cache misses overlap (Java has no
-     * prefetch instruction; this is how VPP's bihash and DPDK's bulk lookup pipeline a batch). Changes nothing, so
-     * stale or wrong hashes cost only the loads. Zero allocation.
+     * Brings the lines that lookups of these hashes will read into the cache, for a whole vector at once: the home
+     * slot line of every hash (a hit near home reads nothing else), as a run of independent loads, so that their
+     * cache misses overlap (Java has no prefetch instruction; this is how VPP's bihash and DPDK's bulk lookup pipeline
+     * a batch). Changes nothing, so stale or wrong hashes cost only the loads. Zero allocation.
      *
      * @param hashes {@link #hash} of each tuple about to be looked up.
      * @param n      how many of {@code hashes} to use.
@@ -299,8 +320,9 @@ public final class ConntrackTable implements AutoCloseable
     }
 
     /**
-     * {@link #prefetch} for packets that go on to {@link #update} their entry (nat44-in): also loads the entry's second
-     * line (byte counters, TCP sequence tracking), which the update reads and writes. A lookup alone never reads it.
+     * {@link #prefetch} for packets that go on to {@link #update} their entry (nat44-in): then, the home lines being
+     * cached, finds each hash's slot and loads both lines of its entry (state, expiry, the other tuple, counters, TCP
+     * sequence tracking), which the update reads and writes. A lookup alone never reads them.
      *
      * @param hashes {@link #hash} of each tuple about to be looked up.
      * @param n      how many of {@code hashes} to use.
@@ -310,40 +332,39 @@ public final class ConntrackTable implements AutoCloseable
         prefetch(hashes, n, true);
     }
 
-    private void prefetch(final long[] hashes, final int n, final boolean secondLine)
+    private void prefetch(final long[] hashes, final int n, final boolean forUpdate)
     {
         final MemorySegment slots = this.slots;
         final MemorySegment entries = this.entries;
-        final int mask = slotMask;
         final int count = Math.min(n, hashes.length);
         long sink = 0;
         for (int i = 0; i < count; i++)
         {
-            sink ^= slots.get(LONG, (long)((int)hashes[i] & mask) << 3);
+            sink ^= slots.get(LONG, ((long)home(hashes[i]) << SLOT_SHIFT) + S_HASH);
         }
-        for (int i = 0; i < count; i++)
+        if (forUpdate)
         {
-            final long h = hashes[i];
-            final long sig = signature(h);
-            int pos = (int)h & mask;
-            for (int d = 0; d < PREFETCH_PROBES; d++)
+            // the home lines are cached now: find each hash's way, and load the entry the update will write
+            final int mask = slotMask;
+            for (int i = 0; i < count; i++)
             {
-                final long s = slots.get(LONG, (long)pos << 3);
-                if (s == 0)
+                final long h = hashes[i];
+                int pos = home(h);
+                for (int d = 0; d < PREFETCH_PROBES; d++)
                 {
-                    break;
-                }
-                if (s >>> 40 == sig)
-                {
-                    final long b = base((int)s >>> 1);
-                    sink ^= entries.get(LONG, b + O_EXPIRES);
-                    if (secondLine)
+                    final long a = (long)pos << SLOT_SHIFT;
+                    if (slots.get(LONG, a + S_PORTS) == 0)
                     {
-                        sink ^= entries.get(LONG, b + O_BYTES);
+                        break;
                     }
-                    break;
+                    if (slots.get(LONG, a + S_HASH) == h)
+                    {
+                        final long b = base((int)(slots.get(LONG, a + S_REF) >>> 33));
+                        sink ^= entries.get(LONG, b + O_EXPIRES) ^ entries.get(LONG, b + O_BYTES);
+                        break;
+                    }
+                    pos = pos + 1 & mask;
                 }
-                pos = pos + 1 & mask;
             }
         }
         // a field store keeps the loads: the JIT cannot drop what feeds it
@@ -374,15 +395,25 @@ public final class ConntrackTable implements AutoCloseable
         final int pos = probe(h, pz, srcIp, dstIp, ports);
         if (pos >= 0)
         {
-            final int ref = (int)slots.get(LONG, (long)pos << 3);
-            if (entries.get(LONG, base(ref >>> 1) + O_EXPIRES) > clock.nanos())
+            final long w = slots.get(LONG, ((long)pos << SLOT_SHIFT) + S_REF);
+            if (live(w, clock.nanos()))
             {
                 found++;
-                return ref & 0xffff_ffffL;
+                return w >>> 32;
             }
         }
         searchMiss++;
         return MISS;
+    }
+
+    /**
+     * Whether the entry a slot's {@link #S_REF} word refers to is live at {@code t}, from the coarse expiry in the slot
+     * (the slot keeps it equal to {@code expiresAt >> 32}); the entry is read only when the two fall in one unit.
+     */
+    private boolean live(final long w, final long t)
+    {
+        final int ahead = (int)w - (int)(t >> EXPIRY_SHIFT);
+        return ahead > 0 || ahead == 0 && entries.get(LONG, base((int)(w >>> 33)) + O_EXPIRES) > t;
     }
 
     /**
@@ -420,8 +451,7 @@ public final class ConntrackTable implements AutoCloseable
         final int pz = pz(zone, proto);
         final int ports = ports(srcPort, dstPort);
         final int pos = probe(hash(pz, src, dst, ports), pz, src, dst, ports);
-        return pos >= 0
-            && entries.get(LONG, base((int)slots.get(LONG, (long)pos << 3) >>> 1) + O_EXPIRES) > clock.nanos();
+        return pos >= 0 && live(slots.get(LONG, ((long)pos << SLOT_SHIFT) + S_REF), clock.nanos());
     }
 
     /**
@@ -464,7 +494,7 @@ public final class ConntrackTable implements AutoCloseable
             insertFailed++;
             return -1;
         }
-        if (size == capacity && !earlyDrop((int)ho & slotMask, -1))
+        if (size == capacity && !earlyDrop(home(ho), -1))
         {
             drop++;
             return -1;
@@ -604,7 +634,7 @@ public final class ConntrackTable implements AutoCloseable
             timeout = proto == ICMP ? icmpTimeout : genericTimeout;
         }
         entries.set(INT, b + O_STATE, s);
-        entries.set(LONG, b + O_EXPIRES, t + timeout);
+        expires(entry, t + timeout);
         account(b, direction, bytes);
         changed(entry, ((s ^ st) & EVENT_BITS) != 0);
         return true;
@@ -660,7 +690,7 @@ public final class ConntrackTable implements AutoCloseable
             entries.set(LONG, b + O_FIRST_SEEN, t);
         }
         final long timeout = action == StateWord.KILL ? 0 : tcpTimeouts[StateWord.timeoutSlot(r)];
-        entries.set(LONG, b + O_EXPIRES, t + timeout);
+        expires((int)(b >>> ENTRY_SHIFT), t + timeout);
         account(b, dir, bytes);
         changed((int)(b >>> ENTRY_SHIFT), changed);
         return true;
@@ -1377,7 +1407,13 @@ public final class ConntrackTable implements AutoCloseable
     /** @return the home slot of a hash in a table of {@code capacity} entries (a power of two). */
     static int homeSlot(final long hash, final int capacity)
     {
-        return (int)hash & (capacity * 4 - 1);
+        return (int)hash & (capacity * 4 - 1) & ~1;
+    }
+
+    /** @return the home slot of a hash: the first slot of a cache line, so that a hit near home reads one line. */
+    private int home(final long h)
+    {
+        return (int)h & slotMask & ~1;
     }
 
     private static long hash(final long k0, final long k1, final int pz, final int src, final int dst,
@@ -1404,40 +1440,95 @@ public final class ConntrackTable implements AutoCloseable
         return z ^ z >>> 31;
     }
 
-    private static long signature(final long h)
+    private static long addrKey(final int src, final int dst)
     {
-        return h >>> 40 | 1;
+        return (long)src << 32 | dst & 0xffff_ffffL;
+    }
+
+    private static long portsKey(final int ports, final int pz)
+    {
+        return (long)ports << 32 | USED | pz & 0xff_ffffL;
     }
 
     /**
-     * @return the slot position holding the tuple, or -1 when absent.
+     * @return the slot position holding the tuple, or -1 when absent. The key is compared in the slot itself: a
+     *         probe reads slot lines only.
      */
     private int probe(final long h, final int pz, final int src, final int dst, final int ports)
     {
-        final long sig = signature(h);
+        final MemorySegment slots = this.slots;
+        final long ka = addrKey(src, dst);
+        final long kp = portsKey(ports, pz);
         final int mask = slotMask;
-        int i = (int)h & mask;
+        int i = home(h);
         for (int d = 0; d < probeLimit; d++)
         {
-            final long s = slots.get(LONG, (long)i << 3);
-            if (s == 0)
+            final long a = (long)i << SLOT_SHIFT;
+            final long p = slots.get(LONG, a + S_PORTS);
+            if (p == 0)
             {
                 return -1;
             }
-            if (s >>> 40 == sig)
+            if ((p & ~DIST_MASK) == kp && slots.get(LONG, a + S_ADDR) == ka)
             {
-                final int ref = (int)s;
-                final long b = base(ref >>> 1);
-                final long k = b + (ref & 1) * TUPLE_BYTES;
-                if (entries.get(INT, k + O_SRC) == src && entries.get(INT, k + O_DST) == dst
-                    && entries.get(INT, k + O_PORTS) == ports && entries.get(INT, b + O_PZ) == pz)
-                {
-                    return i;
-                }
+                return i;
             }
             i = i + 1 & mask;
         }
         return -1;
+    }
+
+    /** @return the slot position of one direction of a live entry (found by its reference), or -1. */
+    private int slotOf(final int e, final int dir)
+    {
+        final long k = base(e) + dir * TUPLE_BYTES;
+        final long h = hash(entries.get(INT, base(e) + O_PZ), entries.get(INT, k + O_SRC),
+            entries.get(INT, k + O_DST), entries.get(INT, k + O_PORTS));
+        final int ref = e << 1 | dir;
+        final int mask = slotMask;
+        int i = home(h);
+        for (int d = 0; d < probeLimit; d++)
+        {
+            final long a = (long)i << SLOT_SHIFT;
+            if (slots.get(LONG, a + S_PORTS) == 0)
+            {
+                return -1;
+            }
+            if ((int)(slots.get(LONG, a + S_REF) >>> 32) == ref)
+            {
+                return i;
+            }
+            i = i + 1 & mask;
+        }
+        return -1;
+    }
+
+    /**
+     * Sets an entry's expiry time, and the coarse copy in both of its slots when that changes (once per 4.3 s of a
+     * steady flow, or when a state change shortens the timeout): the copy must always equal {@code expiresAt >> 32}.
+     */
+    private void expires(final int e, final long value)
+    {
+        final long at = base(e) + O_EXPIRES;
+        final long old = entries.get(LONG, at);
+        entries.set(LONG, at, value);
+        if (old >> EXPIRY_SHIFT != value >> EXPIRY_SHIFT)
+        {
+            for (int dir = ORIGINAL; dir <= REPLY; dir++)
+            {
+                final int pos = slotOf(e, dir);
+                if (pos >= 0)
+                {
+                    final long a = ((long)pos << SLOT_SHIFT) + S_REF;
+                    slots.set(LONG, a, slots.get(LONG, a) & 0xffff_ffff_0000_0000L | coarse(value));
+                }
+            }
+        }
+    }
+
+    private static long coarse(final long expiresAt)
+    {
+        return expiresAt >> EXPIRY_SHIFT & 0xffff_ffffL;
     }
 
     private boolean clearIfExpired(final long h, final int pz, final int src, final int dst, final int ports)
@@ -1447,7 +1538,7 @@ public final class ConntrackTable implements AutoCloseable
         {
             return true;
         }
-        final int e = (int)slots.get(LONG, (long)pos << 3) >>> 1;
+        final int e = (int)(slots.get(LONG, ((long)pos << SLOT_SHIFT) + S_REF) >>> 33);
         if (entries.get(LONG, base(e) + O_EXPIRES) > now)
         {
             return false;
@@ -1461,7 +1552,7 @@ public final class ConntrackTable implements AutoCloseable
         int pos = freeSlot(h);
         if (pos < 0)
         {
-            if (!earlyDrop((int)h & slotMask, self))
+            if (!earlyDrop(home(h), self))
             {
                 return false;
             }
@@ -1475,20 +1566,27 @@ public final class ConntrackTable implements AutoCloseable
         return true;
     }
 
-    /** Writes a slot: the hash's signature, the distance from its home slot, the entry reference. */
+    /** Writes a slot: the key (read from the entry), the distance from its home slot, the reference, the hash. */
     private void setSlot(final int pos, final long h, final int ref)
     {
-        final long dist = pos - (int)h & slotMask;
-        slots.set(LONG, (long)pos << 3, signature(h) << 40 | dist << 32 | ref & 0xffff_ffffL);
+        final long b = base(ref >>> 1);
+        final long k = b + (ref & 1) * TUPLE_BYTES;
+        final long dist = pos - home(h) & slotMask;
+        final long a = (long)pos << SLOT_SHIFT;
+        slots.set(LONG, a + S_ADDR, addrKey(entries.get(INT, k + O_SRC), entries.get(INT, k + O_DST)));
+        slots.set(LONG, a + S_PORTS, portsKey(entries.get(INT, k + O_PORTS), entries.get(INT, b + O_PZ))
+            | dist << DIST_SHIFT);
+        slots.set(LONG, a + S_REF, (long)ref << 32 | coarse(entries.get(LONG, b + O_EXPIRES)));
+        slots.set(LONG, a + S_HASH, h);
     }
 
     private int freeSlot(final long h)
     {
         final int mask = slotMask;
-        int i = (int)h & mask;
+        int i = home(h);
         for (int d = 0; d < probeLimit; d++)
         {
-            if (slots.get(LONG, (long)i << 3) == 0)
+            if (slots.get(LONG, ((long)i << SLOT_SHIFT) + S_PORTS) == 0)
             {
                 return i;
             }
@@ -1508,13 +1606,13 @@ public final class ConntrackTable implements AutoCloseable
         int i = home;
         for (int d = 0; d < probeLimit; d++)
         {
-            final long s = slots.get(LONG, (long)i << 3);
+            final long a = (long)i << SLOT_SHIFT;
             i = i + 1 & mask;
-            if (s == 0)
+            if (slots.get(LONG, a + S_PORTS) == 0)
             {
                 continue;
             }
-            final int e = (int)s >>> 1;
+            final int e = (int)(slots.get(LONG, a + S_REF) >>> 33);
             if (e == self)
             {
                 continue;
@@ -1560,51 +1658,46 @@ public final class ConntrackTable implements AutoCloseable
 
     private void unlink(final int e, final int dir)
     {
-        final long k = base(e) + dir * TUPLE_BYTES;
-        final long h = hash(entries.get(INT, base(e) + O_PZ), entries.get(INT, k + O_SRC),
-            entries.get(INT, k + O_DST), entries.get(INT, k + O_PORTS));
-        final int ref = e << 1 | dir;
-        final int mask = slotMask;
-        int i = (int)h & mask;
-        for (int d = 0; d < probeLimit; d++)
+        final int pos = slotOf(e, dir);
+        if (pos >= 0)
         {
-            final long s = slots.get(LONG, (long)i << 3);
-            if (s == 0)
-            {
-                return;
-            }
-            if ((int)s == ref)
-            {
-                deleteSlot(i);
-                return;
-            }
-            i = i + 1 & mask;
+            deleteSlot(pos);
         }
     }
 
     /** Backward-shift deletion (Knuth's algorithm R) using the stored probe distances. */
     private void deleteSlot(final int pos)
     {
+        final MemorySegment slots = this.slots;
         final int mask = slotMask;
         int hole = pos;
         int j = pos + 1 & mask;
         while (true)
         {
-            final long s = slots.get(LONG, (long)j << 3);
-            if (s == 0)
+            final long a = (long)j << SLOT_SHIFT;
+            final long p = slots.get(LONG, a + S_PORTS);
+            if (p == 0)
             {
                 break;
             }
-            final int dist = (int)(s >>> 32) & 0xff;
+            final int dist = (int)((p & DIST_MASK) >>> DIST_SHIFT);
             final int gap = j - hole & mask;
             if (dist >= gap)
             {
-                slots.set(LONG, (long)hole << 3, s - ((long)gap << 32));
+                final long to = (long)hole << SLOT_SHIFT;
+                slots.set(LONG, to + S_ADDR, slots.get(LONG, a + S_ADDR));
+                slots.set(LONG, to + S_PORTS, p - ((long)gap << DIST_SHIFT));
+                slots.set(LONG, to + S_REF, slots.get(LONG, a + S_REF));
+                slots.set(LONG, to + S_HASH, slots.get(LONG, a + S_HASH));
                 hole = j;
             }
             j = j + 1 & mask;
         }
-        slots.set(LONG, (long)hole << 3, 0L);
+        final long a = (long)hole << SLOT_SHIFT;
+        slots.set(LONG, a + S_ADDR, 0L);
+        slots.set(LONG, a + S_PORTS, 0L);
+        slots.set(LONG, a + S_REF, 0L);
+        slots.set(LONG, a + S_HASH, 0L);
     }
 
     private int allocate()

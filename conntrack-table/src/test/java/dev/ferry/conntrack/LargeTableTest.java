@@ -7,8 +7,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.fail;
 
 /**
- * A table of 4M entries fills, answers from both directions, and early-drops when full. About 640 MB
- * off-heap (128 B per entry, 32 B of slots per entry); this checks memory and indexing, not speed.
+ * A table of 4M entries fills, answers from both directions, and early-drops when full. About 1 GiB
+ * off-heap (128 B per entry, 128 B of slots per entry); this checks memory and indexing, not speed.
  */
 class LargeTableTest
 {

@@ -18,7 +18,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
  */
 class TableMemoryTest
 {
-    private static final int CAPACITY = 1 << 16;   // 2 MiB of slots, 8 MiB of entries
+    private static final int CAPACITY = 1 << 16;   // 8 MiB of slots, 8 MiB of entries
 
     private static ConntrackTable table(final ConntrackConfig.HugePages mode)
     {
@@ -63,7 +63,7 @@ class TableMemoryTest
         {
             try (ConntrackTable t = table(ConntrackConfig.HugePages.TRANSPARENT))
             {
-                assertThat(t.memory()).matches("transparent huge pages \\(([0-9]+) MiB of 10 MiB in huge pages now\\)");
+                assertThat(t.memory()).matches("transparent huge pages \\(([0-9]+) MiB of 16 MiB in huge pages now\\)");
                 granted += t.hugePageBytes() > 0 ? 1 : 0;
                 holdsFlows(t);
             }
@@ -88,7 +88,7 @@ class TableMemoryTest
             }
             else
             {
-                // an empty pool, or one too small for 10 MiB
+                // an empty pool, or one too small for 16 MiB
                 assertThat(t.memory()).startsWith("transparent huge pages (no hugetlb pages reserved) (");
             }
             holdsFlows(t);

@@ -43,6 +43,13 @@ final class ConntrackFlows implements FlowTable
     }
 
     @Override
+    public long lookup(final long hash, final int zone, final int proto, final int srcIp, final int dstIp,
+        final int srcPort, final int dstPort)
+    {
+        return table.lookup(hash, zone, proto, srcIp, dstIp, srcPort, dstPort);
+    }
+
+    @Override
     public boolean prefetchPays()
     {
         return table.prefetchPays();

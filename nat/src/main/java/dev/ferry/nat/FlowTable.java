@@ -52,6 +52,26 @@ interface FlowTable
     }
 
     /**
+     * {@link #lookup} of a tuple whose {@link #hash} the caller kept from the batch: the same answer without hashing
+     * again. The hash must be of exactly this tuple (a table that compares the full key answers a wrong one with a
+     * miss, never another flow).
+     *
+     * @param hash    {@link #hash} of this tuple.
+     * @param zone    conntrack zone.
+     * @param proto   IP protocol.
+     * @param srcIp   source address.
+     * @param dstIp   destination address.
+     * @param srcPort source port.
+     * @param dstPort destination port.
+     * @return as {@link #lookup}.
+     */
+    default long lookup(final long hash, final int zone, final int proto, final int srcIp, final int dstIp,
+        final int srcPort, final int dstPort)
+    {
+        return lookup(zone, proto, srcIp, dstIp, srcPort, dstPort);
+    }
+
+    /**
      * @return whether {@link #prefetch} saves more than hashing every tuple twice costs (the table is too large to
      *         stay in the caches); false for a table without batching.
      */

@@ -34,7 +34,8 @@ import java.util.List;
  * <p>Lookups are batched once the flow table outgrows the caches ({@link FlowTable#prefetchPays}): for each 64 packets
  * it first hashes their tuples and lets the flow table load the lines those lookups will read, all together
  * ({@link FlowTable#prefetch}), so that a vector waits about one memory latency per batch rather than two per packet;
- * then it translates them one by one as drawn above.
+ * then it translates them one by one as drawn above, each lookup reusing the hash of its batch (a packet that is not a
+ * fragment is read the same way both times, so the hash is of exactly the tuple looked up).
  *
  * <p>Before the vector it adopts the snapshot's Service table (flushing the UDP flows of (frontend, endpoint) pairs
  * that the table no longer has, see {@link NatState#adopt}) and gives the flow table a bounded expiry budget, and drops
@@ -108,7 +109,12 @@ final class Nat44In implements Stage
     private final int slot;
     private final Ip4Header ip = new Ip4Header();
     private final TcpHeader tcp = new TcpHeader();
+    /** The hash of packet {@code start + k}'s tuple in the batch being translated, where bit k of {@link #hashed}. */
     private final long[] hashes = new long[PREFETCH_BATCH];
+    /** The hashes of the batch side by side, for {@link FlowTable#prefetch}. */
+    private final long[] batch = new long[PREFETCH_BATCH];
+    /** Bit k set: {@code hashes[k]} is the hash of exactly the tuple that the lookup of packet start + k uses. */
+    private long hashed;
 
     Nat44In(final PacketPool pool, final NatState state, final TablesRef<Snapshot> tables, final int slot)
     {
@@ -151,7 +157,8 @@ final class Nat44In implements Stage
         final int n = in.count();
         if (!flows.prefetchPays())
         {
-            // a table that fits in the caches: nothing to overlap, the batch would only hash twice
+            // a table that fits in the caches: nothing to overlap
+            hashed = 0;
             translate(in, 0, n, flows, mem, out);
             return;
         }
@@ -175,6 +182,8 @@ final class Nat44In implements Stage
         final PacketPool pool = this.pool;
         final Ip4Header ip = this.ip;
         final long[] hashes = this.hashes;
+        final long[] batch = this.batch;
+        long mask = 0;
         int k = 0;
         for (int i = start; i < end; i++)
         {
@@ -186,17 +195,26 @@ final class Nat44In implements Stage
             }
             final int proto = ip.protocol();
             final long l4 = ip.payloadOffset();
+            final int at = i - start;
             if (proto == Ip4Header.PROTO_TCP || proto == Ip4Header.PROTO_UDP)
             {
-                hashes[k++] = flows.hash(0, proto, ip.src(), ip.dst(), Wire.u16(mem, l4), Wire.u16(mem, l4 + 2));
+                hashes[at] = flows.hash(0, proto, ip.src(), ip.dst(), Wire.u16(mem, l4), Wire.u16(mem, l4 + 2));
             }
             else if (proto == Ip4Header.PROTO_ICMP)
             {
                 final int id = Wire.u16(mem, l4 + 4);
-                hashes[k++] = flows.hash(0, proto, ip.src(), ip.dst(), id, id);
+                hashes[at] = flows.hash(0, proto, ip.src(), ip.dst(), id, id);
             }
+            else
+            {
+                continue;
+            }
+            // translate reads this tuple from the same bytes for a packet that is not a fragment: it may reuse it
+            mask |= 1L << at;
+            batch[k++] = hashes[at];
         }
-        flows.prefetch(hashes, k);
+        hashed = mask;
+        flows.prefetch(batch, k);
     }
 
     /** Translates the packets of {@code [start, end)}: one flow-table lookup each, then the action it decides. */
@@ -296,7 +314,11 @@ final class Nat44In implements Stage
             }
             final int src = ip.src();
             final int dst = ip.dst();
-            final long r = flows.lookup(0, proto, src, dst, sport, dport);
+            final int at = i - start;
+            // a first fragment reaches here too, but the batch skipped it: its bit is clear
+            final long r = (hashed >>> at & 1) != 0
+                ? flows.lookup(hashes[at], 0, proto, src, dst, sport, dport)
+                : flows.lookup(0, proto, src, dst, sport, dport);
             if (r == FlowTable.MISS)
             {
                 out.next(h, NEXT_NEW);

@@ -143,6 +143,31 @@ class FragmentNatTest
     }
 
     @Test
+    void shouldTranslateFragmentsAmongBatchedLookupsWithoutReusingAHashTheBatchDidNotCompute()
+    {
+        // nat44-in's batch skips fragments: a first fragment (of a new flow) reaches the lookup with no hash kept for it
+        net = new Harness(Nat.Options.defaults(42), 100_000, false);
+        net.map.batching = true;
+        net.publish(Harness.clusterIp("dns", VIP, 17, 53, Harness.ready(B2, 5353, true)));
+        net.sendOne("pod-client", Harness.fromPod(CLIENT).ip4(CLIENT, VIP).udp(40000, 53).build());
+        final byte[] query = payload(3000, 4);
+        final List<byte[]> q = udpFragments(Harness.fromPod(CLIENT).ip4(CLIENT, VIP), 0x4321, 40001, 53, query);
+        final List<Harness.Out> out = net.sendVector(
+            "pod-client", Harness.fromPod(CLIENT).ip4(CLIENT, VIP).udp(40000, 53).build(),
+            "pod-client", q.get(0), "pod-client", q.get(1), "pod-client", q.get(2),
+            "pod-b2", Harness.fromPod(B2).ip4(B2, CLIENT).udp(5353, 40000).build());
+        final Datagram in = reassemble(out.stream().filter(o -> o.pkt().ip.isFragment()).toList(), "pod-b2");
+        assertThat(in.dst()).isEqualTo(B2);
+        assertThat(in.dport()).isEqualTo(5353);
+        assertThat(in.data()).isEqualTo(query);
+        assertThat(in.checksumValid()).isTrue();
+        assertThat(out).filteredOn(o -> !o.pkt().ip.isFragment()).extracting(Harness.Out::port)
+            .containsExactly("pod-b2", "pod-client");
+        assertThat(net.map.hashedLookups).as("the unfragmented packets reused their batch's hashes").isPositive();
+        assertThat(net.drops()).isEmpty();
+    }
+
+    @Test
     void shouldHoldFragmentsThatArriveBeforeTheFirstAndTranslateThemWhenItComes()
     {
         net = new Harness();

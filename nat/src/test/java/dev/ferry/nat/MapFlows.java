@@ -26,6 +26,10 @@ final class MapFlows implements FlowTable
     private final List<Integer> free = new ArrayList<>();
     private RemovalListener listener;
     int lookups;
+    /** Whether {@link #prefetchPays} says yes, so that nat44-in batches its lookups. */
+    boolean batching;
+    int hashes;
+    int hashedLookups;
 
     MapFlows(final Clock clock, final int capacity, final long timeoutNanos)
     {
@@ -46,6 +50,41 @@ final class MapFlows implements FlowTable
         lookups++;
         final Long r = index.get(new Tuple(proto, srcIp, dstIp, srcPort, dstPort));
         return r == null ? MISS : r;
+    }
+
+    /**
+     * Batching as a real table does it (counted): a hash per tuple, and lookups that reuse it, which must be of the
+     * very tuple looked up.
+     */
+    @Override
+    public long hash(final int zone, final int proto, final int srcIp, final int dstIp, final int srcPort,
+        final int dstPort)
+    {
+        hashes++;
+        return tupleHash(proto, srcIp, dstIp, srcPort, dstPort);
+    }
+
+    @Override
+    public boolean prefetchPays()
+    {
+        return batching;
+    }
+
+    @Override
+    public long lookup(final long hash, final int zone, final int proto, final int srcIp, final int dstIp,
+        final int srcPort, final int dstPort)
+    {
+        hashedLookups++;
+        if (hash != tupleHash(proto, srcIp, dstIp, srcPort, dstPort))
+        {
+            throw new AssertionError("a lookup reused the hash of another tuple");
+        }
+        return lookup(zone, proto, srcIp, dstIp, srcPort, dstPort);
+    }
+
+    private static long tupleHash(final int proto, final int src, final int dst, final int sport, final int dport)
+    {
+        return new Tuple(proto, src, dst, sport, dport).hashCode() * 0x9E37_79B9_7F4A_7C15L;
     }
 
     @Override

@@ -122,6 +122,28 @@ class NatGraphTest
     }
 
     @Test
+    void shouldHashEachTupleOnceWhenLookupsAreBatched()
+    {
+        // regression: the batch hashed every tuple, then each lookup hashed its tuple again
+        net = new Harness(Nat.Options.defaults(42), 100_000, false);
+        net.map.batching = true;
+        net.publish(Harness.clusterIp("dns", VIP, 17, 53, Harness.ready(B2, 5353, true)));
+        net.sendOne("pod-client", Harness.fromPod(CLIENT).ip4(CLIENT, VIP).udp(33333, 53).build());
+        net.sendOne("pod-client", Harness.fromPod(CLIENT).ip4(CLIENT, VIP).udp(33334, 53).build());
+        final int hashes = net.map.hashes;
+        final int hashed = net.map.hashedLookups;
+        final List<Harness.Out> out = net.sendVector(
+            "pod-client", Harness.fromPod(CLIENT).ip4(CLIENT, VIP).udp(33333, 53).build(),
+            "pod-b2", Harness.fromPod(B2).ip4(B2, CLIENT).udp(5353, 33333).build(),
+            "pod-client", Harness.fromPod(CLIENT).ip4(CLIENT, VIP).udp(33334, 53).build(),
+            "pod-b2", Harness.fromPod(B2).ip4(B2, CLIENT).udp(5353, 33334).build());
+        assertThat(out).extracting(Harness.Out::port).containsExactly("pod-b2", "pod-client", "pod-b2", "pod-client");
+        assertThat(out.get(1).pkt().src()).as("the reply un-DNATed").isEqualTo(VIP);
+        assertThat(net.map.hashes - hashes).as("one hash per packet").isEqualTo(4);
+        assertThat(net.map.hashedLookups - hashed).as("every lookup reuses its packet's hash").isEqualTo(4);
+    }
+
+    @Test
     void shouldCarryUdpRequestAndResponseThroughClusterIp()
     {
         net = new Harness();
