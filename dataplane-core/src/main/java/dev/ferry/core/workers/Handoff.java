@@ -1,0 +1,374 @@
+package dev.ferry.core.workers;
+
+import dev.ferry.core.Counters;
+import dev.ferry.core.DropReason;
+import dev.ferry.core.DropScope;
+import dev.ferry.core.PacketPool;
+import org.agrona.MutableDirectBuffer;
+import org.agrona.concurrent.MessageHandler;
+import org.agrona.concurrent.UnsafeBuffer;
+import org.agrona.concurrent.ringbuffer.OneToOneRingBuffer;
+import org.agrona.concurrent.ringbuffer.RingBufferDescriptor;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.util.List;
+import java.util.function.IntConsumer;
+
+/**
+ * Worker handoff: one single-producer single-consumer ring per ordered pair of workers, carrying a packet to the
+ * worker that owns its flow ({@link FlowOwner}), as VPP's worker handoff does for NAT44-ED.
+ *
+ * <pre>
+ *   worker 0 ──ring 0→1──► worker 1        every ring is an Agrona OneToOneRingBuffer in off-heap memory;
+ *      ▲                      │            a record is the packet's metadata (40 bytes) and its frame bytes
+ *      └──────ring 1→0────────┘
+ * </pre>
+ *
+ * <p>Why bytes and not handles: each worker has its own {@link PacketPool}, which is not thread-safe. A ring of
+ * handles would need a return ring and cross-thread reads of another worker's pool; a copy into the ring and
+ * one out of it keeps every pool single-threaded and the ring self-contained. Two copies of a 64-byte frame
+ * cost less than the cache misses of reading another core's buffer; a superframe larger than the ring's record
+ * limit ({@link Endpoint#maxFrame()}, an eighth of the ring in Agrona) is dropped as
+ * {@link Drop#HANDOFF_TOO_BIG}, so size rings for the node's largest frame: 1 MiB rings carry 64 KiB
+ * superframes.
+ *
+ * <p>Sending never blocks: a full ring drops the packet, counted as {@link Drop#HANDOFF_FULL} on the sending
+ * worker. The receiving worker drains its inbound rings once per duty cycle, up to a limit shared round-robin
+ * between them, and injects each frame at the stage after the ownership decision. Order is kept per ring, so a
+ * flow (which always travels the same ring) is never reordered.
+ *
+ * <p>Counters are the worker's own ({@code handoff/sent}, {@code handoff/received} and the drops, in each
+ * worker's {@link Counters}); {@link #sum} adds them up across workers when read.
+ */
+public final class Handoff implements AutoCloseable
+{
+    /** Prefix of the handoff drop counters. */
+    public static final String DROP_PREFIX = "worker/drop/";
+    /** Frames written into rings by this worker. */
+    public static final String COUNTER_SENT = "handoff/sent";
+    /** Frames read from rings and injected by this worker. */
+    public static final String COUNTER_RECEIVED = "handoff/received";
+
+    /** Bytes of metadata in front of each frame in a ring record. */
+    static final int META = 40;
+    private static final int MSG_TYPE = 1;
+    private static final int RX_PORT = 0;
+    private static final int L3_OFFSET = 4;
+    private static final int FLAGS = 8;
+    private static final int AUX = 12;
+    private static final int GSO = 16;
+    private static final int CSUM_START = 20;
+    private static final int CSUM_OFFSET = 24;
+    private static final int TIMESTAMP = 32;
+    /** Trace ids belong to the sending worker's trace buffer; the receiver does not trace the packet on. */
+    private static final int FLAGS_NOT_CARRIED = PacketPool.FLAG_TRACED;
+
+    /** Why a handoff drops a packet. Ids 250-254. */
+    public enum Drop implements DropReason
+    {
+        /** The ring to the owner was full. */
+        HANDOFF_FULL(250, "ring to the owning worker full (handoff)"),
+        /** The frame does not fit in one ring record. */
+        HANDOFF_TOO_BIG(251, "frame larger than a handoff ring record"),
+        /** The owner had no free buffer for a frame it took from a ring. */
+        HANDOFF_NO_BUFFER(252, "no packet buffer on the owning worker for a handed-over frame");
+
+        private final int id;
+        private final String sentence;
+
+        Drop(final int id, final String sentence)
+        {
+            this.id = id;
+            this.sentence = sentence;
+        }
+
+        @Override
+        public int id()
+        {
+            return id;
+        }
+
+        @Override
+        public String sentence()
+        {
+            return sentence;
+        }
+    }
+
+    private final int workers;
+    private final Arena arena;
+    private final MemorySegment[] memory;
+    private final OneToOneRingBuffer[] rings;
+
+    /**
+     * Allocates {@code workers * (workers - 1)} rings off-heap.
+     *
+     * @param workers   worker count, at least 1.
+     * @param ringBytes bytes of each ring, a power of two of at least 1024; a record holds at most an eighth.
+     */
+    public Handoff(final int workers, final int ringBytes)
+    {
+        if (workers < 1)
+        {
+            throw new IllegalArgumentException("workers must be at least 1: " + workers);
+        }
+        if (ringBytes < 1024 || Integer.bitCount(ringBytes) != 1)
+        {
+            throw new IllegalArgumentException("ring size must be a power of two of at least 1024: " + ringBytes);
+        }
+        this.workers = workers;
+        this.arena = Arena.ofShared();
+        this.memory = new MemorySegment[workers * workers];
+        this.rings = new OneToOneRingBuffer[workers * workers];
+        for (int from = 0; from < workers; from++)
+        {
+            for (int to = 0; to < workers; to++)
+            {
+                if (from != to)
+                {
+                    final int total = ringBytes + RingBufferDescriptor.TRAILER_LENGTH;
+                    final MemorySegment m = arena.allocate(total, 128);
+                    memory[from * workers + to] = m;
+                    rings[from * workers + to] = new OneToOneRingBuffer(new UnsafeBuffer(m.address(), total));
+                }
+            }
+        }
+    }
+
+    /** @return the worker count. */
+    public int workers()
+    {
+        return workers;
+    }
+
+    /**
+     * The drop reasons, for the node's catalogue.
+     *
+     * @return the scope of the handoff drops, prefix {@value #DROP_PREFIX}.
+     */
+    public static DropScope dropScope()
+    {
+        return new DropScope(DROP_PREFIX, List.of(Drop.values()));
+    }
+
+    /**
+     * Sums one counter over every worker's counters.
+     *
+     * @param perWorker each worker's counters.
+     * @param name      the counter's name.
+     * @return the total; a worker that never registered it adds 0.
+     */
+    public static long sum(final List<Counters> perWorker, final String name)
+    {
+        long total = 0;
+        for (final Counters c : perWorker)
+        {
+            total += c.get(name);
+        }
+        return total;
+    }
+
+    /**
+     * One worker's side of the handoff. Create it on the control side, then use it from that worker's thread
+     * only.
+     *
+     * @param worker   the worker.
+     * @param pool     the worker's own pool: sent frames are freed to it, received frames allocated from it.
+     * @param counters the worker's own counters.
+     * @param inject   takes each received packet (a handle of {@code pool}) into the worker's graph, at the stage
+     *                 after the ownership decision.
+     * @return the endpoint.
+     */
+    public Endpoint endpoint(final int worker, final PacketPool pool, final Counters counters,
+        final IntConsumer inject)
+    {
+        return new Endpoint(worker, pool, counters, inject);
+    }
+
+    @Override
+    public void close()
+    {
+        arena.close();
+    }
+
+    /** One worker's rings: it produces into {@code worker → *} and consumes {@code * → worker}. */
+    public final class Endpoint implements MessageHandler
+    {
+        private final int worker;
+        private final PacketPool pool;
+        private final Counters counters;
+        private final IntConsumer inject;
+        private final OneToOneRingBuffer[] out;
+        private final MemorySegment[] outMemory;
+        private final OneToOneRingBuffer[] in;
+        private final MemorySegment[] inMemory;
+        private final int sent;
+        private final int received;
+        private final int full;
+        private final int tooBig;
+        private final int noBuffer;
+        private final int maxFrame;
+        private MemorySegment reading;
+        private int nextIn;
+
+        Endpoint(final int worker, final PacketPool pool, final Counters counters, final IntConsumer inject)
+        {
+            if (worker < 0 || worker >= workers)
+            {
+                throw new IllegalArgumentException("no worker " + worker + " of " + workers);
+            }
+            this.worker = worker;
+            this.pool = pool;
+            this.counters = counters;
+            this.inject = inject;
+            out = new OneToOneRingBuffer[workers];
+            outMemory = new MemorySegment[workers];
+            in = new OneToOneRingBuffer[Math.max(0, workers - 1)];
+            inMemory = new MemorySegment[in.length];
+            int k = 0;
+            int limit = Integer.MAX_VALUE;
+            for (int w = 0; w < workers; w++)
+            {
+                if (w != worker)
+                {
+                    out[w] = rings[worker * workers + w];
+                    outMemory[w] = memory[worker * workers + w];
+                    in[k] = rings[w * workers + worker];
+                    inMemory[k] = memory[w * workers + worker];
+                    limit = Math.min(limit, in[k].maxMsgLength() - META);
+                    k++;
+                }
+            }
+            maxFrame = limit;
+            sent = counters.register(COUNTER_SENT);
+            received = counters.register(COUNTER_RECEIVED);
+            full = counters.register(DROP_PREFIX + Drop.HANDOFF_FULL.counterName());
+            tooBig = counters.register(DROP_PREFIX + Drop.HANDOFF_TOO_BIG.counterName());
+            noBuffer = counters.register(DROP_PREFIX + Drop.HANDOFF_NO_BUFFER.counterName());
+        }
+
+        /** @return the largest frame a ring record holds. */
+        public int maxFrame()
+        {
+            return maxFrame;
+        }
+
+        /**
+         * Hands a packet to its owner: copies its metadata and frame into the ring, then frees the buffer. Never
+         * blocks. The buffer is freed whether the packet went or was dropped.
+         *
+         * @param to     the owning worker, not this one.
+         * @param handle a packet of this worker's pool.
+         * @return whether it was written; false means a counted drop.
+         */
+        public boolean send(final int to, final int handle)
+        {
+            final PacketPool pool = this.pool;
+            final int length = pool.length(handle);
+            if (length > maxFrame)
+            {
+                counters.increment(tooBig);
+                pool.free(handle);
+                return false;
+            }
+            final OneToOneRingBuffer ring = out[to];
+            final int index = ring.tryClaim(MSG_TYPE, META + length);
+            if (index < 0)
+            {
+                counters.increment(full);
+                pool.free(handle);
+                return false;
+            }
+            final MutableDirectBuffer b = ring.buffer();
+            b.putInt(index + RX_PORT, pool.rxPort(handle));
+            b.putInt(index + L3_OFFSET, pool.l3Offset(handle));
+            b.putInt(index + FLAGS, pool.flags(handle) & ~FLAGS_NOT_CARRIED);
+            b.putInt(index + AUX, pool.aux(handle));
+            b.putInt(index + GSO, pool.gsoType(handle) << 16 | pool.gsoSize(handle));
+            b.putInt(index + CSUM_START, pool.checksumPartial(handle) ? pool.checksumStart(handle) : -1);
+            b.putInt(index + CSUM_OFFSET, pool.checksumOffset(handle));
+            b.putLong(index + TIMESTAMP, pool.timestamp(handle));
+            MemorySegment.copy(pool.memory(), pool.frameOffset(handle), outMemory[to], index + META, length);
+            ring.commit(index);
+            counters.increment(sent);
+            pool.free(handle);
+            return true;
+        }
+
+        /**
+         * Takes up to {@code limit} frames from the inbound rings, starting with a different ring each call so that
+         * no sender starves the others, and injects each one.
+         *
+         * @param limit most frames to take.
+         * @return frames taken (injected or dropped).
+         */
+        public int drain(final int limit)
+        {
+            final OneToOneRingBuffer[] in = this.in;
+            final int n = in.length;
+            int taken = 0;
+            for (int i = 0; i < n && taken < limit; i++)
+            {
+                int k = nextIn + i;
+                k = k >= n ? k - n : k;
+                reading = inMemory[k];
+                taken += in[k].read(this, limit - taken);
+            }
+            nextIn = n == 0 ? 0 : (nextIn + 1 == n ? 0 : nextIn + 1);
+            return taken;
+        }
+
+        /**
+         * One record of the ring being drained (Agrona's callback; the handler is this endpoint, so draining
+         * allocates nothing).
+         *
+         * @param msgTypeId the record type.
+         * @param buffer    the ring's buffer.
+         * @param index     where the record's payload starts.
+         * @param length    the payload's length.
+         */
+        @Override
+        public void onMessage(final int msgTypeId, final MutableDirectBuffer buffer, final int index,
+            final int length)
+        {
+            final PacketPool pool = this.pool;
+            final int frame = length - META;
+            int h = frame <= pool.bufferSize() - pool.headroom() ? pool.allocate() : PacketPool.NO_BUFFER;
+            if (h == PacketPool.NO_BUFFER && pool.largeCapacity() > 0)
+            {
+                h = pool.allocateLarge();
+            }
+            if (h == PacketPool.NO_BUFFER)
+            {
+                counters.increment(noBuffer);
+                return;
+            }
+            MemorySegment.copy(reading, index + META, pool.memory(), pool.frameOffset(h), frame);
+            pool.length(h, frame);
+            pool.rxPort(h, buffer.getInt(index + RX_PORT));
+            pool.l3Offset(h, buffer.getInt(index + L3_OFFSET));
+            pool.flags(h, buffer.getInt(index + FLAGS));
+            pool.aux(h, buffer.getInt(index + AUX));
+            final int gso = buffer.getInt(index + GSO);
+            if (gso != 0)
+            {
+                pool.gso(h, gso >>> 16, gso & 0xffff);
+            }
+            final int csumStart = buffer.getInt(index + CSUM_START);
+            if (csumStart >= 0)
+            {
+                pool.checksumPartial(h, csumStart, buffer.getInt(index + CSUM_OFFSET));
+            }
+            pool.timestamp(h, buffer.getLong(index + TIMESTAMP));
+            counters.increment(received);
+            inject.accept(h);
+        }
+
+        /** @return this endpoint's worker. */
+        public int worker()
+        {
+            return worker;
+        }
+    }
+}
