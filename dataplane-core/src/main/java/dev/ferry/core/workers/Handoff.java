@@ -4,14 +4,10 @@ import dev.ferry.core.Counters;
 import dev.ferry.core.DropReason;
 import dev.ferry.core.DropScope;
 import dev.ferry.core.PacketPool;
-import org.agrona.MutableDirectBuffer;
-import org.agrona.concurrent.MessageHandler;
-import org.agrona.concurrent.UnsafeBuffer;
-import org.agrona.concurrent.ringbuffer.OneToOneRingBuffer;
-import org.agrona.concurrent.ringbuffer.RingBufferDescriptor;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.util.List;
 import java.util.function.IntConsumer;
 
@@ -20,7 +16,7 @@ import java.util.function.IntConsumer;
  * worker that owns its flow ({@link FlowOwner}), as VPP's worker handoff does for NAT44-ED.
  *
  * <pre>
- *   worker 0 ──ring 0→1──► worker 1        every ring is an Agrona OneToOneRingBuffer in off-heap memory;
+ *   worker 0 ──ring 0→1──► worker 1        every ring is an {@link SpscByteRing} in off-heap memory;
  *      ▲                      │            a record is the packet's metadata (40 bytes) and its frame bytes
  *      └──────ring 1→0────────┘
  * </pre>
@@ -29,9 +25,8 @@ import java.util.function.IntConsumer;
  * handles would need a return ring and cross-thread reads of another worker's pool; a copy into the ring and
  * one out of it keeps every pool single-threaded and the ring self-contained. Two copies of a 64-byte frame
  * cost less than the cache misses of reading another core's buffer; a superframe larger than the ring's record
- * limit ({@link Endpoint#maxFrame()}, an eighth of the ring in Agrona) is dropped as
- * {@link Drop#HANDOFF_TOO_BIG}, so size rings for the node's largest frame: 1 MiB rings carry 64 KiB
- * superframes.
+ * limit ({@link Endpoint#maxFrame()}, half the ring less 48 bytes) is dropped as {@link Drop#HANDOFF_TOO_BIG},
+ * so size rings for the node's largest frame: 256 KiB rings carry 64 KiB superframes.
  *
  * <p>Sending never blocks: a full ring drops the packet, counted as {@link Drop#HANDOFF_FULL} on the sending
  * worker. The receiving worker drains its inbound rings once per duty cycle, up to a limit shared round-robin
@@ -52,7 +47,6 @@ public final class Handoff implements AutoCloseable
 
     /** Bytes of metadata in front of each frame in a ring record. */
     static final int META = 40;
-    private static final int MSG_TYPE = 1;
     private static final int RX_PORT = 0;
     private static final int L3_OFFSET = 4;
     private static final int FLAGS = 8;
@@ -61,6 +55,8 @@ public final class Handoff implements AutoCloseable
     private static final int CSUM_START = 20;
     private static final int CSUM_OFFSET = 24;
     private static final int TIMESTAMP = 32;
+    private static final ValueLayout.OfInt INT = ValueLayout.JAVA_INT;
+    private static final ValueLayout.OfLong LONG = ValueLayout.JAVA_LONG;
     /** Trace ids belong to the sending worker's trace buffer; the receiver does not trace the packet on. */
     private static final int FLAGS_NOT_CARRIED = PacketPool.FLAG_TRACED;
 
@@ -98,14 +94,13 @@ public final class Handoff implements AutoCloseable
 
     private final int workers;
     private final Arena arena;
-    private final MemorySegment[] memory;
-    private final OneToOneRingBuffer[] rings;
+    private final SpscByteRing[] rings;
 
     /**
      * Allocates {@code workers * (workers - 1)} rings off-heap.
      *
      * @param workers   worker count, at least 1.
-     * @param ringBytes bytes of each ring, a power of two of at least 1024; a record holds at most an eighth.
+     * @param ringBytes bytes of each ring, a power of two of at least 1024; a record holds at most half.
      */
     public Handoff(final int workers, final int ringBytes)
     {
@@ -119,18 +114,14 @@ public final class Handoff implements AutoCloseable
         }
         this.workers = workers;
         this.arena = Arena.ofShared();
-        this.memory = new MemorySegment[workers * workers];
-        this.rings = new OneToOneRingBuffer[workers * workers];
+        this.rings = new SpscByteRing[workers * workers];
         for (int from = 0; from < workers; from++)
         {
             for (int to = 0; to < workers; to++)
             {
                 if (from != to)
                 {
-                    final int total = ringBytes + RingBufferDescriptor.TRAILER_LENGTH;
-                    final MemorySegment m = arena.allocate(total, 128);
-                    memory[from * workers + to] = m;
-                    rings[from * workers + to] = new OneToOneRingBuffer(new UnsafeBuffer(m.address(), total));
+                    rings[from * workers + to] = new SpscByteRing(arena, ringBytes);
                 }
             }
         }
@@ -193,23 +184,20 @@ public final class Handoff implements AutoCloseable
     }
 
     /** One worker's rings: it produces into {@code worker → *} and consumes {@code * → worker}. */
-    public final class Endpoint implements MessageHandler
+    public final class Endpoint implements SpscByteRing.Reader
     {
         private final int worker;
         private final PacketPool pool;
         private final Counters counters;
         private final IntConsumer inject;
-        private final OneToOneRingBuffer[] out;
-        private final MemorySegment[] outMemory;
-        private final OneToOneRingBuffer[] in;
-        private final MemorySegment[] inMemory;
+        private final SpscByteRing[] out;
+        private final SpscByteRing[] in;
         private final int sent;
         private final int received;
         private final int full;
         private final int tooBig;
         private final int noBuffer;
         private final int maxFrame;
-        private MemorySegment reading;
         private int nextIn;
 
         Endpoint(final int worker, final PacketPool pool, final Counters counters, final IntConsumer inject)
@@ -222,10 +210,8 @@ public final class Handoff implements AutoCloseable
             this.pool = pool;
             this.counters = counters;
             this.inject = inject;
-            out = new OneToOneRingBuffer[workers];
-            outMemory = new MemorySegment[workers];
-            in = new OneToOneRingBuffer[Math.max(0, workers - 1)];
-            inMemory = new MemorySegment[in.length];
+            out = new SpscByteRing[workers];
+            in = new SpscByteRing[Math.max(0, workers - 1)];
             int k = 0;
             int limit = Integer.MAX_VALUE;
             for (int w = 0; w < workers; w++)
@@ -233,10 +219,8 @@ public final class Handoff implements AutoCloseable
                 if (w != worker)
                 {
                     out[w] = rings[worker * workers + w];
-                    outMemory[w] = memory[worker * workers + w];
                     in[k] = rings[w * workers + worker];
-                    inMemory[k] = memory[w * workers + worker];
-                    limit = Math.min(limit, in[k].maxMsgLength() - META);
+                    limit = Math.min(limit, in[k].maxPayload() - META);
                     k++;
                 }
             }
@@ -272,25 +256,25 @@ public final class Handoff implements AutoCloseable
                 pool.free(handle);
                 return false;
             }
-            final OneToOneRingBuffer ring = out[to];
-            final int index = ring.tryClaim(MSG_TYPE, META + length);
-            if (index < 0)
+            final SpscByteRing ring = out[to];
+            final long at = ring.claim(META + length);
+            if (at == SpscByteRing.FULL)
             {
                 counters.increment(full);
                 pool.free(handle);
                 return false;
             }
-            final MutableDirectBuffer b = ring.buffer();
-            b.putInt(index + RX_PORT, pool.rxPort(handle));
-            b.putInt(index + L3_OFFSET, pool.l3Offset(handle));
-            b.putInt(index + FLAGS, pool.flags(handle) & ~FLAGS_NOT_CARRIED);
-            b.putInt(index + AUX, pool.aux(handle));
-            b.putInt(index + GSO, pool.gsoType(handle) << 16 | pool.gsoSize(handle));
-            b.putInt(index + CSUM_START, pool.checksumPartial(handle) ? pool.checksumStart(handle) : -1);
-            b.putInt(index + CSUM_OFFSET, pool.checksumOffset(handle));
-            b.putLong(index + TIMESTAMP, pool.timestamp(handle));
-            MemorySegment.copy(pool.memory(), pool.frameOffset(handle), outMemory[to], index + META, length);
-            ring.commit(index);
+            final MemorySegment m = ring.memory();
+            m.set(INT, at + RX_PORT, pool.rxPort(handle));
+            m.set(INT, at + L3_OFFSET, pool.l3Offset(handle));
+            m.set(INT, at + FLAGS, pool.flags(handle) & ~FLAGS_NOT_CARRIED);
+            m.set(INT, at + AUX, pool.aux(handle));
+            m.set(INT, at + GSO, pool.gsoType(handle) << 16 | pool.gsoSize(handle));
+            m.set(INT, at + CSUM_START, pool.checksumPartial(handle) ? pool.checksumStart(handle) : -1);
+            m.set(INT, at + CSUM_OFFSET, pool.checksumOffset(handle));
+            m.set(LONG, at + TIMESTAMP, pool.timestamp(handle));
+            MemorySegment.copy(pool.memory(), pool.frameOffset(handle), m, at + META, length);
+            ring.commit(at, META + length);
             counters.increment(sent);
             pool.free(handle);
             return true;
@@ -305,14 +289,13 @@ public final class Handoff implements AutoCloseable
          */
         public int drain(final int limit)
         {
-            final OneToOneRingBuffer[] in = this.in;
+            final SpscByteRing[] in = this.in;
             final int n = in.length;
             int taken = 0;
             for (int i = 0; i < n && taken < limit; i++)
             {
                 int k = nextIn + i;
                 k = k >= n ? k - n : k;
-                reading = inMemory[k];
                 taken += in[k].read(this, limit - taken);
             }
             nextIn = n == 0 ? 0 : (nextIn + 1 == n ? 0 : nextIn + 1);
@@ -320,17 +303,14 @@ public final class Handoff implements AutoCloseable
         }
 
         /**
-         * One record of the ring being drained (Agrona's callback; the handler is this endpoint, so draining
-         * allocates nothing).
+         * One record of the ring being drained (the reader is this endpoint, so draining allocates nothing).
          *
-         * @param msgTypeId the record type.
-         * @param buffer    the ring's buffer.
-         * @param index     where the record's payload starts.
-         * @param length    the payload's length.
+         * @param m      the ring's memory.
+         * @param at     where the record's payload starts.
+         * @param length the payload's length.
          */
         @Override
-        public void onMessage(final int msgTypeId, final MutableDirectBuffer buffer, final int index,
-            final int length)
+        public void onRecord(final MemorySegment m, final long at, final int length)
         {
             final PacketPool pool = this.pool;
             final int frame = length - META;
@@ -344,23 +324,23 @@ public final class Handoff implements AutoCloseable
                 counters.increment(noBuffer);
                 return;
             }
-            MemorySegment.copy(reading, index + META, pool.memory(), pool.frameOffset(h), frame);
+            MemorySegment.copy(m, at + META, pool.memory(), pool.frameOffset(h), frame);
             pool.length(h, frame);
-            pool.rxPort(h, buffer.getInt(index + RX_PORT));
-            pool.l3Offset(h, buffer.getInt(index + L3_OFFSET));
-            pool.flags(h, buffer.getInt(index + FLAGS));
-            pool.aux(h, buffer.getInt(index + AUX));
-            final int gso = buffer.getInt(index + GSO);
+            pool.rxPort(h, m.get(INT, at + RX_PORT));
+            pool.l3Offset(h, m.get(INT, at + L3_OFFSET));
+            pool.flags(h, m.get(INT, at + FLAGS));
+            pool.aux(h, m.get(INT, at + AUX));
+            final int gso = m.get(INT, at + GSO);
             if (gso != 0)
             {
                 pool.gso(h, gso >>> 16, gso & 0xffff);
             }
-            final int csumStart = buffer.getInt(index + CSUM_START);
+            final int csumStart = m.get(INT, at + CSUM_START);
             if (csumStart >= 0)
             {
-                pool.checksumPartial(h, csumStart, buffer.getInt(index + CSUM_OFFSET));
+                pool.checksumPartial(h, csumStart, m.get(INT, at + CSUM_OFFSET));
             }
-            pool.timestamp(h, buffer.getLong(index + TIMESTAMP));
+            pool.timestamp(h, m.get(LONG, at + TIMESTAMP));
             counters.increment(received);
             inject.accept(h);
         }
