@@ -12,6 +12,7 @@ import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.function.BooleanSupplier;
 import java.util.function.IntConsumer;
 
 /**
@@ -222,9 +223,15 @@ public final class WorkerMesh implements AutoCloseable
          * One duty cycle: receives 256 frames, keeps those it owns and hands the rest over, takes up to 256
          * frames from its inbound rings, and runs the graph. No allocation.
          *
+         * <p>A full ring makes the lane wait, draining its own inbound rings meanwhile (the other worker may be
+         * waiting on it), instead of dropping as a node does: the benchmark measures what the workers forward,
+         * and a dropped packet would count as work done. Once {@code stop} is true (JMH ends the iteration, and
+         * the other thread may have stopped draining) a full ring drops, counted as handoff-full.
+         *
+         * @param stop whether the measurement has ended.
          * @return packets this worker transmitted so far.
          */
-        public long forward()
+        public long forward(final BooleanSupplier stop)
         {
             final ClusterIpNode node = this.node;
             final PacketPool pool = this.pool;
@@ -245,15 +252,30 @@ public final class WorkerMesh implements AutoCloseable
                 {
                     graph.input(entry, h);
                 }
-                else
+                else if (!endpoint.offer(owner, h))
                 {
-                    endpoint.send(owner, h);
+                    handOverWaiting(owner, h, stop);
                 }
             }
             cursor = c;
             endpoint.drain(VECTOR);
             graph.run();
             return node.sink().transmitted();
+        }
+
+        private void handOverWaiting(final int owner, final int h, final BooleanSupplier stop)
+        {
+            while (!endpoint.offer(owner, h))
+            {
+                if (stop.getAsBoolean())
+                {
+                    endpoint.send(owner, h);
+                    return;
+                }
+                endpoint.drain(VECTOR);
+                graph.run();
+                Thread.onSpinWait();
+            }
         }
     }
 

@@ -16,9 +16,11 @@ import org.openjdk.jmh.annotations.Setup;
 import org.openjdk.jmh.annotations.State;
 import org.openjdk.jmh.annotations.TearDown;
 import org.openjdk.jmh.annotations.Warmup;
+import org.openjdk.jmh.infra.Control;
 import org.openjdk.jmh.infra.ThreadParams;
 
 import java.util.concurrent.TimeUnit;
+import java.util.function.BooleanSupplier;
 
 /**
  * Scaling over workers (issue 17): the whole graph of {@link ClusterIpToRemoteBenchmark} (pod to ClusterIP to
@@ -33,9 +35,11 @@ import java.util.concurrent.TimeUnit;
  * {@code workers2 / workers1} is issue 17's scaling figure (target 1.7 or more); on a 2-core machine
  * {@code workers4} is oversubscribed (threads share cores) and is reported as measured.
  *
- * <p>Run alone on a quiet machine: every thread is busy all the time, so anything else running takes from
- * the figure. The trial tear-down prints the handoff totals (handoff-full drops included) and fails on a lost
- * packet, a new flow (a handed-over packet that missed its owner's shard) or a leak.
+ * <p>A full ring makes the sending worker wait (draining its own rings meanwhile) rather than drop, so that the
+ * score counts forwarded packets only; see {@link WorkerMesh.Lane#forward}. Run alone on a quiet machine: every
+ * thread is busy all the time, so anything else running takes from the figure. The trial tear-down prints the
+ * handoff totals (handoff-full drops included) and fails on a lost packet, a new flow (a handed-over packet that
+ * missed its owner's shard) or a leak.
  */
 @BenchmarkMode(Mode.Throughput)
 @OutputTimeUnit(TimeUnit.MICROSECONDS)
@@ -91,6 +95,7 @@ public class WorkersBenchmark
     public static class Worker
     {
         WorkerMesh.Lane lane;
+        final StopFlag stop = new StopFlag();
 
         /**
          * Takes the lane of this thread's index in its group.
@@ -108,45 +113,63 @@ public class WorkersBenchmark
     /**
      * One worker: the baseline, no handoff.
      *
-     * @param worker this thread's worker.
+     * @param worker  this thread's worker.
+     * @param control JMH's stop flag.
      * @return packets transmitted so far.
      */
     @Benchmark
     @Group("workers1")
     @GroupThreads(1)
     @OperationsPerInvocation(256)
-    public long workers1(final Worker worker)
+    public long workers1(final Worker worker, final Control control)
     {
-        return worker.lane.forward();
+        worker.stop.control = control;
+        return worker.lane.forward(worker.stop);
     }
 
     /**
      * Two workers, half of each one's packets handed to the other.
      *
-     * @param worker this thread's worker.
+     * @param worker  this thread's worker.
+     * @param control JMH's stop flag.
      * @return packets transmitted so far.
      */
     @Benchmark
     @Group("workers2")
     @GroupThreads(2)
     @OperationsPerInvocation(256)
-    public long workers2(final Worker worker)
+    public long workers2(final Worker worker, final Control control)
     {
-        return worker.lane.forward();
+        worker.stop.control = control;
+        return worker.lane.forward(worker.stop);
     }
 
     /**
      * Four workers (oversubscribed on 2 cores), half of each one's packets handed to the next.
      *
-     * @param worker this thread's worker.
+     * @param worker  this thread's worker.
+     * @param control JMH's stop flag.
      * @return packets transmitted so far.
      */
     @Benchmark
     @Group("workers4")
     @GroupThreads(4)
     @OperationsPerInvocation(256)
-    public long workers4(final Worker worker)
+    public long workers4(final Worker worker, final Control control)
     {
-        return worker.lane.forward();
+        worker.stop.control = control;
+        return worker.lane.forward(worker.stop);
+    }
+
+    /** JMH's stop flag as the lane reads it; the benchmark method hands it the running iteration's control. */
+    static final class StopFlag implements BooleanSupplier
+    {
+        Control control;
+
+        @Override
+        public boolean getAsBoolean()
+        {
+            return control != null && control.stopMeasurement;
+        }
     }
 }

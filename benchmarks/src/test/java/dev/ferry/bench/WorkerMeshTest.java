@@ -15,8 +15,8 @@ class WorkerMeshTest
         {
             for (int cycle = 0; cycle < 20; cycle++)
             {
-                mesh.lane(0).forward();
-                mesh.lane(1).forward();
+                mesh.lane(0).forward(() -> false);
+                mesh.lane(1).forward(() -> false);
             }
             mesh.drainAll();
             final String line = mesh.verify();
@@ -34,7 +34,7 @@ class WorkerMeshTest
         {
             for (int cycle = 0; cycle < 8; cycle++)
             {
-                mesh.lane(0).forward();
+                mesh.lane(0).forward(() -> false);
             }
             mesh.drainAll();
             assertThat(mesh.verify()).contains("forwarded " + (1000 + 8 * 256)).contains("handed over 0");

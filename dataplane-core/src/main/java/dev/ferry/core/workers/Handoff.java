@@ -57,6 +57,9 @@ public final class Handoff implements AutoCloseable
     private static final int TIMESTAMP = 32;
     private static final ValueLayout.OfInt INT = ValueLayout.JAVA_INT;
     private static final ValueLayout.OfLong LONG = ValueLayout.JAVA_LONG;
+    private static final int WRITTEN = 0;
+    private static final int FULL = 1;
+    private static final int TOO_BIG = 2;
     /** Trace ids belong to the sending worker's trace buffer; the receiver does not trace the packet on. */
     private static final int FLAGS_NOT_CARRIED = PacketPool.FLAG_TRACED;
 
@@ -248,21 +251,44 @@ public final class Handoff implements AutoCloseable
          */
         public boolean send(final int to, final int handle)
         {
+            final int result = write(to, handle);
+            if (result == FULL)
+            {
+                counters.increment(full);
+                pool.free(handle);
+            }
+            return result == WRITTEN;
+        }
+
+        /**
+         * Like {@link #send}, but a full ring leaves the packet with the caller, uncounted: for a caller that
+         * would rather wait than drop (a benchmark measuring capacity; a node drops).
+         *
+         * @param to     the owning worker, not this one.
+         * @param handle a packet of this worker's pool.
+         * @return whether the handle was consumed (written, or dropped as too big); false: the ring is full and
+         *         the caller still owns the handle.
+         */
+        public boolean offer(final int to, final int handle)
+        {
+            return write(to, handle) != FULL;
+        }
+
+        private int write(final int to, final int handle)
+        {
             final PacketPool pool = this.pool;
             final int length = pool.length(handle);
             if (length > maxFrame)
             {
                 counters.increment(tooBig);
                 pool.free(handle);
-                return false;
+                return TOO_BIG;
             }
             final SpscByteRing ring = out[to];
             final long at = ring.claim(META + length);
             if (at == SpscByteRing.FULL)
             {
-                counters.increment(full);
-                pool.free(handle);
-                return false;
+                return FULL;
             }
             final MemorySegment m = ring.memory();
             m.set(INT, at + RX_PORT, pool.rxPort(handle));
@@ -277,7 +303,7 @@ public final class Handoff implements AutoCloseable
             ring.commit(at, META + length);
             counters.increment(sent);
             pool.free(handle);
-            return true;
+            return WRITTEN;
         }
 
         /**

@@ -103,6 +103,28 @@ class HandoffTest
     }
 
     @Test
+    void shouldLeaveThePacketWithTheCallerWhenOfferFindsTheRingFull()
+    {
+        try (Handoff handoff = new Handoff(2, 1024);
+            PacketPool pool0 = new PacketPool(16);
+            Counters c0 = Counters.inMemory(16))
+        {
+            final Handoff.Endpoint w0 = handoff.endpoint(0, pool0, c0, h -> { });
+            int h = pool0.allocate();
+            pool0.length(h, 100);
+            while (w0.offer(1, h))
+            {
+                h = pool0.allocate();
+                pool0.length(h, 100);
+            }
+            assertThat(pool0.isAllocated(h)).as("the refused handle is still the caller's").isTrue();
+            assertThat(c0.get(Handoff.DROP_PREFIX + "handoff-full")).isZero();
+            pool0.free(h);
+            assertThat(pool0.available()).isEqualTo(pool0.capacity());
+        }
+    }
+
+    @Test
     void shouldDropFramesLargerThanARecord()
     {
         try (Handoff handoff = new Handoff(2, 4096);
