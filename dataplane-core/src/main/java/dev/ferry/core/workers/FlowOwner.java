@@ -37,7 +37,9 @@ package dev.ferry.core.workers;
  * addresses never crosses ferry (the host kernel delivers it locally), and the rule does not order it.
  *
  * <p>Partitions: the range {@code [portMin, portMax]} is cut into {@code workers} contiguous blocks of
- * {@code range / workers} ports, the last block taking the remainder. NodePorts must lie outside the range.
+ * {@code range / workers} ports, the last block taking the remainder. The range may hold NodePorts (ferry's
+ * default masquerade range, 1024-65535, does): a NodePort is a frontend, so rule 1 never takes it for an SNAT
+ * reply and {@link #snatPortUsable} keeps it from being allocated.
  *
  * <p>Immutable; safe on every worker. {@link #owner} allocates nothing: two role look-ups and a hash.
  */

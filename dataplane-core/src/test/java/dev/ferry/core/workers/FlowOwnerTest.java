@@ -21,7 +21,8 @@ class FlowOwnerTest
     private static final int UDP = 17;
     private static final int ICMP = 1;
     private static final int PORT_MIN = 1024;
-    private static final int PORT_MAX = 29999;
+    // wide enough to hold the NodePort 30080: a frontend inside the masquerade range must still work
+    private static final int PORT_MAX = 35000;
     private static final int PRIMARY = ip(192, 168, 1, 10);
     private static final int GATEWAY = ip(10, 244, 1, 1);
     private static final int[] SNAT = {PRIMARY, GATEWAY};
