@@ -265,6 +265,7 @@ public final class WorkerMesh implements AutoCloseable
 
         private void handOverWaiting(final int owner, final int h, final BooleanSupplier stop)
         {
+            int idle = 0;
             while (!endpoint.offer(owner, h))
             {
                 if (stop.getAsBoolean())
@@ -274,7 +275,8 @@ public final class WorkerMesh implements AutoCloseable
                 }
                 endpoint.drain(VECTOR);
                 graph.run();
-                Thread.onSpinWait();
+                // spin, then yield: with more workers than cores the owner needs this core to drain its ring
+                idle = RingHopBenchmark.idle(idle);
             }
         }
     }
