@@ -36,6 +36,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
+import java.util.function.IntPredicate;
 
 /**
  * A benchmark node for Service traffic to other nodes: {@link #PODS} local pods, {@link #REMOTES} remote nodes,
@@ -122,6 +123,7 @@ public final class ClusterIpNode implements AutoCloseable
     private final int[] scratch = new int[VECTOR];
     private int cursor;
     private boolean warmed;
+    private int warmedFlows;
 
     /**
      * Builds the node, its tables, its graph and the per-flow headers; call {@link #warm()} before forwarding.
@@ -317,15 +319,33 @@ public final class ClusterIpNode implements AutoCloseable
      */
     public void warm()
     {
+        warm(f -> true);
+    }
+
+    /**
+     * Opens the flows a worker owns, as {@link #warm()} opens all of them: a shard of a multi-worker node holds
+     * only its own flows' conntrack entries.
+     *
+     * @param open whether to open flow {@code f}.
+     * @throws IllegalStateException when a flow did not become ESTABLISHED, or a SYN was not transmitted.
+     */
+    public void warm(final IntPredicate open)
+    {
         if (warmed)
         {
             return;
         }
+        int opened = 0;
         for (int base = 0; base < flows; base += VECTOR)
         {
             final int end = Math.min(flows, base + VECTOR);
             for (int f = base; f < end; f++)
             {
+                if (!open.test(f))
+                {
+                    continue;
+                }
+                opened++;
                 final byte[] syn = frame(f, TcpHeader.SYN, 0);
                 final int h = pool.allocate();
                 pool.write(h, syn, 0, syn.length);
@@ -335,6 +355,10 @@ public final class ClusterIpNode implements AutoCloseable
             graph.run();
             for (int f = base; f < end; f++)
             {
+                if (!open.test(f))
+                {
+                    continue;
+                }
                 final long r = conntrack.lookup(0, Ip4Header.PROTO_TCP, podIp(pod(f)), clusterIp(service(f)),
                     sourcePort(f), SERVICE_PORT);
                 if (r == ConntrackTable.MISS)
@@ -350,11 +374,12 @@ public final class ClusterIpNode implements AutoCloseable
                 }
             }
         }
-        if (sink.transmitted() != flows || sink.transmittedOn(uplinkPort) != flows)
+        if (sink.transmitted() != opened || sink.transmittedOn(uplinkPort) != opened)
         {
             throw new IllegalStateException("SYNs transmitted " + sink.transmitted() + " (uplink "
-                + sink.transmittedOn(uplinkPort) + ") of " + flows + "; " + firstLoss());
+                + sink.transmittedOn(uplinkPort) + ") of " + opened + "; " + firstLoss());
         }
+        warmedFlows = opened;
         warmed = true;
     }
 
@@ -487,9 +512,9 @@ public final class ClusterIpNode implements AutoCloseable
                 + sink.transmittedOn(uplinkPort) + " (all ports " + out + "); " + firstLoss());
         }
         final long created = counters.get(Nat.COUNTER_SESSIONS_CREATED);
-        if (created != (warmed ? flows : 0))
+        if (created != (warmed ? warmedFlows : 0))
         {
-            throw new IllegalStateException("nat44-new created " + created + " flows for " + flows
+            throw new IllegalStateException("nat44-new created " + created + " flows for " + warmedFlows
                 + " warmed flows: the measurement left the fast path");
         }
         if (pool.available() != pool.capacity())
@@ -521,6 +546,12 @@ public final class ClusterIpNode implements AutoCloseable
     public String runtimeReport()
     {
         return runtime.report();
+    }
+
+    /** @return the index of the graph's entry stage (ethernet-input). */
+    public int entry()
+    {
+        return entry;
     }
 
     /** @return the graph. */

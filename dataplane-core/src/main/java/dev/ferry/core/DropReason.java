@@ -6,7 +6,8 @@ package dev.ferry.core;
  * counter name and a sentence.
  *
  * <p>Each module numbers its reasons inside the id range the catalogue gives it (dataplane-core 1-99, nat
- * 100-199, vxlan 200-299, node 300-399, tap-io 400-499). Every id, the retired ones included, is listed in the
+ * 100-199, vxlan 200-249, dataplane-core's worker handoff 250-254,
+ * node 300-399, tap-io 400-499). Every id, the retired ones included, is listed in the
  * node module's {@code DropCatalogue} and in {@code docs/drop-reasons.md}, and a test keeps the three in step.
  * A removed reason's id moves to the catalogue's retired list and is never given out again.
  */

@@ -11,6 +11,7 @@ import dev.ferry.core.stage.Ip4Input;
 import dev.ferry.core.stage.Ip4Local;
 import dev.ferry.core.stage.Ip4Lookup;
 import dev.ferry.core.stage.Ip4Rewrite;
+import dev.ferry.core.workers.Handoff;
 import dev.ferry.nat.Nat;
 import dev.ferry.vxlan.VxlanBypass;
 import dev.ferry.vxlan.VxlanDecap;
@@ -46,7 +47,9 @@ public final class DropCatalogue
         /** Service NAT stages. */
         NAT("nat", 100, 199),
         /** VXLAN decap and encap. */
-        VXLAN("vxlan", 200, 299),
+        VXLAN("vxlan", 200, 249),
+        /** Worker handoff (dataplane-core's workers package): ids carved out of vxlan's old 200-299. */
+        WORKERS("dataplane-core workers", 250, 254),
         /** The node's worker and its own stages. */
         NODE("node", 300, 399),
         /** Ports; none yet (a port counts its errors as link counters, not drops). */
@@ -140,6 +143,7 @@ public final class DropCatalogue
         add(out, Range.VXLAN, List.of(DropScope.stage(VxlanDecap.NAME, VxlanDecap.Drop.values()),
             DropScope.stage(VxlanEncap.NAME, VxlanEncap.Drop.values()),
             DropScope.stage(VxlanBypass.NAME, VxlanBypass.Drop.values())));
+        add(out, Range.WORKERS, List.of(Handoff.dropScope()));
         add(out, Range.NODE, List.of(new DropScope(NodeDrop.COUNTER_PREFIX, List.of(NodeDrop.values())),
             DropScope.stage(HostOutput.NAME, HostOutput.Drop.values()),
             DropScope.stage(NeighbourLearn.NAME, NeighbourLearn.Drop.values())));

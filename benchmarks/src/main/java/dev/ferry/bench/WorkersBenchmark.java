@@ -1,0 +1,175 @@
+package dev.ferry.bench;
+
+import org.openjdk.jmh.annotations.Benchmark;
+import org.openjdk.jmh.annotations.BenchmarkMode;
+import org.openjdk.jmh.annotations.Fork;
+import org.openjdk.jmh.annotations.Group;
+import org.openjdk.jmh.annotations.GroupThreads;
+import org.openjdk.jmh.annotations.Level;
+import org.openjdk.jmh.annotations.Measurement;
+import org.openjdk.jmh.annotations.Mode;
+import org.openjdk.jmh.annotations.OperationsPerInvocation;
+import org.openjdk.jmh.annotations.OutputTimeUnit;
+import org.openjdk.jmh.annotations.Param;
+import org.openjdk.jmh.annotations.Scope;
+import org.openjdk.jmh.annotations.Setup;
+import org.openjdk.jmh.annotations.State;
+import org.openjdk.jmh.annotations.TearDown;
+import org.openjdk.jmh.annotations.Warmup;
+import org.openjdk.jmh.infra.Control;
+import org.openjdk.jmh.infra.ThreadParams;
+
+import java.util.concurrent.TimeUnit;
+import java.util.function.BooleanSupplier;
+
+/**
+ * Scaling over workers (issue 17): the whole graph of {@link ClusterIpToRemoteBenchmark} (pod to ClusterIP to
+ * remote node, 64-byte frames, 1K or 100K flows) on 1, 2 and 4 worker threads, each with its own pool, graph
+ * and conntrack shard, joined by handoff rings ({@link WorkerMesh}). Half of what each worker receives belongs
+ * to another worker and crosses a ring.
+ *
+ * <p>Each JMH group is one worker count: {@code workers1}, {@code workers2}, {@code workers4}, one thread per
+ * worker. The score is the group's total throughput in packets per microsecond (Mpps), each thread's
+ * operations summed. A thread's operation is a duty cycle over 256 received packets: the ownership rule, a
+ * local graph input or a ring write, a drain of its inbound rings, the graph run. The ratio
+ * {@code workers2 / workers1} is issue 17's scaling figure (target 1.7 or more); on a 2-core machine
+ * {@code workers4} is oversubscribed (threads share cores) and is reported as measured.
+ *
+ * <p>A full ring makes the sending worker wait (draining its own rings meanwhile) rather than drop, so that the
+ * score counts forwarded packets only; see {@link WorkerMesh.Lane#forward}. Run alone on a quiet machine: every
+ * thread is busy all the time, so anything else running takes from the figure. The trial tear-down prints the
+ * handoff totals (handoff-full drops included) and fails on a lost packet, a new flow (a handed-over packet that
+ * missed its owner's shard) or a leak.
+ */
+@BenchmarkMode(Mode.Throughput)
+@OutputTimeUnit(TimeUnit.MICROSECONDS)
+@Warmup(iterations = 5, time = 1)
+@Measurement(iterations = 5, time = 1)
+@Fork(value = 3, jvmArgsAppend = {Jvm.NATIVE_ACCESS, Jvm.UNSAFE_ALLOW, Jvm.AGRONA_EXPORTS, Jvm.HEAP_MIN,
+    Jvm.HEAP_MAX})
+public class WorkersBenchmark
+{
+    /** The workers of one group, shared by its threads. */
+    @State(Scope.Group)
+    public static class Mesh
+    {
+        /** Active (established) flows, spread over the workers. */
+        @Param({"1000", "100000"})
+        public int flows;
+
+        WorkerMesh mesh;
+
+        /**
+         * Builds one worker per thread of the group, warms each one's flows, and runs the tear-down's checks once.
+         *
+         * @param threads JMH's view of the group.
+         */
+        @Setup(Level.Trial)
+        public void setUp(final ThreadParams threads)
+        {
+            mesh = new WorkerMesh(threads.getGroupThreadCount(), 64, flows);
+            // JMH counts the trial tear-down in the last measurement iteration: run its code once here, so that
+            // its first-use costs (class loading, string building) stay out of gc.alloc.rate.norm
+            mesh.drainAll();
+            mesh.verify();
+        }
+
+        /** Drains the rings, prints the handoff totals, and fails the trial on a loss, a new flow or a leak. */
+        @TearDown(Level.Trial)
+        public void tearDown()
+        {
+            try
+            {
+                mesh.drainAll();
+                System.out.print(System.lineSeparator() + mesh.verify() + System.lineSeparator());
+            }
+            finally
+            {
+                mesh.close();
+            }
+        }
+    }
+
+    /** One thread's worker. */
+    @State(Scope.Thread)
+    public static class Worker
+    {
+        WorkerMesh.Lane lane;
+        final StopFlag stop = new StopFlag();
+
+        /**
+         * Takes the lane of this thread's index in its group.
+         *
+         * @param mesh    the group's workers.
+         * @param threads JMH's view of the thread.
+         */
+        @Setup(Level.Trial)
+        public void join(final Mesh mesh, final ThreadParams threads)
+        {
+            lane = mesh.mesh.lane(threads.getGroupThreadIndex());
+        }
+    }
+
+    /**
+     * One worker: the baseline, no handoff.
+     *
+     * @param worker  this thread's worker.
+     * @param control JMH's stop flag.
+     * @return packets transmitted so far.
+     */
+    @Benchmark
+    @Group("workers1")
+    @GroupThreads(1)
+    @OperationsPerInvocation(256)
+    public long workers1(final Worker worker, final Control control)
+    {
+        worker.stop.control = control;
+        return worker.lane.forward(worker.stop);
+    }
+
+    /**
+     * Two workers, half of each one's packets handed to the other.
+     *
+     * @param worker  this thread's worker.
+     * @param control JMH's stop flag.
+     * @return packets transmitted so far.
+     */
+    @Benchmark
+    @Group("workers2")
+    @GroupThreads(2)
+    @OperationsPerInvocation(256)
+    public long workers2(final Worker worker, final Control control)
+    {
+        worker.stop.control = control;
+        return worker.lane.forward(worker.stop);
+    }
+
+    /**
+     * Four workers (oversubscribed on 2 cores), half of each one's packets handed to the next.
+     *
+     * @param worker  this thread's worker.
+     * @param control JMH's stop flag.
+     * @return packets transmitted so far.
+     */
+    @Benchmark
+    @Group("workers4")
+    @GroupThreads(4)
+    @OperationsPerInvocation(256)
+    public long workers4(final Worker worker, final Control control)
+    {
+        worker.stop.control = control;
+        return worker.lane.forward(worker.stop);
+    }
+
+    /** JMH's stop flag as the lane reads it; the benchmark method hands it the running iteration's control. */
+    static final class StopFlag implements BooleanSupplier
+    {
+        Control control;
+
+        @Override
+        public boolean getAsBoolean()
+        {
+            return control != null && control.stopMeasurement;
+        }
+    }
+}

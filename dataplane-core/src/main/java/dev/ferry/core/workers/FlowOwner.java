@@ -1,0 +1,265 @@
+package dev.ferry.core.workers;
+
+/**
+ * The ownership rule: which worker owns a flow, computed from one packet's 5-tuple as it arrives (before any NAT
+ * of this node), so that the original and the reply direction of every flow reach the same worker without a
+ * shared table lookup. The owner holds the flow's conntrack entry in its own shard; every other worker hands
+ * the packet over ({@link Handoff}). This is VPP nat44-ed's split (in2out by a hash of the inside endpoint,
+ * out2in by the worker whose SNAT port range holds the destination port), extended to Service DNAT.
+ *
+ * <p>The rule picks one <em>anchor</em> endpoint (address, port) of the packet that NAT never rewrites, and the
+ * owner is the anchor's worker:
+ * <ol>
+ *   <li>The destination is a node SNAT address with a port inside the masquerade range, and is neither a Service
+ *       frontend nor a backend: it is the reply to a SNATed flow, and the anchor is the destination. Its worker is
+ *       the one whose partition of the range holds the port ({@link #partitionOf}).</li>
+ *   <li>Exactly one end is <em>translatable</em>, a Service frontend (ClusterIP, NodePort, external or
+ *       LoadBalancer address with its port) or a Service backend (an endpoint address with its target port): the
+ *       anchor is the other end, the client. DNAT replaces a frontend by a backend, so the original carries the
+ *       frontend where the reply carries the backend: both are translatable, and the client is the end that
+ *       stays.</li>
+ *   <li>Both ends are translatable: the flow is {@linkplain #PINNED pinned} to worker 0. This is the rare client
+ *       that sends from a tuple that is itself a frontend or backend (a backend pod reaching a ClusterIP from its
+ *       own Service port). No rule on one packet can give such a flow a balanced owner and stay symmetric.</li>
+ *   <li>Neither is translatable, and the source is an SNAT address with a port in the range (the host's own
+ *       traffic): the anchor is the source, so that rule 1 finds the same worker for the reply.</li>
+ *   <li>Otherwise a symmetric keyed hash of both ends: pod to pod, pod to the outside (masquerade), VXLAN from
+ *       a peer node (the rule runs on the inner packet, after vxlan-decap).</li>
+ * </ol>
+ * An anchor that is an SNAT address with a port in the range maps to its partition's worker; any other anchor to
+ * a keyed hash of the endpoint. The SNAT side closes the loop: a worker allocates masquerade ports only from its
+ * own partition ({@link #portMin}, {@link #portMax}) and never a port that is a frontend or backend on that
+ * address ({@link #snatPortUsable}), so the reply of a masqueraded or NodePort (DNAT + SNAT) flow comes back by
+ * rule 1 to the worker that translated it.
+ *
+ * <p>ICMP echo uses the identifier as both ports. An ICMP error belongs to the flow it quotes: apply the rule to
+ * the embedded header with source and destination swapped. A flow whose two ends are both this node's own
+ * addresses never crosses ferry (the host kernel delivers it locally), and the rule does not order it.
+ *
+ * <p>Partitions: the range {@code [portMin, portMax]} is cut into {@code workers} contiguous blocks of
+ * {@code range / workers} ports, the last block taking the remainder. The range may hold NodePorts (ferry's
+ * default masquerade range, 1024-65535, does): a NodePort is a frontend, so rule 1 never takes it for an SNAT
+ * reply and {@link #snatPortUsable} keeps it from being allocated.
+ *
+ * <p>Immutable; safe on every worker. {@link #owner} allocates nothing: two role look-ups and a hash.
+ */
+public final class FlowOwner
+{
+    /** The worker that owns flows no balanced rule can place (rule 3). */
+    public static final int PINNED = 0;
+
+    /** What the Service tables say about an endpoint. Implementations read an immutable snapshot. */
+    public interface Roles
+    {
+        /**
+         * @param proto IP protocol.
+         * @param ip    address.
+         * @param port  port (ICMP: identifier).
+         * @return whether DNAT rewrites this endpoint: a ClusterIP, NodePort, external or LoadBalancer frontend.
+         */
+        boolean frontend(int proto, int ip, int port);
+
+        /**
+         * @param proto IP protocol.
+         * @param ip    address.
+         * @param port  port.
+         * @return whether the endpoint is a backend that DNAT may write in (an endpoint with its target port).
+         */
+        boolean backend(int proto, int ip, int port);
+    }
+
+    /** Roles of a node without Services: nothing is translatable. */
+    public static final Roles NO_SERVICES = new Roles()
+    {
+        @Override
+        public boolean frontend(final int proto, final int ip, final int port)
+        {
+            return false;
+        }
+
+        @Override
+        public boolean backend(final int proto, final int ip, final int port)
+        {
+            return false;
+        }
+    };
+
+    private final int workers;
+    private final int[] snatAddresses;
+    private final int portMin;
+    private final int portMax;
+    private final int blockSize;
+    private final Roles roles;
+    private final long secret;
+
+    /**
+     * @param workers       worker count, at least 1.
+     * @param snatAddresses every address SNAT may write (the node's primary address, the pods' gateway).
+     * @param portMin       lowest masquerade port.
+     * @param portMax       highest masquerade port; the range holds at least {@code workers} ports.
+     * @param roles         frontends and backends of the current Service tables.
+     * @param secret        per-node hash secret, so that pods cannot aim their flows at one worker by hash.
+     */
+    public FlowOwner(final int workers, final int[] snatAddresses, final int portMin, final int portMax,
+        final Roles roles, final long secret)
+    {
+        if (workers < 1)
+        {
+            throw new IllegalArgumentException("workers must be at least 1: " + workers);
+        }
+        if (portMin < 1 || portMax > 65535 || portMax - portMin + 1 < workers)
+        {
+            throw new IllegalArgumentException("masquerade range " + portMin + "-" + portMax
+                + " must hold at least one port per worker (" + workers + ")");
+        }
+        this.workers = workers;
+        this.snatAddresses = snatAddresses.clone();
+        this.portMin = portMin;
+        this.portMax = portMax;
+        this.blockSize = (portMax - portMin + 1) / workers;
+        this.roles = roles;
+        this.secret = secret;
+    }
+
+    /** @return the worker count. */
+    public int workers()
+    {
+        return workers;
+    }
+
+    /**
+     * The owner of the packet's flow.
+     *
+     * @param proto IP protocol.
+     * @param src   source address.
+     * @param sport source port (ICMP echo: identifier).
+     * @param dst   destination address.
+     * @param dport destination port (ICMP echo: identifier).
+     * @return the owning worker, {@code 0 .. workers - 1}.
+     */
+    public int owner(final int proto, final int src, final int sport, final int dst, final int dport)
+    {
+        if (workers == 1)
+        {
+            return 0;
+        }
+        final boolean srcT = translatable(proto, src, sport);
+        final boolean dstT = translatable(proto, dst, dport);
+        if (!dstT && snatEndpoint(dst, dport))
+        {
+            return partitionOf(dport);
+        }
+        if (srcT != dstT)
+        {
+            return srcT ? endpointOwner(dst, dport) : endpointOwner(src, sport);
+        }
+        if (srcT)
+        {
+            return PINNED;
+        }
+        if (snatEndpoint(src, sport))
+        {
+            return partitionOf(sport);
+        }
+        return reduce(symmetricHash(proto, src, sport, dst, dport));
+    }
+
+    /**
+     * @param worker a worker.
+     * @return the lowest masquerade port that worker may allocate.
+     */
+    public int portMin(final int worker)
+    {
+        return portMin + worker * blockSize;
+    }
+
+    /**
+     * @param worker a worker.
+     * @return the highest masquerade port that worker may allocate.
+     */
+    public int portMax(final int worker)
+    {
+        return worker == workers - 1 ? portMax : portMin + (worker + 1) * blockSize - 1;
+    }
+
+    /**
+     * @param port a port inside the masquerade range.
+     * @return the worker whose partition holds it.
+     */
+    public int partitionOf(final int port)
+    {
+        return Math.min((port - portMin) / blockSize, workers - 1);
+    }
+
+    /**
+     * The allocator's side of the rule: a masquerade port that is a frontend or backend on its address would
+     * turn its replies into translatable packets, which rule 1 does not see.
+     *
+     * @param proto   IP protocol.
+     * @param address the SNAT address.
+     * @param port    a candidate port.
+     * @return whether SNAT may use that port on that address.
+     */
+    public boolean snatPortUsable(final int proto, final int address, final int port)
+    {
+        return !translatable(proto, address, port);
+    }
+
+    private boolean translatable(final int proto, final int ip, final int port)
+    {
+        return roles.frontend(proto, ip, port) || roles.backend(proto, ip, port);
+    }
+
+    private boolean snatEndpoint(final int ip, final int port)
+    {
+        if (port < portMin || port > portMax)
+        {
+            return false;
+        }
+        final int[] addresses = snatAddresses;
+        for (final int a : addresses)
+        {
+            if (a == ip)
+            {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    private int endpointOwner(final int ip, final int port)
+    {
+        return snatEndpoint(ip, port) ? partitionOf(port) : reduce(mix(endpointKey(ip, port) ^ secret));
+    }
+
+    private long symmetricHash(final int proto, final int src, final int sport, final int dst, final int dport)
+    {
+        final long a = endpointKey(src, sport);
+        final long b = endpointKey(dst, dport);
+        final long lo = Math.min(a, b);
+        final long hi = Math.max(a, b);
+        return mix(mix(lo ^ secret) + hi * 0x9e3779b97f4a7c15L + proto);
+    }
+
+    private int reduce(final long hash)
+    {
+        // Lemire's multiply-shift: an unbiased enough map of 32 hash bits onto 0 .. workers - 1, without a divide
+        return (int)(((hash >>> 32) * workers) >>> 32);
+    }
+
+    private static long endpointKey(final int ip, final int port)
+    {
+        return (ip & 0xffffffffL) << 16 | (port & 0xffff);
+    }
+
+    private static long mix(final long key)
+    {
+        long h = key;
+        h ^= h >>> 33;
+        h *= 0xff51afd7ed558ccdL;
+        h ^= h >>> 33;
+        h *= 0xc4ceb9fe1a85ec53L;
+        h ^= h >>> 33;
+        return h;
+    }
+}

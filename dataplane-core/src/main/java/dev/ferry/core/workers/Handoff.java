@@ -1,0 +1,380 @@
+package dev.ferry.core.workers;
+
+import dev.ferry.core.Counters;
+import dev.ferry.core.DropReason;
+import dev.ferry.core.DropScope;
+import dev.ferry.core.PacketPool;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.List;
+import java.util.function.IntConsumer;
+
+/**
+ * Worker handoff: one single-producer single-consumer ring per ordered pair of workers, carrying a packet to the
+ * worker that owns its flow ({@link FlowOwner}), as VPP's worker handoff does for NAT44-ED.
+ *
+ * <pre>
+ *   worker 0 ──ring 0→1──► worker 1        every ring is an {@link SpscByteRing} in off-heap memory;
+ *      ▲                      │            a record is the packet's metadata (40 bytes) and its frame bytes
+ *      └──────ring 1→0────────┘
+ * </pre>
+ *
+ * <p>Why bytes and not handles: each worker has its own {@link PacketPool}, which is not thread-safe. A ring of
+ * handles would need a return ring and cross-thread reads of another worker's pool; a copy into the ring and
+ * one out of it keeps every pool single-threaded and the ring self-contained. Two copies of a 64-byte frame
+ * cost less than the cache misses of reading another core's buffer; a superframe larger than the ring's record
+ * limit ({@link Endpoint#maxFrame()}, half the ring less 48 bytes) is dropped as {@link Drop#HANDOFF_TOO_BIG},
+ * so size rings for the node's largest frame: 256 KiB rings carry 64 KiB superframes.
+ *
+ * <p>Sending never blocks: a full ring drops the packet, counted as {@link Drop#HANDOFF_FULL} on the sending
+ * worker. The receiving worker drains its inbound rings once per duty cycle, up to a limit shared round-robin
+ * between them, and injects each frame at the stage after the ownership decision. Order is kept per ring, so a
+ * flow (which always travels the same ring) is never reordered.
+ *
+ * <p>Counters are the worker's own ({@code handoff/sent}, {@code handoff/received} and the drops, in each
+ * worker's {@link Counters}); {@link #sum} adds them up across workers when read.
+ */
+public final class Handoff implements AutoCloseable
+{
+    /** Prefix of the handoff drop counters. */
+    public static final String DROP_PREFIX = "worker/drop/";
+    /** Frames written into rings by this worker. */
+    public static final String COUNTER_SENT = "handoff/sent";
+    /** Frames read from rings and injected by this worker. */
+    public static final String COUNTER_RECEIVED = "handoff/received";
+
+    /** Bytes of metadata in front of each frame in a ring record. */
+    static final int META = 40;
+    private static final int RX_PORT = 0;
+    private static final int L3_OFFSET = 4;
+    private static final int FLAGS = 8;
+    private static final int AUX = 12;
+    private static final int GSO = 16;
+    private static final int CSUM_START = 20;
+    private static final int CSUM_OFFSET = 24;
+    private static final int TIMESTAMP = 32;
+    private static final ValueLayout.OfInt INT = ValueLayout.JAVA_INT;
+    private static final ValueLayout.OfLong LONG = ValueLayout.JAVA_LONG;
+    private static final int WRITTEN = 0;
+    private static final int FULL = 1;
+    private static final int TOO_BIG = 2;
+    /** Trace ids belong to the sending worker's trace buffer; the receiver does not trace the packet on. */
+    private static final int FLAGS_NOT_CARRIED = PacketPool.FLAG_TRACED;
+
+    /** Why a handoff drops a packet. Ids 250-254. */
+    public enum Drop implements DropReason
+    {
+        /** The ring to the owner was full. */
+        HANDOFF_FULL(250, "ring to the owning worker full (handoff)"),
+        /** The frame does not fit in one ring record. */
+        HANDOFF_TOO_BIG(251, "frame larger than a handoff ring record"),
+        /** The owner had no free buffer for a frame it took from a ring. */
+        HANDOFF_NO_BUFFER(252, "no packet buffer on the owning worker for a handed-over frame");
+
+        private final int id;
+        private final String sentence;
+
+        Drop(final int id, final String sentence)
+        {
+            this.id = id;
+            this.sentence = sentence;
+        }
+
+        @Override
+        public int id()
+        {
+            return id;
+        }
+
+        @Override
+        public String sentence()
+        {
+            return sentence;
+        }
+    }
+
+    private final int workers;
+    private final Arena arena;
+    private final SpscByteRing[] rings;
+
+    /**
+     * Allocates {@code workers * (workers - 1)} rings off-heap.
+     *
+     * @param workers   worker count, at least 1.
+     * @param ringBytes bytes of each ring, a power of two of at least 1024; a record holds at most half.
+     */
+    public Handoff(final int workers, final int ringBytes)
+    {
+        if (workers < 1)
+        {
+            throw new IllegalArgumentException("workers must be at least 1: " + workers);
+        }
+        if (ringBytes < 1024 || Integer.bitCount(ringBytes) != 1)
+        {
+            throw new IllegalArgumentException("ring size must be a power of two of at least 1024: " + ringBytes);
+        }
+        this.workers = workers;
+        this.arena = Arena.ofShared();
+        this.rings = new SpscByteRing[workers * workers];
+        for (int from = 0; from < workers; from++)
+        {
+            for (int to = 0; to < workers; to++)
+            {
+                if (from != to)
+                {
+                    rings[from * workers + to] = new SpscByteRing(arena, ringBytes);
+                }
+            }
+        }
+    }
+
+    /** @return the worker count. */
+    public int workers()
+    {
+        return workers;
+    }
+
+    /**
+     * The drop reasons, for the node's catalogue.
+     *
+     * @return the scope of the handoff drops, prefix {@value #DROP_PREFIX}.
+     */
+    public static DropScope dropScope()
+    {
+        return new DropScope(DROP_PREFIX, List.of(Drop.values()));
+    }
+
+    /**
+     * Sums one counter over every worker's counters.
+     *
+     * @param perWorker each worker's counters.
+     * @param name      the counter's name.
+     * @return the total; a worker that never registered it adds 0.
+     */
+    public static long sum(final List<Counters> perWorker, final String name)
+    {
+        long total = 0;
+        for (final Counters c : perWorker)
+        {
+            total += c.get(name);
+        }
+        return total;
+    }
+
+    /**
+     * One worker's side of the handoff. Create it on the control side, then use it from that worker's thread
+     * only.
+     *
+     * @param worker   the worker.
+     * @param pool     the worker's own pool: sent frames are freed to it, received frames allocated from it.
+     * @param counters the worker's own counters.
+     * @param inject   takes each received packet (a handle of {@code pool}) into the worker's graph, at the stage
+     *                 after the ownership decision.
+     * @return the endpoint.
+     */
+    public Endpoint endpoint(final int worker, final PacketPool pool, final Counters counters,
+        final IntConsumer inject)
+    {
+        return new Endpoint(worker, pool, counters, inject);
+    }
+
+    @Override
+    public void close()
+    {
+        arena.close();
+    }
+
+    /** One worker's rings: it produces into {@code worker → *} and consumes {@code * → worker}. */
+    public final class Endpoint implements SpscByteRing.Reader
+    {
+        private final int worker;
+        private final PacketPool pool;
+        private final Counters counters;
+        private final IntConsumer inject;
+        private final SpscByteRing[] out;
+        private final SpscByteRing[] in;
+        private final int sent;
+        private final int received;
+        private final int full;
+        private final int tooBig;
+        private final int noBuffer;
+        private final int maxFrame;
+        private int nextIn;
+
+        Endpoint(final int worker, final PacketPool pool, final Counters counters, final IntConsumer inject)
+        {
+            if (worker < 0 || worker >= workers)
+            {
+                throw new IllegalArgumentException("no worker " + worker + " of " + workers);
+            }
+            this.worker = worker;
+            this.pool = pool;
+            this.counters = counters;
+            this.inject = inject;
+            out = new SpscByteRing[workers];
+            in = new SpscByteRing[Math.max(0, workers - 1)];
+            int k = 0;
+            int limit = Integer.MAX_VALUE;
+            for (int w = 0; w < workers; w++)
+            {
+                if (w != worker)
+                {
+                    out[w] = rings[worker * workers + w];
+                    in[k] = rings[w * workers + worker];
+                    limit = Math.min(limit, in[k].maxPayload() - META);
+                    k++;
+                }
+            }
+            maxFrame = limit;
+            sent = counters.register(COUNTER_SENT);
+            received = counters.register(COUNTER_RECEIVED);
+            full = counters.register(DROP_PREFIX + Drop.HANDOFF_FULL.counterName());
+            tooBig = counters.register(DROP_PREFIX + Drop.HANDOFF_TOO_BIG.counterName());
+            noBuffer = counters.register(DROP_PREFIX + Drop.HANDOFF_NO_BUFFER.counterName());
+        }
+
+        /** @return the largest frame a ring record holds. */
+        public int maxFrame()
+        {
+            return maxFrame;
+        }
+
+        /**
+         * Hands a packet to its owner: copies its metadata and frame into the ring, then frees the buffer. Never
+         * blocks. The buffer is freed whether the packet went or was dropped.
+         *
+         * @param to     the owning worker, not this one.
+         * @param handle a packet of this worker's pool.
+         * @return whether it was written; false means a counted drop.
+         */
+        public boolean send(final int to, final int handle)
+        {
+            final int result = write(to, handle);
+            if (result == FULL)
+            {
+                counters.increment(full);
+                pool.free(handle);
+            }
+            return result == WRITTEN;
+        }
+
+        /**
+         * Like {@link #send}, but a full ring leaves the packet with the caller, uncounted: for a caller that
+         * would rather wait than drop (a benchmark measuring capacity; a node drops).
+         *
+         * @param to     the owning worker, not this one.
+         * @param handle a packet of this worker's pool.
+         * @return whether the handle was consumed (written, or dropped as too big); false: the ring is full and
+         *         the caller still owns the handle.
+         */
+        public boolean offer(final int to, final int handle)
+        {
+            return write(to, handle) != FULL;
+        }
+
+        private int write(final int to, final int handle)
+        {
+            final PacketPool pool = this.pool;
+            final int length = pool.length(handle);
+            if (length > maxFrame)
+            {
+                counters.increment(tooBig);
+                pool.free(handle);
+                return TOO_BIG;
+            }
+            final SpscByteRing ring = out[to];
+            final long at = ring.claim(META + length);
+            if (at == SpscByteRing.FULL)
+            {
+                return FULL;
+            }
+            final MemorySegment m = ring.memory();
+            m.set(INT, at + RX_PORT, pool.rxPort(handle));
+            m.set(INT, at + L3_OFFSET, pool.l3Offset(handle));
+            m.set(INT, at + FLAGS, pool.flags(handle) & ~FLAGS_NOT_CARRIED);
+            m.set(INT, at + AUX, pool.aux(handle));
+            m.set(INT, at + GSO, pool.gsoType(handle) << 16 | pool.gsoSize(handle));
+            m.set(INT, at + CSUM_START, pool.checksumPartial(handle) ? pool.checksumStart(handle) : -1);
+            m.set(INT, at + CSUM_OFFSET, pool.checksumOffset(handle));
+            m.set(LONG, at + TIMESTAMP, pool.timestamp(handle));
+            MemorySegment.copy(pool.memory(), pool.frameOffset(handle), m, at + META, length);
+            ring.commit(at, META + length);
+            counters.increment(sent);
+            pool.free(handle);
+            return WRITTEN;
+        }
+
+        /**
+         * Takes up to {@code limit} frames from the inbound rings, starting with a different ring each call so that
+         * no sender starves the others, and injects each one.
+         *
+         * @param limit most frames to take.
+         * @return frames taken (injected or dropped).
+         */
+        public int drain(final int limit)
+        {
+            final SpscByteRing[] in = this.in;
+            final int n = in.length;
+            int taken = 0;
+            for (int i = 0; i < n && taken < limit; i++)
+            {
+                int k = nextIn + i;
+                k = k >= n ? k - n : k;
+                taken += in[k].read(this, limit - taken);
+            }
+            nextIn = n == 0 ? 0 : (nextIn + 1 == n ? 0 : nextIn + 1);
+            return taken;
+        }
+
+        /**
+         * One record of the ring being drained (the reader is this endpoint, so draining allocates nothing).
+         *
+         * @param m      the ring's memory.
+         * @param at     where the record's payload starts.
+         * @param length the payload's length.
+         */
+        @Override
+        public void onRecord(final MemorySegment m, final long at, final int length)
+        {
+            final PacketPool pool = this.pool;
+            final int frame = length - META;
+            int h = frame <= pool.bufferSize() - pool.headroom() ? pool.allocate() : PacketPool.NO_BUFFER;
+            if (h == PacketPool.NO_BUFFER && pool.largeCapacity() > 0)
+            {
+                h = pool.allocateLarge();
+            }
+            if (h == PacketPool.NO_BUFFER)
+            {
+                counters.increment(noBuffer);
+                return;
+            }
+            MemorySegment.copy(m, at + META, pool.memory(), pool.frameOffset(h), frame);
+            pool.length(h, frame);
+            pool.rxPort(h, m.get(INT, at + RX_PORT));
+            pool.l3Offset(h, m.get(INT, at + L3_OFFSET));
+            pool.flags(h, m.get(INT, at + FLAGS));
+            pool.aux(h, m.get(INT, at + AUX));
+            final int gso = m.get(INT, at + GSO);
+            if (gso != 0)
+            {
+                pool.gso(h, gso >>> 16, gso & 0xffff);
+            }
+            final int csumStart = m.get(INT, at + CSUM_START);
+            if (csumStart >= 0)
+            {
+                pool.checksumPartial(h, csumStart, m.get(INT, at + CSUM_OFFSET));
+            }
+            pool.timestamp(h, m.get(LONG, at + TIMESTAMP));
+            counters.increment(received);
+            inject.accept(h);
+        }
+
+        /** @return this endpoint's worker. */
+        public int worker()
+        {
+            return worker;
+        }
+    }
+}

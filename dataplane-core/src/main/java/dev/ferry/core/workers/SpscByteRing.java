@@ -1,0 +1,200 @@
+package dev.ferry.core.workers;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.lang.invoke.VarHandle;
+
+/**
+ * A single-producer single-consumer ring of variable-length records in off-heap memory, written with
+ * {@link MemorySegment} and {@link VarHandle} memory orders only (no {@code Unsafe}, no exported JDK internals:
+ * Agrona's {@code OneToOneRingBuffer} does the same job but needs {@code jdk.internal.misc} exported, which a
+ * plain {@code java -jar ferry.jar} does not do).
+ *
+ * <pre>
+ *   data (capacity bytes, a power of two)                  | tail (producer) | pad | head (consumer) |
+ *   [len|payload...][len|payload...][-1 pad to end]...    positions grow forever; index = position AND mask
+ * </pre>
+ *
+ * <p>A record is an {@code int} length, 4 bytes of padding and the payload, aligned to 8 bytes. A record that
+ * would cross the end of the data is preceded by a pad record (length -1) that fills the rest, and starts at
+ * index 0. The producer publishes records with a release store of the tail ({@link #soTail}); the consumer
+ * reads the tail with an acquire load ({@link #lvTail}), handles every record up to it, and frees their space
+ * with one release store of the head ({@link #soHead}) per drain. The producer caches the head and re-reads it
+ * only when the cached value says the ring is full, so the two threads share the head's line once per refill,
+ * not per record. Head and tail sit 128 bytes apart (adjacent-line prefetch).
+ *
+ * <p>Usage per record, producer: {@link #claim(int)}, write at {@link #memory()} from the returned offset,
+ * {@link #commit(int, int)}. Consumer: {@link #read(Reader, int)}.
+ */
+final class SpscByteRing
+{
+    /** Bytes in front of each record's payload. */
+    static final int HEADER = 8;
+    /** Returned by {@link #claim} when the record does not fit now. */
+    static final int FULL = -1;
+
+    private static final int PAD = -1;
+    private static final ValueLayout.OfInt INT = ValueLayout.JAVA_INT;
+    private static final VarHandle POSITION = ValueLayout.JAVA_LONG.varHandle();
+
+    private final MemorySegment memory;
+    private final int capacity;
+    private final int mask;
+    private final long tailOffset;
+    private final long headOffset;
+    private final int maxPayload;
+    // producer-local
+    private long tail;
+    private long headCache;
+    private long claimedTail;
+    // consumer-local
+    private long head;
+
+    /** What the consumer does with each record. */
+    interface Reader
+    {
+        /**
+         * @param memory the ring's memory.
+         * @param offset where the payload starts.
+         * @param length the payload's length.
+         */
+        void onRecord(MemorySegment memory, long offset, int length);
+    }
+
+    /**
+     * @param arena    where the ring's memory lives.
+     * @param capacity data bytes, a power of two of at least 1024.
+     */
+    SpscByteRing(final Arena arena, final int capacity)
+    {
+        if (capacity < 1024 || Integer.bitCount(capacity) != 1)
+        {
+            throw new IllegalArgumentException("ring capacity must be a power of two of at least 1024: " + capacity);
+        }
+        this.capacity = capacity;
+        this.mask = capacity - 1;
+        this.memory = arena.allocate(capacity + 256L, 128);
+        this.tailOffset = capacity;
+        this.headOffset = capacity + 128L;
+        // a record of at most half the ring always fits once the ring is empty, even after a pad record
+        this.maxPayload = capacity / 2 - HEADER;
+        POSITION.setRelease(memory, tailOffset, 0L);
+        POSITION.setRelease(memory, headOffset, 0L);
+    }
+
+    /** @return the largest payload a record may carry. */
+    int maxPayload()
+    {
+        return maxPayload;
+    }
+
+    /** @return the ring's memory, to write a claimed record's payload. */
+    MemorySegment memory()
+    {
+        return memory;
+    }
+
+    /**
+     * Producer: reserves room for a record.
+     *
+     * @param length payload bytes, at most {@link #maxPayload()}.
+     * @return the offset to write the payload at, or {@link #FULL}.
+     */
+    long claim(final int length)
+    {
+        final int record = align(HEADER + length);
+        final long t = tail;
+        final int index = (int)(t & mask);
+        final int toEnd = capacity - index;
+        final int need = toEnd < record ? toEnd + record : record;
+        if (t + need - headCache > capacity)
+        {
+            headCache = lvHead();
+            if (t + need - headCache > capacity)
+            {
+                return FULL;
+            }
+        }
+        if (toEnd < record)
+        {
+            memory.set(INT, index, PAD);
+            claimedTail = t + toEnd;
+            return HEADER;
+        }
+        claimedTail = t;
+        return index + HEADER;
+    }
+
+    /**
+     * Producer: publishes the record claimed last.
+     *
+     * @param offset what {@link #claim} returned.
+     * @param length the payload's length, as claimed.
+     */
+    void commit(final long offset, final int length)
+    {
+        memory.set(INT, offset - HEADER, length);
+        tail = claimedTail + align(HEADER + length);
+        soTail(tail);
+    }
+
+    /**
+     * Consumer: hands up to {@code limit} records to the reader, oldest first, then frees their space.
+     *
+     * @param reader the reader.
+     * @param limit  most records to read.
+     * @return records read.
+     */
+    int read(final Reader reader, final int limit)
+    {
+        final MemorySegment memory = this.memory;
+        final long tail = lvTail();
+        long h = head;
+        int n = 0;
+        while (h < tail && n < limit)
+        {
+            final int index = (int)(h & mask);
+            final int length = memory.get(INT, index);
+            if (length == PAD)
+            {
+                h += capacity - index;
+                continue;
+            }
+            reader.onRecord(memory, index + HEADER, length);
+            h += align(HEADER + length);
+            n++;
+        }
+        if (h != head)
+        {
+            head = h;
+            soHead(h);
+        }
+        return n;
+    }
+
+    private long lvHead()
+    {
+        return (long)POSITION.getAcquire(memory, headOffset);
+    }
+
+    private void soHead(final long value)
+    {
+        POSITION.setRelease(memory, headOffset, value);
+    }
+
+    private long lvTail()
+    {
+        return (long)POSITION.getAcquire(memory, tailOffset);
+    }
+
+    private void soTail(final long value)
+    {
+        POSITION.setRelease(memory, tailOffset, value);
+    }
+
+    private static int align(final int bytes)
+    {
+        return (bytes + 7) & ~7;
+    }
+}

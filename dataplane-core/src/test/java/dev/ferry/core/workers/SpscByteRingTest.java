@@ -1,0 +1,141 @@
+package dev.ferry.core.workers;
+
+import net.jqwik.api.ForAll;
+import net.jqwik.api.Property;
+import net.jqwik.api.constraints.IntRange;
+import org.junit.jupiter.api.Test;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.SplittableRandom;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+/**
+ * The byte ring against a model queue, and its wrap: a record that must skip the ring's tail end counts the
+ * skipped bytes as used.
+ */
+class SpscByteRingTest
+{
+    /**
+     * Random writes (any length up to the limit) and reads (any batch size) on one thread: the ring returns
+     * exactly what a queue would, and refuses a write only when the bytes it needs (with the skipped end) are
+     * not free.
+     */
+    @Property(tries = 200)
+    void shouldBehaveLikeABoundedQueue(@ForAll final long seed, @ForAll @IntRange(min = 10, max = 14) final int bits)
+    {
+        final SplittableRandom r = new SplittableRandom(seed);
+        try (Arena arena = Arena.ofConfined())
+        {
+            final int capacity = 1 << bits;
+            final SpscByteRing ring = new SpscByteRing(arena, capacity);
+            final ArrayDeque<long[]> model = new ArrayDeque<>();
+            long used = 0;
+            long written = 0;
+            long tail = 0;
+            for (int step = 0; step < 2000; step++)
+            {
+                if (r.nextInt(3) != 0)
+                {
+                    final int length = r.nextInt(4) == 0 ? ring.maxPayload() - r.nextInt(8) : r.nextInt(200);
+                    final int record = (SpscByteRing.HEADER + length + 7) & ~7;
+                    final int toEnd = capacity - (int)(tail % capacity);
+                    final int need = toEnd < record ? toEnd + record : record;
+                    final long at = ring.claim(length);
+                    if (used + need > capacity)
+                    {
+                        assertThat(at).as("claim of %d with %d of %d used", length, used, capacity)
+                            .isEqualTo(SpscByteRing.FULL);
+                        continue;
+                    }
+                    assertThat(at).as("claim of %d with %d of %d used", length, used, capacity)
+                        .isNotEqualTo(SpscByteRing.FULL);
+                    final MemorySegment payload = ring.memory().asSlice(at, length);
+                    for (int i = 0; i < length; i++)
+                    {
+                        payload.set(ValueLayout.JAVA_BYTE, i, (byte)(written + i));
+                    }
+                    ring.commit(at, length);
+                    model.addLast(new long[] {written, length, need});
+                    used += need;
+                    tail += need;
+                    written++;
+                }
+                else
+                {
+                    final int limit = 1 + r.nextInt(8);
+                    final int expected = Math.min(limit, model.size());
+                    final long[] freed = new long[1];
+                    final int n = ring.read((memory, offset, length) ->
+                    {
+                        final long[] m = model.pollFirst();
+                        assertThat(m).as("a record the model does not have").isNotNull();
+                        assertThat(length).isEqualTo((int)m[1]);
+                        for (int i = 0; i < length; i++)
+                        {
+                            if (memory.get(ValueLayout.JAVA_BYTE, offset + i) != (byte)(m[0] + i))
+                            {
+                                throw new AssertionError("record " + m[0] + " corrupt at byte " + i);
+                            }
+                        }
+                        freed[0] += m[2];
+                    }, limit);
+                    assertThat(n).isEqualTo(expected);
+                    used -= freed[0];
+                }
+            }
+        }
+    }
+
+    @Test
+    void shouldRefuseAWrappingRecordThatWouldOverwriteUnreadRecords()
+    {
+        try (Arena arena = Arena.ofConfined())
+        {
+            final SpscByteRing ring = new SpscByteRing(arena, 1024);
+            write(ring, 248, (byte)'A');
+            write(ring, 344, (byte)'B');
+            write(ring, 344, (byte)'C');
+            final List<String> read = new ArrayList<>();
+            assertThat(ring.read(reader(read), 1)).isEqualTo(1);
+            // 704 bytes unread, 64 left before the end: 296 + 8 bytes would fit in the 320 free bytes, but only
+            // after skipping those 64, at index 0, over B
+            assertThat(ring.claim(296)).isEqualTo(SpscByteRing.FULL);
+            assertThat(ring.read(reader(read), 1)).isEqualTo(1);
+            assertThat(write(ring, 296, (byte)'D')).isTrue();
+            assertThat(ring.read(reader(read), 10)).isEqualTo(2);
+            assertThat(read).containsExactly("A248", "B344", "C344", "D296");
+        }
+    }
+
+    private static boolean write(final SpscByteRing ring, final int length, final byte fill)
+    {
+        final long at = ring.claim(length);
+        if (at == SpscByteRing.FULL)
+        {
+            return false;
+        }
+        ring.memory().asSlice(at, length).fill(fill);
+        ring.commit(at, length);
+        return true;
+    }
+
+    private static SpscByteRing.Reader reader(final List<String> out)
+    {
+        return (memory, offset, length) ->
+        {
+            final byte first = memory.get(ValueLayout.JAVA_BYTE, offset);
+            final MemorySegment s = memory.asSlice(offset, length);
+            for (long i = 0; i < length; i++)
+            {
+                assertThat(s.get(ValueLayout.JAVA_BYTE, i)).as("record %c intact", (char)first).isEqualTo(first);
+            }
+            out.add((char)first + Integer.toString(length));
+        };
+    }
+}
