@@ -584,13 +584,16 @@ public final class TapPort implements Port
         }
         for (int f = 0; f < frames; f++)
         {
-            if (c.frameSegments(f) == 1)
-            {
-                write(c.handle(f, 0));
-            }
-            else
+            final int n = c.frameSegments(f);
+            if (n > 1 && pool.headroomOf(c.handle(f, 0)) >= vnetHeader)
             {
                 writeRun(c, f);
+                continue;
+            }
+            // one frame, or (never seen: stages keep headroom) no room for the virtio header: each as it is
+            for (int k = 0; k < n; k++)
+            {
+                write(c.handle(f, k));
             }
         }
     }
@@ -606,13 +609,14 @@ public final class TapPort implements Port
         final long base = mem.address();
         final long frame = pool.frameOffset(head);
         final int payloadAt = c.payloadOffset(f);
-        final int len = pool.headroomOf(head) < hdr ? -1 : c.coalesce(f);
+        final int len = c.coalesce(f);
         for (int i = 1; i <= hdr; i++)
         {
             mem.set(ValueLayout.JAVA_BYTE, frame - i, (byte)0);
         }
-        if (len < 0 || !writeVnetHeader(mem, head, frame - hdr, len))
+        if (!writeVnetHeader(mem, head, frame - hdr, len))
         {
+            // cannot happen: the coalescer took only IPv4 TCP at the l3 offset
             counters.txErrors(1);
             freeRun(c, f, n);
             return;
