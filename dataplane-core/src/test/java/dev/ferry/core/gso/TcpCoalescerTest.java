@@ -316,6 +316,56 @@ class TcpCoalescerTest
         }
     }
 
+    @Property(tries = 100)
+    void shouldCapASuperframeAt64KbAnd64Segments(@ForAll @IntRange(min = 1, max = 8900) final int size,
+        @ForAll @IntRange(min = 2, max = TcpCoalescer.MAX_BATCH) final int count)
+    {
+        // a crafted stream: as many contiguous segments of one size as a batch holds (tiny ones, jumbo ones)
+        final int segments = Math.min(count, size > 1900 ? 60 : count);
+        try (PacketPool pool = new PacketPool(TcpCoalescer.MAX_BATCH, PacketPool.DEFAULT_BUFFER_SIZE,
+            PacketPool.DEFAULT_HEADROOM, size > 1900 ? segments : 0))
+        {
+            final int[] batch = new int[segments];
+            for (int i = 0; i < segments; i++)
+            {
+                final byte[] b = segment(40000, 1000 + i * size, 1, 0x10, size, 64, 0, i);
+                batch[i] = size > 1900 ? pool.allocateLarge() : pool.allocate();
+                if (batch[i] == PacketPool.NO_BUFFER)
+                {
+                    batch[i] = pool.allocateLarge();
+                }
+                pool.write(batch[i], b, 0, b.length);
+                pool.l3Offset(batch[i], 14);
+            }
+            final TcpCoalescer c = new TcpCoalescer(pool);
+            final int frames = c.plan(batch, segments);
+            int k = 0;
+            for (int f = 0; f < frames; f++)
+            {
+                final int n = c.frameSegments(f);
+                assertThat(n).isLessThanOrEqualTo(TcpCoalescer.MAX_SEGMENTS);
+                for (int j = 0; j < n; j++)
+                {
+                    assertThat(c.handle(f, j)).as("in order").isEqualTo(batch[k++]);
+                }
+                if (n > 1)
+                {
+                    final byte[] bytes = render(pool, c, f);
+                    assertThat(bytes.length - 14).as("one IPv4 datagram").isLessThanOrEqualTo(65535);
+                    assertThat(completeAndVerify(bytes)).isTrue();
+                }
+            }
+            assertThat(k).isEqualTo(segments);
+            final int perFrame = Math.min(TcpCoalescer.MAX_SEGMENTS, (65535 - 20 - 32) / size);
+            assertThat(frames).as("as few frames as the caps allow")
+                .isEqualTo(perFrame <= 1 ? segments : (segments + perFrame - 1) / perFrame);
+            for (final int h : batch)
+            {
+                pool.free(h);
+            }
+        }
+    }
+
     @Test
     void shouldRefuseASegmentWithABadChecksumInsideARun()
     {
