@@ -125,6 +125,7 @@ class BenchmarkFixturesTest
         assertThat(b.coalescer().frameSegments(0)).as("one superframe of all 45").isEqualTo(45);
         assertThat(b.coalescer().refusedChecksums()).isZero();
         assertThat(b.copy64k()).isEqualTo(65226);
+        assertThat(b.fusedSumCopy64k()).as("the fused loop sums what the plain sum does").isEqualTo(b.sum64k());
         final java.lang.management.ThreadMXBean generic = java.lang.management.ManagementFactory.getThreadMXBean();
         if (generic instanceof com.sun.management.ThreadMXBean threads && threads.isThreadAllocatedMemorySupported())
         {
@@ -139,6 +140,8 @@ class BenchmarkFixturesTest
             {
                 b.gather64k();
                 b.copy64k();
+                b.sum64k();
+                b.fusedSumCopy64k();
             }
             final long allocated = threads.getCurrentThreadAllocatedBytes() - before;
             assertThat(allocated).as("bytes allocated over 2,000 warm coalesces of each kind").isLessThan(2_000);
