@@ -115,6 +115,40 @@ class BenchmarkFixturesTest
         b.tearDown();
     }
 
+    @Test
+    void shouldCoalesceFortyFiveSegmentsIntoOneSuperframeWithoutAllocating()
+    {
+        final CoalesceBenchmark b = new CoalesceBenchmark();
+        b.mss = 1448;
+        b.setUp();
+        assertThat(b.gather64k()).as("14 + 20 + 32 + 45 x 1448").isEqualTo(65226);
+        assertThat(b.coalescer().frameSegments(0)).as("one superframe of all 45").isEqualTo(45);
+        assertThat(b.coalescer().refusedChecksums()).isZero();
+        assertThat(b.copy64k()).isEqualTo(65226);
+        assertThat(b.fusedSumCopy64k()).as("the fused loop sums what the plain sum does").isEqualTo(b.sum64k());
+        final java.lang.management.ThreadMXBean generic = java.lang.management.ManagementFactory.getThreadMXBean();
+        if (generic instanceof com.sun.management.ThreadMXBean threads && threads.isThreadAllocatedMemorySupported())
+        {
+            threads.setThreadAllocatedMemoryEnabled(true);
+            for (int i = 0; i < 20_000; i++)
+            {
+                b.gather64k();
+                b.copy64k();
+            }
+            final long before = threads.getCurrentThreadAllocatedBytes();
+            for (int i = 0; i < 2_000; i++)
+            {
+                b.gather64k();
+                b.copy64k();
+                b.sum64k();
+                b.fusedSumCopy64k();
+            }
+            final long allocated = threads.getCurrentThreadAllocatedBytes() - before;
+            assertThat(allocated).as("bytes allocated over 2,000 warm coalesces of each kind").isLessThan(2_000);
+        }
+        b.tearDown();
+    }
+
     @ParameterizedTest
     @ValueSource(strings = {"jctools", "agrona"})
     void shouldCarryEveryBatchAroundTheRingsWithoutLosingOne(final String ring)

@@ -4,6 +4,7 @@ import dev.ferry.core.Clock;
 import dev.ferry.core.Counters;
 import dev.ferry.core.PacketPool;
 import dev.ferry.core.PacketVector;
+import dev.ferry.core.gso.TcpCoalescer;
 import dev.ferry.core.header.Wire;
 
 import java.lang.foreign.Arena;
@@ -38,7 +39,10 @@ import java.nio.charset.StandardCharsets;
  *
  * <p>Counters ({@link PortCounters}, {@code port/NAME/}): rx-packets, rx-bytes, rx-no-buffer, rx-errors (read errors,
  * superframes ferry did not ask for or whose header does not match the frame, oversize), tx-packets, tx-bytes,
- * tx-errors, tx-dropped (device down: EIO, or queue full). NAME is the device name unless
+ * tx-errors, tx-dropped (device down: EIO, or queue full); with TSO also tx-coalesced-frames (superframes written
+ * from runs of TCP segments), tx-coalesced-segments (the segments in them) and tx-coalesce-bad-checksum (segments
+ * kept out of a run because their IPv4 or TCP checksum did not verify; see {@link #flush()}). A coalesced
+ * superframe counts once in tx-packets, as one write. NAME is the device name unless
  * {@link Options#portName(String)} gives another (a pod's TAP renamed in its namespace).
  */
 public final class TapPort implements Port
@@ -192,6 +196,15 @@ public final class TapPort implements Port
     private final int fd;
     private final int vnetHeader;
     private final int offloads;
+    /** With TSO: the TX batch, coalesced and written on {@link #flush()}; null without. */
+    private final TcpCoalescer coalescer;
+    private final int[] txQueue;
+    private int txQueued;
+    /** {@code struct iovec[TcpCoalescer.MAX_SEGMENTS]} for one superframe's gather write. */
+    private final MemorySegment iov;
+    private final int txCoalescedFrames;
+    private final int txCoalescedSegments;
+    private final int txCoalesceBadChecksum;
     private boolean closed;
 
     private TapPort(final String device, final String portName, final int id, final PacketPool pool,
@@ -211,6 +224,13 @@ public final class TapPort implements Port
         this.pollFd = arena.allocate(8, 8);
         pollFd.set(ValueLayout.JAVA_INT, 0, fd);
         pollFd.set(ValueLayout.JAVA_SHORT, 4, LinuxNative.POLLIN);
+        final boolean coalesce = (offloads & TUN_F_TSO4) != 0;
+        this.coalescer = coalesce ? new TcpCoalescer(pool) : null;
+        this.txQueue = coalesce ? new int[TcpCoalescer.MAX_BATCH] : null;
+        this.iov = coalesce ? arena.allocate(16L * TcpCoalescer.MAX_SEGMENTS, 8) : null;
+        this.txCoalescedFrames = coalesce ? this.counters.register("tx-coalesced-frames") : -1;
+        this.txCoalescedSegments = coalesce ? this.counters.register("tx-coalesced-segments") : -1;
+        this.txCoalesceBadChecksum = coalesce ? this.counters.register("tx-coalesce-bad-checksum") : -1;
     }
 
     /**
@@ -520,14 +540,137 @@ public final class TapPort implements Port
     }
 
     /**
-     * Writes the frame to the device and frees the buffer. A device that is down (EIO) or a full queue
-     * (EAGAIN) counts tx-dropped; other errors count tx-errors. With TSO, a superframe goes out as one write
-     * whose header carries its segment size and partial checksum: the kernel delivers it whole.
+     * Takes a frame for the device. Without TSO it is written at once ({@link #write}); with TSO it joins the TX
+     * batch, which {@link #flush()} coalesces (a full batch flushes itself).
      *
      * @param handle packet handle.
      */
     @Override
     public void transmit(final int handle)
+    {
+        if (coalescer == null)
+        {
+            write(handle);
+            return;
+        }
+        txQueue[txQueued++] = handle;
+        if (txQueued == txQueue.length)
+        {
+            flush();
+        }
+    }
+
+    /**
+     * Writes the TX batch (TSO only): runs of consecutive TCP segments of one flow go out as one superframe each
+     * ({@link TcpCoalescer}: gather write of the first segment's rewritten headers and every segment's payload,
+     * with {@code GSO_TCPV4}, the first payload size as {@code gso_size}, and {@code NEEDS_CSUM}); everything
+     * else goes out as {@link #transmit} would without TSO, in order.
+     */
+    @Override
+    public void flush()
+    {
+        final int queued = txQueued;
+        if (queued == 0)
+        {
+            return;
+        }
+        txQueued = 0;
+        final TcpCoalescer c = coalescer;
+        final int frames = c.plan(txQueue, queued);
+        final int refused = c.refusedChecksums();
+        if (refused > 0)
+        {
+            counters.counters().add(txCoalesceBadChecksum, refused);
+        }
+        for (int f = 0; f < frames; f++)
+        {
+            final int n = c.frameSegments(f);
+            if (n > 1 && pool.headroomOf(c.handle(f, 0)) >= vnetHeader)
+            {
+                writeRun(c, f);
+                continue;
+            }
+            // one frame, or (never seen: stages keep headroom) no room for the virtio header: each as it is
+            for (int k = 0; k < n; k++)
+            {
+                write(c.handle(f, k));
+            }
+        }
+    }
+
+    /** Writes a run of segments as one superframe with one {@code writev}, and frees them. */
+    private void writeRun(final TcpCoalescer c, final int f)
+    {
+        final PacketPool pool = this.pool;
+        final int n = c.frameSegments(f);
+        final int head = c.handle(f, 0);
+        final int hdr = vnetHeader;
+        final MemorySegment mem = pool.memory();
+        final long base = mem.address();
+        final long frame = pool.frameOffset(head);
+        final int payloadAt = c.payloadOffset(f);
+        final int len = c.coalesce(f);
+        for (int i = 1; i <= hdr; i++)
+        {
+            mem.set(ValueLayout.JAVA_BYTE, frame - i, (byte)0);
+        }
+        if (!writeVnetHeader(mem, head, frame - hdr, len))
+        {
+            // cannot happen: the coalescer took only IPv4 TCP at the l3 offset
+            counters.txErrors(1);
+            freeRun(c, f, n);
+            return;
+        }
+        final MemorySegment iov = this.iov;
+        iov.set(ValueLayout.JAVA_LONG, 0, base + frame - hdr);
+        iov.set(ValueLayout.JAVA_LONG, 8, hdr + payloadAt + c.payloadLength(f, 0));
+        for (int k = 1; k < n; k++)
+        {
+            iov.set(ValueLayout.JAVA_LONG, 16L * k, base + pool.frameOffset(c.handle(f, k)) + payloadAt);
+            iov.set(ValueLayout.JAVA_LONG, 16L * k + 8, c.payloadLength(f, k));
+        }
+        final long written = LinuxNative.writev(state, fd, iov.address(), n);
+        if (written < 0)
+        {
+            countWriteError();
+        }
+        else
+        {
+            counters.tx(len);
+            final Counters all = counters.counters();
+            all.increment(txCoalescedFrames);
+            all.add(txCoalescedSegments, n);
+        }
+        freeRun(c, f, n);
+    }
+
+    private void freeRun(final TcpCoalescer c, final int f, final int n)
+    {
+        for (int k = 0; k < n; k++)
+        {
+            pool.free(c.handle(f, k));
+        }
+    }
+
+    private void countWriteError()
+    {
+        final int e = LinuxNative.errno(state);
+        if (e == LinuxNative.EIO || e == LinuxNative.EAGAIN)
+        {
+            counters.txDropped(1);
+        }
+        else
+        {
+            counters.txErrors(1);
+        }
+    }
+
+    /**
+     * Writes the frame to the device and frees the buffer. A device that is down (EIO) or a full queue
+     * (EAGAIN) counts tx-dropped; other errors count tx-errors. With TSO, a superframe goes out as one write
+     * whose header carries its segment size and partial checksum: the kernel delivers it whole.
+     */
+    private void write(final int handle)
     {
         final PacketPool pool = this.pool;
         final int hdr = vnetHeader;
@@ -557,16 +700,7 @@ public final class TapPort implements Port
         final long n = LinuxNative.write(state, fd, mem.address() + frame - hdr, len + hdr);
         if (n < 0)
         {
-            final int e = LinuxNative.errno(state);
-            final boolean dropped = e == LinuxNative.EIO || e == LinuxNative.EAGAIN;
-            if (dropped)
-            {
-                counters.txDropped(1);
-            }
-            else
-            {
-                counters.txErrors(1);
-            }
+            countWriteError();
         }
         else
         {
@@ -662,6 +796,15 @@ public final class TapPort implements Port
         if (!closed)
         {
             closed = true;
+            if (txQueued > 0)
+            {
+                counters.txDropped(txQueued);
+            }
+            for (int i = 0; i < txQueued; i++)
+            {
+                pool.free(txQueue[i]);
+            }
+            txQueued = 0;
             LinuxNative.close(state, fd);
             arena.close();
         }

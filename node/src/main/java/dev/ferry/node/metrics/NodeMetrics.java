@@ -36,6 +36,9 @@ import java.util.function.LongSupplier;
  * port/NAME/rx-errors        → ferry_port_rx_errors_total{port="NAME"}
  * port/NAME/tx-dropped       → ferry_port_tx_dropped_total{port="NAME"}   (link down, queue full)
  * port/NAME/tx-errors        → ferry_port_tx_errors_total{port="NAME"}
+ * port/NAME/tx-coalesced-frames, tx-coalesced-segments, tx-coalesce-bad-checksum (a pod TAP with TSO)
+ *                            → ferry_port_tx_coalesced_frames_total, ferry_port_tx_coalesced_segments_total,
+ *                              ferry_port_tx_coalesce_bad_checksum_total {port="NAME"}
  * pool/buffers-in-use        → ferry_pool_buffers_in_use (gauge)
  * pool/buffers               → ferry_pool_buffers (gauge)
  * pool/allocation-failures   → ferry_pool_allocation_failures_total
@@ -158,6 +161,7 @@ public final class NodeMetrics implements MultiCollector
         final List<MetricSnapshot> out = new ArrayList<>(List.of(f.packets.build(), f.drops.build(),
             f.transmitted.build(), f.rxPackets.build(), f.rxBytes.build(), f.txPackets.build(), f.txBytes.build(),
             f.rxDropped.build(), f.rxErrors.build(), f.txDropped.build(), f.txErrors.build(),
+            f.txCoalescedFrames.build(), f.txCoalescedSegments.build(), f.txCoalesceBadChecksum.build(),
             f.allocationFailures.build(), f.natEvents.build(), gauge("ferry_tables_generation",
                 "Generation of the tables the dataplane forwards with", generation.getAsLong()),
             REASONS, applyDuration.collect(), pushes.collect(),
@@ -250,6 +254,12 @@ public final class NodeMetrics implements MultiCollector
             "Frames dropped on transmit because the link was down or its queue full, by port");
         private final CounterSnapshot.Builder txErrors = counter("ferry_port_tx_errors",
             "Frames that a write failed on, by port");
+        private final CounterSnapshot.Builder txCoalescedFrames = counter("ferry_port_tx_coalesced_frames",
+            "Superframes a pod TAP wrote from runs of one flow's TCP segments, by port");
+        private final CounterSnapshot.Builder txCoalescedSegments = counter("ferry_port_tx_coalesced_segments",
+            "TCP segments written inside coalesced superframes, by port");
+        private final CounterSnapshot.Builder txCoalesceBadChecksum = counter("ferry_port_tx_coalesce_bad_checksum",
+            "TCP segments kept out of a coalesced superframe because their checksum did not verify, by port");
         private final CounterSnapshot.Builder allocationFailures = counter("ferry_pool_allocation_failures",
             "Times a packet buffer was wanted and the pool was empty");
         private final CounterSnapshot.Builder conntrackEvents = counter("ferry_conntrack_events",
@@ -338,6 +348,9 @@ public final class NodeMetrics implements MultiCollector
                 case "rx-errors" -> rxErrors.dataPoint(point(port, value));
                 case "tx-dropped" -> txDropped.dataPoint(point(port, value));
                 case "tx-errors" -> txErrors.dataPoint(point(port, value));
+                case "tx-coalesced-frames" -> txCoalescedFrames.dataPoint(point(port, value));
+                case "tx-coalesced-segments" -> txCoalescedSegments.dataPoint(point(port, value));
+                case "tx-coalesce-bad-checksum" -> txCoalesceBadChecksum.dataPoint(point(port, value));
                 default ->
                 {
                     // link-down, link-up, a tunnel port's ring overflows: counters without a metric

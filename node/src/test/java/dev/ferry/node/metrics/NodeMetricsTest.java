@@ -74,6 +74,9 @@ class NodeMetricsTest
         counters.add(counters.register("port/eth9/tx-dropped"), 6);
         counters.add(counters.register("port/eth9/tx-errors"), 13);
         counters.add(counters.register("port/eth9/link-down"), 1);
+        counters.add(counters.register("port/tap0af40102/tx-coalesced-frames"), 20);
+        counters.add(counters.register("port/tap0af40102/tx-coalesced-segments"), 900);
+        counters.add(counters.register("port/tap0af40102/tx-coalesce-bad-checksum"), 2);
         counters.set(counters.register(NodeMetrics.POOL_IN_USE), 12);
         counters.set(counters.register(NodeMetrics.POOL_BUFFERS), 8192);
         counters.set(counters.register(NodeMetrics.POOL_ALLOCATION_FAILURES), 0);
@@ -110,6 +113,9 @@ class NodeMetricsTest
                 .contains("ferry_port_rx_errors_total{port=\"tap0af40102\"} 8.0")
                 .contains("ferry_port_tx_dropped_total{port=\"eth9\"} 6.0")
                 .contains("ferry_port_tx_errors_total{port=\"eth9\"} 13.0")
+                .contains("ferry_port_tx_coalesced_frames_total{port=\"tap0af40102\"} 20.0")
+                .contains("ferry_port_tx_coalesced_segments_total{port=\"tap0af40102\"} 900.0")
+                .contains("ferry_port_tx_coalesce_bad_checksum_total{port=\"tap0af40102\"} 2.0")
                 .contains("ferry_pool_buffers_in_use 12.0")
                 .contains("ferry_pool_buffers 8192.0")
                 .contains("ferry_pool_allocation_failures_total 0.0")
