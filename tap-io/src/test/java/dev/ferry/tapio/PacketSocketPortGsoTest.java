@@ -1,0 +1,247 @@
+package dev.ferry.tapio;
+
+import dev.ferry.core.Counters;
+import dev.ferry.core.ManualClock;
+import dev.ferry.core.PacketPool;
+import dev.ferry.core.PacketVector;
+import dev.ferry.core.header.Checksum;
+import dev.ferry.core.header.Wire;
+import dev.ferry.core.packet.FrameBuilder;
+import dev.ferry.core.route.Ip4;
+
+import java.io.BufferedReader;
+import java.io.InputStreamReader;
+import java.lang.foreign.MemorySegment;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.Random;
+import java.util.concurrent.TimeUnit;
+
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+/**
+ * The uplink's UDP segmentation offload on real veths (issue 12 item 3): a run of VXLAN-sized datagrams to one
+ * peer leaves as one {@code sendmmsg} message (one UDP_L4 superframe) and arrives whole at the other end of the
+ * veth (veth takes UDP GSO), where a kernel UDP socket gets every datagram byte-exact and another packet-socket
+ * port splits it back into the frames that were queued.
+ */
+@Tag("netns")
+class PacketSocketPortGsoTest
+{
+    static final String NS = "ferry-uso-c";
+    static final String OURS = "ferry-uso-v0";
+    static final String PEER = "ferry-uso-v1";
+    static final String A = "ferry-uso-a";
+    static final String B = "ferry-uso-b";
+    static final long OUR_MAC = Ip4.parseMac("02:fe:00:00:05:02");
+    static final long B_MAC = Ip4.parseMac("02:fe:00:00:05:0b");
+    static final int PEER_IP = Ip4.parse("10.199.6.1");
+    static final int OUR_IP = Ip4.parse("10.199.6.2");
+    static final int VXLAN_PORT = 8472;
+    static final int SEGMENTS = 40;
+    static final int SEGMENT_PAYLOAD = 1400;
+    static final int LAST_PAYLOAD = 333;
+
+    private final PacketPool pool = new PacketPool(1024, PacketPool.DEFAULT_BUFFER_SIZE, PacketPool.DEFAULT_HEADROOM,
+        4);
+    private final Counters counters = Counters.inMemory(256);
+    private final ManualClock clock = new ManualClock(1_000_000_000L);
+    private final PacketVector v = new PacketVector();
+
+    @BeforeEach
+    void root()
+    {
+        Netns.assumeRoot();
+    }
+
+    @AfterEach
+    void poolIsFullAgain()
+    {
+        assertThat(pool.available()).as("buffers leaked").isEqualTo(pool.capacity());
+        pool.close();
+        counters.close();
+    }
+
+    @Test
+    void shouldSendARunAsOneSuperframeThatAKernelSocketReceivesByteExact() throws Exception
+    {
+        Netns.create(NS);
+        Process receiver = null;
+        try
+        {
+            Netns.deleteLink(OURS);
+            Netns.must("ip", "link", "add", OURS, "type", "veth", "peer", "name", PEER);
+            Netns.disableIpv6(OURS);
+            Netns.must("ip", "link", "set", PEER, "netns", NS);
+            Netns.must("ip", "-n", NS, "addr", "add", "10.199.6.1/24", "dev", PEER);
+            Netns.must("ip", "-n", NS, "link", "set", PEER, "up");
+            Netns.must("ip", "link", "set", OURS, "up");
+            final String link = Netns.must("ip", "-n", NS, "-o", "link", "show", PEER);
+            final long peerMac = Ip4.parseMac(link.substring(link.indexOf("link/ether ") + 11).substring(0, 17));
+
+            // a plain kernel UDP socket in the namespace prints each datagram it gets as one hex line
+            receiver = Netns.startInNs(NS, "timeout", "20", "python3", "-u", "-c",
+                "import socket\n"
+                    + "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+                    + "s.bind(('10.199.6.1', " + VXLAN_PORT + "))\n"
+                    + "s.settimeout(10)\n"
+                    + "print('ready', flush=True)\n"
+                    + "for _ in range(" + SEGMENTS + "):\n"
+                    + "    print(s.recv(65536).hex(), flush=True)\n");
+            final BufferedReader lines = new BufferedReader(new InputStreamReader(receiver.getInputStream(),
+                StandardCharsets.US_ASCII));
+            assertThat(lines.readLine()).isEqualTo("ready");
+
+            try (PacketSocketPort port = PacketSocketPort.open(OURS, 7, pool, counters, clock,
+                new PacketSocketPort.Options()))
+            {
+                assertThat(port.offloads()).as("PACKET_VNET_HDR taken").isTrue();
+                final List<byte[]> payloads = payloads(new Random(12));
+                for (int k = 0; k < SEGMENTS; k++)
+                {
+                    queue(port, datagram(OUR_MAC, peerMac, OUR_IP, PEER_IP, 0, payloads.get(k)));
+                }
+                // another flow right behind the run goes out on its own
+                queue(port, new FrameBuilder().eth(OUR_MAC, peerMac).ip4(OUR_IP, PEER_IP).df(true).udp(40001, 9)
+                    .payload(new byte[100]).build());
+                port.flush();
+
+                assertThat(counters.get("port/" + OURS + "/tx-gso-frames")).as("one superframe").isEqualTo(1);
+                assertThat(counters.get("port/" + OURS + "/tx-gso-segments")).isEqualTo(SEGMENTS);
+                assertThat(port.counters().txPackets()).as("frames, not messages").isEqualTo(SEGMENTS + 1);
+                assertThat(port.counters().txErrorCount() + port.counters().txDroppedCount()).isZero();
+                for (int k = 0; k < SEGMENTS; k++)
+                {
+                    final String got = lines.readLine();
+                    assertThat(got).as("datagram %d", k).isEqualTo(HexFormat.of().formatHex(payloads.get(k)));
+                }
+            }
+        }
+        finally
+        {
+            if (receiver != null)
+            {
+                receiver.destroy();
+                receiver.waitFor(5, TimeUnit.SECONDS);
+            }
+            Netns.delete(NS);
+            Netns.deleteLink(OURS);
+        }
+    }
+
+    @Test
+    void shouldSplitAReceivedSuperframeIntoTheFramesThatWereQueued() throws Exception
+    {
+        try
+        {
+            Netns.deleteLink(A);
+            Netns.must("ip", "link", "add", A, "type", "veth", "peer", "name", B);
+            Netns.disableIpv6(A);
+            Netns.disableIpv6(B);
+            Netns.must("ip", "link", "set", A, "up");
+            Netns.must("ip", "link", "set", B, "up");
+            try (PacketSocketPort a = PacketSocketPort.open(A, 1, pool, counters, clock,
+                new PacketSocketPort.Options());
+                 PacketSocketPort b = PacketSocketPort.open(B, 2, pool, counters, clock,
+                     new PacketSocketPort.Options()))
+            {
+                assertThat(b.offloads()).isTrue();
+                final List<byte[]> payloads = payloads(new Random(34));
+                for (int k = 0; k < SEGMENTS; k++)
+                {
+                    queue(a, datagram(OUR_MAC, B_MAC, OUR_IP, PEER_IP, 0, payloads.get(k)));
+                }
+                a.flush();
+                assertThat(counters.get("port/" + A + "/tx-gso-frames")).isEqualTo(1);
+
+                final List<byte[]> got = receiveDatagrams(b, SEGMENTS);
+                assertThat(got).hasSize(SEGMENTS);
+                assertThat(counters.get("port/" + B + "/rx-gso-frames")).as("arrived whole").isEqualTo(1);
+                assertThat(counters.get("port/" + B + "/rx-gso-segments")).isEqualTo(SEGMENTS);
+                assertThat(b.counters().rxErrorCount()).isZero();
+                for (int k = 0; k < SEGMENTS; k++)
+                {
+                    // the kernel numbers the segments' IPv4 ids from the superframe's; the split writes UDP
+                    // checksum 0 (the superframe's was partial: never computed on a veth)
+                    final byte[] expected = datagram(OUR_MAC, B_MAC, OUR_IP, PEER_IP, k, payloads.get(k));
+                    expected[40] = 0;
+                    expected[41] = 0;
+                    assertThat(got.get(k)).as("segment %d", k).isEqualTo(expected);
+                    final MemorySegment f = MemorySegment.ofArray(got.get(k));
+                    assertThat(Checksum.compute(f, 14, 20)).as("IPv4 header checksum").isZero();
+                }
+            }
+        }
+        finally
+        {
+            Netns.deleteLink(A);
+        }
+    }
+
+    static List<byte[]> payloads(final Random random)
+    {
+        final List<byte[]> payloads = new ArrayList<>();
+        for (int k = 0; k < SEGMENTS; k++)
+        {
+            final byte[] p = new byte[k == SEGMENTS - 1 ? LAST_PAYLOAD : SEGMENT_PAYLOAD];
+            random.nextBytes(p);
+            // the VXLAN header: I flag, VNI 1
+            p[0] = 0x08;
+            p[1] = 0;
+            p[2] = 0;
+            p[3] = 0;
+            p[4] = 0;
+            p[5] = 0;
+            p[6] = 1;
+            p[7] = 0;
+            payloads.add(p);
+        }
+        return payloads;
+    }
+
+    static byte[] datagram(final long srcMac, final long dstMac, final int src, final int dst, final int id,
+        final byte[] payload)
+    {
+        return new FrameBuilder().eth(srcMac, dstMac).ip4(src, dst).df(true).id(id).udp(40000, VXLAN_PORT)
+            .payload(payload).build();
+    }
+
+    private void queue(final PacketSocketPort port, final byte[] frame)
+    {
+        final int h = pool.allocate();
+        pool.write(h, frame, 0, frame.length);
+        pool.txPort(h, port.id());
+        port.transmit(h);
+    }
+
+    /** Receives UDP frames to the VXLAN port until {@code count} arrived, freeing every buffer; up to 5 seconds. */
+    private List<byte[]> receiveDatagrams(final PacketSocketPort port, final int count)
+    {
+        final List<byte[]> got = new ArrayList<>();
+        final long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+        while (got.size() < count && System.nanoTime() < deadline)
+        {
+            port.awaitReadable(50);
+            port.receive(v);
+            for (int i = 0; i < v.count(); i++)
+            {
+                final int h = v.get(i);
+                final byte[] f = pool.toArray(h);
+                pool.free(h);
+                if (f.length > 42 && Wire.u16(MemorySegment.ofArray(f), 36) == VXLAN_PORT)
+                {
+                    got.add(f);
+                }
+            }
+            v.clear();
+        }
+        return got;
+    }
+}
