@@ -32,12 +32,24 @@ import java.lang.invoke.VarHandle;
  * forces it. A VLAN tag that the kernel took out of band is put back in the frame; a checksum left partial by
  * offload (IPv4 TCP/UDP) is completed.
  *
- * <p>A frame larger than a buffer (a GSO/GRO superframe: the node switches GRO off on its uplink, but a peer's TSO
- * over a veth still hands them over) or cut by the ring is dropped and counted in rx-errors; it is not segmented.
+ * <p>Offloads ({@link Options#offloads}, on unless the kernel refuses {@code PACKET_VNET_HDR}): every frame carries
+ * a virtio header both ways. {@link #flush()} sends a run of VXLAN datagrams to one peer as one UDP GSO message
+ * (see {@link UdpGso}), gathered from the pool buffers without a copy; {@link #receive} splits a UDP superframe (a
+ * peer ferry's run) into ordinary frames, and a TCPv4 one (a peer's TSO over a veth) with the software segmenter, so
+ * the graph sees only ordinary frames. Other superframes, and without offloads any frame larger than a buffer or
+ * cut by the ring, are dropped and counted in rx-errors.
+ *
+ * <pre>
+ *   flush():  | frame a | frame a' | frame a'' | frame b |   (a, a', a'': same peer and headers, equal lengths)
+ *             ─► msg 0: [vnet UDP_L4 + headers for a..a''] [payload a] [payload a'] [payload a'']
+ *                msg 1: [vnet none] [frame b]
+ * </pre>
  *
  * <p>Counters ({@link PortCounters}, {@code port/NAME/}): rx-packets, rx-bytes, rx-no-buffer, rx-errors (oversize,
- * truncated), tx-packets, tx-bytes, tx-errors, tx-dropped, link-down, link-up. Received frames enter the graph at
- * {@link Options#entryStage(String)} (a node's uplink: neighbour-learn).
+ * truncated, malformed superframes), tx-packets, tx-bytes, tx-errors, tx-dropped, link-down, link-up, and
+ * tx-gso-frames, tx-gso-segments, rx-gso-frames, rx-gso-segments (superframes and the frames in them; the packet
+ * counters count frames). Received frames enter the graph at {@link Options#entryStage(String)} (a node's uplink:
+ * neighbour-learn).
  */
 public final class PacketSocketPort implements Port
 {

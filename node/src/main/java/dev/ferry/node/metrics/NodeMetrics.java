@@ -36,6 +36,8 @@ import java.util.function.LongSupplier;
  * port/NAME/rx-errors        → ferry_port_rx_errors_total{port="NAME"}
  * port/NAME/tx-dropped       → ferry_port_tx_dropped_total{port="NAME"}   (link down, queue full)
  * port/NAME/tx-errors        → ferry_port_tx_errors_total{port="NAME"}
+ * port/NAME/tx-gso-frames    → ferry_port_tx_gso_frames_total{port="NAME"}   (and tx-gso-segments, rx-gso-frames,
+ *                              rx-gso-segments: superframes sent or split, the frames inside them)
  * pool/buffers-in-use        → ferry_pool_buffers_in_use (gauge)
  * pool/buffers               → ferry_pool_buffers (gauge)
  * pool/allocation-failures   → ferry_pool_allocation_failures_total
@@ -157,8 +159,9 @@ public final class NodeMetrics implements MultiCollector
         }
         final List<MetricSnapshot> out = new ArrayList<>(List.of(f.packets.build(), f.drops.build(),
             f.transmitted.build(), f.rxPackets.build(), f.rxBytes.build(), f.txPackets.build(), f.txBytes.build(),
-            f.rxDropped.build(), f.rxErrors.build(), f.txDropped.build(), f.txErrors.build(),
-            f.allocationFailures.build(), f.natEvents.build(), gauge("ferry_tables_generation",
+            f.rxDropped.build(), f.rxErrors.build(), f.txDropped.build(), f.txErrors.build(), f.txGsoFrames.build(),
+            f.txGsoSegments.build(), f.rxGsoFrames.build(), f.rxGsoSegments.build(), f.allocationFailures.build(),
+            f.natEvents.build(), gauge("ferry_tables_generation",
                 "Generation of the tables the dataplane forwards with", generation.getAsLong()),
             REASONS, applyDuration.collect(), pushes.collect(),
             gauge("ferry_tables_applied_last_timestamp_seconds",
@@ -250,6 +253,14 @@ public final class NodeMetrics implements MultiCollector
             "Frames dropped on transmit because the link was down or its queue full, by port");
         private final CounterSnapshot.Builder txErrors = counter("ferry_port_tx_errors",
             "Frames that a write failed on, by port");
+        private final CounterSnapshot.Builder txGsoFrames = counter("ferry_port_tx_gso_frames",
+            "UDP GSO superframes sent (a run of datagrams in one message), by port");
+        private final CounterSnapshot.Builder txGsoSegments = counter("ferry_port_tx_gso_segments",
+            "Frames sent inside UDP GSO superframes (also in ferry_port_tx_packets), by port");
+        private final CounterSnapshot.Builder rxGsoFrames = counter("ferry_port_rx_gso_frames",
+            "Superframes received and split at the port, by port");
+        private final CounterSnapshot.Builder rxGsoSegments = counter("ferry_port_rx_gso_segments",
+            "Frames split from received superframes (also in ferry_port_rx_packets), by port");
         private final CounterSnapshot.Builder allocationFailures = counter("ferry_pool_allocation_failures",
             "Times a packet buffer was wanted and the pool was empty");
         private final CounterSnapshot.Builder conntrackEvents = counter("ferry_conntrack_events",
@@ -338,6 +349,10 @@ public final class NodeMetrics implements MultiCollector
                 case "rx-errors" -> rxErrors.dataPoint(point(port, value));
                 case "tx-dropped" -> txDropped.dataPoint(point(port, value));
                 case "tx-errors" -> txErrors.dataPoint(point(port, value));
+                case "tx-gso-frames" -> txGsoFrames.dataPoint(point(port, value));
+                case "tx-gso-segments" -> txGsoSegments.dataPoint(point(port, value));
+                case "rx-gso-frames" -> rxGsoFrames.dataPoint(point(port, value));
+                case "rx-gso-segments" -> rxGsoSegments.dataPoint(point(port, value));
                 default ->
                 {
                     // link-down, link-up, a tunnel port's ring overflows: counters without a metric

@@ -74,6 +74,10 @@ class NodeMetricsTest
         counters.add(counters.register("port/eth9/tx-dropped"), 6);
         counters.add(counters.register("port/eth9/tx-errors"), 13);
         counters.add(counters.register("port/eth9/link-down"), 1);
+        counters.add(counters.register("port/eth9/tx-gso-frames"), 21);
+        counters.add(counters.register("port/eth9/tx-gso-segments"), 880);
+        counters.add(counters.register("port/eth9/rx-gso-frames"), 3);
+        counters.add(counters.register("port/eth9/rx-gso-segments"), 111);
         counters.set(counters.register(NodeMetrics.POOL_IN_USE), 12);
         counters.set(counters.register(NodeMetrics.POOL_BUFFERS), 8192);
         counters.set(counters.register(NodeMetrics.POOL_ALLOCATION_FAILURES), 0);
@@ -110,6 +114,10 @@ class NodeMetricsTest
                 .contains("ferry_port_rx_errors_total{port=\"tap0af40102\"} 8.0")
                 .contains("ferry_port_tx_dropped_total{port=\"eth9\"} 6.0")
                 .contains("ferry_port_tx_errors_total{port=\"eth9\"} 13.0")
+                .contains("ferry_port_tx_gso_frames_total{port=\"eth9\"} 21.0")
+                .contains("ferry_port_tx_gso_segments_total{port=\"eth9\"} 880.0")
+                .contains("ferry_port_rx_gso_frames_total{port=\"eth9\"} 3.0")
+                .contains("ferry_port_rx_gso_segments_total{port=\"eth9\"} 111.0")
                 .contains("ferry_pool_buffers_in_use 12.0")
                 .contains("ferry_pool_buffers 8192.0")
                 .contains("ferry_pool_allocation_failures_total 0.0")
