@@ -13,9 +13,12 @@ import java.io.BufferedReader;
 import java.io.InputStreamReader;
 import java.lang.foreign.MemorySegment;
 import java.nio.charset.StandardCharsets;
+import java.security.MessageDigest;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.HexFormat;
 import java.util.List;
+import java.util.Map;
 import java.util.Random;
 import java.util.concurrent.TimeUnit;
 
@@ -182,6 +185,140 @@ class PacketSocketPortGsoTest
         finally
         {
             Netns.deleteLink(A);
+        }
+    }
+
+    /**
+     * A kernel TCP sender's TSO superframes (a peer on the underlay without a tunnel: NodePort or masquerade traffic)
+     * cross a veth whole; the port taps them there and cuts each into MTU-sized segments with complete checksums
+     * that add up to exactly the bytes the server sent.
+     */
+    @Test
+    void shouldSegmentAPeersTcpSuperframeAtThePort() throws Exception
+    {
+        final String server = "ferry-uso-s";
+        final String client = "ferry-uso-k";
+        final String bridge = "ferry-uso-br";
+        Netns.create(server);
+        Netns.create(client);
+        Process srv = null;
+        Process cli = null;
+        try
+        {
+            Netns.deleteLink(bridge);
+            Netns.must("ip", "link", "add", bridge, "type", "bridge");
+            Netns.disableIpv6(bridge);
+            for (final String[] end : new String[][] {{"ferry-uso-s0", "ferry-uso-s1", server, "10.199.8.1/24"},
+                {"ferry-uso-k0", "ferry-uso-k1", client, "10.199.8.2/24"}})
+            {
+                Netns.deleteLink(end[0]);
+                Netns.must("ip", "link", "add", end[0], "type", "veth", "peer", "name", end[1]);
+                Netns.disableIpv6(end[0]);
+                Netns.must("ip", "link", "set", end[1], "netns", end[2]);
+                Netns.must("ip", "-n", end[2], "addr", "add", end[3], "dev", end[1]);
+                Netns.must("ip", "-n", end[2], "link", "set", end[1], "up");
+                Netns.must("ip", "link", "set", end[0], "master", bridge, "up");
+            }
+            Netns.must("ip", "link", "set", bridge, "up");
+            try (PacketSocketPort port = PacketSocketPort.open("ferry-uso-s0", 3, pool, counters, clock,
+                new PacketSocketPort.Options()))
+            {
+                // the server sends 1 MB and prints its SHA-256; the client reads to the end
+                srv = Netns.startInNs(server, "timeout", "20", "python3", "-u", "-c",
+                    "import socket, os, hashlib\n"
+                        + "s = socket.socket()\n"
+                        + "s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
+                        + "s.bind(('10.199.8.1', 7777))\n"
+                        + "s.listen(1)\n"
+                        + "print('ready', flush=True)\n"
+                        + "c, _ = s.accept()\n"
+                        + "data = os.urandom(1 << 20)\n"
+                        + "c.sendall(data)\n"
+                        + "c.close()\n"
+                        + "print(hashlib.sha256(data).hexdigest(), flush=True)\n");
+                final BufferedReader srvOut = new BufferedReader(new InputStreamReader(srv.getInputStream(),
+                    StandardCharsets.US_ASCII));
+                assertThat(srvOut.readLine()).isEqualTo("ready");
+                cli = Netns.startInNs(client, "timeout", "20", "python3", "-c",
+                    "import socket\n"
+                        + "s = socket.create_connection(('10.199.8.1', 7777))\n"
+                        + "while s.recv(1 << 16):\n"
+                        + "    pass\n");
+                final java.util.TreeMap<Long, byte[]> bySeq = new java.util.TreeMap<>();
+                long isn = -1;
+                final long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(15);
+                while (System.nanoTime() < deadline && (cli.isAlive() || port.awaitReadable(100)))
+                {
+                    port.awaitReadable(20);
+                    port.receive(v);
+                    for (int i = 0; i < v.count(); i++)
+                    {
+                        final int h = v.get(i);
+                        final byte[] f = pool.toArray(h);
+                        pool.free(h);
+                        final MemorySegment m = MemorySegment.ofArray(f);
+                        if (f.length < 54 || Wire.u16(m, 12) != 0x0800 || Wire.u8(m, 23) != 6 || Wire.u16(m, 34) != 7777)
+                        {
+                            continue;
+                        }
+                        assertThat(f.length).as("a segment fits the MTU").isLessThanOrEqualTo(1514);
+                        assertThat(Checksum.compute(m, 14, 20)).as("IPv4 header checksum").isZero();
+                        final int tcpLength = Wire.u16(m, 16) - 20;
+                        assertThat(Checksum.fold(Checksum.sum(m, 34, tcpLength) + Checksum.pseudoHeader(
+                            Wire.u32(m, 26), Wire.u32(m, 30), 6, tcpLength))).as("TCP checksum").isEqualTo(0xffff);
+                        final long seq = Wire.u32(m, 38) & 0xffff_ffffL;
+                        if ((Wire.u8(m, 47) & 0x02) != 0)
+                        {
+                            isn = seq + 1;
+                        }
+                        final int doff = (Wire.u8(m, 46) >>> 4) * 4;
+                        final int payload = tcpLength - doff;
+                        if (payload > 0)
+                        {
+                            bySeq.put(seq, Arrays.copyOfRange(f, 34 + doff, 34 + doff + payload));
+                        }
+                    }
+                    v.clear();
+                }
+                assertThat(cli.waitFor(5, TimeUnit.SECONDS)).as("client done").isTrue();
+                final String sent = srvOut.readLine();
+                assertThat(counters.get("port/ferry-uso-s0/rx-gso-frames")).as("TSO superframes arrived whole")
+                    .isPositive();
+                assertThat(port.counters().rxErrorCount()).isZero();
+                assertThat(isn).as("saw the SYN-ACK").isNotNegative();
+                final MessageDigest sha = MessageDigest.getInstance("SHA-256");
+                long next = isn;
+                for (final Map.Entry<Long, byte[]> e : bySeq.entrySet())
+                {
+                    final long at = e.getKey();
+                    final byte[] bytes = e.getValue();
+                    if (at + bytes.length <= next)
+                    {
+                        continue; // a retransmission of bytes already taken
+                    }
+                    assertThat(at).as("no hole in the stream").isLessThanOrEqualTo(next);
+                    sha.update(bytes, (int)(next - at), (int)(at + bytes.length - next));
+                    next = at + bytes.length;
+                }
+                assertThat(next - isn).as("bytes seen").isEqualTo(1 << 20);
+                assertThat(HexFormat.of().formatHex(sha.digest())).as("the stream, reassembled").isEqualTo(sent);
+            }
+        }
+        finally
+        {
+            for (final Process p : new Process[] {srv, cli})
+            {
+                if (p != null)
+                {
+                    p.destroy();
+                    p.waitFor(5, TimeUnit.SECONDS);
+                }
+            }
+            Netns.delete(server);
+            Netns.delete(client);
+            Netns.deleteLink("ferry-uso-s0");
+            Netns.deleteLink("ferry-uso-k0");
+            Netns.deleteLink(bridge);
         }
     }
 
