@@ -5,6 +5,7 @@ import dev.ferry.core.Counters;
 import dev.ferry.core.PacketPool;
 import dev.ferry.core.PacketVector;
 import dev.ferry.core.gso.TcpSegmenter;
+import dev.ferry.core.header.Wire;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -562,9 +563,11 @@ public final class PacketSocketPort implements Port
     }
 
     /**
-     * Splits a TCP superframe in the ring (a peer's TSO on a path without a tunnel) with the software segmenter:
-     * copied into a large buffer with its offload metadata, then cut into MTU-sized frames with complete checksums.
-     * Any other superframe type is rejected.
+     * Splits a TCP superframe in the ring with the software segmenter: copied into a large buffer with its offload
+     * metadata, then cut into MTU-sized frames with complete checksums. Either a peer's TSO on a path without a
+     * tunnel, or a kernel VXLAN device's tunnel superframe (a flannel node with offloads on, over a veth), which the
+     * kernel reports as TCPV4 with the checksum range at the inner TCP header: then the inner TCP is cut and each
+     * segment's outer IPv4/UDP headers are re-made. Any other superframe type is rejected.
      *
      * @return bytes added, {@link #REJECTED} or {@link #NO_ROOM}.
      */
@@ -604,13 +607,18 @@ public final class PacketSocketPort implements Port
         final MemorySegment mem = pool.memory();
         final long dst = pool.frameOffset(h);
         MemorySegment.copy(ring, f, mem, dst, len);
-        if (!TapPort.isTcp4Superframe(mem, dst, len, start, offset))
+        // a checksum range beyond a plain TCP/IPv4 header's end means a tunnel: the inner frame after VXLAN
+        final boolean tunnel = start >= UdpGso.INNER_IP_AT;
+        final int inner = tunnel ? UdpGso.INNER_IP_AT - 14 : 0;
+        if (tunnel && !UdpGso.isVxlanFrame(mem, dst, len)
+            || !TapPort.isTcp4Superframe(mem, dst + inner, len - inner, start - inner, offset))
         {
             pool.free(h);
             return REJECTED;
         }
+        final int outerId = Wire.u16(mem, dst + 18);
         pool.length(h, len);
-        pool.l3Offset(h, 14);
+        pool.l3Offset(h, inner + 14);
         pool.gso(h, PacketPool.GSO_TCPV4, gsoSize);
         pool.checksumPartial(h, start, offset);
         final int count = segmenter.segment(h);
@@ -623,6 +631,12 @@ public final class PacketSocketPort implements Port
         for (int k = 0; k < count; k++)
         {
             final int seg = segmenter.get(k);
+            if (tunnel)
+            {
+                UdpGso.fixOuter(mem, pool.frameOffset(seg), pool.length(seg), outerId + k);
+            }
+            // as a frame received plainly: the graph finds its own l3 offset
+            pool.l3Offset(seg, 0);
             pool.rxPort(seg, id);
             pool.timestamp(seg, when);
             bytes += pool.length(seg);

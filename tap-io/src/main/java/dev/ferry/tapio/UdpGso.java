@@ -48,6 +48,8 @@ final class UdpGso
     static final int MAX_SEGMENTS = 128;
     /** The largest IPv4 datagram. */
     static final int MAX_IP_LENGTH = 65535;
+    /** VXLAN header (8) and inner Ethernet (14): where a VXLAN frame's inner IPv4 header starts after UDP. */
+    static final int INNER_IP_AT = HEADERS + 8 + 14;
     /** {@link #segments} result: the frame is not a UDP superframe this port can split. */
     static final int MALFORMED = -1;
 
@@ -193,6 +195,44 @@ final class UdpGso
         final int payload = ipLength - 28;
         final int count = (payload + gsoSize - 1) / gsoSize;
         return count > MAX_SEGMENTS ? MALFORMED : count;
+    }
+
+    /**
+     * Whether a frame is a kernel VXLAN device's TCP superframe ({@code SKB_GSO_UDP_TUNNEL}, which a packet socket's
+     * virtio header reports as TCPV4 with the checksum range at the inner TCP header): untagged outer IPv4 without
+     * options or fragments, UDP, both lengths matching the frame, the VXLAN I flag, inner Ethernet carrying IPv4. The
+     * inner headers are checked by the caller.
+     *
+     * @param mem memory holding the frame.
+     * @param f   absolute offset of the frame.
+     * @param len bytes of the frame.
+     * @return whether the outer headers are a VXLAN tunnel's.
+     */
+    static boolean isVxlanFrame(final MemorySegment mem, final long f, final int len)
+    {
+        return len > INNER_IP_AT + 40 && Wire.u16(mem, f + 12) == 0x0800 && Wire.u8(mem, f + 14) == 0x45
+            && Wire.u8(mem, f + 23) == 17 && (Wire.u16(mem, f + 20) & 0x3fff) == 0
+            && Wire.u16(mem, f + 16) == len - 14 && Wire.u16(mem, f + 38) == len - UDP_AT
+            && Wire.u8(mem, f + HEADERS) == 0x08 && Wire.u16(mem, f + HEADERS + 8 + 12) == 0x0800;
+    }
+
+    /**
+     * Re-makes the outer IPv4 and UDP headers of one segment cut from a tunnel superframe (the segmenter fixed the
+     * inner ones): lengths from the segment, IPv4 id, checksum, UDP checksum 0.
+     *
+     * @param mem memory holding the segment.
+     * @param f   absolute offset of the segment.
+     * @param len the segment's length.
+     * @param id  its outer IPv4 id.
+     */
+    static void fixOuter(final MemorySegment mem, final long f, final int len, final int id)
+    {
+        Wire.u16(mem, f + 16, len - 14);
+        Wire.u16(mem, f + 18, id & 0xffff);
+        Wire.u16(mem, f + 24, 0);
+        Wire.u16(mem, f + 24, Checksum.compute(mem, f + 14, 20));
+        Wire.u16(mem, f + 38, len - UDP_AT);
+        Wire.u16(mem, f + 40, 0);
     }
 
     /**
