@@ -198,4 +198,17 @@ final class OffloadLabTest
         assertThat(receiver).as(r.out()).contains("bits/sec");
         System.out.println("OffloadLabTest iperf3 p11 -> p12, one node, 3 s (loaded shared machine): " + receiver);
     }
+
+    @Test
+    @Order(5)
+    void shouldCarryIperf3AcrossNodes() throws IOException
+    {
+        final Shell.Result r = Shell.inNetns(30_000, lab.spec().podNs("p11"), "iperf3", "-c",
+            lab.spec().pod("p21").ip(), "-p", String.valueOf(LabSpec.IPERF_PORT), "-t", "3");
+        assertThat(r.ok()).as(r.out() + r.err()).isTrue();
+        final String receiver = r.out().lines().filter(l -> l.contains("receiver")).findFirst().orElse("");
+        assertThat(receiver).as(r.out()).contains("bits/sec");
+        System.out.println("OffloadLabTest iperf3 p11 -> p21, across nodes, 3 s (loaded shared machine, load "
+            + Files.readString(Path.of("/proc/loadavg")).trim() + "): " + receiver);
+    }
 }
