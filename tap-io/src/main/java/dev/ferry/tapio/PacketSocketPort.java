@@ -467,6 +467,10 @@ public final class PacketSocketPort implements Port
                 else
                 {
                     copyFrame(ring, p, macAt, status, snap, vlan, mem, pool.frameOffset(h));
+                    if ((status & TP_STATUS_CSUMNOTREADY) != 0)
+                    {
+                        completeChecksum(ring, macAt, mem, pool.frameOffset(h), len, vlan);
+                    }
                     pool.length(h, len);
                     pool.rxPort(h, id);
                     pool.timestamp(h, when);
@@ -515,10 +519,32 @@ public final class PacketSocketPort implements Port
         {
             MemorySegment.copy(ring, macAt, mem, dst, snap);
         }
-        if ((status & TP_STATUS_CSUMNOTREADY) != 0)
+    }
+
+    /**
+     * Completes a checksum the kernel left partial. With the virtio header the range is exact (csum_start counts
+     * from the frame as the kernel saw it, without an out-of-band VLAN tag): a kernel VXLAN device leaves either
+     * the inner or, when the inner one is already complete, the outer UDP checksum partial, and only the header
+     * says which. Without it the range is guessed from the headers ({@link PartialChecksum#completeIp4}).
+     */
+    private void completeChecksum(final MemorySegment ring, final long macAt, final MemorySegment mem, final long dst,
+        final int len, final boolean vlan)
+    {
+        final long v = macAt - UdpGso.VNET_HDR;
+        if (vnet && (ring.get(ValueLayout.JAVA_BYTE, v) & UdpGso.F_NEEDS_CSUM) != 0)
         {
-            PartialChecksum.completeIp4(mem, dst, snap + (vlan ? 4 : 0));
+            final int start = (ring.get(ValueLayout.JAVA_SHORT_UNALIGNED, v + 6) & 0xffff) + (vlan ? 4 : 0);
+            final int offset = ring.get(ValueLayout.JAVA_SHORT_UNALIGNED, v + 8) & 0xffff;
+            // the IPv4 total length, not the frame, bounds the range (short frames are padded)
+            final int l3 = vlan ? 18 : 14;
+            final int end = len >= l3 + 20 && Wire.u16(mem, dst + l3 - 2) == 0x0800 ?
+                Math.min(len, l3 + Wire.u16(mem, dst + l3 + 2)) : len;
+            if (PartialChecksum.complete(mem, dst, end, start, offset))
+            {
+                return;
+            }
         }
+        PartialChecksum.completeIp4(mem, dst, len);
     }
 
     /**
