@@ -240,6 +240,54 @@ class UdpGsoTest
         assertThat(payload).isEqualTo(Wire.u16(f, 16) - 28);
     }
 
+    /** A VXLAN frame carrying a TCP frame, as a kernel VXLAN device's tunnel superframe would look (small here). */
+    private static byte[] vxlanTcp(final int innerPayload)
+    {
+        final byte[] inner = new FrameBuilder().eth(SRC_MAC, DST_MAC).ip4(Ip4.parse("10.244.1.2"),
+            Ip4.parse("10.244.2.2")).tcp(40000, 80, 0x10, 1, 1).payload(new byte[innerPayload]).build();
+        final byte[] vx = new byte[8 + inner.length];
+        vx[0] = 0x08;
+        vx[6] = 1;
+        System.arraycopy(inner, 0, vx, 8, inner.length);
+        return new FrameBuilder().eth(SRC_MAC, DST_MAC).ip4(SRC, DST).udp(40000, 8472).payload(vx).build();
+    }
+
+    @Test
+    void shouldKnowATunnelFrameOnlyByItsWholeOuterHeaders()
+    {
+        final byte[] ok = vxlanTcp(3000);
+        assertThat(UdpGso.isVxlanFrame(MemorySegment.ofArray(ok), 0, ok.length)).isTrue();
+        assertThat(UdpGso.isVxlanFrame(MemorySegment.ofArray(ok), 0, ok.length - 1)).as("length").isFalse();
+        final byte[] flags = ok.clone();
+        flags[42] = 0;
+        assertThat(UdpGso.isVxlanFrame(MemorySegment.ofArray(flags), 0, flags.length)).as("I flag").isFalse();
+        final byte[] options = ok.clone();
+        options[14] = 0x46;
+        assertThat(UdpGso.isVxlanFrame(MemorySegment.ofArray(options), 0, options.length)).as("IHL").isFalse();
+        final byte[] fragment = ok.clone();
+        fragment[20] = 0x20;
+        assertThat(UdpGso.isVxlanFrame(MemorySegment.ofArray(fragment), 0, fragment.length)).as("MF").isFalse();
+        final byte[] arp = ok.clone();
+        arp[50 + 12] = 0x08;
+        arp[50 + 13] = 0x06;
+        assertThat(UdpGso.isVxlanFrame(MemorySegment.ofArray(arp), 0, arp.length)).as("inner not IPv4").isFalse();
+    }
+
+    @Test
+    void shouldRemakeTheOuterHeadersOfACutSegment()
+    {
+        final byte[] whole = vxlanTcp(3000);
+        // a segment as the segmenter leaves it: the superframe's outer headers over a shorter frame
+        final byte[] seg = Arrays.copyOf(whole, 1514);
+        final MemorySegment m = MemorySegment.ofArray(seg);
+        UdpGso.fixOuter(m, 0, seg.length, 7);
+        assertThat(Wire.u16(m, 16)).isEqualTo(1500);
+        assertThat(Wire.u16(m, 18)).isEqualTo(7);
+        assertThat(Checksum.compute(m, 14, 20)).isZero();
+        assertThat(Wire.u16(m, 38)).isEqualTo(1480);
+        assertThat(Wire.u16(m, 40)).as("UDP checksum: none").isZero();
+    }
+
     private static MemorySegment superframe(final Laid laid, final int count)
     {
         int payload = 0;
