@@ -28,10 +28,12 @@ import static org.assertj.core.api.Assertions.assertThat;
 /**
  * Issue 12 on one node: pod TAPs with TSO carry TCP as 64 KB superframes, pod to pod and through a ClusterIP to a
  * local pod, and the receiving pod's kernel takes them whole (tcpdump in the client pod sees frames far above the
- * MTU). A 1 MB download compares by SHA-256 on each path, and across nodes, where ferry segments in software before
- * VXLAN: tshark on node1's uplink finds every inner TCP and IPv4 checksum valid; how many superframes p11's TAP
- * coalesced from the arriving segments is printed (tcpdump in p11, frames far above the MTU). One short iperf3
- * shows the same-node path carries data. Runs under {@code flock /tmp/ferry-netns.lock}.
+ * MTU). A 1 MB download compares by SHA-256 on each path, and across nodes, where ferry segments the inner TCP in
+ * software before VXLAN and the uplink hands runs of VXLAN datagrams to the kernel as UDP GSO superframes, which
+ * cross the lab's veths and bridge whole and are split again by the receiving node's uplink: tshark on node1's
+ * uplink finds every inner TCP and IPv4 checksum valid; how many superframes p11's TAP coalesced from the arriving
+ * segments is printed (tcpdump in p11, frames far above the MTU). One short iperf3 shows the same-node path carries
+ * data. Runs under {@code flock /tmp/ferry-netns.lock}.
  */
 @Tag("netns")
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
@@ -131,12 +133,21 @@ final class OffloadLabTest
         }
     }
 
+    /**
+     * Node2's ferry sends the download's VXLAN datagrams as UDP GSO superframes (one IPv4/UDP header, the VXLAN
+     * datagrams back to back); veths and the bridge pass them whole, so the capture on node1's uplink holds frames
+     * far above the MTU, which node1's uplink splits. Their outer UDP checksum is still partial (the pseudo-header
+     * sum: on a veth no one computes it, and the receiver trusts a CHECKSUM_PARTIAL skb), so the test splits each
+     * one as the kernel's {@code __udp_gso_segment} would (segment size: the first VXLAN datagram) and has tshark
+     * check the outer IPv4 and every inner IPv4 and TCP checksum of the segments.
+     */
     @Test
     @Order(3)
-    void shouldSegmentWithValidChecksumsAcrossNodes() throws Exception
+    void shouldBatchAcrossNodesWithValidChecksums() throws Exception
     {
         final LabSpec.Node n1 = lab.spec().node1();
         final Path pcap = lab.state().file("logs/gso-vxlan.pcap");
+        final Path split = lab.state().file("logs/gso-vxlan-split.pcap");
         Files.deleteIfExists(pcap);
         final Process dump = lab.startIn(lab.spec().nodeNs("node1"), "gso-vxlan", List.of("timeout", "20", "tcpdump",
             "-n", "-i", n1.uplink(), "-c", "400", "-w", pcap.toString(), "udp port " + LabSpec.VXLAN_PORT));
@@ -154,20 +165,32 @@ final class OffloadLabTest
         System.out.println("OffloadLabTest: frames above 3000 bytes received by p11 across nodes (segments from VXLAN"
             + " coalesced by its TAP; tcpdump stops at 5): " + seen);
         dump.waitFor(25, TimeUnit.SECONDS);
-        final Shell.Result t = Shell.run("tshark", "-r", pcap.toString(), "-d", "udp.port==" + LabSpec.VXLAN_PORT
-            + ",vxlan", "-o", "tcp.check_checksum:TRUE", "-o", "ip.check_checksum:TRUE", "-Y", "tcp.len > 0",
-            "-T", "fields", "-e", "tcp.checksum.status", "-e", "ip.checksum.status", "-e", "frame.len");
+
+        final int superframes = UdpGsoCapture.split(pcap, split, 14 + LabSpec.UNDERLAY_MTU);
+        assertThat(superframes).as("UDP GSO superframes from node2's uplink on the underlay").isPositive();
+        final Shell.Result outer = Shell.run("tshark", "-r", pcap.toString(), "-o", "ip.check_checksum:TRUE", "-Y",
+            "frame.len > " + (14 + LabSpec.UNDERLAY_MTU), "-T", "fields", "-e", "ip.checksum.status");
+        assertThat(outer.ok()).as(outer.err()).isTrue();
+        assertThat(outer.out().lines().filter(l -> !l.isBlank()).map(l -> l.split(",")[0]))
+            .as("outer IPv4 header checksum of each superframe").hasSize(superframes).containsOnly("1");
+
+        final Shell.Result t = Shell.run("tshark", "-r", split.toString(), "-d", "udp.port==" + LabSpec.VXLAN_PORT
+            + ",vxlan", "-o", "tcp.check_checksum:TRUE", "-o", "ip.check_checksum:TRUE", "-o",
+            "udp.check_checksum:TRUE", "-Y", "tcp.len > 0", "-T", "fields", "-e", "tcp.checksum.status", "-e",
+            "ip.checksum.status", "-e", "frame.len", "-e", "udp.checksum.status");
         assertThat(t.ok()).as(t.err()).isTrue();
         final List<String> rows = t.out().lines().filter(l -> !l.isBlank()).toList();
         assertThat(rows).as("inner TCP segments with data on the underlay").hasSizeGreaterThan(50);
         for (final String row : rows)
         {
             final String[] f = row.split("\t");
-            // status 1 = good; the IPv4 field has one value per header (outer, inner)
+            // status 1 = good; the IPv4 field has one value per header (outer, inner); the outer UDP checksum is
+            // good (a datagram sent on its own) or 3, not present (0 in the split superframes)
             assertThat(f[0]).as("inner TCP checksum: " + row).isEqualTo("1");
             assertThat(f[1].split(",")).as("IPv4 header checksums: " + row).containsOnly("1");
             assertThat(Integer.parseInt(f[2])).as("a segment fits the underlay MTU: " + row)
                 .isLessThanOrEqualTo(14 + LabSpec.UNDERLAY_MTU);
+            assertThat(f.length > 3 ? f[3] : "").as("outer UDP checksum: " + row).isIn("1", "3");
         }
     }
 
@@ -181,5 +204,18 @@ final class OffloadLabTest
         final String receiver = r.out().lines().filter(l -> l.contains("receiver")).findFirst().orElse("");
         assertThat(receiver).as(r.out()).contains("bits/sec");
         System.out.println("OffloadLabTest iperf3 p11 -> p12, one node, 3 s (loaded shared machine): " + receiver);
+    }
+
+    @Test
+    @Order(5)
+    void shouldCarryIperf3AcrossNodes() throws IOException
+    {
+        final Shell.Result r = Shell.inNetns(30_000, lab.spec().podNs("p11"), "iperf3", "-c",
+            lab.spec().pod("p21").ip(), "-p", String.valueOf(LabSpec.IPERF_PORT), "-t", "3");
+        assertThat(r.ok()).as(r.out() + r.err()).isTrue();
+        final String receiver = r.out().lines().filter(l -> l.contains("receiver")).findFirst().orElse("");
+        assertThat(receiver).as(r.out()).contains("bits/sec");
+        System.out.println("OffloadLabTest iperf3 p11 -> p21, across nodes, 3 s (loaded shared machine, load "
+            + Files.readString(Path.of("/proc/loadavg")).trim() + "): " + receiver);
     }
 }

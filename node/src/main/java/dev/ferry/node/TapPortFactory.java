@@ -23,7 +23,8 @@ import java.nio.file.Path;
  *             On restart: attached again by name, in the node's namespace if still there, else in the pod's
  *             namespace under the pod's interface name.
  *   host TAP  ferry0, persistent, up, kernel side MAC {@link #HOST_PEER_MAC}, ferry side {@link #HOST_MAC}.
- *   uplink    AF_PACKET on the NIC; ferry's MAC on it is the NIC's own MAC.
+ *   uplink    AF_PACKET on the NIC; ferry's MAC on it is the NIC's own MAC. PACKET_VNET_HDR where the kernel takes
+ *             it: runs of VXLAN datagrams leave as UDP GSO superframes, received superframes are split at the port.
  * </pre>
  */
 public final class TapPortFactory implements PortFactory

@@ -4,6 +4,8 @@ import dev.ferry.core.Clock;
 import dev.ferry.core.Counters;
 import dev.ferry.core.PacketPool;
 import dev.ferry.core.PacketVector;
+import dev.ferry.core.gso.TcpSegmenter;
+import dev.ferry.core.header.Wire;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -31,12 +33,24 @@ import java.lang.invoke.VarHandle;
  * forces it. A VLAN tag that the kernel took out of band is put back in the frame; a checksum left partial by
  * offload (IPv4 TCP/UDP) is completed.
  *
- * <p>A frame larger than a buffer (a GSO/GRO superframe: the node switches GRO off on its uplink, but a peer's TSO
- * over a veth still hands them over) or cut by the ring is dropped and counted in rx-errors; it is not segmented.
+ * <p>Offloads ({@link Options#offloads}, on unless the kernel refuses {@code PACKET_VNET_HDR}): every frame carries
+ * a virtio header both ways. {@link #flush()} sends a run of VXLAN datagrams to one peer as one UDP GSO message
+ * (see {@link UdpGso}), gathered from the pool buffers without a copy; {@link #receive} splits a UDP superframe (a
+ * peer ferry's run) into ordinary frames, and a TCPv4 one (a peer's TSO over a veth, or a kernel VXLAN device's
+ * tunnel superframe) with the software segmenter, so the graph sees only ordinary frames. Other superframes, and
+ * without offloads any frame larger than a buffer or cut by the ring, are dropped and counted in rx-errors.
+ *
+ * <pre>
+ *   flush():  | frame a | frame a' | frame a'' | frame b |   (a, a', a'': same peer and headers, equal lengths)
+ *             ─► msg 0: [vnet UDP_L4 + headers for a..a''] [payload a] [payload a'] [payload a'']
+ *                msg 1: [vnet none] [frame b]
+ * </pre>
  *
  * <p>Counters ({@link PortCounters}, {@code port/NAME/}): rx-packets, rx-bytes, rx-no-buffer, rx-errors (oversize,
- * truncated), tx-packets, tx-bytes, tx-errors, tx-dropped, link-down, link-up. Received frames enter the graph at
- * {@link Options#entryStage(String)} (a node's uplink: neighbour-learn).
+ * truncated, malformed superframes), tx-packets, tx-bytes, tx-errors, tx-dropped, link-down, link-up, and
+ * tx-gso-frames, tx-gso-segments, rx-gso-frames, rx-gso-segments (superframes and the frames in them; the packet
+ * counters count frames). Received frames enter the graph at {@link Options#entryStage(String)} (a node's uplink:
+ * neighbour-learn).
  */
 public final class PacketSocketPort implements Port
 {
@@ -45,6 +59,7 @@ public final class PacketSocketPort implements Port
     static final int PACKET_VERSION = 10;
     static final int PACKET_QDISC_BYPASS = 20;
     static final int PACKET_IGNORE_OUTGOING = 23;
+    static final int PACKET_VNET_HDR = 15;
     static final int TPACKET_V2 = 1;
     static final int ETH_P_ALL_BE = 0x0300;
     static final int TP_STATUS_USER = 1;
@@ -57,6 +72,16 @@ public final class PacketSocketPort implements Port
     private static final VarHandle INT = ValueLayout.JAVA_INT.varHandle();
     private static final int MMSG_SIZE = 64;
     private static final int IOV_SIZE = 16;
+    /** Ring frame for a superframe: the kernel's header (76 bytes with the virtio header) and a 64 KB frame. */
+    static final int SUPERFRAME_RING_FRAME = 69632;
+    /** Ring block with superframes: 15 frames of {@link #SUPERFRAME_RING_FRAME} in a power-of-two allocation. */
+    static final int SUPERFRAME_RING_BLOCK = 1 << 20;
+    /** Room per message for the virtio header and a superframe's outer headers. */
+    private static final int HEADER_SCRATCH = 64;
+    /** A receive helper's result: the frame is dropped and counted in rx-errors. */
+    private static final int REJECTED = -1;
+    /** A receive helper's result: no room for the frame's segments now; it stays in the ring. */
+    private static final int NO_ROOM = -2;
 
     /** Ring geometry and link checks. */
     public static final class Options
@@ -65,7 +90,20 @@ public final class PacketSocketPort implements Port
         private int blockCount = 16;
         private int frameSize = 4096;
         private int checkIntervalMillis = 100;
+        private boolean offloads = true;
         private String entryStage;
+
+        /**
+         * @param on whether to ask for the virtio header ({@code PACKET_VNET_HDR}, default on): runs of VXLAN
+         *           frames leave as UDP superframes, received superframes are split, and the ring's frames grow to
+         *           hold 64 KB ({@link #SUPERFRAME_RING_FRAME} bytes in blocks of at least 1 MiB).
+         * @return this.
+         */
+        public Options offloads(final boolean on)
+        {
+            this.offloads = on;
+            return this;
+        }
 
         /**
          * @param name the graph stage where received frames enter, or null for the graph's usual entry.
@@ -128,14 +166,29 @@ public final class PacketSocketPort implements Port
     private final MemorySegment state = LinuxNative.newCallState(arena);
     private final MemorySegment pollFd = arena.allocate(8, 8);
     private final MemorySegment mmsgs = arena.allocate((long)PacketVector.CAPACITY * MMSG_SIZE, 8);
-    private final MemorySegment iovs = arena.allocate((long)PacketVector.CAPACITY * IOV_SIZE, 8);
+    // one iovec per frame plus one per message (the virtio header) when offloads are on
+    private final MemorySegment iovs = arena.allocate(2L * PacketVector.CAPACITY * IOV_SIZE, 8);
+    private final MemorySegment scratch = arena.allocate((long)PacketVector.CAPACITY * HEADER_SCRATCH, 8);
     private final int[] pending = new int[PacketVector.CAPACITY];
+    private final long[] pendingAt = new long[PacketVector.CAPACITY];
+    private final int[] pendingLength = new int[PacketVector.CAPACITY];
+    private final int[] messageFirst = new int[PacketVector.CAPACITY];
+    private final int[] messageFrames = new int[PacketVector.CAPACITY];
+    private final TcpSegmenter segmenter;
+    private final int txGsoFrames;
+    private final int txGsoSegments;
+    private final int rxGsoFrames;
+    private final int rxGsoSegments;
     private final long checkIntervalNanos;
     private final Clock clock;
     private int pendingCount;
 
     private int fd = -1;
     private int ifindex;
+    private boolean vnet;
+    private boolean vnetRefusalLogged;
+    private int ringFrameSize;
+    private int ringBlockSize;
     private boolean up;
     private MemorySegment ring = MemorySegment.NULL;
     private int frame;
@@ -155,13 +208,11 @@ public final class PacketSocketPort implements Port
         this.clock = clock;
         this.options = options;
         this.checkIntervalNanos = options.checkIntervalMillis * 1_000_000L;
-        for (int i = 0; i < PacketVector.CAPACITY; i++)
-        {
-            final long m = (long)i * MMSG_SIZE;
-            // struct mmsghdr: msghdr {name, namelen, iov, iovlen, control, controllen, flags}, msg_len
-            mmsgs.set(ValueLayout.JAVA_LONG, m + 16, iovs.address() + (long)i * IOV_SIZE);
-            mmsgs.set(ValueLayout.JAVA_LONG, m + 24, 1L);
-        }
+        this.segmenter = new TcpSegmenter(pool);
+        txGsoFrames = this.counters.register("tx-gso-frames");
+        txGsoSegments = this.counters.register("tx-gso-segments");
+        rxGsoFrames = this.counters.register("rx-gso-frames");
+        rxGsoSegments = this.counters.register("rx-gso-segments");
     }
 
     /**
@@ -209,16 +260,20 @@ public final class PacketSocketPort implements Port
         try (Arena a = Arena.ofConfined())
         {
             setInt(a, s, PACKET_VERSION, TPACKET_V2, "PACKET_VERSION");
+            // the virtio header must be asked for before the ring exists (the kernel refuses it afterwards)
+            vnet = options.offloads && askVnetHeader(a, s);
+            ringFrameSize = vnet ? Math.max(options.frameSize, SUPERFRAME_RING_FRAME) : options.frameSize;
+            ringBlockSize = vnet ? Math.max(options.blockSize, SUPERFRAME_RING_BLOCK) : options.blockSize;
             final int blocks = options.blockCount;
-            final int perBlock = options.blockSize / options.frameSize;
+            final int perBlock = ringBlockSize / ringFrameSize;
             final MemorySegment req = a.allocate(16, 4);
-            req.set(ValueLayout.JAVA_INT, 0, options.blockSize);
+            req.set(ValueLayout.JAVA_INT, 0, ringBlockSize);
             req.set(ValueLayout.JAVA_INT, 4, blocks);
-            req.set(ValueLayout.JAVA_INT, 8, options.frameSize);
+            req.set(ValueLayout.JAVA_INT, 8, ringFrameSize);
             req.set(ValueLayout.JAVA_INT, 12, perBlock * blocks);
             LinuxNative.check(LinuxNative.setsockopt(st, s, SOL_PACKET, PACKET_RX_RING, req, 16), st,
                 "setsockopt(PACKET_RX_RING, " + name + ")");
-            final long size = (long)options.blockSize * blocks;
+            final long size = (long)ringBlockSize * blocks;
             final long addr = LinuxNative.mmap(st, size, LinuxNative.PROT_READ | LinuxNative.PROT_WRITE,
                 LinuxNative.MAP_SHARED, s, 0);
             if (addr == LinuxNative.MAP_FAILED)
@@ -245,6 +300,31 @@ public final class PacketSocketPort implements Port
         ifindex = index;
         pollFd.set(ValueLayout.JAVA_INT, 0, s);
         pollFd.set(ValueLayout.JAVA_SHORT, 4, LinuxNative.POLLIN);
+    }
+
+    /** Asks for {@code PACKET_VNET_HDR}; a kernel that refuses it leaves the port without offloads (logged once). */
+    private boolean askVnetHeader(final Arena a, final int s)
+    {
+        final MemorySegment v = a.allocateFrom(ValueLayout.JAVA_INT, 1);
+        if (LinuxNative.setsockopt(state, s, SOL_PACKET, PACKET_VNET_HDR, v, 4) == 0)
+        {
+            return true;
+        }
+        if (!vnetRefusalLogged)
+        {
+            vnetRefusalLogged = true;
+            final int e = LinuxNative.errno(state);
+            LOG.log(System.Logger.Level.WARNING, "link {0}: PACKET_VNET_HDR refused ({1}, errno {2}); the uplink sends "
+                + "and receives one frame per message, without UDP segmentation offload", name,
+                LinuxNative.strerror(e), e);
+        }
+        return false;
+    }
+
+    /** @return whether the socket has the virtio header: UDP superframes out, superframes split on receive. */
+    public boolean offloads()
+    {
+        return vnet;
     }
 
     @SuppressWarnings("restricted")
@@ -331,7 +411,7 @@ public final class PacketSocketPort implements Port
         final PacketPool pool = this.pool;
         final MemorySegment mem = pool.memory();
         final int room = pool.bufferSize() - pool.headroom();
-        int added = 0;
+        final int before = out.count();
         long bytes = 0;
         while (!out.isFull())
         {
@@ -342,12 +422,6 @@ public final class PacketSocketPort implements Port
             {
                 break;
             }
-            final int h = pool.allocate();
-            if (h == PacketPool.NO_BUFFER)
-            {
-                counters.rxNoBuffer();
-                break;
-            }
             // tp_len: the length on the wire; larger than tp_snaplen when the kernel cut a (GSO) superframe
             final int wire = ring.get(ValueLayout.JAVA_INT, p + 4);
             final int snap = ring.get(ValueLayout.JAVA_INT, p + 8);
@@ -355,47 +429,68 @@ public final class PacketSocketPort implements Port
             final long sec = ring.get(ValueLayout.JAVA_INT, p + 16) & 0xffff_ffffL;
             final long nsec = ring.get(ValueLayout.JAVA_INT, p + 20) & 0xffff_ffffL;
             final boolean vlan = (status & TP_STATUS_VLAN_VALID) != 0;
-            final int len = snap + (vlan ? 4 : 0);
-            if (len > room || len < 14 || wire != snap || (status & TP_STATUS_COPY) != 0)
+            // the virtio header sits just before the frame; its gso_type says whether the frame is a superframe
+            final int gsoType = vnet ? ring.get(ValueLayout.JAVA_BYTE, macAt - UdpGso.VNET_HDR + 1) & 0xff : 0;
+            final long when = sec * 1_000_000_000L + nsec;
+            final int got;
+            if (gsoType != UdpGso.GSO_NONE)
             {
-                pool.free(h);
+                if (vlan || wire != snap || (status & TP_STATUS_COPY) != 0)
+                {
+                    got = REJECTED;
+                }
+                else
+                {
+                    got = gsoType == UdpGso.GSO_UDP_L4 ? splitUdp(ring, macAt, snap, out, when)
+                        : splitTcp(ring, macAt, snap, gsoType, out, when);
+                }
+                if (got == NO_ROOM)
+                {
+                    // the vector or the pool has no room for all the segments: the frame waits for the next call
+                    break;
+                }
+            }
+            else
+            {
+                final int h = pool.allocate();
+                if (h == PacketPool.NO_BUFFER)
+                {
+                    counters.rxNoBuffer();
+                    break;
+                }
+                final int len = snap + (vlan ? 4 : 0);
+                if (len > room || len < 14 || wire != snap || (status & TP_STATUS_COPY) != 0)
+                {
+                    pool.free(h);
+                    got = REJECTED;
+                }
+                else
+                {
+                    copyFrame(ring, p, macAt, status, snap, vlan, mem, pool.frameOffset(h));
+                    if ((status & TP_STATUS_CSUMNOTREADY) != 0)
+                    {
+                        completeChecksum(ring, macAt, mem, pool.frameOffset(h), len, vlan);
+                    }
+                    pool.length(h, len);
+                    pool.rxPort(h, id);
+                    pool.timestamp(h, when);
+                    out.add(h);
+                    got = len;
+                }
+            }
+            if (got == REJECTED)
+            {
                 counters.rxError();
             }
             else
             {
-                final long dst = pool.frameOffset(h);
-                if (vlan)
-                {
-                    // put back the 802.1Q tag that the kernel carried out of band
-                    final int tpid = (status & TP_STATUS_VLAN_TPID_VALID) != 0 ?
-                        ring.get(ValueLayout.JAVA_SHORT, p + 26) & 0xffff : 0x8100;
-                    final int tci = ring.get(ValueLayout.JAVA_SHORT, p + 24) & 0xffff;
-                    MemorySegment.copy(ring, macAt, mem, dst, 12);
-                    mem.set(ValueLayout.JAVA_BYTE, dst + 12, (byte)(tpid >>> 8));
-                    mem.set(ValueLayout.JAVA_BYTE, dst + 13, (byte)tpid);
-                    mem.set(ValueLayout.JAVA_BYTE, dst + 14, (byte)(tci >>> 8));
-                    mem.set(ValueLayout.JAVA_BYTE, dst + 15, (byte)tci);
-                    MemorySegment.copy(ring, macAt + 12, mem, dst + 16, snap - 12);
-                }
-                else
-                {
-                    MemorySegment.copy(ring, macAt, mem, dst, snap);
-                }
-                if ((status & TP_STATUS_CSUMNOTREADY) != 0)
-                {
-                    PartialChecksum.completeIp4(mem, dst, len);
-                }
-                pool.length(h, len);
-                pool.rxPort(h, id);
-                pool.timestamp(h, sec * 1_000_000_000L + nsec);
-                bytes += len;
-                out.add(h);
-                added++;
+                bytes += got;
             }
             // hand the frame back to the kernel
             INT.setRelease(ring, p, 0);
             frame = frame + 1 == frames ? 0 : frame + 1;
         }
+        final int added = out.count() - before;
         if (added > 0)
         {
             counters.rx(added, bytes);
@@ -403,10 +498,183 @@ public final class PacketSocketPort implements Port
         return added;
     }
 
+    /** Copies a plain frame out of the ring, with its VLAN tag put back and a partial checksum completed. */
+    private static void copyFrame(final MemorySegment ring, final long p, final long macAt, final int status,
+        final int snap, final boolean vlan, final MemorySegment mem, final long dst)
+    {
+        if (vlan)
+        {
+            // put back the 802.1Q tag that the kernel carried out of band
+            final int tpid = (status & TP_STATUS_VLAN_TPID_VALID) != 0 ?
+                ring.get(ValueLayout.JAVA_SHORT, p + 26) & 0xffff : 0x8100;
+            final int tci = ring.get(ValueLayout.JAVA_SHORT, p + 24) & 0xffff;
+            MemorySegment.copy(ring, macAt, mem, dst, 12);
+            mem.set(ValueLayout.JAVA_BYTE, dst + 12, (byte)(tpid >>> 8));
+            mem.set(ValueLayout.JAVA_BYTE, dst + 13, (byte)tpid);
+            mem.set(ValueLayout.JAVA_BYTE, dst + 14, (byte)(tci >>> 8));
+            mem.set(ValueLayout.JAVA_BYTE, dst + 15, (byte)tci);
+            MemorySegment.copy(ring, macAt + 12, mem, dst + 16, snap - 12);
+        }
+        else
+        {
+            MemorySegment.copy(ring, macAt, mem, dst, snap);
+        }
+    }
+
+    /**
+     * Completes a checksum the kernel left partial. With the virtio header the range is exact (csum_start counts
+     * from the frame as the kernel saw it, without an out-of-band VLAN tag): a kernel VXLAN device leaves either
+     * the inner or, when the inner one is already complete, the outer UDP checksum partial, and only the header
+     * says which. Without it the range is guessed from the headers ({@link PartialChecksum#completeIp4}).
+     */
+    private void completeChecksum(final MemorySegment ring, final long macAt, final MemorySegment mem, final long dst,
+        final int len, final boolean vlan)
+    {
+        final long v = macAt - UdpGso.VNET_HDR;
+        if (vnet && (ring.get(ValueLayout.JAVA_BYTE, v) & UdpGso.F_NEEDS_CSUM) != 0)
+        {
+            final int start = (ring.get(ValueLayout.JAVA_SHORT_UNALIGNED, v + 6) & 0xffff) + (vlan ? 4 : 0);
+            final int offset = ring.get(ValueLayout.JAVA_SHORT_UNALIGNED, v + 8) & 0xffff;
+            // the IPv4 total length, not the frame, bounds the range (short frames are padded)
+            final int l3 = vlan ? 18 : 14;
+            final int end = len >= l3 + 20 && Wire.u16(mem, dst + l3 - 2) == 0x0800 ?
+                Math.min(len, l3 + Wire.u16(mem, dst + l3 + 2)) : len;
+            if (PartialChecksum.complete(mem, dst, end, start, offset))
+            {
+                return;
+            }
+        }
+        PartialChecksum.completeIp4(mem, dst, len);
+    }
+
+    /**
+     * Splits a UDP superframe in the ring (a peer's USO, or a run batched by another ferry) into ordinary frames in
+     * small pool buffers, so vxlan-decap sees plain VXLAN datagrams.
+     *
+     * @return bytes added, {@link #REJECTED} (malformed, or a segment larger than a buffer) or {@link #NO_ROOM}.
+     */
+    private int splitUdp(final MemorySegment ring, final long f, final int len, final PacketVector out,
+        final long when)
+    {
+        final PacketPool pool = this.pool;
+        final int gsoSize = ring.get(ValueLayout.JAVA_SHORT_UNALIGNED, f - UdpGso.VNET_HDR + 4) & 0xffff;
+        final int count = UdpGso.segments(ring, f, len, gsoSize);
+        if (count == UdpGso.MALFORMED || UdpGso.HEADERS + gsoSize > pool.bufferSize() - pool.headroom())
+        {
+            return REJECTED;
+        }
+        if (PacketVector.CAPACITY - out.count() < count || pool.availableSmall() < count)
+        {
+            if (out.isEmpty())
+            {
+                counters.rxNoBuffer();
+            }
+            return NO_ROOM;
+        }
+        final MemorySegment mem = pool.memory();
+        int bytes = 0;
+        for (int k = 0; k < count; k++)
+        {
+            final int h = pool.allocate();
+            final int segLen = UdpGso.writeSegment(ring, f, gsoSize, k, mem, pool.frameOffset(h));
+            pool.length(h, segLen);
+            pool.rxPort(h, id);
+            pool.timestamp(h, when);
+            out.add(h);
+            bytes += segLen;
+        }
+        counters.counters().increment(rxGsoFrames);
+        counters.counters().add(rxGsoSegments, count);
+        return bytes;
+    }
+
+    /**
+     * Splits a TCP superframe in the ring with the software segmenter: copied into a large buffer with its offload
+     * metadata, then cut into MTU-sized frames with complete checksums. Either a peer's TSO on a path without a
+     * tunnel, or a kernel VXLAN device's tunnel superframe (a flannel node with offloads on, over a veth), which the
+     * kernel reports as TCPV4 with the checksum range at the inner TCP header: then the inner TCP is cut and each
+     * segment's outer IPv4/UDP headers are re-made. Any other superframe type is rejected.
+     *
+     * @return bytes added, {@link #REJECTED} or {@link #NO_ROOM}.
+     */
+    private int splitTcp(final MemorySegment ring, final long f, final int len, final int gsoType,
+        final PacketVector out, final long when)
+    {
+        final PacketPool pool = this.pool;
+        final long v = f - UdpGso.VNET_HDR;
+        final int flags = ring.get(ValueLayout.JAVA_BYTE, v) & 0xff;
+        final int gsoSize = ring.get(ValueLayout.JAVA_SHORT_UNALIGNED, v + 4) & 0xffff;
+        final int start = ring.get(ValueLayout.JAVA_SHORT_UNALIGNED, v + 6) & 0xffff;
+        final int offset = ring.get(ValueLayout.JAVA_SHORT_UNALIGNED, v + 8) & 0xffff;
+        if ((gsoType & ~UdpGso.GSO_ECN) != UdpGso.GSO_TCPV4 || (flags & UdpGso.F_NEEDS_CSUM) == 0 || gsoSize == 0
+            || len > PacketPool.LARGE_BUFFER_SIZE - pool.headroom())
+        {
+            return REJECTED;
+        }
+        // at most this many segments (a TCP header is at least 20 bytes): all of them must fit the vector
+        final int most = Math.max(1, (len - 54 + gsoSize - 1) / gsoSize);
+        if (most > TcpSegmenter.MAX_SEGMENTS)
+        {
+            return REJECTED;
+        }
+        if (PacketVector.CAPACITY - out.count() < most)
+        {
+            return NO_ROOM;
+        }
+        final int h = pool.allocateLarge();
+        if (h == PacketPool.NO_BUFFER)
+        {
+            if (out.isEmpty())
+            {
+                counters.rxNoBuffer();
+            }
+            return NO_ROOM;
+        }
+        final MemorySegment mem = pool.memory();
+        final long dst = pool.frameOffset(h);
+        MemorySegment.copy(ring, f, mem, dst, len);
+        // a checksum range beyond a plain TCP/IPv4 header's end means a tunnel: the inner frame after VXLAN
+        final boolean tunnel = start >= UdpGso.INNER_IP_AT;
+        final int inner = tunnel ? UdpGso.INNER_IP_AT - 14 : 0;
+        if (tunnel && !UdpGso.isVxlanFrame(mem, dst, len)
+            || !TapPort.isTcp4Superframe(mem, dst + inner, len - inner, start - inner, offset))
+        {
+            pool.free(h);
+            return REJECTED;
+        }
+        final int outerId = Wire.u16(mem, dst + 18);
+        pool.length(h, len);
+        pool.l3Offset(h, inner + 14);
+        pool.gso(h, PacketPool.GSO_TCPV4, gsoSize);
+        pool.checksumPartial(h, start, offset);
+        final int count = segmenter.segment(h);
+        if (count < 0)
+        {
+            pool.free(h);
+            return count == TcpSegmenter.NO_BUFFER ? NO_ROOM : REJECTED;
+        }
+        int bytes = 0;
+        for (int k = 0; k < count; k++)
+        {
+            final int seg = segmenter.get(k);
+            if (tunnel)
+            {
+                UdpGso.fixOuter(mem, pool.frameOffset(seg), pool.length(seg), outerId + k);
+            }
+            // as a frame received plainly: the graph finds its own l3 offset
+            pool.l3Offset(seg, 0);
+            pool.rxPort(seg, id);
+            pool.timestamp(seg, when);
+            bytes += pool.length(seg);
+            out.add(seg);
+        }
+        counters.counters().increment(rxGsoFrames);
+        counters.counters().add(rxGsoSegments, count);
+        return bytes;
+    }
     private long frameAddress(final int index)
     {
-        return (long)(index / framesPerBlock) * options.blockSize
-            + (long)(index % framesPerBlock) * options.frameSize;
+        return (long)(index / framesPerBlock) * ringBlockSize + (long)(index % framesPerBlock) * ringFrameSize;
     }
 
     /**
@@ -431,7 +699,12 @@ public final class PacketSocketPort implements Port
         }
     }
 
-    /** Sends the queued packets with {@code sendmmsg} and frees their buffers. */
+    /**
+     * Sends the queued packets with {@code sendmmsg} and frees their buffers. With offloads, a run of frames that
+     * {@link UdpGso#runLength} accepts goes out as one UDP superframe message: the virtio header and the rewritten
+     * outer headers from scratch memory, then each frame's UDP payload straight from its pool buffer (no copy);
+     * any other frame goes out alone behind a zero virtio header.
+     */
     @Override
     public void flush()
     {
@@ -441,24 +714,36 @@ public final class PacketSocketPort implements Port
             return;
         }
         final PacketPool pool = this.pool;
-        final long base = pool.memory().address();
+        final MemorySegment mem = pool.memory();
+        final long base = mem.address();
         for (int i = 0; i < n; i++)
         {
             final int h = pending[i];
-            final long iov = (long)i * IOV_SIZE;
-            iovs.set(ValueLayout.JAVA_LONG, iov, base + pool.frameOffset(h));
-            iovs.set(ValueLayout.JAVA_LONG, iov + 8, pool.length(h));
+            pendingAt[i] = pool.frameOffset(h);
+            pendingLength[i] = pool.length(h);
         }
+        final int messages = vnet ? buildOffloadMessages(mem, n) : buildPlainMessages(base, n);
         int sent = 0;
         boolean unsentAreErrors = false;
-        while (sent < n && up)
+        while (sent < messages && up)
         {
-            final int r = LinuxNative.sendmmsg(state, fd, mmsgs.address() + (long)sent * MMSG_SIZE, n - sent, 0);
+            final int r = LinuxNative.sendmmsg(state, fd, mmsgs.address() + (long)sent * MMSG_SIZE, messages - sent,
+                0);
             if (r > 0)
             {
-                for (int i = sent; i < sent + r; i++)
+                for (int m = sent; m < sent + r; m++)
                 {
-                    counters.tx(pool.length(pending[i]));
+                    final int first = messageFirst[m];
+                    final int count = messageFrames[m];
+                    for (int i = first; i < first + count; i++)
+                    {
+                        counters.tx(pendingLength[i]);
+                    }
+                    if (count > 1)
+                    {
+                        counters.counters().increment(txGsoFrames);
+                        counters.counters().add(txGsoSegments, count);
+                    }
                 }
                 sent += r;
                 continue;
@@ -478,19 +763,90 @@ public final class PacketSocketPort implements Port
             }
             break;
         }
+        final int unsent = sent == messages ? 0 : n - messageFirst[sent];
         if (unsentAreErrors)
         {
-            counters.txErrors(n - sent);
+            counters.txErrors(unsent);
         }
         else
         {
-            counters.txDropped(n - sent);
+            counters.txDropped(unsent);
         }
         for (int i = 0; i < n; i++)
         {
             pool.free(pending[i]);
         }
         pendingCount = 0;
+    }
+
+    /** One message, one iovec per frame. */
+    private int buildPlainMessages(final long base, final int n)
+    {
+        for (int i = 0; i < n; i++)
+        {
+            final long iov = (long)i * IOV_SIZE;
+            iovs.set(ValueLayout.JAVA_LONG, iov, base + pendingAt[i]);
+            iovs.set(ValueLayout.JAVA_LONG, iov + 8, pendingLength[i]);
+            message(i, i, 1, iovs.address() + iov, 1);
+        }
+        return n;
+    }
+
+    /** Runs of frames as UDP superframes, other frames alone; every message starts with a virtio header. */
+    private int buildOffloadMessages(final MemorySegment mem, final int n)
+    {
+        final long base = mem.address();
+        int messages = 0;
+        int iov = 0;
+        int i = 0;
+        while (i < n)
+        {
+            final int k = UdpGso.runLength(mem, pendingAt, pendingLength, i, n);
+            final long hdr = (long)messages * HEADER_SCRATCH;
+            final long first = (long)iov * IOV_SIZE;
+            if (k == 1)
+            {
+                UdpGso.writePlainHeader(scratch, hdr);
+                iovec(iov++, scratch.address() + hdr, UdpGso.VNET_HDR);
+                iovec(iov++, base + pendingAt[i], pendingLength[i]);
+            }
+            else
+            {
+                int payload = 0;
+                for (int j = i; j < i + k; j++)
+                {
+                    payload += pendingLength[j] - UdpGso.HEADERS;
+                }
+                UdpGso.writeSuperframeHeader(mem, pendingAt[i], scratch, hdr, payload,
+                    pendingLength[i] - UdpGso.HEADERS);
+                iovec(iov++, scratch.address() + hdr, UdpGso.VNET_HDR + UdpGso.HEADERS);
+                for (int j = i; j < i + k; j++)
+                {
+                    iovec(iov++, base + pendingAt[j] + UdpGso.HEADERS, pendingLength[j] - UdpGso.HEADERS);
+                }
+            }
+            message(messages, i, k, iovs.address() + first, iov - (int)(first / IOV_SIZE));
+            messages++;
+            i += k;
+        }
+        return messages;
+    }
+
+    private void iovec(final int index, final long address, final long length)
+    {
+        final long at = (long)index * IOV_SIZE;
+        iovs.set(ValueLayout.JAVA_LONG, at, address);
+        iovs.set(ValueLayout.JAVA_LONG, at + 8, length);
+    }
+
+    private void message(final int m, final int first, final int frames, final long iov, final int iovCount)
+    {
+        // struct mmsghdr: msghdr {name, namelen, iov, iovlen, control, controllen, flags}, msg_len
+        final long at = (long)m * MMSG_SIZE;
+        mmsgs.set(ValueLayout.JAVA_LONG, at + 16, iov);
+        mmsgs.set(ValueLayout.JAVA_LONG, at + 24, iovCount);
+        messageFirst[m] = first;
+        messageFrames[m] = frames;
     }
 
     /**

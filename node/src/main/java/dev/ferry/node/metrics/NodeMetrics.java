@@ -39,6 +39,8 @@ import java.util.function.LongSupplier;
  * port/NAME/tx-coalesced-frames, tx-coalesced-segments, tx-coalesce-bad-checksum (a pod TAP with TSO)
  *                            → ferry_port_tx_coalesced_frames_total, ferry_port_tx_coalesced_segments_total,
  *                              ferry_port_tx_coalesce_bad_checksum_total {port="NAME"}
+ * port/NAME/tx-gso-frames    → ferry_port_tx_gso_frames_total{port="NAME"}   (and tx-gso-segments, rx-gso-frames,
+ *                              rx-gso-segments: superframes sent or split, the frames inside them)
  * pool/buffers-in-use        → ferry_pool_buffers_in_use (gauge)
  * pool/buffers               → ferry_pool_buffers (gauge)
  * pool/allocation-failures   → ferry_pool_allocation_failures_total
@@ -162,6 +164,7 @@ public final class NodeMetrics implements MultiCollector
             f.transmitted.build(), f.rxPackets.build(), f.rxBytes.build(), f.txPackets.build(), f.txBytes.build(),
             f.rxDropped.build(), f.rxErrors.build(), f.txDropped.build(), f.txErrors.build(),
             f.txCoalescedFrames.build(), f.txCoalescedSegments.build(), f.txCoalesceBadChecksum.build(),
+            f.txGsoFrames.build(), f.txGsoSegments.build(), f.rxGsoFrames.build(), f.rxGsoSegments.build(),
             f.allocationFailures.build(), f.natEvents.build(), gauge("ferry_tables_generation",
                 "Generation of the tables the dataplane forwards with", generation.getAsLong()),
             REASONS, applyDuration.collect(), pushes.collect(),
@@ -260,6 +263,14 @@ public final class NodeMetrics implements MultiCollector
             "TCP segments written inside coalesced superframes, by port");
         private final CounterSnapshot.Builder txCoalesceBadChecksum = counter("ferry_port_tx_coalesce_bad_checksum",
             "TCP segments kept out of a coalesced superframe because their checksum did not verify, by port");
+        private final CounterSnapshot.Builder txGsoFrames = counter("ferry_port_tx_gso_frames",
+            "UDP GSO superframes sent (a run of datagrams in one message), by port");
+        private final CounterSnapshot.Builder txGsoSegments = counter("ferry_port_tx_gso_segments",
+            "Frames sent inside UDP GSO superframes (also in ferry_port_tx_packets), by port");
+        private final CounterSnapshot.Builder rxGsoFrames = counter("ferry_port_rx_gso_frames",
+            "Superframes received and split at the port, by port");
+        private final CounterSnapshot.Builder rxGsoSegments = counter("ferry_port_rx_gso_segments",
+            "Frames split from received superframes (also in ferry_port_rx_packets), by port");
         private final CounterSnapshot.Builder allocationFailures = counter("ferry_pool_allocation_failures",
             "Times a packet buffer was wanted and the pool was empty");
         private final CounterSnapshot.Builder conntrackEvents = counter("ferry_conntrack_events",
@@ -351,6 +362,10 @@ public final class NodeMetrics implements MultiCollector
                 case "tx-coalesced-frames" -> txCoalescedFrames.dataPoint(point(port, value));
                 case "tx-coalesced-segments" -> txCoalescedSegments.dataPoint(point(port, value));
                 case "tx-coalesce-bad-checksum" -> txCoalesceBadChecksum.dataPoint(point(port, value));
+                case "tx-gso-frames" -> txGsoFrames.dataPoint(point(port, value));
+                case "tx-gso-segments" -> txGsoSegments.dataPoint(point(port, value));
+                case "rx-gso-frames" -> rxGsoFrames.dataPoint(point(port, value));
+                case "rx-gso-segments" -> rxGsoSegments.dataPoint(point(port, value));
                 default ->
                 {
                     // link-down, link-up, a tunnel port's ring overflows: counters without a metric

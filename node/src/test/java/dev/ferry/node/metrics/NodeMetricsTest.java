@@ -77,6 +77,10 @@ class NodeMetricsTest
         counters.add(counters.register("port/tap0af40102/tx-coalesced-frames"), 20);
         counters.add(counters.register("port/tap0af40102/tx-coalesced-segments"), 900);
         counters.add(counters.register("port/tap0af40102/tx-coalesce-bad-checksum"), 2);
+        counters.add(counters.register("port/eth9/tx-gso-frames"), 21);
+        counters.add(counters.register("port/eth9/tx-gso-segments"), 880);
+        counters.add(counters.register("port/eth9/rx-gso-frames"), 3);
+        counters.add(counters.register("port/eth9/rx-gso-segments"), 111);
         counters.set(counters.register(NodeMetrics.POOL_IN_USE), 12);
         counters.set(counters.register(NodeMetrics.POOL_BUFFERS), 8192);
         counters.set(counters.register(NodeMetrics.POOL_ALLOCATION_FAILURES), 0);
@@ -116,6 +120,10 @@ class NodeMetricsTest
                 .contains("ferry_port_tx_coalesced_frames_total{port=\"tap0af40102\"} 20.0")
                 .contains("ferry_port_tx_coalesced_segments_total{port=\"tap0af40102\"} 900.0")
                 .contains("ferry_port_tx_coalesce_bad_checksum_total{port=\"tap0af40102\"} 2.0")
+                .contains("ferry_port_tx_gso_frames_total{port=\"eth9\"} 21.0")
+                .contains("ferry_port_tx_gso_segments_total{port=\"eth9\"} 880.0")
+                .contains("ferry_port_rx_gso_frames_total{port=\"eth9\"} 3.0")
+                .contains("ferry_port_rx_gso_segments_total{port=\"eth9\"} 111.0")
                 .contains("ferry_pool_buffers_in_use 12.0")
                 .contains("ferry_pool_buffers 8192.0")
                 .contains("ferry_pool_allocation_failures_total 0.0")
