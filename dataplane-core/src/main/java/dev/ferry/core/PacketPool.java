@@ -51,6 +51,12 @@ public final class PacketPool implements AutoCloseable
     /** Metadata flag: an IPv4 fragment whose datagram's L4 ports the NAT's virtual reassembly put in
      *  {@link #aux(int)} (source port in the high 16 bits); cleared by the NAT stage that reads them. */
     public static final int FLAG_FRAG_PORTS = 0x10;
+    /** Metadata flag: a checksum that the kernel verified, or that never left this host (an outer UDP checksum over
+     *  a VXLAN datagram, received whole from a local kernel's CHECKSUM_PARTIAL or marked valid by the NIC or GRO),
+     *  covers every byte of the inner frame: a stage that would verify the inner TCP checksum only to guard against
+     *  corruption (the TAP coalescer) may skip it. Set only by ports, from what the kernel says; a pod or peer cannot
+     *  set it, and checksums are no authentication: a sender that can craft a frame can craft its checksum. */
+    public static final int FLAG_L4_CHECKSUM_TRUSTED = 0x20;
 
     private final Arena arena;
     private final MemorySegment memory;

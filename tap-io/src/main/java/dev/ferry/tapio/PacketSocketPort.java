@@ -572,11 +572,21 @@ public final class PacketSocketPort implements Port
             return NO_ROOM;
         }
         final MemorySegment mem = pool.memory();
+        // the superframe's outer UDP checksum (always present: the kernel takes UDP GSO only with one) was either
+        // left partial by a sender on this host (never on a wire) or checked by the kernel: it covers the inner
+        // frames, so the TAP coalescer need not verify their TCP checksums again
+        final int vnetFlags = ring.get(ValueLayout.JAVA_BYTE, f - UdpGso.VNET_HDR) & 0xff;
+        final boolean covered = (vnetFlags & (UdpGso.F_NEEDS_CSUM | UdpGso.F_DATA_VALID)) != 0
+            && ring.get(ValueLayout.JAVA_SHORT_UNALIGNED, f + UdpGso.UDP_AT + 6) != 0;
         int bytes = 0;
         for (int k = 0; k < count; k++)
         {
             final int h = pool.allocate();
             final int segLen = UdpGso.writeSegment(ring, f, gsoSize, k, mem, pool.frameOffset(h));
+            if (covered)
+            {
+                pool.flags(h, pool.flags(h) | PacketPool.FLAG_L4_CHECKSUM_TRUSTED);
+            }
             pool.length(h, segLen);
             pool.rxPort(h, id);
             pool.timestamp(h, when);

@@ -40,6 +40,8 @@ final class UdpGso
     static final int GSO_ECN = 0x80;
     /** virtio flag: the checksum at csum_start + csum_offset holds only the pseudo-header sum. */
     static final int F_NEEDS_CSUM = 1;
+    /** virtio-net header flag: the kernel (or the NIC) has checked the checksums. */
+    static final int F_DATA_VALID = 2;
     /** Ethernet, IPv4 without options, UDP. */
     static final int HEADERS = 14 + 20 + 8;
     /** Where the UDP header starts. */

@@ -57,6 +57,7 @@ class PacketSocketPortGsoTest
     private final Counters counters = Counters.inMemory(256);
     private final ManualClock clock = new ManualClock(1_000_000_000L);
     private final PacketVector v = new PacketVector();
+    private final List<Integer> lastFlags = new ArrayList<>();
 
     @BeforeEach
     void root()
@@ -169,6 +170,8 @@ class PacketSocketPortGsoTest
                 assertThat(counters.get("port/" + B + "/rx-gso-frames")).as("arrived whole").isEqualTo(1);
                 assertThat(counters.get("port/" + B + "/rx-gso-segments")).isEqualTo(SEGMENTS);
                 assertThat(b.counters().rxErrorCount()).isZero();
+                assertThat(lastFlags).as("the superframe's partial outer checksum covers each split frame")
+                    .allMatch(fl -> (fl & PacketPool.FLAG_L4_CHECKSUM_TRUSTED) != 0);
                 for (int k = 0; k < SEGMENTS; k++)
                 {
                     // the kernel numbers the segments' IPv4 ids from the superframe's; the split writes UDP
@@ -498,6 +501,7 @@ class PacketSocketPortGsoTest
     /** Receives UDP frames to the VXLAN port until {@code count} arrived, freeing every buffer; up to 5 seconds. */
     private List<byte[]> receiveDatagrams(final PacketSocketPort port, final int count)
     {
+        lastFlags.clear();
         final List<byte[]> got = new ArrayList<>();
         final long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
         while (got.size() < count && System.nanoTime() < deadline)
@@ -508,6 +512,7 @@ class PacketSocketPortGsoTest
             {
                 final int h = v.get(i);
                 final byte[] f = pool.toArray(h);
+                lastFlags.add(pool.flags(h));
                 pool.free(h);
                 if (f.length > 42 && Wire.u16(MemorySegment.ofArray(f), 36) == VXLAN_PORT)
                 {

@@ -358,6 +358,12 @@ public final class TcpCoalescer
         {
             return false;
         }
+        if ((pool.flags(h) & PacketPool.FLAG_L4_CHECKSUM_TRUSTED) != 0)
+        {
+            // an outer checksum the kernel checked (or one that never left the host) covered these bytes: the pass
+            // over the payload was most of the coalescer's cost
+            return true;
+        }
         return tcp.wrap(mem, ipAt + Ip4Header.MIN_LENGTH).checksumValid(ip.src(), ip.dst(),
             ip.totalLength() - Ip4Header.MIN_LENGTH);
     }
