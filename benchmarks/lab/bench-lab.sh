@@ -308,6 +308,8 @@ sanity() {
 # measurements: each writes one JSON line through labtool.py record
 # --------------------------------------------------------------------------------------------------------------
 
+IPERF_OMIT="${LAB_IPERF_OMIT:-2}"   # seconds of warm-up before each iperf3 measurement (both sides)
+
 iperf_run() {   # iperf_run TOPO METRIC RUN SERVER_POD TARGET_IP DURATION [extra client args...]
   local topo="$1" metric="$2" run="$3" spod="$4" target="$5" dur="$6"; shift 6
   local d="$WORK/$topo-$metric-$run" spid
@@ -315,9 +317,15 @@ iperf_run() {   # iperf_run TOPO METRIC RUN SERVER_POD TARGET_IP DURATION [extra
   spawn "iperf-$spod" "$spod" "$d/server.json" iperf3 -s -1 -J -p "$LAB_IPERF_PORT" --rcv-timeout 5000
   spid=$SPAWNED
   wait_listen "$spod" "$LAB_IPERF_PORT" || die "iperf3 server in $P$spod did not listen"
+  # the first IPERF_OMIT seconds are a warm-up on both sides, left out of the figures (iperf3 --omit) and out of
+  # the CPU account: TCP slow start, and a freshly started ferry node's JIT (a cold node gave 1.8 Gbit/s across
+  # nodes where the same node warm gave 4.9-6.0)
+  timeout $((dur + IPERF_OMIT + 20)) ip netns exec "${P}p11" iperf3 -c "$target" -p "$LAB_IPERF_PORT" -t "$dur" \
+    -O "$IPERF_OMIT" -J --connect-timeout 3000 "$@" >"$d/client.json" &
+  local cpid=$!
+  sleep "$IPERF_OMIT"
   head -1 /proc/stat >"$d/cpu-before"
-  timeout $((dur + 20)) ip netns exec "${P}p11" iperf3 -c "$target" -p "$LAB_IPERF_PORT" -t "$dur" -J \
-    --connect-timeout 3000 "$@" >"$d/client.json" || { log "iperf3 client failed: $(head -c 400 "$d/client.json")"; }
+  wait "$cpid" || { log "iperf3 client failed: $(head -c 400 "$d/client.json")"; }
   head -1 /proc/stat >"$d/cpu-after"
   wait_pid "$spid" 10
   stop_pid "$spid" "$(stat -L -c %i "/run/netns/$P$spod")"
