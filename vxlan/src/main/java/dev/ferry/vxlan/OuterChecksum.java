@@ -13,8 +13,8 @@ import java.lang.foreign.MemorySegment;
  * ({@code lco_csum}, Documentation/networking/checksum-offloads.rst) does, with the full sum as the fallback.
  *
  * <p>The outer datagram is [UDP 8][VXLAN 8][inner Ethernet 14][inner IPv4 header][inner L4]. Its checksum is the
- * complement of (outer pseudo-header + the ones'-complement sum of those bytes). The first 30 bytes are known from
- * the values just written (template sums, port, length, MACs). Two more pieces are known without reading them:
+ * complement of (outer pseudo-header + the ones'-complement sum of those bytes). Two of those pieces are known
+ * without reading them:
  * <ul>
  * <li>the inner IPv4 header, checksum field included, sums to 0 (mod 0xffff) when its checksum verifies. ip4-input
  *     verified it, and every stage since changed it with RFC 1624 updates (TTL, NAT); packets ferry originates are
@@ -22,8 +22,8 @@ import java.lang.foreign.MemorySegment;
  * <li>the inner TCP segment or UDP datagram, checksum field included, sums to minus its pseudo-header when its
  *     checksum verifies (ICMP: to 0, it has no pseudo-header).</li>
  * </ul>
- * So the datagram's sum is congruent to: the sum of the 30 bytes of outer UDP, VXLAN and inner Ethernet headers
- * plus the complement of the inner pseudo-header. Both that and the full sum are positive (the
+ * So the datagram's sum is congruent to: the 30 bytes of outer UDP, VXLAN and inner Ethernet headers (in the cache:
+ * just written) plus the complement of the inner pseudo-header. Both that and the full sum are positive (the
  * outer UDP port is not 0), so they fold to the same 16-bit value: the checksum is byte-identical to the full
  * computation whenever the inner checksums verify. The inner L4 segment starts at an even offset of the outer
  * datagram (30 + a multiple of 4) and ends where it does, so an odd last byte pads the same way in both sums.
@@ -52,59 +52,23 @@ final class OuterChecksum
     /**
      * Writes the outer UDP checksum of an encapsulated datagram whose length field is set.
      *
-     * @param mem       packet memory.
-     * @param udpOff    absolute offset of the outer UDP header.
-     * @param localIp   outer source address.
-     * @param remoteIp  outer destination address.
-     * @param headerSum {@link #headerSum} of the outer UDP, VXLAN and inner Ethernet headers as written: from the
-     *                  values, not read back, since loads that span several just-written fields stall on store
-     *                  forwarding.
+     * @param mem      packet memory.
+     * @param udpOff   absolute offset of the outer UDP header.
+     * @param localIp  outer source address.
+     * @param remoteIp outer destination address.
      */
-    static void write(final MemorySegment mem, final long udpOff, final int localIp, final int remoteIp,
-        final long headerSum)
+    static void write(final MemorySegment mem, final long udpOff, final int localIp, final int remoteIp)
     {
         Wire.u16(mem, udpOff + 6, 0);
         final int len = Wire.u16(mem, udpOff + 4);
         final long pseudo = Checksum.pseudoHeader(localIp, remoteIp, Ip4Header.PROTO_UDP, len);
-        final long inner = innerSum(mem, udpOff + HEADERS, len - HEADERS);
+        final long innerIp = udpOff + HEADERS;
+        final long inner = innerSum(mem, innerIp, len - HEADERS);
         final long sum = inner >= 0
-            ? pseudo + headerSum + inner
+            ? pseudo + Checksum.sum(mem, udpOff, HEADERS) + inner
             : pseudo + Checksum.sum(mem, udpOff, len);
         final int c = Checksum.finish(sum);
         Wire.u16(mem, udpOff + 6, c == 0 ? 0xffff : c);
-    }
-
-    /**
-     * The sum of the outer UDP header (checksum 0), the VXLAN header and the inner Ethernet header (IPv4).
-     *
-     * @param udpVxlanBase the sum of the UDP and VXLAN headers with source port and length 0 (the VTEP template's).
-     * @param srcPort      outer UDP source port.
-     * @param udpLen       outer UDP length.
-     * @param dstMac       inner destination MAC (low 48 bits).
-     * @param srcMac       inner source MAC (low 48 bits).
-     * @return a partial sum.
-     */
-    static long headerSum(final long udpVxlanBase, final int srcPort, final int udpLen, final long dstMac,
-        final long srcMac)
-    {
-        return udpVxlanBase + srcPort + udpLen + macWords(dstMac) + macWords(srcMac) + EthernetHeader.TYPE_IP4;
-    }
-
-    /**
-     * {@link #headerSum} read from memory (tests).
-     *
-     * @param mem    packet memory.
-     * @param udpOff absolute offset of the outer UDP header, whose checksum field is 0.
-     * @return a partial sum.
-     */
-    static long headerSum(final MemorySegment mem, final long udpOff)
-    {
-        return Checksum.sum(mem, udpOff, HEADERS);
-    }
-
-    private static long macWords(final long mac)
-    {
-        return (mac >>> 32 & 0xffff) + (mac >>> 16 & 0xffff) + (mac & 0xffff);
     }
 
     /**

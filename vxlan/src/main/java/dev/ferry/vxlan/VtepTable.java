@@ -51,7 +51,6 @@ public final class VtepTable
     private final int count;
     private final MemorySegment templates;
     private final long[] ipSumBase;
-    private final long[] udpSumBase;
     private final int[] remoteIp;
     private final boolean[] resolved;
     private final int[] knownSet;
@@ -83,7 +82,6 @@ public final class VtepTable
         this.count = remotes.size();
         this.templates = Arena.ofAuto().allocate(Math.max(1, count) * (long)VxlanHeader.ENCAP_OVERHEAD, 8);
         this.ipSumBase = new long[count];
-        this.udpSumBase = new long[count];
         this.remoteIp = new int[count];
         this.resolved = new boolean[count];
         int cap = 8;
@@ -121,7 +119,6 @@ public final class VtepTable
             final long t = (long)r * VxlanHeader.ENCAP_OVERHEAD;
             writeTemplate(t, nextHopMac, uplinkMac, rn.publicIp(), settings);
             ipSumBase[r] = Checksum.sum(templates, t + IP_OFF, Ip4Header.MIN_LENGTH);
-            udpSumBase[r] = Checksum.sum(templates, t + UDP_OFF, UdpHeader.LENGTH + VxlanHeader.LENGTH);
             text.add(rn.podCidr() + " via vtep " + Ip4.format(rn.publicIp()) + " mac " + Ip4.formatMac(rn.vtepMac())
                 + " node " + rn.name() + (resolved[r] ? " underlay " + Ip4.formatMac(nextHopMac)
                 : " underlay unresolved"));
@@ -348,16 +345,6 @@ public final class VtepTable
     long ipSumBase(final int r)
     {
         return ipSumBase[r];
-    }
-
-    /**
-     * @param r remote index.
-     * @return the one's-complement sum of that template's outer UDP and VXLAN headers with source port, length and
-     *         checksum zero (the destination port and the VNI).
-     */
-    long udpSumBase(final int r)
-    {
-        return udpSumBase[r];
     }
 
     /**

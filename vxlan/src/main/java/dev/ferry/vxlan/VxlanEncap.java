@@ -249,9 +249,7 @@ public final class VxlanEncap implements Stage
         final VtepTable vteps, final int r, final int innerTos, final int srcPort)
     {
         final long inner = pool.frameOffset(h);
-        final long dstMac = fib.dstMac(adj);
-        final long srcMac = fib.srcMac(adj);
-        eth.wrap(mem, inner).dst(dstMac).src(srcMac).etherType(EthernetHeader.TYPE_IP4);
+        eth.wrap(mem, inner).dst(fib.dstMac(adj)).src(fib.srcMac(adj)).etherType(EthernetHeader.TYPE_IP4);
         final int innerLen = EthernetHeader.LENGTH + total;
         pool.length(h, innerLen);
         if (socketMode)
@@ -264,13 +262,13 @@ public final class VxlanEncap implements Stage
         else
         {
             pool.prepend(h, VxlanHeader.ENCAP_OVERHEAD);
-            writeOuter(mem, pool.frameOffset(h), vteps, r, innerLen, innerTos, srcPort, dstMac, srcMac);
+            writeOuter(mem, pool.frameOffset(h), vteps, r, innerLen, innerTos, srcPort);
             pool.txPort(h, fib.txPort(adj));
         }
     }
 
     private void writeOuter(final MemorySegment mem, final long f, final VtepTable vteps, final int r,
-        final int innerLen, final int innerTos, final int srcPort, final long innerDstMac, final long innerSrcMac)
+        final int innerLen, final int innerTos, final int srcPort)
     {
         MemorySegment.copy(vteps.templates(), (long)r * VxlanHeader.ENCAP_OVERHEAD, mem, f,
             VxlanHeader.ENCAP_OVERHEAD);
@@ -292,8 +290,7 @@ public final class VxlanEncap implements Stage
         if (udpChecksum)
         {
             // from the headers when the inner checksums pin the payload's sum (byte-identical), else in full
-            OuterChecksum.write(mem, udpOff, vteps.localIp(), vteps.remoteIp(r),
-                OuterChecksum.headerSum(vteps.udpSumBase(r), srcPort, udpLen, innerDstMac, innerSrcMac));
+            OuterChecksum.write(mem, udpOff, vteps.localIp(), vteps.remoteIp(r));
         }
     }
 
