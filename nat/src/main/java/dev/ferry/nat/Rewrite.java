@@ -104,17 +104,13 @@ final class Rewrite
             }
             else if (tcp)
             {
-                c = Checksum.update32(c, oldSrc, src);
-                c = Checksum.update32(c, oldDst, dst);
-                c = Checksum.update16(c, oldSport, sport);
-                c = Checksum.update16(c, oldDport, dport);
+                c = fourWords(c, oldSrc, src, oldDst, dst, oldSport, sport, oldDport, dport);
             }
-            else
+            else if (c != 0)
             {
-                c = Checksum.updateUdp32(c, oldSrc, src);
-                c = Checksum.updateUdp32(c, oldDst, dst);
-                c = Checksum.updateUdp16(c, oldSport, sport);
-                c = Checksum.updateUdp16(c, oldDport, dport);
+                // UDP: 0 means no checksum and stays 0; a computed 0 is sent as all ones (RFC 768)
+                c = fourWords(c, oldSrc, src, oldDst, dst, oldSport, sport, oldDport, dport);
+                c = c == 0 ? 0xffff : c;
             }
             Wire.u16(mem, sumOff, c);
         }
@@ -127,5 +123,22 @@ final class Rewrite
                 Wire.u16(mem, l4Off + 2, Checksum.update16(Wire.u16(mem, l4Off + 2), oldId, sport));
             }
         }
+    }
+
+    /**
+     * RFC 1624 update of an L4 checksum for new addresses and ports, with one fold: the same result as four
+     * {@link Checksum#update32}/{@link Checksum#update16} steps in a row (each step's folded sum is congruent to its
+     * unfolded one and is 0 only when that is 0, so folding once at the end gives the same 16 bits).
+     *
+     * @return the new checksum field.
+     */
+    static int fourWords(final int checksum, final int oldSrc, final int src, final int oldDst, final int dst,
+        final int oldSport, final int sport, final int oldDport, final int dport)
+    {
+        final long s = (~checksum & 0xffff)
+            + (~oldSrc >>> 16 & 0xffff) + (~oldSrc & 0xffff) + (src >>> 16) + (src & 0xffff)
+            + (~oldDst >>> 16 & 0xffff) + (~oldDst & 0xffff) + (dst >>> 16) + (dst & 0xffff)
+            + (~oldSport & 0xffff) + sport + (~oldDport & 0xffff) + dport;
+        return ~Checksum.fold(s) & 0xffff;
     }
 }

@@ -40,7 +40,8 @@ import java.util.List;
  * prebuilt template. The outer UDP source port hashes the inner 5-tuple into the kernel's ephemeral range, as
  * {@code udp_flow_src_port} does; the outer IPv4 id counts up when DF is clear and is 0 when DF is set (the
  * kernel's {@code ip_select_ident} rule); the outer ECN bits follow {@code INET_ECN_encapsulate}; the outer
- * UDP checksum covers the whole datagram unless {@code noudpcsum}.
+ * UDP checksum covers the whole datagram unless {@code noudpcsum}, computed from the headers when the inner checksums
+ * allow ({@link OuterChecksum}, Linux's local checksum offload).
  *
  * <p>A TCP superframe (a pod's TSO, {@link PacketPool#gsoSize}) is split by {@link TcpSegmenter} into segments
  * that fit the pod MTU, each with complete checksums, and each is encapsulated and transmitted on its own.
@@ -105,7 +106,6 @@ public final class VxlanEncap implements Stage
     private final int tunnelPort;
     private final Ip4Header ip = new Ip4Header();
     private final EthernetHeader eth = new EthernetHeader();
-    private final UdpHeader udp = new UdpHeader();
     private final VxlanHeader vxlan = new VxlanHeader();
     private final TcpSegmenter segmenter;
     private int ipId;
@@ -289,7 +289,8 @@ public final class VxlanEncap implements Stage
         Wire.u16(mem, udpOff + 4, udpLen);
         if (udpChecksum)
         {
-            udp.wrap(mem, udpOff).updateChecksum(vteps.localIp(), vteps.remoteIp(r));
+            // from the headers when the inner checksums pin the payload's sum (byte-identical), else in full
+            OuterChecksum.write(mem, udpOff, vteps.localIp(), vteps.remoteIp(r));
         }
     }
 
