@@ -72,6 +72,7 @@ public final class PacketSocketPort implements Port
     private static final VarHandle INT = ValueLayout.JAVA_INT.varHandle();
     private static final int MMSG_SIZE = 64;
     private static final int IOV_SIZE = 16;
+    private static final long GSO_RETRY_NANOS = 1_000_000_000L;
     /** Ring frame for a superframe: the kernel's header (76 bytes with the virtio header) and a 64 KB frame. */
     static final int SUPERFRAME_RING_FRAME = 69632;
     /** Ring block with superframes: 15 frames of {@link #SUPERFRAME_RING_FRAME} in a power-of-two allocation. */
@@ -179,6 +180,7 @@ public final class PacketSocketPort implements Port
     private final int txGsoSegments;
     private final int rxGsoFrames;
     private final int rxGsoSegments;
+    private final int txGsoRefused;
     private final long checkIntervalNanos;
     private final Clock clock;
     private int pendingCount;
@@ -187,6 +189,10 @@ public final class PacketSocketPort implements Port
     private int ifindex;
     private boolean vnet;
     private boolean vnetRefusalLogged;
+    // runs go out as superframes unless the kernel refused one lately (see flush)
+    private boolean gsoRuns = true;
+    private long gsoRetryAt;
+    private boolean gsoRefusalLogged;
     private int ringFrameSize;
     private int ringBlockSize;
     private boolean up;
@@ -213,6 +219,7 @@ public final class PacketSocketPort implements Port
         txGsoSegments = this.counters.register("tx-gso-segments");
         rxGsoFrames = this.counters.register("rx-gso-frames");
         rxGsoSegments = this.counters.register("rx-gso-segments");
+        txGsoRefused = this.counters.register("tx-gso-refused");
     }
 
     /**
@@ -732,7 +739,11 @@ public final class PacketSocketPort implements Port
             pendingAt[i] = pool.frameOffset(h);
             pendingLength[i] = pool.length(h);
         }
-        final int messages = vnet ? buildOffloadMessages(mem, n) : buildPlainMessages(base, n);
+        if (!gsoRuns && clock.nanos() - gsoRetryAt >= 0)
+        {
+            gsoRuns = true;
+        }
+        int messages = vnet ? buildOffloadMessages(mem, n) : buildPlainMessages(base, n);
         int sent = 0;
         boolean unsentAreErrors = false;
         while (sent < messages && up)
@@ -766,6 +777,16 @@ public final class PacketSocketPort implements Port
             if (e == LinuxNative.ENETDOWN || e == LinuxNative.ENXIO || e == LinuxNative.ENODEV)
             {
                 markDown(e);
+            }
+            else if (messageFrames[sent] > 1)
+            {
+                // the kernel refused a superframe: with PACKET_QDISC_BYPASS, a device that cannot take it whole (tx
+                // checksumming or UDP segmentation switched off with ethtool) drops what would need software
+                // segmentation (ENOBUFS). Its frames and the rest go out one by one; runs are tried again later.
+                refuseGso(e);
+                messages = buildSingleMessages(mem, messageFirst[sent], n);
+                sent = 0;
+                continue;
             }
             else if (e != LinuxNative.EAGAIN && e != LinuxNative.ENOBUFS)
             {
@@ -811,7 +832,7 @@ public final class PacketSocketPort implements Port
         int i = 0;
         while (i < n)
         {
-            final int k = UdpGso.runLength(mem, pendingAt, pendingLength, i, n);
+            final int k = gsoRuns ? UdpGso.runLength(mem, pendingAt, pendingLength, i, n) : 1;
             final long hdr = (long)messages * HEADER_SCRATCH;
             final long first = (long)iov * IOV_SIZE;
             if (k == 1)
@@ -840,6 +861,38 @@ public final class PacketSocketPort implements Port
             i += k;
         }
         return messages;
+    }
+
+    /** Frames from {@code from} on, each alone behind a zero virtio header (after a refused superframe). */
+    private int buildSingleMessages(final MemorySegment mem, final int from, final int n)
+    {
+        final long base = mem.address();
+        int iov = 0;
+        for (int i = from; i < n; i++)
+        {
+            final int m = i - from;
+            final long hdr = (long)m * HEADER_SCRATCH;
+            final long first = (long)iov * IOV_SIZE;
+            UdpGso.writePlainHeader(scratch, hdr);
+            iovec(iov++, scratch.address() + hdr, UdpGso.VNET_HDR);
+            iovec(iov++, base + pendingAt[i], pendingLength[i]);
+            message(m, i, 1, iovs.address() + first, 2);
+        }
+        return n - from;
+    }
+
+    private void refuseGso(final int errno)
+    {
+        gsoRuns = false;
+        gsoRetryAt = clock.nanos() + GSO_RETRY_NANOS;
+        counters.counters().increment(txGsoRefused);
+        if (!gsoRefusalLogged)
+        {
+            gsoRefusalLogged = true;
+            LOG.log(System.Logger.Level.WARNING, "{0}: the kernel refused a UDP GSO superframe (errno {1}; is tx "
+                + "checksumming or tx-udp-segmentation off on the link?): sending frames one by one, retrying runs "
+                + "every second (port counter tx-gso-refused)", name, errno);
+        }
     }
 
     private void iovec(final int index, final long address, final long length)

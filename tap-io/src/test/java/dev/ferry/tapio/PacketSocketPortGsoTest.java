@@ -192,6 +192,58 @@ class PacketSocketPortGsoTest
     }
 
     /**
+     * With tx checksumming switched off on the link (as `ethtool -K DEV tx off` does, and the lab benchmark's
+     * offloads-off runs do), the kernel drops a superframe sent with PACKET_QDISC_BYPASS instead of segmenting it
+     * (ENOBUFS). The port sends that run's frames one by one, loses none, counts the refusal, and tries runs again
+     * a second later. Before this, every run was lost (tx-dropped) and a cross-node TCP connection carried nothing.
+     */
+    @Test
+    void shouldSendFramesOneByOneWhenTheLinkRefusesSuperframes() throws Exception
+    {
+        try
+        {
+            Netns.deleteLink(A);
+            Netns.must("ip", "link", "add", A, "type", "veth", "peer", "name", B);
+            Netns.disableIpv6(A);
+            Netns.disableIpv6(B);
+            Netns.must("ip", "link", "set", A, "up");
+            Netns.must("ip", "link", "set", B, "up");
+            Netns.must("ethtool", "-K", A, "tx", "off");
+            try (PacketSocketPort a = PacketSocketPort.open(A, 1, pool, counters, clock,
+                new PacketSocketPort.Options());
+                 PacketSocketPort b = PacketSocketPort.open(B, 2, pool, counters, clock,
+                     new PacketSocketPort.Options()))
+            {
+                final List<byte[]> payloads = payloads(new Random(35));
+                for (int round = 1; round <= 2; round++)
+                {
+                    for (int k = 0; k < SEGMENTS; k++)
+                    {
+                        queue(a, datagram(OUR_MAC, B_MAC, OUR_IP, PEER_IP, k, payloads.get(k)));
+                    }
+                    a.flush();
+                    assertThat(counters.get("port/" + A + "/tx-gso-refused")).as("round %d", round).isEqualTo(round);
+                    assertThat(counters.get("port/" + A + "/tx-gso-frames")).isZero();
+                    assertThat(a.counters().txDroppedCount() + a.counters().txErrorCount()).isZero();
+                    final List<byte[]> got = receiveDatagrams(b, SEGMENTS);
+                    assertThat(got).as("every frame of the refused run arrives").hasSize(SEGMENTS);
+                    for (int k = 0; k < SEGMENTS; k++)
+                    {
+                        assertThat(got.get(k)).isEqualTo(datagram(OUR_MAC, B_MAC, OUR_IP, PEER_IP, k,
+                            payloads.get(k)));
+                    }
+                    // runs are tried again once a second has passed
+                    clock.advance(1_000_000_001L);
+                }
+            }
+        }
+        finally
+        {
+            Netns.deleteLink(A);
+        }
+    }
+
+    /**
      * A kernel TCP sender's TSO superframes (a peer on the underlay without a tunnel: NodePort or masquerade traffic)
      * cross a veth whole; the port taps them there and cuts each into MTU-sized segments with complete checksums
      * that add up to exactly the bytes the server sent.

@@ -40,7 +40,8 @@ import java.util.function.LongSupplier;
  *                            → ferry_port_tx_coalesced_frames_total, ferry_port_tx_coalesced_segments_total,
  *                              ferry_port_tx_coalesce_bad_checksum_total {port="NAME"}
  * port/NAME/tx-gso-frames    → ferry_port_tx_gso_frames_total{port="NAME"}   (and tx-gso-segments, rx-gso-frames,
- *                              rx-gso-segments: superframes sent or split, the frames inside them)
+ *                              rx-gso-segments: superframes sent or split, the frames inside them; tx-gso-refused:
+ *                              superframes the kernel refused, sent again frame by frame)
  * pool/buffers-in-use        → ferry_pool_buffers_in_use (gauge)
  * pool/buffers               → ferry_pool_buffers (gauge)
  * pool/allocation-failures   → ferry_pool_allocation_failures_total
@@ -165,6 +166,7 @@ public final class NodeMetrics implements MultiCollector
             f.rxDropped.build(), f.rxErrors.build(), f.txDropped.build(), f.txErrors.build(),
             f.txCoalescedFrames.build(), f.txCoalescedSegments.build(), f.txCoalesceBadChecksum.build(),
             f.txGsoFrames.build(), f.txGsoSegments.build(), f.rxGsoFrames.build(), f.rxGsoSegments.build(),
+            f.txGsoRefused.build(),
             f.allocationFailures.build(), f.natEvents.build(), gauge("ferry_tables_generation",
                 "Generation of the tables the dataplane forwards with", generation.getAsLong()),
             REASONS, applyDuration.collect(), pushes.collect(),
@@ -267,6 +269,9 @@ public final class NodeMetrics implements MultiCollector
             "UDP GSO superframes sent (a run of datagrams in one message), by port");
         private final CounterSnapshot.Builder txGsoSegments = counter("ferry_port_tx_gso_segments",
             "Frames sent inside UDP GSO superframes (also in ferry_port_tx_packets), by port");
+        private final CounterSnapshot.Builder txGsoRefused = counter("ferry_port_tx_gso_refused",
+            "UDP GSO superframes the kernel refused (the link cannot take them whole); their frames went one by one, "
+                + "by port");
         private final CounterSnapshot.Builder rxGsoFrames = counter("ferry_port_rx_gso_frames",
             "Superframes received and split at the port, by port");
         private final CounterSnapshot.Builder rxGsoSegments = counter("ferry_port_rx_gso_segments",
@@ -365,6 +370,7 @@ public final class NodeMetrics implements MultiCollector
                 case "tx-gso-frames" -> txGsoFrames.dataPoint(point(port, value));
                 case "tx-gso-segments" -> txGsoSegments.dataPoint(point(port, value));
                 case "rx-gso-frames" -> rxGsoFrames.dataPoint(point(port, value));
+                case "tx-gso-refused" -> txGsoRefused.dataPoint(point(port, value));
                 case "rx-gso-segments" -> rxGsoSegments.dataPoint(point(port, value));
                 default ->
                 {
