@@ -40,10 +40,33 @@ public final class Checksum
         int i = 0;
         // headers (20 to 60 bytes) stay on the 32-bit path below: measured faster there than a fold and swap
         final int longLoop = len < LONG_LOOP_MIN ? 0 : len;
-        for (; i + 8 <= longLoop; i += 8)
+        if (longLoop != 0)
         {
-            final long x = seg.get(LE64, off + i);
-            swapped += (x & 0xffffffffL) + (x >>> 32);
+            // 32 bytes a step into four independent sums: with one accumulator every add waited for the one before
+            // it (payload checksum ran at ~1.5 bytes per cycle; it is most of a TCP segmenter's time). No slice: an
+            // asSlice per call allocated where escape analysis gave up (900 B/op in the coalescer).
+            long a = 0;
+            long b = 0;
+            long c = 0;
+            long d = 0;
+            for (; i + 32 <= len; i += 32)
+            {
+                final long x0 = seg.get(LE64, off + i);
+                final long x1 = seg.get(LE64, off + i + 8);
+                final long x2 = seg.get(LE64, off + i + 16);
+                final long x3 = seg.get(LE64, off + i + 24);
+                a += (x0 & 0xffffffffL) + (x0 >>> 32);
+                b += (x1 & 0xffffffffL) + (x1 >>> 32);
+                c += (x2 & 0xffffffffL) + (x2 >>> 32);
+                d += (x3 & 0xffffffffL) + (x3 >>> 32);
+            }
+            for (; i + 8 <= len; i += 8)
+            {
+                final long x = seg.get(LE64, off + i);
+                a += (x & 0xffffffffL) + (x >>> 32);
+            }
+            // each sum gains at most 2^33 per step: four of them over 64 KB stay far below 2^63
+            swapped = a + b + c + d;
         }
         long acc = 0;
         if (swapped != 0)
