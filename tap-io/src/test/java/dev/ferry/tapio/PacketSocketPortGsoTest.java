@@ -145,12 +145,7 @@ class PacketSocketPortGsoTest
     {
         try
         {
-            Netns.deleteLink(A);
-            Netns.must("ip", "link", "add", A, "type", "veth", "peer", "name", B);
-            Netns.disableIpv6(A);
-            Netns.disableIpv6(B);
-            Netns.must("ip", "link", "set", A, "up");
-            Netns.must("ip", "link", "set", B, "up");
+            vethPair();
             try (PacketSocketPort a = PacketSocketPort.open(A, 1, pool, counters, clock,
                 new PacketSocketPort.Options());
                  PacketSocketPort b = PacketSocketPort.open(B, 2, pool, counters, clock,
@@ -202,12 +197,7 @@ class PacketSocketPortGsoTest
     {
         try
         {
-            Netns.deleteLink(A);
-            Netns.must("ip", "link", "add", A, "type", "veth", "peer", "name", B);
-            Netns.disableIpv6(A);
-            Netns.disableIpv6(B);
-            Netns.must("ip", "link", "set", A, "up");
-            Netns.must("ip", "link", "set", B, "up");
+            vethPair();
             Netns.must("ethtool", "-K", A, "tx", "off");
             try (PacketSocketPort a = PacketSocketPort.open(A, 1, pool, counters, clock,
                 new PacketSocketPort.Options());
@@ -548,6 +538,17 @@ class PacketSocketPortGsoTest
         pool.write(h, frame, 0, frame.length);
         pool.txPort(h, port.id());
         port.transmit(h);
+    }
+
+    /** A fresh veth pair A-B, both up, without IPv6 (no router solicitations on the wire). */
+    private static void vethPair() throws Exception
+    {
+        Netns.deleteLink(A);
+        Netns.must("ip", "link", "add", A, "type", "veth", "peer", "name", B);
+        Netns.disableIpv6(A);
+        Netns.disableIpv6(B);
+        Netns.must("ip", "link", "set", A, "up");
+        Netns.must("ip", "link", "set", B, "up");
     }
 
     /** Receives UDP frames to the VXLAN port until {@code count} arrived, freeing every buffer; up to 5 seconds. */

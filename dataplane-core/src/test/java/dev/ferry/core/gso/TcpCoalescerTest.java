@@ -371,18 +371,7 @@ class TcpCoalescerTest
     {
         try (PacketPool pool = new PacketPool(16, PacketPool.DEFAULT_BUFFER_SIZE, PacketPool.DEFAULT_HEADROOM))
         {
-            final int[] batch = new int[5];
-            for (int i = 0; i < 5; i++)
-            {
-                final byte[] b = segment(40000, 1000 + i * 1448, 1, 0x10, 1448, 64, 0, i);
-                if (i == 2)
-                {
-                    b[100] ^= 1;
-                }
-                batch[i] = pool.allocate();
-                pool.write(batch[i], b, 0, b.length);
-                pool.l3Offset(batch[i], 14);
-            }
+            final int[] batch = runWithThirdCorrupted(pool, 0);
             final TcpCoalescer c = new TcpCoalescer(pool);
             assertThat(c.plan(batch, 5)).as("[0 1] [2 alone] [3 4]").isEqualTo(3);
             assertThat(c.frameSegments(0)).isEqualTo(2);
@@ -403,23 +392,30 @@ class TcpCoalescerTest
     {
         try (PacketPool pool = new PacketPool(16, PacketPool.DEFAULT_BUFFER_SIZE, PacketPool.DEFAULT_HEADROOM))
         {
-            final int[] batch = new int[5];
-            for (int i = 0; i < 5; i++)
-            {
-                final byte[] b = segment(40000, 1000 + i * 1448, 1, 0x10, 1448, 64, 0, i);
-                if (i == 2)
-                {
-                    b[100] ^= 1;
-                }
-                batch[i] = pool.allocate();
-                pool.write(batch[i], b, 0, b.length);
-                pool.l3Offset(batch[i], 14);
-                pool.flags(batch[i], PacketPool.FLAG_L4_CHECKSUM_TRUSTED);
-            }
+            final int[] batch = runWithThirdCorrupted(pool, PacketPool.FLAG_L4_CHECKSUM_TRUSTED);
             final TcpCoalescer c = new TcpCoalescer(pool);
             assertThat(c.plan(batch, 5)).as("one run").isEqualTo(1);
             assertThat(c.frameSegments(0)).isEqualTo(5);
             assertThat(c.refusedChecksums()).isZero();
         }
+    }
+
+    /** Five contiguous 1448-byte segments of one flow, the third with a payload byte flipped, each with {@code flags}. */
+    private static int[] runWithThirdCorrupted(final PacketPool pool, final int flags)
+    {
+        final int[] batch = new int[5];
+        for (int i = 0; i < 5; i++)
+        {
+            final byte[] b = segment(40000, 1000 + i * 1448, 1, 0x10, 1448, 64, 0, i);
+            if (i == 2)
+            {
+                b[100] ^= 1;
+            }
+            batch[i] = pool.allocate();
+            pool.write(batch[i], b, 0, b.length);
+            pool.l3Offset(batch[i], 14);
+            pool.flags(batch[i], flags);
+        }
+        return batch;
     }
 }
