@@ -437,10 +437,10 @@ public final class PacketSocketPort implements Port
             final long nsec = ring.get(ValueLayout.JAVA_INT, p + 20) & 0xffff_ffffL;
             final boolean vlan = (status & TP_STATUS_VLAN_VALID) != 0;
             // the virtio header sits just before the frame; its gso_type says whether the frame is a superframe
-            final int gsoType = vnet ? ring.get(ValueLayout.JAVA_BYTE, macAt - UdpGso.VNET_HDR + 1) & 0xff : 0;
+            final int gsoType = vnet ? VirtioNetHeader.gsoType(ring, macAt - VirtioNetHeader.SIZE) : 0;
             final long when = sec * 1_000_000_000L + nsec;
             final int got;
-            if (gsoType != UdpGso.GSO_NONE)
+            if (gsoType != VirtioNetHeader.GSO_NONE)
             {
                 if (vlan || wire != snap || (status & TP_STATUS_COPY) != 0)
                 {
@@ -448,7 +448,7 @@ public final class PacketSocketPort implements Port
                 }
                 else
                 {
-                    got = gsoType == UdpGso.GSO_UDP_L4 ? splitUdp(ring, macAt, snap, out, when)
+                    got = gsoType == VirtioNetHeader.GSO_UDP_L4 ? splitUdp(ring, macAt, snap, out, when)
                         : splitTcp(ring, macAt, snap, gsoType, out, when);
                 }
                 if (got == NO_ROOM)
@@ -537,11 +537,11 @@ public final class PacketSocketPort implements Port
     private void completeChecksum(final MemorySegment ring, final long macAt, final MemorySegment mem, final long dst,
         final int len, final boolean vlan)
     {
-        final long v = macAt - UdpGso.VNET_HDR;
-        if (vnet && (ring.get(ValueLayout.JAVA_BYTE, v) & UdpGso.F_NEEDS_CSUM) != 0)
+        final long v = macAt - VirtioNetHeader.SIZE;
+        if (vnet && (VirtioNetHeader.flags(ring, v) & VirtioNetHeader.F_NEEDS_CSUM) != 0)
         {
-            final int start = (ring.get(ValueLayout.JAVA_SHORT_UNALIGNED, v + 6) & 0xffff) + (vlan ? 4 : 0);
-            final int offset = ring.get(ValueLayout.JAVA_SHORT_UNALIGNED, v + 8) & 0xffff;
+            final int start = VirtioNetHeader.csumStart(ring, v) + (vlan ? 4 : 0);
+            final int offset = VirtioNetHeader.csumOffset(ring, v);
             // the IPv4 total length, not the frame, bounds the range (short frames are padded)
             final int l3 = vlan ? 18 : 14;
             final int end = len >= l3 + 20 && Wire.u16(mem, dst + l3 - 2) == 0x0800 ?
@@ -564,7 +564,7 @@ public final class PacketSocketPort implements Port
         final long when)
     {
         final PacketPool pool = this.pool;
-        final int gsoSize = ring.get(ValueLayout.JAVA_SHORT_UNALIGNED, f - UdpGso.VNET_HDR + 4) & 0xffff;
+        final int gsoSize = VirtioNetHeader.gsoSize(ring, f - VirtioNetHeader.SIZE);
         final int count = UdpGso.segments(ring, f, len, gsoSize);
         if (count == UdpGso.MALFORMED || UdpGso.HEADERS + gsoSize > pool.bufferSize() - pool.headroom())
         {
@@ -582,8 +582,8 @@ public final class PacketSocketPort implements Port
         // the superframe's outer UDP checksum (always present: the kernel takes UDP GSO only with one) was either
         // left partial by a sender on this host (never on a wire) or checked by the kernel: it covers the inner
         // frames, so the TAP coalescer need not verify their TCP checksums again
-        final int vnetFlags = ring.get(ValueLayout.JAVA_BYTE, f - UdpGso.VNET_HDR) & 0xff;
-        final boolean covered = (vnetFlags & (UdpGso.F_NEEDS_CSUM | UdpGso.F_DATA_VALID)) != 0
+        final int vnetFlags = VirtioNetHeader.flags(ring, f - VirtioNetHeader.SIZE);
+        final boolean covered = (vnetFlags & (VirtioNetHeader.F_NEEDS_CSUM | VirtioNetHeader.F_DATA_VALID)) != 0
             && ring.get(ValueLayout.JAVA_SHORT_UNALIGNED, f + UdpGso.UDP_AT + 6) != 0;
         int bytes = 0;
         for (int k = 0; k < count; k++)
@@ -618,12 +618,13 @@ public final class PacketSocketPort implements Port
         final PacketVector out, final long when)
     {
         final PacketPool pool = this.pool;
-        final long v = f - UdpGso.VNET_HDR;
-        final int flags = ring.get(ValueLayout.JAVA_BYTE, v) & 0xff;
-        final int gsoSize = ring.get(ValueLayout.JAVA_SHORT_UNALIGNED, v + 4) & 0xffff;
-        final int start = ring.get(ValueLayout.JAVA_SHORT_UNALIGNED, v + 6) & 0xffff;
-        final int offset = ring.get(ValueLayout.JAVA_SHORT_UNALIGNED, v + 8) & 0xffff;
-        if ((gsoType & ~UdpGso.GSO_ECN) != UdpGso.GSO_TCPV4 || (flags & UdpGso.F_NEEDS_CSUM) == 0 || gsoSize == 0
+        final long v = f - VirtioNetHeader.SIZE;
+        final int flags = VirtioNetHeader.flags(ring, v);
+        final int gsoSize = VirtioNetHeader.gsoSize(ring, v);
+        final int start = VirtioNetHeader.csumStart(ring, v);
+        final int offset = VirtioNetHeader.csumOffset(ring, v);
+        if ((gsoType & ~VirtioNetHeader.GSO_ECN) != VirtioNetHeader.GSO_TCPV4
+            || (flags & VirtioNetHeader.F_NEEDS_CSUM) == 0 || gsoSize == 0
             || len > PacketPool.LARGE_BUFFER_SIZE - pool.headroom())
         {
             return REJECTED;
@@ -838,7 +839,7 @@ public final class PacketSocketPort implements Port
             if (k == 1)
             {
                 UdpGso.writePlainHeader(scratch, hdr);
-                iovec(iov++, scratch.address() + hdr, UdpGso.VNET_HDR);
+                iovec(iov++, scratch.address() + hdr, VirtioNetHeader.SIZE);
                 iovec(iov++, base + pendingAt[i], pendingLength[i]);
             }
             else
@@ -850,7 +851,7 @@ public final class PacketSocketPort implements Port
                 }
                 UdpGso.writeSuperframeHeader(mem, pendingAt[i], scratch, hdr, payload,
                     pendingLength[i] - UdpGso.HEADERS);
-                iovec(iov++, scratch.address() + hdr, UdpGso.VNET_HDR + UdpGso.HEADERS);
+                iovec(iov++, scratch.address() + hdr, VirtioNetHeader.SIZE + UdpGso.HEADERS);
                 for (int j = i; j < i + k; j++)
                 {
                     iovec(iov++, base + pendingAt[j] + UdpGso.HEADERS, pendingLength[j] - UdpGso.HEADERS);
@@ -874,7 +875,7 @@ public final class PacketSocketPort implements Port
             final long hdr = (long)m * HEADER_SCRATCH;
             final long first = (long)iov * IOV_SIZE;
             UdpGso.writePlainHeader(scratch, hdr);
-            iovec(iov++, scratch.address() + hdr, UdpGso.VNET_HDR);
+            iovec(iov++, scratch.address() + hdr, VirtioNetHeader.SIZE);
             iovec(iov++, base + pendingAt[i], pendingLength[i]);
             message(m, i, 1, iovs.address() + first, 2);
         }

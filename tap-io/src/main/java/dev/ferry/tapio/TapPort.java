@@ -48,7 +48,7 @@ import java.nio.charset.StandardCharsets;
 public final class TapPort implements Port
 {
     /** Virtio header length without mergeable buffers ({@code struct virtio_net_hdr}). */
-    public static final int VNET_HDR = 10;
+    public static final int VNET_HDR = VirtioNetHeader.SIZE;
     /** Virtio header length with {@code num_buffers} ({@code struct virtio_net_hdr_mrg_rxbuf}). */
     public static final int VNET_HDR_MRG = 12;
 
@@ -62,14 +62,11 @@ public final class TapPort implements Port
     static final int IFF_TAP = 0x0002;
     static final int IFF_NO_PI = 0x1000;
     static final int IFF_VNET_HDR = 0x4000;
-    static final int VIRTIO_NET_HDR_F_NEEDS_CSUM = 1;
     static final int TUN_F_CSUM = 0x01;
     static final int TUN_F_TSO4 = 0x02;
     static final int TUN_F_TSO6 = 0x04;
     static final int TUN_F_USO4 = 0x20;
     static final int TUN_F_USO6 = 0x40;
-    static final int VIRTIO_NET_HDR_GSO_NONE = 0;
-    static final int VIRTIO_NET_HDR_GSO_TCPV4 = 1;
     /**
      * Superframes one {@link #receive} call takes at most (1 MiB). Segmented for another node, 16 of them are about
      * 750 MTU-sized frames, which fit the peer's 1,024-frame AF_PACKET ring and the UDP tunnel port's 4,096-frame
@@ -487,19 +484,18 @@ public final class TapPort implements Port
     private boolean acceptVnetHeader(final MemorySegment mem, final int handle, final long frame, final int len)
     {
         final long h = frame - vnetHeader;
-        final int flags = mem.get(ValueLayout.JAVA_BYTE, h) & 0xff;
-        final int gsoType = mem.get(ValueLayout.JAVA_BYTE, h + 1) & 0xff;
-        // virtio fields are little-endian on the little-endian hosts we run on (legacy virtio: native order)
-        final int gsoSize = mem.get(ValueLayout.JAVA_SHORT_UNALIGNED, h + 4) & 0xffff;
-        final int start = mem.get(ValueLayout.JAVA_SHORT_UNALIGNED, h + 6) & 0xffff;
-        final int offset = mem.get(ValueLayout.JAVA_SHORT_UNALIGNED, h + 8) & 0xffff;
-        final boolean needsCsum = (flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) != 0;
-        if (gsoType != VIRTIO_NET_HDR_GSO_NONE)
+        final int flags = VirtioNetHeader.flags(mem, h);
+        final int gsoType = VirtioNetHeader.gsoType(mem, h);
+        final int gsoSize = VirtioNetHeader.gsoSize(mem, h);
+        final int start = VirtioNetHeader.csumStart(mem, h);
+        final int offset = VirtioNetHeader.csumOffset(mem, h);
+        final boolean needsCsum = (flags & VirtioNetHeader.F_NEEDS_CSUM) != 0;
+        if (gsoType != VirtioNetHeader.GSO_NONE)
         {
             // only TCP over IPv4 with a partial checksum whose range is the TCP segment: a pod can craft the header
             // (a packet socket with PACKET_VNET_HDR), so the metadata must match the frame; anything else counts as
             // an rx-error (TSO6 cannot occur: the IPv4 dataplane's pods have no IPv6 route to ferry)
-            if (gsoType != VIRTIO_NET_HDR_GSO_TCPV4 || (offloads & TUN_F_TSO4) == 0 || gsoSize == 0 || !needsCsum
+            if (gsoType != VirtioNetHeader.GSO_TCPV4 || (offloads & TUN_F_TSO4) == 0 || gsoSize == 0 || !needsCsum
                 || !isTcp4Superframe(mem, frame, len, start, offset))
             {
                 return false;
@@ -732,8 +728,8 @@ public final class TapPort implements Port
         }
         final int hdrLen = start + (Wire.u8(mem, frame + start + 12) >>> 4) * 4;
         final int gsoSize = (offloads & TUN_F_TSO4) != 0 ? pool.gsoSize(handle) : 0;
-        mem.set(ValueLayout.JAVA_BYTE, h, (byte)VIRTIO_NET_HDR_F_NEEDS_CSUM);
-        final int gsoType = gsoSize == 0 ? VIRTIO_NET_HDR_GSO_NONE : VIRTIO_NET_HDR_GSO_TCPV4;
+        mem.set(ValueLayout.JAVA_BYTE, h, (byte)VirtioNetHeader.F_NEEDS_CSUM);
+        final int gsoType = gsoSize == 0 ? VirtioNetHeader.GSO_NONE : VirtioNetHeader.GSO_TCPV4;
         mem.set(ValueLayout.JAVA_BYTE, h + 1, (byte)gsoType);
         mem.set(ValueLayout.JAVA_SHORT_UNALIGNED, h + 2, (short)hdrLen);
         mem.set(ValueLayout.JAVA_SHORT_UNALIGNED, h + 4, (short)gsoSize);

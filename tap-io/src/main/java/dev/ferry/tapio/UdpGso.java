@@ -28,20 +28,6 @@ import java.lang.foreign.ValueLayout;
  */
 final class UdpGso
 {
-    /** Size of {@code struct virtio_net_hdr} ({@code PACKET_VNET_HDR}). */
-    static final int VNET_HDR = 10;
-    /** virtio {@code gso_type}: none. */
-    static final int GSO_NONE = 0;
-    /** virtio {@code gso_type}: TCP over IPv4. */
-    static final int GSO_TCPV4 = 1;
-    /** virtio {@code gso_type}: UDP segmentation (USO). */
-    static final int GSO_UDP_L4 = 5;
-    /** virtio {@code gso_type} flag: ECN (TCP only). */
-    static final int GSO_ECN = 0x80;
-    /** virtio flag: the checksum at csum_start + csum_offset holds only the pseudo-header sum. */
-    static final int F_NEEDS_CSUM = 1;
-    /** virtio-net header flag: the kernel (or the NIC) has checked the checksums. */
-    static final int F_DATA_VALID = 2;
     /** Ethernet, IPv4 without options, UDP. */
     static final int HEADERS = 14 + 20 + 8;
     /** Where the UDP header starts. */
@@ -136,7 +122,8 @@ final class UdpGso
      * @param mem      memory holding the first frame.
      * @param first    absolute offset of the first frame (its bytes are not changed).
      * @param out      where to write.
-     * @param at       absolute offset in {@code out}: {@link #VNET_HDR} + {@link #HEADERS} bytes are written.
+     * @param at       absolute offset in {@code out}: {@link VirtioNetHeader#SIZE} + {@link #HEADERS} bytes are
+     *                 written.
      * @param payload  UDP payload bytes of the whole run.
      * @param gsoSize  UDP payload bytes per segment (the first frame's).
      */
@@ -144,13 +131,13 @@ final class UdpGso
         final long at, final int payload, final int gsoSize)
     {
         // struct virtio_net_hdr (little-endian fields on the hosts we run on)
-        out.set(ValueLayout.JAVA_BYTE, at, (byte)F_NEEDS_CSUM);
-        out.set(ValueLayout.JAVA_BYTE, at + 1, (byte)GSO_UDP_L4);
+        out.set(ValueLayout.JAVA_BYTE, at, (byte)VirtioNetHeader.F_NEEDS_CSUM);
+        out.set(ValueLayout.JAVA_BYTE, at + 1, (byte)VirtioNetHeader.GSO_UDP_L4);
         out.set(LE16, at + 2, (short)HEADERS);
         out.set(LE16, at + 4, (short)gsoSize);
         out.set(LE16, at + 6, (short)UDP_AT);
         out.set(LE16, at + 8, (short)6);
-        final long h = at + VNET_HDR;
+        final long h = at + VirtioNetHeader.SIZE;
         MemorySegment.copy(mem, first, out, h, HEADERS);
         final int udpLength = 8 + payload;
         Wire.u16(out, h + 16, 20 + udpLength);

@@ -148,7 +148,7 @@ class UdpGsoTest
         final MemorySegment sf = superframe(laid, count);
         final int gso = sf.get(ValueLayout.JAVA_SHORT_UNALIGNED, 4) & 0xffff;
         assertThat(gso).isEqualTo(gsoSize);
-        final MemorySegment frame = sf.asSlice(UdpGso.VNET_HDR);
+        final MemorySegment frame = sf.asSlice(VirtioNetHeader.SIZE);
         assertThat(Checksum.compute(frame, 14, 20)).as("superframe IPv4 checksum").isZero();
         assertThat(UdpGso.segments(frame, 0, (int)frame.byteSize(), gso)).isEqualTo(count);
         final MemorySegment out = MemorySegment.ofArray(new byte[2048]);
@@ -168,11 +168,11 @@ class UdpGsoTest
     {
         final Laid laid = Laid.of(List.of(datagram(40000, 0, true, 1000, 1), datagram(40000, 0, true, 500, 2)));
         final MemorySegment sf = superframe(laid, 2);
-        assertThat(sf.get(ValueLayout.JAVA_BYTE, 0)).as("NEEDS_CSUM").isEqualTo((byte)UdpGso.F_NEEDS_CSUM);
-        assertThat(sf.get(ValueLayout.JAVA_BYTE, 1)).isEqualTo((byte)UdpGso.GSO_UDP_L4);
+        assertThat(sf.get(ValueLayout.JAVA_BYTE, 0)).as("NEEDS_CSUM").isEqualTo((byte)VirtioNetHeader.F_NEEDS_CSUM);
+        assertThat(sf.get(ValueLayout.JAVA_BYTE, 1)).isEqualTo((byte)VirtioNetHeader.GSO_UDP_L4);
         assertThat(sf.get(ValueLayout.JAVA_SHORT_UNALIGNED, 6)).as("csum_start").isEqualTo((short)34);
         assertThat(sf.get(ValueLayout.JAVA_SHORT_UNALIGNED, 8)).as("csum_offset").isEqualTo((short)6);
-        final MemorySegment f = sf.asSlice(UdpGso.VNET_HDR);
+        final MemorySegment f = sf.asSlice(VirtioNetHeader.SIZE);
         final int udpLength = 8 + 1500;
         assertThat(Wire.u16(f, 38)).isEqualTo(udpLength);
         assertThat(Wire.u16(f, 40)).isEqualTo(Checksum.fold(Checksum.pseudoHeader(SRC, DST, 17, udpLength)));
@@ -295,7 +295,7 @@ class UdpGsoTest
         {
             payload += laid.length()[k] - UdpGso.HEADERS;
         }
-        final MemorySegment header = MemorySegment.ofArray(new byte[UdpGso.VNET_HDR + UdpGso.HEADERS]);
+        final MemorySegment header = MemorySegment.ofArray(new byte[VirtioNetHeader.SIZE + UdpGso.HEADERS]);
         UdpGso.writeSuperframeHeader(laid.mem(), laid.at()[0], header, 0, payload,
             laid.length()[0] - UdpGso.HEADERS);
         final ByteArrayOutputStream all = new ByteArrayOutputStream();

@@ -39,8 +39,7 @@ public final class Checksum
         long swapped = 0;
         int i = 0;
         // headers (20 to 60 bytes) stay on the 32-bit path below: measured faster there than a fold and swap
-        final int longLoop = len < LONG_LOOP_MIN ? 0 : len;
-        if (longLoop != 0)
+        if (len >= LONG_LOOP_MIN)
         {
             // 32 bytes a step into four independent sums: with one accumulator every add waited for the one before
             // it (payload checksum ran at ~1.5 bytes per cycle; it is most of a TCP segmenter's time). No slice: an
