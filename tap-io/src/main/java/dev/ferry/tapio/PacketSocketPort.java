@@ -35,7 +35,8 @@ import java.lang.invoke.VarHandle;
  *
  * <p>Offloads ({@link Options#offloads}, on unless the kernel refuses {@code PACKET_VNET_HDR}): every frame carries
  * a virtio header both ways. {@link #flush()} sends a run of VXLAN datagrams to one peer as one UDP GSO message
- * (see {@link UdpGso}), gathered from the pool buffers without a copy; {@link #receive} splits a UDP superframe (a
+ * (see {@link UdpGso}), gathered from the pool buffers without a copy, and a TCP superframe (a pod's, leaving without a
+ * tunnel) as one {@code GSO_TCPV4} message for the kernel to cut (see {@link TcpTso}); {@link #receive} splits a UDP superframe (a
  * peer ferry's run) into ordinary frames, and a TCPv4 one (a peer's TSO over a veth, or a kernel VXLAN device's
  * tunnel superframe) with the software segmenter, so the graph sees only ordinary frames. Other superframes, and
  * without offloads any frame larger than a buffer or cut by the ring, are dropped and counted in rx-errors.
@@ -48,8 +49,9 @@ import java.lang.invoke.VarHandle;
  *
  * <p>Counters ({@link PortCounters}, {@code port/NAME/}): rx-packets, rx-bytes, rx-no-buffer, rx-errors (oversize,
  * truncated, malformed superframes), tx-packets, tx-bytes, tx-errors, tx-dropped, link-down, link-up, and
- * tx-gso-frames, tx-gso-segments, rx-gso-frames, rx-gso-segments (superframes and the frames in them; the packet
- * counters count frames). Received frames enter the graph at {@link Options#entryStage(String)} (a node's uplink:
+ * tx-gso-frames, tx-gso-segments, rx-gso-frames, rx-gso-segments, tx-tso-frames, tx-tso-segments (superframes and
+ * the frames in them; the packet counters count frames), tx-tso-software (TCP superframes cut by the port),
+ * tx-gso-refused. Received frames enter the graph at {@link Options#entryStage(String)} (a node's uplink:
  * neighbour-learn).
  */
 public final class PacketSocketPort implements Port
