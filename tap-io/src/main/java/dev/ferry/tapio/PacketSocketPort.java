@@ -35,11 +35,12 @@ import java.lang.invoke.VarHandle;
  *
  * <p>Offloads ({@link Options#offloads}, on unless the kernel refuses {@code PACKET_VNET_HDR}): every frame carries
  * a virtio header both ways. {@link #flush()} sends a run of VXLAN datagrams to one peer as one UDP GSO message
- * (see {@link UdpGso}), gathered from the pool buffers without a copy, and a TCP superframe (a pod's, leaving without a
- * tunnel) as one {@code GSO_TCPV4} message for the kernel to cut (see {@link TcpTso}); {@link #receive} splits a UDP superframe (a
- * peer ferry's run) into ordinary frames, and a TCPv4 one (a peer's TSO over a veth, or a kernel VXLAN device's
- * tunnel superframe) with the software segmenter, so the graph sees only ordinary frames. Other superframes, and
- * without offloads any frame larger than a buffer or cut by the ring, are dropped and counted in rx-errors.
+ * (see {@link UdpGso}), gathered from the pool buffers without a copy, and a TCP superframe (a pod's, leaving
+ * without a tunnel) as one {@code GSO_TCPV4} message for the kernel to cut (see {@link TcpTso}); {@link #receive}
+ * splits a UDP superframe (a peer ferry's run) into ordinary frames, and a TCPv4 one (a peer's TSO over a veth, or a
+ * kernel VXLAN device's tunnel superframe) with the software segmenter, so the graph sees only ordinary frames. Other
+ * superframes, and without offloads any frame larger than a buffer or cut by the ring, are dropped and counted in
+ * rx-errors.
  *
  * <pre>
  *   flush():  | frame a | frame a' | frame a'' | frame b |   (a, a', a'': same peer and headers, equal lengths)
