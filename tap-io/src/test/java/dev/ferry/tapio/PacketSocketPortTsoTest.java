@@ -112,6 +112,98 @@ class PacketSocketPortTsoTest
         assertThat(t.txPackets).isEqualTo(t.segments + 3);
     }
 
+    /**
+     * A pod crafts the superframe (its TAP's virtio header) and the graph rewrites it: whatever the port cannot
+     * describe to the kernel goes to the software segmenter, and what that cannot cut is a tx-error, never a kernel
+     * error. Between two ports on a veth pair (the veth takes superframes whole, the receiving port cuts them).
+     */
+    @Test
+    void shouldNeverHandTheKernelASuperframeItWouldRefuse() throws Exception
+    {
+        final String a = "ferry-tso-h0";
+        final String b = "ferry-tso-h1";
+        try
+        {
+            Netns.deleteLink(a);
+            Netns.must("ip", "link", "add", a, "type", "veth", "peer", "name", b);
+            Netns.disableIpv6(a);
+            Netns.disableIpv6(b);
+            Netns.must("ip", "link", "set", a, "up");
+            Netns.must("ip", "link", "set", b, "up");
+            routerMac = 0x02fe0000120bL;
+            try (PacketSocketPort port = PacketSocketPort.open(a, 1, pool, counters, clock,
+                new PacketSocketPort.Options());
+                 PacketSocketPort peer = PacketSocketPort.open(b, 2, pool, counters, clock,
+                     new PacketSocketPort.Options()))
+            {
+                final byte[] small = new byte[900];
+                new Random(3).nextBytes(small);
+                // gso_size above the payload: one frame, its checksum completed by the kernel
+                send(port, segment(ACK, 1, 1, small), true);
+                // gso_size 0, only a partial checksum: the same
+                sendRaw(port, segment(ACK, 2, 1, small), 0);
+                // a TCP header longer than the IPv4 packet
+                final byte[] doff = segment(ACK, 3, 1, new byte[20]);
+                doff[46] = (byte)0xf0;
+                sendRaw(port, doff, POD_MSS);
+                // an IPv4 total length beyond the frame
+                final byte[] cut = segment(ACK, 4, 1, new byte[3000]);
+                Wire.u16(MemorySegment.ofArray(cut), 16, 5000);
+                sendRaw(port, cut, POD_MSS);
+                // 5,000 bytes in 1-byte segments: more than 256
+                sendRaw(port, segment(ACK, 5, 1, new byte[5000]), 1);
+                // not TCP
+                final byte[] udp = new FrameBuilder().eth(OUR_MAC, routerMac).ip4(OUR_IP, SERVER_IP).udp(1, 2)
+                    .payload(new byte[4000]).build();
+                sendRaw(port, udp, POD_MSS);
+
+                assertThat(port.counters().txErrorCount()).as("the four frames that cannot be cut").isEqualTo(4);
+                assertThat(counters.get("port/" + a + "/tx-gso-refused")).as("the kernel refused nothing").isZero();
+                assertThat(counters.get("port/" + a + "/tx-tso-frames")).isZero();
+                assertThat(port.counters().txPackets()).isEqualTo(2);
+                int got = 0;
+                final long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+                while (got < 2 && System.nanoTime() < deadline)
+                {
+                    peer.awaitReadable(50);
+                    peer.receive(v);
+                    for (int i = 0; i < v.count(); i++)
+                    {
+                        final int h = v.get(i);
+                        final byte[] f = pool.toArray(h);
+                        pool.free(h);
+                        final MemorySegment m = MemorySegment.ofArray(f);
+                        if (f.length >= 54 && Wire.u8(m, 23) == 6 && Wire.u16(m, 36) == 7777)
+                        {
+                            assertThat(f).as("the frame as built, checksums complete")
+                                .isEqualTo(segment(ACK, got + 1, 1, small));
+                            got++;
+                        }
+                    }
+                    v.clear();
+                }
+                assertThat(got).isEqualTo(2);
+            }
+        }
+        finally
+        {
+            Netns.deleteLink(a);
+        }
+    }
+
+    /** Queues a frame in a large buffer with a partial TCP checksum and the given gso_size, and flushes. */
+    private void sendRaw(final PacketSocketPort port, final byte[] frame, final int gsoSize)
+    {
+        final int h = pool.allocateLarge();
+        pool.write(h, frame, 0, frame.length);
+        pool.l3Offset(h, 14);
+        pool.txPort(h, port.id());
+        pool.gso(h, PacketPool.GSO_TCPV4, gsoSize);
+        pool.checksumPartial(h, 34, 16);
+        port.transmit(h);
+        port.flush();
+    }
+
     record Transfer(int superframes, long segments, long txPackets)
     {
     }
