@@ -182,11 +182,12 @@ public final class PacketSocketPort implements Port
     private final int[] pendingSegments = new int[PacketVector.CAPACITY];
     // per message: the same for the message's frame (0: plain frames or a UDP run)
     private final int[] messageSegments = new int[PacketVector.CAPACITY];
-    // frames a refused superframe's batch put aside, sent again by flush (room for one batch left over from a nested
-    // refusal in front of the rest of another)
-    private final int[] deferred = new int[2 * PacketVector.CAPACITY];
+    // frames a refused superframe's batch put aside, sent again by flush before anything queued after them (room for a
+    // batch put aside by transmit, the batch queued behind it, and one refusal of each kind while flush drains them)
+    private final int[] deferred = new int[4 * PacketVector.CAPACITY];
     private int deferredHead;
     private int deferredCount;
+    private boolean draining;
     private final TcpSegmenter segmenter;
     private final int txGsoFrames;
     private final int txGsoSegments;
@@ -852,7 +853,18 @@ public final class PacketSocketPort implements Port
     @Override
     public void flush()
     {
-        sendBatch();
+        if (deferredHead < deferredCount)
+        {
+            // a refusal while transmit filled a batch put frames aside: they go first, then what was queued after
+            System.arraycopy(pending, 0, deferred, deferredCount, pendingCount);
+            deferredCount += pendingCount;
+            pendingCount = 0;
+        }
+        else
+        {
+            sendBatch();
+        }
+        draining = true;
         while (deferredHead < deferredCount)
         {
             if (!up)
@@ -867,6 +879,7 @@ public final class PacketSocketPort implements Port
             // enqueue may send a full batch, and a refusal in it puts frames back in front of these
             enqueue(deferred[deferredHead++]);
         }
+        draining = false;
         deferredHead = 0;
         deferredCount = 0;
         sendBatch();
@@ -983,7 +996,10 @@ public final class PacketSocketPort implements Port
         }
     }
 
-    /** Frees the sent frames before {@code from} and puts the rest in front of those waiting to be sent again. */
+    /**
+     * Frees the sent frames before {@code from} and puts the rest aside for {@link #flush()}: in front of those still
+     * waiting while flush sends them again (these were taken from there), else behind them.
+     */
     private void deferUnsent(final int from, final int n)
     {
         for (int i = 0; i < from; i++)
@@ -991,11 +1007,19 @@ public final class PacketSocketPort implements Port
             pool.free(pending[i]);
         }
         final int count = n - from;
-        final int waiting = deferredCount - deferredHead;
-        System.arraycopy(deferred, deferredHead, deferred, count, waiting);
-        System.arraycopy(pending, from, deferred, 0, count);
-        deferredHead = 0;
-        deferredCount = count + waiting;
+        if (draining)
+        {
+            final int waiting = deferredCount - deferredHead;
+            System.arraycopy(deferred, deferredHead, deferred, count, waiting);
+            System.arraycopy(pending, from, deferred, 0, count);
+            deferredHead = 0;
+            deferredCount = count + waiting;
+        }
+        else
+        {
+            System.arraycopy(pending, from, deferred, deferredCount, count);
+            deferredCount += count;
+        }
         pendingCount = 0;
     }
 
@@ -1261,6 +1285,12 @@ public final class PacketSocketPort implements Port
             pool.free(pending[i]);
         }
         pendingCount = 0;
+        for (int i = deferredHead; i < deferredCount; i++)
+        {
+            pool.free(deferred[i]);
+        }
+        deferredHead = 0;
+        deferredCount = 0;
         closeSocket();
         arena.close();
     }
