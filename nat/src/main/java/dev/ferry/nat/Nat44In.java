@@ -39,8 +39,8 @@ import java.util.List;
  * ({@link FlowTable#prefetch}), the entry lines of all the results before the translation
  * ({@link FlowTable#prefetchEntries}), so that a batch waits about two memory latencies rather than two per packet. A
  * result kept while earlier packets were accounted stays good unless one of them was a RST (which can end its flow's
- * life at once): after one, a result is checked again ({@link FlowTable#liveNow}) and a dead one goes to nat44-new,
- * as a lookup at that point would.
+ * life at once): after one, or after any packet of the one-by-one path (a first fragment can carry a RST), a result is
+ * checked again ({@link FlowTable#liveNow}) and a dead one goes to nat44-new, as a lookup at that point would.
  *
  * <p>Before the vector it adopts the snapshot's Service table (flushing the UDP flows of (frontend, endpoint) pairs
  * that the table no longer has, see {@link NatState#adopt}) and gives the flow table a bounded expiry budget, and drops
