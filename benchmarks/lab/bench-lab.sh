@@ -311,7 +311,9 @@ sanity() {
 IPERF_OMIT="${LAB_IPERF_OMIT:-2}"   # seconds of warm-up before each iperf3 measurement (both sides)
 
 iperf_run() {   # iperf_run TOPO METRIC RUN SERVER_POD TARGET_IP DURATION [extra client args...]
+  # the client runs in IPERF_CLIENT (default p11) and connects to IPERF_CONNECT_PORT (default the server's port)
   local topo="$1" metric="$2" run="$3" spod="$4" target="$5" dur="$6"; shift 6
+  local cns="${IPERF_CLIENT:-p11}" cport="${IPERF_CONNECT_PORT:-$LAB_IPERF_PORT}"
   local d="$WORK/$topo-$metric-$run" spid
   mkdir -p "$d"
   spawn "iperf-$spod" "$spod" "$d/server.json" iperf3 -s -1 -J -p "$LAB_IPERF_PORT" --rcv-timeout 5000
@@ -320,7 +322,7 @@ iperf_run() {   # iperf_run TOPO METRIC RUN SERVER_POD TARGET_IP DURATION [extra
   # the first IPERF_OMIT seconds are a warm-up on both sides, left out of the figures (iperf3 --omit) and out of
   # the CPU account: TCP slow start, and a freshly started ferry node's JIT (a cold node gave 1.8 Gbit/s across
   # nodes where the same node warm gave 4.9-6.0)
-  timeout $((dur + IPERF_OMIT + 20)) ip netns exec "${P}p11" iperf3 -c "$target" -p "$LAB_IPERF_PORT" -t "$dur" \
+  timeout $((dur + IPERF_OMIT + 20)) ip netns exec "$P$cns" iperf3 -c "$target" -p "$cport" -t "$dur" \
     -O "$IPERF_OMIT" -J --connect-timeout 3000 "$@" >"$d/client.json" &
   local cpid=$!
   sleep "$IPERF_OMIT"
@@ -435,6 +437,9 @@ run_metric() {   # run_metric TOPO METRIC RUN DURATION
     tcp_cross_node_*) iperf_run "$topo" "$metric" "$run" p21 "$LAB_P21_IP" "$dur" ;;
     tcp_same_node_*) iperf_run "$topo" "$metric" "$run" p12 "$LAB_P12_IP" "$dur" ;;
     tcp_clusterip_*) iperf_run "$topo" "$metric" "$run" p21 "$LAB_IPERF_VIP" "$dur" ;;
+    # p12 sends (-R) to ext through node1's NodePort: DNAT reversed, out of node1's uplink without a tunnel
+    tcp_nodeport_*) IPERF_CLIENT=ext IPERF_CONNECT_PORT="$LAB_IPERF_NODEPORT" \
+      iperf_run "$topo" "$metric" "$run" p12 "$LAB_NODE1_UNDERLAY" "$dur" -R ;;
     udp64_pps_cross_node) iperf_run "$topo" "$metric" "$run" p21 "$LAB_P21_IP" "$dur" -u -b 0 -l 18 ;;
     udp1400_cross_node) iperf_run "$topo" "$metric" "$run" p21 "$LAB_P21_IP" "$dur" -u -b 0 -l 1400 ;;
     http_short_direct) wrk_run "$topo" "$metric" "$run" p11 "http://$LAB_P21_IP:$LAB_WEB_TARGET/" "$dur" close ;;

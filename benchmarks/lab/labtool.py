@@ -50,6 +50,8 @@ EXT = {"ip": "203.0.113.2", "gw": "203.0.113.1"}   # ext sits behind node1; node
 WEB_VIP, WEB_PORT, WEB_TARGET, WEB_NODEPORT = "10.96.0.10", 80, 8080, 30080
 ECHO_VIP, ECHO_PORT, ECHO_TARGET = "10.96.0.11", 7, 7007
 IPERF_VIP, IPERF_PORT = "10.96.0.12", 5201
+# iperf3 in p12 (node1) behind a NodePort on node1: ext's iperf3 -R makes a pod send to ext without a tunnel
+IPERF_NP_VIP, IPERF_NODEPORT = "10.96.0.13", 30201
 
 
 class Service:
@@ -72,13 +74,16 @@ class Service:
 
 
 def base_services():
-    """The lab's own Services: web (both nodes, NodePort), UDP echo (both nodes), iperf (node 2 only)."""
+    """The lab's own Services: web (both nodes, NodePort), UDP echo (both nodes), iperf (node 2 only), iperf-np
+    (NodePort, node 1 only)."""
     both = [(PODS["p12"]["ip"], "node1"), (PODS["p21"]["ip"], "node2")]
     return [
         Service("default", "web", "http", WEB_VIP, WEB_PORT, "tcp", WEB_TARGET, both, WEB_NODEPORT),
         Service("default", "udp-echo", "echo", ECHO_VIP, ECHO_PORT, "udp", ECHO_TARGET, both),
         Service("default", "iperf", "iperf", IPERF_VIP, IPERF_PORT, "tcp", IPERF_PORT,
                 [(PODS["p21"]["ip"], "node2")]),
+        Service("default", "iperf-np", "iperf", IPERF_NP_VIP, IPERF_PORT, "tcp", IPERF_PORT,
+                [(PODS["p12"]["ip"], "node1")], IPERF_NODEPORT),
     ]
 
 
@@ -262,6 +267,8 @@ METRICS = [
     ("tcp_same_node_offload", "Gbit/s", "pod-to-pod TCP on one node, offloads on", "iperf-tcp", "higher"),
     ("tcp_clusterip_offload", "Gbit/s", "pod to ClusterIP TCP (endpoint on the other node), offloads on",
      "iperf-tcp", "higher"),
+    ("tcp_nodeport_offload", "Gbit/s", "pod to ext TCP through a NodePort on node1 (iperf3 -R from ext; endpoint on "
+     "node1, no tunnel), offloads on", "iperf-tcp", "higher"),
     ("tcp_cross_node_nooffload", "Gbit/s", "pod-to-pod TCP across nodes, offloads off", "iperf-tcp", "higher"),
     ("tcp_same_node_nooffload", "Gbit/s", "pod-to-pod TCP on one node, offloads off", "iperf-tcp", "higher"),
     ("tcp_clusterip_nooffload", "Gbit/s", "pod to ClusterIP TCP (endpoint on the other node), offloads off",
@@ -766,6 +773,7 @@ def cmd_env(_args):
            "LAB_WEB_VIP=%s" % WEB_VIP, "LAB_WEB_PORT=%d" % WEB_PORT, "LAB_WEB_TARGET=%d" % WEB_TARGET,
            "LAB_WEB_NODEPORT=%d" % WEB_NODEPORT, "LAB_ECHO_VIP=%s" % ECHO_VIP, "LAB_ECHO_PORT=%d" % ECHO_PORT,
            "LAB_ECHO_TARGET=%d" % ECHO_TARGET, "LAB_IPERF_VIP=%s" % IPERF_VIP, "LAB_IPERF_PORT=%d" % IPERF_PORT,
+           "LAB_IPERF_NODEPORT=%d" % IPERF_NODEPORT,
            "LAB_NODES=(%s)" % " ".join(NODES), "LAB_PODS=(%s)" % " ".join(PODS)]
     for name, n in NODES.items():
         for key, value in n.items():

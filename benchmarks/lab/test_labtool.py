@@ -88,8 +88,8 @@ class ManifestsTest(unittest.TestCase):
     def test_should_describe_the_same_services_for_ferry(self):
         text = labtool.manifests(labtool.base_services())
         docs = text.split("---\n")
-        self.assertEqual(6, len(docs), "a Service and an EndpointSlice per Service")
-        self.assertEqual(3, sum(1 for d in docs if "kind: Service\n" in d))
+        self.assertEqual(8, len(docs), "a Service and an EndpointSlice per Service")
+        self.assertEqual(4, sum(1 for d in docs if "kind: Service\n" in d))
         self.assertIn("nodePort: 30080", text)
         self.assertIn("clusterIP: 10.96.0.10", text)
         self.assertIn("protocol: UDP", text)

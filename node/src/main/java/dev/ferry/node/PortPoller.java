@@ -176,7 +176,8 @@ final class PortPoller
         }
         if ((pool.gsoSize(handle) != 0 || pool.checksumPartial(handle)) && !a.port.acceptsOffload())
         {
-            // the uplink, the host TAP, a TAP without TSO: segments with complete checksums, never the superframe
+            // the host TAP, a TAP without TSO, an uplink without the virtio header: segments with complete
+            // checksums, never the superframe (an uplink with it takes the superframe and cuts it itself if refused)
             final int n = segmenter.segment(handle);
             if (n < 0)
             {

@@ -35,10 +35,12 @@ import java.lang.invoke.VarHandle;
  *
  * <p>Offloads ({@link Options#offloads}, on unless the kernel refuses {@code PACKET_VNET_HDR}): every frame carries
  * a virtio header both ways. {@link #flush()} sends a run of VXLAN datagrams to one peer as one UDP GSO message
- * (see {@link UdpGso}), gathered from the pool buffers without a copy; {@link #receive} splits a UDP superframe (a
- * peer ferry's run) into ordinary frames, and a TCPv4 one (a peer's TSO over a veth, or a kernel VXLAN device's
- * tunnel superframe) with the software segmenter, so the graph sees only ordinary frames. Other superframes, and
- * without offloads any frame larger than a buffer or cut by the ring, are dropped and counted in rx-errors.
+ * (see {@link UdpGso}), gathered from the pool buffers without a copy, and a TCP superframe (a pod's, leaving
+ * without a tunnel) as one {@code GSO_TCPV4} message for the kernel to cut (see {@link TcpTso}); {@link #receive}
+ * splits a UDP superframe (a peer ferry's run) into ordinary frames, and a TCPv4 one (a peer's TSO over a veth, or a
+ * kernel VXLAN device's tunnel superframe) with the software segmenter, so the graph sees only ordinary frames. Other
+ * superframes, and without offloads any frame larger than a buffer or cut by the ring, are dropped and counted in
+ * rx-errors.
  *
  * <pre>
  *   flush():  | frame a | frame a' | frame a'' | frame b |   (a, a', a'': same peer and headers, equal lengths)
@@ -48,8 +50,9 @@ import java.lang.invoke.VarHandle;
  *
  * <p>Counters ({@link PortCounters}, {@code port/NAME/}): rx-packets, rx-bytes, rx-no-buffer, rx-errors (oversize,
  * truncated, malformed superframes), tx-packets, tx-bytes, tx-errors, tx-dropped, link-down, link-up, and
- * tx-gso-frames, tx-gso-segments, rx-gso-frames, rx-gso-segments (superframes and the frames in them; the packet
- * counters count frames). Received frames enter the graph at {@link Options#entryStage(String)} (a node's uplink:
+ * tx-gso-frames, tx-gso-segments, rx-gso-frames, rx-gso-segments, tx-tso-frames, tx-tso-segments (superframes and
+ * the frames in them; the packet counters count frames), tx-tso-software (TCP superframes cut by the port),
+ * tx-gso-refused. Received frames enter the graph at {@link Options#entryStage(String)} (a node's uplink:
  * neighbour-learn).
  */
 public final class PacketSocketPort implements Port
@@ -217,12 +220,25 @@ public final class PacketSocketPort implements Port
     private final int[] pendingLength = new int[PacketVector.CAPACITY];
     private final int[] messageFirst = new int[PacketVector.CAPACITY];
     private final int[] messageFrames = new int[PacketVector.CAPACITY];
+    // per queued frame: the wire segments of a TCP superframe sent whole (virtio header in its headroom), else 0
+    private final int[] pendingSegments = new int[PacketVector.CAPACITY];
+    // per message: the same for the message's frame (0: plain frames or a UDP run)
+    private final int[] messageSegments = new int[PacketVector.CAPACITY];
+    // frames a refused superframe's batch put aside, sent again by flush before anything queued after them (room for a
+    // batch put aside by transmit, the batch queued behind it, and one refusal of each kind while flush drains them)
+    private final int[] deferred = new int[4 * PacketVector.CAPACITY];
+    private int deferredHead;
+    private int deferredCount;
+    private boolean draining;
     private final TcpSegmenter segmenter;
     private final int txGsoFrames;
     private final int txGsoSegments;
     private final int rxGsoFrames;
     private final int rxGsoSegments;
     private final int txGsoRefused;
+    private final int txTsoFrames;
+    private final int txTsoSegments;
+    private final int txTsoSoftware;
     private final long checkIntervalNanos;
     private final Clock clock;
     private int pendingCount;
@@ -235,6 +251,11 @@ public final class PacketSocketPort implements Port
     private boolean gsoRuns = true;
     private long gsoRetryAt;
     private boolean gsoRefusalLogged;
+    // TCP superframes go out whole unless the kernel refused one lately (see flush)
+    private boolean tsoWhole = true;
+    private long tsoRetryAt;
+    private boolean tsoRefusalLogged;
+    private int mtu;
     private int ringFrameSize;
     private int ringBlockSize;
     private boolean up;
@@ -262,6 +283,9 @@ public final class PacketSocketPort implements Port
         rxGsoFrames = this.counters.register("rx-gso-frames");
         rxGsoSegments = this.counters.register("rx-gso-segments");
         txGsoRefused = this.counters.register("tx-gso-refused");
+        txTsoFrames = this.counters.register("tx-tso-frames");
+        txTsoSegments = this.counters.register("tx-tso-segments");
+        txTsoSoftware = this.counters.register("tx-tso-software");
     }
 
     /**
@@ -351,6 +375,7 @@ public final class PacketSocketPort implements Port
             throw e;
         }
         ifindex = index;
+        mtu = Interfaces.mtu(name);
         pollFd.set(ValueLayout.JAVA_INT, 0, s);
         pollFd.set(ValueLayout.JAVA_SHORT, 4, LinuxNative.POLLIN);
     }
@@ -421,6 +446,24 @@ public final class PacketSocketPort implements Port
     public boolean offloads()
     {
         return vnet;
+    }
+
+    /**
+     * With the virtio header the port takes TCPv4 superframes and partial checksums ({@link #transmit} sends them
+     * whole, or cuts them itself when the link refuses them); without it the sender segments first.
+     *
+     * @return whether the socket has the virtio header.
+     */
+    @Override
+    public boolean acceptsOffload()
+    {
+        return vnet;
+    }
+
+    /** @return the link's MTU as last read (at open and at each link check). */
+    public int mtu()
+    {
+        return mtu;
     }
 
     @SuppressWarnings("restricted")
@@ -786,7 +829,9 @@ public final class PacketSocketPort implements Port
 
     /**
      * Queues a packet for the next {@link #flush()} (which runs by itself when 256 are queued). While the port
-     * is down the packet is dropped and counted.
+     * is down the packet is dropped and counted. A TCP superframe or a frame with a partial checksum (only with the
+     * virtio header: {@link #acceptsOffload()}) is queued to go out whole when {@link TcpTso#prepare} accepts it,
+     * else cut by the software segmenter into segments that fit the MTU.
      *
      * @param handle packet handle.
      */
@@ -799,21 +844,137 @@ public final class PacketSocketPort implements Port
             pool.free(handle);
             return;
         }
-        pending[pendingCount++] = handle;
+        enqueue(handle);
         if (pendingCount == pending.length)
         {
             flush();
         }
     }
 
+    /** Queues a frame (a superframe whole or in segments); a full queue is sent at once. */
+    private void enqueue(final int h)
+    {
+        final PacketPool pool = this.pool;
+        if (pool.gsoSize(h) == 0 && !pool.checksumPartial(h))
+        {
+            queue(h, 0);
+            return;
+        }
+        if (!tsoWhole && clock.nanos() - tsoRetryAt >= 0)
+        {
+            tsoWhole = true;
+        }
+        final MemorySegment mem = pool.memory();
+        final long frame = pool.frameOffset(h);
+        if (vnet && tsoWhole && pool.headroomOf(h) >= VirtioNetHeader.SIZE
+            && (pool.gsoSize(h) == 0 || pool.gsoType(h) == PacketPool.GSO_TCPV4))
+        {
+            // the virtio header goes into the headroom: one iovec for the whole message
+            final int segments = TcpTso.prepare(mem, frame, pool.length(h), pool.l3Offset(h), pool.gsoSize(h), mtu,
+                mem, frame - VirtioNetHeader.SIZE);
+            if (segments > 0)
+            {
+                pool.length(h, TcpTso.sendLength(mem, frame));
+                queue(h, segments);
+                return;
+            }
+        }
+        segmentInSoftware(h, mem, frame);
+    }
+
+    /**
+     * Cuts a superframe with the software segmenter into segments that fit the MTU (the frame's own segment size
+     * when smaller) and queues them; a frame it cannot cut is a tx-error.
+     */
+    private void segmentInSoftware(final int h, final MemorySegment mem, final long frame)
+    {
+        final PacketPool pool = this.pool;
+        final int gsoSize = pool.gsoSize(h);
+        if (gsoSize != 0)
+        {
+            final int headers = TcpTso.headerBytes(mem, frame, pool.length(h), pool.l3Offset(h));
+            final int mss = headers < 0 ? gsoSize : TcpTso.mss(gsoSize, mtu, headers);
+            if (mss == 0)
+            {
+                counters.txErrors(1);
+                pool.free(h);
+                return;
+            }
+            pool.gso(h, pool.gsoType(h), mss);
+        }
+        final int n = segmenter.segment(h);
+        if (n < 0)
+        {
+            // not IPv4 TCP with its headers in the frame, too many segments, or no buffers
+            counters.txErrors(1);
+            pool.free(h);
+            return;
+        }
+        if (gsoSize != 0)
+        {
+            counters.counters().increment(txTsoSoftware);
+        }
+        for (int k = 0; k < n; k++)
+        {
+            queue(segmenter.get(k), 0);
+        }
+    }
+
+    private void queue(final int h, final int segments)
+    {
+        pending[pendingCount] = h;
+        pendingSegments[pendingCount] = segments;
+        pendingCount++;
+        if (pendingCount == pending.length)
+        {
+            sendBatch();
+        }
+    }
+
     /**
      * Sends the queued packets with {@code sendmmsg} and frees their buffers. With offloads, a run of frames that
      * {@link UdpGso#runLength} accepts goes out as one UDP superframe message: the virtio header and the rewritten
-     * outer headers from scratch memory, then each frame's UDP payload straight from its pool buffer (no copy);
-     * any other frame goes out alone behind a zero virtio header.
+     * outer headers from scratch memory, then each frame's UDP payload straight from its pool buffer (no copy); a
+     * TCP superframe goes out as one message behind its own virtio header ({@link TcpTso}); any other frame goes out
+     * alone behind a zero virtio header. When the kernel refuses a superframe, that frame and the ones after it are
+     * queued again, superframes now cut in software, and whole superframes are tried again a second later.
      */
     @Override
     public void flush()
+    {
+        if (deferredHead < deferredCount)
+        {
+            // a refusal while transmit filled a batch put frames aside: they go first, then what was queued after
+            System.arraycopy(pending, 0, deferred, deferredCount, pendingCount);
+            deferredCount += pendingCount;
+            pendingCount = 0;
+        }
+        else
+        {
+            sendBatch();
+        }
+        draining = true;
+        while (deferredHead < deferredCount)
+        {
+            if (!up)
+            {
+                counters.txDropped(deferredCount - deferredHead);
+                while (deferredHead < deferredCount)
+                {
+                    pool.free(deferred[deferredHead++]);
+                }
+                break;
+            }
+            // enqueue may send a full batch, and a refusal in it puts frames back in front of these
+            enqueue(deferred[deferredHead++]);
+        }
+        draining = false;
+        deferredHead = 0;
+        deferredCount = 0;
+        sendBatch();
+    }
+
+    private void sendBatch()
     {
         final int n = pendingCount;
         if (n == 0)
@@ -833,7 +994,7 @@ public final class PacketSocketPort implements Port
         {
             gsoRuns = true;
         }
-        int messages = vnet ? buildOffloadMessages(mem, n) : buildPlainMessages(base, n);
+        final int messages = vnet ? buildOffloadMessages(mem, n) : buildPlainMessages(base, n);
         int sent = 0;
         boolean unsentAreErrors = false;
         while (sent < messages && up)
@@ -842,20 +1003,7 @@ public final class PacketSocketPort implements Port
                 0);
             if (r > 0)
             {
-                for (int m = sent; m < sent + r; m++)
-                {
-                    final int first = messageFirst[m];
-                    final int count = messageFrames[m];
-                    for (int i = first; i < first + count; i++)
-                    {
-                        counters.tx(pendingLength[i]);
-                    }
-                    if (count > 1)
-                    {
-                        counters.counters().increment(txGsoFrames);
-                        counters.counters().add(txGsoSegments, count);
-                    }
-                }
+                countSent(mem, sent, sent + r);
                 sent += r;
                 continue;
             }
@@ -868,15 +1016,22 @@ public final class PacketSocketPort implements Port
             {
                 markDown(e);
             }
-            else if (messageFrames[sent] > 1)
+            else if (messageFrames[sent] > 1 || messageSegments[sent] > 1)
             {
                 // the kernel refused a superframe: with PACKET_QDISC_BYPASS, a device that cannot take it whole (tx
-                // checksumming or UDP segmentation switched off with ethtool) drops what would need software
-                // segmentation (ENOBUFS). Its frames and the rest go out one by one; runs are tried again later.
-                refuseGso(e);
-                messages = buildSingleMessages(mem, messageFirst[sent], n);
-                sent = 0;
-                continue;
+                // checksumming, TCP or UDP segmentation switched off with ethtool) drops what would need software
+                // segmentation (ENOBUFS). That frame and the rest are queued again (superframes cut in software);
+                // superframes of that kind are tried again later.
+                if (messageSegments[sent] > 1)
+                {
+                    refuseTso(e);
+                }
+                else
+                {
+                    refuseGso(e);
+                }
+                deferUnsent(messageFirst[sent], n);
+                return;
             }
             else if (e != LinuxNative.EAGAIN && e != LinuxNative.ENOBUFS)
             {
@@ -896,6 +1051,63 @@ public final class PacketSocketPort implements Port
         for (int i = 0; i < n; i++)
         {
             pool.free(pending[i]);
+        }
+        pendingCount = 0;
+    }
+
+    private void countSent(final MemorySegment mem, final int from, final int to)
+    {
+        for (int m = from; m < to; m++)
+        {
+            final int first = messageFirst[m];
+            final int count = messageFrames[m];
+            final int segments = messageSegments[m];
+            if (segments > 0)
+            {
+                // frames on the wire, not messages
+                counters.tx(segments, TcpTso.wireBytes(mem, pendingAt[first], segments));
+                if (segments > 1)
+                {
+                    counters.counters().increment(txTsoFrames);
+                    counters.counters().add(txTsoSegments, segments);
+                }
+                continue;
+            }
+            for (int i = first; i < first + count; i++)
+            {
+                counters.tx(pendingLength[i]);
+            }
+            if (count > 1)
+            {
+                counters.counters().increment(txGsoFrames);
+                counters.counters().add(txGsoSegments, count);
+            }
+        }
+    }
+
+    /**
+     * Frees the sent frames before {@code from} and puts the rest aside for {@link #flush()}: in front of those still
+     * waiting while flush sends them again (these were taken from there), else behind them.
+     */
+    private void deferUnsent(final int from, final int n)
+    {
+        for (int i = 0; i < from; i++)
+        {
+            pool.free(pending[i]);
+        }
+        final int count = n - from;
+        if (draining)
+        {
+            final int waiting = deferredCount - deferredHead;
+            System.arraycopy(deferred, deferredHead, deferred, count, waiting);
+            System.arraycopy(pending, from, deferred, 0, count);
+            deferredHead = 0;
+            deferredCount = count + waiting;
+        }
+        else
+        {
+            System.arraycopy(pending, from, deferred, deferredCount, count);
+            deferredCount += count;
         }
         pendingCount = 0;
     }
@@ -922,9 +1134,20 @@ public final class PacketSocketPort implements Port
         int i = 0;
         while (i < n)
         {
+            final long first = (long)iov * IOV_SIZE;
+            final int segments = pendingSegments[i];
+            if (segments > 0)
+            {
+                // a TCP superframe with its virtio header in front (written into the headroom when queued)
+                iovec(iov++, base + pendingAt[i] - VirtioNetHeader.SIZE, VirtioNetHeader.SIZE + pendingLength[i]);
+                message(messages, i, 1, iovs.address() + first, 1);
+                messageSegments[messages] = segments;
+                messages++;
+                i++;
+                continue;
+            }
             final int k = gsoRuns ? UdpGso.runLength(mem, pendingAt, pendingLength, i, n) : 1;
             final long hdr = (long)messages * HEADER_SCRATCH;
-            final long first = (long)iov * IOV_SIZE;
             if (k == 1)
             {
                 UdpGso.writePlainHeader(scratch, hdr);
@@ -953,24 +1176,6 @@ public final class PacketSocketPort implements Port
         return messages;
     }
 
-    /** Frames from {@code from} on, each alone behind a zero virtio header (after a refused superframe). */
-    private int buildSingleMessages(final MemorySegment mem, final int from, final int n)
-    {
-        final long base = mem.address();
-        int iov = 0;
-        for (int i = from; i < n; i++)
-        {
-            final int m = i - from;
-            final long hdr = (long)m * HEADER_SCRATCH;
-            final long first = (long)iov * IOV_SIZE;
-            UdpGso.writePlainHeader(scratch, hdr);
-            iovec(iov++, scratch.address() + hdr, VirtioNetHeader.SIZE);
-            iovec(iov++, base + pendingAt[i], pendingLength[i]);
-            message(m, i, 1, iovs.address() + first, 2);
-        }
-        return n - from;
-    }
-
     private void refuseGso(final int errno)
     {
         gsoRuns = false;
@@ -982,6 +1187,20 @@ public final class PacketSocketPort implements Port
             LOG.log(System.Logger.Level.WARNING, "{0}: the kernel refused a UDP GSO superframe (errno {1}; is tx "
                 + "checksumming or tx-udp-segmentation off on the link?): sending frames one by one, retrying runs "
                 + "every second (port counter tx-gso-refused)", name, errno);
+        }
+    }
+
+    private void refuseTso(final int errno)
+    {
+        tsoWhole = false;
+        tsoRetryAt = clock.nanos() + GSO_RETRY_NANOS;
+        counters.counters().increment(txGsoRefused);
+        if (!tsoRefusalLogged)
+        {
+            tsoRefusalLogged = true;
+            LOG.log(System.Logger.Level.WARNING, "{0}: the kernel refused a TCP superframe (errno {1}; is tx "
+                + "checksumming or tcp-segmentation-offload off on the link?): cutting TCP superframes in software, "
+                + "trying whole ones again every second (port counters tx-gso-refused, tx-tso-software)", name, errno);
         }
     }
 
@@ -1000,6 +1219,7 @@ public final class PacketSocketPort implements Port
         mmsgs.set(ValueLayout.JAVA_LONG, at + 24, iovCount);
         messageFirst[m] = first;
         messageFrames[m] = frames;
+        messageSegments[m] = 0;
     }
 
     /**
@@ -1085,7 +1305,24 @@ public final class PacketSocketPort implements Port
                 closeSocket();
             }
         }
+        else if (up)
+        {
+            readMtu();
+        }
         return up;
+    }
+
+    /** Follows an MTU change on the link: TCP superframes are cut to fit it. */
+    private void readMtu()
+    {
+        try
+        {
+            mtu = Interfaces.mtu(name);
+        }
+        catch (final NativeException e)
+        {
+            // the link went away between the checks; the next check takes the port down
+        }
     }
 
     @Override
@@ -1137,6 +1374,12 @@ public final class PacketSocketPort implements Port
             pool.free(pending[i]);
         }
         pendingCount = 0;
+        for (int i = deferredHead; i < deferredCount; i++)
+        {
+            pool.free(deferred[i]);
+        }
+        deferredHead = 0;
+        deferredCount = 0;
         closeSocket();
         arena.close();
     }

@@ -93,8 +93,9 @@ public interface Port extends TxSink, AutoCloseable
 
     /**
      * Whether {@link #transmit} takes offload superframes and partial checksums ({@code PacketPool.gsoSize},
-     * {@code checksumPartial}) and hands them on whole: a TAP with TSO. For any other port the sender segments
-     * superframes and completes checksums in software first.
+     * {@code checksumPartial}) and hands them on whole: a TAP with TSO, an uplink with the virtio header (which cuts
+     * them itself when its link refuses them). For any other port the sender segments superframes and completes
+     * checksums in software first.
      *
      * @return whether the port takes superframes.
      */

@@ -113,6 +113,18 @@ public final class PortCounters
     }
 
     /**
+     * Counts written frames (the segments of a superframe sent as one message).
+     *
+     * @param packets frames.
+     * @param bytes   their bytes together.
+     */
+    public void tx(final int packets, final long bytes)
+    {
+        counters.add(txPackets, packets);
+        counters.add(txBytes, bytes);
+    }
+
+    /**
      * Counts frames that a write failed on.
      *
      * @param packets frames.
