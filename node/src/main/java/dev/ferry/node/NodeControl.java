@@ -561,7 +561,7 @@ final class NodeControl
         final com.fasterxml.jackson.databind.node.ObjectNode answer)
     {
         return worker.submit(new WorkerCommand.Stats())
-            .thenApplyAsync(s -> StatsJson.encode(answer, System.nanoTime(), s), executor);
+            .thenApplyAsync(s -> StatsJson.encode(answer, System.nanoTime(), s, config.workers()), executor);
     }
 
     private List<String> featureShow(final String what)
@@ -628,7 +628,8 @@ final class NodeControl
                     : ShowFormat.services(views, counts);
             });
             case "conntrack" -> conntrackLines();
-            case "stats" -> worker.submit(new WorkerCommand.Stats()).thenApplyAsync(ShowFormat::stats, executor);
+            case "stats" -> worker.submit(new WorkerCommand.Stats())
+                .thenApplyAsync(s -> ShowFormat.stats(s, config.workers()), executor);
             case "runtime" -> worker.submit(new WorkerCommand.Stats())
                 .thenApplyAsync(s -> ShowFormat.runtime(s.runtime()), executor);
             case "trace" -> worker.submit(new WorkerCommand.Trace()).thenApplyAsync(this::trace, executor);

@@ -271,7 +271,8 @@ public final class NodeDaemon implements AutoCloseable
         }
         LOG.info(() -> "ferry node " + config.nodeName() + " started: " + config.underlay().name()
             .toLowerCase(java.util.Locale.ROOT) + " mode, " + config.threading().name()
-            .toLowerCase(java.util.Locale.ROOT) + " threading, " + ports.size() + " ports, API on "
+            .toLowerCase(java.util.Locale.ROOT) + " threading, " + config.workers() + " worker(s) on "
+            + WorkerCount.cpus() + " CPUs, " + ports.size() + " ports, API on "
             + config.apiSocket() + (metricsServer == null ? "" : ", metrics on " + metricsServer.address() + ":"
             + metricsServer.port()) + (healthzServer == null ? "" : ", healthz on " + config.healthzBindAddress())
             + ", tables generation " + control.generation() + ", Services "

@@ -34,7 +34,7 @@ final class ShowFormat
         return out;
     }
 
-    static List<String> stats(final WorkerStats s)
+    static List<String> stats(final WorkerStats s, final int workers)
     {
         final List<String> out = new ArrayList<>(runtime(s.runtime()));
         out.add("");
@@ -53,6 +53,7 @@ final class ShowFormat
         out.add("");
         out.add(String.format(Locale.ROOT, "buffers: %d of %d in use, %d allocation failures", s.poolInUse(),
             s.poolCapacity(), s.allocationFailures()));
+        out.add("workers: " + workers);
         return out;
     }
 
