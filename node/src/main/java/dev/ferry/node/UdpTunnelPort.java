@@ -61,6 +61,7 @@ final class UdpTunnelPort implements NodePort
     private volatile Link link;
     private String failed;
     private boolean wrote;
+    private boolean reusePort;
 
     /**
      * A tunnel port that timestamps received datagrams with the system clock.
@@ -100,6 +101,22 @@ final class UdpTunnelPort implements NodePort
     }
 
     /**
+     * Binds the sockets this port opens from now on with {@code SO_REUSEPORT}, so that one tunnel port per worker
+     * can bind the same address and port: the kernel gives each datagram to one socket by a hash of its addresses
+     * and ports (a VXLAN peer varies the source port by inner flow), so an inner flow stays on one worker's
+     * socket while the set of sockets stays the same. Every socket of the group needs it, all in this process's
+     * user. Call before {@link #open}.
+     *
+     * @param on whether to share the port.
+     * @return this.
+     */
+    UdpTunnelPort reusePort(final boolean on)
+    {
+        this.reusePort = on;
+        return this;
+    }
+
+    /**
      * Binds the socket to the node's VXLAN address and port, closing the one bound before (worker thread).
      *
      * @param address the node IP (flannel public-ip).
@@ -117,8 +134,9 @@ final class UdpTunnelPort implements NodePort
         final PacketPool ioPool = new PacketPool(IO_POOL, bufferSize, PacketPool.DEFAULT_HEADROOM);
         try
         {
-            final VxlanUdpUnderlay u = VxlanUdpUnderlay.open(VxlanUdpUnderlay.Config.of(address, port), ioPool,
-                tunnelPort, new Inbound(ioPool), counters);
+            final VxlanUdpUnderlay.Config config = VxlanUdpUnderlay.Config.of(address, port).withReusePort(reusePort);
+            final VxlanUdpUnderlay u = VxlanUdpUnderlay.open(config, ioPool, tunnelPort, new Inbound(ioPool),
+                counters);
             link = new Link(u, ioPool, address, port);
             failed = null;
             LOG.info(() -> "VXLAN socket bound to " + key);

@@ -36,6 +36,7 @@ final class LinuxNative
     static final int EIO = 5;
     static final int ENXIO = 6;
     static final int EAGAIN = 11;
+    static final int EBUSY = 16;
     static final int ENODEV = 19;
     static final int EINVAL = 22;
     static final int ENETDOWN = 100;

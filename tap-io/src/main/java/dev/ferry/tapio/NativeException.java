@@ -22,6 +22,17 @@ public final class NativeException extends IOException
         this.errno = errno;
     }
 
+    /**
+     * @param call  the call and what it acted on.
+     * @param errno the error number.
+     * @param hint  what it means here and how to fix it, appended to the message (starts with "; ").
+     */
+    public NativeException(final String call, final int errno, final String hint)
+    {
+        super(call + ": " + LinuxNative.strerror(errno) + " (errno " + errno + ")" + hint);
+        this.errno = errno;
+    }
+
     /** @return the error number ({@code errno}). */
     public int errno()
     {

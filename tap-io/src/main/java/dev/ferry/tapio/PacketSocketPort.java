@@ -60,6 +60,11 @@ public final class PacketSocketPort implements Port
     static final int PACKET_QDISC_BYPASS = 20;
     static final int PACKET_IGNORE_OUTGOING = 23;
     static final int PACKET_VNET_HDR = 15;
+    static final int PACKET_FANOUT = 18;
+    static final int PACKET_FANOUT_HASH = 0;
+    static final int PACKET_FANOUT_FLAG_DEFRAG = 0x8000;
+    /** No fanout group: the socket receives every frame of the link. */
+    public static final int NO_FANOUT = -1;
     static final int TPACKET_V2 = 1;
     static final int ETH_P_ALL_BE = 0x0300;
     static final int TP_STATUS_USER = 1;
@@ -93,6 +98,43 @@ public final class PacketSocketPort implements Port
         private int checkIntervalMillis = 100;
         private boolean offloads = true;
         private String entryStage;
+        private int fanoutGroup = NO_FANOUT;
+        private boolean fanoutDefrag;
+
+        /**
+         * Joins a {@code PACKET_FANOUT} group ({@code PACKET_FANOUT_HASH}) once bound: the sockets of one group, all
+         * on this link, share its received frames by the kernel's flow hash, so a flow's frames reach one socket
+         * (one worker) while the group's membership stays the same. Each socket still transmits on its own. The id
+         * names the group in the network namespace: give every socket of the link the same id, unique to this link
+         * and process ({@link #fanoutGroup(String)}). A socket reopened after the link came back joins again.
+         *
+         * @param groupId 0 to 65535, or {@link #NO_FANOUT} (default).
+         * @return this.
+         */
+        public Options fanout(final int groupId)
+        {
+            if (groupId != NO_FANOUT && (groupId < 0 || groupId > 0xffff))
+            {
+                throw new IllegalArgumentException("fanout group id must be 0 to 65535: " + groupId);
+            }
+            this.fanoutGroup = groupId;
+            return this;
+        }
+
+        /**
+         * Adds {@code PACKET_FANOUT_FLAG_DEFRAG} to the group (off by default): the kernel reassembles IPv4
+         * fragments before it picks a socket, and the socket receives the whole datagram, which is dropped as
+         * an rx-error when it is larger than a pool buffer. Not needed to keep a datagram's fragments together:
+         * the flow hash of a fragment covers addresses and protocol only, the same for every fragment.
+         *
+         * @param on whether the group reassembles fragments before hashing.
+         * @return this.
+         */
+        public Options fanoutDefrag(final boolean on)
+        {
+            this.fanoutDefrag = on;
+            return this;
+        }
 
         /**
          * @param on whether to ask for the virtio header ({@code PACKET_VNET_HDR}, default on): runs of VXLAN
@@ -298,6 +340,10 @@ public final class PacketSocketPort implements Port
             sll.set(ValueLayout.JAVA_SHORT, 2, (short)ETH_P_ALL_BE);
             sll.set(ValueLayout.JAVA_INT, 4, index);
             LinuxNative.check(LinuxNative.bind(st, s, sll, 20), st, "bind(AF_PACKET, " + name + ")");
+            if (options.fanoutGroup != NO_FANOUT)
+            {
+                joinFanout(a, s);
+            }
         }
         catch (final NativeException | RuntimeException e)
         {
@@ -307,6 +353,49 @@ public final class PacketSocketPort implements Port
         ifindex = index;
         pollFd.set(ValueLayout.JAVA_INT, 0, s);
         pollFd.set(ValueLayout.JAVA_SHORT, 4, LinuxNative.POLLIN);
+    }
+
+    /**
+     * Joins the fanout group: after bind (the kernel refuses a socket that is not bound to a protocol) and after
+     * the ring. Until it joins, the socket sees every frame of the link, as a lone socket does.
+     */
+    private void joinFanout(final Arena a, final int s) throws NativeException
+    {
+        final int mode = PACKET_FANOUT_HASH | (options.fanoutDefrag ? PACKET_FANOUT_FLAG_DEFRAG : 0);
+        final MemorySegment v = a.allocateFrom(ValueLayout.JAVA_INT, mode << 16 | options.fanoutGroup);
+        if (LinuxNative.setsockopt(state, s, SOL_PACKET, PACKET_FANOUT, v, 4) < 0)
+        {
+            final int e = LinuxNative.errno(state);
+            throw new NativeException("setsockopt(PACKET_FANOUT, group " + options.fanoutGroup + ", " + name + ")", e,
+                e == LinuxNative.EINVAL ? "; the group id is taken in this network namespace by a group on another "
+                    + "link or with another mode (a link that went away keeps its group until its last socket "
+                    + "closes): give each link its own id" : "");
+        }
+    }
+
+    /**
+     * A fanout group id for a link, unique per link within this process: the low 16 bits of a mix of the pid and
+     * the link's ifindex (two links of one process never share an id; two processes on one host may, and a join
+     * that collides with another link's group fails with a clear error).
+     *
+     * @param link the interface name.
+     * @return the group id, 0 to 65535.
+     * @throws NativeException when the link does not exist.
+     */
+    public static int fanoutGroup(final String link) throws NativeException
+    {
+        final int index = Interfaces.index(link);
+        if (index == 0)
+        {
+            throw new NativeException("if_nametoindex(" + link + ")", LinuxNative.ENODEV);
+        }
+        return (int)((ProcessHandle.current().pid() * 0x9E3779B1L + index) & 0xffff);
+    }
+
+    /** @return the fanout group this port joins, or {@link #NO_FANOUT}. */
+    public int fanout()
+    {
+        return options.fanoutGroup;
     }
 
     /** Asks for {@code PACKET_VNET_HDR}; a kernel that refuses it leaves the port without offloads (logged once). */

@@ -62,6 +62,7 @@ public final class TapPort implements Port
     static final int IFF_TAP = 0x0002;
     static final int IFF_NO_PI = 0x1000;
     static final int IFF_VNET_HDR = 0x4000;
+    static final int IFF_MULTI_QUEUE = 0x0100;
     static final int TUN_F_CSUM = 0x01;
     static final int TUN_F_TSO4 = 0x02;
     static final int TUN_F_TSO6 = 0x04;
@@ -87,8 +88,27 @@ public final class TapPort implements Port
         private boolean persistent;
         private boolean offloads;
         private boolean up;
+        private boolean multiQueue;
         private java.nio.file.Path namespace;
         private String portName;
+
+        /**
+         * Opens one queue of a multi-queue device ({@code IFF_MULTI_QUEUE}): every open of the same name with this
+         * option attaches one more queue, with its own descriptor (a worker's). The kernel spreads the frames it
+         * sends (the pod's) over the queues by flow hash, and a flow follows the queue ferry last wrote it on. The
+         * virtio header size, offloads, persistence, MAC, MTU and up are the device's, not the queue's: give every
+         * queue the same options. A device created single-queue refuses a multi-queue open and vice versa
+         * ({@code EINVAL}; the exception says which and how to fix it). Closing a queue detaches only that queue;
+         * the device goes away with its last queue unless it is persistent.
+         *
+         * @param value whether to open one queue of a multi-queue device.
+         * @return this.
+         */
+        public Options multiQueue(final boolean value)
+        {
+            this.multiQueue = value;
+            return this;
+        }
 
         /**
          * @param value the port's name in counters, when it differs from the device's (a pod's TAP, renamed eth0
@@ -267,9 +287,15 @@ public final class TapPort implements Port
             fd = (int)LinuxNative.check(LinuxNative.open(st, arena.allocateFrom("/dev/net/tun"),
                 LinuxNative.O_RDWR | LinuxNative.O_NONBLOCK | LinuxNative.O_CLOEXEC, 0), st, "open(/dev/net/tun)");
             final MemorySegment ifr = LinuxNative.ifreq(arena, name);
-            final int flags = IFF_TAP | IFF_NO_PI | (options.vnetHeader > 0 ? IFF_VNET_HDR : 0);
+            final int flags = IFF_TAP | IFF_NO_PI | (options.vnetHeader > 0 ? IFF_VNET_HDR : 0)
+                | (options.multiQueue ? IFF_MULTI_QUEUE : 0);
             ifr.set(ValueLayout.JAVA_SHORT, LinuxNative.IFNAMSIZ, (short)flags);
-            LinuxNative.check(LinuxNative.ioctl(st, fd, TUNSETIFF, ifr), st, "ioctl(TUNSETIFF, " + name + ")");
+            if (LinuxNative.ioctl(st, fd, TUNSETIFF, ifr) < 0)
+            {
+                final int e = LinuxNative.errno(st);
+                throw e == LinuxNative.EINVAL ? queueModeMismatch(arena, name, flags, e)
+                    : new NativeException("ioctl(TUNSETIFF, " + name + ")", e);
+            }
             final String actual = ifr.getString(0, StandardCharsets.US_ASCII);
             int offloads = 0;
             if (options.vnetHeader > 0)
@@ -277,7 +303,8 @@ public final class TapPort implements Port
                 final MemorySegment size = arena.allocateFrom(ValueLayout.JAVA_INT, options.vnetHeader);
                 LinuxNative.check(LinuxNative.ioctl(st, fd, TUNSETVNETHDRSZ, size), st,
                     "ioctl(TUNSETVNETHDRSZ, " + actual + ")");
-                offloads = options.offloads && pool.largeCapacity() > 0 ? negotiateOffloads(st, fd, actual) : 0;
+                offloads = options.offloads && pool.largeCapacity() > 0 ?
+                    negotiateOffloads(st, fd, actual, !options.multiQueue) : 0;
                 if (offloads == 0)
                 {
                     LinuxNative.check(LinuxNative.ioctl(st, fd, TUNSETOFFLOAD, MemorySegment.NULL), st,
@@ -320,14 +347,53 @@ public final class TapPort implements Port
     }
 
     /**
+     * Explains an {@code EINVAL} from {@code TUNSETIFF} on an existing device: the kernel refuses an open whose
+     * {@code IFF_MULTI_QUEUE} differs from the device's, and a name that is not a TAP. For a multi-queue open, a
+     * single-queue attach on a fresh descriptor tells the two apart: it succeeds on an idle persistent device (and
+     * is closed at once) or finds it busy; a live multi-queue device is never probed (an attach would rewrite its
+     * flags under the queues that are open).
+     */
+    private static NativeException queueModeMismatch(final Arena arena, final String name, final int flags,
+        final int errno)
+    {
+        final String call = "ioctl(TUNSETIFF, " + name + ")";
+        if ((flags & IFF_MULTI_QUEUE) == 0)
+        {
+            return new NativeException(call, errno, "; " + name + " exists with other flags: a multi-queue TAP "
+                + "(open it with TapPort.Options.multiQueue(true)) or not a TAP at all");
+        }
+        final MemorySegment st = LinuxNative.newCallState(arena);
+        final int probe = LinuxNative.open(st, arena.allocateFrom("/dev/net/tun"),
+            LinuxNative.O_RDWR | LinuxNative.O_NONBLOCK | LinuxNative.O_CLOEXEC, 0);
+        int single = LinuxNative.EINVAL;
+        if (probe >= 0)
+        {
+            final MemorySegment ifr = LinuxNative.ifreq(arena, name);
+            ifr.set(ValueLayout.JAVA_SHORT, LinuxNative.IFNAMSIZ, (short)(flags & ~IFF_MULTI_QUEUE));
+            single = LinuxNative.ioctl(st, probe, TUNSETIFF, ifr) == 0 ? 0 : LinuxNative.errno(st);
+            LinuxNative.close(st, probe);
+        }
+        if (single == 0 || single == LinuxNative.EBUSY)
+        {
+            return new NativeException(call, errno, "; " + name + " exists as a single-queue TAP (persistent, "
+                + "made without multi-queue) and takes no multi-queue open: delete it (ip link delete " + name
+                + ") so that it is made again multi-queue, or open it without multiQueue");
+        }
+        return new NativeException(call, errno, "; " + name + " exists and is not a TAP device");
+    }
+
+    /**
      * Probes the offloads the kernel takes, best first (an unknown bit fails with EINVAL: the documented probe),
      * and leaves the TAP with checksum offload and TSO, or checksum offload alone, or none (0 returned, the
-     * caller clears them). USO is probed only to report it: ferry's segmenter splits TCP, not UDP.
+     * caller clears them). USO is probed only to report it: ferry's segmenter splits TCP, not UDP. Offloads are
+     * the device's: a queue of a multi-queue device skips the USO probe, which would switch USO on for a moment
+     * under the queues already open.
      */
-    private static int negotiateOffloads(final MemorySegment st, final int fd, final String name)
+    private static int negotiateOffloads(final MemorySegment st, final int fd, final String name,
+        final boolean probeUso)
     {
         final int tso = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6;
-        final boolean uso = LinuxNative.ioctl(st, fd, TUNSETOFFLOAD,
+        final boolean uso = probeUso && LinuxNative.ioctl(st, fd, TUNSETOFFLOAD,
             MemorySegment.ofAddress(tso | TUN_F_USO4 | TUN_F_USO6)) == 0;
         int got = 0;
         for (final int want : new int[] {tso, TUN_F_CSUM})

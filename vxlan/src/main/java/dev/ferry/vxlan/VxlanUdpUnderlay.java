@@ -80,9 +80,12 @@ public final class VxlanUdpUnderlay implements TxSink, AutoCloseable
      * @param recvBatch     datagrams per recvmmsg call.
      * @param gro           enable UDP_GRO on receive.
      * @param gso           send runs of same-size datagrams to one VTEP as one UDP_SEGMENT (GSO) send.
+     * @param reusePort     bind with {@code SO_REUSEPORT}: several sockets (one per worker) share the address and
+     *                      port, and the kernel gives each datagram to one of them by a hash of its addresses and
+     *                      ports, so a flow stays on one socket while the set of sockets stays the same.
      */
     public record Config(String name, InetAddress bindAddress, int port, int socketBuffer, int recvBatch,
-        boolean gro, boolean gso)
+        boolean gro, boolean gso, boolean reusePort)
     {
         /** Smallest socket buffer the issue allows. */
         public static final int MIN_SOCKET_BUFFER = 4 << 20;
@@ -97,6 +100,7 @@ public final class VxlanUdpUnderlay implements TxSink, AutoCloseable
          * @param recvBatch    recvmmsg batch.
          * @param gro          UDP GRO.
          * @param gso          UDP GSO.
+         * @param reusePort    SO_REUSEPORT.
          */
         public Config
         {
@@ -105,6 +109,32 @@ public final class VxlanUdpUnderlay implements TxSink, AutoCloseable
                 throw new IllegalArgumentException("bad underlay config: port " + port + " batch " + recvBatch
                     + " buffer " + socketBuffer);
             }
+        }
+
+        /**
+         * Settings without {@code SO_REUSEPORT}.
+         *
+         * @param name         link name.
+         * @param bindAddress  node IP.
+         * @param port         VXLAN port.
+         * @param socketBuffer socket buffer bytes.
+         * @param recvBatch    recvmmsg batch.
+         * @param gro          UDP GRO.
+         * @param gso          UDP GSO.
+         */
+        public Config(final String name, final InetAddress bindAddress, final int port, final int socketBuffer,
+            final int recvBatch, final boolean gro, final boolean gso)
+        {
+            this(name, bindAddress, port, socketBuffer, recvBatch, gro, gso, false);
+        }
+
+        /**
+         * @param on whether to bind with {@code SO_REUSEPORT}.
+         * @return these settings with {@link #reusePort()} set.
+         */
+        public Config withReusePort(final boolean on)
+        {
+            return new Config(name, bindAddress, port, socketBuffer, recvBatch, gro, gso, on);
         }
 
         /**
@@ -186,6 +216,10 @@ public final class VxlanUdpUnderlay implements TxSink, AutoCloseable
         if (config.gro())
         {
             b.option(EpollChannelOption.UDP_GRO, true);
+        }
+        if (config.reusePort())
+        {
+            b.option(EpollChannelOption.SO_REUSEPORT, true);
         }
         this.channel = b.bind(new InetSocketAddress(config.bindAddress(), config.port())).sync().channel();
         this.buffersForced = SocketOptions.forceBuffers(((EpollDatagramChannel)channel).fd().intValue(),

@@ -1,0 +1,251 @@
+package dev.ferry.tapio;
+
+import dev.ferry.core.Counters;
+import dev.ferry.core.ManualClock;
+import dev.ferry.core.PacketPool;
+import dev.ferry.core.PacketVector;
+import dev.ferry.core.header.Wire;
+
+import java.lang.foreign.MemorySegment;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.TimeUnit;
+
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+/**
+ * Two AF_PACKET ports on one veth end in one {@code PACKET_FANOUT} group, as two workers would open the uplink:
+ * the peer's flows are shared between them by flow hash, each flow on one socket, each frame once; after the link
+ * goes down and up both sockets join the group again.
+ */
+@Tag("netns")
+class PacketSocketFanoutTest
+{
+    static final String NS = "ferry-tio-fo";
+    static final String OURS = "ferry-tfo-v0";
+    static final String PEER = "ferry-tfo-v1";
+    static final int FLOWS = 32;
+    static final int PER_FLOW = 5;
+    static final int DPORT = 9999;
+
+    private final PacketPool pool = new PacketPool(1024);
+    private final Counters counters0 = Counters.inMemory(64);
+    private final Counters counters1 = Counters.inMemory(64);
+    private final ManualClock clock = new ManualClock(1_000_000_000L);
+    private final PacketVector v = new PacketVector();
+
+    @BeforeEach
+    void root()
+    {
+        Netns.assumeRoot();
+    }
+
+    @AfterEach
+    void poolIsFullAgain()
+    {
+        assertThat(pool.available()).as("buffers leaked").isEqualTo(pool.capacity());
+        pool.close();
+        counters0.close();
+        counters1.close();
+    }
+
+    private static void createPair()
+    {
+        Netns.deleteLink(OURS);
+        Netns.must("ip", "link", "add", OURS, "type", "veth", "peer", "name", PEER);
+        Netns.disableIpv6(OURS);
+        Netns.must("ip", "link", "set", PEER, "netns", NS);
+        Netns.must("ip", "-n", NS, "addr", "add", "10.199.9.1/24", "dev", PEER);
+        Netns.must("ip", "-n", NS, "link", "set", PEER, "up");
+        Netns.must("ip", "-n", NS, "neigh", "replace", "10.199.9.2", "lladdr", "02:fe:00:00:00:02", "dev", PEER);
+        Netns.must("ip", "link", "set", OURS, "up");
+    }
+
+    @Test
+    void shouldShareTheLinksFlowsBetweenTheGroupsSocketsEachFlowOnOne() throws Exception
+    {
+        Netns.create(NS);
+        try
+        {
+            createPair();
+            final int group = PacketSocketPort.fanoutGroup(OURS);
+            final PacketSocketPort.Options options = new PacketSocketPort.Options().fanout(group);
+            try (PacketSocketPort p0 = PacketSocketPort.open(OURS, 0, pool, counters0, clock, options);
+                PacketSocketPort p1 = PacketSocketPort.open(OURS, 1, pool, counters1, clock, options))
+            {
+                assertThat(p0.fanout()).isEqualTo(group);
+                final PacketSocketPort[] ports = {p0, p1};
+                sendFlows(0);
+                assertFlowsSplit(ports);
+
+                // IPv4 fragments (3,000-byte datagrams over a 1,500 MTU) stay fragments, and a datagram's
+                // fragments reach one socket: the hash of a fragment is over addresses and protocol
+                Netns.inNs(NS, "python3", "-c", "import socket\n"
+                    + "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+                    + "for i in range(8):\n"
+                    + "    s.sendto(b'f' * 3000, ('10.199.9.2', " + DPORT + "))\n");
+                final Map<Integer, Set<Integer>> socketsOfDatagram = new HashMap<>();
+                final int fragments = receive(ports, 24, (f, q) ->
+                {
+                    final MemorySegment s = MemorySegment.ofArray(f);
+                    assertThat(f.length).as("not reassembled").isLessThanOrEqualTo(1514);
+                    if ((Wire.u16(s, 20) & 0x3fff) != 0)
+                    {
+                        socketsOfDatagram.computeIfAbsent(Wire.u16(s, 18), k -> new HashSet<>()).add(q);
+                    }
+                });
+                assertThat(fragments).isEqualTo(24);
+                assertThat(socketsOfDatagram).hasSize(8);
+                assertThat(socketsOfDatagram.values()).allSatisfy(s -> assertThat(s).hasSize(1));
+
+                // the link goes down and up: each socket is made again and joins the group again
+                Netns.must("ip", "link", "set", OURS, "down");
+                assertThat(awaitState(ports, false)).as("ports down with the link").isTrue();
+                Netns.must("ip", "link", "set", OURS, "up");
+                assertThat(awaitState(ports, true)).as("ports up again").isTrue();
+                sendFlows(100);
+                assertFlowsSplit(ports);
+            }
+        }
+        finally
+        {
+            Netns.delete(NS);
+            Netns.deleteLink(OURS);
+        }
+    }
+
+    @Test
+    void shouldRefuseAFanoutOnAMissingLinkOrAGroupIdOfAnotherLink() throws Exception
+    {
+        final String a = "ferry-tfo-a0";
+        final String b = "ferry-tfo-b0";
+        try
+        {
+            final PacketSocketPort.Options gone = new PacketSocketPort.Options().fanout(4242);
+            assertThatThrownBy(() -> PacketSocketPort.open("ferry-tfo-gone", 0, pool, counters0, clock, gone))
+                .isInstanceOf(NativeException.class)
+                .hasMessage("if_nametoindex(ferry-tfo-gone): No such device (errno 19)");
+            assertThatThrownBy(() -> PacketSocketPort.fanoutGroup("ferry-tfo-gone"))
+                .hasMessage("if_nametoindex(ferry-tfo-gone): No such device (errno 19)");
+            assertThatThrownBy(() -> new PacketSocketPort.Options().fanout(65536))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("0 to 65535");
+
+            Netns.deleteLink(a);
+            Netns.deleteLink(b);
+            Netns.must("ip", "link", "add", a, "type", "veth", "peer", "name", "ferry-tfo-a1");
+            Netns.must("ip", "link", "add", b, "type", "veth", "peer", "name", "ferry-tfo-b1");
+            Netns.must("ip", "link", "set", a, "up");
+            Netns.must("ip", "link", "set", b, "up");
+            final int group = PacketSocketPort.fanoutGroup(a);
+            assertThat(PacketSocketPort.fanoutGroup(b)).as("another link, another group").isNotEqualTo(group);
+            final PacketSocketPort.Options same = new PacketSocketPort.Options().fanout(group);
+            try (PacketSocketPort first = PacketSocketPort.open(a, 0, pool, counters0, clock, same))
+            {
+                assertThat(first.isUp()).isTrue();
+                assertThatThrownBy(() -> PacketSocketPort.open(b, 1, pool, counters1, clock, same))
+                    .isInstanceOf(NativeException.class)
+                    .hasMessageStartingWith("setsockopt(PACKET_FANOUT, group " + group + ", " + b
+                        + "): Invalid argument (errno 22); the group id is taken");
+            }
+        }
+        finally
+        {
+            Netns.deleteLink(a);
+            Netns.deleteLink(b);
+        }
+    }
+
+    /** The peer sends FLOWS flows of PER_FLOW datagrams, source ports from 20000 + base. */
+    private static void sendFlows(final int base)
+    {
+        Netns.inNs(NS, "python3", "-c", "import socket\n"
+            + "for i in range(" + FLOWS + "):\n"
+            + "    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+            + "    s.bind(('10.199.9.1', " + (20000 + base) + " + i))\n"
+            + "    for k in range(" + PER_FLOW + "):\n"
+            + "        s.sendto(b'flow', ('10.199.9.2', " + DPORT + "))\n"
+            + "    s.close()\n");
+    }
+
+    private void assertFlowsSplit(final PacketSocketPort[] ports)
+    {
+        final long before0 = ports[0].counters().rxPackets();
+        final long before1 = ports[1].counters().rxPackets();
+        final Map<Integer, Set<Integer>> socketsOf = new HashMap<>();
+        final int[] per = new int[2];
+        final int got = receive(ports, FLOWS * PER_FLOW, (f, q) ->
+        {
+            socketsOf.computeIfAbsent(Wire.u16(MemorySegment.ofArray(f), 34), k -> new HashSet<>()).add(q);
+            per[q]++;
+        });
+        assertThat(got).as("every datagram once").isEqualTo(FLOWS * PER_FLOW);
+        assertThat(socketsOf).hasSize(FLOWS);
+        assertThat(socketsOf.values()).as("each flow on one socket").allSatisfy(s -> assertThat(s).hasSize(1));
+        assertThat(per[0]).as("socket 0 got flows").isPositive();
+        assertThat(per[1]).as("socket 1 got flows").isPositive();
+        assertThat(ports[0].counters().rxPackets() - before0 + ports[1].counters().rxPackets() - before1)
+            .as("rx-packets of both add up to what was sent").isEqualTo(FLOWS * PER_FLOW);
+    }
+
+    /** A received UDP frame to DPORT and the index of the socket that had it. */
+    private interface Seen
+    {
+        void frame(byte[] frame, int socket);
+    }
+
+    /** Reads both sockets until {@code expected} UDP frames to DPORT arrived or 10 s passed; frees everything. */
+    private int receive(final PacketSocketPort[] ports, final int expected, final Seen seen)
+    {
+        final long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        int total = 0;
+        while (total < expected && System.nanoTime() < deadline)
+        {
+            for (int q = 0; q < ports.length; q++)
+            {
+                ports[q].awaitReadable(10);
+                ports[q].receive(v);
+                for (int i = 0; i < v.count(); i++)
+                {
+                    final int h = v.get(i);
+                    final byte[] f = pool.toArray(h);
+                    pool.free(h);
+                    if (TapPortTest.matches(f, 17, -1))
+                    {
+                        seen.frame(f, q);
+                        total++;
+                    }
+                }
+                v.clear();
+            }
+        }
+        return total;
+    }
+
+    private boolean awaitState(final PacketSocketPort[] ports, final boolean up) throws InterruptedException
+    {
+        final long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        while (System.nanoTime() < deadline)
+        {
+            clock.advance(TimeUnit.MILLISECONDS.toNanos(150));
+            boolean all = true;
+            for (final PacketSocketPort p : ports)
+            {
+                all &= p.check() == up;
+            }
+            if (all)
+            {
+                return true;
+            }
+            Thread.sleep(50);
+        }
+        return false;
+    }
+}
