@@ -81,6 +81,8 @@ final class Worker implements Agent, TxSink
     private int entry;
     private List<DropCounter> dropCounters = List.of();
     private Neighbours neighbours;
+    /** The ownership stage's rings on a node of several workers; null with one. */
+    private WorkerHandoff handoff;
     private long cycles;
     // the clock at the last duty cycle, for /healthz on another thread (a release store per cycle)
     private final java.util.concurrent.atomic.AtomicLong heartbeat = new java.util.concurrent.atomic.AtomicLong();
@@ -126,6 +128,7 @@ final class Worker implements Agent, TxSink
         this.entry = node.entry();
         this.node = node;
         this.neighbours = node.neighbours();
+        this.handoff = node.handoff();
         final List<DropCounter> drops = new ArrayList<>();
         for (final Stage s : g.stages())
         {
@@ -251,7 +254,8 @@ final class Worker implements Agent, TxSink
             profile.mark(WakeProfile.COMMANDS);
         }
         final PacketPool pool = this.pool;
-        final int received = poller.poll(rx, graph);
+        // frames other workers handed over enter at nat44-in, in the same run as this cycle's own
+        final int received = poller.poll(rx, graph) + (handoff == null ? 0 : handoff.drain());
         if (profiled)
         {
             profile.mark(WakeProfile.PORTS);
@@ -362,7 +366,7 @@ final class Worker implements Agent, TxSink
     /** @return whether a command or another thread's frame waits (worker thread, after {@link Wakeup#park()}). */
     boolean pending()
     {
-        return !commands.isEmpty() || poller.inputQueued();
+        return !commands.isEmpty() || poller.inputQueued() || handoff != null && handoff.pending();
     }
 
     /** @return the first-cycle-after-wake profile ({@link WakeProfile#ENABLED}; worker thread, or at stop). */

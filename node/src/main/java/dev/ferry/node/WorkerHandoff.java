@@ -19,6 +19,7 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
 import java.util.List;
+import java.util.function.IntConsumer;
 
 /**
  * The ownership stage of a node with several workers ({@code worker-handoff}): after ip4-input and VXLAN's bypass
@@ -113,6 +114,23 @@ final class WorkerHandoff implements NodeFeature
     }
 
     /**
+     * How this worker wakes another one blocked idle after handing it frames (control side, before the workers
+     * run): called once per vector for each owner that received any, never per packet.
+     *
+     * @param wake takes the worker to wake.
+     */
+    void wakers(final IntConsumer wake)
+    {
+        stage.wake = wake;
+    }
+
+    /** @return whether another worker handed this one frames it has not drained (this worker's thread). */
+    boolean pending()
+    {
+        return endpoint.pending();
+    }
+
+    /**
      * Worker thread, once per duty cycle before the graph runs: injects what other workers handed over.
      *
      * @return frames taken.
@@ -147,6 +165,7 @@ final class WorkerHandoff implements NodeFeature
         private final IcmpHeader icmp = new IcmpHeader();
         private Handoff.Endpoint endpoint;
         private ServicesFeature services;
+        private IntConsumer wake = w -> { };
         private Snapshot ruleOf;
         private FlowOwner rule;
         private long local;
@@ -187,6 +206,8 @@ final class WorkerHandoff implements NodeFeature
             final FlowOwner r = rule(tables.lvCurrent());
             final MemorySegment mem = pool.memory();
             final int n = in.count();
+            // workers are at most 64 (WorkerCount.MAX): one bit each
+            long handedTo = 0;
             for (int i = 0; i < n; i++)
             {
                 final int h = in.get(i);
@@ -202,8 +223,17 @@ final class WorkerHandoff implements NodeFeature
                     out.traceDetail(h, owner, 0);
                     // the ring copies the frame and frees the buffer, or counts the drop and frees it
                     out.hold(h);
-                    endpoint.send(owner, h);
+                    if (endpoint.send(owner, h))
+                    {
+                        handedTo |= 1L << owner;
+                    }
                 }
+            }
+            while (handedTo != 0)
+            {
+                final int w = Long.numberOfTrailingZeros(handedTo);
+                handedTo &= handedTo - 1;
+                wake.accept(w);
             }
         }
 

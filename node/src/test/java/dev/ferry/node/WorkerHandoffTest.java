@@ -264,6 +264,36 @@ class WorkerHandoffTest
     }
 
     @Test
+    void shouldWakeTheOwnerOncePerVectorAndShowItPending()
+    {
+        final List<Integer> woken = new ArrayList<>();
+        lanes.get(0).graph.handoff().wakers(woken::add);
+        for (int f = 0; f < 16; f++)
+        {
+            lanes.get(0).graph.graph().input(lanes.get(0).graph.entry(), handle(lanes.get(0), tcp(Ip4.podMac(POD_A),
+                GATEWAY_MAC, POD_A, VIP_LOCAL, 40000 + f, 80, TcpHeader.SYN)));
+        }
+        lanes.get(0).graph.graph().run();
+        assertThat(lanes.get(0).counters.get(Handoff.COUNTER_SENT)).as("some of 16 flows are worker 1's")
+            .isPositive();
+        assertThat(woken).as("one wake-up for the vector, for worker 1 only").containsExactly(1);
+        assertThat(lanes.get(1).graph.handoff().pending()).isTrue();
+        assertThat(lanes.get(0).graph.handoff().pending()).isFalse();
+        settle();
+        assertThat(lanes.get(1).graph.handoff().pending()).isFalse();
+        assertThat(sentOn(tap(POD_B))).hasSize(16);
+    }
+
+    private int handle(final Lane l, final byte[] frame)
+    {
+        final int h = l.pool.allocate();
+        l.pool.write(h, frame, 0, frame.length);
+        l.pool.rxPort(h, ports.idOf(tap(POD_A)));
+        l.pool.timestamp(h, clock.nanos());
+        return h;
+    }
+
+    @Test
     void shouldCountAFullRingAsADropAndLeakNothing()
     {
         // one worker receives far more flows' first packets than the ring to the other holds, with no drain between
