@@ -359,8 +359,8 @@ public final class NodeGraph
                 neighbours.bind(pool, ports, tables, sink, counters, onLearned);
                 features.add(new UnderlayNeighbours(neighbours));
             }
-            features.add(new VxlanFeature(config.underlay()));
             final int workers = handoff == null ? 1 : handoff.workers();
+            features.add(new VxlanFeature(config.underlay()).reusePort(workers > 1));
             final WorkerHandoff owner = workers == 1 ? null : new WorkerHandoff(worker, handoff, ownerSecret);
             if (owner != null)
             {

@@ -64,6 +64,9 @@ final class Worker implements Agent, TxSink
     private final PacketPool pool;
     private final Counters counters;
     private final CachedClock clock;
+    /** This worker's number and the node's workers: its ports are queue {@code index} of {@code count}. */
+    private final int index;
+    private final int count;
     private NodeGraph node;
     private final PortPoller poller;
     private final Wakeup wakeup = new Wakeup();
@@ -92,6 +95,24 @@ final class Worker implements Agent, TxSink
     Worker(final PacketPool pool, final Counters counters, final CachedClock clock,
         final TablesRef<Snapshot> published)
     {
+        this(pool, counters, clock, published, 0, 1);
+    }
+
+    /**
+     * One worker of several: its own pool, counters and clock; the ports it opens are its queues.
+     *
+     * @param pool      this worker's pool.
+     * @param counters  this worker's counters.
+     * @param clock     this worker's cached clock.
+     * @param published the publisher's reference.
+     * @param index     this worker's number.
+     * @param count     the node's workers.
+     */
+    Worker(final PacketPool pool, final Counters counters, final CachedClock clock,
+        final TablesRef<Snapshot> published, final int index, final int count)
+    {
+        this.index = index;
+        this.count = count;
         this.published = published;
         this.pool = pool;
         this.counters = counters;
@@ -163,13 +184,14 @@ final class Worker implements Agent, TxSink
      */
     PortContext portContext(final int id)
     {
-        return new PortContext(pool, counters, clock, id);
+        return new PortContext(pool, counters, clock, id, index, count);
     }
 
     @Override
     public String roleName()
     {
-        return "ferry-worker";
+        // worker 0 keeps the one-worker node's thread name
+        return index == 0 ? "ferry-worker" : "ferry-worker-" + index;
     }
 
     @Override

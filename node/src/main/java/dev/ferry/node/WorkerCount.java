@@ -19,8 +19,6 @@ final class WorkerCount
 {
     /** Most workers a node runs: the handoff holds one ring per ordered pair, 64 x 63 of them. */
     static final int MAX = 64;
-    /** Workers this build forwards on: {@code workers} above it is refused, its default capped to it. */
-    static final int BUILT = 1;
 
     private static final Path CGROUP_ROOT = Path.of("/sys/fs/cgroup");
     private static final Path SELF_CGROUP = Path.of("/proc/self/cgroup");
@@ -39,17 +37,12 @@ final class WorkerCount
         {
             throw new IllegalArgumentException("workers: " + workers + " is out of range 1.." + MAX);
         }
-        if (workers > BUILT)
-        {
-            throw new IllegalArgumentException("workers: " + workers + " is not supported yet: this build forwards on "
-                + BUILT + " worker (multi-worker forwarding, issue 17, is not wired into the node)");
-        }
     }
 
-    /** @return the default count for this process: its CPUs minus one, at least 1, at most what is built. */
+    /** @return the default count for this process: its CPUs minus one, at least 1. */
     static int defaultCount()
     {
-        return Math.min(BUILT, fromCpus(cpus()));
+        return fromCpus(cpus());
     }
 
     /**

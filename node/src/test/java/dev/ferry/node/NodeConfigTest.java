@@ -82,8 +82,8 @@ class NodeConfigTest
         assertThat(c.stateDir()).as("beside the API socket, as attachments.json").isEqualTo(Path.of("/run/ferry"));
         assertThat(NodeConfig.load(yaml("nodeName: node-a\nuplink: eth0\nstateDir: /var/lib/ferry\n")).stateDir())
             .isEqualTo(Path.of("/var/lib/ferry"));
-        assertThat(c.workers()).as("the CPUs but one, within what this build forwards on")
-            .isEqualTo(Math.min(WorkerCount.BUILT, WorkerCount.fromCpus(WorkerCount.cpus())));
+        assertThat(c.workers()).as("the CPUs but one").isEqualTo(WorkerCount.fromCpus(WorkerCount.cpus()));
+        assertThat(NodeConfig.load(yaml("nodeName: node-a\nuplink: eth0\nworkers: 2\n")).workers()).isEqualTo(2);
         assertThat(NodeConfig.defaults("n", Path.of("/tmp/x.sock"), "eth0").workers()).isEqualTo(1);
         assertThat(NodeConfig.defaults("n", Path.of("/tmp/x.sock"), "eth0").stateDir())
             .as("tests and replay keep the table in memory").isNull();

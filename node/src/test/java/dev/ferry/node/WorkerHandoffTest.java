@@ -116,12 +116,12 @@ class WorkerHandoffTest
         handoff.close();
     }
 
-    private static String tap(final int ip)
+    static String tap(final int ip)
     {
         return "tap" + String.format("%08x", ip);
     }
 
-    private static ServiceInfo service(final String name, final int vip, final int backend, final boolean local)
+    static ServiceInfo service(final String name, final int vip, final int backend, final boolean local)
     {
         return new ServiceInfo("default", name, "ClusterIP", null, List.of(vip), List.of(), List.of(), false,
             ServiceInfo.DEFAULT_AFFINITY_TIMEOUT, false, false, List.of(new ServiceInfo.ServicePort("", 6, 80, 0,
@@ -165,18 +165,18 @@ class WorkerHandoffTest
         return out;
     }
 
-    private static byte[] tcp(final long srcMac, final long dstMac, final int src, final int dst, final int sport,
+    static byte[] tcp(final long srcMac, final long dstMac, final int src, final int dst, final int sport,
         final int dport, final int flags)
     {
         return new FrameBuilder().eth(srcMac, dstMac).ip4(src, dst).tcp(sport, dport, flags, 1, 1).build();
     }
 
-    private static int u16(final byte[] f, final int at)
+    static int u16(final byte[] f, final int at)
     {
         return (f[at] & 0xff) << 8 | f[at + 1] & 0xff;
     }
 
-    private static int u32(final byte[] f, final int at)
+    static int u32(final byte[] f, final int at)
     {
         return ByteBuffer.wrap(f, at, 4).getInt();
     }
@@ -250,7 +250,7 @@ class WorkerHandoffTest
         assertThat(sum(Handoff.COUNTER_SENT)).isPositive();
     }
 
-    private static byte[] vxlan(final byte[] inner, final int sport)
+    static byte[] vxlan(final byte[] inner, final int sport)
     {
         final NodeTables.ClusterSettings c = NodeTables.ClusterSettings.defaults();
         final byte[] payload = new byte[8 + inner.length];
