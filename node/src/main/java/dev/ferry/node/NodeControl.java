@@ -476,7 +476,13 @@ final class NodeControl
         save();
         republish();
         final int id = ports.idOf(a.tapName());
-        return onEveryWorker(() -> new WorkerCommand.Detach(id, true)).thenApplyAsync(removed ->
+        // worker 0 removes the device (clears persistence); the others close their queues, the last close ends it
+        final List<CompletableFuture<Boolean>> each = new ArrayList<>();
+        for (int w = 0; w < workers.size(); w++)
+        {
+            each.add(workers.get(w).submit(new WorkerCommand.Detach(id, w == 0)));
+        }
+        return CompletableFuture.allOf(each.toArray(new CompletableFuture<?>[0])).thenApplyAsync(removed ->
         {
             LOG.info(() -> "port " + a.tapName() + " down: pod " + a);
             return Boolean.TRUE;

@@ -114,6 +114,9 @@ class WorkersNodeTest
             final List<String> conntrack = node.daemon.show("conntrack").get(10, TimeUnit.SECONDS);
             assertThat(conntrack).as("every shard's entries").hasSize(FLOWS);
             assertThat(node.daemon.health()).as("every worker answers").isNull();
+            assertThat(node.daemon.detach("ca", "eth0").get(10, TimeUnit.SECONDS)).isTrue();
+            assertThat(node.ports.port(tap(POD_A), 0).isClosed()).as("worker 0's queue closed").isTrue();
+            assertThat(node.ports.port(tap(POD_A), 1).isClosed()).as("worker 1's queue closed").isTrue();
         }
     }
 }
