@@ -95,11 +95,12 @@ public final class TapPort implements Port
         /**
          * Opens one queue of a multi-queue device ({@code IFF_MULTI_QUEUE}): every open of the same name with this
          * option attaches one more queue, with its own descriptor (a worker's). The kernel spreads the frames it
-         * sends (the pod's) over the queues by flow hash, and a flow follows the queue ferry last wrote it on. The
-         * virtio header size, offloads, persistence, MAC, MTU and up are the device's, not the queue's: give every
-         * queue the same options. A device created single-queue refuses a multi-queue open and vice versa
-         * ({@code EINVAL}; the exception says which and how to fix it). Closing a queue detaches only that queue;
-         * the device goes away with its last queue unless it is persistent.
+         * sends (the pod's) over the queues by flow hash, and a flow follows the queue ferry last wrote it on (learned
+         * once the kernel has handled the written frame). The virtio header size, offloads, persistence, MAC, MTU
+         * and up are the device's, not the queue's: give every queue the same options. A device created
+         * single-queue refuses a multi-queue open and vice versa ({@code EINVAL}; the exception says which and how
+         * to fix it). Closing a queue detaches only that queue; the device goes away with its last queue unless it
+         * is persistent.
          *
          * @param value whether to open one queue of a multi-queue device.
          * @return this.

@@ -93,13 +93,23 @@ class TapMultiQueueTest
             assertThat(counters.get("port/q0/rx-packets") + counters.get("port/q1/rx-packets"))
                 .isEqualTo(FLOWS * PER_FLOW);
 
-            // a frame written on either queue reaches the pod's kernel, which answers it
-            send(q0, 0x1234_0001);
-            send(q1, 0x1234_0002);
-            final Set<Integer> answered = awaitEchoReplies(new TapPort[] {q0, q1}, 2);
-            assertThat(answered).containsExactlyInAnyOrder(0x1234_0001, 0x1234_0002);
-            assertThat(counters.get("port/q0/tx-packets")).isEqualTo(1);
-            assertThat(counters.get("port/q1/tx-packets")).isEqualTo(1);
+            // a frame written on either queue reaches the pod's kernel, which answers it. tun's automatic steering
+            // learns the flow's queue from each write (an ICMP flow hashes by addresses), after the kernel has
+            // handled the written frame: the answer to the next frame comes back on the queue that wrote
+            final TapPort[] both = {q0, q1};
+            final int[] written = {0, 1, 1, 0, 0};
+            for (int i = 0; i < written.length; i++)
+            {
+                send(both[written[i]], 0x1234_0010 + i);
+                final Map<Integer, Integer> reply = awaitEchoReplies(both, 1);
+                assertThat(reply).as("answer to frame %d", i).containsOnlyKeys(0x1234_0010 + i);
+                if (i > 0 && written[i] == written[i - 1])
+                {
+                    assertThat(reply.get(0x1234_0010 + i)).as("steered to the writing queue").isEqualTo(written[i]);
+                }
+            }
+            assertThat(counters.get("port/q0/tx-packets")).isEqualTo(3);
+            assertThat(counters.get("port/q1/tx-packets")).isEqualTo(2);
 
             // one queue closes (its worker stops): the device stays, every flow now reaches the other queue
             q0.close();
@@ -111,7 +121,7 @@ class TapMultiQueueTest
             receiveFlows(new TapPort[] {null, q1}, after, afterPerQueue);
             assertThat(afterPerQueue[1]).as("all flows on the queue left").isEqualTo(FLOWS * PER_FLOW);
             send(q1, 0x1234_0003);
-            assertThat(awaitEchoReplies(new TapPort[] {q1}, 1)).containsExactly(0x1234_0003);
+            assertThat(awaitEchoReplies(new TapPort[] {q1}, 1)).containsOnlyKeys(0x1234_0003);
         }
         finally
         {
@@ -222,15 +232,16 @@ class TapMultiQueueTest
         q.flush();
     }
 
-    /** The id/sequence words of the echo replies read from the queues (5 s at most). */
-    private Set<Integer> awaitEchoReplies(final TapPort[] queues, final int expected)
+    /** The id/sequence words of the echo replies read from the queues (5 s at most), with the queue of each. */
+    private Map<Integer, Integer> awaitEchoReplies(final TapPort[] queues, final int expected)
     {
-        final Set<Integer> seen = new HashSet<>();
+        final Map<Integer, Integer> seen = new HashMap<>();
         final long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
         while (seen.size() < expected && System.nanoTime() < deadline)
         {
-            for (final TapPort q : queues)
+            for (int k = 0; k < queues.length; k++)
             {
+                final TapPort q = queues[k];
                 q.awaitReadable(10);
                 q.receive(v);
                 for (int i = 0; i < v.count(); i++)
@@ -240,7 +251,7 @@ class TapMultiQueueTest
                     pool.free(h);
                     if (TapPortTest.matches(f, 1, -1) && f[34] == 0)
                     {
-                        seen.add(Wire.u32(MemorySegment.ofArray(f), 38));
+                        seen.put(Wire.u32(MemorySegment.ofArray(f), 38), k);
                     }
                 }
                 v.clear();
