@@ -158,7 +158,13 @@ final class NodeControl
             {
                 throw new IllegalArgumentException("this node has no conntrack table yet (its graph is not built)");
             }
-            eventStreams = new ConntrackEventStreams(g.feature(ServicesFeature.class).events());
+            // every worker's shard: a node of several workers streams them all
+            final List<dev.ferry.conntrack.ConntrackEvents> rings = new ArrayList<>();
+            for (final NodeGraph each : graphs.get())
+            {
+                rings.add(each.feature(ServicesFeature.class).events());
+            }
+            eventStreams = new ConntrackEventStreams(rings);
         }
         return eventStreams;
     }
