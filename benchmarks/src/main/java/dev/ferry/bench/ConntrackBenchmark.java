@@ -256,7 +256,7 @@ public class ConntrackBenchmark
             for (int i = 0; i < PREFETCH_BATCH; i++)
             {
                 final int p = ports[c];
-                sum += table.lookup(0, TCP, src[c], dst[c], p >>> 16, p & 0xffff);
+                sum += table.lookup(hashes[i], 0, TCP, src[c], dst[c], p >>> 16, p & 0xffff);
                 c = c + 1 == n ? 0 : c + 1;
             }
         }

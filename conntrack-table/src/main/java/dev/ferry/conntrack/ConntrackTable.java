@@ -375,6 +375,49 @@ public final class ConntrackTable implements AutoCloseable
     }
 
     /**
+     * The second stage of a batched lookup for packets that go on to {@link #update} their entry (nat44-in): once the
+     * lookups of a batch are done, loads both lines of every found entry (state, expiry, the other tuple, counters,
+     * TCP sequence tracking) as a run of independent loads, so that their cache misses overlap instead of each update
+     * waiting for its own. Unlike {@link #prefetchForUpdate} it needs no probe: the lookup already found the entry.
+     * Changes nothing. Zero allocation.
+     *
+     * @param results {@link #lookup} results ({@link #MISS} ones are skipped).
+     * @param n       how many of {@code results} to use.
+     */
+    public void prefetchEntries(final long[] results, final int n)
+    {
+        final MemorySegment entries = this.entries;
+        final int count = Math.min(n, results.length);
+        final long limit = (long)capacity << 1;
+        long sink = 0;
+        for (int i = 0; i < count; i++)
+        {
+            final long r = results[i];
+            if (r >= 0 && r < limit)
+            {
+                final long b = base((int)(r >>> 1));
+                sink ^= entries.get(LONG, b + O_EXPIRES) ^ entries.get(LONG, b + O_BYTES);
+            }
+        }
+        prefetchSink = sink;
+    }
+
+    /**
+     * Whether an entry is live now: in use and its time not up. A lookup result kept while other packets of the same
+     * batch were accounted is still good exactly when this holds (an update only ever shortens an entry's life to now,
+     * when a RST kills it).
+     *
+     * @param entry entry index.
+     * @return whether {@link #lookup} would still find the entry.
+     */
+    public boolean liveNow(final int entry)
+    {
+        final long b = base(entry);
+        return (entries.get(INT, b + O_STATE) & StateWord.LIVE) != 0
+            && entries.get(LONG, b + O_EXPIRES) > clock.nanos();
+    }
+
+    /**
      * {@link #lookup(int, int, int, int, int, int)} with the tuple's {@link #hash} already computed (a batched
      * lookup). A hash of another tuple gives {@link #MISS}, never another flow's entry: the key is compared in full.
      *

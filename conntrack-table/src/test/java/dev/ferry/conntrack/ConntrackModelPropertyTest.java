@@ -21,7 +21,8 @@ import static org.assertj.core.api.Assertions.assertThat;
  * is small so that probe runs wrap around the slot array and backward-shift deletion is exercised. The hash secret
  * is drawn too: the keyed hash must keep lookups exact under any secret. Every lookup is also made in the batched
  * form ({@link ConntrackTable#hash}, {@link ConntrackTable#prefetch}, then the lookup with the hash), which must
- * answer the same.
+ * answer the same; at the end, nat44-in's form ({@link ConntrackTable#prefetchEntries} after the lookups) and
+ * {@link ConntrackTable#liveNow} for every entry index.
  */
 class ConntrackModelPropertyTest
 {
@@ -133,6 +134,26 @@ class ConntrackModelPropertyTest
                     .as("final lookup %s", t).isEqualTo(model.get(t));
                 assertThat(table.lookup(hashes[i], t.zone(), t.proto(), t.src(), t.dst(), t.sport(), t.dport()))
                     .as("final hashed lookup %s", t).isEqualTo(model.get(t));
+            }
+            // nat44-in's form: slot lines, the lookups, then the entry lines of the results (misses among them,
+            // skipped); nothing changes, and every result's entry is live now, every removed flow's is not
+            table.prefetch(hashes, hashes.length);
+            final long[] results = new long[hashes.length + 1];
+            for (int i = 0; i < hashes.length; i++)
+            {
+                final Tuple t = keys.get(i);
+                results[i] = table.lookup(hashes[i], t.zone(), t.proto(), t.src(), t.dst(), t.sport(), t.dport());
+            }
+            results[hashes.length] = ConntrackTable.MISS;
+            table.prefetchEntries(results, results.length);
+            for (int i = 0; i < hashes.length; i++)
+            {
+                assertThat(results[i]).isEqualTo(model.get(keys.get(i)));
+                assertThat(table.liveNow(ConntrackTable.entryOf(results[i]))).isTrue();
+            }
+            for (int e = 0; e < capacity; e++)
+            {
+                assertThat(table.liveNow(e)).as("entry %d live now", e).isEqualTo(flows.containsKey(e));
             }
             assertThat(table.stats().earlyDrop()).isZero();
             assertThat(table.stats().drop()).isZero();

@@ -294,6 +294,34 @@ class TcpTrackingTest
         assertThat(feed(REPLY, SYN | ACK, ORIGINAL, ACK)).containsExactly("SYN_RECV", "ESTABLISHED");
     }
 
+    /**
+     * An ignored packet (KEEP: {@code TCP_CONNTRACK_IGNORE}, and the RFC 5961 challenge ACK) neither refreshes the
+     * timeout nor counts: {@code nf_conntrack_tcp_packet} returns NF_ACCEPT before {@code nf_ct_refresh_acct}. So
+     * {@code updateTcp} returning before the expiry and the counters on KEEP is the kernel's behaviour, not a bug:
+     * a peer cannot keep a dead entry alive with SYNs the state machine ignores.
+     */
+    @Test
+    void shouldNeitherRefreshNorCountAnIgnoredPacket()
+    {
+        handshake();
+        clock.advance(1000 * SEC);
+        final long expires = table.expiresAt(e);
+        final long packets = table.packets(e, ORIGINAL);
+        final long bytes = table.bytes(e, ORIGINAL);
+
+        assertThat(table.update(e, ORIGINAL, SYN, 60)).as("accepted, ignored").isTrue();
+        assertThat(table.updateTcp(e, ORIGINAL, SYN, 1000, 0, 65535, 0, 60)).as("the segment form too").isTrue();
+
+        assertThat(table.tcpState(e)).isEqualTo(TcpState.ESTABLISHED);
+        assertThat(table.expiresAt(e)).as("no timeout refresh").isEqualTo(expires);
+        assertThat(table.packets(e, ORIGINAL)).as("not counted").isEqualTo(packets);
+        assertThat(table.bytes(e, ORIGINAL)).as("not counted").isEqualTo(bytes);
+        // the next accepted packet refreshes and counts as usual
+        assertThat(table.updateTcp(e, ORIGINAL, ACK, 1000, 2000, 65535, 0, 40)).isTrue();
+        assertThat(table.expiresAt(e)).isEqualTo(clock.nanos() + 86400 * SEC);
+        assertThat(table.packets(e, ORIGINAL)).isEqualTo(packets + 1);
+    }
+
     @Test
     void shouldMarkPacketsInvalidForTheirState()
     {

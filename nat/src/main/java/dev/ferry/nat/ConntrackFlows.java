@@ -58,8 +58,19 @@ final class ConntrackFlows implements FlowTable
     @Override
     public void prefetch(final long[] hashes, final int n)
     {
-        // nat44-in updates every entry it finds: both entry lines
-        table.prefetchForUpdate(hashes, n);
+        table.prefetch(hashes, n);
+    }
+
+    @Override
+    public void prefetchEntries(final long[] results, final int n)
+    {
+        table.prefetchEntries(results, n);
+    }
+
+    @Override
+    public boolean liveNow(final int e)
+    {
+        return table.liveNow(e);
     }
 
     @Override

@@ -41,8 +41,8 @@ interface FlowTable
     }
 
     /**
-     * Brings what lookups of these hashes, and the updates of the entries they find, read into the cache, for a vector
-     * at once; changes nothing that a lookup returns. A table without batching ignores it.
+     * Brings what lookups of these hashes read into the cache, for a batch at once; changes nothing that a lookup
+     * returns. A table without batching ignores it.
      *
      * @param hashes {@link #hash} of each tuple about to be looked up.
      * @param n      how many to use.
@@ -72,8 +72,31 @@ interface FlowTable
     }
 
     /**
-     * @return whether {@link #prefetch} saves more than hashing every tuple twice costs (the table is too large to
-     *         stay in the caches); false for a table without batching.
+     * After the lookups of a batch: brings what the updates and rewrites of the entries found read into the cache, for
+     * the batch at once. Changes nothing. A table without batching ignores it.
+     *
+     * @param results {@link #lookup} results of the batch ({@link #MISS} ones are skipped).
+     * @param n       how many to use.
+     */
+    default void prefetchEntries(final long[] results, final int n)
+    {
+    }
+
+    /**
+     * Whether an entry a lookup found earlier in the batch would still be found now: a RST accounted since may have
+     * ended its life. A table whose lookups find such an entry until it is removed says true.
+     *
+     * @param e entry index.
+     * @return whether the entry is live now.
+     */
+    default boolean liveNow(final int e)
+    {
+        return true;
+    }
+
+    /**
+     * @return whether {@link #prefetch} and {@link #prefetchEntries} save more than they cost (the table is too large
+     *         to stay in the caches); false for a table without batching.
      */
     default boolean prefetchPays()
     {

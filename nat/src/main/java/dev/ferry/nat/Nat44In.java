@@ -31,11 +31,16 @@ import java.util.List;
  *  (untracked protocols and their fragments, ICMP other than echo and errors ──► ip4-lookup)
  * </pre>
  *
- * <p>Lookups are batched once the flow table outgrows the caches ({@link FlowTable#prefetchPays}): for each 64 packets
- * it first hashes their tuples and lets the flow table load the lines those lookups will read, all together
- * ({@link FlowTable#prefetch}), so that a vector waits about one memory latency per batch rather than two per packet;
- * then it translates them one by one as drawn above, each lookup reusing the hash of its batch (a packet that is not a
- * fragment is read the same way both times, so the hash is of exactly the tuple looked up).
+ * <p>Each 64 packets go through three passes. {@code classify} parses each packet once: a plain TCP, UDP or ICMP echo
+ * packet is a tracked-flow candidate, its tuple, offsets and keyed hash kept in per-batch arrays. Then every candidate
+ * is looked up with its hash, and only then are packets translated, in order: candidates from their result, the rest
+ * (fragments, ICMP errors, drops) one by one. Once the flow table outgrows the caches ({@link FlowTable#prefetchPays})
+ * the passes overlap the table's cache misses: the slot lines of all the hashes are loaded together before the lookups
+ * ({@link FlowTable#prefetch}), the entry lines of all the results before the translation
+ * ({@link FlowTable#prefetchEntries}), so that a batch waits about two memory latencies rather than two per packet. A
+ * result kept while earlier packets were accounted stays good unless one of them was a RST (which can end its flow's
+ * life at once): after one, or after any packet of the one-by-one path (a first fragment can carry a RST), a result is
+ * checked again ({@link FlowTable#liveNow}) and a dead one goes to nat44-new, as a lookup at that point would.
  *
  * <p>Before the vector it adopts the snapshot's Service table (flushing the UDP flows of (frontend, endpoint) pairs
  * that the table no longer has, see {@link NatState#adopt}) and gives the flow table a bounded expiry budget, and drops
@@ -109,12 +114,23 @@ final class Nat44In implements Stage
     private final int slot;
     private final Ip4Header ip = new Ip4Header();
     private final TcpHeader tcp = new TcpHeader();
-    /** The hash of packet {@code start + k}'s tuple in the batch being translated, where bit k of {@link #hashed}. */
+    // the batch being translated, filled by classify: per packet of the batch, its index j among the tracked-flow
+    // candidates (or -1); per candidate j, what the lookup and the rewrite need, so that nothing is parsed twice
+    private final int[] fast = new int[PREFETCH_BATCH];
+    /** Candidate j's protocol (bits 0-7) and TCP flags (bits 8-15). */
+    private final int[] meta = new int[PREFETCH_BATCH];
+    private final int[] srcs = new int[PREFETCH_BATCH];
+    private final int[] dsts = new int[PREFETCH_BATCH];
+    /** Source port (high half) and destination port (low half; ICMP echo: the identifier in both). */
+    private final int[] ports = new int[PREFETCH_BATCH];
+    private final long[] ipOffs = new long[PREFETCH_BATCH];
+    private final long[] l4Offs = new long[PREFETCH_BATCH];
+    /** IP total length (high half) and L4 length (low half). */
+    private final int[] lengths = new int[PREFETCH_BATCH];
+    /** The keyed hash of candidate j's tuple, side by side for {@link FlowTable#prefetch}. */
     private final long[] hashes = new long[PREFETCH_BATCH];
-    /** The hashes of the batch side by side, for {@link FlowTable#prefetch}. */
-    private final long[] batch = new long[PREFETCH_BATCH];
-    /** Bit k set: {@code hashes[k]} is the hash of exactly the tuple that the lookup of packet start + k uses. */
-    private long hashed;
+    /** Candidate j's lookup result, side by side for {@link FlowTable#prefetchEntries}. */
+    private final long[] results = new long[PREFETCH_BATCH];
 
     Nat44In(final PacketPool pool, final NatState state, final TablesRef<Snapshot> tables, final int slot)
     {
@@ -155,184 +171,263 @@ final class Nat44In implements Stage
         final FlowTable flows = state.flows;
         final MemorySegment mem = pool.memory();
         final int n = in.count();
-        if (!flows.prefetchPays())
-        {
-            // a table that fits in the caches: nothing to overlap
-            hashed = 0;
-            translate(in, 0, n, flows, mem, out);
-            return;
-        }
+        // a table that fits in the caches has nothing to overlap: the same passes, without the two prefetches
+        final boolean overlap = flows.prefetchPays();
         for (int start = 0; start < n; start += PREFETCH_BATCH)
         {
             final int end = Math.min(n, start + PREFETCH_BATCH);
-            prefetch(in, start, end, flows, mem);
+            final int k = classify(in, start, end, flows, mem);
+            if (overlap)
+            {
+                flows.prefetch(hashes, k);
+            }
+            final long[] results = this.results;
+            for (int j = 0; j < k; j++)
+            {
+                final int p = ports[j];
+                results[j] = flows.lookup(hashes[j], 0, meta[j] & 0xff, srcs[j], dsts[j], p >>> 16, p & 0xffff);
+            }
+            if (overlap)
+            {
+                flows.prefetchEntries(results, k);
+            }
             translate(in, start, end, flows, mem, out);
         }
     }
 
     /**
-     * Hashes the tuple of every packet of {@code [start, end)} that looks like a tracked-flow candidate and lets the
-     * flow table pull their lines into the cache together, so that the lookups below find them there (one overlapped
-     * wait for the batch instead of two dependent misses per packet). Only a hint: it parses leniently and decides
-     * nothing; the loop in {@link #translate} checks every packet in full.
+     * Parses each packet of {@code [start, end)} once: a plain (unfragmented) TCP, UDP or ICMP echo packet whose L4
+     * header is whole and, for TCP, whose flags netfilter accepts, is a tracked-flow candidate; its tuple, offsets
+     * and hash go to the batch arrays at the next index {@code j} ({@code fast[i - start] = j}). Every other packet
+     * ({@code fast = -1}: fragments, truncated or refused headers, ICMP errors and other types, other protocols) takes
+     * {@link #translateOne} in its turn, which decides as before.
+     *
+     * @return how many candidates (the batch arrays' length in use).
      */
-    private void prefetch(final PacketVector in, final int start, final int end, final FlowTable flows,
+    private int classify(final PacketVector in, final int start, final int end, final FlowTable flows,
         final MemorySegment mem)
     {
         final PacketPool pool = this.pool;
         final Ip4Header ip = this.ip;
-        final long[] hashes = this.hashes;
-        final long[] batch = this.batch;
-        long mask = 0;
         int k = 0;
-        for (int i = start; i < end; i++)
-        {
-            final int h = in.get(i);
-            ip.wrap(mem, pool.frameOffset(h) + pool.l3Offset(h));
-            if (ip.isFragment() || ip.payloadLength() < 8)
-            {
-                continue;
-            }
-            final int proto = ip.protocol();
-            final long l4 = ip.payloadOffset();
-            final int at = i - start;
-            if (proto == Ip4Header.PROTO_TCP || proto == Ip4Header.PROTO_UDP)
-            {
-                hashes[at] = flows.hash(0, proto, ip.src(), ip.dst(), Wire.u16(mem, l4), Wire.u16(mem, l4 + 2));
-            }
-            else if (proto == Ip4Header.PROTO_ICMP)
-            {
-                final int id = Wire.u16(mem, l4 + 4);
-                hashes[at] = flows.hash(0, proto, ip.src(), ip.dst(), id, id);
-            }
-            else
-            {
-                continue;
-            }
-            // translate reads this tuple from the same bytes for a packet that is not a fragment: it may reuse it
-            mask |= 1L << at;
-            batch[k++] = hashes[at];
-        }
-        hashed = mask;
-        flows.prefetch(batch, k);
-    }
-
-    /** Translates the packets of {@code [start, end)}: one flow-table lookup each, then the action it decides. */
-    private void translate(final PacketVector in, final int start, final int end, final FlowTable flows,
-        final MemorySegment mem, final Next out)
-    {
-        // copied to locals: the loop reads them per packet
-        final PacketPool pool = this.pool;
-        final Ip4Header ip = this.ip;
         for (int i = start; i < end; i++)
         {
             final int h = in.get(i);
             final long ipOff = pool.frameOffset(h) + pool.l3Offset(h);
             ip.wrap(mem, ipOff);
-            final int proto = ip.protocol();
+            fast[i - start] = -1;
             if (ip.isFragment())
             {
-                if (proto != Ip4Header.PROTO_TCP && proto != Ip4Header.PROTO_UDP && proto != Ip4Header.PROTO_ICMP)
-                {
-                    out.next(h, NEXT_LOOKUP);
-                    continue;
-                }
-                final int flags = pool.flags(h);
-                if ((flags & PacketPool.FLAG_FRAG_PORTS) == 0)
-                {
-                    // its datagram's ports are in the first fragment only: the virtual reassembly gives them
-                    out.next(h, NEXT_FRAG);
-                    continue;
-                }
-                if (ip.isLaterFragment())
-                {
-                    laterFragment(h, flows, mem, ipOff, proto, out);
-                    continue;
-                }
-                // the first fragment carries the L4 header: translated as any packet below
-                pool.flags(h, flags & ~PacketPool.FLAG_FRAG_PORTS);
+                continue;
             }
+            final int proto = ip.protocol();
             final long l4 = ip.payloadOffset();
             final int l4Len = ip.payloadLength();
-            final int sport;
-            final int dport;
+            final int ports;
             int tcpFlags = 0;
-            if (proto == Ip4Header.PROTO_TCP || proto == Ip4Header.PROTO_UDP)
+            if (proto == Ip4Header.PROTO_TCP)
             {
-                if (l4Len < (proto == Ip4Header.PROTO_TCP ? 20 : 8))
+                if (l4Len < TcpHeader.MIN_LENGTH)
                 {
-                    out.drop(h, Drop.L4_TRUNCATED);
                     continue;
                 }
-                sport = Wire.u16(mem, l4);
-                dport = Wire.u16(mem, l4 + 2);
-                if (proto == Ip4Header.PROTO_TCP)
+                tcpFlags = Wire.u8(mem, l4 + 13);
+                if (!TcpState.validFlags(tcpFlags))
                 {
-                    tcpFlags = Wire.u8(mem, l4 + 13);
-                    if (!TcpState.validFlags(tcpFlags))
-                    {
-                        out.drop(h, Drop.TCP_FLAGS_INVALID);
-                        continue;
-                    }
+                    continue;
                 }
+                ports = Wire.u32(mem, l4);
+            }
+            else if (proto == Ip4Header.PROTO_UDP)
+            {
+                if (l4Len < 8)
+                {
+                    continue;
+                }
+                ports = Wire.u32(mem, l4);
             }
             else if (proto == Ip4Header.PROTO_ICMP)
             {
                 if (l4Len < IcmpHeader.LENGTH)
                 {
-                    out.drop(h, Drop.L4_TRUNCATED);
                     continue;
                 }
                 final int type = Wire.u8(mem, l4);
                 if (type != IcmpHeader.TYPE_ECHO_REQUEST && type != IcmpHeader.TYPE_ECHO_REPLY)
                 {
-                    if (isError(type) && !ip.isFragment())
-                    {
-                        final int r = translateError(h, mem, ipOff, l4, l4Len, out);
-                        if (r == ERROR_MISDIRECTED)
-                        {
-                            out.drop(h, Drop.ICMP_ERROR_MISDIRECTED);
-                        }
-                        else
-                        {
-                            out.next(h, r == ERROR_TRANSLATED ? NEXT_LOOKUP : NEXT_NEW);
-                        }
-                    }
-                    else
-                    {
-                        out.next(h, NEXT_LOOKUP);
-                    }
                     continue;
                 }
-                sport = Wire.u16(mem, l4 + 4);
-                dport = sport;
+                final int id = Wire.u16(mem, l4 + 4);
+                ports = id << 16 | id;
             }
             else
             {
-                out.next(h, NEXT_LOOKUP);
                 continue;
             }
             final int src = ip.src();
             final int dst = ip.dst();
-            final int at = i - start;
-            // a first fragment reaches here too, but the batch skipped it: its bit is clear
-            final long r = (hashed >>> at & 1) != 0
-                ? flows.lookup(hashes[at], 0, proto, src, dst, sport, dport)
-                : flows.lookup(0, proto, src, dst, sport, dport);
-            if (r == FlowTable.MISS)
+            fast[i - start] = k;
+            meta[k] = proto | tcpFlags << 8;
+            srcs[k] = src;
+            dsts[k] = dst;
+            this.ports[k] = ports;
+            ipOffs[k] = ipOff;
+            l4Offs[k] = l4;
+            lengths[k] = ip.totalLength() << 16 | l4Len;
+            hashes[k] = flows.hash(0, proto, src, dst, ports >>> 16, ports & 0xffff);
+            k++;
+        }
+        return k;
+    }
+
+    /**
+     * Translates the packets of {@code [start, end)} in order: a candidate from its batch lookup, the others one by
+     * one as drawn above.
+     */
+    private void translate(final PacketVector in, final int start, final int end, final FlowTable flows,
+        final MemorySegment mem, final Next out)
+    {
+        // copied to locals: the loop reads them per packet
+        final PacketPool pool = this.pool;
+        final TcpHeader tcp = this.tcp;
+        final long[] results = this.results;
+        // a RST can kill its entry (expired now), and a later packet of the batch found it before: look again then
+        boolean mayHaveKilled = false;
+        for (int i = start; i < end; i++)
+        {
+            final int h = in.get(i);
+            final int j = fast[i - start];
+            if (j < 0)
+            {
+                translateOne(h, flows, mem, out);
+                mayHaveKilled = true;
+                continue;
+            }
+            final long r = results[j];
+            if (r == FlowTable.MISS || mayHaveKilled && !flows.liveNow((int)(r >>> 1)))
             {
                 out.next(h, NEXT_NEW);
                 continue;
             }
-            if (!applyTracked(flows, tcp, mem, ipOff, l4, l4Len, proto, r, tcpFlags, ip.totalLength(),
-                pool.checksumPartial(h)))
+            final int m = meta[j];
+            final int tcpFlags = m >>> 8;
+            final int len = lengths[j];
+            final long l4 = l4Offs[j];
+            if (!applyTracked(flows, tcp, mem, ipOffs[j], l4, len & 0xffff,
+                m & 0xff, r, tcpFlags, len >>> 16, pool.checksumPartial(h)))
             {
                 out.drop(h, Drop.INVALID);
                 continue;
             }
+            mayHaveKilled |= (tcpFlags & TcpHeader.RST) != 0;
             out.traceDetail(h, r >>> 1, r & 1);
             out.next(h, NEXT_LOOKUP);
         }
+    }
+
+    /** One packet that is not a plain tracked-flow candidate: the fragment, error and drop cases. */
+    private void translateOne(final int h, final FlowTable flows, final MemorySegment mem, final Next out)
+    {
+        final Ip4Header ip = this.ip;
+        final long ipOff = pool.frameOffset(h) + pool.l3Offset(h);
+        ip.wrap(mem, ipOff);
+        final int proto = ip.protocol();
+        if (ip.isFragment())
+        {
+            if (proto != Ip4Header.PROTO_TCP && proto != Ip4Header.PROTO_UDP && proto != Ip4Header.PROTO_ICMP)
+            {
+                out.next(h, NEXT_LOOKUP);
+                return;
+            }
+            final int flags = pool.flags(h);
+            if ((flags & PacketPool.FLAG_FRAG_PORTS) == 0)
+            {
+                // its datagram's ports are in the first fragment only: the virtual reassembly gives them
+                out.next(h, NEXT_FRAG);
+                return;
+            }
+            if (ip.isLaterFragment())
+            {
+                laterFragment(h, flows, mem, ipOff, proto, out);
+                return;
+            }
+            // the first fragment carries the L4 header: translated as any packet below
+            pool.flags(h, flags & ~PacketPool.FLAG_FRAG_PORTS);
+        }
+        final long l4 = ip.payloadOffset();
+        final int l4Len = ip.payloadLength();
+        final int sport;
+        final int dport;
+        int tcpFlags = 0;
+        if (proto == Ip4Header.PROTO_TCP || proto == Ip4Header.PROTO_UDP)
+        {
+            if (l4Len < (proto == Ip4Header.PROTO_TCP ? TcpHeader.MIN_LENGTH : 8))
+            {
+                out.drop(h, Drop.L4_TRUNCATED);
+                return;
+            }
+            sport = Wire.u16(mem, l4);
+            dport = Wire.u16(mem, l4 + 2);
+            if (proto == Ip4Header.PROTO_TCP)
+            {
+                tcpFlags = Wire.u8(mem, l4 + 13);
+                if (!TcpState.validFlags(tcpFlags))
+                {
+                    out.drop(h, Drop.TCP_FLAGS_INVALID);
+                    return;
+                }
+            }
+        }
+        else if (proto == Ip4Header.PROTO_ICMP)
+        {
+            if (l4Len < IcmpHeader.LENGTH)
+            {
+                out.drop(h, Drop.L4_TRUNCATED);
+                return;
+            }
+            final int type = Wire.u8(mem, l4);
+            if (type != IcmpHeader.TYPE_ECHO_REQUEST && type != IcmpHeader.TYPE_ECHO_REPLY)
+            {
+                if (isError(type) && !ip.isFragment())
+                {
+                    final int r = translateError(h, mem, ipOff, l4, l4Len, out);
+                    if (r == ERROR_MISDIRECTED)
+                    {
+                        out.drop(h, Drop.ICMP_ERROR_MISDIRECTED);
+                    }
+                    else
+                    {
+                        out.next(h, r == ERROR_TRANSLATED ? NEXT_LOOKUP : NEXT_NEW);
+                    }
+                }
+                else
+                {
+                    out.next(h, NEXT_LOOKUP);
+                }
+                return;
+            }
+            sport = Wire.u16(mem, l4 + 4);
+            dport = sport;
+        }
+        else
+        {
+            out.next(h, NEXT_LOOKUP);
+            return;
+        }
+        final long r = flows.lookup(0, proto, ip.src(), ip.dst(), sport, dport);
+        if (r == FlowTable.MISS)
+        {
+            out.next(h, NEXT_NEW);
+            return;
+        }
+        if (!applyTracked(flows, tcp, mem, ipOff, l4, l4Len, proto, r, tcpFlags, ip.totalLength(),
+            pool.checksumPartial(h)))
+        {
+            out.drop(h, Drop.INVALID);
+            return;
+        }
+        out.traceDetail(h, r >>> 1, r & 1);
+        out.next(h, NEXT_LOOKUP);
     }
 
     /**

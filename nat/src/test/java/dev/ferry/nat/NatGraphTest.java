@@ -143,6 +143,37 @@ class NatGraphTest
         assertThat(net.map.hashedLookups - hashed).as("every lookup reuses its packet's hash").isEqualTo(4);
     }
 
+    /**
+     * nat44-in looks up a whole batch before it translates: a RST that ends its flow at once (no reply seen yet, so
+     * the entry expires now) must not leave a later packet of the same vector holding the dead entry. The SYN behind
+     * it opens a new flow through nat44-new exactly as it does when it comes in the next vector.
+     */
+    @Test
+    void shouldOpenANewFlowForASynBehindARstThatKilledItsFlowInTheSameVector()
+    {
+        final long[][] inserted = new long[2][];
+        for (int run = 0; run < 2; run++)
+        {
+            net = new Harness(Nat.Options.defaults(42), 64, true);
+            net.publish(Harness.clusterIp("web", VIP, 6, 80, Harness.ready(B1, 8080, true)));
+            assertThat(net.sendOne("pod-client", tcp(CLIENT, VIP, 40000, 80, SYN, "")).port()).isEqualTo("pod-b1");
+            final byte[] rst = tcp(CLIENT, VIP, 40000, 80, RST | ACK, "");
+            final byte[] syn = tcp(CLIENT, VIP, 40000, 80, SYN, "");
+            final List<Harness.Out> out = run == 0 ? net.sendVector("pod-client", rst, "pod-client", syn)
+                : List.of(net.sendOne("pod-client", rst), net.sendOne("pod-client", syn));
+            assertThat(out).extracting(Harness.Out::port).containsExactly("pod-b1", "pod-b1");
+            assertThat(out.get(1).pkt().dst()).isEqualTo(B1);
+            inserted[run] = new long[] {net.ct.stats().inserted(), net.counter(Nat.COUNTER_SESSIONS_CREATED)};
+            if (run == 0)
+            {
+                assertThat(net.poolFull()).isTrue();
+                net.close();
+            }
+        }
+        assertThat(inserted[0]).as("one vector: a second flow, as with two vectors").containsExactly(2, 2)
+            .containsExactly(inserted[1]);
+    }
+
     @Test
     void shouldCarryUdpRequestAndResponseThroughClusterIp()
     {
