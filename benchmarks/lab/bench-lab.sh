@@ -196,7 +196,10 @@ ferry_available() {
 ferry_up() {
   "${LABTOOL[@]}" manifests --services base --out "$WORK/services-base.yaml"
   echo ferry >"$TOPOFILE"
-  timeout 120 "$FERRY" lab up --prefix "$P" --manifests "$WORK/services-base.yaml" >&2 \
+  # LAB_WORKERS: the ferry nodes' forwarding threads (node.yaml workers:, written by ferry lab up); unset, the
+  # node's default (its CPUs minus one)
+  FERRY_LAB_WORKERS="${LAB_WORKERS:-${FERRY_LAB_WORKERS:-}}" \
+    timeout 120 "$FERRY" lab up --prefix "$P" --manifests "$WORK/services-base.yaml" >&2 \
     || die "ferry lab up --prefix $P failed"
   local n
   for n in "${ALL_NS[@]}"; do
@@ -434,6 +437,8 @@ run_metric() {   # run_metric TOPO METRIC RUN DURATION
     *) set_services base ;;
   esac
   case "$metric" in
+    # four streams: with several ferry workers per node (LAB_WORKERS) the flows spread over them
+    tcp_cross_node_p4) iperf_run "$topo" "$metric" "$run" p21 "$LAB_P21_IP" "$dur" -P 4 ;;
     tcp_cross_node_*) iperf_run "$topo" "$metric" "$run" p21 "$LAB_P21_IP" "$dur" ;;
     tcp_same_node_*) iperf_run "$topo" "$metric" "$run" p12 "$LAB_P12_IP" "$dur" ;;
     tcp_clusterip_*) iperf_run "$topo" "$metric" "$run" p21 "$LAB_IPERF_VIP" "$dur" ;;

@@ -264,6 +264,8 @@ def manifests(services):
 METRICS = [
     # name, unit, description, kind, better (higher or lower)
     ("tcp_cross_node_offload", "Gbit/s", "pod-to-pod TCP across nodes, offloads on", "iperf-tcp", "higher"),
+    ("tcp_cross_node_p4", "Gbit/s", "pod-to-pod TCP across nodes, 4 streams (iperf3 -P 4), offloads on",
+     "iperf-tcp", "higher"),
     ("tcp_same_node_offload", "Gbit/s", "pod-to-pod TCP on one node, offloads on", "iperf-tcp", "higher"),
     ("tcp_clusterip_offload", "Gbit/s", "pod to ClusterIP TCP (endpoint on the other node), offloads on",
      "iperf-tcp", "higher"),

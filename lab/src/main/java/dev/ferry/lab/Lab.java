@@ -340,6 +340,31 @@ public final class Lab
         return state.file(node + "/ferry.sock");
     }
 
+    /**
+     * The nodes' forwarding threads: {@code FERRY_LAB_WORKERS} in the environment (the lab benchmark's knob), or
+     * {@code -Dferry.test.workers} (the e2e tests run once more with 2); unset, the node's default (its CPUs minus
+     * one).
+     *
+     * @return the {@code workers:} line of node.yaml, or "".
+     */
+    static String workersLine()
+    {
+        final String value = System.getProperty("ferry.test.workers", System.getenv("FERRY_LAB_WORKERS"));
+        if (value == null || value.isBlank())
+        {
+            return "";
+        }
+        try
+        {
+            return "workers: " + Integer.parseInt(value.trim()) + "\n";
+        }
+        catch (final NumberFormatException e)
+        {
+            throw new IllegalArgumentException("FERRY_LAB_WORKERS / ferry.test.workers: '" + value
+                + "' is not a whole number", e);
+        }
+    }
+
     private Path nodeConfig(final String node) throws IOException
     {
         final LabSpec.Node n = spec.node(node);
@@ -361,7 +386,7 @@ public final class Lab
             podTapPrefix: tap
             hostTap: ferry0
             seed: %d
-            """.formatted(n.name(), socket, cluster, n.uplink(), "node1".equals(node) ? 1 : 2));
+            """.formatted(n.name(), socket, cluster, n.uplink(), "node1".equals(node) ? 1 : 2) + workersLine());
         return yaml;
     }
 

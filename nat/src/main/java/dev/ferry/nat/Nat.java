@@ -11,6 +11,7 @@ import dev.ferry.core.route.Ip4;
 import dev.ferry.core.tables.Snapshot;
 import dev.ferry.core.tables.TablesPublisher;
 import dev.ferry.core.tables.TablesRef;
+import dev.ferry.core.workers.FlowOwner;
 
 import java.util.ArrayList;
 import java.util.List;
@@ -89,21 +90,47 @@ public final class Nat
      * @param fragments          the virtual reassembly's bounds.
      * @param affinityFile       the ClientIP affinity table's state file (mapped, kept across restarts), or null
      *                           for a table in memory.
+     * @param worker             this NAT's worker, {@code 0 .. workers - 1}.
+     * @param workers            the node's workers: with more than one, masquerade ports come only from this
+     *                           worker's partition of the range ({@link FlowOwner#portMin(int, int, int, int)}) and
+     *                           never a port that is a Service frontend or backend on the SNAT address, so that
+     *                           {@link FlowOwner} sends every reply back to this worker.
      */
     public record Options(Balancing balancing, long seed, int affinityCapacity, int quarantineCapacity,
-        FragmentLimits fragments, java.nio.file.Path affinityFile)
+        FragmentLimits fragments, java.nio.file.Path affinityFile, int worker, int workers)
     {
+        /**
+         * Checks the worker partition.
+         *
+         * @param balancing          endpoint choice.
+         * @param seed               seed.
+         * @param affinityCapacity   ClientIP affinity entries.
+         * @param quarantineCapacity TCP port quarantine entries.
+         * @param fragments          the virtual reassembly's bounds.
+         * @param affinityFile       the affinity state file, or null.
+         * @param worker             this NAT's worker.
+         * @param workers            the node's workers.
+         */
+        public Options
+        {
+            if (workers < 1 || worker < 0 || worker >= workers)
+            {
+                throw new IllegalArgumentException("worker " + worker + " of " + workers);
+            }
+        }
+
         /**
          * @param file the affinity state file, or null.
          * @return a copy with that file.
          */
         public Options affinityFile(final java.nio.file.Path file)
         {
-            return new Options(balancing, seed, affinityCapacity, quarantineCapacity, fragments, file);
+            return new Options(balancing, seed, affinityCapacity, quarantineCapacity, fragments, file, worker,
+                workers);
         }
 
         /**
-         * Options with the default fragment limits and the affinity table in memory.
+         * Options with the default fragment limits and the affinity table in memory, for a node of one worker.
          *
          * @param balancing          endpoint choice.
          * @param seed               seed of the random choice and of the port hash.
@@ -113,7 +140,7 @@ public final class Nat
         public Options(final Balancing balancing, final long seed, final int affinityCapacity,
             final int quarantineCapacity)
         {
-            this(balancing, seed, affinityCapacity, quarantineCapacity, FragmentLimits.DEFAULTS, null);
+            this(balancing, seed, affinityCapacity, quarantineCapacity, FragmentLimits.DEFAULTS, null, 0, 1);
         }
 
         /**
@@ -122,7 +149,18 @@ public final class Nat
          */
         public Options fragments(final FragmentLimits limits)
         {
-            return new Options(balancing, seed, affinityCapacity, quarantineCapacity, limits, affinityFile);
+            return new Options(balancing, seed, affinityCapacity, quarantineCapacity, limits, affinityFile, worker,
+                workers);
+        }
+
+        /**
+         * @param w this NAT's worker.
+         * @param n the node's workers.
+         * @return a copy for worker {@code w} of {@code n}.
+         */
+        public Options worker(final int w, final int n)
+        {
+            return new Options(balancing, seed, affinityCapacity, quarantineCapacity, fragments, affinityFile, w, n);
         }
 
         /**
@@ -140,7 +178,8 @@ public final class Nat
          */
         public Options balancing(final Balancing value)
         {
-            return new Options(value, seed, affinityCapacity, quarantineCapacity, fragments, affinityFile);
+            return new Options(value, seed, affinityCapacity, quarantineCapacity, fragments, affinityFile, worker,
+                workers);
         }
     }
 
@@ -247,7 +286,8 @@ public final class Nat
         this.slot = publisher.register((t, fib, previous) -> ServiceTable.compile(t, maglev,
             (ServiceTable)previous));
         this.state = new NatState(flows, clock, counters, options.seed(), affinity(options),
-            options.quarantineCapacity(), options.fragments(), hashSecret, pool.capacity());
+            options.quarantineCapacity(), options.fragments(), hashSecret, pool.capacity(), options.worker(),
+            options.workers());
         this.stages = List.of(new Nat44In(pool, state, tables, slot), new Nat44New(pool, state, tables, slot),
             new Nat44Frag(pool, state));
     }
@@ -309,6 +349,24 @@ public final class Nat
     public Frontends frontends(final Snapshot snapshot)
     {
         return new Frontends(snapshot.part(slot));
+    }
+
+    /**
+     * What the ownership rule ({@link FlowOwner}) needs to know of one snapshot's Services: its frontends
+     * (ClusterIP, NodePort, external and LoadBalancer addresses with their ports) and its backends (each
+     * endpoint address with its target port and protocol). Allocation-free; the snapshot's own compiled table.
+     *
+     * @param snapshot a snapshot published after this NAT was created, or null.
+     * @return its roles; {@link FlowOwner#NO_SERVICES} for null.
+     */
+    public FlowOwner.Roles roles(final Snapshot snapshot)
+    {
+        if (snapshot == null)
+        {
+            return FlowOwner.NO_SERVICES;
+        }
+        final ServiceTable st = snapshot.part(slot);
+        return st == null ? FlowOwner.NO_SERVICES : st;
     }
 
     /**

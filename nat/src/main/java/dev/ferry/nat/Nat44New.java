@@ -15,6 +15,7 @@ import dev.ferry.core.stage.Ip4Lookup;
 import dev.ferry.core.tables.Fib;
 import dev.ferry.core.tables.Snapshot;
 import dev.ferry.core.tables.TablesRef;
+import dev.ferry.core.workers.FlowOwner;
 
 import java.lang.foreign.MemorySegment;
 import java.util.List;
@@ -434,7 +435,13 @@ final class Nat44New implements Stage
         if (masq || flows.tupleInUse(0, proto, newDst, newSrc, newDport, newSport))
         {
             // SNAT, or a DNAT whose reply tuple clashes with another flow: a fresh source port
-            newSport = state.ports.allocate(proto, src, sport, newDst, newDport, newSrc, st.portMin, st.portMax, now);
+            final int workers = state.workers;
+            // with several workers, only this worker's block of the range, so that the reply comes back here
+            final int w = state.worker;
+            final int min = workers == 1 ? st.portMin : FlowOwner.portMin(st.portMin, st.portMax, workers, w);
+            final int max = workers == 1 ? st.portMax : FlowOwner.portMax(st.portMin, st.portMax, workers, w);
+            newSport = state.ports.allocate(proto, src, sport, newDst, newDport, newSrc, min, max, now,
+                workers == 1 ? null : st);
             state.counters.add(state.portProbes, state.ports.lastProbes());
             if (newSport == PortAllocator.EXHAUSTED)
             {

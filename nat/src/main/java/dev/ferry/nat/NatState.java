@@ -42,6 +42,9 @@ final class NatState implements FlowTable.RemovalListener
     }
 
     final FlowTable flows;
+    /** This NAT's worker and the node's workers: masquerade ports come from the worker's partition. */
+    final int worker;
+    final int workers;
     final AffinityTable affinity;
     final PortAllocator ports;
     final SplittableRandom random;
@@ -77,9 +80,11 @@ final class NatState implements FlowTable.RemovalListener
 
     NatState(final FlowTable flows, final Clock clock, final Counters counters, final long seed,
         final AffinityTable affinity, final int quarantineCapacity, final Nat.FragmentLimits fragmentLimits,
-        final long hashSecret, final int handles)
+        final long hashSecret, final int handles, final int worker, final int workers)
     {
         this.flows = flows;
+        this.worker = worker;
+        this.workers = workers;
         this.clock = clock;
         this.counters = counters;
         this.affinity = affinity;

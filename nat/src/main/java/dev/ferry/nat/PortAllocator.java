@@ -1,5 +1,7 @@
 package dev.ferry.nat;
 
+import dev.ferry.core.workers.FlowOwner;
+
 /**
  * Masquerade source ports, allocated per (protocol, destination address, destination port): the translated
  * port only has to be unique toward that one destination (endpoint-dependent mapping, RFC 4787).
@@ -78,18 +80,27 @@ final class PortAllocator
      * @param min    lowest port.
      * @param max    highest port.
      * @param now    clock, nanoseconds.
+     * @param roles  with several workers, the Services' frontends and backends: a port that is one on the SNAT
+     *               address is skipped (its replies would look translatable to the ownership rule); null: none.
      * @return the port, or {@link #EXHAUSTED}.
      */
     int allocate(final int proto, final int src, final int sport, final int dst, final int dport, final int snat,
-        final int min, final int max, final long now)
+        final int min, final int max, final long now, final FlowOwner.Roles roles)
     {
         final int range = max - min + 1;
+        if (range < 1)
+        {
+            // a worker's partition of a range smaller than the worker count
+            lastHitLimit = false;
+            lastProbes = 0;
+            return EXHAUSTED;
+        }
         final long key = ((src & 0xffffffffL) << 16 | sport) * 31 + secret;
         int start = (int)(Integer.toUnsignedLong(ServiceTable.mix(key)) % range);
         lastHitLimit = false;
         if (range <= MAX_PROBES)
         {
-            final int port = scan(proto, dst, dport, snat, min, range, start, range, now, 0);
+            final int port = scan(proto, dst, dport, snat, min, range, start, range, now, 0, roles);
             lastProbes = port == EXHAUSTED ? range : lastProbes;
             return port;
         }
@@ -101,7 +112,7 @@ final class PortAllocator
                 start = (int)(Integer.toUnsignedLong(ServiceTable.mix(key + round * 0x9e3779b97f4a7c15L
                     ^ dst)) % range);
             }
-            final int port = scan(proto, dst, dport, snat, min, range, start, ROUNDS[round], now, used);
+            final int port = scan(proto, dst, dport, snat, min, range, start, ROUNDS[round], now, used, roles);
             if (port != EXHAUSTED)
             {
                 return port;
@@ -114,12 +125,16 @@ final class PortAllocator
     }
 
     private int scan(final int proto, final int dst, final int dport, final int snat, final int min, final int range,
-        final int start, final int tries, final long now, final int before)
+        final int start, final int tries, final long now, final int before, final FlowOwner.Roles roles)
     {
         for (int i = 0; i < tries; i++)
         {
             final int port = min + (start + i) % range;
             if (quarantined(proto, dst, dport, snat, port, now))
+            {
+                continue;
+            }
+            if (roles != null && (roles.frontend(proto, snat, port) || roles.backend(proto, snat, port)))
             {
                 continue;
             }

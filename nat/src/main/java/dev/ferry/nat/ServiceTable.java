@@ -3,6 +3,7 @@ package dev.ferry.nat;
 import dev.ferry.core.route.Ip4Prefix;
 import dev.ferry.core.tables.NodeTables;
 import dev.ferry.core.tables.ServiceInfo;
+import dev.ferry.core.workers.FlowOwner;
 
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -23,7 +24,7 @@ import java.util.List;
  * always less than a quarter full. Everything the masquerade decision needs (cluster CIDR, Service CIDRs,
  * exemptions, node addresses, port range) is copied here as primitives.
  */
-final class ServiceTable
+final class ServiceTable implements FlowOwner.Roles
 {
     static final int KIND_CLUSTER_IP = 0;
     static final int KIND_NODE_PORT = 1;
@@ -103,6 +104,9 @@ final class ServiceTable
     // endpoints
     final int[] epIp;
     final int[] epPort;
+    /** Every endpoint of every Service port as {@link #key}(protocol, ip, target port), sorted: the backends of
+     *  {@link FlowOwner.Roles}. */
+    private final long[] backendKeys;
 
     // settings
     final boolean hasClusterCidr;
@@ -185,6 +189,7 @@ final class ServiceTable
         }
         epIp = toInts(b.epIps);
         epPort = toInts(b.epPorts);
+        backendKeys = backendKeys();
 
         final NodeTables.ClusterSettings c = t.cluster();
         hasClusterCidr = c.clusterCidr() != null;
@@ -302,6 +307,35 @@ final class ServiceTable
             b.add(s);
         }
         return new ServiceTable(b, t);
+    }
+
+    private long[] backendKeys()
+    {
+        final java.util.TreeSet<Long> keys = new java.util.TreeSet<>();
+        for (int sp = 0; sp < spProtocol.length; sp++)
+        {
+            for (final int[] eps : new int[][] {serving[sp], internal[sp].endpoints, external[sp].endpoints,
+                cluster[sp].endpoints})
+            {
+                for (final int ep : eps == null ? new int[0] : eps)
+                {
+                    keys.add(key(spProtocol[sp], epIp[ep], epPort[ep]));
+                }
+            }
+        }
+        return keys.stream().mapToLong(Long::longValue).toArray();
+    }
+
+    @Override
+    public boolean frontend(final int proto, final int ip, final int port)
+    {
+        return (int)lookup(proto, ip, port) != NONE;
+    }
+
+    @Override
+    public boolean backend(final int proto, final int ip, final int port)
+    {
+        return Arrays.binarySearch(backendKeys, key(proto, ip, port)) >= 0;
     }
 
     static long key(final int proto, final int ip, final int port)

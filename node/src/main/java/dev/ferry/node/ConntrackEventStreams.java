@@ -29,7 +29,8 @@ final class ConntrackEventStreams
     /** A stream whose client has not polled for this long ends. */
     static final long LEASE_NANOS = 10_000_000_000L;
 
-    private final ConntrackEvents ring;
+    /** Every worker's event ring (one per conntrack shard), worker 0's first. */
+    private final List<ConntrackEvents> rings;
     private final Map<Long, Stream> streams = new LinkedHashMap<>();
     private final List<ConntrackEvents.ConntrackEvent> scratch = new ArrayList<>();
     private long nextId = 1;
@@ -62,11 +63,19 @@ final class ConntrackEventStreams
     }
 
     /**
-     * @param ring the worker's event ring.
+     * @param ring the worker's event ring (a node of one worker).
      */
     ConntrackEventStreams(final ConntrackEvents ring)
     {
-        this.ring = ring;
+        this(List.of(ring));
+    }
+
+    /**
+     * @param rings every worker's event ring: a node of several workers streams the events of every shard.
+     */
+    ConntrackEventStreams(final List<ConntrackEvents> rings)
+    {
+        this.rings = List.copyOf(rings);
     }
 
     /**
@@ -85,7 +94,7 @@ final class ConntrackEventStreams
         }
         final long id = nextId++;
         streams.put(id, new Stream(filter, now));
-        ring.subscribe(true);
+        rings.forEach(r -> r.subscribe(true));
         return new Poll(id, List.of(), 0, false);
     }
 
@@ -126,7 +135,7 @@ final class ConntrackEventStreams
         final boolean was = streams.remove(id) != null;
         if (streams.isEmpty())
         {
-            ring.subscribe(false);
+            rings.forEach(r -> r.subscribe(false));
         }
         return was;
     }
@@ -149,7 +158,35 @@ final class ConntrackEventStreams
         {
             return;
         }
-        final long lostInRing = ring.takeLost();
+        long lostInRings = 0;
+        for (final ConntrackEvents r : rings)
+        {
+            lostInRings += r.takeLost();
+        }
+        for (final ConntrackEvents ring : rings)
+        {
+            pumpRing(ring);
+        }
+        scratch.clear();
+        final Iterator<Stream> it = streams.values().iterator();
+        while (it.hasNext())
+        {
+            final Stream s = it.next();
+            s.lost += lostInRings;
+            if (now - s.lastPoll > LEASE_NANOS)
+            {
+                it.remove();
+            }
+        }
+        if (streams.isEmpty())
+        {
+            rings.forEach(r -> r.subscribe(false));
+        }
+    }
+
+    /** Moves one ring's events into the streams' queues. */
+    private void pumpRing(final ConntrackEvents ring)
+    {
         int n;
         do
         {
@@ -175,20 +212,5 @@ final class ConntrackEventStreams
             }
         }
         while (n > 0);
-        scratch.clear();
-        final Iterator<Stream> it = streams.values().iterator();
-        while (it.hasNext())
-        {
-            final Stream s = it.next();
-            s.lost += lostInRing;
-            if (now - s.lastPoll > LEASE_NANOS)
-            {
-                it.remove();
-            }
-        }
-        if (streams.isEmpty())
-        {
-            ring.subscribe(false);
-        }
     }
 }

@@ -68,10 +68,20 @@ public final class MemoryPortFactory implements PortFactory
         return ports.get(name);
     }
 
+    /**
+     * @param name  interface name.
+     * @param queue a worker's queue (a node of several workers opens one per worker).
+     * @return the latest port opened under that name for that queue, or null.
+     */
+    public MemoryPort port(final String name, final int queue)
+    {
+        return ports.get(queue == 0 ? name : name + "#" + queue);
+    }
+
     private MemoryPort remember(final String name, final PortContext c)
     {
         final MemoryPort p = new MemoryPort(name, c.id(), c.pool(), c.counters(), c.clock());
-        ports.put(name, p);
+        ports.put(c.queue() == 0 ? name : name + "#" + c.queue(), p);
         return p;
     }
 }

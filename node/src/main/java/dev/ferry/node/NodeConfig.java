@@ -41,6 +41,7 @@ import java.util.Set;
  * healthzBindAddress: 0.0.0.0:10256 # kube-proxy's /healthz and /livez, IP:PORT; "" = off
  * logLevel: info                   # error | warn | info | debug | trace (java.util.logging, slf4j bridged)
  * stateDir: /run/ferry             # conntrack.state, mapped: flows survive a restart; default: the socket's dir
+ * workers: 1                       # forwarding threads, 1..64; default: the cgroup's CPUs minus one, at least 1
  * </pre>
  *
  * @param nodeName     node name, as in Kubernetes.
@@ -60,6 +61,7 @@ import java.util.Set;
  * @param healthzBindAddress IP:PORT of kube-proxy's /healthz and /livez, or "" for none.
  * @param logLevel     the log level: error, warn, info, debug or trace.
  * @param stateDir     directory of the mapped conntrack state file, or null to keep the table in memory.
+ * @param workers      forwarding threads, {@code 1 .. }{@link WorkerCount#MAX}.
  */
 public record NodeConfig(
     String nodeName,
@@ -78,7 +80,8 @@ public record NodeConfig(
     Nat.FragmentLimits fragments,
     String healthzBindAddress,
     String logLevel,
-    Path stateDir)
+    Path stateDir,
+    int workers)
 {
     /** Default API socket path. */
     public static final Path DEFAULT_SOCKET = Path.of("/run/ferry/ferry.sock");
@@ -96,7 +99,7 @@ public record NodeConfig(
     private static final Set<String> FIELDS = Set.of("nodeName", "apiSocket", "clusterDir", "uplink", "underlay",
         "threading", "poolSize", "metricsPort", "metricsBindAddress", "podTapPrefix", "hostTap", "seed", "balancing",
         "fragments", "healthzBindAddress", "logLevel",
-        "stateDir");
+        "stateDir", "workers");
     private static final Set<String> FRAGMENT_FIELDS = Set.of("maxDatagrams", "maxFragments", "maxHeld",
         "timeoutMillis");
 
@@ -120,9 +123,11 @@ public record NodeConfig(
      * @param healthzBindAddress healthz address or "".
      * @param logLevel     log level.
      * @param stateDir     state directory or null.
+     * @param workers      forwarding threads.
      */
     public NodeConfig
     {
+        WorkerCount.check(workers);
         if (healthzBindAddress == null)
         {
             throw new IllegalArgumentException("healthzBindAddress: required (IP:PORT, or \"\" for none)");
@@ -198,7 +203,7 @@ public record NodeConfig(
     {
         return new NodeConfig(nodeName, apiSocket, null, uplink, UnderlayMode.PACKET, ThreadingMode.SHARED, 8192,
             METRICS_OFF, MetricsServer.LOOPBACK, "tap", "ferry0", 1, BalancingMode.RANDOM, Nat.FragmentLimits.DEFAULTS,
-            HEALTHZ_OFF, "info", null);
+            HEALTHZ_OFF, "info", null, 1);
     }
 
     /**
@@ -209,7 +214,7 @@ public record NodeConfig(
     {
         return new NodeConfig(nodeName, apiSocket, clusterDir, uplink, underlay, threading, poolSize, metricsPort,
             metricsBindAddress, podTapPrefix, hostTap, seed, mode, fragments, healthzBindAddress, logLevel,
-            stateDir);
+            stateDir, workers);
     }
 
     /**
@@ -220,7 +225,7 @@ public record NodeConfig(
     {
         return new NodeConfig(nodeName, apiSocket, clusterDir, uplink, underlay, threading, poolSize, metricsPort,
             metricsBindAddress, podTapPrefix, hostTap, value, balancing, fragments, healthzBindAddress, logLevel,
-            stateDir);
+            stateDir, workers);
     }
 
     /**
@@ -231,7 +236,7 @@ public record NodeConfig(
     {
         return new NodeConfig(nodeName, apiSocket, dir, uplink, underlay, threading, poolSize, metricsPort,
             metricsBindAddress, podTapPrefix, hostTap, seed, balancing, fragments, healthzBindAddress, logLevel,
-            stateDir);
+            stateDir, workers);
     }
 
     /**
@@ -242,7 +247,7 @@ public record NodeConfig(
     {
         return new NodeConfig(nodeName, apiSocket, clusterDir, uplink, underlay, mode, poolSize, metricsPort,
             metricsBindAddress, podTapPrefix, hostTap, seed, balancing, fragments, healthzBindAddress, logLevel,
-            stateDir);
+            stateDir, workers);
     }
 
     /**
@@ -253,7 +258,7 @@ public record NodeConfig(
     {
         return new NodeConfig(nodeName, apiSocket, clusterDir, uplink, underlay, threading, poolSize, port,
             metricsBindAddress, podTapPrefix, hostTap, seed, balancing, fragments, healthzBindAddress, logLevel,
-            stateDir);
+            stateDir, workers);
     }
 
     /**
@@ -264,7 +269,7 @@ public record NodeConfig(
     {
         return new NodeConfig(nodeName, apiSocket, clusterDir, uplink, underlay, threading, poolSize, metricsPort,
             address, podTapPrefix, hostTap, seed, balancing, fragments, healthzBindAddress, logLevel,
-            stateDir);
+            stateDir, workers);
     }
 
     /**
@@ -274,7 +279,8 @@ public record NodeConfig(
     public NodeConfig withHealthzBindAddress(final String address)
     {
         return new NodeConfig(nodeName, apiSocket, clusterDir, uplink, underlay, threading, poolSize, metricsPort,
-            metricsBindAddress, podTapPrefix, hostTap, seed, balancing, fragments, address, logLevel, stateDir);
+            metricsBindAddress, podTapPrefix, hostTap, seed, balancing, fragments, address, logLevel, stateDir,
+            workers);
     }
 
     /**
@@ -284,7 +290,8 @@ public record NodeConfig(
     public NodeConfig withLogLevel(final String level)
     {
         return new NodeConfig(nodeName, apiSocket, clusterDir, uplink, underlay, threading, poolSize, metricsPort,
-            metricsBindAddress, podTapPrefix, hostTap, seed, balancing, fragments, healthzBindAddress, level, stateDir);
+            metricsBindAddress, podTapPrefix, hostTap, seed, balancing, fragments, healthzBindAddress, level, stateDir,
+            workers);
     }
 
     /**
@@ -364,7 +371,7 @@ public record NodeConfig(
             root.hasNonNull("seed") ? number(root, "seed", 0) : new SecureRandom().nextLong(),
             enumOf(BalancingMode.class, "balancing", text(root, "balancing", "random")), fragments(root),
             text(root, "healthzBindAddress", DEFAULT_HEALTHZ), text(root, "logLevel", "info"),
-            stateDir(root, Path.of(socket)));
+            stateDir(root, Path.of(socket)), workers(root));
     }
 
     /** {@code stateDir}: default the API socket's directory ({@code /run/ferry}), as for attachments.json. */
@@ -386,7 +393,26 @@ public record NodeConfig(
     public NodeConfig withStateDir(final Path dir)
     {
         return new NodeConfig(nodeName, apiSocket, clusterDir, uplink, underlay, threading, poolSize, metricsPort,
-            metricsBindAddress, podTapPrefix, hostTap, seed, balancing, fragments, healthzBindAddress, logLevel, dir);
+            metricsBindAddress, podTapPrefix, hostTap, seed, balancing, fragments, healthzBindAddress, logLevel, dir,
+            workers);
+    }
+
+    /**
+     * @param count forwarding threads, {@code 1 .. }{@link WorkerCount#MAX}.
+     * @return a copy with another worker count.
+     */
+    public NodeConfig withWorkers(final int count)
+    {
+        return new NodeConfig(nodeName, apiSocket, clusterDir, uplink, underlay, threading, poolSize, metricsPort,
+            metricsBindAddress, podTapPrefix, hostTap, seed, balancing, fragments, healthzBindAddress, logLevel,
+            stateDir, count);
+    }
+
+    /** {@code workers}: default the CPUs this process may use (cgroup quota, else affinity) minus one. */
+    private static int workers(final JsonNode root)
+    {
+        return root.hasNonNull("workers") ? (int)Math.max(Integer.MIN_VALUE, Math.min(Integer.MAX_VALUE,
+            number(root, "workers", 1))) : WorkerCount.defaultCount();
     }
 
     private static Nat.FragmentLimits fragments(final JsonNode root)

@@ -45,6 +45,8 @@ final class NodeControl
     private final NodeConfig config;
     private final TablesPublisher publisher;
     private final Worker worker;
+    /** Every worker, worker 0 ({@link #worker}) first; one on a node of one worker. */
+    private final List<Worker> workers;
     private final PortFactory portFactory;
     private final Ports ports;
     private final Executor executor;
@@ -53,6 +55,7 @@ final class NodeControl
     private final Map<Integer, String> keyByIp = new HashMap<>();
     private final AttachmentStore store;
     private final Supplier<NodeGraph> graph;
+    private final Supplier<List<NodeGraph>> graphs;
     private final NodeMetrics metrics;
     // features' warnings (masquerade port exhaustion): 10 lines a minute at most
     private final LogLimiter featureLog = new LogLimiter(LOG, 10, 60_000_000_000L, System.nanoTime());
@@ -65,17 +68,24 @@ final class NodeControl
     // show conntrack -E clients, created at the first one
     private ConntrackEventStreams eventStreams;
 
-    NodeControl(final NodeConfig config, final TablesPublisher publisher, final Worker worker,
+    NodeControl(final NodeConfig config, final TablesPublisher publisher, final List<Worker> workers,
         final PortFactory portFactory, final Executor executor, final AttachmentStore store,
-        final Supplier<NodeGraph> graph, final NodeMetrics metrics, final ProxyHealth health)
+        final Supplier<List<NodeGraph>> graphs, final NodeMetrics metrics, final ProxyHealth health)
     {
         this.health = health;
         this.store = store;
-        this.graph = graph;
+        this.graphs = graphs;
+        // worker 0's graph: the features' views (services, events), the stage layout every worker shares
+        this.graph = () ->
+        {
+            final List<NodeGraph> all = graphs.get();
+            return all == null || all.isEmpty() ? null : all.get(0);
+        };
+        this.workers = List.copyOf(workers);
         this.metrics = metrics;
         this.config = config;
         this.publisher = publisher;
-        this.worker = worker;
+        this.worker = workers.get(0);
         this.portFactory = portFactory;
         this.ports = publisher.ports();
         this.executor = executor;
@@ -88,20 +98,24 @@ final class NodeControl
     void housekeeping()
     {
         final long now = System.nanoTime();
-        final NodeGraph g = graph.get();
-        if (g != null)
+        final List<NodeGraph> all = graphs.get();
+        for (final NodeGraph g : all == null ? List.<NodeGraph>of() : all)
         {
             for (final String line : g.drainLog())
             {
                 featureLog.warn(now, line);
             }
         }
-        final Graph graph = worker.graph();
-        final Graph.StageFault fault = graph == null ? null : graph.takeFault();
-        if (fault != null)
+        for (final Worker w : workers)
         {
-            featureLog.warn(now, "stage " + fault.stage() + " threw " + fault.exception() + "; " + fault.dropped()
-                + " packets dropped (graph/drop/stage-exception), " + fault.count() + " stage exceptions so far");
+            final Graph graph = w.graph();
+            final Graph.StageFault fault = graph == null ? null : graph.takeFault();
+            if (fault != null)
+            {
+                featureLog.warn(now, "stage " + fault.stage() + " threw " + fault.exception() + "; "
+                    + fault.dropped() + " packets dropped (graph/drop/stage-exception), " + fault.count()
+                    + " stage exceptions so far");
+            }
         }
         featureLog.roll(now);
         if (eventStreams != null)
@@ -144,7 +158,13 @@ final class NodeControl
             {
                 throw new IllegalArgumentException("this node has no conntrack table yet (its graph is not built)");
             }
-            eventStreams = new ConntrackEventStreams(g.feature(ServicesFeature.class).events());
+            // every worker's shard: a node of several workers streams them all
+            final List<dev.ferry.conntrack.ConntrackEvents> rings = new ArrayList<>();
+            for (final NodeGraph each : graphs.get())
+            {
+                rings.add(each.feature(ServicesFeature.class).events());
+            }
+            eventStreams = new ConntrackEventStreams(rings);
         }
         return eventStreams;
     }
@@ -233,9 +253,10 @@ final class NodeControl
                 + "' is not this node ('" + config.nodeName() + "')");
         }
         NodeTablesJson.validate(tables, "tables");
-        final NodeGraph g = graph.get();
-        if (g != null)
+        final List<NodeGraph> all = graphs.get();
+        for (final NodeGraph g : all == null ? List.<NodeGraph>of() : all)
         {
+            // every worker's Services: each creates its conntrack shard from the first tables
             g.beforePublish(tables);
         }
         publisher.publish(effective(tables), restored);
@@ -302,7 +323,15 @@ final class NodeControl
      */
     void learned(final Map<Integer, Long> neighbours)
     {
-        learned = Map.copyOf(neighbours);
+        // a worker reports everything it learned so far (its table never forgets); with several workers each
+        // reports its own, so the node's set is their union, the latest MAC of an address winning
+        final Map<Integer, Long> merged = new HashMap<>(learned);
+        merged.putAll(neighbours);
+        if (merged.equals(learned))
+        {
+            return;
+        }
+        learned = Map.copyOf(merged);
         republish();
     }
 
@@ -355,22 +384,41 @@ final class NodeControl
             req.podName(), req.ip(), mac, config.podTapName(req.ip()), node.gatewayIp(), node.gatewayMac(),
             node.podMtu());
         final int id = ports.add(a.tapName(), Ports.Kind.POD, a.gatewayMac()).id();
-        final Port port;
+        final List<Port> queues = new ArrayList<>();
         try
         {
-            // opened here, off the forwarding thread; the worker only starts polling it
-            port = portFactory.openPodTap(a, worker.portContext(id), false);
+            // opened here, off the forwarding thread; each worker only starts polling its own queue
+            for (final Worker w : workers)
+            {
+                queues.add(portFactory.openPodTap(a, w.portContext(id), false));
+            }
         }
         catch (final IOException | RuntimeException e)
         {
+            queues.forEach(Port::close);
             return CompletableFuture.failedFuture(new IOException("cannot create the pod port " + a.tapName() + ": "
                 + e.getMessage(), e));
         }
-        return worker.submit(new WorkerCommand.Attach(id, port)).handleAsync((p, e) ->
+        final List<CompletableFuture<Integer>> attached = new ArrayList<>();
+        for (int w = 0; w < workers.size(); w++)
+        {
+            attached.add(workers.get(w).submit(new WorkerCommand.Attach(id, queues.get(w))));
+        }
+        return CompletableFuture.allOf(attached.toArray(new CompletableFuture<?>[0])).handleAsync((p, e) ->
         {
             if (e != null)
             {
-                port.close();
+                for (int w = 0; w < workers.size(); w++)
+                {
+                    if (attached.get(w).isCompletedExceptionally())
+                    {
+                        queues.get(w).close();
+                    }
+                    else
+                    {
+                        workers.get(w).submit(new WorkerCommand.Detach(id, false));
+                    }
+                }
                 final Throwable cause = e instanceof CompletionException && e.getCause() != null ? e.getCause() : e;
                 throw new CompletionException(new IOException("cannot attach the pod port " + a.tapName() + ": "
                     + cause.getMessage(), cause));
@@ -434,7 +482,13 @@ final class NodeControl
         save();
         republish();
         final int id = ports.idOf(a.tapName());
-        return worker.submit(new WorkerCommand.Detach(id, true)).thenApplyAsync(removed ->
+        // worker 0 removes the device (clears persistence); the others close their queues, the last close ends it
+        final List<CompletableFuture<Boolean>> each = new ArrayList<>();
+        for (int w = 0; w < workers.size(); w++)
+        {
+            each.add(workers.get(w).submit(new WorkerCommand.Detach(id, w == 0)));
+        }
+        return CompletableFuture.allOf(each.toArray(new CompletableFuture<?>[0])).thenApplyAsync(removed ->
         {
             LOG.info(() -> "port " + a.tapName() + " down: pod " + a);
             return Boolean.TRUE;
@@ -472,7 +526,7 @@ final class NodeControl
             return CompletableFuture.failedFuture(new IllegalArgumentException("trace add --filter: "
                 + e.getMessage(), e));
         }
-        return worker.submit(new WorkerCommand.TraceAdd(packets, f));
+        return onEveryWorker(() -> new WorkerCommand.TraceAdd(packets, f)).thenApply(v -> null);
     }
 
     /** @return health fields: node, generation, ports, attachments, uptime. */
@@ -526,8 +580,46 @@ final class NodeControl
         {
             return CompletableFuture.failedFuture(new IllegalArgumentException("from: must be at least 0"));
         }
+        if (workers.size() > 1 && from >>> SHARD_SHIFT >= workers.size())
+        {
+            return CompletableFuture.failedFuture(new IllegalArgumentException("from: " + from
+                + " names no conntrack shard (" + workers.size() + " workers)"));
+        }
         final int max = limit <= 0 ? CONNTRACK_LIST_MAX : Math.min(limit, CONNTRACK_LIST_MAX);
         return conntrackStep(action, filter, from, max, new ArrayList<>(), 0);
+    }
+
+    /**
+     * With several workers a walk's position names the shard (the worker) in the bits above this shift and the
+     * entry index inside it below, so that a list continues where it stopped across shards; a shard holds fewer
+     * than 2^25 entries (a table of at most 2^26 over at least two workers). One worker: the plain entry index.
+     */
+    static final int SHARD_SHIFT = 25;
+
+    /** @return the worker a walk position is in. */
+    private int shardOf(final int from)
+    {
+        return workers.size() == 1 ? 0 : from >>> SHARD_SHIFT;
+    }
+
+    /** @return the entry index inside its shard of a walk position. */
+    private int indexOf(final int from)
+    {
+        return workers.size() == 1 ? from : from & ((1 << SHARD_SHIFT) - 1);
+    }
+
+    /** @return the walk position after a chunk of shard {@code shard} that answered {@code next}, or -1 at the end. */
+    private int positionAfter(final int shard, final int next)
+    {
+        if (workers.size() == 1)
+        {
+            return next;
+        }
+        if (next >= 0)
+        {
+            return shard << SHARD_SHIFT | next;
+        }
+        return shard + 1 < workers.size() ? (shard + 1) << SHARD_SHIFT : -1;
     }
 
     private CompletableFuture<ConntrackAnswer> conntrackStep(final WorkerCommand.ConntrackAction action,
@@ -537,17 +629,33 @@ final class NodeControl
         // a list examines no more indexes than it may still return entries, so it never overshoots its limit
         final int budget = action == WorkerCommand.ConntrackAction.LIST
             ? Math.min(CONNTRACK_CHUNK, max - entries.size()) : CONNTRACK_CHUNK;
-        return worker.submit(new WorkerCommand.Conntrack(action, filter, from, budget)).thenComposeAsync(chunk ->
-        {
-            entries.addAll(chunk.entries());
-            final long total = matched + chunk.matched();
-            if (chunk.next() >= 0 && entries.size() < max)
+        final int shard = shardOf(from);
+        return workers.get(shard).submit(new WorkerCommand.Conntrack(action, filter, indexOf(from), budget))
+            .thenComposeAsync(chunk ->
             {
-                return conntrackStep(action, filter, chunk.next(), max, entries, total);
-            }
-            return CompletableFuture.completedFuture(new ConntrackAnswer(entries, total, chunk.next(), chunk.size(),
-                chunk.capacity()));
-        }, executor);
+                entries.addAll(chunk.entries());
+                final long total = matched + chunk.matched();
+                final int next = positionAfter(shard, chunk.next());
+                if (next >= 0 && entries.size() < max)
+                {
+                    return conntrackStep(action, filter, next, max, entries, total);
+                }
+                if (workers.size() == 1)
+                {
+                    return CompletableFuture.completedFuture(new ConntrackAnswer(entries, total, next, chunk.size(),
+                        chunk.capacity()));
+                }
+                // the shards' sizes as of now (each read off its worker's table: a view, not a snapshot)
+                int size = 0;
+                int capacity = 0;
+                for (final NodeGraph g : graphs.get())
+                {
+                    final dev.ferry.conntrack.ConntrackTable t = g.feature(ServicesFeature.class).conntrack();
+                    size += t == null ? 0 : t.size();
+                    capacity += t == null ? 0 : t.capacity();
+                }
+                return CompletableFuture.completedFuture(new ConntrackAnswer(entries, total, next, size, capacity));
+            }, executor);
     }
 
     /**
@@ -560,8 +668,8 @@ final class NodeControl
     CompletableFuture<com.fasterxml.jackson.databind.node.ObjectNode> stats(
         final com.fasterxml.jackson.databind.node.ObjectNode answer)
     {
-        return worker.submit(new WorkerCommand.Stats())
-            .thenApplyAsync(s -> StatsJson.encode(answer, System.nanoTime(), s), executor);
+        return statsAll()
+            .thenApplyAsync(s -> StatsJson.encode(answer, System.nanoTime(), s, config.workers()), executor);
     }
 
     private List<String> featureShow(final String what)
@@ -577,8 +685,9 @@ final class NodeControl
      */
     private CompletableFuture<Map<Long, long[]>> backends(final int from, final Map<Long, long[]> counts)
     {
-        return worker.submit(new WorkerCommand.Conntrack(WorkerCommand.ConntrackAction.BACKENDS, ConntrackFilter.ALL,
-            from, CONNTRACK_CHUNK)).thenComposeAsync(chunk ->
+        final int shard = shardOf(from);
+        return workers.get(shard).submit(new WorkerCommand.Conntrack(WorkerCommand.ConntrackAction.BACKENDS,
+            ConntrackFilter.ALL, indexOf(from), CONNTRACK_CHUNK)).thenComposeAsync(chunk ->
             {
                 chunk.backends().forEach((k, v) ->
                 {
@@ -586,7 +695,8 @@ final class NodeControl
                     c[0] += v[0];
                     c[1] += v[1];
                 });
-                return chunk.next() >= 0 ? backends(chunk.next(), counts) : CompletableFuture.completedFuture(counts);
+                final int next = positionAfter(shard, chunk.next());
+                return next >= 0 ? backends(next, counts) : CompletableFuture.completedFuture(counts);
             }, executor);
     }
 
@@ -628,11 +738,11 @@ final class NodeControl
                     : ShowFormat.services(views, counts);
             });
             case "conntrack" -> conntrackLines();
-            case "stats" -> worker.submit(new WorkerCommand.Stats()).thenApplyAsync(ShowFormat::stats, executor);
-            case "runtime" -> worker.submit(new WorkerCommand.Stats())
-                .thenApplyAsync(s -> ShowFormat.runtime(s.runtime()), executor);
-            case "trace" -> worker.submit(new WorkerCommand.Trace()).thenApplyAsync(this::trace, executor);
-            case "ports" -> worker.submit(new WorkerCommand.Stats())
+            case "stats" -> statsAll().thenApplyAsync(s -> ShowFormat.stats(s, config.workers()), executor);
+            case "runtime" -> onEveryWorker(WorkerCommand.Stats::new)
+                .thenApplyAsync(ShowFormat::runtimePerWorker, executor);
+            case "trace" -> onEveryWorker(WorkerCommand.Trace::new).thenApplyAsync(this::trace, executor);
+            case "ports" -> statsAll()
                 .thenApplyAsync(s -> ShowFormat.ports(ShowFormat.portViews(s.ports(), ports, attachments())),
                     executor);
             default -> unknownView(what);
@@ -667,9 +777,18 @@ final class NodeControl
             case "services" -> backends(0, new HashMap<>()).thenApply(counts ->
                 ShowJson.services(answer, serviceViews(), counts));
             case "stats", "runtime" -> stats(answer);
-            case "trace" -> worker.submit(new WorkerCommand.Trace()).thenApplyAsync(r -> ShowJson.trace(answer,
-                worker.graph().trace(r.entries()), r.lost()), executor);
-            case "ports" -> worker.submit(new WorkerCommand.Stats()).thenApplyAsync(s -> ShowJson.ports(answer,
+            case "trace" -> onEveryWorker(WorkerCommand.Trace::new).thenApplyAsync(each ->
+            {
+                final List<Graph.TracedPacket> packets = new ArrayList<>();
+                long lost = 0;
+                for (final WorkerStats.TraceRecords r : each)
+                {
+                    packets.addAll(worker.graph().trace(r.entries()));
+                    lost += r.lost();
+                }
+                return ShowJson.trace(answer, packets, lost);
+            }, executor);
+            case "ports" -> statsAll().thenApplyAsync(s -> ShowJson.ports(answer,
                 ShowFormat.portViews(s.ports(), ports, attachments())), executor);
             case "conntrack" -> CompletableFuture.failedFuture(new IllegalArgumentException(
                 "show conntrack: the conntrack op answers it as JSON"));
@@ -744,9 +863,44 @@ final class NodeControl
         return new ArrayList<>(rows.values());
     }
 
-    private List<String> trace(final WorkerStats.TraceRecords records)
+    private List<String> trace(final List<WorkerStats.TraceRecords> each)
     {
-        final List<String> lines = worker.graph().formatTrace(records.entries(), records.lost());
+        final List<String> lines = new ArrayList<>();
+        for (int w = 0; w < each.size(); w++)
+        {
+            final WorkerStats.TraceRecords r = each.get(w);
+            final List<String> own = worker.graph().formatTrace(r.entries(), r.lost());
+            if (each.size() > 1 && !own.isEmpty())
+            {
+                lines.add("--- worker " + w + " ---");
+            }
+            lines.addAll(own);
+        }
         return lines.isEmpty() ? List.of("No packets traced (use: ferry trace add N)") : lines;
+    }
+
+    /**
+     * Sends one command to every worker (a new record each: a command's future belongs to one worker).
+     *
+     * @param command makes the command.
+     * @param <T>     its answer's type.
+     * @return every worker's answer, worker 0 first.
+     */
+    private <T> CompletableFuture<List<T>> onEveryWorker(final Supplier<WorkerCommand<T>> command)
+    {
+        final List<CompletableFuture<T>> each = new ArrayList<>();
+        for (final Worker w : workers)
+        {
+            each.add(w.submit(command.get()));
+        }
+        return CompletableFuture.allOf(each.toArray(new CompletableFuture<?>[0]))
+            .thenApply(v -> each.stream().map(CompletableFuture::join).toList());
+    }
+
+    /** @return the node's figures: the one worker's, or every worker's summed ({@link WorkerStats#sum}). */
+    private CompletableFuture<WorkerStats> statsAll()
+    {
+        return workers.size() == 1 ? worker.submit(new WorkerCommand.Stats())
+            : onEveryWorker(WorkerCommand.Stats::new).thenApply(WorkerStats::sum);
     }
 }

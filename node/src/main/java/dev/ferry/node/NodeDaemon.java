@@ -8,6 +8,7 @@ import dev.ferry.core.Ports;
 import dev.ferry.core.StageInfo;
 import dev.ferry.core.tables.NodeTables;
 import dev.ferry.core.tables.TablesPublisher;
+import dev.ferry.core.workers.Handoff;
 import dev.ferry.node.metrics.NodeMetrics;
 import dev.ferry.nodeapi.AttachRequest;
 import dev.ferry.nodeapi.MetricsServer;
@@ -59,6 +60,8 @@ public final class NodeDaemon implements AutoCloseable
     private final PortFactory portFactory;
     private final List<NodeFeature> extraFeatures;
     private volatile NodeGraph nodeGraph;
+    /** Every worker's graph, worker 0's first (that is {@link #nodeGraph}); empty before start. */
+    private volatile List<NodeGraph> nodeGraphs = List.of();
     private final Clock clock;
     private final CachedClock workerClock;
     private final NodeTables initialTables;
@@ -66,7 +69,16 @@ public final class NodeDaemon implements AutoCloseable
     private final Counters counters;
     private final Ports ports = new Ports();
     private final TablesPublisher publisher;
+    /** Worker 0: the one of a node of one worker; with several, the one the API's shared thread runs. */
     private final Worker worker;
+    /** Every worker, worker 0 first, each with its own pool, counters and cached clock. */
+    private final List<Worker> workers = new ArrayList<>();
+    private final List<PacketPool> pools = new ArrayList<>();
+    private final List<Counters> countersPerWorker = new ArrayList<>();
+    private final List<CachedClock> clocks = new ArrayList<>();
+    /** The rings between workers, or null with one worker. */
+    private final Handoff handoff;
+    private final List<EpollIdleStrategy> idles = new ArrayList<>();
     private final ApiAgent api;
     private final NodeControl control;
     private final AttachmentStore store;
@@ -81,6 +93,8 @@ public final class NodeDaemon implements AutoCloseable
     private final List<AgentRunner> runners = new ArrayList<>();
     /** Large (64 KB) buffers for pod TAP superframes: one vector's worth, 256 x 65,728 bytes = 16 MiB. */
     static final int LARGE_BUFFERS = 256;
+    /** Bytes of each handoff ring: a record holds half, so 64 KiB superframes fit. */
+    static final int HANDOFF_RING_BYTES = 1 << 18;
 
     private volatile boolean started;
     private volatile boolean stopped;
@@ -94,20 +108,36 @@ public final class NodeDaemon implements AutoCloseable
         this.initialTables = b.initialTables;
         this.hostCommands = b.hostCommands;
         // live pod TAPs take TSO superframes into large buffers: LARGE_BUFFERS x 64 KB (16 MiB), see node/README
-        this.pool = new PacketPool(config.poolSize(), PacketPool.DEFAULT_BUFFER_SIZE, PacketPool.DEFAULT_HEADROOM,
-            b.portFactory.live() ? LARGE_BUFFERS : 0);
-        this.counters = Counters.inMemory(65536);
         this.publisher = new TablesPublisher(ports, false);
-        // the worker's stages and ports read the time it caches once per duty cycle; health reads the source
-        this.workerClock = new CachedClock(clock);
-        this.worker = new Worker(pool, counters, workerClock, publisher.ref());
+        final int n = config.workers();
+        // with several workers, each has its own pool, counters and clock: nothing on the hot path is shared
+        for (int w = 0; w < n; w++)
+        {
+            final PacketPool p = new PacketPool(config.poolSize(), PacketPool.DEFAULT_BUFFER_SIZE,
+                PacketPool.DEFAULT_HEADROOM, b.portFactory.live() ? LARGE_BUFFERS : 0);
+            final Counters c = Counters.inMemory(65536);
+            // the worker's stages and ports read the time it caches once per duty cycle; health reads the source
+            final CachedClock cc = new CachedClock(clock);
+            pools.add(p);
+            countersPerWorker.add(c);
+            clocks.add(cc);
+            workers.add(new Worker(p, c, cc, publisher.ref(), w, n));
+        }
+        this.pool = pools.get(0);
+        this.counters = countersPerWorker.get(0);
+        this.workerClock = clocks.get(0);
+        this.worker = workers.get(0);
+        // 256 KiB rings carry 64 KiB superframes (Handoff); one ring per ordered pair of workers
+        this.handoff = n == 1 ? null : new Handoff(n, HANDOFF_RING_BYTES);
         this.api = new ApiAgent(config.apiSocket());
         this.store = new AttachmentStore(config.apiSocket().resolveSibling("attachments.json"));
-        this.metrics = new NodeMetrics(counters, this::generation);
-        this.proxyHealth = new ProxyHealth(System::currentTimeMillis, clock::nanos, worker::lvHeartbeat,
+        this.metrics = n == 1 ? new NodeMetrics(counters, this::generation)
+            : new NodeMetrics(countersPerWorker, this::generation);
+        // the oldest heartbeat of all workers: one stuck worker makes the node unhealthy
+        this.proxyHealth = new ProxyHealth(System::currentTimeMillis, clock::nanos, this::oldestHeartbeat,
             b.healthTimeoutMillis);
-        this.control = new NodeControl(config, publisher, worker, portFactory, api::execute, store,
-            () -> nodeGraph, metrics, proxyHealth);
+        this.control = new NodeControl(config, publisher, workers, portFactory, api::execute, store,
+            () -> nodeGraphs, metrics, proxyHealth);
         // kube-proxy binds health check node ports on every address (nodePortAddresses unset)
         this.serviceHealth = new ServiceHealthServers(java.net.InetAddress.ofLiteral("0.0.0.0"), proxyHealth);
         publisher.onPublish(s -> serviceHealth.sync(s.tables()));
@@ -139,7 +169,12 @@ public final class NodeDaemon implements AutoCloseable
             throw new IllegalStateException("a node daemon starts once; build a new one");
         }
         started = true;
-        final List<PortFactory.Opened> opened = new ArrayList<>();
+        // opened[q] holds worker q's queue of each device, in the order of ids
+        final List<List<PortFactory.Opened>> opened = new ArrayList<>();
+        for (int w = 0; w < workers.size(); w++)
+        {
+            opened.add(new ArrayList<>());
+        }
         boolean apiBound = false;
         try
         {
@@ -157,38 +192,74 @@ public final class NodeDaemon implements AutoCloseable
             if (config.underlay() == UnderlayMode.PACKET)
             {
                 // ports are numbered densely: nothing else adds ports before the API is bound
-                final PortFactory.Opened up = portFactory.openUplink(config.uplink(),
-                    worker.portContext(ports.size()));
-                opened.add(up);
+                final int id = ports.size();
+                for (int w = 0; w < workers.size(); w++)
+                {
+                    opened.get(w).add(portFactory.openUplink(config.uplink(), workers.get(w).portContext(id)));
+                }
+                final PortFactory.Opened up = opened.get(0).get(0);
                 ids.add(NodeGraph.registerUplink(ports, up.name(), up.mac()));
             }
-            final PortFactory.Opened host = portFactory.openHostTap(config.hostTap(),
-                worker.portContext(ports.size()));
-            opened.add(host);
-            ids.add(NodeGraph.registerHost(ports, host.name(), host.mac(), host.peerMac()));
-            final NodeGraph.Builder gb = NodeGraph.builder(config, pool, counters, workerClock, ports, publisher,
-                worker.pinned()).sink(worker).hostPort(ids.get(ids.size() - 1))
-                .onLearned(learned -> api.execute(() -> control.learned(learned)));
-            extraFeatures.forEach(gb::feature);
-            final NodeGraph built = gb.build();
-            worker.graph(built);
-            nodeGraph = built;
-            for (int i = 0; i < opened.size(); i++)
+            final int hostId = ports.size();
+            for (int w = 0; w < workers.size(); w++)
             {
-                worker.attach(ids.get(i), opened.get(i).port());
+                opened.get(w).add(portFactory.openHostTap(config.hostTap(), workers.get(w).portContext(hostId)));
             }
-            for (final NodeFeature f : built.features())
+            final PortFactory.Opened host = opened.get(0).get(opened.get(0).size() - 1);
+            ids.add(NodeGraph.registerHost(ports, host.name(), host.mac(), host.peerMac()));
+            final long ownerSecret = new java.security.SecureRandom().nextLong();
+            final List<NodeGraph> graphs = new ArrayList<>();
+            for (int w = 0; w < workers.size(); w++)
             {
-                for (final NodePort p : f.ports(built.context(), worker.featureExecutor()))
+                final Worker wk = workers.get(w);
+                // each worker learns from the ARP frames its own uplink socket receives; the control side merges
+                // what they report and republishes it to all
+                final NodeGraph.Builder gb = NodeGraph.builder(config, pools.get(w), countersPerWorker.get(w),
+                    clocks.get(w), ports, publisher, wk.pinned()).sink(wk).hostPort(ids.get(ids.size() - 1))
+                    .onLearned(learned -> api.execute(() -> control.learned(learned)));
+                if (w == 0)
                 {
-                    // a feature registers its ports (kind, MAC, promiscuity) when it builds its stages
-                    final int id = ports.idOf(p.name());
-                    if (id < 0)
+                    // the extra features (tests) go to worker 0: a feature instance belongs to one graph
+                    extraFeatures.forEach(gb::feature);
+                }
+                if (handoff != null)
+                {
+                    gb.worker(w, handoff, ownerSecret);
+                }
+                final NodeGraph built = gb.build();
+                wk.graph(built);
+                graphs.add(built);
+            }
+            if (handoff != null)
+            {
+                for (final NodeGraph g : graphs)
+                {
+                    g.handoff().wakers(w -> workers.get(w).wakeup().run());
+                }
+            }
+            nodeGraph = graphs.get(0);
+            nodeGraphs = List.copyOf(graphs);
+            for (int w = 0; w < workers.size(); w++)
+            {
+                final Worker wk = workers.get(w);
+                for (int i = 0; i < opened.get(w).size(); i++)
+                {
+                    wk.attach(ids.get(i), opened.get(w).get(i).port());
+                }
+                final NodeGraph built = graphs.get(w);
+                for (final NodeFeature f : built.features())
+                {
+                    for (final NodePort p : f.ports(built.context(), wk.featureExecutor()))
                     {
-                        throw new IllegalStateException("feature " + f.name() + " opened port " + p.name()
-                            + " without registering it");
+                        // a feature registers its ports (kind, MAC, promiscuity) when it builds its stages
+                        final int id = ports.idOf(p.name());
+                        if (id < 0)
+                        {
+                            throw new IllegalStateException("feature " + f.name() + " opened port " + p.name()
+                                + " without registering it");
+                        }
+                        wk.attach(id, p);
                     }
-                    worker.attach(id, p);
                 }
             }
             restorePods();
@@ -234,18 +305,23 @@ public final class NodeDaemon implements AutoCloseable
                 // the metrics port could not be bound: give the API socket back
                 api.onClose();
             }
-            worker.onClose();
-            for (final PortFactory.Opened p : opened)
+            for (final Worker w : workers)
             {
-                p.port().close();
+                w.onClose();
+            }
+            for (final List<PortFactory.Opened> queue : opened)
+            {
+                for (final PortFactory.Opened p : queue)
+                {
+                    p.port().close();
+                }
             }
             if (hostNetwork != null)
             {
                 hostNetwork.close();
             }
             stopped = true;
-            pool.close();
-            counters.close();
+            closeMemory();
             throw e;
         }
         final ErrorHandler errors = t -> LOG.severe(() -> "agent error: " + t);
@@ -265,13 +341,21 @@ public final class NodeDaemon implements AutoCloseable
             runners.add(new AgentRunner(idle, errors, null, worker));
             runners.add(new AgentRunner(new ApiIdleStrategy(api), errors, null, api));
         }
+        // every further worker on a thread of its own, idling in its own epoll over its own queues
+        for (int w = 1; w < workers.size(); w++)
+        {
+            final EpollIdleStrategy own = new EpollIdleStrategy(workers.get(w), null);
+            idles.add(own);
+            runners.add(new AgentRunner(own, errors, null, workers.get(w)));
+        }
         for (final AgentRunner r : runners)
         {
             AgentRunner.startOnThread(r);
         }
         LOG.info(() -> "ferry node " + config.nodeName() + " started: " + config.underlay().name()
             .toLowerCase(java.util.Locale.ROOT) + " mode, " + config.threading().name()
-            .toLowerCase(java.util.Locale.ROOT) + " threading, " + ports.size() + " ports, API on "
+            .toLowerCase(java.util.Locale.ROOT) + " threading, " + workers.size() + " worker(s) on "
+            + WorkerCount.cpus() + " CPUs, " + ports.size() + " ports, API on "
             + config.apiSocket() + (metricsServer == null ? "" : ", metrics on " + metricsServer.address() + ":"
             + metricsServer.port()) + (healthzServer == null ? "" : ", healthz on " + config.healthzBindAddress())
             + ", tables generation " + control.generation() + ", Services "
@@ -295,14 +379,23 @@ public final class NodeDaemon implements AutoCloseable
         for (final PodAttachment a : saved)
         {
             final int id = ports.add(a.tapName(), Ports.Kind.POD, a.gatewayMac()).id();
+            final List<dev.ferry.tapio.Port> queues = new ArrayList<>();
             try
             {
-                worker.attach(id, portFactory.openPodTap(a, worker.portContext(id), true));
+                for (final Worker w : workers)
+                {
+                    queues.add(portFactory.openPodTap(a, w.portContext(id), true));
+                }
+                for (int w = 0; w < workers.size(); w++)
+                {
+                    workers.get(w).attach(id, queues.get(w));
+                }
                 control.restored(a);
                 restored++;
             }
             catch (final IOException | RuntimeException e)
             {
+                queues.forEach(dev.ferry.tapio.Port::close);
                 LOG.warning(() -> "pod " + a + " not restored: " + e.getMessage());
             }
         }
@@ -353,22 +446,21 @@ public final class NodeDaemon implements AutoCloseable
         {
             idle.close();
         }
+        idles.forEach(EpollIdleStrategy::close);
         if (hostNetwork != null)
         {
             hostNetwork.close();
         }
-        final NodeGraph g = nodeGraph;
-        if (g != null)
+        for (final NodeGraph g : nodeGraphs)
         {
             g.close();
         }
-        final long leaked = worker.leakedBuffers();
+        final long leaked = leakedBuffers();
         if (leaked > 0)
         {
             LOG.warning(() -> leaked + " packet buffers were still in use at stop");
         }
-        pool.close();
-        counters.close();
+        closeMemory();
         LOG.info(() -> "ferry node " + config.nodeName() + " stopped");
     }
 
@@ -472,7 +564,12 @@ public final class NodeDaemon implements AutoCloseable
         }
         try
         {
-            worker.submit(new WorkerCommand.Ping()).get(HEALTH_TIMEOUT_MS, TimeUnit.MILLISECONDS);
+            final long deadline = System.nanoTime() + HEALTH_TIMEOUT_MS * 1_000_000L;
+            for (final Worker w : workers)
+            {
+                w.submit(new WorkerCommand.Ping()).get(Math.max(0, deadline - System.nanoTime()),
+                    TimeUnit.NANOSECONDS);
+            }
             return null;
         }
         catch (final TimeoutException e)
@@ -556,10 +653,42 @@ public final class NodeDaemon implements AutoCloseable
         return api;
     }
 
-    /** @return packet buffers still in use when the worker stopped, or -1 while it runs. */
+    /** @return packet buffers still in use when the workers stopped (summed), or -1 while they run. */
     public long leakedBuffers()
     {
-        return worker.leakedBuffers();
+        long sum = 0;
+        for (final Worker w : workers)
+        {
+            final long l = w.leakedBuffers();
+            if (l < 0)
+            {
+                return -1;
+            }
+            sum += l;
+        }
+        return sum;
+    }
+
+    /** @return the oldest duty-cycle clock of the workers (a stuck worker holds it back), for /healthz. */
+    private long oldestHeartbeat()
+    {
+        long oldest = Long.MAX_VALUE;
+        for (final Worker w : workers)
+        {
+            oldest = Math.min(oldest, w.lvHeartbeat());
+        }
+        return oldest;
+    }
+
+    /** Frees every worker's pool and counters and the handoff rings (after the workers stopped). */
+    private void closeMemory()
+    {
+        pools.forEach(PacketPool::close);
+        countersPerWorker.forEach(Counters::close);
+        if (handoff != null)
+        {
+            handoff.close();
+        }
     }
 
     /** Describes a daemon. */

@@ -14,6 +14,7 @@ import dev.ferry.core.tables.NodeTables;
 import dev.ferry.core.tables.Snapshot;
 import dev.ferry.core.tables.TablesPublisher;
 import dev.ferry.core.tables.TablesRef;
+import dev.ferry.core.workers.Handoff;
 
 import java.util.ArrayList;
 import java.util.List;
@@ -45,14 +46,16 @@ public final class NodeGraph
     private final List<NodeFeature> features;
     private final Neighbours neighbours;
     private final GraphFeature.Context context;
+    private final WorkerHandoff handoff;
 
     private NodeGraph(final Graph graph, final List<NodeFeature> features, final Neighbours neighbours,
-        final GraphFeature.Context context)
+        final GraphFeature.Context context, final WorkerHandoff handoff)
     {
         this.graph = graph;
         this.features = features;
         this.neighbours = neighbours;
         this.context = context;
+        this.handoff = handoff;
     }
 
     /**
@@ -154,6 +157,12 @@ public final class NodeGraph
         return context;
     }
 
+    /** @return the ownership stage's feature of a node of several workers, or null with one worker. */
+    WorkerHandoff handoff()
+    {
+        return handoff;
+    }
+
     /** @return packet mode's neighbour resolution, or null in socket mode. */
     Neighbours neighbours()
     {
@@ -240,6 +249,9 @@ public final class NodeGraph
         private int hostPort = -1;
         private OptionalLong conntrackHashSeed = OptionalLong.empty();
         private Consumer<Map<Integer, Long>> onLearned = m -> { };
+        private int worker;
+        private Handoff handoff;
+        private long ownerSecret;
 
         private Builder(final NodeConfig config, final PacketPool pool, final Counters counters, final Clock clock,
             final Ports ports, final TablesPublisher publisher, final TablesRef<Snapshot> tables)
@@ -305,6 +317,24 @@ public final class NodeGraph
         }
 
         /**
+         * Makes this graph one worker's of a node of several: a conntrack shard, SNAT ports of the worker's
+         * partition, and the ownership stage ({@link WorkerHandoff}) joined to the other workers by the rings. A
+         * handoff of one worker changes nothing: that graph is a one-worker node's.
+         *
+         * @param w       this graph's worker.
+         * @param rings   the node's handoff rings (their worker count is the node's).
+         * @param secret  the node's ownership hash secret (the same for every worker).
+         * @return this.
+         */
+        Builder worker(final int w, final Handoff rings, final long secret)
+        {
+            this.worker = w;
+            this.handoff = rings;
+            this.ownerSecret = secret;
+            return this;
+        }
+
+        /**
          * @param feature a further feature (tests wire a feature that misbehaves).
          * @return this.
          */
@@ -329,10 +359,17 @@ public final class NodeGraph
                 neighbours.bind(pool, ports, tables, sink, counters, onLearned);
                 features.add(new UnderlayNeighbours(neighbours));
             }
-            features.add(new VxlanFeature(config.underlay()));
-            features.add(new ServicesFeature(config.balancing().nat(), config.seed(), conntrackHashSeed,
-                config.fragments(),
-                config.stateDir() == null ? null : config.stateDir().resolve(CONNTRACK_STATE_FILE)));
+            final int workers = handoff == null ? 1 : handoff.workers();
+            features.add(new VxlanFeature(config.underlay()).reusePort(workers > 1));
+            final WorkerHandoff owner = workers == 1 ? null : new WorkerHandoff(worker, handoff, ownerSecret);
+            if (owner != null)
+            {
+                features.add(owner);
+            }
+            final ServicesFeature services = new ServicesFeature(config.balancing().nat(), config.seed(),
+                conntrackHashSeed, config.fragments(),
+                config.stateDir() == null ? null : config.stateDir().resolve(CONNTRACK_STATE_FILE), worker, workers);
+            features.add(services);
             features.addAll(extra);
             features.add(new HostDelivery(hostPort, ports.mac(hostPort), ports.peerMac(hostPort)));
             final GraphAssembly assembly = GraphAssembly.of(pool, counters, clock, ports, publisher, tables)
@@ -342,7 +379,11 @@ public final class NodeGraph
                 assembly.trace(trace);
             }
             final Graph graph = assembly.build();
-            return new NodeGraph(graph, List.copyOf(features), neighbours, assembly.context());
+            if (owner != null)
+            {
+                owner.bind(graph, counters, services);
+            }
+            return new NodeGraph(graph, List.copyOf(features), neighbours, assembly.context(), owner);
         }
     }
 }

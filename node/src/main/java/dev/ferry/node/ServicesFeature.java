@@ -69,6 +69,9 @@ public final class ServicesFeature implements NodeFeature
     private final OptionalLong hashSeed;
     private final Nat.FragmentLimits fragments;
     private final Path stateFile;
+    /** This graph's worker and the node's workers: a shard of capacity / workers, SNAT ports of its partition. */
+    private final int worker;
+    private final int workers;
     /** The ClientIP affinity table's state file, beside the conntrack state file. */
     static final String AFFINITY_STATE_FILE = "affinity.state";
     /** Records {@code show conntrack -E} holds between two drains by the control thread (48 bytes each). */
@@ -110,11 +113,38 @@ public final class ServicesFeature implements NodeFeature
     public ServicesFeature(final Nat.Balancing balancing, final long seed, final OptionalLong hashSeed,
         final Nat.FragmentLimits fragments, final Path stateFile)
     {
+        this(balancing, seed, hashSeed, fragments, stateFile, 0, 1);
+    }
+
+    /**
+     * One worker's Services on a node of several: its conntrack table is a shard of the configured capacity
+     * divided by the worker count, holding the flows this worker owns ({@link WorkerHandoff}); its NAT masquerades
+     * with ports of this worker's partition only; its state files carry the worker's number.
+     *
+     * @param balancing how a new connection picks its endpoint.
+     * @param seed      seed of the random choices (backend, port allocation).
+     * @param hashSeed  the conntrack hash secret (a restored state file's secret wins).
+     * @param fragments the bounds of the NAT's virtual reassembly of IPv4 fragments (node.yaml).
+     * @param stateFile the mapped conntrack state file, or null for a table in memory; with several workers,
+     *                  worker {@code w}'s is this name with {@code .w} appended.
+     * @param worker    this graph's worker.
+     * @param workers   the node's workers.
+     */
+    public ServicesFeature(final Nat.Balancing balancing, final long seed, final OptionalLong hashSeed,
+        final Nat.FragmentLimits fragments, final Path stateFile, final int worker, final int workers)
+    {
+        if (workers < 1 || worker < 0 || worker >= workers)
+        {
+            throw new IllegalArgumentException("worker " + worker + " of " + workers);
+        }
+        this.worker = worker;
+        this.workers = workers;
         this.fragments = fragments;
         this.balancing = balancing;
         this.seed = seed;
         this.hashSeed = hashSeed;
-        this.stateFile = stateFile;
+        this.stateFile = stateFile == null || workers == 1 ? stateFile
+            : stateFile.resolveSibling(stateFile.getFileName() + "." + worker);
     }
 
     @Override
@@ -157,7 +187,7 @@ public final class ServicesFeature implements NodeFeature
         final ConntrackConfig config;
         try
         {
-            final ConntrackConfig settings = ConntrackConfig.fromSettings(tables.cluster().conntrack());
+            final ConntrackConfig settings = shard(ConntrackConfig.fromSettings(tables.cluster().conntrack()));
             config = hashSeed.isPresent() ? settings.withHashSeed(hashSeed.getAsLong()) : settings;
         }
         catch (final IllegalArgumentException e)
@@ -178,17 +208,34 @@ public final class ServicesFeature implements NodeFeature
         }
     }
 
+    /** Beside the conntrack state file; with several workers, one per worker (each holds its own clients). */
+    private Path affinityFile()
+    {
+        if (stateFile == null)
+        {
+            return null;
+        }
+        final Path file = stateFile.resolveSibling(AFFINITY_STATE_FILE);
+        return workers == 1 ? file : file.resolveSibling(AFFINITY_STATE_FILE + "." + worker);
+    }
+
+    /** A worker's shard: the configured capacity split between the workers (one worker: the whole table). */
+    private ConntrackConfig shard(final ConntrackConfig config)
+    {
+        return workers == 1 ? config : config.toBuilder().capacity(Math.max(1, config.capacity() / workers)).build();
+    }
+
     private void create(final ConntrackConfig config)
     {
         final Context c = context;
         final ConntrackTable table = openTable(config, c);
         // the worker's pinned reference: the NAT stages see the same snapshot as the rest of the graph run
         final Nat n = Nat.create(c.pool(), c.publisher(), c.tables(), c.clock(), counters,
-            Nat.Options.defaults(seed).balancing(balancing).fragments(fragments)
-                .affinityFile(stateFile == null ? null : stateFile.resolveSibling(AFFINITY_STATE_FILE)), table);
+            Nat.Options.defaults(seed + worker * 0x9e3779b97f4a7c15L).balancing(balancing).fragments(fragments)
+                .worker(worker, workers).affinityFile(affinityFile()), table);
         if (stateFile != null)
         {
-            LOG.info(() -> "ClientIP affinity state " + stateFile.resolveSibling(AFFINITY_STATE_FILE) + ": "
+            LOG.info(() -> "ClientIP affinity state " + affinityFile() + ": "
                 + n.affinityRestored());
         }
         final List<Stage> real = n.stages();

@@ -34,7 +34,32 @@ final class ShowFormat
         return out;
     }
 
-    static List<String> stats(final WorkerStats s)
+    /**
+     * {@code show runtime} of a node of several workers: each worker's table, then the total, as VPP prints one
+     * table per thread.
+     *
+     * @param each every worker's figures, worker 0 first.
+     * @return the lines; one worker: its table alone, as before.
+     */
+    static List<String> runtimePerWorker(final List<WorkerStats> each)
+    {
+        if (each.size() == 1)
+        {
+            return runtime(each.get(0).runtime());
+        }
+        final List<String> out = new ArrayList<>();
+        for (int w = 0; w < each.size(); w++)
+        {
+            out.add("Thread " + w + " ferry-worker-" + w);
+            out.addAll(runtime(each.get(w).runtime()));
+            out.add("");
+        }
+        out.add("Total (" + each.size() + " workers)");
+        out.addAll(runtime(WorkerStats.sum(each).runtime()));
+        return out;
+    }
+
+    static List<String> stats(final WorkerStats s, final int workers)
     {
         final List<String> out = new ArrayList<>(runtime(s.runtime()));
         out.add("");
@@ -53,6 +78,7 @@ final class ShowFormat
         out.add("");
         out.add(String.format(Locale.ROOT, "buffers: %d of %d in use, %d allocation failures", s.poolInUse(),
             s.poolCapacity(), s.allocationFailures()));
+        out.add("workers: " + workers);
         return out;
     }
 

@@ -10,7 +10,7 @@ import dev.ferry.core.Graph;
  * client divides two answers' differences by the time between them.
  *
  * <pre>
- * {"nanos":123456789,"stages":[{"name":"ip4-lookup","calls":10,"packets":40,"nanos":4000}],
+ * {"nanos":123456789,"workers":1,"stages":[{"name":"ip4-lookup","calls":10,"packets":40,"nanos":4000}],
  *  "drops":[{"node":"nat44-new","reason":"no endpoint for the Service","count":3}],
  *  "ports":[{"id":0,"name":"eth0","rxPackets":..,"rxBytes":..,"rxDropped":..,"txPackets":..,"txBytes":..,
  *            "txDropped":..}],
@@ -23,9 +23,10 @@ final class StatsJson
     {
     }
 
-    static ObjectNode encode(final ObjectNode o, final long nanos, final WorkerStats s)
+    static ObjectNode encode(final ObjectNode o, final long nanos, final WorkerStats s, final int workers)
     {
         o.put("nanos", nanos);
+        o.put("workers", workers);
         final ArrayNode stages = o.putArray("stages");
         for (final Graph.RuntimeRow r : s.runtime())
         {

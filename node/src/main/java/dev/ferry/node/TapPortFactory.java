@@ -25,6 +25,8 @@ import java.nio.file.Path;
  *   host TAP  ferry0, persistent, up, kernel side MAC {@link #HOST_PEER_MAC}, ferry side {@link #HOST_MAC}.
  *   uplink    AF_PACKET on the NIC; ferry's MAC on it is the NIC's own MAC. PACKET_VNET_HDR where the kernel takes
  *             it: runs of VXLAN datagrams leave as UDP GSO superframes, received superframes are split at the port.
+ *   workers   with several, every device is opened once per worker: TAPs (pods', ferry0) with IFF_MULTI_QUEUE, one
+ *             queue each; the uplink as one AF_PACKET socket each in the link's PACKET_FANOUT_HASH group.
  * </pre>
  */
 public final class TapPortFactory implements PortFactory
@@ -45,8 +47,13 @@ public final class TapPortFactory implements PortFactory
     {
         final long mac = interfaceMac(ifName);
         // neighbour-learn sees the underlay's ARP before ethernet-input
-        final PacketSocketPort p = PacketSocketPort.open(ifName, c.id(), c.pool(), c.counters(), c.clock(),
-            new PacketSocketPort.Options().entryStage(NeighbourLearn.NAME));
+        final PacketSocketPort.Options options = new PacketSocketPort.Options().entryStage(NeighbourLearn.NAME);
+        if (c.multiQueue())
+        {
+            // one socket per worker, the link's frames split between them by flow
+            options.fanout(PacketSocketPort.fanoutGroup(ifName));
+        }
+        final PacketSocketPort p = PacketSocketPort.open(ifName, c.id(), c.pool(), c.counters(), c.clock(), options);
         return new Opened(p, Ports.Kind.UPLINK, mac, 0);
     }
 
@@ -54,7 +61,7 @@ public final class TapPortFactory implements PortFactory
     public Opened openHostTap(final String name, final PortContext c) throws IOException
     {
         final TapPort tap = TapPort.open(name, c.id(), c.pool(), c.counters(), c.clock(),
-            new TapPort.Options().mac(HOST_PEER_MAC).persistent(true).up(true));
+            new TapPort.Options().mac(HOST_PEER_MAC).persistent(true).up(true).multiQueue(c.multiQueue()));
         return new Opened(tap, Ports.Kind.HOST, HOST_MAC, HOST_PEER_MAC);
     }
 
@@ -64,7 +71,7 @@ public final class TapPortFactory implements PortFactory
     {
         // the virtio-net header and offloads: the pod's TCP hands over 64 KB superframes, and takes them whole
         final TapPort.Options options = new TapPort.Options().persistent(true).portName(pod.tapName())
-            .vnetHeader(TapPort.VNET_HDR).offloads(true);
+            .vnetHeader(TapPort.VNET_HDR).offloads(true).multiQueue(c.multiQueue());
         if (!restore || exists(pod.tapName()))
         {
             // a new pod, or a restart before the CNI plugin moved the TAP: it is in the node's namespace

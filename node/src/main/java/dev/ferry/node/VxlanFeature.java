@@ -31,6 +31,7 @@ public final class VxlanFeature implements NodeFeature
     private final VxlanSettings settings;
     private int slot;
     private int tunnelPort;
+    private boolean reusePort;
 
     /**
      * @param underlay how outer frames reach the underlay.
@@ -39,6 +40,19 @@ public final class VxlanFeature implements NodeFeature
     {
         this.settings = VxlanSettings.defaults().withUnderlay(underlay == UnderlayMode.UDP
             ? VxlanSettings.Underlay.SOCKET : VxlanSettings.Underlay.UPLINK);
+    }
+
+    /**
+     * Socket mode on a node of several workers: each worker's tunnel socket binds the VXLAN port with
+     * {@code SO_REUSEPORT}, so the kernel splits the peers' datagrams between them (call before the ports open).
+     *
+     * @param on whether the tunnel port is shared between workers.
+     * @return this.
+     */
+    VxlanFeature reusePort(final boolean on)
+    {
+        this.reusePort = on;
+        return this;
     }
 
     @Override
@@ -92,7 +106,9 @@ public final class VxlanFeature implements NodeFeature
         {
             return List.of();
         }
-        final UdpTunnelPort port = new UdpTunnelPort(settings.tunnelPortName(), tunnelPort, c.pool(), c.counters());
+        // one socket per worker on a node of several, all bound to the VXLAN port
+        final UdpTunnelPort port = new UdpTunnelPort(settings.tunnelPortName(), tunnelPort, c.pool(), c.counters())
+            .reusePort(reusePort);
         c.publisher().onPublish(s -> bindTo(onWorker, port, s));
         final Snapshot current = c.publisher().current();
         if (current != null)

@@ -64,6 +64,9 @@ final class Worker implements Agent, TxSink
     private final PacketPool pool;
     private final Counters counters;
     private final CachedClock clock;
+    /** This worker's number and the node's workers: its ports are queue {@code index} of {@code count}. */
+    private final int index;
+    private final int count;
     private NodeGraph node;
     private final PortPoller poller;
     private final Wakeup wakeup = new Wakeup();
@@ -81,6 +84,8 @@ final class Worker implements Agent, TxSink
     private int entry;
     private List<DropCounter> dropCounters = List.of();
     private Neighbours neighbours;
+    /** The ownership stage's rings on a node of several workers; null with one. */
+    private WorkerHandoff handoff;
     private long cycles;
     // the clock at the last duty cycle, for /healthz on another thread (a release store per cycle)
     private final java.util.concurrent.atomic.AtomicLong heartbeat = new java.util.concurrent.atomic.AtomicLong();
@@ -90,6 +95,24 @@ final class Worker implements Agent, TxSink
     Worker(final PacketPool pool, final Counters counters, final CachedClock clock,
         final TablesRef<Snapshot> published)
     {
+        this(pool, counters, clock, published, 0, 1);
+    }
+
+    /**
+     * One worker of several: its own pool, counters and clock; the ports it opens are its queues.
+     *
+     * @param pool      this worker's pool.
+     * @param counters  this worker's counters.
+     * @param clock     this worker's cached clock.
+     * @param published the publisher's reference.
+     * @param index     this worker's number.
+     * @param count     the node's workers.
+     */
+    Worker(final PacketPool pool, final Counters counters, final CachedClock clock,
+        final TablesRef<Snapshot> published, final int index, final int count)
+    {
+        this.index = index;
+        this.count = count;
         this.published = published;
         this.pool = pool;
         this.counters = counters;
@@ -126,6 +149,7 @@ final class Worker implements Agent, TxSink
         this.entry = node.entry();
         this.node = node;
         this.neighbours = node.neighbours();
+        this.handoff = node.handoff();
         final List<DropCounter> drops = new ArrayList<>();
         for (final Stage s : g.stages())
         {
@@ -160,13 +184,14 @@ final class Worker implements Agent, TxSink
      */
     PortContext portContext(final int id)
     {
-        return new PortContext(pool, counters, clock, id);
+        return new PortContext(pool, counters, clock, id, index, count);
     }
 
     @Override
     public String roleName()
     {
-        return "ferry-worker";
+        // worker 0 keeps the one-worker node's thread name
+        return index == 0 ? "ferry-worker" : "ferry-worker-" + index;
     }
 
     @Override
@@ -251,7 +276,8 @@ final class Worker implements Agent, TxSink
             profile.mark(WakeProfile.COMMANDS);
         }
         final PacketPool pool = this.pool;
-        final int received = poller.poll(rx, graph);
+        // frames other workers handed over enter at nat44-in, in the same run as this cycle's own
+        final int received = poller.poll(rx, graph) + (handoff == null ? 0 : handoff.drain());
         if (profiled)
         {
             profile.mark(WakeProfile.PORTS);
@@ -362,7 +388,7 @@ final class Worker implements Agent, TxSink
     /** @return whether a command or another thread's frame waits (worker thread, after {@link Wakeup#park()}). */
     boolean pending()
     {
-        return !commands.isEmpty() || poller.inputQueued();
+        return !commands.isEmpty() || poller.inputQueued() || handoff != null && handoff.pending();
     }
 
     /** @return the first-cycle-after-wake profile ({@link WakeProfile#ENABLED}; worker thread, or at stop). */

@@ -58,4 +58,60 @@ record WorkerStats(List<Graph.RuntimeRow> runtime, List<Drop> drops, List<PortRo
     record TraceRecords(List<TraceBuffer.Entry> entries, long lost)
     {
     }
+
+    /**
+     * The node's figures over several workers, as {@code show stats} and the {@code stats} op give them: every
+     * counter summed (stage rows by stage name, drops by stage and reason, port rows by port id, buffers and
+     * conntrack entries over the pools and shards).
+     *
+     * @param each every worker's figures, worker 0 first.
+     * @return the sums; the single element when there is one.
+     */
+    static WorkerStats sum(final List<WorkerStats> each)
+    {
+        if (each.size() == 1)
+        {
+            return each.get(0);
+        }
+        final java.util.Map<String, long[]> stages = new java.util.LinkedHashMap<>();
+        final java.util.Map<List<String>, long[]> drops = new java.util.LinkedHashMap<>();
+        final java.util.Map<Integer, PortRow> ports = new java.util.TreeMap<>();
+        int inUse = 0;
+        int capacity = 0;
+        long failures = 0;
+        int entries = 0;
+        int ctCapacity = 0;
+        for (final WorkerStats s : each)
+        {
+            for (final Graph.RuntimeRow r : s.runtime())
+            {
+                final long[] t = stages.computeIfAbsent(r.name(), k -> new long[3]);
+                t[0] += r.calls();
+                t[1] += r.packets();
+                t[2] += r.nanos();
+            }
+            for (final Drop d : s.drops())
+            {
+                drops.computeIfAbsent(List.of(d.node(), d.sentence()), k -> new long[1])[0] += d.count();
+            }
+            for (final PortRow p : s.ports())
+            {
+                final PortRow t = ports.get(p.id());
+                ports.put(p.id(), t == null ? p : new PortRow(p.id(), p.name(), t.rxPackets() + p.rxPackets(),
+                    t.rxBytes() + p.rxBytes(), t.rxDropped() + p.rxDropped(), t.txPackets() + p.txPackets(),
+                    t.txBytes() + p.txBytes(), t.txDropped() + p.txDropped()));
+            }
+            inUse += s.poolInUse();
+            capacity += s.poolCapacity();
+            failures += s.allocationFailures();
+            entries += s.conntrackEntries();
+            ctCapacity += s.conntrackCapacity();
+        }
+        final List<Graph.RuntimeRow> runtime = new java.util.ArrayList<>();
+        stages.forEach((name, t) -> runtime.add(new Graph.RuntimeRow(name, t[0], t[1], t[2])));
+        final List<Drop> dropRows = new java.util.ArrayList<>();
+        drops.forEach((k, c) -> dropRows.add(new Drop(k.get(0), k.get(1), c[0])));
+        return new WorkerStats(List.copyOf(runtime), List.copyOf(dropRows), List.copyOf(ports.values()), inUse,
+            capacity, failures, entries, ctCapacity);
+    }
 }

@@ -51,6 +51,25 @@ class ConntrackEventStreamsTest
     }
 
     @Test
+    void shouldStreamEveryWorkersShard()
+    {
+        final ConntrackEvents ring0 = new ConntrackEvents(64);
+        final ConntrackEvents ring1 = new ConntrackEvents(64);
+        final ConntrackEventStreams streams = new ConntrackEventStreams(java.util.List.of(ring0, ring1));
+        try (ConntrackTable t0 = new ConntrackTable(ConntrackConfig.builder().capacity(64).build(), new ManualClock(1));
+            ConntrackTable t1 = new ConntrackTable(ConntrackConfig.builder().capacity(64).build(), new ManualClock(1)))
+        {
+            t0.events(ring0);
+            t1.events(ring1);
+            final long id = streams.open(ConntrackFilter.ALL, 0).id();
+            flow(t0, ConntrackTable.TCP, 50000);
+            flow(t1, ConntrackTable.TCP, 50001);
+            final ConntrackEventStreams.Poll p = streams.poll(id, SEC);
+            assertThat(p.events()).extracting(e -> e.entry().origSrcPort()).containsExactlyInAnyOrder(50000, 50001);
+        }
+    }
+
+    @Test
     void shouldFilterPerStreamAndEndAStreamNobodyPolls()
     {
         final ConntrackEvents ring = new ConntrackEvents(64);

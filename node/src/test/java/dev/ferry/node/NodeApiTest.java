@@ -238,6 +238,7 @@ class NodeApiTest
         assertThat(stats.get(0)).startsWith("Name").contains("Calls", "Vectors", "ns/packet", "Vectors/Call");
         assertThat(stats).anyMatch(l -> l.matches("ip4-lookup +1 +1 .*"));
         assertThat(stats).contains("No drops");
+        assertThat(stats).as("the configured worker count").contains("workers: 1");
         assertThat(client.show("runtime")).hasSize(stats.indexOf("") );
     }
 

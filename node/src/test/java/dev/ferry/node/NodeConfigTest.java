@@ -38,12 +38,13 @@ class NodeConfigTest
             balancing: maglev
             healthzBindAddress: 127.0.0.1:10266
             logLevel: debug
+            workers: 1
             """));
 
         assertThat(c).isEqualTo(new NodeConfig("node-a", Path.of("/run/ferry/test.sock"), Path.of("/etc/ferry/cluster"),
             "eth1", UnderlayMode.UDP, ThreadingMode.DEDICATED, 4096, 9101, "0.0.0.0", "fy", "ferry0", 42,
             BalancingMode.MAGLEV, dev.ferry.nat.Nat.FragmentLimits.DEFAULTS, "127.0.0.1:10266", "debug",
-            Path.of("/run/ferry")));
+            Path.of("/run/ferry"), 1));
         assertThat(c.podTapName(0x0af40105)).isEqualTo("fy0af40105");
     }
 
@@ -81,6 +82,9 @@ class NodeConfigTest
         assertThat(c.stateDir()).as("beside the API socket, as attachments.json").isEqualTo(Path.of("/run/ferry"));
         assertThat(NodeConfig.load(yaml("nodeName: node-a\nuplink: eth0\nstateDir: /var/lib/ferry\n")).stateDir())
             .isEqualTo(Path.of("/var/lib/ferry"));
+        assertThat(c.workers()).as("the CPUs but one").isEqualTo(WorkerCount.fromCpus(WorkerCount.cpus()));
+        assertThat(NodeConfig.load(yaml("nodeName: node-a\nuplink: eth0\nworkers: 2\n")).workers()).isEqualTo(2);
+        assertThat(NodeConfig.defaults("n", Path.of("/tmp/x.sock"), "eth0").workers()).isEqualTo(1);
         assertThat(NodeConfig.defaults("n", Path.of("/tmp/x.sock"), "eth0").stateDir())
             .as("tests and replay keep the table in memory").isNull();
     }
@@ -126,6 +130,14 @@ class NodeConfigTest
             .hasMessageEndingWith("node.yaml: healthzBindAddress: 'x:1' is not IP:PORT (e.g. 0.0.0.0:10256)");
         assertThatThrownBy(() -> NodeConfig.load(yaml("nodeName: a\nuplink: eth0\nlogLevel: loud\n")))
             .hasMessageEndingWith("node.yaml: logLevel: 'loud' is not one of error, warn, info, debug, trace");
+        assertThatThrownBy(() -> NodeConfig.load(yaml("nodeName: a\nuplink: eth0\nworkers: 0\n")))
+            .hasMessageEndingWith("node.yaml: workers: 0 is out of range 1..64");
+        assertThatThrownBy(() -> NodeConfig.load(yaml("nodeName: a\nuplink: eth0\nworkers: 65\n")))
+            .hasMessageEndingWith("node.yaml: workers: 65 is out of range 1..64");
+        assertThatThrownBy(() -> NodeConfig.load(yaml("nodeName: a\nuplink: eth0\nworkers: 5000000000\n")))
+            .hasMessageEndingWith("node.yaml: workers: 2147483647 is out of range 1..64");
+        assertThatThrownBy(() -> NodeConfig.load(yaml("nodeName: a\nuplink: eth0\nworkers: two\n")))
+            .hasMessageEndingWith("node.yaml: workers: expected a whole number, got 'two'");
         assertThatThrownBy(() -> NodeConfig.load(yaml("nodeName: [a\n")))
             .hasMessageContaining("node.yaml: not valid YAML");
     }

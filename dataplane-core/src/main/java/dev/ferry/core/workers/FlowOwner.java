@@ -170,7 +170,7 @@ public final class FlowOwner
      */
     public int portMin(final int worker)
     {
-        return portMin + worker * blockSize;
+        return portMin(portMin, portMax, workers, worker);
     }
 
     /**
@@ -179,7 +179,35 @@ public final class FlowOwner
      */
     public int portMax(final int worker)
     {
-        return worker == workers - 1 ? portMax : portMin + (worker + 1) * blockSize - 1;
+        return portMax(portMin, portMax, workers, worker);
+    }
+
+    /**
+     * The partition rule on its own, for an allocator that reads the range from its tables (the NAT): the range
+     * cut into {@code workers} blocks of {@code range / workers} ports, the last taking the remainder.
+     *
+     * @param min     lowest masquerade port.
+     * @param max     highest masquerade port.
+     * @param workers worker count.
+     * @param worker  a worker.
+     * @return the lowest port of that worker's block.
+     */
+    public static int portMin(final int min, final int max, final int workers, final int worker)
+    {
+        return min + worker * ((max - min + 1) / workers);
+    }
+
+    /**
+     * @param min     lowest masquerade port.
+     * @param max     highest masquerade port.
+     * @param workers worker count.
+     * @param worker  a worker.
+     * @return the highest port of that worker's block; below {@link #portMin(int, int, int, int)} when the range
+     *         holds fewer ports than there are workers (the block is empty).
+     */
+    public static int portMax(final int min, final int max, final int workers, final int worker)
+    {
+        return worker == workers - 1 ? max : min + (worker + 1) * ((max - min + 1) / workers) - 1;
     }
 
     /**

@@ -371,6 +371,25 @@ public final class Handoff implements AutoCloseable
             inject.accept(h);
         }
 
+        /**
+         * Whether another worker has written a frame for this one that it has not drained yet (this worker's
+         * thread, before it blocks idle: a sender wakes a parked owner, and the owner checks this after parking).
+         *
+         * @return whether {@link #drain} would take a frame now.
+         */
+        public boolean pending()
+        {
+            final SpscByteRing[] in = this.in;
+            for (int i = 0; i < in.length; i++)
+            {
+                if (in[i].readable())
+                {
+                    return true;
+                }
+            }
+            return false;
+        }
+
         /** @return this endpoint's worker. */
         public int worker()
         {

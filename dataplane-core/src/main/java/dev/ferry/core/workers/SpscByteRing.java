@@ -173,6 +173,16 @@ final class SpscByteRing
         return n;
     }
 
+    /**
+     * Consumer: whether a record waits (an acquire load of the tail), for a worker deciding whether it may block.
+     *
+     * @return whether {@link #read} would find a record now.
+     */
+    boolean readable()
+    {
+        return lvTail() != head;
+    }
+
     private long lvHead()
     {
         return (long)POSITION.getAcquire(memory, headOffset);

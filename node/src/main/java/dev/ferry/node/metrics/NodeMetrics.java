@@ -98,7 +98,7 @@ public final class NodeMetrics implements MultiCollector
 
     private static final InfoSnapshot REASONS = reasons();
 
-    private final Counters counters;
+    private final List<Counters> counters;
     private final LongSupplier generation;
     private final Histogram applyDuration;
     private final Counter pushes;
@@ -121,7 +121,23 @@ public final class NodeMetrics implements MultiCollector
      */
     public NodeMetrics(final Counters counters, final LongSupplier generation, final LongSupplier wallMillis)
     {
-        this.counters = counters;
+        this(List.of(counters), generation, wallMillis);
+    }
+
+    /**
+     * A node of several workers: every counter is the sum over the workers' own counters, read at scrape time.
+     *
+     * @param perWorker  each worker's counters.
+     * @param generation the generation of the tables the workers forward with (0 before the first).
+     */
+    public NodeMetrics(final List<Counters> perWorker, final LongSupplier generation)
+    {
+        this(perWorker, generation, System::currentTimeMillis);
+    }
+
+    private NodeMetrics(final List<Counters> perWorker, final LongSupplier generation, final LongSupplier wallMillis)
+    {
+        this.counters = List.copyOf(perWorker);
         this.wallMillis = wallMillis;
         this.generation = generation;
         // not registered anywhere: collect() adds them to this collector's snapshots
@@ -157,7 +173,7 @@ public final class NodeMetrics implements MultiCollector
     public MetricSnapshots collect()
     {
         final Families f = new Families();
-        for (final Map.Entry<String, Long> e : counters.snapshot().entrySet())
+        for (final Map.Entry<String, Long> e : snapshot().entrySet())
         {
             f.add(e.getKey(), e.getValue());
         }
@@ -408,5 +424,20 @@ public final class NodeMetrics implements MultiCollector
                 }
             }
         }
+    }
+
+    /** Every counter, summed over the workers (one worker: its own snapshot). */
+    private Map<String, Long> snapshot()
+    {
+        if (counters.size() == 1)
+        {
+            return counters.get(0).snapshot();
+        }
+        final Map<String, Long> sum = new java.util.TreeMap<>();
+        for (final Counters c : counters)
+        {
+            c.snapshot().forEach((k, v) -> sum.merge(k, v, Long::sum));
+        }
+        return sum;
     }
 }

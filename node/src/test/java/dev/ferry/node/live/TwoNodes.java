@@ -131,6 +131,9 @@ final class TwoNodes
             "podTapPrefix: fn",
             // kube-proxy's 10256 stays free: these tests are about forwarding, and may share a namespace
             "healthzBindAddress: \"\"",
+            // -Dferry.test.workers=2 runs these nodes with two workers (multi-queue TAPs, fanout, reuseport)
+            System.getProperty("ferry.test.workers") == null ? ""
+                : "workers: " + Integer.parseInt(System.getProperty("ferry.test.workers")),
             ""));
         return config;
     }

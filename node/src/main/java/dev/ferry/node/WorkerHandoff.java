@@ -1,0 +1,353 @@
+package dev.ferry.node;
+
+import dev.ferry.core.Counters;
+import dev.ferry.core.DropReason;
+import dev.ferry.core.Graph;
+import dev.ferry.core.PacketPool;
+import dev.ferry.core.PacketVector;
+import dev.ferry.core.Stage;
+import dev.ferry.core.header.IcmpHeader;
+import dev.ferry.core.header.Ip4Header;
+import dev.ferry.core.tables.NodeTables;
+import dev.ferry.core.tables.Snapshot;
+import dev.ferry.core.tables.TablesRef;
+import dev.ferry.core.workers.FlowOwner;
+import dev.ferry.core.workers.Handoff;
+import dev.ferry.nat.Nat;
+
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+import java.util.List;
+import java.util.function.IntConsumer;
+
+/**
+ * The ownership stage of a node with several workers ({@code worker-handoff}): after ip4-input and VXLAN's bypass
+ * (so on the inner packet of a tunnelled frame, which vxlan-decap sends round through ip4-input again), before
+ * the Services' nat44-in. It applies {@link FlowOwner}'s rule to the validated 5-tuple; a packet whose flow this
+ * worker owns goes on to nat44-in, any other crosses the {@link Handoff} ring to its owner, which injects it at
+ * nat44-in of its own graph. A node of one worker has no such stage.
+ *
+ * <pre>
+ *   ip4-input ─► vxlan-bypass ─► worker-handoff ─┬─ owner = me ─► nat44-in ─► ...
+ *                                                └─ owner = w ─► ring me→w (copy, free)   w: drain ─► nat44-in
+ * </pre>
+ *
+ * <p>The rule is rebuilt when the worker's pinned snapshot changes (once per push, not per packet): the SNAT
+ * addresses (the node's primary address and the pods' gateway), the masquerade range, and the Services' frontends
+ * and backends as the NAT compiled them ({@link Nat#roles}). The flow's tuple:
+ * <ul>
+ *   <li>TCP, UDP: addresses and ports; ICMP echo: the identifier as both ports;</li>
+ *   <li>ICMP errors: the quoted header, source and destination swapped (the error belongs to the flow it
+ *       quotes); one too short to quote ports is owned by its addresses;</li>
+ *   <li>IPv4 fragments and other protocols: the addresses with ports 0. A limit: a flow whose datagrams are
+ *       fragmented in one direction only may have its fragments and its whole packets owned by two workers.</li>
+ * </ul>
+ *
+ * <p>Drops are the handoff's own, counted by the {@link Handoff.Endpoint} in this worker's counters
+ * ({@code worker/drop/handoff-full}, {@code -too-big}, {@code -no-buffer}); the stage itself drops nothing.
+ */
+final class WorkerHandoff implements NodeFeature
+{
+    /** Stage name. */
+    static final String NAME = "worker-handoff";
+    /** Inbound frames taken per duty cycle at most, shared round-robin between the rings. */
+    static final int DRAIN_LIMIT = 256;
+
+    private final int worker;
+    private final Handoff handoff;
+    private final long secret;
+    private OwnershipStage stage;
+    private Handoff.Endpoint endpoint;
+
+    /**
+     * @param worker  this graph's worker.
+     * @param handoff the node's rings.
+     * @param secret  the node's hash secret: pods cannot aim their flows at one worker.
+     */
+    WorkerHandoff(final int worker, final Handoff handoff, final long secret)
+    {
+        this.worker = worker;
+        this.handoff = handoff;
+        this.secret = secret;
+    }
+
+    @Override
+    public String name()
+    {
+        return NAME;
+    }
+
+    @Override
+    public int order()
+    {
+        // after VXLAN's bypass (10): outer tunnel packets are decapsulated first and owned by their inner flow;
+        // before the Services (50), whose conntrack shard the owner holds
+        return 30;
+    }
+
+    @Override
+    public List<Stage> beforeLookup(final Context c, final String next)
+    {
+        stage = new OwnershipStage(c.pool(), c.tables(), next, worker, handoff.workers(), secret);
+        return List.of(stage);
+    }
+
+    /**
+     * Joins the built graph to the rings (control side, before the worker runs): frames handed to this worker
+     * enter its graph at the stage after the ownership decision.
+     *
+     * @param graph    the worker's graph.
+     * @param counters the worker's counters.
+     * @param services the same graph's Services, whose NAT knows the frontends and backends.
+     */
+    void bind(final Graph graph, final Counters counters, final ServicesFeature services)
+    {
+        final int after = graph.indexOf(stage.next);
+        if (after < 0)
+        {
+            throw new IllegalStateException("worker-handoff's next stage " + stage.next + " is not in the graph");
+        }
+        endpoint = handoff.endpoint(worker, graph.pool(), counters, h -> graph.input(after, h));
+        stage.endpoint = endpoint;
+        stage.services = services;
+    }
+
+    /**
+     * How this worker wakes another one blocked idle after handing it frames (control side, before the workers
+     * run): called once per vector for each owner that received any, never per packet.
+     *
+     * @param wake takes the worker to wake.
+     */
+    void wakers(final IntConsumer wake)
+    {
+        stage.wake = wake;
+    }
+
+    /** @return whether another worker handed this one frames it has not drained (this worker's thread). */
+    boolean pending()
+    {
+        return endpoint.pending();
+    }
+
+    /**
+     * Worker thread, once per duty cycle before the graph runs: injects what other workers handed over.
+     *
+     * @return frames taken.
+     */
+    int drain()
+    {
+        return endpoint.drain(DRAIN_LIMIT);
+    }
+
+    /** @return this graph's worker. */
+    int worker()
+    {
+        return worker;
+    }
+
+    /** The stage: one owner decision per packet, no allocation. */
+    static final class OwnershipStage implements Stage
+    {
+        private static final ValueLayout.OfShort BE_SHORT =
+            ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.BIG_ENDIAN);
+        private static final int DEFAULT_PORT_MIN = 1024;
+        private static final int DEFAULT_PORT_MAX = 65535;
+
+        private final PacketPool pool;
+        private final TablesRef<Snapshot> tables;
+        private final String next;
+        private final int worker;
+        private final int workers;
+        private final long secret;
+        private final Ip4Header ip = new Ip4Header();
+        private final Ip4Header quoted = new Ip4Header();
+        private final IcmpHeader icmp = new IcmpHeader();
+        private Handoff.Endpoint endpoint;
+        private ServicesFeature services;
+        private IntConsumer wake = w -> { };
+        private Snapshot ruleOf;
+        private FlowOwner rule;
+        private long local;
+        private long handed;
+
+        OwnershipStage(final PacketPool pool, final TablesRef<Snapshot> tables, final String next, final int worker,
+            final int workers, final long secret)
+        {
+            this.pool = pool;
+            this.tables = tables;
+            this.next = next;
+            this.worker = worker;
+            this.workers = workers;
+            this.secret = secret;
+        }
+
+        @Override
+        public String name()
+        {
+            return NAME;
+        }
+
+        @Override
+        public List<String> nextNames()
+        {
+            return List.of(next);
+        }
+
+        @Override
+        public List<? extends DropReason> dropReasons()
+        {
+            return List.of();
+        }
+
+        @Override
+        public void process(final PacketVector in, final Next out)
+        {
+            final FlowOwner r = rule(tables.lvCurrent());
+            final MemorySegment mem = pool.memory();
+            final int n = in.count();
+            // workers are at most 64 (WorkerCount.MAX): one bit each
+            long handedTo = 0;
+            for (int i = 0; i < n; i++)
+            {
+                final int h = in.get(i);
+                final int owner = r == null ? FlowOwner.PINNED : owner(r, mem, h);
+                if (owner == worker)
+                {
+                    local++;
+                    out.next(h, 0);
+                }
+                else
+                {
+                    handed++;
+                    out.traceDetail(h, owner, 0);
+                    // the ring copies the frame and frees the buffer, or counts the drop and frees it
+                    out.hold(h);
+                    if (endpoint.send(owner, h))
+                    {
+                        handedTo |= 1L << owner;
+                    }
+                }
+            }
+            while (handedTo != 0)
+            {
+                final int w = Long.numberOfTrailingZeros(handedTo);
+                handedTo &= handedTo - 1;
+                wake.accept(w);
+            }
+        }
+
+        private int owner(final FlowOwner r, final MemorySegment mem, final int h)
+        {
+            final long l3 = pool.frameOffset(h) + pool.l3Offset(h);
+            final Ip4Header ip = this.ip.wrap(mem, l3);
+            final int proto = ip.protocol();
+            final int src = ip.src();
+            final int dst = ip.dst();
+            if (ip.isFragment())
+            {
+                return r.owner(proto, src, 0, dst, 0);
+            }
+            final long l4 = l3 + ip.headerLength();
+            final long end = l3 + Math.min(ip.totalLength(), pool.length(h) - pool.l3Offset(h));
+            if ((proto == Ip4Header.PROTO_TCP || proto == Ip4Header.PROTO_UDP) && l4 + 4 <= end)
+            {
+                return r.owner(proto, src, port(mem, l4), dst, port(mem, l4 + 2));
+            }
+            if (proto == Ip4Header.PROTO_ICMP && l4 + 8 <= end)
+            {
+                final IcmpHeader icmp = this.icmp.wrap(mem, l4);
+                if (!icmp.isError())
+                {
+                    final int id = icmp.identifier();
+                    return r.owner(proto, src, id, dst, id);
+                }
+                return quotedOwner(r, mem, l4 + 8, end);
+            }
+            return r.owner(proto, src, 0, dst, 0);
+        }
+
+        /** An ICMP error belongs to the flow it quotes: the quoted packet's reply direction, i.e. swapped. */
+        private int quotedOwner(final FlowOwner r, final MemorySegment mem, final long q, final long end)
+        {
+            if (q + Ip4Header.MIN_LENGTH > end)
+            {
+                return FlowOwner.PINNED;
+            }
+            final Ip4Header inner = quoted.wrap(mem, q);
+            final int proto = inner.protocol();
+            final long l4 = q + inner.headerLength();
+            int sport = 0;
+            int dport = 0;
+            if ((proto == Ip4Header.PROTO_TCP || proto == Ip4Header.PROTO_UDP) && l4 + 4 <= end
+                && !inner.isLaterFragment())
+            {
+                sport = port(mem, l4);
+                dport = port(mem, l4 + 2);
+            }
+            else if (proto == Ip4Header.PROTO_ICMP && l4 + 8 <= end)
+            {
+                sport = icmp.wrap(mem, l4).identifier();
+                dport = sport;
+            }
+            return r.owner(proto, inner.dst(), dport, inner.src(), sport);
+        }
+
+        private static int port(final MemorySegment mem, final long at)
+        {
+            return mem.get(BE_SHORT, at) & 0xffff;
+        }
+
+        /** The rule for the pinned snapshot: rebuilt when it changes (a push), never per packet. */
+        private FlowOwner rule(final Snapshot s)
+        {
+            if (s == ruleOf)
+            {
+                return rule;
+            }
+            ruleOf = s;
+            rule = s == null ? null : build(s);
+            return rule;
+        }
+
+        private FlowOwner build(final Snapshot s)
+        {
+            final NodeTables t = s.tables();
+            final NodeTables.ClusterSettings c = t.cluster();
+            // the NAT's own defaults for an unset range (ServiceTable)
+            final int min = c.masqueradePortMin() > 0 ? c.masqueradePortMin() : DEFAULT_PORT_MIN;
+            final int max = c.masqueradePortMax() >= min ? c.masqueradePortMax() : DEFAULT_PORT_MAX;
+            final Nat nat = services == null ? null : services.nat();
+            final FlowOwner.Roles roles = nat == null ? FlowOwner.NO_SERVICES : nat.roles(s);
+            final int[] snat = t.node().gatewayIp() == 0 ? new int[] {t.node().primaryAddress()}
+                : new int[] {t.node().primaryAddress(), t.node().gatewayIp()};
+            try
+            {
+                return new FlowOwner(workers, snat, min, max, roles, secret);
+            }
+            catch (final IllegalArgumentException e)
+            {
+                // a masquerade range smaller than the worker count: every flow on worker 0, correct if unbalanced
+                return null;
+            }
+        }
+
+        @Override
+        public String formatTrace(final long a, final long b)
+        {
+            return "owner worker " + a + " (handed over)";
+        }
+
+        /** @return packets this stage kept and handed over, for tests. */
+        long[] decisions()
+        {
+            return new long[] {local, handed};
+        }
+    }
+
+    /** @return the stage, for tests. */
+    OwnershipStage stage()
+    {
+        return stage;
+    }
+}

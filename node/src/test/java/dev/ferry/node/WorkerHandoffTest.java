@@ -1,0 +1,312 @@
+package dev.ferry.node;
+
+import dev.ferry.core.Counters;
+import dev.ferry.core.ManualClock;
+import dev.ferry.core.PacketPool;
+import dev.ferry.core.Ports;
+import dev.ferry.core.header.TcpHeader;
+import dev.ferry.core.packet.FrameBuilder;
+import dev.ferry.core.route.Ip4;
+import dev.ferry.core.tables.NodeTables;
+import dev.ferry.core.tables.ServiceInfo;
+import dev.ferry.core.tables.TablesPublisher;
+import dev.ferry.core.workers.Handoff;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+import java.nio.ByteBuffer;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+
+import static dev.ferry.node.NodeFixture.GATEWAY_MAC;
+import static dev.ferry.node.NodeFixture.NODE_B_IP;
+import static dev.ferry.node.NodeFixture.NODE_IP;
+import static dev.ferry.node.NodeFixture.POD_A;
+import static dev.ferry.node.NodeFixture.POD_B;
+import static org.assertj.core.api.Assertions.assertThat;
+
+/**
+ * Two workers of one node, each with its own pool, counters, graph, conntrack shard and NAT, joined by the
+ * handoff rings, fed asymmetrically: each flow's first packet arrives on one worker and its reply on the other,
+ * as the kernel's per-queue flow hash may do for the two directions (a pod TAP queue one way, the uplink's fanout
+ * socket the other). Every reply must reach the flow's owner and be translated back.
+ */
+class WorkerHandoffTest
+{
+    private static final int VIP_LOCAL = Ip4.parse("10.96.0.10");
+    private static final int VIP_REMOTE = Ip4.parse("10.96.0.20");
+    private static final int REMOTE_POD = Ip4.parse("10.244.2.5");
+    private static final long VTEP_MAC = Ip4.parseMac("aa:aa:aa:00:00:01");
+    private static final long REMOTE_VTEP_MAC = Ip4.parseMac("aa:aa:aa:00:00:02");
+    private static final int WORKERS = 2;
+    private static final int FLOWS = 64;
+
+    private final Ports ports = new Ports();
+    private final TablesPublisher publisher = new TablesPublisher(ports, false);
+    private final ManualClock clock = new ManualClock(1_000_000_000_000L);
+    private final Handoff handoff = new Handoff(WORKERS, 1 << 16);
+    private final List<Lane> lanes = new ArrayList<>();
+    private final int uplink;
+
+    /** One worker: its own everything; transmitted frames are copied out. */
+    private final class Lane
+    {
+        final PacketPool pool = new PacketPool(1024);
+        final Counters counters = Counters.inMemory(4096);
+        final List<byte[]> sent = new ArrayList<>();
+        final List<String> sentOn = new ArrayList<>();
+        final NodeGraph graph;
+
+        Lane(final int w, final int host)
+        {
+            graph = NodeGraph.builder(NodeConfig.defaults("node-a", Path.of("x.sock"), "eth9").withSeed(7), pool,
+                counters, clock, ports, publisher, publisher.ref()).sink(h ->
+                {
+                    sent.add(pool.toArray(h));
+                    sentOn.add(ports.nameOf(pool.txPort(h)));
+                    pool.free(h);
+                }).hostPort(host).worker(w, handoff, 0x5eedL).conntrackHashSeed(1).build();
+        }
+
+        void receive(final String port, final byte[] frame)
+        {
+            final int h = pool.allocate();
+            pool.write(h, frame, 0, frame.length);
+            final int id = ports.idOf(port);
+            pool.rxPort(h, id);
+            pool.timestamp(h, clock.nanos());
+            graph.graph().input(id == uplink ? graph.uplinkEntry() : graph.entry(), h);
+            graph.graph().run();
+        }
+    }
+
+    WorkerHandoffTest()
+    {
+        ports.add(tap(POD_A), Ports.Kind.POD, GATEWAY_MAC);
+        ports.add(tap(POD_B), Ports.Kind.POD, GATEWAY_MAC);
+        uplink = NodeGraph.registerUplink(ports, "eth9", MemoryPortFactory.UPLINK_MAC);
+        final int host = NodeGraph.registerHost(ports, "ferry0", MemoryPortFactory.HOST_MAC,
+            MemoryPortFactory.HOST_PEER_MAC);
+        for (int w = 0; w < WORKERS; w++)
+        {
+            lanes.add(new Lane(w, host));
+        }
+        final NodeTables base = NodeFixture.tables(1, List.of(POD_A, POD_B), List.of("10.244.2.0/24"));
+        final NodeTables tables = new NodeTables(1, base.node(), base.cluster(), base.pods(), base.remoteNodes(),
+            List.of(service("local", VIP_LOCAL, POD_B, true), service("remote", VIP_REMOTE, REMOTE_POD, false)),
+            Map.of(NODE_B_IP, Ip4.podMac(NODE_B_IP)));
+        for (final Lane l : lanes)
+        {
+            l.graph.beforePublish(tables);
+        }
+        publisher.publish(tables);
+    }
+
+    @AfterEach
+    void close()
+    {
+        for (final Lane l : lanes)
+        {
+            l.graph.close();
+            assertThat(l.pool.inUse()).as("no buffer leaked").isZero();
+            l.pool.close();
+        }
+        handoff.close();
+    }
+
+    static String tap(final int ip)
+    {
+        return "tap" + String.format("%08x", ip);
+    }
+
+    static ServiceInfo service(final String name, final int vip, final int backend, final boolean local)
+    {
+        return new ServiceInfo("default", name, "ClusterIP", null, List.of(vip), List.of(), List.of(), false,
+            ServiceInfo.DEFAULT_AFFINITY_TIMEOUT, false, false, List.of(new ServiceInfo.ServicePort("", 6, 80, 0,
+            List.of(new ServiceInfo.Endpoint(backend, 8080, true, true, false, local ? "node-a" : "node-b", "",
+            local)))));
+    }
+
+    /** Both workers drain their inbound rings and run, until nothing moves. */
+    private void settle()
+    {
+        boolean moved = true;
+        while (moved)
+        {
+            moved = false;
+            for (final Lane l : lanes)
+            {
+                if (l.graph.handoff().drain() > 0)
+                {
+                    moved = true;
+                }
+                l.graph.graph().run();
+            }
+        }
+    }
+
+    private List<byte[]> sentOn(final String port)
+    {
+        final List<byte[]> out = new ArrayList<>();
+        for (final Lane l : lanes)
+        {
+            for (int i = 0; i < l.sent.size(); i++)
+            {
+                if (l.sentOn.get(i).equals(port))
+                {
+                    out.add(l.sent.get(i));
+                }
+            }
+            l.sent.clear();
+            l.sentOn.clear();
+        }
+        return out;
+    }
+
+    static byte[] tcp(final long srcMac, final long dstMac, final int src, final int dst, final int sport,
+        final int dport, final int flags)
+    {
+        return new FrameBuilder().eth(srcMac, dstMac).ip4(src, dst).tcp(sport, dport, flags, 1, 1).build();
+    }
+
+    static int u16(final byte[] f, final int at)
+    {
+        return (f[at] & 0xff) << 8 | f[at + 1] & 0xff;
+    }
+
+    static int u32(final byte[] f, final int at)
+    {
+        return ByteBuffer.wrap(f, at, 4).getInt();
+    }
+
+    private long sum(final String counter)
+    {
+        return Handoff.sum(lanes.stream().map(l -> l.counters).toList(), counter);
+    }
+
+    @Test
+    void shouldBringEveryReplyToItsFlowsOwnerWhicheverWorkerReceivesIt()
+    {
+        for (int f = 0; f < FLOWS; f++)
+        {
+            final int sport = 20000 + f;
+            // the SYN on one worker's queue of pod A's TAP, the SYN-ACK on the other's queue of pod B's
+            lanes.get(f % WORKERS).receive(tap(POD_A), tcp(Ip4.podMac(POD_A), GATEWAY_MAC, POD_A, VIP_LOCAL, sport,
+                80, TcpHeader.SYN));
+            settle();
+            final List<byte[]> dnat = sentOn(tap(POD_B));
+            assertThat(dnat).as("flow %d DNATed to the backend", f).hasSize(1);
+            assertThat(u32(dnat.get(0), 30)).isEqualTo(POD_B);
+            assertThat(u16(dnat.get(0), 36)).isEqualTo(8080);
+            final int natSport = u16(dnat.get(0), 34);
+            lanes.get((f + 1) % WORKERS).receive(tap(POD_B), tcp(Ip4.podMac(POD_B), GATEWAY_MAC, POD_B, POD_A, 8080,
+                natSport, TcpHeader.SYN | TcpHeader.ACK));
+            settle();
+            final List<byte[]> reply = sentOn(tap(POD_A));
+            assertThat(reply).as("flow %d's reply reached the owner and was translated back", f).hasSize(1);
+            assertThat(u32(reply.get(0), 26)).as("source is the ClusterIP again").isEqualTo(VIP_LOCAL);
+            assertThat(u16(reply.get(0), 34)).isEqualTo(80);
+            assertThat(u16(reply.get(0), 36)).isEqualTo(sport);
+        }
+        long entries = 0;
+        for (final Lane l : lanes)
+        {
+            final long shard = l.graph.feature(ServicesFeature.class).conntrack().size();
+            assertThat(shard).as("each worker owns some flows").isPositive();
+            entries += shard;
+        }
+        assertThat(entries).as("one entry per flow, in its owner's shard only").isEqualTo(FLOWS);
+        assertThat(sum(Handoff.COUNTER_SENT)).as("half the packets or so crossed a ring").isPositive()
+            .isEqualTo(sum(Handoff.COUNTER_RECEIVED));
+        assertThat(sum(Handoff.DROP_PREFIX + Handoff.Drop.HANDOFF_FULL.counterName())).isZero();
+    }
+
+    @Test
+    void shouldOwnATunnelledReplyByItsInnerFlow()
+    {
+        for (int f = 0; f < FLOWS; f++)
+        {
+            final int sport = 30000 + f;
+            lanes.get(f % WORKERS).receive(tap(POD_A), tcp(Ip4.podMac(POD_A), GATEWAY_MAC, POD_A, VIP_REMOTE, sport,
+                80, TcpHeader.SYN));
+            settle();
+            final List<byte[]> out = sentOn("eth9");
+            assertThat(out).as("flow %d encapsulated toward node-b", f).hasSize(1);
+            // outer eth 14 + IPv4 20 + UDP 8 + VXLAN 8 + inner eth 14: the inner IPv4 header at 64
+            final byte[] inner = out.get(0);
+            assertThat(u32(inner, 64 + 16)).isEqualTo(REMOTE_POD);
+            final int natSport = u16(inner, 64 + 20);
+            final byte[] synAck = tcp(REMOTE_VTEP_MAC, VTEP_MAC, REMOTE_POD, POD_A, 8080, natSport,
+                TcpHeader.SYN | TcpHeader.ACK);
+            lanes.get((f + 1) % WORKERS).receive("eth9", vxlan(synAck, 49152 + f));
+            settle();
+            final List<byte[]> reply = sentOn(tap(POD_A));
+            assertThat(reply).as("flow %d's tunnelled reply reached the owner", f).hasSize(1);
+            assertThat(u32(reply.get(0), 26)).isEqualTo(VIP_REMOTE);
+            assertThat(u16(reply.get(0), 36)).isEqualTo(sport);
+        }
+        assertThat(sum(Handoff.COUNTER_SENT)).isPositive();
+    }
+
+    static byte[] vxlan(final byte[] inner, final int sport)
+    {
+        final NodeTables.ClusterSettings c = NodeTables.ClusterSettings.defaults();
+        final byte[] payload = new byte[8 + inner.length];
+        payload[0] = 0x08;
+        payload[4] = (byte)(c.vni() >>> 16);
+        payload[5] = (byte)(c.vni() >>> 8);
+        payload[6] = (byte)c.vni();
+        System.arraycopy(inner, 0, payload, 8, inner.length);
+        return new FrameBuilder().eth(Ip4.podMac(NODE_B_IP), MemoryPortFactory.UPLINK_MAC).ip4(NODE_B_IP, NODE_IP)
+            .udp(sport, c.vxlanPort()).payload(payload).build();
+    }
+
+    @Test
+    void shouldWakeTheOwnerOncePerVectorAndShowItPending()
+    {
+        final List<Integer> woken = new ArrayList<>();
+        lanes.get(0).graph.handoff().wakers(woken::add);
+        for (int f = 0; f < 16; f++)
+        {
+            lanes.get(0).graph.graph().input(lanes.get(0).graph.entry(), handle(lanes.get(0), tcp(Ip4.podMac(POD_A),
+                GATEWAY_MAC, POD_A, VIP_LOCAL, 40000 + f, 80, TcpHeader.SYN)));
+        }
+        lanes.get(0).graph.graph().run();
+        assertThat(lanes.get(0).counters.get(Handoff.COUNTER_SENT)).as("some of 16 flows are worker 1's")
+            .isPositive();
+        assertThat(woken).as("one wake-up for the vector, for worker 1 only").containsExactly(1);
+        assertThat(lanes.get(1).graph.handoff().pending()).isTrue();
+        assertThat(lanes.get(0).graph.handoff().pending()).isFalse();
+        settle();
+        assertThat(lanes.get(1).graph.handoff().pending()).isFalse();
+        assertThat(sentOn(tap(POD_B))).hasSize(16);
+    }
+
+    private int handle(final Lane l, final byte[] frame)
+    {
+        final int h = l.pool.allocate();
+        l.pool.write(h, frame, 0, frame.length);
+        l.pool.rxPort(h, ports.idOf(tap(POD_A)));
+        l.pool.timestamp(h, clock.nanos());
+        return h;
+    }
+
+    @Test
+    void shouldCountAFullRingAsADropAndLeakNothing()
+    {
+        // one worker receives far more flows' first packets than the ring to the other holds, with no drain between
+        final Lane first = lanes.get(0);
+        for (int f = 0; f < 2000; f++)
+        {
+            first.receive(tap(POD_A), tcp(Ip4.podMac(POD_A), GATEWAY_MAC, POD_A, VIP_LOCAL, 10000 + f, 80,
+                TcpHeader.SYN));
+        }
+        final long full = sum(Handoff.DROP_PREFIX + Handoff.Drop.HANDOFF_FULL.counterName());
+        assertThat(full).as("a full ring drops, counted, never blocks").isPositive();
+        settle();
+        final long delivered = sentOn(tap(POD_B)).size();
+        assertThat(delivered + full).as("every SYN forwarded or counted").isEqualTo(2000);
+    }
+}
