@@ -8,10 +8,13 @@ package dev.ferry.node;
  * <p>The window learns from the gaps between bursts, the time from the last work to the next (like NAPI's
  * deferred interrupts or VPP's adaptive mode, without a timer):
  * <pre>
- *   a gap the window missed (the worker had blocked), no longer than the maximum → window = 2 × gap (capped)
- *   a gap the window caught                       → window fades by 1/16 toward 2 × gap, never below the base
- *   a gap longer than the maximum (sparse traffic) → window shrinks by a quarter, never below the base
+ *   a gap the window missed (the worker had blocked), no longer than the maximum
+ *                                                  → window = the larger of 2 × gap and 2 × window (capped)
+ *   a gap the window caught                        → window fades by 1/16 toward 2 × gap, never below the base
+ *   a gap longer than the maximum (sparse traffic) → window shrinks by 1/8, never below the base
  * </pre>
+ * Doubling on a miss and shrinking slowly on long gaps keep a sparse request/response flow's answers inside the
+ * window although their timing jitters on a loaded machine.
  * So a request/response flow whose answers come within the maximum is polled for about twice its answer time,
  * back-to-back traffic keeps the worker polling, and once traffic stops the worker blocks after the current window;
  * with no traffic at all it blocks after {@link #BASE_NANOS}. Not thread-safe: one instance per worker thread.
@@ -89,11 +92,11 @@ final class BusyPollWindow
     {
         if (gap > maxNanos)
         {
-            window = Math.max(baseNanos, window - (window >> 2));
+            window = Math.max(baseNanos, window - (window >> 3));
         }
         else if (missed)
         {
-            window = Math.max(baseNanos, Math.min(maxNanos, gap << 1));
+            window = Math.max(baseNanos, Math.min(maxNanos, Math.max(gap, window) << 1));
         }
         else
         {

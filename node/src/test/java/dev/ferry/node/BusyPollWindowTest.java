@@ -116,7 +116,7 @@ class BusyPollWindowTest
         assertThat(w.window()).isEqualTo(8 * MS);
 
         long t = 4 * MS;
-        for (int i = 0; i < 30; i++)
+        for (int i = 0; i < 40; i++)
         {
             final long blockedAt = idleUntil(w, t + US, t + 200 * MS);
             assertThat(blockedAt - t).as("blocks after the window, never later").isLessThanOrEqualTo(w.window() + US);
@@ -148,6 +148,24 @@ class BusyPollWindowTest
         }
 
         assertThat(replyWakeups).as("only the first reply waits for a wake-up").isLessThanOrEqualTo(2);
+    }
+
+    @Test
+    void shouldDoubleOnEveryMissSoThatAJitteryAnswerIsCaughtAgain()
+    {
+        final BusyPollWindow w = new BusyPollWindow(10_000, 0);
+        w.worked(0);
+        idleUntil(w, US, MS);
+        w.worked(300 * US);
+        assertThat(w.window()).isEqualTo(600 * US);
+        // the next answer came later than the window (a loaded machine): the worker blocked again
+        idleUntil(w, 301 * US, 1_000 * US);
+        w.worked(1_000 * US);
+        assertThat(w.window()).isEqualTo(1_400 * US);
+        idleUntil(w, 1_001 * US, 1_500 * US);
+        w.worked(1_500 * US);
+        assertThat(w.window()).as("caught: 2 x 500 us is below the window, which fades by 1/16")
+            .isEqualTo(1_400 * US - 1_400 * US / 16);
     }
 
     @Property
