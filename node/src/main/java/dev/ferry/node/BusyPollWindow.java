@@ -15,6 +15,11 @@ package dev.ferry.node;
  * </pre>
  * Doubling on a miss and shrinking slowly on long gaps keep a sparse request/response flow's answers inside the
  * window although their timing jitters on a loaded machine.
+ *
+ * <p>Polling only pays while the core is the worker's: when a {@code Thread.yield} between polls kept the worker
+ * off the core longer than {@link #CONTENDED_NANOS} (another thread ran a slice), a frame arriving meanwhile waits
+ * for that slice, longer than a wake-up from {@code epoll_wait}, where the kernel's wake-up preemption puts the
+ * worker back at once. Such a yield ends the window ({@link #contended}); the gap that follows teaches nothing.
  * So a request/response flow whose answers come within the maximum is polled for about twice its answer time,
  * back-to-back traffic keeps the worker polling, and once traffic stops the worker blocks after the current window;
  * with no traffic at all it blocks after {@link #BASE_NANOS}. Not thread-safe: one instance per worker thread.
@@ -30,6 +35,9 @@ final class BusyPollWindow
     /** Polls right after work spin ({@code onSpinWait}) this long, then give the core away between polls. */
     static final long SPIN_NANOS = 20_000L;
 
+    /** A yield longer than this means the core is contended: block instead of polling on (see the class comment). */
+    static final long CONTENDED_NANOS = 200_000L;
+
     /** {@link #next}: poll again after {@code Thread.onSpinWait}. */
     static final int SPIN = 0;
     /** {@link #next}: poll again after {@code Thread.yield}, which lets another runnable thread have the core. */
@@ -43,6 +51,7 @@ final class BusyPollWindow
     private long lastWork;
     private boolean idleSinceWork;
     private boolean blockedSinceWork;
+    private boolean contended;
 
     /**
      * @param maxMicros the longest window, {@code 0 ..} {@link #MAX_MICROS}; 0 blocks as soon as a cycle is empty.
@@ -79,12 +88,13 @@ final class BusyPollWindow
      */
     void worked(final long now)
     {
-        if (idleSinceWork)
+        if (idleSinceWork && !contended)
         {
             learn(now - lastWork, blockedSinceWork);
-            idleSinceWork = false;
-            blockedSinceWork = false;
         }
+        idleSinceWork = false;
+        blockedSinceWork = false;
+        contended = false;
         lastWork = now;
     }
 
@@ -114,7 +124,7 @@ final class BusyPollWindow
     {
         idleSinceWork = true;
         final long since = now - lastWork;
-        if (since >= window)
+        if (since >= window || contended)
         {
             return BLOCK;
         }
@@ -126,6 +136,20 @@ final class BusyPollWindow
     {
         idleSinceWork = true;
         blockedSinceWork = true;
+    }
+
+    /**
+     * A yield between polls took {@code yieldNanos}: past {@link #CONTENDED_NANOS} the worker blocks at its next
+     * empty cycle, until work comes.
+     *
+     * @param yieldNanos how long the yield kept the worker off the core (ns).
+     */
+    void yielded(final long yieldNanos)
+    {
+        if (yieldNanos > CONTENDED_NANOS)
+        {
+            contended = true;
+        }
     }
 
     /** @return the current window (ns). */

@@ -14,7 +14,8 @@ import java.util.Arrays;
  * <pre>
  *   work &gt; 0                    → {@link BusyPollWindow#worked}: the window learns from the gap since the last work
  *   empty, &lt; 20 µs since work    → Thread.onSpinWait (a burst's next frame is usually microseconds away)
- *   empty, inside the window      → Thread.yield (another runnable thread may have the core; port upkeep every ms)
+ *   empty, inside the window      → Thread.yield (another runnable thread may have the core; port upkeep every ms);
+ *                                   a yield that kept the worker off the core over 200 µs ends the window
  *   otherwise                     → port upkeep (link checks), epoll re-registration of changed descriptors,
  *                                   announce the block (Wakeup.park), look at the queues once more, then
  *                                   epoll_wait(UPKEEP_WAIT_MS) — a timeout for upkeep only (link checks,
@@ -110,6 +111,7 @@ final class EpollIdleStrategy implements IdleStrategy
                 ports.maintain();
             }
             Thread.yield();
+            window.yielded(System.nanoTime() - now);
             return;
         }
         ports.maintain();

@@ -168,6 +168,28 @@ class BusyPollWindowTest
             .isEqualTo(1_400 * US - 1_400 * US / 16);
     }
 
+    @Test
+    void shouldBlockWhenAYieldLostTheCoreAndLearnNothingFromThatGap()
+    {
+        final BusyPollWindow w = new BusyPollWindow(10_000, 0);
+        w.worked(0);
+        idleUntil(w, US, MS);
+        w.worked(4 * MS);
+        assertThat(w.window()).isEqualTo(8 * MS);
+
+        assertThat(w.next(4 * MS + 50 * US)).isEqualTo(YIELD);
+        w.yielded(10 * US);
+        assertThat(w.next(4 * MS + 61 * US)).as("a short yield: the core is ours, poll on").isEqualTo(YIELD);
+        w.yielded(3 * MS);
+        assertThat(w.next(7 * MS + 61 * US)).as("another thread ran a slice: block, do not poll on")
+            .isEqualTo(BLOCK);
+        w.blocked();
+        w.worked(7 * MS + 500 * US);
+        assertThat(w.window()).as("the gap after a contended yield neither grows nor shrinks the window")
+            .isEqualTo(8 * MS);
+        assertThat(w.next(7 * MS + 600 * US)).as("the next idle period polls again").isEqualTo(YIELD);
+    }
+
     @Property
     void shouldStayWithinItsBounds(@ForAll @LongRange(min = 0, max = 1_000_000) final long maxMicros,
         @ForAll("gaps") final long[] gaps)
