@@ -12,14 +12,18 @@ import java.util.Arrays;
  * frame on any port, or a control command, wakes it at once; no timer stands between a frame and the graph.
  *
  * <pre>
- *   work &gt; 0                      → remember when
- *   empty, &lt; SPIN_NANOS since work  → Thread.onSpinWait (a burst's next frame is usually microseconds away)
- *   empty, &lt; YIELD_NANOS since work → Thread.yield
+ *   work &gt; 0                    → {@link BusyPollWindow#worked}: the window learns from the gap since the last work
+ *   empty, &lt; 20 µs since work    → Thread.onSpinWait (a burst's next frame is usually microseconds away)
+ *   empty, inside the window      → Thread.yield (another runnable thread may have the core; port upkeep every ms);
+ *                                   a yield that kept the worker off the core over 200 µs ends the window
  *   otherwise                     → port upkeep (link checks), epoll re-registration of changed descriptors,
  *                                   announce the block (Wakeup.park), look at the queues once more, then
  *                                   epoll_wait(UPKEEP_WAIT_MS) — a timeout for upkeep only (link checks,
  *                                   neighbour retries, feature housekeeping), never for a frame
  * </pre>
+ *
+ * <p>The window ({@link BusyPollWindow}) is adaptive, at most the node's {@code busyPollMicros}: a frame inside it
+ * needs no thread wake-up, at the price of a core kept busy (yielding) that long after traffic.
  *
  * <p>Wake-ups: a port's descriptor (TAP, AF_PACKET ring: per frame with TPACKET_V2); the worker's eventfd, written
  * by {@link Wakeup} when a command is queued, when the VXLAN socket's netty thread queues frames in a port's ring,
@@ -34,10 +38,8 @@ final class EpollIdleStrategy implements IdleStrategy
     static final int SHORT_WAIT_MS = 1;
     /** Longest wait otherwise: port upkeep only (link checks every 100 ms). */
     static final int UPKEEP_WAIT_MS = 100;
-    /** Busy-poll with {@code onSpinWait} this long after the last work ({@code -Dferry.idle.spinMicros}, 20). */
-    static final long SPIN_NANOS = Long.getLong("ferry.idle.spinMicros", 20L) * 1000L;
-    /** Then {@code Thread.yield} until this long after the last work, then block ({@code ferry.idle.pollMicros}). */
-    static final long YIELD_NANOS = Math.max(SPIN_NANOS, Long.getLong("ferry.idle.pollMicros", 100L) * 1000L);
+    /** Port upkeep (link checks) while polling in a long window, at most this often. */
+    private static final long MAINTAIN_NANOS = 1_000_000L;
     private static final long FULL_SYNC_NANOS = 1_000_000_000L;
     /** Most descriptors one epoll_wait reports. */
     static final int EPOLL_EVENTS = 64;
@@ -52,16 +54,20 @@ final class EpollIdleStrategy implements IdleStrategy
     private int[] registered = new int[16];
     private long portsVersion = -1;
     private long lastFullSync;
-    private long lastWork = System.nanoTime() - YIELD_NANOS;
+    private final BusyPollWindow window;
+    private long lastMaintain;
 
     /**
      * @param worker    the worker whose ports and queues this strategy waits on.
      * @param sharedApi the API agent when it shares the worker's thread, else null: looked at before each block
      *                  (its wake-ups are wired by {@link ApiAgent#wakeOnInput}).
+     * @param busyPollMicros the longest busy-poll window after work ({@code busyPollMicros} in node.yaml).
      * @throws NativeException when the epoll instance or its eventfd cannot be made.
      */
-    EpollIdleStrategy(final Worker worker, final ApiAgent sharedApi) throws NativeException
+    EpollIdleStrategy(final Worker worker, final ApiAgent sharedApi, final long busyPollMicros)
+        throws NativeException
     {
+        this.window = new BusyPollWindow(busyPollMicros, System.nanoTime());
         this.worker = worker;
         this.ports = worker.poller();
         this.wakeup = worker.wakeup();
@@ -90,15 +96,22 @@ final class EpollIdleStrategy implements IdleStrategy
     @Override
     public void idle()
     {
-        final long sinceWork = System.nanoTime() - lastWork;
-        if (sinceWork < SPIN_NANOS)
+        final long now = System.nanoTime();
+        final int next = window.next(now);
+        if (next == BusyPollWindow.SPIN)
         {
             Thread.onSpinWait();
             return;
         }
-        if (sinceWork < YIELD_NANOS)
+        if (next == BusyPollWindow.YIELD)
         {
+            if (now - lastMaintain >= MAINTAIN_NANOS)
+            {
+                lastMaintain = now;
+                ports.maintain();
+            }
             Thread.yield();
+            window.yielded(System.nanoTime() - now);
             return;
         }
         ports.maintain();
@@ -109,6 +122,7 @@ final class EpollIdleStrategy implements IdleStrategy
             wakeup.unpark();
             return;
         }
+        window.blocked();
         final int ready = epoll.await(allWake ? UPKEEP_WAIT_MS : SHORT_WAIT_MS);
         wakeup.unpark();
         if (WakeProfile.ENABLED && ready > 0)
@@ -193,7 +207,13 @@ final class EpollIdleStrategy implements IdleStrategy
     @Override
     public void reset()
     {
-        lastWork = System.nanoTime();
+        window.worked(System.nanoTime());
+    }
+
+    /** @return the busy-poll window now (ns; worker thread, or a test). */
+    long windowNanos()
+    {
+        return window.window();
     }
 
     @Override

@@ -42,6 +42,8 @@ import java.util.Set;
  * logLevel: info                   # error | warn | info | debug | trace (java.util.logging, slf4j bridged)
  * stateDir: /run/ferry             # conntrack.state, mapped: flows survive a restart; default: the socket's dir
  * workers: 1                       # forwarding threads, 1..64; default: the cgroup's CPUs minus one, at least 1
+ * busyPollMicros: 10000            # the worker polls its ports up to this long after traffic before it blocks
+ *                                  # (adaptive, 0..1000000; 0 = block at once): node README, "Idle wait"
  * </pre>
  *
  * @param nodeName     node name, as in Kubernetes.
@@ -62,6 +64,7 @@ import java.util.Set;
  * @param logLevel     the log level: error, warn, info, debug or trace.
  * @param stateDir     directory of the mapped conntrack state file, or null to keep the table in memory.
  * @param workers      forwarding threads, {@code 1 .. }{@link WorkerCount#MAX}.
+ * @param busyPollMicros the longest busy-poll window after traffic (µs), 0 to block as soon as a cycle is empty.
  */
 public record NodeConfig(
     String nodeName,
@@ -81,7 +84,8 @@ public record NodeConfig(
     String healthzBindAddress,
     String logLevel,
     Path stateDir,
-    int workers)
+    int workers,
+    long busyPollMicros)
 {
     /** Default API socket path. */
     public static final Path DEFAULT_SOCKET = Path.of("/run/ferry/ferry.sock");
@@ -99,7 +103,7 @@ public record NodeConfig(
     private static final Set<String> FIELDS = Set.of("nodeName", "apiSocket", "clusterDir", "uplink", "underlay",
         "threading", "poolSize", "metricsPort", "metricsBindAddress", "podTapPrefix", "hostTap", "seed", "balancing",
         "fragments", "healthzBindAddress", "logLevel",
-        "stateDir", "workers");
+        "stateDir", "workers", "busyPollMicros");
     private static final Set<String> FRAGMENT_FIELDS = Set.of("maxDatagrams", "maxFragments", "maxHeld",
         "timeoutMillis");
 
@@ -124,10 +128,12 @@ public record NodeConfig(
      * @param logLevel     log level.
      * @param stateDir     state directory or null.
      * @param workers      forwarding threads.
+     * @param busyPollMicros busy-poll window bound (µs).
      */
     public NodeConfig
     {
         WorkerCount.check(workers);
+        BusyPollWindow.check(busyPollMicros);
         if (healthzBindAddress == null)
         {
             throw new IllegalArgumentException("healthzBindAddress: required (IP:PORT, or \"\" for none)");
@@ -203,7 +209,7 @@ public record NodeConfig(
     {
         return new NodeConfig(nodeName, apiSocket, null, uplink, UnderlayMode.PACKET, ThreadingMode.SHARED, 8192,
             METRICS_OFF, MetricsServer.LOOPBACK, "tap", "ferry0", 1, BalancingMode.RANDOM, Nat.FragmentLimits.DEFAULTS,
-            HEALTHZ_OFF, "info", null, 1);
+            HEALTHZ_OFF, "info", null, 1, BusyPollWindow.DEFAULT_MAX_MICROS);
     }
 
     /**
@@ -214,7 +220,7 @@ public record NodeConfig(
     {
         return new NodeConfig(nodeName, apiSocket, clusterDir, uplink, underlay, threading, poolSize, metricsPort,
             metricsBindAddress, podTapPrefix, hostTap, seed, mode, fragments, healthzBindAddress, logLevel,
-            stateDir, workers);
+            stateDir, workers, busyPollMicros);
     }
 
     /**
@@ -225,7 +231,7 @@ public record NodeConfig(
     {
         return new NodeConfig(nodeName, apiSocket, clusterDir, uplink, underlay, threading, poolSize, metricsPort,
             metricsBindAddress, podTapPrefix, hostTap, value, balancing, fragments, healthzBindAddress, logLevel,
-            stateDir, workers);
+            stateDir, workers, busyPollMicros);
     }
 
     /**
@@ -236,7 +242,7 @@ public record NodeConfig(
     {
         return new NodeConfig(nodeName, apiSocket, dir, uplink, underlay, threading, poolSize, metricsPort,
             metricsBindAddress, podTapPrefix, hostTap, seed, balancing, fragments, healthzBindAddress, logLevel,
-            stateDir, workers);
+            stateDir, workers, busyPollMicros);
     }
 
     /**
@@ -247,7 +253,7 @@ public record NodeConfig(
     {
         return new NodeConfig(nodeName, apiSocket, clusterDir, uplink, underlay, mode, poolSize, metricsPort,
             metricsBindAddress, podTapPrefix, hostTap, seed, balancing, fragments, healthzBindAddress, logLevel,
-            stateDir, workers);
+            stateDir, workers, busyPollMicros);
     }
 
     /**
@@ -258,7 +264,7 @@ public record NodeConfig(
     {
         return new NodeConfig(nodeName, apiSocket, clusterDir, uplink, underlay, threading, poolSize, port,
             metricsBindAddress, podTapPrefix, hostTap, seed, balancing, fragments, healthzBindAddress, logLevel,
-            stateDir, workers);
+            stateDir, workers, busyPollMicros);
     }
 
     /**
@@ -269,7 +275,7 @@ public record NodeConfig(
     {
         return new NodeConfig(nodeName, apiSocket, clusterDir, uplink, underlay, threading, poolSize, metricsPort,
             address, podTapPrefix, hostTap, seed, balancing, fragments, healthzBindAddress, logLevel,
-            stateDir, workers);
+            stateDir, workers, busyPollMicros);
     }
 
     /**
@@ -280,7 +286,7 @@ public record NodeConfig(
     {
         return new NodeConfig(nodeName, apiSocket, clusterDir, uplink, underlay, threading, poolSize, metricsPort,
             metricsBindAddress, podTapPrefix, hostTap, seed, balancing, fragments, address, logLevel, stateDir,
-            workers);
+            workers, busyPollMicros);
     }
 
     /**
@@ -291,7 +297,7 @@ public record NodeConfig(
     {
         return new NodeConfig(nodeName, apiSocket, clusterDir, uplink, underlay, threading, poolSize, metricsPort,
             metricsBindAddress, podTapPrefix, hostTap, seed, balancing, fragments, healthzBindAddress, level, stateDir,
-            workers);
+            workers, busyPollMicros);
     }
 
     /**
@@ -371,7 +377,11 @@ public record NodeConfig(
             root.hasNonNull("seed") ? number(root, "seed", 0) : new SecureRandom().nextLong(),
             enumOf(BalancingMode.class, "balancing", text(root, "balancing", "random")), fragments(root),
             text(root, "healthzBindAddress", DEFAULT_HEALTHZ), text(root, "logLevel", "info"),
-            stateDir(root, Path.of(socket)), workers(root));
+            stateDir(root, Path.of(socket)), workers(root),
+
+            // the property sets the default for measurements (lab A/B runs); the key wins
+            number(root, "busyPollMicros", Long.getLong("ferry.idle.busyPollMicros",
+                BusyPollWindow.DEFAULT_MAX_MICROS)));
     }
 
     /** {@code stateDir}: default the API socket's directory ({@code /run/ferry}), as for attachments.json. */
@@ -394,7 +404,7 @@ public record NodeConfig(
     {
         return new NodeConfig(nodeName, apiSocket, clusterDir, uplink, underlay, threading, poolSize, metricsPort,
             metricsBindAddress, podTapPrefix, hostTap, seed, balancing, fragments, healthzBindAddress, logLevel, dir,
-            workers);
+            workers, busyPollMicros);
     }
 
     /**
@@ -405,7 +415,7 @@ public record NodeConfig(
     {
         return new NodeConfig(nodeName, apiSocket, clusterDir, uplink, underlay, threading, poolSize, metricsPort,
             metricsBindAddress, podTapPrefix, hostTap, seed, balancing, fragments, healthzBindAddress, logLevel,
-            stateDir, count);
+            stateDir, count, busyPollMicros);
     }
 
     /** {@code workers}: default the CPUs this process may use (cgroup quota, else affinity) minus one. */
@@ -413,6 +423,17 @@ public record NodeConfig(
     {
         return root.hasNonNull("workers") ? (int)Math.max(Integer.MIN_VALUE, Math.min(Integer.MAX_VALUE,
             number(root, "workers", 1))) : WorkerCount.defaultCount();
+    }
+
+    /**
+     * @param micros the longest busy-poll window after traffic (µs), 0 to block at once.
+     * @return a copy with that window.
+     */
+    public NodeConfig withBusyPollMicros(final long micros)
+    {
+        return new NodeConfig(nodeName, apiSocket, clusterDir, uplink, underlay, threading, poolSize, metricsPort,
+            metricsBindAddress, podTapPrefix, hostTap, seed, balancing, fragments, healthzBindAddress, logLevel,
+            stateDir, workers, micros);
     }
 
     private static Nat.FragmentLimits fragments(final JsonNode root)

@@ -327,7 +327,7 @@ public final class NodeDaemon implements AutoCloseable
         final ErrorHandler errors = t -> LOG.severe(() -> "agent error: " + t);
         if (config.threading() == ThreadingMode.SHARED)
         {
-            idle = new EpollIdleStrategy(worker, api);
+            idle = new EpollIdleStrategy(worker, api, config.busyPollMicros());
             api.wakeOnInput(worker.wakeup());
             // the worker first: a frame that woke the thread is forwarded before the API looks at its clients
             runners.add(new AgentRunner(idle, errors, null, new CompositeAgent(worker, api)));
@@ -336,7 +336,7 @@ public final class NodeDaemon implements AutoCloseable
         {
             // the API reads clients on its own thread, never on the forwarding one (issue 13, class 10), and
             // blocks in its selector when idle
-            idle = new EpollIdleStrategy(worker, null);
+            idle = new EpollIdleStrategy(worker, null, config.busyPollMicros());
             api.wakeOwnSelector();
             runners.add(new AgentRunner(idle, errors, null, worker));
             runners.add(new AgentRunner(new ApiIdleStrategy(api), errors, null, api));
@@ -344,7 +344,7 @@ public final class NodeDaemon implements AutoCloseable
         // every further worker on a thread of its own, idling in its own epoll over its own queues
         for (int w = 1; w < workers.size(); w++)
         {
-            final EpollIdleStrategy own = new EpollIdleStrategy(workers.get(w), null);
+            final EpollIdleStrategy own = new EpollIdleStrategy(workers.get(w), null, config.busyPollMicros());
             idles.add(own);
             runners.add(new AgentRunner(own, errors, null, workers.get(w)));
         }

@@ -44,7 +44,7 @@ class NodeConfigTest
         assertThat(c).isEqualTo(new NodeConfig("node-a", Path.of("/run/ferry/test.sock"), Path.of("/etc/ferry/cluster"),
             "eth1", UnderlayMode.UDP, ThreadingMode.DEDICATED, 4096, 9101, "0.0.0.0", "fy", "ferry0", 42,
             BalancingMode.MAGLEV, dev.ferry.nat.Nat.FragmentLimits.DEFAULTS, "127.0.0.1:10266", "debug",
-            Path.of("/run/ferry"), 1));
+            Path.of("/run/ferry"), 1, BusyPollWindow.DEFAULT_MAX_MICROS));
         assertThat(c.podTapName(0x0af40105)).isEqualTo("fy0af40105");
     }
 
@@ -105,6 +105,22 @@ class NodeConfigTest
     }
 
     @Test
+    void shouldReadTheBusyPollWindowAndRefuseBadOnes() throws Exception
+    {
+        assertThat(NodeConfig.load(yaml("nodeName: a\nuplink: eth0\n")).busyPollMicros())
+            .isEqualTo(BusyPollWindow.DEFAULT_MAX_MICROS);
+        assertThat(NodeConfig.load(yaml("nodeName: a\nuplink: eth0\nbusyPollMicros: 0\n")).busyPollMicros()).isZero();
+        assertThat(NodeConfig.load(yaml("nodeName: a\nuplink: eth0\nbusyPollMicros: 250000\n")).busyPollMicros())
+            .isEqualTo(250_000);
+        assertThatThrownBy(() -> NodeConfig.load(yaml("nodeName: a\nuplink: eth0\nbusyPollMicros: -5\n")))
+            .hasMessageContaining("node.yaml: busyPollMicros: -5 is out of range 0..1000000");
+        assertThatThrownBy(() -> NodeConfig.load(yaml("nodeName: a\nuplink: eth0\nbusyPollMicros: 2000000\n")))
+            .hasMessageContaining("node.yaml: busyPollMicros: 2000000 is out of range 0..1000000");
+        assertThatThrownBy(() -> NodeConfig.load(yaml("nodeName: a\nuplink: eth0\nbusyPollMicros: 10ms\n")))
+            .hasMessageEndingWith("node.yaml: busyPollMicros: expected a whole number, got '10ms'");
+    }
+
+    @Test
     void shouldNameTheFieldInEveryError() throws Exception
     {
         assertThatThrownBy(() -> NodeConfig.load(yaml("uplink: eth0\n")))
@@ -114,7 +130,7 @@ class NodeConfigTest
         assertThatThrownBy(() -> NodeConfig.load(yaml("nodeName: a\nuplink: eth0\npoolSize: 12\n")))
             .hasMessageEndingWith("node.yaml: poolSize: 12 is out of range 256..1048576");
         assertThatThrownBy(() -> NodeConfig.load(yaml("nodeName: a\nuplink: eth0\npoolsize: 4096\n")))
-            .hasMessageContaining("node.yaml: poolsize: unknown setting (known: apiSocket, balancing, clusterDir,");
+            .hasMessageContaining("node.yaml: poolsize: unknown setting (known: apiSocket, balancing, busyPollMicros, clusterDir,");
         assertThatThrownBy(() -> NodeConfig.load(yaml("nodeName: a\nuplink: eth0\nmetricsBindAddress: localhost\n")))
             .hasMessageEndingWith("node.yaml: metrics bind address: 'localhost' is not an IP address (e.g. 127.0.0.1,"
                 + " 0.0.0.0, ::)");

@@ -95,8 +95,16 @@ class LatencyProbe
             Thread.sleep(1500);
             final String interval = System.getProperty("ferry.probe.interval", "0.2");
             final String count = System.getProperty("ferry.probe.count", "50");
+            final long[] cpu = {LatencyTest.cpuTicks(nodes[0].pid()), LatencyTest.cpuTicks(nodes[1].pid())};
+            final long t0 = System.nanoTime();
             final Netns.Result r = Netns.run(Netns.inNs(LatencyTest.PODS[0], "ping", "-n", "-q", "-c", count, "-i",
                 interval, "-W", "1", TwoNodes.podIp(2, 2)));
+            final double seconds = (System.nanoTime() - t0) / 1e9;
+            // what the busy-poll window costs while the pings run: each node JVM's CPU, percent of one core
+            System.out.printf("PROBE cpu during the pings: node 1 %.1f %%, node 2 %.1f %% of a core over %.1f s%n",
+                100.0 * (LatencyTest.cpuTicks(nodes[0].pid()) - cpu[0]) / LatencyTest.ticksPerSecond() / seconds,
+                100.0 * (LatencyTest.cpuTicks(nodes[1].pid()) - cpu[1]) / LatencyTest.ticksPerSecond() / seconds,
+                seconds);
             System.out.println("PROBE " + r.out());
             Thread.sleep(500);
             for (final Process p : dumps)
