@@ -234,13 +234,19 @@ public final class VxlanEncap implements Stage
                     final int seg = segmenter.get(k);
                     final int segTotal = Wire.u16(mem, pool.frameOffset(seg) + l3 + Ip4Header.TOTAL_LENGTH_OFFSET);
                     encapsulate(mem, seg, segTotal, fib, adj, vteps, r, innerTos, srcPort);
-                    out.traceDetail(seg, vteps.remoteIp(r) & 0xffffffffL, srcPort);
+                    if (pool.traced(seg))
+                    {
+                        out.traceDetail(seg, vteps.remoteIp(r) & 0xffffffffL, srcPort);
+                    }
                     out.transmit(seg);
                 }
                 continue;
             }
             encapsulate(mem, h, total, fib, adj, vteps, r, innerTos, srcPort);
-            out.traceDetail(h, vteps.remoteIp(r) & 0xffffffffL, srcPort);
+            if (pool.traced(h))
+            {
+                out.traceDetail(h, vteps.remoteIp(r) & 0xffffffffL, srcPort);
+            }
             out.next(h, NEXT_OUTPUT);
         }
     }
