@@ -24,7 +24,9 @@ import java.util.concurrent.atomic.AtomicReference;
  * in the graph becomes a counted drop, so a feature is simply a stage that is wired in or not.
  *
  * <p>Counters per stage: {@code stage/NAME/calls}, {@code /packets}, {@code /ns}, {@code /next/EDGE},
- * {@code /drop/REASON}. A graph is used by one thread.
+ * {@code /drop/REASON}. A graph is used by one thread. The {@code next} and {@code graph/transmit} counts are
+ * gathered in the graph during a stage call and added to the shared counters when the call returns (one update
+ * per edge and vector, not per packet); another thread sees them a call at a time, like {@code packets}.
  *
  * <p>Containment: a stage that throws from {@code process} does not stop the run. The graph stamps every packet a
  * stage hands on ({@code next}, {@code drop}, {@code transmit}, {@code inject}) with the number of the current
