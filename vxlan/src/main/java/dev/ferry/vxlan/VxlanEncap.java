@@ -268,13 +268,14 @@ public final class VxlanEncap implements Stage
         else
         {
             pool.prepend(h, VxlanHeader.ENCAP_OVERHEAD);
-            writeOuter(mem, pool.frameOffset(h), vteps, r, innerLen, innerTos, srcPort);
+            writeOuter(mem, pool.frameOffset(h), vteps, r, innerLen, innerTos, srcPort,
+                OuterChecksum.ethernetSum(fib.dstMac(adj), fib.srcMac(adj)));
             pool.txPort(h, fib.txPort(adj));
         }
     }
 
     private void writeOuter(final MemorySegment mem, final long f, final VtepTable vteps, final int r,
-        final int innerLen, final int innerTos, final int srcPort)
+        final int innerLen, final int innerTos, final int srcPort, final long innerEthSum)
     {
         MemorySegment.copy(vteps.templates(), (long)r * VxlanHeader.ENCAP_OVERHEAD, mem, f,
             VxlanHeader.ENCAP_OVERHEAD);
@@ -295,8 +296,12 @@ public final class VxlanEncap implements Stage
         Wire.u16(mem, udpOff + 4, udpLen);
         if (udpChecksum)
         {
-            // from the headers when the inner checksums pin the payload's sum (byte-identical), else in full
-            OuterChecksum.write(mem, udpOff, vteps.localIp(), vteps.remoteIp(r));
+            // from the values just written when the inner checksums pin the payload's sum (byte-identical), else
+            // in full
+            if (!OuterChecksum.writeFromHeaders(mem, udpOff, vteps.udpSumBase(r), srcPort, udpLen, innerEthSum))
+            {
+                OuterChecksum.write(mem, udpOff, vteps.localIp(), vteps.remoteIp(r));
+            }
         }
     }
 
