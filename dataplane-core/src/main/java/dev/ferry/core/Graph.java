@@ -89,6 +89,9 @@ public final class Graph implements Stage.Next
     /** Packets sent along each edge of the stage being called, added to {@link #nextCounter} once per call:
      *  one shared-memory update per edge and vector instead of one per packet. */
     private final long[][] nextPending;
+    /** The current stage's rows of {@link #nextTarget} and {@link #nextPending}: one load each per packet. */
+    private int[] curTarget;
+    private long[] curPending;
     /** Packets transmitted during the current call, added to the transmit counter once per call. */
     private long transmitPending;
     private final int[][] dropCounter;
@@ -293,6 +296,8 @@ public final class Graph implements Stage.Next
                 frames[i] = spare;
                 final PacketVector work = f;
                 current = i;
+                curTarget = nextTarget[i];
+                curPending = nextPending[i];
                 final int thisCall = ++call;
                 final long allocMark = pool.allocations();
                 final long t0 = timeStages ? System.nanoTime() : 0L;
@@ -306,6 +311,8 @@ public final class Graph implements Stage.Next
                 }
                 final long t1 = timeStages ? System.nanoTime() : 0L;
                 current = -1;
+                curTarget = null;
+                curPending = null;
                 flushCallCounters(i);
                 counters.increment(callsCounter[i]);
                 counters.add(packetsCounter[i], work.count());
@@ -394,13 +401,13 @@ public final class Graph implements Stage.Next
     {
         final int cur = current;
         handedOn[handle] = call;
-        final int target = nextTarget[cur][nextIndex];
+        final int target = curTarget[nextIndex];
         if (target < 0)
         {
             dropInternal(handle, graphDropNotWired, GraphDrop.NEXT_NOT_WIRED, cur);
             return;
         }
-        nextPending[cur][nextIndex]++;
+        curPending[nextIndex]++;
         if (pool.traced(handle))
         {
             trace.record(pool.traceId(handle), cur, TraceBuffer.KIND_NEXT, nextIndex, 0, 0, clock.nanos());
