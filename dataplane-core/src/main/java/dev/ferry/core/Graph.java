@@ -24,7 +24,9 @@ import java.util.concurrent.atomic.AtomicReference;
  * in the graph becomes a counted drop, so a feature is simply a stage that is wired in or not.
  *
  * <p>Counters per stage: {@code stage/NAME/calls}, {@code /packets}, {@code /ns}, {@code /next/EDGE},
- * {@code /drop/REASON}. A graph is used by one thread.
+ * {@code /drop/REASON}. A graph is used by one thread. The {@code next} and {@code graph/transmit} counts are
+ * gathered in the graph during a stage call and added to the shared counters when the call returns (one update
+ * per edge and vector, not per packet); another thread sees them a call at a time, like {@code packets}.
  *
  * <p>Containment: a stage that throws from {@code process} does not stop the run. The graph stamps every packet a
  * stage hands on ({@code next}, {@code drop}, {@code transmit}, {@code inject}) with the number of the current
@@ -84,6 +86,14 @@ public final class Graph implements Stage.Next
     private PacketVector spare = new PacketVector();
     private final int[][] nextTarget;
     private final int[][] nextCounter;
+    /** Packets sent along each edge of the stage being called, added to {@link #nextCounter} once per call:
+     *  one shared-memory update per edge and vector instead of one per packet. */
+    private final long[][] nextPending;
+    /** The current stage's rows of {@link #nextTarget} and {@link #nextPending}: one load each per packet. */
+    private int[] curTarget;
+    private long[] curPending;
+    /** Packets transmitted during the current call, added to the transmit counter once per call. */
+    private long transmitPending;
     private final int[][] dropCounter;
     private final int[] callsCounter;
     private final int[] packetsCounter;
@@ -114,6 +124,7 @@ public final class Graph implements Stage.Next
         this.frames = new PacketVector[n];
         this.nextTarget = new int[n][];
         this.nextCounter = new int[n][];
+        this.nextPending = new long[n][];
         this.dropCounter = new int[n][];
         this.callsCounter = new int[n];
         this.packetsCounter = new int[n];
@@ -137,6 +148,7 @@ public final class Graph implements Stage.Next
             final List<String> nexts = s.nextNames();
             nextTarget[i] = new int[nexts.size()];
             nextCounter[i] = new int[nexts.size()];
+            nextPending[i] = new long[nexts.size()];
             for (int e = 0; e < nexts.size(); e++)
             {
                 final Integer t = indexByName.get(nexts.get(e));
@@ -284,6 +296,8 @@ public final class Graph implements Stage.Next
                 frames[i] = spare;
                 final PacketVector work = f;
                 current = i;
+                curTarget = nextTarget[i];
+                curPending = nextPending[i];
                 final int thisCall = ++call;
                 final long allocMark = pool.allocations();
                 final long t0 = timeStages ? System.nanoTime() : 0L;
@@ -297,6 +311,9 @@ public final class Graph implements Stage.Next
                 }
                 final long t1 = timeStages ? System.nanoTime() : 0L;
                 current = -1;
+                curTarget = null;
+                curPending = null;
+                flushCallCounters(i);
                 counters.increment(callsCounter[i]);
                 counters.add(packetsCounter[i], work.count());
                 if (timeStages)
@@ -309,6 +326,30 @@ public final class Graph implements Stage.Next
         }
         pendingInputs = 0;
         sink.flush();
+    }
+
+    /**
+     * Adds the call's per-edge and transmit counts to the shared counters and zeroes them. Readers on other
+     * threads see a call's counts when it ends, as they see its {@code packets} and {@code ns}.
+     */
+    private void flushCallCounters(final int stage)
+    {
+        final long[] pending = nextPending[stage];
+        final int[] ids = nextCounter[stage];
+        for (int e = 0; e < pending.length; e++)
+        {
+            final long c = pending[e];
+            if (c != 0)
+            {
+                counters.add(ids[e], c);
+                pending[e] = 0;
+            }
+        }
+        if (transmitPending != 0)
+        {
+            counters.add(transmitCounter, transmitPending);
+            transmitPending = 0;
+        }
     }
 
     /**
@@ -360,13 +401,13 @@ public final class Graph implements Stage.Next
     {
         final int cur = current;
         handedOn[handle] = call;
-        final int target = nextTarget[cur][nextIndex];
+        final int target = curTarget[nextIndex];
         if (target < 0)
         {
             dropInternal(handle, graphDropNotWired, GraphDrop.NEXT_NOT_WIRED, cur);
             return;
         }
-        counters.increment(nextCounter[cur][nextIndex]);
+        curPending[nextIndex]++;
         if (pool.traced(handle))
         {
             trace.record(pool.traceId(handle), cur, TraceBuffer.KIND_NEXT, nextIndex, 0, 0, clock.nanos());
@@ -434,7 +475,15 @@ public final class Graph implements Stage.Next
     public void transmit(final int handle)
     {
         handedOn[handle] = call;
-        counters.increment(transmitCounter);
+        if (current >= 0)
+        {
+            transmitPending++;
+        }
+        else
+        {
+            // outside a stage call nothing would flush a pending count
+            counters.increment(transmitCounter);
+        }
         if (pool.traced(handle))
         {
             trace.record(pool.traceId(handle), current, TraceBuffer.KIND_TRANSMIT, pool.txPort(handle),

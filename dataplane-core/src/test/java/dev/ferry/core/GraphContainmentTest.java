@@ -126,6 +126,10 @@ class GraphContainmentTest
         assertThat(counters.get("graph/drop/stage-exception")).as("the 50 it never handed on are dropped")
             .isEqualTo(VECTOR - 50);
         assertThat(counters.get("graph/stage-exceptions")).isEqualTo(1);
+        // edge and transmit counts are gathered per call and added when it ends, a throwing call included
+        assertThat(counters.get("stage/thrower/next/ip4-lookup")).as("the 40 handed on are counted on the edge")
+            .isEqualTo(2 * VECTOR + 40);
+        assertThat(counters.get("graph/transmit")).isEqualTo(transmitted);
         assertThat(pool.available()).as("no buffer leaked").isEqualTo(pool.capacity());
         final Graph.StageFault fault = graph.takeFault();
         assertThat(fault).isNotNull();
@@ -143,6 +147,8 @@ class GraphContainmentTest
         assertThat(pool.available()).as("no buffer leaked").isEqualTo(pool.capacity());
         assertThat(counters.get("stage/ip4-lookup/packets")).as("no packet left in a stage's frame")
             .isEqualTo(4 * VECTOR + 40);
+        assertThat(counters.get("stage/thrower/next/ip4-lookup")).isEqualTo(4 * VECTOR + 40);
+        assertThat(counters.get("graph/transmit")).isEqualTo(transmitted);
     }
 
     @Test

@@ -72,6 +72,45 @@ final class OuterChecksum
     }
 
     /**
+     * Writes the outer UDP checksum without reading the 30 header bytes back: their sum and the pseudo-header's
+     * come from values the caller holds (the VTEP's constant part, the source port, the length, the inner MACs).
+     * The same 16-bit result as {@link #write}: both sums are positive and congruent modulo 0xffff.
+     *
+     * @param mem     packet memory.
+     * @param udpOff  absolute offset of the outer UDP header.
+     * @param base    the VTEP's {@link VtepTable#udpSumBase}: pseudo-header without length, UDP and VXLAN
+     *                headers with source port, length and checksum zero.
+     * @param srcPort the outer source port written.
+     * @param udpLen  the outer UDP length written.
+     * @param ethSum  the sum of the inner Ethernet header ({@link #ethernetSum}).
+     * @return false, writing nothing, when the inner checksums do not pin the inner sum: then call {@link #write}.
+     */
+    static boolean writeFromHeaders(final MemorySegment mem, final long udpOff, final long base, final int srcPort,
+        final int udpLen, final long ethSum)
+    {
+        final long inner = innerSum(mem, udpOff + HEADERS, udpLen - HEADERS);
+        if (inner < 0)
+        {
+            return false;
+        }
+        // the length counts twice: in the pseudo-header and in the UDP header
+        final int c = Checksum.finish(base + 2L * udpLen + srcPort + ethSum + inner);
+        Wire.u16(mem, udpOff + 6, c == 0 ? 0xffff : c);
+        return true;
+    }
+
+    /**
+     * @param dstMac inner destination MAC.
+     * @param srcMac inner source MAC.
+     * @return the ones'-complement sum (unfolded) of an inner Ethernet header carrying IPv4 with those MACs.
+     */
+    static long ethernetSum(final long dstMac, final long srcMac)
+    {
+        return (dstMac >>> 32 & 0xffff) + (dstMac >>> 16 & 0xffff) + (dstMac & 0xffff)
+            + (srcMac >>> 32 & 0xffff) + (srcMac >>> 16 & 0xffff) + (srcMac & 0xffff) + EthernetHeader.TYPE_IP4;
+    }
+
+    /**
      * The sum of the inner IPv4 packet (header and payload) as its checksums pin it, or -1 when they do not.
      *
      * @param mem    packet memory.

@@ -51,6 +51,7 @@ public final class VtepTable
     private final int count;
     private final MemorySegment templates;
     private final long[] ipSumBase;
+    private final long[] udpSumBase;
     private final int[] remoteIp;
     private final boolean[] resolved;
     private final int[] knownSet;
@@ -82,6 +83,7 @@ public final class VtepTable
         this.count = remotes.size();
         this.templates = Arena.ofAuto().allocate(Math.max(1, count) * (long)VxlanHeader.ENCAP_OVERHEAD, 8);
         this.ipSumBase = new long[count];
+        this.udpSumBase = new long[count];
         this.remoteIp = new int[count];
         this.resolved = new boolean[count];
         int cap = 8;
@@ -119,6 +121,10 @@ public final class VtepTable
             final long t = (long)r * VxlanHeader.ENCAP_OVERHEAD;
             writeTemplate(t, nextHopMac, uplinkMac, rn.publicIp(), settings);
             ipSumBase[r] = Checksum.sum(templates, t + IP_OFF, Ip4Header.MIN_LENGTH);
+            // the outer pseudo-header without its length, and the template's UDP (source port, length and
+            // checksum zero) and VXLAN headers: the constant part of every outer UDP checksum toward this VTEP
+            udpSumBase[r] = Checksum.pseudoHeader(localIp, rn.publicIp(), Ip4Header.PROTO_UDP, 0)
+                + Checksum.sum(templates, t + UDP_OFF, UdpHeader.LENGTH + VxlanHeader.LENGTH);
             text.add(rn.podCidr() + " via vtep " + Ip4.format(rn.publicIp()) + " mac " + Ip4.formatMac(rn.vtepMac())
                 + " node " + rn.name() + (resolved[r] ? " underlay " + Ip4.formatMac(nextHopMac)
                 : " underlay unresolved"));
@@ -336,6 +342,16 @@ public final class VtepTable
     MemorySegment templates()
     {
         return templates;
+    }
+
+    /**
+     * @param r remote index.
+     * @return the one's-complement sum of the outer pseudo-header with length 0 and of the template's UDP header
+     *         (source port, length and checksum zero) and VXLAN header.
+     */
+    long udpSumBase(final int r)
+    {
+        return udpSumBase[r];
     }
 
     /**

@@ -234,13 +234,19 @@ public final class VxlanEncap implements Stage
                     final int seg = segmenter.get(k);
                     final int segTotal = Wire.u16(mem, pool.frameOffset(seg) + l3 + Ip4Header.TOTAL_LENGTH_OFFSET);
                     encapsulate(mem, seg, segTotal, fib, adj, vteps, r, innerTos, srcPort);
-                    out.traceDetail(seg, vteps.remoteIp(r) & 0xffffffffL, srcPort);
+                    if (pool.traced(seg))
+                    {
+                        out.traceDetail(seg, vteps.remoteIp(r) & 0xffffffffL, srcPort);
+                    }
                     out.transmit(seg);
                 }
                 continue;
             }
             encapsulate(mem, h, total, fib, adj, vteps, r, innerTos, srcPort);
-            out.traceDetail(h, vteps.remoteIp(r) & 0xffffffffL, srcPort);
+            if (pool.traced(h))
+            {
+                out.traceDetail(h, vteps.remoteIp(r) & 0xffffffffL, srcPort);
+            }
             out.next(h, NEXT_OUTPUT);
         }
     }
@@ -262,13 +268,14 @@ public final class VxlanEncap implements Stage
         else
         {
             pool.prepend(h, VxlanHeader.ENCAP_OVERHEAD);
-            writeOuter(mem, pool.frameOffset(h), vteps, r, innerLen, innerTos, srcPort);
+            writeOuter(mem, pool.frameOffset(h), vteps, r, innerLen, innerTos, srcPort,
+                OuterChecksum.ethernetSum(fib.dstMac(adj), fib.srcMac(adj)));
             pool.txPort(h, fib.txPort(adj));
         }
     }
 
     private void writeOuter(final MemorySegment mem, final long f, final VtepTable vteps, final int r,
-        final int innerLen, final int innerTos, final int srcPort)
+        final int innerLen, final int innerTos, final int srcPort, final long innerEthSum)
     {
         MemorySegment.copy(vteps.templates(), (long)r * VxlanHeader.ENCAP_OVERHEAD, mem, f,
             VxlanHeader.ENCAP_OVERHEAD);
@@ -289,8 +296,12 @@ public final class VxlanEncap implements Stage
         Wire.u16(mem, udpOff + 4, udpLen);
         if (udpChecksum)
         {
-            // from the headers when the inner checksums pin the payload's sum (byte-identical), else in full
-            OuterChecksum.write(mem, udpOff, vteps.localIp(), vteps.remoteIp(r));
+            // from the values just written when the inner checksums pin the payload's sum (byte-identical), else
+            // in full
+            if (!OuterChecksum.writeFromHeaders(mem, udpOff, vteps.udpSumBase(r), srcPort, udpLen, innerEthSum))
+            {
+                OuterChecksum.write(mem, udpOff, vteps.localIp(), vteps.remoteIp(r));
+            }
         }
     }
 

@@ -46,6 +46,27 @@ class OuterChecksumTest
     }
 
     @Property(tries = 3000)
+    void fromHeaderValuesSameAsTheFullSumOrDeclines(@ForAll("protocols") final int proto,
+        @ForAll @IntRange(min = 0, max = 1480) final int payload, @ForAll @IntRange(min = 0, max = 10) final int options,
+        @ForAll final long seed, @ForAll final boolean fragment, @ForAll final boolean udpNoChecksum)
+    {
+        final MemorySegment m = Arena.ofAuto().allocate(2048);
+        final int len = datagram(m, proto, payload, options, seed, fragment, udpNoChecksum);
+        OuterChecksum.writeFull(m, UDP_OFF, LOCAL, REMOTE);
+        final int full = Wire.u16(m, UDP_OFF + 6);
+        Wire.u16(m, UDP_OFF + 6, 0x5a5a);
+        // what the VTEP table holds: pseudo-header without length, destination port, VXLAN header
+        final long base = Checksum.pseudoHeader(LOCAL, REMOTE, Ip4Header.PROTO_UDP, 0) + Wire.u16(m, UDP_OFF + 2)
+            + Checksum.sum(m, UDP_OFF + 8, 8);
+        final long eth = OuterChecksum.ethernetSum(Wire.u48(m, UDP_OFF + 16), Wire.u48(m, UDP_OFF + 22));
+        final boolean written = OuterChecksum.writeFromHeaders(m, UDP_OFF, base, Wire.u16(m, UDP_OFF), len, eth);
+        final boolean pinned = OuterChecksum.innerSum(m, UDP_OFF + OuterChecksum.HEADERS,
+            len - OuterChecksum.HEADERS) >= 0;
+        assertThat(written).isEqualTo(pinned);
+        assertThat(Wire.u16(m, UDP_OFF + 6)).as("outer checksum, %d bytes", len).isEqualTo(written ? full : 0x5a5a);
+    }
+
+    @Property(tries = 3000)
     void outerVerifiesExactlyWhenTheInnerChecksumsDo(@ForAll("protocols") final int proto,
         @ForAll @IntRange(min = 0, max = 600) final int payload, @ForAll final long seed,
         @ForAll @IntRange(min = 0, max = 0xffff) final int badChecksum, @ForAll final boolean corruptHeader)

@@ -118,7 +118,10 @@ public final class EthernetInput implements Stage
             eth.wrap(mem, pool.frameOffset(h));
             final long dst = eth.dst();
             final int rx = pool.rxPort(h);
-            out.traceDetail(h, dst, eth.src());
+            if (pool.traced(h))
+            {
+                out.traceDetail(h, dst, eth.src());
+            }
             if (dst != EthernetHeader.BROADCAST)
             {
                 if (EthernetHeader.isGroup(dst))

@@ -234,7 +234,11 @@ public final class Ip4Input implements Stage
                 // Ethernet pads short frames to 60 bytes; the padding is not part of the datagram
                 pool.length(h, l3 + total);
             }
-            out.traceDetail(h, ((long)src << 32) | (ip.dst() & 0xffffffffL), ((long)ip.protocol() << 8) | ip.ttl());
+            if (pool.traced(h))
+            {
+                // the arguments read the header again: only for traced packets
+                out.traceDetail(h, ((long)src << 32) | (dst & 0xffffffffL), ((long)ip.protocol() << 8) | ip.ttl());
+            }
             out.next(h, NEXT);
         }
     }
