@@ -29,6 +29,7 @@ import java.util.function.LongSupplier;
  * stage/NAME/drop/REASON     → ferry_stage_drops_total{stage="NAME",reason="REASON",reason_id="ID"}
  * graph/drop/REASON          → ferry_stage_drops_total{stage="graph",reason="REASON",reason_id="ID"}
  * node/drop/REASON           → ferry_stage_drops_total{stage="node",reason="REASON",reason_id="ID"}
+ * worker/drop/REASON         → ferry_stage_drops_total{stage="worker",reason="REASON",reason_id="ID"} (handoff)
  * {@link DropCatalogue}      → ferry_drop_reason_info{reason_id="ID",stage,reason,sentence} 1, every reason
  * graph/transmit             → ferry_transmitted_packets_total
  * port/NAME/rx-packets       → ferry_port_rx_packets_total{port="NAME"}   (and rx-bytes, tx-packets, tx-bytes)
@@ -92,6 +93,7 @@ public final class NodeMetrics implements MultiCollector
     private static final String DROP = "drop/";
     private static final String GRAPH_DROP = "graph/drop/";
     private static final String NODE_DROP = "node/drop/";
+    private static final String WORKER_DROP = "worker/drop/";
     private static final String PORT = "port/";
     private static final String CONNTRACK = "conntrack/";
     private static final String NAT = "nat/";
@@ -309,7 +311,7 @@ public final class NodeMetrics implements MultiCollector
             {
                 stage(name, value);
             }
-            else if (name.startsWith(GRAPH_DROP) || name.startsWith(NODE_DROP))
+            else if (name.startsWith(GRAPH_DROP) || name.startsWith(NODE_DROP) || name.startsWith(WORKER_DROP))
             {
                 drop(name, value);
             }
