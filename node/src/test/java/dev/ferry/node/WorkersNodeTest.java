@@ -151,8 +151,9 @@ class WorkersNodeTest
             // 32 flows from a remote pod, 3,000 full-sized datagrams in all (4.5 MB, the ring to worker 1 is 256
             // KiB), all on worker 0's uplink socket: about half the flows are worker 1's
             final int frames = 3000;
-            final java.util.Map<Integer, Integer> perFlow = new java.util.HashMap<>();
             final MemoryPort uplink = node.ports.port("eth9", 0);
+            // built first, queued in one go: worker 0 must find the burst there, not as fast as the test builds it
+            final List<byte[]> burst = new ArrayList<>();
             for (int i = 0; i < frames; i++)
             {
                 final int flow = i % FLOWS;
@@ -161,9 +162,9 @@ class WorkersNodeTest
                 payload[1] = (byte)i;
                 final byte[] inner = new dev.ferry.core.packet.FrameBuilder().eth(REMOTE_VTEP_MAC, VTEP_MAC)
                     .ip4(REMOTE_POD, POD_A).udp(40000 + flow, 5201).payload(payload).build();
-                uplink.enqueue(WorkerHandoffTest.vxlan(inner, 49152 + flow));
-                perFlow.merge(flow, 1, Integer::sum);
+                burst.add(WorkerHandoffTest.vxlan(inner, 49152 + flow));
             }
+            burst.forEach(uplink::enqueue);
             // worker 0 takes in what it can (it must not take it all and drop the overflow), then worker 1 wakes
             NodeFixture.await("worker 0 took the burst in or holds frames for worker 1", () ->
                 uplink.pendingReceive() == 0 || node.daemon.worker(0).pending(), WAIT);
