@@ -300,6 +300,12 @@ final class Worker implements Agent, TxSink
         {
             graph.run();
         }
+        else if (!readPorts && flushed == 0)
+        {
+            // waiting for an owner to drain: on a loaded machine it may need this core; the idle strategy does not
+            // block while frames are held, so give the core away here
+            Thread.yield();
+        }
         if (profiled)
         {
             profile.runDone();
