@@ -316,4 +316,30 @@ class WorkerHandoffTest
         final long delivered = sentOn(tap(POD_B)).size();
         assertThat(delivered + full).as("every SYN forwarded or counted").isEqualTo(2000);
     }
+
+    @Test
+    void shouldHoldThePortsWhileFramesWaitButNotForAnOwnerThatTakesNothing()
+    {
+        final Lane first = lanes.get(0);
+        final WorkerHandoff h0 = first.graph.handoff();
+        for (int f = 0; f < 1500; f++)
+        {
+            first.receive(tap(POD_A), tcp(Ip4.podMac(POD_A), GATEWAY_MAC, POD_A, VIP_LOCAL, 10000 + f, 80,
+                TcpHeader.SYN));
+        }
+        assertThat(h0.flushHeld(clock.nanos())).as("the owner has not drained: nothing moves").isZero();
+        assertThat(h0.holdPorts()).as("frames held: the sender reads no port").isTrue();
+        clock.advance(WorkerHandoff.HOLD_PORTS_NANOS / 2);
+        h0.flushHeld(clock.nanos());
+        assertThat(h0.holdPorts()).isTrue();
+        // it takes nothing for longer than the bound: the sender's own flows are not held back any more
+        clock.advance(WorkerHandoff.HOLD_PORTS_NANOS / 2 + 1);
+        h0.flushHeld(clock.nanos());
+        assertThat(h0.holdPorts()).as("an owner that takes nothing does not stall the sender for ever").isFalse();
+        assertThat(h0.pending()).as("but the sender still does not block with frames held").isTrue();
+        settle();
+        assertThat(h0.holdPorts()).isFalse();
+        final long full = sum(Handoff.DROP_PREFIX + Handoff.Drop.HANDOFF_FULL.counterName());
+        assertThat(sentOn(tap(POD_B)).size() + full).as("every SYN forwarded or counted").isEqualTo(1500);
+    }
 }
