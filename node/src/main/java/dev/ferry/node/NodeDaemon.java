@@ -653,6 +653,15 @@ public final class NodeDaemon implements AutoCloseable
         return api;
     }
 
+    /**
+     * @param w a worker's number.
+     * @return that worker (tests hold it busy with a command).
+     */
+    Worker worker(final int w)
+    {
+        return workers.get(w);
+    }
+
     /** @return packet buffers still in use when the workers stopped (summed), or -1 while they run. */
     public long leakedBuffers()
     {

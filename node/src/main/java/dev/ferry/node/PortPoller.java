@@ -349,7 +349,9 @@ final class PortPoller
             {
                 final PortCounters c = a.port.counters();
                 rows.add(new WorkerStats.PortRow(a.id, a.port.name(), c.rxPackets(), c.rxBytes(),
-                    c.rxNoBufferCount() + c.rxErrorCount(), c.txPackets(), c.txBytes(),
+                    // a full receive ring (the kernel's drops on an uplink's AF_PACKET ring) is a receive loss too
+                    c.rxNoBufferCount() + c.rxErrorCount() + c.counters().get("port/" + c.name() + "/rx-ring-full"),
+                    c.txPackets(), c.txBytes(),
                     c.txErrorCount() + c.txDroppedCount()));
             }
         }

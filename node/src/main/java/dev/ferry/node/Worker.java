@@ -12,6 +12,7 @@ import dev.ferry.core.Stage;
 import dev.ferry.core.TxSink;
 import dev.ferry.core.tables.Snapshot;
 import dev.ferry.core.tables.TablesRef;
+import dev.ferry.core.workers.Handoff;
 import dev.ferry.nat.Nat;
 import dev.ferry.node.metrics.NodeMetrics;
 import dev.ferry.tapio.NativeException;
@@ -167,6 +168,15 @@ final class Worker implements Agent, TxSink
         {
             drops.add(new DropCounter("node", r.describe(), counters.register("node/drop/" + r.counterName())));
         }
+        if (handoff != null)
+        {
+            // the rings' own drops (issue 17: a full ring's drops were counted but shown nowhere)
+            for (final Handoff.Drop r : Handoff.Drop.values())
+            {
+                drops.add(new DropCounter("worker", r.describe(),
+                    counters.register(Handoff.DROP_PREFIX + r.counterName())));
+            }
+        }
         this.dropCounters = List.copyOf(drops);
     }
 
@@ -276,8 +286,11 @@ final class Worker implements Agent, TxSink
             profile.mark(WakeProfile.COMMANDS);
         }
         final PacketPool pool = this.pool;
+        // frames held for a full ring go first; while some stay held, the ports wait in the kernel's queues
+        final int flushed = handoff == null ? 0 : handoff.flushHeld(clock.nanos());
+        final boolean readPorts = handoff == null || !handoff.holdPorts();
         // frames other workers handed over enter at nat44-in, in the same run as this cycle's own
-        final int received = poller.poll(rx, graph) + (handoff == null ? 0 : handoff.drain());
+        final int received = (readPorts ? poller.poll(rx, graph) : 0) + (handoff == null ? 0 : handoff.drain());
         if (profiled)
         {
             profile.mark(WakeProfile.PORTS);
@@ -286,6 +299,12 @@ final class Worker implements Agent, TxSink
         if (received > 0)
         {
             graph.run();
+        }
+        else if (!readPorts && flushed == 0)
+        {
+            // waiting for an owner to drain: on a loaded machine it may need this core; the idle strategy does not
+            // block while frames are held, so give the core away here
+            Thread.yield();
         }
         if (profiled)
         {
@@ -312,7 +331,7 @@ final class Worker implements Agent, TxSink
         {
             profile.mark(WakeProfile.UPKEEP);
         }
-        return work + received;
+        return work + received + flushed;
     }
 
     private void execute(final WorkerCommand<?> command)
@@ -442,6 +461,11 @@ final class Worker implements Agent, TxSink
             execute(c);
         }
         poller.closeAll();
+        if (handoff != null)
+        {
+            // frames held for another worker's ring will not be written now: dropped, counted
+            handoff.discardHeld();
+        }
         // fragments the NAT holds for their datagram's first fragment are owned, bounded, not leaked
         leakedBuffers = pool.inUse() - counters.get(Nat.COUNTER_FRAGMENTS_HELD);
     }

@@ -44,8 +44,16 @@ import java.util.function.IntConsumer;
  *       fragmented in one direction only may have its fragments and its whole packets owned by two workers.</li>
  * </ul>
  *
+ * <p>A ring that is full (its owner busy or descheduled) does not drop: the frame waits in this worker's hold
+ * queue for that owner ({@link Handoff.Endpoint#sendOrHold}), and while frames are held the worker writes them on
+ * first in each duty cycle and reads none of its ports ({@link #flushHeld}), so the kernel's queues (the AF_PACKET
+ * ring, the TAP queues) buffer the burst instead of a 256 KiB ring. An owner that takes nothing for
+ * {@link #HOLD_PORTS_NANOS} does not stall this worker's own flows longer: the ports are read again, and frames
+ * for it beyond the hold queue are dropped, counted.
+ *
  * <p>Drops are the handoff's own, counted by the {@link Handoff.Endpoint} in this worker's counters
- * ({@code worker/drop/handoff-full}, {@code -too-big}, {@code -no-buffer}); the stage itself drops nothing.
+ * ({@code worker/drop/handoff-full}, {@code -too-big}, {@code -no-buffer}, shown by {@code show stats}); the stage
+ * itself drops nothing.
  */
 final class WorkerHandoff implements NodeFeature
 {
@@ -53,12 +61,17 @@ final class WorkerHandoff implements NodeFeature
     static final String NAME = "worker-handoff";
     /** Inbound frames taken per duty cycle at most, shared round-robin between the rings. */
     static final int DRAIN_LIMIT = 256;
+    /** How long held frames may keep this worker from reading its ports while their owner takes none. */
+    static final long HOLD_PORTS_NANOS = 100_000_000L;
 
     private final int worker;
     private final Handoff handoff;
     private final long secret;
     private OwnershipStage stage;
     private Handoff.Endpoint endpoint;
+    /** When the held frames last moved (or were first held), for {@link #HOLD_PORTS_NANOS}. */
+    private long heldProgress;
+    private boolean holdPorts;
 
     /**
      * @param worker  this graph's worker.
@@ -124,10 +137,52 @@ final class WorkerHandoff implements NodeFeature
         stage.wake = wake;
     }
 
-    /** @return whether another worker handed this one frames it has not drained (this worker's thread). */
+    /**
+     * @return whether another worker handed this one frames it has not drained, or frames wait in this worker's
+     *         hold queues (this worker's thread: it must not block then, the owner will not wake it).
+     */
     boolean pending()
     {
-        return endpoint.pending();
+        return endpoint.held() > 0 || endpoint.pending();
+    }
+
+    /**
+     * Worker thread, first in each duty cycle: writes held frames into their rings as far as the owners have made
+     * room, then decides {@link #holdPorts()}.
+     *
+     * @param now the cycle's clock.
+     * @return frames written on (or dropped as too big).
+     */
+    int flushHeld(final long now)
+    {
+        final int n = endpoint.flushHeld();
+        if (endpoint.held() == 0)
+        {
+            heldProgress = 0;
+            holdPorts = false;
+            return n;
+        }
+        if (n > 0 || heldProgress == 0)
+        {
+            heldProgress = now;
+        }
+        holdPorts = now - heldProgress < HOLD_PORTS_NANOS;
+        return n;
+    }
+
+    /**
+     * @return whether the worker should read none of its ports this cycle: frames are still held after
+     *         {@link #flushHeld}, and their owner took some within {@link #HOLD_PORTS_NANOS}.
+     */
+    boolean holdPorts()
+    {
+        return holdPorts;
+    }
+
+    /** Worker thread, at stop: held frames will never be written; dropped, counted. */
+    void discardHeld()
+    {
+        endpoint.discardHeld();
     }
 
     /**
@@ -221,9 +276,10 @@ final class WorkerHandoff implements NodeFeature
                 {
                     handed++;
                     out.traceDetail(h, owner, 0);
-                    // the ring copies the frame and frees the buffer, or counts the drop and frees it
+                    // the ring copies the frame and frees the buffer; a full ring keeps it in the hold queue; a full
+                    // hold queue counts the drop and frees it
                     out.hold(h);
-                    if (endpoint.send(owner, h))
+                    if (endpoint.sendOrHold(owner, h))
                     {
                         handedTo |= 1L << owner;
                     }

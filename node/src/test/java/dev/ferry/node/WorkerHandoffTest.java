@@ -138,6 +138,10 @@ class WorkerHandoffTest
             moved = false;
             for (final Lane l : lanes)
             {
+                if (l.graph.handoff().flushHeld(clock.nanos()) > 0)
+                {
+                    moved = true;
+                }
                 if (l.graph.handoff().drain() > 0)
                 {
                     moved = true;
@@ -304,9 +308,38 @@ class WorkerHandoffTest
                 TcpHeader.SYN));
         }
         final long full = sum(Handoff.DROP_PREFIX + Handoff.Drop.HANDOFF_FULL.counterName());
-        assertThat(full).as("a full ring drops, counted, never blocks").isPositive();
+        assertThat(sum(Handoff.COUNTER_HELD)).as("a full ring's frames wait in the sender's hold queue").isPositive();
+        assertThat(lanes.get(0).graph.handoff().pending()).as("the sender must not block with frames held").isTrue();
+        // the hold queue takes a quarter of the sender's pool (256 of 1,024 buffers here): beyond it, dropped
+        assertThat(full).as("a full hold queue drops, counted, never blocks").isPositive();
         settle();
         final long delivered = sentOn(tap(POD_B)).size();
         assertThat(delivered + full).as("every SYN forwarded or counted").isEqualTo(2000);
+    }
+
+    @Test
+    void shouldHoldThePortsWhileFramesWaitButNotForAnOwnerThatTakesNothing()
+    {
+        final Lane first = lanes.get(0);
+        final WorkerHandoff h0 = first.graph.handoff();
+        for (int f = 0; f < 1500; f++)
+        {
+            first.receive(tap(POD_A), tcp(Ip4.podMac(POD_A), GATEWAY_MAC, POD_A, VIP_LOCAL, 10000 + f, 80,
+                TcpHeader.SYN));
+        }
+        assertThat(h0.flushHeld(clock.nanos())).as("the owner has not drained: nothing moves").isZero();
+        assertThat(h0.holdPorts()).as("frames held: the sender reads no port").isTrue();
+        clock.advance(WorkerHandoff.HOLD_PORTS_NANOS / 2);
+        h0.flushHeld(clock.nanos());
+        assertThat(h0.holdPorts()).isTrue();
+        // it takes nothing for longer than the bound: the sender's own flows are not held back any more
+        clock.advance(WorkerHandoff.HOLD_PORTS_NANOS / 2 + 1);
+        h0.flushHeld(clock.nanos());
+        assertThat(h0.holdPorts()).as("an owner that takes nothing does not stall the sender for ever").isFalse();
+        assertThat(h0.pending()).as("but the sender still does not block with frames held").isTrue();
+        settle();
+        assertThat(h0.holdPorts()).isFalse();
+        final long full = sum(Handoff.DROP_PREFIX + Handoff.Drop.HANDOFF_FULL.counterName());
+        assertThat(sentOn(tap(POD_B)).size() + full).as("every SYN forwarded or counted").isEqualTo(1500);
     }
 }

@@ -52,8 +52,9 @@ import java.lang.invoke.VarHandle;
  * truncated, malformed superframes), tx-packets, tx-bytes, tx-errors, tx-dropped, link-down, link-up, and
  * tx-gso-frames, tx-gso-segments, rx-gso-frames, rx-gso-segments, tx-tso-frames, tx-tso-segments (superframes and
  * the frames in them; the packet counters count frames), tx-tso-software (TCP superframes cut by the port),
- * tx-gso-refused. Received frames enter the graph at {@link Options#entryStage(String)} (a node's uplink:
- * neighbour-learn).
+ * tx-gso-refused, and rx-ring-full (frames the kernel dropped because the RX ring was full: {@code PACKET_STATISTICS},
+ * read at each link check; the link's own counters count those frames as received). Received frames enter the graph
+ * at {@link Options#entryStage(String)} (a node's uplink: neighbour-learn).
  */
 public final class PacketSocketPort implements Port
 {
@@ -64,6 +65,7 @@ public final class PacketSocketPort implements Port
     static final int PACKET_IGNORE_OUTGOING = 23;
     static final int PACKET_VNET_HDR = 15;
     static final int PACKET_FANOUT = 18;
+    static final int PACKET_STATISTICS = 6;
     static final int PACKET_FANOUT_HASH = 0;
     static final int PACKET_FANOUT_FLAG_DEFRAG = 0x8000;
     /** No fanout group: the socket receives every frame of the link. */
@@ -234,6 +236,8 @@ public final class PacketSocketPort implements Port
     private final int txGsoFrames;
     private final int txGsoSegments;
     private final int rxGsoFrames;
+    /** Frames the kernel dropped because the RX ring was full (its {@code tp_drops}), read at each link check. */
+    private final int rxRingFull;
     private final int rxGsoSegments;
     private final int txGsoRefused;
     private final int txTsoFrames;
@@ -281,6 +285,7 @@ public final class PacketSocketPort implements Port
         txGsoFrames = this.counters.register("tx-gso-frames");
         txGsoSegments = this.counters.register("tx-gso-segments");
         rxGsoFrames = this.counters.register("rx-gso-frames");
+        rxRingFull = this.counters.register("rx-ring-full");
         rxGsoSegments = this.counters.register("rx-gso-segments");
         txGsoRefused = this.counters.register("tx-gso-refused");
         txTsoFrames = this.counters.register("tx-tso-frames");
@@ -480,8 +485,36 @@ public final class PacketSocketPort implements Port
             "setsockopt(" + what + ", " + name + ")");
     }
 
+    /**
+     * Adds the kernel's drops since the last read ({@code PACKET_STATISTICS}, which resets them) to rx-ring-full:
+     * frames the link received that found this socket's ring full, which no other counter sees (the link counts them
+     * received). Control rate: at each link check and when the socket closes.
+     */
+    private void countRingDrops()
+    {
+        if (fd < 0)
+        {
+            return;
+        }
+        try (Arena a = Arena.ofConfined())
+        {
+            // struct tpacket_stats { unsigned tp_packets; unsigned tp_drops; }
+            final MemorySegment v = a.allocate(8, 4);
+            final MemorySegment len = a.allocateFrom(ValueLayout.JAVA_INT, 8);
+            if (LinuxNative.getsockopt(state, fd, SOL_PACKET, PACKET_STATISTICS, v, len) == 0)
+            {
+                final long drops = v.get(ValueLayout.JAVA_INT, 4) & 0xffff_ffffL;
+                if (drops > 0)
+                {
+                    counters.counters().add(rxRingFull, drops);
+                }
+            }
+        }
+    }
+
     private void closeSocket()
     {
+        countRingDrops();
         if (ring.byteSize() > 0)
         {
             LinuxNative.munmap(state, ring.address(), ring.byteSize());
@@ -1266,6 +1299,7 @@ public final class PacketSocketPort implements Port
         checkNow = false;
         nextCheck = now + checkIntervalNanos;
         final int index = Interfaces.index(name);
+        countRingDrops();
         if (up && fd >= 0)
         {
             final int err = socketError();

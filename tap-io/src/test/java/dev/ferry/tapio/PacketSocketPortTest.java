@@ -116,6 +116,50 @@ class PacketSocketPortTest
         }
     }
 
+    /**
+     * Frames that find the RX ring full are dropped by the kernel, which the link counts as received: the port must
+     * count them (rx-ring-full), or a loss between the link and ferry is silent (issue 17's accounting).
+     */
+    @Test
+    void shouldCountTheFramesTheKernelDroppedOnAFullRing() throws Exception
+    {
+        Netns.create(NS);
+        try
+        {
+            createPair();
+            // one 1 MiB block of 64 KiB frames: 15 frames fit
+            try (PacketSocketPort port = PacketSocketPort.open(OURS, 7, pool, counters, clock,
+                new PacketSocketPort.Options().blockCount(1)))
+            {
+                final int sent = 200;
+                Netns.inNs(NS, "bash", "-c",
+                    "for i in $(seq " + sent + "); do printf x > /dev/udp/10.199.2.2/9999; done");
+                long received = 0;
+                int n;
+                while ((n = port.receive(v)) > 0)
+                {
+                    received += n;
+                    for (int i = 0; i < v.count(); i++)
+                    {
+                        pool.free(v.get(i));
+                    }
+                    v.clear();
+                }
+                clock.advance(TimeUnit.SECONDS.toNanos(1));
+                port.check();
+                final long ringFull = counters.get("port/" + OURS + "/rx-ring-full");
+                assertThat(received).as("what the ring held").isLessThan(sent);
+                assertThat(ringFull).as("the kernel's drops on the full ring, counted").isPositive();
+                assertThat(received + ringFull).as("every datagram received or counted").isGreaterThanOrEqualTo(sent);
+            }
+        }
+        finally
+        {
+            Netns.delete(NS);
+            Netns.deleteLink(OURS);
+        }
+    }
+
     @Test
     void shouldGoDownWithTheLinkAndComeBackWhenItReturnsOrIsRecreated() throws Exception
     {

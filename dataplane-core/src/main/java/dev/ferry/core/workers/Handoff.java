@@ -28,10 +28,16 @@ import java.util.function.IntConsumer;
  * limit ({@link Endpoint#maxFrame()}, half the ring less 48 bytes) is dropped as {@link Drop#HANDOFF_TOO_BIG},
  * so size rings for the node's largest frame: 256 KiB rings carry 64 KiB superframes.
  *
- * <p>Sending never blocks: a full ring drops the packet, counted as {@link Drop#HANDOFF_FULL} on the sending
- * worker. The receiving worker drains its inbound rings once per duty cycle, up to a limit shared round-robin
- * between them, and injects each frame at the stage after the ownership decision. Order is kept per ring, so a
- * flow (which always travels the same ring) is never reordered.
+ * <p>Sending never blocks. {@link Endpoint#send} drops on a full ring, counted as {@link Drop#HANDOFF_FULL} on the
+ * sending worker; {@link Endpoint#sendOrHold} (a node's ownership stage) keeps the packet in a bounded hold queue
+ * instead, written on by {@link Endpoint#flushHeld} once the owner has drained, while the sender stops reading its
+ * ports: a ring is a few hundred frames, and an owner descheduled for a millisecond at a few Gb/s would otherwise
+ * lose frames by the hundred (issue 17: 1 % of a 4-stream TCP transfer). A frame that finds its hold queue full
+ * is dropped, counted.
+ *
+ * <p>The receiving worker drains its inbound rings once per duty cycle, up to a limit shared round-robin between
+ * them, and injects each frame at the stage after the ownership decision. Order is kept per ring (held frames go
+ * before later ones), so a flow (which always travels the same ring) is never reordered.
  *
  * <p>Counters are the worker's own ({@code handoff/sent}, {@code handoff/received} and the drops, in each
  * worker's {@link Counters}); {@link #sum} adds them up across workers when read.
@@ -44,6 +50,10 @@ public final class Handoff implements AutoCloseable
     public static final String COUNTER_SENT = "handoff/sent";
     /** Frames read from rings and injected by this worker. */
     public static final String COUNTER_RECEIVED = "handoff/received";
+    /** Frames that found their ring full and waited in the sender's hold queue ({@link Endpoint#sendOrHold}). */
+    public static final String COUNTER_HELD = "handoff/held";
+    /** Frames one hold queue (one destination) keeps at most; more are dropped as {@link Drop#HANDOFF_FULL}. */
+    public static final int HOLD_CAPACITY = 1024;
 
     /** Bytes of metadata in front of each frame in a ring record. */
     static final int META = 40;
@@ -202,6 +212,13 @@ public final class Handoff implements AutoCloseable
         private final int noBuffer;
         private final int maxFrame;
         private int nextIn;
+        private final int heldCounter;
+        // per destination: handles waiting for room in its ring, oldest first (a ring of HOLD_CAPACITY handles)
+        private final int[][] held;
+        private final int[] heldHead;
+        private final int[] heldCount;
+        private final int heldLimit;
+        private int heldTotal;
 
         Endpoint(final int worker, final PacketPool pool, final Counters counters, final IntConsumer inject)
         {
@@ -233,6 +250,16 @@ public final class Handoff implements AutoCloseable
             full = counters.register(DROP_PREFIX + Drop.HANDOFF_FULL.counterName());
             tooBig = counters.register(DROP_PREFIX + Drop.HANDOFF_TOO_BIG.counterName());
             noBuffer = counters.register(DROP_PREFIX + Drop.HANDOFF_NO_BUFFER.counterName());
+            heldCounter = counters.register(COUNTER_HELD);
+            held = new int[workers][];
+            for (int w = 0; w < workers; w++)
+            {
+                held[w] = w == worker ? null : new int[HOLD_CAPACITY];
+            }
+            heldHead = new int[workers];
+            heldCount = new int[workers];
+            // the held frames keep their buffers: at most a quarter of the pool, whatever the worker count
+            heldLimit = Math.max(1, pool.capacity() / 4);
         }
 
         /** @return the largest frame a ring record holds. */
@@ -272,6 +299,101 @@ public final class Handoff implements AutoCloseable
         public boolean offer(final int to, final int handle)
         {
             return write(to, handle) != FULL;
+        }
+
+        /**
+         * Hands a packet to its owner without losing it to a momentarily full ring: when the ring is full, or frames
+         * for the same owner already wait (order is kept per ring), the packet waits in this worker's hold queue
+         * for that owner, keeping its buffer, until {@link #flushHeld} finds room. Only a full hold queue (or a
+         * quarter of the pool held) drops, counted as {@link Drop#HANDOFF_FULL}. The caller should stop taking in
+         * new frames while {@link #held} is not 0, so that the queue drains (the owner is busy or descheduled).
+         *
+         * @param to     the owning worker, not this one.
+         * @param handle a packet of this worker's pool.
+         * @return whether the packet was written or is held (the owner should be woken); false: a counted drop.
+         */
+        public boolean sendOrHold(final int to, final int handle)
+        {
+            if (heldCount[to] == 0)
+            {
+                final int result = write(to, handle);
+                if (result != FULL)
+                {
+                    return result == WRITTEN;
+                }
+            }
+            if (heldCount[to] == HOLD_CAPACITY || heldTotal >= heldLimit)
+            {
+                counters.increment(full);
+                pool.free(handle);
+                return false;
+            }
+            held[to][(heldHead[to] + heldCount[to]) & (HOLD_CAPACITY - 1)] = handle;
+            heldCount[to]++;
+            heldTotal++;
+            counters.increment(heldCounter);
+            return true;
+        }
+
+        /**
+         * Writes held frames into their rings, oldest first, as far as the rings have room (this worker's thread,
+         * once per duty cycle before it takes in new frames).
+         *
+         * @return frames taken out of the hold queues (written, or dropped as too big).
+         */
+        public int flushHeld()
+        {
+            if (heldTotal == 0)
+            {
+                return 0;
+            }
+            int moved = 0;
+            for (int to = 0; to < workers; to++)
+            {
+                final int[] q = held[to];
+                while (heldCount[to] > 0)
+                {
+                    final int h = q[heldHead[to]];
+                    if (write(to, h) == FULL)
+                    {
+                        break;
+                    }
+                    heldHead[to] = (heldHead[to] + 1) & (HOLD_CAPACITY - 1);
+                    heldCount[to]--;
+                    heldTotal--;
+                    moved++;
+                }
+            }
+            return moved;
+        }
+
+        /** @return frames waiting in the hold queues for room in a ring. */
+        public int held()
+        {
+            return heldTotal;
+        }
+
+        /**
+         * Drops every held frame, counted as {@link Drop#HANDOFF_FULL} (the worker stops, or gave up waiting for an
+         * owner that does not drain).
+         *
+         * @return frames dropped.
+         */
+        public int discardHeld()
+        {
+            final int n = heldTotal;
+            for (int to = 0; to < workers; to++)
+            {
+                while (heldCount[to] > 0)
+                {
+                    pool.free(held[to][heldHead[to]]);
+                    heldHead[to] = (heldHead[to] + 1) & (HOLD_CAPACITY - 1);
+                    heldCount[to]--;
+                }
+            }
+            heldTotal = 0;
+            counters.add(full, n);
+            return n;
         }
 
         private int write(final int to, final int handle)

@@ -103,6 +103,75 @@ class HandoffTest
     }
 
     @Test
+    void shouldHoldWhatAFullRingRefusesAndDeliverEverythingInOrder()
+    {
+        try (Handoff handoff = new Handoff(2, 4096);
+            PacketPool pool0 = new PacketPool(4096);
+            PacketPool pool1 = new PacketPool(64);
+            Counters c0 = Counters.inMemory(16);
+            Counters c1 = Counters.inMemory(16))
+        {
+            final List<Integer> order = new ArrayList<>();
+            final Handoff.Endpoint w0 = handoff.endpoint(0, pool0, c0, h -> { });
+            final Handoff.Endpoint w1 = handoff.endpoint(1, pool1, c1, h ->
+            {
+                order.add(pool1.memory().get(INT, pool1.frameOffset(h)));
+                pool1.free(h);
+            });
+            final int frames = 500;
+            for (int i = 0; i < frames; i++)
+            {
+                final int h = pool0.allocate();
+                pool0.length(h, 100);
+                pool0.memory().set(INT, pool0.frameOffset(h), i);
+                assertThat(w0.sendOrHold(1, h)).as("frame %d written or held", i).isTrue();
+            }
+            assertThat(w0.held()).as("a 4 KiB ring takes about 25; the rest waits").isGreaterThan(400);
+            assertThat(c0.get(Handoff.DROP_PREFIX + "handoff-full")).isZero();
+            // the owner drains a ringful at a time, the sender writes on what is held
+            for (int round = 0; round < 1000 && order.size() < frames; round++)
+            {
+                w1.drain(1000);
+                w0.flushHeld();
+            }
+            assertThat(order).as("every frame once, in the order sent").hasSize(frames);
+            for (int i = 0; i < frames; i++)
+            {
+                assertThat(order.get(i)).isEqualTo(i);
+            }
+            assertThat(w0.held()).isZero();
+            assertThat(c0.get(Handoff.COUNTER_SENT)).isEqualTo(frames);
+            assertThat(pool0.available()).isEqualTo(pool0.capacity());
+        }
+    }
+
+    @Test
+    void shouldDropAndCountOnlyBeyondTheHoldQueueAndFreeWhatIsDiscarded()
+    {
+        try (Handoff handoff = new Handoff(2, 4096);
+            PacketPool pool0 = new PacketPool(8192);
+            Counters c0 = Counters.inMemory(16))
+        {
+            final Handoff.Endpoint w0 = handoff.endpoint(0, pool0, c0, h -> { });
+            int accepted = 0;
+            final int frames = 3000;
+            for (int i = 0; i < frames; i++)
+            {
+                final int h = pool0.allocate();
+                pool0.length(h, 100);
+                accepted += w0.sendOrHold(1, h) ? 1 : 0;
+            }
+            assertThat(w0.held()).isEqualTo(Handoff.HOLD_CAPACITY);
+            assertThat(c0.get(Handoff.DROP_PREFIX + "handoff-full")).as("beyond ring and hold queue, counted")
+                .isEqualTo(frames - accepted);
+            assertThat(w0.discardHeld()).isEqualTo(Handoff.HOLD_CAPACITY);
+            assertThat(c0.get(Handoff.DROP_PREFIX + "handoff-full")).isEqualTo(frames - accepted
+                + Handoff.HOLD_CAPACITY);
+            assertThat(pool0.available()).as("held and dropped buffers freed").isEqualTo(pool0.capacity());
+        }
+    }
+
+    @Test
     void shouldLeaveThePacketWithTheCallerWhenOfferFindsTheRingFull()
     {
         try (Handoff handoff = new Handoff(2, 1024);

@@ -29,6 +29,7 @@ import java.util.function.LongSupplier;
  * stage/NAME/drop/REASON     → ferry_stage_drops_total{stage="NAME",reason="REASON",reason_id="ID"}
  * graph/drop/REASON          → ferry_stage_drops_total{stage="graph",reason="REASON",reason_id="ID"}
  * node/drop/REASON           → ferry_stage_drops_total{stage="node",reason="REASON",reason_id="ID"}
+ * worker/drop/REASON         → ferry_stage_drops_total{stage="worker",reason="REASON",reason_id="ID"} (handoff)
  * {@link DropCatalogue}      → ferry_drop_reason_info{reason_id="ID",stage,reason,sentence} 1, every reason
  * graph/transmit             → ferry_transmitted_packets_total
  * port/NAME/rx-packets       → ferry_port_rx_packets_total{port="NAME"}   (and rx-bytes, tx-packets, tx-bytes)
@@ -39,6 +40,7 @@ import java.util.function.LongSupplier;
  * port/NAME/tx-coalesced-frames, tx-coalesced-segments, tx-coalesce-bad-checksum (a pod TAP with TSO)
  *                            → ferry_port_tx_coalesced_frames_total, ferry_port_tx_coalesced_segments_total,
  *                              ferry_port_tx_coalesce_bad_checksum_total {port="NAME"}
+ * port/NAME/rx-ring-full     → ferry_port_rx_ring_full_total{port="NAME"}   (the receive ring was full)
  * port/NAME/tx-gso-frames    → ferry_port_tx_gso_frames_total{port="NAME"}   (and tx-gso-segments, rx-gso-frames,
  *                              rx-gso-segments: superframes sent or split, the frames inside them; tx-gso-refused:
  *                              superframes the kernel refused, sent again frame by frame)
@@ -92,6 +94,7 @@ public final class NodeMetrics implements MultiCollector
     private static final String DROP = "drop/";
     private static final String GRAPH_DROP = "graph/drop/";
     private static final String NODE_DROP = "node/drop/";
+    private static final String WORKER_DROP = "worker/drop/";
     private static final String PORT = "port/";
     private static final String CONNTRACK = "conntrack/";
     private static final String NAT = "nat/";
@@ -182,7 +185,7 @@ public final class NodeMetrics implements MultiCollector
             f.rxDropped.build(), f.rxErrors.build(), f.txDropped.build(), f.txErrors.build(),
             f.txCoalescedFrames.build(), f.txCoalescedSegments.build(), f.txCoalesceBadChecksum.build(),
             f.txGsoFrames.build(), f.txGsoSegments.build(), f.rxGsoFrames.build(), f.rxGsoSegments.build(),
-            f.txGsoRefused.build(),
+            f.txGsoRefused.build(), f.rxRingFull.build(),
             f.allocationFailures.build(), f.natEvents.build(), gauge("ferry_tables_generation",
                 "Generation of the tables the dataplane forwards with", generation.getAsLong()),
             REASONS, applyDuration.collect(), pushes.collect(),
@@ -292,6 +295,9 @@ public final class NodeMetrics implements MultiCollector
             "Superframes received and split at the port, by port");
         private final CounterSnapshot.Builder rxGsoSegments = counter("ferry_port_rx_gso_segments",
             "Frames split from received superframes (also in ferry_port_rx_packets), by port");
+        private final CounterSnapshot.Builder rxRingFull = counter("ferry_port_rx_ring_full",
+            "Frames lost because the port's receive ring was full (an uplink's AF_PACKET ring: the kernel's drops), by"
+                + " port");
         private final CounterSnapshot.Builder allocationFailures = counter("ferry_pool_allocation_failures",
             "Times a packet buffer was wanted and the pool was empty");
         private final CounterSnapshot.Builder conntrackEvents = counter("ferry_conntrack_events",
@@ -309,7 +315,7 @@ public final class NodeMetrics implements MultiCollector
             {
                 stage(name, value);
             }
-            else if (name.startsWith(GRAPH_DROP) || name.startsWith(NODE_DROP))
+            else if (name.startsWith(GRAPH_DROP) || name.startsWith(NODE_DROP) || name.startsWith(WORKER_DROP))
             {
                 drop(name, value);
             }
@@ -386,6 +392,7 @@ public final class NodeMetrics implements MultiCollector
                 case "tx-gso-frames" -> txGsoFrames.dataPoint(point(port, value));
                 case "tx-gso-segments" -> txGsoSegments.dataPoint(point(port, value));
                 case "rx-gso-frames" -> rxGsoFrames.dataPoint(point(port, value));
+                case "rx-ring-full" -> rxRingFull.dataPoint(point(port, value));
                 case "tx-gso-refused" -> txGsoRefused.dataPoint(point(port, value));
                 case "rx-gso-segments" -> rxGsoSegments.dataPoint(point(port, value));
                 default ->
