@@ -79,9 +79,10 @@ final class UplinkTsoLabTest
     {
         final Path pcap = lab.state().file("logs/" + name + ".pcap");
         Files.deleteIfExists(pcap);
+        final Path log = lab.state().file("logs/" + name + ".log");
+        Files.deleteIfExists(log); // logs append across runs: an earlier "listening on" is not this capture's
         final Process dump = lab.startIn(lab.spec().extNs(), name, List.of("timeout", "20", "tcpdump", "-n", "-i",
             lab.spec().linkPrefix() + "ext", "-c", "5", "-w", pcap.toString(), filter + " and greater 3000"));
-        final Path log = lab.state().file("logs/" + name + ".log");
         for (int i = 0; i < 100 && !(Files.exists(log) && Files.readString(log).contains("listening on")); i++)
         {
             Thread.sleep(50); // tcpdump's start-up: it says when the capture is open
@@ -124,6 +125,9 @@ final class UplinkTsoLabTest
     @Order(2)
     void shouldSendMasqueradedUploadsAsSuperframes() throws Exception
     {
+        // lab logs append across runs: an earlier run's "ready" and "from" lines must not be read as this sink's
+        final Path log = lab.state().file("logs/tso-sink.log");
+        Files.deleteIfExists(log);
         lab.startIn(lab.spec().extNs(), "tso-sink", List.of("timeout", "30", "python3", "-u", "-c",
             "import socket, hashlib\n"
                 + "s = socket.socket()\n"
@@ -139,7 +143,6 @@ final class UplinkTsoLabTest
                 + "        break\n"
                 + "    h.update(d)\n"
                 + "print('from', a[0], h.hexdigest(), flush=True)\n"));
-        final Path log = lab.state().file("logs/tso-sink.log");
         for (int i = 0; i < 200 && !(Files.exists(log) && Files.readString(log).contains("ready")); i++)
         {
             Thread.sleep(50); // the sink says when it listens
