@@ -79,8 +79,6 @@ public final class ConntrackTable implements AutoCloseable
 
     /** Most slots a probe examines; also the range that early drop scans. */
     public static final int PROBE_LIMIT = 64;
-    /** Slots from the home slot in which {@link #prefetchForUpdate} looks for the hash (a hit's usual distance). */
-    private static final int PREFETCH_PROBES = 4;
     // a slot: 32 bytes, two per cache line; a home slot is always the first of its line
     private static final int SLOT_SHIFT = 5;
     /** Slot bytes 0-7: source address (high half) and destination address (low half), the key's first half. */
@@ -309,7 +307,15 @@ public final class ConntrackTable implements AutoCloseable
      */
     public void prefetch(final long[] hashes, final int n)
     {
-        prefetch(hashes, n, false);
+        final MemorySegment slots = this.slots;
+        final int count = Math.min(n, hashes.length);
+        long sink = 0;
+        for (int i = 0; i < count; i++)
+        {
+            sink ^= slots.get(LONG, ((long)home(hashes[i]) << SLOT_SHIFT) + S_HASH);
+        }
+        // a field store keeps the loads: the JIT cannot drop what feeds it
+        prefetchSink = sink;
     }
 
     /**
@@ -323,62 +329,10 @@ public final class ConntrackTable implements AutoCloseable
     }
 
     /**
-     * {@link #prefetch} for packets that go on to {@link #update} their entry (nat44-in): then, the home lines being
-     * cached, finds each hash's slot and loads both lines of its entry (state, expiry, the other tuple, counters, TCP
-     * sequence tracking), which the update reads and writes. A lookup alone never reads them.
-     *
-     * @param hashes {@link #hash} of each tuple about to be looked up.
-     * @param n      how many of {@code hashes} to use.
-     */
-    public void prefetchForUpdate(final long[] hashes, final int n)
-    {
-        prefetch(hashes, n, true);
-    }
-
-    private void prefetch(final long[] hashes, final int n, final boolean forUpdate)
-    {
-        final MemorySegment slots = this.slots;
-        final MemorySegment entries = this.entries;
-        final int count = Math.min(n, hashes.length);
-        long sink = 0;
-        for (int i = 0; i < count; i++)
-        {
-            sink ^= slots.get(LONG, ((long)home(hashes[i]) << SLOT_SHIFT) + S_HASH);
-        }
-        if (forUpdate)
-        {
-            // the home lines are cached now: find each hash's way, and load the entry the update will write
-            final int mask = slotMask;
-            for (int i = 0; i < count; i++)
-            {
-                final long h = hashes[i];
-                int pos = home(h);
-                for (int d = 0; d < PREFETCH_PROBES; d++)
-                {
-                    final long a = (long)pos << SLOT_SHIFT;
-                    if (slots.get(LONG, a + S_PORTS) == 0)
-                    {
-                        break;
-                    }
-                    if (slots.get(LONG, a + S_HASH) == h)
-                    {
-                        final long b = base((int)(slots.get(LONG, a + S_REF) >>> 33));
-                        sink ^= entries.get(LONG, b + O_EXPIRES) ^ entries.get(LONG, b + O_BYTES);
-                        break;
-                    }
-                    pos = pos + 1 & mask;
-                }
-            }
-        }
-        // a field store keeps the loads: the JIT cannot drop what feeds it
-        prefetchSink = sink;
-    }
-
-    /**
      * The second stage of a batched lookup for packets that go on to {@link #update} their entry (nat44-in): once the
      * lookups of a batch are done, loads both lines of every found entry (state, expiry, the other tuple, counters,
      * TCP sequence tracking) as a run of independent loads, so that their cache misses overlap instead of each update
-     * waiting for its own. Unlike {@link #prefetchForUpdate} it needs no probe: the lookup already found the entry.
+     * waiting for its own. It needs no probe: the lookup already found the entry.
      * Changes nothing. Zero allocation.
      *
      * @param results {@link #lookup} results ({@link #MISS} ones are skipped).

@@ -9,7 +9,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 /**
  * The hot-path methods allocate nothing: measured with the JVM's per-thread allocation counter across a
- * million warmed lookups and updates (half of the lookups batched: hash, prefetchForUpdate, lookup with the hash; and a mix
+ * million warmed lookups and updates (half of the lookups batched: hash, prefetch, lookup with the hash; and a mix
  * of inserts, removes and expiry).
  */
 class AllocationFreeTest
@@ -38,7 +38,7 @@ class AllocationFreeTest
                     final int g = (f + k) % FLOWS;
                     hashes[k] = table.hash(0, ConntrackTable.TCP, 0x0af40000 + g, 0x0a600001, 1024 + g, 80);
                 }
-                table.prefetchForUpdate(hashes, hashes.length);
+                table.prefetch(hashes, hashes.length);
             }
             final long r = dir == 0
                 ? table.lookup(hashes[i & 63], 0, ConntrackTable.TCP, 0x0af40000 + f, 0x0a600001, 1024 + f, 80)

@@ -126,7 +126,7 @@ class ConntrackModelPropertyTest
                 final Tuple t = keys.get(i);
                 hashes[i] = table.hash(t.zone(), t.proto(), t.src(), t.dst(), t.sport(), t.dport());
             }
-            table.prefetchForUpdate(hashes, hashes.length);
+            table.prefetch(hashes, hashes.length);
             for (int i = 0; i < hashes.length; i++)
             {
                 final Tuple t = keys.get(i);

@@ -8,6 +8,7 @@ import dev.ferry.core.PacketPool;
 import dev.ferry.core.Stage;
 import dev.ferry.core.StageInfo;
 import dev.ferry.core.route.Ip4;
+import dev.ferry.core.tables.NodeTables;
 import dev.ferry.core.tables.Snapshot;
 import dev.ferry.core.tables.TablesPublisher;
 import dev.ferry.core.tables.TablesRef;
@@ -367,6 +368,24 @@ public final class Nat
         }
         final ServiceTable st = snapshot.part(slot);
         return st == null ? FlowOwner.NO_SERVICES : st;
+    }
+
+    /**
+     * @param c the cluster's settings.
+     * @return the first masquerade source port: the configured one, else 1024.
+     */
+    public static int masqueradePortMin(final NodeTables.ClusterSettings c)
+    {
+        return c.masqueradePortMin() > 0 ? c.masqueradePortMin() : 1024;
+    }
+
+    /**
+     * @param c the cluster's settings.
+     * @return the last masquerade source port: the configured one when it is not below the first, else 65535.
+     */
+    public static int masqueradePortMax(final NodeTables.ClusterSettings c)
+    {
+        return c.masqueradePortMax() >= masqueradePortMin(c) ? c.masqueradePortMax() : 65535;
     }
 
     /**

@@ -200,8 +200,8 @@ final class ServiceTable implements FlowOwner.Roles
         nonMasqNet = nets(c.nonMasqueradeCidrs());
         nonMasqMask = masks(c.nonMasqueradeCidrs());
         masqueradeAll = c.masqueradeAll();
-        portMin = c.masqueradePortMin() > 0 ? c.masqueradePortMin() : 1024;
-        portMax = c.masqueradePortMax() >= portMin ? c.masqueradePortMax() : 65535;
+        portMin = Nat.masqueradePortMin(c);
+        portMax = Nat.masqueradePortMax(c);
         final NodeTables.NodeInfo n = t.node();
         gatewayIp = n.gatewayIp();
         hasPodCidr = n.podCidr() != null;

@@ -7,6 +7,7 @@ import dev.ferry.core.PacketPool;
 import dev.ferry.core.PacketVector;
 import dev.ferry.core.Stage;
 import dev.ferry.core.header.IcmpHeader;
+import dev.ferry.core.header.Wire;
 import dev.ferry.core.header.Ip4Header;
 import dev.ferry.core.tables.NodeTables;
 import dev.ferry.core.tables.Snapshot;
@@ -16,8 +17,6 @@ import dev.ferry.core.workers.Handoff;
 import dev.ferry.nat.Nat;
 
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
-import java.nio.ByteOrder;
 import java.util.List;
 import java.util.function.IntConsumer;
 
@@ -204,11 +203,6 @@ final class WorkerHandoff implements NodeFeature
     /** The stage: one owner decision per packet, no allocation. */
     static final class OwnershipStage implements Stage
     {
-        private static final ValueLayout.OfShort BE_SHORT =
-            ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.BIG_ENDIAN);
-        private static final int DEFAULT_PORT_MIN = 1024;
-        private static final int DEFAULT_PORT_MAX = 65535;
-
         private final PacketPool pool;
         private final TablesRef<Snapshot> tables;
         private final String next;
@@ -308,7 +302,7 @@ final class WorkerHandoff implements NodeFeature
             final long end = l3 + Math.min(ip.totalLength(), pool.length(h) - pool.l3Offset(h));
             if ((proto == Ip4Header.PROTO_TCP || proto == Ip4Header.PROTO_UDP) && l4 + 4 <= end)
             {
-                return r.owner(proto, src, port(mem, l4), dst, port(mem, l4 + 2));
+                return r.owner(proto, src, Wire.u16(mem, l4), dst, Wire.u16(mem, l4 + 2));
             }
             if (proto == Ip4Header.PROTO_ICMP && l4 + 8 <= end)
             {
@@ -338,8 +332,8 @@ final class WorkerHandoff implements NodeFeature
             if ((proto == Ip4Header.PROTO_TCP || proto == Ip4Header.PROTO_UDP) && l4 + 4 <= end
                 && !inner.isLaterFragment())
             {
-                sport = port(mem, l4);
-                dport = port(mem, l4 + 2);
+                sport = Wire.u16(mem, l4);
+                dport = Wire.u16(mem, l4 + 2);
             }
             else if (proto == Ip4Header.PROTO_ICMP && l4 + 8 <= end)
             {
@@ -347,11 +341,6 @@ final class WorkerHandoff implements NodeFeature
                 dport = sport;
             }
             return r.owner(proto, inner.dst(), dport, inner.src(), sport);
-        }
-
-        private static int port(final MemorySegment mem, final long at)
-        {
-            return mem.get(BE_SHORT, at) & 0xffff;
         }
 
         /** The rule for the pinned snapshot: rebuilt when it changes (a push), never per packet. */
@@ -370,9 +359,8 @@ final class WorkerHandoff implements NodeFeature
         {
             final NodeTables t = s.tables();
             final NodeTables.ClusterSettings c = t.cluster();
-            // the NAT's own defaults for an unset range (ServiceTable)
-            final int min = c.masqueradePortMin() > 0 ? c.masqueradePortMin() : DEFAULT_PORT_MIN;
-            final int max = c.masqueradePortMax() >= min ? c.masqueradePortMax() : DEFAULT_PORT_MAX;
+            final int min = Nat.masqueradePortMin(c);
+            final int max = Nat.masqueradePortMax(c);
             final Nat nat = services == null ? null : services.nat();
             final FlowOwner.Roles roles = nat == null ? FlowOwner.NO_SERVICES : nat.roles(s);
             final int[] snat = t.node().gatewayIp() == 0 ? new int[] {t.node().primaryAddress()}

@@ -93,7 +93,7 @@ class PacketSocketPortTsoTest
         assertThat(counters.get("port/" + OURS + "/tx-tso-segments")).isEqualTo(t.segments);
         assertThat(counters.get("port/" + OURS + "/tx-gso-refused")).isZero();
         assertThat(counters.get("port/" + OURS + "/tx-tso-software")).isZero();
-        assertThat(t.txPackets).as("tx-packets counts segments").isEqualTo(t.segments + 3);
+        assertThat(t.txPackets).as("tx-packets counts segments").isEqualTo(t.segments + t.plain + 3);
     }
 
     /**
@@ -109,7 +109,7 @@ class PacketSocketPortTsoTest
         assertThat(counters.get("port/" + OURS + "/tx-gso-refused")).as("one refusal, then a second's back-off, "
             + "then one more").isEqualTo(2);
         assertThat(counters.get("port/" + OURS + "/tx-tso-software")).isEqualTo(t.superframes);
-        assertThat(t.txPackets).isEqualTo(t.segments + 3);
+        assertThat(t.txPackets).isEqualTo(t.segments + t.plain + 3);
     }
 
     /**
@@ -204,7 +204,7 @@ class PacketSocketPortTsoTest
         port.flush();
     }
 
-    record Transfer(int superframes, long segments, long txPackets)
+    record Transfer(int superframes, long segments, int plain, long txPackets)
     {
     }
 
@@ -247,6 +247,7 @@ class PacketSocketPortTsoTest
             final byte[] data = new byte[BYTES];
             new Random(77).nextBytes(data);
             int superframes = 0;
+            int plain = 0;
             long segments = 0;
             final long txPackets;
             try (PacketSocketPort port = PacketSocketPort.open(OURS, 5, pool, counters, clock,
@@ -274,11 +275,20 @@ class PacketSocketPortTsoTest
                         clock.advance(1_000_000_001L);
                     }
                     final int chunk = Math.min(Math.min(BYTES - from, 60_000), window);
-                    assertThat(chunk).as("the server's window").isGreaterThan(MSS);
+                    // what is left after a partial acknowledgement, or a window the server shrank under memory
+                    // pressure, may fit one segment: that goes as a plain segment, not counted as a superframe
+                    final boolean whole = chunk > MSS;
                     send(port, segment(ACK | PSH, isn + 1 + from, serverSeq + 1,
-                        Arrays.copyOfRange(data, from, from + chunk)), true);
-                    superframes++;
-                    segments += (chunk + MSS - 1) / MSS;
+                        Arrays.copyOfRange(data, from, from + chunk)), whole);
+                    if (whole)
+                    {
+                        superframes++;
+                        segments += (chunk + MSS - 1) / MSS;
+                    }
+                    else
+                    {
+                        plain++;
+                    }
                     sentTo = from + chunk;
                     awaitAck(port, isn + 1 + sentTo, 1);
                 }
@@ -294,7 +304,9 @@ class PacketSocketPortTsoTest
             capture.destroy();
             capture.waitFor(5, TimeUnit.SECONDS);
             checkCapture(pcap);
-            return new Transfer(superframes, segments, txPackets);
+            assertThat(superframes).as("superframes sent (400 KB in chunks of up to 60 KB)").isGreaterThanOrEqualTo(
+                BYTES / 60_000);
+            return new Transfer(superframes, segments, plain, txPackets);
         }
         finally
         {
