@@ -861,7 +861,7 @@ public final class PacketSocketPort implements Port
     }
 
     /**
-     * Queues a packet for the next {@link #flush()} (which runs by itself when 256 are queued). While the port
+     * Queues a packet for the next {@link #flush()} (a batch of 256 goes out as soon as it fills). While the port
      * is down the packet is dropped and counted. A TCP superframe or a frame with a partial checksum (only with the
      * virtio header: {@link #acceptsOffload()}) is queued to go out whole when {@link TcpTso#prepare} accepts it,
      * else cut by the software segmenter into segments that fit the MTU.
@@ -877,11 +877,8 @@ public final class PacketSocketPort implements Port
             pool.free(handle);
             return;
         }
+        // a full queue is sent as soon as it fills (queue)
         enqueue(handle);
-        if (pendingCount == pending.length)
-        {
-            flush();
-        }
     }
 
     /** Queues a frame (a superframe whole or in segments); a full queue is sent at once. */
