@@ -36,8 +36,9 @@ import java.util.List;
  * frames (it filled the vector, or the pool ran dry) is reported again by the next probe, and with more ready
  * descriptors than one probe returns the kernel reports the rest first next time (it moves reported ones to the
  * end of its ready list): nothing starves. A port whose receive looks at memory (the uplink's TPACKET ring) is
- * read every cycle as before: that costs no syscall. Counted in {@code worker/poll/ready-probes} (probes) and
- * {@code worker/poll/syscall-reads} (receive calls on TAPs, each at least one {@code read()}).
+ * read every cycle as before: that costs no syscall. Counted in {@code worker/poll/cycles} (polls),
+ * {@code worker/poll/ready-probes} (probes) and {@code worker/poll/syscall-reads} (receive calls on TAPs, each at
+ * least one {@code read()}), summed over workers in {@code ferry_worker_poll_total}.
  *
  * <p>Worker thread only.
  */
@@ -94,6 +95,7 @@ final class PortPoller
     static final int READINESS_MIN_PORTS = Integer.getInteger("ferry.worker.readinessMinPorts", 2);
     static final String SYSCALL_READS = "worker/poll/syscall-reads";
     static final String READY_PROBES = "worker/poll/ready-probes";
+    static final String CYCLES = "worker/poll/cycles";
 
     private final PacketPool pool;
     private final Counters counters;
@@ -116,6 +118,7 @@ final class PortPoller
     private int syscallPorts;
     private final int syscallReads;
     private final int readyProbes;
+    private final int cycles;
 
     PortPoller(final PacketPool pool, final Counters counters, final Runnable wake)
     {
@@ -126,6 +129,7 @@ final class PortPoller
         this.segmenter = new TcpSegmenter(pool);
         this.syscallReads = counters.register(SYSCALL_READS);
         this.readyProbes = counters.register(READY_PROBES);
+        this.cycles = counters.register(CYCLES);
     }
 
     /**
@@ -149,6 +153,7 @@ final class PortPoller
      */
     int poll(final PacketVector rx, final Graph graph)
     {
+        counters.increment(cycles);
         int received = 0;
         int syscalls = 0;
         if (readyOnly)

@@ -203,6 +203,7 @@ class PortPollerReadinessTest
         assertThat(probes).isEqualTo(100);
         assertThat(counters.get(PortPoller.READY_PROBES)).isEqualTo(100);
         assertThat(counters.get(PortPoller.SYSCALL_READS)).isZero();
+        assertThat(counters.get(PortPoller.CYCLES)).isEqualTo(100);
         assertThat(poller.portsRead()).as("only the uplink ring").isEqualTo(1);
 
         // a frame on a TAP while the uplink stays saturated: read and forwarded by the very next cycle
