@@ -1400,6 +1400,12 @@ public final class PacketSocketPort implements Port
             return;
         }
         closed = true;
+        // frames still queued never reach the wire: count them, as the README promises and TapPort does
+        final int unsent = pendingCount + deferredCount - deferredHead;
+        if (unsent > 0)
+        {
+            counters.txDropped(unsent);
+        }
         for (int i = 0; i < pendingCount; i++)
         {
             pool.free(pending[i]);
