@@ -168,7 +168,7 @@ final class OffloadLabTest
         System.out.println("OffloadLabTest: node1 vxlan-decap packets during the 1 MB download: " + decapped
             + " (data segments on the underlay: about " + segments + ")");
         assertThat(decapped).as("packets node1's vxlan-decap saw for ~" + segments + " segments")
-            .isLessThan(segments / 2);
+            .isLessThan(segments * 2 / 3);
         // how many segments one TX batch holds depends on how the worker's wake-ups fall (it is woken per frame):
         // reported, not asserted; TapCoalesceTest checks coalescing itself
         System.out.println("OffloadLabTest: frames above 3000 bytes received by p11 across nodes (segments from VXLAN"
