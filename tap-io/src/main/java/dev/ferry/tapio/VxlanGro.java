@@ -18,7 +18,8 @@ import java.lang.foreign.MemorySegment;
  *                   gso TCPV4 size |d0|, partial checksum from the inner TCP header ({@link #TCP_AT}, 16)
  * </pre>
  *
- * <p>A datagram joins a run only under the TAP coalescer's rules ({@code TcpCoalescer}): the same VXLAN header and
+ * <p>A datagram joins a run only under the TAP coalescer's rules ({@code TcpCoalescer}): the same VXLAN header (the
+ * first with the I flag) and
  * inner Ethernet header, inner IPv4 without options or padding, not a fragment, with the same TOS, DF/reserved bits,
  * TTL and addresses and a valid header checksum; TCP with the same ports, ack, header length and option bytes, flags
  * ACK (ACK|PSH ends the run; a first segment with PSH is not merged), no reserved bits, a non-empty payload, sequence
@@ -118,7 +119,8 @@ final class VxlanGro
     {
         final long p0 = datagram(f, gsoSize, from);
         final int size0 = datagramSize(mem, f, gsoSize, from);
-        if (count - from < 2 || !candidate(mem, p0, size0, covered)
+        // the VXLAN I flag on the first (the others must equal it): vxlan-decap checks the rest
+        if (count - from < 2 || !candidate(mem, p0, size0, covered) || Wire.u8(mem, p0) != 0x08
             || Wire.u8(mem, p0 + INNER_TCP + 13) != ACK)
         {
             return 1;
