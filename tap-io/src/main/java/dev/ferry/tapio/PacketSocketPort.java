@@ -62,6 +62,12 @@ import java.lang.invoke.VarHandle;
  */
 public final class PacketSocketPort implements Port
 {
+    /**
+     * Receive GRO ({@link VxlanGro}) on or off: a diagnostic switch for A/B measurements
+     * ({@code -Dferry.uplink.rxGro=false} splits every run as before it existed).
+     */
+    static final boolean RX_GRO = !"false".equals(System.getProperty("ferry.uplink.rxGro"));
+
     static final int SOL_PACKET = 263;
     static final int PACKET_RX_RING = 5;
     static final int PACKET_VERSION = 10;
@@ -766,7 +772,7 @@ public final class PacketSocketPort implements Port
         while (k < count)
         {
             // a peer's run of one inner TCP flow becomes one superframe again (one copy, one trip through the graph)
-            final int run = VxlanGro.runLength(ring, f, gsoSize, count, k, covered, largeRoom);
+            final int run = RX_GRO ? VxlanGro.runLength(ring, f, gsoSize, count, k, covered, largeRoom) : 1;
             final int big = run > 1 ? pool.allocateLarge() : PacketPool.NO_BUFFER;
             final int h = big != PacketPool.NO_BUFFER ? big : pool.allocate();
             final int taken;
