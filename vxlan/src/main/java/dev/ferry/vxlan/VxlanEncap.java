@@ -20,7 +20,6 @@ import dev.ferry.core.tables.Snapshot;
 import dev.ferry.core.tables.TablesRef;
 
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 import java.util.List;
 
 /**
@@ -278,7 +277,8 @@ public final class VxlanEncap implements Stage
     private void writeOuter(final MemorySegment mem, final long f, final VtepTable vteps, final int r,
         final int innerLen, final int innerTos, final int srcPort, final long innerEthSum)
     {
-        copyTemplate(vteps.templates(), (long)r * VxlanHeader.ENCAP_OVERHEAD, mem, f);
+        MemorySegment.copy(vteps.templates(), (long)r * VxlanHeader.ENCAP_OVERHEAD, mem, f,
+            VxlanHeader.ENCAP_OVERHEAD);
         final int udpLen = UdpHeader.LENGTH + VxlanHeader.LENGTH + innerLen;
         final int ipLen = Ip4Header.MIN_LENGTH + udpLen;
         final int id = outerDf ? 0 : nextIpId();
@@ -303,21 +303,6 @@ public final class VxlanEncap implements Stage
                 OuterChecksum.write(mem, udpOff, vteps.localIp(), vteps.remoteIp(r));
             }
         }
-    }
-
-    /**
-     * Copies a VTEP's 50-byte outer header template: six 8-byte moves and a 2-byte one, inlined. MemorySegment.copy
-     * is a call the JIT does not inline (its bulk-copy policy) with its checks per packet, for 50 bytes.
-     */
-    private static void copyTemplate(final MemorySegment from, final long src, final MemorySegment to, final long dst)
-    {
-        to.set(ValueLayout.JAVA_LONG_UNALIGNED, dst, from.get(ValueLayout.JAVA_LONG_UNALIGNED, src));
-        to.set(ValueLayout.JAVA_LONG_UNALIGNED, dst + 8, from.get(ValueLayout.JAVA_LONG_UNALIGNED, src + 8));
-        to.set(ValueLayout.JAVA_LONG_UNALIGNED, dst + 16, from.get(ValueLayout.JAVA_LONG_UNALIGNED, src + 16));
-        to.set(ValueLayout.JAVA_LONG_UNALIGNED, dst + 24, from.get(ValueLayout.JAVA_LONG_UNALIGNED, src + 24));
-        to.set(ValueLayout.JAVA_LONG_UNALIGNED, dst + 32, from.get(ValueLayout.JAVA_LONG_UNALIGNED, src + 32));
-        to.set(ValueLayout.JAVA_LONG_UNALIGNED, dst + 40, from.get(ValueLayout.JAVA_LONG_UNALIGNED, src + 40));
-        to.set(ValueLayout.JAVA_SHORT_UNALIGNED, dst + 48, from.get(ValueLayout.JAVA_SHORT_UNALIGNED, src + 48));
     }
 
     private int nextIpId()
