@@ -32,8 +32,8 @@ public final class Checksum
      */
     public static long sum(final MemorySegment seg, final long off, final int len)
     {
-        // kept small enough for the JIT to inline into header checks (IPv4 headers are 20 to 60 bytes): the
-        // 64-bit loop for payloads is a call of its own (hot method too big when it was one)
+        // the 64-bit loop for payloads is a method of its own, so that this one, which headers (20 to 60 bytes)
+        // take, is short: as one method it was too big for the JIT to inline anywhere ("hot method too big")
         int i = 0;
         long acc = 0;
         if (len >= LONG_LOOP_MIN)
