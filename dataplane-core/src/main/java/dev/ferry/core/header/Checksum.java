@@ -32,14 +32,46 @@ public final class Checksum
      */
     public static long sum(final MemorySegment seg, final long off, final int len)
     {
-        // the 64-bit loop for payloads is a method of its own, so that this one, which headers (20 to 60 bytes)
-        // take, is short: as one method it was too big for the JIT to inline anywhere ("hot method too big")
+        // 64-bit little-endian loads, each adding four byte-swapped words as two 32-bit halves (carries collect in
+        // the upper bits of the long): the one's complement sum does not depend on byte order (RFC 1071 2(B)), so
+        // the folded result only needs its two bytes swapped back. Half the loads of 32-bit big-endian words, and
+        // no byte swap per load on x86.
+        long swapped = 0;
         int i = 0;
-        long acc = 0;
+        // headers (20 to 60 bytes) stay on the 32-bit path below: measured faster there than a fold and swap
         if (len >= LONG_LOOP_MIN)
         {
-            i = len & ~31;
-            acc = sumLong(seg, off, i);
+            // 32 bytes a step into four independent sums: with one accumulator every add waited for the one before
+            // it (payload checksum ran at ~1.5 bytes per cycle; it is most of a TCP segmenter's time). No slice: an
+            // asSlice per call allocated where escape analysis gave up (900 B/op in the coalescer).
+            long a = 0;
+            long b = 0;
+            long c = 0;
+            long d = 0;
+            for (; i + 32 <= len; i += 32)
+            {
+                final long x0 = seg.get(LE64, off + i);
+                final long x1 = seg.get(LE64, off + i + 8);
+                final long x2 = seg.get(LE64, off + i + 16);
+                final long x3 = seg.get(LE64, off + i + 24);
+                a += (x0 & 0xffffffffL) + (x0 >>> 32);
+                b += (x1 & 0xffffffffL) + (x1 >>> 32);
+                c += (x2 & 0xffffffffL) + (x2 >>> 32);
+                d += (x3 & 0xffffffffL) + (x3 >>> 32);
+            }
+            for (; i + 8 <= len; i += 8)
+            {
+                final long x = seg.get(LE64, off + i);
+                a += (x & 0xffffffffL) + (x >>> 32);
+            }
+            // each sum gains at most 2^33 per step: four of them over 64 KB stay far below 2^63
+            swapped = a + b + c + d;
+        }
+        long acc = 0;
+        if (swapped != 0)
+        {
+            final int f = fold(swapped);
+            acc = (f & 0xff) << 8 | f >>> 8;
         }
         for (; i + 4 <= len; i += 4)
         {
@@ -69,45 +101,6 @@ public final class Checksum
         return (Wire.u32(seg, off) & 0xffffffffL) + (Wire.u32(seg, off + 4) & 0xffffffffL)
             + (Wire.u32(seg, off + 8) & 0xffffffffL) + (Wire.u32(seg, off + 12) & 0xffffffffL)
             + (Wire.u32(seg, off + 16) & 0xffffffffL);
-    }
-
-    /**
-     * The 64-bit little-endian loop over {@code len} bytes, a multiple of 32.
-     *
-     * @return a partial sum of those bytes, big-endian words.
-     */
-    private static long sumLong(final MemorySegment seg, final long off, final int len)
-    {
-        // 64-bit little-endian loads, each adding four byte-swapped words as two 32-bit halves (carries collect in
-        // the upper bits of the long): the one's complement sum does not depend on byte order (RFC 1071 2(B)), so
-        // the folded result only needs its two bytes swapped back. Half the loads of 32-bit big-endian words, and
-        // no byte swap per load on x86.
-        // 32 bytes a step into four independent sums: with one accumulator every add waited for the one before
-        // it (payload checksum ran at ~1.5 bytes per cycle; it is most of a TCP segmenter's time). No slice: an
-        // asSlice per call allocated where escape analysis gave up (900 B/op in the coalescer).
-        long a = 0;
-        long b = 0;
-        long c = 0;
-        long d = 0;
-        for (int i = 0; i + 32 <= len; i += 32)
-        {
-            final long x0 = seg.get(LE64, off + i);
-            final long x1 = seg.get(LE64, off + i + 8);
-            final long x2 = seg.get(LE64, off + i + 16);
-            final long x3 = seg.get(LE64, off + i + 24);
-            a += (x0 & 0xffffffffL) + (x0 >>> 32);
-            b += (x1 & 0xffffffffL) + (x1 >>> 32);
-            c += (x2 & 0xffffffffL) + (x2 >>> 32);
-            d += (x3 & 0xffffffffL) + (x3 >>> 32);
-        }
-        // each sum gains at most 2^33 per step: four of them over 64 KB stay far below 2^63
-        final long swapped = a + b + c + d;
-        if (swapped == 0)
-        {
-            return 0;
-        }
-        final int f = fold(swapped);
-        return (f & 0xff) << 8 | f >>> 8;
     }
 
     /**
