@@ -396,7 +396,7 @@ public final class PacketPool implements AutoCloseable
 
     /**
      * Grows the frame at its front by {@code bytes} (encapsulation). The caller checks
-     * {@link #headroomOf(int)} first.
+     * {@link #headroomOf(int)} first. A partial checksum's start moves with the frame start (same byte).
      *
      * @param h     handle.
      * @param bytes bytes to prepend.
@@ -405,10 +405,12 @@ public final class PacketPool implements AutoCloseable
     {
         start[h] -= bytes;
         length[h] += bytes;
+        moveChecksumStart(h, bytes);
     }
 
     /**
-     * Shrinks the frame at its front by {@code bytes} (decapsulation).
+     * Shrinks the frame at its front by {@code bytes} (decapsulation). A partial checksum's start moves with the
+     * frame start (same byte), as the kernel's {@code csum_start} after a pull.
      *
      * @param h     handle.
      * @param bytes bytes to remove.
@@ -417,6 +419,16 @@ public final class PacketPool implements AutoCloseable
     {
         start[h] += bytes;
         length[h] -= bytes;
+        moveChecksumStart(h, -bytes);
+    }
+
+    /** A partial checksum's start counts from the frame start: it stays on the same byte when the start moves. */
+    private void moveChecksumStart(final int h, final int delta)
+    {
+        if (partial[h] != 0)
+        {
+            partial[h] += delta << 16;
+        }
     }
 
     /**

@@ -174,6 +174,7 @@ public final class Lab
     public void up() throws IOException
     {
         down();
+        state.rotateLogs();
         Files.createDirectories(state.dir());
         if (options.image() != null)
         {

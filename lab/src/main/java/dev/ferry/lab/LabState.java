@@ -6,6 +6,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
+import java.util.Comparator;
 import java.util.List;
 import java.util.Optional;
 
@@ -52,6 +53,50 @@ public final class LabState
     public Path file(final String name)
     {
         return dir.resolve(name);
+    }
+
+    /**
+     * Moves the last lab's logs (the node logs and {@code logs/}) into {@code previous/}, replacing what was there.
+     * The processes append to their logs, so without this a new lab's reader could take an old lab's line (a
+     * server's "ready") for its own.
+     *
+     * @throws IOException when a file cannot be moved or deleted.
+     */
+    public void rotateLogs() throws IOException
+    {
+        if (!Files.isDirectory(dir))
+        {
+            return;
+        }
+        final Path previous = dir.resolve("previous");
+        deleteTree(previous);
+        Files.createDirectories(previous);
+        try (var entries = Files.list(dir))
+        {
+            for (final Path p : entries.toList())
+            {
+                final String name = p.getFileName().toString();
+                if (name.endsWith(".log") || name.equals("logs"))
+                {
+                    Files.move(p, previous.resolve(name));
+                }
+            }
+        }
+    }
+
+    private static void deleteTree(final Path root) throws IOException
+    {
+        if (!Files.exists(root))
+        {
+            return;
+        }
+        try (var walk = Files.walk(root))
+        {
+            for (final Path p : walk.sorted(Comparator.reverseOrder()).toList())
+            {
+                Files.delete(p);
+            }
+        }
     }
 
     private Path pidFile()

@@ -310,11 +310,16 @@ final class Nat44In implements Stage
                 continue;
             }
             final int m = meta[j];
+            final int proto = m & 0xff;
             final int tcpFlags = m >>> 8;
             final int len = lengths[j];
             final long l4 = l4Offs[j];
-            if (!applyTracked(flows, tcp, mem, ipOffs[j], l4, len & 0xffff,
-                m & 0xff, r, tcpFlags, len >>> 16, pool.checksumPartial(h)))
+            final boolean applied = proto == Ip4Header.PROTO_ICMP
+                ? applyTracked(flows, tcp, mem, ipOffs[j], l4, len & 0xffff, proto, r, tcpFlags, len >>> 16,
+                    pool.checksumPartial(h))
+                : applyParsed(flows, tcp, mem, ipOffs[j], l4, len & 0xffff, proto, r, tcpFlags, len >>> 16,
+                    srcs[j], dsts[j], ports[j], pool.checksumPartial(h));
+            if (!applied)
             {
                 out.drop(h, Drop.INVALID);
                 continue;
@@ -547,6 +552,36 @@ final class Nat44In implements Stage
         else
         {
             Rewrite.apply(mem, ipOff, l4, l4Len, proto, flows.origDst(e), flows.origSrc(e),
+                flows.origDstPort(e), flows.origSrcPort(e), partial);
+        }
+        return true;
+    }
+
+    /**
+     * {@link #applyTracked} for a TCP or UDP candidate of the batch, whose addresses and ports {@link #classify}
+     * read: the rewrite takes them from there instead of reading the headers again ({@link Rewrite#parsed}).
+     *
+     * @return false when the entry's TCP state refuses the packet (nothing was rewritten).
+     */
+    private static boolean applyParsed(final FlowTable flows, final TcpHeader tcp, final MemorySegment mem,
+        final long ipOff, final long l4, final int l4Len, final int proto, final long r, final int tcpFlags,
+        final int totalLength, final int src, final int dst, final int ports, final boolean partial)
+    {
+        final int e = (int)(r >>> 1);
+        final int dir = (int)(r & 1);
+        if (!account(flows, tcp, mem, l4, l4Len, proto, e, dir, tcpFlags, totalLength))
+        {
+            return false;
+        }
+        final boolean isTcp = proto == Ip4Header.PROTO_TCP;
+        if (dir == FlowTable.ORIGINAL)
+        {
+            Rewrite.parsed(mem, ipOff, l4, isTcp, src, dst, ports, flows.replyDst(e), flows.replySrc(e),
+                flows.replyDstPort(e), flows.replySrcPort(e), partial);
+        }
+        else
+        {
+            Rewrite.parsed(mem, ipOff, l4, isTcp, src, dst, ports, flows.origDst(e), flows.origSrc(e),
                 flows.origDstPort(e), flows.origSrcPort(e), partial);
         }
         return true;

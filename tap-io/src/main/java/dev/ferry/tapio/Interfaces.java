@@ -118,14 +118,16 @@ final class Interfaces
     }
 
     /**
-     * Sets the MTU (when positive) and brings the interface up (when asked).
+     * Sets the MTU and the transmit queue length (when positive) and brings the interface up (when asked).
      *
      * @param name interface name.
      * @param mtu  new MTU, or 0 to leave it.
      * @param up   whether to set {@code IFF_UP}.
+     * @param txQueueLength the device's transmit queue length ({@code txqueuelen}), or 0 to leave it.
      * @throws NativeException when an ioctl fails.
      */
-    static void configure(final String name, final int mtu, final boolean up) throws NativeException
+    static void configure(final String name, final int mtu, final boolean up, final int txQueueLength)
+        throws NativeException
     {
         try (Arena arena = Arena.ofConfined())
         {
@@ -139,6 +141,12 @@ final class Interfaces
                     ifr.set(ValueLayout.JAVA_INT, LinuxNative.IFNAMSIZ, mtu);
                     LinuxNative.check(LinuxNative.ioctl(st, s, LinuxNative.SIOCSIFMTU, ifr), st,
                         "ioctl(SIOCSIFMTU, " + name + ", " + mtu + ")");
+                }
+                if (txQueueLength > 0)
+                {
+                    ifr.set(ValueLayout.JAVA_INT, LinuxNative.IFNAMSIZ, txQueueLength);
+                    LinuxNative.check(LinuxNative.ioctl(st, s, LinuxNative.SIOCSIFTXQLEN, ifr), st,
+                        "ioctl(SIOCSIFTXQLEN, " + name + ", " + txQueueLength + ")");
                 }
                 if (up)
                 {

@@ -83,6 +83,7 @@ final class LinuxNative
     static final long SIOCGIFMTU = 0x8921;
     static final long SIOCSIFMTU = 0x8922;
     static final long SIOCGIFHWADDR = 0x8927;
+    static final long SIOCSIFTXQLEN = 0x8943;
     static final long SIOCSIFHWADDR = 0x8924;
     static final long SIOCGIFINDEX = 0x8933;
     static final int ARPHRD_ETHER = 1;

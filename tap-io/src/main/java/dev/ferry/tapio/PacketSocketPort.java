@@ -37,8 +37,10 @@ import java.lang.invoke.VarHandle;
  * a virtio header both ways. {@link #flush()} sends a run of VXLAN datagrams to one peer as one UDP GSO message
  * (see {@link UdpGso}), gathered from the pool buffers without a copy, and a TCP superframe (a pod's, leaving
  * without a tunnel) as one {@code GSO_TCPV4} message for the kernel to cut (see {@link TcpTso}); {@link #receive}
- * splits a UDP superframe (a peer ferry's run) into ordinary frames, and a TCPv4 one (a peer's TSO over a veth, or a
- * kernel VXLAN device's tunnel superframe) with the software segmenter, so the graph sees only ordinary frames. Other
+ * splits a UDP superframe (a peer ferry's run) into ordinary frames, except that consecutive datagrams carrying
+ * consecutive segments of one inner TCP flow are merged back into one VXLAN frame with an inner TCP superframe
+ * ({@link VxlanGro}: receive GRO), and a TCPv4 one (a peer's TSO over a veth, or a kernel VXLAN device's tunnel
+ * superframe) with the software segmenter. Other
  * superframes, and without offloads any frame larger than a buffer or cut by the ring, are dropped and counted in
  * rx-errors.
  *
@@ -51,13 +53,21 @@ import java.lang.invoke.VarHandle;
  * <p>Counters ({@link PortCounters}, {@code port/NAME/}): rx-packets, rx-bytes, rx-no-buffer, rx-errors (oversize,
  * truncated, malformed superframes), tx-packets, tx-bytes, tx-errors, tx-dropped, link-down, link-up, and
  * tx-gso-frames, tx-gso-segments, rx-gso-frames, rx-gso-segments, tx-tso-frames, tx-tso-segments (superframes and
- * the frames in them; the packet counters count frames), tx-tso-software (TCP superframes cut by the port),
+ * the frames in them; the packet counters count frames), rx-gro-frames, rx-gro-segments (VXLAN frames with an
+ * inner TCP superframe merged from a received UDP superframe, and the datagrams merged into them; those datagrams
+ * are in rx-gso-segments too), tx-tso-software (TCP superframes cut by the port),
  * tx-gso-refused, and rx-ring-full (frames the kernel dropped because the RX ring was full: {@code PACKET_STATISTICS},
  * read at each link check; the link's own counters count those frames as received). Received frames enter the graph
  * at {@link Options#entryStage(String)} (a node's uplink: neighbour-learn).
  */
 public final class PacketSocketPort implements Port
 {
+    /**
+     * Receive GRO ({@link VxlanGro}) on or off: a diagnostic switch for A/B measurements
+     * ({@code -Dferry.uplink.rxGro=false} splits every run as before it existed).
+     */
+    static final boolean RX_GRO = !"false".equals(System.getProperty("ferry.uplink.rxGro"));
+
     static final int SOL_PACKET = 263;
     static final int PACKET_RX_RING = 5;
     static final int PACKET_VERSION = 10;
@@ -239,6 +249,8 @@ public final class PacketSocketPort implements Port
     /** Frames the kernel dropped because the RX ring was full (its {@code tp_drops}), read at each link check. */
     private final int rxRingFull;
     private final int rxGsoSegments;
+    private final int rxGroFrames;
+    private final int rxGroSegments;
     private final int txGsoRefused;
     private final int txTsoFrames;
     private final int txTsoSegments;
@@ -287,6 +299,8 @@ public final class PacketSocketPort implements Port
         rxGsoFrames = this.counters.register("rx-gso-frames");
         rxRingFull = this.counters.register("rx-ring-full");
         rxGsoSegments = this.counters.register("rx-gso-segments");
+        rxGroFrames = this.counters.register("rx-gro-frames");
+        rxGroSegments = this.counters.register("rx-gro-segments");
         txGsoRefused = this.counters.register("tx-gso-refused");
         txTsoFrames = this.counters.register("tx-tso-frames");
         txTsoSegments = this.counters.register("tx-tso-segments");
@@ -721,7 +735,9 @@ public final class PacketSocketPort implements Port
 
     /**
      * Splits a UDP superframe in the ring (a peer's USO, or a run batched by another ferry) into ordinary frames in
-     * small pool buffers, so vxlan-decap sees plain VXLAN datagrams.
+     * small pool buffers, so vxlan-decap sees plain VXLAN datagrams; a run of datagrams that carries consecutive
+     * segments of one inner TCP flow becomes one VXLAN frame with an inner TCP superframe in a large buffer instead
+     * ({@link VxlanGro}), or ordinary frames when no large buffer is free.
      *
      * @return bytes added, {@link #REJECTED} (malformed, or a segment larger than a buffer) or {@link #NO_ROOM}.
      */
@@ -750,20 +766,43 @@ public final class PacketSocketPort implements Port
         final int vnetFlags = VirtioNetHeader.flags(ring, f - VirtioNetHeader.SIZE);
         final boolean covered = (vnetFlags & (VirtioNetHeader.F_NEEDS_CSUM | VirtioNetHeader.F_DATA_VALID)) != 0
             && ring.get(ValueLayout.JAVA_SHORT_UNALIGNED, f + UdpGso.UDP_AT + 6) != 0;
+        final int largeRoom = PacketPool.LARGE_BUFFER_SIZE - pool.headroom();
         int bytes = 0;
-        for (int k = 0; k < count; k++)
+        int k = 0;
+        while (k < count)
         {
-            final int h = pool.allocate();
-            final int segLen = UdpGso.writeSegment(ring, f, gsoSize, k, mem, pool.frameOffset(h));
-            if (covered)
+            // a peer's run of one inner TCP flow becomes one superframe again (one copy, one trip through the graph)
+            final int run = RX_GRO ? VxlanGro.runLength(ring, f, gsoSize, count, k, covered, largeRoom) : 1;
+            final int big = run > 1 ? pool.allocateLarge() : PacketPool.NO_BUFFER;
+            final int h = big != PacketPool.NO_BUFFER ? big : pool.allocate();
+            final int taken;
+            final int segLen;
+            if (big != PacketPool.NO_BUFFER)
             {
+                taken = run;
+                segLen = VxlanGro.write(ring, f, gsoSize, k, run, mem, pool.frameOffset(h));
+                pool.gso(h, PacketPool.GSO_TCPV4, VxlanGro.segmentSize(ring, f, gsoSize, k));
+                pool.checksumPartial(h, VxlanGro.TCP_AT, 16);
+                // covered, or every segment's TCP checksum verified in runLength
                 pool.flags(h, pool.flags(h) | PacketPool.FLAG_L4_CHECKSUM_TRUSTED);
+                counters.counters().increment(rxGroFrames);
+                counters.counters().add(rxGroSegments, run);
+            }
+            else
+            {
+                taken = 1;
+                segLen = UdpGso.writeSegment(ring, f, gsoSize, k, mem, pool.frameOffset(h));
+                if (covered)
+                {
+                    pool.flags(h, pool.flags(h) | PacketPool.FLAG_L4_CHECKSUM_TRUSTED);
+                }
             }
             pool.length(h, segLen);
             pool.rxPort(h, id);
             pool.timestamp(h, when);
             out.add(h);
             bytes += segLen;
+            k += taken;
         }
         counters.counters().increment(rxGsoFrames);
         counters.counters().add(rxGsoSegments, count);
@@ -1400,6 +1439,12 @@ public final class PacketSocketPort implements Port
             return;
         }
         closed = true;
+        // frames still queued never reach the wire: count them, as the README promises and TapPort does
+        final int unsent = pendingCount + deferredCount - deferredHead;
+        if (unsent > 0)
+        {
+            counters.txDropped(unsent);
+        }
         for (int i = 0; i < pendingCount; i++)
         {
             pool.free(pending[i]);

@@ -4,6 +4,7 @@ import dev.ferry.core.Counters;
 import dev.ferry.core.ManualClock;
 import dev.ferry.core.PacketPool;
 import dev.ferry.core.PacketVector;
+import dev.ferry.core.gso.TcpSegmenter;
 import dev.ferry.core.header.Checksum;
 import dev.ferry.core.header.Wire;
 import dev.ferry.core.packet.FrameBuilder;
@@ -177,6 +178,105 @@ class PacketSocketPortGsoTest
                     assertThat(got.get(k)).as("segment %d", k).isEqualTo(expected);
                     final MemorySegment f = MemorySegment.ofArray(got.get(k));
                     assertThat(Checksum.compute(f, 14, 20)).as("IPv4 header checksum").isZero();
+                }
+            }
+        }
+        finally
+        {
+            Netns.deleteLink(A);
+        }
+    }
+
+    /**
+     * Receive GRO: a peer ferry's run of VXLAN datagrams that carry one pod superframe's TCP segments (cut by the
+     * segmenter, as vxlan-encap does) crosses the veth as one UDP superframe and comes out of the receiving port as
+     * ONE VXLAN frame whose inner frame is the pod's superframe again (TCP checksum field: the pseudo-header sum),
+     * with its segment size and the partial checksum at the inner TCP header; cut again, it gives back the very
+     * frames that were sent.
+     */
+    @Test
+    void shouldMergeAPeersRunOfOneTcpFlowBackIntoOneSuperframe() throws Exception
+    {
+        final int mss = 1398;
+        final byte[] payload = new byte[30 * mss + 100];
+        new Random(56).nextBytes(payload);
+        final byte[] pod = VxlanGroTest.podSuperframe(payload, 40000, 1, 0x18);
+        final TcpSegmenter segmenter = new TcpSegmenter(pool);
+        final int sf = pool.allocateLarge();
+        pool.write(sf, pod, 0, pod.length);
+        pool.l3Offset(sf, 14);
+        pool.gso(sf, PacketPool.GSO_TCPV4, mss);
+        pool.checksumPartial(sf, 34, 16);
+        final int n = segmenter.segment(sf);
+        assertThat(n).isEqualTo(31);
+        final List<byte[]> inner = new ArrayList<>();
+        for (int k = 0; k < n; k++)
+        {
+            inner.add(pool.toArray(segmenter.get(k)));
+            pool.free(segmenter.get(k));
+        }
+        try
+        {
+            vethPair();
+            try (PacketSocketPort a = PacketSocketPort.open(A, 1, pool, counters, clock,
+                new PacketSocketPort.Options());
+                 PacketSocketPort b = PacketSocketPort.open(B, 2, pool, counters, clock,
+                     new PacketSocketPort.Options()))
+            {
+                assertThat(b.offloads()).isTrue();
+                for (final byte[] f : inner)
+                {
+                    final byte[] vx = new byte[8 + f.length];
+                    vx[0] = 8;
+                    vx[6] = 1;
+                    System.arraycopy(f, 0, vx, 8, f.length);
+                    queue(a, datagram(OUR_MAC, B_MAC, OUR_IP, PEER_IP, 0, vx));
+                }
+                a.flush();
+                assertThat(counters.get("port/" + A + "/tx-gso-frames")).isEqualTo(1);
+
+                final long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+                int h = -1;
+                while (h < 0 && System.nanoTime() < deadline)
+                {
+                    b.awaitReadable(50);
+                    b.receive(v);
+                    for (int i = 0; i < v.count(); i++)
+                    {
+                        final int got = v.get(i);
+                        if (h < 0 && pool.length(got) > 42 + 50
+                            && Wire.u16(pool.memory(), pool.frameOffset(got) + 36) == VXLAN_PORT)
+                        {
+                            h = got;
+                        }
+                        else
+                        {
+                            pool.free(got);
+                        }
+                    }
+                    v.clear();
+                }
+                assertThat(h).as("a VXLAN frame arrived").isNotNegative();
+                assertThat(counters.get("port/" + B + "/rx-gro-frames")).as("one merged frame").isEqualTo(1);
+                assertThat(counters.get("port/" + B + "/rx-gro-segments")).isEqualTo(n);
+                assertThat(b.counters().rxPackets()).as("one packet into the graph").isEqualTo(1);
+                assertThat(pool.gsoSize(h)).isEqualTo(mss);
+                assertThat(pool.checksumPartial(h)).isTrue();
+                assertThat(pool.checksumStart(h)).isEqualTo(VxlanGro.TCP_AT);
+                final byte[] merged = pool.toArray(h);
+                final byte[] expected = pod.clone();
+                System.arraycopy(merged, 50 + 50, expected, 50, 2);
+                assertThat(Arrays.copyOfRange(merged, 50, merged.length)).as("the pod's superframe")
+                    .isEqualTo(expected);
+                // cut again after the decap, as a TAP without TSO would: the frames that were sent
+                pool.advance(h, 50);
+                pool.l3Offset(h, 14);
+                final int back = segmenter.segment(h);
+                assertThat(back).isEqualTo(n);
+                for (int k = 0; k < n; k++)
+                {
+                    assertThat(pool.toArray(segmenter.get(k))).as("segment %d", k).isEqualTo(inner.get(k));
+                    pool.free(segmenter.get(k));
                 }
             }
         }

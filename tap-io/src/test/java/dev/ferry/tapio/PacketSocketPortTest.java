@@ -116,6 +116,38 @@ class PacketSocketPortTest
         }
     }
 
+    /** Frames queued for the next batch when the port closes never reach the wire: tx-dropped, buffers back. */
+    @Test
+    void shouldCountFramesStillQueuedAtCloseAsDropped() throws Exception
+    {
+        Netns.create(NS);
+        try
+        {
+            createPair();
+            final PacketSocketPort port = PacketSocketPort.open(OURS, 7, pool, counters, clock,
+                new PacketSocketPort.Options());
+            try
+            {
+                for (int seq = 1; seq <= 3; seq++)
+                {
+                    queue(port, echo(seq));
+                }
+                assertThat(port.counters().txPackets()).as("nothing sent before a flush").isZero();
+            }
+            finally
+            {
+                port.close();
+            }
+            assertThat(counters.get("port/" + OURS + "/tx-dropped")).isEqualTo(3);
+            assertThat(counters.get("port/" + OURS + "/tx-packets")).isZero();
+        }
+        finally
+        {
+            Netns.delete(NS);
+            Netns.deleteLink(OURS);
+        }
+    }
+
     /**
      * Frames that find the RX ring full are dropped by the kernel, which the link counts as received: the port must
      * count them (rx-ring-full), or a loss between the link and ferry is silent (issue 17's accounting).

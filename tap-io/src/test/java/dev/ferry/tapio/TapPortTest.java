@@ -129,7 +129,7 @@ class TapPortTest
         try
         {
             try (TapPort tap = TapPort.open(name, 0, pool, counters, clock,
-                new TapPort.Options().mac(POD_MAC).mtu(1400).persistent(true).up(true)))
+                new TapPort.Options().mac(POD_MAC).mtu(1400).persistent(true).up(true).txQueueLength(3000)))
             {
                 assertThat(tap.name()).isEqualTo(name);
                 assertThat(Interfaces.mtu(name)).isEqualTo(1400);
@@ -139,11 +139,13 @@ class TapPortTest
             }
             // the dataplane is gone; the pod keeps its interface and address
             assertThat(Netns.must("ip", "-n", ns, "addr", "show", "dev", name)).contains("10.199.1.1/24")
-                .contains("02:fe:00:00:00:01").contains("mtu 1400");
+                .contains("02:fe:00:00:00:01").contains("mtu 1400").contains("qlen 3000");
 
             try (TapPort again = TapPort.open(name, 0, pool, counters, clock,
-                new TapPort.Options().namespace(Netns.path(ns))))
+                new TapPort.Options().namespace(Netns.path(ns)).txQueueLength(4096)))
             {
+                // set inside the pod's namespace too: a restart raises the queue of a device an older ferry made
+                assertThat(Netns.must("ip", "-n", ns, "link", "show", name)).contains("qlen 4096");
                 assertThat(Interfaces.index(name)).as("still not in our namespace").isZero();
                 Netns.inNs(ns, "bash", "-c", "printf back > /dev/udp/10.199.1.2/7777");
                 final byte[] f = awaitFrame(again, 17, 7777);

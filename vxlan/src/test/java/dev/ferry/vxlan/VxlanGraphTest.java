@@ -139,6 +139,67 @@ class VxlanGraphTest
         assertThat(n2.sent).hasSize(segments).allSatisfy(t -> assertThat(t.port()).isEqualTo(n2.podPort));
     }
 
+    /**
+     * What the uplink's receive GRO makes of a peer's run of VXLAN datagrams (tap-io's VxlanGro): the first
+     * datagram's outer, VXLAN and inner headers with the lengths of the whole, outer UDP checksum 0, inner TCP PSH of
+     * the last and checksum field = pseudo-header sum, then every segment's payload.
+     */
+    private static byte[] merged(final java.util.List<VxlanNode.Tx> run, final int tcpAt)
+    {
+        final java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
+        out.write(run.get(0).bytes(), 0, tcpAt + 20);
+        for (final VxlanNode.Tx t : run)
+        {
+            out.write(t.bytes(), tcpAt + 20, t.bytes().length - tcpAt - 20);
+        }
+        final byte[] f = out.toByteArray();
+        final java.lang.foreign.MemorySegment m = java.lang.foreign.MemorySegment.ofArray(f);
+        final int innerIp = tcpAt - 20;
+        dev.ferry.core.header.Wire.u16(m, 16, f.length - 14);
+        dev.ferry.core.header.Wire.u16(m, 24, 0);
+        dev.ferry.core.header.Wire.u16(m, 24, dev.ferry.core.header.Checksum.compute(m, 14, 20));
+        dev.ferry.core.header.Wire.u16(m, 38, f.length - 34);
+        dev.ferry.core.header.Wire.u16(m, 40, 0);
+        dev.ferry.core.header.Wire.u16(m, innerIp + 2, f.length - innerIp);
+        dev.ferry.core.header.Wire.u16(m, innerIp + 10, 0);
+        dev.ferry.core.header.Wire.u16(m, innerIp + 10, dev.ferry.core.header.Checksum.compute(m, innerIp, 20));
+        f[tcpAt + 13] |= (byte)(run.get(run.size() - 1).bytes()[tcpAt + 13] & 0x08);
+        dev.ferry.core.header.Wire.u16(m, tcpAt + 16, Frames.fold(dev.ferry.core.header.Checksum.pseudoHeader(
+            VxlanNode.POD_A, VxlanNode.POD_B, 6, f.length - tcpAt)));
+        return f;
+    }
+
+    @Test
+    void shouldCarryAMergedVxlanSuperframeWholeToThePodWithItsChecksumRangeMoved()
+    {
+        nodes(VxlanSettings.defaults());
+        final int mss = 1410;
+        final byte[] payload = new byte[30000];
+        new java.util.Random(6).nextBytes(payload);
+        final byte[] sf = new dev.ferry.core.packet.FrameBuilder()
+            .eth(Ip4.podMac(VxlanNode.POD_A), Ip4.podMac(Ip4.parse("10.244.1.1")))
+            .ip4(VxlanNode.POD_A, VxlanNode.POD_B).ttl(64).id(0x100).df(true).tcp(40000, 80, 0x18, 7000, 9)
+            .payload(payload).build();
+        n1.receiveSuperframe(n1.podPort, sf, mss);
+        final byte[] f = merged(n1.sent, 84);
+        n2.receiveSuperframe(n2.uplink, f, mss, 84);
+        assertThat(n2.sent).as("one superframe, not segments").hasSize(1);
+        assertThat(n2.sent.get(0).port()).isEqualTo(n2.podPort);
+        final byte[] d = n2.sent.get(0).bytes();
+        assertThat(n2.sentOffload.get(0)).as("segment size kept, checksum range at the inner TCP header")
+            .containsExactly(mss, 34);
+        assertThat(d.length).isEqualTo(14 + 40 + payload.length);
+        assertThat(ip(d, 14).totalLength()).isEqualTo(40 + payload.length);
+        assertThat(ip(d, 14).ttl()).as("two routed hops, as with flannel").isEqualTo(62);
+        assertThat(Frames.ipChecksumOk(d, 14)).isTrue();
+        assertThat(u8(d, 47)).as("PSH of the last segment").isEqualTo(0x18);
+        assertThat(u16(d, 50)).as("pseudo-header sum for the pod's kernel to complete").isEqualTo(Frames.fold(
+            dev.ferry.core.header.Checksum.pseudoHeader(VxlanNode.POD_A, VxlanNode.POD_B, 6, 20 + payload.length)));
+        assertThat(Arrays.copyOfRange(d, 54, d.length)).isEqualTo(payload);
+        assertThat(n2.counter("stage/vxlan-decap/next/ethernet-input")).as("one packet through the graph")
+            .isEqualTo(1);
+    }
+
     @Test
     void shouldDeliverNode1OutputToThePodOnNode2()
     {

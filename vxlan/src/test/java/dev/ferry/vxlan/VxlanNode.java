@@ -42,6 +42,8 @@ final class VxlanNode implements AutoCloseable
     final TablesPublisher publisher;
     final Graph graph;
     final List<Tx> sent = new ArrayList<>();
+    /** Per sent frame: its segment size and partial checksum start (-1: none), as the pod TAP would see them. */
+    final List<int[]> sentOffload = new ArrayList<>();
     final int slot;
     final int uplink;
     final int tunnel;
@@ -79,6 +81,8 @@ final class VxlanNode implements AutoCloseable
                 if (keep)
                 {
                     sent.add(new Tx(pool.txPort(h), pool.toArray(h)));
+                    sentOffload.add(new int[] {pool.gsoSize(h),
+                        pool.checksumPartial(h) ? pool.checksumStart(h) : -1});
                 }
                 pool.free(h);
             }
@@ -176,6 +180,18 @@ final class VxlanNode implements AutoCloseable
         pool.rxPort(h, port);
         pool.gso(h, PacketPool.GSO_TCPV4, mss);
         pool.checksumPartial(h, 34, 16);
+        graph.input(graph.indexOf("ethernet-input"), h);
+        graph.run();
+    }
+
+    /** Receives a frame with offload metadata: segment size {@code mss}, partial checksum from {@code start}. */
+    void receiveSuperframe(final int port, final byte[] frame, final int mss, final int start)
+    {
+        final int h = pool.allocateLarge();
+        pool.write(h, frame, 0, frame.length);
+        pool.rxPort(h, port);
+        pool.gso(h, PacketPool.GSO_TCPV4, mss);
+        pool.checksumPartial(h, start, 16);
         graph.input(graph.indexOf("ethernet-input"), h);
         graph.run();
     }

@@ -12,8 +12,9 @@ import java.lang.invoke.VarHandle;
  * plain {@code java -jar ferry.jar} does not do).
  *
  * <pre>
- *   data (capacity bytes, a power of two)                  | tail (producer) | pad | head (consumer) |
- *   [len|payload...][len|payload...][-1 pad to end]...    positions grow forever; index = position AND mask
+ *   data (capacity bytes, a power of two)                  | tail | head | producer's own | consumer's own |
+ *   [len|payload...][len|payload...][-1 pad to end]...    each 128 bytes; positions grow forever;
+ *                                                          index = position AND mask
  * </pre>
  *
  * <p>A record is an {@code int} length, 4 bytes of padding and the payload, aligned to 8 bytes. A record that
@@ -23,6 +24,13 @@ import java.lang.invoke.VarHandle;
  * with one release store of the head ({@link #soHead}) per drain. The producer caches the head and re-reads it
  * only when the cached value says the ring is full, so the two threads share the head's line once per refill,
  * not per record. Head and tail sit 128 bytes apart (adjacent-line prefetch).
+ *
+ * <p>Each side's own cursors (the producer's tail, head cache and claim; the consumer's head) live off-heap too,
+ * each side on 128 bytes of its own, and this object holds only what never changes. As plain fields of this object
+ * they shared a cache line with each other and with the constants both threads read, and the two rings of a worker
+ * pair, allocated one after the other, shared lines too: every record the producer wrote took the line away from
+ * the consumer reading its mask and head, and from the other worker producing into the ring beside it (issue 17:
+ * two workers scaled 1.28x in {@code WorkersBenchmark}).
  *
  * <p>Usage per record, producer: {@link #claim(int)}, write at {@link #memory()} from the returned offset,
  * {@link #commit(int, int)}. Consumer: {@link #read(Reader, int)}.
@@ -35,6 +43,12 @@ final class SpscByteRing
     static final int FULL = -1;
 
     private static final int PAD = -1;
+    /** Bytes between fields written by different threads: two cache lines (adjacent-line prefetch). */
+    private static final int LINE = 128;
+    private static final ValueLayout.OfLong LONG = ValueLayout.JAVA_LONG;
+    private static final int TAIL = 0;
+    private static final int HEAD_CACHE = 8;
+    private static final int CLAIMED = 16;
     private static final ValueLayout.OfInt INT = ValueLayout.JAVA_INT;
     private static final VarHandle POSITION = ValueLayout.JAVA_LONG.varHandle();
 
@@ -44,12 +58,10 @@ final class SpscByteRing
     private final long tailOffset;
     private final long headOffset;
     private final int maxPayload;
-    // producer-local
-    private long tail;
-    private long headCache;
-    private long claimedTail;
-    // consumer-local
-    private long head;
+    /** The producer's own line: its copy of the tail, the head it last read, the record it claimed. */
+    private final long producerOffset;
+    /** The consumer's own line: its head. */
+    private final long consumerOffset;
 
     /** What the consumer does with each record. */
     interface Reader
@@ -74,9 +86,11 @@ final class SpscByteRing
         }
         this.capacity = capacity;
         this.mask = capacity - 1;
-        this.memory = arena.allocate(capacity + 256L, 128);
+        this.memory = arena.allocate(capacity + 4L * LINE, LINE);
         this.tailOffset = capacity;
-        this.headOffset = capacity + 128L;
+        this.headOffset = capacity + LINE;
+        this.producerOffset = capacity + 2L * LINE;
+        this.consumerOffset = capacity + 3L * LINE;
         // a record of at most half the ring always fits once the ring is empty, even after a pad record
         this.maxPayload = capacity / 2 - HEADER;
         POSITION.setRelease(memory, tailOffset, 0L);
@@ -103,15 +117,18 @@ final class SpscByteRing
      */
     long claim(final int length)
     {
+        final MemorySegment memory = this.memory;
+        final long own = producerOffset;
         final int record = align(HEADER + length);
-        final long t = tail;
+        final long t = memory.get(LONG, own + TAIL);
         final int index = (int)(t & mask);
         final int toEnd = capacity - index;
         final int need = toEnd < record ? toEnd + record : record;
-        if (t + need - headCache > capacity)
+        if (t + need - memory.get(LONG, own + HEAD_CACHE) > capacity)
         {
-            headCache = lvHead();
-            if (t + need - headCache > capacity)
+            final long h = lvHead();
+            memory.set(LONG, own + HEAD_CACHE, h);
+            if (t + need - h > capacity)
             {
                 return FULL;
             }
@@ -119,10 +136,10 @@ final class SpscByteRing
         if (toEnd < record)
         {
             memory.set(INT, index, PAD);
-            claimedTail = t + toEnd;
+            memory.set(LONG, own + CLAIMED, t + toEnd);
             return HEADER;
         }
-        claimedTail = t;
+        memory.set(LONG, own + CLAIMED, t);
         return index + HEADER;
     }
 
@@ -134,9 +151,11 @@ final class SpscByteRing
      */
     void commit(final long offset, final int length)
     {
+        final MemorySegment memory = this.memory;
         memory.set(INT, offset - HEADER, length);
-        tail = claimedTail + align(HEADER + length);
-        soTail(tail);
+        final long t = memory.get(LONG, producerOffset + CLAIMED) + align(HEADER + length);
+        memory.set(LONG, producerOffset + TAIL, t);
+        soTail(t);
     }
 
     /**
@@ -150,6 +169,9 @@ final class SpscByteRing
     {
         final MemorySegment memory = this.memory;
         final long tail = lvTail();
+        final long head = memory.get(LONG, consumerOffset);
+        final int mask = this.mask;
+        final int capacity = this.capacity;
         long h = head;
         int n = 0;
         while (h < tail && n < limit)
@@ -167,7 +189,7 @@ final class SpscByteRing
         }
         if (h != head)
         {
-            head = h;
+            memory.set(LONG, consumerOffset, h);
             soHead(h);
         }
         return n;
@@ -180,7 +202,7 @@ final class SpscByteRing
      */
     boolean readable()
     {
-        return lvTail() != head;
+        return lvTail() != memory.get(LONG, consumerOffset);
     }
 
     private long lvHead()

@@ -11,7 +11,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 /**
  * {@link Checksum#sum}'s 64-bit little-endian loop folds exactly as the plain big-endian word sum does, and
- * {@link Checksum#fold}'s fixed steps give what the end-around-carry loop gives.
+ * {@link Checksum#fold}'s fixed steps give what the end-around-carry loop gives; {@link Checksum#sum20} (an IPv4
+ * header without options) sums as the loop does.
  */
 class ChecksumSumPropertyTest
 {
@@ -45,6 +46,31 @@ class ChecksumSumPropertyTest
         assertThat(Checksum.fold(fast + other)).as("fold with another partial sum added, len %d", len)
             .isEqualTo(Checksum.fold(ref + other));
         assertThat(fast == 0).as("zero only for all-zero bytes").isEqualTo(ref == 0);
+    }
+
+    @Property(tries = 2000)
+    void shouldSumTwentyByteHeadersLikeTheWordSum(@ForAll @Size(20) final byte[] header,
+        @ForAll @IntRange(min = 0, max = 7) final int skew, @ForAll @IntRange(min = 0, max = 0x3ffff) final int other)
+    {
+        final byte[] data = new byte[skew + 20];
+        System.arraycopy(header, 0, data, skew, 20);
+        final MemorySegment seg = MemorySegment.ofArray(data);
+        final long fast = Checksum.sum20(seg, skew);
+        final long ref = reference(data, skew, 20);
+        assertThat(Checksum.fold(fast + other)).isEqualTo(Checksum.fold(ref + other));
+        assertThat(fast == 0).as("zero only for all-zero bytes").isEqualTo(ref == 0);
+        // as a header without options, its checksum field set so that it verifies, then with one bit flipped
+        data[skew] = 0x45;
+        data[skew + 10] = 0;
+        data[skew + 11] = 0;
+        final int c = Checksum.finish(reference(data, skew, 20));
+        data[skew + 10] = (byte)(c >>> 8);
+        data[skew + 11] = (byte)c;
+        final Ip4Header ip = new Ip4Header().wrap(seg, skew);
+        assertThat(ip.checksumValid()).isTrue();
+        data[skew + 1 + other % 19] ^= (byte)(1 << other % 8);
+        assertThat(ip.checksumValid()).as("a flipped bit fails the check")
+            .isEqualTo(Checksum.fold(reference(data, skew, 20)) == 0xffff);
     }
 
     @Property(tries = 200)

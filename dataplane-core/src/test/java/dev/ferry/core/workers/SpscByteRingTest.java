@@ -22,6 +22,24 @@ import static org.assertj.core.api.Assertions.assertThat;
 class SpscByteRingTest
 {
     /**
+     * The two threads read this object's fields (segment, mask, capacity) on every record; a cursor among them
+     * (written by one thread per record or per drain) would take the line from the other thread each time, and
+     * from the worker using the ring allocated beside it. Cursors live off-heap on lines of their own.
+     */
+    @Test
+    void shouldHoldOnlyConstantsInTheObjectBothThreadsRead()
+    {
+        for (final java.lang.reflect.Field f : SpscByteRing.class.getDeclaredFields())
+        {
+            if (!java.lang.reflect.Modifier.isStatic(f.getModifiers()))
+            {
+                assertThat(java.lang.reflect.Modifier.isFinal(f.getModifiers())).as("field %s is final", f.getName())
+                    .isTrue();
+            }
+        }
+    }
+
+    /**
      * Random writes (any length up to the limit) and reads (any batch size) on one thread: the ring returns
      * exactly what a queue would, and refuses a write only when the bytes it needs (with the skipped end) are
      * not free.

@@ -44,6 +44,8 @@ import java.util.function.LongSupplier;
  * port/NAME/tx-gso-frames    → ferry_port_tx_gso_frames_total{port="NAME"}   (and tx-gso-segments, rx-gso-frames,
  *                              rx-gso-segments: superframes sent or split, the frames inside them; tx-gso-refused:
  *                              superframes the kernel refused, sent again frame by frame)
+ * port/NAME/rx-gro-frames    → ferry_port_rx_gro_frames_total{port="NAME"}   (and rx-gro-segments: VXLAN frames with
+ *                              an inner TCP superframe merged from received UDP superframes, the datagrams merged)
  * pool/buffers-in-use        → ferry_pool_buffers_in_use (gauge)
  * pool/buffers               → ferry_pool_buffers (gauge)
  * pool/allocation-failures   → ferry_pool_allocation_failures_total
@@ -187,7 +189,7 @@ public final class NodeMetrics implements MultiCollector
             f.rxDropped.build(), f.rxErrors.build(), f.txDropped.build(), f.txErrors.build(),
             f.txCoalescedFrames.build(), f.txCoalescedSegments.build(), f.txCoalesceBadChecksum.build(),
             f.txGsoFrames.build(), f.txGsoSegments.build(), f.rxGsoFrames.build(), f.rxGsoSegments.build(),
-            f.txGsoRefused.build(), f.rxRingFull.build(),
+            f.txGsoRefused.build(), f.rxRingFull.build(), f.rxGroFrames.build(), f.rxGroSegments.build(),
             f.allocationFailures.build(), f.natEvents.build(), f.workerPoll.build(), gauge("ferry_tables_generation",
                 "Generation of the tables the dataplane forwards with", generation.getAsLong()),
             REASONS, applyDuration.collect(), pushes.collect(),
@@ -296,7 +298,12 @@ public final class NodeMetrics implements MultiCollector
         private final CounterSnapshot.Builder rxGsoFrames = counter("ferry_port_rx_gso_frames",
             "Superframes received and split at the port, by port");
         private final CounterSnapshot.Builder rxGsoSegments = counter("ferry_port_rx_gso_segments",
-            "Frames split from received superframes (also in ferry_port_rx_packets), by port");
+            "Frames split from received superframes (in ferry_port_rx_packets unless merged again), by port");
+        private final CounterSnapshot.Builder rxGroFrames = counter("ferry_port_rx_gro_frames",
+            "VXLAN frames with an inner TCP superframe merged from a received UDP superframe's datagrams (each one "
+                + "packet in ferry_port_rx_packets), by port");
+        private final CounterSnapshot.Builder rxGroSegments = counter("ferry_port_rx_gro_segments",
+            "Datagrams merged into those frames (also in ferry_port_rx_gso_segments), by port");
         private final CounterSnapshot.Builder rxRingFull = counter("ferry_port_rx_ring_full",
             "Frames lost because the port's receive ring was full (an uplink's AF_PACKET ring: the kernel's drops), by"
                 + " port");
@@ -404,6 +411,8 @@ public final class NodeMetrics implements MultiCollector
                 case "rx-ring-full" -> rxRingFull.dataPoint(point(port, value));
                 case "tx-gso-refused" -> txGsoRefused.dataPoint(point(port, value));
                 case "rx-gso-segments" -> rxGsoSegments.dataPoint(point(port, value));
+                case "rx-gro-frames" -> rxGroFrames.dataPoint(point(port, value));
+                case "rx-gro-segments" -> rxGroSegments.dataPoint(point(port, value));
                 default ->
                 {
                     // link-down, link-up, a tunnel port's ring overflows: counters without a metric
