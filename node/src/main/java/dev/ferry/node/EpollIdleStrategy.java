@@ -30,9 +30,12 @@ import java.util.Arrays;
  * and, in {@link ThreadingMode#SHARED} mode, when a task is queued for the API agent or its waker thread sees a
  * client connect or write ({@link ApiAgent#wakeOnInput}). Only while some attached port has neither a descriptor
  * nor a wake-up (a test's port) is the wait capped, at {@link #SHORT_WAIT_MS}.
+ * <p>The same epoll set serves busy cycles as a readiness probe ({@link PortPoller.Readiness}): one
+ * {@code epoll_wait} with timeout 0 per cycle tells the poller which TAPs to read, instead of a {@code read()} on each.
+ * A port attached while the worker is busy joins the set at the next probe.
  * Runs on the worker thread only; allocates nothing after the first registrations.
  */
-final class EpollIdleStrategy implements IdleStrategy
+final class EpollIdleStrategy implements IdleStrategy, PortPoller.Readiness
 {
     /** Longest wait while some port has neither a descriptor to wait on nor a wake-up. */
     static final int SHORT_WAIT_MS = 1;
@@ -76,6 +79,29 @@ final class EpollIdleStrategy implements IdleStrategy
         this.epoll = new Epoll(EPOLL_EVENTS);
         Arrays.fill(registered, -1);
         wakeup.epoll(epoll);
+        ports.readiness(this);
+    }
+
+    @Override
+    public int readyNow(final long[] tokens)
+    {
+        if (ports.version() != portsVersion)
+        {
+            // a port attached or detached while the worker is busy: register it now, not at the next block
+            sync();
+        }
+        final int n = Math.min(epoll.await(0), tokens.length);
+        for (int i = 0; i < n; i++)
+        {
+            tokens[i] = epoll.token(i);
+        }
+        return n;
+    }
+
+    @Override
+    public boolean watches(final int id, final int fd)
+    {
+        return fd >= 0 && id < registered.length && registered[id] == fd;
     }
 
     @Override

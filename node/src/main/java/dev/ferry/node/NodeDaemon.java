@@ -420,6 +420,19 @@ public final class NodeDaemon implements AutoCloseable
     }
 
     /**
+     * @return each worker's {@link Worker#pollSummary()}, a line each (TAP reads a duty cycle, readiness probes).
+     */
+    public String pollSummary()
+    {
+        final StringBuilder b = new StringBuilder();
+        for (final Worker w : workers)
+        {
+            b.append(b.isEmpty() ? "" : "\n").append(w.pollSummary());
+        }
+        return b.toString();
+    }
+
+    /**
      * Stops the agents, closes every port and removes the API socket. Idempotent.
      */
     public synchronized void stop()

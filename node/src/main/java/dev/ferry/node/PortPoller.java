@@ -22,10 +22,23 @@ import java.util.List;
  *   attach(id, port, entry) ──► byId[id] ──┐     active[0..count): dense, polled in order
  *   poll():     active[i].port.receive(rx) ──► graph.input(active[i].entry, h)
  *               (first cycle after a wake by port descriptors only: just those ports)
+ *               with 2+ watched ports whose receive is a syscall (TAPs): one readiness probe
+ *               (epoll_wait, timeout 0) ──► read the ready TAPs once each, then every other port
+ *               (uplink ring, memory, a TAP not in the epoll set yet) as before
  *   transmit(h): byId[txPort(h)].port.transmit(h), or node/drop/port-down
  *                a superframe for a port without offloads: segmented first (TcpSegmenter); when that
  *                fails (no buffers), the port's tx-errors
  * </pre>
+ *
+ * <p>Why the probe: a TAP's receive is a {@code read()} that mostly answers EAGAIN, and a busy or busy-polling
+ * worker looked at every TAP every cycle (100 pods: 100 syscalls a cycle). One {@code epoll_wait(0)} on the set the
+ * worker blocks on when idle says which TAPs have frames. The set is level-triggered, so a TAP that still holds
+ * frames (it filled the vector, or the pool ran dry) is reported again by the next probe, and with more ready
+ * descriptors than one probe returns the kernel reports the rest first next time (it moves reported ones to the
+ * end of its ready list): nothing starves. A port whose receive looks at memory (the uplink's TPACKET ring) is
+ * read every cycle as before: that costs no syscall. Counted in {@code worker/poll/cycles} (polls),
+ * {@code worker/poll/ready-probes} (probes) and {@code worker/poll/syscall-reads} (receive calls on TAPs, each at
+ * least one {@code read()}), summed over workers in {@code ferry_worker_poll_total}.
  *
  * <p>Worker thread only.
  */
@@ -38,6 +51,10 @@ final class PortPoller
         final Port port;
         final int entry;
         final boolean wakes;
+        /** Its receive is a syscall (a TAP): read by readiness while the probe is on. */
+        final boolean syscall;
+        /** The probe cycle that last read it, so that no port is read twice in one cycle. */
+        long readIn;
 
         Attached(final int id, final Port port, final int entry, final boolean wakes)
         {
@@ -45,8 +62,40 @@ final class PortPoller
             this.port = port;
             this.entry = entry;
             this.wakes = wakes;
+            this.syscall = port.receiveIsSyscall();
         }
     }
+
+    /**
+     * Which port descriptors are readable now, without blocking: the worker's epoll set
+     * ({@link EpollIdleStrategy}).
+     */
+    interface Readiness
+    {
+        /**
+         * Asks the kernel once, timeout 0.
+         *
+         * @param tokens where the ready descriptors' tokens go: port ids, or {@link Epoll#WAKE_TOKEN}.
+         * @return how many, at most {@code tokens.length}.
+         */
+        int readyNow(long[] tokens);
+
+        /**
+         * @param id a port's id.
+         * @param fd its descriptor now.
+         * @return whether that descriptor is in the set under that id, so that {@link #readyNow} reports it.
+         */
+        boolean watches(int id, int fd);
+    }
+
+    /**
+     * The probe pays once there are this many watched TAPs ({@code -Dferry.worker.readinessMinPorts}): with one, a
+     * direct read costs one syscall like the probe, and one fewer when the TAP has frames.
+     */
+    static final int READINESS_MIN_PORTS = Integer.getInteger("ferry.worker.readinessMinPorts", 2);
+    static final String SYSCALL_READS = "worker/poll/syscall-reads";
+    static final String READY_PROBES = "worker/poll/ready-probes";
+    static final String CYCLES = "worker/poll/cycles";
 
     private final PacketPool pool;
     private final Counters counters;
@@ -62,6 +111,14 @@ final class PortPoller
     private int readyCount;
     private boolean readyOnly;
     private int portsRead;
+    private Readiness readiness;
+    private final long[] probed = new long[EpollIdleStrategy.EPOLL_EVENTS];
+    private long probeCycle;
+    // attached ports whose receive is a syscall
+    private int syscallPorts;
+    private final int syscallReads;
+    private final int readyProbes;
+    private final int cycles;
 
     PortPoller(final PacketPool pool, final Counters counters, final Runnable wake)
     {
@@ -70,6 +127,19 @@ final class PortPoller
         this.counters = counters;
         this.portDown = counters.register("node/drop/" + NodeDrop.PORT_DOWN.counterName());
         this.segmenter = new TcpSegmenter(pool);
+        this.syscallReads = counters.register(SYSCALL_READS);
+        this.readyProbes = counters.register(READY_PROBES);
+        this.cycles = counters.register(CYCLES);
+    }
+
+    /**
+     * Sets where busy cycles learn which TAPs are readable (the idle strategy's epoll set); null reads every port.
+     *
+     * @param readiness the probe, or null.
+     */
+    void readiness(final Readiness readiness)
+    {
+        this.readiness = readiness;
     }
 
     /**
@@ -83,7 +153,9 @@ final class PortPoller
      */
     int poll(final PacketVector rx, final Graph graph)
     {
+        counters.increment(cycles);
         int received = 0;
+        int syscalls = 0;
         if (readyOnly)
         {
             readyOnly = false;
@@ -95,9 +167,14 @@ final class PortPoller
                 if (a != null)
                 {
                     received += receive(a, rx, graph);
+                    syscalls += a.syscall ? 1 : 0;
                 }
             }
             portsRead = readyCount;
+        }
+        else if (readiness != null && syscallPorts >= READINESS_MIN_PORTS)
+        {
+            return probeAndPoll(rx, graph);
         }
         else
         {
@@ -106,9 +183,57 @@ final class PortPoller
             for (int i = 0; i < count; i++)
             {
                 received += receive(active[i], rx, graph);
+                syscalls += active[i].syscall ? 1 : 0;
             }
             portsRead = count;
         }
+        counters.add(syscallReads, syscalls);
+        rx.clear();
+        return received;
+    }
+
+    /** A busy cycle with the probe: the ready TAPs once each, then the ports the probe does not cover. */
+    private int probeAndPoll(final PacketVector rx, final Graph graph)
+    {
+        final long cycle = ++probeCycle;
+        final Readiness readiness = this.readiness;
+        final long[] tokens = probed;
+        final int n = readiness.readyNow(tokens);
+        counters.increment(readyProbes);
+        final Attached[] byId = this.byId;
+        int received = 0;
+        int read = 0;
+        int syscalls = 0;
+        for (int i = 0; i < n; i++)
+        {
+            final long token = tokens[i];
+            // the eventfd (a command, another thread's frame) needs nothing here: commands were drained and ports
+            // without a descriptor are read below anyway; a ready uplink ring is read below like every cycle
+            final Attached a = token >= 0 && token < byId.length ? byId[(int)token] : null;
+            if (a != null && a.syscall && a.readIn != cycle)
+            {
+                a.readIn = cycle;
+                received += receive(a, rx, graph);
+                read++;
+                syscalls++;
+            }
+        }
+        final Attached[] active = this.active;
+        final int count = activeCount;
+        for (int i = 0; i < count; i++)
+        {
+            final Attached a = active[i];
+            // a TAP in the set was either reported above or has nothing; one not in it yet is read directly
+            if (a.readIn == cycle || a.syscall && readiness.watches(a.id, a.port.fd()))
+            {
+                continue;
+            }
+            received += receive(a, rx, graph);
+            read++;
+            syscalls += a.syscall ? 1 : 0;
+        }
+        portsRead = read;
+        counters.add(syscallReads, syscalls);
         rx.clear();
         return received;
     }
@@ -237,6 +362,7 @@ final class PortPoller
         final Attached a = new Attached(id, port, entry, port.wakeOnInput(wake));
         byId[id] = a;
         active[activeCount++] = a;
+        syscallPorts += a.syscall ? 1 : 0;
         version++;
     }
 
@@ -255,6 +381,7 @@ final class PortPoller
         }
         final Attached a = byId[id];
         byId[id] = null;
+        syscallPorts -= a.syscall ? 1 : 0;
         for (int i = 0; i < activeCount; i++)
         {
             if (active[i] == a)

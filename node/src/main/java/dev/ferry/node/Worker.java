@@ -92,6 +92,7 @@ final class Worker implements Agent, TxSink
     private final java.util.concurrent.atomic.AtomicLong heartbeat = new java.util.concurrent.atomic.AtomicLong();
     private long lastHousekeeping;
     private long leakedBuffers = -1;
+    private volatile String closedPollSummary;
 
     Worker(final PacketPool pool, final Counters counters, final CachedClock clock,
         final TablesRef<Snapshot> published)
@@ -461,6 +462,7 @@ final class Worker implements Agent, TxSink
             execute(c);
         }
         poller.closeAll();
+        closedPollSummary = readPollSummary();
         if (handoff != null)
         {
             // frames held for another worker's ring will not be written now: dropped, counted
@@ -468,6 +470,39 @@ final class Worker implements Agent, TxSink
         }
         // fragments the NAT holds for their datagram's first fragment are owned, bounded, not leaked
         leakedBuffers = pool.inUse() - counters.get(Nat.COUNTER_FRAGMENTS_HELD);
+    }
+
+    /**
+     * @return what the duty cycles read: polls, TAP reads (each at least one {@code read()}) a cycle, and readiness
+     *         probes (any thread while the node runs, or after it stopped; printed when {@code ferry node} stops).
+     */
+    String pollSummary()
+    {
+        final String closed = closedPollSummary;
+        // the counters are closed after the worker: what onClose read then
+        if (closed != null)
+        {
+            return closed;
+        }
+        try
+        {
+            return readPollSummary();
+        }
+        catch (final IllegalStateException e)
+        {
+            // stopped without running (the counters' memory is already released)
+            return roleName() + ": no duty cycles";
+        }
+    }
+
+    private String readPollSummary()
+    {
+        final long polls = counters.getAcquire(counters.register(PortPoller.CYCLES));
+        final long reads = counters.getAcquire(counters.register(PortPoller.SYSCALL_READS));
+        final long probes = counters.getAcquire(counters.register(PortPoller.READY_PROBES));
+        return roleName() + ": " + polls + " duty cycles polled ports, " + reads + " TAP reads ("
+            + String.format("%.2f", polls == 0 ? 0.0 : (double)reads / polls) + " a cycle), " + probes
+            + " readiness probes";
     }
 
     /** @return buffers still in use when the worker closed, or -1 while it runs. */

@@ -56,6 +56,19 @@ public interface Port extends TxSink, AutoCloseable
     }
 
     /**
+     * Whether {@link #receive} costs a system call even when nothing is queued (a TAP's {@code read}, which mostly
+     * answers EAGAIN), so that a busy worker should read the port only when its {@link #fd()} is readable. A port
+     * that finds its frames in user space (an AF_PACKET ring, memory) is cheaper to look at than to ask the kernel
+     * about, and answers false.
+     *
+     * @return whether an empty receive is a system call.
+     */
+    default boolean receiveIsSyscall()
+    {
+        return false;
+    }
+
+    /**
      * For a port without a descriptor whose frames another thread queues (a ring filled by a socket's I/O thread,
      * a memory port fed by a test): the port keeps {@code wake} and calls it, on the queuing thread, after each
      * frame it queues, so that a worker blocked in epoll wakes at once. A port that cannot do this returns false,

@@ -484,6 +484,13 @@ public final class TapPort implements Port
         return fd;
     }
 
+    /** @return true: a receive is a {@code read()} on the device, EAGAIN when its queue is empty. */
+    @Override
+    public boolean receiveIsSyscall()
+    {
+        return true;
+    }
+
     /**
      * Reads frames into pool buffers until EAGAIN, a full vector or an empty pool. Each packet gets this port
      * as rx port and the clock's time (read once per call). With TSO a read lands in a large buffer; a plain

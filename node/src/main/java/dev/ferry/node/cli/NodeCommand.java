@@ -112,6 +112,7 @@ public final class NodeCommand implements Callable<Integer>
         {
             NodeLogging.direct("INFO", "signal received, stopping");
             daemon.stop();
+            NodeLogging.direct("INFO", daemon.pollSummary());
             final String profile = daemon.wakeProfile();
             if (profile != null)
             {

@@ -53,6 +53,7 @@ import java.util.function.LongSupplier;
  * conntrack/capacity         → ferry_conntrack_capacity (gauge)
  * conntrack/EVENT            → ferry_conntrack_events_total{event="EVENT"} (inserted, deleted, early-drop ...)
  * nat/EVENT                  → ferry_nat_events_total{event="EVENT"} (masquerade-ports-exhausted, rejects ...)
+ * worker/poll/EVENT          → ferry_worker_poll_total{event="EVENT"} (cycles, syscall-reads, ready-probes)
  * generation supplier        → ferry_tables_generation (gauge)
  * {@link #applied(double)}   → ferry_node_apply_tables_duration_seconds (histogram),
  *                              ferry_node_table_pushes_total{result="applied"},
@@ -100,6 +101,7 @@ public final class NodeMetrics implements MultiCollector
     private static final String PORT = "port/";
     private static final String CONNTRACK = "conntrack/";
     private static final String NAT = "nat/";
+    private static final String WORKER_POLL = "worker/poll/";
 
     private static final InfoSnapshot REASONS = reasons();
 
@@ -188,7 +190,7 @@ public final class NodeMetrics implements MultiCollector
             f.txCoalescedFrames.build(), f.txCoalescedSegments.build(), f.txCoalesceBadChecksum.build(),
             f.txGsoFrames.build(), f.txGsoSegments.build(), f.rxGsoFrames.build(), f.rxGsoSegments.build(),
             f.txGsoRefused.build(), f.rxRingFull.build(), f.rxGroFrames.build(), f.rxGroSegments.build(),
-            f.allocationFailures.build(), f.natEvents.build(), gauge("ferry_tables_generation",
+            f.allocationFailures.build(), f.natEvents.build(), f.workerPoll.build(), gauge("ferry_tables_generation",
                 "Generation of the tables the dataplane forwards with", generation.getAsLong()),
             REASONS, applyDuration.collect(), pushes.collect(),
             gauge("ferry_tables_applied_last_timestamp_seconds",
@@ -311,6 +313,9 @@ public final class NodeMetrics implements MultiCollector
             "Connection-tracking events (found, inserted, deleted, early-drop, drop, ...)");
         private final CounterSnapshot.Builder natEvents = counter("ferry_nat_events",
             "Service NAT events (sessions created, masquerade ports exhausted, rejects, ...)");
+        private final CounterSnapshot.Builder workerPoll = counter("ferry_worker_poll",
+            "Workers' duty cycles that polled ports (cycles), TAP receives, each at least one read() "
+                + "(syscall-reads), and epoll readiness probes of busy cycles (ready-probes)");
         private long poolInUse = -1;
         private long poolBuffers = -1;
         private long conntrackEntries = -1;
@@ -337,6 +342,10 @@ public final class NodeMetrics implements MultiCollector
             else if (name.startsWith(CONNTRACK))
             {
                 conntrack(name, value);
+            }
+            else if (name.startsWith(WORKER_POLL))
+            {
+                workerPoll.dataPoint(point(Labels.of("event", name.substring(WORKER_POLL.length())), value));
             }
             else if (name.startsWith(NAT))
             {

@@ -91,6 +91,8 @@ class NodeMetricsTest
         counters.set(counters.register(NodeMetrics.CONNTRACK_CAPACITY), 262144);
         counters.add(counters.register("conntrack/early-drop"), 4);
         counters.add(counters.register("nat/masquerade-ports-exhausted"), 5);
+        counters.add(counters.register("worker/poll/cycles"), 500);
+        counters.add(counters.register("worker/poll/ready-probes"), 480);
         counters.add(counters.register("vxlan/some-internal"), 9);
         return counters;
     }
@@ -130,6 +132,8 @@ class NodeMetricsTest
                 .contains("ferry_port_rx_gro_frames_total{port=\"eth9\"} 2.0")
                 .contains("ferry_port_rx_gro_segments_total{port=\"eth9\"} 90.0")
                 .contains("ferry_port_tx_gso_refused_total{port=\"eth9\"} 4.0")
+                .contains("ferry_worker_poll_total{event=\"cycles\"} 500.0")
+                .contains("ferry_worker_poll_total{event=\"ready-probes\"} 480.0")
                 .contains("ferry_pool_buffers_in_use 12.0")
                 .contains("ferry_pool_buffers 8192.0")
                 .contains("ferry_pool_allocation_failures_total 0.0")
