@@ -202,12 +202,12 @@ class NodeApiTest
         client.attach(NodeFixture.attachRequest("cb", POD_B));
         // compiled by the node's libpcap (.ci/run installs libpcap0.8): only frames of 100 bytes or more
         client.traceAdd(1, "greater 100");
-        final MemoryPort a = node.ports.port("tap0af40102");
+        final MemoryPortView a = node.ports.port("tap0af40102");
         a.enqueue(NodeFixture.udp(POD_A, POD_B, 21));
         a.enqueue(new FrameBuilder().eth(Ip4.podMac(POD_A), NodeFixture.GATEWAY_MAC).ip4(POD_A, POD_B)
             .udp(40000, 8080).payload(new byte[100]).build());
         a.enqueue(NodeFixture.udp(POD_A, POD_B, 23));
-        final MemoryPort b = node.ports.port("tap0af40103");
+        final MemoryPortView b = node.ports.port("tap0af40103");
         NodeFixture.await("three frames on pod B", () -> b.txPackets() == 3, Duration.ofSeconds(10));
 
         final List<String> trace = client.show("trace");
@@ -226,7 +226,7 @@ class NodeApiTest
         client.attach(NodeFixture.attachRequest("cb", POD_B));
         client.traceAdd(1);
         node.ports.port("tap0af40102").enqueue(NodeFixture.udp(POD_A, POD_B, 7));
-        final MemoryPort b = node.ports.port("tap0af40103");
+        final MemoryPortView b = node.ports.port("tap0af40103");
         NodeFixture.await("the frame on pod B", () -> b.txPackets() == 1, Duration.ofSeconds(10));
 
         final List<String> trace = client.show("trace");

@@ -43,7 +43,17 @@ final class NodeFixture implements AutoCloseable
         final NodeFeature... features) throws Exception
     {
         this(NodeConfig.defaults(NODE, dir.resolve("api/ferry.sock"), "eth9").withThreading(mode)
-            .withMetricsPort(metricsPort), initial, features);
+            .withMetricsPort(metricsPort).withWorkers(workers()), initial, features);
+    }
+
+    /**
+     * The worker count the tests run their nodes with: {@code -Dferry.test.workers} (CI runs the in-memory node
+     * tests once more with 2), else 1. A test that builds its own {@link NodeConfig} applies it too.
+     */
+    static int workers()
+    {
+        final String value = System.getProperty("ferry.test.workers");
+        return value == null || value.isBlank() ? 1 : Integer.parseInt(value.strip());
     }
 
     /** A node with the given configuration (its socket under the test's directory) and features. */

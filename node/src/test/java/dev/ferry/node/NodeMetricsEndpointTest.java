@@ -97,7 +97,8 @@ class NodeMetricsEndpointTest
     void shouldListenOnTheConfiguredBindAddressOnly() throws Exception
     {
         final NodeConfig config = NodeConfig.defaults(NodeFixture.NODE, dir.resolve("api/ferry.sock"), "eth9")
-            .withMetricsPort(0).withMetricsBindAddress("127.0.0.2");
+            .withMetricsPort(0).withMetricsBindAddress("127.0.0.2")
+            .withWorkers(NodeFixture.workers());
         try (NodeFixture node = new NodeFixture(config, NodeFixture.basic(1)))
         {
             final int port = node.daemon.metricsPort();
@@ -158,8 +159,8 @@ class NodeMetricsEndpointTest
 
             node.daemon.attach(NodeFixture.attachRequest("ca", POD_A)).get();
             node.daemon.attach(NodeFixture.attachRequest("cb", POD_B)).get();
-            final MemoryPort a = node.ports.port("tap0af40102");
-            final MemoryPort b = node.ports.port("tap0af40103");
+            final MemoryPortView a = node.ports.port("tap0af40102");
+            final MemoryPortView b = node.ports.port("tap0af40103");
             for (int seq = 0; seq < FRAMES; seq++)
             {
                 a.enqueue(toService(seq));

@@ -115,8 +115,8 @@ class ShowJsonTest
             client.traceAdd(1);
         }
         // pod B opens two connections to web: both go to pod A (the only ready backend), neither is ESTABLISHED
-        final MemoryPort a = node.ports.port("tap0af40102");
-        final MemoryPort b = node.ports.port("tap0af40103");
+        final MemoryPortView a = node.ports.port("tap0af40102");
+        final MemoryPortView b = node.ports.port("tap0af40103");
         for (int i = 0; i < 2; i++)
         {
             b.enqueue(new FrameBuilder().eth(Ip4.podMac(NodeFixture.POD_B), NodeFixture.GATEWAY_MAC)
