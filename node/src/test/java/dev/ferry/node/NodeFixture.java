@@ -123,6 +123,27 @@ final class NodeFixture implements AutoCloseable
             | (frame[off + 3] & 0xff);
     }
 
+    /**
+     * Cuts {@code show trace}'s lines into each worker's part: with several workers each tracing worker's packets
+     * follow a {@code --- worker w ---} line (dropped here) and are numbered from 1 again; one worker has one part.
+     */
+    static List<List<String>> traceByWorker(final List<String> lines)
+    {
+        final List<List<String>> parts = new ArrayList<>();
+        for (final String line : lines)
+        {
+            if (parts.isEmpty() || line.matches("--- worker \\d+ ---"))
+            {
+                parts.add(new ArrayList<>());
+            }
+            if (!line.matches("--- worker \\d+ ---"))
+            {
+                parts.get(parts.size() - 1).add(line);
+            }
+        }
+        return parts;
+    }
+
     static void await(final String what, final BooleanSupplier condition, final Duration timeout)
         throws InterruptedException
     {

@@ -148,7 +148,7 @@ class NodeMetricsEndpointTest
             assertThat(before.statusCode()).as("healthz before the first push").isEqualTo(503);
             assertThat(before.body()).isEqualTo("no tables applied yet (waiting for the first push)\n");
             assertThat(metrics(node)).contains("ferry_tables_generation 0.0")
-                .contains("ferry_pool_buffers 8192.0");
+                .contains("ferry_pool_buffers " + 8192 * NodeFixture.workers() + ".0");
 
             assertThat(node.daemon.push(withService(7, Map.of("max", 4096L))).get()).isEqualTo(7L);
             final HttpResponse<String> after = get(node, "/healthz");
@@ -170,9 +170,9 @@ class NodeMetricsEndpointTest
             a.enqueue(bad);
             NodeFixture.await("frames through the Service", () -> b.txPackets() == FRAMES,
                 Duration.ofSeconds(30));
-            // the conntrack gauges follow every 64 duty cycles
-            NodeFixture.await("conntrack gauge", () -> scrape(node).contains("ferry_conntrack_entries 1.0"),
-                Duration.ofSeconds(30));
+            // the conntrack gauges follow every 64 duty cycles, of each worker (its shard's entries and capacity)
+            NodeFixture.await("conntrack gauge", () -> scrape(node).contains("ferry_conntrack_entries 1.0")
+                && scrape(node).contains("ferry_conntrack_capacity 4096.0"), Duration.ofSeconds(30));
 
             final String text = metrics(node);
             assertThat(text)
