@@ -6,6 +6,8 @@ import dev.ferry.tapio.MemoryPort;
 import dev.ferry.tapio.Port;
 
 import java.io.IOException;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 
@@ -61,11 +63,18 @@ public final class MemoryPortFactory implements PortFactory
 
     /**
      * @param name interface name.
-     * @return the latest port opened under that name, or null.
+     * @return every queue of the latest port opened under that name (queue 0, then 1, 2.. as far as opened), or
+     *     null if none is.
      */
-    public MemoryPort port(final String name)
+    public MemoryPortView port(final String name)
     {
-        return ports.get(name);
+        final List<MemoryPort> queues = new ArrayList<>();
+        MemoryPort q;
+        while ((q = port(name, queues.size())) != null)
+        {
+            queues.add(q);
+        }
+        return queues.isEmpty() ? null : new MemoryPortView(queues);
     }
 
     /**

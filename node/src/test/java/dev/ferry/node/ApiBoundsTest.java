@@ -43,8 +43,8 @@ class ApiBoundsTest
         {
             node.daemon.attach(NodeFixture.attachRequest("ca", POD_A)).get();
             node.daemon.attach(NodeFixture.attachRequest("cb", POD_B)).get();
-            final MemoryPort a = node.ports.port("tap0af40102");
-            final MemoryPort b = node.ports.port("tap0af40103");
+            final MemoryPortView a = node.ports.port("tap0af40102");
+            final MemoryPortView b = node.ports.port("tap0af40103");
             final AtomicLong written = new AtomicLong();
             // 60 MiB without a newline, as fast as the node takes it
             final byte[] chunk = new byte[1 << 20];
@@ -84,8 +84,8 @@ class ApiBoundsTest
             node.daemon.apiAgent().clientTimeout(Duration.ofMillis(300));
             node.daemon.attach(NodeFixture.attachRequest("ca", POD_A)).get();
             node.daemon.attach(NodeFixture.attachRequest("cb", POD_B)).get();
-            final MemoryPort a = node.ports.port("tap0af40102");
-            final MemoryPort b = node.ports.port("tap0af40103");
+            final MemoryPortView a = node.ports.port("tap0af40102");
+            final MemoryPortView b = node.ports.port("tap0af40103");
             slow.write(ByteBuffer.wrap("{\"v\":1,\"op\":".getBytes(StandardCharsets.UTF_8)));
 
             // traffic keeps the shared thread busy; the reply to the slow client arrives meanwhile
@@ -110,8 +110,8 @@ class ApiBoundsTest
             node.daemon.apiAgent().clientTimeout(Duration.ofMillis(300));
             node.daemon.attach(NodeFixture.attachRequest("ca", POD_A)).get();
             node.daemon.attach(NodeFixture.attachRequest("cb", POD_B)).get();
-            final MemoryPort a = node.ports.port("tap0af40102");
-            final MemoryPort b = node.ports.port("tap0af40103");
+            final MemoryPortView a = node.ports.port("tap0af40102");
+            final MemoryPortView b = node.ports.port("tap0af40103");
             final AtomicLong written = new AtomicLong();
             // requests as fast as the node takes them, and never a read: the answers pile up
             final byte[] line = "{\"v\":1,\"op\":\"show\",\"what\":\"routes\"}\n".getBytes(StandardCharsets.UTF_8);
@@ -160,7 +160,7 @@ class ApiBoundsTest
      *
      * @return the frames sent.
      */
-    private static int forwardWhileAlive(final Thread writer, final MemoryPort a, final MemoryPort b,
+    private static int forwardWhileAlive(final Thread writer, final MemoryPortView a, final MemoryPortView b,
         final NodeApiClient other, final String what) throws Exception
     {
         int sent = 0;

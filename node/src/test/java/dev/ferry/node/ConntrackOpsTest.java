@@ -54,8 +54,8 @@ class ConntrackOpsTest
         assertThat(node.daemon.push(withServices(1)).get()).isEqualTo(1L);
         node.daemon.attach(NodeFixture.attachRequest("ca", POD_A)).get();
         node.daemon.attach(NodeFixture.attachRequest("cb", POD_B)).get();
-        final MemoryPort a = node.ports.port("tap0af40102");
-        final MemoryPort b = node.ports.port("tap0af40103");
+        final MemoryPortView a = node.ports.port("tap0af40102");
+        final MemoryPortView b = node.ports.port("tap0af40103");
         for (int i = 0; i < UDP_FLOWS; i++)
         {
             a.enqueue(new FrameBuilder().eth(Ip4.podMac(POD_A), NodeFixture.GATEWAY_MAC).ip4(POD_A, DNS_IP).id(i)
@@ -164,8 +164,8 @@ class ConntrackOpsTest
         assertThat(show("conntrack", "-C", "-p", "udp", "--sport", "40000").out().trim()).isEqualTo("0");
 
         // the next packet of the deleted flow is a new connection again: a new entry, counted as inserted
-        final MemoryPort a = node.ports.port("tap0af40102");
-        final MemoryPort b = node.ports.port("tap0af40103");
+        final MemoryPortView a = node.ports.port("tap0af40102");
+        final MemoryPortView b = node.ports.port("tap0af40103");
         a.enqueue(new FrameBuilder().eth(Ip4.podMac(POD_A), NodeFixture.GATEWAY_MAC).ip4(POD_A, DNS_IP).id(9)
             .udp(40000, 53).payload(new byte[] {1, 2, 3, 4}).build());
         NodeFixture.await("the flow again", () -> b.txPackets() == UDP_FLOWS + TCP_FLOWS + 1,
@@ -254,8 +254,8 @@ class ConntrackOpsTest
     void shouldCountEachBackendsActiveAndInactiveConnectionsLikeIpvsadm() throws Exception
     {
         // 41000 completes its handshake through the Service: SYN-ACK from pod B, ACK from pod A
-        final MemoryPort a = node.ports.port("tap0af40102");
-        final MemoryPort b = node.ports.port("tap0af40103");
+        final MemoryPortView a = node.ports.port("tap0af40102");
+        final MemoryPortView b = node.ports.port("tap0af40103");
         b.enqueue(new FrameBuilder().eth(Ip4.podMac(POD_B), NodeFixture.GATEWAY_MAC).ip4(POD_B, POD_A).id(7)
             .tcp(8080, 41000, 0x12, 5000, 1001).build());
         NodeFixture.await("the SYN-ACK un-DNATed to pod A", () -> a.txPackets() == 1, Duration.ofSeconds(30));
@@ -279,8 +279,8 @@ class ConntrackOpsTest
     @Test
     void shouldStreamNewUpdateAndDestroyEventsOfAHandshakeCloseAndDeleteInOrder() throws Exception
     {
-        final MemoryPort a = node.ports.port("tap0af40102");
-        final MemoryPort b = node.ports.port("tap0af40103");
+        final MemoryPortView a = node.ports.port("tap0af40102");
+        final MemoryPortView b = node.ports.port("tap0af40103");
         final List<String> seen = new ArrayList<>();
         try (NodeApiClient client = NodeApiClient.connect(node.socket()))
         {
@@ -353,7 +353,7 @@ class ConntrackOpsTest
     @Test
     void shouldPrintEventsAsConntrackDashEDoes() throws Exception
     {
-        final MemoryPort a = node.ports.port("tap0af40102");
+        final MemoryPortView a = node.ports.port("tap0af40102");
         final Run[] result = new Run[1];
         final Thread cli = new Thread(() -> result[0] = show("conntrack", "-E", "-p", "tcp", "--dport", "80",
             "--limit", "2"));

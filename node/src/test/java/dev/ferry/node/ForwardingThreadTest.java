@@ -49,7 +49,7 @@ class ForwardingThreadTest
         final MemoryPortFactory factory = new MemoryPortFactory();
         // one thread for forwarding and the API: a subprocess run there would stop both
         final NodeConfig config = NodeConfig.defaults(NodeFixture.NODE, dir.resolve("api/ferry.sock"), "eth9")
-            .withThreading(ThreadingMode.SHARED);
+            .withThreading(ThreadingMode.SHARED).withWorkers(NodeFixture.workers());
         final NodeDaemon daemon = NodeDaemon.builder(config).portFactory(factory).initialTables(NodeFixture.basic(1))
             .hostCommands(slowIp).build();
         try
@@ -62,8 +62,8 @@ class ForwardingThreadTest
                 TimeUnit.SECONDS)).as("a push is acknowledged while `ip route` runs").isEqualTo(2L);
             daemon.attach(NodeFixture.attachRequest("ca", POD_A)).get(TIMEOUT.toSeconds(), TimeUnit.SECONDS);
             daemon.attach(NodeFixture.attachRequest("cb", POD_B)).get(TIMEOUT.toSeconds(), TimeUnit.SECONDS);
-            final MemoryPort a = factory.port("tap0af40102");
-            final MemoryPort b = factory.port("tap0af40103");
+            final MemoryPortView a = factory.port("tap0af40102");
+            final MemoryPortView b = factory.port("tap0af40103");
             a.enqueue(NodeFixture.udp(POD_A, POD_B, 1));
             NodeFixture.await("a frame forwarded while `ip route` runs", () -> b.txPackets() == 1, TIMEOUT);
             assertThat(release.getCount()).as("the route command is still held").isEqualTo(1);
@@ -89,8 +89,8 @@ class ForwardingThreadTest
         {
             node.daemon.attach(NodeFixture.attachRequest("ca", POD_A)).get();
             node.daemon.attach(NodeFixture.attachRequest("cb", POD_B)).get();
-            final MemoryPort a = node.ports.port("tap0af40102");
-            final MemoryPort b = node.ports.port("tap0af40103");
+            final MemoryPortView a = node.ports.port("tap0af40102");
+            final MemoryPortView b = node.ports.port("tap0af40103");
             for (int i = 0; i < 3; i++)
             {
                 a.enqueue(NodeFixture.udp(POD_A, POD_B, i));
@@ -100,8 +100,8 @@ class ForwardingThreadTest
             assertThat(ports).as("rx on A, tx on B, once each")
                 .anyMatch(l -> l.matches(".*tap0af40102 +pod .* 3 +\\d+ +0 +0 +0 +0 .*"))
                 .anyMatch(l -> l.matches(".*tap0af40103 +pod .* 0 +0 +3 +\\d+ +0 +0 .*"));
-            assertThat(a.counters().rxPackets()).isEqualTo(3);
-            assertThat(b.counters().txBytes()).isEqualTo(3L * NodeFixture.udp(POD_A, POD_B, 0).length);
+            assertThat(a.rxPackets()).isEqualTo(3);
+            assertThat(b.txBytes()).isEqualTo(3L * NodeFixture.udp(POD_A, POD_B, 0).length);
         }
     }
 

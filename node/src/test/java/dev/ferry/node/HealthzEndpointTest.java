@@ -38,7 +38,7 @@ class HealthzEndpointTest
     private NodeDaemon start(final long healthTimeoutMillis) throws Exception
     {
         final NodeConfig config = NodeConfig.defaults(NodeFixture.NODE, dir.resolve("api/ferry.sock"), "eth9")
-            .withHealthzBindAddress("127.0.0.1:0");
+            .withHealthzBindAddress("127.0.0.1:0").withWorkers(NodeFixture.workers());
         final NodeDaemon d = NodeDaemon.builder(config).portFactory(new MemoryPortFactory())
             .healthTimeoutMillis(healthTimeoutMillis).build();
         d.start();
@@ -117,7 +117,8 @@ class HealthzEndpointTest
     @Test
     void shouldServeNothingWhenOff() throws Exception
     {
-        final NodeConfig config = NodeConfig.defaults(NodeFixture.NODE, dir.resolve("api/ferry.sock"), "eth9");
+        final NodeConfig config = NodeConfig.defaults(NodeFixture.NODE, dir.resolve("api/ferry.sock"), "eth9")
+            .withWorkers(NodeFixture.workers());
         try (NodeDaemon node = NodeDaemon.builder(config).portFactory(new MemoryPortFactory()).build())
         {
             node.start();

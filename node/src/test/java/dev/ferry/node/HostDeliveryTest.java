@@ -34,7 +34,7 @@ class HostDeliveryTest
             final byte[] syn = new FrameBuilder().eth(Ip4.podMac(POD_A), GATEWAY_MAC).ip4(POD_A, NODE_IP)
                 .tcp(40000, 10250, 0x02, 1, 0).build();
             node.ports.port("tap0af40102").enqueue(syn);
-            final MemoryPort host = node.ports.port("ferry0");
+            final MemoryPortView host = node.ports.port("ferry0");
             NodeFixture.await("the frame on ferry0", () -> host.txPackets() == 1, Duration.ofSeconds(10));
 
             final List<byte[]> out = host.drainTransmitted().stream().map(MemoryPort.Frame::bytes).toList();

@@ -31,13 +31,14 @@ class IdleWaitTest
     void shouldBlockAfterTheWindowAndWakeForAFrame(final long busyPollMicros) throws Exception
     {
         final NodeConfig config = NodeConfig.defaults(NodeFixture.NODE, dir.resolve("api/ferry.sock"), "eth9")
-            .withThreading(ThreadingMode.DEDICATED).withBusyPollMicros(busyPollMicros);
+            .withThreading(ThreadingMode.DEDICATED).withBusyPollMicros(busyPollMicros)
+            .withWorkers(NodeFixture.workers());
         try (NodeFixture node = new NodeFixture(config, NodeFixture.basic(1)))
         {
             node.daemon.attach(NodeFixture.attachRequest("ca", POD_A)).get();
             node.daemon.attach(NodeFixture.attachRequest("cb", POD_B)).get();
-            final MemoryPort a = node.ports.port("tap0af40102");
-            final MemoryPort b = node.ports.port("tap0af40103");
+            final MemoryPortView a = node.ports.port("tap0af40102");
+            final MemoryPortView b = node.ports.port("tap0af40103");
             final Path worker = workerTask();
             for (int i = 0; i < 3; i++)
             {

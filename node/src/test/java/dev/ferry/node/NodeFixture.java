@@ -43,7 +43,17 @@ final class NodeFixture implements AutoCloseable
         final NodeFeature... features) throws Exception
     {
         this(NodeConfig.defaults(NODE, dir.resolve("api/ferry.sock"), "eth9").withThreading(mode)
-            .withMetricsPort(metricsPort), initial, features);
+            .withMetricsPort(metricsPort).withWorkers(workers()), initial, features);
+    }
+
+    /**
+     * The worker count the tests run their nodes with: {@code -Dferry.test.workers} (CI runs the in-memory node
+     * tests once more with 2), else 1. A test that builds its own {@link NodeConfig} applies it too.
+     */
+    static int workers()
+    {
+        final String value = System.getProperty("ferry.test.workers");
+        return value == null || value.isBlank() ? 1 : Integer.parseInt(value.strip());
     }
 
     /** A node with the given configuration (its socket under the test's directory) and features. */
@@ -111,6 +121,27 @@ final class NodeFixture implements AutoCloseable
         final int off = 14 + 20 + 8;
         return (frame[off] & 0xff) << 24 | (frame[off + 1] & 0xff) << 16 | (frame[off + 2] & 0xff) << 8
             | (frame[off + 3] & 0xff);
+    }
+
+    /**
+     * Cuts {@code show trace}'s lines into each worker's part: with several workers each tracing worker's packets
+     * follow a {@code --- worker w ---} line (dropped here) and are numbered from 1 again; one worker has one part.
+     */
+    static List<List<String>> traceByWorker(final List<String> lines)
+    {
+        final List<List<String>> parts = new ArrayList<>();
+        for (final String line : lines)
+        {
+            if (parts.isEmpty() || line.matches("--- worker \\d+ ---"))
+            {
+                parts.add(new ArrayList<>());
+            }
+            if (!line.matches("--- worker \\d+ ---"))
+            {
+                parts.get(parts.size() - 1).add(line);
+            }
+        }
+        return parts;
     }
 
     static void await(final String what, final BooleanSupplier condition, final Duration timeout)

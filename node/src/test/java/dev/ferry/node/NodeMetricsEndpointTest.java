@@ -97,7 +97,8 @@ class NodeMetricsEndpointTest
     void shouldListenOnTheConfiguredBindAddressOnly() throws Exception
     {
         final NodeConfig config = NodeConfig.defaults(NodeFixture.NODE, dir.resolve("api/ferry.sock"), "eth9")
-            .withMetricsPort(0).withMetricsBindAddress("127.0.0.2");
+            .withMetricsPort(0).withMetricsBindAddress("127.0.0.2")
+            .withWorkers(NodeFixture.workers());
         try (NodeFixture node = new NodeFixture(config, NodeFixture.basic(1)))
         {
             final int port = node.daemon.metricsPort();
@@ -147,7 +148,7 @@ class NodeMetricsEndpointTest
             assertThat(before.statusCode()).as("healthz before the first push").isEqualTo(503);
             assertThat(before.body()).isEqualTo("no tables applied yet (waiting for the first push)\n");
             assertThat(metrics(node)).contains("ferry_tables_generation 0.0")
-                .contains("ferry_pool_buffers 8192.0");
+                .contains("ferry_pool_buffers " + 8192 * NodeFixture.workers() + ".0");
 
             assertThat(node.daemon.push(withService(7, Map.of("max", 4096L))).get()).isEqualTo(7L);
             final HttpResponse<String> after = get(node, "/healthz");
@@ -158,8 +159,8 @@ class NodeMetricsEndpointTest
 
             node.daemon.attach(NodeFixture.attachRequest("ca", POD_A)).get();
             node.daemon.attach(NodeFixture.attachRequest("cb", POD_B)).get();
-            final MemoryPort a = node.ports.port("tap0af40102");
-            final MemoryPort b = node.ports.port("tap0af40103");
+            final MemoryPortView a = node.ports.port("tap0af40102");
+            final MemoryPortView b = node.ports.port("tap0af40103");
             for (int seq = 0; seq < FRAMES; seq++)
             {
                 a.enqueue(toService(seq));
@@ -169,9 +170,9 @@ class NodeMetricsEndpointTest
             a.enqueue(bad);
             NodeFixture.await("frames through the Service", () -> b.txPackets() == FRAMES,
                 Duration.ofSeconds(30));
-            // the conntrack gauges follow every 64 duty cycles
-            NodeFixture.await("conntrack gauge", () -> scrape(node).contains("ferry_conntrack_entries 1.0"),
-                Duration.ofSeconds(30));
+            // the conntrack gauges follow every 64 duty cycles, of each worker (its shard's entries and capacity)
+            NodeFixture.await("conntrack gauge", () -> scrape(node).contains("ferry_conntrack_entries 1.0")
+                && scrape(node).contains("ferry_conntrack_capacity 4096.0"), Duration.ofSeconds(30));
 
             final String text = metrics(node);
             assertThat(text)

@@ -63,8 +63,8 @@ class StageFaultTest
         {
             node.daemon.attach(NodeFixture.attachRequest("ca", POD_A)).get();
             node.daemon.attach(NodeFixture.attachRequest("cb", POD_B)).get();
-            final MemoryPort a = node.ports.port("tap0af40102");
-            final MemoryPort b = node.ports.port("tap0af40103");
+            final MemoryPortView a = node.ports.port("tap0af40102");
+            final MemoryPortView b = node.ports.port("tap0af40103");
             final List<Integer> received = new CopyOnWriteArrayList<>();
             for (int seq = 0; seq < 10; seq++)
             {

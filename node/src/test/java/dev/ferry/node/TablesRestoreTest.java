@@ -37,7 +37,8 @@ class TablesRestoreTest
     private NodeConfig config()
     {
         return NodeConfig.defaults(NodeFixture.NODE, dir.resolve("api/ferry.sock"), "eth9")
-            .withThreading(ThreadingMode.SHARED).withStateDir(dir.resolve("state"));
+            .withThreading(ThreadingMode.SHARED).withStateDir(dir.resolve("state"))
+            .withWorkers(NodeFixture.workers());
     }
 
     @Test
@@ -55,8 +56,8 @@ class TablesRestoreTest
             assertThat(client.health().path("generation").asLong()).as("restored, not pushed").isEqualTo(7);
             second.daemon.attach(NodeFixture.attachRequest("ca", POD_A)).get();
             second.daemon.attach(NodeFixture.attachRequest("cb", POD_B)).get();
-            final MemoryPort a = second.ports.port("tap0af40102");
-            final MemoryPort b = second.ports.port("tap0af40103").keepTransmitted(true);
+            final MemoryPortView a = second.ports.port("tap0af40102");
+            final MemoryPortView b = second.ports.port("tap0af40103").keepTransmitted(true);
             a.enqueue(new FrameBuilder().eth(Ip4.podMac(POD_A), NodeFixture.GATEWAY_MAC).ip4(POD_A, WEB_IP).id(1)
                 .tcp(40000, 80, 0x02, 1000, 0).build());
             NodeFixture.await("the SYN DNATed to pod B", () -> b.txPackets() == 1, Duration.ofSeconds(30));

@@ -41,10 +41,10 @@ class UpdateUnderTrafficTest
         {
             client.attach(NodeFixture.attachRequest("ca", POD_A));
             client.attach(NodeFixture.attachRequest("cb", POD_B));
-            final MemoryPort a = node.ports.port("tap0af40102");
-            final MemoryPort b = node.ports.port("tap0af40103");
-            final MemoryPort uplink = node.ports.port("eth9");
-            final MemoryPort host = node.ports.port("ferry0");
+            final MemoryPortView a = node.ports.port("tap0af40102");
+            final MemoryPortView b = node.ports.port("tap0af40103");
+            final MemoryPortView uplink = node.ports.port("eth9");
+            final MemoryPortView host = node.ports.port("ferry0");
 
             final Thread traffic = new Thread(() ->
             {
@@ -97,7 +97,7 @@ class UpdateUnderTrafficTest
         final NodeFixture node = new NodeFixture(dir, ThreadingMode.SHARED, NodeFixture.basic(1));
         node.daemon.attach(NodeFixture.attachRequest("ca", POD_A)).get();
         node.daemon.attach(NodeFixture.attachRequest("cb", POD_B)).get();
-        final MemoryPort a = node.ports.port("tap0af40102");
+        final MemoryPortView a = node.ports.port("tap0af40102");
         for (int seq = 0; seq < 2_000; seq++)
         {
             a.enqueue(NodeFixture.udp(POD_A, POD_B, seq));
