@@ -366,6 +366,29 @@ public final class Lab
         }
     }
 
+    /**
+     * The nodes' busy-poll window: {@code FERRY_LAB_BUSY_POLL_MICROS} in the environment (the lab benchmark's A/B
+     * knob); unset, the node's default.
+     *
+     * @return the {@code busyPollMicros:} line of node.yaml, or "".
+     */
+    static String busyPollLine()
+    {
+        final String value = System.getenv("FERRY_LAB_BUSY_POLL_MICROS");
+        if (value == null || value.isBlank())
+        {
+            return "";
+        }
+        try
+        {
+            return "busyPollMicros: " + Long.parseLong(value.trim()) + "\n";
+        }
+        catch (final NumberFormatException e)
+        {
+            throw new IllegalArgumentException("FERRY_LAB_BUSY_POLL_MICROS: '" + value + "' is not a whole number", e);
+        }
+    }
+
     private Path nodeConfig(final String node) throws IOException
     {
         final LabSpec.Node n = spec.node(node);
@@ -387,7 +410,7 @@ public final class Lab
             podTapPrefix: tap
             hostTap: ferry0
             seed: %d
-            """.formatted(n.name(), socket, cluster, n.uplink(), "node1".equals(node) ? 1 : 2) + workersLine());
+            """.formatted(n.name(), socket, cluster, n.uplink(), "node1".equals(node) ? 1 : 2) + workersLine() + busyPollLine());
         return yaml;
     }
 
