@@ -410,7 +410,8 @@ public final class Lab
             podTapPrefix: tap
             hostTap: ferry0
             seed: %d
-            """.formatted(n.name(), socket, cluster, n.uplink(), "node1".equals(node) ? 1 : 2) + workersLine() + busyPollLine());
+            """.formatted(n.name(), socket, cluster, n.uplink(), "node1".equals(node) ? 1 : 2) + workersLine()
+            + busyPollLine());
         return yaml;
     }
 

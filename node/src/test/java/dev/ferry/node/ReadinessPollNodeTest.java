@@ -210,7 +210,7 @@ class ReadinessPollNodeTest
 
         private EventfdTap remember(final String name)
         {
-            final EventfdTap t = new EventfdTap(memory.port(name));
+            final EventfdTap t = new EventfdTap(memory.port(name, 0));
             taps.put(name, t);
             return t;
         }
@@ -231,7 +231,7 @@ class ReadinessPollNodeTest
             daemon.attach(NodeFixture.attachRequest("cb", POD_B)).get();
             final EventfdTap a = factory.taps.get("tap0af40102");
             final EventfdTap b = factory.taps.get("tap0af40103");
-            final MemoryPort uplink = factory.memory.port("eth9");
+            final MemoryPort uplink = factory.memory.port("eth9", 0);
             final MemoryPort toB = b.queue;
             final dev.ferry.core.Counters counters = daemon.worker(0).portContext(0).counters();
 
