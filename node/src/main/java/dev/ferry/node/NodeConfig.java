@@ -42,7 +42,7 @@ import java.util.Set;
  * logLevel: info                   # error | warn | info | debug | trace (java.util.logging, slf4j bridged)
  * stateDir: /run/ferry             # conntrack.state, mapped: flows survive a restart; default: the socket's dir
  * workers: 1                       # forwarding threads, 1..64; default: the cgroup's CPUs minus one, at least 1
- * busyPollMicros: 10000            # the worker polls its ports up to this long after traffic before it blocks
+ * busyPollMicros: 0                # the worker polls its ports up to this long after traffic before it blocks
  *                                  # (adaptive, 0..1000000; 0 = block at once): node README, "Idle wait"
  * </pre>
  *
