@@ -44,12 +44,17 @@ class LatencyTest
     @BeforeEach
     void topology()
     {
+        // the nodes poll up to 10 ms after traffic (busyPollMicros, node README "Idle wait"), so that a ping's reply
+        // finds its workers awake: with the default 0 every hop pays a wake-up, and on a shared 2-vCPU machine the
+        // median of 50 idle pings then sits at 0.6-1.1 ms, too close to this guard's 1 ms to catch a timer
+        System.setProperty("ferry.test.busyPollMicros", "10000");
         TwoNodes.packetTopology(NODES, PODS, UPLINKS);
     }
 
     @AfterEach
     void cleanUp()
     {
+        System.clearProperty("ferry.test.busyPollMicros");
         TwoNodes.deleteTopology(NODES, PODS);
     }
 
