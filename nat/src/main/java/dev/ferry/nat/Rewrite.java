@@ -31,8 +31,17 @@ final class Rewrite
      */
     static void addresses(final MemorySegment mem, final long ipOff, final int src, final int dst)
     {
-        final int oldSrc = Wire.u32(mem, ipOff + Ip4Header.SRC_OFFSET);
-        final int oldDst = Wire.u32(mem, ipOff + Ip4Header.DST_OFFSET);
+        addresses(mem, ipOff, Wire.u32(mem, ipOff + Ip4Header.SRC_OFFSET), Wire.u32(mem, ipOff + Ip4Header.DST_OFFSET),
+            src, dst);
+    }
+
+    /**
+     * {@link #addresses(MemorySegment, long, int, int)} with the old addresses already read: an address that does not
+     * change leaves the header checksum alone.
+     */
+    private static void addresses(final MemorySegment mem, final long ipOff, final int oldSrc, final int oldDst,
+        final int src, final int dst)
+    {
         int ipSum = Wire.u16(mem, ipOff + Ip4Header.CHECKSUM_OFFSET);
         if (oldSrc != src)
         {
@@ -140,19 +149,7 @@ final class Rewrite
         final int oldSrc, final int oldDst, final int oldPorts, final int src, final int dst, final int sport,
         final int dport, final boolean partial)
     {
-        int ipSum = Wire.u16(mem, ipOff + Ip4Header.CHECKSUM_OFFSET);
-        // an address that does not change leaves the header checksum alone, as addresses() does (byte-identical)
-        if (oldSrc != src)
-        {
-            ipSum = Checksum.update32(ipSum, oldSrc, src);
-            Wire.u32(mem, ipOff + Ip4Header.SRC_OFFSET, src);
-        }
-        if (oldDst != dst)
-        {
-            ipSum = Checksum.update32(ipSum, oldDst, dst);
-            Wire.u32(mem, ipOff + Ip4Header.DST_OFFSET, dst);
-        }
-        Wire.u16(mem, ipOff + Ip4Header.CHECKSUM_OFFSET, ipSum);
+        addresses(mem, ipOff, oldSrc, oldDst, src, dst);
         Wire.u32(mem, l4Off, sport << 16 | dport & 0xffff);
         final long sumOff = l4Off + (tcp ? 16 : 6);
         int c = Wire.u16(mem, sumOff);
