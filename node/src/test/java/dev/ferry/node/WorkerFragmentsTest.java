@@ -37,12 +37,15 @@ import static org.assertj.core.api.Assertions.assertThat;
  * which holds its conntrack entry. Flows of many source ports to one ClusterIP spread over both workers, while their
  * fragments all first meet on the worker of (pod, ClusterIP): so both cases occur, the flow's owner being that worker
  * and being the other one. Each flow sends an unfragmented datagram, then a fragmented one (first fragment first, or
- * last first), and the backend answers in fragments: the fragments must carry the flow's one binding (same backend,
- * same source), the answer must come back from the ClusterIP, and the conntrack tables must hold one entry per flow.
+ * last first), and the backend answers in fragments: the fragments must carry the flow's one binding (same backend of
+ * two, same source), the answer must come back from the ClusterIP, and the conntrack tables must hold one entry per
+ * flow. On a worker without the flow's entry the fragments would make a second binding, perhaps to the other backend.
  */
 class WorkerFragmentsTest
 {
     private static final int VIP = Ip4.parse("10.96.0.53");
+    /** A second backend of the Service, so that a second binding may pick another one. */
+    private static final int POD_C = Ip4.parse("10.244.1.4");
     private static final int FLOWS = 16;
     /** UDP header and payload 3,008 bytes: fragments of 1,400, 1,400 and 208. */
     private static final int PAYLOAD = 3000;
@@ -55,11 +58,12 @@ class WorkerFragmentsTest
 
     private static NodeTables tables()
     {
-        final NodeTables base = NodeFixture.tables(1, List.of(POD_A, POD_B), List.of("10.244.2.0/24"));
+        final NodeTables base = NodeFixture.tables(1, List.of(POD_A, POD_B, POD_C), List.of("10.244.2.0/24"));
         final ServiceInfo dns = new ServiceInfo("default", "big-dns", "ClusterIP", null, List.of(VIP), List.of(),
             List.of(), false, ServiceInfo.DEFAULT_AFFINITY_TIMEOUT, false, false,
-            List.of(new ServiceInfo.ServicePort("", 17, 53, 0, List.of(new ServiceInfo.Endpoint(POD_B, 5353, true,
-                true, false, NodeFixture.NODE, "", true)))));
+            List.of(new ServiceInfo.ServicePort("", 17, 53, 0, List.of(
+                new ServiceInfo.Endpoint(POD_B, 5353, true, true, false, NodeFixture.NODE, "", true),
+                new ServiceInfo.Endpoint(POD_C, 5353, true, true, false, NodeFixture.NODE, "", true)))));
         return new NodeTables(1, base.node(), base.cluster(), base.pods(), base.remoteNodes(), List.of(dns), Map.of());
     }
 
@@ -108,15 +112,19 @@ class WorkerFragmentsTest
         return sum == 0xffff;
     }
 
-    private static List<byte[]> await(final NodeFixture node, final String device, final int count, final String what)
-        throws InterruptedException
+    /** Frames sent by any queue of the devices, until there are {@code count}. */
+    private static List<byte[]> await(final NodeFixture node, final List<String> devices, final int count,
+        final String what) throws InterruptedException
     {
         final List<byte[]> got = new ArrayList<>();
         NodeFixture.await(what, () ->
         {
-            for (int q = 0; q < 2; q++)
+            for (final String device : devices)
             {
-                node.ports.port(device, q).drainTransmitted().forEach(f -> got.add(f.bytes()));
+                for (int q = 0; q < 2; q++)
+                {
+                    node.ports.port(device, q).drainTransmitted().forEach(f -> got.add(f.bytes()));
+                }
             }
             return got.size() >= count;
         }, WAIT);
@@ -156,15 +164,20 @@ class WorkerFragmentsTest
         {
             node.daemon.attach(NodeFixture.attachRequest("ca", POD_A)).get(10, TimeUnit.SECONDS);
             node.daemon.attach(NodeFixture.attachRequest("cb", POD_B)).get(10, TimeUnit.SECONDS);
+            node.daemon.attach(NodeFixture.attachRequest("cc", POD_C)).get(10, TimeUnit.SECONDS);
+            final List<String> backends = List.of(tap(POD_B), tap(POD_C));
+            final int[] chosen = new int[2];
             client.traceAdd(200);
             for (int f = 0; f < FLOWS; f++)
             {
                 final int sport = 33000 + f;
                 final MemoryPort podA = node.ports.port(tap(POD_A), f % 2);
                 podA.enqueue(udp(POD_A, VIP, sport, 53, 100 + f, new byte[] {1, 2, 3, 4}));
-                final List<byte[]> whole = await(node, tap(POD_B), 1, "flow " + f + "'s unfragmented datagram");
+                final List<byte[]> whole = await(node, backends, 1, "flow " + f + "'s unfragmented datagram");
                 assertThat(whole).hasSize(1);
-                assertThat(u32(whole.get(0), 30)).as("DNAT to the backend").isEqualTo(POD_B);
+                final int backend = u32(whole.get(0), 30);
+                assertThat(backend).as("DNAT to a backend").isIn(POD_B, POD_C);
+                chosen[backend == POD_B ? 0 : 1]++;
                 assertThat(u16(whole.get(0), 36)).isEqualTo(5353);
                 final int natSrc = u32(whole.get(0), 26);
                 final int natSport = u16(whole.get(0), 34);
@@ -173,24 +186,24 @@ class WorkerFragmentsTest
                 final byte[] query = payload(f + 1);
                 sendFragmented(node.ports.port(tap(POD_A), (f + 1) % 2), udp(POD_A, VIP, sport, 53, 200 + f, query),
                     f % 2 == 1);
-                final List<byte[]> in = await(node, tap(POD_B), FRAGMENTS, "flow " + f + "'s fragments at the backend");
+                final List<byte[]> in = await(node, backends, FRAGMENTS, "flow " + f + "'s fragments at a backend");
                 assertThat(in).as("flow %d: every fragment forwarded once", f).hasSize(FRAGMENTS);
                 for (final byte[] frag : in)
                 {
                     assertThat(u32(frag, 26)).as("flow %d: the flow's source on every fragment", f).isEqualTo(natSrc);
-                    assertThat(u32(frag, 30)).as("flow %d: the flow's backend on every fragment", f).isEqualTo(POD_B);
+                    assertThat(u32(frag, 30)).as("flow %d: the flow's backend on every fragment", f).isEqualTo(backend);
                     assertThat(headerChecksumValid(frag)).as("flow %d: IP header checksum", f).isTrue();
                 }
-                final byte[] expectedIn = udp(natSrc, POD_B, natSport, 5353, 0, query);
+                final byte[] expectedIn = udp(natSrc, backend, natSport, 5353, 0, query);
                 assertThat(reassemble(in)).as("flow %d: the backend reassembles the flow's datagram, UDP checksum"
                     + " updated for the binding", f).isEqualTo(Arrays.copyOfRange(expectedIn, 34, expectedIn.length));
 
                 // the backend's answer, fragmented too, arriving on the other worker's queue of its TAP
                 final byte[] answer = payload(3 * f + 7);
-                sendFragmented(node.ports.port(tap(POD_B), f % 2), new FrameBuilder().eth(Ip4.podMac(POD_B),
-                    GATEWAY_MAC).ip4(POD_B, natSrc).id(300 + f).df(false).udp(5353, natSport).payload(answer).build(),
+                sendFragmented(node.ports.port(tap(backend), f % 2), new FrameBuilder().eth(Ip4.podMac(backend),
+                    GATEWAY_MAC).ip4(backend, natSrc).id(300 + f).df(false).udp(5353, natSport).payload(answer).build(),
                     f % 3 == 0);
-                final List<byte[]> back = await(node, tap(POD_A), FRAGMENTS, "flow " + f + "'s answer at the client");
+                final List<byte[]> back = await(node, List.of(tap(POD_A)), FRAGMENTS, "flow " + f + "'s answer at the client");
                 assertThat(back).as("flow %d: every fragment of the answer forwarded once", f).hasSize(FRAGMENTS);
                 for (final byte[] frag : back)
                 {
@@ -202,6 +215,7 @@ class WorkerFragmentsTest
                 assertThat(reassemble(back)).as("flow %d: the client reassembles the answer from ClusterIP:53", f)
                     .isEqualTo(Arrays.copyOfRange(expectedBack, 34, expectedBack.length));
             }
+            assertThat(chosen).as("both backends chosen by some flows").doesNotContain(0);
             final List<String> conntrack = node.daemon.show("conntrack").get(10, TimeUnit.SECONDS);
             assertThat(conntrack).as("one entry per flow: no fragment made a second binding on another worker")
                 .hasSize(FLOWS);
