@@ -180,6 +180,24 @@ public final class WorkerMesh implements AutoCloseable
             + full + ", handoff-no-buffer " + noBuffer;
     }
 
+    /**
+     * Per worker: packets it transmitted, and the CPU its thread started each measurement iteration on (on a VM
+     * whose vCPUs run at different speeds, the group's figure depends on it). Allocates.
+     *
+     * @return one line per worker.
+     */
+    public String lanesReport()
+    {
+        final StringBuilder b = new StringBuilder();
+        for (final Lane l : lanes)
+        {
+            b.append("worker ").append(l.worker).append(": forwarded ").append(l.node.sink().transmitted())
+                .append(", CPU at the end of each measurement iteration: ").append(l.cpus.report())
+                .append(System.lineSeparator());
+        }
+        return b.toString();
+    }
+
     @Override
     public void close()
     {
@@ -203,6 +221,7 @@ public final class WorkerMesh implements AutoCloseable
         private final int entry;
         private final int[] rx;
         private final Handoff.Endpoint endpoint;
+        private final ThreadCpu cpus = new ThreadCpu(64);
         private int cursor;
 
         Lane(final int worker, final ClusterIpNode node, final int[] rx)
@@ -217,6 +236,12 @@ public final class WorkerMesh implements AutoCloseable
             final int e = entry;
             final IntConsumer inject = h -> g.input(e, h);
             this.endpoint = handoff.endpoint(worker, pool, node.counters(), inject);
+        }
+
+        /** Records the CPU the lane's thread is on as this measurement iteration's; allocates nothing. */
+        public void recordCpu()
+        {
+            cpus.record();
         }
 
         /**
