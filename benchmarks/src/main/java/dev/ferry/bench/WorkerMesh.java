@@ -181,8 +181,9 @@ public final class WorkerMesh implements AutoCloseable
     }
 
     /**
-     * Per worker: packets it transmitted, and the CPU its thread started each measurement iteration on (on a VM
-     * whose vCPUs run at different speeds, the group's figure depends on it). Allocates.
+     * Per worker: packets it transmitted, the CPU its thread ended each measurement iteration on (on a VM whose
+     * vCPUs run at different speeds, the group's figure depends on it), and its graph's per-stage figures since
+     * {@link Lane#markRuntime()} ({@code show runtime}: compare them with one worker's). Allocates.
      *
      * @return one line per worker.
      */
@@ -193,7 +194,7 @@ public final class WorkerMesh implements AutoCloseable
         {
             b.append("worker ").append(l.worker).append(": forwarded ").append(l.node.sink().transmitted())
                 .append(", CPU at the end of each measurement iteration: ").append(l.cpus.report())
-                .append(System.lineSeparator());
+                .append(System.lineSeparator()).append(l.node.runtimeReport());
         }
         return b.toString();
     }
@@ -236,6 +237,12 @@ public final class WorkerMesh implements AutoCloseable
             final int e = entry;
             final IntConsumer inject = h -> g.input(e, h);
             this.endpoint = handoff.endpoint(worker, pool, node.counters(), inject);
+        }
+
+        /** Marks the per-stage figures of this worker's graph now (its own thread, before it forwards). */
+        public void markRuntime()
+        {
+            node.markRuntime();
         }
 
         /** Records the CPU the lane's thread is on as this measurement iteration's; allocates nothing. */

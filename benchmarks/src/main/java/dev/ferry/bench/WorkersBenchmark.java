@@ -108,6 +108,7 @@ public class WorkersBenchmark
     {
         WorkerMesh.Lane lane;
         final StopFlag stop = new StopFlag();
+        private boolean marked;
 
         /**
          * Takes the lane of this thread's index in its group.
@@ -125,6 +126,22 @@ public class WorkersBenchmark
                 final int cpu = w % Runtime.getRuntime().availableProcessors();
                 System.out.print(System.lineSeparator() + "worker " + w + " pinned to CPU " + cpu + ": "
                     + ThreadCpu.pin(cpu) + System.lineSeparator());
+            }
+        }
+
+        /**
+         * Marks the worker's per-stage figures when the first measurement iteration starts (printed per worker in
+         * the tear-down).
+         *
+         * @param iteration JMH's description of the coming iteration.
+         */
+        @Setup(Level.Iteration)
+        public void markMeasurement(final IterationParams iteration)
+        {
+            if (iteration.getType() == IterationType.MEASUREMENT && !marked)
+            {
+                lane.markRuntime();
+                marked = true;
             }
         }
 
