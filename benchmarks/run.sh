@@ -8,7 +8,9 @@
 #   benchmarks/run.sh --smoke Checksum     the same settings on a subset of your choice
 #   benchmarks/run.sh L3Graph -- -f 1 -p frameSize=64    everything after -- goes to JMH as it is
 #
-# Options: --no-build (use target/benchmarks.jar as it is), --out FILE (results file name).
+# Options: --no-build (use target/benchmarks.jar as it is), --out FILE (results file name),
+#          --cpu LIST (run JMH and its forks under taskset -c LIST, e.g. 0 or 1: on a VM whose vCPUs run at
+#          different speeds, measure each one; see README, session 8).
 # Output:  benchmarks/results/<UTC date>-<short sha>[-dirty][-smoke].json  (JMH -rf json)
 #          benchmarks/results/<same>.machine.json                          (CPU, cores, JDK, kernel, load)
 # Exit:    0 pass; 1 a hot-path benchmark allocates (gc check); 2 usage; 3 JMH failed; other: build failure.
@@ -32,6 +34,7 @@ smoke_params=(-p frameSize=64 -p routes=1000 -p ring=jctools)
 smoke=0
 build=1
 out=""
+cpu=""
 patterns=()
 jmh_extra=()
 while [[ $# -gt 0 ]]; do
@@ -39,8 +42,9 @@ while [[ $# -gt 0 ]]; do
     --smoke) smoke=1 ;;
     --no-build) build=0 ;;
     --out) out="$2"; shift ;;
+    --cpu) cpu="$2"; shift ;;
     --) shift; jmh_extra=("$@"); break ;;
-    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
     -*) echo "run.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     *) patterns+=("$1") ;;
   esac
@@ -83,10 +87,15 @@ machine="${out%.json}.machine.json"
 
 # JMH takes one regex list; an empty list would run everything, which is what no pattern means
 "$java" "${host_jvm[@]}" -cp "$jar" dev.ferry.bench.MachineInfo "$machine" "commit=$sha" "smoke=$smoke" \
-  "patterns=${patterns[*]:-all}" "jmhArgs=${jmh_opts[*]:-} ${jmh_extra[*]:-}"
+  "patterns=${patterns[*]:-all}" "cpu=${cpu:-any}" "jmhArgs=${jmh_opts[*]:-} ${jmh_extra[*]:-}"
 echo "run.sh: load average at start: $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo unknown)" >&2
 
-if ! "$java" "${host_jvm[@]}" -jar "$jar" "${patterns[@]}" "${jmh_opts[@]}" -prof gc -foe true -rf json -rff "$out" \
+pin=()
+if [[ -n "$cpu" ]]; then
+  pin=(taskset -c "$cpu")
+  echo "run.sh: JMH and its forks pinned to CPU $cpu" >&2
+fi
+if ! "${pin[@]}" "$java" "${host_jvm[@]}" -jar "$jar" "${patterns[@]}" "${jmh_opts[@]}" -prof gc -foe true -rf json -rff "$out" \
   "${jmh_extra[@]}"; then
   echo "run.sh: JMH failed (a benchmark threw, or a fixture found drops or leaks); see above" >&2
   exit 3

@@ -33,7 +33,8 @@ import java.util.concurrent.TimeUnit;
  *
  * <p>{@code forward} includes re-arming the vector (allocate 256 buffers, copy each flow's headers and the
  * payload in, free on transmit); {@code rearmOnly} measures that part alone, to subtract. After each trial the
- * fork prints the per-stage figures of its measurement iterations, as {@code show runtime} does.
+ * fork prints the per-stage figures of its measurement iterations, as {@code show runtime} does, and the CPU
+ * that each measurement iteration ended on ({@link ThreadCpu}).
  */
 @BenchmarkMode(Mode.AverageTime)
 @OutputTimeUnit(TimeUnit.NANOSECONDS)
@@ -54,6 +55,7 @@ public class ClusterIpToRemoteBenchmark
 
     private ClusterIpNode node;
     private boolean marked;
+    private final ThreadCpu cpus = new ThreadCpu(64);
 
     /**
      * Builds the node and opens every flow, then runs the tear-down's report and checks once: JMH counts the
@@ -70,6 +72,9 @@ public class ClusterIpToRemoteBenchmark
         {
             throw new IllegalStateException("no packet went through the graph while warming");
         }
+        // links the sched_getcpu downcall and the report's formatting now, not inside a measured iteration
+        new ThreadCpu(1).record();
+        cpus.report();
     }
 
     /**
@@ -87,6 +92,21 @@ public class ClusterIpToRemoteBenchmark
         }
     }
 
+    /**
+     * Records the CPU the benchmark thread ended each measurement iteration on: on a VM whose vCPUs run at
+     * different speeds the fork's figure depends on it.
+     *
+     * @param iteration JMH's description of the iteration that ended.
+     */
+    @TearDown(Level.Iteration)
+    public void recordCpu(final IterationParams iteration)
+    {
+        if (iteration.getType() == IterationType.MEASUREMENT)
+        {
+            cpus.record();
+        }
+    }
+
     /** Prints the per-stage runtime of this fork, then fails the trial on a drop, a new flow or a leak. */
     @TearDown(Level.Trial)
     public void tearDown()
@@ -99,6 +119,10 @@ public class ClusterIpToRemoteBenchmark
                 System.out.print(System.lineSeparator() + "show runtime (measurement), frameSize " + frameSize
                     + ", flows " + flows + ":" + System.lineSeparator() + runtime);
             }
+            // separate prints, no string concatenation: a concatenation site links on first use (allocates)
+            System.out.print("benchmark thread's CPU at the end of each measurement iteration: ");
+            System.out.print(cpus.report());
+            System.out.println();
             node.verify();
         }
         finally

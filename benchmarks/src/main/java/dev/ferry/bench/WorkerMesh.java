@@ -180,6 +180,25 @@ public final class WorkerMesh implements AutoCloseable
             + full + ", handoff-no-buffer " + noBuffer;
     }
 
+    /**
+     * Per worker: packets it transmitted, the CPU its thread ended each measurement iteration on (on a VM whose
+     * vCPUs run at different speeds, the group's figure depends on it), and its graph's per-stage figures since
+     * {@link Lane#markRuntime()} ({@code show runtime}: compare them with one worker's). Allocates.
+     *
+     * @return one line per worker.
+     */
+    public String lanesReport()
+    {
+        final StringBuilder b = new StringBuilder();
+        for (final Lane l : lanes)
+        {
+            b.append("worker ").append(l.worker).append(": forwarded ").append(l.node.sink().transmitted())
+                .append(", CPU at the end of each measurement iteration: ").append(l.cpus.report())
+                .append(System.lineSeparator()).append(l.node.runtimeReport());
+        }
+        return b.toString();
+    }
+
     @Override
     public void close()
     {
@@ -203,6 +222,7 @@ public final class WorkerMesh implements AutoCloseable
         private final int entry;
         private final int[] rx;
         private final Handoff.Endpoint endpoint;
+        private final ThreadCpu cpus = new ThreadCpu(64);
         private int cursor;
 
         Lane(final int worker, final ClusterIpNode node, final int[] rx)
@@ -217,6 +237,18 @@ public final class WorkerMesh implements AutoCloseable
             final int e = entry;
             final IntConsumer inject = h -> g.input(e, h);
             this.endpoint = handoff.endpoint(worker, pool, node.counters(), inject);
+        }
+
+        /** Marks the per-stage figures of this worker's graph now (its own thread, before it forwards). */
+        public void markRuntime()
+        {
+            node.markRuntime();
+        }
+
+        /** Records the CPU the lane's thread is on as this measurement iteration's; allocates nothing. */
+        public void recordCpu()
+        {
+            cpus.record();
         }
 
         /**

@@ -17,7 +17,9 @@ import org.openjdk.jmh.annotations.State;
 import org.openjdk.jmh.annotations.TearDown;
 import org.openjdk.jmh.annotations.Warmup;
 import org.openjdk.jmh.infra.Control;
+import org.openjdk.jmh.infra.IterationParams;
 import org.openjdk.jmh.infra.ThreadParams;
+import org.openjdk.jmh.runner.IterationType;
 
 import java.util.concurrent.TimeUnit;
 import java.util.function.BooleanSupplier;
@@ -49,6 +51,13 @@ import java.util.function.BooleanSupplier;
     Jvm.HEAP_MAX})
 public class WorkersBenchmark
 {
+    /**
+     * {@code -Dferry.bench.pinWorkers=true} (through {@code -jvmArgsAppend}): each worker thread pins itself to CPU
+     * (its index modulo the CPU count), as a node with one core per worker would. Off by default: an A/B knob
+     * (on the 2-vCPU VM, loaded, it measured worse than leaving placement to the kernel: README, session 8).
+     */
+    static final boolean PIN_WORKERS = Boolean.getBoolean("ferry.bench.pinWorkers");
+
     /** The workers of one group, shared by its threads. */
     @State(Scope.Group)
     public static class Mesh
@@ -72,6 +81,8 @@ public class WorkersBenchmark
             // its first-use costs (class loading, string building) stay out of gc.alloc.rate.norm
             mesh.drainAll();
             mesh.verify();
+            mesh.lanesReport();
+            ThreadCpu.current();
         }
 
         /** Drains the rings, prints the handoff totals, and fails the trial on a loss, a new flow or a leak. */
@@ -82,6 +93,7 @@ public class WorkersBenchmark
             {
                 mesh.drainAll();
                 System.out.print(System.lineSeparator() + mesh.verify() + System.lineSeparator());
+                System.out.print(mesh.lanesReport());
             }
             finally
             {
@@ -96,6 +108,7 @@ public class WorkersBenchmark
     {
         WorkerMesh.Lane lane;
         final StopFlag stop = new StopFlag();
+        private boolean marked;
 
         /**
          * Takes the lane of this thread's index in its group.
@@ -106,7 +119,44 @@ public class WorkersBenchmark
         @Setup(Level.Trial)
         public void join(final Mesh mesh, final ThreadParams threads)
         {
-            lane = mesh.mesh.lane(threads.getGroupThreadIndex());
+            final int w = threads.getGroupThreadIndex();
+            lane = mesh.mesh.lane(w);
+            if (PIN_WORKERS)
+            {
+                final int cpu = w % Runtime.getRuntime().availableProcessors();
+                System.out.print(System.lineSeparator() + "worker " + w + " pinned to CPU " + cpu + ": "
+                    + ThreadCpu.pin(cpu) + System.lineSeparator());
+            }
+        }
+
+        /**
+         * Marks the worker's per-stage figures when the first measurement iteration starts (printed per worker in
+         * the tear-down).
+         *
+         * @param iteration JMH's description of the coming iteration.
+         */
+        @Setup(Level.Iteration)
+        public void markMeasurement(final IterationParams iteration)
+        {
+            if (iteration.getType() == IterationType.MEASUREMENT && !marked)
+            {
+                lane.markRuntime();
+                marked = true;
+            }
+        }
+
+        /**
+         * Records the CPU this thread ended each measurement iteration on (printed per worker in the tear-down).
+         *
+         * @param iteration JMH's description of the iteration that ended.
+         */
+        @TearDown(Level.Iteration)
+        public void recordCpu(final IterationParams iteration)
+        {
+            if (iteration.getType() == IterationType.MEASUREMENT)
+            {
+                lane.recordCpu();
+            }
         }
     }
 

@@ -260,6 +260,31 @@ public final class Graph implements Stage.Next
     }
 
     /**
+     * Puts a packet that another worker handed over into a stage's input frame. It is not sampled here: it entered
+     * the node on the other worker, which sampled it or not. A traced one keeps its trace id, and this graph goes on
+     * recording under it ({@link TraceBuffer#KIND_HANDOFF}), so the packet's trace continues on its owner.
+     *
+     * @param entry      index of the entry stage (the one after the ownership decision).
+     * @param handle     packet handle, with rx port, timestamp and trace mark as the other worker had them.
+     * @param fromWorker the worker that handed it over.
+     */
+    public void inputHandedOver(final int entry, final int handle, final int fromWorker)
+    {
+        if (pendingInputs == PacketVector.CAPACITY)
+        {
+            run();
+        }
+        if (pool.traced(handle))
+        {
+            trace.record(pool.traceId(handle), -1, TraceBuffer.KIND_HANDOFF, entry, pool.rxPort(handle),
+                TraceBuffer.handoffWord(fromWorker, pool.length(handle)), pool.timestamp(handle));
+        }
+        pendingInputs++;
+        queued++;
+        frames[entry].add(handle);
+    }
+
+    /**
      * Turns the timing of stage calls on (the default) or off. Off, the per-stage {@code ns} counters stay as
      * they are and {@code show runtime} has no ns/packet; a run of a small vector (replay: one per capture
      * timestamp) saves two clock reads per stage call.
@@ -564,37 +589,76 @@ public final class Graph implements Stage.Next
     }
 
     /**
-     * One traced packet: {@code ferry show trace} prints its steps as lines, {@code -o json} as objects.
+     * One traced packet, or one worker's part of it: {@code ferry show trace} prints its steps as lines, {@code -o
+     * json} as objects. A packet handed to another worker is traced in parts, one per worker it crossed, each
+     * with the packet's number.
      *
-     * @param packet the packet's number, from 1.
-     * @param steps  what happened to it, in order.
+     * @param packet the packet's number, from 1 (the node's: every worker's parts of one packet share it).
+     * @param worker the worker that recorded these steps (0 on a node of one worker).
+     * @param steps  what happened to it there, in order.
      */
-    public record TracedPacket(int packet, List<TraceStep> steps)
+    public record TracedPacket(int packet, int worker, List<TraceStep> steps)
     {
+        /**
+         * A packet of a one-worker graph.
+         *
+         * @param packet the packet's number, from 1.
+         * @param steps  what happened to it, in order.
+         */
+        public TracedPacket(final int packet, final List<TraceStep> steps)
+        {
+            this(packet, 0, steps);
+        }
+
+        /** @return the worker that handed this part over (its first step says so), or -1: it entered here. */
+        public int handedOverBy()
+        {
+            return steps.isEmpty() ? -1 : steps.get(0).handedOverBy();
+        }
     }
 
     /**
      * One trace record, resolved to names.
      *
-     * @param kind     input, next, drop, detail, transmit or inject.
-     * @param stage    the stage that recorded it ({@code graph} for the graph itself).
-     * @param nanos    the clock at input (input only; 0 otherwise).
-     * @param port     the port it came in on (input) or left on (transmit), or null.
-     * @param bytes    the frame's length (input, transmit), or -1.
-     * @param next     the stage it went to (input, next), or null.
-     * @param text     the drop reason's sentence (drop) or the stage's detail (detail), or null.
-     * @param answerTo the packet this one answers (inject), or -1.
+     * @param kind         input, next, drop, detail, transmit or inject.
+     * @param stage        the stage that recorded it ({@code graph} for the graph itself).
+     * @param nanos        the clock at input (input only; 0 otherwise).
+     * @param port         the port it came in on (input) or left on (transmit), or null.
+     * @param bytes        the frame's length (input, transmit), or -1.
+     * @param next         the stage it went to (input, next), or null.
+     * @param text         the drop reason's sentence (drop) or the stage's detail (detail), or null.
+     * @param answerTo     the packet this one answers (inject), or -1.
+     * @param handedOverBy the worker that handed the packet over to this part's worker (an input that did not
+     *                     come from a port), or -1.
      */
     public record TraceStep(String kind, String stage, long nanos, String port, long bytes, String next,
-        String text, long answerTo)
+        String text, long answerTo, int handedOverBy)
     {
+        /**
+         * A step that is not a handed-over input.
+         *
+         * @param kind     input, next, drop, detail, transmit or inject.
+         * @param stage    the stage that recorded it.
+         * @param nanos    the clock at input.
+         * @param port     the port, or null.
+         * @param bytes    the frame's length, or -1.
+         * @param next     the stage it went to, or null.
+         * @param text     the sentence or detail, or null.
+         * @param answerTo the packet this one answers, or -1.
+         */
+        public TraceStep(final String kind, final String stage, final long nanos, final String port,
+            final long bytes, final String next, final String text, final long answerTo)
+        {
+            this(kind, stage, nanos, port, bytes, next, text, answerTo, -1);
+        }
+
         /** @return the step as {@code show trace} prints it. */
         public String line()
         {
             return switch (kind)
             {
-                case "input" -> String.format("%s  input on %s, %d bytes, into %s", formatTime(nanos), port, bytes,
-                    next);
+                case "input" -> String.format("%s  input on %s, %d bytes, into %s%s", formatTime(nanos), port, bytes,
+                    next, handedOverBy < 0 ? "" : ", handed over by worker " + handedOverBy);
                 case "next" -> "  " + stage + " -> " + next;
                 case "drop" -> "  " + stage + " DROP " + text;
                 case "detail" -> "  " + stage + ": " + text;
@@ -614,15 +678,35 @@ public final class Graph implements Stage.Next
      */
     public List<TracedPacket> trace(final List<TraceBuffer.Entry> entries)
     {
-        final Map<Integer, List<TraceStep>> byPacket = new java.util.TreeMap<>();
+        return trace(entries, 0);
+    }
+
+    /**
+     * Resolves one worker's trace records to names, grouped by packet, a packet's records cut into parts where
+     * another worker handed it over (a packet that comes back to a worker a second time has two parts there).
+     *
+     * @param entries the records ({@link TraceBuffer#entries()}) of this graph, worker {@code worker}'s.
+     * @param worker  the worker whose graph this is, named in each part.
+     * @return the parts by packet, in id order, each packet's parts in the order this worker recorded them.
+     */
+    public List<TracedPacket> trace(final List<TraceBuffer.Entry> entries, final int worker)
+    {
+        final Map<Integer, List<List<TraceStep>>> byPacket = new java.util.TreeMap<>();
         for (final TraceBuffer.Entry e : entries)
         {
-            final List<TraceStep> steps = byPacket.computeIfAbsent(e.traceId(), k -> new ArrayList<>());
+            final List<List<TraceStep>> parts = byPacket.computeIfAbsent(e.traceId(), k -> new ArrayList<>());
+            if (parts.isEmpty() || e.kind() == TraceBuffer.KIND_HANDOFF && !parts.getLast().isEmpty())
+            {
+                parts.add(new ArrayList<>());
+            }
+            final List<TraceStep> steps = parts.getLast();
             final String stageName = e.stage() >= 0 ? stages[e.stage()].name() : "graph";
             switch (e.kind())
             {
                 case TraceBuffer.KIND_INPUT -> steps.add(new TraceStep("input", stageName, e.nanos(),
                     ports.nameOf((int)e.a()), e.b(), stages[e.code()].name(), null, -1));
+                case TraceBuffer.KIND_HANDOFF -> steps.add(new TraceStep("input", stageName, e.nanos(),
+                    ports.nameOf((int)e.a()), (int)e.b(), stages[e.code()].name(), null, -1, (int)(e.b() >>> 32)));
                 case TraceBuffer.KIND_NEXT -> steps.add(new TraceStep("next", stageName, 0, null, -1,
                     stages[e.stage()].nextNames().get(e.code()), null, -1));
                 case TraceBuffer.KIND_DROP -> steps.add(new TraceStep("drop", stageName, 0, null, -1, null,
@@ -644,7 +728,13 @@ public final class Graph implements Stage.Next
             }
         }
         final List<TracedPacket> out = new ArrayList<>();
-        byPacket.forEach((id, steps) -> out.add(new TracedPacket(id + 1, List.copyOf(steps))));
+        byPacket.forEach((id, parts) ->
+        {
+            for (final List<TraceStep> steps : parts)
+            {
+                out.add(new TracedPacket(id + 1, worker, List.copyOf(steps)));
+            }
+        });
         return out;
     }
 

@@ -2,6 +2,7 @@ package dev.ferry.core;
 
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * Fixed-size trace records for sampled packets, in the spirit of VPP's {@code show trace}.
@@ -9,6 +10,11 @@ import java.util.List;
  * <p>The hot path writes primitive records (which stage, which decision, two detail words) only for packets
  * whose trace flag is set; formatting into text happens later, off the hot path, through each stage's
  * {@link Stage#formatTrace(long, long)}. When the buffer is full, further records are counted as lost.
+ *
+ * <p>A node of several workers gives every worker's buffer the same id source, so that a packet's trace id is
+ * the node's, not one worker's: a traced packet handed to another worker keeps its id (the handoff ring carries
+ * it), and the owner goes on recording under it ({@link #KIND_HANDOFF}). The id source is touched only when a
+ * sample is taken, never per packet.
  */
 public final class TraceBuffer
 {
@@ -24,6 +30,12 @@ public final class TraceBuffer
     public static final int KIND_TRANSMIT = 4;
     /** Record kind: the stage created this packet ({@code a} = the trace id of the packet it answers). */
     public static final int KIND_INJECT = 5;
+    /**
+     * Record kind: the packet, traced by another worker, was handed over to this one and entered its graph.
+     * {@code code} = entry stage, {@code a} = port it came in on, {@code b} = the worker it came from (high 32
+     * bits) and length (low 32 bits), as {@link #handoffWord}.
+     */
+    public static final int KIND_HANDOFF = 6;
 
     private final int capacity;
     private final int[] traceId;
@@ -33,9 +45,9 @@ public final class TraceBuffer
     private final long[] a;
     private final long[] b;
     private final long[] time;
+    private final AtomicInteger ids;
     private int size;
     private long lost;
-    private int nextTraceId;
     private int remainingSamples;
     private Filter sampleFilter;
 
@@ -44,7 +56,17 @@ public final class TraceBuffer
      */
     public TraceBuffer(final int capacity)
     {
+        this(capacity, new AtomicInteger());
+    }
+
+    /**
+     * @param capacity maximum records kept.
+     * @param ids      where trace ids come from: shared by every worker of a node, so that ids are the node's.
+     */
+    public TraceBuffer(final int capacity, final AtomicInteger ids)
+    {
         this.capacity = capacity;
+        this.ids = ids;
         traceId = new int[capacity];
         stage = new int[capacity];
         kind = new int[capacity];
@@ -109,7 +131,7 @@ public final class TraceBuffer
             return -1;
         }
         remainingSamples--;
-        return nextTraceId++;
+        return ids.getAndIncrement();
     }
 
     /**
@@ -117,7 +139,19 @@ public final class TraceBuffer
      */
     public int newTraceId()
     {
-        return nextTraceId++;
+        return ids.getAndIncrement();
+    }
+
+    /**
+     * The {@code b} word of a {@link #KIND_HANDOFF} record.
+     *
+     * @param fromWorker the worker that handed the packet over.
+     * @param length     the frame's length.
+     * @return both in one word.
+     */
+    public static long handoffWord(final int fromWorker, final int length)
+    {
+        return (long)fromWorker << 32 | (length & 0xffffffffL);
     }
 
     /**

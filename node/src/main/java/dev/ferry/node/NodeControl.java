@@ -778,16 +778,7 @@ final class NodeControl
                 ShowJson.services(answer, serviceViews(), counts));
             case "stats", "runtime" -> stats(answer);
             case "trace" -> onEveryWorker(WorkerCommand.Trace::new).thenApplyAsync(each ->
-            {
-                final List<Graph.TracedPacket> packets = new ArrayList<>();
-                long lost = 0;
-                for (final WorkerStats.TraceRecords r : each)
-                {
-                    packets.addAll(worker.graph().trace(r.entries()));
-                    lost += r.lost();
-                }
-                return ShowJson.trace(answer, packets, lost);
-            }, executor);
+                ShowJson.trace(answer, traceParts(each), lost(each)), executor);
             case "ports" -> statsAll().thenApplyAsync(s -> ShowJson.ports(answer,
                 ShowFormat.portViews(s.ports(), ports, attachments())), executor);
             case "conntrack" -> CompletableFuture.failedFuture(new IllegalArgumentException(
@@ -865,18 +856,28 @@ final class NodeControl
 
     private List<String> trace(final List<WorkerStats.TraceRecords> each)
     {
-        final List<String> lines = new ArrayList<>();
+        return TraceParts.lines(traceParts(each), lost(each), each.size());
+    }
+
+    /** @return every worker's trace parts, each resolved with its own graph's stages, in the packets' order. */
+    private List<Graph.TracedPacket> traceParts(final List<WorkerStats.TraceRecords> each)
+    {
+        final List<List<Graph.TracedPacket>> perWorker = new ArrayList<>();
         for (int w = 0; w < each.size(); w++)
         {
-            final WorkerStats.TraceRecords r = each.get(w);
-            final List<String> own = worker.graph().formatTrace(r.entries(), r.lost());
-            if (each.size() > 1 && !own.isEmpty())
-            {
-                lines.add("--- worker " + w + " ---");
-            }
-            lines.addAll(own);
+            perWorker.add(workers.get(w).graph().trace(each.get(w).entries(), w));
         }
-        return lines.isEmpty() ? List.of("No packets traced (use: ferry trace add N)") : lines;
+        return TraceParts.inOrder(perWorker);
+    }
+
+    private static long lost(final List<WorkerStats.TraceRecords> each)
+    {
+        long lost = 0;
+        for (final WorkerStats.TraceRecords r : each)
+        {
+            lost += r.lost();
+        }
+        return lost;
     }
 
     /**

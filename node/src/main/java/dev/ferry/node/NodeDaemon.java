@@ -6,6 +6,7 @@ import dev.ferry.core.Counters;
 import dev.ferry.core.PacketPool;
 import dev.ferry.core.Ports;
 import dev.ferry.core.StageInfo;
+import dev.ferry.core.TraceBuffer;
 import dev.ferry.core.tables.NodeTables;
 import dev.ferry.core.tables.TablesPublisher;
 import dev.ferry.core.workers.Handoff;
@@ -26,6 +27,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Function;
 import java.util.logging.Logger;
 
@@ -95,6 +97,8 @@ public final class NodeDaemon implements AutoCloseable
     static final int LARGE_BUFFERS = 256;
     /** Bytes of each handoff ring: a record holds half, so 64 KiB superframes fit. */
     static final int HANDOFF_RING_BYTES = 1 << 18;
+    /** Trace records each worker keeps ({@code show trace}), as a graph's default. */
+    static final int TRACE_RECORDS = 4096;
 
     private volatile boolean started;
     private volatile boolean stopped;
@@ -208,6 +212,8 @@ public final class NodeDaemon implements AutoCloseable
             final PortFactory.Opened host = opened.get(0).get(opened.get(0).size() - 1);
             ids.add(NodeGraph.registerHost(ports, host.name(), host.mac(), host.peerMac()));
             final long ownerSecret = new java.security.SecureRandom().nextLong();
+            // one id source for every worker's trace buffer: a packet's trace id is the node's, kept across a handoff
+            final AtomicInteger traceIds = new AtomicInteger();
             final List<NodeGraph> graphs = new ArrayList<>();
             for (int w = 0; w < workers.size(); w++)
             {
@@ -216,6 +222,7 @@ public final class NodeDaemon implements AutoCloseable
                 // what they report and republishes it to all
                 final NodeGraph.Builder gb = NodeGraph.builder(config, pools.get(w), countersPerWorker.get(w),
                     clocks.get(w), ports, publisher, wk.pinned()).sink(wk).hostPort(ids.get(ids.size() - 1))
+                    .trace(new TraceBuffer(TRACE_RECORDS, traceIds))
                     .onLearned(learned -> api.execute(() -> control.learned(learned)));
                 if (w == 0)
                 {

@@ -136,15 +136,25 @@ final class ShowJson
         final ArrayNode a = o.putArray("packets");
         for (final Graph.TracedPacket p : packets)
         {
-            final ObjectNode j = a.addObject().put("packet", p.packet());
+            final ObjectNode j = a.addObject().put("packet", p.packet()).put("worker", p.worker());
             final ArrayNode steps = j.putArray("steps");
             for (final Graph.TraceStep s : p.steps())
             {
                 final ObjectNode st = steps.addObject().put("kind", s.kind()).put("stage", s.stage());
                 switch (s.kind())
                 {
-                    case "input" -> st.put("nanos", s.nanos()).put("port", s.port()).put("bytes", s.bytes())
-                        .put("next", s.next());
+                    case "input" ->
+                    {
+                        st.put("nanos", s.nanos()).put("port", s.port()).put("bytes", s.bytes()).put("next", s.next());
+                        if (s.handedOverBy() < 0)
+                        {
+                            st.putNull("handedOverBy");
+                        }
+                        else
+                        {
+                            st.put("handedOverBy", s.handedOverBy());
+                        }
+                    }
                     case "next" -> st.put("next", s.next());
                     case "drop" -> st.put("reason", s.text());
                     case "detail" -> st.put("detail", s.text());

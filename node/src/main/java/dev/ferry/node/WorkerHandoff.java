@@ -137,7 +137,9 @@ final class WorkerHandoff implements NodeFeature
         {
             throw new IllegalStateException("worker-handoff's next stage " + stage.next + " is not in the graph");
         }
-        endpoint = handoff.endpoint(worker, graph.pool(), counters, h -> graph.input(after, h));
+        // a handed-over packet is not sampled again here; a traced one goes on under its id (its next part)
+        endpoint = handoff.senderAwareEndpoint(worker, graph.pool(), counters,
+            (h, from) -> graph.inputHandedOver(after, h, from));
         stage.endpoint = endpoint;
         stage.services = services;
     }
@@ -420,7 +422,7 @@ final class WorkerHandoff implements NodeFeature
         public String formatTrace(final long a, final long b)
         {
             return b == 0 ? "owner worker " + a + " (handed over)"
-                : "owner worker " + a + " by its datagram's ports (fragment handed over)";
+                : "owner worker " + a + " by its datagram's ports (handed over)";
         }
 
         /** @return packets this stage kept and handed over, for tests. */

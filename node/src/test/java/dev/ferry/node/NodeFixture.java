@@ -124,24 +124,32 @@ final class NodeFixture implements AutoCloseable
     }
 
     /**
-     * Cuts {@code show trace}'s lines into each worker's part: with several workers each tracing worker's packets
-     * follow a {@code --- worker w ---} line (dropped here) and are numbered from 1 again; one worker has one part.
+     * Cuts {@code show trace}'s lines into its blocks, each with its heading: one per packet ({@code Packet N:}),
+     * and with several workers one per worker's part of a packet ({@code Packet N (worker W):}), a packet handed
+     * over to its flow's owner having two.
      */
-    static List<List<String>> traceByWorker(final List<String> lines)
+    static List<List<String>> traceParts(final List<String> lines)
     {
         final List<List<String>> parts = new ArrayList<>();
         for (final String line : lines)
         {
-            if (parts.isEmpty() || line.matches("--- worker \\d+ ---"))
+            if (parts.isEmpty() || line.startsWith("Packet "))
             {
                 parts.add(new ArrayList<>());
             }
-            if (!line.matches("--- worker \\d+ ---"))
-            {
-                parts.get(parts.size() - 1).add(line);
-            }
+            parts.get(parts.size() - 1).add(line);
         }
         return parts;
+    }
+
+    /**
+     * @param line   a line of {@code show trace}.
+     * @param packet a packet number.
+     * @return whether it heads a block (a packet, or one worker's part of it) of that packet.
+     */
+    static boolean headsPacket(final String line, final int packet)
+    {
+        return line.matches("Packet " + packet + "( \\(worker \\d+\\))?:");
     }
 
     static void await(final String what, final BooleanSupplier condition, final Duration timeout)

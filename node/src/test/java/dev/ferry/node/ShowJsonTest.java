@@ -105,7 +105,7 @@ class ShowJsonTest
             List.of(web, dns, headless, clash), Map.of());
     }
 
-    private void startWithServicesAndTraffic() throws Exception
+    private void startWithServices() throws Exception
     {
         node = new NodeFixture(dir, ThreadingMode.SHARED, withServices());
         node.daemon.attach(NodeFixture.attachRequest("ca", NodeFixture.POD_A)).get();
@@ -114,13 +114,23 @@ class ShowJsonTest
         {
             client.traceAdd(1);
         }
+    }
+
+    private static byte[] syn(final int sport, final int id)
+    {
+        return new FrameBuilder().eth(Ip4.podMac(NodeFixture.POD_B), NodeFixture.GATEWAY_MAC)
+            .ip4(NodeFixture.POD_B, WEB_IP).id(id).tcp(sport, 80, 0x02, 1000, 0).build();
+    }
+
+    private void startWithServicesAndTraffic() throws Exception
+    {
+        startWithServices();
         // pod B opens two connections to web: both go to pod A (the only ready backend), neither is ESTABLISHED
         final MemoryPortView a = node.ports.port("tap0af40102");
         final MemoryPortView b = node.ports.port("tap0af40103");
         for (int i = 0; i < 2; i++)
         {
-            b.enqueue(new FrameBuilder().eth(Ip4.podMac(NodeFixture.POD_B), NodeFixture.GATEWAY_MAC)
-                .ip4(NodeFixture.POD_B, WEB_IP).id(i).tcp(41000 + i, 80, 0x02, 1000, 0).build());
+            b.enqueue(syn(41000 + i, i));
         }
         NodeFixture.await("both SYNs DNATed to pod A", () -> a.txPackets() == 2, Duration.ofSeconds(30));
     }
@@ -256,39 +266,135 @@ class ShowJsonTest
 
         final JsonNode trace = json("trace");
         assertThat(trace.path("lost").asLong()).isZero();
-        // two workers: a frame handed to its flow's owner is traced in two parts, each worker's packet 1: up to the
-        // handoff, and on from the owner's nat44-in
+        // one packet traced, the first SYN; it entered on worker 0 (a memory port's frames enter on queue 0). With two
+        // workers its flow's owner may be the other one: then it is traced in two parts, both packet 1, in the order
+        // it took them: up to the handoff on worker 0, and on from the owner's nat44-in
         final JsonNode packets = trace.path("packets");
-        assertThat(packets.size()).isBetween(1, NodeFixture.workers() == 1 ? 1 : 2);
-        if (packets.size() == 2)
-        {
-            final JsonNode upTo = packets.get(0).path("steps");
-            assertThat(upTo.get(upTo.size() - 1).path("detail").asText()).endsWith("(handed over)");
-            assertThat(packets.get(1).path("steps").get(0).path("next").asText()).isEqualTo("nat44-in");
-            assertThat(packets.get(1).path("steps").get(0).path("port").asText()).isEqualTo("tap0af40103");
-        }
+        assertThat(packets).isNotEmpty();
         for (final JsonNode part : packets)
         {
             assertThat(part.path("packet").asInt()).isEqualTo(1);
-        }
-        final JsonNode input = packets.get(0).path("steps").get(0);
-        assertThat(input.path("kind").asText()).isEqualTo("input");
-        assertThat(input.path("port").asText()).isEqualTo("tap0af40103");
-        assertThat(input.path("bytes").asLong()).isEqualTo(54);
-        assertThat(input.path("nanos").isIntegralNumber()).isTrue();
-        assertThat(input.path("next").isTextual()).isTrue();
-        final JsonNode p = packets.get(packets.size() - 1);
-        final JsonNode last = p.path("steps").get(p.path("steps").size() - 1);
-        assertThat(last.path("kind").asText()).isEqualTo("transmit");
-        assertThat(last.path("port").asText()).isEqualTo("tap0af40102");
-        for (final JsonNode part : packets)
-        {
+            assertThat(part.path("worker").isInt()).isTrue();
             for (final JsonNode s : part.path("steps"))
             {
                 assertThat(s.path("kind").asText()).isIn("input", "next", "drop", "detail", "transmit", "inject");
                 assertThat(s.path("stage").isTextual()).isTrue();
             }
         }
+        final JsonNode first = packets.get(0);
+        assertThat(first.path("worker").asInt()).isZero();
+        final JsonNode input = first.path("steps").get(0);
+        assertThat(input.path("kind").asText()).isEqualTo("input");
+        assertThat(input.path("port").asText()).isEqualTo("tap0af40103");
+        assertThat(input.path("bytes").asLong()).isEqualTo(54);
+        assertThat(input.path("nanos").isIntegralNumber()).isTrue();
+        assertThat(input.path("next").isTextual()).isTrue();
+        assertThat(input.path("handedOverBy").isNull()).as("entered from its port").isTrue();
+        final JsonNode upTo = last(first);
+        if (upTo.path("detail").asText().endsWith("(handed over)"))
+        {
+            assertThat(NodeFixture.workers()).isGreaterThan(1);
+            assertThat(packets).hasSize(2);
+            final JsonNode owner = packets.get(1);
+            assertThat(upTo.path("detail").asText()).isEqualTo("owner worker " + owner.path("worker").asInt()
+                + " (handed over)");
+            assertThat(owner.path("worker").asInt()).isNotZero();
+            final JsonNode handed = owner.path("steps").get(0);
+            assertThat(handed.path("kind").asText()).isEqualTo("input");
+            assertThat(handed.path("next").asText()).isEqualTo("nat44-in");
+            assertThat(handed.path("port").asText()).isEqualTo("tap0af40103");
+            assertThat(handed.path("bytes").asLong()).isEqualTo(54);
+            assertThat(handed.path("nanos").asLong()).as("its receive time").isEqualTo(input.path("nanos").asLong());
+            assertThat(handed.path("handedOverBy").asInt()).isZero();
+        }
+        else
+        {
+            assertThat(packets).as("not handed over: one part").hasSize(1);
+        }
+        final JsonNode out = last(packets.get(packets.size() - 1));
+        assertThat(out.path("kind").asText()).isEqualTo("transmit");
+        assertThat(out.path("port").asText()).isEqualTo("tap0af40102");
+    }
+
+    /**
+     * The same flow's SYN on both queues of pod B's TAP (one queue per worker; a single worker has one): each worker
+     * samples the packet that enters it, and exactly one of the two is handed over, to the worker that owns the flow
+     * and took the other in itself. Every part of a packet carries the packet's node-wide number, the parts come in
+     * the order the packet took them, each names its worker, and the text says the same.
+     */
+    @Test
+    void shouldTraceAHandedOverPacketInPartsInTheOrderItTookThem() throws Exception
+    {
+        startWithServices();
+        final int workers = NodeFixture.workers();
+        for (int q = 0; q < workers; q++)
+        {
+            node.ports.port("tap0af40103", q).enqueue(syn(42000, q));
+        }
+        final MemoryPortView a = node.ports.port("tap0af40102");
+        NodeFixture.await("every SYN DNATed to pod A", () -> a.txPackets() == workers, Duration.ofSeconds(30));
+
+        final JsonNode trace = json("trace");
+        final JsonNode packets = trace.path("packets");
+        assertThat(trace.path("lost").asLong()).isZero();
+        final List<Integer> numbers = new ArrayList<>();
+        packets.forEach(p -> numbers.add(p.path("packet").asInt()));
+        // parts of one packet side by side, packets in number order
+        assertThat(numbers).isSorted();
+        assertThat(numbers.stream().distinct().toList()).as("one number per SYN, the node's")
+            .isEqualTo(workers == 1 ? List.of(1) : List.of(1, 2));
+        int handedOver = 0;
+        for (int i = 0; i < packets.size(); i++)
+        {
+            final JsonNode part = packets.get(i);
+            final JsonNode in = part.path("steps").get(0);
+            assertThat(in.path("kind").asText()).isEqualTo("input");
+            assertThat(in.path("port").asText()).isEqualTo("tap0af40103");
+            final JsonNode end = last(part);
+            if (end.path("detail").asText().endsWith("(handed over)"))
+            {
+                handedOver++;
+                assertThat(in.path("handedOverBy").isNull()).as("the part before the handoff entered from the port")
+                    .isTrue();
+                final JsonNode owner = packets.get(i + 1);
+                assertThat(owner.path("packet").asInt()).as("the next part is the same packet's")
+                    .isEqualTo(part.path("packet").asInt());
+                assertThat(end.path("detail").asText()).isEqualTo("owner worker " + owner.path("worker").asInt()
+                    + " (handed over)");
+                assertThat(owner.path("steps").get(0).path("handedOverBy").asInt())
+                    .isEqualTo(part.path("worker").asInt());
+                assertThat(owner.path("steps").get(0).path("next").asText()).isEqualTo("nat44-in");
+            }
+            else
+            {
+                assertThat(end.path("kind").asText()).isEqualTo("transmit");
+                assertThat(end.path("port").asText()).isEqualTo("tap0af40102");
+                assertThat(part.path("steps").toString()).as("nat44-in ran here").contains("\"nat44-in\"");
+            }
+        }
+        assertThat(handedOver).as("the SYN that entered on the worker not owning its flow").isEqualTo(workers - 1);
+        assertThat(packets).hasSize(workers == 1 ? 1 : 3);
+
+        // the text: one block per part, in the same order, headed with the worker when there are several
+        final List<List<String>> blocks = NodeFixture.traceParts(text("trace"));
+        assertThat(blocks).hasSize(packets.size());
+        for (int i = 0; i < blocks.size(); i++)
+        {
+            final JsonNode part = packets.get(i);
+            final List<String> block = blocks.get(i);
+            assertThat(block.get(0)).isEqualTo("Packet " + part.path("packet").asInt()
+                + (workers == 1 ? ":" : " (worker " + part.path("worker").asInt() + "):"));
+            assertThat(block).hasSize(1 + part.path("steps").size());
+            final JsonNode by = part.path("steps").get(0).path("handedOverBy");
+            assertThat(block.get(1)).endsWith(by.isNull() ? "into " + part.path("steps").get(0).path("next").asText()
+                : "into nat44-in, handed over by worker " + by.asInt());
+        }
+    }
+
+    private static JsonNode last(final JsonNode part)
+    {
+        final JsonNode steps = part.path("steps");
+        return steps.get(steps.size() - 1);
     }
 
     @Test
@@ -367,14 +473,15 @@ class ShowJsonTest
                 p.path("rxDropped").asText(), p.path("txDropped").asText()));
         }
 
-        // several workers: the text heads each worker's packets with a line, the JSON lists them in the same order
-        final List<String> traceLines = NodeFixture.traceByWorker(text("trace")).stream().flatMap(List::stream)
-            .toList();
+        // the text has a block per packet (several workers: per part, naming its worker), the JSON an object, in the
+        // same order
+        final List<String> traceLines = text("trace");
         final JsonNode packets = json("trace").path("packets");
         int lines = 0;
         for (final JsonNode p : packets)
         {
-            assertThat(traceLines.get(lines)).isEqualTo("Packet " + p.path("packet").asInt() + ":");
+            assertThat(traceLines.get(lines)).isEqualTo("Packet " + p.path("packet").asInt()
+                + (NodeFixture.workers() == 1 ? ":" : " (worker " + p.path("worker").asInt() + "):"));
             lines += 1 + p.path("steps").size();
         }
         assertThat(traceLines).hasSize(lines);

@@ -221,7 +221,7 @@ class WorkerFragmentsTest
                 .hasSize(FLOWS);
             final List<String> trace = node.daemon.show("trace").get(10, TimeUnit.SECONDS);
             assertThat(trace).as("some fragments crossed from the worker of their addresses to their flow's owner")
-                .anyMatch(l -> l.contains("by its datagram's ports (fragment handed over)"));
+                .anyMatch(l -> l.contains("by its datagram's ports (handed over)"));
             assertThat(trace).as("some later fragments waited for their first one")
                 .anyMatch(l -> l.contains("fragment held until its datagram's first fragment arrives"));
             NodeFixture.await("the fragment gauges back at 0", () -> sum(node, Nat.COUNTER_FRAGMENTS_HELD) == 0

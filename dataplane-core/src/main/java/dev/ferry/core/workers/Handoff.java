@@ -39,6 +39,10 @@ import java.util.function.IntConsumer;
  * them, and injects each frame at the stage after the ownership decision. Order is kept per ring (held frames go
  * before later ones), so a flow (which always travels the same ring) is never reordered.
  *
+ * <p>A traced packet crosses with its trace mark and id (a node's workers draw trace ids from one source), and
+ * the owner is told which worker it came from ({@link Inject}), so that its trace goes on there as a further part
+ * of the same packet.
+ *
  * <p>Counters are the worker's own ({@code handoff/sent}, {@code handoff/received} and the drops, in each
  * worker's {@link Counters}); {@link #sum} adds them up across workers when read.
  */
@@ -64,14 +68,13 @@ public final class Handoff implements AutoCloseable
     private static final int GSO = 16;
     private static final int CSUM_START = 20;
     private static final int CSUM_OFFSET = 24;
+    private static final int TRACE_ID = 28;
     private static final int TIMESTAMP = 32;
     private static final ValueLayout.OfInt INT = ValueLayout.JAVA_INT;
     private static final ValueLayout.OfLong LONG = ValueLayout.JAVA_LONG;
     private static final int WRITTEN = 0;
     private static final int FULL = 1;
     private static final int TOO_BIG = 2;
-    /** Trace ids belong to the sending worker's trace buffer; the receiver does not trace the packet on. */
-    private static final int FLAGS_NOT_CARRIED = PacketPool.FLAG_TRACED;
 
     /** Why a handoff drops a packet. Ids 250-254. */
     public enum Drop implements DropReason
@@ -187,7 +190,34 @@ public final class Handoff implements AutoCloseable
     public Endpoint endpoint(final int worker, final PacketPool pool, final Counters counters,
         final IntConsumer inject)
     {
+        return new Endpoint(worker, pool, counters, (h, from) -> inject.accept(h));
+    }
+
+    /**
+     * One worker's side of the handoff, whose graph is told where each received packet came from (a node: a
+     * traced packet's trace goes on under its id, naming the worker that handed it over).
+     *
+     * @param worker   the worker.
+     * @param pool     the worker's own pool.
+     * @param counters the worker's own counters.
+     * @param inject   takes each received packet and the worker that sent it.
+     * @return the endpoint.
+     */
+    public Endpoint senderAwareEndpoint(final int worker, final PacketPool pool, final Counters counters,
+        final Inject inject)
+    {
         return new Endpoint(worker, pool, counters, inject);
+    }
+
+    /** Takes a received packet into the owner's graph. */
+    @FunctionalInterface
+    public interface Inject
+    {
+        /**
+         * @param handle     a packet of the receiving worker's pool.
+         * @param fromWorker the worker that handed it over.
+         */
+        void accept(int handle, int fromWorker);
     }
 
     @Override
@@ -202,7 +232,7 @@ public final class Handoff implements AutoCloseable
         private final int worker;
         private final PacketPool pool;
         private final Counters counters;
-        private final IntConsumer inject;
+        private final Inject inject;
         private final SpscByteRing[] out;
         private final SpscByteRing[] in;
         private final int sent;
@@ -212,6 +242,8 @@ public final class Handoff implements AutoCloseable
         private final int noBuffer;
         private final int maxFrame;
         private int nextIn;
+        /** The worker whose ring {@link #drain} is reading, for {@link #onRecord}. */
+        private int drainingFrom;
         private final int heldCounter;
         // per destination: handles waiting for room in its ring, oldest first (a ring of HOLD_CAPACITY handles)
         private final int[][] held;
@@ -220,7 +252,7 @@ public final class Handoff implements AutoCloseable
         private final int heldLimit;
         private int heldTotal;
 
-        Endpoint(final int worker, final PacketPool pool, final Counters counters, final IntConsumer inject)
+        Endpoint(final int worker, final PacketPool pool, final Counters counters, final Inject inject)
         {
             if (worker < 0 || worker >= workers)
             {
@@ -415,7 +447,8 @@ public final class Handoff implements AutoCloseable
             final MemorySegment m = ring.memory();
             m.set(INT, at + RX_PORT, pool.rxPort(handle));
             m.set(INT, at + L3_OFFSET, pool.l3Offset(handle));
-            m.set(INT, at + FLAGS, pool.flags(handle) & ~FLAGS_NOT_CARRIED);
+            m.set(INT, at + FLAGS, pool.flags(handle));
+            m.set(INT, at + TRACE_ID, pool.traceId(handle));
             m.set(INT, at + AUX, pool.aux(handle));
             m.set(INT, at + GSO, pool.gsoType(handle) << 16 | pool.gsoSize(handle));
             m.set(INT, at + CSUM_START, pool.checksumPartial(handle) ? pool.checksumStart(handle) : -1);
@@ -444,6 +477,8 @@ public final class Handoff implements AutoCloseable
             {
                 int k = nextIn + i;
                 k = k >= n ? k - n : k;
+                // in[] skips this worker: ring k comes from worker k below it, k + 1 above
+                drainingFrom = k < worker ? k : k + 1;
                 taken += in[k].read(this, limit - taken);
             }
             nextIn = n == 0 ? 0 : (nextIn + 1 == n ? 0 : nextIn + 1);
@@ -476,7 +511,12 @@ public final class Handoff implements AutoCloseable
             pool.length(h, frame);
             pool.rxPort(h, m.get(INT, at + RX_PORT));
             pool.l3Offset(h, m.get(INT, at + L3_OFFSET));
-            pool.flags(h, m.get(INT, at + FLAGS));
+            final int flags = m.get(INT, at + FLAGS);
+            pool.flags(h, flags);
+            if ((flags & PacketPool.FLAG_TRACED) != 0)
+            {
+                pool.trace(h, m.get(INT, at + TRACE_ID));
+            }
             pool.aux(h, m.get(INT, at + AUX));
             final int gso = m.get(INT, at + GSO);
             if (gso != 0)
@@ -490,7 +530,7 @@ public final class Handoff implements AutoCloseable
             }
             pool.timestamp(h, m.get(LONG, at + TIMESTAMP));
             counters.increment(received);
-            inject.accept(h);
+            inject.accept(h, drainingFrom);
         }
 
         /**

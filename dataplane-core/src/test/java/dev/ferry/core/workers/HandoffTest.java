@@ -64,10 +64,52 @@ class HandoffTest
             assertThat(pool1.checksumPartial(r)).isTrue();
             assertThat(pool1.checksumStart(r)).isEqualTo(34);
             assertThat(pool1.checksumOffset(r)).isEqualTo(16);
-            assertThat(pool1.traced(r)).as("trace ids are the sender's; not carried").isFalse();
+            assertThat(pool1.traced(r)).as("a traced packet's trace goes on at its owner").isTrue();
+            assertThat(pool1.traceId(r)).as("under the same (node-wide) id").isEqualTo(5);
             assertThat(c0.get(Handoff.COUNTER_SENT)).isEqualTo(1);
             assertThat(c1.get(Handoff.COUNTER_RECEIVED)).isEqualTo(1);
             pool1.free(r);
+        }
+    }
+
+    @Test
+    void shouldTellTheOwnerWhichWorkerHandedEachPacketOverAndCarryNoTraceMarkThatWasNotSet()
+    {
+        try (Handoff handoff = new Handoff(3, 64 * 1024);
+            PacketPool pool0 = new PacketPool(8);
+            PacketPool pool1 = new PacketPool(8);
+            PacketPool pool2 = new PacketPool(8);
+            Counters c0 = Counters.inMemory(16);
+            Counters c1 = Counters.inMemory(16);
+            Counters c2 = Counters.inMemory(16))
+        {
+            final List<int[]> got = new ArrayList<>();
+            final Handoff.Inject record = (h, from) -> got.add(new int[] {from, h});
+            final Handoff.Endpoint w0 = handoff.senderAwareEndpoint(0, pool0, c0, record);
+            final Handoff.Endpoint w1 = handoff.senderAwareEndpoint(1, pool1, c1, record);
+            final Handoff.Endpoint w2 = handoff.senderAwareEndpoint(2, pool2, c2, record);
+            final int a = pool0.allocate();
+            pool0.length(a, 60);
+            final int b = pool2.allocate();
+            pool2.length(b, 60);
+            pool2.trace(b, 9);
+            assertThat(w0.send(1, a)).isTrue();
+            assertThat(w2.send(1, b)).isTrue();
+            assertThat(w1.drain(256)).isEqualTo(2);
+            assertThat(got).extracting(g -> g[0]).containsExactlyInAnyOrder(0, 2);
+            for (final int[] g : got)
+            {
+                assertThat(pool1.traced(g[1])).as("from worker " + g[0]).isEqualTo(g[0] == 2);
+                assertThat(pool1.traceId(g[1])).isEqualTo(g[0] == 2 ? 9 : -1);
+                pool1.free(g[1]);
+            }
+            got.clear();
+            final int c = pool1.allocate();
+            pool1.length(c, 60);
+            assertThat(w1.send(0, c)).isTrue();
+            assertThat(w0.drain(256)).isEqualTo(1);
+            assertThat(got).extracting(g -> g[0]).containsExactly(1);
+            pool0.free(got.get(0)[1]);
         }
     }
 
