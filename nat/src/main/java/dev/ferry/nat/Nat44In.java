@@ -327,7 +327,11 @@ final class Nat44In implements Stage
                 continue;
             }
             mayHaveKilled |= (tcpFlags & TcpHeader.RST) != 0;
-            out.traceDetail(h, r >>> 1, r & 1);
+            // the graph's traceDetail is a call the JIT does not inline here: only made for a traced packet
+            if (pool.traced(h))
+            {
+                out.traceDetail(h, r >>> 1, r & 1);
+            }
             out.next(h, NEXT_LOOKUP);
         }
     }
