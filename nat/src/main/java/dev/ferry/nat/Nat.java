@@ -63,6 +63,12 @@ public final class Nat
     public static final String COUNTER_FRONTEND_PROBES = "nat/frontend-probes";
     /** Counter: UDP flows flushed because their endpoint left the Service. */
     public static final String COUNTER_UDP_FLUSHED = "nat/udp-flows-flushed";
+    /**
+     * The stage of a node of several workers that nat44-frag hands fragments to, their datagram's ports known
+     * ({@link dev.ferry.core.PacketPool#FLAG_FRAG_PORTS}, {@code aux}): it must send each one to nat44-in of the
+     * worker that owns the flow of (protocol, source, ports, destination), as for an unfragmented packet of it.
+     */
+    public static final String OWNERSHIP_STAGE = "worker-handoff";
     /** Gauge: fragmented datagrams being tracked by the virtual reassembly. */
     public static final String COUNTER_FRAGMENT_CONTEXTS = "nat/fragment-contexts";
     /** Gauge: fragments held until their datagram's first fragment arrives (each holds one packet buffer). */
@@ -327,11 +333,23 @@ public final class Nat
      * The names, next edges and drop reasons of {@link #stages()}, in the same order, known without building a
      * NAT (a node wires its graph before the first tables size the conntrack table).
      *
-     * @return nat44-in's and nat44-new's descriptions.
+     * @return nat44-in's, nat44-new's and nat44-frag's descriptions, for a node of one worker.
      */
     public static List<StageInfo> stageInfos()
     {
-        return List.of(Nat44In.INFO, Nat44New.INFO, Nat44Frag.INFO);
+        return stageInfos(1);
+    }
+
+    /**
+     * {@link #stageInfos()} for a node of {@code workers} workers: with more than one, nat44-frag's edge leads to
+     * {@link #OWNERSHIP_STAGE}, which the node wires before nat44-in.
+     *
+     * @param workers the node's workers ({@link Options#workers()}).
+     * @return the descriptions, in the order of {@link #stages()}.
+     */
+    public static List<StageInfo> stageInfos(final int workers)
+    {
+        return List.of(Nat44In.INFO, Nat44New.INFO, Nat44Frag.info(workers));
     }
 
     /** @return this module's slot in {@link Snapshot#parts()}. */

@@ -26,6 +26,12 @@ import java.util.List;
  *             └─ tiny, overlapping, too many, inconsistent, table or hold full: dropped (see Drop)
  * </pre>
  *
+ * <p>With several workers ({@link Nat.Options#workers()} above 1) the fragments go on to the node's ownership stage
+ * ({@link Nat#OWNERSHIP_STAGE}) instead of nat44-in: the fragments of a datagram meet here, on the worker that owns
+ * their addresses, but its flow belongs to the worker that owns its 5-tuple, which the ports just learnt name. That
+ * stage hands each fragment, {@link PacketPool#FLAG_FRAG_PORTS} and {@code aux} with it, to nat44-in of the flow's
+ * owner, which translates it without reassembling again (VPP: {@code ip4-sv-reass} before the NAT44-ED handoff).
+ *
  * <p>RFC 1858: a first fragment too short for its L4 header (TCP 20 bytes, UDP and ICMP 8), and a TCP fragment at
  * offset 8 or 16 (it would overwrite the TCP header's ports or flags on reassembly) are dropped. Timeouts are run
  * by nat44-in, which sees every vector.
@@ -34,8 +40,7 @@ final class Nat44Frag implements Stage
 {
     static final String NAME = "nat44-frag";
     private static final List<Drop> DROPS = List.of(Drop.values());
-    /** Name, edges and drop reasons, known without building the stage. */
-    static final StageInfo INFO = new StageInfo(NAME, List.of(Nat44In.NAME), DROPS);
+    /** Edge 0: nat44-in (one worker), or the ownership stage (several), with the datagram's ports. */
     static final int NEXT_IN = 0;
 
     /** Why nat44-frag drops a fragment. */
@@ -89,12 +94,26 @@ final class Nat44Frag implements Stage
 
     private final PacketPool pool;
     private final NatState state;
+    private final StageInfo info;
     private final Ip4Header ip = new Ip4Header();
 
     Nat44Frag(final PacketPool pool, final NatState state)
     {
         this.pool = pool;
         this.state = state;
+        this.info = info(state.workers);
+    }
+
+    /**
+     * Name, edges and drop reasons, known without building the stage.
+     *
+     * @param workers the node's workers.
+     * @return name, edges and drop reasons: with one worker the fragments go back to nat44-in, with several to the
+     *         ownership stage, which takes them to their flow's owner.
+     */
+    static StageInfo info(final int workers)
+    {
+        return new StageInfo(NAME, List.of(workers > 1 ? Nat.OWNERSHIP_STAGE : Nat44In.NAME), DROPS);
     }
 
     @Override
@@ -106,7 +125,7 @@ final class Nat44Frag implements Stage
     @Override
     public List<String> nextNames()
     {
-        return INFO.nextNames();
+        return info.nextNames();
     }
 
     @Override

@@ -183,6 +183,40 @@ final class Harness implements AutoCloseable
         this(options, flowCapacity, realConntrack, false);
     }
 
+    /** A node's ownership stage for a graph that owns every flow: everything on to nat44-in. */
+    private static Stage ownAll()
+    {
+        return new Stage()
+        {
+            @Override
+            public String name()
+            {
+                return Nat.OWNERSHIP_STAGE;
+            }
+
+            @Override
+            public List<String> nextNames()
+            {
+                return List.of(Nat44In.NAME);
+            }
+
+            @Override
+            public List<? extends dev.ferry.core.DropReason> dropReasons()
+            {
+                return List.of();
+            }
+
+            @Override
+            public void process(final dev.ferry.core.PacketVector in, final Next out)
+            {
+                for (int i = 0; i < in.count(); i++)
+                {
+                    out.next(in.get(i), 0);
+                }
+            }
+        };
+    }
+
     /**
      * @param pinned whether the stages read a reference that only {@link #pin()} moves to the publisher's
      *               latest snapshot, as a node worker pins one snapshot per graph run.
@@ -233,7 +267,16 @@ final class Harness implements AutoCloseable
             @Override
             public List<Stage> beforeLookup(final Context c, final String next)
             {
-                return nat.stages();
+                if (options.workers() == 1)
+                {
+                    return nat.stages();
+                }
+                // a NAT of one worker of several hands fragments, their ports known, to the node's ownership
+                // stage; this graph is the one worker, so that stage keeps everything
+                final List<Stage> stages = new ArrayList<>();
+                stages.add(ownAll());
+                stages.addAll(nat.stages());
+                return stages;
             }
         }).build();
         entry = graph.indexOf("ethernet-input");

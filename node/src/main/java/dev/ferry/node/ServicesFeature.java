@@ -168,7 +168,8 @@ public final class ServicesFeature implements NodeFeature
         NAT_LOG.setLevel(Level.SEVERE);
         // the real NAT waits for the cluster's conntrack settings in the first tables; edge 0 of both stages is
         // ip4-lookup
-        for (final StageInfo info : Nat.stageInfos())
+        // with several workers nat44-frag leads to worker-handoff: a fragment's flow may be another worker's
+        for (final StageInfo info : Nat.stageInfos(workers))
         {
             stages.add(new DeferredStage(info, 0));
         }

@@ -39,9 +39,26 @@ import java.util.function.IntConsumer;
  *   <li>TCP, UDP: addresses and ports; ICMP echo: the identifier as both ports;</li>
  *   <li>ICMP errors: the quoted header, source and destination swapped (the error belongs to the flow it
  *       quotes); one too short to quote ports is owned by its addresses;</li>
- *   <li>IPv4 fragments and other protocols: the addresses with ports 0. A limit: a flow whose datagrams are
- *       fragmented in one direction only may have its fragments and its whole packets owned by two workers.</li>
+ *   <li>other protocols: the addresses with ports 0;</li>
+ *   <li>IPv4 fragments of TCP, UDP and ICMP: see below.</li>
  * </ul>
+ *
+ * <p>The fragment rule: <em>every fragment of a datagram reaches the worker that owns the datagram's flow, with its
+ * ports known</em>, so that it is translated with the flow's conntrack entry and binding, as the flow's unfragmented
+ * packets and its replies are. Later fragments carry no ports, so a fragment passes here twice (VPP's shallow
+ * virtual reassembly before the NAT44-ED handoff):
+ * <pre>
+ *   fragment, ports unknown ─► owner of (proto, src, 0, dst, 0) ─► its nat44-in ─► nat44-frag: every fragment of the
+ *        datagram meets there; the first gives the ports (held fragments wait for it, bounded, timed out there)
+ *   ─► worker-handoff again, FLAG_FRAG_PORTS + aux ─► owner of (proto, src, sport, dst, dport) ─► its nat44-in,
+ *        which translates the fragment with the ports from aux and does not reassemble again
+ * </pre>
+ * The ring carries the flag and {@code aux} with the frame. A pod cannot set the flag (the pool clears it on every
+ * allocation; only nat44-frag sets it), so a crafted fragment can neither skip the reassembly nor be translated on
+ * a worker without its flow's state; the reassembly's tables and held fragments are bounded per worker
+ * ({@code fragments:} in node.yaml), the hold queue here per owner. Fragments the NAT does not translate (ICMP other
+ * than echo) stay on the worker of their addresses. A node of one worker has no such stage: nat44-frag hands
+ * straight back to nat44-in.
  *
  * <p>A ring that is full (its owner busy or descheduled) does not drop: the frame waits in this worker's hold
  * queue for that owner ({@link Handoff.Endpoint#sendOrHold}), and while frames are held the worker writes them on
@@ -56,8 +73,8 @@ import java.util.function.IntConsumer;
  */
 final class WorkerHandoff implements NodeFeature
 {
-    /** Stage name. */
-    static final String NAME = "worker-handoff";
+    /** Stage name: the one nat44-frag hands fragments back to, their datagram's ports known. */
+    static final String NAME = Nat.OWNERSHIP_STAGE;
     /** Inbound frames taken per duty cycle at most, shared round-robin between the rings. */
     static final int DRAIN_LIMIT = 256;
     /** How long held frames may keep this worker from reading its ports while their owner takes none. */
@@ -271,7 +288,7 @@ final class WorkerHandoff implements NodeFeature
                 else
                 {
                     handed++;
-                    out.traceDetail(h, owner, 0);
+                    out.traceDetail(h, owner, pool.flags(h) & PacketPool.FLAG_FRAG_PORTS);
                     // the ring copies the frame and frees the buffer; a full ring keeps it in the hold queue; a full
                     // hold queue counts the drop and frees it
                     out.hold(h);
@@ -298,7 +315,7 @@ final class WorkerHandoff implements NodeFeature
             final int dst = ip.dst();
             if (ip.isFragment())
             {
-                return r.owner(proto, src, 0, dst, 0);
+                return fragmentOwner(r, h, proto, src, dst);
             }
             final long l4 = l3 + ip.headerLength();
             final long end = l3 + Math.min(ip.totalLength(), pool.length(h) - pool.l3Offset(h));
@@ -317,6 +334,29 @@ final class WorkerHandoff implements NodeFeature
                 return quotedOwner(r, mem, l4 + 8, end);
             }
             return r.owner(proto, src, 0, dst, 0);
+        }
+
+        /**
+         * A fragment comes here twice. From ip4-input, ports unknown (later fragments carry none): the owner of its
+         * addresses, where every fragment of its datagram meets nat44-frag. From that nat44-frag, its datagram's ports
+         * in {@code aux}: the owner of its flow, the same tuple as an unfragmented packet of it (an ICMP echo's
+         * identifier as both ports), whose nat44-in translates it. Fragments the NAT does not translate (ICMP other
+         * than echo: the two halves of {@code aux} differ) stay on this worker.
+         */
+        private int fragmentOwner(final FlowOwner r, final int h, final int proto, final int src, final int dst)
+        {
+            if ((pool.flags(h) & PacketPool.FLAG_FRAG_PORTS) == 0)
+            {
+                return r.owner(proto, src, 0, dst, 0);
+            }
+            final int ports = pool.aux(h);
+            final int sport = ports >>> 16;
+            final int dport = ports & 0xffff;
+            if (proto == Ip4Header.PROTO_ICMP && sport != dport)
+            {
+                return worker;
+            }
+            return r.owner(proto, src, sport, dst, dport);
         }
 
         /** An ICMP error belongs to the flow it quotes: the quoted packet's reply direction, i.e. swapped. */
@@ -381,7 +421,8 @@ final class WorkerHandoff implements NodeFeature
         @Override
         public String formatTrace(final long a, final long b)
         {
-            return "owner worker " + a + " (handed over)";
+            return b == 0 ? "owner worker " + a + " (handed over)"
+                : "owner worker " + a + " by its datagram's ports (handed over)";
         }
 
         /** @return packets this stage kept and handed over, for tests. */

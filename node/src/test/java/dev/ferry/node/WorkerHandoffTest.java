@@ -11,6 +11,7 @@ import dev.ferry.core.tables.NodeTables;
 import dev.ferry.core.tables.ServiceInfo;
 import dev.ferry.core.tables.TablesPublisher;
 import dev.ferry.core.workers.Handoff;
+import dev.ferry.nat.Nat;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
@@ -267,6 +268,122 @@ class WorkerHandoffTest
         System.arraycopy(inner, 0, payload, 8, inner.length);
         return new FrameBuilder().eth(Ip4.podMac(NODE_B_IP), MemoryPortFactory.UPLINK_MAC).ip4(NODE_B_IP, NODE_IP)
             .udp(sport, c.vxlanPort()).payload(payload).build();
+    }
+
+    /** An echo ({@code type} 8 or 0) of {@code size} bytes of payload, cut into 1,400-byte fragments. */
+    private static List<byte[]> echoFragments(final long srcMac, final long dstMac, final int src, final int dst,
+        final int type, final int id, final int size, final boolean reversed)
+    {
+        final byte[] payload = new byte[size];
+        for (int i = 0; i < size; i++)
+        {
+            payload[i] = (byte)(i * (id + 1));
+        }
+        final List<byte[]> f = new ArrayList<>(FrameBuilder.fragments(new FrameBuilder().eth(srcMac, dstMac)
+            .ip4(src, dst).id(5000 + id).df(false).icmp(type, 0, id << 16 | 1).payload(payload).build(), 1400));
+        if (reversed)
+        {
+            java.util.Collections.reverse(f);
+        }
+        return f;
+    }
+
+    private static List<byte[]> echoFragments(final int id, final int size, final boolean reversed)
+    {
+        return echoFragments(Ip4.podMac(POD_A), GATEWAY_MAC, POD_A, NODE_B_IP, 8, id, size, reversed);
+    }
+
+    /** The echo identifier of the fragment at offset 0 (the others carry no ICMP header). */
+    private static int firstFragmentsId(final List<byte[]> fragments)
+    {
+        final byte[] first = fragments.stream().filter(f -> (u16(f, 20) & 0x1fff) == 0).findFirst().orElseThrow();
+        return u16(first, 14 + 20 + 4);
+    }
+
+    /**
+     * The fragment rule with an ICMP echo, whose identifier is its flow's port: a pod pings the next node's address
+     * (masqueraded), first a small echo, then one in fragments (the last first for some), on the other worker's
+     * queue; the answer comes back in fragments on the uplink. Every fragment must be translated by the ping's
+     * owner with the ping's one binding (its identifier and source both ways), so each ping has one conntrack entry.
+     */
+    @Test
+    void shouldOwnAFragmentedEchoByItsIdentifierAsItsWholePackets()
+    {
+        for (int id = 1; id <= FLOWS; id++)
+        {
+            lanes.get(id % WORKERS).receive(tap(POD_A), new FrameBuilder().eth(Ip4.podMac(POD_A), GATEWAY_MAC)
+                .ip4(POD_A, NODE_B_IP).icmp(8, 0, id << 16).payload(new byte[8]).build());
+            settle();
+            final List<byte[]> whole = sentOn("eth9");
+            assertThat(whole).as("ping %d out on the uplink", id).hasSize(1);
+            final int natSrc = u32(whole.get(0), 26);
+            final int natId = u16(whole.get(0), 14 + 20 + 4);
+            for (final byte[] f : echoFragments(id, 3000, id % 3 == 0))
+            {
+                lanes.get((id + 1) % WORKERS).receive(tap(POD_A), f);
+            }
+            settle();
+            final List<byte[]> out = sentOn("eth9");
+            assertThat(out).as("ping %d: its three fragments", id).hasSize(3)
+                .allSatisfy(f -> assertThat(u32(f, 26)).as("the ping's source").isEqualTo(natSrc));
+            assertThat(firstFragmentsId(out)).as("ping %d: the ping's identifier", id).isEqualTo(natId);
+            final long nodeBMac = Ip4.podMac(NODE_B_IP);
+            for (final byte[] f : echoFragments(nodeBMac, MemoryPortFactory.UPLINK_MAC, NODE_B_IP, natSrc, 0, natId,
+                3000, id % 2 == 0))
+            {
+                lanes.get(id % WORKERS).receive("eth9", f);
+            }
+            settle();
+            final List<byte[]> back = sentOn(tap(POD_A));
+            assertThat(back).as("ping %d: the answer's three fragments at the pod", id).hasSize(3)
+                .allSatisfy(f -> assertThat(u32(f, 30)).isEqualTo(POD_A));
+            assertThat(firstFragmentsId(back)).as("ping %d: the pod's identifier again", id).isEqualTo(id);
+        }
+        long entries = 0;
+        for (final Lane l : lanes)
+        {
+            final long shard = l.graph.feature(ServicesFeature.class).conntrack().size();
+            assertThat(shard).as("each worker owns some pings").isPositive();
+            entries += shard;
+        }
+        assertThat(entries).as("one entry per ping: its fragments found it on its owner").isEqualTo(FLOWS);
+        assertThat(sum(Nat.COUNTER_FRAGMENT_CONTEXTS)).as("every datagram complete, its context freed").isZero();
+        assertThat(sum(Nat.COUNTER_FRAGMENTS_HELD)).isZero();
+    }
+
+    /**
+     * Later fragments whose first never comes wait on the worker of their addresses, bounded in time: when it is
+     * up they are dropped there, each counted once, and their buffers go back to the pool (checked after each test).
+     */
+    @Test
+    void shouldDropHeldFragmentsOnceWhenTheirFirstNeverComes()
+    {
+        final int datagrams = 10;
+        for (int d = 0; d < datagrams; d++)
+        {
+            final List<byte[]> f = echoFragments(d, 3000, false);
+            lanes.get(d % WORKERS).receive(tap(POD_A), f.get(1));
+            lanes.get(d % WORKERS).receive(tap(POD_A), f.get(2));
+        }
+        settle();
+        assertThat(sentOn(tap(POD_B))).as("nothing goes on without the first fragment").isEmpty();
+        assertThat(sum(Nat.COUNTER_FRAGMENTS_HELD)).as("held on the worker of their addresses")
+            .isEqualTo(2 * datagrams);
+        clock.advance(Nat.FragmentLimits.DEFAULTS.timeoutMillis() * 1_000_000L + 1);
+        // expiry runs in nat44-in's vectors: any traffic through both workers
+        for (int f = 0; f < 16; f++)
+        {
+            lanes.get(f % WORKERS).receive(tap(POD_A), tcp(Ip4.podMac(POD_A), GATEWAY_MAC, POD_A, POD_B, 41000 + f,
+                8080, TcpHeader.SYN));
+            settle();
+        }
+        assertThat(sentOn(tap(POD_B))).hasSize(16);
+        assertThat(sum("stage/nat44-in/drop/fragment-timeout")).as("each held fragment dropped once")
+            .isEqualTo(2 * datagrams);
+        assertThat(sum(Nat.COUNTER_FRAGMENT_TIMEOUTS)).as("each datagram timed out once").isEqualTo(datagrams);
+        assertThat(sum(Nat.COUNTER_FRAGMENTS_HELD)).isZero();
+        assertThat(sum(Nat.COUNTER_FRAGMENT_CONTEXTS)).isZero();
+        assertThat(sum(Handoff.DROP_PREFIX + Handoff.Drop.HANDOFF_FULL.counterName())).isZero();
     }
 
     @Test
