@@ -578,6 +578,8 @@ cmd_run() {
   if [[ $smoke == 1 ]]; then
     out="${out:-$WORK/out}"; png="${png:-$out/lab-benchmark.png}"
   else
+    # an A/B run into its own --out directory must not replace the README's chart: its chart goes beside it
+    if [[ -n $out ]]; then png="${png:-$out/lab-benchmark.png}"; fi
     out="${out:-$ROOT/benchmarks/results}"; png="${png:-$ROOT/docs/lab-benchmark.png}"
   fi
   mkdir -p "$out" "$(dirname "$png")"

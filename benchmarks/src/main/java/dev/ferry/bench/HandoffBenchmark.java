@@ -32,6 +32,10 @@ import java.util.concurrent.TimeUnit;
  * each side at the ring's sustained rate. A side that finds the ring full (or empty) spins, then yields, and gives
  * up when JMH ends the iteration; so, like {@link RingHopBenchmark}, it needs both cores of a quiet machine.
  * Compare with {@code RingHopBenchmark} (handles only, no copy) for what passing bytes instead of handles costs.
+ *
+ * <p>{@code oneThread} does both sides on one thread (256 frames written, then drained): the instructions of a
+ * handoff without the ring's lines crossing cores, so that {@code hop} less {@code oneThread} is what the
+ * crossing costs.
  */
 @BenchmarkMode(Mode.AverageTime)
 @OutputTimeUnit(TimeUnit.NANOSECONDS)
@@ -83,6 +87,34 @@ public class HandoffBenchmark
             senderCounters.close();
             receiverCounters.close();
         }
+    }
+
+    /** Both sides on one thread: the ring, pools and endpoints of a {@link Pair}, used by one thread only. */
+    @State(Scope.Thread)
+    public static class Alone extends Pair
+    {
+    }
+
+    /**
+     * Writes 256 frames into the ring, then drains them into the receiver's pool, on this one thread.
+     *
+     * @param alone the ring and pools.
+     * @return frames taken.
+     */
+    @Benchmark
+    @OperationsPerInvocation(VECTOR)
+    public int oneThread(final Alone alone)
+    {
+        final PacketPool pool = alone.senderPool;
+        final Handoff.Endpoint sender = alone.sender;
+        final int size = alone.frameSize;
+        for (int i = 0; i < VECTOR; i++)
+        {
+            final int h = pool.allocate();
+            pool.length(h, size);
+            sender.offer(1, h);
+        }
+        return alone.receiver.drain(VECTOR);
     }
 
     /** A side's wait count. */

@@ -43,6 +43,8 @@ class WorkerHandoffTest
     private static final long REMOTE_VTEP_MAC = Ip4.parseMac("aa:aa:aa:00:00:02");
     private static final int WORKERS = 2;
     private static final int FLOWS = 64;
+    /** First packets sent at once to overflow the ring to worker 1 and its hold queue. */
+    private static final int FLOOD = 4000;
 
     private final Ports ports = new Ports();
     private final TablesPublisher publisher = new TablesPublisher(ports, false);
@@ -418,8 +420,9 @@ class WorkerHandoffTest
     void shouldCountAFullRingAsADropAndLeakNothing()
     {
         // one worker receives far more flows' first packets than the ring to the other holds, with no drain between
+        // (about half are worker 1's; its 64 KiB ring takes about 680 SYN records of 96 bytes, the hold queue 256)
         final Lane first = lanes.get(0);
-        for (int f = 0; f < 2000; f++)
+        for (int f = 0; f < FLOOD; f++)
         {
             first.receive(tap(POD_A), tcp(Ip4.podMac(POD_A), GATEWAY_MAC, POD_A, VIP_LOCAL, 10000 + f, 80,
                 TcpHeader.SYN));
@@ -431,7 +434,7 @@ class WorkerHandoffTest
         assertThat(full).as("a full hold queue drops, counted, never blocks").isPositive();
         settle();
         final long delivered = sentOn(tap(POD_B)).size();
-        assertThat(delivered + full).as("every SYN forwarded or counted").isEqualTo(2000);
+        assertThat(delivered + full).as("every SYN forwarded or counted").isEqualTo(FLOOD);
     }
 
     @Test
@@ -439,7 +442,7 @@ class WorkerHandoffTest
     {
         final Lane first = lanes.get(0);
         final WorkerHandoff h0 = first.graph.handoff();
-        for (int f = 0; f < 1500; f++)
+        for (int f = 0; f < FLOOD; f++)
         {
             first.receive(tap(POD_A), tcp(Ip4.podMac(POD_A), GATEWAY_MAC, POD_A, VIP_LOCAL, 10000 + f, 80,
                 TcpHeader.SYN));
@@ -457,6 +460,6 @@ class WorkerHandoffTest
         settle();
         assertThat(h0.holdPorts()).isFalse();
         final long full = sum(Handoff.DROP_PREFIX + Handoff.Drop.HANDOFF_FULL.counterName());
-        assertThat(sentOn(tap(POD_B)).size() + full).as("every SYN forwarded or counted").isEqualTo(1500);
+        assertThat(sentOn(tap(POD_B)).size() + full).as("every SYN forwarded or counted").isEqualTo(FLOOD);
     }
 }

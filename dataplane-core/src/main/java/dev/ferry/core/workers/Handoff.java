@@ -17,8 +17,8 @@ import java.util.function.IntConsumer;
  *
  * <pre>
  *   worker 0 ──ring 0→1──► worker 1        every ring is an {@link SpscByteRing} in off-heap memory;
- *      ▲                      │            a record is the packet's metadata (40 bytes) and its frame bytes
- *      └──────ring 1→0────────┘
+ *      ▲                      │            a record is the packet's metadata (24 bytes, 40 when
+ *      └──────ring 1→0────────┘            traced or offloaded) and its frame bytes
  * </pre>
  *
  * <p>Why bytes and not handles: each worker has its own {@link PacketPool}, which is not thread-safe. A ring of
@@ -59,19 +59,30 @@ public final class Handoff implements AutoCloseable
     /** Frames one hold queue (one destination) keeps at most; more are dropped as {@link Drop#HANDOFF_FULL}. */
     public static final int HOLD_CAPACITY = 1024;
 
-    /** Bytes of metadata in front of each frame in a ring record. */
-    static final int META = 40;
-    private static final int RX_PORT = 0;
-    private static final int L3_OFFSET = 4;
-    private static final int FLAGS = 8;
-    private static final int AUX = 12;
-    private static final int GSO = 16;
-    private static final int CSUM_START = 20;
-    private static final int CSUM_OFFSET = 24;
-    private static final int TRACE_ID = 28;
-    private static final int TIMESTAMP = 32;
-    private static final ValueLayout.OfInt INT = ValueLayout.JAVA_INT;
-    private static final ValueLayout.OfLong LONG = ValueLayout.JAVA_LONG;
+    /**
+     * Bytes of metadata in front of each frame in a ring record: what every packet carries (timestamp, aux, flags,
+     * RX port, L3 offset). A 64-byte frame's record is 96 bytes with the ring's header, one and a half lines,
+     * where a fixed 40-byte header made it 112: the ring's lines cross between cores, so its bytes are the cost.
+     */
+    static final int META = 24;
+    /**
+     * Bytes of the extension that follows {@link #META} only for a traced, superframe or partial-checksum packet
+     * (trace id, GSO, checksum start and offset); bit 31 of the L3 offset word says it is there.
+     */
+    static final int EXT = 16;
+    // the metadata as long words, each two ints (low, high): one segment access (a bounds and a liveness check)
+    // per 8 bytes instead of per field
+    private static final int TIMESTAMP = 0;
+    private static final int AUX_FLAGS = 8;
+    private static final int RX_PORT_L3 = 16;
+    private static final int TRACE_GSO = 24;
+    private static final int CSUM = 32;
+    /** In the L3 offset (an offset inside a buffer, never negative): the extension follows. */
+    private static final int HAS_EXT = 0x8000_0000;
+    private static final long LOW = 0xffff_ffffL;
+    // unaligned layout: every offset is aligned anyway (records start on 8 bytes), and an aligned layout makes each
+    // access check the address's alignment as well as its bounds
+    private static final ValueLayout.OfLong LONG = ValueLayout.JAVA_LONG_UNALIGNED;
     private static final int WRITTEN = 0;
     private static final int FULL = 1;
     private static final int TOO_BIG = 2;
@@ -244,6 +255,8 @@ public final class Handoff implements AutoCloseable
         private int nextIn;
         /** The worker whose ring {@link #drain} is reading, for {@link #onRecord}. */
         private int drainingFrom;
+        /** Frames {@link #onRecord} injected in the running {@link #drain}, added to the counter at its end. */
+        private int receivedInDrain;
         private final int heldCounter;
         // per destination: handles waiting for room in its ring, oldest first (a ring of HOLD_CAPACITY handles)
         private final int[][] held;
@@ -272,7 +285,7 @@ public final class Handoff implements AutoCloseable
                 {
                     out[w] = rings[worker * workers + w];
                     in[k] = rings[w * workers + worker];
-                    limit = Math.min(limit, in[k].maxPayload() - META);
+                    limit = Math.min(limit, in[k].maxPayload() - META - EXT);
                     k++;
                 }
             }
@@ -438,24 +451,30 @@ public final class Handoff implements AutoCloseable
                 pool.free(handle);
                 return TOO_BIG;
             }
+            final int flags = pool.flags(handle);
+            final int gso = pool.gsoType(handle) << 16 | pool.gsoSize(handle);
+            final boolean partial = pool.checksumPartial(handle);
+            final boolean ext = (flags & PacketPool.FLAG_TRACED) != 0 || gso != 0 || partial;
+            final int meta = ext ? META + EXT : META;
             final SpscByteRing ring = out[to];
-            final long at = ring.claim(META + length);
+            final long at = ring.claim(meta + length);
             if (at == SpscByteRing.FULL)
             {
                 return FULL;
             }
             final MemorySegment m = ring.memory();
-            m.set(INT, at + RX_PORT, pool.rxPort(handle));
-            m.set(INT, at + L3_OFFSET, pool.l3Offset(handle));
-            m.set(INT, at + FLAGS, pool.flags(handle));
-            m.set(INT, at + TRACE_ID, pool.traceId(handle));
-            m.set(INT, at + AUX, pool.aux(handle));
-            m.set(INT, at + GSO, pool.gsoType(handle) << 16 | pool.gsoSize(handle));
-            m.set(INT, at + CSUM_START, pool.checksumPartial(handle) ? pool.checksumStart(handle) : -1);
-            m.set(INT, at + CSUM_OFFSET, pool.checksumOffset(handle));
+            final int l3 = ext ? pool.l3Offset(handle) | HAS_EXT : pool.l3Offset(handle);
             m.set(LONG, at + TIMESTAMP, pool.timestamp(handle));
-            MemorySegment.copy(pool.memory(), pool.frameOffset(handle), m, at + META, length);
-            ring.commit(at, META + length);
+            m.set(LONG, at + AUX_FLAGS, pool.aux(handle) & LOW | (long)flags << 32);
+            m.set(LONG, at + RX_PORT_L3, pool.rxPort(handle) & LOW | (long)l3 << 32);
+            if (ext)
+            {
+                m.set(LONG, at + TRACE_GSO, pool.traceId(handle) & LOW | (long)gso << 32);
+                final int csumStart = partial ? pool.checksumStart(handle) : -1;
+                m.set(LONG, at + CSUM, csumStart & LOW | (long)pool.checksumOffset(handle) << 32);
+            }
+            MemorySegment.copy(pool.memory(), pool.frameOffset(handle), m, at + meta, length);
+            ring.commit(at, meta + length);
             counters.increment(sent);
             pool.free(handle);
             return WRITTEN;
@@ -482,6 +501,12 @@ public final class Handoff implements AutoCloseable
                 taken += in[k].read(this, limit - taken);
             }
             nextIn = n == 0 ? 0 : (nextIn + 1 == n ? 0 : nextIn + 1);
+            if (receivedInDrain != 0)
+            {
+                // once per drain, not per frame: nobody reads the counters in the middle of a drain
+                counters.add(received, receivedInDrain);
+                receivedInDrain = 0;
+            }
             return taken;
         }
 
@@ -496,7 +521,10 @@ public final class Handoff implements AutoCloseable
         public void onRecord(final MemorySegment m, final long at, final int length)
         {
             final PacketPool pool = this.pool;
-            final int frame = length - META;
+            final long portL3 = m.get(LONG, at + RX_PORT_L3);
+            final int l3 = (int)(portL3 >>> 32);
+            final int meta = (l3 & HAS_EXT) != 0 ? META + EXT : META;
+            final int frame = length - meta;
             int h = frame <= pool.bufferSize() - pool.headroom() ? pool.allocate() : PacketPool.NO_BUFFER;
             if (h == PacketPool.NO_BUFFER && pool.largeCapacity() > 0)
             {
@@ -507,29 +535,34 @@ public final class Handoff implements AutoCloseable
                 counters.increment(noBuffer);
                 return;
             }
-            MemorySegment.copy(m, at + META, pool.memory(), pool.frameOffset(h), frame);
+            MemorySegment.copy(m, at + meta, pool.memory(), pool.frameOffset(h), frame);
             pool.length(h, frame);
-            pool.rxPort(h, m.get(INT, at + RX_PORT));
-            pool.l3Offset(h, m.get(INT, at + L3_OFFSET));
-            final int flags = m.get(INT, at + FLAGS);
-            pool.flags(h, flags);
-            if ((flags & PacketPool.FLAG_TRACED) != 0)
-            {
-                pool.trace(h, m.get(INT, at + TRACE_ID));
-            }
-            pool.aux(h, m.get(INT, at + AUX));
-            final int gso = m.get(INT, at + GSO);
-            if (gso != 0)
-            {
-                pool.gso(h, gso >>> 16, gso & 0xffff);
-            }
-            final int csumStart = m.get(INT, at + CSUM_START);
-            if (csumStart >= 0)
-            {
-                pool.checksumPartial(h, csumStart, m.get(INT, at + CSUM_OFFSET));
-            }
             pool.timestamp(h, m.get(LONG, at + TIMESTAMP));
-            counters.increment(received);
+            final long auxFlags = m.get(LONG, at + AUX_FLAGS);
+            final int flags = (int)(auxFlags >>> 32);
+            pool.aux(h, (int)auxFlags);
+            pool.flags(h, flags);
+            pool.rxPort(h, (int)portL3);
+            pool.l3Offset(h, l3 & ~HAS_EXT);
+            if (meta != META)
+            {
+                final long traceGso = m.get(LONG, at + TRACE_GSO);
+                if ((flags & PacketPool.FLAG_TRACED) != 0)
+                {
+                    pool.trace(h, (int)traceGso);
+                }
+                final int gso = (int)(traceGso >>> 32);
+                if (gso != 0)
+                {
+                    pool.gso(h, gso >>> 16, gso & 0xffff);
+                }
+                final long csum = m.get(LONG, at + CSUM);
+                if ((int)csum >= 0)
+                {
+                    pool.checksumPartial(h, (int)csum, (int)(csum >>> 32));
+                }
+            }
+            receivedInDrain++;
             inject.accept(h, drainingFrom);
         }
 

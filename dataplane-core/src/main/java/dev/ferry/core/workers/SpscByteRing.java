@@ -45,11 +45,13 @@ final class SpscByteRing
     private static final int PAD = -1;
     /** Bytes between fields written by different threads: two cache lines (adjacent-line prefetch). */
     private static final int LINE = 128;
-    private static final ValueLayout.OfLong LONG = ValueLayout.JAVA_LONG;
+    // plain accesses use unaligned layouts (the offsets are aligned; an aligned layout checks it on every access);
+    // the cursors shared between threads go through POSITION, whose atomic access modes need aligned memory
+    private static final ValueLayout.OfLong LONG = ValueLayout.JAVA_LONG_UNALIGNED;
     private static final int TAIL = 0;
     private static final int HEAD_CACHE = 8;
     private static final int CLAIMED = 16;
-    private static final ValueLayout.OfInt INT = ValueLayout.JAVA_INT;
+    private static final ValueLayout.OfInt INT = ValueLayout.JAVA_INT_UNALIGNED;
     private static final VarHandle POSITION = ValueLayout.JAVA_LONG.varHandle();
 
     private final MemorySegment memory;

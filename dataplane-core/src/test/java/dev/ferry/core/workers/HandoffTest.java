@@ -72,6 +72,78 @@ class HandoffTest
         }
     }
 
+    /**
+     * Records are 24 bytes of metadata, or 40 when a trace, GSO or partial checksum needs the extension: each of
+     * those alone, between plain records, must come out with exactly the metadata it went in with (a plain record
+     * after an extended one, or the reverse, read at the wrong offset would garble the frame).
+     */
+    @Test
+    void shouldCarryEachOffloadAndTraceFieldAloneBetweenPlainRecords()
+    {
+        try (Handoff handoff = new Handoff(2, 64 * 1024);
+            PacketPool pool0 = new PacketPool(64);
+            PacketPool pool1 = new PacketPool(64);
+            Counters c0 = Counters.inMemory(16);
+            Counters c1 = Counters.inMemory(16))
+        {
+            final List<Integer> got = new ArrayList<>();
+            final Handoff.Endpoint w0 = handoff.endpoint(0, pool0, c0, h -> { });
+            final Handoff.Endpoint w1 = handoff.endpoint(1, pool1, c1, got::add);
+            final SplittableRandom random = new SplittableRandom(3);
+            final int kinds = 4;
+            final int count = 40;
+            final List<byte[]> frames = new ArrayList<>();
+            for (int i = 0; i < count; i++)
+            {
+                final byte[] frame = new byte[14 + random.nextInt(200)];
+                random.nextBytes(frame);
+                frames.add(frame);
+                final int h = pool0.allocate();
+                pool0.write(h, frame, 0, frame.length);
+                pool0.l3Offset(h, 14 + i);
+                pool0.rxPort(h, i);
+                pool0.aux(h, -i);
+                pool0.flags(h, PacketPool.FLAG_FRAG_PORTS);
+                pool0.timestamp(h, 1000L + i);
+                switch (i % kinds)
+                {
+                    case 1 -> pool0.trace(h, 500 + i);
+                    case 2 -> pool0.gso(h, PacketPool.GSO_TCPV4, 1000 + i);
+                    case 3 -> pool0.checksumPartial(h, 34, 16 + i % 7);
+                    default -> { }
+                }
+                assertThat(w0.send(1, h)).isTrue();
+            }
+            assertThat(w1.drain(256)).isEqualTo(count);
+
+            assertThat(got).hasSize(count);
+            for (int i = 0; i < count; i++)
+            {
+                final int r = got.get(i);
+                final int kind = i % kinds;
+                assertThat(pool1.toArray(r)).as("frame " + i).isEqualTo(frames.get(i));
+                assertThat(pool1.l3Offset(r)).as("l3 offset " + i).isEqualTo(14 + i);
+                assertThat(pool1.rxPort(r)).isEqualTo(i);
+                assertThat(pool1.aux(r)).isEqualTo(-i);
+                assertThat(pool1.timestamp(r)).isEqualTo(1000L + i);
+                assertThat(pool1.flags(r) & PacketPool.FLAG_FRAG_PORTS).isNotZero();
+                assertThat(pool1.traced(r)).as("traced " + i).isEqualTo(kind == 1);
+                assertThat(pool1.traceId(r)).isEqualTo(kind == 1 ? 500 + i : -1);
+                assertThat(pool1.gsoSize(r)).as("gso " + i).isEqualTo(kind == 2 ? 1000 + i : 0);
+                assertThat(pool1.gsoType(r)).isEqualTo(kind == 2 ? PacketPool.GSO_TCPV4 : 0);
+                assertThat(pool1.checksumPartial(r)).as("partial " + i).isEqualTo(kind == 3);
+                if (kind == 3)
+                {
+                    assertThat(pool1.checksumStart(r)).isEqualTo(34);
+                    assertThat(pool1.checksumOffset(r)).isEqualTo(16 + i % 7);
+                }
+                pool1.free(r);
+            }
+            assertThat(c1.get(Handoff.COUNTER_RECEIVED)).isEqualTo(count);
+            assertThat(pool1.available()).isEqualTo(pool1.capacity());
+        }
+    }
+
     @Test
     void shouldTellTheOwnerWhichWorkerHandedEachPacketOverAndCarryNoTraceMarkThatWasNotSet()
     {
