@@ -143,6 +143,9 @@ public final class ConntrackTable implements AutoCloseable
     private static final long UDP_STREAM_AFTER = 2 * 1_000_000_000L;
 
     private static final long NANOS = 1_000_000_000L;
+    /** TCP flags FIN, SYN, RST and ACK: a segment whose class is {@link TcpState#ACK_SET} has ACK alone of them. */
+    private static final int PLAIN_ACK_MASK = 0x17;
+    private static final int PLAIN_ACK = 0x10;
     /** State word bits whose change is an UPDATE event: TCP state, seen reply, assured. */
     private static final int EVENT_BITS = StateWord.STATE_MASK | StateWord.SEEN_REPLY | StateWord.ASSURED;
     private static final RemovalListener NO_LISTENER = (t, e) ->
@@ -606,6 +609,12 @@ public final class ConntrackTable implements AutoCloseable
         final int proto = entries.get(INT, b + O_PZ) & 0xff;
         if (proto == TCP)
         {
+            // an ACK (no SYN, FIN or RST) on an assured ESTABLISHED connection: nearly every packet, kept small
+            if ((st & StateWord.ESTABLISHED_ASSURED_MASK) == StateWord.ESTABLISHED_ASSURED
+                && (tcpFlags & PLAIN_ACK_MASK) == PLAIN_ACK)
+            {
+                return ackInEstablished(b, st, direction, tcpFlags, bytes, t, segment, seq, ack, window, segLen);
+            }
             return updateTcp(b, st, direction, tcpFlags, bytes, t, segment, seq, ack, window, segLen);
         }
         int s = st;
@@ -637,6 +646,31 @@ public final class ConntrackTable implements AutoCloseable
         expires(entry, t + timeout);
         account(b, direction, bytes);
         changed(entry, ((s ^ st) & EVENT_BITS) != 0);
+        return true;
+    }
+
+    /**
+     * {@link #updateTcp(long, int, int, int, int, long, boolean, int, int, int, int)} for a plain ACK on an assured
+     * ESTABLISHED entry ({@link StateWord#ackInEstablished}): the entry ends as that method leaves it (the flags
+     * are valid, there is no RST to judge, the state and its events stay; the state word is stored only when it
+     * changes), without the state machine's rare cases, so that the common packet's path stays short.
+     */
+    private boolean ackInEstablished(final long b, final int st, final int dir, final int tcpFlags, final int bytes,
+        final long t, final boolean segment, final int seq, final int ack, final int window, final int segLen)
+    {
+        if (segment)
+        {
+            trackSequence(b, dir, tcpFlags, seq, ack, window, segLen, false);
+        }
+        final int word = StateWord.ackInEstablished(st, dir);
+        if (word != st)
+        {
+            entries.set(INT, b + O_STATE, word);
+        }
+        final int e = (int)(b >>> ENTRY_SHIFT);
+        expires(e, t + tcpTimeouts[TcpState.ESTABLISHED]);
+        account(b, dir, bytes);
+        changed(e, false);
         return true;
     }
 

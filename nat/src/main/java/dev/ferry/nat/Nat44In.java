@@ -113,7 +113,6 @@ final class Nat44In implements Stage
     private final TablesRef<Snapshot> tables;
     private final int slot;
     private final Ip4Header ip = new Ip4Header();
-    private final TcpHeader tcp = new TcpHeader();
     // the batch being translated, filled by classify: per packet of the batch, its index j among the tracked-flow
     // candidates (or -1); per candidate j, what the lookup and the rewrite need, so that nothing is parsed twice
     private final int[] fast = new int[PREFETCH_BATCH];
@@ -208,21 +207,25 @@ final class Nat44In implements Stage
         final MemorySegment mem)
     {
         final PacketPool pool = this.pool;
-        final Ip4Header ip = this.ip;
         int k = 0;
         for (int i = start; i < end; i++)
         {
             final int h = in.get(i);
             final long ipOff = pool.frameOffset(h) + pool.l3Offset(h);
-            ip.wrap(mem, ipOff);
+            // the header's first 20 bytes in three loads (ip4-input checked it), rather than a load per field
+            final long w0 = mem.get(Wire.U64, ipOff);
             fast[i - start] = -1;
-            if (ip.isFragment())
+            if ((w0 & 0x3fffL) != 0)
             {
+                // a fragment: MF set or a fragment offset
                 continue;
             }
-            final int proto = ip.protocol();
-            final long l4 = ip.payloadOffset();
-            final int l4Len = ip.payloadLength();
+            final long w1 = mem.get(Wire.U64, ipOff + 8);
+            final int ihl = (int)(w0 >>> 54) & 0x3c;
+            final int totalLength = (int)(w0 >>> 32) & 0xffff;
+            final int proto = (int)(w1 >>> 48) & 0xff;
+            final long l4 = ipOff + ihl;
+            final int l4Len = totalLength - ihl;
             final int ports;
             int tcpFlags = 0;
             if (proto == Ip4Header.PROTO_TCP)
@@ -264,8 +267,8 @@ final class Nat44In implements Stage
             {
                 continue;
             }
-            final int src = ip.src();
-            final int dst = ip.dst();
+            final int src = (int)w1;
+            final int dst = Wire.u32(mem, ipOff + Ip4Header.DST_OFFSET);
             fast[i - start] = k;
             meta[k] = proto | tcpFlags << 8;
             srcs[k] = src;
@@ -273,7 +276,7 @@ final class Nat44In implements Stage
             this.ports[k] = ports;
             ipOffs[k] = ipOff;
             l4Offs[k] = l4;
-            lengths[k] = ip.totalLength() << 16 | l4Len;
+            lengths[k] = totalLength << 16 | l4Len;
             hashes[k] = flows.hash(0, proto, src, dst, ports >>> 16, ports & 0xffff);
             k++;
         }
@@ -289,7 +292,6 @@ final class Nat44In implements Stage
     {
         // copied to locals: the loop reads them per packet
         final PacketPool pool = this.pool;
-        final TcpHeader tcp = this.tcp;
         final long[] results = this.results;
         // a RST can kill its entry (expired now), and a later packet of the batch found it before: look again then
         boolean mayHaveKilled = false;
@@ -315,9 +317,9 @@ final class Nat44In implements Stage
             final int len = lengths[j];
             final long l4 = l4Offs[j];
             final boolean applied = proto == Ip4Header.PROTO_ICMP
-                ? applyTracked(flows, tcp, mem, ipOffs[j], l4, len & 0xffff, proto, r, tcpFlags, len >>> 16,
+                ? applyTracked(flows, mem, ipOffs[j], l4, len & 0xffff, proto, r, tcpFlags, len >>> 16,
                     pool.checksumPartial(h))
-                : applyParsed(flows, tcp, mem, ipOffs[j], l4, len & 0xffff, proto, r, tcpFlags, len >>> 16,
+                : applyParsed(flows, mem, ipOffs[j], l4, len & 0xffff, proto, r, tcpFlags, len >>> 16,
                     srcs[j], dsts[j], ports[j], pool.checksumPartial(h));
             if (!applied)
             {
@@ -325,7 +327,11 @@ final class Nat44In implements Stage
                 continue;
             }
             mayHaveKilled |= (tcpFlags & TcpHeader.RST) != 0;
-            out.traceDetail(h, r >>> 1, r & 1);
+            // the graph's traceDetail is a call the JIT does not inline here: only made for a traced packet
+            if (pool.traced(h))
+            {
+                out.traceDetail(h, r >>> 1, r & 1);
+            }
             out.next(h, NEXT_LOOKUP);
         }
     }
@@ -425,7 +431,7 @@ final class Nat44In implements Stage
             out.next(h, NEXT_NEW);
             return;
         }
-        if (!applyTracked(flows, tcp, mem, ipOff, l4, l4Len, proto, r, tcpFlags, ip.totalLength(),
+        if (!applyTracked(flows, mem, ipOff, l4, l4Len, proto, r, tcpFlags, ip.totalLength(),
             pool.checksumPartial(h)))
         {
             out.drop(h, Drop.INVALID);
@@ -512,19 +518,20 @@ final class Nat44In implements Stage
      * Accounts a packet to its flow entry; a TCP segment with its sequence numbers, which the conntrack table's RST
      * rule checks. Shared by nat44-in (tracked flows) and nat44-new (the first packet of a new flow).
      *
-     * @param tcp a flyweight of the caller's, wrapped here.
      * @return false when the entry's TCP state refuses the packet.
      */
-    static boolean account(final FlowTable flows, final TcpHeader tcp, final MemorySegment mem, final long l4,
-        final int l4Len, final int proto, final int e, final int dir, final int tcpFlags, final int totalLength)
+    static boolean account(final FlowTable flows, final MemorySegment mem, final long l4, final int l4Len,
+        final int proto, final int e, final int dir, final int tcpFlags, final int totalLength)
     {
         if (proto != Ip4Header.PROTO_TCP)
         {
             return flows.update(e, dir, tcpFlags, totalLength);
         }
-        tcp.wrap(mem, l4);
-        return flows.updateTcp(e, dir, tcpFlags, tcp.seq(), tcp.ack(), tcp.window(), l4Len - tcp.headerLength(),
-            totalLength);
+        // bytes 4-15 in two loads: sequence and acknowledgement numbers, then data offset, flags and window
+        final long seqAck = mem.get(Wire.U64, l4 + 4);
+        final int offWin = Wire.u32(mem, l4 + 12);
+        return flows.updateTcp(e, dir, tcpFlags, (int)(seqAck >>> 32), (int)seqAck, offWin & 0xffff,
+            l4Len - ((offWin >>> 28) << 2), totalLength);
     }
 
     /**
@@ -534,13 +541,13 @@ final class Nat44In implements Stage
      *
      * @return false when the entry's TCP state refuses the packet (nothing was rewritten).
      */
-    static boolean applyTracked(final FlowTable flows, final TcpHeader tcp, final MemorySegment mem, final long ipOff,
-        final long l4, final int l4Len, final int proto, final long r, final int tcpFlags, final int totalLength,
+    static boolean applyTracked(final FlowTable flows, final MemorySegment mem, final long ipOff, final long l4,
+        final int l4Len, final int proto, final long r, final int tcpFlags, final int totalLength,
         final boolean partial)
     {
         final int e = (int)(r >>> 1);
         final int dir = (int)(r & 1);
-        if (!account(flows, tcp, mem, l4, l4Len, proto, e, dir, tcpFlags, totalLength))
+        if (!account(flows, mem, l4, l4Len, proto, e, dir, tcpFlags, totalLength))
         {
             return false;
         }
@@ -563,13 +570,13 @@ final class Nat44In implements Stage
      *
      * @return false when the entry's TCP state refuses the packet (nothing was rewritten).
      */
-    private static boolean applyParsed(final FlowTable flows, final TcpHeader tcp, final MemorySegment mem,
-        final long ipOff, final long l4, final int l4Len, final int proto, final long r, final int tcpFlags,
-        final int totalLength, final int src, final int dst, final int ports, final boolean partial)
+    private static boolean applyParsed(final FlowTable flows, final MemorySegment mem, final long ipOff, final long l4,
+        final int l4Len, final int proto, final long r, final int tcpFlags, final int totalLength, final int src,
+        final int dst, final int ports, final boolean partial)
     {
         final int e = (int)(r >>> 1);
         final int dir = (int)(r & 1);
-        if (!account(flows, tcp, mem, l4, l4Len, proto, e, dir, tcpFlags, totalLength))
+        if (!account(flows, mem, l4, l4Len, proto, e, dir, tcpFlags, totalLength))
         {
             return false;
         }

@@ -113,7 +113,6 @@ final class Nat44New implements Stage
     private final TablesRef<Snapshot> tables;
     private final int slot;
     private final Ip4Header ip = new Ip4Header();
-    private final TcpHeader tcp = new TcpHeader();
     private long probes;
 
     Nat44New(final PacketPool pool, final NatState state, final TablesRef<Snapshot> tables, final int slot)
@@ -198,7 +197,7 @@ final class Nat44New implements Stage
                 : state.flows.lookup(0, proto, src, dst, sport, dport);
             if (r != FlowTable.MISS)
             {
-                if (Nat44In.applyTracked(state.flows, tcp, mem, ipOff, l4, ip.payloadLength(), proto, r, tcpFlags,
+                if (Nat44In.applyTracked(state.flows, mem, ipOff, l4, ip.payloadLength(), proto, r, tcpFlags,
                     ip.totalLength(), pool.checksumPartial(h)))
                 {
                     out.traceDetail(h, TRACE_TRACKED, r >>> 1);
@@ -462,7 +461,7 @@ final class Nat44New implements Stage
             out.drop(h, Drop.TABLE_FULL);
             return;
         }
-        if (!Nat44In.account(flows, tcp, mem, l4, ip.payloadLength(), proto, e, FlowTable.ORIGINAL, tcpFlags,
+        if (!Nat44In.account(flows, mem, l4, ip.payloadLength(), proto, e, FlowTable.ORIGINAL, tcpFlags,
             ip.totalLength()))
         {
             flows.remove(e);
