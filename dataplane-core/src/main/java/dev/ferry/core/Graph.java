@@ -572,10 +572,26 @@ public final class Graph implements Stage.Next
      */
     public List<String> formatTrace(final List<TraceBuffer.Entry> entries, final long lost)
     {
+        return formatTrace(trace(entries), lost, false);
+    }
+
+    /**
+     * The text of {@code show trace}, VPP's: one block per traced packet, or per part of one on a node of several
+     * workers, headed {@code Packet N (worker W):} then.
+     *
+     * @param packets        the packets or parts, in the order to print them.
+     * @param lost           records that did not fit the buffer(s).
+     * @param workerHeadings whether each block's heading names its worker.
+     * @return the lines; none when nothing was traced or lost.
+     */
+    public static List<String> formatTrace(final List<TracedPacket> packets, final long lost,
+        final boolean workerHeadings)
+    {
         final List<String> out = new ArrayList<>();
-        for (final TracedPacket p : trace(entries))
+        for (final TracedPacket p : packets)
         {
-            out.add("Packet " + p.packet() + ":");
+            out.add(workerHeadings ? "Packet " + p.packet() + " (worker " + p.worker() + "):"
+                : "Packet " + p.packet() + ":");
             for (final TraceStep step : p.steps())
             {
                 out.add(step.line());

@@ -69,6 +69,11 @@ public final class Nat
      * worker that owns the flow of (protocol, source, ports, destination), as for an unfragmented packet of it.
      */
     public static final String OWNERSHIP_STAGE = "worker-handoff";
+    /**
+     * The {@code aux} nat44-frag gives the fragments of a datagram the NAT does not translate (ICMP other than echo):
+     * never an echo's, whose identifier fills both halves. The ownership stage keeps such fragments where they are.
+     */
+    public static final int FRAGMENT_PORTS_UNTRACKED = FragmentTable.UNTRACKED_PORTS;
     /** Gauge: fragmented datagrams being tracked by the virtual reassembly. */
     public static final String COUNTER_FRAGMENT_CONTEXTS = "nat/fragment-contexts";
     /** Gauge: fragments held until their datagram's first fragment arrives (each holds one packet buffer). */

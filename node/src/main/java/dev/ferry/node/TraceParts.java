@@ -84,20 +84,7 @@ final class TraceParts
      */
     static List<String> lines(final List<Graph.TracedPacket> parts, final long lost, final int workers)
     {
-        final List<String> out = new ArrayList<>();
-        for (final Graph.TracedPacket p : parts)
-        {
-            out.add(workers > 1 ? "Packet " + p.packet() + " (worker " + p.worker() + "):" : "Packet " + p.packet()
-                + ":");
-            for (final Graph.TraceStep step : p.steps())
-            {
-                out.add(step.line());
-            }
-        }
-        if (lost > 0)
-        {
-            out.add("(" + lost + " trace records did not fit the buffer)");
-        }
+        final List<String> out = Graph.formatTrace(parts, lost, workers > 1);
         return out.isEmpty() ? List.of("No packets traced (use: ferry trace add N)") : out;
     }
 }

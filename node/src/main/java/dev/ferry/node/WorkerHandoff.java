@@ -341,7 +341,7 @@ final class WorkerHandoff implements NodeFeature
          * addresses, where every fragment of its datagram meets nat44-frag. From that nat44-frag, its datagram's ports
          * in {@code aux}: the owner of its flow, the same tuple as an unfragmented packet of it (an ICMP echo's
          * identifier as both ports), whose nat44-in translates it. Fragments the NAT does not translate (ICMP other
-         * than echo: the two halves of {@code aux} differ) stay on this worker.
+         * than echo: {@link Nat#FRAGMENT_PORTS_UNTRACKED}) stay on this worker.
          */
         private int fragmentOwner(final FlowOwner r, final int h, final int proto, final int src, final int dst)
         {
@@ -352,7 +352,7 @@ final class WorkerHandoff implements NodeFeature
             final int ports = pool.aux(h);
             final int sport = ports >>> 16;
             final int dport = ports & 0xffff;
-            if (proto == Ip4Header.PROTO_ICMP && sport != dport)
+            if (proto == Ip4Header.PROTO_ICMP && ports == Nat.FRAGMENT_PORTS_UNTRACKED)
             {
                 return worker;
             }

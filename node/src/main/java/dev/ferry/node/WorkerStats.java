@@ -50,7 +50,7 @@ record WorkerStats(List<Graph.RuntimeRow> runtime, List<Drop> drops, List<PortRo
     }
 
     /**
-     * The trace buffer's records, for {@link Graph#formatTrace(List, long)}.
+     * The trace buffer's records, for {@link Graph#trace(List, int)}.
      *
      * @param entries the records, oldest first.
      * @param lost    records that did not fit.
