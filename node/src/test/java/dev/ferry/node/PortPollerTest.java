@@ -1,13 +1,9 @@
 package dev.ferry.node;
 
-import dev.ferry.core.Clock;
 import dev.ferry.core.Counters;
-import dev.ferry.core.DropReason;
 import dev.ferry.core.Graph;
 import dev.ferry.core.PacketPool;
 import dev.ferry.core.PacketVector;
-import dev.ferry.core.Ports;
-import dev.ferry.core.Stage;
 import dev.ferry.tapio.Epoll;
 import dev.ferry.tapio.MemoryPort;
 import org.junit.jupiter.api.AfterEach;
@@ -35,36 +31,7 @@ class PortPollerTest
     @BeforeEach
     void ports()
     {
-        graph = Graph.builder(pool, counters, Clock.system(), new Ports()).add(new Stage()
-        {
-            @Override
-            public String name()
-            {
-                return "record";
-            }
-
-            @Override
-            public List<String> nextNames()
-            {
-                return List.of();
-            }
-
-            @Override
-            public List<? extends DropReason> dropReasons()
-            {
-                return List.of();
-            }
-
-            @Override
-            public void process(final PacketVector in, final Next out)
-            {
-                for (int i = 0; i < in.count(); i++)
-                {
-                    seen.add(pool.rxPort(in.get(i)));
-                    pool.free(in.get(i));
-                }
-            }
-        }).sink(h -> pool.free(h)).build();
+        graph = RxPortGraph.of(pool, counters, seen);
         poller = new PortPoller(pool, counters, () ->
         {
         });
