@@ -2,6 +2,7 @@ package dev.ferry.tapio;
 
 import dev.ferry.core.gso.TcpSegmenter;
 import dev.ferry.core.header.Checksum;
+import dev.ferry.core.header.TcpHeader;
 import dev.ferry.core.header.Wire;
 
 import java.lang.foreign.MemorySegment;
@@ -91,9 +92,8 @@ final class VxlanGro
         {
             return true;
         }
-        final long pseudo = Checksum.pseudoHeader(Wire.u32(mem, p + INNER_IP + 12), Wire.u32(mem, p + INNER_IP + 16),
-            6, tcpLength);
-        return Checksum.fold(Checksum.sum(mem, p + INNER_TCP, tcpLength) + pseudo) == 0xffff;
+        return TcpHeader.checksumValid(mem, p + INNER_TCP, Wire.u32(mem, p + INNER_IP + 12),
+            Wire.u32(mem, p + INNER_IP + 16), tcpLength);
     }
 
     /** TCP payload bytes of a candidate datagram. */

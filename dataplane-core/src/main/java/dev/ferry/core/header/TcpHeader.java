@@ -206,7 +206,23 @@ public final class TcpHeader
      */
     public boolean checksumValid(final int src, final int dst, final int segmentLength)
     {
+        return checksumValid(seg, off, src, dst, segmentLength);
+    }
+
+    /**
+     * {@link #checksumValid(int, int, int)} without a flyweight, for code that reads headers by offset.
+     *
+     * @param mem           the memory holding the segment.
+     * @param tcp           offset of the TCP header.
+     * @param src           source address of the enclosing IPv4 header.
+     * @param dst           destination address of the enclosing IPv4 header.
+     * @param segmentLength TCP header plus data, in bytes.
+     * @return whether the checksum verifies.
+     */
+    public static boolean checksumValid(final MemorySegment mem, final long tcp, final int src, final int dst,
+        final int segmentLength)
+    {
         return Checksum.fold(Checksum.pseudoHeader(src, dst, Ip4Header.PROTO_TCP, segmentLength)
-            + Checksum.sum(seg, off, segmentLength)) == 0xffff;
+            + Checksum.sum(mem, tcp, segmentLength)) == 0xffff;
     }
 }
