@@ -450,7 +450,8 @@ final class Nat44In implements Stage
         final int proto, final Next out)
     {
         final int ports = pool.aux(h);
-        if (ports == FragmentTable.UNTRACKED_PORTS)
+        // the marker is ICMP's only: a TCP or UDP datagram from port 1 to port 0 has the same aux and is translated
+        if (proto == Ip4Header.PROTO_ICMP && ports == FragmentTable.UNTRACKED_PORTS)
         {
             pool.flags(h, pool.flags(h) & ~PacketPool.FLAG_FRAG_PORTS);
             out.next(h, NEXT_LOOKUP);

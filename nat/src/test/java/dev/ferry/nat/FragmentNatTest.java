@@ -222,6 +222,19 @@ class FragmentNatTest
     }
 
     @Test
+    void shouldNotTakeAUdpDatagramFromPort1ToPort0ForUntranslatedIcmp()
+    {
+        // nat44-frag marks the fragments of ICMP it does not translate with ports 1 -> 0 in aux: a pod's UDP datagram
+        // with exactly those ports must still be masqueraded whole, not leave with the pod's address
+        net = new Harness();
+        net.publish();
+        final List<Harness.Out> out = sendAll("pod-client", udpFragments(Harness.fromPod(CLIENT).ip4(CLIENT,
+            EXTERNAL), 98, 1, 0, payload(3000, 7)));
+        assertThat(out).as("fragments forwarded").hasSizeGreaterThan(1)
+            .allSatisfy(o -> assertThat(o.pkt().src()).as("no fragment leaks the pod's address").isEqualTo(NODE_IP));
+    }
+
+    @Test
     void shouldDnatFragmentsToANodePortAndRestoreTheReply()
     {
         net = new Harness();
