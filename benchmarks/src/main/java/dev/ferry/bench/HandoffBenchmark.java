@@ -114,6 +114,7 @@ public class HandoffBenchmark
             pool.length(h, size);
             sender.offer(1, h);
         }
+        sender.publish();
         return alone.receiver.drain(VECTOR);
     }
 
@@ -150,12 +151,14 @@ public class HandoffBenchmark
                 if (control.stopMeasurement)
                 {
                     pool.free(h);
+                    sender.publish();
                     return i;
                 }
                 side.idle = RingHopBenchmark.idle(side.idle);
             }
             side.idle = 0;
         }
+        sender.publish();
         return VECTOR;
     }
 

@@ -55,10 +55,31 @@ public final class WorkerMesh implements AutoCloseable
      */
     public WorkerMesh(final int workers, final int frameSize, final int flows)
     {
+        this(workers, frameSize, flows, 50, RING_BYTES);
+    }
+
+    /**
+     * Builds and warms every worker, with a chosen share of each worker's received flows owned by another worker
+     * (0: every worker receives only its own flows and no packet crosses a ring, the machine's ceiling for
+     * {@code workers} independent workers; 50: the scaling benchmark's mix).
+     *
+     * @param workers            worker count.
+     * @param frameSize          frame length of the measured packets.
+     * @param flows              active flows, spread over the workers.
+     * @param handedOverPercent  percentage (0 to 100) of the flows a worker receives that another worker owns.
+     * @param ringBytes          bytes of each handoff ring, a power of two.
+     */
+    public WorkerMesh(final int workers, final int frameSize, final int flows, final int handedOverPercent,
+        final int ringBytes)
+    {
+        if (handedOverPercent < 0 || handedOverPercent > 100)
+        {
+            throw new IllegalArgumentException("handedOverPercent must be 0 to 100: " + handedOverPercent);
+        }
         this.workers = workers;
         this.rule = new FlowOwner(workers, new int[] {ClusterIpNode.NODE_IP, ClusterIpNode.GATEWAY_IP}, 1024,
             29999, new ServiceRoles(), 0x5eed_0e7eL);
-        this.handoff = new Handoff(workers, RING_BYTES);
+        this.handoff = new Handoff(workers, ringBytes);
         this.lanes = new Lane[workers];
         final int[] ownerOfFlow = new int[flows];
         for (int f = 0; f < flows; f++)
@@ -72,18 +93,22 @@ public final class WorkerMesh implements AutoCloseable
             final int me = w;
             final ClusterIpNode node = new ClusterIpNode(frameSize, flows);
             node.warm(f -> ownerOfFlow[f] == me);
-            lanes[w] = new Lane(w, node, receivedBy(node, ownerOfFlow, w));
+            lanes[w] = new Lane(w, node, receivedBy(node, ownerOfFlow, w, handedOverPercent));
         }
     }
 
-    private int[] receivedBy(final ClusterIpNode node, final int[] ownerOfFlow, final int w)
+    private int[] receivedBy(final ClusterIpNode node, final int[] ownerOfFlow, final int w,
+        final int handedOverPercent)
     {
         final List<Integer> rx = new ArrayList<>();
         for (int i = 0; i < node.flows(); i++)
         {
             final int f = node.flowAt(i);
             final int owner = ownerOfFlow[f];
-            final int receiver = (f & 1) == 0 ? owner : (owner + 1) % workers;
+            // spread evenly: flow f is handed over when the running share (f + 1) * pct / 100 steps past f * pct / 100
+            // (50: every odd flow, as before this parameter existed)
+            final boolean other = (long)(f + 1) * handedOverPercent / 100 != (long)f * handedOverPercent / 100;
+            final int receiver = other ? (owner + 1) % workers : owner;
             if (receiver == w)
             {
                 rx.add(i);
@@ -290,6 +315,7 @@ public final class WorkerMesh implements AutoCloseable
                 }
             }
             cursor = c;
+            endpoint.publish();
             endpoint.drain(VECTOR);
             graph.run();
             return node.sink().transmitted();
@@ -303,6 +329,7 @@ public final class WorkerMesh implements AutoCloseable
                 if (stop.getAsBoolean())
                 {
                     endpoint.send(owner, h);
+                    endpoint.publish();
                     return;
                 }
                 endpoint.drain(VECTOR);

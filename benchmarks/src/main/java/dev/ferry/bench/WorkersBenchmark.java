@@ -66,6 +66,18 @@ public class WorkersBenchmark
         @Param({"1000", "100000"})
         public int flows;
 
+        /**
+         * Percentage of the flows a worker receives that another worker owns, so that their packets cross a ring
+         * (issue 17's mix: 50). {@code -p handedOverPercent=0} measures the ceiling: the same workers, no handoff,
+         * so that {@code workers2} with 0 says what two threads of this machine give at most, whatever the ring.
+         */
+        @Param({"50"})
+        public int handedOverPercent;
+
+        /** Bytes of each handoff ring (a node's default is 256 KiB). */
+        @Param({"1048576"})
+        public int ringBytes;
+
         WorkerMesh mesh;
 
         /**
@@ -76,7 +88,7 @@ public class WorkersBenchmark
         @Setup(Level.Trial)
         public void setUp(final ThreadParams threads)
         {
-            mesh = new WorkerMesh(threads.getGroupThreadCount(), 64, flows);
+            mesh = new WorkerMesh(threads.getGroupThreadCount(), 64, flows, handedOverPercent, ringBytes);
             // JMH counts the trial tear-down in the last measurement iteration: run its code once here, so that
             // its first-use costs (class loading, string building) stay out of gc.alloc.rate.norm
             mesh.drainAll();

@@ -298,6 +298,8 @@ final class WorkerHandoff implements NodeFeature
                     }
                 }
             }
+            // the vector's frames become visible to their owners together, then the owners are woken
+            endpoint.publish();
             while (handedTo != 0)
             {
                 final int w = Long.numberOfTrailingZeros(handedTo);

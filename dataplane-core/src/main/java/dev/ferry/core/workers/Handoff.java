@@ -28,6 +28,12 @@ import java.util.function.IntConsumer;
  * limit ({@link Endpoint#maxFrame()}, half the ring less 48 bytes) is dropped as {@link Drop#HANDOFF_TOO_BIG},
  * so size rings for the node's largest frame: 256 KiB rings carry 64 KiB superframes.
  *
+ * <p>Frames written by {@link Endpoint#send}, {@link Endpoint#offer} and {@link Endpoint#sendOrHold} reach the
+ * owner once the sender calls {@link Endpoint#publish()}: once per vector (a node's ownership stage does at the
+ * end of each call, before it wakes the owners), so that each ring's lines cross between the cores once per batch
+ * instead of being chased record by record. {@link Endpoint#flushHeld} publishes what it wrote, and a ring found
+ * full publishes before it says so.
+ *
  * <p>Sending never blocks. {@link Endpoint#send} drops on a full ring, counted as {@link Drop#HANDOFF_FULL} on the
  * sending worker; {@link Endpoint#sendOrHold} (a node's ownership stage) keeps the packet in a bounded hold queue
  * instead, written on by {@link Endpoint#flushHeld} once the owner has drained, while the sender stops reading its
@@ -131,9 +137,10 @@ public final class Handoff implements AutoCloseable
      */
     public Handoff(final int workers, final int ringBytes)
     {
-        if (workers < 1)
+        if (workers < 1 || workers > 64)
         {
-            throw new IllegalArgumentException("workers must be at least 1: " + workers);
+            // 64: an endpoint keeps one bit per destination ring (Endpoint#publish)
+            throw new IllegalArgumentException("workers must be 1 to 64: " + workers);
         }
         if (ringBytes < 1024 || Integer.bitCount(ringBytes) != 1)
         {
@@ -264,6 +271,8 @@ public final class Handoff implements AutoCloseable
         private final int[] heldCount;
         private final int heldLimit;
         private int heldTotal;
+        /** One bit per destination whose ring has records written since the last {@link #publish()}. */
+        private long unpublished;
 
         Endpoint(final int worker, final PacketPool pool, final Counters counters, final Inject inject)
         {
@@ -409,7 +418,24 @@ public final class Handoff implements AutoCloseable
                     moved++;
                 }
             }
+            publish();
             return moved;
+        }
+
+        /**
+         * Makes every frame written since the last call visible to its owner (this worker's thread, once per vector,
+         * before waking the owners).
+         */
+        public void publish()
+        {
+            long rings = unpublished;
+            unpublished = 0;
+            while (rings != 0)
+            {
+                final int to = Long.numberOfTrailingZeros(rings);
+                rings &= rings - 1;
+                out[to].publish();
+            }
         }
 
         /** @return frames waiting in the hold queues for room in a ring. */
@@ -475,6 +501,7 @@ public final class Handoff implements AutoCloseable
             }
             MemorySegment.copy(pool.memory(), pool.frameOffset(handle), m, at + meta, length);
             ring.commit(at, meta + length);
+            unpublished |= 1L << to;
             counters.increment(sent);
             pool.free(handle);
             return WRITTEN;

@@ -19,9 +19,12 @@ import java.lang.invoke.VarHandle;
  *
  * <p>A record is an {@code int} length, 4 bytes of padding and the payload, aligned to 8 bytes. A record that
  * would cross the end of the data is preceded by a pad record (length -1) that fills the rest, and starts at
- * index 0. The producer publishes records with a release store of the tail ({@link #soTail}); the consumer
- * reads the tail with an acquire load ({@link #lvTail}), handles every record up to it, and frees their space
- * with one release store of the head ({@link #soHead}) per drain. The producer caches the head and re-reads it
+ * index 0. The producer publishes the records it has committed with one release store of the tail
+ * ({@link #publish}, once per vector, not per record); the consumer reads the tail with an acquire load
+ * ({@link #lvTail}), handles every record up to it, and frees their space with one release store of the head
+ * ({@link #soHead}) per drain. Publishing per record let the consumer chase the producer: it read the line the
+ * producer was still filling with the next record, and that line crossed between the cores twice per record
+ * instead of once per lap (issue 17). The producer caches the head and re-reads it
  * only when the cached value says the ring is full, so the two threads share the head's line once per refill,
  * not per record. Head and tail sit 128 bytes apart (adjacent-line prefetch).
  *
@@ -33,7 +36,9 @@ import java.lang.invoke.VarHandle;
  * two workers scaled 1.28x in {@code WorkersBenchmark}).
  *
  * <p>Usage per record, producer: {@link #claim(int)}, write at {@link #memory()} from the returned offset,
- * {@link #commit(int, int)}. Consumer: {@link #read(Reader, int)}.
+ * {@link #commit(long, int)}; then, once per batch, {@link #publish()}. A claim that finds the ring full publishes
+ * first, so that a producer waiting for room never waits on records the consumer cannot see. Consumer:
+ * {@link #read(Reader, int)}.
  */
 final class SpscByteRing
 {
@@ -51,6 +56,7 @@ final class SpscByteRing
     private static final int TAIL = 0;
     private static final int HEAD_CACHE = 8;
     private static final int CLAIMED = 16;
+    private static final int PUBLISHED = 24;
     private static final ValueLayout.OfInt INT = ValueLayout.JAVA_INT_UNALIGNED;
     private static final VarHandle POSITION = ValueLayout.JAVA_LONG.varHandle();
 
@@ -128,6 +134,8 @@ final class SpscByteRing
         final int need = toEnd < record ? toEnd + record : record;
         if (t + need - memory.get(LONG, own + HEAD_CACHE) > capacity)
         {
+            // full as far as this side knows: let the consumer see everything committed, then look again
+            publish();
             final long h = lvHead();
             memory.set(LONG, own + HEAD_CACHE, h);
             if (t + need - h > capacity)
@@ -146,7 +154,7 @@ final class SpscByteRing
     }
 
     /**
-     * Producer: publishes the record claimed last.
+     * Producer: completes the record claimed last; the consumer sees it after the next {@link #publish()}.
      *
      * @param offset what {@link #claim} returned.
      * @param length the payload's length, as claimed.
@@ -157,7 +165,25 @@ final class SpscByteRing
         memory.set(INT, offset - HEADER, length);
         final long t = memory.get(LONG, producerOffset + CLAIMED) + align(HEADER + length);
         memory.set(LONG, producerOffset + TAIL, t);
+    }
+
+    /**
+     * Producer: makes every committed record visible to the consumer (one release store of the tail, none when
+     * nothing was committed since the last call: the shared line is not written for nothing).
+     *
+     * @return whether records were published.
+     */
+    boolean publish()
+    {
+        final MemorySegment memory = this.memory;
+        final long t = memory.get(LONG, producerOffset + TAIL);
+        if (t == memory.get(LONG, producerOffset + PUBLISHED))
+        {
+            return false;
+        }
+        memory.set(LONG, producerOffset + PUBLISHED, t);
         soTail(t);
+        return true;
     }
 
     /**

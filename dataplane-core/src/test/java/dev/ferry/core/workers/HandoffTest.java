@@ -49,6 +49,7 @@ class HandoffTest
             pool0.trace(h, 5);
 
             assertThat(w0.send(1, h)).isTrue();
+            w0.publish();
             assertThat(pool0.available()).as("the sender's buffer is back in its pool").isEqualTo(pool0.capacity());
             assertThat(w1.drain(256)).isEqualTo(1);
 
@@ -114,6 +115,7 @@ class HandoffTest
                 }
                 assertThat(w0.send(1, h)).isTrue();
             }
+            w0.publish();
             assertThat(w1.drain(256)).isEqualTo(count);
 
             assertThat(got).hasSize(count);
@@ -167,6 +169,8 @@ class HandoffTest
             pool2.trace(b, 9);
             assertThat(w0.send(1, a)).isTrue();
             assertThat(w2.send(1, b)).isTrue();
+            w0.publish();
+            w2.publish();
             assertThat(w1.drain(256)).isEqualTo(2);
             assertThat(got).extracting(g -> g[0]).containsExactlyInAnyOrder(0, 2);
             for (final int[] g : got)
@@ -179,6 +183,7 @@ class HandoffTest
             final int c = pool1.allocate();
             pool1.length(c, 60);
             assertThat(w1.send(0, c)).isTrue();
+            w1.publish();
             assertThat(w0.drain(256)).isEqualTo(1);
             assertThat(got).extracting(g -> g[0]).containsExactly(1);
             pool0.free(got.get(0)[1]);
@@ -208,6 +213,7 @@ class HandoffTest
                 pool0.length(h, 100);
                 accepted += w0.send(1, h) ? 1 : 0;
             }
+            w0.publish();
             assertThat(accepted).as("a 4 KiB ring holds about 4096 / 160 records").isBetween(20, 40);
             assertThat(c0.get(Handoff.DROP_PREFIX + "handoff-full")).isEqualTo(100 - accepted);
             assertThat(pool0.available()).as("dropped buffers are freed").isEqualTo(pool0.capacity());
@@ -240,6 +246,7 @@ class HandoffTest
                 pool0.memory().set(INT, pool0.frameOffset(h), i);
                 assertThat(w0.sendOrHold(1, h)).as("frame %d written or held", i).isTrue();
             }
+            w0.publish();
             assertThat(w0.held()).as("a 4 KiB ring takes about 25; the rest waits").isGreaterThan(400);
             assertThat(c0.get(Handoff.DROP_PREFIX + "handoff-full")).isZero();
             // the owner drains a ringful at a time, the sender writes on what is held
@@ -341,6 +348,7 @@ class HandoffTest
                 pool0.length(h, 60);
                 w0.send(1, h);
             }
+            w0.publish();
             assertThat(w1.drain(256)).isEqualTo(5);
             assertThat(held).hasSize(2);
             assertThat(c1.get(Handoff.DROP_PREFIX + "handoff-no-buffer")).isEqualTo(3);
@@ -373,10 +381,12 @@ class HandoffTest
                 p0.length(h, 60);
                 p0.rxPort(h, 0);
                 w0.send(2, h);
+                w0.publish();
                 h = p1.allocate();
                 p1.length(h, 60);
                 p1.rxPort(h, 1);
                 w1.send(2, h);
+                w1.publish();
             }
             w2.drain(10);
             w2.drain(10);
@@ -485,9 +495,11 @@ class HandoffTest
                 }
                 if ((seq & 7) == 0)
                 {
+                    e.publish();
                     e.drain(64);
                 }
             }
+            e.publish();
             finished.incrementAndGet();
             // drain until the other side has finished sending and its ring is empty
             while (finished.get() < 2 | e.drain(256) > 0)

@@ -56,6 +56,10 @@ class SpscByteRingTest
             long used = 0;
             long written = 0;
             long tail = 0;
+            // records committed but not yet published, invisible to the reader; and the head the producer last
+            // read (a claim that the cached head says does not fit publishes, then reads the head again)
+            int unpublished = 0;
+            long headCache = 0;
             for (int step = 0; step < 2000; step++)
             {
                 if (r.nextInt(3) != 0)
@@ -65,6 +69,11 @@ class SpscByteRingTest
                     final int toEnd = capacity - (int)(tail % capacity);
                     final int need = toEnd < record ? toEnd + record : record;
                     final long at = ring.claim(length);
+                    if (tail + need - headCache > capacity)
+                    {
+                        unpublished = 0;
+                        headCache = tail - used;
+                    }
                     if (used + need > capacity)
                     {
                         assertThat(at).as("claim of %d with %d of %d used", length, used, capacity)
@@ -79,6 +88,12 @@ class SpscByteRingTest
                         payload.set(ValueLayout.JAVA_BYTE, i, (byte)(written + i));
                     }
                     ring.commit(at, length);
+                    unpublished++;
+                    if (r.nextBoolean())
+                    {
+                        assertThat(ring.publish()).isTrue();
+                        unpublished = 0;
+                    }
                     model.addLast(new long[] {written, length, need});
                     used += need;
                     tail += need;
@@ -87,7 +102,7 @@ class SpscByteRingTest
                 else
                 {
                     final int limit = 1 + r.nextInt(8);
-                    final int expected = Math.min(limit, model.size());
+                    final int expected = Math.min(limit, model.size() - unpublished);
                     final long[] freed = new long[1];
                     final int n = ring.read((memory, offset, length) ->
                     {
@@ -110,6 +125,38 @@ class SpscByteRingTest
         }
     }
 
+    /**
+     * A committed record stays invisible until the producer publishes (once per vector, so that the consumer does
+     * not chase the producer line by line); publishing twice writes the shared tail once; and a producer that finds
+     * the ring full publishes first, so that it never waits on records the consumer cannot see.
+     */
+    @Test
+    void shouldShowCommittedRecordsOnlyOncePublishedAndPublishWhenFull()
+    {
+        try (Arena arena = Arena.ofConfined())
+        {
+            final SpscByteRing ring = new SpscByteRing(arena, 1024);
+            final List<String> read = new ArrayList<>();
+            assertThat(ring.publish()).as("nothing to publish").isFalse();
+            assertThat(write(ring, 100, (byte)'A')).isTrue();
+            assertThat(write(ring, 100, (byte)'B')).isTrue();
+            assertThat(ring.readable()).isFalse();
+            assertThat(ring.read(reader(read), 10)).isZero();
+            assertThat(ring.publish()).isTrue();
+            assertThat(ring.publish()).as("already published").isFalse();
+            assertThat(ring.readable()).isTrue();
+            assertThat(ring.read(reader(read), 10)).isEqualTo(2);
+            int committed = 0;
+            while (write(ring, 100, (byte)('C' + committed)))
+            {
+                committed++;
+            }
+            assertThat(committed).as("1024 bytes, 112 per record, 216 already passed").isEqualTo(9);
+            assertThat(ring.read(reader(read), 100)).as("the full claim published all nine").isEqualTo(9);
+            assertThat(read).hasSize(11).startsWith("A100", "B100", "C100").endsWith("K100");
+        }
+    }
+
     @Test
     void shouldRefuseAWrappingRecordThatWouldOverwriteUnreadRecords()
     {
@@ -119,6 +166,7 @@ class SpscByteRingTest
             write(ring, 248, (byte)'A');
             write(ring, 344, (byte)'B');
             write(ring, 344, (byte)'C');
+            ring.publish();
             final List<String> read = new ArrayList<>();
             assertThat(ring.read(reader(read), 1)).isEqualTo(1);
             // 704 bytes unread, 64 left before the end: 296 + 8 bytes would fit in the 320 free bytes, but only
@@ -126,6 +174,7 @@ class SpscByteRingTest
             assertThat(ring.claim(296)).isEqualTo(SpscByteRing.FULL);
             assertThat(ring.read(reader(read), 1)).isEqualTo(1);
             assertThat(write(ring, 296, (byte)'D')).isTrue();
+            ring.publish();
             assertThat(ring.read(reader(read), 10)).isEqualTo(2);
             assertThat(read).containsExactly("A248", "B344", "C344", "D296");
         }
