@@ -297,10 +297,12 @@ public final class Graph implements Stage.Next
     }
 
     /**
-     * Runs every stage until all frames are empty, then flushes the sink.
+     * Tells the sink that a run starts ({@link TxSink#beforeRun}), runs every stage until all frames are empty, then
+     * flushes the sink.
      */
     public void run()
     {
+        sink.beforeRun();
         final Stage[] stages = this.stages;
         final PacketVector[] frames = this.frames;
         boolean progress = true;

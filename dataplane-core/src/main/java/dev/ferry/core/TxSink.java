@@ -14,6 +14,14 @@ public interface TxSink
      */
     void transmit(int handle);
 
+    /**
+     * Called at the start of each graph run, before any stage sees its packets, so that the sink's owner can adopt
+     * new tables: a run sees one snapshot, and it is at least as new as any published before its packets were read.
+     */
+    default void beforeRun()
+    {
+    }
+
     /** Called once after each graph run, so that sinks can flush a batch (sendmmsg, pcap buffer). */
     default void flush()
     {

@@ -127,8 +127,8 @@ final class Worker implements Agent, TxSink
 
     /**
      * The reference the stages read. The worker moves it to the publisher's latest snapshot only between graph
-     * runs, so that every stage of one run sees the same snapshot: ip4-lookup hands ip4-rewrite an adjacency
-     * index, which means nothing in another snapshot's FIB.
+     * runs (at the start of each, and once a cycle), so that every stage of one run sees the same snapshot:
+     * ip4-lookup hands ip4-rewrite an adjacency index, which means nothing in another snapshot's FIB.
      *
      * @return the pinned reference.
      */
@@ -276,12 +276,8 @@ final class Worker implements Agent, TxSink
             execute(c);
             work++;
         }
-        final Snapshot latest = published.lvCurrent();
-        if (latest != pinned.lvCurrent())
-        {
-            // no packet is in flight here: adopt the new tables for the whole next run
-            pinned.soCurrent(latest);
-        }
+        // for upkeep in a cycle without packets; every graph run adopts them again before its first stage (beforeRun)
+        adoptTables();
         if (profiled)
         {
             profile.mark(WakeProfile.COMMANDS);
@@ -371,6 +367,28 @@ final class Worker implements Agent, TxSink
     public void transmit(final int handle)
     {
         poller.transmit(handle);
+    }
+
+    /**
+     * Adopts the latest tables before each graph run, the ones {@link Graph#input} starts when a vector is full
+     * included: a frame read in this cycle may have been sent after a push or an attach returned (a pod's first
+     * frame), and must meet the tables it published. Adopted once a cycle only, they could predate it (the pod's
+     * port unknown: a spoofing drop; issue 17).
+     */
+    @Override
+    public void beforeRun()
+    {
+        adoptTables();
+    }
+
+    /** Moves the pinned reference to the publisher's latest snapshot; no stage is running, none holds the old. */
+    private void adoptTables()
+    {
+        final Snapshot latest = published.lvCurrent();
+        if (latest != pinned.lvCurrent())
+        {
+            pinned.soCurrent(latest);
+        }
     }
 
     @Override

@@ -31,7 +31,9 @@ import static org.assertj.core.api.Assertions.assertThat;
  * behind an eventfd (readable while frames are queued, and each receive a {@code read()} on it, EAGAIN when empty,
  * as a TAP's), and the uplink is a memory port kept saturated. An empty TAP is then not read in thousands of busy
  * cycles, a frame on it is forwarded while the uplink stays saturated, a burst larger than a vector all arrives,
- * and a pod attached while the worker is busy is read as well.
+ * and a pod attached while the worker is busy is read as well. With {@code -Dferry.test.workers=2} worker 0 is the
+ * saturated one (the uplink's frame is on its queue) and the frames here are queued on the TAPs' queue 0, which it
+ * reads; pod B's flow owner may be worker 1, which then sends them on B's queue 1.
  */
 class ReadinessPollNodeTest
 {
@@ -181,7 +183,7 @@ class ReadinessPollNodeTest
         }
     }
 
-    /** Memory uplink; the host and pod TAPs behind eventfds. */
+    /** Memory uplink; the host and pod TAPs behind eventfds, one per queue (a node of N workers opens N). */
     private static final class Factory implements PortFactory
     {
         final MemoryPortFactory memory = new MemoryPortFactory();
@@ -197,7 +199,7 @@ class ReadinessPollNodeTest
         public Opened openHostTap(final String name, final PortContext context)
         {
             final Opened o = memory.openHostTap(name, context);
-            return new Opened(remember(name), o.kind(), o.mac(), o.peerMac());
+            return new Opened(remember(name, context.queue()), o.kind(), o.mac(), o.peerMac());
         }
 
         @Override
@@ -205,13 +207,13 @@ class ReadinessPollNodeTest
             throws IOException
         {
             memory.openPodTap(pod, context, restore);
-            return remember(pod.tapName());
+            return remember(pod.tapName(), context.queue());
         }
 
-        private EventfdTap remember(final String name)
+        private EventfdTap remember(final String name, final int queue)
         {
-            final EventfdTap t = new EventfdTap(memory.port(name, 0));
-            taps.put(name, t);
+            final EventfdTap t = new EventfdTap(memory.port(name, queue));
+            taps.put(queue == 0 ? name : name + "#" + queue, t);
             return t;
         }
     }
@@ -221,7 +223,7 @@ class ReadinessPollNodeTest
     {
         final Factory factory = new Factory();
         final NodeConfig config = NodeConfig.defaults(NodeFixture.NODE, dir.resolve("api/ferry.sock"), "eth9")
-            .withThreading(ThreadingMode.DEDICATED);
+            .withThreading(ThreadingMode.DEDICATED).withWorkers(NodeFixture.workers());
         final NodeDaemon daemon = NodeDaemon.builder(config).portFactory(factory)
             .initialTables(NodeFixture.tables(1, List.of(POD_A, POD_B, POD_C), List.of("10.244.2.0/24"))).build();
         daemon.start();
@@ -232,7 +234,8 @@ class ReadinessPollNodeTest
             final EventfdTap a = factory.taps.get("tap0af40102");
             final EventfdTap b = factory.taps.get("tap0af40103");
             final MemoryPort uplink = factory.memory.port("eth9", 0);
-            final MemoryPort toB = b.queue;
+            // worker 0 reads every frame here (queue 0); with 2 workers B's flow owner may send it on B's queue 1
+            final MemoryPortView toB = factory.memory.port("tap0af40103");
             final dev.ferry.core.Counters counters = daemon.worker(0).portContext(0).counters();
 
             // the uplink saturated: a frame for no one here (another MAC), replayed every cycle (repeat mode is set
