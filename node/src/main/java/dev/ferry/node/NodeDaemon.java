@@ -211,7 +211,8 @@ public final class NodeDaemon implements AutoCloseable
             }
             final PortFactory.Opened host = opened.get(0).get(opened.get(0).size() - 1);
             ids.add(NodeGraph.registerHost(ports, host.name(), host.mac(), host.peerMac()));
-            final long ownerSecret = new java.security.SecureRandom().nextLong();
+            // kept beside the conntrack shards: a restored flow must meet the worker whose shard holds it
+            final long ownerSecret = handoff == null ? 0 : OwnerSecret.load(config.stateDir(), workers.size());
             // one id source for every worker's trace buffer: a packet's trace id is the node's, kept across a handoff
             final AtomicInteger traceIds = new AtomicInteger();
             final List<NodeGraph> graphs = new ArrayList<>();
