@@ -9,7 +9,9 @@ import org.junit.jupiter.api.io.TempDir;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 
 /**
  * A diagnostic, not a test (issue #11): the {@link LatencyTest} topology, warmed the same way, with tcpdump on
@@ -20,7 +22,9 @@ import java.util.List;
  * (captures, default /tmp/ferry-probe), {@code ferry.probe.count} (50), {@code ferry.probe.interval} (0.2),
  * {@code ferry.probe.jvm} (extra node JVM options), {@code ferry.probe.sched} ({@code perf sched record}),
  * {@code ferry.probe.trace} ({@code perf trace} of node 1), {@code ferry.probe.nice} (renice every
- * thread of both nodes). Hold {@code /tmp/ferry-netns.lock} while it runs.
+ * thread of both nodes), {@code ferry.probe.batches} (instead of the captures: that many batches of
+ * {@code ferry.probe.count} pings (30), each a new flow, with the frames each node handed between workers; see
+ * {@link #handoffBatches}). Hold {@code /tmp/ferry-netns.lock} while it runs.
  */
 @Tag("netns")
 class LatencyProbe
@@ -70,6 +74,12 @@ class LatencyProbe
             Netns.ping(LatencyTest.PODS[0], TwoNodes.podIp(2, 2), 5);
             Netns.run(Netns.inNs(LatencyTest.PODS[0], "ping", "-n", "-q", "-c", "3000", "-i", "0.001", "-W", "1",
                 TwoNodes.podIp(2, 2)));
+            final int batches = Integer.getInteger("ferry.probe.batches", 0);
+            if (batches > 0)
+            {
+                handoffBatches(nodes, batches, Integer.getInteger("ferry.probe.count", 30));
+                return;
+            }
             final String out = System.getProperty("ferry.probe.out", "/tmp/ferry-probe");
             Files.createDirectories(Path.of(out));
             final String[][] where = {
@@ -136,5 +146,66 @@ class LatencyProbe
                 }
             }
         }
+    }
+
+    /**
+     * Issue 17's question (does a hand-off per node cost the round trip?): batches of pings 0.2 s apart, each from
+     * a new ping process, so a new ICMP identifier, so a new flow whose owner on each node is drawn afresh. Per
+     * batch: the median and, per node, how many of the flow's frames crossed a ring (those that ran
+     * {@code worker-handoff} on a worker other than the one that ran their {@code nat44-in}).
+     */
+    private static void handoffBatches(final NodeProcess[] nodes, final int batches, final int count)
+        throws Exception
+    {
+        for (int b = 0; b < batches; b++)
+        {
+            final List<Map<String, long[]>> before = runtimes(nodes);
+            final Netns.Result r = Netns.ping(LatencyTest.PODS[0], TwoNodes.podIp(2, 2), count);
+            final List<Map<String, long[]>> after = runtimes(nodes);
+            final StringBuilder handed = new StringBuilder();
+            for (int n = 0; n < nodes.length; n++)
+            {
+                long crossed = 0;
+                for (final Map.Entry<String, long[]> w : after.get(n).entrySet())
+                {
+                    final long[] was = before.get(n).getOrDefault(w.getKey(), new long[2]);
+                    crossed += Math.max(0, (w.getValue()[0] - was[0]) - (w.getValue()[1] - was[1]));
+                }
+                handed.append(" node ").append(n + 1).append(' ').append(crossed);
+            }
+            final List<Double> rtts = LatencyTest.rtts(r.out());
+            System.out.printf("PROBE batch %d: %d pings, median %.3f ms; frames handed over:%s%n", b, rtts.size(),
+                rtts.isEmpty() ? -1.0 : LatencyTest.median(rtts), handed);
+        }
+    }
+
+    /** Per node, per worker ({@code Thread N} of {@code show runtime}): vectors of worker-handoff and nat44-in. */
+    private static List<Map<String, long[]>> runtimes(final NodeProcess[] nodes) throws Exception
+    {
+        final List<Map<String, long[]>> all = new ArrayList<>();
+        for (final NodeProcess p : nodes)
+        {
+            final Map<String, long[]> m = new HashMap<>();
+            try (var c = p.client())
+            {
+                String worker = null;
+                for (final String line : c.show("runtime"))
+                {
+                    final String[] f = line.trim().split("\\s+");
+                    if (f[0].equals("Thread") || f[0].equals("Total"))
+                    {
+                        worker = f[0].equals("Thread") ? f[1] : null;
+                    }
+                    else if (worker != null && f.length == 5 && (f[0].equals("worker-handoff")
+                        || f[0].equals("nat44-in")))
+                    {
+                        m.computeIfAbsent(worker, k -> new long[2])[f[0].equals("worker-handoff") ? 0 : 1] =
+                            Long.parseLong(f[2]);
+                    }
+                }
+            }
+            all.add(m);
+        }
+        return all;
     }
 }
