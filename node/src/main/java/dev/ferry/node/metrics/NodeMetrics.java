@@ -54,6 +54,8 @@ import java.util.function.LongSupplier;
  * conntrack/EVENT            → ferry_conntrack_events_total{event="EVENT"} (inserted, deleted, early-drop ...)
  * nat/EVENT                  → ferry_nat_events_total{event="EVENT"} (masquerade-ports-exhausted, rejects ...)
  * worker/poll/EVENT          → ferry_worker_poll_total{event="EVENT"} (cycles, syscall-reads, ready-probes)
+ * handoff/EVENT              → ferry_handoff_frames_total{event="EVENT"} (sent, received, held: frames handed to the
+ *                              worker that owns their flow; drops are worker/drop/handoff-*)
  * generation supplier        → ferry_tables_generation (gauge)
  * {@link #applied(double)}   → ferry_node_apply_tables_duration_seconds (histogram),
  *                              ferry_node_table_pushes_total{result="applied"},
@@ -102,6 +104,7 @@ public final class NodeMetrics implements MultiCollector
     private static final String CONNTRACK = "conntrack/";
     private static final String NAT = "nat/";
     private static final String WORKER_POLL = "worker/poll/";
+    private static final String HANDOFF = "handoff/";
 
     private static final InfoSnapshot REASONS = reasons();
 
@@ -190,7 +193,8 @@ public final class NodeMetrics implements MultiCollector
             f.txCoalescedFrames.build(), f.txCoalescedSegments.build(), f.txCoalesceBadChecksum.build(),
             f.txGsoFrames.build(), f.txGsoSegments.build(), f.rxGsoFrames.build(), f.rxGsoSegments.build(),
             f.txGsoRefused.build(), f.rxRingFull.build(), f.rxGroFrames.build(), f.rxGroSegments.build(),
-            f.allocationFailures.build(), f.natEvents.build(), f.workerPoll.build(), gauge("ferry_tables_generation",
+            f.allocationFailures.build(), f.natEvents.build(), f.workerPoll.build(), f.handoff.build(),
+            gauge("ferry_tables_generation",
                 "Generation of the tables the dataplane forwards with", generation.getAsLong()),
             REASONS, applyDuration.collect(), pushes.collect(),
             gauge("ferry_tables_applied_last_timestamp_seconds",
@@ -316,6 +320,9 @@ public final class NodeMetrics implements MultiCollector
         private final CounterSnapshot.Builder workerPoll = counter("ferry_worker_poll",
             "Workers' duty cycles that polled ports (cycles), TAP receives, each at least one read() "
                 + "(syscall-reads), and epoll readiness probes of busy cycles (ready-probes)");
+        private final CounterSnapshot.Builder handoff = counter("ferry_handoff_frames",
+            "Frames a worker handed to the worker that owns their flow (sent), took from another worker (received), "
+                + "or kept while the owner's ring was full (held); summed over workers");
         private long poolInUse = -1;
         private long poolBuffers = -1;
         private long conntrackEntries = -1;
@@ -346,6 +353,10 @@ public final class NodeMetrics implements MultiCollector
             else if (name.startsWith(WORKER_POLL))
             {
                 workerPoll.dataPoint(point(Labels.of("event", name.substring(WORKER_POLL.length())), value));
+            }
+            else if (name.startsWith(HANDOFF))
+            {
+                handoff.dataPoint(point(Labels.of("event", name.substring(HANDOFF.length())), value));
             }
             else if (name.startsWith(NAT))
             {

@@ -92,6 +92,8 @@ class NodeMetricsTest
         counters.add(counters.register("conntrack/early-drop"), 4);
         counters.add(counters.register("nat/masquerade-ports-exhausted"), 5);
         counters.add(counters.register("worker/poll/cycles"), 500);
+        counters.add(counters.register("handoff/sent"), 40);
+        counters.add(counters.register("handoff/received"), 38);
         counters.add(counters.register("worker/poll/ready-probes"), 480);
         counters.add(counters.register("vxlan/some-internal"), 9);
         return counters;
@@ -134,6 +136,8 @@ class NodeMetricsTest
                 .contains("ferry_port_tx_gso_refused_total{port=\"eth9\"} 4.0")
                 .contains("ferry_worker_poll_total{event=\"cycles\"} 500.0")
                 .contains("ferry_worker_poll_total{event=\"ready-probes\"} 480.0")
+                .contains("ferry_handoff_frames_total{event=\"sent\"} 40.0")
+                .contains("ferry_handoff_frames_total{event=\"received\"} 38.0")
                 .contains("ferry_pool_buffers_in_use 12.0")
                 .contains("ferry_pool_buffers 8192.0")
                 .contains("ferry_pool_allocation_failures_total 0.0")
