@@ -5,7 +5,6 @@ import dev.ferry.core.route.Ip4;
 import dev.ferry.nodeapi.AttachRequest;
 import dev.ferry.tapio.MemoryPort;
 import dev.ferry.tapio.Port;
-import dev.ferry.tapio.PortCounters;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -45,9 +44,8 @@ class FirstFrameAfterAttachTest
     Path dir;
 
     /** Pod A's queue of worker 0: once armed, its first receive with pod C attached waits for the test. */
-    private static final class GatedPort implements Port
+    private static final class GatedPort extends MemoryPortWrapper
     {
-        final MemoryPort queue;
         final BooleanSupplier podCAttached;
         final CountDownLatch stopped = new CountDownLatch(1);
         final CountDownLatch release = new CountDownLatch(1);
@@ -55,7 +53,7 @@ class FirstFrameAfterAttachTest
 
         GatedPort(final MemoryPort queue, final BooleanSupplier podCAttached)
         {
-            this.queue = queue;
+            super(queue);
             this.podCAttached = podCAttached;
         }
 
@@ -79,24 +77,6 @@ class FirstFrameAfterAttachTest
         }
 
         @Override
-        public String name()
-        {
-            return queue.name();
-        }
-
-        @Override
-        public PortCounters counters()
-        {
-            return queue.counters();
-        }
-
-        @Override
-        public void transmit(final int handle)
-        {
-            queue.transmit(handle);
-        }
-
-        @Override
         public boolean wakeOnInput(final Runnable wake)
         {
             return queue.wakeOnInput(wake);
@@ -106,12 +86,6 @@ class FirstFrameAfterAttachTest
         public boolean inputQueued()
         {
             return queue.inputQueued();
-        }
-
-        @Override
-        public void close()
-        {
-            queue.close();
         }
     }
 

@@ -6,8 +6,6 @@ import dev.ferry.core.PacketPool;
 import dev.ferry.core.PacketVector;
 import dev.ferry.tapio.Epoll;
 import dev.ferry.tapio.MemoryPort;
-import dev.ferry.tapio.Port;
-import dev.ferry.tapio.PortCounters;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -42,28 +40,15 @@ class PortPollerReadinessTest
     private boolean duplicates;
 
     /** A TAP stand-in: a memory port whose receive counts as a syscall, with a descriptor number. */
-    private static final class Tap implements Port
+    private static final class Tap extends MemoryPortWrapper
     {
-        final MemoryPort queue;
         final int id;
         int receives;
 
         Tap(final MemoryPort queue, final int id)
         {
-            this.queue = queue;
+            super(queue);
             this.id = id;
-        }
-
-        @Override
-        public String name()
-        {
-            return queue.name();
-        }
-
-        @Override
-        public PortCounters counters()
-        {
-            return queue.counters();
         }
 
         @Override
@@ -71,12 +56,6 @@ class PortPollerReadinessTest
         {
             receives++;
             return queue.receive(out);
-        }
-
-        @Override
-        public void transmit(final int handle)
-        {
-            queue.transmit(handle);
         }
 
         @Override
@@ -89,12 +68,6 @@ class PortPollerReadinessTest
         public boolean receiveIsSyscall()
         {
             return true;
-        }
-
-        @Override
-        public void close()
-        {
-            queue.close();
         }
     }
 

@@ -4,7 +4,6 @@ import dev.ferry.core.PacketVector;
 import dev.ferry.core.route.Ip4;
 import dev.ferry.tapio.MemoryPort;
 import dev.ferry.tapio.Port;
-import dev.ferry.tapio.PortCounters;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -67,9 +66,8 @@ class ReadinessPollNodeTest
      * (the syscall a TAP's receive costs) and writes back what did not fit the vector, so that it stays readable
      * while frames wait, as a TAP's queue keeps its descriptor readable.
      */
-    private static final class EventfdTap implements Port
+    private static final class EventfdTap extends MemoryPortWrapper
     {
-        final MemoryPort queue;
         final int fd;
         final AtomicLong receives = new AtomicLong();
         private final Arena arena = Arena.ofShared();
@@ -78,7 +76,7 @@ class ReadinessPollNodeTest
 
         EventfdTap(final MemoryPort queue)
         {
-            this.queue = queue;
+            super(queue);
             try
             {
                 this.fd = (int)Native.EVENTFD.invokeExact(0, Native.EFD_NONBLOCK | Native.EFD_CLOEXEC);
@@ -135,24 +133,6 @@ class ReadinessPollNodeTest
                 signal(left);
             }
             return got;
-        }
-
-        @Override
-        public String name()
-        {
-            return queue.name();
-        }
-
-        @Override
-        public PortCounters counters()
-        {
-            return queue.counters();
-        }
-
-        @Override
-        public void transmit(final int handle)
-        {
-            queue.transmit(handle);
         }
 
         @Override
