@@ -60,8 +60,8 @@ public final class WorkerMesh implements AutoCloseable
 
     /**
      * Builds and warms every worker, with a chosen share of each worker's received flows owned by another worker
-     * (0: every worker receives only its own flows and no packet crosses a ring, the machine's ceiling for
-     * {@code workers} independent workers; 50: the scaling benchmark's mix).
+     * (0: every worker receives only its own flows and no packet crosses a ring, the baseline the handoff's cost
+     * reads against; 50: the scaling benchmark's mix).
      *
      * @param workers            worker count.
      * @param frameSize          frame length of the measured packets.

@@ -68,8 +68,8 @@ public class WorkersBenchmark
 
         /**
          * Percentage of the flows a worker receives that another worker owns, so that their packets cross a ring
-         * (issue 17's mix: 50). {@code -p handedOverPercent=0} measures the ceiling: the same workers, no handoff,
-         * so that {@code workers2} with 0 says what two threads of this machine give at most, whatever the ring.
+         * (issue 17's mix: 50). {@code -p handedOverPercent=0} runs the same workers with no handoff: the baseline,
+         * measured in the same minutes, against which {@code workers2}'s handoff cost reads.
          */
         @Param({"50"})
         public int handedOverPercent;

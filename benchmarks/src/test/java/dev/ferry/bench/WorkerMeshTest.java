@@ -27,6 +27,27 @@ class WorkerMeshTest
         }
     }
 
+    /** {@code handedOverPercent}: 0 keeps every packet on its owner, 100 hands every one over; all are forwarded. */
+    @Test
+    void shouldHandOverTheChosenShare()
+    {
+        for (final int percent : new int[] {0, 100})
+        {
+            try (WorkerMesh mesh = new WorkerMesh(2, 64, 2000, percent, WorkerMesh.RING_BYTES))
+            {
+                for (int cycle = 0; cycle < 10; cycle++)
+                {
+                    mesh.lane(0).forward(() -> false);
+                    mesh.lane(1).forward(() -> false);
+                }
+                mesh.drainAll();
+                final String line = mesh.verify();
+                assertThat(mesh.sum(Handoff.COUNTER_SENT)).as(line).isEqualTo(percent == 0 ? 0L : 20L * 256);
+                assertThat(line).contains("forwarded " + (2000 + 20 * 256));
+            }
+        }
+    }
+
     @Test
     void shouldForwardWithoutHandoffOnOneWorker()
     {
