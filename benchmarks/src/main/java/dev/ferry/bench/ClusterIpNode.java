@@ -123,6 +123,8 @@ public final class ClusterIpNode implements AutoCloseable
     private final int[] scratch = new int[VECTOR];
     private int cursor;
     private boolean warmed;
+    /** {@link #packFront} moved headers: {@link #rearm()} would visit the wrong flows. */
+    private boolean packedFront;
     private int warmedFlows;
 
     /**
@@ -389,6 +391,10 @@ public final class ClusterIpNode implements AutoCloseable
      */
     public void rearm()
     {
+        if (packedFront)
+        {
+            throw new IllegalStateException("rearm after packFront");
+        }
         final PacketPool pool = this.pool;
         final MemorySegment mem = pool.memory();
         final MemorySegment headers = this.headers;
@@ -475,6 +481,36 @@ public final class ClusterIpNode implements AutoCloseable
         MemorySegment.copy(headers, i * HEADER_STRIDE, pool.memory(), pool.frameOffset(h), HEADERS);
         pool.length(h, frameSize);
         pool.l3Offset(h, EthernetHeader.LENGTH);
+    }
+
+    /**
+     * Packs the headers of the given visiting positions to the front, in that order, so that a worker that receives
+     * only those flows reads its headers sequentially, as {@link #rearm()} does all of them (a worker of
+     * {@link WorkerMesh} receives every other flow, and reading every other header line made the hardware fetch the
+     * lines between for nothing). Control side; afterwards position {@code j} is the flow that was at
+     * {@code positions[j]}, for {@link #load} and {@link #flowAt}, and {@link #rearm()} must not be used.
+     *
+     * @param positions visiting positions, strictly increasing.
+     * @return the new positions, {@code 0 .. positions.length - 1}.
+     */
+    public int[] packFront(final int[] positions)
+    {
+        final int[] packed = new int[positions.length];
+        for (int j = 0; j < positions.length; j++)
+        {
+            final int i = positions[j];
+            if (i < j || (j > 0 && i <= positions[j - 1]))
+            {
+                throw new IllegalArgumentException("positions must be strictly increasing");
+            }
+            // j <= i: a forward in-place move never overwrites a header still to be moved
+            MemorySegment.copy(headers, i * HEADER_STRIDE, headers, j * HEADER_STRIDE, HEADER_STRIDE);
+            rxPortOf[j] = rxPortOf[i];
+            flowOrder[j] = flowOrder[i];
+            packed[j] = j;
+        }
+        packedFront = true;
+        return packed;
     }
 
     /**

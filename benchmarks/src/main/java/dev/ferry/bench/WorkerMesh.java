@@ -118,7 +118,8 @@ public final class WorkerMesh implements AutoCloseable
         {
             throw new IllegalStateException("worker " + w + " receives no flow; use more flows");
         }
-        return rx.stream().mapToInt(Integer::intValue).toArray();
+        // the worker reads its own flows' headers one after the other, as one worker reads all of them
+        return node.packFront(rx.stream().mapToInt(Integer::intValue).toArray());
     }
 
     /**
