@@ -1,0 +1,90 @@
+package dev.ferry.tapio;
+
+/**
+ * The program that steers one link's {@code PACKET_FANOUT} group ({@code PACKET_FANOUT_CBPF}), shared by the
+ * group's sockets ({@link PacketSocketPort.Options#fanoutSteering}): the control side sets a new program when its
+ * inputs change, each socket attaches the current one when it joins (again, after the link came back) and the
+ * newest one in {@link PacketSocketPort#maintain()}. The kernel keeps one program per group; any member may
+ * replace it.
+ *
+ * <p>The kernel maps the program's answer onto the member {@code answer % members}, members numbered in the order
+ * they joined; the sockets must join in worker order for an answer to name a worker. A kernel that refuses the
+ * CBPF mode (or the program) for the first socket leaves the group in {@code PACKET_FANOUT_HASH}, logged once;
+ * {@link #mode()} says which is in use.
+ *
+ * <p>Thread-safe: the program and the mode are published through volatile fields.
+ */
+public final class FanoutSteering
+{
+    /** The kernel's flow hash: the group was never steered, or the kernel refused the program. */
+    public static final String HASH = "hash";
+    /** The group runs the steering program. */
+    public static final String CBPF = "cbpf";
+
+    private volatile long[] program;
+    private volatile int version;
+    private volatile boolean refused;
+    private volatile boolean joined;
+
+    /**
+     * @param program the first program: classic BPF instructions as {@code dev.ferry.core.workers.OwnerProgram}
+     *                encodes them.
+     */
+    public FanoutSteering(final long[] program)
+    {
+        this.program = program.clone();
+    }
+
+    /**
+     * Replaces the program (control side); every socket of the group attaches it at its next link check.
+     *
+     * @param next the new instructions.
+     */
+    public synchronized void program(final long[] next)
+    {
+        program = next.clone();
+        version++;
+    }
+
+    /** @return the current instructions (not to be modified). */
+    long[] program()
+    {
+        return program;
+    }
+
+    /** @return how many times the program was replaced. */
+    int version()
+    {
+        return version;
+    }
+
+    /** @return whether sockets join in CBPF mode: the kernel has not refused it. */
+    boolean cbpf()
+    {
+        return !refused;
+    }
+
+    /** The first socket found CBPF refused: this and the later sockets join in hash mode. */
+    void refuse()
+    {
+        refused = true;
+    }
+
+    /** A socket joined the group in CBPF mode with the program attached. */
+    void joined()
+    {
+        joined = true;
+    }
+
+    /** @return whether a socket joined in CBPF mode: it cannot fall back any more (the group's mode is fixed). */
+    boolean anyJoined()
+    {
+        return joined;
+    }
+
+    /** @return {@link #CBPF} or {@link #HASH}: how the group shares the link's frames. */
+    public String mode()
+    {
+        return refused ? HASH : CBPF;
+    }
+}
