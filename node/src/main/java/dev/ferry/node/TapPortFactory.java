@@ -87,7 +87,7 @@ public final class TapPortFactory implements PortFactory
                 {
                     uplinkSteering = new FanoutSteering(OwnerProgram.flowHash());
                 }
-                options.fanoutSteering(uplinkSteering);
+                options.fanoutSteering(uplinkSteering).fanoutMember(c.queue());
             }
         }
         final PacketSocketPort p = PacketSocketPort.open(ifName, c.id(), c.pool(), c.counters(), c.clock(), options);

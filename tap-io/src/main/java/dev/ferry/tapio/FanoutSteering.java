@@ -8,7 +8,11 @@ package dev.ferry.tapio;
  * replace it.
  *
  * <p>The kernel maps the program's answer onto the member {@code answer % members}, members numbered in the order
- * they joined; the sockets must join in worker order for an answer to name a worker. A kernel that refuses the
+ * they joined (a member that leaves gives its slot to the last one); the sockets must join in worker order for an
+ * answer to name a worker. Sockets that know their place ({@link PacketSocketPort.Options#fanoutMember}) keep that
+ * order when they join again after the link came back: a socket waits for the members before it (at most
+ * {@link #JOIN_WAIT_NANOS}), and one that joins while members after it are in the group makes them leave and join
+ * again behind it ({@link #reorders()}), so that the slots follow the places again. A kernel that refuses the
  * CBPF mode (or the program) for the first socket leaves the group in {@code PACKET_FANOUT_HASH}, logged once;
  * {@link #mode()} says which is in use.
  *
@@ -21,6 +25,12 @@ public final class FanoutSteering
     /** The group runs the steering program. */
     public static final String CBPF = "cbpf";
 
+    /** How long a socket waits for the members before it to join again, before it joins anyway. */
+    public static final long JOIN_WAIT_NANOS = 500_000_000L;
+
+    private final long[] waitingSince = new long[64];
+    private long members;
+    private volatile int reorders;
     private volatile long[] program;
     private volatile int version;
     private volatile boolean refused;
@@ -80,6 +90,66 @@ public final class FanoutSteering
     boolean anyJoined()
     {
         return joined;
+    }
+
+    /**
+     * Whether the socket of place {@code member} may join now: every place before it is a member, or it has waited
+     * {@link #JOIN_WAIT_NANOS} for them (a socket that never comes back must not keep the others out).
+     *
+     * @param member the socket's place, 0 to 63.
+     * @param now    the caller's clock.
+     * @return whether to join.
+     */
+    synchronized boolean mayJoin(final int member, final long now)
+    {
+        final long before = (1L << member) - 1;
+        if ((members & before) == before)
+        {
+            waitingSince[member] = 0;
+            return true;
+        }
+        if (waitingSince[member] == 0)
+        {
+            waitingSince[member] = now;
+            return false;
+        }
+        if (now - waitingSince[member] < JOIN_WAIT_NANOS)
+        {
+            return false;
+        }
+        waitingSince[member] = 0;
+        return true;
+    }
+
+    /**
+     * The socket of place {@code member} joined; members of later places already in the group now sit before it,
+     * so they are asked to join again ({@link #reorders()} moves).
+     *
+     * @param member its place.
+     */
+    synchronized void memberJoined(final int member)
+    {
+        members |= 1L << member;
+        if (member < 63 && members >>> (member + 1) != 0)
+        {
+            reorders++;
+        }
+    }
+
+    /**
+     * The socket of place {@code member} left the group (closed).
+     *
+     * @param member its place.
+     */
+    synchronized void memberLeft(final int member)
+    {
+        members &= ~(1L << member);
+    }
+
+    /** @return how many times a socket joined ahead of members of later places: those must join again. */
+    int reorders()
+    {
+        return reorders;
     }
 
     /** @return {@link #CBPF} or {@link #HASH}: how the group shares the link's frames. */

@@ -119,6 +119,7 @@ public final class PacketSocketPort implements Port
         private int fanoutGroup = NO_FANOUT;
         private boolean fanoutDefrag;
         private FanoutSteering fanoutSteering;
+        private int fanoutMember = -1;
 
         /**
          * Joins a {@code PACKET_FANOUT} group ({@code PACKET_FANOUT_HASH}) once bound: the sockets of one group, all
@@ -168,6 +169,25 @@ public final class PacketSocketPort implements Port
         public Options fanoutSteering(final FanoutSteering steering)
         {
             this.fanoutSteering = steering;
+            return this;
+        }
+
+        /**
+         * This socket's place in a steered group (the worker its program's answer names): a socket that joins again
+         * after the link came back waits for the places before it, and makes later places join again behind it,
+         * so that the kernel's member order stays the places' order ({@link FanoutSteering}). Without a place
+         * (default) the socket joins whenever it opens.
+         *
+         * @param member 0 to 63, or -1.
+         * @return this.
+         */
+        public Options fanoutMember(final int member)
+        {
+            if (member < -1 || member > 63)
+            {
+                throw new IllegalArgumentException("fanout member must be 0 to 63: " + member);
+            }
+            this.fanoutMember = member;
             return this;
         }
 
@@ -283,6 +303,9 @@ public final class PacketSocketPort implements Port
     private int ifindex;
     // the steering program's version this socket attached, -1 when it joined in hash mode (or no group)
     private volatile int steeredVersion = -1;
+    // a socket with a place in a steered group: whether it is a member, and the group's reorders at its join
+    private boolean inGroup;
+    private int joinedReorders;
     private boolean vnet;
     private boolean vnetRefusalLogged;
     // runs go out as superframes unless the kernel refused one lately (see flush)
@@ -412,6 +435,12 @@ public final class PacketSocketPort implements Port
                 openSocket();
                 return;
             }
+            if (ordered())
+            {
+                options.fanoutSteering.memberJoined(options.fanoutMember);
+                joinedReorders = options.fanoutSteering.reorders();
+                inGroup = true;
+            }
         }
         catch (final NativeException | RuntimeException e)
         {
@@ -518,6 +547,41 @@ public final class PacketSocketPort implements Port
                 return LinuxNative.errno(state);
             }
             return 0;
+        }
+    }
+
+    /** @return whether this socket keeps its place in a steered fanout group. */
+    private boolean ordered()
+    {
+        return options.fanoutSteering != null && options.fanoutMember >= 0 && options.fanoutGroup != NO_FANOUT;
+    }
+
+    /**
+     * A socket of an earlier place joined the group after this one: the kernel now numbers this socket before it,
+     * so it leaves and joins again, last (the ring's unread frames are lost, once, as at a link flap).
+     */
+    private void rejoinBehind(final long now)
+    {
+        if (!ordered() || options.fanoutSteering.reorders() == joinedReorders
+            || !options.fanoutSteering.mayJoin(options.fanoutMember, now))
+        {
+            return;
+        }
+        LOG.log(System.Logger.Level.INFO, "link {0}: the socket of place {1} joins the fanout group again, behind the"
+            + " places before it", name, String.valueOf(options.fanoutMember));
+        closeSocket();
+        try
+        {
+            openSocket();
+        }
+        catch (final NativeException e)
+        {
+            // as a link that went down: the next checks open it again
+            closeSocket();
+            up = false;
+            counters.linkDown();
+            LOG.log(System.Logger.Level.WARNING, "link {0}: joining the fanout group again failed ({1}); port {2} drops"
+                + " until it reopens", name, e.getMessage(), id);
         }
     }
 
@@ -665,6 +729,11 @@ public final class PacketSocketPort implements Port
 
     private void closeSocket()
     {
+        if (inGroup)
+        {
+            inGroup = false;
+            options.fanoutSteering.memberLeft(options.fanoutMember);
+        }
         countRingDrops();
         if (ring.byteSize() > 0)
         {
@@ -1499,6 +1568,11 @@ public final class PacketSocketPort implements Port
         }
         else if (!up && linkUp)
         {
+            if (ordered() && !options.fanoutSteering.mayJoin(options.fanoutMember, now))
+            {
+                // the sockets before this one in the fanout group are not back yet: the next check tries again
+                return up;
+            }
             try
             {
                 openSocket();
@@ -1516,6 +1590,7 @@ public final class PacketSocketPort implements Port
         {
             readMtu();
             refreshProgram();
+            rejoinBehind(now);
         }
         return up;
     }
