@@ -384,6 +384,15 @@ public final class PacketSocketPort implements Port
 
     private void openSocket() throws NativeException
     {
+        openSocket(null);
+    }
+
+    /**
+     * @param beforeJoin run once the new socket is bound, just before it joins the fanout group (or null): the
+     *                   socket it replaces leaves the group there.
+     */
+    private void openSocket(final Runnable beforeJoin) throws NativeException
+    {
         final int index = Interfaces.index(name);
         if (index == 0)
         {
@@ -428,6 +437,10 @@ public final class PacketSocketPort implements Port
             sll.set(ValueLayout.JAVA_SHORT, 2, (short)ETH_P_ALL_BE);
             sll.set(ValueLayout.JAVA_INT, 4, index);
             LinuxNative.check(LinuxNative.bind(st, s, sll, 20), st, "bind(AF_PACKET, " + name + ")");
+            if (beforeJoin != null)
+            {
+                beforeJoin.run();
+            }
             if (options.fanoutGroup != NO_FANOUT && !joinFanout(a, s))
             {
                 // the kernel refused the steering program for the group's first socket: again, in hash mode
@@ -569,14 +582,37 @@ public final class PacketSocketPort implements Port
         }
         LOG.log(System.Logger.Level.INFO, "link {0}: the socket of place {1} joins the fanout group again, behind the"
             + " places before it", name, String.valueOf(options.fanoutMember));
-        closeSocket();
+        // the old socket stays open until the new one is bound, so that the new one gets another descriptor number:
+        // the worker's epoll set follows a port's descriptor by number, and a number reused at once would look
+        // registered while the closed socket's entry is gone. It leaves the group just before the new one joins.
+        countRingDrops();
+        final int oldFd = fd;
+        final MemorySegment oldRing = ring;
+        final boolean[] oldOpen = {true};
+        fd = -1;
+        ring = MemorySegment.NULL;
+        inGroup = false;
+        final Runnable closeOld = () ->
+        {
+            if (oldOpen[0])
+            {
+                oldOpen[0] = false;
+                options.fanoutSteering.memberLeft(options.fanoutMember);
+                if (oldRing.byteSize() > 0)
+                {
+                    LinuxNative.munmap(state, oldRing.address(), oldRing.byteSize());
+                }
+                LinuxNative.close(state, oldFd);
+            }
+        };
         try
         {
-            openSocket();
+            openSocket(closeOld);
         }
         catch (final NativeException e)
         {
             // as a link that went down: the next checks open it again
+            closeOld.run();
             closeSocket();
             up = false;
             counters.linkDown();

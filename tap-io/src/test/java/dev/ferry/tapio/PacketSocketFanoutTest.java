@@ -190,7 +190,10 @@ class PacketSocketFanoutTest
                 assertThat(p0.check()).as("the first joins, behind the second").isTrue();
                 assertThat(steering.reorders()).isEqualTo(1);
                 clock.advance(TimeUnit.MILLISECONDS.toNanos(150));
+                final int fdBefore = p1.fd();
                 assertThat(p1.check()).as("the second joins again, behind the first").isTrue();
+                // a new descriptor number, not the old one reused: a worker's epoll set follows the number
+                assertThat(p1.fd()).isNotEqualTo(fdBefore).isNotNegative();
                 assertThat(p0.fanoutMode()).isEqualTo(FanoutSteering.CBPF);
                 assertThat(p1.fanoutMode()).isEqualTo(FanoutSteering.CBPF);
                 assertSteeredByParity(ports, 300);
