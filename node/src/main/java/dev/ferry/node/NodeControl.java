@@ -738,7 +738,8 @@ final class NodeControl
                     : ShowFormat.services(views, counts);
             });
             case "conntrack" -> conntrackLines();
-            case "stats" -> statsAll().thenApplyAsync(s -> ShowFormat.stats(s, config.workers()), executor);
+            case "stats" -> statsAll().thenApplyAsync(s -> ShowFormat.stats(s, config.workers(),
+                portFactory.uplinkSteering()), executor);
             case "runtime" -> onEveryWorker(WorkerCommand.Stats::new)
                 .thenApplyAsync(ShowFormat::runtimePerWorker, executor);
             case "trace" -> onEveryWorker(WorkerCommand.Trace::new).thenApplyAsync(this::trace, executor);

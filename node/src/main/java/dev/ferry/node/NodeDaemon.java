@@ -13,6 +13,7 @@ import dev.ferry.core.workers.Handoff;
 import dev.ferry.node.metrics.NodeMetrics;
 import dev.ferry.nodeapi.AttachRequest;
 import dev.ferry.nodeapi.MetricsServer;
+import dev.ferry.tapio.FanoutSteering;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import org.agrona.ErrorHandler;
 import org.agrona.concurrent.AgentRunner;
@@ -193,9 +194,12 @@ public final class NodeDaemon implements AutoCloseable
                 // `ip` runs on the host network's own thread, never on the control or forwarding thread
                 publisher.onPublish(hostNetwork::applyLater);
             }
+            // kept beside the conntrack shards: a restored flow must meet the worker whose shard holds it
+            final long ownerSecret = handoff == null ? 0 : OwnerSecret.load(config.stateDir(), workers.size());
             if (config.underlay() == UnderlayMode.PACKET)
             {
-                // ports are numbered densely: nothing else adds ports before the API is bound
+                // ports are numbered densely: nothing else adds ports before the API is bound. The uplink's sockets
+                // join its fanout group in worker order: the steering program's answer is a worker
                 final int id = ports.size();
                 for (int w = 0; w < workers.size(); w++)
                 {
@@ -203,6 +207,11 @@ public final class NodeDaemon implements AutoCloseable
                 }
                 final PortFactory.Opened up = opened.get(0).get(0);
                 ids.add(NodeGraph.registerUplink(ports, up.name(), up.mac()));
+                final FanoutSteering steering = portFactory.uplinkSteering();
+                if (steering != null && handoff != null)
+                {
+                    publisher.onPublish(new UplinkSteering(steering, workers.size(), ownerSecret));
+                }
             }
             final int hostId = ports.size();
             for (int w = 0; w < workers.size(); w++)
@@ -211,8 +220,6 @@ public final class NodeDaemon implements AutoCloseable
             }
             final PortFactory.Opened host = opened.get(0).get(opened.get(0).size() - 1);
             ids.add(NodeGraph.registerHost(ports, host.name(), host.mac(), host.peerMac()));
-            // kept beside the conntrack shards: a restored flow must meet the worker whose shard holds it
-            final long ownerSecret = handoff == null ? 0 : OwnerSecret.load(config.stateDir(), workers.size());
             // one id source for every worker's trace buffer: a packet's trace id is the node's, kept across a handoff
             final AtomicInteger traceIds = new AtomicInteger();
             final List<NodeGraph> graphs = new ArrayList<>();

@@ -1,6 +1,7 @@
 package dev.ferry.node;
 
 import dev.ferry.core.Ports;
+import dev.ferry.tapio.FanoutSteering;
 import dev.ferry.tapio.Port;
 
 import java.io.IOException;
@@ -41,6 +42,17 @@ public interface PortFactory
      * @throws IOException when the NIC cannot be opened.
      */
     Opened openUplink(String ifName, PortContext context) throws IOException;
+
+    /**
+     * The program that steers the uplink's fanout group, once {@link #openUplink} opened it for several workers
+     * (their sockets in worker order), for the node to keep in step with the tables ({@code UplinkSteering}).
+     *
+     * @return the group's program holder, or null (one worker, socket mode, memory ports, steering switched off).
+     */
+    default FanoutSteering uplinkSteering()
+    {
+        return null;
+    }
 
     /**
      * Creates (or attaches again to) the host TAP ({@code ferry0}) in the node's namespace.

@@ -3,6 +3,7 @@ package dev.ferry.node;
 import dev.ferry.core.Graph;
 import dev.ferry.core.Ports;
 import dev.ferry.core.route.Ip4;
+import dev.ferry.tapio.FanoutSteering;
 
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -59,7 +60,7 @@ final class ShowFormat
         return out;
     }
 
-    static List<String> stats(final WorkerStats s, final int workers)
+    static List<String> stats(final WorkerStats s, final int workers, final FanoutSteering uplink)
     {
         final List<String> out = new ArrayList<>(runtime(s.runtime()));
         out.add("");
@@ -79,6 +80,12 @@ final class ShowFormat
         out.add(String.format(Locale.ROOT, "buffers: %d of %d in use, %d allocation failures", s.poolInUse(),
             s.poolCapacity(), s.allocationFailures()));
         out.add("workers: " + workers);
+        if (uplink != null)
+        {
+            out.add(FanoutSteering.CBPF.equals(uplink.mode())
+                ? "uplink fanout: cbpf (the kernel hands each frame to its owner worker's socket)"
+                : "uplink fanout: hash (the kernel refused cbpf: a frame meets its owner worker by chance)");
+        }
         return out;
     }
 

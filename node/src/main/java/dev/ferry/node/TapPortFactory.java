@@ -2,6 +2,8 @@ package dev.ferry.node;
 
 import dev.ferry.core.Ports;
 import dev.ferry.core.route.Ip4;
+import dev.ferry.core.workers.OwnerProgram;
+import dev.ferry.tapio.FanoutSteering;
 import dev.ferry.tapio.NativeException;
 import dev.ferry.tapio.PacketSocketPort;
 import dev.ferry.tapio.Port;
@@ -27,7 +29,9 @@ import java.nio.file.Path;
  *   uplink    AF_PACKET on the NIC; ferry's MAC on it is the NIC's own MAC. PACKET_VNET_HDR where the kernel takes
  *             it: runs of VXLAN datagrams leave as UDP GSO superframes, received superframes are split at the port.
  *   workers   with several, every device is opened once per worker: TAPs (pods', ferry0) with IFF_MULTI_QUEUE, one
- *             queue each; the uplink as one AF_PACKET socket each in the link's PACKET_FANOUT_HASH group.
+ *             queue each; the uplink as one AF_PACKET socket each in the link's fanout group, steered by a classic
+ *             BPF program that names each frame's owner worker (PACKET_FANOUT_CBPF, {@link UplinkSteering}; the
+ *             kernel's PACKET_FANOUT_HASH where the kernel refuses it).
  * </pre>
  */
 public final class TapPortFactory implements PortFactory
@@ -51,6 +55,21 @@ public final class TapPortFactory implements PortFactory
         return true;
     }
 
+    /**
+     * The uplink's fanout group steered by the ownership rule ({@code PACKET_FANOUT_CBPF}, {@link UplinkSteering}):
+     * on unless {@code -Dferry.uplink.steering=false}, a diagnostic switch for A/B measurements (the kernel's flow
+     * hash, as before it existed).
+     */
+    static final boolean STEERING = !"false".equals(System.getProperty("ferry.uplink.steering"));
+
+    private FanoutSteering uplinkSteering;
+
+    @Override
+    public FanoutSteering uplinkSteering()
+    {
+        return uplinkSteering;
+    }
+
     @Override
     public Opened openUplink(final String ifName, final PortContext c) throws IOException
     {
@@ -61,6 +80,15 @@ public final class TapPortFactory implements PortFactory
         {
             // one socket per worker, the link's frames split between them by flow
             options.fanout(PacketSocketPort.fanoutGroup(ifName));
+            if (STEERING)
+            {
+                // the node opens the sockets in worker order: the program's answer is the owner worker
+                if (uplinkSteering == null)
+                {
+                    uplinkSteering = new FanoutSteering(OwnerProgram.flowHash());
+                }
+                options.fanoutSteering(uplinkSteering).fanoutMember(c.queue());
+            }
         }
         final PacketSocketPort p = PacketSocketPort.open(ifName, c.id(), c.pool(), c.counters(), c.clock(), options);
         return new Opened(p, Ports.Kind.UPLINK, mac, 0);

@@ -77,6 +77,9 @@ public final class PacketSocketPort implements Port
     static final int PACKET_FANOUT = 18;
     static final int PACKET_STATISTICS = 6;
     static final int PACKET_FANOUT_HASH = 0;
+    // linux/if_packet.h: 6 (7 is PACKET_FANOUT_EBPF, whose data is a program fd)
+    static final int PACKET_FANOUT_CBPF = 6;
+    static final int PACKET_FANOUT_DATA = 22;
     static final int PACKET_FANOUT_FLAG_DEFRAG = 0x8000;
     /** No fanout group: the socket receives every frame of the link. */
     public static final int NO_FANOUT = -1;
@@ -115,6 +118,8 @@ public final class PacketSocketPort implements Port
         private String entryStage;
         private int fanoutGroup = NO_FANOUT;
         private boolean fanoutDefrag;
+        private FanoutSteering fanoutSteering;
+        private int fanoutMember = -1;
 
         /**
          * Joins a {@code PACKET_FANOUT} group ({@code PACKET_FANOUT_HASH}) once bound: the sockets of one group, all
@@ -148,6 +153,41 @@ public final class PacketSocketPort implements Port
         public Options fanoutDefrag(final boolean on)
         {
             this.fanoutDefrag = on;
+            return this;
+        }
+
+        /**
+         * Steers the {@link #fanout(int)} group with a classic BPF program ({@code PACKET_FANOUT_CBPF}) instead of
+         * the kernel's flow hash: the program's answer, modulo the members, picks the socket, members numbered in
+         * the order they joined. Give every socket of the group the same holder and open them in the order the
+         * answers mean. A kernel that refuses the mode or the program for the first socket leaves the group in
+         * {@code PACKET_FANOUT_HASH} (one log line; {@link FanoutSteering#mode()}).
+         *
+         * @param steering the group's program, or null for the hash (default).
+         * @return this.
+         */
+        public Options fanoutSteering(final FanoutSteering steering)
+        {
+            this.fanoutSteering = steering;
+            return this;
+        }
+
+        /**
+         * This socket's place in a steered group (the worker its program's answer names): a socket that joins again
+         * after the link came back waits for the places before it, and makes later places join again behind it,
+         * so that the kernel's member order stays the places' order ({@link FanoutSteering}). Without a place
+         * (default) the socket joins whenever it opens.
+         *
+         * @param member 0 to 63, or -1.
+         * @return this.
+         */
+        public Options fanoutMember(final int member)
+        {
+            if (member < -1 || member > 63)
+            {
+                throw new IllegalArgumentException("fanout member must be 0 to 63: " + member);
+            }
+            this.fanoutMember = member;
             return this;
         }
 
@@ -261,6 +301,11 @@ public final class PacketSocketPort implements Port
 
     private int fd = -1;
     private int ifindex;
+    // the steering program's version this socket attached, -1 when it joined in hash mode (or no group)
+    private volatile int steeredVersion = -1;
+    // a socket with a place in a steered group: whether it is a member, and the group's reorders at its join
+    private boolean inGroup;
+    private int joinedReorders;
     private boolean vnet;
     private boolean vnetRefusalLogged;
     // runs go out as superframes unless the kernel refused one lately (see flush)
@@ -339,6 +384,15 @@ public final class PacketSocketPort implements Port
 
     private void openSocket() throws NativeException
     {
+        openSocket(null);
+    }
+
+    /**
+     * @param beforeJoin run once the new socket is bound, just before it joins the fanout group (or null): the
+     *                   socket it replaces leaves the group there.
+     */
+    private void openSocket(final Runnable beforeJoin) throws NativeException
+    {
         final int index = Interfaces.index(name);
         if (index == 0)
         {
@@ -383,9 +437,22 @@ public final class PacketSocketPort implements Port
             sll.set(ValueLayout.JAVA_SHORT, 2, (short)ETH_P_ALL_BE);
             sll.set(ValueLayout.JAVA_INT, 4, index);
             LinuxNative.check(LinuxNative.bind(st, s, sll, 20), st, "bind(AF_PACKET, " + name + ")");
-            if (options.fanoutGroup != NO_FANOUT)
+            if (beforeJoin != null)
             {
-                joinFanout(a, s);
+                beforeJoin.run();
+            }
+            if (options.fanoutGroup != NO_FANOUT && !joinFanout(a, s))
+            {
+                // the kernel refused the steering program for the group's first socket: again, in hash mode
+                closeSocket();
+                openSocket();
+                return;
+            }
+            if (ordered())
+            {
+                options.fanoutSteering.memberJoined(options.fanoutMember);
+                joinedReorders = options.fanoutSteering.reorders();
+                inGroup = true;
             }
         }
         catch (final NativeException | RuntimeException e)
@@ -403,9 +470,49 @@ public final class PacketSocketPort implements Port
      * Joins the fanout group: after bind (the kernel refuses a socket that is not bound to a protocol) and after
      * the ring. Until it joins, the socket sees every frame of the link, as a lone socket does.
      */
-    private void joinFanout(final Arena a, final int s) throws NativeException
+    private boolean joinFanout(final Arena a, final int s) throws NativeException
     {
-        final int mode = PACKET_FANOUT_HASH | (options.fanoutDefrag ? PACKET_FANOUT_FLAG_DEFRAG : 0);
+        final FanoutSteering steering = options.fanoutSteering;
+        final int flags = options.fanoutDefrag ? PACKET_FANOUT_FLAG_DEFRAG : 0;
+        steeredVersion = -1;
+        if (steering != null && steering.cbpf())
+        {
+            final MemorySegment v = a.allocateFrom(ValueLayout.JAVA_INT,
+                (PACKET_FANOUT_CBPF | flags) << 16 | options.fanoutGroup);
+            if (LinuxNative.setsockopt(state, s, SOL_PACKET, PACKET_FANOUT, v, 4) == 0)
+            {
+                final int version = steering.version();
+                final int e = attachProgram(s, steering.program());
+                if (e == 0)
+                {
+                    steeredVersion = version;
+                    if (!steering.anyJoined())
+                    {
+                        steering.joined();
+                        LOG.log(System.Logger.Level.INFO, "link {0}: fanout group {1} in cbpf mode: the kernel hands"
+                            + " each frame to the socket of the worker its program names", name,
+                            String.valueOf(options.fanoutGroup));
+                    }
+                    return true;
+                }
+                if (steering.anyJoined())
+                {
+                    throw new NativeException("setsockopt(PACKET_FANOUT_DATA, group " + options.fanoutGroup + ", "
+                        + name + ")", e);
+                }
+                refuseSteering(steering, "the program: " + LinuxNative.strerror(e) + " (errno " + e + ")");
+                return false;
+            }
+            final int e = LinuxNative.errno(state);
+            if (steering.anyJoined())
+            {
+                throw new NativeException("setsockopt(PACKET_FANOUT, cbpf, group " + options.fanoutGroup + ", " + name
+                    + ")", e);
+            }
+            // an old kernel, or the id taken by another link's group: the hash join below tells them apart
+            refuseSteering(steering, "the mode: " + LinuxNative.strerror(e) + " (errno " + e + ")");
+        }
+        final int mode = PACKET_FANOUT_HASH | flags;
         final MemorySegment v = a.allocateFrom(ValueLayout.JAVA_INT, mode << 16 | options.fanoutGroup);
         if (LinuxNative.setsockopt(state, s, SOL_PACKET, PACKET_FANOUT, v, 4) < 0)
         {
@@ -414,6 +521,122 @@ public final class PacketSocketPort implements Port
                 e == LinuxNative.EINVAL ? "; the group id is taken in this network namespace by a group on another "
                     + "link or with another mode (a link that went away keeps its group until its last socket "
                     + "closes): give each link its own id" : "");
+        }
+        return true;
+    }
+
+    private void refuseSteering(final FanoutSteering steering, final String why)
+    {
+        steering.refuse();
+        LOG.log(System.Logger.Level.WARNING, "link {0}: fanout group {1} in hash mode: the kernel refused {2}; a flow"
+            + " from the link reaches its owner worker by chance (1 in the workers) and is handed over otherwise",
+            name, String.valueOf(options.fanoutGroup), why);
+    }
+
+    /**
+     * Attaches a steering program to the socket's fanout group ({@code PACKET_FANOUT_DATA}, a {@code sock_fprog}).
+     *
+     * @return 0, or the errno of the refusal.
+     */
+    private int attachProgram(final int s, final long[] program)
+    {
+        try (Arena a = Arena.ofConfined())
+        {
+            final MemorySegment filter = a.allocate(8L * program.length, 8);
+            for (int i = 0; i < program.length; i++)
+            {
+                final long insn = program[i];
+                final long at = 8L * i;
+                filter.set(ValueLayout.JAVA_SHORT, at, (short)(insn >>> 48));
+                filter.set(ValueLayout.JAVA_BYTE, at + 2, (byte)(insn >>> 40));
+                filter.set(ValueLayout.JAVA_BYTE, at + 3, (byte)(insn >>> 32));
+                filter.set(ValueLayout.JAVA_INT, at + 4, (int)insn);
+            }
+            final MemorySegment fprog = a.allocate(16, 8);
+            fprog.set(ValueLayout.JAVA_SHORT, 0, (short)program.length);
+            fprog.set(ValueLayout.ADDRESS, 8, filter);
+            if (LinuxNative.setsockopt(state, s, SOL_PACKET, PACKET_FANOUT_DATA, fprog, 16) < 0)
+            {
+                return LinuxNative.errno(state);
+            }
+            return 0;
+        }
+    }
+
+    /** @return whether this socket keeps its place in a steered fanout group. */
+    private boolean ordered()
+    {
+        return options.fanoutSteering != null && options.fanoutMember >= 0 && options.fanoutGroup != NO_FANOUT;
+    }
+
+    /**
+     * A socket of an earlier place joined the group after this one: the kernel now numbers this socket before it,
+     * so it leaves and joins again, last (the ring's unread frames are lost, once, as at a link flap).
+     */
+    private void rejoinBehind(final long now)
+    {
+        if (!ordered() || options.fanoutSteering.reorders() == joinedReorders
+            || !options.fanoutSteering.mayJoin(options.fanoutMember, now))
+        {
+            return;
+        }
+        LOG.log(System.Logger.Level.INFO, "link {0}: the socket of place {1} joins the fanout group again, behind the"
+            + " places before it", name, String.valueOf(options.fanoutMember));
+        // the old socket stays open until the new one is bound, so that the new one gets another descriptor number:
+        // the worker's epoll set follows a port's descriptor by number, and a number reused at once would look
+        // registered while the closed socket's entry is gone. It leaves the group just before the new one joins.
+        countRingDrops();
+        final int oldFd = fd;
+        final MemorySegment oldRing = ring;
+        final boolean[] oldOpen = {true};
+        fd = -1;
+        ring = MemorySegment.NULL;
+        inGroup = false;
+        final Runnable closeOld = () ->
+        {
+            if (oldOpen[0])
+            {
+                oldOpen[0] = false;
+                options.fanoutSteering.memberLeft(options.fanoutMember);
+                if (oldRing.byteSize() > 0)
+                {
+                    LinuxNative.munmap(state, oldRing.address(), oldRing.byteSize());
+                }
+                LinuxNative.close(state, oldFd);
+            }
+        };
+        try
+        {
+            openSocket(closeOld);
+        }
+        catch (final NativeException e)
+        {
+            // as a link that went down: the next checks open it again
+            closeOld.run();
+            closeSocket();
+            up = false;
+            counters.linkDown();
+            LOG.log(System.Logger.Level.WARNING, "link {0}: joining the fanout group again failed ({1}); port {2} drops"
+                + " until it reopens", name, e.getMessage(), id);
+        }
+    }
+
+    /** Attaches the steering program the control side replaced since this socket last attached one. */
+    private void refreshProgram()
+    {
+        final FanoutSteering steering = options.fanoutSteering;
+        if (steering == null || steeredVersion < 0 || fd < 0 || steering.version() == steeredVersion)
+        {
+            return;
+        }
+        final int version = steering.version();
+        final int e = attachProgram(fd, steering.program());
+        // a refused program keeps the previous one: frames reach the wrong worker at worst, and are handed over
+        steeredVersion = version;
+        if (e != 0)
+        {
+            LOG.log(System.Logger.Level.WARNING, "link {0}: the kernel refused the fanout group''s new program ({1},"
+                + " errno {2}); the previous one steers", name, LinuxNative.strerror(e), e);
         }
     }
 
@@ -440,6 +663,20 @@ public final class PacketSocketPort implements Port
     public int fanout()
     {
         return options.fanoutGroup;
+    }
+
+    /**
+     * @return how the fanout group shares the link's frames: {@link FanoutSteering#CBPF} when this socket joined
+     *         with the steering program, {@link FanoutSteering#HASH} when it joined in hash mode, null without a
+     *         group.
+     */
+    public String fanoutMode()
+    {
+        if (options.fanoutGroup == NO_FANOUT)
+        {
+            return null;
+        }
+        return steeredVersion >= 0 ? FanoutSteering.CBPF : FanoutSteering.HASH;
     }
 
     /** Asks for {@code PACKET_VNET_HDR}; a kernel that refuses it leaves the port without offloads (logged once). */
@@ -528,6 +765,11 @@ public final class PacketSocketPort implements Port
 
     private void closeSocket()
     {
+        if (inGroup)
+        {
+            inGroup = false;
+            options.fanoutSteering.memberLeft(options.fanoutMember);
+        }
         countRingDrops();
         if (ring.byteSize() > 0)
         {
@@ -1362,6 +1604,11 @@ public final class PacketSocketPort implements Port
         }
         else if (!up && linkUp)
         {
+            if (ordered() && !options.fanoutSteering.mayJoin(options.fanoutMember, now))
+            {
+                // the sockets before this one in the fanout group are not back yet: the next check tries again
+                return up;
+            }
             try
             {
                 openSocket();
@@ -1378,6 +1625,8 @@ public final class PacketSocketPort implements Port
         else if (up)
         {
             readMtu();
+            refreshProgram();
+            rejoinBehind(now);
         }
         return up;
     }

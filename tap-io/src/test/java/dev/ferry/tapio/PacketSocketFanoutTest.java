@@ -5,6 +5,8 @@ import dev.ferry.core.ManualClock;
 import dev.ferry.core.PacketPool;
 import dev.ferry.core.PacketVector;
 import dev.ferry.core.header.Wire;
+import dev.ferry.core.workers.FlowOwner;
+import dev.ferry.core.workers.OwnerProgram;
 
 import java.lang.foreign.MemorySegment;
 import java.util.HashMap;
@@ -120,6 +122,121 @@ class PacketSocketFanoutTest
             Netns.delete(NS);
             Netns.deleteLink(OURS);
         }
+    }
+
+    /**
+     * A steered group: a program that answers the UDP source port's lowest bit sends even ports to the socket that
+     * joined first and odd ones to the second (so members are numbered in join order, and the program's loads start
+     * at the network header: {@code ldx msh [0]} is the IPv4 header length). A replaced program takes over at the
+     * sockets' next link check, and the kernel takes the node's real program (OwnerProgram) too. After the link goes
+     * down and up, the second socket comes back first (the first one's checks are late) and joins after waiting for
+     * it; when the first joins behind it, the second joins again behind the first: parity steers as before.
+     */
+    @Test
+    void shouldSteerFramesByTheGroupsProgramInJoinOrder() throws Exception
+    {
+        Netns.create(NS);
+        try
+        {
+            createPair();
+            final int group = PacketSocketPort.fanoutGroup(OURS);
+            final FanoutSteering steering = new FanoutSteering(new long[] {
+                insn(0xb1, 0, 0, 0), // ldx 4 * ([0] & 0xf)
+                insn(0x48, 0, 0, 0), // ldh [x + 0]
+                insn(0x54, 0, 0, 1), // and #1
+                insn(0x16, 0, 0, 0), // ret a
+            });
+            final long[] parity = steering.program();
+            try (PacketSocketPort p0 = PacketSocketPort.open(OURS, 0, pool, counters0, clock,
+                new PacketSocketPort.Options().fanout(group).fanoutSteering(steering).fanoutMember(0));
+                PacketSocketPort p1 = PacketSocketPort.open(OURS, 1, pool, counters1, clock,
+                new PacketSocketPort.Options().fanout(group).fanoutSteering(steering).fanoutMember(1)))
+            {
+                assertThat(steering.mode()).isEqualTo(FanoutSteering.CBPF);
+                assertThat(p0.fanoutMode()).isEqualTo(FanoutSteering.CBPF);
+                assertThat(p1.fanoutMode()).isEqualTo(FanoutSteering.CBPF);
+                final PacketSocketPort[] ports = {p0, p1};
+                assertSteeredByParity(ports, 0);
+
+                steering.program(new long[] {insn(0x06, 0, 0, 1)}); // ret #1
+                clock.advance(TimeUnit.MILLISECONDS.toNanos(150));
+                p0.check();
+                sendFlows(100);
+                assertThat(receive(ports, FLOWS * PER_FLOW, (f, q) -> assertThat(q).isEqualTo(1)))
+                    .isEqualTo(FLOWS * PER_FLOW);
+
+                final FlowOwner rule = new FlowOwner(2, new int[] {0x0ac7_0902}, 1024, 65535,
+                    FlowOwner.NO_SERVICES, 42);
+                steering.program(OwnerProgram.generate(rule, 8472));
+                clock.advance(TimeUnit.MILLISECONDS.toNanos(150));
+                p1.check();
+                // 10.199.9.1:20000+i -> 10.199.9.2:9999, DPORT is inside the range of the SNAT address: rule 1
+                sendFlows(200);
+                final int partition = rule.partitionOf(DPORT);
+                assertThat(receive(ports, FLOWS * PER_FLOW, (f, q) -> assertThat(q).isEqualTo(partition)))
+                    .isEqualTo(FLOWS * PER_FLOW);
+
+                steering.program(parity);
+                Netns.must("ip", "link", "set", OURS, "down");
+                assertThat(awaitState(ports, false)).as("ports down with the link").isTrue();
+                Netns.must("ip", "link", "set", OURS, "up");
+                awaitCarrier();
+                // only the second socket checks: it waits for the first, then joins alone (slot 0)
+                clock.advance(TimeUnit.MILLISECONDS.toNanos(150));
+                assertThat(p1.check()).as("waits for the socket before it").isFalse();
+                clock.advance(FanoutSteering.JOIN_WAIT_NANOS + TimeUnit.MILLISECONDS.toNanos(150));
+                assertThat(p1.check()).as("joins after the wait").isTrue();
+                clock.advance(TimeUnit.MILLISECONDS.toNanos(150));
+                assertThat(p0.check()).as("the first joins, behind the second").isTrue();
+                assertThat(steering.reorders()).isEqualTo(1);
+                clock.advance(TimeUnit.MILLISECONDS.toNanos(150));
+                final int fdBefore = p1.fd();
+                assertThat(p1.check()).as("the second joins again, behind the first").isTrue();
+                // a new descriptor number, not the old one reused: a worker's epoll set follows the number
+                assertThat(p1.fd()).isNotEqualTo(fdBefore).isNotNegative();
+                assertThat(p0.fanoutMode()).isEqualTo(FanoutSteering.CBPF);
+                assertThat(p1.fanoutMode()).isEqualTo(FanoutSteering.CBPF);
+                assertSteeredByParity(ports, 300);
+            }
+        }
+        finally
+        {
+            Netns.delete(NS);
+            Netns.deleteLink(OURS);
+        }
+    }
+
+    /** Waits (real time, at most 10 s) until the veth's carrier is up: a port's check opens only a running link. */
+    private static void awaitCarrier() throws InterruptedException
+    {
+        final long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        while (!Netns.must("cat", "/sys/class/net/" + OURS + "/operstate").trim().equals("up")
+            && System.nanoTime() < deadline)
+        {
+            Thread.sleep(20);
+        }
+    }
+
+    private void assertSteeredByParity(final PacketSocketPort[] ports, final int base)
+    {
+        sendFlows(base);
+        final int[] wrong = new int[1];
+        final int[] per = new int[2];
+        assertThat(receive(ports, FLOWS * PER_FLOW, (f, q) ->
+        {
+            per[q]++;
+            if ((Wire.u16(MemorySegment.ofArray(f), 34) & 1) != q)
+            {
+                wrong[0]++;
+            }
+        })).isEqualTo(FLOWS * PER_FLOW);
+        assertThat(wrong[0]).as("frames on the other socket than their source port's parity").isZero();
+        assertThat(per[0]).isEqualTo(per[1]);
+    }
+
+    private static long insn(final int code, final int jt, final int jf, final int k)
+    {
+        return (long)code << 48 | (long)jt << 40 | (long)jf << 32 | k & 0xffffffffL;
     }
 
     @Test

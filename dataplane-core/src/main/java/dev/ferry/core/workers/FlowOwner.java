@@ -41,12 +41,27 @@ package dev.ferry.core.workers;
  * default masquerade range, 1024-65535, does): a NodePort is a frontend, so rule 1 never takes it for an SNAT
  * reply and {@link #snatPortUsable} keeps it from being allocated.
  *
+ * <p>Hashes: 32-bit words and only the operations classic BPF has (add, multiply, xor, shifts, unsigned
+ * remainder), so that the uplink's fanout program ({@link OwnerProgram}) computes the same owner in the kernel
+ * before a worker reads the frame. Four key words are derived from the node's 64-bit secret. An endpoint's hash is
+ * {@code fmix(fmix(ip ^ k0) + (port ^ k3))}, rule 5's {@code fmix((fmix(fmix(lo ^ k0) + (hi ^ k1)) ^ ports ^ k2)
+ * + proto * 0x9e3779b1)} over the pair ordered canonically (lower unsigned address first, then lower port; both
+ * ports in one word, the low end's on top), where {@code fmix} is murmur3's 32-bit finaliser; a hash names the
+ * worker {@code hash mod workers}, unsigned, which is what the kernel's {@code PACKET_FANOUT_CBPF} does with a
+ * program's answer.
+ *
  * <p>Immutable; safe on every worker. {@link #owner} allocates nothing: two role look-ups and a hash.
  */
 public final class FlowOwner
 {
     /** The worker that owns flows no balanced rule can place (rule 3). */
     public static final int PINNED = 0;
+
+    /** 2^32 / phi, odd: spreads the protocol number over the word. */
+    static final int GOLDEN32 = 0x9e3779b1;
+    /** murmur3's finaliser constants. */
+    static final int FMIX1 = 0x85ebca6b;
+    static final int FMIX2 = 0xc2b2ae35;
 
     /** What the Service tables say about an endpoint. Implementations read an immutable snapshot. */
     public interface Roles
@@ -90,7 +105,10 @@ public final class FlowOwner
     private final int portMax;
     private final int blockSize;
     private final Roles roles;
-    private final long secret;
+    private final int k0;
+    private final int k1;
+    private final int k2;
+    private final int k3;
 
     /**
      * @param workers       worker count, at least 1.
@@ -118,7 +136,10 @@ public final class FlowOwner
         this.portMax = portMax;
         this.blockSize = (portMax - portMin + 1) / workers;
         this.roles = roles;
-        this.secret = secret;
+        this.k0 = keyWord(secret, 0);
+        this.k1 = keyWord(secret, 1);
+        this.k2 = keyWord(secret, 2);
+        this.k3 = keyWord(secret, 3);
     }
 
     /** @return the worker count. */
@@ -257,37 +278,117 @@ public final class FlowOwner
 
     private int endpointOwner(final int ip, final int port)
     {
-        return snatEndpoint(ip, port) ? partitionOf(port) : reduce(mix(endpointKey(ip, port) ^ secret));
+        return snatEndpoint(ip, port) ? partitionOf(port) : reduce(endpointHash(ip, port));
     }
 
-    private long symmetricHash(final int proto, final int src, final int sport, final int dst, final int dport)
+    /**
+     * The keyed hash of one endpoint (rules 2 and the SNAT-less anchors): two rounds of murmur3's 32-bit finaliser.
+     *
+     * @param ip   address.
+     * @param port port.
+     * @return the hash, before {@link #reduce}.
+     */
+    int endpointHash(final int ip, final int port)
     {
-        final long a = endpointKey(src, sport);
-        final long b = endpointKey(dst, dport);
-        final long lo = Math.min(a, b);
-        final long hi = Math.max(a, b);
-        return mix(mix(lo ^ secret) + hi * 0x9e3779b97f4a7c15L + proto);
+        return fmix(fmix(ip ^ k0) + (port ^ k3));
     }
 
-    private int reduce(final long hash)
+    /**
+     * Rule 5's hash: the two endpoints ordered canonically (unsigned address, then port), so that both directions
+     * of a flow give the same value; the lower address, the higher one, both ports in one word and the protocol,
+     * each folded in with murmur3's finaliser.
+     *
+     * @param proto IP protocol.
+     * @param src   source address.
+     * @param sport source port.
+     * @param dst   destination address.
+     * @param dport destination port.
+     * @return the hash, before {@link #reduce}.
+     */
+    int symmetricHash(final int proto, final int src, final int sport, final int dst, final int dport)
     {
-        // Lemire's multiply-shift: an unbiased enough map of 32 hash bits onto 0 .. workers - 1, without a divide
-        return (int)(((hash >>> 32) * workers) >>> 32);
+        final int c = Integer.compareUnsigned(src, dst);
+        final boolean srcLow = c < 0 || c == 0 && sport <= dport;
+        final int ipLow = srcLow ? src : dst;
+        final int ipHigh = srcLow ? dst : src;
+        final int ports = srcLow ? sport << 16 | dport & 0xffff : dport << 16 | sport & 0xffff;
+        int h = fmix(ipLow ^ k0);
+        h = fmix(h + (ipHigh ^ k1));
+        return fmix((h ^ ports ^ k2) + proto * GOLDEN32);
     }
 
-    private static long endpointKey(final int ip, final int port)
+    /**
+     * @param hash a hash.
+     * @return the worker it names: its unsigned remainder by the worker count, as the kernel's fanout maps a
+     *         program's answer onto the group's members.
+     */
+    int reduce(final int hash)
     {
-        return (ip & 0xffffffffL) << 16 | (port & 0xffff);
+        return Integer.remainderUnsigned(hash, workers);
     }
 
-    private static long mix(final long key)
+    /** @return the SNAT addresses (a copy). */
+    int[] snatAddresses()
     {
-        long h = key;
-        h ^= h >>> 33;
-        h *= 0xff51afd7ed558ccdL;
-        h ^= h >>> 33;
-        h *= 0xc4ceb9fe1a85ec53L;
-        h ^= h >>> 33;
+        return snatAddresses.clone();
+    }
+
+    /** @return the lowest masquerade port. */
+    int portMin()
+    {
+        return portMin;
+    }
+
+    /** @return the highest masquerade port. */
+    int portMax()
+    {
+        return portMax;
+    }
+
+    /** @return ports per partition (the last takes the remainder too). */
+    int blockSize()
+    {
+        return blockSize;
+    }
+
+    /**
+     * @param i 0 to 3.
+     * @return the hash key word {@code i}, derived from the node's secret.
+     */
+    int key(final int i)
+    {
+        return switch (i)
+        {
+            case 0 -> k0;
+            case 1 -> k1;
+            case 2 -> k2;
+            default -> k3;
+        };
+    }
+
+    /**
+     * murmur3's 32-bit finaliser: a bijection of 32 bits in shifts, xors and multiplies, which classic BPF has.
+     *
+     * @param key 32 bits.
+     * @return 32 mixed bits.
+     */
+    static int fmix(final int key)
+    {
+        int h = key;
+        h ^= h >>> 16;
+        h *= FMIX1;
+        h ^= h >>> 13;
+        h *= FMIX2;
+        h ^= h >>> 16;
         return h;
+    }
+
+    /** One key word from the 64-bit secret: splitmix64's finaliser of the secret and the word's index. */
+    private static int keyWord(final long secret, final int i)
+    {
+        long z = secret + (i + 1) * 0x9e3779b97f4a7c15L;
+        z = (z ^ z >>> 30) * 0xbf58476d1ce4e5b9L;
+        z = (z ^ z >>> 27) * 0x94d049bb133111ebL;
+        return (int)((z ^ z >>> 31) >>> 32);
     }
 }

@@ -134,6 +134,9 @@ final class TwoNodes
             // -Dferry.test.workers=2 runs these nodes with two workers (multi-queue TAPs, fanout, reuseport)
             System.getProperty("ferry.test.workers") == null ? ""
                 : "workers: " + Integer.parseInt(System.getProperty("ferry.test.workers")),
+            // UplinkSteeringTest reads the handoff counters from /metrics (on the node namespace's loopback)
+            System.getProperty("ferry.test.metricsPort") == null ? ""
+                : "metricsPort: " + Integer.parseInt(System.getProperty("ferry.test.metricsPort")),
             // LatencyTest sets the busy-poll window it guards (the default, 0, blocks at once)
             System.getProperty("ferry.test.busyPollMicros") == null ? ""
                 : "busyPollMicros: " + Long.parseLong(System.getProperty("ferry.test.busyPollMicros")),

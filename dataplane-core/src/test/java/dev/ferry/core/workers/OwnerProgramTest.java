@@ -1,0 +1,216 @@
+package dev.ferry.core.workers;
+
+import net.jqwik.api.ForAll;
+import net.jqwik.api.Property;
+import net.jqwik.api.constraints.IntRange;
+import org.junit.jupiter.api.Test;
+
+import java.nio.ByteBuffer;
+import java.util.SplittableRandom;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatCode;
+
+/**
+ * The uplink's fanout program, run by a classic BPF interpreter on crafted uplink frames, picks the worker that
+ * {@link FlowOwner} picks for the same packet on a node without Services: the inner flow of a VXLAN frame, the packet
+ * itself otherwise; and it never fails on short or garbled frames beyond what the kernel does (answer 0).
+ */
+class OwnerProgramTest
+{
+    private static final int TCP = 6;
+    private static final int UDP = 17;
+    private static final int ICMP = 1;
+    private static final int GRE = 47;
+    private static final int ETH_IP = 0x0800;
+
+    @Property(tries = 400)
+    void programPicksTheRulesWorker(@ForAll final long seed, @ForAll @IntRange(min = 2, max = 8) final int workers)
+    {
+        final World w = new World(seed, workers);
+        for (int i = 0; i < 100; i++)
+        {
+            final Packet p = w.packet();
+            final boolean vxlan = w.r.nextInt(3) != 0;
+            final byte[] ip = vxlan ? w.vxlan(p) : p.bytes;
+            final int rx = w.r.nextInt();
+            final int got = Integer.remainderUnsigned(CbpfInterpreter.run(w.program, ip, ETH_IP, rx), workers);
+            final int expected = p.icmpError ? Integer.remainderUnsigned(rx, workers)
+                : w.rule.owner(p.proto, p.src, p.sport, p.dst, p.dport);
+            assertThat(got).as("%s, vxlan %s, %d workers", p, vxlan, workers).isEqualTo(expected);
+        }
+    }
+
+    @Property(tries = 300)
+    void shortAndGarbledFramesEndTheProgramQuietly(@ForAll final long seed,
+        @ForAll @IntRange(min = 2, max = 8) final int workers)
+    {
+        final World w = new World(seed, workers);
+        for (int i = 0; i < 50; i++)
+        {
+            final Packet p = w.packet();
+            final byte[] whole = w.r.nextBoolean() ? w.vxlan(p) : p.bytes;
+            final byte[] cut = new byte[w.r.nextInt(whole.length + 1)];
+            System.arraycopy(whole, 0, cut, 0, cut.length);
+            if (w.r.nextBoolean() && cut.length > 0)
+            {
+                // garble a few bytes: header lengths, protocols, ports
+                for (int j = 0; j < 3; j++)
+                {
+                    cut[w.r.nextInt(cut.length)] = (byte)w.r.nextInt(256);
+                }
+            }
+            final int protocol = w.r.nextInt(4) == 0 ? 0x0806 : ETH_IP;
+            assertThatCode(() -> CbpfInterpreter.run(w.program, cut, protocol, 7)).doesNotThrowAnyException();
+        }
+    }
+
+    @Test
+    void shouldAnswerTheFlowHashForFramesItCannotJudge()
+    {
+        final World w = new World(3, 4);
+        // ARP, and a VXLAN frame carrying ARP
+        assertThat(CbpfInterpreter.run(w.program, new byte[28], 0x0806, 0xabcdef)).isEqualTo(0xabcdef);
+        final byte[] arpInVxlan = w.vxlan(w.packet());
+        arpInVxlan[20 + 8 + 8 + 12] = 0x08;
+        arpInVxlan[20 + 8 + 8 + 13] = 0x06;
+        assertThat(CbpfInterpreter.run(w.program, arpInVxlan, ETH_IP, 0x1234)).isEqualTo(0x1234);
+        // a frame too short for its IPv4 header: a load past the end answers 0
+        assertThat(CbpfInterpreter.run(w.program, new byte[5], ETH_IP, 99)).isZero();
+        assertThat(CbpfInterpreter.run(OwnerProgram.flowHash(), new byte[0], ETH_IP, 77)).isEqualTo(77);
+    }
+
+    @Test
+    void shouldSpreadFlowsOverEveryWorker()
+    {
+        final World w = new World(11, 4);
+        final int[] per = new int[4];
+        for (int i = 0; i < 4000; i++)
+        {
+            final Packet p = w.tcp(FlowOwnerTest.ip(10, 244, 1, 10 + i % 50), 30000 + i, FlowOwnerTest.ip(10, 244, 2, 7),
+                8080);
+            per[CbpfInterpreter.run(w.program, w.vxlan(p), ETH_IP, 0)]++;
+        }
+        for (final int n : per)
+        {
+            assertThat(n).isBetween(850, 1150);
+        }
+    }
+
+    /** A packet as worker-handoff sees it: its tuple, and its bytes from the IPv4 header on. */
+    record Packet(int proto, int src, int sport, int dst, int dport, boolean icmpError, byte[] bytes)
+    {
+        @Override
+        public String toString()
+        {
+            return "proto " + proto + " " + Integer.toHexString(src) + ":" + sport + " -> " + Integer.toHexString(dst)
+                + ":" + dport + (icmpError ? " (ICMP error)" : "");
+        }
+    }
+
+    /** Random node settings, and packets whose addresses and ports often meet the SNAT addresses and range. */
+    static final class World
+    {
+        final SplittableRandom r;
+        final int[] snat;
+        final int min;
+        final int max;
+        final int vxlanPort;
+        final FlowOwner rule;
+        final long[] program;
+
+        World(final long seed, final int workers)
+        {
+            r = new SplittableRandom(seed);
+            snat = r.nextBoolean() ? new int[] {r.nextInt()} : new int[] {r.nextInt(), r.nextInt()};
+            min = 1 + r.nextInt(40000);
+            max = Math.min(65535, min + workers - 1 + r.nextInt(30000));
+            vxlanPort = r.nextBoolean() ? 8472 : 1 + r.nextInt(65535);
+            rule = new FlowOwner(workers, snat, min, max, FlowOwner.NO_SERVICES, r.nextLong());
+            program = OwnerProgram.generate(rule, vxlanPort);
+        }
+
+        int address()
+        {
+            final int pick = r.nextInt(5);
+            return pick == 0 ? snat[r.nextInt(snat.length)] : pick == 1 ? FlowOwnerTest.ip(10, 244, 1, r.nextInt(4))
+                : r.nextInt();
+        }
+
+        int port()
+        {
+            final int pick = r.nextInt(5);
+            return pick == 0 ? min + r.nextInt(max - min + 1) : pick == 1 ? (r.nextBoolean() ? min : max)
+                : pick == 2 ? r.nextInt(4) : r.nextInt(65536);
+        }
+
+        Packet packet()
+        {
+            final int src = address();
+            final int dst = r.nextInt(8) == 0 ? src : address();
+            return switch (r.nextInt(6))
+            {
+                case 0, 1 -> tcp(src, port(), dst, port());
+                case 2 -> l4(UDP, src, port(), dst, port(), 0, false);
+                case 3 ->
+                {
+                    final int id = port();
+                    yield icmp(src, dst, r.nextBoolean() ? 8 : 0, id);
+                }
+                case 4 -> r.nextBoolean() ? icmp(src, dst, r.nextBoolean() ? 3 : 11, port())
+                    : l4(GRE, src, 0, dst, 0, 0, false);
+                default -> l4(r.nextBoolean() ? TCP : UDP, src, port(), dst, port(),
+                    r.nextBoolean() ? 0x2000 : 1 + r.nextInt(0x1fff), false);
+            };
+        }
+
+        Packet tcp(final int src, final int sport, final int dst, final int dport)
+        {
+            return l4(TCP, src, sport, dst, dport, 0, false);
+        }
+
+        Packet icmp(final int src, final int dst, final int type, final int id)
+        {
+            final boolean error = type == 3 || type == 11;
+            final ByteBuffer b = ip(ICMP, src, dst, 0, 28);
+            b.put((byte)type).put((byte)0).putShort((short)0).putShort((short)id).putShort((short)1);
+            b.put(new byte[20]);
+            return error ? new Packet(ICMP, src, 0, dst, 0, true, b.array())
+                : new Packet(ICMP, src, id, dst, id, false, b.array());
+        }
+
+        /** TCP, UDP or another protocol; a fragment (flags/offset non-zero) carries no ports for the rule. */
+        Packet l4(final int proto, final int src, final int sport, final int dst, final int dport, final int frag,
+            final boolean unused)
+        {
+            final ByteBuffer b = ip(proto, src, dst, frag, 20);
+            b.putShort((short)sport).putShort((short)dport).put(new byte[16]);
+            final boolean ports = frag == 0 && (proto == TCP || proto == UDP);
+            return new Packet(proto, src, ports ? sport : 0, dst, ports ? dport : 0, false, b.array());
+        }
+
+        /** An IPv4 header, with options half the time, then room for {@code payload} bytes. */
+        ByteBuffer ip(final int proto, final int src, final int dst, final int frag, final int payload)
+        {
+            final int options = r.nextBoolean() ? 0 : 4 * (1 + r.nextInt(10));
+            final int hl = 20 + options;
+            final ByteBuffer b = ByteBuffer.allocate(hl + payload);
+            b.put((byte)(0x40 | hl / 4)).put((byte)0).putShort((short)(hl + payload)).putShort((short)r.nextInt(65536))
+                .putShort((short)frag).put((byte)64).put((byte)proto).putShort((short)0).putInt(src).putInt(dst);
+            b.put(new byte[options]);
+            return b;
+        }
+
+        /** The packet in a VXLAN frame from a peer node: outer IPv4 (options half the time), UDP, VXLAN, Ethernet. */
+        byte[] vxlan(final Packet inner)
+        {
+            final int length = 8 + 8 + 14 + inner.bytes.length;
+            final ByteBuffer b = ip(UDP, r.nextInt(), r.nextInt(), 0, length);
+            b.putShort((short)(32768 + r.nextInt(28000))).putShort((short)vxlanPort).putShort((short)length)
+                .putShort((short)0);
+            b.putInt(0x08000000).putInt(1 << 8);
+            b.put(new byte[12]).putShort((short)ETH_IP).put(inner.bytes);
+            return b.array();
+        }
+    }
+}
