@@ -134,6 +134,18 @@ public final class ClusterIpNode implements AutoCloseable
      */
     public ClusterIpNode(final int frameSize, final int flows)
     {
+        this(frameSize, flows, new PacketPool(4 * VECTOR));
+    }
+
+    /**
+     * Builds the node on a given pool (a worker's view of a {@linkplain PacketPool#shared shared pool}).
+     *
+     * @param frameSize as {@link #ClusterIpNode(int, int)}.
+     * @param flows     as {@link #ClusterIpNode(int, int)}.
+     * @param pool      the node's packet buffers, closed with the node.
+     */
+    public ClusterIpNode(final int frameSize, final int flows, final PacketPool pool)
+    {
         if (frameSize < HEADERS || frameSize > MAX_FRAME)
         {
             throw new IllegalArgumentException("frame size out of range " + HEADERS + ".." + MAX_FRAME + ": "
@@ -145,7 +157,7 @@ public final class ClusterIpNode implements AutoCloseable
         }
         this.frameSize = frameSize;
         this.flows = flows;
-        this.pool = new PacketPool(4 * VECTOR);
+        this.pool = pool;
         this.counters = Counters.inMemory(4096);
         this.ports = new Ports();
         for (int p = 0; p < PODS; p++)

@@ -55,6 +55,13 @@ public class HandoffBenchmark
         @Param({"64", "1500"})
         public int frameSize;
 
+        /**
+         * {@code shared}: both pools are views of one pool and a record is a handle with its metadata (a node's
+         * way since session 10); {@code copied}: a pool each, a record carries a copy of the frame.
+         */
+        @Param({"shared", "copied"})
+        public String buffers;
+
         Handoff handoff;
         PacketPool senderPool;
         PacketPool receiverPool;
@@ -68,8 +75,22 @@ public class HandoffBenchmark
         public void setUp()
         {
             handoff = new Handoff(2, WorkerMesh.RING_BYTES);
-            senderPool = new PacketPool(4 * VECTOR);
-            receiverPool = new PacketPool(4 * VECTOR);
+            if ("shared".equals(buffers))
+            {
+                final PacketPool[] views = PacketPool.shared(2, 4 * VECTOR, PacketPool.DEFAULT_BUFFER_SIZE,
+                    PacketPool.DEFAULT_HEADROOM, 0);
+                senderPool = views[0];
+                receiverPool = views[1];
+            }
+            else if ("copied".equals(buffers))
+            {
+                senderPool = new PacketPool(4 * VECTOR);
+                receiverPool = new PacketPool(4 * VECTOR);
+            }
+            else
+            {
+                throw new IllegalArgumentException("buffers must be shared or copied: " + buffers);
+            }
             senderCounters = Counters.inMemory(16);
             receiverCounters = Counters.inMemory(16);
             sender = handoff.endpoint(0, senderPool, senderCounters, h -> { });
@@ -115,7 +136,9 @@ public class HandoffBenchmark
             sender.offer(1, h);
         }
         sender.publish();
-        return alone.receiver.drain(VECTOR);
+        final int n = alone.receiver.drain(VECTOR);
+        alone.receiverPool.publishReturns();
+        return n;
     }
 
     /** A side's wait count. */
@@ -144,7 +167,18 @@ public class HandoffBenchmark
         final int size = pair.frameSize;
         for (int i = 0; i < VECTOR; i++)
         {
-            final int h = pool.allocate();
+            int h = pool.allocate();
+            while (h == PacketPool.NO_BUFFER)
+            {
+                // shared: every buffer of this side's share is with the receiver, or on its way home
+                if (control.stopMeasurement)
+                {
+                    sender.publish();
+                    return i;
+                }
+                side.idle = RingHopBenchmark.idle(side.idle);
+                h = pool.allocate();
+            }
             pool.length(h, size);
             while (!sender.offer(1, h))
             {
@@ -183,6 +217,7 @@ public class HandoffBenchmark
             final int n = receiver.drain(VECTOR - taken);
             if (n == 0)
             {
+                pair.receiverPool.publishReturns();
                 if (control.stopMeasurement)
                 {
                     return taken;
@@ -195,6 +230,7 @@ public class HandoffBenchmark
                 taken += n;
             }
         }
+        pair.receiverPool.publishReturns();
         return taken;
     }
 }

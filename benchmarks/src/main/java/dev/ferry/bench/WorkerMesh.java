@@ -37,6 +37,8 @@ public final class WorkerMesh implements AutoCloseable
     /** Bytes of each handoff ring. */
     public static final int RING_BYTES = 1 << 20;
     private static final int VECTOR = 256;
+    /** Buffers of each worker (as {@link ClusterIpNode}'s own pool). */
+    private static final int POOL = 4 * VECTOR;
     private static final ValueLayout.OfInt BE_INT = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.BIG_ENDIAN);
     private static final ValueLayout.OfShort BE_SHORT =
         ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.BIG_ENDIAN);
@@ -55,7 +57,7 @@ public final class WorkerMesh implements AutoCloseable
      */
     public WorkerMesh(final int workers, final int frameSize, final int flows)
     {
-        this(workers, frameSize, flows, 50, RING_BYTES);
+        this(workers, frameSize, flows, 50, RING_BYTES, true);
     }
 
     /**
@@ -68,9 +70,11 @@ public final class WorkerMesh implements AutoCloseable
      * @param flows              active flows, spread over the workers.
      * @param handedOverPercent  percentage (0 to 100) of the flows a worker receives that another worker owns.
      * @param ringBytes          bytes of each handoff ring, a power of two.
+     * @param sharedPool         the workers' pools are views of one shared pool and the rings carry handles, as a
+     *                           node's do; false: a pool each and the rings carry copies (before session 10).
      */
     public WorkerMesh(final int workers, final int frameSize, final int flows, final int handedOverPercent,
-        final int ringBytes)
+        final int ringBytes, final boolean sharedPool)
     {
         if (handedOverPercent < 0 || handedOverPercent > 100)
         {
@@ -88,10 +92,13 @@ public final class WorkerMesh implements AutoCloseable
                 ClusterIpNode.sourcePort(f), ClusterIpNode.clusterIp(ClusterIpNode.service(f)),
                 ClusterIpNode.SERVICE_PORT);
         }
+        final PacketPool[] pools = sharedPool ? PacketPool.shared(workers, POOL, PacketPool.DEFAULT_BUFFER_SIZE,
+            PacketPool.DEFAULT_HEADROOM, 0) : null;
         for (int w = 0; w < workers; w++)
         {
             final int me = w;
-            final ClusterIpNode node = new ClusterIpNode(frameSize, flows);
+            final ClusterIpNode node = new ClusterIpNode(frameSize, flows,
+                sharedPool ? pools[w] : new PacketPool(POOL));
             node.warm(f -> ownerOfFlow[f] == me);
             lanes[w] = new Lane(w, node, receivedBy(node, ownerOfFlow, w, handedOverPercent));
         }
@@ -153,7 +160,12 @@ public final class WorkerMesh implements AutoCloseable
                     more = true;
                 }
                 l.graph.run();
+                l.pool.publishReturns();
             }
+        }
+        for (final Lane l : lanes)
+        {
+            l.pool.reclaim();
         }
     }
 
@@ -296,8 +308,16 @@ public final class WorkerMesh implements AutoCloseable
             final Graph graph = this.graph;
             final int[] rx = this.rx;
             final int me = worker;
+            if (pool.available() < VECTOR && pool.reclaim() >= 0 && pool.available() < VECTOR)
+            {
+                // a shared pool's share runs short while the other worker holds its buffers (handed over, not yet
+                // sent and freed home): wait as a port would, taking in what the other worker hands over meanwhile
+                waitForBuffers(stop);
+            }
             int c = cursor;
-            for (int i = 0; i < VECTOR; i++)
+            // VECTOR but at the very end of a measurement, when waiting for buffers gave up
+            final int n = Math.min(VECTOR, pool.available());
+            for (int i = 0; i < n; i++)
             {
                 final int h = node.load(rx[c]);
                 c = c + 1 == rx.length ? 0 : c + 1;
@@ -318,7 +338,22 @@ public final class WorkerMesh implements AutoCloseable
             endpoint.publish();
             endpoint.drain(VECTOR);
             graph.run();
+            // buffers of the other worker's share that this run freed go home now, not when a batch fills
+            pool.publishReturns();
             return node.sink().transmitted();
+        }
+
+        private void waitForBuffers(final BooleanSupplier stop)
+        {
+            int idle = 0;
+            while (pool.available() < VECTOR && !stop.getAsBoolean())
+            {
+                endpoint.drain(VECTOR);
+                graph.run();
+                pool.publishReturns();
+                pool.reclaim();
+                idle = RingHopBenchmark.idle(idle);
+            }
         }
 
         private void handOverWaiting(final int owner, final int h, final BooleanSupplier stop)
@@ -334,6 +369,7 @@ public final class WorkerMesh implements AutoCloseable
                 }
                 endpoint.drain(VECTOR);
                 graph.run();
+                pool.publishReturns();
                 // spin, then yield: with more workers than cores the owner needs this core to drain its ring
                 idle = RingHopBenchmark.idle(idle);
             }

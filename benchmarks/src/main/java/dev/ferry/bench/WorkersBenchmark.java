@@ -78,6 +78,13 @@ public class WorkersBenchmark
         @Param({"1048576"})
         public int ringBytes;
 
+        /**
+         * {@code shared}: the workers' pools are views of one pool and a ring carries handles (a node's way);
+         * {@code copied}: a pool each, a ring carries copies of the frames (before session 10), for A/B runs.
+         */
+        @Param({"shared"})
+        public String buffers;
+
         WorkerMesh mesh;
 
         /**
@@ -88,7 +95,12 @@ public class WorkersBenchmark
         @Setup(Level.Trial)
         public void setUp(final ThreadParams threads)
         {
-            mesh = new WorkerMesh(threads.getGroupThreadCount(), 64, flows, handedOverPercent, ringBytes);
+            if (!"shared".equals(buffers) && !"copied".equals(buffers))
+            {
+                throw new IllegalArgumentException("buffers must be shared or copied: " + buffers);
+            }
+            mesh = new WorkerMesh(threads.getGroupThreadCount(), 64, flows, handedOverPercent, ringBytes,
+                "shared".equals(buffers));
             // JMH counts the trial tear-down in the last measurement iteration: run its code once here, so that
             // its first-use costs (class loading, string building) stay out of gc.alloc.rate.norm
             mesh.drainAll();

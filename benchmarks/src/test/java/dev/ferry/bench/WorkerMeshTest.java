@@ -27,13 +27,17 @@ class WorkerMeshTest
         }
     }
 
-    /** {@code handedOverPercent}: 0 keeps every packet on its owner, 100 hands every one over; all are forwarded. */
+    /**
+     * {@code handedOverPercent}: 0 keeps every packet on its owner, 100 hands every one over; all are forwarded, with
+     * handles over a shared pool and with copies, and no buffer is lost on its way home ({@code verify}).
+     */
     @Test
     void shouldHandOverTheChosenShare()
     {
         for (final int percent : new int[] {0, 100})
         {
-            try (WorkerMesh mesh = new WorkerMesh(2, 64, 2000, percent, WorkerMesh.RING_BYTES))
+            for (final boolean shared : new boolean[] {true, false})
+            try (WorkerMesh mesh = new WorkerMesh(2, 64, 2000, percent, WorkerMesh.RING_BYTES, shared))
             {
                 for (int cycle = 0; cycle < 10; cycle++)
                 {

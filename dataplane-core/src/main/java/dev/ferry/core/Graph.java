@@ -171,7 +171,7 @@ public final class Graph implements Stage.Next
         transmitCounter = counters.register("graph/transmit");
         graphDropException = counters.register("graph/drop/" + GraphDrop.STAGE_EXCEPTION.counterName());
         exceptionCounter = counters.register("graph/stage-exceptions");
-        handedOn = new int[pool.capacity()];
+        handedOn = new int[pool.handles()];
     }
 
     /**
@@ -402,7 +402,9 @@ public final class Graph implements Stage.Next
         {
             for (int h = 0; h < handedOn.length; h++)
             {
-                if (handedOn[h] != thisCall && pool.isAllocated(h) && pool.allocationNumber(h) >= allocMark)
+                // only this worker's own buffers were allocated here (a shared pool's other views allocate theirs)
+                if (handedOn[h] != thisCall && pool.owns(h) && pool.isAllocated(h)
+                    && pool.allocationNumber(h) >= allocMark)
                 {
                     dropInternal(h, graphDropException, GraphDrop.STAGE_EXCEPTION, stage);
                     dropped++;

@@ -59,6 +59,8 @@ public final class PacketPool implements AutoCloseable
     public static final int FLAG_L4_CHECKSUM_TRUSTED = 0x20;
 
     private final Arena arena;
+    /** Views of one shared pool that are still open (one element, shared by the views); null when not shared. */
+    private final int[] openViews;
     private final MemorySegment memory;
     private final int capacity;
     private final int smallCount;
@@ -72,7 +74,24 @@ public final class PacketPool implements AutoCloseable
     private int largeFreeCount;
     private long allocationFailures;
     private long largeAllocationFailures;
+    // this pool's share of the handle space (all of it unless shared): its small handles are
+    // [smallLo, smallLo + smallOwn), its large ones [largeLo, largeLo + largeOwn)
+    private final int smallLo;
+    private final int smallOwn;
+    private final int largeLo;
+    private final int largeOwn;
+    /** Handles range over 0 .. handles - 1: every view's buffers when shared. */
+    private final int handleSpace;
+    /** Shared: per home worker, the ring this view returns that worker's buffers on (null for its own). */
+    private final BufferReturnRing[] returnsTo;
+    /** Shared: the rings other views return this view's buffers on. */
+    private final BufferReturnRing[] returnsFrom;
 
+    // per-buffer metadata, indexed by handle. A view of a shared pool has arrays of its own over the whole handle
+    // space: a handle handed to another worker travels with its metadata in the ring record, and each worker writes
+    // only its own arrays. Arrays shared by the views kept sixteen handles' fields in one cache line, and a buffer
+    // handed over made each line it touched bounce between the cores while its neighbours were used where they were
+    // (issue 17: two workers ran at half speed)
     private final int[] start;
     private final int[] length;
     private final int[] rxPort;
@@ -87,6 +106,8 @@ public final class PacketPool implements AutoCloseable
     private final boolean[] allocated;
     private final long[] allocationNumber;
     private long allocations;
+    /** A shared view: closed already (guarded by {@link #openViews}). */
+    private boolean closed;
 
     /**
      * Creates a pool.
@@ -110,52 +131,156 @@ public final class PacketPool implements AutoCloseable
      */
     public PacketPool(final int capacity, final int bufferSize, final int headroom, final int large)
     {
-        if (large < 0)
+        this(new Store(1, capacity, bufferSize, headroom, large), 0, null);
+    }
+
+    /**
+     * One pool shared by {@code workers} threads, one view each, so that a packet handed from one worker to another
+     * travels as its handle (VPP's buffer indices), not as a copy ({@link dev.ferry.core.workers.Handoff}). Each
+     * view is a {@code PacketPool} used by its own thread only, with its own share of the buffers: it allocates
+     * from its share, and a buffer of another share that it frees goes home on a {@link BufferReturnRing}, which the
+     * home takes back when its share runs out ({@link #reclaim}). Every view sees every buffer's frame and
+     * metadata: a buffer belongs to the thread that holds its handle, and passing a handle through a ring with
+     * release and acquire semantics passes the buffer. Each worker calls {@link #publishReturns} once per duty
+     * cycle, so that buffers it freed for others do not wait for a batch to fill.
+     *
+     * <p>A view's {@link #available()} counts its share's free buffers; its {@link #inUse()} counts its share's
+     * buffers held anywhere (by another worker too, or on their way home). Closing every view frees the memory.
+     *
+     * @param workers    views, at least 1.
+     * @param capacity   small buffers of each view.
+     * @param bufferSize bytes per small buffer, headroom included.
+     * @param headroom   bytes kept in front of each frame, at least 64.
+     * @param large      large buffers of each view, 0 for none.
+     * @return one view per worker.
+     */
+    public static PacketPool[] shared(final int workers, final int capacity, final int bufferSize,
+        final int headroom, final int large)
+    {
+        if (workers < 1)
         {
-            throw new IllegalArgumentException("large buffers must not be negative: " + large);
+            throw new IllegalArgumentException("workers must be at least 1: " + workers);
         }
-        if (capacity <= 0)
+        final Store store = new Store(workers, capacity, bufferSize, headroom, large);
+        final BufferReturnRing[][] rings = new BufferReturnRing[workers][workers];
+        for (int from = 0; from < workers; from++)
         {
-            throw new IllegalArgumentException("capacity must be positive: " + capacity);
+            for (int home = 0; home < workers; home++)
+            {
+                rings[from][home] = from == home ? null : new BufferReturnRing(capacity + large);
+            }
         }
-        if (headroom < 64 || headroom >= bufferSize - 64)
+        final PacketPool[] views = new PacketPool[workers];
+        for (int w = 0; w < workers; w++)
         {
-            throw new IllegalArgumentException("headroom must be >= 64 and leave room for a frame: " + headroom);
+            final BufferReturnRing[] from = new BufferReturnRing[workers - 1];
+            int k = 0;
+            for (int other = 0; other < workers; other++)
+            {
+                if (other != w)
+                {
+                    from[k++] = rings[other][w];
+                }
+            }
+            views[w] = new PacketPool(store, w, new BufferReturnRing[][] {rings[w], from});
         }
-        this.smallCount = capacity;
-        this.capacity = capacity + large;
-        this.bufferSize = bufferSize;
-        this.largeBufferSize = Math.max(LARGE_BUFFER_SIZE, bufferSize);
-        this.largeBase = (long)capacity * bufferSize;
-        this.headroom = headroom;
-        this.arena = Arena.ofShared();
-        this.memory = arena.allocate(largeBase + (long)large * largeBufferSize, 64);
-        this.freeStack = new int[capacity];
-        this.largeFreeStack = new int[large];
-        this.start = new int[this.capacity];
-        this.length = new int[this.capacity];
-        this.rxPort = new int[this.capacity];
-        this.txPort = new int[this.capacity];
-        this.flags = new int[this.capacity];
-        this.l3Offset = new int[this.capacity];
-        this.aux = new int[this.capacity];
-        this.traceId = new int[this.capacity];
-        this.gso = new int[this.capacity];
-        this.partial = new int[this.capacity];
-        this.timestamp = new long[this.capacity];
-        this.allocated = new boolean[this.capacity];
-        this.allocationNumber = new long[this.capacity];
+        return views;
+    }
+
+    /** What the views of one pool share: the memory and its sizes. */
+    private static final class Store
+    {
+        final int workers;
+        final int smallPer;
+        final int largePer;
+        final int smallCount;
+        final int capacity;
+        final int bufferSize;
+        final int largeBufferSize;
+        final long largeBase;
+        final int headroom;
+        final Arena arena;
+        final MemorySegment memory;
+        final int[] openViews;
+
+        Store(final int workers, final int capacity, final int bufferSize, final int headroom, final int large)
+        {
+            if (large < 0)
+            {
+                throw new IllegalArgumentException("large buffers must not be negative: " + large);
+            }
+            if (capacity <= 0)
+            {
+                throw new IllegalArgumentException("capacity must be positive: " + capacity);
+            }
+            if (headroom < 64 || headroom >= bufferSize - 64)
+            {
+                throw new IllegalArgumentException("headroom must be >= 64 and leave room for a frame: " + headroom);
+            }
+            if ((long)workers * (capacity + large) > Integer.MAX_VALUE / 2)
+            {
+                throw new IllegalArgumentException("too many buffers: " + workers + " x " + (capacity + large));
+            }
+            this.workers = workers;
+            this.smallPer = capacity;
+            this.largePer = large;
+            this.smallCount = workers * capacity;
+            this.capacity = workers * (capacity + large);
+            this.bufferSize = bufferSize;
+            this.largeBufferSize = Math.max(LARGE_BUFFER_SIZE, bufferSize);
+            this.largeBase = (long)smallCount * bufferSize;
+            this.headroom = headroom;
+            this.arena = Arena.ofShared();
+            this.memory = arena.allocate(largeBase + (long)workers * large * largeBufferSize, 64);
+            this.openViews = new int[] {workers};
+        }
+    }
+
+    private PacketPool(final Store store, final int view, final BufferReturnRing[][] returns)
+    {
+        this.arena = store.arena;
+        this.openViews = store.workers == 1 ? null : store.openViews;
+        this.memory = store.memory;
+        this.capacity = store.smallPer + store.largePer;
+        this.smallCount = store.smallCount;
+        this.bufferSize = store.bufferSize;
+        this.largeBufferSize = store.largeBufferSize;
+        this.largeBase = store.largeBase;
+        this.headroom = store.headroom;
+        this.smallLo = view * store.smallPer;
+        this.smallOwn = store.smallPer;
+        this.largeLo = store.smallCount + view * store.largePer;
+        this.largeOwn = store.largePer;
+        this.handleSpace = store.capacity;
+        this.returnsTo = returns == null ? null : returns[0];
+        this.returnsFrom = returns == null ? null : returns[1];
+        final int n = store.capacity;
+        this.start = new int[n];
+        this.length = new int[n];
+        this.rxPort = new int[n];
+        this.txPort = new int[n];
+        this.flags = new int[n];
+        this.l3Offset = new int[n];
+        this.aux = new int[n];
+        this.traceId = new int[n];
+        this.gso = new int[n];
+        this.partial = new int[n];
+        this.timestamp = new long[n];
+        this.allocated = new boolean[n];
+        this.allocationNumber = new long[n];
+        this.freeStack = new int[smallOwn];
+        this.largeFreeStack = new int[largeOwn];
         // hand out low handles first: it keeps a small working set warm in cache
-        for (int i = 0; i < capacity; i++)
+        for (int i = 0; i < smallOwn; i++)
         {
-            freeStack[i] = capacity - 1 - i;
+            freeStack[i] = smallLo + smallOwn - 1 - i;
         }
-        freeCount = capacity;
-        for (int i = 0; i < large; i++)
+        freeCount = smallOwn;
+        for (int i = 0; i < largeOwn; i++)
         {
-            largeFreeStack[i] = this.capacity - 1 - i;
+            largeFreeStack[i] = largeLo + largeOwn - 1 - i;
         }
-        largeFreeCount = large;
+        largeFreeCount = largeOwn;
     }
 
     /**
@@ -175,7 +300,7 @@ public final class PacketPool implements AutoCloseable
      */
     public int allocate()
     {
-        if (freeCount == 0)
+        if (freeCount == 0 && (returnsFrom == null || reclaim() == 0 || freeCount == 0))
         {
             allocationFailures++;
             return NO_BUFFER;
@@ -191,7 +316,7 @@ public final class PacketPool implements AutoCloseable
      */
     public int allocateLarge()
     {
-        if (largeFreeCount == 0)
+        if (largeFreeCount == 0 && (returnsFrom == null || reclaim() == 0 || largeFreeCount == 0))
         {
             largeAllocationFailures++;
             return NO_BUFFER;
@@ -229,6 +354,85 @@ public final class PacketPool implements AutoCloseable
             throw new IllegalStateException("double free of packet buffer " + h);
         }
         allocated[h] = false;
+        if (!owns(h))
+        {
+            returnsTo[homeOf(h)].put(h);
+        }
+        else if (h < smallCount)
+        {
+            freeStack[freeCount++] = h;
+        }
+        else
+        {
+            largeFreeStack[largeFreeCount++] = h;
+        }
+    }
+
+    /**
+     * Gives a buffer to another view of this shared pool without freeing it ({@link dev.ferry.core.workers.Handoff}):
+     * this view no longer holds it, and its metadata here is stale until it comes back. The other view
+     * {@linkplain #adopt adopts} it once it has the handle.
+     *
+     * @param h a buffer this view holds.
+     */
+    public void handOver(final int h)
+    {
+        if (!allocated[h])
+        {
+            throw new IllegalStateException("hand-over of packet buffer " + h + ", which is not held here");
+        }
+        allocated[h] = false;
+    }
+
+    /**
+     * Takes a buffer another view of this shared pool {@linkplain #handOver handed over}: it is held here from now
+     * on, its frame where the other view left it, its metadata reset as {@link #allocate} resets it but for the
+     * frame's place; the caller sets the rest from what came with the handle.
+     *
+     * @param h      the handle.
+     * @param start  where the frame starts in the buffer.
+     * @param length the frame's length.
+     */
+    public void adopt(final int h, final int start, final int length)
+    {
+        if (allocated[h])
+        {
+            throw new IllegalStateException("adoption of packet buffer " + h + ", which is held here already");
+        }
+        reset(h);
+        this.start[h] = start;
+        length(h, length);
+    }
+
+    private int homeOf(final int h)
+    {
+        return h < smallCount ? h / smallOwn : (h - smallCount) / largeOwn;
+    }
+
+    /**
+     * Takes back this share's buffers that other views freed and published ({@link #shared}); {@link #allocate}
+     * does when the share runs out. A pool that is not shared has nothing to take back.
+     *
+     * @return buffers taken back.
+     */
+    public int reclaim()
+    {
+        final BufferReturnRing[] from = returnsFrom;
+        if (from == null)
+        {
+            return 0;
+        }
+        int n = 0;
+        for (final BufferReturnRing r : from)
+        {
+            n += r.drainTo(this);
+        }
+        return n;
+    }
+
+    /** A buffer of this share, back from another view (its ring's drain). */
+    void takeBack(final int h)
+    {
         if (h < smallCount)
         {
             freeStack[freeCount++] = h;
@@ -237,6 +441,57 @@ public final class PacketPool implements AutoCloseable
         {
             largeFreeStack[largeFreeCount++] = h;
         }
+    }
+
+    /**
+     * Publishes the buffers this view freed for other shares since the last call (once per duty cycle; a return
+     * ring also publishes every {@link BufferReturnRing#BATCH} buffers on its own). Nothing to do unless shared.
+     */
+    public void publishReturns()
+    {
+        final BufferReturnRing[] to = returnsTo;
+        if (to == null)
+        {
+            return;
+        }
+        for (final BufferReturnRing r : to)
+        {
+            if (r != null)
+            {
+                r.publish();
+            }
+        }
+    }
+
+    /**
+     * The size of the handle space, for arrays indexed by handle: {@link #capacity()} unless the pool is shared,
+     * where a view may hold any view's buffers.
+     *
+     * @return one more than the largest handle.
+     */
+    public int handles()
+    {
+        return handleSpace;
+    }
+
+    /**
+     * @param h a handle.
+     * @return whether it is one of this view's own buffers (the only ones {@link #allocate} hands out); every buffer
+     *         of a pool that is not shared.
+     */
+    public boolean owns(final int h)
+    {
+        return h < smallCount ? h - smallLo >= 0 && h - smallLo < smallOwn : h - largeLo >= 0 && h - largeLo < largeOwn;
+    }
+
+    /**
+     * @param other another pool.
+     * @return whether both are views of one {@linkplain #shared shared} pool, so that a handle of one is a buffer
+     *         of the other.
+     */
+    public boolean sharesBuffersWith(final PacketPool other)
+    {
+        return openViews != null && other.memory == memory;
     }
 
     /**
@@ -711,6 +966,19 @@ public final class PacketPool implements AutoCloseable
     @Override
     public void close()
     {
-        arena.close();
+        if (openViews == null)
+        {
+            arena.close();
+            return;
+        }
+        synchronized (openViews)
+        {
+            // the views share the memory: the last one closed frees it
+            if (!closed && --openViews[0] == 0)
+            {
+                arena.close();
+            }
+            closed = true;
+        }
     }
 }

@@ -298,8 +298,8 @@ public final class Nat
         this.slot = publisher.register((t, fib, previous) -> ServiceTable.compile(t, maglev,
             (ServiceTable)previous));
         this.state = new NatState(flows, clock, counters, options.seed(), affinity(options),
-            options.quarantineCapacity(), options.fragments(), hashSecret, pool.capacity(), options.worker(),
-            options.workers());
+            options.quarantineCapacity(), options.fragments(), hashSecret, pool.capacity(), pool.handles(),
+            options.worker(), options.workers());
         this.stages = List.of(new Nat44In(pool, state, tables, slot), new Nat44New(pool, state, tables, slot),
             new Nat44Frag(pool, state));
     }

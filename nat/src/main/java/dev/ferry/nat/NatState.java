@@ -80,7 +80,7 @@ final class NatState implements FlowTable.RemovalListener
 
     NatState(final FlowTable flows, final Clock clock, final Counters counters, final long seed,
         final AffinityTable affinity, final int quarantineCapacity, final Nat.FragmentLimits fragmentLimits,
-        final long hashSecret, final int handles, final int worker, final int workers)
+        final long hashSecret, final int buffers, final int handles, final int worker, final int workers)
     {
         this.flows = flows;
         this.worker = worker;
@@ -100,7 +100,7 @@ final class NatState implements FlowTable.RemovalListener
         frontendLookups = counters.register(Nat.COUNTER_FRONTEND_LOOKUPS);
         udpFlushed = counters.register(Nat.COUNTER_UDP_FLUSHED);
         this.frags = new FragmentTable(fragmentLimits.maxDatagrams(), fragmentLimits.maxFragments(),
-            Math.min(fragmentLimits.maxHeld(), handles / 4), fragmentLimits.timeoutMillis() * 1_000_000L,
+            Math.min(fragmentLimits.maxHeld(), buffers / 4), fragmentLimits.timeoutMillis() * 1_000_000L,
             hashSecret, handles);
         fragContexts = counters.register(Nat.COUNTER_FRAGMENT_CONTEXTS);
         fragHeld = counters.register(Nat.COUNTER_FRAGMENTS_HELD);

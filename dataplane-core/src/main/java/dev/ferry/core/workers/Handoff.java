@@ -21,12 +21,15 @@ import java.util.function.IntConsumer;
  *      └──────ring 1→0────────┘            traced or offloaded) and its frame bytes
  * </pre>
  *
- * <p>Why bytes and not handles: each worker has its own {@link PacketPool}, which is not thread-safe. A ring of
- * handles would need a return ring and cross-thread reads of another worker's pool; a copy into the ring and
- * one out of it keeps every pool single-threaded and the ring self-contained. Two copies of a 64-byte frame
- * cost less than the cache misses of reading another core's buffer; a superframe larger than the ring's record
- * limit ({@link Endpoint#maxFrame()}, half the ring less 48 bytes) is dropped as {@link Drop#HANDOFF_TOO_BIG},
- * so size rings for the node's largest frame: 256 KiB rings carry 64 KiB superframes.
+ * <p>Handles or bytes. When the workers' pools are views of one {@linkplain PacketPool#shared shared pool}, a record
+ * is the packet's handle and nothing else: the owner takes the buffer as it is, metadata and all, and the buffer goes
+ * home on the pool's return ring when whoever holds it last frees it (VPP's buffer indices). Otherwise (each worker
+ * with a pool of its own) a record is a copy of the packet's metadata and frame, allocated afresh on the owner: a
+ * superframe larger than the ring's record limit ({@link Endpoint#maxFrame()}, half the ring less 48 bytes) is then
+ * dropped as {@link Drop#HANDOFF_TOO_BIG}, so size rings for the node's largest frame: 256 KiB rings carry 64 KiB
+ * superframes. Copies kept every pool single-threaded; they cost a handed-over 64-byte packet about 50 ns more than
+ * a local one (two copies, an allocation, the metadata moved field by field), which capped 2 workers at 1.5 times
+ * one (issue 17), so a node shares its pool.
  *
  * <p>Frames written by {@link Endpoint#send}, {@link Endpoint#offer} and {@link Endpoint#sendOrHold} reach the
  * owner once the sender calls {@link Endpoint#publish()}: once per vector (a node's ownership stage does at the
@@ -76,6 +79,11 @@ public final class Handoff implements AutoCloseable
      * (trace id, GSO, checksum start and offset); bit 31 of the L3 offset word says it is there.
      */
     static final int EXT = 16;
+    /**
+     * Bytes that follow the metadata (and its extension) when the record is a handle ({@link PacketPool#shared}):
+     * the handle, the frame's length and its start in the buffer.
+     */
+    static final int HANDLE_META = 16;
     // the metadata as long words, each two ints (low, high): one segment access (a bounds and a liveness check)
     // per 8 bytes instead of per field
     private static final int TIMESTAMP = 0;
@@ -126,6 +134,8 @@ public final class Handoff implements AutoCloseable
     }
 
     private final int workers;
+    /** The pool of the first endpoint: every endpoint's pool must share buffers with it, or none may. */
+    private PacketPool firstPool;
     private final Arena arena;
     private final SpscByteRing[] rings;
 
@@ -259,6 +269,8 @@ public final class Handoff implements AutoCloseable
         private final int tooBig;
         private final int noBuffer;
         private final int maxFrame;
+        /** Records are handles: every endpoint's pool is a view of one shared pool. */
+        private final boolean handles;
         private int nextIn;
         /** The worker whose ring {@link #drain} is reading, for {@link #onRecord}. */
         private int drainingFrom;
@@ -298,7 +310,20 @@ public final class Handoff implements AutoCloseable
                     k++;
                 }
             }
-            maxFrame = limit;
+            handles = pool.sharesBuffersWith(pool);
+            synchronized (Handoff.this)
+            {
+                if (firstPool == null)
+                {
+                    firstPool = pool;
+                }
+                else if (handles ? !firstPool.sharesBuffersWith(pool) : firstPool.sharesBuffersWith(firstPool))
+                {
+                    throw new IllegalArgumentException("worker " + worker + "'s pool and worker "
+                        + "pools before it must all be views of one shared pool, or all pools of their own");
+                }
+            }
+            maxFrame = handles ? Integer.MAX_VALUE : limit;
             sent = counters.register(COUNTER_SENT);
             received = counters.register(COUNTER_RECEIVED);
             full = counters.register(DROP_PREFIX + Drop.HANDOFF_FULL.counterName());
@@ -471,7 +496,7 @@ public final class Handoff implements AutoCloseable
         {
             final PacketPool pool = this.pool;
             final int length = pool.length(handle);
-            if (length > maxFrame)
+            if (!handles && length > maxFrame)
             {
                 counters.increment(tooBig);
                 pool.free(handle);
@@ -481,9 +506,9 @@ public final class Handoff implements AutoCloseable
             final int gso = pool.gsoType(handle) << 16 | pool.gsoSize(handle);
             final boolean partial = pool.checksumPartial(handle);
             final boolean ext = (flags & PacketPool.FLAG_TRACED) != 0 || gso != 0 || partial;
-            final int meta = ext ? META + EXT : META;
+            final int meta = (ext ? META + EXT : META) + (handles ? HANDLE_META : 0);
             final SpscByteRing ring = out[to];
-            final long at = ring.claim(meta + length);
+            final long at = ring.claim(handles ? meta : meta + length);
             if (at == SpscByteRing.FULL)
             {
                 return FULL;
@@ -499,11 +524,25 @@ public final class Handoff implements AutoCloseable
                 final int csumStart = partial ? pool.checksumStart(handle) : -1;
                 m.set(LONG, at + CSUM, csumStart & LOW | (long)pool.checksumOffset(handle) << 32);
             }
-            MemorySegment.copy(pool.memory(), pool.frameOffset(handle), m, at + meta, length);
-            ring.commit(at, meta + length);
+            if (handles)
+            {
+                // the buffer goes with its handle: this worker's metadata of it travels in the record (each worker
+                // keeps its own), its frame stays where it is, and the ring's publication (a release store) hands
+                // both to the owner's acquire load
+                final long h = at + meta - HANDLE_META;
+                m.set(LONG, h, handle & LOW | (long)length << 32);
+                m.set(LONG, h + 8, pool.headroomOf(handle) & LOW);
+                ring.commit(at, meta);
+                pool.handOver(handle);
+            }
+            else
+            {
+                MemorySegment.copy(pool.memory(), pool.frameOffset(handle), m, at + meta, length);
+                ring.commit(at, meta + length);
+                pool.free(handle);
+            }
             unpublished |= 1L << to;
             counters.increment(sent);
-            pool.free(handle);
             return WRITTEN;
         }
 
@@ -551,19 +590,30 @@ public final class Handoff implements AutoCloseable
             final long portL3 = m.get(LONG, at + RX_PORT_L3);
             final int l3 = (int)(portL3 >>> 32);
             final int meta = (l3 & HAS_EXT) != 0 ? META + EXT : META;
-            final int frame = length - meta;
-            int h = frame <= pool.bufferSize() - pool.headroom() ? pool.allocate() : PacketPool.NO_BUFFER;
-            if (h == PacketPool.NO_BUFFER && pool.largeCapacity() > 0)
+            final int h;
+            if (handles)
             {
-                h = pool.allocateLarge();
+                final long handleLength = m.get(LONG, at + meta);
+                h = (int)handleLength;
+                pool.adopt(h, (int)m.get(LONG, at + meta + 8), (int)(handleLength >>> 32));
             }
-            if (h == PacketPool.NO_BUFFER)
+            else
             {
-                counters.increment(noBuffer);
-                return;
+                final int frame = length - meta;
+                int c = frame <= pool.bufferSize() - pool.headroom() ? pool.allocate() : PacketPool.NO_BUFFER;
+                if (c == PacketPool.NO_BUFFER && pool.largeCapacity() > 0)
+                {
+                    c = pool.allocateLarge();
+                }
+                if (c == PacketPool.NO_BUFFER)
+                {
+                    counters.increment(noBuffer);
+                    return;
+                }
+                MemorySegment.copy(m, at + meta, pool.memory(), pool.frameOffset(c), frame);
+                pool.length(c, frame);
+                h = c;
             }
-            MemorySegment.copy(m, at + meta, pool.memory(), pool.frameOffset(h), frame);
-            pool.length(h, frame);
             pool.timestamp(h, m.get(LONG, at + TIMESTAMP));
             final long auxFlags = m.get(LONG, at + AUX_FLAGS);
             final int flags = (int)(auxFlags >>> 32);
