@@ -48,13 +48,19 @@ final class AgentUnderTrafficTest
     private static final Pattern PUSHED = Pattern.compile("^ferry_syncs_total\\{result=\"pushed\"} (\\S+)",
         Pattern.MULTILINE);
 
-    /** A removal of p12 from web: applied on both nodes at {@code from}, p12 written back at {@code to}. */
+    /**
+     * A removal of p12 from web: applied on both nodes at {@code from}, p12 written back at {@code to}, both in
+     * {@link #uptimeCentis()} ticks, the clock the curl loops stamp their requests with.
+     */
     private record Window(long from, long to)
     {
     }
 
-    /** One curl of a loop: its start and end (epoch ms), exit code and the answer (the backend's pod name). */
-    private record Request(String client, long at, long end, int exit, String answer)
+    /**
+     * One curl of a loop: its start and end ({@link #uptimeCentis()} ticks), exit code, the answer (the backend's pod
+     * name) and the client's local port (to find the connection in {@code show conntrack}; 0 if curl gave none).
+     */
+    private record Request(String client, long at, long end, int exit, String answer, int port)
     {
     }
 
@@ -187,16 +193,16 @@ final class AgentUnderTrafficTest
                 waitFor(lab, n.name(), Math.max(1, deadline - System.currentTimeMillis()),
                     lines -> webBackends(lines).equals(List.of(spec.pod("p21").ip() + ":" + LabSpec.WEB_TARGET)));
             }
-            final long removed = System.currentTimeMillis();
+            final long removed = uptimeCentis();
             Thread.sleep(STEP_MS);
 
-            log.add(removed + " p12 removed on both nodes; relabel extra");
+            log.add(System.currentTimeMillis() + " p12 removed on both nodes (uptime " + removed + " cs); relabel extra");
             writeAtomically(cluster, "svc-extra.yaml", service("extra", EXTRA_VIP, 80, LabSpec.WEB_TARGET, c + 100,
                 both));
             Thread.sleep(STEP_MS);
 
-            final long readded = System.currentTimeMillis();
-            log.add(readded + " put p12 back");
+            final long readded = uptimeCentis();
+            log.add(System.currentTimeMillis() + " put p12 back (uptime " + readded + " cs)");
             LabManifests.write(spec, scratch, LabManifests.servers(spec), LabManifests.servers(spec));
             writeAtomically(cluster, "endpointslices.yaml", Files.readString(scratch.resolve("endpointslices.yaml")));
             removals.add(new Window(removed, readded));
@@ -272,12 +278,27 @@ final class AgentUnderTrafficTest
             + ")");
     }
 
-    /** A bounded curl loop: at most 400 requests, 2 s each, until the stop file appears. */
+    /**
+     * A bounded curl loop: at most 400 requests, 2 s each, until the stop file appears. Each line: start and end in
+     * {@code /proc/uptime} ticks (read by the shell itself, no process: a clock that cannot be stepped, unlike
+     * {@code date}'s), curl's exit code, the answer and curl's local port.
+     */
     private static List<String> curlLoop(final Path stop)
     {
-        return List.of("sh", "-c", "i=0; while [ $i -lt 400 ] && [ ! -e " + stop + " ]; do i=$((i+1)); "
-            + "t=$(date +%s%3N); a=$(curl -s --max-time 2 http://" + LabSpec.WEB_VIP + ":" + LabSpec.WEB_PORT + "/); "
-            + "r=$?; echo \"req $t $(date +%s%3N) $r $a\"; sleep 0.03; done");
+        return List.of("bash", "-c", "i=0; while [ $i -lt 400 ] && [ ! -e " + stop + " ]; do i=$((i+1)); "
+            + "read t _ < /proc/uptime; a=$(curl -s --max-time 2 -w '\\n%{local_port}' http://" + LabSpec.WEB_VIP
+            + ":" + LabSpec.WEB_PORT + "/); r=$?; read e _ < /proc/uptime; a=$(echo $a); "
+            + "echo \"req ${t/./} ${e/./} $r $a\"; sleep 0.03; done");
+    }
+
+    /**
+     * @return {@code /proc/uptime} in hundredths of a second: the monotonic clock the curl loops stamp requests with
+     *         (a wall clock stepped by time sync during the test would move requests into or out of the windows).
+     */
+    private static long uptimeCentis() throws IOException
+    {
+        final String up = Files.readString(Path.of("/proc/uptime")).strip().split("\\s+")[0];
+        return Long.parseLong(up.replace(".", ""));
     }
 
     private static void waitFor(final Lab lab, final String node, final long timeoutMs,
@@ -418,11 +439,12 @@ final class AgentUnderTrafficTest
         {
             for (final String line : Files.readAllLines(lab.state().file("logs/curl-" + client + ".log")))
             {
-                final String[] f = line.strip().split(" ", 5);
-                if (f.length >= 4 && "req".equals(f[0]))
+                // req START END EXIT [ANSWER] PORT: a failed curl prints no answer, and port 0 if it never connected
+                final String[] f = line.strip().split("\\s+");
+                if (f.length >= 5 && "req".equals(f[0]))
                 {
                     all.add(new Request(client, Long.parseLong(f[1]), Long.parseLong(f[2]), Integer.parseInt(f[3]),
-                        f.length == 5 ? f[4].strip() : ""));
+                        f.length >= 6 ? f[4] : "", Integer.parseInt(f[f.length - 1])));
                 }
             }
         }
@@ -430,7 +452,25 @@ final class AgentUnderTrafficTest
         final Map<String, Long> byAnswer = new LinkedHashMap<>();
         all.forEach(q -> byAnswer.merge(q.client() + "->" + q.answer(), 1L, Long::sum));
         System.out.println("curl: " + all.size() + " requests, " + inWindows + " while p12 was removed; " + byAnswer
-            + "; slowest " + all.stream().mapToLong(q -> q.end() - q.at()).max().orElse(0) + " ms; removals " + removals);
+            + "; slowest " + all.stream().mapToLong(q -> q.end() - q.at()).max().orElse(0) * 10 + " ms; removals (uptime"
+            + " cs) " + removals);
+        final List<Request> wrong = all.stream().filter(q -> inside(q, removals) && removed.equals(q.answer()))
+            .toList();
+        for (final Request q : wrong)
+        {
+            // what the client's node tracked for that connection: its state and age say whether it was a new flow
+            // given the removed backend or an older one that its port met again
+            final String node = lab.spec().pod(q.client()).node();
+            System.out.println("request to p12 inside a removal: " + q + "; " + node + "'s conntrack for port "
+                + q.port() + ":");
+            for (final String l : lab.show(node, "conntrack"))
+            {
+                if (l.contains(":" + q.port() + " ") || l.contains("sport=" + q.port() + " "))
+                {
+                    System.out.println("  " + l);
+                }
+            }
+        }
         assertThat(all.stream().filter(q -> "p11".equals(q.client()))).as("requests from p11").hasSizeGreaterThan(40);
         assertThat(all.stream().filter(q -> "p21".equals(q.client()))).as("requests from p21").hasSizeGreaterThan(40);
         assertThat(all).as("requests that failed or got no backend's answer")
@@ -454,7 +494,8 @@ final class AgentUnderTrafficTest
         {
             // the whole request inside: a SYN lost under load and sent again a second later may open its
             // connection after p12 is back
-            if (q.at() >= w.from() && q.end() <= w.to())
+            // strictly, by one tick of /proc/uptime each side: a stamp is rounded down to its hundredth
+            if (q.at() > w.from() && q.end() + 1 < w.to())
             {
                 return true;
             }
