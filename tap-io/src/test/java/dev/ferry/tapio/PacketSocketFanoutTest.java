@@ -267,10 +267,23 @@ class PacketSocketFanoutTest
             assertSteeredByPlace(byPlace, 1600);
             assertThat(steering.tableChanges()).as("the table followed the members").isGreaterThan(changes);
 
-            // a quick flap: down and up before any port looks; the kernel links the kept sockets again
+            // the member in slot 0 leaves and comes back: the array is no longer in creation order
+            int first = 0;
+            while (steering.slots()[first] != 0)
+            {
+                first++;
+            }
+            close(byPlace, counters, first);
+            open(byPlace, counters, steering, group, first);
+            assertSteeredByPlace(byPlace, 1650);
+            final int[] beforeFlap = steering.slots();
+
+            // a quick flap: down and up before any port looks; the kernel links the kept sockets again, in creation
+            // order, which the model takes when the first port reports the flap
             Netns.must("sh", "-c", "ip link set " + OURS + " down && ip link set " + OURS + " up");
             awaitCarrier();
             awaitFlapSeen(byPlace);
+            assertThat(steering.slots()).as("the flap reordered the members").isNotEqualTo(beforeFlap);
             assertSteeredByPlace(byPlace, 1700);
 
             // a slow one: the ports see the link down, then up
