@@ -21,7 +21,6 @@ final class FanoutMembers
     private final int[] fds = new int[MAX];
     private final int[] places = new int[MAX];
     private final long[] created = new long[MAX];
-    private final boolean[] relinked = new boolean[MAX];
     private int count;
     private long sequence;
 
@@ -40,7 +39,6 @@ final class FanoutMembers
         fds[count] = fd;
         places[count] = place;
         created[count] = sequence++;
-        relinked[count] = false;
         count++;
     }
 
@@ -61,7 +59,6 @@ final class FanoutMembers
         fds[i] = fds[last];
         places[i] = places[last];
         created[i] = created[last];
-        relinked[i] = relinked[last];
         count = last;
         return true;
     }
@@ -83,27 +80,20 @@ final class FanoutMembers
         System.arraycopy(fds, i + 1, fds, i, count - i - 1);
         System.arraycopy(places, i + 1, places, i, count - i - 1);
         System.arraycopy(created, i + 1, created, i, count - i - 1);
-        System.arraycopy(relinked, i + 1, relinked, i, count - i - 1);
         count--;
         return true;
     }
 
     /**
-     * The member {@code fd} saw the link go down ({@code ENETDOWN} on the socket): the kernel unlinked every member
-     * and links the open ones again, in creation order, when the link returns. Every member sees the same flap, so
-     * only the first report of one is taken: the others are marked as told, and their own report is then dropped.
+     * A member saw the link go down ({@code ENETDOWN} on its socket): the kernel unlinked every member and links the
+     * open ones again, in creation order, when the link returns. Every member reports the same flap; each report
+     * puts the model in creation order, which the array keeps (joins append in creation order) until a member
+     * closes: a close between the flap and the last member's report leaves the model wrong until the next flap.
      *
-     * @param fd the reporting member.
      * @return whether the order changed.
      */
-    boolean linkFlapped(final int fd)
+    boolean linkFlapped()
     {
-        final int i = slotOfFd(fd);
-        if (i >= 0 && relinked[i])
-        {
-            relinked[i] = false;
-            return false;
-        }
         final int[] before = Arrays.copyOf(fds, count);
         // insertion sort by creation: at most 64 members, control side
         for (int a = 1; a < count; a++)
@@ -112,10 +102,6 @@ final class FanoutMembers
             {
                 swap(b - 1, b);
             }
-        }
-        for (int m = 0; m < count; m++)
-        {
-            relinked[m] = fds[m] != fd;
         }
         return !Arrays.equals(before, Arrays.copyOf(fds, count));
     }
@@ -137,9 +123,6 @@ final class FanoutMembers
         final long c = created[a];
         created[a] = created[b];
         created[b] = c;
-        final boolean r = relinked[a];
-        relinked[a] = relinked[b];
-        relinked[b] = r;
     }
 
     /** @return how many members the kernel's array holds. */

@@ -152,12 +152,10 @@ public final class FanoutSteering
     /**
      * A member saw {@code ENETDOWN}: the link went down (and maybe up again); the kernel relinks the open members in
      * creation order when it returns.
-     *
-     * @param fd its descriptor.
      */
-    synchronized void linkFlapped(final int fd)
+    synchronized void linkFlapped()
     {
-        if (members.linkFlapped(fd))
+        if (members.linkFlapped())
         {
             attachThroughAMember();
         }

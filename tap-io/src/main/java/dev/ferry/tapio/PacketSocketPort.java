@@ -1499,7 +1499,7 @@ public final class PacketSocketPort implements Port
                 // the link went down: the kernel unlinked every member of the group, and links the open ones again
                 // (in creation order) when the link returns
                 unlinked = true;
-                options.fanoutSteering.linkFlapped(fd);
+                options.fanoutSteering.linkFlapped();
             }
             if (err != 0 && up)
             {
