@@ -199,7 +199,8 @@ public final class NodeDaemon implements AutoCloseable
             if (config.underlay() == UnderlayMode.PACKET)
             {
                 // ports are numbered densely: nothing else adds ports before the API is bound. The uplink's sockets
-                // join its fanout group in worker order: the steering program's answer is a worker
+                // join its fanout group with their worker as place: the steering program's answer is a worker, which
+                // the group's slot table maps to that worker's socket in any join order
                 final int id = ports.size();
                 for (int w = 0; w < workers.size(); w++)
                 {

@@ -45,7 +45,7 @@ public interface PortFactory
 
     /**
      * The program that steers the uplink's fanout group, once {@link #openUplink} opened it for several workers
-     * (their sockets in worker order), for the node to keep in step with the tables ({@code UplinkSteering}).
+     * (each socket with its worker as place), for the node to keep in step with the tables ({@code UplinkSteering}).
      *
      * @return the group's program holder, or null (one worker, socket mode, memory ports, steering switched off).
      */

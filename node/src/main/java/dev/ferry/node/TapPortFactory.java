@@ -82,7 +82,7 @@ public final class TapPortFactory implements PortFactory
             options.fanout(PacketSocketPort.fanoutGroup(ifName));
             if (STEERING)
             {
-                // the node opens the sockets in worker order: the program's answer is the owner worker
+                // each socket's place is its worker: the program answers the owner worker, the slot table its socket
                 if (uplinkSteering == null)
                 {
                     uplinkSteering = new FanoutSteering(OwnerProgram.flowHash());

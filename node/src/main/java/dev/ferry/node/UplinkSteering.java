@@ -15,9 +15,11 @@ import java.util.logging.Logger;
  * Keeps the uplink's fanout program ({@link OwnerProgram}) in step with the tables: the program needs the VXLAN
  * port, the SNAT addresses (the node's primary address and the pods' gateway) and the masquerade range, which come
  * with the tables, and the ownership secret and worker count, which do not change while the node runs. It is made
- * again (on the publishing thread, a few hundred instructions) only when one of those changes; the uplink's sockets
- * attach it at their next link check ({@link FanoutSteering}). Until the first tables the group runs the kernel's
- * flow hash ({@link OwnerProgram#flowHash()}).
+ * again (on the publishing thread, a few hundred instructions) only when one of those changes, and handed to
+ * {@link FanoutSteering}, which appends the slot table (worker to the slot of its socket in the kernel's member
+ * array, {@link OwnerProgram#withSlots}) and attaches it at once. The program answers workers; the slot table is
+ * the group's business, made again whenever a socket joins or leaves. Until the first tables the group runs the
+ * kernel's flow hash ({@link OwnerProgram#flowHash()}), mapped through the table too.
  *
  * <p>The program knows no Services: a frame of a Service flow may reach a worker that is not its owner and is
  * handed over, as every frame was before the program existed.

@@ -26,6 +26,8 @@ import java.lang.invoke.VarHandle;
  *
  *   state:  UP ──poll error / ENETDOWN / ENXIO / link down or gone──► DOWN   (link-down +1, one log line)
  *           DOWN ──maintain(): link exists and is up──► reopen socket and ring ──► UP   (link-up +1, log line)
+ *           (a steered group's member whose link went down but still exists keeps its socket and ring: the kernel
+ *            links it into the group again when the link returns, and the port goes UP without reopening)
  * </pre>
  *
  * <p>While down, received nothing and transmitted packets are dropped (tx-dropped). The I/O thread calls
@@ -158,10 +160,10 @@ public final class PacketSocketPort implements Port
 
         /**
          * Steers the {@link #fanout(int)} group with a classic BPF program ({@code PACKET_FANOUT_CBPF}) instead of
-         * the kernel's flow hash: the program's answer, modulo the members, picks the socket, members numbered in
-         * the order they joined. Give every socket of the group the same holder and open them in the order the
-         * answers mean. A kernel that refuses the mode or the program for the first socket leaves the group in
-         * {@code PACKET_FANOUT_HASH} (one log line; {@link FanoutSteering#mode()}).
+         * the kernel's flow hash: the program's answer is a place ({@link #fanoutMember(int)}), which the holder maps
+         * to the slot of that place's socket in the kernel's member array, whatever order the sockets joined in.
+         * Give every socket of the group the same holder. A kernel that refuses the mode or the program for the
+         * first socket leaves the group in {@code PACKET_FANOUT_HASH} (one log line; {@link FanoutSteering#mode()}).
          *
          * @param steering the group's program, or null for the hash (default).
          * @return this.
@@ -173,10 +175,9 @@ public final class PacketSocketPort implements Port
         }
 
         /**
-         * This socket's place in a steered group (the worker its program's answer names): a socket that joins again
-         * after the link came back waits for the places before it, and makes later places join again behind it,
-         * so that the kernel's member order stays the places' order ({@link FanoutSteering}). Without a place
-         * (default) the socket joins whenever it opens.
+         * This socket's place in a steered group (the worker its program's answer names): the group's program
+         * answers place w with the slot of w's socket ({@link FanoutSteering}), in any join order. Without a place
+         * (default) the socket is a member that no answer names (it gets frames only as a place's stand-in).
          *
          * @param member 0 to 63, or -1.
          * @return this.
@@ -301,11 +302,13 @@ public final class PacketSocketPort implements Port
 
     private int fd = -1;
     private int ifindex;
-    // the steering program's version this socket attached, -1 when it joined in hash mode (or no group)
-    private volatile int steeredVersion = -1;
-    // a socket with a place in a steered group: whether it is a member, and the group's reorders at its join
-    private boolean inGroup;
-    private int joinedReorders;
+    // whether this socket joined the group in cbpf mode with the program attached
+    private volatile boolean steered;
+    // a member of the steering's model (FanoutSteering): joins, leaves and flap reports go through its lock
+    private boolean member;
+    // a member whose link went down keeps its socket (the kernel links it again when the link returns, in creation
+    // order); unlinked: it saw ENETDOWN, so the kernel unlinked it and has not linked it again as far as we know
+    private boolean unlinked;
     private boolean vnet;
     private boolean vnetRefusalLogged;
     // runs go out as superframes unless the kernel refused one lately (see flush)
@@ -384,14 +387,23 @@ public final class PacketSocketPort implements Port
 
     private void openSocket() throws NativeException
     {
-        openSocket(null);
+        final FanoutSteering steering = options.fanoutSteering;
+        if (steering != null && options.fanoutGroup != NO_FANOUT)
+        {
+            // creation and join under the group's lock: the kernel links sockets again after a flap in creation
+            // order, so the model needs creation order to be join order
+            synchronized (steering)
+            {
+                openSocketLocked();
+            }
+        }
+        else
+        {
+            openSocketLocked();
+        }
     }
 
-    /**
-     * @param beforeJoin run once the new socket is bound, just before it joins the fanout group (or null): the
-     *                   socket it replaces leaves the group there.
-     */
-    private void openSocket(final Runnable beforeJoin) throws NativeException
+    private void openSocketLocked() throws NativeException
     {
         final int index = Interfaces.index(name);
         if (index == 0)
@@ -437,22 +449,12 @@ public final class PacketSocketPort implements Port
             sll.set(ValueLayout.JAVA_SHORT, 2, (short)ETH_P_ALL_BE);
             sll.set(ValueLayout.JAVA_INT, 4, index);
             LinuxNative.check(LinuxNative.bind(st, s, sll, 20), st, "bind(AF_PACKET, " + name + ")");
-            if (beforeJoin != null)
-            {
-                beforeJoin.run();
-            }
             if (options.fanoutGroup != NO_FANOUT && !joinFanout(a, s))
             {
                 // the kernel refused the steering program for the group's first socket: again, in hash mode
                 closeSocket();
-                openSocket();
+                openSocketLocked();
                 return;
-            }
-            if (ordered())
-            {
-                options.fanoutSteering.memberJoined(options.fanoutMember);
-                joinedReorders = options.fanoutSteering.reorders();
-                inGroup = true;
             }
         }
         catch (final NativeException | RuntimeException e)
@@ -474,21 +476,23 @@ public final class PacketSocketPort implements Port
     {
         final FanoutSteering steering = options.fanoutSteering;
         final int flags = options.fanoutDefrag ? PACKET_FANOUT_FLAG_DEFRAG : 0;
-        steeredVersion = -1;
+        steered = false;
+        unlinked = false;
         if (steering != null && steering.cbpf())
         {
             final MemorySegment v = a.allocateFrom(ValueLayout.JAVA_INT,
                 (PACKET_FANOUT_CBPF | flags) << 16 | options.fanoutGroup);
             if (LinuxNative.setsockopt(state, s, SOL_PACKET, PACKET_FANOUT, v, 4) == 0)
             {
-                final int version = steering.version();
-                final int e = attachProgram(s, steering.program());
+                // the caller holds the steering's lock: the model appends this socket as the kernel just did
+                final boolean first = !steering.anyJoined();
+                member = true;
+                final int e = steering.joined(s, options.fanoutMember);
                 if (e == 0)
                 {
-                    steeredVersion = version;
-                    if (!steering.anyJoined())
+                    steered = true;
+                    if (first)
                     {
-                        steering.joined();
                         LOG.log(System.Logger.Level.INFO, "link {0}: fanout group {1} in cbpf mode: the kernel hands"
                             + " each frame to the socket of the worker its program names", name,
                             String.valueOf(options.fanoutGroup));
@@ -534,113 +538,6 @@ public final class PacketSocketPort implements Port
     }
 
     /**
-     * Attaches a steering program to the socket's fanout group ({@code PACKET_FANOUT_DATA}, a {@code sock_fprog}).
-     *
-     * @return 0, or the errno of the refusal.
-     */
-    private int attachProgram(final int s, final long[] program)
-    {
-        try (Arena a = Arena.ofConfined())
-        {
-            final MemorySegment filter = a.allocate(8L * program.length, 8);
-            for (int i = 0; i < program.length; i++)
-            {
-                final long insn = program[i];
-                final long at = 8L * i;
-                filter.set(ValueLayout.JAVA_SHORT, at, (short)(insn >>> 48));
-                filter.set(ValueLayout.JAVA_BYTE, at + 2, (byte)(insn >>> 40));
-                filter.set(ValueLayout.JAVA_BYTE, at + 3, (byte)(insn >>> 32));
-                filter.set(ValueLayout.JAVA_INT, at + 4, (int)insn);
-            }
-            final MemorySegment fprog = a.allocate(16, 8);
-            fprog.set(ValueLayout.JAVA_SHORT, 0, (short)program.length);
-            fprog.set(ValueLayout.ADDRESS, 8, filter);
-            if (LinuxNative.setsockopt(state, s, SOL_PACKET, PACKET_FANOUT_DATA, fprog, 16) < 0)
-            {
-                return LinuxNative.errno(state);
-            }
-            return 0;
-        }
-    }
-
-    /** @return whether this socket keeps its place in a steered fanout group. */
-    private boolean ordered()
-    {
-        return options.fanoutSteering != null && options.fanoutMember >= 0 && options.fanoutGroup != NO_FANOUT;
-    }
-
-    /**
-     * A socket of an earlier place joined the group after this one: the kernel now numbers this socket before it,
-     * so it leaves and joins again, last (the ring's unread frames are lost, once, as at a link flap).
-     */
-    private void rejoinBehind(final long now)
-    {
-        if (!ordered() || options.fanoutSteering.reorders() == joinedReorders
-            || !options.fanoutSteering.mayJoin(options.fanoutMember, now))
-        {
-            return;
-        }
-        LOG.log(System.Logger.Level.INFO, "link {0}: the socket of place {1} joins the fanout group again, behind the"
-            + " places before it", name, String.valueOf(options.fanoutMember));
-        // the old socket stays open until the new one is bound, so that the new one gets another descriptor number:
-        // the worker's epoll set follows a port's descriptor by number, and a number reused at once would look
-        // registered while the closed socket's entry is gone. It leaves the group just before the new one joins.
-        countRingDrops();
-        final int oldFd = fd;
-        final MemorySegment oldRing = ring;
-        final boolean[] oldOpen = {true};
-        fd = -1;
-        ring = MemorySegment.NULL;
-        inGroup = false;
-        final Runnable closeOld = () ->
-        {
-            if (oldOpen[0])
-            {
-                oldOpen[0] = false;
-                options.fanoutSteering.memberLeft(options.fanoutMember);
-                if (oldRing.byteSize() > 0)
-                {
-                    LinuxNative.munmap(state, oldRing.address(), oldRing.byteSize());
-                }
-                LinuxNative.close(state, oldFd);
-            }
-        };
-        try
-        {
-            openSocket(closeOld);
-        }
-        catch (final NativeException e)
-        {
-            // as a link that went down: the next checks open it again
-            closeOld.run();
-            closeSocket();
-            up = false;
-            counters.linkDown();
-            LOG.log(System.Logger.Level.WARNING, "link {0}: joining the fanout group again failed ({1}); port {2} drops"
-                + " until it reopens", name, e.getMessage(), id);
-        }
-    }
-
-    /** Attaches the steering program the control side replaced since this socket last attached one. */
-    private void refreshProgram()
-    {
-        final FanoutSteering steering = options.fanoutSteering;
-        if (steering == null || steeredVersion < 0 || fd < 0 || steering.version() == steeredVersion)
-        {
-            return;
-        }
-        final int version = steering.version();
-        final int e = attachProgram(fd, steering.program());
-        // a refused program keeps the previous one: frames reach the wrong worker at worst, and are handed over
-        steeredVersion = version;
-        if (e != 0)
-        {
-            LOG.log(System.Logger.Level.WARNING, "link {0}: the kernel refused the fanout group''s new program ({1},"
-                + " errno {2}); the previous one steers", name, LinuxNative.strerror(e), e);
-        }
-    }
-
-    /**
      * A fanout group id for a link, unique per link within this process: the low 16 bits of a mix of the pid and
      * the link's ifindex (two links of one process never share an id; two processes on one host may, and a join
      * that collides with another link's group fails with a clear error).
@@ -676,7 +573,7 @@ public final class PacketSocketPort implements Port
         {
             return null;
         }
-        return steeredVersion >= 0 ? FanoutSteering.CBPF : FanoutSteering.HASH;
+        return steered ? FanoutSteering.CBPF : FanoutSteering.HASH;
     }
 
     /** Asks for {@code PACKET_VNET_HDR}; a kernel that refuses it leaves the port without offloads (logged once). */
@@ -765,12 +662,27 @@ public final class PacketSocketPort implements Port
 
     private void closeSocket()
     {
-        if (inGroup)
-        {
-            inGroup = false;
-            options.fanoutSteering.memberLeft(options.fanoutMember);
-        }
         countRingDrops();
+        if (member)
+        {
+            // leave the model and close under the group's lock: the kernel unlinks the socket as the model does, and
+            // no other thread attaches a program through this descriptor once it is closed
+            synchronized (options.fanoutSteering)
+            {
+                member = false;
+                options.fanoutSteering.leaving(fd, !unlinked);
+                releaseSocket();
+            }
+        }
+        else
+        {
+            releaseSocket();
+        }
+        unlinked = false;
+    }
+
+    private void releaseSocket()
+    {
         if (ring.byteSize() > 0)
         {
             LinuxNative.munmap(state, ring.address(), ring.byteSize());
@@ -1325,7 +1237,8 @@ public final class PacketSocketPort implements Port
             }
             if (e == LinuxNative.ENETDOWN || e == LinuxNative.ENXIO || e == LinuxNative.ENODEV)
             {
-                markDown(e);
+                // ENXIO, ENODEV: the link is gone; ENETDOWN: down, still there
+                markDown(e == LinuxNative.ENETDOWN ? ifindex : 0, e);
             }
             else if (messageFrames[sent] > 1 || messageSegments[sent] > 1)
             {
@@ -1578,12 +1491,19 @@ public final class PacketSocketPort implements Port
         nextCheck = now + checkIntervalNanos;
         final int index = Interfaces.index(name);
         countRingDrops();
-        if (up && fd >= 0)
+        if (fd >= 0)
         {
             final int err = socketError();
-            if (err != 0)
+            if (err == LinuxNative.ENETDOWN && member)
             {
-                markDown(index == 0 ? LinuxNative.ENODEV : err);
+                // the link went down: the kernel unlinked every member of the group, and links the open ones again
+                // (in creation order) when the link returns
+                unlinked = true;
+                options.fanoutSteering.linkFlapped();
+            }
+            if (err != 0 && up)
+            {
+                markDown(index, index == 0 ? LinuxNative.ENODEV : err);
                 return false;
             }
         }
@@ -1600,14 +1520,25 @@ public final class PacketSocketPort implements Port
         final boolean linkUp = flags != Interfaces.NO_SUCH_INTERFACE && (flags & upAndRunning) == upAndRunning;
         if (up && (!linkUp || index != ifindex))
         {
-            markDown(index == 0 ? LinuxNative.ENODEV : LinuxNative.ENETDOWN);
+            markDown(index, index == 0 ? LinuxNative.ENODEV : LinuxNative.ENETDOWN);
+        }
+        else if (!up && linkUp && fd >= 0 && index == ifindex)
+        {
+            // a member kept its socket while the link was down: the kernel has linked it again
+            unlinked = false;
+            up = true;
+            readMtu();
+            counters.linkUp();
+            LOG.log(System.Logger.Level.INFO, "link {0} up (index {1}): port {2} receives and sends again (its fanout "
+                + "socket kept)", name, ifindex, id);
         }
         else if (!up && linkUp)
         {
-            if (ordered() && !options.fanoutSteering.mayJoin(options.fanoutMember, now))
+            if (fd >= 0)
             {
-                // the sockets before this one in the fanout group are not back yet: the next check tries again
-                return up;
+                // the kept socket's link was made again with another index
+                options.fanoutSteering.linkGone();
+                closeSocket();
             }
             try
             {
@@ -1625,8 +1556,12 @@ public final class PacketSocketPort implements Port
         else if (up)
         {
             readMtu();
-            refreshProgram();
-            rejoinBehind(now);
+        }
+        else if (fd >= 0 && index != ifindex)
+        {
+            // the kept socket's link went away: the kernel unlinked the group's members for good
+            options.fanoutSteering.linkGone();
+            closeSocket();
         }
         return up;
     }
@@ -1664,7 +1599,7 @@ public final class PacketSocketPort implements Port
         }
     }
 
-    private void markDown(final int errno)
+    private void markDown(final int index, final int errno)
     {
         if (!up)
         {
@@ -1674,6 +1609,18 @@ public final class PacketSocketPort implements Port
         counters.linkDown();
         LOG.log(System.Logger.Level.WARNING, "link {0} down: {1} (errno {2}); port {3} drops until it returns", name,
             LinuxNative.strerror(errno), errno, id);
+        final boolean sameLink = index != 0 && index == ifindex;
+        if (member && sameLink && errno == LinuxNative.ENETDOWN)
+        {
+            // a steered group's member keeps its socket while the link is there: the kernel links it again when the
+            // link comes back, in the order the model knows (a socket made again would join last, reordering the
+            // group behind the model's back if the kernel had linked the old one again first)
+            return;
+        }
+        if (member && !sameLink)
+        {
+            options.fanoutSteering.linkGone();
+        }
         // the ring and socket of a link that went away are useless; a fresh pair is made when it returns
         closeSocket();
     }

@@ -125,12 +125,11 @@ class PacketSocketFanoutTest
     }
 
     /**
-     * A steered group: a program that answers the UDP source port's lowest bit sends even ports to the socket that
-     * joined first and odd ones to the second (so members are numbered in join order, and the program's loads start
-     * at the network header: {@code ldx msh [0]} is the IPv4 header length). A replaced program takes over at the
-     * sockets' next link check, and the kernel takes the node's real program (OwnerProgram) too. After the link goes
-     * down and up, the second socket comes back first (the first one's checks are late) and joins after waiting for
-     * it; when the first joins behind it, the second joins again behind the first: parity steers as before.
+     * A steered group: a program that answers the UDP source port's lowest bit sends even ports to the socket of
+     * place 0 and odd ones to place 1 (the program's loads start at the network header: {@code ldx msh [0]} is the
+     * IPv4 header length). A replaced program takes over at once, and the kernel takes the node's real program
+     * (OwnerProgram) too. After the link goes down and up, both sockets are kept (the kernel links them again) and
+     * parity steers as before.
      */
     @Test
     void shouldSteerFramesByTheGroupsProgramInJoinOrder() throws Exception
@@ -177,23 +176,17 @@ class PacketSocketFanoutTest
                     .isEqualTo(FLOWS * PER_FLOW);
 
                 steering.program(parity);
+                final int fd0 = p0.fd();
+                final int fd1 = p1.fd();
                 Netns.must("ip", "link", "set", OURS, "down");
                 assertThat(awaitState(ports, false)).as("ports down with the link").isTrue();
                 Netns.must("ip", "link", "set", OURS, "up");
                 awaitCarrier();
-                // only the second socket checks: it waits for the first, then joins alone (slot 0)
-                clock.advance(TimeUnit.MILLISECONDS.toNanos(150));
-                assertThat(p1.check()).as("waits for the socket before it").isFalse();
-                clock.advance(FanoutSteering.JOIN_WAIT_NANOS + TimeUnit.MILLISECONDS.toNanos(150));
-                assertThat(p1.check()).as("joins after the wait").isTrue();
-                clock.advance(TimeUnit.MILLISECONDS.toNanos(150));
-                assertThat(p0.check()).as("the first joins, behind the second").isTrue();
-                assertThat(steering.reorders()).isEqualTo(1);
-                clock.advance(TimeUnit.MILLISECONDS.toNanos(150));
-                final int fdBefore = p1.fd();
-                assertThat(p1.check()).as("the second joins again, behind the first").isTrue();
-                // a new descriptor number, not the old one reused: a worker's epoll set follows the number
-                assertThat(p1.fd()).isNotEqualTo(fdBefore).isNotNegative();
+                assertThat(awaitState(ports, true)).as("ports up again").isTrue();
+                // the sockets were kept: the kernel linked them again, in creation order
+                assertThat(p0.fd()).isEqualTo(fd0);
+                assertThat(p1.fd()).isEqualTo(fd1);
+                assertThat(steering.slots()).containsExactly(0, 1);
                 assertThat(p0.fanoutMode()).isEqualTo(FanoutSteering.CBPF);
                 assertThat(p1.fanoutMode()).isEqualTo(FanoutSteering.CBPF);
                 assertSteeredByParity(ports, 300);
@@ -203,6 +196,184 @@ class PacketSocketFanoutTest
         {
             Netns.delete(NS);
             Netns.deleteLink(OURS);
+        }
+    }
+
+    /**
+     * Three and four sockets in one steered group, each frame's worker its UDP source port modulo the workers: the
+     * sockets join out of place order, members close and open again (the middle one, the first to join, two at
+     * once, reopened in reverse order), and the link goes down and up (quickly, and slowly); after each, every
+     * frame whose program answer is a worker with a socket lands on that socket, and the others on some socket.
+     */
+    @Test
+    void shouldSteerEachWorkersFramesToItsSocketInAnyJoinOrderForThreeAndFourWorkers() throws Exception
+    {
+        Netns.create(NS);
+        try
+        {
+            createPair();
+            for (final int n : new int[] {3, 4})
+            {
+                steerPlaces(n);
+            }
+        }
+        finally
+        {
+            Netns.delete(NS);
+            Netns.deleteLink(OURS);
+        }
+    }
+
+    private void steerPlaces(final int n) throws Exception
+    {
+        final int group = PacketSocketPort.fanoutGroup(OURS);
+        final FanoutSteering steering = new FanoutSteering(new long[] {
+            insn(0xb1, 0, 0, 0), // ldx 4 * ([0] & 0xf)
+            insn(0x48, 0, 0, 0), // ldh [x + 0]
+            insn(0x94, 0, 0, n), // mod #n
+            insn(0x16, 0, 0, 0), // ret a
+        });
+        final PacketSocketPort[] byPlace = new PacketSocketPort[n];
+        final Counters[] counters = new Counters[n];
+        try
+        {
+            // join order: the last place first, then the others
+            open(byPlace, counters, steering, group, n - 1);
+            for (int p = 0; p < n - 1; p++)
+            {
+                open(byPlace, counters, steering, group, p);
+            }
+            assertSteeredByPlace(byPlace, 1000);
+            final int changes = steering.tableChanges();
+
+            // the middle one leaves: the last member moves into its slot; its frames go to a stand-in
+            close(byPlace, counters, 1);
+            assertSteeredByPlace(byPlace, 1100);
+            open(byPlace, counters, steering, group, 1);
+            assertSteeredByPlace(byPlace, 1200);
+
+            // the first to join (place n - 1, slot 0 until now) leaves and comes back
+            close(byPlace, counters, n - 1);
+            assertSteeredByPlace(byPlace, 1300);
+            open(byPlace, counters, steering, group, n - 1);
+            assertSteeredByPlace(byPlace, 1400);
+
+            // two at once, back in reverse order
+            close(byPlace, counters, 0);
+            close(byPlace, counters, n - 1);
+            assertSteeredByPlace(byPlace, 1500);
+            open(byPlace, counters, steering, group, n - 1);
+            open(byPlace, counters, steering, group, 0);
+            assertSteeredByPlace(byPlace, 1600);
+            assertThat(steering.tableChanges()).as("the table followed the members").isGreaterThan(changes);
+
+            // the member in slot 0 leaves and comes back: the array is no longer in creation order
+            int first = 0;
+            while (steering.slots()[first] != 0)
+            {
+                first++;
+            }
+            close(byPlace, counters, first);
+            open(byPlace, counters, steering, group, first);
+            assertSteeredByPlace(byPlace, 1650);
+            final int[] beforeFlap = steering.slots();
+
+            // a quick flap: down and up before any port looks; the kernel links the kept sockets again, in creation
+            // order, which the model takes when the first port reports the flap
+            Netns.must("sh", "-c", "ip link set " + OURS + " down && ip link set " + OURS + " up");
+            awaitCarrier();
+            awaitFlapSeen(byPlace);
+            assertThat(steering.slots()).as("the flap reordered the members").isNotEqualTo(beforeFlap);
+            assertSteeredByPlace(byPlace, 1700);
+
+            // a slow one: the ports see the link down, then up
+            Netns.must("ip", "link", "set", OURS, "down");
+            assertThat(awaitState(byPlace, false)).as("ports down with the link").isTrue();
+            Netns.must("ip", "link", "set", OURS, "up");
+            awaitCarrier();
+            assertThat(awaitState(byPlace, true)).as("ports up again").isTrue();
+            assertSteeredByPlace(byPlace, 1800);
+            assertThat(steering.slots()).hasSize(n);
+        }
+        finally
+        {
+            for (int p = 0; p < n; p++)
+            {
+                if (byPlace[p] != null)
+                {
+                    close(byPlace, counters, p);
+                }
+            }
+        }
+    }
+
+    private void open(final PacketSocketPort[] byPlace, final Counters[] counters, final FanoutSteering steering,
+        final int group, final int place) throws NativeException
+    {
+        counters[place] = Counters.inMemory(64);
+        byPlace[place] = PacketSocketPort.open(OURS, place, pool, counters[place], clock,
+            new PacketSocketPort.Options().fanout(group).fanoutSteering(steering).fanoutMember(place));
+        assertThat(byPlace[place].fanoutMode()).isEqualTo(FanoutSteering.CBPF);
+    }
+
+    private static void close(final PacketSocketPort[] byPlace, final Counters[] counters, final int place)
+    {
+        byPlace[place].close();
+        byPlace[place] = null;
+        counters[place].close();
+        counters[place] = null;
+    }
+
+    /** Checks every port until each has seen the quick flap (link-down counted) and is up again. */
+    private void awaitFlapSeen(final PacketSocketPort[] ports) throws InterruptedException
+    {
+        final long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        while (System.nanoTime() < deadline)
+        {
+            clock.advance(TimeUnit.MILLISECONDS.toNanos(150));
+            boolean all = true;
+            for (final PacketSocketPort p : ports)
+            {
+                if (p != null)
+                {
+                    all &= p.check() && p.counters().linkDowns() == 1;
+                }
+            }
+            if (all)
+            {
+                return;
+            }
+            Thread.sleep(50);
+        }
+        throw new AssertionError("the ports did not see the quick flap");
+    }
+
+    /**
+     * Sends the flows; a frame whose worker (source port modulo the places) has a socket must land on it, the
+     * others on any socket; every present place gets frames.
+     */
+    private void assertSteeredByPlace(final PacketSocketPort[] byPlace, final int base)
+    {
+        final int n = byPlace.length;
+        sendFlows(base);
+        final int[] per = new int[n];
+        final int[] wrong = new int[1];
+        assertThat(receive(byPlace, FLOWS * PER_FLOW, (f, q) ->
+        {
+            per[q]++;
+            final int w = Wire.u16(MemorySegment.ofArray(f), 34) % n;
+            if (byPlace[w] != null && w != q)
+            {
+                wrong[0]++;
+            }
+        })).as("every frame once").isEqualTo(FLOWS * PER_FLOW);
+        assertThat(wrong[0]).as("frames on another socket than their worker's (%d places, base %d)", n, base).isZero();
+        for (int p = 0; p < n; p++)
+        {
+            if (byPlace[p] != null)
+            {
+                assertThat(per[p]).as("place %d got its frames", p).isPositive();
+            }
         }
     }
 
@@ -327,6 +498,10 @@ class PacketSocketFanoutTest
         {
             for (int q = 0; q < ports.length; q++)
             {
+                if (ports[q] == null)
+                {
+                    continue;
+                }
                 ports[q].awaitReadable(10);
                 ports[q].receive(v);
                 for (int i = 0; i < v.count(); i++)
@@ -355,7 +530,7 @@ class PacketSocketFanoutTest
             boolean all = true;
             for (final PacketSocketPort p : ports)
             {
-                all &= p.check() == up;
+                all &= p == null || p.check() == up;
             }
             if (all)
             {

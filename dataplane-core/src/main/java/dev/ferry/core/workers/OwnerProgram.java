@@ -29,7 +29,9 @@ import java.util.Map;
  * link-layer header is already pulled when {@code packet_rcv_fanout} runs); unlike {@code SKF_NET_OFF} loads they
  * also reach headers in a non-linear skb's fragments (the kernel copies them out). The protocol of the frame comes
  * from {@code SKF_AD_PROTOCOL}. The program returns a worker index, {@code 0 .. workers - 1}; the kernel reduces
- * it modulo the member count, so the sockets must join in worker order.
+ * the answer modulo the member count and hands the frame to that slot of its member array, whose order is the
+ * kernel's (joins append, a leaving member's slot gets the last one). {@link #withSlots} turns worker answers into
+ * slots with a jump table at the end, built from a model of that array ({@code tap-io}'s {@code FanoutSteering}).
  *
  * <p>Built on the control side when the inputs change (secret, worker count, SNAT addresses, masquerade range,
  * VXLAN port), never per packet. Instructions are encoded one per long: {@code code << 48 | jt << 40 | jf << 32 |
@@ -113,6 +115,8 @@ public final class OwnerProgram
     public static final int AD_RXHASH = 32;
     /** Scratch memory words in classic BPF. */
     public static final int MEMWORDS = 16;
+    /** The kernel's limit on a classic BPF program ({@code BPF_MAXINSNS}). */
+    public static final int MAX_INSNS = 4096;
 
     private static final int ETH_P_IP = 0x0800;
     private static final int PROTO_ICMP = 1;
@@ -228,6 +232,59 @@ public final class OwnerProgram
         a.op(LD | W | ABS, AD_OFF + AD_RXHASH);
         a.op(RET | RET_A, 0);
         return a.build();
+    }
+
+    /**
+     * The program {@code body} with its answers mapped from worker to fanout slot: every {@code ret a} becomes a
+     * jump to a table appended at the end ({@code jeq #w} then {@code ret #slots[w]} for each worker w, then
+     * {@code ret a} for any other value, such as the kernel's flow hash), and every {@code ret #w} of a worker
+     * becomes {@code ret #slots[w]}. With an identity table the mapped program answers as the body does. Control
+     * side only (when the body or the table changes).
+     *
+     * @param body  instructions whose answers are worker indexes (as {@link #generate} makes them).
+     * @param slots the fanout slot of each worker, {@code slots.length} workers.
+     * @return the mapped instructions.
+     * @throws IllegalArgumentException when the result would exceed {@link #MAX_INSNS}.
+     */
+    public static long[] withSlots(final long[] body, final int[] slots)
+    {
+        final int table = body.length;
+        final int length = table + 2 * slots.length + 1;
+        if (length > MAX_INSNS)
+        {
+            throw new IllegalArgumentException("a program of " + length + " instructions exceeds " + MAX_INSNS);
+        }
+        final long[] out = new long[length];
+        for (int pc = 0; pc < table; pc++)
+        {
+            final long insn = body[pc];
+            if (code(insn) == (RET | RET_A))
+            {
+                out[pc] = encode(JMP | JA, 0, 0, table - pc - 1);
+            }
+            else if (code(insn) == (RET | K) && k(insn) >= 0 && k(insn) < slots.length)
+            {
+                out[pc] = encode(RET | K, 0, 0, slots[k(insn)]);
+            }
+            else
+            {
+                out[pc] = insn;
+            }
+        }
+        int at = table;
+        for (int w = 0; w < slots.length; w++)
+        {
+            // equal: the next instruction (ret the slot); not equal: skip it
+            out[at++] = encode(JMP | JEQ | K, 0, 1, w);
+            out[at++] = encode(RET | K, 0, 0, slots[w]);
+        }
+        out[at] = encode(RET | RET_A, 0, 0, 0);
+        return out;
+    }
+
+    private static long encode(final int code, final int jt, final int jf, final int k)
+    {
+        return (long)(code & 0xffff) << 48 | (long)jt << 40 | (long)jf << 32 | k & 0xffffffffL;
     }
 
     /** Rules 1, 4 and 5 on the tuple in scratch memory; returns. */

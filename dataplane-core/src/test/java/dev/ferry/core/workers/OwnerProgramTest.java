@@ -48,6 +48,74 @@ class OwnerProgramTest
         }
     }
 
+    /**
+     * The program with a slot table ({@link OwnerProgram#withSlots}) answers the slot of the rule's worker: the
+     * oracle maps the rule's answer (or the flow hash, when it is a worker index) through the table.
+     */
+    @Property(tries = 300)
+    void mappedProgramAnswersTheSlotOfTheRulesWorker(@ForAll final long seed,
+        @ForAll @IntRange(min = 2, max = 64) final int workers)
+    {
+        final World w = new World(seed, workers);
+        final int members = 1 + w.r.nextInt(workers);
+        final int[] slots = new int[workers];
+        for (int i = 0; i < workers; i++)
+        {
+            slots[i] = w.r.nextInt(members);
+        }
+        final long[] mapped = OwnerProgram.withSlots(w.program, slots);
+        assertThat(mapped.length).isEqualTo(w.program.length + 2 * workers + 1).isLessThanOrEqualTo(4096);
+        for (int i = 0; i < 100; i++)
+        {
+            final Packet p = w.packet();
+            final boolean vxlan = w.r.nextInt(3) != 0;
+            final byte[] ip = vxlan ? w.vxlan(p) : p.bytes;
+            final int rx = w.r.nextInt(4) == 0 ? w.r.nextInt(workers) : w.r.nextInt();
+            if (!vxlan && p.proto == UDP && p.dport == w.vxlanPort)
+            {
+                continue;
+            }
+            final int answer = CbpfInterpreter.run(mapped, ip, ETH_IP, rx);
+            if (p.icmpError)
+            {
+                assertThat(answer).isEqualTo(Integer.compareUnsigned(rx, workers) < 0 ? slots[rx] : rx);
+            }
+            else
+            {
+                assertThat(answer).as("%s, vxlan %s, %d workers", p, vxlan, workers)
+                    .isEqualTo(slots[w.rule.owner(p.proto, p.src, p.sport, p.dst, p.dport)]);
+            }
+        }
+        // the identity table changes no answer
+        final int[] identity = new int[workers];
+        for (int i = 0; i < workers; i++)
+        {
+            identity[i] = i;
+        }
+        final long[] same = OwnerProgram.withSlots(w.program, identity);
+        for (int i = 0; i < 50; i++)
+        {
+            final byte[] ip = w.vxlan(w.packet());
+            final int rx = w.r.nextInt();
+            assertThat(CbpfInterpreter.run(same, ip, ETH_IP, rx)).isEqualTo(CbpfInterpreter.run(w.program, ip, ETH_IP,
+                rx));
+        }
+    }
+
+    @Test
+    void shouldMapTheFlowHashProgramAndRefuseATablePastTheKernelsLimit()
+    {
+        final long[] hash = OwnerProgram.withSlots(OwnerProgram.flowHash(), new int[] {2, 0, 1});
+        assertThat(CbpfInterpreter.run(hash, new byte[0], ETH_IP, 0)).isEqualTo(2);
+        assertThat(CbpfInterpreter.run(hash, new byte[0], ETH_IP, 2)).isEqualTo(1);
+        assertThat(CbpfInterpreter.run(hash, new byte[0], ETH_IP, 77)).isEqualTo(77);
+        final long[] one = OwnerProgram.withSlots(OwnerProgram.generate(new FlowOwner(1, new int[] {1}, 1024, 65535,
+            FlowOwner.NO_SERVICES, 5), 8472), new int[] {3});
+        assertThat(CbpfInterpreter.run(one, new byte[40], ETH_IP, 9)).as("ret #0 becomes ret #3").isEqualTo(3);
+        assertThatCode(() -> OwnerProgram.withSlots(new long[4000], new int[64]))
+            .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("exceeds 4096");
+    }
+
     @Property(tries = 300)
     void shortAndGarbledFramesEndTheProgramQuietly(@ForAll final long seed,
         @ForAll @IntRange(min = 2, max = 8) final int workers)

@@ -20,9 +20,9 @@ import static org.assertj.core.api.Assertions.assertThat;
  * receives those flows only on its uplink. Node 2 must hand none of their frames to another worker
  * ({@code ferry_handoff_frames_total{event="sent"}}, read from its /metrics on its namespace's loopback): the
  * program sent each frame to its owner's socket. With the kernel's flow hash about half of them were handed over
- * (the owner is met 1 time in the workers). Then node 2's uplink goes down and up, the workers' sockets join the
- * group again (in worker order: {@code PacketSocketPort.Options.fanoutMember}), and a second round of new flows is
- * handed over no more.
+ * (the owner is met 1 time in the workers). Then node 2's uplink goes down and up, the kernel links the workers'
+ * kept sockets into the group again (in creation order; the group's slot table follows, tap-io
+ * {@code FanoutSteering}), and a second round of new flows is handed over no more.
  *
  * <p>Why one-way flows: node 2's frames from the pod's TAP come on the TAP queue the kernel picks, which follows
  * the queue ferry last wrote the flow on, by a flow hash that for ICMP covers the addresses only; replies would
