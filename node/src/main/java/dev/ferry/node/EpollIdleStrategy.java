@@ -55,6 +55,8 @@ final class EpollIdleStrategy implements IdleStrategy, PortPoller.Readiness
     private final long[] tokens = new long[EPOLL_EVENTS];
     private final Epoll epoll;
     private int[] registered = new int[16];
+    // each registered descriptor's generation (Port#fdGeneration): a port reopened under the same number re-registers
+    private long[] registeredGeneration = new long[16];
     private long portsVersion = -1;
     private long lastFullSync;
     private final BusyPollWindow window;
@@ -165,8 +167,8 @@ final class EpollIdleStrategy implements IdleStrategy, PortPoller.Readiness
 
     /**
      * Brings the epoll set in line with the ports' current descriptors: everything is registered again when a port
-     * was attached or detached, when a descriptor changed (an uplink reopened), and once a second (a descriptor
-     * closed and reopened under the same number leaves the epoll set silently).
+     * was attached or detached, when a descriptor changed (an uplink reopened, also under the number of the closed
+     * one: {@code Port#fdGeneration}), and once a second (a port whose descriptor changes without a generation).
      *
      * @return whether every attached port has a descriptor or a wake-up.
      */
@@ -181,12 +183,13 @@ final class EpollIdleStrategy implements IdleStrategy, PortPoller.Readiness
         {
             final int old = registered.length;
             registered = Arrays.copyOf(registered, Math.max(slots, old * 2));
+            registeredGeneration = Arrays.copyOf(registeredGeneration, registered.length);
             Arrays.fill(registered, old, registered.length, -1);
         }
         for (int id = 0; id < slots; id++)
         {
             final int fd = ports.fd(id);
-            changed |= fd != registered[id];
+            changed |= fd != registered[id] || fd >= 0 && ports.fdGeneration(id) != registeredGeneration[id];
             all &= fd >= 0 || !ports.attached(id) || ports.wakes(id);
         }
         if (!changed)
@@ -218,6 +221,7 @@ final class EpollIdleStrategy implements IdleStrategy, PortPoller.Readiness
                 {
                     epoll.add(fd, id);
                     registered[id] = fd;
+                    registeredGeneration[id] = ports.fdGeneration(id);
                 }
                 catch (final NativeException e)
                 {

@@ -439,6 +439,16 @@ final class PortPoller
 
     /**
      * @param id a port id below {@link #slots()}.
+     * @return the port's {@link Port#fdGeneration()}, 0 without a port: a new descriptor under the same number.
+     */
+    long fdGeneration(final int id)
+    {
+        final Attached a = byId[id];
+        return a == null ? 0 : a.port.fdGeneration();
+    }
+
+    /**
+     * @param id a port id below {@link #slots()}.
      * @return whether a port is attached under it that wakes the worker when another thread queues its input.
      */
     boolean wakes(final int id)

@@ -301,6 +301,8 @@ public final class PacketSocketPort implements Port
     private int pendingCount;
 
     private int fd = -1;
+    // grows with every socket opened: a reopened socket may get the closed one's number (Port#fdGeneration)
+    private long fdGeneration;
     private int ifindex;
     // whether this socket joined the group in cbpf mode with the program attached
     private volatile boolean steered;
@@ -415,6 +417,7 @@ public final class PacketSocketPort implements Port
             LinuxNative.SOCK_RAW | LinuxNative.SOCK_NONBLOCK | LinuxNative.SOCK_CLOEXEC, 0), st,
             "socket(AF_PACKET, SOCK_RAW)");
         fd = s;
+        fdGeneration++;
         try (Arena a = Arena.ofConfined())
         {
             setInt(a, s, PACKET_VERSION, TPACKET_V2, "PACKET_VERSION");
@@ -731,6 +734,12 @@ public final class PacketSocketPort implements Port
     public int fd()
     {
         return fd;
+    }
+
+    @Override
+    public long fdGeneration()
+    {
+        return fdGeneration;
     }
 
     /**

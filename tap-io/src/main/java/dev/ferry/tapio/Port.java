@@ -56,6 +56,18 @@ public interface Port extends TxSink, AutoCloseable
     }
 
     /**
+     * Changes whenever {@link #fd()} names a new descriptor, also one that got the number of the closed one: a closed
+     * descriptor leaves an epoll set by itself, so a watcher that compares numbers only would keep a reopened port
+     * out of its set.
+     *
+     * @return a count that grows with each descriptor the port opened (0 for a port whose descriptor never changes).
+     */
+    default long fdGeneration()
+    {
+        return 0;
+    }
+
+    /**
      * Whether {@link #receive} costs a system call even when nothing is queued (a TAP's {@code read}, which mostly
      * answers EAGAIN), so that a busy worker should read the port only when its {@link #fd()} is readable. A port
      * that finds its frames in user space (an AF_PACKET ring, memory) is cheaper to look at than to ask the kernel

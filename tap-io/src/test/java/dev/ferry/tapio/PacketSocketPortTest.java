@@ -203,6 +203,7 @@ class PacketSocketPortTest
                 new PacketSocketPort.Options()))
             {
                 assertThat(exchange(port, 1)).as("frames flow at first").isTrue();
+                final long firstGeneration = port.fdGeneration();
 
                 Netns.must("ip", "link", "set", OURS, "down");
                 assertThat(awaitState(port, false)).as("port down after link down").isTrue();
@@ -215,6 +216,11 @@ class PacketSocketPortTest
                 assertThat(awaitState(port, true)).as("port up after link up").isTrue();
                 assertThat(counters.get("port/" + OURS + "/link-up")).isEqualTo(1);
                 assertThat(exchange(port, 2)).as("frames flow after link up").isTrue();
+                // the reopened socket usually gets the closed one's number: the generation tells a worker's epoll
+                // set that it is a new descriptor all the same
+                assertThat(port.fdGeneration()).as("descriptor generation after the reopen (fd " + port.fd() + ")")
+                    .isGreaterThan(firstGeneration);
+                final long secondGeneration = port.fdGeneration();
 
                 Netns.must("ip", "link", "del", OURS);
                 assertThat(awaitState(port, false)).as("port down after the link is deleted").isTrue();
@@ -225,6 +231,8 @@ class PacketSocketPortTest
                 assertThat(awaitState(port, true)).as("port up on the recreated link").isTrue();
                 assertThat(counters.get("port/" + OURS + "/link-up")).isEqualTo(2);
                 assertThat(exchange(port, 3)).as("frames flow on the recreated link").isTrue();
+                assertThat(port.fdGeneration()).as("descriptor generation on the recreated link")
+                    .isGreaterThan(secondGeneration);
             }
         }
         finally
