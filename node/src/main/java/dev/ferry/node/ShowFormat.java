@@ -80,6 +80,12 @@ final class ShowFormat
         out.add(String.format(Locale.ROOT, "buffers: %d of %d in use, %d allocation failures", s.poolInUse(),
             s.poolCapacity(), s.allocationFailures()));
         out.add("workers: " + workers);
+        if (workers > 1)
+        {
+            // sent and received match once the rings are drained; held frames waited for room (not lost)
+            out.add(String.format(Locale.ROOT, "handoff: %d frames sent to their owner worker, %d received, %d held"
+                + " for a full ring", s.handoff().sent(), s.handoff().received(), s.handoff().held()));
+        }
         if (uplink != null)
         {
             out.add(FanoutSteering.CBPF.equals(uplink.mode())

@@ -14,7 +14,8 @@ import dev.ferry.core.Graph;
  *  "drops":[{"node":"nat44-new","reason":"no endpoint for the Service","count":3}],
  *  "ports":[{"id":0,"name":"eth0","rxPackets":..,"rxBytes":..,"rxDropped":..,"txPackets":..,"txBytes":..,
  *            "txDropped":..}],
- *  "buffers":{"inUse":12,"capacity":8192,"allocationFailures":0},"conntrack":{"entries":9,"capacity":65536}}
+ *  "buffers":{"inUse":12,"capacity":8192,"allocationFailures":0},"conntrack":{"entries":9,"capacity":65536},
+ *  "handoff":{"sent":0,"received":0,"held":0}}
  * </pre>
  */
 final class StatsJson
@@ -48,6 +49,8 @@ final class StatsJson
         o.putObject("buffers").put("inUse", s.poolInUse()).put("capacity", s.poolCapacity())
             .put("allocationFailures", s.allocationFailures());
         o.putObject("conntrack").put("entries", s.conntrackEntries()).put("capacity", s.conntrackCapacity());
+        o.putObject("handoff").put("sent", s.handoff().sent()).put("received", s.handoff().received())
+            .put("held", s.handoff().held());
         return o;
     }
 }

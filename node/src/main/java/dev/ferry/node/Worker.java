@@ -454,8 +454,12 @@ final class Worker implements Agent, TxSink
         }
         // every node graph has the Services feature; before its first tables it has no conntrack table
         final ConntrackTable ct = node.feature(ServicesFeature.class).conntrack();
+        // by name: a command, not the packet path; a node of one worker registered none of them
+        final WorkerStats.Handoffs handoffs = handoff == null ? WorkerStats.Handoffs.NONE
+            : new WorkerStats.Handoffs(counters.get(Handoff.COUNTER_SENT), counters.get(Handoff.COUNTER_RECEIVED),
+                counters.get(Handoff.COUNTER_HELD));
         return new WorkerStats(graph.runtime(), drops, poller.rows(), pool.inUse(), pool.capacity(),
-            pool.allocationFailures(), ct == null ? 0 : ct.size(), ct == null ? 0 : ct.capacity());
+            pool.allocationFailures(), ct == null ? 0 : ct.size(), ct == null ? 0 : ct.capacity(), handoffs);
     }
 
     private WorkerCommand.ConntrackChunk conntrack(final WorkerCommand.Conntrack c)

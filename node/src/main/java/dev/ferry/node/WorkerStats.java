@@ -17,10 +17,26 @@ import java.util.List;
  * @param allocationFailures times the pool was empty.
  * @param conntrackEntries   live conntrack entries (0 before the first tables).
  * @param conntrackCapacity  the conntrack table's capacity (0 before the first tables).
+ * @param handoff            frames this worker handed to and took from other workers ({@link Handoffs#NONE} with one
+ *                           worker).
  */
 record WorkerStats(List<Graph.RuntimeRow> runtime, List<Drop> drops, List<PortRow> ports, int poolInUse,
-    int poolCapacity, long allocationFailures, int conntrackEntries, int conntrackCapacity)
+    int poolCapacity, long allocationFailures, int conntrackEntries, int conntrackCapacity, Handoffs handoff)
 {
+    /**
+     * The worker handoff's counters ({@code handoff/sent}, {@code handoff/received}, {@code handoff/held}); its drops
+     * are among {@link #drops()}.
+     *
+     * @param sent     frames written into rings toward their owner.
+     * @param received frames taken from rings and forwarded here.
+     * @param held     frames that waited in a hold queue for room in a ring.
+     */
+    record Handoffs(long sent, long received, long held)
+    {
+        /** A node of one worker: nothing crosses. */
+        static final Handoffs NONE = new Handoffs(0, 0, 0);
+    }
+
     /**
      * One non-zero drop counter.
      *
@@ -81,8 +97,14 @@ record WorkerStats(List<Graph.RuntimeRow> runtime, List<Drop> drops, List<PortRo
         long failures = 0;
         int entries = 0;
         int ctCapacity = 0;
+        long sent = 0;
+        long received = 0;
+        long held = 0;
         for (final WorkerStats s : each)
         {
+            sent += s.handoff().sent();
+            received += s.handoff().received();
+            held += s.handoff().held();
             for (final Graph.RuntimeRow r : s.runtime())
             {
                 final long[] t = stages.computeIfAbsent(r.name(), k -> new long[3]);
@@ -112,6 +134,6 @@ record WorkerStats(List<Graph.RuntimeRow> runtime, List<Drop> drops, List<PortRo
         final List<Drop> dropRows = new java.util.ArrayList<>();
         drops.forEach((k, c) -> dropRows.add(new Drop(k.get(0), k.get(1), c[0])));
         return new WorkerStats(List.copyOf(runtime), List.copyOf(dropRows), List.copyOf(ports.values()), inUse,
-            capacity, failures, entries, ctCapacity);
+            capacity, failures, entries, ctCapacity, new Handoffs(sent, received, held));
     }
 }
