@@ -42,7 +42,7 @@ import java.util.Map;
  *
  * <p>Built on the control side when the inputs change (secret, worker count, SNAT addresses, masquerade range,
  * VXLAN port, Service roles), never per packet. A conditional jump reaches 255 instructions: a longer one goes
- * through a {@code ja} placed after it. Instructions are encoded one per long:
+ * through a {@code ja} within its reach. Instructions are encoded one per long:
  * {@code code << 48 | jt << 40 | jf << 32 | k}, see {@link #code}, {@link #jt}, {@link #jf}, {@link #k}.
  */
 public final class OwnerProgram
@@ -147,13 +147,17 @@ public final class OwnerProgram
 
     /**
      * The most Service roles (distinct translatable endpoints: frontends and backends together) the program
-     * carries. Each costs about four instructions in each of the two membership tests; at this cap the program,
+     * carries. Each costs three to four instructions in each of the two membership tests; at this cap the program,
      * with two SNAT addresses and the slot table of 64 workers, stays under {@link #MAX_INSNS} whatever the roles
      * ({@code OwnerProgramTest} builds the worst case). A node with more gets the program without Services.
      */
     public static final int MAX_ROLES = 400;
     /** Sorted runs this short are searched by a chain of equality tests, longer ones by halving. */
     private static final int LINEAR_RUN = 3;
+    /** Rounds of jump relaxation that may share trampolines; later ones put each right after its jump. */
+    private static final int SHARED_ROUNDS = 4;
+    /** Room a shared trampoline leaves for instructions inserted later between the jump and it. */
+    private static final int TRAMPOLINE_SLACK = 32;
 
     private OwnerProgram()
     {
@@ -674,8 +678,8 @@ public final class OwnerProgram
 
     /**
      * A forward-only assembler with named labels. A conditional jump whose target lies past the 255 instructions
-     * its 8-bit offset reaches goes through a {@code ja} placed right after it (a trampoline), so generators need
-     * not know the layout.
+     * its 8-bit offset reaches goes through a {@code ja} within reach (a trampoline, see {@link #relax}), so
+     * generators need not know the layout.
      */
     private static final class Asm
     {
@@ -730,27 +734,31 @@ public final class OwnerProgram
 
         /**
          * Sends every conditional jump that does not reach its target through a trampoline ({@code ja target}):
-         * one already within reach, else a new one at the farthest place within reach that nothing falls into
-         * (after a return, a {@code ja} or a jump with both targets elsewhere), so that later jumps to the same
-         * target share it; else right after the jump. Insertions only lengthen jumps: repeated until none is far.
+         * one already within reach, else a new one at the farthest place within reach (less some slack for later
+         * insertions) that nothing falls into (after a return, a {@code ja} or a jump with both targets elsewhere),
+         * so that later jumps to the same target share it; else right after the jump. Insertions only lengthen
+         * jumps, so this repeats until none is far; two jumps whose trampolines keep pushing each other out of
+         * reach could go on for long, so after a few rounds every new trampoline goes right after its jump, where
+         * no insertion can move it away.
          */
         private void relax()
         {
             boolean changed = true;
-            while (changed)
+            for (int round = 0; changed; round++)
             {
                 changed = false;
+                final boolean adjacent = round >= SHARED_ROUNDS;
                 for (int pc = 0; pc < insns.size(); pc++)
                 {
                     final Insn i = insns.get(pc);
                     if (far(pc, i.yes))
                     {
-                        i.yes = trampoline(pc, i.yes);
+                        i.yes = trampoline(pc, resolve(i.yes), adjacent);
                         changed = true;
                     }
                     if (far(pc, i.no))
                     {
-                        i.no = trampoline(pc, i.no);
+                        i.no = trampoline(pc, resolve(i.no), adjacent);
                         changed = true;
                     }
                 }
@@ -761,23 +769,40 @@ public final class OwnerProgram
             }
         }
 
-        /** @return a label within reach of {@code pc} on a {@code ja} to {@code target}. */
-        private String trampoline(final int pc, final String target)
+        /** @return the label a jump to {@code label} ends at, following {@code ja} instructions. */
+        private String resolve(final String label)
         {
-            final int last = Math.min(insns.size(), pc + 256);
-            int barrier = -1;
-            for (int q = pc + 1; q <= last; q++)
+            String at = label;
+            Integer pc = labels.get(at);
+            while (pc != null && pc < insns.size() && insns.get(pc).to != null)
             {
-                if (q < insns.size() && target.equals(insns.get(q).to))
-                {
-                    return labelAt(q);
-                }
-                if (q > pc + 1 && q < insns.size() && !fallsThrough(q - 1))
-                {
-                    barrier = q;
-                }
+                at = insns.get(pc).to;
+                pc = labels.get(at);
             }
-            final int at = barrier >= 0 ? barrier : pc + 1;
+            return at;
+        }
+
+        /** @return a label within reach of {@code pc} on a {@code ja} to {@code target}. */
+        private String trampoline(final int pc, final String target, final boolean adjacent)
+        {
+            int at = pc + 1;
+            if (!adjacent)
+            {
+                final int last = Math.min(insns.size() - 1, pc + 256 - TRAMPOLINE_SLACK);
+                int barrier = -1;
+                for (int q = pc + 1; q <= last; q++)
+                {
+                    if (target.equals(insns.get(q).to))
+                    {
+                        return labelAt(q);
+                    }
+                    if (q > pc + 1 && !fallsThrough(q - 1))
+                    {
+                        barrier = q;
+                    }
+                }
+                at = barrier >= 0 ? barrier : pc + 1;
+            }
             final Insn jump = insns.get(pc);
             if (at == pc + 1)
             {

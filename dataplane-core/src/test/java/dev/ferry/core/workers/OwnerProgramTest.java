@@ -67,6 +67,8 @@ class OwnerProgramTest
     {
         final World w = new World(seed, workers, true);
         assertThat(OwnerProgram.carriesRoles(w.frontends, w.backends)).isTrue();
+        assertThat(OwnerProgram.withSlots(w.program, new int[64]).length).as("fits with 64 workers' slots")
+            .isLessThanOrEqualTo(OwnerProgram.MAX_INSNS);
         int translated = 0;
         for (int i = 0; i < 200; i++)
         {
@@ -171,13 +173,14 @@ class OwnerProgramTest
 
     /**
      * The program with a slot table ({@link OwnerProgram#withSlots}) answers the slot of the rule's worker: the
-     * oracle maps the rule's answer (or the flow hash, when it is a worker index) through the table.
+     * oracle maps the rule's answer (or the flow hash, when it is a worker index) through the table. Half the worlds
+     * have Service roles.
      */
     @Property(tries = 300)
     void mappedProgramAnswersTheSlotOfTheRulesWorker(@ForAll final long seed,
         @ForAll @IntRange(min = 2, max = 64) final int workers)
     {
-        final World w = new World(seed, workers);
+        final World w = new World(seed, workers, (seed & 1) == 0);
         final int members = 1 + w.r.nextInt(workers);
         final int[] slots = new int[workers];
         for (int i = 0; i < workers; i++)
@@ -361,9 +364,8 @@ class OwnerProgramTest
             final long secret = r.nextLong();
             if (services)
             {
-                // mostly a few dozen; one world in six hundreds (jumps past 255 instructions)
-                final int n = r.nextInt(6) == 0 ? 100 + r.nextInt(OwnerProgram.MAX_ROLES / 2 - 100)
-                    : 1 + r.nextInt(40);
+                // mostly a few dozen; one world in six hundreds, up to the cap (jumps past 255 instructions)
+                final int n = r.nextInt(6) == 0 ? 100 + r.nextInt(OwnerProgram.MAX_ROLES - 99) : 1 + r.nextInt(40);
                 final List<Long> fe = new ArrayList<>();
                 final List<Long> be = new ArrayList<>();
                 for (int i = 0; i < n; i++)
