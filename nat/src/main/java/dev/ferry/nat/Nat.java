@@ -394,6 +394,32 @@ public final class Nat
     }
 
     /**
+     * The frontends of {@link #roles} as a list, for a program that compiles them in (the uplink's fanout program):
+     * every endpoint for which {@link FlowOwner.Roles#frontend} answers true.
+     *
+     * @param snapshot a snapshot published after this NAT was created, or null.
+     * @return its frontends, each {@link FlowOwner#endpoint}, in no particular order; empty for null.
+     */
+    public long[] frontendEndpoints(final Snapshot snapshot)
+    {
+        final ServiceTable st = snapshot == null ? null : snapshot.part(slot);
+        return st == null ? new long[0] : st.frontendEndpoints();
+    }
+
+    /**
+     * The backends of {@link #roles} as a list: every endpoint for which {@link FlowOwner.Roles#backend} answers
+     * true.
+     *
+     * @param snapshot a snapshot published after this NAT was created, or null.
+     * @return its backends, each {@link FlowOwner#endpoint}, sorted; empty for null.
+     */
+    public long[] backendEndpoints(final Snapshot snapshot)
+    {
+        final ServiceTable st = snapshot == null ? null : snapshot.part(slot);
+        return st == null ? new long[0] : st.backendEndpoints();
+    }
+
+    /**
      * @param c the cluster's settings.
      * @return the first masquerade source port: the configured one, else 1024.
      */

@@ -338,6 +338,36 @@ final class ServiceTable implements FlowOwner.Roles
         return Arrays.binarySearch(backendKeys, key(proto, ip, port)) >= 0;
     }
 
+    /**
+     * @return every key of the frontend map (frontends, and the ClusterIP markers of protocol and port 0, which
+     *         {@link #frontend} answers too) as {@link FlowOwner#endpoint}, for the uplink's fanout program.
+     */
+    long[] frontendEndpoints()
+    {
+        final long[] out = new long[slots.length >> 1];
+        int n = 0;
+        for (int slot = 0; slot < out.length; slot++)
+        {
+            final long k = slots[slot << 1];
+            if (k != 0)
+            {
+                out[n++] = k & ~USED;
+            }
+        }
+        return Arrays.copyOf(out, n);
+    }
+
+    /** @return every backend as {@link FlowOwner#endpoint}, for the uplink's fanout program. */
+    long[] backendEndpoints()
+    {
+        final long[] out = new long[backendKeys.length];
+        for (int i = 0; i < out.length; i++)
+        {
+            out[i] = backendKeys[i] & ~USED;
+        }
+        return out;
+    }
+
     static long key(final int proto, final int ip, final int port)
     {
         return USED | ((long)(proto & 0xff) << 48) | ((long)(port & 0xffff) << 32) | (ip & 0xffffffffL);

@@ -93,4 +93,34 @@ class NatWorkerPartitionTest
             assertThat(net.nat.roles(null)).isSameAs(FlowOwner.NO_SERVICES);
         }
     }
+
+    /**
+     * The lists the uplink's fanout program compiles in say what the roles say: each listed endpoint answers
+     * true, and the Service's own endpoints are listed (the ClusterIP also as its marker, protocol and port 0,
+     * which the frontend map answers too).
+     */
+    @Test
+    void shouldListTheSameFrontendsAndBackendsAsTheRoles()
+    {
+        try (Harness net = worker(0))
+        {
+            final var s = net.publisher.current();
+            final FlowOwner.Roles roles = net.nat.roles(s);
+            final long[] frontends = net.nat.frontendEndpoints(s);
+            final long[] backends = net.nat.backendEndpoints(s);
+            for (final long e : frontends)
+            {
+                assertThat(roles.frontend((int)(e >>> 48), (int)e, (int)(e >>> 32) & 0xffff)).as("%x", e).isTrue();
+            }
+            for (final long e : backends)
+            {
+                assertThat(roles.backend((int)(e >>> 48), (int)e, (int)(e >>> 32) & 0xffff)).as("%x", e).isTrue();
+            }
+            assertThat(frontends).contains(FlowOwner.endpoint(Ip4Header.PROTO_TCP, VIP, 80),
+                FlowOwner.endpoint(Ip4Header.PROTO_TCP, NODE_IP, NODE_PORT), FlowOwner.endpoint(0, VIP, 0));
+            assertThat(backends).containsExactly(FlowOwner.endpoint(Ip4Header.PROTO_TCP, B1, 8080));
+            assertThat(net.nat.frontendEndpoints(null)).isEmpty();
+            assertThat(net.nat.backendEndpoints(null)).isEmpty();
+        }
+    }
 }

@@ -184,6 +184,7 @@ public final class NodeDaemon implements AutoCloseable
         try
         {
             final List<Integer> ids = new ArrayList<>();
+            FanoutSteering steering = null;
             if (portFactory.live() || hostCommands != null)
             {
                 hostNetwork = hostCommands == null ? new HostNetwork(config) : new HostNetwork(config, hostCommands);
@@ -208,11 +209,7 @@ public final class NodeDaemon implements AutoCloseable
                 }
                 final PortFactory.Opened up = opened.get(0).get(0);
                 ids.add(NodeGraph.registerUplink(ports, up.name(), up.mac()));
-                final FanoutSteering steering = portFactory.uplinkSteering();
-                if (steering != null && handoff != null)
-                {
-                    publisher.onPublish(new UplinkSteering(steering, workers.size(), ownerSecret));
-                }
+                steering = handoff == null ? null : portFactory.uplinkSteering();
             }
             final int hostId = ports.size();
             for (int w = 0; w < workers.size(); w++)
@@ -255,6 +252,13 @@ public final class NodeDaemon implements AutoCloseable
             }
             nodeGraph = graphs.get(0);
             nodeGraphs = List.copyOf(graphs);
+            if (steering != null)
+            {
+                // registered before any tables are pushed; the roles are read from worker 0's NAT, made (by its
+                // services feature) before each publish reaches the listeners
+                final ServicesFeature services = graphs.get(0).feature(ServicesFeature.class);
+                publisher.onPublish(new UplinkSteering(steering, workers.size(), ownerSecret, services::nat));
+            }
             for (int w = 0; w < workers.size(); w++)
             {
                 final Worker wk = workers.get(w);

@@ -9,20 +9,27 @@ import dev.ferry.tapio.FanoutSteering;
 
 import java.util.Arrays;
 import java.util.function.Consumer;
+import java.util.function.Supplier;
+import java.util.logging.Level;
 import java.util.logging.Logger;
 
 /**
  * Keeps the uplink's fanout program ({@link OwnerProgram}) in step with the tables: the program needs the VXLAN
- * port, the SNAT addresses (the node's primary address and the pods' gateway) and the masquerade range, which come
- * with the tables, and the ownership secret and worker count, which do not change while the node runs. It is made
- * again (on the publishing thread, a few hundred instructions) only when one of those changes, and handed to
- * {@link FanoutSteering}, which appends the slot table (worker to the slot of its socket in the kernel's member
- * array, {@link OwnerProgram#withSlots}) and attaches it at once. The program answers workers; the slot table is
- * the group's business, made again whenever a socket joins or leaves. Until the first tables the group runs the
- * kernel's flow hash ({@link OwnerProgram#flowHash()}), mapped through the table too.
+ * port, the SNAT addresses (the node's primary address and the pods' gateway), the masquerade range and the Service
+ * roles (every frontend and backend of the snapshot's compiled Service table, {@link Nat#frontendEndpoints},
+ * {@link Nat#backendEndpoints}), which come with the tables, and the ownership secret and worker count, which do not
+ * change while the node runs. It is made again (on the publishing thread, a few hundred to a few thousand
+ * instructions) only when one of those changes, and handed to {@link FanoutSteering}, which appends the slot table
+ * (worker to the slot of its socket in the kernel's member array, {@link OwnerProgram#withSlots}) and attaches it at
+ * once. The program answers workers; the slot table is the group's business, made again whenever a socket joins or
+ * leaves. Until the first tables the group runs the kernel's flow hash ({@link OwnerProgram#flowHash()}), mapped
+ * through the table too.
  *
- * <p>The program knows no Services: a frame of a Service flow may reach a worker that is not its owner and is
- * handed over, as every frame was before the program existed.
+ * <p>The program judges every rule of {@link FlowOwner}, Service flows too (a NodePort client from outside, VXLAN
+ * from a peer carrying a remote client's packets to a local backend, a remote backend's replies), as long as the
+ * node has at most {@link OwnerProgram#MAX_ROLES} roles. With more it knows no Services (one INFO line says so): a
+ * frame of a Service flow may reach a worker that is not its owner and is handed over, as every frame was before
+ * the program existed.
  */
 final class UplinkSteering implements Consumer<Snapshot>
 {
@@ -31,18 +38,26 @@ final class UplinkSteering implements Consumer<Snapshot>
     private final FanoutSteering steering;
     private final int workers;
     private final long secret;
+    private final Supplier<Nat> nat;
     private int[] inputs;
+    private long[] frontends;
+    private long[] backends;
+    /** Whether the program attached last carries the roles (at most the cap). */
+    private boolean carried;
 
     /**
      * @param steering the uplink group's program holder.
      * @param workers  the node's workers.
      * @param secret   the ownership secret the workers' rule uses.
+     * @param nat      the NAT whose compiled Service table the workers' rule reads (any worker's: they compile the
+     *                 same tables); null before the first tables, or always on a node without Services.
      */
-    UplinkSteering(final FanoutSteering steering, final int workers, final long secret)
+    UplinkSteering(final FanoutSteering steering, final int workers, final long secret, final Supplier<Nat> nat)
     {
         this.steering = steering;
         this.workers = workers;
         this.secret = secret;
+        this.nat = nat;
     }
 
     @Override
@@ -58,16 +73,39 @@ final class UplinkSteering implements Consumer<Snapshot>
         next[snat.length] = min;
         next[snat.length + 1] = max;
         next[snat.length + 2] = c.vxlanPort();
-        if (Arrays.equals(next, inputs))
+        final Nat n = nat.get();
+        // sorted, so that a table that lists the same roles in another order does not make the program again
+        final long[] fe = n == null ? new long[0] : n.frontendEndpoints(s);
+        final long[] be = n == null ? new long[0] : n.backendEndpoints(s);
+        Arrays.sort(fe);
+        Arrays.sort(be);
+        final boolean settings = !Arrays.equals(next, inputs);
+        if (!settings && Arrays.equals(fe, frontends) && Arrays.equals(be, backends))
         {
             return;
         }
+        final int roles = OwnerProgram.roleCount(fe, be);
+        final boolean services = roles <= OwnerProgram.MAX_ROLES;
+        final boolean flipped = inputs == null || services != carried;
         inputs = next;
+        frontends = fe;
+        backends = be;
+        carried = services;
+        if (!services && !flipped && !settings)
+        {
+            // over the cap before and now: the program without Services stays as it is
+            return;
+        }
+        if (!services)
+        {
+            LOG.info(() -> "uplink fanout program: Service flows are left to worker-handoff, the node has " + roles
+                + " Service roles (frontends and backends) over the cap of " + OwnerProgram.MAX_ROLES);
+        }
         long[] program;
         try
         {
             program = OwnerProgram.generate(new FlowOwner(workers, snat, min, max, FlowOwner.NO_SERVICES, secret),
-                c.vxlanPort());
+                c.vxlanPort(), fe, be);
         }
         catch (final IllegalArgumentException e)
         {
@@ -77,7 +115,9 @@ final class UplinkSteering implements Consumer<Snapshot>
         }
         steering.program(program);
         final int length = program.length;
-        LOG.info(() -> "uplink fanout program: " + length + " instructions for " + workers + " workers, VXLAN port "
-            + c.vxlanPort() + ", masquerade ports " + min + "-" + max + " (" + steering.mode() + " mode)");
+        // Service churn alone remakes the program often: said at FINE, the settings and the cap at INFO
+        LOG.log(settings || flipped ? Level.INFO : Level.FINE, () -> "uplink fanout program: " + length
+            + " instructions for " + workers + " workers, VXLAN port " + c.vxlanPort() + ", masquerade ports " + min
+            + "-" + max + ", " + (services ? roles : 0) + " Service roles (" + steering.mode() + " mode)");
     }
 }

@@ -175,6 +175,51 @@ class PacketSocketFanoutTest
                 assertThat(receive(ports, FLOWS * PER_FLOW, (f, q) -> assertThat(q).isEqualTo(partition)))
                     .isEqualTo(FLOWS * PER_FLOW);
 
+                // with Service roles at the cap, the kernel's checker takes a program of some 3000 instructions
+                // with trampolines; the destination is a frontend, so each flow goes to its source's worker (rule 2)
+                final long[] frontends = new long[OwnerProgram.MAX_ROLES];
+                frontends[0] = FlowOwner.endpoint(17, 0x0ac7_0902, DPORT);
+                for (int i = 1; i < frontends.length; i++)
+                {
+                    frontends[i] = FlowOwner.endpoint(i % 2 == 0 ? 6 : 17, 0x0a60_0000 + i * 7919, 1 + i);
+                }
+                final Set<Long> listed = new HashSet<>();
+                for (final long e : frontends)
+                {
+                    listed.add(e);
+                }
+                final FlowOwner services = new FlowOwner(2, new int[] {0x0ac7_0902}, 1024, 65535,
+                    new FlowOwner.Roles()
+                    {
+                        @Override
+                        public boolean frontend(final int proto, final int ip, final int port)
+                        {
+                            return listed.contains(FlowOwner.endpoint(proto, ip, port));
+                        }
+
+                        @Override
+                        public boolean backend(final int proto, final int ip, final int port)
+                        {
+                            return false;
+                        }
+                    }, 42);
+                final long[] big = OwnerProgram.generate(services, 8472, frontends, new long[0]);
+                assertThat(big.length).isGreaterThan(2500);
+                steering.program(big);
+                clock.advance(TimeUnit.MILLISECONDS.toNanos(150));
+                p1.check();
+                assertThat(steering.mode()).isEqualTo(FanoutSteering.CBPF);
+                sendFlows(300);
+                final int[] perWorker = new int[2];
+                assertThat(receive(ports, FLOWS * PER_FLOW, (f, q) ->
+                {
+                    final int sport = Wire.u16(MemorySegment.ofArray(f), 34);
+                    assertThat(q).as("source port %d", sport)
+                        .isEqualTo(services.owner(17, 0x0ac7_0901, sport, 0x0ac7_0902, DPORT));
+                    perWorker[q]++;
+                })).isEqualTo(FLOWS * PER_FLOW);
+                assertThat(perWorker).as("flows anchored on their sources spread").doesNotContain(0);
+
                 steering.program(parity);
                 final int fd0 = p0.fd();
                 final int fd1 = p1.fd();

@@ -7,6 +7,7 @@ import dev.ferry.core.Stage;
 import dev.ferry.core.gso.TcpSegmenter;
 import dev.ferry.core.header.Checksum;
 import dev.ferry.core.header.EthernetHeader;
+import dev.ferry.core.header.IcmpHeader;
 import dev.ferry.core.header.Ip4Header;
 import dev.ferry.core.header.UdpHeader;
 import dev.ferry.core.header.Wire;
@@ -37,7 +38,8 @@ import java.util.List;
  * <p>Steps per packet: inner TTL - 1 with an RFC 1624 checksum update (not for packets this node originated),
  * pod MTU check (DF set: ICMP fragmentation-needed carrying the pod MTU; DF clear: counted drop, see the
  * README), inner MAC rewrite from the adjacency, then 50 bytes prepended in the headroom from the VTEP's
- * prebuilt template. The outer UDP source port hashes the inner 5-tuple into the kernel's ephemeral range, as
+ * prebuilt template. The outer UDP source port hashes the inner 5-tuple (an ICMP echo: its identifier as the
+ * ports) into the kernel's ephemeral range, as
  * {@code udp_flow_src_port} does; the outer IPv4 id counts up when DF is clear and is 0 when DF is set (the
  * kernel's {@code ip_select_ident} rule); the outer ECN bits follow {@code INET_ECN_encapsulate}; the outer
  * UDP checksum covers the whole datagram unless {@code noudpcsum}, computed from the headers when the inner checksums
@@ -313,8 +315,9 @@ public final class VxlanEncap implements Stage
     }
 
     /**
-     * The outer source port: a hash of the inner flow mapped into [min, max], like the kernel's
-     * {@code udp_flow_src_port} (which folds the hash with {@code hash ^= hash << 16} before scaling).
+     * The outer source port: a hash of the inner flow (addresses, protocol, TCP and UDP ports, an ICMP echo's
+     * identifier) mapped into [min, max], like the kernel's {@code udp_flow_src_port} (which folds the hash with
+     * {@code hash ^= hash << 16} before scaling).
      */
     private int sourcePort(final MemorySegment mem, final Ip4Header ip)
     {
@@ -332,6 +335,16 @@ public final class VxlanEncap implements Stage
         if ((proto == Ip4Header.PROTO_TCP || proto == Ip4Header.PROTO_UDP) && !laterFragment && total - ihl >= 4)
         {
             ports = Wire.u32(mem, ipOff + ihl);
+        }
+        else if (proto == Ip4Header.PROTO_ICMP && !laterFragment && total - ihl >= 8)
+        {
+            // an echo's identifier tells its flows apart, as the ownership rule does: ping flows between two pods
+            // get outer flows (and GRO superframes, receive queues) of their own
+            final int type = Wire.u8(mem, ipOff + ihl);
+            if (type == IcmpHeader.TYPE_ECHO_REQUEST || type == IcmpHeader.TYPE_ECHO_REPLY)
+            {
+                ports = Wire.u16(mem, ipOff + ihl + 4);
+            }
         }
         long x = ((long)src << 32) ^ (dst & 0xffffffffL);
         x ^= ((long)ports * 0x9E3779B97F4A7C15L) ^ proto;

@@ -2,6 +2,7 @@ package dev.ferry.vxlan;
 
 import dev.ferry.core.header.IcmpHeader;
 import dev.ferry.core.header.Ip4Header;
+import dev.ferry.core.packet.FrameBuilder;
 import dev.ferry.core.route.Ip4;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
@@ -234,6 +235,37 @@ class VxlanGraphTest
         }
         assertThat(ports).as("64 flows spread").hasSizeGreaterThan(50)
             .allSatisfy(p -> assertThat(p).isBetween(32768, 60999));
+    }
+
+    /**
+     * Ping flows between the same two pods (one identifier each) get outer source ports of their own, so that the
+     * peer's kernel does not merge them into one GRO superframe or one receive queue; the sequence number does not
+     * move a flow, and an ICMP error keeps the addresses-only port.
+     */
+    @Test
+    void shouldTellEchoFlowsApartByTheirIdentifier()
+    {
+        nodes(VxlanSettings.defaults());
+        final Set<Integer> ports = new HashSet<>();
+        for (int id = 0; id < 64; id++)
+        {
+            final int request = u16(encapOne(echo(IcmpHeader.TYPE_ECHO_REQUEST, 1000 + id, 1)), 34);
+            assertThat(u16(encapOne(echo(IcmpHeader.TYPE_ECHO_REQUEST, 1000 + id, 2)), 34))
+                .as("same identifier, next sequence number: same flow").isEqualTo(request);
+            ports.add(request);
+        }
+        assertThat(ports).as("64 ping flows spread").hasSizeGreaterThan(50)
+            .allSatisfy(p -> assertThat(p).isBetween(32768, 60999));
+        assertThat(u16(encapOne(echo(IcmpHeader.TYPE_DEST_UNREACHABLE, 1000, 1)), 34))
+            .as("not an echo: no identifier").isEqualTo(u16(encapOne(echo(IcmpHeader.TYPE_DEST_UNREACHABLE, 2000, 7)),
+                34));
+    }
+
+    private static byte[] echo(final int type, final int id, final int seq)
+    {
+        return new FrameBuilder().eth(Ip4.podMac(VxlanNode.POD_A), Ip4.podMac(Ip4.parse("10.244.1.1")))
+            .ip4(VxlanNode.POD_A, VxlanNode.POD_B).ttl(64).id(0x1234).icmp(type, 0, id << 16 | seq)
+            .payload(new byte[28]).build();
     }
 
     @Test

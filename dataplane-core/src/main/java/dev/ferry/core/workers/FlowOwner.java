@@ -99,6 +99,21 @@ public final class FlowOwner
         }
     };
 
+    /**
+     * One endpoint as a long, for lists of roles (what {@link OwnerProgram} compiles in): the protocol in bits
+     * 48-55, the port in bits 32-47, the address in the low 32 bits. Ordered as longs, such endpoints sort by
+     * protocol, then port, then unsigned address.
+     *
+     * @param proto IP protocol.
+     * @param ip    address.
+     * @param port  port (ICMP: identifier).
+     * @return the endpoint.
+     */
+    public static long endpoint(final int proto, final int ip, final int port)
+    {
+        return (long)(proto & 0xff) << 48 | (long)(port & 0xffff) << 32 | ip & 0xffffffffL;
+    }
+
     private final int workers;
     private final int[] snatAddresses;
     private final int portMin;

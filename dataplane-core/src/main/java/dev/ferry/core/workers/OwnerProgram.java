@@ -1,6 +1,7 @@
 package dev.ferry.core.workers;
 
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -17,13 +18,19 @@ import java.util.Map;
  *   <li>TCP and UDP: addresses and ports; ICMP other than errors: the identifier as both ports; fragments and
  *       other protocols: the addresses with ports 0;</li>
  *   <li>rules 1 and 4 (a SNAT address with a port inside the masquerade range: its partition), with the node's
- *       SNAT addresses and range as constants, and rule 5 (the symmetric keyed hash).</li>
+ *       SNAT addresses and range as constants, and rule 5 (the symmetric keyed hash);</li>
+ *   <li>given the Service roles (frontends and backends, {@link #generate(FlowOwner, int, long[], long[])}), rules 2
+ *       and 3 as well: each end is looked up in the roles compiled in as constants, protocol and port first (one
+ *       key, {@code proto << 16 | port}, searched by halving: most frames are rejected there) and the address
+ *       last; one end translatable anchors the flow on the other (its SNAT partition or its endpoint hash), both
+ *       pin it to worker 0.</li>
  * </ul>
- * Rules 2 and 3 need the Service tables, which the program does not have: for a Service flow its answer may name
- * another worker, which costs a hand-off and nothing else ({@code worker-handoff} still decides every packet). ICMP
- * errors, non-IPv4 frames and inner frames that are not IPv4 get the kernel's flow hash ({@code SKF_AD_RXHASH}),
- * which the kernel takes modulo the group's members as the hash mode does. A load past the end of the packet (a
- * short or garbled frame) ends the program with 0: worker 0's socket, counted nowhere in the kernel.
+ * Without roles, or with more than {@link #MAX_ROLES} of them, the program does not judge rules 2 and 3: for a
+ * Service flow its answer may name another worker, which costs a hand-off and nothing else ({@code worker-handoff}
+ * still decides every packet). ICMP errors, non-IPv4 frames and inner frames that are not IPv4 get the kernel's
+ * flow hash ({@code SKF_AD_RXHASH}), which the kernel takes modulo the group's members as the hash mode does. A
+ * load past the end of the packet (a short or garbled frame) ends the program with 0: worker 0's socket, counted
+ * nowhere in the kernel.
  *
  * <p>Loads are absolute and relative to {@code skb->data}, which on receive points at the network header (the
  * link-layer header is already pulled when {@code packet_rcv_fanout} runs); unlike {@code SKF_NET_OFF} loads they
@@ -34,8 +41,9 @@ import java.util.Map;
  * slots with a jump table at the end, built from a model of that array ({@code tap-io}'s {@code FanoutSteering}).
  *
  * <p>Built on the control side when the inputs change (secret, worker count, SNAT addresses, masquerade range,
- * VXLAN port), never per packet. Instructions are encoded one per long: {@code code << 48 | jt << 40 | jf << 32 |
- * k}, see {@link #code}, {@link #jt}, {@link #jf}, {@link #k}.
+ * VXLAN port, Service roles), never per packet. A conditional jump reaches 255 instructions: a longer one goes
+ * through a {@code ja} within its reach. Instructions are encoded one per long:
+ * {@code code << 48 | jt << 40 | jf << 32 | k}, see {@link #code}, {@link #jt}, {@link #jf}, {@link #k}.
  */
 public final class OwnerProgram
 {
@@ -134,20 +142,57 @@ public final class OwnerProgram
     private static final int M_SPORT = 4;
     private static final int M_DPORT = 5;
     private static final int M_TMP = 6;
+    private static final int M_SRC_T = 7;
+    private static final int M_DST_T = 8;
+
+    /**
+     * The most Service roles (distinct translatable endpoints: frontends and backends together) the program
+     * carries. Each costs three to four instructions in each of the two membership tests; at this cap the program,
+     * with two SNAT addresses and the slot table of 64 workers, stays under {@link #MAX_INSNS} whatever the roles
+     * ({@code OwnerProgramTest} builds the worst case). A node with more gets the program without Services.
+     */
+    public static final int MAX_ROLES = 400;
+    /** Sorted runs this short are searched by a chain of equality tests, longer ones by halving. */
+    private static final int LINEAR_RUN = 3;
+    /** Rounds of jump relaxation that may share trampolines; later ones put each right after its jump. */
+    private static final int SHARED_ROUNDS = 4;
+    /** Room a shared trampoline leaves for instructions inserted later between the jump and it. */
+    private static final int TRAMPOLINE_SLACK = 32;
 
     private OwnerProgram()
     {
     }
 
     /**
-     * The program for a rule and a VXLAN port.
+     * The program for a rule and a VXLAN port, without Services (rules 1, 4 and 5).
      *
-     * @param rule      the node's rule (its roles are not used: the program knows no Services).
+     * @param rule      the node's rule (its roles are not used).
      * @param vxlanPort the cluster's VXLAN UDP port.
      * @return the instructions.
      */
     public static long[] generate(final FlowOwner rule, final int vxlanPort)
     {
+        return generate(rule, vxlanPort, new long[0], new long[0]);
+    }
+
+    /**
+     * The program for a rule, a VXLAN port and the Service roles of the rule's tables: every rule of
+     * {@link FlowOwner#owner}, the roles compiled in as constants. The lists must be what the rule's
+     * {@link FlowOwner.Roles} answer true for (the rule's roles object itself is not read). With more than
+     * {@link #MAX_ROLES} distinct endpoints in the two lists together the program is the one without Services
+     * ({@link #carriesRoles} tells).
+     *
+     * @param rule      the node's rule.
+     * @param vxlanPort the cluster's VXLAN UDP port.
+     * @param frontends the Service frontends, each {@link FlowOwner#endpoint}; any order, repeats allowed.
+     * @param backends  the Service backends, the same way.
+     * @return the instructions.
+     */
+    public static long[] generate(final FlowOwner rule, final int vxlanPort, final long[] frontends,
+        final long[] backends)
+    {
+        final long[] translatable = translatable(frontends, backends);
+        final long[] roles = translatable.length > MAX_ROLES ? new long[0] : translatable;
         final Asm a = new Asm();
         if (rule.workers() == 1)
         {
@@ -213,11 +258,49 @@ public final class OwnerProgram
         a.op(LD | H | IND, 2);
         a.op(ST, M_DPORT);
         a.label("rules");
-        rules(a, rule);
+        rules(a, rule, roles);
         a.label("fallback");
         a.op(LD | W | ABS, AD_OFF + AD_RXHASH);
         a.op(RET | RET_A, 0);
         return a.build();
+    }
+
+    /**
+     * @param frontends the Service frontends, each {@link FlowOwner#endpoint}.
+     * @param backends  the Service backends.
+     * @return how many distinct endpoints are translatable (a frontend, a backend or both): the program's roles.
+     */
+    public static int roleCount(final long[] frontends, final long[] backends)
+    {
+        return translatable(frontends, backends).length;
+    }
+
+    /**
+     * @param frontends the Service frontends, each {@link FlowOwner#endpoint}.
+     * @param backends  the Service backends.
+     * @return whether {@link #generate(FlowOwner, int, long[], long[])} compiles them in (at most
+     *         {@link #MAX_ROLES}), rather than leaving Service flows to {@code worker-handoff}.
+     */
+    public static boolean carriesRoles(final long[] frontends, final long[] backends)
+    {
+        return roleCount(frontends, backends) <= MAX_ROLES;
+    }
+
+    /** The union of the two lists, sorted (unsigned, as the program compares), without repeats. */
+    private static long[] translatable(final long[] frontends, final long[] backends)
+    {
+        final long[] all = Arrays.copyOf(frontends, frontends.length + backends.length);
+        System.arraycopy(backends, 0, all, frontends.length, backends.length);
+        Arrays.sort(all);
+        int n = 0;
+        for (int i = 0; i < all.length; i++)
+        {
+            if (n == 0 || all[i] != all[n - 1])
+            {
+                all[n++] = all[i];
+            }
+        }
+        return Arrays.copyOf(all, n);
     }
 
     /**
@@ -287,14 +370,40 @@ public final class OwnerProgram
         return (long)(code & 0xffff) << 48 | (long)jt << 40 | (long)jf << 32 | k & 0xffffffffL;
     }
 
-    /** Rules 1, 4 and 5 on the tuple in scratch memory; returns. */
-    private static void rules(final Asm a, final FlowOwner rule)
+    /** The rules on the tuple in scratch memory (2 and 3 only with roles); returns. */
+    private static void rules(final Asm a, final FlowOwner rule, final long[] roles)
     {
         final int[] snat = rule.snatAddresses();
         final int min = rule.portMin();
         final int max = rule.portMax();
-        // rule 1: the destination is an SNAT endpoint
-        snatEndpoint(a, snat, M_DST, M_DPORT, "partition-d", "rule4", min, max);
+        if (roles.length == 0)
+        {
+            // rule 1: the destination is an SNAT endpoint
+            snatEndpoint(a, snat, M_DST, M_DPORT, "partition-d", "rule4", min, max);
+        }
+        else
+        {
+            // which ends are translatable, kept as 0 or 1 in scratch memory
+            translatable(a, roles, M_DST, M_DPORT, M_DST_T);
+            translatable(a, roles, M_SRC, M_SPORT, M_SRC_T);
+            a.op(LD | W | MEM, M_DST_T);
+            a.jump(JMP | JEQ | K, 0, null, "dst-translatable");
+            // rule 1, on a destination that is not translatable
+            snatEndpoint(a, snat, M_DST, M_DPORT, "partition-d", "dst-plain", min, max);
+            a.label("dst-plain");
+            // rule 2 with the source translatable (the anchor is the destination), else on to rule 4
+            a.op(LD | W | MEM, M_SRC_T);
+            a.jump(JMP | JEQ | K, 0, "rule4", "anchor-d");
+            a.label("dst-translatable");
+            // rule 3 with both translatable, else rule 2 (the anchor is the source)
+            a.op(LD | W | MEM, M_SRC_T);
+            a.jump(JMP | JEQ | K, 0, "anchor-s", null);
+            a.op(RET | K, FlowOwner.PINNED);
+            a.label("anchor-d");
+            anchor(a, rule, snat, M_DST, M_DPORT, "partition-d", min, max);
+            a.label("anchor-s");
+            anchor(a, rule, snat, M_SRC, M_SPORT, "partition-s", min, max);
+        }
         a.label("rule4");
         snatEndpoint(a, snat, M_SRC, M_SPORT, "partition-s", "rule5", min, max);
         a.label("rule5");
@@ -312,6 +421,121 @@ public final class OwnerProgram
         pairHash(a, rule, M_DST, M_SRC, M_DPORT, M_SPORT);
         partition(a, rule, "partition-d", M_DPORT);
         partition(a, rule, "partition-s", M_SPORT);
+    }
+
+    /**
+     * Stores in {@code mFlag} 1 when the endpoint (protocol, address at {@code mAddr}, port at {@code mPort}) is
+     * one of the roles, else 0. Protocol and port first, as one key {@code proto << 16 | port} searched by halving
+     * (most frames are rejected there), then, in line after the key's test, the addresses of that key, the same way.
+     */
+    private static void translatable(final Asm a, final long[] roles, final int mAddr, final int mPort,
+        final int mFlag)
+    {
+        final String yes = a.fresh("member");
+        final String no = a.fresh("stranger");
+        final String done = a.fresh("judged");
+        // roles are sorted by protocol, port, then address (unsigned): a key's run is contiguous and sorted
+        final List<Integer> keys = new ArrayList<>();
+        final List<Integer> starts = new ArrayList<>();
+        for (int i = 0; i < roles.length; i++)
+        {
+            final int key = (int)(roles[i] >>> 32) & 0xffffff;
+            if (keys.isEmpty() || keys.get(keys.size() - 1) != key)
+            {
+                keys.add(key);
+                starts.add(i);
+            }
+        }
+        starts.add(roles.length);
+        final int[] keyValues = keys.stream().mapToInt(Integer::intValue).toArray();
+        a.op(LDX | W | MEM, mPort);
+        a.op(LD | W | MEM, M_PROTO);
+        a.op(ALU | LSH | K, 16);
+        a.op(ALU | ADD | X, 0);
+        search(a, keyValues, 0, keyValues.length, no, (i, miss) ->
+        {
+            // the key's addresses follow its test: a frame that reaches them never returns to the keys
+            final String next = miss == null ? a.fresh("next-key") : miss;
+            a.jump(JMP | JEQ | K, keyValues[i], null, next);
+            final int from = starts.get(i);
+            final int[] addresses = new int[starts.get(i + 1) - from];
+            for (int j = 0; j < addresses.length; j++)
+            {
+                addresses[j] = (int)roles[from + j];
+            }
+            a.op(LD | W | MEM, mAddr);
+            search(a, addresses, 0, addresses.length, no,
+                (j, missAddress) -> a.jump(JMP | JEQ | K, addresses[j], yes, missAddress));
+            if (miss == null)
+            {
+                a.label(next);
+            }
+        });
+        a.label(yes);
+        a.op(LD | IMM, 1);
+        a.jumpAlways(done);
+        a.label(no);
+        a.op(LD | IMM, 0);
+        a.label(done);
+        a.op(ST, mFlag);
+    }
+
+    /** Emits the test of one value of a search. */
+    @FunctionalInterface
+    private interface Leaf
+    {
+        /**
+         * @param i    the value's index.
+         * @param miss where to go when A is not that value: null for the next leaf (emitted right after).
+         */
+        void emit(int i, String miss);
+    }
+
+    /**
+     * Tests A against {@code values[from, to)}, sorted unsigned and distinct: a short run is a chain of leaves
+     * (each tests its value and goes on to the next on a miss, the last to {@code none}), a longer one is halved
+     * with an unsigned {@code jge}: about log2(n) + 3 tests for any A.
+     */
+    private static void search(final Asm a, final int[] values, final int from, final int to, final String none,
+        final Leaf leaf)
+    {
+        if (to - from <= LINEAR_RUN)
+        {
+            for (int i = from; i < to; i++)
+            {
+                leaf.emit(i, i == to - 1 ? none : null);
+            }
+            return;
+        }
+        final int mid = (from + to) >>> 1;
+        final String upper = a.fresh("upper");
+        a.jump(JMP | JGE | K, values[mid], upper, null);
+        search(a, values, from, mid, none, leaf);
+        a.label(upper);
+        search(a, values, mid, to, none, leaf);
+    }
+
+    /**
+     * The worker of an anchor endpoint (rule 2): its SNAT partition when it is an SNAT address with a port in the
+     * range, else {@link FlowOwner#endpointHash}, reduced; returns.
+     */
+    private static void anchor(final Asm a, final FlowOwner rule, final int[] snat, final int mAddr,
+        final int mPort, final String partition, final int min, final int max)
+    {
+        final String hash = a.fresh("endpoint-hash");
+        snatEndpoint(a, snat, mAddr, mPort, partition, hash, min, max);
+        a.label(hash);
+        a.op(LD | W | MEM, mAddr);
+        a.op(ALU | XOR | K, rule.key(0));
+        fmix(a);
+        a.op(ST, M_TMP);
+        a.op(LD | W | MEM, mPort);
+        a.op(ALU | XOR | K, rule.key(3));
+        a.op(LDX | W | MEM, M_TMP);
+        a.op(ALU | ADD | X, 0);
+        fmix(a);
+        a.op(ALU | MOD | K, rule.workers());
+        a.op(RET | RET_A, 0);
     }
 
     /** Jumps to {@code yes} when the address at {@code mAddr} is an SNAT address and the port is in the range. */
@@ -431,29 +655,52 @@ public final class OwnerProgram
         return (int)insn;
     }
 
-    /** A forward-only assembler with named labels; conditional offsets must fit in 8 bits (checked). */
+    /** One instruction before layout: code and k, and for jumps the labels of its targets. */
+    private static final class Insn
+    {
+        final int code;
+        final int k;
+        /** Jump-if-true and jump-if-false targets; null: the next instruction. */
+        String yes;
+        String no;
+        /** The target of a {@code ja}; null for any other instruction. */
+        final String to;
+
+        Insn(final int code, final int k, final String yes, final String no, final String to)
+        {
+            this.code = code;
+            this.k = k;
+            this.yes = yes;
+            this.no = no;
+            this.to = to;
+        }
+    }
+
+    /**
+     * A forward-only assembler with named labels. A conditional jump whose target lies past the 255 instructions
+     * its 8-bit offset reaches goes through a {@code ja} within reach (a trampoline, see {@link #relax}), so
+     * generators need not know the layout.
+     */
     private static final class Asm
     {
-        private final List<long[]> insns = new ArrayList<>();
-        private final List<String[]> targets = new ArrayList<>();
+        private final List<Insn> insns = new ArrayList<>();
+        /** Label to the index of the instruction it names. */
         private final Map<String, Integer> labels = new HashMap<>();
+        private int fresh;
 
         void op(final int code, final int k)
         {
-            insns.add(new long[] {code, 0, 0, k});
-            targets.add(null);
+            insns.add(new Insn(code, k, null, null, null));
         }
 
         void jump(final int code, final int k, final String yes, final String no)
         {
-            insns.add(new long[] {code, 0, 0, k});
-            targets.add(new String[] {yes, no, null});
+            insns.add(new Insn(code, k, yes, no, null));
         }
 
         void jumpAlways(final String to)
         {
-            insns.add(new long[] {JMP | JA, 0, 0, 0});
-            targets.add(new String[] {null, null, to});
+            insns.add(new Insn(JMP | JA, 0, null, null, to));
         }
 
         void label(final String name)
@@ -464,28 +711,153 @@ public final class OwnerProgram
             }
         }
 
+        /** @return a label name not used before, for generators that emit a piece more than once. */
+        String fresh(final String prefix)
+        {
+            return prefix + "#" + fresh++;
+        }
+
         long[] build()
         {
+            relax();
             final long[] out = new long[insns.size()];
             for (int pc = 0; pc < out.length; pc++)
             {
-                final long[] i = insns.get(pc);
-                final String[] t = targets.get(pc);
-                long jt = i[1];
-                long jf = i[2];
-                long k = i[3];
-                if (t != null)
-                {
-                    jt = offset(pc, t[0], 255);
-                    jf = offset(pc, t[1], 255);
-                    if (t[2] != null)
-                    {
-                        k = offset(pc, t[2], Integer.MAX_VALUE);
-                    }
-                }
-                out[pc] = (i[0] & 0xffff) << 48 | jt << 40 | jf << 32 | k & 0xffffffffL;
+                final Insn i = insns.get(pc);
+                final long jt = offset(pc, i.yes, 255);
+                final long jf = offset(pc, i.no, 255);
+                final long k = i.to != null ? offset(pc, i.to, Integer.MAX_VALUE) : i.k & 0xffffffffL;
+                out[pc] = (i.code & 0xffffL) << 48 | jt << 40 | jf << 32 | k;
             }
             return out;
+        }
+
+        /**
+         * Sends every conditional jump that does not reach its target through a trampoline ({@code ja target}):
+         * one already within reach, else a new one at the farthest place within reach (less some slack for later
+         * insertions) that nothing falls into (after a return, a {@code ja} or a jump with both targets elsewhere),
+         * so that later jumps to the same target share it; else right after the jump. Insertions only lengthen
+         * jumps, so this repeats until none is far; two jumps whose trampolines keep pushing each other out of
+         * reach could go on for long, so after a few rounds every new trampoline goes right after its jump, where
+         * no insertion can move it away.
+         */
+        private void relax()
+        {
+            boolean changed = true;
+            for (int round = 0; changed; round++)
+            {
+                changed = false;
+                final boolean adjacent = round >= SHARED_ROUNDS;
+                for (int pc = 0; pc < insns.size(); pc++)
+                {
+                    final Insn i = insns.get(pc);
+                    if (far(pc, i.yes))
+                    {
+                        i.yes = trampoline(pc, resolve(i.yes), adjacent);
+                        changed = true;
+                    }
+                    if (far(pc, i.no))
+                    {
+                        i.no = trampoline(pc, resolve(i.no), adjacent);
+                        changed = true;
+                    }
+                }
+                if (insns.size() > 4 * MAX_INSNS)
+                {
+                    throw new IllegalStateException("jump relaxation does not settle: " + insns.size());
+                }
+            }
+        }
+
+        /** @return the label a jump to {@code label} ends at, following {@code ja} instructions. */
+        private String resolve(final String label)
+        {
+            String at = label;
+            Integer pc = labels.get(at);
+            while (pc != null && pc < insns.size() && insns.get(pc).to != null)
+            {
+                at = insns.get(pc).to;
+                pc = labels.get(at);
+            }
+            return at;
+        }
+
+        /** @return a label within reach of {@code pc} on a {@code ja} to {@code target}. */
+        private String trampoline(final int pc, final String target, final boolean adjacent)
+        {
+            int at = pc + 1;
+            if (!adjacent)
+            {
+                final int last = Math.min(insns.size() - 1, pc + 256 - TRAMPOLINE_SLACK);
+                int barrier = -1;
+                for (int q = pc + 1; q <= last; q++)
+                {
+                    if (target.equals(insns.get(q).to))
+                    {
+                        return labelAt(q);
+                    }
+                    if (q > pc + 1 && !fallsThrough(q - 1))
+                    {
+                        barrier = q;
+                    }
+                }
+                at = barrier >= 0 ? barrier : pc + 1;
+            }
+            final Insn jump = insns.get(pc);
+            if (at == pc + 1)
+            {
+                // the jump's fall-through goes on to the instruction that follows now, past the trampoline
+                if (jump.yes == null)
+                {
+                    jump.yes = labelAt(pc + 1);
+                }
+                if (jump.no == null)
+                {
+                    jump.no = labelAt(pc + 1);
+                }
+            }
+            for (final Map.Entry<String, Integer> e : labels.entrySet())
+            {
+                if (e.getValue() >= at)
+                {
+                    e.setValue(e.getValue() + 1);
+                }
+            }
+            insns.add(at, new Insn(JMP | JA, 0, null, null, target));
+            return labelAt(at);
+        }
+
+        /** @return whether the instruction at {@code pc} may go on to the next one. */
+        private boolean fallsThrough(final int pc)
+        {
+            final Insn i = insns.get(pc);
+            final int cls = i.code & 0x07;
+            if (cls == RET || i.to != null)
+            {
+                return false;
+            }
+            if (cls != JMP)
+            {
+                return true;
+            }
+            return i.yes == null || i.no == null || labels.get(i.yes) == pc + 1 || labels.get(i.no) == pc + 1;
+        }
+
+        private String labelAt(final int pc)
+        {
+            final String name = fresh("at");
+            labels.put(name, pc);
+            return name;
+        }
+
+        private boolean far(final int pc, final String label)
+        {
+            if (label == null)
+            {
+                return false;
+            }
+            final Integer to = labels.get(label);
+            return to != null && to - pc - 1 > 255;
         }
 
         private long offset(final int pc, final String label, final int limit)

@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import dev.ferry.core.route.Ip4;
 import dev.ferry.core.route.Ip4Prefix;
 import dev.ferry.core.tables.NodeTables;
+import dev.ferry.core.tables.ServiceInfo;
 import dev.ferry.nodeapi.AttachRequest;
 import dev.ferry.nodeapi.NodeApiClient;
 import dev.ferry.nodeapi.NodeTablesJson;
@@ -53,6 +54,18 @@ final class TwoNodes
      */
     static NodeTables tables(final int self, final long[] macs, final int gateway)
     {
+        return tables(self, macs, gateway, List.of());
+    }
+
+    /**
+     * @param self     1 or 2.
+     * @param macs     the underlay MACs of node 1 and node 2 (0 = unknown: resolve by ARP).
+     * @param gateway  the underlay gateway, or 0.
+     * @param services the cluster's Services.
+     * @return node {@code self}'s tables.
+     */
+    static NodeTables tables(final int self, final long[] macs, final int gateway, final List<ServiceInfo> services)
+    {
         final int other = 3 - self;
         final int gw = Ip4.parse(gateway(self));
         final NodeTables.NodeInfo node = new NodeTables.NodeInfo("node-" + self, List.of(Ip4.parse(nodeIp(self))),
@@ -61,7 +74,7 @@ final class TwoNodes
         final NodeTables.RemoteNode remote = new NodeTables.RemoteNode("node-" + other,
             Ip4Prefix.parse("10.244." + other + ".0/24"), Ip4.parse(nodeIp(other)), vtepMac(other), macs[other - 1],
             List.of(Ip4.parse(nodeIp(other))));
-        return new NodeTables(1, node, NodeTables.ClusterSettings.defaults(), List.of(), List.of(remote), List.of(),
+        return new NodeTables(1, node, NodeTables.ClusterSettings.defaults(), List.of(), List.of(remote), services,
             Map.of());
     }
 
@@ -97,8 +110,15 @@ final class TwoNodes
     static NodeProcess startPacketNodeWithPod(final Path dir, final int n, final String nodeNs, final String uplink,
         final String podNs) throws Exception
     {
+        return startPacketNodeWithPod(dir, n, nodeNs, uplink, podNs, List.of());
+    }
+
+    /** {@link #startPacketNodeWithPod(Path, int, String, String, String)} with these Services in its tables. */
+    static NodeProcess startPacketNodeWithPod(final Path dir, final int n, final String nodeNs, final String uplink,
+        final String podNs, final List<ServiceInfo> services) throws Exception
+    {
         final Path d = Files.createDirectories(dir.resolve("node" + n));
-        final Path config = config(d, tables(n, new long[] {0, 0}, 0), uplink, "packet");
+        final Path config = config(d, tables(n, new long[] {0, 0}, 0, services), uplink, "packet");
         final NodeProcess node = NodeProcess.start(nodeNs, config, d.resolve("run/ferry.sock"), d.resolve("node.log"));
         try (NodeApiClient api = node.client())
         {

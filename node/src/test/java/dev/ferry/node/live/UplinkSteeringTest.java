@@ -6,6 +6,9 @@ import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
+import dev.ferry.core.route.Ip4;
+import dev.ferry.core.tables.ServiceInfo;
+
 import java.io.BufferedReader;
 import java.io.InputStreamReader;
 import java.nio.file.Path;
@@ -26,11 +29,17 @@ import static org.assertj.core.api.Assertions.assertThat;
  *
  * <p>Why one-way flows: node 2's frames from the pod's TAP come on the TAP queue the kernel picks, which follows
  * the queue ferry last wrote the flow on, by a flow hash that for ICMP covers the addresses only; replies would
- * measure the TAP, not the uplink. Why paced (2 ms between packets): node 1 would send a burst of ping flows,
- * which share one outer UDP source port (vxlan-encap's hash does not cover the echo identifier), as UDP
- * superframes that node 2's kernel hands to one socket whole (node README, "Where a frame enters": unpaced, 39 of
- * the 320 frames were handed over, all from superframes). Node 1's count (its TAP's frames) is printed, not
- * asserted. Namespaces are {@code ferry-ust-*}, links {@code fust-*}.
+ * measure the TAP, not the uplink. Why paced (2 ms between packets): node 1 would send bursts as UDP superframes
+ * that node 2's kernel hands to one socket whole (node README, "Where a frame enters": unpaced, 39 of the 320
+ * frames were handed over, all from superframes, when the ping flows shared one outer UDP source port; vxlan-encap's
+ * hash now covers the echo identifier, the pacing stays so that the test measures the program alone). Node 1's
+ * count (its TAP's frames) is printed, not asserted.
+ *
+ * <p>Service flows too (rules 2 and 3, the program compiled with the node's Service roles): with a ClusterIP
+ * Service on both nodes whose one backend is pod 2, pod 1 sends 16 UDP flows to the ClusterIP; node 1 DNATs them
+ * to pod 2 and sends them over VXLAN, so that node 2 receives flows to a local backend, which the rule anchors on
+ * their client (rule 2), not on the pair (rule 5). Node 2 must hand none of their frames over either. Namespaces
+ * are {@code ferry-ust-*}, links {@code fust-*}.
  */
 @Tag("netns")
 class UplinkSteeringTest
@@ -41,6 +50,9 @@ class UplinkSteeringTest
     static final int FLOWS = 16;
     static final int PACKETS = 10;
     static final int SINK_PORT = 7000;
+    static final String CLUSTER_IP = "10.96.0.50";
+    static final int SERVICE_PORT = 80;
+    static final int BACKEND_PORT = 7001;
     static final int METRICS_PORT = 9731;
 
     @TempDir
@@ -129,19 +141,70 @@ class UplinkSteeringTest
         }
     }
 
+    @Test
+    void shouldHandServiceFlowsFromTheUplinkToTheirOwnerWorker() throws Exception
+    {
+        final NodeProcess[] nodes = new NodeProcess[2];
+        try
+        {
+            for (int i = 0; i < 2; i++)
+            {
+                nodes[i] = TwoNodes.startPacketNodeWithPod(dir, i + 1, NODES[i], UPLINKS[i], PODS[i],
+                    List.of(service(i + 1)));
+            }
+            Netns.ping(PODS[0], TwoNodes.podIp(2, 2), 3);
+            // the roles: the ClusterIP with its port, its marker (protocol and port 0), the backend
+            assertThat(nodes[1].log()).as("node 2's program carries the Service roles").contains(", 3 Service roles");
+            assertThat(oneWayFlows(2, CLUSTER_IP, SERVICE_PORT, BACKEND_PORT, false))
+                .as("node 2: frames of Service flows (to a local backend, from its uplink) handed to another worker")
+                .isZero();
+            for (final NodeProcess p : nodes)
+            {
+                assertThat(p.terminate()).isEqualTo(143);
+                assertThat(p.log()).doesNotContain("packet buffers were still").doesNotContain("Exception");
+            }
+        }
+        finally
+        {
+            for (final NodeProcess p : nodes)
+            {
+                if (p != null)
+                {
+                    p.close();
+                }
+            }
+        }
+    }
+
+    /** The ClusterIP Service as node {@code n} sees it: UDP 80 to pod 2's port 7001 (local on node 2). */
+    private static ServiceInfo service(final int n)
+    {
+        return new ServiceInfo("default", "sink", "ClusterIP", null, List.of(Ip4.parse(CLUSTER_IP)), List.of(),
+            List.of(), false, ServiceInfo.DEFAULT_AFFINITY_TIMEOUT, false, false,
+            List.of(new ServiceInfo.ServicePort("", 17, SERVICE_PORT, 0, List.of(new ServiceInfo.Endpoint(
+                Ip4.parse(TwoNodes.podIp(2, 2)), BACKEND_PORT, true, true, false, "node-2", "", n == 2)))));
+    }
+
+    private static long oneWayFlows(final int round) throws Exception
+    {
+        return oneWayFlows(round, TwoNodes.podIp(2, 2), SINK_PORT, SINK_PORT, true);
+    }
+
     /**
-     * Round {@code round}'s one-way flows from pod 1 to pod 2 (source ports 40000 + 1000 round + i, identifiers
-     * 1000 + 1000 round + i), every packet checked to arrive.
+     * Round {@code round}'s one-way flows from pod 1 to {@code dst} (source ports 40000 + 1000 round + i; with
+     * {@code echo} also ICMP echo flows to pod 2, identifiers 1000 + 1000 round + i), every packet checked to arrive
+     * at pod 2's sink on {@code sinkPort}.
      *
      * @return frames node 2 handed to another worker meanwhile.
      */
-    private static long oneWayFlows(final int round) throws Exception
+    private static long oneWayFlows(final int round, final String dst, final int dport, final int sinkPort,
+        final boolean echo) throws Exception
     {
         final long echoesBefore = echoRequestsIn(PODS[1]);
         final long[] before = {handedOver(0), handedOver(1)};
         final Process sink = new ProcessBuilder(Netns.inNs(PODS[1], "python3", "-u", "-c", "import socket\n"
             + "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
-            + "s.bind(('0.0.0.0', " + SINK_PORT + "))\n"
+            + "s.bind(('0.0.0.0', " + sinkPort + "))\n"
             + "s.settimeout(3)\n"
             + "print('ready')\n"
             + "n = 0\n"
@@ -160,7 +223,9 @@ class UplinkSteeringTest
             + "    s = (s >> 16) + (s & 0xffff)\n"
             + "    s += s >> 16\n"
             + "    return ~s & 0xffff\n"
-            + "dst = '" + TwoNodes.podIp(2, 2) + "'\n"
+            + "dst = '" + dst + "'\n"
+            + "pod = '" + TwoNodes.podIp(2, 2) + "'\n"
+            + "echo = " + (echo ? "True" : "False") + "\n"
             + "icmp = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)\n"
             + "udp = []\n"
             + "for i in range(" + FLOWS + "):\n"
@@ -169,22 +234,25 @@ class UplinkSteeringTest
             + "    udp.append(u)\n"
             + "for k in range(" + PACKETS + "):\n"
             + "    for i in range(" + FLOWS + "):\n"
-            + "        udp[i].sendto(b'steer', (dst, " + SINK_PORT + "))\n"
+            + "        udp[i].sendto(b'steer', (dst, " + dport + "))\n"
             + "        time.sleep(0.002)\n"
+            + "        if not echo:\n"
+            + "            continue\n"
             + "        h = struct.pack('!BBHHH', 8, 0, 0, " + (1000 + 1000 * round) + " + i, k) + b'steer!'\n"
-            + "        icmp.sendto(h[:2] + struct.pack('!H', csum(h)) + h[4:], (dst, 0))\n"
+            + "        icmp.sendto(h[:2] + struct.pack('!H', csum(h)) + h[4:], (pod, 0))\n"
             + "        time.sleep(0.002)\n"));
         final String received = sinkOut.readLine();
         sink.waitFor();
         assertThat(received).as("UDP datagrams the sink received").isEqualTo(Integer.toString(FLOWS * PACKETS));
         assertThat(echoRequestsIn(PODS[1]) - echoesBefore).as("echo requests that reached pod 2")
-            .isEqualTo(FLOWS * PACKETS);
+            .isEqualTo(echo ? FLOWS * PACKETS : 0);
         final long node1 = handedOver(0) - before[0];
         final long node2 = handedOver(1) - before[1];
         System.out.println("node 2 GSO: " + metric(1, "ferry_port_rx_gso_frames_total") + " superframes received, "
             + metric(1, "ferry_port_rx_gso_segments_total") + " frames in them");
-        System.out.printf("round %d: frames handed over during %d UDP and %d ICMP echo flows x %d packets: node 1"
-            + " (TAP) %d, node 2 (uplink) %d%n", round, FLOWS, FLOWS, PACKETS, node1, node2);
+        System.out.printf("round %d: frames handed over during %d UDP flows to %s:%d and %d ICMP echo flows x %d"
+            + " packets: node 1 (TAP) %d, node 2 (uplink) %d%n", round, FLOWS, dst, dport, echo ? FLOWS : 0, PACKETS,
+            node1, node2);
         return node2;
     }
 
