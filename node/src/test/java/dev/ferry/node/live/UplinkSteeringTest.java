@@ -123,21 +123,11 @@ class UplinkSteeringTest
             nodes[1].log().lines().filter(l -> l.contains(UPLINKS[1] + " up (index") || l.contains("fanout group again"))
                 .forEach(l -> System.out.println("node 2: " + l));
             assertThat(oneWayFlows(1)).as("node 2, after its uplink went down and up").isZero();
-            for (final NodeProcess p : nodes)
-            {
-                assertThat(p.terminate()).isEqualTo(143);
-                assertThat(p.log()).doesNotContain("packet buffers were still").doesNotContain("Exception");
-            }
+            stopCleanly(nodes);
         }
         finally
         {
-            for (final NodeProcess p : nodes)
-            {
-                if (p != null)
-                {
-                    p.close();
-                }
-            }
+            closeAll(nodes);
         }
     }
 
@@ -158,20 +148,31 @@ class UplinkSteeringTest
             assertThat(oneWayFlows(2, CLUSTER_IP, SERVICE_PORT, BACKEND_PORT, false))
                 .as("node 2: frames of Service flows (to a local backend, from its uplink) handed to another worker")
                 .isZero();
-            for (final NodeProcess p : nodes)
-            {
-                assertThat(p.terminate()).isEqualTo(143);
-                assertThat(p.log()).doesNotContain("packet buffers were still").doesNotContain("Exception");
-            }
+            stopCleanly(nodes);
         }
         finally
         {
-            for (final NodeProcess p : nodes)
+            closeAll(nodes);
+        }
+    }
+
+    /** Stops each node with SIGTERM and checks it leaked no buffer and logged no exception. */
+    private static void stopCleanly(final NodeProcess[] nodes) throws Exception
+    {
+        for (final NodeProcess p : nodes)
+        {
+            assertThat(p.terminate()).isEqualTo(143);
+            assertThat(p.log()).doesNotContain("packet buffers were still").doesNotContain("Exception");
+        }
+    }
+
+    private static void closeAll(final NodeProcess[] nodes)
+    {
+        for (final NodeProcess p : nodes)
+        {
+            if (p != null)
             {
-                if (p != null)
-                {
-                    p.close();
-                }
+                p.close();
             }
         }
     }
