@@ -548,7 +548,8 @@ public final class ConntrackTable implements AutoCloseable
      * nothing (as netfilter marks it INVALID), an ignored one returns true and changes nothing. A RST before
      * any reply kills the entry (it expires now); a SYN in the original direction on a TIME_WAIT entry, or on a
      * CLOSE entry that this side aborted, reopens it in place (netfilter deletes and recreates the entry; here
-     * the tuples and the NAT binding stay, counters and flags start again). An entry becomes assured when the
+     * the tuples and the NAT binding stay, counters and flags start again; the NAT asks {@link #reopens} first and
+     * removes the entry instead, so that the new connection is translated afresh). An entry becomes assured when the
      * ACK that completes the handshake is seen. UDP, as Linux's {@code nf_conntrack_udp_packet}: each packet
      * refreshes the entry to the UDP timeout; a packet that arrives after a reply was seen (the reply itself does
      * not count) and more than 2 s after the flow's first packet refreshes it to the stream timeout and makes it
@@ -1330,6 +1331,23 @@ public final class ConntrackTable implements AutoCloseable
     public int tcpState(final int entry)
     {
         return entries.get(INT, base(entry) + O_STATE) & StateWord.STATE_MASK;
+    }
+
+    /**
+     * Whether a TCP segment with these flags would reopen the entry in place (a SYN in the original direction on a
+     * TIME_WAIT entry, or on a CLOSE entry this side aborted), without changing anything: a NAT that wants
+     * netfilter's outcome (the old entry killed, the SYN translated afresh) removes the entry instead.
+     *
+     * @param entry     entry index of a live TCP entry.
+     * @param direction {@link #ORIGINAL} or {@link #REPLY}.
+     * @param tcpFlags  the TCP flags byte.
+     * @return whether {@link #updateTcp} would reopen it.
+     */
+    public boolean reopens(final int entry, final int direction, final int tcpFlags)
+    {
+        final int st = entries.get(INT, base(entry) + O_STATE);
+        return (st & StateWord.LIVE) != 0 && protocol(entry) == TCP
+            && StateWord.action(StateWord.trackTcp(st, direction, tcpFlags)) == StateWord.REOPEN;
     }
 
     /**

@@ -148,6 +148,12 @@ final class ConntrackFlows implements FlowTable
     }
 
     @Override
+    public boolean reopens(final int e, final int direction, final int tcpFlags)
+    {
+        return table.reopens(e, direction, tcpFlags);
+    }
+
+    @Override
     public boolean update(final int entry, final int direction, final int tcpFlags, final int bytes)
     {
         return table.update(entry, direction, tcpFlags, bytes);

@@ -133,6 +133,16 @@ interface FlowTable
      */
     boolean servedTimeWait(int e);
 
+    /**
+     * @return whether a TCP segment with these flags would reopen entry {@code e} in place (a SYN on a TIME_WAIT
+     *         entry): nat44-in removes it then and sends the SYN to nat44-new, as netfilter kills and recreates
+     *         the entry. A table that never reopens answers false.
+     */
+    default boolean reopens(final int e, final int direction, final int tcpFlags)
+    {
+        return false;
+    }
+
     boolean update(int entry, int direction, int tcpFlags, int bytes);
 
     /**

@@ -314,6 +314,13 @@ final class Nat44In implements Stage
             final int m = meta[j];
             final int proto = m & 0xff;
             final int tcpFlags = m >>> 8;
+            if ((tcpFlags & (TcpHeader.SYN | TcpHeader.ACK)) == TcpHeader.SYN && proto == Ip4Header.PROTO_TCP
+                && newConnectionOnOldEntry(flows, r))
+            {
+                mayHaveKilled = true;
+                out.next(h, NEXT_NEW);
+                continue;
+            }
             final int len = lengths[j];
             final long l4 = l4Offs[j];
             final boolean applied = proto == Ip4Header.PROTO_ICMP
@@ -592,6 +599,27 @@ final class Nat44In implements Stage
             Rewrite.parsed(mem, ipOff, l4, isTcp, src, dst, ports, flows.origDst(e), flows.origSrc(e),
                 flows.origDstPort(e), flows.origSrcPort(e), partial);
         }
+        return true;
+    }
+
+    /**
+     * A SYN from a client that reuses the tuple of a flow in TIME_WAIT (or one it aborted) starts a new connection.
+     * netfilter kills such an entry and sends the SYN through NAT again, so the new connection is balanced over the
+     * Service's endpoints as they are now: reopened in place, it kept the old binding, and a client that reused a
+     * port reached an endpoint removed since (a lab test saw a removed backend answer). Removes the entry (its
+     * removal listener frees what it held) when the SYN would reopen it.
+     *
+     * @param r the lookup result (entry and direction).
+     * @return whether the entry was removed and the SYN goes to nat44-new.
+     */
+    static boolean newConnectionOnOldEntry(final FlowTable flows, final long r)
+    {
+        final int e = (int)(r >>> 1);
+        if ((r & 1) != FlowTable.ORIGINAL || !flows.reopens(e, FlowTable.ORIGINAL, TcpHeader.SYN))
+        {
+            return false;
+        }
+        flows.remove(e);
         return true;
     }
 

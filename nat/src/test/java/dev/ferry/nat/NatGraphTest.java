@@ -92,6 +92,36 @@ class NatGraphTest
             + "flow was created earlier in the same vector").isEqualTo(exchange.length);
     }
 
+    /**
+     * A client that reuses its port while the old connection's entry is in TIME_WAIT starts a new connection: as
+     * netfilter kills and recreates such an entry, the SYN is balanced over the Service's endpoints as they are now,
+     * not sent to the endpoint the old connection had (removed since, here). A CI run of the lab's
+     * AgentUnderTrafficTest saw a removed backend answer a new request this way.
+     */
+    @Test
+    void shouldBalanceASynThatReusesATimeWaitTupleOverTheEndpointsOfNow()
+    {
+        net = new Harness();
+        net.publish(Harness.clusterIp("web", VIP, 6, 80, Harness.ready(B1, 8080, true)));
+        final int[][] exchange = {{SYN}, {SYN | ACK}, {ACK}, {FIN | ACK}, {FIN | ACK}, {ACK}};
+        for (int i = 0; i < exchange.length; i++)
+        {
+            final String from = i % 2 == 0 ? "pod-client" : "pod-b1";
+            final byte[] frame = i % 2 == 0 ? tcp(CLIENT, VIP, 40000, 80, exchange[i][0], "")
+                : tcp(B1, CLIENT, 8080, 40000, exchange[i][0], "");
+            assertThat(net.sendOne(from, frame).port()).isEqualTo(i % 2 == 0 ? "pod-b1" : "pod-client");
+        }
+        // B1 leaves web, B2 joins; the client opens a new connection from the same port
+        net.publish(Harness.clusterIp("web", VIP, 6, 80, Harness.ready(B2, 8080, true)));
+        final Harness.Out out = net.sendOne("pod-client", tcp(CLIENT, VIP, 40000, 80, SYN, ""));
+        assertThat(out.port()).as("the new connection goes to an endpoint of now").isEqualTo("pod-b2");
+        assertThat(out.pkt().dst()).isEqualTo(B2);
+        assertThat(net.counter(Nat.COUNTER_SESSIONS_CREATED)).as("a new session, as netfilter's").isEqualTo(2);
+        final Harness.Out reply = net.sendOne("pod-b2", tcp(B2, CLIENT, 8080, 40000, SYN | ACK, ""));
+        assertThat(reply.port()).isEqualTo("pod-client");
+        assertThat(reply.pkt().src()).as("the reply un-DNATed").isEqualTo(VIP);
+    }
+
     @Test
     void shouldTranslateAWholeConversationThatArrivesInOneVector()
     {
