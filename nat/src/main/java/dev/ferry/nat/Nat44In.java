@@ -314,8 +314,7 @@ final class Nat44In implements Stage
             final int m = meta[j];
             final int proto = m & 0xff;
             final int tcpFlags = m >>> 8;
-            if ((tcpFlags & (TcpHeader.SYN | TcpHeader.ACK)) == TcpHeader.SYN && proto == Ip4Header.PROTO_TCP
-                && newConnectionOnOldEntry(flows, r))
+            if (newConnectionOnOldEntry(flows, r, proto, tcpFlags))
             {
                 mayHaveKilled = true;
                 out.next(h, NEXT_NEW);
@@ -434,6 +433,11 @@ final class Nat44In implements Stage
         }
         final long r = flows.lookup(0, proto, ip.src(), ip.dst(), sport, dport);
         if (r == FlowTable.MISS)
+        {
+            out.next(h, NEXT_NEW);
+            return;
+        }
+        if (newConnectionOnOldEntry(flows, r, proto, tcpFlags))
         {
             out.next(h, NEXT_NEW);
             return;
@@ -609,16 +613,20 @@ final class Nat44In implements Stage
      * port reached an endpoint removed since (a lab test saw a removed backend answer). Removes the entry (its
      * removal listener frees what it held) when the SYN would reopen it.
      *
-     * @param r the lookup result (entry and direction).
+     * @param r        the lookup result (entry and direction).
+     * @param proto    the packet's protocol.
+     * @param tcpFlags its TCP flags (TCP only).
      * @return whether the entry was removed and the SYN goes to nat44-new.
      */
-    static boolean newConnectionOnOldEntry(final FlowTable flows, final long r)
+    static boolean newConnectionOnOldEntry(final FlowTable flows, final long r, final int proto, final int tcpFlags)
     {
-        final int e = (int)(r >>> 1);
-        if ((r & 1) != FlowTable.ORIGINAL || !flows.reopens(e, FlowTable.ORIGINAL, TcpHeader.SYN))
+        // only a SYN without ACK can reopen: every other packet pays two compares
+        if ((tcpFlags & (TcpHeader.SYN | TcpHeader.ACK)) != TcpHeader.SYN || proto != Ip4Header.PROTO_TCP
+            || (r & 1) != FlowTable.ORIGINAL || !flows.reopens((int)(r >>> 1), FlowTable.ORIGINAL, TcpHeader.SYN))
         {
             return false;
         }
+        final int e = (int)(r >>> 1);
         flows.remove(e);
         return true;
     }

@@ -370,7 +370,8 @@ final class ServiceTable implements FlowOwner.Roles
 
     static long key(final int proto, final int ip, final int port)
     {
-        return USED | ((long)(proto & 0xff) << 48) | ((long)(port & 0xffff) << 32) | (ip & 0xffffffffL);
+        // the ownership rule's endpoint layout, so that a key less USED is what the uplink's program compiles in
+        return USED | FlowOwner.endpoint(proto, ip, port);
     }
 
     static int mix(final long key)

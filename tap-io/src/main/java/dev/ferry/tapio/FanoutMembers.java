@@ -1,6 +1,7 @@
 package dev.ferry.tapio;
 
 import java.util.Arrays;
+import java.util.Comparator;
 
 /**
  * A model of one {@code PACKET_FANOUT} group's member array as the kernel keeps it ({@code net/packet/af_packet.c}):
@@ -18,9 +19,12 @@ final class FanoutMembers
     /** The most members a group of ferry's has: places are 0 to 63. */
     static final int MAX = 64;
 
-    private final int[] fds = new int[MAX];
-    private final int[] places = new int[MAX];
-    private final long[] created = new long[MAX];
+    /** A member socket: its descriptor, the worker place it serves (or -1), and when it was created (a count). */
+    private record Member(int fd, int place, long created)
+    {
+    }
+
+    private final Member[] members = new Member[MAX];
     private int count;
     private long sequence;
 
@@ -36,10 +40,7 @@ final class FanoutMembers
         {
             throw new IllegalStateException("a fanout group of ferry's has at most " + MAX + " members");
         }
-        fds[count] = fd;
-        places[count] = place;
-        created[count] = sequence++;
-        count++;
+        members[count++] = new Member(fd, place, sequence++);
     }
 
     /**
@@ -55,11 +56,8 @@ final class FanoutMembers
         {
             return false;
         }
-        final int last = count - 1;
-        fds[i] = fds[last];
-        places[i] = places[last];
-        created[i] = created[last];
-        count = last;
+        members[i] = members[--count];
+        members[count] = null;
         return true;
     }
 
@@ -77,10 +75,8 @@ final class FanoutMembers
         {
             return false;
         }
-        System.arraycopy(fds, i + 1, fds, i, count - i - 1);
-        System.arraycopy(places, i + 1, places, i, count - i - 1);
-        System.arraycopy(created, i + 1, created, i, count - i - 1);
-        count--;
+        System.arraycopy(members, i + 1, members, i, count - i - 1);
+        members[--count] = null;
         return true;
     }
 
@@ -94,35 +90,16 @@ final class FanoutMembers
      */
     boolean linkFlapped()
     {
-        final int[] before = Arrays.copyOf(fds, count);
-        // insertion sort by creation: at most 64 members, control side
-        for (int a = 1; a < count; a++)
-        {
-            for (int b = a; b > 0 && created[b - 1] > created[b]; b--)
-            {
-                swap(b - 1, b);
-            }
-        }
-        return !Arrays.equals(before, Arrays.copyOf(fds, count));
+        final Member[] before = Arrays.copyOf(members, count);
+        Arrays.sort(members, 0, count, Comparator.comparingLong(Member::created));
+        return !Arrays.equals(before, Arrays.copyOf(members, count));
     }
 
     /** The link went away: the kernel unlinked every member for good (their group is dead). */
     void clear()
     {
+        Arrays.fill(members, 0, count, null);
         count = 0;
-    }
-
-    private void swap(final int a, final int b)
-    {
-        final int fd = fds[a];
-        fds[a] = fds[b];
-        fds[b] = fd;
-        final int place = places[a];
-        places[a] = places[b];
-        places[b] = place;
-        final long c = created[a];
-        created[a] = created[b];
-        created[b] = c;
     }
 
     /** @return how many members the kernel's array holds. */
@@ -137,27 +114,18 @@ final class FanoutMembers
      */
     int fd(final int slot)
     {
-        return fds[slot];
-    }
-
-    /**
-     * @param slot a slot, {@code 0 .. count() - 1}.
-     * @return the place of the member in it, or -1.
-     */
-    int place(final int slot)
-    {
-        return places[slot];
+        return members[slot].fd();
     }
 
     /**
      * @param fd a descriptor.
      * @return its slot, or -1 when it is no member.
      */
-    int slotOfFd(final int fd)
+    private int slotOfFd(final int fd)
     {
         for (int i = 0; i < count; i++)
         {
-            if (fds[i] == fd)
+            if (members[i].fd() == fd)
             {
                 return i;
             }
@@ -178,7 +146,7 @@ final class FanoutMembers
         Arrays.fill(direct, -1);
         for (int i = 0; i < count; i++)
         {
-            final int p = this.places[i];
+            final int p = members[i].place();
             if (p >= 0 && p < places)
             {
                 direct[p] = i;
@@ -187,7 +155,6 @@ final class FanoutMembers
         final int[] out = new int[places];
         for (int p = 0; p < places; p++)
         {
-            out[p] = 0;
             for (int j = 0; j < places; j++)
             {
                 final int s = direct[(p + j) % places];

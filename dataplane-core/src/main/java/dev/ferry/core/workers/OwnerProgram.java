@@ -525,15 +525,7 @@ public final class OwnerProgram
         final String hash = a.fresh("endpoint-hash");
         snatEndpoint(a, snat, mAddr, mPort, partition, hash, min, max);
         a.label(hash);
-        a.op(LD | W | MEM, mAddr);
-        a.op(ALU | XOR | K, rule.key(0));
-        fmix(a);
-        a.op(ST, M_TMP);
-        a.op(LD | W | MEM, mPort);
-        a.op(ALU | XOR | K, rule.key(3));
-        a.op(LDX | W | MEM, M_TMP);
-        a.op(ALU | ADD | X, 0);
-        fmix(a);
+        mixTwo(a, rule, mAddr, 0, mPort, 3);
         a.op(ALU | MOD | K, rule.workers());
         a.op(RET | RET_A, 0);
     }
@@ -561,15 +553,7 @@ public final class OwnerProgram
     private static void pairHash(final Asm a, final FlowOwner rule, final int mLow, final int mHigh,
         final int mPortLow, final int mPortHigh)
     {
-        a.op(LD | W | MEM, mLow);
-        a.op(ALU | XOR | K, rule.key(0));
-        fmix(a);
-        a.op(ST, M_TMP);
-        a.op(LD | W | MEM, mHigh);
-        a.op(ALU | XOR | K, rule.key(1));
-        a.op(LDX | W | MEM, M_TMP);
-        a.op(ALU | ADD | X, 0);
-        fmix(a);
+        mixTwo(a, rule, mLow, 0, mHigh, 1);
         a.op(ST, M_TMP);
         // the ports word: low end's port on top
         a.op(LDX | W | MEM, mPortHigh);
@@ -587,6 +571,24 @@ public final class OwnerProgram
         fmix(a);
         a.op(ALU | MOD | K, rule.workers());
         a.op(RET | RET_A, 0);
+    }
+
+    /**
+     * A = {@code fmix(fmix(first ^ key(kFirst)) + (second ^ key(kSecond)))} of two scratch words: the first step of
+     * both the endpoint hash and the pair hash; uses X and {@link #M_TMP}.
+     */
+    private static void mixTwo(final Asm a, final FlowOwner rule, final int mFirst, final int kFirst,
+        final int mSecond, final int kSecond)
+    {
+        a.op(LD | W | MEM, mFirst);
+        a.op(ALU | XOR | K, rule.key(kFirst));
+        fmix(a);
+        a.op(ST, M_TMP);
+        a.op(LD | W | MEM, mSecond);
+        a.op(ALU | XOR | K, rule.key(kSecond));
+        a.op(LDX | W | MEM, M_TMP);
+        a.op(ALU | ADD | X, 0);
+        fmix(a);
     }
 
     /** {@link FlowOwner#fmix} of A; uses X. */
@@ -724,10 +726,8 @@ public final class OwnerProgram
             for (int pc = 0; pc < out.length; pc++)
             {
                 final Insn i = insns.get(pc);
-                final long jt = offset(pc, i.yes, 255);
-                final long jf = offset(pc, i.no, 255);
-                final long k = i.to != null ? offset(pc, i.to, Integer.MAX_VALUE) : i.k & 0xffffffffL;
-                out[pc] = (i.code & 0xffffL) << 48 | jt << 40 | jf << 32 | k;
+                final int k = i.to != null ? offset(pc, i.to, Integer.MAX_VALUE) : i.k;
+                out[pc] = encode(i.code, offset(pc, i.yes, 255), offset(pc, i.no, 255), k);
             }
             return out;
         }
@@ -860,7 +860,7 @@ public final class OwnerProgram
             return to != null && to - pc - 1 > 255;
         }
 
-        private long offset(final int pc, final String label, final int limit)
+        private int offset(final int pc, final String label, final int limit)
         {
             if (label == null)
             {
