@@ -31,11 +31,11 @@ import java.lang.invoke.VarHandle;
  * only when the cached value says the ring is full, so the two threads share the head's line once per refill,
  * not per record. Head and tail sit 128 bytes apart (adjacent-line prefetch).
  *
- * <p>Each side's own cursors (the producer's tail, head cache and last published tail; the consumer's head) live
- * off-heap too, each side on 128 bytes of its own, and this object holds only what never changes. As plain fields of
- * this object they shared a cache line with each other and with the constants both threads read, and the two rings of
- * a worker pair, allocated one after the other, shared lines too: every record the producer wrote took the line away
- * from the consumer reading its mask and head, and from the other worker producing into the ring beside it (issue 17:
+ * <p>Each side's own cursors (the producer's tail, head cache and claim; the consumer's head) live off-heap too,
+ * each side on 128 bytes of its own, and this object holds only what never changes. As plain fields of this object
+ * they shared a cache line with each other and with the constants both threads read, and the two rings of a worker
+ * pair, allocated one after the other, shared lines too: every record the producer wrote took the line away from
+ * the consumer reading its mask and head, and from the other worker producing into the ring beside it (issue 17:
  * two workers scaled 1.28x in {@code WorkersBenchmark}).
  *
  * <p>Usage per record, producer: {@link #claim(int)}, write at {@link #memory()} from the returned offset,
@@ -58,6 +58,7 @@ final class SpscByteRing
     private static final ValueLayout.OfLong LONG = ValueLayout.JAVA_LONG_UNALIGNED;
     private static final int TAIL = 0;
     private static final int HEAD_CACHE = 8;
+    private static final int CLAIMED = 16;
     private static final int PUBLISHED = 24;
     /** In the consumer's line: where the loads ahead leave their sum, so that the JIT keeps them. */
     private static final int TOUCHED = 8;
@@ -72,7 +73,7 @@ final class SpscByteRing
     private final long tailOffset;
     private final long headOffset;
     private final int maxPayload;
-    /** The producer's own line: its copy of the tail, the head it last read, the tail it last published. */
+    /** The producer's own line: its copy of the tail, the head it last read, the record it claimed. */
     private final long producerOffset;
     /** The consumer's own line: its head. */
     private final long consumerOffset;
@@ -151,12 +152,11 @@ final class SpscByteRing
         }
         if (toEnd < record)
         {
-            // the pad is committed now (the tail is this side's own until published): commit then only adds the
-            // record, with no claimed position to store and load back
             memory.set(INT, index, PAD);
-            memory.set(LONG, own + TAIL, t + toEnd);
+            memory.set(LONG, own + CLAIMED, t + toEnd);
             return HEADER;
         }
+        memory.set(LONG, own + CLAIMED, t);
         return index + HEADER;
     }
 
@@ -170,7 +170,7 @@ final class SpscByteRing
     {
         final MemorySegment memory = this.memory;
         memory.set(INT, offset - HEADER, length);
-        final long t = memory.get(LONG, producerOffset + TAIL) + align(HEADER + length);
+        final long t = memory.get(LONG, producerOffset + CLAIMED) + align(HEADER + length);
         memory.set(LONG, producerOffset + TAIL, t);
     }
 
