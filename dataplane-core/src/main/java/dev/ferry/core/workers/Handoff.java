@@ -17,7 +17,7 @@ import java.util.function.IntConsumer;
  *
  * <pre>
  *   worker 0 ──ring 0→1──► worker 1        every ring is an {@link SpscByteRing} in off-heap memory;
- *      ▲                      │            a record is the packet's metadata (24 bytes, 40 when
+ *      ▲                      │            a record is the packet's metadata (16 bytes, 48 when
  *      └──────ring 1→0────────┘            traced or offloaded) and its frame bytes
  * </pre>
  *
@@ -66,28 +66,33 @@ public final class Handoff implements AutoCloseable
     public static final int HOLD_CAPACITY = 1024;
 
     /**
-     * Bytes of metadata in front of each frame in a ring record: what every packet carries (timestamp, aux, flags,
-     * RX port, L3 offset). A 64-byte frame's record is 96 bytes with the ring's header, one and a half lines,
-     * where a fixed 40-byte header made it 112: the ring's lines cross between cores, so its bytes are the cost.
+     * Bytes of metadata in front of each frame in a ring record, in the common case: the timestamp, then aux, flags,
+     * L3 offset and RX port packed in one word. A 64-byte frame's record is 84 bytes with the ring's 4-byte header,
+     * where a 24-byte header (each field a word of its own) made it 96 and a fixed 40-byte one 112: the ring's lines
+     * cross between cores, so its bytes are the cost.
      */
-    static final int META = 24;
+    static final int META = 16;
     /**
-     * Bytes of the extension that follows {@link #META} only for a traced, superframe or partial-checksum packet
-     * (trace id, GSO, checksum start and offset); bit 31 of the L3 offset word says it is there.
+     * Bytes of the extension that follows {@link #META} when a field does not fit its packed place, or for a
+     * traced, superframe or partial-checksum packet: every field in full (flags, RX port, L3 offset, trace id, GSO,
+     * checksum start and offset). Bit 63 of the packed word says it is there.
      */
-    static final int EXT = 16;
-    // the metadata as long words, each two ints (low, high): one segment access (a bounds and a liveness check)
-    // per 8 bytes instead of per field
+    static final int EXT = 32;
+    // the metadata as long words (unaligned: the ring's records start on 4 bytes): one segment access per 8 bytes
     private static final int TIMESTAMP = 0;
-    private static final int AUX_FLAGS = 8;
-    private static final int RX_PORT_L3 = 16;
-    private static final int TRACE_GSO = 24;
-    private static final int CSUM = 32;
-    /** In the L3 offset (an offset inside a buffer, never negative): the extension follows. */
-    private static final int HAS_EXT = 0x8000_0000;
+    /** aux (bits 0-31), flags (32-38), L3 offset (40-47), RX port + 1 (48-62), extension follows (63). */
+    private static final int PACKED = 8;
+    private static final int X_FLAGS_PORT = 16;
+    private static final int X_L3_TRACE = 24;
+    private static final int X_GSO_CSUM_START = 32;
+    private static final int X_CSUM_OFFSET = 40;
+    private static final long HAS_EXT = 1L << 63;
+    /** Flags that fit the packed word (bits 0-6; 7 is left clear). */
+    private static final int PACKED_FLAGS = 0x7f;
+    /** L3 offsets and RX ports (+1: a packet with no RX port has -1) that fit the packed word. */
+    private static final int PACKED_L3 = 0xff;
+    private static final int PACKED_PORT = 0x7fff;
     private static final long LOW = 0xffff_ffffL;
-    // unaligned layout: every offset is aligned anyway (records start on 8 bytes), and an aligned layout makes each
-    // access check the address's alignment as well as its bounds
     private static final ValueLayout.OfLong LONG = ValueLayout.JAVA_LONG_UNALIGNED;
     private static final int WRITTEN = 0;
     private static final int FULL = 1;
@@ -273,6 +278,8 @@ public final class Handoff implements AutoCloseable
         private int heldTotal;
         /** One bit per destination whose ring has records written since the last {@link #publish()}. */
         private long unpublished;
+        /** Frames written since the last {@link #publish()}, added to the sent counter there. */
+        private int sentUnpublished;
 
         Endpoint(final int worker, final PacketPool pool, final Counters counters, final Inject inject)
         {
@@ -428,6 +435,12 @@ public final class Handoff implements AutoCloseable
          */
         public void publish()
         {
+            if (sentUnpublished != 0)
+            {
+                // once per vector, not per frame: the counter is read only between vectors
+                counters.add(sent, sentUnpublished);
+                sentUnpublished = 0;
+            }
             long rings = unpublished;
             unpublished = 0;
             while (rings != 0)
@@ -480,7 +493,10 @@ public final class Handoff implements AutoCloseable
             final int flags = pool.flags(handle);
             final int gso = pool.gsoType(handle) << 16 | pool.gsoSize(handle);
             final boolean partial = pool.checksumPartial(handle);
-            final boolean ext = (flags & PacketPool.FLAG_TRACED) != 0 || gso != 0 || partial;
+            final int l3 = pool.l3Offset(handle);
+            final int port = pool.rxPort(handle) + 1;
+            final boolean ext = (flags & ~PACKED_FLAGS) != 0 || (flags & PacketPool.FLAG_TRACED) != 0 || gso != 0
+                || partial || (l3 & ~PACKED_L3) != 0 || (port & ~PACKED_PORT) != 0;
             final int meta = ext ? META + EXT : META;
             final SpscByteRing ring = out[to];
             final long at = ring.claim(meta + length);
@@ -489,20 +505,25 @@ public final class Handoff implements AutoCloseable
                 return FULL;
             }
             final MemorySegment m = ring.memory();
-            final int l3 = ext ? pool.l3Offset(handle) | HAS_EXT : pool.l3Offset(handle);
             m.set(LONG, at + TIMESTAMP, pool.timestamp(handle));
-            m.set(LONG, at + AUX_FLAGS, pool.aux(handle) & LOW | (long)flags << 32);
-            m.set(LONG, at + RX_PORT_L3, pool.rxPort(handle) & LOW | (long)l3 << 32);
             if (ext)
             {
-                m.set(LONG, at + TRACE_GSO, pool.traceId(handle) & LOW | (long)gso << 32);
+                m.set(LONG, at + PACKED, pool.aux(handle) & LOW | HAS_EXT);
+                m.set(LONG, at + X_FLAGS_PORT, flags & LOW | (long)pool.rxPort(handle) << 32);
+                m.set(LONG, at + X_L3_TRACE, l3 & LOW | (long)pool.traceId(handle) << 32);
                 final int csumStart = partial ? pool.checksumStart(handle) : -1;
-                m.set(LONG, at + CSUM, csumStart & LOW | (long)pool.checksumOffset(handle) << 32);
+                m.set(LONG, at + X_GSO_CSUM_START, gso & LOW | (long)csumStart << 32);
+                m.set(LONG, at + X_CSUM_OFFSET, pool.checksumOffset(handle));
+            }
+            else
+            {
+                m.set(LONG, at + PACKED, pool.aux(handle) & LOW | (long)flags << 32 | (long)l3 << 40
+                    | (long)port << 48);
             }
             MemorySegment.copy(pool.memory(), pool.frameOffset(handle), m, at + meta, length);
             ring.commit(at, meta + length);
             unpublished |= 1L << to;
-            counters.increment(sent);
+            sentUnpublished++;
             pool.free(handle);
             return WRITTEN;
         }
@@ -548,9 +569,8 @@ public final class Handoff implements AutoCloseable
         public void onRecord(final MemorySegment m, final long at, final int length)
         {
             final PacketPool pool = this.pool;
-            final long portL3 = m.get(LONG, at + RX_PORT_L3);
-            final int l3 = (int)(portL3 >>> 32);
-            final int meta = (l3 & HAS_EXT) != 0 ? META + EXT : META;
+            final long packed = m.get(LONG, at + PACKED);
+            final int meta = packed < 0 ? META + EXT : META;
             final int frame = length - meta;
             int h = frame <= pool.bufferSize() - pool.headroom() ? pool.allocate() : PacketPool.NO_BUFFER;
             if (h == PacketPool.NO_BUFFER && pool.largeCapacity() > 0)
@@ -565,32 +585,45 @@ public final class Handoff implements AutoCloseable
             MemorySegment.copy(m, at + meta, pool.memory(), pool.frameOffset(h), frame);
             pool.length(h, frame);
             pool.timestamp(h, m.get(LONG, at + TIMESTAMP));
-            final long auxFlags = m.get(LONG, at + AUX_FLAGS);
-            final int flags = (int)(auxFlags >>> 32);
-            pool.aux(h, (int)auxFlags);
-            pool.flags(h, flags);
-            pool.rxPort(h, (int)portL3);
-            pool.l3Offset(h, l3 & ~HAS_EXT);
-            if (meta != META)
+            pool.aux(h, (int)packed);
+            if (packed >= 0)
             {
-                final long traceGso = m.get(LONG, at + TRACE_GSO);
-                if ((flags & PacketPool.FLAG_TRACED) != 0)
-                {
-                    pool.trace(h, (int)traceGso);
-                }
-                final int gso = (int)(traceGso >>> 32);
-                if (gso != 0)
-                {
-                    pool.gso(h, gso >>> 16, gso & 0xffff);
-                }
-                final long csum = m.get(LONG, at + CSUM);
-                if ((int)csum >= 0)
-                {
-                    pool.checksumPartial(h, (int)csum, (int)(csum >>> 32));
-                }
+                pool.flags(h, (int)(packed >>> 32) & PACKED_FLAGS);
+                pool.l3Offset(h, (int)(packed >>> 40) & PACKED_L3);
+                pool.rxPort(h, (int)(packed >>> 48) - 1);
+            }
+            else
+            {
+                readExtension(m, at, h);
             }
             receivedInDrain++;
             inject.accept(h, drainingFrom);
+        }
+
+        private void readExtension(final MemorySegment m, final long at, final int h)
+        {
+            final PacketPool pool = this.pool;
+            final long flagsPort = m.get(LONG, at + X_FLAGS_PORT);
+            final int flags = (int)flagsPort;
+            pool.flags(h, flags);
+            pool.rxPort(h, (int)(flagsPort >>> 32));
+            final long l3Trace = m.get(LONG, at + X_L3_TRACE);
+            pool.l3Offset(h, (int)l3Trace);
+            if ((flags & PacketPool.FLAG_TRACED) != 0)
+            {
+                pool.trace(h, (int)(l3Trace >>> 32));
+            }
+            final long gsoCsum = m.get(LONG, at + X_GSO_CSUM_START);
+            final int gso = (int)gsoCsum;
+            if (gso != 0)
+            {
+                pool.gso(h, gso >>> 16, gso & 0xffff);
+            }
+            final int csumStart = (int)(gsoCsum >>> 32);
+            if (csumStart >= 0)
+            {
+                pool.checksumPartial(h, csumStart, (int)m.get(LONG, at + X_CSUM_OFFSET));
+            }
         }
 
         /**

@@ -74,7 +74,7 @@ class HandoffTest
     }
 
     /**
-     * Records are 24 bytes of metadata, or 40 when a trace, GSO or partial checksum needs the extension: each of
+     * Records are 16 bytes of metadata, or 48 when a trace, GSO or partial checksum needs the extension: each of
      * those alone, between plain records, must come out with exactly the metadata it went in with (a plain record
      * after an extended one, or the reverse, read at the wrong offset would garble the frame).
      */
