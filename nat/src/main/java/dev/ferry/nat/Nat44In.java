@@ -622,11 +622,15 @@ final class Nat44In implements Stage
     {
         // only a SYN without ACK can reopen: every other packet pays two compares
         if ((tcpFlags & (TcpHeader.SYN | TcpHeader.ACK)) != TcpHeader.SYN || proto != Ip4Header.PROTO_TCP
-            || (r & 1) != FlowTable.ORIGINAL || !flows.reopens((int)(r >>> 1), FlowTable.ORIGINAL, TcpHeader.SYN))
+            || (r & 1) != FlowTable.ORIGINAL)
         {
             return false;
         }
         final int e = (int)(r >>> 1);
+        if (!flows.reopens(e, FlowTable.ORIGINAL, TcpHeader.SYN))
+        {
+            return false;
+        }
         flows.remove(e);
         return true;
     }

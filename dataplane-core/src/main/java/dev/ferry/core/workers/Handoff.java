@@ -87,8 +87,8 @@ public final class Handoff implements AutoCloseable
     private static final int X_GSO_CSUM_START = 32;
     private static final int X_CSUM_OFFSET = 40;
     private static final long HAS_EXT = 1L << 63;
-    /** Flags that fit the packed word (bits 0-6; 7 is left clear). */
-    private static final int PACKED_FLAGS = 0x7f;
+    /** Flags that fit the packed word (bits 0-6; 7 is left clear); a traced packet's trace id needs the extension. */
+    private static final int PACKED_FLAGS = 0x7f & ~PacketPool.FLAG_TRACED;
     /** L3 offsets and RX ports (+1: a packet with no RX port has -1) that fit the packed word. */
     private static final int PACKED_L3 = 0xff;
     private static final int PACKED_PORT = 0x7fff;
@@ -495,8 +495,8 @@ public final class Handoff implements AutoCloseable
             final boolean partial = pool.checksumPartial(handle);
             final int l3 = pool.l3Offset(handle);
             final int port = pool.rxPort(handle) + 1;
-            final boolean ext = (flags & ~PACKED_FLAGS) != 0 || (flags & PacketPool.FLAG_TRACED) != 0 || gso != 0
-                || partial || (l3 & ~PACKED_L3) != 0 || (port & ~PACKED_PORT) != 0;
+            final boolean ext = (flags & ~PACKED_FLAGS) != 0 || gso != 0 || partial || (l3 & ~PACKED_L3) != 0
+                || (port & ~PACKED_PORT) != 0;
             final int meta = ext ? META + EXT : META;
             final SpscByteRing ring = out[to];
             final long at = ring.claim(meta + length);
@@ -509,7 +509,7 @@ public final class Handoff implements AutoCloseable
             if (ext)
             {
                 m.set(LONG, at + PACKED, pool.aux(handle) & LOW | HAS_EXT);
-                m.set(LONG, at + X_FLAGS_PORT, flags & LOW | (long)pool.rxPort(handle) << 32);
+                m.set(LONG, at + X_FLAGS_PORT, flags & LOW | (long)(port - 1) << 32);
                 m.set(LONG, at + X_L3_TRACE, l3 & LOW | (long)pool.traceId(handle) << 32);
                 final int csumStart = partial ? pool.checksumStart(handle) : -1;
                 m.set(LONG, at + X_GSO_CSUM_START, gso & LOW | (long)csumStart << 32);

@@ -60,10 +60,6 @@ final class SpscByteRing
     private static final int HEAD_CACHE = 8;
     private static final int CLAIMED = 16;
     private static final int PUBLISHED = 24;
-    /** In the consumer's line: where the loads ahead leave their sum, so that the JIT keeps them. */
-    private static final int TOUCHED = 8;
-    /** Bytes the consumer loads ahead of the record it reads. */
-    private static final int AHEAD = 1024;
     private static final ValueLayout.OfInt INT = ValueLayout.JAVA_INT_UNALIGNED;
     private static final VarHandle POSITION = ValueLayout.JAVA_LONG.varHandle();
 
@@ -209,23 +205,9 @@ final class SpscByteRing
         final int capacity = this.capacity;
         long h = head;
         int n = 0;
-        // the records' lines were written by the other core: load the first ones together, then keep a window
-        // of loads ahead of the record being read, so that their misses overlap (Java has no prefetch instruction;
-        // independent loads are one)
-        int touched = 0;
-        final long warm = Math.min(tail, head + AHEAD);
-        for (long p = head; p < warm; p += 64)
-        {
-            touched += memory.get(INT, (int)(p & mask) & ~3);
-        }
         while (h < tail && n < limit)
         {
             final int index = (int)(h & mask);
-            final long ahead = h + AHEAD;
-            if (ahead < tail)
-            {
-                touched += memory.get(INT, (int)(ahead & mask) & ~3);
-            }
             final int length = memory.get(INT, index);
             if (length == PAD)
             {
@@ -239,7 +221,6 @@ final class SpscByteRing
         if (h != head)
         {
             memory.set(LONG, consumerOffset, h);
-            memory.set(INT, consumerOffset + TOUCHED, touched);
             soHead(h);
         }
         return n;
