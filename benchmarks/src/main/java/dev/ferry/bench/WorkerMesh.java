@@ -13,7 +13,6 @@ import java.nio.ByteOrder;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.function.BooleanSupplier;
-import java.util.function.IntConsumer;
 
 /**
  * N workers of one node for the scaling benchmark: each worker is a whole {@link ClusterIpNode} (its own pool,
@@ -24,7 +23,7 @@ import java.util.function.IntConsumer;
  *
  * <pre>
  *   lane w: load 256 frames of its RX flows ─► owner = rule(5-tuple) ─┬─ w: graph input (ethernet-input)
- *                                                                     └─ other: ring w→other (copy, free)
+ *                (the two sides apart without a branch, then each one)  └─ other: ring w→other (copy, free)
  *           drain its inbound rings (≤ 256) ─► graph input ─► graph run (DNAT, lookup, encap, transmit)
  * </pre>
  *
@@ -249,6 +248,10 @@ public final class WorkerMesh implements AutoCloseable
         private final int[] rx;
         private final Handoff.Endpoint endpoint;
         private final ThreadCpu cpus = new ThreadCpu(64);
+        /** One duty cycle's packets for this worker, and those for others with their owners, in arrival order. */
+        private final int[] mine = new int[VECTOR];
+        private final int[] away = new int[VECTOR];
+        private final int[] awayOwner = new int[VECTOR];
         private int cursor;
 
         Lane(final int worker, final ClusterIpNode node, final int[] rx)
@@ -261,8 +264,9 @@ public final class WorkerMesh implements AutoCloseable
             this.rx = rx;
             final Graph g = graph;
             final int e = entry;
-            final IntConsumer inject = h -> g.input(e, h);
-            this.endpoint = handoff.endpoint(worker, pool, node.counters(), inject);
+            // as a node's graph takes a handed-over packet: not sampled for tracing again (its sender did)
+            this.endpoint = handoff.senderAwareEndpoint(worker, pool, node.counters(),
+                (h, from) -> g.inputHandedOver(e, h, from));
         }
 
         /** Marks the per-stage figures of this worker's graph now (its own thread, before it forwards). */
@@ -297,6 +301,11 @@ public final class WorkerMesh implements AutoCloseable
             final Graph graph = this.graph;
             final int[] rx = this.rx;
             final int me = worker;
+            final int[] mine = this.mine;
+            final int[] away = this.away;
+            final int[] awayOwner = this.awayOwner;
+            int kept = 0;
+            int handedOver = 0;
             int c = cursor;
             for (int i = 0; i < VECTOR; i++)
             {
@@ -306,13 +315,24 @@ public final class WorkerMesh implements AutoCloseable
                 final long l4 = l3 + ((mem.get(ValueLayout.JAVA_BYTE, l3) & 0x0f) << 2);
                 final int owner = rule.owner(mem.get(ValueLayout.JAVA_BYTE, l3 + 9) & 0xff, mem.get(BE_INT, l3 + 12),
                     mem.get(BE_SHORT, l4) & 0xffff, mem.get(BE_INT, l3 + 16), mem.get(BE_SHORT, l4 + 2) & 0xffff);
-                if (owner == me)
+                // branch-free, as the node's ownership stage: a branch on the owner is a coin toss per packet
+                final int elsewhere = owner ^ me;
+                final int isAway = (elsewhere | -elsewhere) >>> 31;
+                mine[kept] = h;
+                away[handedOver] = h;
+                awayOwner[handedOver] = owner;
+                kept += 1 - isAway;
+                handedOver += isAway;
+            }
+            for (int i = 0; i < kept; i++)
+            {
+                graph.input(entry, mine[i]);
+            }
+            for (int i = 0; i < handedOver; i++)
+            {
+                if (!endpoint.offer(awayOwner[i], away[i]))
                 {
-                    graph.input(entry, h);
-                }
-                else if (!endpoint.offer(owner, h))
-                {
-                    handOverWaiting(owner, h, stop);
+                    handOverWaiting(awayOwner[i], away[i], stop);
                 }
             }
             cursor = c;
