@@ -207,7 +207,8 @@ public final class WorkerMesh implements AutoCloseable
 
     /**
      * Per worker: packets it transmitted, the CPU its thread ended each measurement iteration on (on a VM whose
-     * vCPUs run at different speeds, the group's figure depends on it), and its graph's per-stage figures since
+     * vCPUs run at different speeds, the group's figure depends on it), how long it waited for room in a full ring
+     * (the owner was behind, so the pair ran at the slower one's pace), and its graph's per-stage figures since
      * {@link Lane#markRuntime()} ({@code show runtime}: compare them with one worker's). Allocates.
      *
      * @return one line per worker.
@@ -219,7 +220,11 @@ public final class WorkerMesh implements AutoCloseable
         {
             b.append("worker ").append(l.worker).append(": forwarded ").append(l.node.sink().transmitted())
                 .append(", CPU at the end of each measurement iteration: ").append(l.cpus.report())
-                .append(System.lineSeparator()).append(l.node.runtimeReport());
+                .append(System.lineSeparator()).append("  waited for room in a full ring: ").append(l.stalls)
+                .append(" times, ").append(l.stalledNanos / 1_000_000).append(" ms of ")
+                .append(l.markedAt == 0 ? 0 : (System.nanoTime() - l.markedAt) / 1_000_000)
+                .append(" ms since the first measurement iteration").append(System.lineSeparator())
+                .append(l.node.runtimeReport());
         }
         return b.toString();
     }
@@ -253,6 +258,10 @@ public final class WorkerMesh implements AutoCloseable
         private final int[] away = new int[VECTOR];
         private final int[] awayOwner = new int[VECTOR];
         private int cursor;
+        /** Times this lane found a ring full and waited, and its time spent waiting less the draining it did. */
+        private long stalls;
+        private long stalledNanos;
+        private long markedAt;
 
         Lane(final int worker, final ClusterIpNode node, final int[] rx)
         {
@@ -269,10 +278,16 @@ public final class WorkerMesh implements AutoCloseable
                 (h, from) -> g.inputHandedOver(e, h, from));
         }
 
-        /** Marks the per-stage figures of this worker's graph now (its own thread, before it forwards). */
+        /**
+         * Marks the per-stage figures of this worker's graph and starts its wait count now (its own thread, before
+         * it forwards).
+         */
         public void markRuntime()
         {
             node.markRuntime();
+            stalls = 0;
+            stalledNanos = 0;
+            markedAt = System.nanoTime();
         }
 
         /** Records the CPU the lane's thread is on as this measurement iteration's; allocates nothing. */
@@ -344,6 +359,9 @@ public final class WorkerMesh implements AutoCloseable
 
         private void handOverWaiting(final int owner, final int h, final BooleanSupplier stop)
         {
+            // a stall path (the owner is behind): the clock reads here cost nothing on the common path
+            final long start = System.nanoTime();
+            long working = 0;
             int idle = 0;
             while (!endpoint.offer(owner, h))
             {
@@ -351,13 +369,17 @@ public final class WorkerMesh implements AutoCloseable
                 {
                     endpoint.send(owner, h);
                     endpoint.publish();
-                    return;
+                    break;
                 }
+                final long work = System.nanoTime();
                 endpoint.drain(VECTOR);
                 graph.run();
+                working += System.nanoTime() - work;
                 // spin, then yield: with more workers than cores the owner needs this core to drain its ring
                 idle = RingHopBenchmark.idle(idle);
             }
+            stalls++;
+            stalledNanos += System.nanoTime() - start - working;
         }
     }
 
