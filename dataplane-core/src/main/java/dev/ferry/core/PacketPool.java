@@ -12,9 +12,8 @@ import java.lang.foreign.MemorySegment;
  * </pre>
  *
  * <p>Every buffer keeps {@link #DEFAULT_HEADROOM} bytes in front of a received frame so that VXLAN
- * encapsulation (50 bytes) can prepend in place. Per-packet metadata lives in one {@code int} array, 16 ints per
- * handle (64 bytes: one cache line, or two where the array's start falls mid-line), so nothing is allocated per
- * packet and a packet's fields travel together through the cache.
+ * encapsulation (50 bytes) can prepend in place. Per-packet metadata lives in primitive arrays indexed
+ * by handle, so nothing is allocated per packet.
  *
  * <p>A pool may also hold a second, smaller set of large buffers ({@link #LARGE_BUFFER_SIZE}: a 64 KB frame plus
  * headroom) for offload superframes (a TAP with TSO hands over up to 64 KB in one read). They share the one
@@ -59,26 +58,6 @@ public final class PacketPool implements AutoCloseable
      *  set it, and checksums are no authentication: a sender that can craft a frame can craft its checksum. */
     public static final int FLAG_L4_CHECKSUM_TRUSTED = 0x20;
 
-    /** Ints of metadata per handle, and where each field sits among them. */
-    private static final int META_INTS = 16;
-    private static final int START = 0;
-    private static final int LENGTH = 1;
-    private static final int RX_PORT = 2;
-    private static final int TX_PORT = 3;
-    private static final int FLAGS = 4;
-    private static final int L3_OFFSET = 5;
-    private static final int AUX = 6;
-    private static final int TRACE_ID = 7;
-    private static final int GSO = 8;
-    private static final int PARTIAL = 9;
-    /** The timestamp's low and high halves. */
-    private static final int TIMESTAMP_LOW = 10;
-    private static final int TIMESTAMP_HIGH = 11;
-    private static final int ALLOCATION_LOW = 12;
-    private static final int ALLOCATION_HIGH = 13;
-    private static final int ALLOCATED = 14;
-    private static final long LOW = 0xffff_ffffL;
-
     private final Arena arena;
     private final MemorySegment memory;
     private final int capacity;
@@ -94,12 +73,19 @@ public final class PacketPool implements AutoCloseable
     private long allocationFailures;
     private long largeAllocationFailures;
 
-    /**
-     * Every buffer's metadata in one array, {@link #META_INTS} ints per handle: a packet's fields share one or two
-     * cache lines instead of one line in each of thirteen arrays (an allocation wrote thirteen lines; a stage that
-     * reads three fields touched three).
-     */
-    private final int[] meta;
+    private final int[] start;
+    private final int[] length;
+    private final int[] rxPort;
+    private final int[] txPort;
+    private final int[] flags;
+    private final int[] l3Offset;
+    private final int[] aux;
+    private final int[] traceId;
+    private final int[] gso;
+    private final int[] partial;
+    private final long[] timestamp;
+    private final boolean[] allocated;
+    private final long[] allocationNumber;
     private long allocations;
 
     /**
@@ -146,7 +132,19 @@ public final class PacketPool implements AutoCloseable
         this.memory = arena.allocate(largeBase + (long)large * largeBufferSize, 64);
         this.freeStack = new int[capacity];
         this.largeFreeStack = new int[large];
-        this.meta = new int[this.capacity * META_INTS];
+        this.start = new int[this.capacity];
+        this.length = new int[this.capacity];
+        this.rxPort = new int[this.capacity];
+        this.txPort = new int[this.capacity];
+        this.flags = new int[this.capacity];
+        this.l3Offset = new int[this.capacity];
+        this.aux = new int[this.capacity];
+        this.traceId = new int[this.capacity];
+        this.gso = new int[this.capacity];
+        this.partial = new int[this.capacity];
+        this.timestamp = new long[this.capacity];
+        this.allocated = new boolean[this.capacity];
+        this.allocationNumber = new long[this.capacity];
         // hand out low handles first: it keeps a small working set warm in cache
         for (int i = 0; i < capacity; i++)
         {
@@ -203,24 +201,19 @@ public final class PacketPool implements AutoCloseable
 
     private int reset(final int h)
     {
-        final int[] m = meta;
-        final int i = h << 4;
-        final long number = allocations++;
-        m[i + START] = headroom;
-        m[i + LENGTH] = 0;
-        m[i + RX_PORT] = -1;
-        m[i + TX_PORT] = -1;
-        m[i + FLAGS] = 0;
-        m[i + L3_OFFSET] = 0;
-        m[i + AUX] = 0;
-        m[i + TRACE_ID] = -1;
-        m[i + GSO] = 0;
-        m[i + PARTIAL] = 0;
-        m[i + TIMESTAMP_LOW] = 0;
-        m[i + TIMESTAMP_HIGH] = 0;
-        m[i + ALLOCATION_LOW] = (int)number;
-        m[i + ALLOCATION_HIGH] = (int)(number >>> 32);
-        m[i + ALLOCATED] = 1;
+        allocated[h] = true;
+        allocationNumber[h] = allocations++;
+        start[h] = headroom;
+        length[h] = 0;
+        rxPort[h] = -1;
+        txPort[h] = -1;
+        flags[h] = 0;
+        l3Offset[h] = 0;
+        aux[h] = 0;
+        traceId[h] = -1;
+        gso[h] = 0;
+        partial[h] = 0;
+        timestamp[h] = 0;
         return h;
     }
 
@@ -231,11 +224,11 @@ public final class PacketPool implements AutoCloseable
      */
     public void free(final int h)
     {
-        if (meta[(h << 4) + ALLOCATED] == 0)
+        if (!allocated[h])
         {
             throw new IllegalStateException("double free of packet buffer " + h);
         }
-        meta[(h << 4) + ALLOCATED] = 0;
+        allocated[h] = false;
         if (h < smallCount)
         {
             freeStack[freeCount++] = h;
@@ -252,7 +245,7 @@ public final class PacketPool implements AutoCloseable
      */
     public boolean isAllocated(final int h)
     {
-        return meta[(h << 4) + ALLOCATED] != 0;
+        return allocated[h];
     }
 
     /** @return how many buffers were ever allocated (the next allocation's number). */
@@ -267,8 +260,7 @@ public final class PacketPool implements AutoCloseable
      */
     public long allocationNumber(final int h)
     {
-        final int i = h << 4;
-        return (long)meta[i + ALLOCATION_HIGH] << 32 | meta[i + ALLOCATION_LOW] & LOW;
+        return allocationNumber[h];
     }
 
     /** @return buffers currently free, small and large. */
@@ -361,7 +353,7 @@ public final class PacketPool implements AutoCloseable
      */
     public long frameOffset(final int h)
     {
-        return bufferOffset(h) + meta[(h << 4) + START];
+        return bufferOffset(h) + start[h];
     }
 
     private long bufferOffset(final int h)
@@ -375,7 +367,7 @@ public final class PacketPool implements AutoCloseable
      */
     public int length(final int h)
     {
-        return meta[(h << 4) + LENGTH];
+        return length[h];
     }
 
     /**
@@ -386,11 +378,11 @@ public final class PacketPool implements AutoCloseable
      */
     public void length(final int h, final int len)
     {
-        if (len < 0 || meta[(h << 4) + START] + len > bufferSizeOf(h))
+        if (len < 0 || start[h] + len > bufferSizeOf(h))
         {
             throw new IllegalArgumentException("frame length " + len + " does not fit buffer " + h);
         }
-        meta[(h << 4) + LENGTH] = len;
+        length[h] = len;
     }
 
     /**
@@ -399,7 +391,7 @@ public final class PacketPool implements AutoCloseable
      */
     public int headroomOf(final int h)
     {
-        return meta[(h << 4) + START];
+        return start[h];
     }
 
     /**
@@ -411,8 +403,8 @@ public final class PacketPool implements AutoCloseable
      */
     public void prepend(final int h, final int bytes)
     {
-        meta[(h << 4) + START] -= bytes;
-        meta[(h << 4) + LENGTH] += bytes;
+        start[h] -= bytes;
+        length[h] += bytes;
         moveChecksumStart(h, bytes);
     }
 
@@ -425,17 +417,17 @@ public final class PacketPool implements AutoCloseable
      */
     public void advance(final int h, final int bytes)
     {
-        meta[(h << 4) + START] += bytes;
-        meta[(h << 4) + LENGTH] -= bytes;
+        start[h] += bytes;
+        length[h] -= bytes;
         moveChecksumStart(h, -bytes);
     }
 
     /** A partial checksum's start counts from the frame start: it stays on the same byte when the start moves. */
     private void moveChecksumStart(final int h, final int delta)
     {
-        if (meta[(h << 4) + PARTIAL] != 0)
+        if (partial[h] != 0)
         {
-            meta[(h << 4) + PARTIAL] += delta << 16;
+            partial[h] += delta << 16;
         }
     }
 
@@ -449,7 +441,7 @@ public final class PacketPool implements AutoCloseable
      */
     public void write(final int h, final byte[] src, final int offset, final int len)
     {
-        meta[(h << 4) + START] = headroom;
+        start[h] = headroom;
         length(h, len);
         MemorySegment.copy(src, offset, memory, java.lang.foreign.ValueLayout.JAVA_BYTE, frameOffset(h), len);
     }
@@ -462,7 +454,7 @@ public final class PacketPool implements AutoCloseable
      */
     public byte[] toArray(final int h)
     {
-        final byte[] out = new byte[meta[(h << 4) + LENGTH]];
+        final byte[] out = new byte[length[h]];
         MemorySegment.copy(memory, java.lang.foreign.ValueLayout.JAVA_BYTE, frameOffset(h), out, 0, out.length);
         return out;
     }
@@ -476,7 +468,7 @@ public final class PacketPool implements AutoCloseable
      */
     public int copyOut(final int h, final byte[] dst)
     {
-        final int len = meta[(h << 4) + LENGTH];
+        final int len = length[h];
         MemorySegment.copy(memory, java.lang.foreign.ValueLayout.JAVA_BYTE, frameOffset(h), dst, 0, len);
         return len;
     }
@@ -487,7 +479,7 @@ public final class PacketPool implements AutoCloseable
      */
     public int rxPort(final int h)
     {
-        return meta[(h << 4) + RX_PORT];
+        return rxPort[h];
     }
 
     /**
@@ -496,7 +488,7 @@ public final class PacketPool implements AutoCloseable
      */
     public void rxPort(final int h, final int port)
     {
-        meta[(h << 4) + RX_PORT] = port;
+        rxPort[h] = port;
     }
 
     /**
@@ -505,7 +497,7 @@ public final class PacketPool implements AutoCloseable
      */
     public int txPort(final int h)
     {
-        return meta[(h << 4) + TX_PORT];
+        return txPort[h];
     }
 
     /**
@@ -514,7 +506,7 @@ public final class PacketPool implements AutoCloseable
      */
     public void txPort(final int h, final int port)
     {
-        meta[(h << 4) + TX_PORT] = port;
+        txPort[h] = port;
     }
 
     /**
@@ -523,7 +515,7 @@ public final class PacketPool implements AutoCloseable
      */
     public int l3Offset(final int h)
     {
-        return meta[(h << 4) + L3_OFFSET];
+        return l3Offset[h];
     }
 
     /**
@@ -532,7 +524,7 @@ public final class PacketPool implements AutoCloseable
      */
     public void l3Offset(final int h, final int offset)
     {
-        meta[(h << 4) + L3_OFFSET] = offset;
+        l3Offset[h] = offset;
     }
 
     /**
@@ -541,7 +533,7 @@ public final class PacketPool implements AutoCloseable
      */
     public int aux(final int h)
     {
-        return meta[(h << 4) + AUX];
+        return aux[h];
     }
 
     /**
@@ -550,7 +542,7 @@ public final class PacketPool implements AutoCloseable
      */
     public void aux(final int h, final int value)
     {
-        meta[(h << 4) + AUX] = value;
+        aux[h] = value;
     }
 
     /**
@@ -559,7 +551,7 @@ public final class PacketPool implements AutoCloseable
      */
     public int flags(final int h)
     {
-        return meta[(h << 4) + FLAGS];
+        return flags[h];
     }
 
     /**
@@ -568,7 +560,7 @@ public final class PacketPool implements AutoCloseable
      */
     public void flags(final int h, final int value)
     {
-        meta[(h << 4) + FLAGS] = value;
+        flags[h] = value;
     }
 
     /**
@@ -577,7 +569,7 @@ public final class PacketPool implements AutoCloseable
      */
     public boolean traced(final int h)
     {
-        return (meta[(h << 4) + FLAGS] & FLAG_TRACED) != 0;
+        return (flags[h] & FLAG_TRACED) != 0;
     }
 
     /**
@@ -586,7 +578,7 @@ public final class PacketPool implements AutoCloseable
      */
     public int traceId(final int h)
     {
-        return meta[(h << 4) + TRACE_ID];
+        return traceId[h];
     }
 
     /**
@@ -597,8 +589,8 @@ public final class PacketPool implements AutoCloseable
      */
     public void trace(final int h, final int id)
     {
-        meta[(h << 4) + FLAGS] |= FLAG_TRACED;
-        meta[(h << 4) + TRACE_ID] = id;
+        flags[h] |= FLAG_TRACED;
+        traceId[h] = id;
     }
 
     /**
@@ -607,8 +599,7 @@ public final class PacketPool implements AutoCloseable
      */
     public long timestamp(final int h)
     {
-        final int i = h << 4;
-        return (long)meta[i + TIMESTAMP_HIGH] << 32 | meta[i + TIMESTAMP_LOW] & LOW;
+        return timestamp[h];
     }
 
     /**
@@ -617,9 +608,7 @@ public final class PacketPool implements AutoCloseable
      */
     public void timestamp(final int h, final long nanos)
     {
-        final int i = h << 4;
-        meta[i + TIMESTAMP_LOW] = (int)nanos;
-        meta[i + TIMESTAMP_HIGH] = (int)(nanos >>> 32);
+        timestamp[h] = nanos;
     }
 
     /**
@@ -629,7 +618,7 @@ public final class PacketPool implements AutoCloseable
      */
     public int gsoSize(final int h)
     {
-        return meta[(h << 4) + GSO] & 0xffff;
+        return gso[h] & 0xffff;
     }
 
     /**
@@ -638,7 +627,7 @@ public final class PacketPool implements AutoCloseable
      */
     public int gsoType(final int h)
     {
-        return meta[(h << 4) + GSO] >>> 16;
+        return gso[h] >>> 16;
     }
 
     /**
@@ -650,7 +639,7 @@ public final class PacketPool implements AutoCloseable
      */
     public void gso(final int h, final int type, final int size)
     {
-        meta[(h << 4) + GSO] = size == 0 ? 0 : (type & 0xffff) << 16 | size & 0xffff;
+        gso[h] = size == 0 ? 0 : (type & 0xffff) << 16 | size & 0xffff;
     }
 
     /**
@@ -660,7 +649,7 @@ public final class PacketPool implements AutoCloseable
      */
     public boolean checksumPartial(final int h)
     {
-        return meta[(h << 4) + PARTIAL] != 0;
+        return partial[h] != 0;
     }
 
     /**
@@ -669,7 +658,7 @@ public final class PacketPool implements AutoCloseable
      */
     public int checksumStart(final int h)
     {
-        return (meta[(h << 4) + PARTIAL] >>> 16) - 1;
+        return (partial[h] >>> 16) - 1;
     }
 
     /**
@@ -678,7 +667,7 @@ public final class PacketPool implements AutoCloseable
      */
     public int checksumOffset(final int h)
     {
-        return meta[(h << 4) + PARTIAL] & 0xffff;
+        return partial[h] & 0xffff;
     }
 
     /**
@@ -690,7 +679,7 @@ public final class PacketPool implements AutoCloseable
      */
     public void checksumPartial(final int h, final int start, final int offset)
     {
-        meta[(h << 4) + PARTIAL] = (start + 1) << 16 | offset & 0xffff;
+        partial[h] = (start + 1) << 16 | offset & 0xffff;
     }
 
     /**
@@ -700,8 +689,8 @@ public final class PacketPool implements AutoCloseable
      */
     public void clearOffload(final int h)
     {
-        meta[(h << 4) + GSO] = 0;
-        meta[(h << 4) + PARTIAL] = 0;
+        gso[h] = 0;
+        partial[h] = 0;
     }
 
     /**
@@ -712,12 +701,11 @@ public final class PacketPool implements AutoCloseable
      */
     public void copyMetadata(final int from, final int to)
     {
-        meta[(to << 4) + RX_PORT] = meta[(from << 4) + RX_PORT];
-        meta[(to << 4) + TX_PORT] = meta[(from << 4) + TX_PORT];
-        meta[(to << 4) + FLAGS] = meta[(from << 4) + FLAGS];
-        meta[(to << 4) + TRACE_ID] = meta[(from << 4) + TRACE_ID];
-        meta[(to << 4) + TIMESTAMP_LOW] = meta[(from << 4) + TIMESTAMP_LOW];
-        meta[(to << 4) + TIMESTAMP_HIGH] = meta[(from << 4) + TIMESTAMP_HIGH];
+        rxPort[to] = rxPort[from];
+        txPort[to] = txPort[from];
+        flags[to] = flags[from];
+        traceId[to] = traceId[from];
+        timestamp[to] = timestamp[from];
     }
 
     @Override
