@@ -298,7 +298,8 @@ public final class WorkerMesh implements AutoCloseable
 
         /**
          * One duty cycle: receives 256 frames, keeps those it owns and hands the rest over, takes up to 256
-         * frames from its inbound rings, and runs the graph. No allocation.
+         * frames from its inbound rings, and runs the graph. No allocation. With one worker the frames go straight
+         * to the graph, without the ownership rule: a node of one worker has no ownership stage.
          *
          * <p>A full ring makes the lane wait, draining its own inbound rings meanwhile (the other worker may be
          * waiting on it), instead of dropping as a node does: the benchmark measures what the workers forward,
@@ -322,22 +323,35 @@ public final class WorkerMesh implements AutoCloseable
             int kept = 0;
             int handedOver = 0;
             int c = cursor;
-            for (int i = 0; i < VECTOR; i++)
+            if (workers == 1)
             {
-                final int h = node.load(rx[c]);
-                c = c + 1 == rx.length ? 0 : c + 1;
-                final long l3 = pool.frameOffset(h) + pool.l3Offset(h);
-                final long l4 = l3 + ((mem.get(ValueLayout.JAVA_BYTE, l3) & 0x0f) << 2);
-                final int owner = rule.owner(mem.get(ValueLayout.JAVA_BYTE, l3 + 9) & 0xff, mem.get(BE_INT, l3 + 12),
-                    mem.get(BE_SHORT, l4) & 0xffff, mem.get(BE_INT, l3 + 16), mem.get(BE_SHORT, l4 + 2) & 0xffff);
-                // branch-free, as the node's ownership stage: a branch on the owner is a coin toss per packet
-                final int elsewhere = owner ^ me;
-                final int isAway = (elsewhere | -elsewhere) >>> 31;
-                mine[kept] = h;
-                away[handedOver] = h;
-                awayOwner[handedOver] = owner;
-                kept += 1 - isAway;
-                handedOver += isAway;
+                // a node of one worker has no ownership stage: every frame goes straight to its graph
+                for (int i = 0; i < VECTOR; i++)
+                {
+                    graph.input(entry, node.load(rx[c]));
+                    c = c + 1 == rx.length ? 0 : c + 1;
+                }
+            }
+            else
+            {
+                for (int i = 0; i < VECTOR; i++)
+                {
+                    final int h = node.load(rx[c]);
+                    c = c + 1 == rx.length ? 0 : c + 1;
+                    final long l3 = pool.frameOffset(h) + pool.l3Offset(h);
+                    final long l4 = l3 + ((mem.get(ValueLayout.JAVA_BYTE, l3) & 0x0f) << 2);
+                    final int owner = rule.owner(mem.get(ValueLayout.JAVA_BYTE, l3 + 9) & 0xff,
+                        mem.get(BE_INT, l3 + 12), mem.get(BE_SHORT, l4) & 0xffff, mem.get(BE_INT, l3 + 16),
+                        mem.get(BE_SHORT, l4 + 2) & 0xffff);
+                    // branch-free, as the node's ownership stage: a branch on the owner is a coin toss per packet
+                    final int elsewhere = owner ^ me;
+                    final int isAway = (elsewhere | -elsewhere) >>> 31;
+                    mine[kept] = h;
+                    away[handedOver] = h;
+                    awayOwner[handedOver] = owner;
+                    kept += 1 - isAway;
+                    handedOver += isAway;
+                }
             }
             for (int i = 0; i < kept; i++)
             {
