@@ -23,7 +23,7 @@ import java.util.function.BooleanSupplier;
  *
  * <pre>
  *   lane w: load 256 frames of its RX flows ─► owner = rule(5-tuple) ─┬─ w: graph input (ethernet-input)
- *                (the two sides apart without a branch, then each one)  └─ other: ring w→other (copy, free)
+ *                                                                     └─ other: ring w→other (copy, free)
  *           drain its inbound rings (≤ 256) ─► graph input ─► graph run (DNAT, lookup, encap, transmit)
  * </pre>
  *
@@ -253,10 +253,6 @@ public final class WorkerMesh implements AutoCloseable
         private final int[] rx;
         private final Handoff.Endpoint endpoint;
         private final ThreadCpu cpus = new ThreadCpu(64);
-        /** One duty cycle's packets for this worker, and those for others with their owners, in arrival order. */
-        private final int[] mine = new int[VECTOR];
-        private final int[] away = new int[VECTOR];
-        private final int[] awayOwner = new int[VECTOR];
         private int cursor;
         /** Times this lane found a ring full and waited, and its time spent waiting less the draining it did. */
         private long stalls;
@@ -317,51 +313,28 @@ public final class WorkerMesh implements AutoCloseable
             final Graph graph = this.graph;
             final int[] rx = this.rx;
             final int me = worker;
-            final int[] mine = this.mine;
-            final int[] away = this.away;
-            final int[] awayOwner = this.awayOwner;
-            int kept = 0;
-            int handedOver = 0;
             int c = cursor;
-            if (workers == 1)
+            for (int i = 0; i < VECTOR; i++)
             {
-                // a node of one worker has no ownership stage: every frame goes straight to its graph
-                for (int i = 0; i < VECTOR; i++)
+                final int h = node.load(rx[c]);
+                c = c + 1 == rx.length ? 0 : c + 1;
+                if (workers == 1)
                 {
-                    graph.input(entry, node.load(rx[c]));
-                    c = c + 1 == rx.length ? 0 : c + 1;
+                    // a node of one worker has no ownership stage: every frame goes straight to its graph
+                    graph.input(entry, h);
+                    continue;
                 }
-            }
-            else
-            {
-                for (int i = 0; i < VECTOR; i++)
+                final long l3 = pool.frameOffset(h) + pool.l3Offset(h);
+                final long l4 = l3 + ((mem.get(ValueLayout.JAVA_BYTE, l3) & 0x0f) << 2);
+                final int owner = rule.owner(mem.get(ValueLayout.JAVA_BYTE, l3 + 9) & 0xff, mem.get(BE_INT, l3 + 12),
+                    mem.get(BE_SHORT, l4) & 0xffff, mem.get(BE_INT, l3 + 16), mem.get(BE_SHORT, l4 + 2) & 0xffff);
+                if (owner == me)
                 {
-                    final int h = node.load(rx[c]);
-                    c = c + 1 == rx.length ? 0 : c + 1;
-                    final long l3 = pool.frameOffset(h) + pool.l3Offset(h);
-                    final long l4 = l3 + ((mem.get(ValueLayout.JAVA_BYTE, l3) & 0x0f) << 2);
-                    final int owner = rule.owner(mem.get(ValueLayout.JAVA_BYTE, l3 + 9) & 0xff,
-                        mem.get(BE_INT, l3 + 12), mem.get(BE_SHORT, l4) & 0xffff, mem.get(BE_INT, l3 + 16),
-                        mem.get(BE_SHORT, l4 + 2) & 0xffff);
-                    // branch-free, as the node's ownership stage: a branch on the owner is a coin toss per packet
-                    final int elsewhere = owner ^ me;
-                    final int isAway = (elsewhere | -elsewhere) >>> 31;
-                    mine[kept] = h;
-                    away[handedOver] = h;
-                    awayOwner[handedOver] = owner;
-                    kept += 1 - isAway;
-                    handedOver += isAway;
+                    graph.input(entry, h);
                 }
-            }
-            for (int i = 0; i < kept; i++)
-            {
-                graph.input(entry, mine[i]);
-            }
-            for (int i = 0; i < handedOver; i++)
-            {
-                if (!endpoint.offer(awayOwner[i], away[i]))
+                else if (!endpoint.offer(owner, h))
                 {
-                    handOverWaiting(awayOwner[i], away[i], stop);
+                    handOverWaiting(owner, h, stop);
                 }
             }
             cursor = c;

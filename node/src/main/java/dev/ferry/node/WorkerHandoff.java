@@ -238,10 +238,6 @@ final class WorkerHandoff implements NodeFeature
         private FlowOwner rule;
         private long local;
         private long handed;
-        /** The vector's packets for this worker, and those for others with their owners, in arrival order. */
-        private final int[] mine = new int[PacketVector.CAPACITY];
-        private final int[] away = new int[PacketVector.CAPACITY];
-        private final int[] awayOwner = new int[PacketVector.CAPACITY];
 
         OwnershipStage(final PacketPool pool, final TablesRef<Snapshot> tables, final String next, final int worker,
             final int workers, final long secret)
@@ -278,45 +274,28 @@ final class WorkerHandoff implements NodeFeature
             final FlowOwner r = rule(tables.lvCurrent());
             final MemorySegment mem = pool.memory();
             final int n = in.count();
-            final int[] mine = this.mine;
-            final int[] away = this.away;
-            final int[] awayOwner = this.awayOwner;
-            // first the owners, then the two kinds of packet apart: with half the flows owned elsewhere, a branch on
-            // the owner per packet is a coin toss that the CPU mispredicts every other packet; the partition is
-            // branch-free, each flow stays on one side, and so keeps its order
-            int kept = 0;
-            int handedOver = 0;
+            // workers are at most 64 (WorkerCount.MAX): one bit each
+            long handedTo = 0;
             for (int i = 0; i < n; i++)
             {
                 final int h = in.get(i);
                 final int owner = r == null ? FlowOwner.PINNED : owner(r, mem, h);
-                final int elsewhere = owner ^ worker;
-                final int isAway = (elsewhere | -elsewhere) >>> 31;
-                mine[kept] = h;
-                away[handedOver] = h;
-                awayOwner[handedOver] = owner;
-                kept += 1 - isAway;
-                handedOver += isAway;
-            }
-            for (int i = 0; i < kept; i++)
-            {
-                out.next(mine[i], 0);
-            }
-            local += kept;
-            handed += handedOver;
-            // workers are at most 64 (WorkerCount.MAX): one bit each
-            long handedTo = 0;
-            for (int i = 0; i < handedOver; i++)
-            {
-                final int h = away[i];
-                final int owner = awayOwner[i];
-                out.traceDetail(h, owner, pool.flags(h) & PacketPool.FLAG_FRAG_PORTS);
-                // the ring copies the frame and frees the buffer; a full ring keeps it in the hold queue; a full
-                // hold queue counts the drop and frees it
-                out.hold(h);
-                if (endpoint.sendOrHold(owner, h))
+                if (owner == worker)
                 {
-                    handedTo |= 1L << owner;
+                    local++;
+                    out.next(h, 0);
+                }
+                else
+                {
+                    handed++;
+                    out.traceDetail(h, owner, pool.flags(h) & PacketPool.FLAG_FRAG_PORTS);
+                    // the ring copies the frame and frees the buffer; a full ring keeps it in the hold queue; a full
+                    // hold queue counts the drop and frees it
+                    out.hold(h);
+                    if (endpoint.sendOrHold(owner, h))
+                    {
+                        handedTo |= 1L << owner;
+                    }
                 }
             }
             // the vector's frames become visible to their owners together, then the owners are woken

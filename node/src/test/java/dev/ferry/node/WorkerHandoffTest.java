@@ -233,9 +233,9 @@ class WorkerHandoffTest
     @Test
     void shouldKeepEachFlowsOrderWhenOneVectorMixesOwnedAndHandedOverFlows()
     {
-        // the ownership stage partitions a vector into this worker's packets and the others' without a branch
-        // per packet: every flow must still leave in the order its packets came, whichever side it is on (four
-        // SYNs per flow, told apart by their sequence numbers: retransmissions, valid while the flow waits)
+        // one vector mixes flows this worker owns with flows it hands over: every flow must leave in the order its
+        // packets came, whichever side it is on (four SYNs per flow, told apart by their sequence numbers:
+        // retransmissions, valid while the flow waits)
         final int rounds = 4;
         final Lane lane = lanes.get(0);
         final int buffers = lane.pool.capacity();
