@@ -13,7 +13,6 @@ import java.nio.ByteOrder;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.function.BooleanSupplier;
-import java.util.function.IntConsumer;
 
 /**
  * N workers of one node for the scaling benchmark: each worker is a whole {@link ClusterIpNode} (its own pool,
@@ -208,7 +207,8 @@ public final class WorkerMesh implements AutoCloseable
 
     /**
      * Per worker: packets it transmitted, the CPU its thread ended each measurement iteration on (on a VM whose
-     * vCPUs run at different speeds, the group's figure depends on it), and its graph's per-stage figures since
+     * vCPUs run at different speeds, the group's figure depends on it), how long it waited for room in a full ring
+     * (the owner was behind, so the pair ran at the slower one's pace), and its graph's per-stage figures since
      * {@link Lane#markRuntime()} ({@code show runtime}: compare them with one worker's). Allocates.
      *
      * @return one line per worker.
@@ -220,7 +220,11 @@ public final class WorkerMesh implements AutoCloseable
         {
             b.append("worker ").append(l.worker).append(": forwarded ").append(l.node.sink().transmitted())
                 .append(", CPU at the end of each measurement iteration: ").append(l.cpus.report())
-                .append(System.lineSeparator()).append(l.node.runtimeReport());
+                .append(System.lineSeparator()).append("  waited for room in a full ring: ").append(l.stalls)
+                .append(" times, ").append(l.stalledNanos / 1_000_000).append(" ms of ")
+                .append(l.markedAt == 0 ? 0 : (System.nanoTime() - l.markedAt) / 1_000_000)
+                .append(" ms since the first measurement iteration").append(System.lineSeparator())
+                .append(l.node.runtimeReport());
         }
         return b.toString();
     }
@@ -250,6 +254,10 @@ public final class WorkerMesh implements AutoCloseable
         private final Handoff.Endpoint endpoint;
         private final ThreadCpu cpus = new ThreadCpu(64);
         private int cursor;
+        /** Times this lane found a ring full and waited, and its time spent waiting less the draining it did. */
+        private long stalls;
+        private long stalledNanos;
+        private long markedAt;
 
         Lane(final int worker, final ClusterIpNode node, final int[] rx)
         {
@@ -261,14 +269,21 @@ public final class WorkerMesh implements AutoCloseable
             this.rx = rx;
             final Graph g = graph;
             final int e = entry;
-            final IntConsumer inject = h -> g.input(e, h);
-            this.endpoint = handoff.endpoint(worker, pool, node.counters(), inject);
+            // as a node's graph takes a handed-over packet: not sampled for tracing again (its sender did)
+            this.endpoint = handoff.senderAwareEndpoint(worker, pool, node.counters(),
+                (h, from) -> g.inputHandedOver(e, h, from));
         }
 
-        /** Marks the per-stage figures of this worker's graph now (its own thread, before it forwards). */
+        /**
+         * Marks the per-stage figures of this worker's graph and starts its wait count now (its own thread, before
+         * it forwards).
+         */
         public void markRuntime()
         {
             node.markRuntime();
+            stalls = 0;
+            stalledNanos = 0;
+            markedAt = System.nanoTime();
         }
 
         /** Records the CPU the lane's thread is on as this measurement iteration's; allocates nothing. */
@@ -279,7 +294,8 @@ public final class WorkerMesh implements AutoCloseable
 
         /**
          * One duty cycle: receives 256 frames, keeps those it owns and hands the rest over, takes up to 256
-         * frames from its inbound rings, and runs the graph. No allocation.
+         * frames from its inbound rings, and runs the graph. No allocation. With one worker the frames go straight
+         * to the graph, without the ownership rule: a node of one worker has no ownership stage.
          *
          * <p>A full ring makes the lane wait, draining its own inbound rings meanwhile (the other worker may be
          * waiting on it), instead of dropping as a node does: the benchmark measures what the workers forward,
@@ -302,6 +318,12 @@ public final class WorkerMesh implements AutoCloseable
             {
                 final int h = node.load(rx[c]);
                 c = c + 1 == rx.length ? 0 : c + 1;
+                if (workers == 1)
+                {
+                    // a node of one worker has no ownership stage: every frame goes straight to its graph
+                    graph.input(entry, h);
+                    continue;
+                }
                 final long l3 = pool.frameOffset(h) + pool.l3Offset(h);
                 final long l4 = l3 + ((mem.get(ValueLayout.JAVA_BYTE, l3) & 0x0f) << 2);
                 final int owner = rule.owner(mem.get(ValueLayout.JAVA_BYTE, l3 + 9) & 0xff, mem.get(BE_INT, l3 + 12),
@@ -324,6 +346,9 @@ public final class WorkerMesh implements AutoCloseable
 
         private void handOverWaiting(final int owner, final int h, final BooleanSupplier stop)
         {
+            // a stall path (the owner is behind): the clock reads here cost nothing on the common path
+            final long start = System.nanoTime();
+            long working = 0;
             int idle = 0;
             while (!endpoint.offer(owner, h))
             {
@@ -331,13 +356,17 @@ public final class WorkerMesh implements AutoCloseable
                 {
                     endpoint.send(owner, h);
                     endpoint.publish();
-                    return;
+                    break;
                 }
+                final long work = System.nanoTime();
                 endpoint.drain(VECTOR);
                 graph.run();
+                working += System.nanoTime() - work;
                 // spin, then yield: with more workers than cores the owner needs this core to drain its ring
                 idle = RingHopBenchmark.idle(idle);
             }
+            stalls++;
+            stalledNanos += System.nanoTime() - start - working;
         }
     }
 

@@ -61,4 +61,25 @@ class WorkerMeshTest
             assertThat(mesh.verify()).contains("forwarded " + (1000 + 8 * 256)).contains("handed over 0");
         }
     }
+    /**
+     * A worker whose owner does not drain waits for room in the full ring, and the report says how often: the
+     * figure that shows two workers coupled when the host slows one of them.
+     */
+    @Test
+    void shouldReportTheWaitsForAFullRing()
+    {
+        // 1 KiB rings hold a dozen 64-byte frames; worker 1 never runs, so worker 0's ring to it fills at once
+        try (WorkerMesh mesh = new WorkerMesh(2, 64, 2000, 50, 1024))
+        {
+            mesh.lane(0).markRuntime();
+            final int[] asked = {0};
+            // the stop flag turns true after a few waits: from then on a full ring drops, as at the end of a trial
+            mesh.lane(0).forward(() -> ++asked[0] > 3);
+            final long dropped = mesh.sum(Handoff.DROP_PREFIX + "handoff-full");
+            assertThat(dropped).as("the frames that found the ring full after the stop").isPositive();
+            assertThat(mesh.lanesReport().lines().filter(l -> l.contains("waited for room")).findFirst().orElse(""))
+                .as("each frame that found the ring full waited once, then was dropped at the stop")
+                .contains("waited for room in a full ring: " + dropped + " times");
+        }
+    }
 }

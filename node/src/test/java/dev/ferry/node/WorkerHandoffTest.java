@@ -231,6 +231,48 @@ class WorkerHandoffTest
     }
 
     @Test
+    void shouldKeepEachFlowsOrderWhenOneVectorMixesOwnedAndHandedOverFlows()
+    {
+        // one vector mixes flows this worker owns with flows it hands over: every flow must leave in the order its
+        // packets came, whichever side it is on (four SYNs per flow, told apart by their sequence numbers:
+        // retransmissions, valid while the flow waits)
+        final int rounds = 4;
+        final Lane lane = lanes.get(0);
+        final int buffers = lane.pool.capacity();
+        assertThat(FLOWS * rounds).as("one vector, within the pool").isLessThanOrEqualTo(Math.min(256, buffers));
+        final int pod = ports.idOf(tap(POD_A));
+        for (int k = 0; k < rounds; k++)
+        {
+            for (int f = 0; f < FLOWS; f++)
+            {
+                final byte[] frame = new FrameBuilder().eth(Ip4.podMac(POD_A), GATEWAY_MAC).ip4(POD_A, VIP_LOCAL)
+                    .tcp(30000 + f, 80, TcpHeader.SYN, 1000 + k, 0).build();
+                final int h = lane.pool.allocate();
+                lane.pool.write(h, frame, 0, frame.length);
+                lane.pool.rxPort(h, pod);
+                lane.pool.timestamp(h, clock.nanos());
+                lane.graph.graph().input(lane.graph.entry(), h);
+            }
+        }
+        lane.graph.graph().run();
+        settle();
+        final List<byte[]> out = sentOn(tap(POD_B));
+        assertThat(out).as("every packet DNATed to the backend").hasSize(FLOWS * rounds);
+        final Map<Integer, List<Integer>> seqByFlow = new java.util.TreeMap<>();
+        for (final byte[] f : out)
+        {
+            seqByFlow.computeIfAbsent(u16(f, 34), p -> new ArrayList<>()).add(u32(f, 38) - 1000);
+        }
+        assertThat(seqByFlow).hasSize(FLOWS);
+        seqByFlow.forEach((sport, seqs) -> assertThat(seqs).as("flow from port %d in order", sport)
+            .containsExactly(0, 1, 2, 3));
+        assertThat(sum(Handoff.COUNTER_SENT)).as("some flows owned by worker 1 crossed the ring")
+            .isPositive().isLessThan(FLOWS * rounds).isEqualTo(sum(Handoff.COUNTER_RECEIVED));
+        assertThat(lanes.get(1).graph.feature(ServicesFeature.class).conntrack().size()).isPositive();
+        assertThat(lane.graph.feature(ServicesFeature.class).conntrack().size()).isPositive();
+    }
+
+    @Test
     void shouldOwnATunnelledReplyByItsInnerFlow()
     {
         for (int f = 0; f < FLOWS; f++)
