@@ -61,6 +61,7 @@ class WorkerMeshTest
             assertThat(mesh.verify()).contains("forwarded " + (1000 + 8 * 256)).contains("handed over 0");
         }
     }
+
     /**
      * A worker whose owner does not drain waits for room in the full ring, and the report says how often: the
      * figure that shows two workers coupled when the host slows one of them.

@@ -20,6 +20,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.TreeMap;
 
 import static dev.ferry.node.NodeFixture.GATEWAY_MAC;
 import static dev.ferry.node.NodeFixture.NODE_B_IP;
@@ -258,7 +259,7 @@ class WorkerHandoffTest
         settle();
         final List<byte[]> out = sentOn(tap(POD_B));
         assertThat(out).as("every packet DNATed to the backend").hasSize(FLOWS * rounds);
-        final Map<Integer, List<Integer>> seqByFlow = new java.util.TreeMap<>();
+        final Map<Integer, List<Integer>> seqByFlow = new TreeMap<>();
         for (final byte[] f : out)
         {
             seqByFlow.computeIfAbsent(u16(f, 34), p -> new ArrayList<>()).add(u32(f, 38) - 1000);
