@@ -222,8 +222,8 @@ public final class WorkerMesh implements AutoCloseable
                 .append(", CPU at the end of each measurement iteration: ").append(l.cpus.report())
                 .append(System.lineSeparator()).append("  waited for room in a full ring: ").append(l.stalls)
                 .append(" times, ").append(l.stalledNanos / 1_000_000).append(" ms of ")
-                .append(l.markedAt == 0 ? 0 : (System.nanoTime() - l.markedAt) / 1_000_000)
-                .append(" ms since the first measurement iteration").append(System.lineSeparator())
+                .append(Math.max(0, l.measuredUntil - l.markedAt) / 1_000_000).append(" ms measured")
+                .append(System.lineSeparator())
                 .append(l.node.runtimeReport());
         }
         return b.toString();
@@ -257,7 +257,9 @@ public final class WorkerMesh implements AutoCloseable
         /** Times this lane found a ring full and waited, and its time spent waiting less the draining it did. */
         private long stalls;
         private long stalledNanos;
+        /** The measured time: from the first measurement iteration's start to the last one's end so far. */
         private long markedAt;
+        private long measuredUntil;
 
         Lane(final int worker, final ClusterIpNode node, final int[] rx)
         {
@@ -284,12 +286,17 @@ public final class WorkerMesh implements AutoCloseable
             stalls = 0;
             stalledNanos = 0;
             markedAt = System.nanoTime();
+            measuredUntil = markedAt;
         }
 
-        /** Records the CPU the lane's thread is on as this measurement iteration's; allocates nothing. */
+        /**
+         * Records the CPU the lane's thread is on as this measurement iteration's, and when the iteration ended (the
+         * wait report's measured time); allocates nothing.
+         */
         public void recordCpu()
         {
             cpus.record();
+            measuredUntil = System.nanoTime();
         }
 
         /**
