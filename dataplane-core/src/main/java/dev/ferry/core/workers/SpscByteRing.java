@@ -12,7 +12,7 @@ import java.lang.invoke.VarHandle;
  * plain {@code java -jar ferry.jar} does not do).
  *
  * <pre>
- *   data (capacity bytes, a power of two)                  | tail | head | producer's own | consumer's own |
+ *   data (capacity bytes, a power of two)                  | tail | head |
  *   [len|payload...][len|payload...][-1 pad to end]...    each 128 bytes; positions grow forever;
  *                                                          index = position AND mask
  * </pre>
@@ -31,48 +31,27 @@ import java.lang.invoke.VarHandle;
  * only when the cached value says the ring is full, so the two threads share the head's line once per refill,
  * not per record. Head and tail sit 128 bytes apart (adjacent-line prefetch).
  *
- * <p>Each side's own cursors (the producer's tail, head cache and claim; the consumer's head) live off-heap too,
- * each side on 128 bytes of its own, and this object holds only what never changes. As plain fields of this object
- * they shared a cache line with each other and with the constants both threads read, and the two rings of a worker
- * pair, allocated one after the other, shared lines too: every record the producer wrote took the line away from
- * the consumer reading its mask and head, and from the other worker producing into the ring beside it (issue 17:
- * two workers scaled 1.28x in {@code WorkersBenchmark}).
+ * <p>Each side's own cursors (the producer's tail, head cache, claim and last published tail; the consumer's head)
+ * are plain fields, each side's on lines of its own: the class hierarchy below puts 128 bytes of padding before the
+ * constants both threads read, between them and the producer's cursors, between those and the consumer's, and after
+ * (JCTools' and Agrona's layout; {@code SpscByteRingTest} checks the offsets the JVM gives them). As unpadded fields
+ * they shared a line with each other and with the constants (issue 17: two workers scaled 1.28x). Commit 747cca2 moved
+ * them off-heap, beside the shared positions, which kept them apart but cost every record six bounds- and
+ * session-checked accesses to the segment, and put the producer's line next to the consumer's head, where the
+ * consumer's sequential reads could pull it over: {@code HandoffBenchmark.hop} ran at 33.6 ns per frame that way,
+ * 28.4 with the padded fields (session 14).
  *
  * <p>Usage per record, producer: {@link #claim(int)}, write at {@link #memory()} from the returned offset,
  * {@link #commit(long, int)}; then, once per batch, {@link #publish()}. A claim that finds the ring full publishes
  * first, so that a producer waiting for room never waits on records the consumer cannot see. Consumer:
  * {@link #read(Reader, int)}.
  */
-final class SpscByteRing
+final class SpscByteRing extends SpscByteRingPad3
 {
     /** Bytes in front of each record's payload. */
     static final int HEADER = 4;
     /** Returned by {@link #claim} when the record does not fit now. */
     static final int FULL = -1;
-
-    private static final int PAD = -1;
-    /** Bytes between fields written by different threads: two cache lines (adjacent-line prefetch). */
-    private static final int LINE = 128;
-    // plain accesses use unaligned layouts (the offsets are aligned; an aligned layout checks it on every access);
-    // the cursors shared between threads go through POSITION, whose atomic access modes need aligned memory
-    private static final ValueLayout.OfLong LONG = ValueLayout.JAVA_LONG_UNALIGNED;
-    private static final int TAIL = 0;
-    private static final int HEAD_CACHE = 8;
-    private static final int CLAIMED = 16;
-    private static final int PUBLISHED = 24;
-    private static final ValueLayout.OfInt INT = ValueLayout.JAVA_INT_UNALIGNED;
-    private static final VarHandle POSITION = ValueLayout.JAVA_LONG.varHandle();
-
-    private final MemorySegment memory;
-    private final int capacity;
-    private final int mask;
-    private final long tailOffset;
-    private final long headOffset;
-    private final int maxPayload;
-    /** The producer's own line: its copy of the tail, the head it last read, the record it claimed. */
-    private final long producerOffset;
-    /** The consumer's own line: its head. */
-    private final long consumerOffset;
 
     /** What the consumer does with each record. */
     interface Reader
@@ -91,21 +70,7 @@ final class SpscByteRing
      */
     SpscByteRing(final Arena arena, final int capacity)
     {
-        if (capacity < 1024 || Integer.bitCount(capacity) != 1)
-        {
-            throw new IllegalArgumentException("ring capacity must be a power of two of at least 1024: " + capacity);
-        }
-        this.capacity = capacity;
-        this.mask = capacity - 1;
-        this.memory = arena.allocate(capacity + 4L * LINE, LINE);
-        this.tailOffset = capacity;
-        this.headOffset = capacity + LINE;
-        this.producerOffset = capacity + 2L * LINE;
-        this.consumerOffset = capacity + 3L * LINE;
-        // a record of at most half the ring always fits once the ring is empty, even after a pad record
-        this.maxPayload = capacity / 2 - HEADER;
-        POSITION.setRelease(memory, tailOffset, 0L);
-        POSITION.setRelease(memory, headOffset, 0L);
+        super(arena, capacity);
     }
 
     /** @return the largest payload a record may carry. */
@@ -128,19 +93,17 @@ final class SpscByteRing
      */
     long claim(final int length)
     {
-        final MemorySegment memory = this.memory;
-        final long own = producerOffset;
         final int record = align(HEADER + length);
-        final long t = memory.get(LONG, own + TAIL);
+        final long t = tail;
         final int index = (int)(t & mask);
         final int toEnd = capacity - index;
         final int need = toEnd < record ? toEnd + record : record;
-        if (t + need - memory.get(LONG, own + HEAD_CACHE) > capacity)
+        if (t + need - headCache > capacity)
         {
             // full as far as this side knows: let the consumer see everything committed, then look again
             publish();
             final long h = lvHead();
-            memory.set(LONG, own + HEAD_CACHE, h);
+            headCache = h;
             if (t + need - h > capacity)
             {
                 return FULL;
@@ -149,10 +112,10 @@ final class SpscByteRing
         if (toEnd < record)
         {
             memory.set(INT, index, PAD);
-            memory.set(LONG, own + CLAIMED, t + toEnd);
+            claimed = t + toEnd;
             return HEADER;
         }
-        memory.set(LONG, own + CLAIMED, t);
+        claimed = t;
         return index + HEADER;
     }
 
@@ -164,10 +127,8 @@ final class SpscByteRing
      */
     void commit(final long offset, final int length)
     {
-        final MemorySegment memory = this.memory;
         memory.set(INT, offset - HEADER, length);
-        final long t = memory.get(LONG, producerOffset + CLAIMED) + align(HEADER + length);
-        memory.set(LONG, producerOffset + TAIL, t);
+        tail = claimed + align(HEADER + length);
     }
 
     /**
@@ -178,13 +139,12 @@ final class SpscByteRing
      */
     boolean publish()
     {
-        final MemorySegment memory = this.memory;
-        final long t = memory.get(LONG, producerOffset + TAIL);
-        if (t == memory.get(LONG, producerOffset + PUBLISHED))
+        final long t = tail;
+        if (t == published)
         {
             return false;
         }
-        memory.set(LONG, producerOffset + PUBLISHED, t);
+        published = t;
         soTail(t);
         return true;
     }
@@ -200,7 +160,7 @@ final class SpscByteRing
     {
         final MemorySegment memory = this.memory;
         final long tail = lvTail();
-        final long head = memory.get(LONG, consumerOffset);
+        final long head = this.head;
         final int mask = this.mask;
         final int capacity = this.capacity;
         long h = head;
@@ -220,7 +180,7 @@ final class SpscByteRing
         }
         if (h != head)
         {
-            memory.set(LONG, consumerOffset, h);
+            this.head = h;
             soHead(h);
         }
         return n;
@@ -233,7 +193,7 @@ final class SpscByteRing
      */
     boolean readable()
     {
-        return lvTail() != memory.get(LONG, consumerOffset);
+        return lvTail() != head;
     }
 
     private long lvHead()
@@ -259,5 +219,115 @@ final class SpscByteRing
     private static int align(final int bytes)
     {
         return (bytes + 3) & ~3;
+    }
+}
+
+/**
+ * 128 bytes and more in front of the ring's constants: whatever the heap puts before this object (another worker's
+ * state, written per packet) does not share their lines. Padding by inheritance, as JCTools and Agrona do: a class's
+ * fields come after its superclass's, in this order.
+ */
+abstract class SpscByteRingPad0
+{
+    int p00;
+    long p01, p02, p03, p04, p05, p06, p07, p08, p09, p10, p11, p12, p13, p14, p15, p16;
+}
+
+/** What never changes, read by both threads on every record. */
+abstract class SpscByteRingConstants extends SpscByteRingPad0
+{
+    static final int PAD = -1;
+    /** Bytes between off-heap positions written by different threads: two cache lines (adjacent-line prefetch). */
+    static final int LINE = 128;
+    // plain accesses use unaligned layouts (the offsets are aligned; an aligned layout checks it on every access);
+    // the positions shared between threads go through POSITION, whose atomic access modes need aligned memory
+    static final ValueLayout.OfInt INT = ValueLayout.JAVA_INT_UNALIGNED;
+    static final VarHandle POSITION = ValueLayout.JAVA_LONG.varHandle();
+
+    final MemorySegment memory;
+    final int capacity;
+    final int mask;
+    final int maxPayload;
+    final long tailOffset;
+    final long headOffset;
+
+    SpscByteRingConstants(final Arena arena, final int capacity)
+    {
+        if (capacity < 1024 || Integer.bitCount(capacity) != 1)
+        {
+            throw new IllegalArgumentException("ring capacity must be a power of two of at least 1024: " + capacity);
+        }
+        this.capacity = capacity;
+        this.mask = capacity - 1;
+        this.memory = arena.allocate(capacity + 2L * LINE, LINE);
+        this.tailOffset = capacity;
+        this.headOffset = capacity + LINE;
+        // a record of at most half the ring always fits once the ring is empty, even after a pad record
+        this.maxPayload = capacity / 2 - SpscByteRing.HEADER;
+        POSITION.setRelease(memory, tailOffset, 0L);
+        POSITION.setRelease(memory, headOffset, 0L);
+    }
+}
+
+/** Between the constants and the producer's cursors. */
+abstract class SpscByteRingPad1 extends SpscByteRingConstants
+{
+    long p01, p02, p03, p04, p05, p06, p07, p08, p09, p10, p11, p12, p13, p14, p15, p16;
+
+    SpscByteRingPad1(final Arena arena, final int capacity)
+    {
+        super(arena, capacity);
+    }
+}
+
+/** The producer's own cursors, written by the producer only (per record). */
+abstract class SpscByteRingProducer extends SpscByteRingPad1
+{
+    /** End of the last committed record. */
+    long tail;
+    /** The head as the producer last read it: it re-reads the shared head only when this says the ring is full. */
+    long headCache;
+    /** Start of the record claimed last. */
+    long claimed;
+    /** The tail last made visible to the consumer. */
+    long published;
+
+    SpscByteRingProducer(final Arena arena, final int capacity)
+    {
+        super(arena, capacity);
+    }
+}
+
+/** Between the producer's cursors and the consumer's. */
+abstract class SpscByteRingPad2 extends SpscByteRingProducer
+{
+    long p01, p02, p03, p04, p05, p06, p07, p08, p09, p10, p11, p12, p13, p14, p15, p16;
+
+    SpscByteRingPad2(final Arena arena, final int capacity)
+    {
+        super(arena, capacity);
+    }
+}
+
+/** The consumer's own cursor, written by the consumer only (per drain). */
+abstract class SpscByteRingConsumer extends SpscByteRingPad2
+{
+    /** Start of the first record not read yet. */
+    long head;
+
+    SpscByteRingConsumer(final Arena arena, final int capacity)
+    {
+        super(arena, capacity);
+    }
+}
+
+/** After the consumer's cursor: whatever the heap puts after this object does not share its line. */
+abstract class SpscByteRingPad3 extends SpscByteRingConsumer
+{
+    long p01, p02, p03, p04, p05, p06, p07, p08, p09, p10, p11, p12, p13, p14, p15, p16;
+
+    SpscByteRingPad3(final Arena arena, final int capacity)
+    {
+        super(arena, capacity);
     }
 }

@@ -22,19 +22,60 @@ import static org.assertj.core.api.Assertions.assertThat;
 class SpscByteRingTest
 {
     /**
-     * The two threads read this object's fields (segment, mask, capacity) on every record; a cursor among them
-     * (written by one thread per record or per drain) would take the line from the other thread each time, and
-     * from the worker using the ring allocated beside it. Cursors live off-heap on lines of their own.
+     * The producer writes its cursors on every record, the consumer its cursor on every drain, and both read the
+     * constants on every record: each group must sit on lines of its own (128 bytes: adjacent-line prefetch), away
+     * from each other and from whatever the heap puts before or after the ring (the other worker's state). The
+     * field offsets are the JVM's actual layout, read as JOL would.
      */
     @Test
-    void shouldHoldOnlyConstantsInTheObjectBothThreadsRead()
+    void shouldKeepEachThreadsCursorsOnLinesOfTheirOwn() throws ReflectiveOperationException
     {
-        for (final java.lang.reflect.Field f : SpscByteRing.class.getDeclaredFields())
+        // sun.misc.Unsafe by reflection: named in the source, javac warns that it is proprietary (and -Werror fails)
+        final Class<?> unsafeClass = Class.forName("sun.misc.Unsafe");
+        final java.lang.reflect.Field theUnsafe = unsafeClass.getDeclaredField("theUnsafe");
+        theUnsafe.setAccessible(true);
+        final Object unsafe = theUnsafe.get(null);
+        final java.lang.reflect.Method offsetOf = unsafeClass.getMethod("objectFieldOffset",
+            java.lang.reflect.Field.class);
+        final java.util.Map<String, List<Long>> groups = new java.util.TreeMap<>();
+        final java.util.TreeMap<Long, String> layout = new java.util.TreeMap<>();
+        long end = 0;
+        for (Class<?> c = SpscByteRing.class; c != Object.class; c = c.getSuperclass())
         {
-            if (!java.lang.reflect.Modifier.isStatic(f.getModifiers()))
+            for (final java.lang.reflect.Field f : c.getDeclaredFields())
             {
-                assertThat(java.lang.reflect.Modifier.isFinal(f.getModifiers())).as("field %s is final", f.getName())
-                    .isTrue();
+                if (java.lang.reflect.Modifier.isStatic(f.getModifiers()))
+                {
+                    continue;
+                }
+                final long at = (long)offsetOf.invoke(unsafe, f);
+                layout.put(at, c.getSimpleName() + "." + f.getName());
+                end = Math.max(end, at + 8);
+                if (!c.getSimpleName().contains("Pad"))
+                {
+                    groups.computeIfAbsent(c.getSimpleName(), k -> new ArrayList<>()).add(at);
+                }
+            }
+        }
+        assertThat(groups).containsOnlyKeys("SpscByteRingConstants", "SpscByteRingProducer", "SpscByteRingConsumer");
+        // a group ends where the next field in the layout starts (a reference may take 4 bytes or 8)
+        final List<long[]> spans = new ArrayList<>();
+        for (final List<Long> offsets : groups.values())
+        {
+            final long last = java.util.Collections.max(offsets);
+            final Long next = layout.higherKey(last);
+            spans.add(new long[] {java.util.Collections.min(offsets), next == null ? last + 8 : next});
+        }
+        for (final long[] a : spans)
+        {
+            assertThat(a[0]).as("bytes in front of a group in %s", layout).isGreaterThanOrEqualTo(128);
+            assertThat(end - a[1]).as("bytes after a group in %s", layout).isGreaterThanOrEqualTo(128);
+            for (final long[] b : spans)
+            {
+                if (a != b && a[0] < b[0])
+                {
+                    assertThat(b[0] - a[1]).as("bytes between two groups in %s", layout).isGreaterThanOrEqualTo(128);
+                }
             }
         }
     }
