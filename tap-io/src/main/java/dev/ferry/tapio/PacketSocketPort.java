@@ -17,7 +17,9 @@ import java.lang.invoke.VarHandle;
  * receive (per-frame status, so the kernel wakes a waiting reader for every frame and a lone frame never waits
  * for a block retire timer; under load the reader takes every ready frame in one pass),
  * {@code sendmmsg} straight from pool buffers for transmit, {@code PACKET_QDISC_BYPASS} on, the link's own
- * outgoing traffic ignored ({@code PACKET_IGNORE_OUTGOING}).
+ * outgoing traffic ignored ({@code PACKET_IGNORE_OUTGOING}; in a fanout group, whose hook the kernel checks instead
+ * of the socket's, {@code PACKET_FANOUT_FLAG_IGNORE_OUTGOING}; and on every kernel a received frame whose
+ * {@code sll_pkttype} is {@code PACKET_OUTGOING}, a frame the host sent, is dropped and counted in rx-outgoing).
  *
  * <pre>
  *   link ──► kernel ──► RX ring: | frame 0 | frame 1 | ... |  (TP_STATUS_USER frames are ours)
@@ -58,9 +60,11 @@ import java.lang.invoke.VarHandle;
  * the frames in them; the packet counters count frames), rx-gro-frames, rx-gro-segments (VXLAN frames with an
  * inner TCP superframe merged from a received UDP superframe, and the datagrams merged into them; those datagrams
  * are in rx-gso-segments too), tx-tso-software (TCP superframes cut by the port),
- * tx-gso-refused, and rx-ring-full (frames the kernel dropped because the RX ring was full: {@code PACKET_STATISTICS},
- * read at each link check; the link's own counters count those frames as received). Received frames enter the graph
- * at {@link Options#entryStage(String)} (a node's uplink: neighbour-learn).
+ * tx-gso-refused, rx-ring-full (frames the kernel dropped because the RX ring was full: {@code PACKET_STATISTICS},
+ * read at each link check; the link's own counters count those frames as received), and rx-outgoing (frames the
+ * host's own stack sent out of the link, which the kernel handed to the ring as {@code PACKET_OUTGOING}: not
+ * received, not errors). Received frames enter the graph at {@link Options#entryStage(String)} (a node's uplink:
+ * neighbour-learn).
  */
 public final class PacketSocketPort implements Port
 {
@@ -83,6 +87,8 @@ public final class PacketSocketPort implements Port
     static final int PACKET_FANOUT_CBPF = 6;
     static final int PACKET_FANOUT_DATA = 22;
     static final int PACKET_FANOUT_FLAG_DEFRAG = 0x8000;
+    // linux/if_packet.h, Linux 6.2 on: the group's hook skips outgoing frames (PACKET_IGNORE_OUTGOING is the socket's)
+    static final int PACKET_FANOUT_FLAG_IGNORE_OUTGOING = 0x4000;
     /** No fanout group: the socket receives every frame of the link. */
     public static final int NO_FANOUT = -1;
     static final int TPACKET_V2 = 1;
@@ -92,6 +98,15 @@ public final class PacketSocketPort implements Port
     static final int TP_STATUS_CSUMNOTREADY = 8;
     static final int TP_STATUS_VLAN_VALID = 0x10;
     static final int TP_STATUS_VLAN_TPID_VALID = 0x40;
+    /**
+     * Where {@code sll_pkttype} sits in a ring frame: the kernel writes a {@code sockaddr_ll} at
+     * {@code TPACKET_ALIGN(sizeof(struct tpacket2_hdr))} = 32 (tpacket_rcv), and the packet type is its byte 10
+     * (family 2, protocol 2, ifindex 4, hatype 2, then pkttype 1, halen 1, addr 8); the frame itself starts at
+     * tp_mac, 66 or more.
+     */
+    static final int SLL_PKTTYPE_AT = 32 + 10;
+    /** {@code PACKET_OUTGOING} (linux/if_packet.h): a frame the host transmitted on the link. */
+    static final byte PACKET_OUTGOING = 4;
 
     private static final System.Logger LOG = System.getLogger("dev.ferry.tapio");
     private static final VarHandle INT = ValueLayout.JAVA_INT.varHandle();
@@ -108,6 +123,8 @@ public final class PacketSocketPort implements Port
     private static final int REJECTED = -1;
     /** A receive helper's result: no room for the frame's segments now; it stays in the ring. */
     private static final int NO_ROOM = -2;
+    /** A receive result: a frame the host sent, dropped and counted in rx-outgoing. */
+    private static final int OUTGOING = -3;
 
     /** Ring geometry and link checks. */
     public static final class Options
@@ -122,6 +139,7 @@ public final class PacketSocketPort implements Port
         private boolean fanoutDefrag;
         private FanoutSteering fanoutSteering;
         private int fanoutMember = -1;
+        private boolean fanoutIgnoreOutgoing = true;
 
         /**
          * Joins a {@code PACKET_FANOUT} group ({@code PACKET_FANOUT_HASH}) once bound: the sockets of one group, all
@@ -189,6 +207,20 @@ public final class PacketSocketPort implements Port
                 throw new IllegalArgumentException("fanout member must be 0 to 63: " + member);
             }
             this.fanoutMember = member;
+            return this;
+        }
+
+        /**
+         * Whether to ask for {@code PACKET_FANOUT_FLAG_IGNORE_OUTGOING} when joining (default on). Off only in tests:
+         * it stands in for a kernel before 6.2, which takes the flag and ignores it, so that the receive path's own
+         * check of {@code sll_pkttype} is what keeps the host's frames out.
+         *
+         * @param on whether the join asks the group to skip outgoing frames.
+         * @return this.
+         */
+        Options fanoutIgnoreOutgoing(final boolean on)
+        {
+            this.fanoutIgnoreOutgoing = on;
             return this;
         }
 
@@ -289,6 +321,8 @@ public final class PacketSocketPort implements Port
     private final int rxGsoFrames;
     /** Frames the kernel dropped because the RX ring was full (its {@code tp_drops}), read at each link check. */
     private final int rxRingFull;
+    /** Frames the host's own stack sent out of the link ({@code PACKET_OUTGOING}), dropped on receive. */
+    private final int rxOutgoing;
     private final int rxGsoSegments;
     private final int rxGroFrames;
     private final int rxGroSegments;
@@ -306,6 +340,9 @@ public final class PacketSocketPort implements Port
     private int ifindex;
     // whether this socket joined the group in cbpf mode with the program attached
     private volatile boolean steered;
+    // whether this socket's group skips outgoing frames (joined with PACKET_FANOUT_FLAG_IGNORE_OUTGOING)
+    private volatile boolean groupIgnoresOutgoing;
+    private boolean ignoreOutgoingRefusalLogged;
     // a member of the steering's model (FanoutSteering): joins, leaves and flap reports go through its lock
     private boolean member;
     // a member whose link went down keeps its socket (the kernel links it again when the link returns, in creation
@@ -348,6 +385,7 @@ public final class PacketSocketPort implements Port
         txGsoSegments = this.counters.register("tx-gso-segments");
         rxGsoFrames = this.counters.register("rx-gso-frames");
         rxRingFull = this.counters.register("rx-ring-full");
+        rxOutgoing = this.counters.register("rx-outgoing");
         rxGsoSegments = this.counters.register("rx-gso-segments");
         rxGroFrames = this.counters.register("rx-gro-frames");
         rxGroSegments = this.counters.register("rx-gro-segments");
@@ -481,11 +519,11 @@ public final class PacketSocketPort implements Port
         final int flags = options.fanoutDefrag ? PACKET_FANOUT_FLAG_DEFRAG : 0;
         steered = false;
         unlinked = false;
+        groupIgnoresOutgoing = false;
         if (steering != null && steering.cbpf())
         {
-            final MemorySegment v = a.allocateFrom(ValueLayout.JAVA_INT,
-                (PACKET_FANOUT_CBPF | flags) << 16 | options.fanoutGroup);
-            if (LinuxNative.setsockopt(state, s, SOL_PACKET, PACKET_FANOUT, v, 4) == 0)
+            final int refused = joinGroup(a, s, PACKET_FANOUT_CBPF | flags);
+            if (refused == 0)
             {
                 // the caller holds the steering's lock: the model appends this socket as the kernel just did
                 final boolean first = !steering.anyJoined();
@@ -510,26 +548,68 @@ public final class PacketSocketPort implements Port
                 refuseSteering(steering, "the program: " + LinuxNative.strerror(e) + " (errno " + e + ")");
                 return false;
             }
-            final int e = LinuxNative.errno(state);
             if (steering.anyJoined())
             {
                 throw new NativeException("setsockopt(PACKET_FANOUT, cbpf, group " + options.fanoutGroup + ", " + name
-                    + ")", e);
+                    + ")", refused);
             }
             // an old kernel, or the id taken by another link's group: the hash join below tells them apart
-            refuseSteering(steering, "the mode: " + LinuxNative.strerror(e) + " (errno " + e + ")");
+            refuseSteering(steering, "the mode: " + LinuxNative.strerror(refused) + " (errno " + refused + ")");
         }
-        final int mode = PACKET_FANOUT_HASH | flags;
-        final MemorySegment v = a.allocateFrom(ValueLayout.JAVA_INT, mode << 16 | options.fanoutGroup);
-        if (LinuxNative.setsockopt(state, s, SOL_PACKET, PACKET_FANOUT, v, 4) < 0)
+        final int e = joinGroup(a, s, PACKET_FANOUT_HASH | flags);
+        if (e != 0)
         {
-            final int e = LinuxNative.errno(state);
             throw new NativeException("setsockopt(PACKET_FANOUT, group " + options.fanoutGroup + ", " + name + ")", e,
                 e == LinuxNative.EINVAL ? "; the group id is taken in this network namespace by a group on another "
                     + "link or with another mode (a link that went away keeps its group until its last socket "
                     + "closes): give each link its own id" : "");
         }
         return true;
+    }
+
+    /**
+     * Joins the group as {@code typeFlags} plus {@code PACKET_FANOUT_FLAG_IGNORE_OUTGOING}: the kernel hands a group's
+     * frames to the group's hook, not the socket's, so the socket's {@code PACKET_IGNORE_OUTGOING} does not apply
+     * (dev_queue_xmit_nit checks the hook's ignore_outgoing, which fanout_add sets from this flag alone). A refusal
+     * (EINVAL: a group made without the flag, whose members must all agree on flags, or a kernel that checks for
+     * flags it lacks) joins without it, logged once: then the receive path's check of {@code sll_pkttype} keeps the
+     * host's frames out (rx-outgoing), as it does on a kernel before 6.2, which takes the flag and ignores it.
+     *
+     * @return 0, or the errno of the last join tried.
+     */
+    private int joinGroup(final Arena a, final int s, final int typeFlags)
+    {
+        if (options.fanoutIgnoreOutgoing)
+        {
+            if (setFanout(a, s, typeFlags | PACKET_FANOUT_FLAG_IGNORE_OUTGOING) == 0)
+            {
+                groupIgnoresOutgoing = true;
+                return 0;
+            }
+            final int refused = LinuxNative.errno(state);
+            if (refused != LinuxNative.EINVAL || setFanout(a, s, typeFlags) < 0)
+            {
+                // the other errors (and the id taken by another link's group) are the join's own
+                return refused == LinuxNative.EINVAL ? LinuxNative.errno(state) : refused;
+            }
+            if (!ignoreOutgoingRefusalLogged)
+            {
+                ignoreOutgoingRefusalLogged = true;
+                LOG.log(System.Logger.Level.WARNING, "link {0}: fanout group {1} joined without "
+                    + "PACKET_FANOUT_FLAG_IGNORE_OUTGOING ({2}, errno {3}: the group was made without it or the kernel "
+                    + "refuses it): frames the host sends on the link reach the ring and are dropped on receive (port "
+                    + "counter rx-outgoing)", name, String.valueOf(options.fanoutGroup), LinuxNative.strerror(refused),
+                    refused);
+            }
+            return 0;
+        }
+        return setFanout(a, s, typeFlags) == 0 ? 0 : LinuxNative.errno(state);
+    }
+
+    private int setFanout(final Arena a, final int s, final int typeFlags)
+    {
+        final MemorySegment v = a.allocateFrom(ValueLayout.JAVA_INT, typeFlags << 16 | options.fanoutGroup);
+        return LinuxNative.setsockopt(state, s, SOL_PACKET, PACKET_FANOUT, v, 4);
     }
 
     private void refuseSteering(final FanoutSteering steering, final String why)
@@ -577,6 +657,15 @@ public final class PacketSocketPort implements Port
             return null;
         }
         return steered ? FanoutSteering.CBPF : FanoutSteering.HASH;
+    }
+
+    /**
+     * @return whether this socket joined its fanout group with {@code PACKET_FANOUT_FLAG_IGNORE_OUTGOING} (a kernel
+     *         before 6.2 takes the flag without acting on it); false without a group.
+     */
+    boolean fanoutIgnoresOutgoing()
+    {
+        return groupIgnoresOutgoing;
     }
 
     /** Asks for {@code PACKET_VNET_HDR}; a kernel that refuses it leaves the port without offloads (logged once). */
@@ -782,7 +871,13 @@ public final class PacketSocketPort implements Port
             final int gsoType = vnet ? VirtioNetHeader.gsoType(ring, macAt - VirtioNetHeader.SIZE) : 0;
             final long when = sec * 1_000_000_000L + nsec;
             final int got;
-            if (gsoType != VirtioNetHeader.GSO_NONE)
+            if (outgoing(ring, p))
+            {
+                // a frame the host's own stack sent out of the link (the group's hook is not the socket's: see
+                // joinGroup); it never came from the wire
+                got = OUTGOING;
+            }
+            else if (gsoType != VirtioNetHeader.GSO_NONE)
             {
                 if (vlan || wire != snap || (status & TP_STATUS_COPY) != 0)
                 {
@@ -831,6 +926,10 @@ public final class PacketSocketPort implements Port
             {
                 counters.rxError();
             }
+            else if (got == OUTGOING)
+            {
+                counters.counters().increment(rxOutgoing);
+            }
             else
             {
                 bytes += got;
@@ -845,6 +944,17 @@ public final class PacketSocketPort implements Port
             counters.rx(added, bytes);
         }
         return added;
+    }
+
+    /**
+     * @param ring  the RX ring.
+     * @param frame where a ring frame starts (its tpacket2_hdr).
+     * @return whether the kernel marked the frame {@code PACKET_OUTGOING} in the {@code sockaddr_ll} it wrote after the
+     *         header: a frame the host transmitted on the link, not one that arrived.
+     */
+    static boolean outgoing(final MemorySegment ring, final long frame)
+    {
+        return ring.get(ValueLayout.JAVA_BYTE, frame + SLL_PKTTYPE_AT) == PACKET_OUTGOING;
     }
 
     /** Copies a plain frame out of the ring, with its VLAN tag put back and a partial checksum completed. */
