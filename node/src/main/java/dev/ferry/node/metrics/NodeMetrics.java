@@ -41,6 +41,7 @@ import java.util.function.LongSupplier;
  *                            → ferry_port_tx_coalesced_frames_total, ferry_port_tx_coalesced_segments_total,
  *                              ferry_port_tx_coalesce_bad_checksum_total {port="NAME"}
  * port/NAME/rx-ring-full     → ferry_port_rx_ring_full_total{port="NAME"}   (the receive ring was full)
+ * port/NAME/rx-outgoing      → ferry_port_rx_outgoing_total{port="NAME"}   (frames the host sent, seen and dropped)
  * port/NAME/tx-gso-frames    → ferry_port_tx_gso_frames_total{port="NAME"}   (and tx-gso-segments, rx-gso-frames,
  *                              rx-gso-segments: superframes sent or split, the frames inside them; tx-gso-refused:
  *                              superframes the kernel refused, sent again frame by frame)
@@ -192,7 +193,8 @@ public final class NodeMetrics implements MultiCollector
             f.rxDropped.build(), f.rxErrors.build(), f.txDropped.build(), f.txErrors.build(),
             f.txCoalescedFrames.build(), f.txCoalescedSegments.build(), f.txCoalesceBadChecksum.build(),
             f.txGsoFrames.build(), f.txGsoSegments.build(), f.rxGsoFrames.build(), f.rxGsoSegments.build(),
-            f.txGsoRefused.build(), f.rxRingFull.build(), f.rxGroFrames.build(), f.rxGroSegments.build(),
+            f.txGsoRefused.build(), f.rxRingFull.build(), f.rxOutgoing.build(), f.rxGroFrames.build(),
+            f.rxGroSegments.build(),
             f.allocationFailures.build(), f.natEvents.build(), f.workerPoll.build(), f.handoff.build(),
             gauge("ferry_tables_generation",
                 "Generation of the tables the dataplane forwards with", generation.getAsLong()),
@@ -311,6 +313,9 @@ public final class NodeMetrics implements MultiCollector
         private final CounterSnapshot.Builder rxRingFull = counter("ferry_port_rx_ring_full",
             "Frames lost because the port's receive ring was full (an uplink's AF_PACKET ring: the kernel's drops), by"
                 + " port");
+        private final CounterSnapshot.Builder rxOutgoing = counter("ferry_port_rx_outgoing",
+            "Frames the host's own stack sent out of an uplink that its packet socket saw (PACKET_OUTGOING), dropped: "
+                + "not received, not errors; by port");
         private final CounterSnapshot.Builder allocationFailures = counter("ferry_pool_allocation_failures",
             "Times a packet buffer was wanted and the pool was empty");
         private final CounterSnapshot.Builder conntrackEvents = counter("ferry_conntrack_events",
@@ -420,6 +425,7 @@ public final class NodeMetrics implements MultiCollector
                 case "tx-gso-segments" -> txGsoSegments.dataPoint(point(port, value));
                 case "rx-gso-frames" -> rxGsoFrames.dataPoint(point(port, value));
                 case "rx-ring-full" -> rxRingFull.dataPoint(point(port, value));
+                case "rx-outgoing" -> rxOutgoing.dataPoint(point(port, value));
                 case "tx-gso-refused" -> txGsoRefused.dataPoint(point(port, value));
                 case "rx-gso-segments" -> rxGsoSegments.dataPoint(point(port, value));
                 case "rx-gro-frames" -> rxGroFrames.dataPoint(point(port, value));

@@ -82,6 +82,7 @@ class NodeMetricsTest
         counters.add(counters.register("port/eth9/rx-gso-frames"), 3);
         counters.add(counters.register("port/eth9/rx-gso-segments"), 111);
         counters.add(counters.register("port/eth9/rx-gro-frames"), 2);
+        counters.add(counters.register("port/eth9/rx-outgoing"), 5);
         counters.add(counters.register("port/eth9/rx-gro-segments"), 90);
         counters.add(counters.register("port/eth9/tx-gso-refused"), 4);
         counters.set(counters.register(NodeMetrics.POOL_IN_USE), 12);
@@ -132,6 +133,7 @@ class NodeMetricsTest
                 .contains("ferry_port_rx_gso_frames_total{port=\"eth9\"} 3.0")
                 .contains("ferry_port_rx_gso_segments_total{port=\"eth9\"} 111.0")
                 .contains("ferry_port_rx_gro_frames_total{port=\"eth9\"} 2.0")
+                .contains("ferry_port_rx_outgoing_total{port=\"eth9\"} 5.0")
                 .contains("ferry_port_rx_gro_segments_total{port=\"eth9\"} 90.0")
                 .contains("ferry_port_tx_gso_refused_total{port=\"eth9\"} 4.0")
                 .contains("ferry_worker_poll_total{event=\"cycles\"} 500.0")
