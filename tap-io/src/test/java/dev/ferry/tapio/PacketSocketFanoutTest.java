@@ -1,9 +1,6 @@
 package dev.ferry.tapio;
 
 import dev.ferry.core.Counters;
-import dev.ferry.core.ManualClock;
-import dev.ferry.core.PacketPool;
-import dev.ferry.core.PacketVector;
 import dev.ferry.core.header.Wire;
 import dev.ferry.core.workers.FlowOwner;
 import dev.ferry.core.workers.OwnerProgram;
@@ -15,8 +12,6 @@ import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.TimeUnit;
 
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
@@ -29,7 +24,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
  * goes down and up both sockets join the group again.
  */
 @Tag("netns")
-class PacketSocketFanoutTest
+class PacketSocketFanoutTest extends TwoPortFixture
 {
     static final String NS = "ferry-tio-fo";
     static final String OURS = "ferry-tfo-v0";
@@ -37,27 +32,6 @@ class PacketSocketFanoutTest
     static final int FLOWS = 32;
     static final int PER_FLOW = 5;
     static final int DPORT = 9999;
-
-    private final PacketPool pool = new PacketPool(1024);
-    private final Counters counters0 = Counters.inMemory(64);
-    private final Counters counters1 = Counters.inMemory(64);
-    private final ManualClock clock = new ManualClock(1_000_000_000L);
-    private final PacketVector v = new PacketVector();
-
-    @BeforeEach
-    void root()
-    {
-        Netns.assumeRoot();
-    }
-
-    @AfterEach
-    void poolIsFullAgain()
-    {
-        assertThat(pool.available()).as("buffers leaked").isEqualTo(pool.capacity());
-        pool.close();
-        counters0.close();
-        counters1.close();
-    }
 
     private static void createPair()
     {

@@ -1,17 +1,11 @@
 package dev.ferry.tapio;
 
-import dev.ferry.core.Counters;
-import dev.ferry.core.ManualClock;
-import dev.ferry.core.PacketPool;
-import dev.ferry.core.PacketVector;
 import dev.ferry.core.header.Wire;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.concurrent.TimeUnit;
 
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
@@ -26,7 +20,7 @@ import static org.assertj.core.api.Assertions.assertThat;
  * without {@code PACKET_FANOUT_FLAG_IGNORE_OUTGOING} and the receive path's check both ports took the host's frames.
  */
 @Tag("netns")
-class PacketSocketOutgoingTest
+class PacketSocketOutgoingTest extends TwoPortFixture
 {
     static final String NS = "ferry-tio-og";
     static final String WIRE = "ferry-tio-ogw";
@@ -42,27 +36,6 @@ class PacketSocketOutgoingTest
     static final int PEER_SENDS = 40;
     static final int HOST_DPORT = 9997;
     static final int PEER_DPORT = 9998;
-
-    private final PacketPool pool = new PacketPool(1024);
-    private final Counters counters0 = Counters.inMemory(64);
-    private final Counters counters1 = Counters.inMemory(64);
-    private final ManualClock clock = new ManualClock(1_000_000_000L);
-    private final PacketVector v = new PacketVector();
-
-    @BeforeEach
-    void root()
-    {
-        Netns.assumeRoot();
-    }
-
-    @AfterEach
-    void poolIsFullAgain()
-    {
-        assertThat(pool.available()).as("buffers leaked").isEqualTo(pool.capacity());
-        pool.close();
-        counters0.close();
-        counters1.close();
-    }
 
     /** Two ports join with the flag: the group's hook skips the host's frames in the kernel (Linux 6.2 on). */
     @Test
