@@ -28,7 +28,9 @@ import java.util.function.BooleanSupplier;
  * </pre>
  *
  * <p>The ownership decision runs before the graph on frames known to be good (a node puts it after ip4-input,
- * on validated headers); the handed-over frame enters the owner's graph at ethernet-input. Each lane is used by
+ * on validated headers) and, as the node's stage does, decides the whole vector first and sorts it by owner without
+ * a branch, then feeds the graph and the rings each in a loop of its own; the handed-over frame enters the owner's
+ * graph at ethernet-input. Each lane is used by
  * one thread; the set-up and the checks run while no lane runs.
  */
 public final class WorkerMesh implements AutoCloseable
@@ -254,6 +256,9 @@ public final class WorkerMesh implements AutoCloseable
         private final Handoff.Endpoint endpoint;
         private final ThreadCpu cpus = new ThreadCpu(64);
         private int cursor;
+        /** A vector's handles sorted by owner (this worker's from 0, the others' from VECTOR), and their owners. */
+        private final int[] part = new int[2 * VECTOR];
+        private final int[] owners = new int[2 * VECTOR];
         /** Times this lane found a ring full and waited, and its time spent waiting less the draining it did. */
         private long stalls;
         private long stalledNanos;
@@ -321,27 +326,49 @@ public final class WorkerMesh implements AutoCloseable
             final int[] rx = this.rx;
             final int me = worker;
             int c = cursor;
-            for (int i = 0; i < VECTOR; i++)
+            if (workers == 1)
             {
-                final int h = node.load(rx[c]);
-                c = c + 1 == rx.length ? 0 : c + 1;
-                if (workers == 1)
+                // a node of one worker has no ownership stage: every frame goes straight to its graph
+                for (int i = 0; i < VECTOR; i++)
                 {
-                    // a node of one worker has no ownership stage: every frame goes straight to its graph
-                    graph.input(entry, h);
-                    continue;
+                    graph.input(entry, node.load(rx[c]));
+                    c = c + 1 == rx.length ? 0 : c + 1;
                 }
-                final long l3 = pool.frameOffset(h) + pool.l3Offset(h);
-                final long l4 = l3 + ((mem.get(ValueLayout.JAVA_BYTE, l3) & 0x0f) << 2);
-                final int owner = rule.owner(mem.get(ValueLayout.JAVA_BYTE, l3 + 9) & 0xff, mem.get(BE_INT, l3 + 12),
-                    mem.get(BE_SHORT, l4) & 0xffff, mem.get(BE_INT, l3 + 16), mem.get(BE_SHORT, l4 + 2) & 0xffff);
-                if (owner == me)
+            }
+            else
+            {
+                // as the node's ownership stage: every frame's owner first, the handles sorted without a branch on
+                // the owner (a coin toss per frame), then this worker's to the graph and the others' to the rings
+                final int[] part = this.part;
+                final int[] owners = this.owners;
+                int own = 0;
+                int away = 0;
+                for (int i = 0; i < VECTOR; i++)
                 {
-                    graph.input(entry, h);
+                    final int h = node.load(rx[c]);
+                    c = c + 1 == rx.length ? 0 : c + 1;
+                    final long l3 = pool.frameOffset(h) + pool.l3Offset(h);
+                    final long l4 = l3 + ((mem.get(ValueLayout.JAVA_BYTE, l3) & 0x0f) << 2);
+                    final int owner = rule.owner(mem.get(ValueLayout.JAVA_BYTE, l3 + 9) & 0xff,
+                        mem.get(BE_INT, l3 + 12), mem.get(BE_SHORT, l4) & 0xffff, mem.get(BE_INT, l3 + 16),
+                        mem.get(BE_SHORT, l4 + 2) & 0xffff);
+                    final int other = owner == me ? 0 : 1;
+                    final int at = own + other * (VECTOR + away - own);
+                    part[at] = h;
+                    owners[at] = owner;
+                    own += 1 - other;
+                    away += other;
                 }
-                else if (!endpoint.offer(owner, h))
+                for (int i = 0; i < own; i++)
                 {
-                    handOverWaiting(owner, h, stop);
+                    graph.input(entry, part[i]);
+                }
+                for (int i = VECTOR; i < VECTOR + away; i++)
+                {
+                    if (!endpoint.offer(owners[i], part[i]))
+                    {
+                        handOverWaiting(owners[i], part[i], stop);
+                    }
                 }
             }
             cursor = c;

@@ -199,6 +199,66 @@ public final class PacketPool implements AutoCloseable
         return reset(largeFreeStack[--largeFreeCount]);
     }
 
+    /**
+     * Takes a buffer for a frame that arrives with its metadata (a worker's handoff): every field is written once,
+     * where {@link #allocate} and six setters would write six of them twice. A frame that does not fit a small
+     * buffer, or finds none free, takes a large one if the pool has them; failures count as in {@link #allocate}
+     * and {@link #allocateLarge}. The frame's bytes are the caller's to copy in, at {@link #frameOffset}.
+     *
+     * @param length    frame length.
+     * @param timestamp receive timestamp.
+     * @param aux       scratch word.
+     * @param flags     metadata flags (not {@link #FLAG_TRACED}: a traced packet needs its id, {@link #trace}).
+     * @param l3Offset  offset of the IPv4 header.
+     * @param rxPort    port the frame arrived on, or -1.
+     * @return a handle, or {@link #NO_BUFFER}.
+     */
+    public int allocateFrame(final int length, final long timestamp, final int aux, final int flags,
+        final int l3Offset, final int rxPort)
+    {
+        int h = NO_BUFFER;
+        if (length <= bufferSize - headroom)
+        {
+            if (freeCount > 0)
+            {
+                h = freeStack[--freeCount];
+            }
+            else
+            {
+                allocationFailures++;
+            }
+        }
+        if (h == NO_BUFFER && largeFreeStack.length > 0)
+        {
+            if (largeFreeCount > 0 && length <= largeBufferSize - headroom)
+            {
+                h = largeFreeStack[--largeFreeCount];
+            }
+            else
+            {
+                largeAllocationFailures++;
+            }
+        }
+        if (h == NO_BUFFER)
+        {
+            return NO_BUFFER;
+        }
+        allocated[h] = true;
+        allocationNumber[h] = allocations++;
+        start[h] = headroom;
+        this.length[h] = length;
+        this.rxPort[h] = rxPort;
+        txPort[h] = -1;
+        this.flags[h] = flags;
+        this.l3Offset[h] = l3Offset;
+        this.aux[h] = aux;
+        traceId[h] = -1;
+        gso[h] = 0;
+        partial[h] = 0;
+        this.timestamp[h] = timestamp;
+        return h;
+    }
+
     private int reset(final int h)
     {
         allocated[h] = true;

@@ -572,32 +572,38 @@ public final class Handoff implements AutoCloseable
             final long packed = m.get(LONG, at + PACKED);
             final int meta = packed < 0 ? META + EXT : META;
             final int frame = length - meta;
-            int h = frame <= pool.bufferSize() - pool.headroom() ? pool.allocate() : PacketPool.NO_BUFFER;
-            if (h == PacketPool.NO_BUFFER && pool.largeCapacity() > 0)
-            {
-                h = pool.allocateLarge();
-            }
+            // the common case writes each field once; the extension's fields go through the setters
+            final int h = packed >= 0
+                ? pool.allocateFrame(frame, m.get(LONG, at + TIMESTAMP), (int)packed,
+                    (int)(packed >>> 32) & PACKED_FLAGS, (int)(packed >>> 40) & PACKED_L3, (int)(packed >>> 48) - 1)
+                : allocateExtended(m, at, frame);
             if (h == PacketPool.NO_BUFFER)
             {
                 counters.increment(noBuffer);
                 return;
             }
             MemorySegment.copy(m, at + meta, pool.memory(), pool.frameOffset(h), frame);
-            pool.length(h, frame);
-            pool.timestamp(h, m.get(LONG, at + TIMESTAMP));
-            pool.aux(h, (int)packed);
-            if (packed >= 0)
-            {
-                pool.flags(h, (int)(packed >>> 32) & PACKED_FLAGS);
-                pool.l3Offset(h, (int)(packed >>> 40) & PACKED_L3);
-                pool.rxPort(h, (int)(packed >>> 48) - 1);
-            }
-            else
-            {
-                readExtension(m, at, h);
-            }
             receivedInDrain++;
             inject.accept(h, drainingFrom);
+        }
+
+        private int allocateExtended(final MemorySegment m, final long at, final int frame)
+        {
+            final PacketPool pool = this.pool;
+            final long packed = m.get(LONG, at + PACKED);
+            int h = frame <= pool.bufferSize() - pool.headroom() ? pool.allocate() : PacketPool.NO_BUFFER;
+            if (h == PacketPool.NO_BUFFER && pool.largeCapacity() > 0)
+            {
+                h = pool.allocateLarge();
+            }
+            if (h != PacketPool.NO_BUFFER)
+            {
+                pool.length(h, frame);
+                pool.timestamp(h, m.get(LONG, at + TIMESTAMP));
+                pool.aux(h, (int)packed);
+                readExtension(m, at, h);
+            }
+            return h;
         }
 
         private void readExtension(final MemorySegment m, final long at, final int h)

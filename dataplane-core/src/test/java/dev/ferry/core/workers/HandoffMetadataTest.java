@@ -32,6 +32,7 @@ class HandoffMetadataTest
             Counters c0 = Counters.inMemory(16);
             Counters c1 = Counters.inMemory(16))
         {
+            dirty(pool1);
             final List<Integer> got = new ArrayList<>();
             final Handoff.Endpoint w0 = handoff.endpoint(0, pool0, c0, h -> { });
             final Handoff.Endpoint w1 = handoff.endpoint(1, pool1, c1, got::add);
@@ -92,6 +93,7 @@ class HandoffMetadataTest
                 assertThat(pool1.gsoSize(r)).as("gso size %d", i).isEqualTo((int)s[6]);
                 assertThat(pool1.gsoType(r)).as("gso type %d", i).isEqualTo(s[6] == 0 ? 0 : PacketPool.GSO_TCPV4);
                 assertThat(pool1.checksumPartial(r)).as("partial %d", i).isEqualTo(s[7] == 1);
+                assertThat(pool1.txPort(r)).as("tx port %d", i).isEqualTo(-1);
                 if (s[7] == 1)
                 {
                     assertThat(pool1.checksumStart(r)).isEqualTo((int)s[8]);
@@ -102,6 +104,31 @@ class HandoffMetadataTest
             assertThat(c0.get(Handoff.COUNTER_SENT)).isEqualTo(count);
             assertThat(c1.get(Handoff.COUNTER_RECEIVED)).isEqualTo(count);
             assertThat(pool0.available()).isEqualTo(pool0.capacity());
+        }
+    }
+
+    /** Leaves another packet's metadata in every buffer of the pool, as a busy worker's pool has it. */
+    private static void dirty(final PacketPool pool)
+    {
+        final int[] all = new int[pool.capacity()];
+        for (int i = 0; i < all.length; i++)
+        {
+            final int h = pool.allocate();
+            pool.length(h, 100);
+            pool.txPort(h, 7);
+            pool.rxPort(h, 9);
+            pool.l3Offset(h, 33);
+            pool.flags(h, 0x55);
+            pool.aux(h, 77);
+            pool.timestamp(h, 123);
+            pool.trace(h, 5);
+            pool.gso(h, PacketPool.GSO_TCPV4, 1400);
+            pool.checksumPartial(h, 34, 16);
+            all[i] = h;
+        }
+        for (final int h : all)
+        {
+            pool.free(h);
         }
     }
 
