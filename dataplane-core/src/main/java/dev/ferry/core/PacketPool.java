@@ -243,6 +243,18 @@ public final class PacketPool implements AutoCloseable
         {
             return NO_BUFFER;
         }
+        return handOut(h, length, timestamp, aux, flags, l3Offset, rxPort);
+    }
+
+    private int reset(final int h)
+    {
+        return handOut(h, 0, 0, 0, 0, 0, -1);
+    }
+
+    /** Marks a buffer handed out and writes every metadata field once: the given ones, the rest their defaults. */
+    private int handOut(final int h, final int length, final long timestamp, final int aux, final int flags,
+        final int l3Offset, final int rxPort)
+    {
         allocated[h] = true;
         allocationNumber[h] = allocations++;
         start[h] = headroom;
@@ -256,24 +268,6 @@ public final class PacketPool implements AutoCloseable
         gso[h] = 0;
         partial[h] = 0;
         this.timestamp[h] = timestamp;
-        return h;
-    }
-
-    private int reset(final int h)
-    {
-        allocated[h] = true;
-        allocationNumber[h] = allocations++;
-        start[h] = headroom;
-        length[h] = 0;
-        rxPort[h] = -1;
-        txPort[h] = -1;
-        flags[h] = 0;
-        l3Offset[h] = 0;
-        aux[h] = 0;
-        traceId[h] = -1;
-        gso[h] = 0;
-        partial[h] = 0;
-        timestamp[h] = 0;
         return h;
     }
 
