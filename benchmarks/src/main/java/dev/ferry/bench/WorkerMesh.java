@@ -6,6 +6,7 @@ import dev.ferry.core.PacketPool;
 import dev.ferry.core.header.Ip4Header;
 import dev.ferry.core.workers.FlowOwner;
 import dev.ferry.core.workers.Handoff;
+import dev.ferry.core.workers.OwnerSort;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -256,9 +257,8 @@ public final class WorkerMesh implements AutoCloseable
         private final Handoff.Endpoint endpoint;
         private final ThreadCpu cpus = new ThreadCpu(64);
         private int cursor;
-        /** A vector's handles sorted by owner (this worker's from 0, the others' from VECTOR), and their owners. */
-        private final int[] part = new int[2 * VECTOR];
-        private final int[] owners = new int[2 * VECTOR];
+        /** A vector sorted by owner: this worker's frames, then the others'. */
+        private final OwnerSort part;
         /** Times this lane found a ring full and waited, and its time spent waiting less the draining it did. */
         private long stalls;
         private long stalledNanos;
@@ -274,6 +274,7 @@ public final class WorkerMesh implements AutoCloseable
             this.graph = node.graph();
             this.entry = node.entry();
             this.rx = rx;
+            this.part = new OwnerSort(worker);
             final Graph g = graph;
             final int e = entry;
             // as a node's graph takes a handed-over packet: not sampled for tracing again (its sender did)
@@ -324,7 +325,6 @@ public final class WorkerMesh implements AutoCloseable
             final MemorySegment mem = pool.memory();
             final Graph graph = this.graph;
             final int[] rx = this.rx;
-            final int me = worker;
             int c = cursor;
             if (workers == 1)
             {
@@ -339,35 +339,33 @@ public final class WorkerMesh implements AutoCloseable
             {
                 // as the node's ownership stage: every frame's owner first, the handles sorted without a branch on
                 // the owner (a coin toss per frame), then this worker's to the graph and the others' to the rings
-                final int[] part = this.part;
-                final int[] owners = this.owners;
-                int own = 0;
-                int away = 0;
+                // as the node's ownership stage: every frame's owner first, then this worker's to the graph and the
+                // others' to the rings, each in a loop of its own (OwnerSort)
+                final OwnerSort part = this.part;
+                part.clear();
                 for (int i = 0; i < VECTOR; i++)
                 {
                     final int h = node.load(rx[c]);
                     c = c + 1 == rx.length ? 0 : c + 1;
                     final long l3 = pool.frameOffset(h) + pool.l3Offset(h);
                     final long l4 = l3 + ((mem.get(ValueLayout.JAVA_BYTE, l3) & 0x0f) << 2);
-                    final int owner = rule.owner(mem.get(ValueLayout.JAVA_BYTE, l3 + 9) & 0xff,
+                    part.add(h, rule.owner(mem.get(ValueLayout.JAVA_BYTE, l3 + 9) & 0xff,
                         mem.get(BE_INT, l3 + 12), mem.get(BE_SHORT, l4) & 0xffff, mem.get(BE_INT, l3 + 16),
-                        mem.get(BE_SHORT, l4 + 2) & 0xffff);
-                    final int other = owner == me ? 0 : 1;
-                    final int at = own + other * (VECTOR + away - own);
-                    part[at] = h;
-                    owners[at] = owner;
-                    own += 1 - other;
-                    away += other;
+                        mem.get(BE_SHORT, l4 + 2) & 0xffff));
                 }
+                final int own = part.own();
                 for (int i = 0; i < own; i++)
                 {
-                    graph.input(entry, part[i]);
+                    graph.input(entry, part.ownHandle(i));
                 }
-                for (int i = VECTOR; i < VECTOR + away; i++)
+                final int away = part.away();
+                for (int i = 0; i < away; i++)
                 {
-                    if (!endpoint.offer(owners[i], part[i]))
+                    final int owner = part.awayOwner(i);
+                    final int h = part.awayHandle(i);
+                    if (!endpoint.offer(owner, h))
                     {
-                        handOverWaiting(owners[i], part[i], stop);
+                        handOverWaiting(owner, h, stop);
                     }
                 }
             }

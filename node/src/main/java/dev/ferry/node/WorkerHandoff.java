@@ -14,6 +14,7 @@ import dev.ferry.core.tables.Snapshot;
 import dev.ferry.core.tables.TablesRef;
 import dev.ferry.core.workers.FlowOwner;
 import dev.ferry.core.workers.Handoff;
+import dev.ferry.core.workers.OwnerSort;
 import dev.ferry.nat.Nat;
 
 import java.lang.foreign.MemorySegment;
@@ -231,9 +232,8 @@ final class WorkerHandoff implements NodeFeature
         private final Ip4Header ip = new Ip4Header();
         private final Ip4Header quoted = new Ip4Header();
         private final IcmpHeader icmp = new IcmpHeader();
-        /** The vector's handles sorted by owner: this worker's from 0, the others' from CAPACITY. */
-        private final int[] sorted = new int[2 * PacketVector.CAPACITY];
-        private final int[] ownerOf = new int[2 * PacketVector.CAPACITY];
+        /** The vector sorted by owner: this worker's packets, then the others'. */
+        private final OwnerSort sorted;
         private Handoff.Endpoint endpoint;
         private ServicesFeature services;
         private IntConsumer wake = w -> { };
@@ -251,6 +251,7 @@ final class WorkerHandoff implements NodeFeature
             this.worker = worker;
             this.workers = workers;
             this.secret = secret;
+            this.sorted = new OwnerSort(worker);
         }
 
         @Override
@@ -277,37 +278,29 @@ final class WorkerHandoff implements NodeFeature
             final FlowOwner r = rule(tables.lvCurrent());
             final MemorySegment mem = pool.memory();
             final int n = in.count();
-            final int[] sorted = this.sorted;
-            final int[] ownerOf = this.ownerOf;
-            // every packet's owner first, the handles sorted into this worker's (from 0) and the others' (from
-            // CAPACITY) without a branch on the owner: with flows spread over the workers that branch is a coin toss
-            // per packet, and its mispredictions, with the graph's and the ring's code taking turns, cost two workers
-            // a twentieth of their throughput (benchmarks README, session 15). Each flow's packets keep their order.
-            int own = 0;
-            int away = 0;
+            final OwnerSort sorted = this.sorted;
+            // every packet's owner first, then this worker's packets to the graph and the others' to the rings, each
+            // in a loop of its own (OwnerSort says why)
+            sorted.clear();
             for (int i = 0; i < n; i++)
             {
                 final int h = in.get(i);
-                final int owner = r == null ? FlowOwner.PINNED : owner(r, mem, h);
-                final int other = owner == worker ? 0 : 1;
-                final int at = own + other * (PacketVector.CAPACITY + away - own);
-                sorted[at] = h;
-                ownerOf[at] = owner;
-                own += 1 - other;
-                away += other;
+                sorted.add(h, r == null ? FlowOwner.PINNED : owner(r, mem, h));
             }
+            final int own = sorted.own();
+            final int away = sorted.away();
             local += own;
             handed += away;
             for (int i = 0; i < own; i++)
             {
-                out.next(sorted[i], 0);
+                out.next(sorted.ownHandle(i), 0);
             }
             // workers are at most 64 (WorkerCount.MAX): one bit each
             long handedTo = 0;
-            for (int i = PacketVector.CAPACITY; i < PacketVector.CAPACITY + away; i++)
+            for (int i = 0; i < away; i++)
             {
-                final int h = sorted[i];
-                final int owner = ownerOf[i];
+                final int h = sorted.awayHandle(i);
+                final int owner = sorted.awayOwner(i);
                 out.traceDetail(h, owner, pool.flags(h) & PacketPool.FLAG_FRAG_PORTS);
                 // the ring copies the frame and frees the buffer; a full ring keeps it in the hold queue; a full
                 // hold queue counts the drop and frees it
