@@ -4,6 +4,8 @@ import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
 import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -27,9 +29,14 @@ import java.util.zip.CRC32C;
  * at worst send one client's next new connection to another live endpoint: no validation pass is needed. Times
  * are the clock's nanoseconds since the epoch and keep their meaning in the next process.
  *
- * <p>Used by the worker thread only.
+ * <p>One table serves every worker of a node (VPP's NAT affinity does the same, behind a spin lock): the ownership
+ * rule spreads one client's connections over the workers by their ports, and {@code sessionAffinity: ClientIP}
+ * means that all of them meet one endpoint. A worker holds {@link #lock()} from its lookup to its record, so that
+ * two workers opening a client's first connections at once cannot pick two endpoints. Only a new connection to a
+ * Service with affinity takes the lock, never an established flow's packet; the lock spins (nothing allocated,
+ * no syscall), then yields.
  */
-final class AffinityTable
+public final class AffinityTable
 {
     /** Lookup result: no live entry. */
     static final long NONE = -1;
@@ -46,11 +53,30 @@ final class AffinityTable
     private static final ValueLayout.OfLong LONG = ValueLayout.JAVA_LONG;
     private static final ValueLayout.OfInt INT = ValueLayout.JAVA_INT;
 
+    private static final VarHandle LOCK;
+    /** Spins before a waiting worker yields its core (the holder may have been descheduled). */
+    private static final int SPINS = 128;
+
+    static
+    {
+        try
+        {
+            LOCK = MethodHandles.lookup().findVarHandle(AffinityTable.class, "lock", int.class);
+        }
+        catch (final ReflectiveOperationException e)
+        {
+            throw new ExceptionInInitializerError(e);
+        }
+    }
+
     private final MemorySegment keys;
     private final MemorySegment endpoints;
     private final MemorySegment lastUsed;
     private final int setMask;
     private final String restored;
+    /** 1 while a worker is between its lookup and its record. */
+    @SuppressWarnings("unused")
+    private volatile int lock;
 
     /**
      * A table in memory.
@@ -60,6 +86,18 @@ final class AffinityTable
     AffinityTable(final int capacity)
     {
         this(capacity, "in memory");
+    }
+
+    /**
+     * A table in memory.
+     *
+     * @param capacity entries, rounded up to a power of two.
+     * @param why      what {@link #restored()} says.
+     * @return the table.
+     */
+    public static AffinityTable inMemory(final int capacity, final String why)
+    {
+        return new AffinityTable(capacity, why);
     }
 
     /**
@@ -93,7 +131,7 @@ final class AffinityTable
      * @return the table; {@link #restored()} says what was found.
      * @throws IOException when the file cannot be created or mapped.
      */
-    static AffinityTable open(final int capacity, final Path file) throws IOException
+    public static AffinityTable open(final int capacity, final Path file) throws IOException
     {
         final int sets = sets(capacity);
         final long size = HEADER_BYTES + bytes(sets);
@@ -137,7 +175,7 @@ final class AffinityTable
     }
 
     /** @return {@code in memory}, {@code created}, {@code restored} or {@code set aside (WHY) as NAME}. */
-    String restored()
+    public String restored()
     {
         return restored;
     }
@@ -236,7 +274,93 @@ final class AffinityTable
      */
     void record(final int servicePort, final int client, final long endpoint, final long now)
     {
-        final long k = key(servicePort, client);
+        store(key(servicePort, client), endpoint, now, false);
+    }
+
+    /**
+     * Takes the lock that makes a worker's lookup, choice and record one step for the other workers: spins, then
+     * yields. Release it with {@link #unlock()} in a {@code finally}.
+     */
+    void lock()
+    {
+        int spins = 0;
+        while (!LOCK.compareAndSet(this, 0, 1))
+        {
+            if (++spins < SPINS)
+            {
+                Thread.onSpinWait();
+            }
+            else
+            {
+                Thread.yield();
+            }
+        }
+    }
+
+    /** Releases {@link #lock()}: what was written under it is seen by the next worker that takes it. */
+    void unlock()
+    {
+        LOCK.setRelease(this, 0);
+    }
+
+    /**
+     * Takes in the entries of another affinity state file of this format, whatever its size: a node that kept one
+     * table per worker (ferry before the shared table: {@code affinity.state.<worker>}) keeps every client's
+     * endpoint through the upgrade. Of two entries for one client and Service port, the one used last wins. Call
+     * it before the workers run.
+     *
+     * @param file the other state file (read, not changed).
+     * @return entries taken, or -1 when the file is not an affinity state file of this version (nothing taken).
+     * @throws IOException when the file cannot be read.
+     */
+    public int mergeFrom(final Path file) throws IOException
+    {
+        final byte[] bytes = Files.readAllBytes(file);
+        if (bytes.length < HEADER_BYTES)
+        {
+            return -1;
+        }
+        // a long[] backs the copy: the layouts' 8-byte alignment holds for it
+        final MemorySegment m = MemorySegment.ofArray(new long[(bytes.length + 7) / Long.BYTES]);
+        MemorySegment.copy(MemorySegment.ofArray(bytes), 0, m, 0, bytes.length);
+        final int sets = m.get(INT, H_SETS);
+        if (m.get(LONG, 0) != MAGIC || m.get(INT, H_CRC) != headerCrc(m) || m.get(INT, H_VERSION) != VERSION
+            || m.get(INT, H_WAYS) != WAYS || sets <= 0 || Integer.bitCount(sets) != 1
+            || bytes.length != HEADER_BYTES + bytes(sets))
+        {
+            return -1;
+        }
+        final long n = (long)sets * WAYS * Long.BYTES;
+        int taken = 0;
+        lock();
+        try
+        {
+            for (int i = 0; i < sets * WAYS; i++)
+            {
+                final long k = m.get(LONG, HEADER_BYTES + at(i));
+                final long endpoint = m.get(LONG, HEADER_BYTES + n + at(i));
+                final long used = m.get(LONG, HEADER_BYTES + 2 * n + at(i));
+                if (k != 0 && store(k, endpoint, used, true))
+                {
+                    taken++;
+                }
+            }
+        }
+        finally
+        {
+            unlock();
+        }
+        return taken;
+    }
+
+    /**
+     * Writes one entry into its set: over the same key, else an empty way, else the least recently used.
+     *
+     * @param onlyIfNewer keep an entry of the same key used at {@code now} or later (a merge).
+     * @return whether it was written.
+     */
+    private boolean store(final long k, final long endpoint, final long now, final boolean onlyIfNewer)
+    {
         final int base = set(k);
         int victim = base;
         for (int i = base; i < base + WAYS; i++)
@@ -252,10 +376,15 @@ final class AffinityTable
                 victim = i;
             }
         }
+        if (onlyIfNewer && keys.get(LONG, at(victim)) == k && lastUsed.get(LONG, at(victim)) >= now)
+        {
+            return false;
+        }
         // the key last: a crash between the writes leaves the old key (its endpoint is checked by the caller)
         endpoints.set(LONG, at(victim), endpoint);
         lastUsed.set(LONG, at(victim), now);
         keys.set(LONG, at(victim), k);
+        return true;
     }
 
     private int set(final long k)

@@ -34,9 +34,11 @@ import java.util.List;
  *  the node's Services feature hands nat.stages() to GraphAssembly as its before-lookup stages
  * </pre>
  *
- * <p>Mutable state (flow table, affinity, port allocator, seeded random source) lives with the stages and
- * is touched by the worker only. When the snapshot's Service table changes, {@code nat44-in} flushes the UDP
- * flows whose (frontend, endpoint) pair left it before it looks at any packet under the new table.
+ * <p>Mutable state (flow table, port allocator, seeded random source) lives with the stages and is touched by
+ * the worker only; the ClientIP affinity table may be the node's, shared by its workers behind a lock taken only
+ * for a new connection to a Service with affinity ({@link AffinityTable}). When the snapshot's Service table
+ * changes, {@code nat44-in} flushes the UDP flows whose (frontend, endpoint) pair left it before it looks at any
+ * packet under the new table.
  * Counters: {@value #COUNTER_SESSIONS_CREATED}, {@value #COUNTER_PORTS_EXHAUSTED}, {@value #COUNTER_PORT_PROBES},
  * {@value #COUNTER_PORT_PROBE_LIMIT},
  * {@value #COUNTER_AFFINITY_HITS}, {@value #COUNTER_REJECTS}, {@value #COUNTER_FRONTEND_LOOKUPS},
@@ -53,6 +55,8 @@ public final class Nat
     public static final String COUNTER_PORT_PROBES = "nat/port-probes";
     /** Counter: new flows whose port search stopped at the 128-try bound (then dropped as exhausted). */
     public static final String COUNTER_PORT_PROBE_LIMIT = "nat/port-probe-limit";
+    /** ClientIP affinity entries of a table made with the default options (a node's shared one too). */
+    public static final int DEFAULT_AFFINITY_CAPACITY = 65536;
     /** Counter: new connections sent to the endpoint remembered by ClientIP affinity. */
     public static final String COUNTER_AFFINITY_HITS = "nat/affinity-hits";
     /** Counter: packets answered with ICMP port unreachable (no endpoint, or a port no Service serves). */
@@ -107,9 +111,13 @@ public final class Nat
      *                           worker's partition of the range ({@link FlowOwner#portMin(int, int, int, int)}) and
      *                           never a port that is a Service frontend or backend on the SNAT address, so that
      *                           {@link FlowOwner} sends every reply back to this worker.
+     * @param sharedAffinity     the node's one ClientIP affinity table, shared by its workers (a client's
+     *                           connections may be owned by different workers, and must meet the same endpoint), or
+     *                           null: this NAT makes its own from {@code affinityCapacity} and {@code affinityFile}.
      */
     public record Options(Balancing balancing, long seed, int affinityCapacity, int quarantineCapacity,
-        FragmentLimits fragments, java.nio.file.Path affinityFile, int worker, int workers)
+        FragmentLimits fragments, java.nio.file.Path affinityFile, int worker, int workers,
+        AffinityTable sharedAffinity)
     {
         /**
          * Checks the worker partition.
@@ -122,6 +130,7 @@ public final class Nat
          * @param affinityFile       the affinity state file, or null.
          * @param worker             this NAT's worker.
          * @param workers            the node's workers.
+         * @param sharedAffinity     the node's shared affinity table, or null.
          */
         public Options
         {
@@ -138,7 +147,7 @@ public final class Nat
         public Options affinityFile(final java.nio.file.Path file)
         {
             return new Options(balancing, seed, affinityCapacity, quarantineCapacity, fragments, file, worker,
-                workers);
+                workers, sharedAffinity);
         }
 
         /**
@@ -152,7 +161,7 @@ public final class Nat
         public Options(final Balancing balancing, final long seed, final int affinityCapacity,
             final int quarantineCapacity)
         {
-            this(balancing, seed, affinityCapacity, quarantineCapacity, FragmentLimits.DEFAULTS, null, 0, 1);
+            this(balancing, seed, affinityCapacity, quarantineCapacity, FragmentLimits.DEFAULTS, null, 0, 1, null);
         }
 
         /**
@@ -162,7 +171,7 @@ public final class Nat
         public Options fragments(final FragmentLimits limits)
         {
             return new Options(balancing, seed, affinityCapacity, quarantineCapacity, limits, affinityFile, worker,
-                workers);
+                workers, sharedAffinity);
         }
 
         /**
@@ -172,7 +181,19 @@ public final class Nat
          */
         public Options worker(final int w, final int n)
         {
-            return new Options(balancing, seed, affinityCapacity, quarantineCapacity, fragments, affinityFile, w, n);
+            return new Options(balancing, seed, affinityCapacity, quarantineCapacity, fragments, affinityFile, w, n,
+                sharedAffinity);
+        }
+
+        /**
+         * @param table the node's ClientIP affinity table, shared by its workers ({@link AffinityTable#open}), or
+         *              null for one of this NAT's own.
+         * @return a copy with it.
+         */
+        public Options sharedAffinity(final AffinityTable table)
+        {
+            return new Options(balancing, seed, affinityCapacity, quarantineCapacity, fragments, affinityFile, worker,
+                workers, table);
         }
 
         /**
@@ -181,7 +202,7 @@ public final class Nat
          */
         public static Options defaults(final long seed)
         {
-            return new Options(Balancing.RANDOM, seed, 65536, 65536);
+            return new Options(Balancing.RANDOM, seed, DEFAULT_AFFINITY_CAPACITY, 65536);
         }
 
         /**
@@ -191,7 +212,7 @@ public final class Nat
         public Options balancing(final Balancing value)
         {
             return new Options(value, seed, affinityCapacity, quarantineCapacity, fragments, affinityFile, worker,
-                workers);
+                workers, sharedAffinity);
         }
     }
 
@@ -304,12 +325,19 @@ public final class Nat
             new Nat44Frag(pool, state));
     }
 
-    /** The affinity table: mapped from {@link Options#affinityFile()} when there is one, else in memory. */
+    /**
+     * The affinity table: the node's shared one when given, else mapped from {@link Options#affinityFile()} when there
+     * is one, else in memory.
+     */
     private static AffinityTable affinity(final Options options)
     {
+        if (options.sharedAffinity() != null)
+        {
+            return options.sharedAffinity();
+        }
         if (options.affinityFile() == null)
         {
-            return new AffinityTable(options.affinityCapacity());
+            return AffinityTable.inMemory(options.affinityCapacity(), "in memory");
         }
         try
         {
@@ -317,7 +345,7 @@ public final class Nat
         }
         catch (final java.io.IOException | RuntimeException e)
         {
-            return new AffinityTable(options.affinityCapacity(), "cannot be mapped (" + e + "): kept in memory");
+            return AffinityTable.inMemory(options.affinityCapacity(), "cannot be mapped (" + e + "): kept in memory");
         }
     }
 

@@ -384,40 +384,53 @@ final class Nat44New implements Stage
     private int choose(final ServiceTable st, final int sp, final ServiceTable.Selector sel, final int proto,
         final int src, final int dst, final int sport, final int dport, final long now)
     {
-        final int[] eps = sel.endpoints;
-        if (st.affinity[sp])
+        if (!st.affinity[sp])
         {
-            final long remembered = state.affinity.lookup(st.affinityKey[sp], src, now, st.affinityNanos[sp]);
+            return pick(sel, proto, src, dst, sport, dport);
+        }
+        // the node's workers share the table: lookup, choice and record are one step for the others, so that two
+        // workers opening one client's first connections at once send them to one endpoint
+        final AffinityTable affinity = state.affinity;
+        affinity.lock();
+        try
+        {
+            final long remembered = affinity.lookup(st.affinityKey[sp], src, now, st.affinityNanos[sp]);
             if (remembered != AffinityTable.NONE)
             {
+                final int[] eps = sel.endpoints;
                 for (int i = 0; i < eps.length; i++)
                 {
                     final int ep = eps[i];
                     if ((((st.epIp[ep] & 0xffffffffL) << 16) | st.epPort[ep]) == remembered)
                     {
-                        state.affinity.record(st.affinityKey[sp], src, remembered, now);
+                        affinity.record(st.affinityKey[sp], src, remembered, now);
                         state.counters.increment(state.affinityHits);
                         return ep;
                     }
                 }
             }
+            final int ep = pick(sel, proto, src, dst, sport, dport);
+            affinity.record(st.affinityKey[sp], src, ((st.epIp[ep] & 0xffffffffL) << 16) | st.epPort[ep], now);
+            return ep;
         }
-        final int ep;
+        finally
+        {
+            affinity.unlock();
+        }
+    }
+
+    /** A new connection's endpoint, without affinity: Maglev's by the flow's hash, or uniformly at random. */
+    private int pick(final ServiceTable.Selector sel, final int proto, final int src, final int dst, final int sport,
+        final int dport)
+    {
+        final int[] eps = sel.endpoints;
         if (sel.maglev != null)
         {
             final long k = ((src & 0xffffffffL) << 32 | (dst & 0xffffffffL)) ^ ((long)sport << 24 | (long)dport << 8
                 | proto) * 0x9e3779b97f4a7c15L;
-            ep = sel.maglev[(int)(Integer.toUnsignedLong(ServiceTable.mix(k)) % sel.maglev.length)];
+            return sel.maglev[(int)(Integer.toUnsignedLong(ServiceTable.mix(k)) % sel.maglev.length)];
         }
-        else
-        {
-            ep = eps[eps.length == 1 ? 0 : state.random.nextInt(eps.length)];
-        }
-        if (st.affinity[sp])
-        {
-            state.affinity.record(st.affinityKey[sp], src, ((st.epIp[ep] & 0xffffffffL) << 16) | st.epPort[ep], now);
-        }
-        return ep;
+        return eps[eps.length == 1 ? 0 : state.random.nextInt(eps.length)];
     }
 
     private void translate(final int h, final ServiceTable st, final MemorySegment mem, final long ipOff,

@@ -10,6 +10,7 @@ import dev.ferry.core.TraceBuffer;
 import dev.ferry.core.tables.NodeTables;
 import dev.ferry.core.tables.TablesPublisher;
 import dev.ferry.core.workers.Handoff;
+import dev.ferry.nat.AffinityTable;
 import dev.ferry.node.metrics.NodeMetrics;
 import dev.ferry.nodeapi.AttachRequest;
 import dev.ferry.nodeapi.MetricsServer;
@@ -197,6 +198,9 @@ public final class NodeDaemon implements AutoCloseable
             }
             // kept beside the conntrack shards: a restored flow must meet the worker whose shard holds it
             final long ownerSecret = handoff == null ? 0 : OwnerSecret.load(config.stateDir(), workers.size());
+            // one ClientIP affinity table for every worker: a client's connections are spread over them by ports
+            final AffinityTable affinity = handoff == null ? null
+                : ServicesFeature.openSharedAffinity(config.stateDir());
             if (config.underlay() == UnderlayMode.PACKET)
             {
                 // ports are numbered densely: nothing else adds ports before the API is bound. The uplink's sockets
@@ -237,7 +241,7 @@ public final class NodeDaemon implements AutoCloseable
                 }
                 if (handoff != null)
                 {
-                    gb.worker(w, handoff, ownerSecret);
+                    gb.worker(w, handoff, ownerSecret, affinity);
                 }
                 final NodeGraph built = gb.build();
                 wk.graph(built);

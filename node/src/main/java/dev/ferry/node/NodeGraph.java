@@ -15,6 +15,7 @@ import dev.ferry.core.tables.Snapshot;
 import dev.ferry.core.tables.TablesPublisher;
 import dev.ferry.core.tables.TablesRef;
 import dev.ferry.core.workers.Handoff;
+import dev.ferry.nat.AffinityTable;
 
 import java.util.ArrayList;
 import java.util.List;
@@ -252,6 +253,7 @@ public final class NodeGraph
         private int worker;
         private Handoff handoff;
         private long ownerSecret;
+        private AffinityTable affinity;
 
         private Builder(final NodeConfig config, final PacketPool pool, final Counters counters, final Clock clock,
             final Ports ports, final TablesPublisher publisher, final TablesRef<Snapshot> tables)
@@ -321,16 +323,24 @@ public final class NodeGraph
          * partition, and the ownership stage ({@link WorkerHandoff}) joined to the other workers by the rings. A
          * handoff of one worker changes nothing: that graph is a one-worker node's.
          *
-         * @param w       this graph's worker.
-         * @param rings   the node's handoff rings (their worker count is the node's).
-         * @param secret  the node's ownership hash secret (the same for every worker).
+         * @param w        this graph's worker.
+         * @param rings    the node's handoff rings (their worker count is the node's).
+         * @param secret   the node's ownership hash secret (the same for every worker).
+         * @param affinity the node's ClientIP affinity table, the same for every worker
+         *                 ({@link ServicesFeature#openSharedAffinity}): the rule spreads one client's connections
+         *                 over the workers, and they must meet one endpoint.
          * @return this.
          */
-        Builder worker(final int w, final Handoff rings, final long secret)
+        Builder worker(final int w, final Handoff rings, final long secret, final AffinityTable affinity)
         {
+            if (rings.workers() > 1 && affinity == null)
+            {
+                throw new IllegalArgumentException("the workers of a node share one ClientIP affinity table");
+            }
             this.worker = w;
             this.handoff = rings;
             this.ownerSecret = secret;
+            this.affinity = affinity;
             return this;
         }
 
@@ -369,6 +379,7 @@ public final class NodeGraph
             final ServicesFeature services = new ServicesFeature(config.balancing().nat(), config.seed(),
                 conntrackHashSeed, config.fragments(),
                 config.stateDir() == null ? null : config.stateDir().resolve(CONNTRACK_STATE_FILE), worker, workers);
+            services.sharedAffinity(affinity);
             features.add(services);
             features.addAll(extra);
             features.add(new HostDelivery(hostPort, ports.mac(hostPort), ports.peerMac(hostPort)));

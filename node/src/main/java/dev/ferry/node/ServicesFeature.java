@@ -11,6 +11,7 @@ import dev.ferry.core.Stage;
 import dev.ferry.core.StageInfo;
 import dev.ferry.core.tables.InvalidTablesException;
 import dev.ferry.core.tables.NodeTables;
+import dev.ferry.nat.AffinityTable;
 import dev.ferry.nat.Nat;
 import dev.ferry.node.metrics.NodeMetrics;
 
@@ -83,6 +84,8 @@ public final class ServicesFeature implements NodeFeature
     // set by the control thread at the first tables, read by the worker (sweep, show) and the control thread
     private volatile ConntrackTable conntrack;
     private volatile Nat nat;
+    /** The node's ClientIP affinity table when it has several workers (they share it), else null: this NAT's own. */
+    private AffinityTable sharedAffinity;
     private ConntrackConfig warned;
     private Counters counters;
     private int entriesCounter;
@@ -209,15 +212,77 @@ public final class ServicesFeature implements NodeFeature
         }
     }
 
-    /** Beside the conntrack state file; with several workers, one per worker (each holds its own clients). */
+    /**
+     * Makes this worker's NAT use the node's ClientIP affinity table, shared by its workers (before the first tables).
+     *
+     * @param table the node's table, or null for one of this worker's own (a node of one worker).
+     */
+    void sharedAffinity(final AffinityTable table)
+    {
+        this.sharedAffinity = table;
+    }
+
+    /** Beside the conntrack state file (a node of one worker; several share {@link #openSharedAffinity}'s). */
     private Path affinityFile()
     {
-        if (stateFile == null)
+        return stateFile == null ? null : stateFile.resolveSibling(AFFINITY_STATE_FILE);
+    }
+
+    /**
+     * The ClientIP affinity table that a node's workers share: {@code stateDir/affinity.state}, mapped, or in memory
+     * without a state directory or when the file cannot be mapped. The per-worker files an older ferry kept
+     * ({@code affinity.state.<worker>}) are taken in and deleted, so that no client loses its endpoint in the
+     * upgrade; each step is logged.
+     *
+     * @param stateDir the node's state directory, or null.
+     * @return the table.
+     */
+    static AffinityTable openSharedAffinity(final Path stateDir)
+    {
+        if (stateDir == null)
         {
-            return null;
+            return AffinityTable.inMemory(Nat.DEFAULT_AFFINITY_CAPACITY, "in memory");
         }
-        final Path file = stateFile.resolveSibling(AFFINITY_STATE_FILE);
-        return workers == 1 ? file : file.resolveSibling(AFFINITY_STATE_FILE + "." + worker);
+        final Path file = stateDir.resolve(AFFINITY_STATE_FILE);
+        AffinityTable table;
+        try
+        {
+            table = AffinityTable.open(Nat.DEFAULT_AFFINITY_CAPACITY, file);
+        }
+        catch (final IOException | RuntimeException e)
+        {
+            table = AffinityTable.inMemory(Nat.DEFAULT_AFFINITY_CAPACITY,
+                "cannot be mapped (" + e + "): kept in memory");
+        }
+        final AffinityTable t = table;
+        LOG.info(() -> "ClientIP affinity state " + file + " (shared by the workers): " + t.restored());
+        for (int w = 0; w < WorkerCount.MAX; w++)
+        {
+            final Path old = stateDir.resolve(AFFINITY_STATE_FILE + "." + w);
+            if (!Files.exists(old))
+            {
+                continue;
+            }
+            try
+            {
+                final int taken = table.mergeFrom(old);
+                if (taken < 0)
+                {
+                    LOG.warning(() -> "ClientIP affinity state " + old + ": not a state file of this version, left"
+                        + " as it is");
+                    continue;
+                }
+                Files.delete(old);
+                LOG.info(() -> "ClientIP affinity state " + old + " (one worker's, an older ferry's): " + taken
+                    + " entries taken into " + file.getFileName() + ", file deleted");
+            }
+            catch (final IOException e)
+            {
+                LOG.warning(() -> "ClientIP affinity state " + old + ": cannot be taken in (" + e + "), left as it"
+                    + " is");
+            }
+        }
+        return table;
     }
 
     /** A worker's shard: the configured capacity split between the workers (one worker: the whole table). */
@@ -233,8 +298,8 @@ public final class ServicesFeature implements NodeFeature
         // the worker's pinned reference: the NAT stages see the same snapshot as the rest of the graph run
         final Nat n = Nat.create(c.pool(), c.publisher(), c.tables(), c.clock(), counters,
             Nat.Options.defaults(seed + worker * 0x9e3779b97f4a7c15L).balancing(balancing).fragments(fragments)
-                .worker(worker, workers).affinityFile(affinityFile()), table);
-        if (stateFile != null)
+                .worker(worker, workers).affinityFile(affinityFile()).sharedAffinity(sharedAffinity), table);
+        if (stateFile != null && sharedAffinity == null)
         {
             LOG.info(() -> "ClientIP affinity state " + affinityFile() + ": "
                 + n.affinityRestored());

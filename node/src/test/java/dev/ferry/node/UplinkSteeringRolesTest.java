@@ -10,6 +10,7 @@ import dev.ferry.core.tables.ServiceInfo;
 import dev.ferry.core.tables.TablesPublisher;
 import dev.ferry.core.workers.Handoff;
 import dev.ferry.core.workers.OwnerProgram;
+import dev.ferry.nat.AffinityTable;
 import dev.ferry.tapio.FanoutSteering;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
@@ -78,7 +79,7 @@ class UplinkSteeringRolesTest
             MemoryPortFactory.HOST_PEER_MAC);
         graph = NodeGraph.builder(NodeConfig.defaults("node-a", Path.of("x.sock"), "eth9").withSeed(7), pool,
             Counters.inMemory(4096), clock, ports, publisher, publisher.ref()).sink(pool::free).hostPort(host)
-            .worker(0, handoff, 0x5eedL).conntrackHashSeed(1).build();
+            .worker(0, handoff, 0x5eedL, AffinityTable.inMemory(1024, "in memory")).conntrackHashSeed(1).build();
         publisher.onPublish(new UplinkSteering(new FanoutSteering(OwnerProgram.flowHash()), 2, 0x5eedL,
             graph.feature(ServicesFeature.class)::nat));
         log.addHandler(handler);

@@ -11,6 +11,7 @@ import dev.ferry.core.tables.NodeTables;
 import dev.ferry.core.tables.ServiceInfo;
 import dev.ferry.core.tables.TablesPublisher;
 import dev.ferry.core.workers.Handoff;
+import dev.ferry.nat.AffinityTable;
 import dev.ferry.nat.Nat;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
@@ -51,6 +52,8 @@ class WorkerHandoffTest
     private final TablesPublisher publisher = new TablesPublisher(ports, false);
     private final ManualClock clock = new ManualClock(1_000_000_000_000L);
     private final Handoff handoff = new Handoff(WORKERS, 1 << 16);
+    /** The node's one ClientIP affinity table, as NodeDaemon makes it for its workers. */
+    private final AffinityTable affinity = ServicesFeature.openSharedAffinity(null);
     private final List<Lane> lanes = new ArrayList<>();
     private final int uplink;
 
@@ -71,7 +74,7 @@ class WorkerHandoffTest
                     sent.add(pool.toArray(h));
                     sentOn.add(ports.nameOf(pool.txPort(h)));
                     pool.free(h);
-                }).hostPort(host).worker(w, handoff, 0x5eedL).conntrackHashSeed(1).build();
+                }).hostPort(host).worker(w, handoff, 0x5eedL, affinity).conntrackHashSeed(1).build();
         }
 
         void receive(final String port, final byte[] frame)
@@ -235,6 +238,59 @@ class WorkerHandoffTest
         assertThat(sum(Handoff.COUNTER_SENT)).as("half the packets or so crossed a ring").isPositive()
             .isEqualTo(sum(Handoff.COUNTER_RECEIVED));
         assertThat(sum(Handoff.DROP_PREFIX + Handoff.Drop.HANDOFF_FULL.counterName())).isZero();
+    }
+
+    @Test
+    void shouldSendAllOfAClientsConnectionsToOneEndpointWhicheverWorkerOwnsThem()
+    {
+        // sessionAffinity: ClientIP on four Service ports, each with eight endpoints (pod B's ports): the ownership
+        // rule spreads one client's connections over both workers by their source ports, and a table per worker
+        // would send a port's connections to one endpoint per worker (the same one by chance, 1 in 8 per port)
+        final int vip = Ip4.parse("10.96.0.30");
+        final List<ServiceInfo.ServicePort> servicePorts = new ArrayList<>();
+        for (int sp = 0; sp < 4; sp++)
+        {
+            final List<ServiceInfo.Endpoint> eps = new ArrayList<>();
+            for (int e = 0; e < 8; e++)
+            {
+                eps.add(new ServiceInfo.Endpoint(POD_B, 9000 + 10 * sp + e, true, true, false, "node-a", "", true));
+            }
+            servicePorts.add(new ServiceInfo.ServicePort("p" + sp, 6, 80 + sp, 0, eps));
+        }
+        final ServiceInfo sticky = new ServiceInfo("default", "sticky", "ClusterIP", null, List.of(vip), List.of(),
+            List.of(), true, ServiceInfo.DEFAULT_AFFINITY_TIMEOUT, false, false, servicePorts);
+        final NodeTables base = NodeFixture.tables(1, List.of(POD_A, POD_B), List.of("10.244.2.0/24"));
+        final NodeTables tables = new NodeTables(2, base.node(), base.cluster(), base.pods(), base.remoteNodes(),
+            List.of(sticky), Map.of(NODE_B_IP, Ip4.podMac(NODE_B_IP)));
+        for (final Lane l : lanes)
+        {
+            l.graph.beforePublish(tables);
+        }
+        publisher.publish(tables);
+
+        for (int sp = 0; sp < 4; sp++)
+        {
+            final Map<Integer, Integer> endpoints = new TreeMap<>();
+            for (int c = 0; c < FLOWS; c++)
+            {
+                // each connection's SYN on either worker's queue; its owner decides, by the rule
+                lanes.get(c % WORKERS).receive(tap(POD_A), tcp(Ip4.podMac(POD_A), GATEWAY_MAC, POD_A, vip,
+                    40000 + 100 * sp + c, 80 + sp, TcpHeader.SYN));
+                settle();
+                final List<byte[]> dnat = sentOn(tap(POD_B));
+                assertThat(dnat).as("port %d, connection %d DNATed", 80 + sp, c).hasSize(1);
+                endpoints.merge(u16(dnat.get(0), 36), 1, Integer::sum);
+            }
+            assertThat(endpoints).as("Service port %d: every connection of the client to one endpoint", 80 + sp)
+                .hasSize(1);
+        }
+        for (final Lane l : lanes)
+        {
+            assertThat(l.graph.feature(ServicesFeature.class).conntrack().size())
+                .as("both workers own some of the client's connections").isPositive();
+        }
+        assertThat(sum(Nat.COUNTER_AFFINITY_HITS)).as("all but each port's first connection, on both workers")
+            .isEqualTo(4L * (FLOWS - 1));
     }
 
     @Test
