@@ -408,7 +408,9 @@ public final class NodeDaemon implements AutoCloseable
             {
                 for (final Worker w : workers)
                 {
-                    queues.add(portFactory.openPodTap(a, w.portContext(id), true));
+                    // worker 0's queue first: a TAP made single-queue by a node of one worker is read by it alone
+                    queues.add(portFactory.openPodTap(a, w.portContext(id), true, queues.isEmpty() ? null
+                        : queues.get(0)));
                 }
                 for (int w = 0; w < workers.size(); w++)
                 {

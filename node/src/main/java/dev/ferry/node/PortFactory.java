@@ -79,6 +79,24 @@ public interface PortFactory
     Port openPodTap(PodAttachment pod, PortContext context, boolean restore) throws IOException;
 
     /**
+     * {@link #openPodTap(PodAttachment, PortContext, boolean)} for one worker's queue of a node of several, told
+     * the queue worker 0 opened: a restored TAP that an older node made in the other queue mode is opened in its own
+     * mode (a single-queue TAP: read by worker 0 only, the others write to it through ports of their own).
+     *
+     * @param pod        the attachment.
+     * @param context    pool, counters, clock, the port id and the worker's queue.
+     * @param restore    whether this is a restart re-attaching to an existing TAP.
+     * @param firstQueue the port worker 0 opened for this TAP, or null when this is worker 0's.
+     * @return the port.
+     * @throws IOException when the TAP cannot be created or found.
+     */
+    default Port openPodTap(final PodAttachment pod, final PortContext context, final boolean restore,
+        final Port firstQueue) throws IOException
+    {
+        return openPodTap(pod, context, restore);
+    }
+
+    /**
      * Whether the ports are real links, so that the node configures the host's side ({@code ferry0} addresses
      * and routes; in packet mode, taking the NIC from the kernel).
      *

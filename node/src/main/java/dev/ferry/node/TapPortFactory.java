@@ -8,10 +8,12 @@ import dev.ferry.tapio.NativeException;
 import dev.ferry.tapio.PacketSocketPort;
 import dev.ferry.tapio.Port;
 import dev.ferry.tapio.TapPort;
+import dev.ferry.tapio.TapQueueModeException;
 
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.logging.Logger;
 
 /**
  * The live ports of a node, over tap-io: the NIC through AF_PACKET ({@link PacketSocketPort}), the host TAP and
@@ -36,6 +38,7 @@ import java.nio.file.Path;
  */
 public final class TapPortFactory implements PortFactory
 {
+    private static final Logger LOG = Logger.getLogger("dev.ferry.node");
     /** ferry's MAC on the host TAP (the host's next hop for pods and Services). */
     public static final long HOST_MAC = Ip4.parseMac("0e:fe:00:00:00:01");
     /** The kernel's MAC on the host TAP. */
@@ -97,23 +100,54 @@ public final class TapPortFactory implements PortFactory
     @Override
     public Opened openHostTap(final String name, final PortContext c) throws IOException
     {
-        final TapPort tap = TapPort.open(name, c.id(), c.pool(), c.counters(), c.clock(),
-            new TapPort.Options().mac(HOST_PEER_MAC).persistent(true).up(true).multiQueue(c.multiQueue())
-                .txQueueLength(TAP_TX_QUEUE_LENGTH));
+        TapPort tap;
+        try
+        {
+            tap = TapPort.open(name, c.id(), c.pool(), c.counters(), c.clock(), hostTapOptions(c.multiQueue()));
+        }
+        catch (final TapQueueModeException e)
+        {
+            // made by a node with another worker count: the host TAP is the node's own (no pod holds it, and the
+            // node writes its addresses and routes at the first tables), so it is made again in this node's mode
+            final String mode = e.deviceMultiQueue() ? "multi-queue" : "single-queue";
+            LOG.warning(() -> "host TAP " + name + " was made " + mode + " by a node with another worker count:"
+                + " deleted and made again");
+            TapPort.open(name, c.id(), c.pool(), c.counters(), c.clock(),
+                new TapPort.Options().multiQueue(e.deviceMultiQueue())).remove();
+            tap = TapPort.open(name, c.id(), c.pool(), c.counters(), c.clock(), hostTapOptions(c.multiQueue()));
+        }
         return new Opened(tap, Ports.Kind.HOST, HOST_MAC, HOST_PEER_MAC);
+    }
+
+    private static TapPort.Options hostTapOptions(final boolean multiQueue)
+    {
+        return new TapPort.Options().mac(HOST_PEER_MAC).persistent(true).up(true).multiQueue(multiQueue)
+            .txQueueLength(TAP_TX_QUEUE_LENGTH);
     }
 
     @Override
     public Port openPodTap(final PodAttachment pod, final PortContext c, final boolean restore)
         throws IOException
     {
+        return openPodTap(pod, c, restore, null);
+    }
+
+    @Override
+    public Port openPodTap(final PodAttachment pod, final PortContext c, final boolean restore,
+        final Port firstQueue) throws IOException
+    {
+        if (firstQueue instanceof TapPort first && c.multiQueue() && !first.multiQueue())
+        {
+            // worker 0 found the TAP single-queue: it alone reads it, this worker writes to it
+            return TapPort.transmitOnly(first, c.id(), c.pool(), c.counters(), c.clock());
+        }
         // the virtio-net header and offloads: the pod's TCP hands over 64 KB superframes, and takes them whole
         final TapPort.Options options = new TapPort.Options().persistent(true).portName(pod.tapName())
             .vnetHeader(TapPort.VNET_HDR).offloads(true).multiQueue(c.multiQueue()).txQueueLength(TAP_TX_QUEUE_LENGTH);
         if (!restore || exists(pod.tapName()))
         {
             // a new pod, or a restart before the CNI plugin moved the TAP: it is in the node's namespace
-            return openPod(pod.tapName(), c, options.mac(pod.mac()).mtu(pod.mtu()), restore);
+            return openPod(pod.tapName(), pod.tapName(), c, options.mac(pod.mac()).mtu(pod.mtu()), restore, false);
         }
         final Path ns = Path.of(pod.netns());
         if (!Files.exists(ns))
@@ -121,19 +155,36 @@ public final class TapPortFactory implements PortFactory
             throw new IOException("the pod's network namespace " + ns + " is gone");
         }
         // moved and renamed by the CNI plugin: attach inside the pod's namespace under its interface name
-        return openPod(pod.ifName(), c, options.namespace(ns), restore);
+        return openPod(pod.ifName(), pod.tapName() + " (" + pod.ifName() + " in " + ns + ")", c,
+            options.namespace(ns), restore, false);
     }
 
     /**
-     * Opens a pod's TAP with the virtio header; a persistent TAP that an older ferry created without it refuses
-     * those flags (EINVAL), and is attached as it is, without offloads, until the pod is recreated.
+     * Opens a pod's TAP with the virtio header; on a restart, a persistent TAP that an older ferry created
+     * differently is attached as it is: without the virtio header (it refuses those flags, EINVAL) and without
+     * offloads until the pod is recreated; or in its own queue mode when the node's worker count changed (one
+     * queue of a multi-queue TAP for a node of one worker; a single-queue TAP for worker 0 of several, the others
+     * writing to it through {@link TapPort#transmitOnly}), with a warning.
      */
-    private static TapPort openPod(final String name, final PortContext c, final TapPort.Options options,
-        final boolean restore) throws IOException
+    private static TapPort openPod(final String name, final String label, final PortContext c,
+        final TapPort.Options options, final boolean restore, final boolean modeChanged) throws IOException
     {
         try
         {
             return TapPort.open(name, c.id(), c.pool(), c.counters(), c.clock(), options);
+        }
+        catch (final TapQueueModeException e)
+        {
+            if (!restore || modeChanged)
+            {
+                throw e;
+            }
+            final boolean many = e.deviceMultiQueue();
+            LOG.warning(() -> "pod TAP " + label + " was made " + (many ? "multi-queue" : "single-queue") + " by a node"
+                + " with " + (many ? "several workers" : "one worker") + ": attached in that mode"
+                + (many ? "" : " (worker 0 reads it, every worker writes to it)")
+                + "; recreate the pod to have it made for this node's workers");
+            return openPod(name, label, c, options.multiQueue(e.deviceMultiQueue()), true, true);
         }
         catch (final NativeException e)
         {

@@ -104,6 +104,7 @@ final class LinuxNative
 
     private static final MethodHandle OPEN = bind("open", FunctionDescriptor.of(I, P, I, I), 2);
     private static final MethodHandle CLOSE = bind("close", FunctionDescriptor.of(I, I), -1);
+    private static final MethodHandle FCNTL_INT = bind("fcntl", FunctionDescriptor.of(I, I, I, I), 2);
     private static final MethodHandle READ = bind("read", FunctionDescriptor.of(L, I, L, SIZE), -1);
     private static final MethodHandle WRITE = bind("write", FunctionDescriptor.of(L, I, L, SIZE), -1);
     private static final MethodHandle READV = bind("readv", FunctionDescriptor.of(L, I, L, I), -1);
@@ -223,6 +224,26 @@ final class LinuxNative
         try
         {
             return (int)OPEN.invokeExact(st, path, flags, mode);
+        }
+        catch (final Throwable t)
+        {
+            throw rethrow(t);
+        }
+    }
+
+    /** {@code fcntl} command: a new descriptor for the same open file, close-on-exec. */
+    static final int F_DUPFD_CLOEXEC = 1030;
+
+    /**
+     * @param st call state (errno).
+     * @param fd an open descriptor.
+     * @return a second descriptor of the same open file (close-on-exec), or -1.
+     */
+    static int dupCloexec(final MemorySegment st, final int fd)
+    {
+        try
+        {
+            return (int)FCNTL_INT.invokeExact(st, fd, F_DUPFD_CLOEXEC, 0);
         }
         catch (final Throwable t)
         {

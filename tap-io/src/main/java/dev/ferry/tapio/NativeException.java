@@ -6,7 +6,7 @@ import java.io.IOException;
  * A Linux system call failed: the message names the call, its subject and the error as {@code strerror} words,
  * e.g. {@code ioctl(TUNSETIFF, ferry0): Device or resource busy (errno 16)}.
  */
-public final class NativeException extends IOException
+public class NativeException extends IOException
 {
     private static final long serialVersionUID = 1L;
 

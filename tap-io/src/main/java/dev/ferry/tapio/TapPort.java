@@ -247,13 +247,21 @@ public final class TapPort implements Port
     private final int txCoalescedFrames;
     private final int txCoalescedSegments;
     private final int txCoalesceBadChecksum;
+    private final String portName;
+    /** One queue of a multi-queue device ({@code IFF_MULTI_QUEUE}). */
+    private final boolean multiQueue;
+    /** A second descriptor of another port's open device, written to only ({@link #transmitOnly}). */
+    private final boolean transmitOnly;
     private boolean closed;
 
     private TapPort(final String device, final String portName, final int id, final PacketPool pool,
         final Counters counters, final Clock clock, final Arena arena, final MemorySegment state, final int fd,
-        final int vnetHeader, final int offloads)
+        final int vnetHeader, final int offloads, final boolean multiQueue, final boolean transmitOnly)
     {
         this.device = device;
+        this.portName = portName;
+        this.multiQueue = multiQueue;
+        this.transmitOnly = transmitOnly;
         this.id = id;
         this.pool = pool;
         this.clock = clock;
@@ -299,6 +307,48 @@ public final class TapPort implements Port
         {
             return openHere(name, id, pool, counters, clock, options);
         }
+    }
+
+    /**
+     * A port that writes to the device another port of this process has open, through a second descriptor of the
+     * same open file, and never reads: for a node of several workers whose pod TAP was made single-queue (by a node
+     * of one worker), which takes one reader only. The reader's worker receives everything the pod sends; every
+     * worker transmits to the pod through its own port. Same virtio header and offloads as the reader's.
+     *
+     * @param reader   the port that reads the device.
+     * @param id       port id (the reader's: the same device).
+     * @param pool     this worker's packet pool.
+     * @param counters this worker's counters.
+     * @param clock    this worker's clock.
+     * @return the port.
+     * @throws NativeException when the descriptor cannot be duplicated.
+     */
+    public static TapPort transmitOnly(final TapPort reader, final int id, final PacketPool pool,
+        final Counters counters, final Clock clock) throws NativeException
+    {
+        final Arena arena = Arena.ofShared();
+        final MemorySegment st = LinuxNative.newCallState(arena);
+        final int fd = LinuxNative.dupCloexec(st, reader.fd);
+        if (fd < 0)
+        {
+            final int e = LinuxNative.errno(st);
+            arena.close();
+            throw new NativeException("fcntl(F_DUPFD_CLOEXEC, " + reader.device + ")", e);
+        }
+        return new TapPort(reader.device, reader.portName, id, pool, counters, clock, arena, st, fd,
+            reader.vnetHeader, reader.offloads, reader.multiQueue, true);
+    }
+
+    /** @return whether this is one queue of a multi-queue device. */
+    public boolean multiQueue()
+    {
+        return multiQueue;
+    }
+
+    /** @return whether this port only writes ({@link #transmitOnly}). */
+    public boolean isTransmitOnly()
+    {
+        return transmitOnly;
     }
 
     private static TapPort openHere(final String name, final int id, final PacketPool pool, final Counters counters,
@@ -358,7 +408,7 @@ public final class TapPort implements Port
                 Interfaces.configure(actual, options.mtu, options.up, options.txQueueLength);
             }
             return new TapPort(actual, options.portName, id, pool, counters, clock, arena, st, fd,
-                options.vnetHeader, offloads);
+                options.vnetHeader, offloads, options.multiQueue, false);
         }
         catch (final NativeException | RuntimeException e)
         {
@@ -382,29 +432,43 @@ public final class TapPort implements Port
         final int errno)
     {
         final String call = "ioctl(TUNSETIFF, " + name + ")";
-        if ((flags & IFF_MULTI_QUEUE) == 0)
+        final boolean askedMultiQueue = (flags & IFF_MULTI_QUEUE) != 0;
+        // a persistent device with nothing attached (a restarted node's pod TAP) takes the other mode's attach
+        final int other = probeAttach(arena, name, flags ^ IFF_MULTI_QUEUE);
+        if (askedMultiQueue && (other == 0 || other == LinuxNative.EBUSY))
+        {
+            return new TapQueueModeException(call, errno, "; " + name + " exists as a single-queue TAP (persistent, "
+                + "made without multi-queue) and takes no multi-queue open: delete it (ip link delete " + name
+                + ") so that it is made again multi-queue, or open it without multiQueue", false);
+        }
+        if (!askedMultiQueue && other == 0)
+        {
+            return new TapQueueModeException(call, errno, "; " + name + " exists as a multi-queue TAP: open it with "
+                + "TapPort.Options.multiQueue(true)", true);
+        }
+        if (!askedMultiQueue)
         {
             return new NativeException(call, errno, "; " + name + " exists with other flags: a multi-queue TAP "
                 + "(open it with TapPort.Options.multiQueue(true)) or not a TAP at all");
         }
+        return new NativeException(call, errno, "; " + name + " exists and is not a TAP device");
+    }
+
+    /** Attaches a fresh descriptor to the device with these flags and closes it at once: 0, or the errno. */
+    private static int probeAttach(final Arena arena, final String name, final int flags)
+    {
         final MemorySegment st = LinuxNative.newCallState(arena);
         final int probe = LinuxNative.open(st, arena.allocateFrom("/dev/net/tun"),
             LinuxNative.O_RDWR | LinuxNative.O_NONBLOCK | LinuxNative.O_CLOEXEC, 0);
-        int single = LinuxNative.EINVAL;
-        if (probe >= 0)
+        if (probe < 0)
         {
-            final MemorySegment ifr = LinuxNative.ifreq(arena, name);
-            ifr.set(ValueLayout.JAVA_SHORT, LinuxNative.IFNAMSIZ, (short)(flags & ~IFF_MULTI_QUEUE));
-            single = LinuxNative.ioctl(st, probe, TUNSETIFF, ifr) == 0 ? 0 : LinuxNative.errno(st);
-            LinuxNative.close(st, probe);
+            return LinuxNative.EINVAL;
         }
-        if (single == 0 || single == LinuxNative.EBUSY)
-        {
-            return new NativeException(call, errno, "; " + name + " exists as a single-queue TAP (persistent, "
-                + "made without multi-queue) and takes no multi-queue open: delete it (ip link delete " + name
-                + ") so that it is made again multi-queue, or open it without multiQueue");
-        }
-        return new NativeException(call, errno, "; " + name + " exists and is not a TAP device");
+        final MemorySegment ifr = LinuxNative.ifreq(arena, name);
+        ifr.set(ValueLayout.JAVA_SHORT, LinuxNative.IFNAMSIZ, (short)flags);
+        final int result = LinuxNative.ioctl(st, probe, TUNSETIFF, ifr) == 0 ? 0 : LinuxNative.errno(st);
+        LinuxNative.close(st, probe);
+        return result;
     }
 
     /**
@@ -477,25 +541,28 @@ public final class TapPort implements Port
         return id;
     }
 
-    /** @return the descriptor, for an {@link Epoll}. */
+    /** @return the descriptor, for an {@link Epoll}; -1 for a {@link #transmitOnly} port (it never reads). */
     @Override
     public int fd()
     {
-        return fd;
+        return transmitOnly ? -1 : fd;
     }
 
-    /** @return true: a receive is a {@code read()} on the device, EAGAIN when its queue is empty. */
+    /**
+     * @return true: a receive is a {@code read()} on the device, EAGAIN when its queue is empty; false for a
+     *         {@link #transmitOnly} port, whose receive returns at once.
+     */
     @Override
     public boolean receiveIsSyscall()
     {
-        return true;
+        return !transmitOnly;
     }
 
     /**
      * Reads frames into pool buffers until EAGAIN, a full vector or an empty pool. Each packet gets this port
      * as rx port and the clock's time (read once per call). With TSO a read lands in a large buffer; a plain
      * frame that fits a small buffer moves into one, so large buffers stay with superframes, and a call stops after
-     * {@link #MAX_SUPERFRAMES_PER_RECEIVE} superframes.
+     * {@link #MAX_SUPERFRAMES_PER_RECEIVE} superframes. A {@link #transmitOnly} port receives nothing.
      *
      * @param out the vector that receives the handles.
      * @return packets added.
@@ -503,6 +570,11 @@ public final class TapPort implements Port
     @Override
     public int receive(final PacketVector out)
     {
+        if (transmitOnly)
+        {
+            // the reader's worker takes what the pod sends: two readers would split a flow between workers
+            return 0;
+        }
         final PacketPool pool = this.pool;
         final MemorySegment mem = pool.memory();
         final long base = mem.address();

@@ -139,6 +139,7 @@ class TapMultiQueueTest
     {
         final String single = "ferry-tmq1";
         final String multi = "ferry-tmq2";
+        final String other = "ferry-tmq3";
         try
         {
             try (TapPort p = TapPort.open(single, 0, pool, counters, clock, new TapPort.Options().persistent(true)))
@@ -146,7 +147,7 @@ class TapMultiQueueTest
                 assertThat(p.device()).isEqualTo(single);
             }
             assertThatThrownBy(() -> TapPort.open(single, 0, pool, counters, clock, queue("x")))
-                .isInstanceOf(NativeException.class)
+                .isInstanceOfSatisfying(TapQueueModeException.class, e -> assertThat(e.deviceMultiQueue()).isFalse())
                 .hasMessageStartingWith("ioctl(TUNSETIFF, ferry-tmq1): Invalid argument (errno 22); ferry-tmq1 "
                     + "exists as a single-queue TAP")
                 .hasMessageContaining("ip link delete ferry-tmq1");
@@ -164,16 +165,84 @@ class TapMultiQueueTest
                 new TapPort.Options().multiQueue(true).persistent(true)))
             {
                 assertThatThrownBy(() -> TapPort.open(multi, 0, pool, counters, clock, new TapPort.Options()))
-                    .isInstanceOf(NativeException.class)
-                    .hasMessageContaining("ferry-tmq2 exists with other flags: a multi-queue TAP");
+                    .isInstanceOfSatisfying(TapQueueModeException.class, e -> assertThat(e.deviceMultiQueue()).isTrue())
+                    .hasMessageContaining("ferry-tmq2 exists as a multi-queue TAP: open it with");
                 p.persistent(false);
             }
             assertThat(Interfaces.index(multi)).isZero();
+            // idle (a restarted node): the same, and a node of one worker opens one queue of it instead
+            try (TapPort p = TapPort.open(multi, 0, pool, counters, clock,
+                new TapPort.Options().multiQueue(true).persistent(true)))
+            {
+                assertThat(p.multiQueue()).isTrue();
+            }
+            assertThatThrownBy(() -> TapPort.open(multi, 0, pool, counters, clock, new TapPort.Options()))
+                .isInstanceOfSatisfying(TapQueueModeException.class, e -> assertThat(e.deviceMultiQueue()).isTrue());
+            try (TapPort p = TapPort.open(multi, 0, pool, counters, clock, new TapPort.Options().multiQueue(true)))
+            {
+                p.persistent(false);
+            }
+            assertThat(Interfaces.index(multi)).isZero();
+            // a name that is no TAP at all is not taken for one in the other mode
+            Netns.must("ip", "link", "add", other, "type", "veth", "peer", "name", other + "p");
+            assertThatThrownBy(() -> TapPort.open(other, 0, pool, counters, clock, new TapPort.Options()))
+                .isNotInstanceOf(TapQueueModeException.class).isInstanceOf(NativeException.class);
         }
         finally
         {
             Netns.deleteLink(single);
             Netns.deleteLink(multi);
+            Netns.deleteLink(other);
+        }
+    }
+
+    @Test
+    void shouldLetOtherWorkersWriteToASingleQueueTapThatWorkerZeroReads() throws Exception
+    {
+        // a pod TAP made single-queue by a node of one worker, attached again by a node of two: worker 0 reads and
+        // writes it, worker 1 writes to it through a second descriptor and never reads
+        Netns.create(NS);
+        final Counters counters1 = Counters.inMemory(128);
+        TapPort writer = null;
+        try (TapPort reader = TapPort.open(TAP, 0, pool, counters, clock, new TapPort.Options().mac(POD_MAC)
+            .vnetHeader(TapPort.VNET_HDR).offloads(true).portName("pod")))
+        {
+            writer = TapPort.transmitOnly(reader, 0, pool, counters1, clock);
+            assertThat(reader.multiQueue()).isFalse();
+            assertThat(writer.isTransmitOnly()).isTrue();
+            assertThat(writer.fd()).as("not in the worker's epoll set").isEqualTo(-1);
+            assertThat(writer.receiveIsSyscall()).isFalse();
+            assertThat(writer.acceptsOffload()).as("the reader's offloads").isEqualTo(reader.acceptsOffload());
+            TapPortTest.plumb(NS, TAP, "10.199.8.1/24", "10.199.8.2");
+
+            // frames written by either reach the pod's kernel; every answer comes back to the reader
+            final TapPort[] both = {reader, writer};
+            final int[] written = {1, 0, 1, 1};
+            for (int i = 0; i < written.length; i++)
+            {
+                send(both[written[i]], 0x1234_0020 + i);
+                assertThat(awaitEchoReplies(new TapPort[] {reader}, 1)).as("answer to frame %d", i)
+                    .containsOnlyKeys(0x1234_0020 + i);
+            }
+            assertThat(writer.receive(v)).as("the writer reads nothing").isZero();
+            assertThat(counters1.get("port/pod/tx-packets")).isEqualTo(3);
+            assertThat(counters.get("port/pod/tx-packets")).isEqualTo(1);
+
+            // the writer's worker stops: the reader keeps the device
+            writer.close();
+            writer = null;
+            send(reader, 0x1234_0030);
+            assertThat(awaitEchoReplies(new TapPort[] {reader}, 1)).containsOnlyKeys(0x1234_0030);
+        }
+        finally
+        {
+            if (writer != null)
+            {
+                writer.close();
+            }
+            counters1.close();
+            Netns.delete(NS);
+            Netns.deleteLink(TAP);
         }
     }
 
