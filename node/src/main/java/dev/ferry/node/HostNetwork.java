@@ -9,6 +9,7 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Set;
@@ -208,10 +209,67 @@ final class HostNetwork
                 failed++;
             }
         }
+        // what an earlier snapshot added and this one no longer names goes (a guessed Service CIDR that shrank, a
+        // node address that left): a route or an address left behind would keep sending the host's traffic to ferry
+        final List<String> withdraw = withdrawals(applied, want);
+        for (final String c : withdraw)
+        {
+            if (!run(List.of(c.split(" "))))
+            {
+                failed++;
+            }
+        }
         applied = want;
         final int f = failed;
         LOG.info(() -> "host network on " + config.hostTap() + ": " + want.size() + " settings applied"
-            + (f > 0 ? ", " + f + " failed" : ""));
+            + (withdraw.isEmpty() ? "" : ", " + withdraw.size() + " withdrawn") + (f > 0 ? ", " + f + " failed" : ""));
+    }
+
+    /**
+     * The commands that undo what {@code before} set and {@code after} no longer sets: {@code ip route del} for a
+     * route whose prefix is gone, {@code ip addr del} for an address that is gone. A route whose prefix stays (with
+     * another gateway, say) was replaced in place and is not withdrawn; link settings and sysctls are left as the
+     * last snapshot set them.
+     *
+     * @param before the commands applied last.
+     * @param after  the commands applied now.
+     * @return the withdrawals, in the order of {@code before}.
+     */
+    static List<String> withdrawals(final List<String> before, final List<String> after)
+    {
+        final Set<String> kept = new HashSet<>();
+        for (final String c : after)
+        {
+            final String k = subject(c);
+            if (k != null)
+            {
+                kept.add(k);
+            }
+        }
+        final List<String> out = new ArrayList<>();
+        for (final String c : before)
+        {
+            final String k = subject(c);
+            if (k != null && !kept.contains(k))
+            {
+                final String[] w = c.split(" ");
+                // "ip route replace PREFIX via GW dev TAP onlink" / "ip addr replace ADDR/32 dev TAP"
+                out.add("ip " + w[1] + " del " + w[3] + " dev " + w[w.length - (w[1].equals("route") ? 2 : 1)]);
+            }
+        }
+        return out;
+    }
+
+    /** What a command sets, as "route PREFIX" or "addr ADDR", or null for a command that is not withdrawn. */
+    private static String subject(final String command)
+    {
+        final String[] w = command.split(" ");
+        if (w.length >= 4 && w[0].equals("ip") && w[2].equals("replace") && (w[1].equals("route")
+            || w[1].equals("addr")))
+        {
+            return w[1] + " " + w[3];
+        }
+        return null;
     }
 
     /**
