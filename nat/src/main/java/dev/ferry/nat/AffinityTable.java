@@ -194,9 +194,27 @@ public final class AffinityTable
                 // the whole header
             }
         }
-        // a long[] backs the copy: the layouts' 8-byte alignment holds for it
-        final MemorySegment h = MemorySegment.ofArray(new long[HEADER_BYTES / Long.BYTES]);
-        MemorySegment.copy(MemorySegment.ofArray(buf.array()), 0, h, 0, HEADER_BYTES);
+        final MemorySegment h = aligned(buf.array());
+        final String why = headerProblem(h);
+        if (why != null)
+        {
+            return why;
+        }
+        final int found = h.get(INT, H_SETS);
+        return found == sets ? null : "layout " + found + " sets";
+    }
+
+    /** The bytes in a segment backed by a long[]: the layouts' 8-byte alignment holds for it. */
+    private static MemorySegment aligned(final byte[] bytes)
+    {
+        final MemorySegment m = MemorySegment.ofArray(new long[(bytes.length + 7) / Long.BYTES]);
+        MemorySegment.copy(MemorySegment.ofArray(bytes), 0, m, 0, bytes.length);
+        return m;
+    }
+
+    /** What is wrong with a header (magic, checksum, version, ways, a sets count that is no power of two), or null. */
+    private static String headerProblem(final MemorySegment h)
+    {
         if (h.get(LONG, 0) != MAGIC)
         {
             return "magic";
@@ -209,9 +227,10 @@ public final class AffinityTable
         {
             return "format version " + h.get(INT, H_VERSION);
         }
-        if (h.get(INT, H_WAYS) != WAYS || h.get(INT, H_SETS) != sets)
+        final int sets = h.get(INT, H_SETS);
+        if (h.get(INT, H_WAYS) != WAYS || sets <= 0 || Integer.bitCount(sets) != 1)
         {
-            return "layout " + h.get(INT, H_SETS) + " sets";
+            return "layout " + sets + " sets";
         }
         return null;
     }
@@ -320,13 +339,9 @@ public final class AffinityTable
         {
             return -1;
         }
-        // a long[] backs the copy: the layouts' 8-byte alignment holds for it
-        final MemorySegment m = MemorySegment.ofArray(new long[(bytes.length + 7) / Long.BYTES]);
-        MemorySegment.copy(MemorySegment.ofArray(bytes), 0, m, 0, bytes.length);
+        final MemorySegment m = aligned(bytes);
         final int sets = m.get(INT, H_SETS);
-        if (m.get(LONG, 0) != MAGIC || m.get(INT, H_CRC) != headerCrc(m) || m.get(INT, H_VERSION) != VERSION
-            || m.get(INT, H_WAYS) != WAYS || sets <= 0 || Integer.bitCount(sets) != 1
-            || bytes.length != HEADER_BYTES + bytes(sets))
+        if (headerProblem(m) != null || bytes.length != HEADER_BYTES + bytes(sets))
         {
             return -1;
         }
