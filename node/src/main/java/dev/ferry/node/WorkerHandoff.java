@@ -232,6 +232,10 @@ final class WorkerHandoff implements NodeFeature
         private final Ip4Header ip = new Ip4Header();
         private final Ip4Header quoted = new Ip4Header();
         private final IcmpHeader icmp = new IcmpHeader();
+        /** Trace detail of a packet the handoff dropped (its ring and the hold queue full). */
+        private static final long TRACE_DROPPED = -1;
+        /** The drop counter that a dropped handoff counts in, as {@code show stats} names it. */
+        private static final String DROP_FULL_COUNTER = Handoff.DROP_PREFIX + Handoff.Drop.HANDOFF_FULL.counterName();
         /** The vector sorted by owner: this worker's packets, then the others'. */
         private final OwnerSort sorted;
         private Handoff.Endpoint endpoint;
@@ -308,6 +312,13 @@ final class WorkerHandoff implements NodeFeature
                 if (endpoint.sendOrHold(owner, h))
                 {
                     handedTo |= 1L << owner;
+                }
+                else
+                {
+                    // dropped (counted handoff-full) and freed: a freed buffer keeps its metadata until it is handed
+                    // out again, which nothing does on this thread before this line, so a traced packet's trace
+                    // ends here with the drop instead of "(handed over)" and nothing after it
+                    out.traceDetail(h, owner, TRACE_DROPPED);
                 }
             }
             // the vector's frames become visible to their owners together, then the owners are woken
@@ -435,6 +446,11 @@ final class WorkerHandoff implements NodeFeature
         @Override
         public String formatTrace(final long a, final long b)
         {
+            if (b == TRACE_DROPPED)
+            {
+                return "owner worker " + a + ": dropped, its ring and this worker's hold queue are full ("
+                    + DROP_FULL_COUNTER + ")";
+            }
             return b == 0 ? "owner worker " + a + " (handed over)"
                 : "owner worker " + a + " by its datagram's ports (handed over)";
         }

@@ -1,9 +1,11 @@
 package dev.ferry.node;
 
 import dev.ferry.core.Counters;
+import dev.ferry.core.Graph;
 import dev.ferry.core.ManualClock;
 import dev.ferry.core.PacketPool;
 import dev.ferry.core.Ports;
+import dev.ferry.core.TraceBuffer;
 import dev.ferry.core.header.TcpHeader;
 import dev.ferry.core.packet.FrameBuilder;
 import dev.ferry.core.route.Ip4;
@@ -22,6 +24,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
+import java.util.concurrent.atomic.AtomicInteger;
 
 import static dev.ferry.node.NodeFixture.GATEWAY_MAC;
 import static dev.ferry.node.NodeFixture.NODE_B_IP;
@@ -55,6 +58,8 @@ class WorkerHandoffTest
     /** The node's one ClientIP affinity table, as NodeDaemon makes it for its workers. */
     private final AffinityTable affinity = ServicesFeature.openSharedAffinity(null);
     private final List<Lane> lanes = new ArrayList<>();
+    /** One trace id source for both workers, as a node has. */
+    private final AtomicInteger traceIds = new AtomicInteger();
     private final int uplink;
 
     /** One worker: its own everything; transmitted frames are copied out. */
@@ -74,7 +79,8 @@ class WorkerHandoffTest
                     sent.add(pool.toArray(h));
                     sentOn.add(ports.nameOf(pool.txPort(h)));
                     pool.free(h);
-                }).hostPort(host).worker(w, handoff, 0x5eedL, affinity).conntrackHashSeed(1).build();
+                }).hostPort(host).worker(w, handoff, 0x5eedL, affinity).conntrackHashSeed(1)
+                .trace(new TraceBuffer(1 << 16, traceIds)).build();
         }
 
         void receive(final String port, final byte[] frame)
@@ -521,12 +527,23 @@ class WorkerHandoffTest
         // one worker receives far more flows' first packets than the ring to the other holds, with no drain between
         // (about half are worker 1's; its 64 KiB ring takes about 680 SYN records of 96 bytes, the hold queue 256)
         final Lane first = lanes.get(0);
+        // every packet traced: a dropped one's trace must end with the drop, not "(handed over)"
+        first.graph.graph().trace().sample(FLOOD);
         for (int f = 0; f < FLOOD; f++)
         {
             first.receive(tap(POD_A), tcp(Ip4.podMac(POD_A), GATEWAY_MAC, POD_A, VIP_LOCAL, 10000 + f, 80,
                 TcpHeader.SYN));
         }
         final long full = sum(Handoff.DROP_PREFIX + Handoff.Drop.HANDOFF_FULL.counterName());
+        final Graph g0 = first.graph.graph();
+        final List<Graph.TracedPacket> traced = g0.trace(g0.trace().entries(), 0);
+        assertThat(g0.trace().lost()).as("the trace buffer held every record").isZero();
+        final List<Graph.TracedPacket> dropped = traced.stream().filter(p -> p.steps().stream()
+            .anyMatch(st -> st.text() != null && st.text().endsWith(": dropped, its ring and this worker's hold queue"
+                + " are full (worker/drop/handoff-full)"))).toList();
+        assertThat(dropped).as("one trace per counted drop").hasSize((int)full);
+        assertThat(dropped).as("the drop is each one's last step").allSatisfy(p ->
+            assertThat(p.steps().getLast().text()).contains("dropped"));
         assertThat(sum(Handoff.COUNTER_HELD)).as("a full ring's frames wait in the sender's hold queue").isPositive();
         assertThat(lanes.get(0).graph.handoff().pending()).as("the sender must not block with frames held").isTrue();
         // the hold queue takes a quarter of the sender's pool (256 of 1,024 buffers here): beyond it, dropped
