@@ -232,10 +232,10 @@ final class WorkerHandoff implements NodeFeature
         private final Ip4Header ip = new Ip4Header();
         private final Ip4Header quoted = new Ip4Header();
         private final IcmpHeader icmp = new IcmpHeader();
-        /** Trace detail of a packet the handoff dropped (its ring and the hold queue full). */
-        private static final long TRACE_DROPPED = -1;
-        /** The drop counter that a dropped handoff counts in, as {@code show stats} names it. */
-        private static final String DROP_FULL_COUNTER = Handoff.DROP_PREFIX + Handoff.Drop.HANDOFF_FULL.counterName();
+        /** Trace detail of a packet the handoff dropped: its ring and the hold queue full. */
+        private static final long TRACE_FULL = -1;
+        /** Trace detail of a packet the handoff dropped: larger than a ring record. */
+        private static final long TRACE_TOO_BIG = -2;
         /** The vector sorted by owner: this worker's packets, then the others'. */
         private final OwnerSort sorted;
         private Handoff.Endpoint endpoint;
@@ -315,10 +315,10 @@ final class WorkerHandoff implements NodeFeature
                 }
                 else
                 {
-                    // dropped (counted handoff-full) and freed: a freed buffer keeps its metadata until it is handed
-                    // out again, which nothing does on this thread before this line, so a traced packet's trace
-                    // ends here with the drop instead of "(handed over)" and nothing after it
-                    out.traceDetail(h, owner, TRACE_DROPPED);
+                    // dropped (counted) and freed: a freed buffer keeps its metadata until it is handed out again,
+                    // which nothing does on this thread before these lines, so a traced packet's trace ends here
+                    // with the drop and its reason instead of "(handed over)" and nothing after it
+                    out.traceDetail(h, owner, pool.length(h) > endpoint.maxFrame() ? TRACE_TOO_BIG : TRACE_FULL);
                 }
             }
             // the vector's frames become visible to their owners together, then the owners are woken
@@ -446,10 +446,15 @@ final class WorkerHandoff implements NodeFeature
         @Override
         public String formatTrace(final long a, final long b)
         {
-            if (b == TRACE_DROPPED)
+            if (b == TRACE_FULL)
             {
                 return "owner worker " + a + ": dropped, its ring and this worker's hold queue are full ("
-                    + DROP_FULL_COUNTER + ")";
+                    + Handoff.DROP_PREFIX + Handoff.Drop.HANDOFF_FULL.counterName() + ")";
+            }
+            if (b == TRACE_TOO_BIG)
+            {
+                return "owner worker " + a + ": dropped, larger than a ring record ("
+                    + Handoff.DROP_PREFIX + Handoff.Drop.HANDOFF_TOO_BIG.counterName() + ")";
             }
             return b == 0 ? "owner worker " + a + " (handed over)"
                 : "owner worker " + a + " by its datagram's ports (handed over)";
