@@ -337,8 +337,6 @@ public final class WorkerMesh implements AutoCloseable
             }
             else
             {
-                // as the node's ownership stage: every frame's owner first, the handles sorted without a branch on
-                // the owner (a coin toss per frame), then this worker's to the graph and the others' to the rings
                 // as the node's ownership stage: every frame's owner first, then this worker's to the graph and the
                 // others' to the rings, each in a loop of its own (OwnerSort)
                 final OwnerSort part = this.part;

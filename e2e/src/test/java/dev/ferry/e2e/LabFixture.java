@@ -1,6 +1,7 @@
 package dev.ferry.e2e;
 
 import dev.ferry.lab.Lab;
+import dev.ferry.lab.LabChecks;
 import dev.ferry.lab.LabCommand;
 import dev.ferry.lab.LabSpec;
 import dev.ferry.lab.Shell;
@@ -98,6 +99,26 @@ final class LabFixture
             throw e;
         }
         return lab;
+    }
+
+    /**
+     * Pings until it is answered or 15 s pass: a restarted node needs its tables and neighbours first.
+     *
+     * @param checks the lab's checks.
+     * @param name   the check's name.
+     * @param pod    the pod that pings.
+     * @param dst    the address.
+     * @return the last outcome (ok, or the last failure).
+     */
+    static LabChecks.Outcome awaitPing(final LabChecks checks, final String name, final String pod, final String dst)
+    {
+        LabChecks.Outcome last = checks.ping(name, pod, dst);
+        final long deadline = System.currentTimeMillis() + 15_000;
+        while (!last.ok() && System.currentTimeMillis() < deadline)
+        {
+            last = checks.ping(name, pod, dst);
+        }
+        return last;
     }
 
     static void dumpLogs(final Lab lab)

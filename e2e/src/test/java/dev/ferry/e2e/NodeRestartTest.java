@@ -53,16 +53,7 @@ final class NodeRestartTest
         assertThat(link.exit()).as("p11 still has eth0: " + link.err()).isZero();
         assertThat(link.out()).contains(lab.spec().pod("p11").ip() + "/");
 
-        LabChecks.Outcome after = null;
-        final long deadline = System.currentTimeMillis() + 15_000;
-        while (System.currentTimeMillis() < deadline)
-        {
-            after = checks.ping("after", "p11", lab.spec().pod("p21").ip());
-            if (after.ok())
-            {
-                break;
-            }
-        }
+        final LabChecks.Outcome after = LabFixture.awaitPing(checks, "after", "p11", lab.spec().pod("p21").ip());
         assertThat(after.ok()).as("traffic after the restart: " + after.detail()).isTrue();
         assertThat(checks.ping("same", "p11", lab.spec().pod("p12").ip()).ok()).as("same node after restart")
             .isTrue();

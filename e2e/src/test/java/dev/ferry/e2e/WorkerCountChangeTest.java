@@ -100,17 +100,7 @@ final class WorkerCountChangeTest
             {"p12", lab.spec().pod("p11").ip()}};
         for (final String[] pair : pairs)
         {
-            // the first may wait for the restarted node's tables and neighbours
-            LabChecks.Outcome first = null;
-            final long deadline = System.currentTimeMillis() + 15_000;
-            while (System.currentTimeMillis() < deadline)
-            {
-                first = checks.ping(when, pair[0], pair[1]);
-                if (first.ok())
-                {
-                    break;
-                }
-            }
+            final LabChecks.Outcome first = LabFixture.awaitPing(checks, when, pair[0], pair[1]);
             assertThat(first.ok()).as("%s: %s -> %s: %s", when, pair[0], pair[1], first.detail()).isTrue();
             final List<String> failed = new ArrayList<>();
             for (int i = 0; i < PINGS; i++)

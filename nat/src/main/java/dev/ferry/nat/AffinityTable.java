@@ -79,13 +79,27 @@ public final class AffinityTable
     private volatile int lock;
 
     /**
-     * A table in memory.
+     * The table a NAT (or a node's workers together) uses: mapped from the state file when there is one, else in
+     * memory; a file that cannot be created or mapped leaves the table in memory, and {@link #restored()} says why.
      *
      * @param capacity entries, rounded up to a power of two.
+     * @param file     the state file, or null.
+     * @return the table.
      */
-    AffinityTable(final int capacity)
+    public static AffinityTable openOrInMemory(final int capacity, final Path file)
     {
-        this(capacity, "in memory");
+        if (file == null)
+        {
+            return inMemory(capacity, "in memory");
+        }
+        try
+        {
+            return open(capacity, file);
+        }
+        catch (final IOException | RuntimeException e)
+        {
+            return inMemory(capacity, "cannot be mapped (" + e + "): kept in memory");
+        }
     }
 
     /**

@@ -331,22 +331,8 @@ public final class Nat
      */
     private static AffinityTable affinity(final Options options)
     {
-        if (options.sharedAffinity() != null)
-        {
-            return options.sharedAffinity();
-        }
-        if (options.affinityFile() == null)
-        {
-            return AffinityTable.inMemory(options.affinityCapacity(), "in memory");
-        }
-        try
-        {
-            return AffinityTable.open(options.affinityCapacity(), options.affinityFile());
-        }
-        catch (final java.io.IOException | RuntimeException e)
-        {
-            return AffinityTable.inMemory(options.affinityCapacity(), "cannot be mapped (" + e + "): kept in memory");
-        }
+        return options.sharedAffinity() != null ? options.sharedAffinity()
+            : AffinityTable.openOrInMemory(options.affinityCapacity(), options.affinityFile());
     }
 
     /** @return what the affinity table found in its state file ({@code in memory} without one). */

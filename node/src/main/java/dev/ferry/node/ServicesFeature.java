@@ -241,21 +241,11 @@ public final class ServicesFeature implements NodeFeature
     {
         if (stateDir == null)
         {
-            return AffinityTable.inMemory(Nat.DEFAULT_AFFINITY_CAPACITY, "in memory");
+            return AffinityTable.openOrInMemory(Nat.DEFAULT_AFFINITY_CAPACITY, null);
         }
         final Path file = stateDir.resolve(AFFINITY_STATE_FILE);
-        AffinityTable table;
-        try
-        {
-            table = AffinityTable.open(Nat.DEFAULT_AFFINITY_CAPACITY, file);
-        }
-        catch (final IOException | RuntimeException e)
-        {
-            table = AffinityTable.inMemory(Nat.DEFAULT_AFFINITY_CAPACITY,
-                "cannot be mapped (" + e + "): kept in memory");
-        }
-        final AffinityTable t = table;
-        LOG.info(() -> "ClientIP affinity state " + file + " (shared by the workers): " + t.restored());
+        final AffinityTable table = AffinityTable.openOrInMemory(Nat.DEFAULT_AFFINITY_CAPACITY, file);
+        LOG.info(() -> "ClientIP affinity state " + file + " (shared by the workers): " + table.restored());
         for (int w = 0; w < WorkerCount.MAX; w++)
         {
             final Path old = stateDir.resolve(AFFINITY_STATE_FILE + "." + w);
